@@ -1,0 +1,453 @@
+//! Audit bundles: everything an auditor needs to check a replica offline,
+//! and the audit itself.
+//!
+//! A bundle holds the canonical roster, every envelope exactly as signed
+//! (in the order the exporting replica accepted them, which respects every
+//! reference), the exporter's claimed heads and Merkle roots, and its fork
+//! evidence. The audit trusts none of it: it replays every envelope through
+//! a fresh in-memory [`Replica`], so it applies the very rules ingest
+//! applies, then compares what it computed with what the bundle claims.
+
+use crate::codec::{self, CodecError};
+use crate::fold::Status;
+use crate::model::{AuthorityId, NoticeId};
+use crate::replica::{Outcome, Replica, ReplicaError, Waiting};
+use crate::roster::{Federation, Roster, RosterError};
+use crate::store::{MemStore, Store};
+use crate::time::Timestamp;
+use credence_crypto::Digest;
+use credence_crypto::merkle::leaf_hash;
+use serde::{Deserialize, Serialize};
+use serde_bytes::ByteBuf;
+use std::collections::BTreeMap;
+
+/// First bytes of every bundle file.
+pub const BUNDLE_MAGIC: &[u8; 16] = b"credence-bundle\0";
+/// Bundle format version.
+pub const BUNDLE_VERSION: u16 = 1;
+/// Largest bundle, in bytes.
+pub const BUNDLE_BYTES_MAX: usize = 1 << 31;
+/// Envelopes replayed per batch verification during the audit.
+pub const AUDIT_BATCH_NOTICES: usize = 1024;
+
+/// A claimed head of one author's log.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BundleHead {
+    /// The author.
+    pub author: AuthorityId,
+    /// Newest seq.
+    pub seq: u64,
+    /// Newest id.
+    pub id: NoticeId,
+    /// Merkle root of the log.
+    pub root: [u8; 32],
+}
+
+/// Fork evidence as carried in a bundle.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BundleFork {
+    /// The first envelope.
+    pub first: ByteBuf,
+    /// The conflicting envelope.
+    pub second: ByteBuf,
+}
+
+/// An export of a replica.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Bundle {
+    /// [`BUNDLE_VERSION`].
+    pub version: u16,
+    /// Canonical roster bytes.
+    pub roster: ByteBuf,
+    /// Every envelope, in acceptance order.
+    pub envelopes: Vec<ByteBuf>,
+    /// Claimed heads, by author.
+    pub heads: Vec<BundleHead>,
+    /// Fork evidence.
+    pub forks: Vec<BundleFork>,
+}
+
+/// Why a bundle could not be read at all.
+#[derive(Debug, thiserror::Error)]
+pub enum BundleError {
+    /// It does not start with [`BUNDLE_MAGIC`].
+    #[error("not a credence bundle (it does not start with the bundle header)")]
+    NotABundle,
+    /// A format version this code does not read.
+    #[error("bundle version {found} is not supported (this build reads version {BUNDLE_VERSION})")]
+    Version {
+        /// The version found.
+        found: u16,
+    },
+    /// It does not decode.
+    #[error("bundle: {0}")]
+    Codec(#[from] CodecError),
+    /// Its roster is invalid.
+    #[error("bundle roster: {0}")]
+    Roster(#[from] RosterError),
+}
+
+impl Bundle {
+    /// Exports a replica's store.
+    pub fn export<S: Store>(replica: &Replica<S>) -> Result<Bundle, ReplicaError<S::Error>> {
+        const PAGE: usize = 4096;
+        let store = replica.store();
+        let mut envelopes = Vec::new();
+        let mut after = 0;
+        loop {
+            let page = store.arrivals(after, PAGE).map_err(ReplicaError::Store)?;
+            let Some(last) = page.last() else { break };
+            after = last.0;
+            for (_, id) in page {
+                let bytes = store
+                    .notice(&id)
+                    .map_err(ReplicaError::Store)?
+                    .ok_or_else(|| ReplicaError::Corrupt {
+                        id,
+                        reason: "listed in arrival order but not stored".into(),
+                    })?;
+                envelopes.push(ByteBuf::from(bytes));
+            }
+        }
+        let heads = store
+            .heads()
+            .map_err(ReplicaError::Store)?
+            .into_iter()
+            .map(|head| BundleHead {
+                author: head.author,
+                seq: head.seq,
+                id: head.id,
+                root: head.root().0,
+            })
+            .collect();
+        let forks = store
+            .forks()
+            .map_err(ReplicaError::Store)?
+            .into_iter()
+            .map(|fork| BundleFork {
+                first: ByteBuf::from(fork.first),
+                second: ByteBuf::from(fork.second),
+            })
+            .collect();
+        Ok(Bundle {
+            version: BUNDLE_VERSION,
+            roster: ByteBuf::from(replica.federation().canonical_bytes().to_vec()),
+            envelopes,
+            heads,
+            forks,
+        })
+    }
+
+    /// The bundle's file bytes.
+    pub fn to_bytes(&self) -> Result<Vec<u8>, CodecError> {
+        let body = codec::encode_bounded::<_, BUNDLE_BYTES_MAX>("bundle", self)?;
+        let mut bytes = Vec::with_capacity(BUNDLE_MAGIC.len() + body.len());
+        bytes.extend_from_slice(BUNDLE_MAGIC);
+        bytes.extend_from_slice(&body);
+        Ok(bytes)
+    }
+
+    /// Reads a bundle file's bytes.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Bundle, BundleError> {
+        let body = bytes
+            .strip_prefix(BUNDLE_MAGIC.as_slice())
+            .ok_or(BundleError::NotABundle)?;
+        let bundle: Bundle = codec::decode_bounded::<_, BUNDLE_BYTES_MAX>("bundle", body)?;
+        if bundle.version != BUNDLE_VERSION {
+            return Err(BundleError::Version {
+                found: bundle.version,
+            });
+        }
+        Ok(bundle)
+    }
+
+    /// The bundle's federation.
+    pub fn federation(&self) -> Result<Federation, BundleError> {
+        Ok(Federation::new(Roster::from_canonical_bytes(
+            &self.roster,
+        )?)?)
+    }
+}
+
+/// What the audit found about one author.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuthorReport {
+    /// The author.
+    pub author: AuthorityId,
+    /// Its name in the roster.
+    pub name: String,
+    /// Valid notices in its log.
+    pub notices: u64,
+    /// Merkle root recomputed from the log.
+    pub root: Digest,
+}
+
+/// An equivocation found by the audit.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ForkFinding {
+    /// The author who signed twice.
+    pub author: AuthorityId,
+    /// The seq.
+    pub seq: u64,
+    /// One notice.
+    pub first: NoticeId,
+    /// The other.
+    pub second: NoticeId,
+}
+
+/// A broken rule found by the audit.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Violation {
+    /// The notice involved (for a head mismatch, the claimed head).
+    pub notice: NoticeId,
+    /// Its author and seq, when known.
+    pub place: Option<(AuthorityId, u64)>,
+    /// Stable rule code.
+    pub rule: &'static str,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// The result of an audit.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditReport {
+    /// The federation.
+    pub federation: crate::model::FederationId,
+    /// Its name.
+    pub federation_name: String,
+    /// Envelopes in the bundle.
+    pub envelopes: usize,
+    /// Per-author counts and roots.
+    pub authors: Vec<AuthorReport>,
+    /// Forks (equivocations).
+    pub forks: Vec<ForkFinding>,
+    /// Broken rules.
+    pub violations: Vec<Violation>,
+    /// Listings by status at the audit time.
+    pub statuses: BTreeMap<&'static str, usize>,
+}
+
+impl AuditReport {
+    /// True when no rule is broken and no author equivocated.
+    pub fn passed(&self) -> bool {
+        self.violations.is_empty() && self.forks.is_empty()
+    }
+}
+
+/// Audits a bundle. `at` is the time listing statuses are reported for;
+/// `progress` is called with (envelopes replayed, total).
+pub fn audit(
+    bundle: &Bundle,
+    at: Timestamp,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<AuditReport, BundleError> {
+    let federation = bundle.federation()?;
+    let total = bundle.envelopes.len();
+    let mut replica = Replica::new(federation.clone(), MemStore::new()).with_pending_max(total + 1);
+    let mut violations = Vec::new();
+    let mut forks = Vec::new();
+    for (chunk_index, chunk) in bundle.envelopes.chunks(AUDIT_BATCH_NOTICES).enumerate() {
+        let slices: Vec<&[u8]> = chunk.iter().map(|b| b.as_slice()).collect();
+        let outcomes = replica.ingest_batch(&slices).map_err(infallible)?;
+        record(&outcomes, &mut violations, &mut forks, "duplicate");
+        progress(
+            (chunk_index * AUDIT_BATCH_NOTICES + chunk.len()).min(total),
+            total,
+        );
+    }
+    for (id, waiting) in replica.pending() {
+        let message = match waiting {
+            Waiting::Predecessor { author, seq } => format!(
+                "never accepted: the log of {} has no notice at seq {seq}",
+                federation.name_of(&author)
+            ),
+            Waiting::Reference(reference) => {
+                format!("never accepted: it refers to {reference}, which is not in the bundle")
+            }
+        };
+        violations.push(Violation {
+            notice: id,
+            place: None,
+            rule: "unresolved",
+            message,
+        });
+    }
+    check_fork_evidence(bundle, &mut replica, &mut violations, &mut forks)?;
+    check_heads(bundle, &replica, &mut violations)?;
+    forks.sort();
+    forks.dedup();
+    let authors = replica
+        .store()
+        .heads()
+        .unwrap_or_else(|never| match never {})
+        .into_iter()
+        .map(|head| AuthorReport {
+            author: head.author,
+            name: federation.name_of(&head.author),
+            notices: head.seq,
+            root: head.root(),
+        })
+        .collect();
+    let mut statuses: BTreeMap<&'static str, usize> = BTreeMap::new();
+    for id in replica
+        .store()
+        .listings()
+        .unwrap_or_else(|never| match never {})
+    {
+        let status = replica
+            .listing_state(&id, at)
+            .map_err(corrupt)?
+            .map_or(Status::Withdrawn, |state| state.status);
+        *statuses.entry(status.name()).or_default() += 1;
+    }
+    Ok(AuditReport {
+        federation: federation.id(),
+        federation_name: federation.roster().name.clone(),
+        envelopes: total,
+        authors,
+        forks,
+        violations,
+        statuses,
+    })
+}
+
+fn record(
+    outcomes: &[Outcome],
+    violations: &mut Vec<Violation>,
+    forks: &mut Vec<ForkFinding>,
+    duplicate_rule: &'static str,
+) {
+    for outcome in outcomes {
+        match outcome {
+            Outcome::Rejected { id, author, error } => violations.push(Violation {
+                notice: *id,
+                place: *author,
+                rule: error.code(),
+                message: error.to_string(),
+            }),
+            Outcome::Forked {
+                id,
+                author,
+                seq,
+                existing,
+            } => forks.push(ForkFinding {
+                author: *author,
+                seq: *seq,
+                first: *existing,
+                second: *id,
+            }),
+            Outcome::Duplicate { id } => violations.push(Violation {
+                notice: *id,
+                place: None,
+                rule: duplicate_rule,
+                message: "the same envelope appears twice".into(),
+            }),
+            Outcome::Dropped { id } => violations.push(Violation {
+                notice: *id,
+                place: None,
+                rule: "dropped",
+                message: "the audit's pending buffer overflowed".into(),
+            }),
+            Outcome::Accepted { .. } | Outcome::Pending { .. } => {}
+        }
+    }
+}
+
+/// Each piece of fork evidence must show two validly signed notices at one
+/// place of one log: replaying both through the replica must find a fork.
+fn check_fork_evidence(
+    bundle: &Bundle,
+    replica: &mut Replica<MemStore>,
+    violations: &mut Vec<Violation>,
+    forks: &mut Vec<ForkFinding>,
+) -> Result<(), BundleError> {
+    for evidence in &bundle.forks {
+        let before = forks.len();
+        let mut outcomes = Vec::new();
+        for bytes in [&evidence.first, &evidence.second] {
+            outcomes.extend(replica.ingest(bytes).map_err(infallible)?);
+        }
+        let mut rejected = Vec::new();
+        record(&outcomes, &mut rejected, forks, "fork_evidence");
+        // Duplicates are expected here: one side of a fork is in the log.
+        rejected.retain(|v| v.rule != "fork_evidence");
+        let shows_fork =
+            forks.len() > before || outcomes.iter().any(|o| matches!(o, Outcome::Forked { .. }));
+        if !shows_fork || !rejected.is_empty() {
+            violations.push(Violation {
+                notice: NoticeId::from(leaf_hash(&evidence.second)),
+                place: None,
+                rule: "fork_evidence",
+                message:
+                    "claimed fork evidence does not show two validly signed notices at one seq"
+                        .into(),
+            });
+        }
+    }
+    Ok(())
+}
+
+fn check_heads(
+    bundle: &Bundle,
+    replica: &Replica<MemStore>,
+    violations: &mut Vec<Violation>,
+) -> Result<(), BundleError> {
+    let computed: BTreeMap<AuthorityId, (u64, NoticeId, [u8; 32])> = replica
+        .store()
+        .heads()
+        .unwrap_or_else(|never| match never {})
+        .into_iter()
+        .map(|h| (h.author, (h.seq, h.id, h.root().0)))
+        .collect();
+    let mut claimed_authors = Vec::new();
+    for claimed in &bundle.heads {
+        claimed_authors.push(claimed.author);
+        let name = replica.federation().name_of(&claimed.author);
+        let message = match computed.get(&claimed.author) {
+            None => format!(
+                "the bundle claims a log of {name} up to seq {}, but none of it verifies",
+                claimed.seq
+            ),
+            Some(&(seq, id, root))
+                if (seq, id, root) != (claimed.seq, claimed.id, claimed.root) =>
+            {
+                format!(
+                    "the bundle claims the log of {name} ends at seq {} ({}) with root {}, the audit computed seq {seq} ({id}) with root {}",
+                    claimed.seq,
+                    claimed.id,
+                    Digest(claimed.root),
+                    Digest(root)
+                )
+            }
+            Some(_) => continue,
+        };
+        violations.push(Violation {
+            notice: claimed.id,
+            place: Some((claimed.author, claimed.seq)),
+            rule: "head",
+            message,
+        });
+    }
+    for (author, (seq, id, _)) in &computed {
+        if !claimed_authors.contains(author) {
+            violations.push(Violation {
+                notice: *id,
+                place: Some((*author, *seq)),
+                rule: "head",
+                message: "the bundle claims no head for this log".into(),
+            });
+        }
+    }
+    Ok(())
+}
+
+fn infallible(error: ReplicaError<std::convert::Infallible>) -> BundleError {
+    corrupt(error)
+}
+
+fn corrupt(error: ReplicaError<std::convert::Infallible>) -> BundleError {
+    BundleError::Codec(CodecError::Malformed {
+        what: "bundle replay",
+        reason: error.to_string(),
+    })
+}

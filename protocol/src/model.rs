@@ -1,0 +1,501 @@
+//! The data model: envelopes, notices, listings and their follow-ups.
+//!
+//! Every type here is encoded by [`crate::codec`]; field order is part of
+//! the wire format. Limits on every variable-length field are named
+//! constants, checked by [`crate::validate`].
+
+use crate::identifiers::{IdentifierError, check_resident_id, check_uscc};
+use crate::time::Timestamp;
+use credence_crypto::Digest;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// The notice format version this code writes and accepts.
+pub const NOTICE_VERSION: u16 = 1;
+/// Largest canonical notice body, in bytes.
+pub const NOTICE_BYTES_MAX: usize = 16 * 1024;
+/// Largest envelope: body, its length prefix and the signature.
+pub const ENVELOPE_BYTES_MAX: usize = NOTICE_BYTES_MAX + 8 + 64;
+/// Longest free text (reasons, grounds, legal basis), in bytes of UTF-8.
+pub const TEXT_BYTES_MAX: usize = 2048;
+/// Longest name (subject or authority), in bytes of UTF-8.
+pub const NAME_BYTES_MAX: usize = 256;
+/// Longest decision document number, in bytes.
+pub const DOCUMENT_NUMBER_BYTES_MAX: usize = 128;
+/// Longest category or measure code, in bytes.
+pub const CODE_BYTES_MAX: usize = 64;
+/// Most joint measures one listing may trigger.
+pub const MEASURES_PER_LISTING_MAX: usize = 32;
+/// Most evidence digests one notice may carry.
+pub const EVIDENCE_PER_NOTICE_MAX: usize = 32;
+/// Most changes one amendment or correction may make.
+pub const CHANGES_PER_AMENDMENT_MAX: usize = 16;
+
+macro_rules! digest_newtype {
+    ($(#[$meta:meta])* $name:ident) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
+        pub struct $name(pub [u8; 32]);
+
+        impl $name {
+            /// As a crypto digest (for hex display and parsing).
+            pub fn digest(&self) -> Digest {
+                Digest(self.0)
+            }
+
+            /// The first eight hex characters.
+            pub fn short(&self) -> String {
+                self.digest().short()
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                fmt::Display::fmt(&self.digest(), f)
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{}({})", stringify!($name), self.short())
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = credence_crypto::DigestParseError;
+
+            fn from_str(text: &str) -> Result<Self, Self::Err> {
+                text.parse::<Digest>().map(|digest| $name(digest.0))
+            }
+        }
+
+        impl From<Digest> for $name {
+            fn from(digest: Digest) -> Self {
+                $name(digest.0)
+            }
+        }
+    };
+}
+
+digest_newtype!(
+    /// A notice's id: the BLAKE3 leaf hash of its envelope bytes.
+    NoticeId
+);
+digest_newtype!(
+    /// An authority: its ed25519 public key.
+    AuthorityId
+);
+digest_newtype!(
+    /// A federation: the BLAKE3 of its canonical genesis roster.
+    FederationId
+);
+
+/// An ed25519 signature, encoded as 64 bytes with no length prefix.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct SignatureBytes(pub [u8; 64]);
+
+impl fmt::Debug for SignatureBytes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SignatureBytes({}..)", hex::encode(&self.0[..4]))
+    }
+}
+
+impl Serialize for SignatureBytes {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeTuple;
+        let mut tuple = serializer.serialize_tuple(64)?;
+        for byte in &self.0 {
+            tuple.serialize_element(byte)?;
+        }
+        tuple.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for SignatureBytes {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = SignatureBytes;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("64 signature bytes")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut bytes = [0u8; 64];
+                for (i, byte) in bytes.iter_mut().enumerate() {
+                    *byte = seq
+                        .next_element()?
+                        .ok_or_else(|| serde::de::Error::invalid_length(i, &self))?;
+                }
+                Ok(SignatureBytes(bytes))
+            }
+        }
+        deserializer.deserialize_tuple(64, Visitor)
+    }
+}
+
+/// What travels and is stored: the canonical notice bytes exactly as
+/// signed, and the signature. Signed bytes are never re-encoded.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Envelope {
+    /// Canonical encoding of a [`Notice`].
+    #[serde(with = "serde_bytes")]
+    pub body: Vec<u8>,
+    /// `ed25519(NOTICE_DOMAIN || body)` by the notice's author.
+    pub signature: SignatureBytes,
+}
+
+/// One signed decision of one authority, at one place in its log.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Notice {
+    /// Format version ([`NOTICE_VERSION`]).
+    pub version: u16,
+    /// The federation this notice belongs to.
+    pub federation: FederationId,
+    /// The signing authority.
+    pub author: AuthorityId,
+    /// Position in the author's log: 1, 2, 3, ... with no gaps.
+    pub seq: u64,
+    /// Id of the author's notice at `seq - 1`; zeros at `seq` 1.
+    pub prev: NoticeId,
+    /// When the author issued it (the author's clock).
+    pub issued_at: Timestamp,
+    /// What it decides.
+    pub kind: NoticeKind,
+}
+
+/// What a notice decides.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum NoticeKind {
+    /// A new listing on the red list or the blacklist.
+    List(Listing),
+    /// A correction of a listing by its issuer.
+    Amend {
+        /// The listing.
+        listing: NoticeId,
+        /// The corrected fields.
+        changes: Vec<ListingChange>,
+    },
+    /// A credit repair: the listing ends early (issuer only).
+    Repair {
+        /// The listing.
+        listing: NoticeId,
+        /// Why the subject's credit is repaired.
+        reason: String,
+        /// Digests of the documents that show it.
+        evidence: Vec<EvidenceDigest>,
+    },
+    /// The issuer takes the listing back.
+    Withdraw {
+        /// The listing.
+        listing: NoticeId,
+        /// Why.
+        reason: String,
+        /// Whether the subject's reputation is to be publicly restored.
+        restore_reputation: bool,
+    },
+    /// An objection to a listing (any member, on the subject's behalf).
+    Object {
+        /// The listing.
+        listing: NoticeId,
+        /// The subject's grounds.
+        grounds: String,
+        /// The issuer must rule by then.
+        respond_by: Timestamp,
+    },
+    /// The issuer's ruling on an objection.
+    Rule {
+        /// The objection notice.
+        objection: NoticeId,
+        /// Upheld (with its remedy) or rejected.
+        outcome: RulingOutcome,
+        /// The reasons of the ruling.
+        reason: String,
+    },
+    /// An implementing authority reports what it did with a measure.
+    Feedback {
+        /// The listing.
+        listing: NoticeId,
+        /// The measure code.
+        measure: String,
+        /// Applied, lifted or declined.
+        action: FeedbackAction,
+    },
+}
+
+impl NoticeKind {
+    /// A short lower-case name of the kind.
+    pub fn name(&self) -> &'static str {
+        match self {
+            NoticeKind::List(_) => "list",
+            NoticeKind::Amend { .. } => "amend",
+            NoticeKind::Repair { .. } => "repair",
+            NoticeKind::Withdraw { .. } => "withdraw",
+            NoticeKind::Object { .. } => "object",
+            NoticeKind::Rule { .. } => "rule",
+            NoticeKind::Feedback { .. } => "feedback",
+        }
+    }
+
+    /// The listing this notice names directly, if any (a ruling names its
+    /// objection instead).
+    pub fn listing_reference(&self) -> Option<NoticeId> {
+        match self {
+            NoticeKind::List(_) | NoticeKind::Rule { .. } => None,
+            NoticeKind::Amend { listing, .. }
+            | NoticeKind::Repair { listing, .. }
+            | NoticeKind::Withdraw { listing, .. }
+            | NoticeKind::Object { listing, .. }
+            | NoticeKind::Feedback { listing, .. } => Some(*listing),
+        }
+    }
+}
+
+/// A digest of an evidence document (the document itself stays with the
+/// authority).
+pub type EvidenceDigest = [u8; 32];
+
+/// The two lists.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ListKind {
+    /// Trustworthy models: green channel, priority services.
+    Red,
+    /// Serious dishonesty: joint punishment.
+    Black,
+}
+
+impl ListKind {
+    /// `red` or `black`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ListKind::Red => "red",
+            ListKind::Black => "black",
+        }
+    }
+}
+
+/// How serious the conduct is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// Minor.
+    Minor,
+    /// General.
+    General,
+    /// Serious.
+    Serious,
+}
+
+/// Who may see a listing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Classification {
+    /// Published to the public while its publication period lasts.
+    Public,
+    /// Shared among members only.
+    Restricted,
+}
+
+/// Which identifier scheme a subject has.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum SubjectKind {
+    /// An enterprise (USCC).
+    LegalPerson,
+    /// Another organisation (USCC).
+    OtherOrganisation,
+    /// A natural person (resident identity number).
+    NaturalPerson,
+}
+
+impl SubjectKind {
+    /// Checks `id` under this kind's scheme.
+    pub fn check_identifier(self, id: &str) -> Result<(), IdentifierError> {
+        match self {
+            SubjectKind::LegalPerson | SubjectKind::OtherOrganisation => check_uscc(id),
+            SubjectKind::NaturalPerson => check_resident_id(id),
+        }
+    }
+
+    /// The index key prefix: both USCC kinds share one key space.
+    fn scheme_tag(self) -> u8 {
+        match self {
+            SubjectKind::LegalPerson | SubjectKind::OtherOrganisation => b'U',
+            SubjectKind::NaturalPerson => b'P',
+        }
+    }
+}
+
+/// The listed company, organisation or person.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Subject {
+    /// Identifier scheme.
+    pub kind: SubjectKind,
+    /// USCC or resident identity number.
+    pub id: String,
+    /// Registered name.
+    pub name: String,
+}
+
+/// Bytes of a subject index key: scheme tag and the 18-character id.
+pub const SUBJECT_KEY_BYTES: usize = 19;
+
+/// The key under which a subject's listings are indexed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SubjectKey(pub [u8; SUBJECT_KEY_BYTES]);
+
+impl SubjectKey {
+    /// The key of identifier `id` of `kind`, if `id` is well formed (18
+    /// ASCII characters; the checksum is not needed for a lookup).
+    pub fn new(kind: SubjectKind, id: &str) -> Option<SubjectKey> {
+        let bytes = id.as_bytes();
+        if bytes.len() != SUBJECT_KEY_BYTES - 1 || !id.is_ascii() {
+            return None;
+        }
+        let mut key = [0u8; SUBJECT_KEY_BYTES];
+        key[0] = kind.scheme_tag();
+        key[1..].copy_from_slice(bytes);
+        Some(SubjectKey(key))
+    }
+}
+
+/// A listing as issued.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Listing {
+    /// Who is listed.
+    pub subject: Subject,
+    /// Red list or blacklist.
+    pub list: ListKind,
+    /// Category code from the federation catalog.
+    pub category: String,
+    /// How serious.
+    pub severity: Severity,
+    /// What the subject did (or, on the red list, why it is a model).
+    pub reason: String,
+    /// The legal basis (citation).
+    pub legal_basis: String,
+    /// The decision document number.
+    pub document_number: String,
+    /// Codes of the joint measures it triggers.
+    pub measures: Vec<String>,
+    /// From when it applies.
+    pub effective_at: Timestamp,
+    /// End of publication to the public.
+    pub publish_until: Timestamp,
+    /// End of sharing among members.
+    pub share_until: Timestamp,
+    /// Earliest date of a credit repair.
+    pub repair_from: Timestamp,
+    /// Public or restricted.
+    pub classification: Classification,
+    /// Digests of the evidence documents.
+    pub evidence: Vec<EvidenceDigest>,
+    /// The operator accepted an identifier whose check character does not
+    /// match (a known pilot code); recorded so that the audit sees it.
+    pub checksum_override: bool,
+}
+
+/// One corrected field of a listing. The subject's identifier, the list
+/// and the category cannot change: withdraw and list again instead.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ListingChange {
+    /// The subject's registered name.
+    SubjectName(String),
+    /// Severity.
+    Severity(Severity),
+    /// Reason.
+    Reason(String),
+    /// Legal basis.
+    LegalBasis(String),
+    /// Decision document number.
+    DocumentNumber(String),
+    /// The full new set of measures.
+    Measures(Vec<String>),
+    /// Effective date.
+    EffectiveAt(Timestamp),
+    /// End of publication.
+    PublishUntil(Timestamp),
+    /// End of sharing.
+    ShareUntil(Timestamp),
+    /// Earliest repair date.
+    RepairFrom(Timestamp),
+    /// Classification.
+    Classification(Classification),
+    /// The full new set of evidence digests.
+    Evidence(Vec<EvidenceDigest>),
+}
+
+impl ListingChange {
+    /// Applies this change to `listing`.
+    pub fn apply(&self, listing: &mut Listing) {
+        match self {
+            ListingChange::SubjectName(name) => listing.subject.name.clone_from(name),
+            ListingChange::Severity(severity) => listing.severity = *severity,
+            ListingChange::Reason(reason) => listing.reason.clone_from(reason),
+            ListingChange::LegalBasis(basis) => listing.legal_basis.clone_from(basis),
+            ListingChange::DocumentNumber(number) => listing.document_number.clone_from(number),
+            ListingChange::Measures(measures) => listing.measures.clone_from(measures),
+            ListingChange::EffectiveAt(t) => listing.effective_at = *t,
+            ListingChange::PublishUntil(t) => listing.publish_until = *t,
+            ListingChange::ShareUntil(t) => listing.share_until = *t,
+            ListingChange::RepairFrom(t) => listing.repair_from = *t,
+            ListingChange::Classification(c) => listing.classification = *c,
+            ListingChange::Evidence(evidence) => listing.evidence.clone_from(evidence),
+        }
+    }
+}
+
+/// How an objection was decided.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RulingOutcome {
+    /// The objection holds; the remedy says what happens to the listing.
+    Upheld(Remedy),
+    /// The objection fails; the listing is enforceable again.
+    Rejected,
+}
+
+/// What an upheld objection does to its listing.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Remedy {
+    /// The listing is withdrawn.
+    Withdraw,
+    /// The listing is corrected and stays.
+    Correct(Vec<ListingChange>),
+}
+
+/// What an implementing authority did with a measure.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FeedbackAction {
+    /// The measure is applied.
+    Applied,
+    /// The measure was lifted (the listing is no longer enforceable).
+    Lifted,
+    /// A recommended measure was not applied, with the reason.
+    Declined(String),
+}
+
+impl FeedbackAction {
+    /// `applied`, `lifted` or `declined`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            FeedbackAction::Applied => "applied",
+            FeedbackAction::Lifted => "lifted",
+            FeedbackAction::Declined(_) => "declined",
+        }
+    }
+}
+
+/// A notice that decoded, with its id and envelope kept beside it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DecodedNotice {
+    /// Its id.
+    pub id: NoticeId,
+    /// The decoded body.
+    pub notice: Notice,
+    /// The envelope bytes as received.
+    pub bytes: Vec<u8>,
+    /// The signature.
+    pub signature: SignatureBytes,
+}

@@ -1,0 +1,830 @@
+//! The replica: ingests envelopes into a [`Store`], enforcing every
+//! validation rule, holding what cannot be decided yet and keeping fork
+//! evidence. Sans-IO: time comes in as an argument, the store is a trait.
+
+use crate::codec::{self, CodecError};
+use crate::fold::{self, FoldInput, ListingState, Task};
+use crate::model::{
+    AuthorityId, DecodedNotice, Envelope, Listing, ListingChange, NOTICE_VERSION, Notice, NoticeId,
+    NoticeKind, Remedy, RulingOutcome, SignatureBytes, SubjectKey,
+};
+use crate::roster::Federation;
+use crate::store::{Append, ForkEvidence, Head, Store};
+use crate::time::Timestamp;
+use crate::validate::{self, ValidationError};
+use credence_crypto::merkle::{Frontier, leaf_hash};
+use credence_crypto::{AuthorityKey, BatchItem, NOTICE_DOMAIN, verify_batch};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+/// Default bound of the pending buffer (notices waiting for a gap in their
+/// author's log or for a notice they refer to).
+pub const PENDING_NOTICES_MAX: usize = 10_000;
+
+/// What a notice waits for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Waiting {
+    /// The author's notice at this seq.
+    Predecessor {
+        /// The author.
+        author: AuthorityId,
+        /// The missing seq.
+        seq: u64,
+    },
+    /// A referenced listing or objection.
+    Reference(NoticeId),
+}
+
+/// What happened to one envelope.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Valid and stored.
+    Accepted {
+        /// The notice.
+        id: NoticeId,
+        /// Its author.
+        author: AuthorityId,
+        /// Its seq.
+        seq: u64,
+    },
+    /// Already stored or already pending.
+    Duplicate {
+        /// The notice.
+        id: NoticeId,
+    },
+    /// Held until what it waits for arrives.
+    Pending {
+        /// The notice.
+        id: NoticeId,
+        /// What it waits for.
+        waiting: Waiting,
+    },
+    /// Refused: it broke a rule.
+    Rejected {
+        /// The notice (the hash of the bytes received).
+        id: NoticeId,
+        /// Its author and seq, when it decoded far enough to tell.
+        author: Option<(AuthorityId, u64)>,
+        /// The rule broken.
+        error: ValidationError,
+    },
+    /// Validly signed but conflicting with the notice this replica has at
+    /// the same place of the author's log: evidence kept.
+    Forked {
+        /// The conflicting notice.
+        id: NoticeId,
+        /// The equivocating author.
+        author: AuthorityId,
+        /// The seq signed twice.
+        seq: u64,
+        /// The notice this replica has at that seq.
+        existing: NoticeId,
+    },
+    /// Would have been held, but the pending buffer is full; anti-entropy
+    /// sync will bring it again.
+    Dropped {
+        /// The notice.
+        id: NoticeId,
+    },
+}
+
+/// A failure of the replica itself (not of a notice).
+#[derive(Debug, thiserror::Error)]
+pub enum ReplicaError<E: std::error::Error + 'static> {
+    /// The store failed.
+    #[error("store: {0}")]
+    Store(#[source] E),
+    /// Stored bytes no longer decode: the store is damaged.
+    #[error("stored notice {id} is damaged: {reason}")]
+    Corrupt {
+        /// The notice.
+        id: NoticeId,
+        /// Why it does not decode.
+        reason: String,
+    },
+}
+
+/// Why a notice could not be issued.
+#[derive(Debug, thiserror::Error)]
+pub enum IssueError<E: std::error::Error + 'static> {
+    /// The notice would break a rule; nothing was signed.
+    #[error("{0}")]
+    Invalid(ValidationError),
+    /// It refers to a notice this replica does not have.
+    #[error("unknown {what} {id}: it is not in this node's records")]
+    UnknownReference {
+        /// Listing or objection.
+        what: &'static str,
+        /// The id.
+        id: NoticeId,
+    },
+    /// The log of this authority holds a fork: issuing more would extend
+    /// an equivocating log.
+    #[error("the replica failed: {0}")]
+    Replica(#[from] ReplicaError<E>),
+}
+
+/// A notice this replica signed and stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Issued {
+    /// Its id.
+    pub id: NoticeId,
+    /// Its seq.
+    pub seq: u64,
+    /// Its envelope bytes, to publish once flushed.
+    pub envelope: Vec<u8>,
+}
+
+/// A signature-checked notice waiting to be admitted.
+#[derive(Clone, Debug)]
+struct Entry {
+    id: NoticeId,
+    bytes: Vec<u8>,
+    notice: Notice,
+}
+
+/// The bounded buffer of notices that cannot be decided yet.
+#[derive(Debug, Default)]
+struct PendingBuffer {
+    by_slot: BTreeMap<(AuthorityId, u64), Entry>,
+    by_reference: BTreeMap<NoticeId, Vec<Entry>>,
+    ids: BTreeSet<NoticeId>,
+    count_max: usize,
+}
+
+impl PendingBuffer {
+    fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    fn waiting(&self) -> Vec<(NoticeId, Waiting)> {
+        let slots = self.by_slot.iter().map(|((author, seq), entry)| {
+            (
+                entry.id,
+                Waiting::Predecessor {
+                    author: *author,
+                    seq: seq - 1,
+                },
+            )
+        });
+        let references = self.by_reference.iter().flat_map(|(reference, entries)| {
+            entries
+                .iter()
+                .map(|e| (e.id, Waiting::Reference(*reference)))
+        });
+        slots.chain(references).collect()
+    }
+}
+
+/// A replica of the federation's records over a store.
+pub struct Replica<S: Store> {
+    federation: Federation,
+    store: S,
+    pending: PendingBuffer,
+}
+
+type Result<T, S> = std::result::Result<T, ReplicaError<<S as Store>::Error>>;
+
+enum Admission {
+    Accept(Append<'static>, Vec<u8>),
+    Wait(Waiting),
+    Reject(ValidationError),
+    Fork(NoticeId),
+    Duplicate,
+}
+
+impl<S: Store> Replica<S> {
+    /// A replica of `federation` over `store`.
+    pub fn new(federation: Federation, store: S) -> Replica<S> {
+        Replica {
+            federation,
+            store,
+            pending: PendingBuffer {
+                count_max: PENDING_NOTICES_MAX,
+                ..PendingBuffer::default()
+            },
+        }
+    }
+
+    /// Sets the pending buffer's bound (the offline audit raises it to the
+    /// bundle's size).
+    pub fn with_pending_max(mut self, count_max: usize) -> Replica<S> {
+        self.pending.count_max = count_max;
+        self
+    }
+
+    /// The federation.
+    pub fn federation(&self) -> &Federation {
+        &self.federation
+    }
+
+    /// The store.
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// The store, for flushing and maintenance.
+    pub fn store_mut(&mut self) -> &mut S {
+        &mut self.store
+    }
+
+    /// Number of notices held pending.
+    pub fn pending_count(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Every pending notice and what it waits for.
+    pub fn pending(&self) -> Vec<(NoticeId, Waiting)> {
+        self.pending.waiting()
+    }
+
+    /// Ingests one envelope.
+    pub fn ingest(&mut self, bytes: &[u8]) -> Result<Vec<Outcome>, S> {
+        self.ingest_batch(&[bytes])
+    }
+
+    /// Ingests envelopes, verifying their signatures as one batch. The
+    /// outcomes come in input order, followed by the outcomes of pending
+    /// notices that the batch released.
+    pub fn ingest_batch(&mut self, envelopes: &[&[u8]]) -> Result<Vec<Outcome>, S> {
+        let mut outcomes = Vec::with_capacity(envelopes.len());
+        let mut entries: Vec<(Entry, SignatureBytes)> = Vec::with_capacity(envelopes.len());
+        for bytes in envelopes {
+            let id = NoticeId::from(leaf_hash(bytes));
+            if self.is_known(&id)? {
+                outcomes.push(Outcome::Duplicate { id });
+                continue;
+            }
+            match self.prepare(bytes) {
+                Ok((entry, signature)) => entries.push((entry, signature)),
+                Err((author, error)) => outcomes.push(Outcome::Rejected { id, author, error }),
+            }
+        }
+        let verified = self.verify_signatures(&entries);
+        for ((entry, _), signature_ok) in entries.into_iter().zip(verified) {
+            if signature_ok {
+                self.admit_and_release(entry, &mut outcomes)?;
+            } else {
+                let error = ValidationError::BadSignature {
+                    id: entry.id,
+                    author: entry.notice.author,
+                };
+                outcomes.push(Outcome::Rejected {
+                    id: entry.id,
+                    author: Some((entry.notice.author, entry.notice.seq)),
+                    error,
+                });
+            }
+        }
+        Ok(outcomes)
+    }
+
+    fn is_known(&self, id: &NoticeId) -> Result<bool, S> {
+        Ok(
+            self.pending.ids.contains(id)
+                || self.store.contains(id).map_err(ReplicaError::Store)?,
+        )
+    }
+
+    /// Decoding and every rule that needs no store (rules 1, 2 and the
+    /// self-contained part of 5).
+    #[allow(clippy::type_complexity)]
+    fn prepare(
+        &self,
+        bytes: &[u8],
+    ) -> std::result::Result<(Entry, SignatureBytes), (Option<(AuthorityId, u64)>, ValidationError)>
+    {
+        let envelope = codec::decode_envelope(bytes).map_err(|e| (None, e.into()))?;
+        let notice = codec::decode_notice(&envelope.body).map_err(|e| (None, e.into()))?;
+        let place = Some((notice.author, notice.seq));
+        validate::check_notice(&notice, &self.federation).map_err(|e| (place, e))?;
+        let entry = Entry {
+            id: NoticeId::from(leaf_hash(bytes)),
+            bytes: bytes.to_vec(),
+            notice,
+        };
+        Ok((entry, envelope.signature))
+    }
+
+    fn verify_signatures(&self, entries: &[(Entry, SignatureBytes)]) -> Vec<bool> {
+        let bodies: Vec<&[u8]> = entries
+            .iter()
+            .map(|(entry, _)| body_of(&entry.bytes))
+            .collect();
+        let items: Vec<BatchItem<'_>> = entries
+            .iter()
+            .zip(&bodies)
+            .filter_map(|((entry, signature), body)| {
+                let key = self.federation.public_key(&entry.notice.author)?;
+                Some(BatchItem {
+                    key,
+                    message: body,
+                    signature: &signature.0,
+                })
+            })
+            .collect();
+        // check_notice refused non-members, so every entry has a key.
+        assert_eq!(
+            items.len(),
+            entries.len(),
+            "every prepared notice has a member key"
+        );
+        verify_batch(NOTICE_DOMAIN, &items)
+            .into_iter()
+            .map(|result| result.is_ok())
+            .collect()
+    }
+
+    fn admit_and_release(&mut self, first: Entry, outcomes: &mut Vec<Outcome>) -> Result<(), S> {
+        let mut work = VecDeque::from([first]);
+        while let Some(entry) = work.pop_front() {
+            let id = entry.id;
+            let (author, seq) = (entry.notice.author, entry.notice.seq);
+            match self.admit(&entry)? {
+                Admission::Accept(append, bytes) => {
+                    self.store
+                        .append(Append {
+                            envelope: &bytes,
+                            ..append
+                        })
+                        .map_err(ReplicaError::Store)?;
+                    outcomes.push(Outcome::Accepted { id, author, seq });
+                    if let Some(next) = self.pending.by_slot.remove(&(author, seq + 1)) {
+                        self.pending.ids.remove(&next.id);
+                        work.push_back(next);
+                    }
+                    for waiting in self.pending.by_reference.remove(&id).unwrap_or_default() {
+                        self.pending.ids.remove(&waiting.id);
+                        work.push_back(waiting);
+                    }
+                }
+                Admission::Wait(waiting) => outcomes.push(self.hold(entry, waiting)?),
+                Admission::Reject(error) => outcomes.push(Outcome::Rejected {
+                    id,
+                    author: Some((author, seq)),
+                    error,
+                }),
+                Admission::Fork(existing) => outcomes.push(Outcome::Forked {
+                    id,
+                    author,
+                    seq,
+                    existing,
+                }),
+                Admission::Duplicate => outcomes.push(Outcome::Duplicate { id }),
+            }
+        }
+        Ok(())
+    }
+
+    fn hold(&mut self, entry: Entry, waiting: Waiting) -> Result<Outcome, S> {
+        let id = entry.id;
+        if self.pending.len() >= self.pending.count_max {
+            return Ok(Outcome::Dropped { id });
+        }
+        match waiting {
+            Waiting::Predecessor { author, .. } => {
+                let slot = (author, entry.notice.seq);
+                if let Some(held) = self.pending.by_slot.get(&slot) {
+                    // Two validly signed notices for one place: a fork, even
+                    // before the log reaches it.
+                    let existing = held.id;
+                    let evidence = ForkEvidence {
+                        author,
+                        seq: entry.notice.seq,
+                        first: held.bytes.clone(),
+                        second: entry.bytes,
+                    };
+                    self.store
+                        .put_fork(&evidence)
+                        .map_err(ReplicaError::Store)?;
+                    return Ok(Outcome::Forked {
+                        id,
+                        author,
+                        seq: slot.1,
+                        existing,
+                    });
+                }
+                self.pending.by_slot.insert(slot, entry);
+            }
+            Waiting::Reference(reference) => {
+                self.pending
+                    .by_reference
+                    .entry(reference)
+                    .or_default()
+                    .push(entry);
+            }
+        }
+        self.pending.ids.insert(id);
+        Ok(Outcome::Pending { id, waiting })
+    }
+
+    /// Rules 3, 4, 6 and the part of 5 that needs the referenced notices.
+    fn admit(&mut self, entry: &Entry) -> Result<Admission, S> {
+        let notice = &entry.notice;
+        if self
+            .store
+            .contains(&entry.id)
+            .map_err(ReplicaError::Store)?
+        {
+            return Ok(Admission::Duplicate);
+        }
+        let head = self
+            .store
+            .head(&notice.author)
+            .map_err(ReplicaError::Store)?;
+        let head_seq = head.as_ref().map_or(0, |h| h.seq);
+        if notice.seq <= head_seq {
+            return self.fork_or_duplicate(entry);
+        }
+        if notice.seq > head_seq + 1 {
+            return Ok(Admission::Wait(Waiting::Predecessor {
+                author: notice.author,
+                seq: notice.seq - 1,
+            }));
+        }
+        let expected_prev = head.as_ref().map_or(NoticeId::default(), |h| h.id);
+        if notice.prev != expected_prev {
+            return Ok(Admission::Reject(ValidationError::PrevMismatch {
+                seq: notice.seq,
+                expected: expected_prev,
+                found: notice.prev,
+            }));
+        }
+        if let Some(head) = &head {
+            if notice.issued_at < head.issued_at {
+                return Ok(Admission::Reject(ValidationError::IssuedAtRegressed {
+                    previous: head.issued_at,
+                    found: notice.issued_at,
+                }));
+            }
+        }
+        let listing = match self.check_references(notice)? {
+            Ok(listing) => listing,
+            Err(admission) => return Ok(admission),
+        };
+        let mut frontier = head.map_or_else(Frontier::new, |h| h.frontier);
+        frontier.push(entry.id.digest());
+        let subject = match &notice.kind {
+            NoticeKind::List(listing) => SubjectKey::new(listing.subject.kind, &listing.subject.id),
+            _ => None,
+        };
+        let append = Append {
+            id: entry.id,
+            envelope: &[],
+            head: Head {
+                author: notice.author,
+                seq: notice.seq,
+                id: entry.id,
+                issued_at: notice.issued_at,
+                frontier,
+            },
+            listing,
+            subject,
+        };
+        Ok(Admission::Accept(append, entry.bytes.clone()))
+    }
+
+    fn fork_or_duplicate(&mut self, entry: &Entry) -> Result<Admission, S> {
+        let (author, seq) = (entry.notice.author, entry.notice.seq);
+        let existing = self
+            .store
+            .log_id(&author, seq)
+            .map_err(ReplicaError::Store)?
+            .ok_or_else(|| ReplicaError::Corrupt {
+                id: entry.id,
+                reason: format!(
+                    "the log of {author} has a head past seq {seq} but no notice at it"
+                ),
+            })?;
+        if existing == entry.id {
+            return Ok(Admission::Duplicate);
+        }
+        let first = self
+            .store
+            .notice(&existing)
+            .map_err(ReplicaError::Store)?
+            .unwrap_or_default();
+        let evidence = ForkEvidence {
+            author,
+            seq,
+            first,
+            second: entry.bytes.clone(),
+        };
+        self.store
+            .put_fork(&evidence)
+            .map_err(ReplicaError::Store)?;
+        Ok(Admission::Fork(existing))
+    }
+
+    /// Resolves what the notice refers to and applies the authority rules
+    /// that need it. `Ok(Ok(listing))` gives the listing to index it
+    /// under.
+    fn check_references(
+        &self,
+        notice: &Notice,
+    ) -> Result<std::result::Result<Option<NoticeId>, Admission>, S> {
+        let reject = |error| Ok(Err(Admission::Reject(error)));
+        let (listing_id, objection) = match &notice.kind {
+            NoticeKind::List(_) => return Ok(Ok(None)),
+            NoticeKind::Rule { objection, .. } => {
+                let Some(found) = self.load(objection)? else {
+                    return Ok(Err(Admission::Wait(Waiting::Reference(*objection))));
+                };
+                let NoticeKind::Object { listing, .. } = found.notice.kind else {
+                    return reject(ValidationError::NotAnObjection {
+                        id: *objection,
+                        found: found.notice.kind.name(),
+                    });
+                };
+                (listing, Some(*objection))
+            }
+            kind => match kind.listing_reference() {
+                Some(listing) => (listing, None),
+                None => return Ok(Ok(None)),
+            },
+        };
+        let Some(listing_notice) = self.load(&listing_id)? else {
+            return Ok(Err(Admission::Wait(Waiting::Reference(listing_id))));
+        };
+        let NoticeKind::List(original) = &listing_notice.notice.kind else {
+            return reject(ValidationError::NotAListing {
+                id: listing_id,
+                found: listing_notice.notice.kind.name(),
+            });
+        };
+        let issuer = listing_notice.notice.author;
+        let not_issuer = |action| ValidationError::NotIssuer {
+            listing: listing_id,
+            issuer,
+            author: notice.author,
+            action,
+        };
+        match &notice.kind {
+            NoticeKind::Amend { changes, .. } => {
+                if notice.author != issuer {
+                    return reject(not_issuer("amend"));
+                }
+                let effective = self.effective_listing(&listing_notice)?;
+                if let Err(error) = self.check_corrected(&effective, changes) {
+                    return reject(error);
+                }
+            }
+            NoticeKind::Repair { .. } => {
+                if notice.author != issuer {
+                    return reject(not_issuer("repair"));
+                }
+                let effective = self.effective_listing(&listing_notice)?;
+                if notice.issued_at < effective.repair_from {
+                    return reject(ValidationError::RepairTooEarly {
+                        listing: listing_id,
+                        repair_from: effective.repair_from,
+                    });
+                }
+            }
+            NoticeKind::Withdraw { .. } if notice.author != issuer => {
+                return reject(not_issuer("withdraw"));
+            }
+            NoticeKind::Rule { outcome, .. } => {
+                if notice.author != issuer {
+                    return reject(not_issuer("rule on objections to"));
+                }
+                if let Some(ruling) = self.ruling_of(&listing_id, objection)? {
+                    return reject(ValidationError::AlreadyRuled {
+                        objection: objection.unwrap_or_default(),
+                        ruling,
+                    });
+                }
+                if let RulingOutcome::Upheld(Remedy::Correct(changes)) = outcome {
+                    let effective = self.effective_listing(&listing_notice)?;
+                    if let Err(error) = self.check_corrected(&effective, changes) {
+                        return reject(error);
+                    }
+                }
+            }
+            NoticeKind::Feedback { measure, .. } => {
+                let fits = self
+                    .federation
+                    .measure(measure)
+                    .is_some_and(|m| m.list == original.list);
+                if !fits {
+                    return reject(ValidationError::UnknownMeasure {
+                        measure: measure.clone(),
+                        list: original.list,
+                        allowed: self.federation.measure_codes(original.list),
+                    });
+                }
+            }
+            _ => {}
+        }
+        Ok(Ok(Some(listing_id)))
+    }
+
+    fn check_corrected(
+        &self,
+        effective: &Listing,
+        changes: &[ListingChange],
+    ) -> std::result::Result<(), ValidationError> {
+        let mut corrected = effective.clone();
+        for change in changes {
+            change.apply(&mut corrected);
+        }
+        validate::check_measures(&self.federation, corrected.list, &corrected.measures)?;
+        validate::check_dates(&corrected)
+    }
+
+    /// The listing's fields with its issuer's amendments and corrections so
+    /// far (all of them are earlier in the issuer's log, hence stored).
+    fn effective_listing(&self, listing: &FoldInput) -> Result<Listing, S> {
+        let referring = self.referring_inputs(&listing.id)?;
+        Ok(fold::fold(listing, &referring, Timestamp(0)).listing)
+    }
+
+    fn ruling_of(
+        &self,
+        listing: &NoticeId,
+        objection: Option<NoticeId>,
+    ) -> Result<Option<NoticeId>, S> {
+        for input in self.referring_inputs(listing)? {
+            if let NoticeKind::Rule {
+                objection: ruled, ..
+            } = &input.notice.kind
+            {
+                if Some(*ruled) == objection {
+                    return Ok(Some(input.id));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    fn referring_inputs(&self, listing: &NoticeId) -> Result<Vec<FoldInput>, S> {
+        let ids = self.store.referring(listing).map_err(ReplicaError::Store)?;
+        let mut inputs = Vec::with_capacity(ids.len());
+        for id in ids {
+            let input = self.load(&id)?.ok_or_else(|| ReplicaError::Corrupt {
+                id,
+                reason: "indexed under a listing but not stored".into(),
+            })?;
+            inputs.push(input);
+        }
+        Ok(inputs)
+    }
+
+    /// A stored notice, decoded.
+    pub fn load(&self, id: &NoticeId) -> Result<Option<FoldInput>, S> {
+        Ok(self.load_decoded(id)?.map(|decoded| FoldInput {
+            id: decoded.id,
+            notice: decoded.notice,
+        }))
+    }
+
+    /// A stored notice with its envelope bytes and signature.
+    pub fn load_decoded(&self, id: &NoticeId) -> Result<Option<DecodedNotice>, S> {
+        let Some(bytes) = self.store.notice(id).map_err(ReplicaError::Store)? else {
+            return Ok(None);
+        };
+        let corrupt = |error: CodecError| ReplicaError::Corrupt {
+            id: *id,
+            reason: error.to_string(),
+        };
+        let envelope = codec::decode_envelope(&bytes).map_err(corrupt)?;
+        let notice = codec::decode_notice(&envelope.body).map_err(corrupt)?;
+        Ok(Some(DecodedNotice {
+            id: *id,
+            notice,
+            bytes,
+            signature: envelope.signature,
+        }))
+    }
+
+    /// A listing folded at `t`, or `None` if `id` is not a listing here.
+    pub fn listing_state(&self, id: &NoticeId, t: Timestamp) -> Result<Option<ListingState>, S> {
+        let Some(listing) = self.load(id)? else {
+            return Ok(None);
+        };
+        if !matches!(listing.notice.kind, NoticeKind::List(_)) {
+            return Ok(None);
+        }
+        let referring = self.referring_inputs(id)?;
+        Ok(Some(fold::fold(&listing, &referring, t)))
+    }
+
+    /// Every listing of a subject, folded at `t`.
+    pub fn subject_listings(
+        &self,
+        subject: &SubjectKey,
+        t: Timestamp,
+    ) -> Result<Vec<ListingState>, S> {
+        let ids = self
+            .store
+            .listings_of(subject)
+            .map_err(ReplicaError::Store)?;
+        let mut states = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(state) = self.listing_state(&id, t)? {
+                states.push(state);
+            }
+        }
+        Ok(states)
+    }
+
+    /// The apply and lift tasks of `authority` at `t`, with the listing
+    /// each belongs to.
+    pub fn tasks(
+        &self,
+        authority: &AuthorityId,
+        t: Timestamp,
+    ) -> Result<Vec<(Task, ListingState)>, S> {
+        let Some(member) = self.federation.member(authority) else {
+            return Ok(Vec::new());
+        };
+        let implements = member.implements.clone();
+        let mut out = Vec::new();
+        if implements.is_empty() {
+            return Ok(out);
+        }
+        for id in self.store.listings().map_err(ReplicaError::Store)? {
+            let Some(state) = self.listing_state(&id, t)? else {
+                continue;
+            };
+            for task in fold::tasks(&state, authority, &implements) {
+                out.push((task, state.clone()));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Signs and stores a new notice of `key`'s authority at the next place
+    /// of its log. The caller flushes the store before publishing it.
+    pub fn issue(
+        &mut self,
+        key: &AuthorityKey,
+        kind: NoticeKind,
+        now: Timestamp,
+    ) -> std::result::Result<Issued, IssueError<S::Error>> {
+        let author = AuthorityId(key.public_bytes());
+        let head = self.store.head(&author).map_err(ReplicaError::Store)?;
+        let (seq, prev, issued_at) = match &head {
+            Some(head) => (head.seq + 1, head.id, now.max(head.issued_at)),
+            None => (1, NoticeId::default(), now),
+        };
+        if let Some(reference) = self.missing_reference(&kind)? {
+            return Err(reference);
+        }
+        let notice = Notice {
+            version: NOTICE_VERSION,
+            federation: self.federation.id(),
+            author,
+            seq,
+            prev,
+            issued_at,
+            kind,
+        };
+        validate::check_notice(&notice, &self.federation).map_err(IssueError::Invalid)?;
+        let body = codec::encode_notice(&notice).map_err(|e| IssueError::Invalid(e.into()))?;
+        let signature = SignatureBytes(key.sign(NOTICE_DOMAIN, &body));
+        let envelope = codec::encode_envelope(&Envelope { body, signature })
+            .map_err(|e| IssueError::Invalid(e.into()))?;
+        let id = NoticeId::from(leaf_hash(&envelope));
+        let entry = Entry {
+            id,
+            bytes: envelope.clone(),
+            notice,
+        };
+        match self.admit(&entry)? {
+            Admission::Accept(append, bytes) => {
+                self.store
+                    .append(Append {
+                        envelope: &bytes,
+                        ..append
+                    })
+                    .map_err(ReplicaError::Store)?;
+                Ok(Issued { id, seq, envelope })
+            }
+            Admission::Reject(error) => Err(IssueError::Invalid(error)),
+            Admission::Wait(_) | Admission::Fork(_) | Admission::Duplicate => {
+                unreachable!("references were resolved and the seq follows the head")
+            }
+        }
+    }
+
+    fn missing_reference(
+        &self,
+        kind: &NoticeKind,
+    ) -> std::result::Result<Option<IssueError<S::Error>>, IssueError<S::Error>> {
+        let (what, id) = match kind {
+            NoticeKind::Rule { objection, .. } => ("objection", *objection),
+            other => match other.listing_reference() {
+                Some(listing) => ("listing", listing),
+                None => return Ok(None),
+            },
+        };
+        let present = self.store.contains(&id).map_err(ReplicaError::Store)?;
+        Ok((!present).then_some(IssueError::UnknownReference { what, id }))
+    }
+}
+
+/// The body inside envelope bytes that already decoded: the length prefix
+/// is 8 bytes and the signature the last 64.
+fn body_of(envelope: &[u8]) -> &[u8] {
+    &envelope[8..envelope.len() - 64]
+}

@@ -1,0 +1,575 @@
+//! The federation: its genesis roster, its catalog of categories and
+//! measures, and its id.
+//!
+//! A roster is written by people in TOML ([`RosterDocument`]); it is
+//! normalised (sorted, durations in milliseconds) into the canonical
+//! [`Roster`], whose codec bytes hash to the [`FederationId`]. The indexed
+//! [`Federation`] answers the questions validation asks.
+
+use crate::codec::{self, CodecError};
+use crate::model::{AuthorityId, CODE_BYTES_MAX, FederationId, ListKind, NAME_BYTES_MAX};
+use crate::time::{format_duration_ms, parse_duration_ms};
+use credence_crypto::{Digest, KeyError, PublicKey};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Most members of one federation.
+pub const MEMBERS_MAX: usize = 1024;
+/// Most categories in a catalog.
+pub const CATEGORIES_MAX: usize = 256;
+/// Most measures in a catalog.
+pub const MEASURES_MAX: usize = 256;
+/// Most listen addresses of one member.
+pub const LISTEN_ADDRESSES_MAX: usize = 8;
+/// Largest roster document or canonical roster, in bytes.
+pub const ROSTER_BYTES_MAX: usize = 1024 * 1024;
+/// Longest listen address, in bytes.
+pub const ADDRESS_BYTES_MAX: usize = 256;
+
+/// A category of the catalog (field of conduct).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Category {
+    /// Short code, `[a-z0-9-]`.
+    pub code: String,
+    /// Human name.
+    pub name: String,
+}
+
+/// A joint measure of the catalog.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Measure {
+    /// Short code, `[a-z0-9-]`.
+    pub code: String,
+    /// Human name.
+    pub name: String,
+    /// Which list triggers it (punishment for black, incentive for red).
+    pub list: ListKind,
+    /// Mandatory measures cannot be declined by an implementer.
+    pub mandatory: bool,
+}
+
+/// A member authority.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Member {
+    /// Its public key (its authority id and libp2p identity).
+    pub key: AuthorityId,
+    /// Its name.
+    pub name: String,
+    /// Administrative region code (six digits, GB/T 2260).
+    pub region: String,
+    /// Its department.
+    pub department: String,
+    /// Categories it may put on the blacklist.
+    pub issues_black: Vec<String>,
+    /// Categories it may put on the red list.
+    pub issues_red: Vec<String>,
+    /// Measures it implements (and so gets tasks for).
+    pub implements: Vec<String>,
+    /// Auditors may see everything, including records no longer shared.
+    pub auditor: bool,
+    /// Addresses it listens on (multiaddrs), for bootstrap.
+    pub listen: Vec<String>,
+}
+
+/// The canonical genesis roster; its codec bytes define the federation id.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Roster {
+    /// Federation name.
+    pub name: String,
+    /// Minimum time an issuer has to answer an objection.
+    pub objection_window_ms: u64,
+    /// Categories, sorted by code.
+    pub categories: Vec<Category>,
+    /// Measures, sorted by code.
+    pub measures: Vec<Measure>,
+    /// Members, sorted by key.
+    pub members: Vec<Member>,
+}
+
+/// The catalog part of a roster document, also a file of its own.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CatalogDocument {
+    /// Minimum objection response window, such as `"15d"`.
+    pub objection_response_window: String,
+    /// Categories.
+    #[serde(default)]
+    pub categories: Vec<Category>,
+    /// Measures.
+    #[serde(default)]
+    pub measures: Vec<Measure>,
+}
+
+/// A member as written in TOML (key in hex).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MemberDocument {
+    /// A short local handle used to fill in keys on the command line.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub handle: String,
+    /// Public key, 64 hex characters.
+    #[serde(default)]
+    pub key: String,
+    /// Name.
+    pub name: String,
+    /// Region code.
+    pub region: String,
+    /// Department.
+    pub department: String,
+    /// Blacklist categories.
+    #[serde(default)]
+    pub issues_black: Vec<String>,
+    /// Red list categories.
+    #[serde(default)]
+    pub issues_red: Vec<String>,
+    /// Implemented measures.
+    #[serde(default)]
+    pub implements: Vec<String>,
+    /// Auditor role.
+    #[serde(default)]
+    pub auditor: bool,
+    /// Listen addresses.
+    #[serde(default)]
+    pub listen: Vec<String>,
+}
+
+/// A members file: the people side of a genesis.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MembersDocument {
+    /// Federation name.
+    pub name: String,
+    /// Members.
+    #[serde(default)]
+    pub members: Vec<MemberDocument>,
+}
+
+/// A whole roster as written in TOML.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RosterDocument {
+    /// Federation name.
+    pub name: String,
+    /// Minimum objection response window.
+    pub objection_response_window: String,
+    /// Categories.
+    #[serde(default)]
+    pub categories: Vec<Category>,
+    /// Measures.
+    #[serde(default)]
+    pub measures: Vec<Measure>,
+    /// Members.
+    #[serde(default)]
+    pub members: Vec<MemberDocument>,
+}
+
+/// Why a roster or catalog was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RosterError {
+    /// The TOML does not parse or has fields of the wrong type.
+    #[error("roster TOML: {0}")]
+    Toml(String),
+    /// The canonical bytes do not decode.
+    #[error("canonical roster: {0}")]
+    Codec(#[from] CodecError),
+    /// A limit was exceeded.
+    #[error("{what}: {count} is more than the limit of {count_max}")]
+    TooMany {
+        /// What.
+        what: &'static str,
+        /// How many.
+        count: usize,
+        /// The limit.
+        count_max: usize,
+    },
+    /// A field is invalid.
+    #[error("{field}: {problem}")]
+    Invalid {
+        /// Which field (with the member or entry it belongs to).
+        field: String,
+        /// What is wrong.
+        problem: String,
+    },
+}
+
+fn invalid(field: impl Into<String>, problem: impl Into<String>) -> RosterError {
+    RosterError::Invalid {
+        field: field.into(),
+        problem: problem.into(),
+    }
+}
+
+/// Whether `code` is a well-formed catalog code.
+pub fn is_valid_code(code: &str) -> bool {
+    !code.is_empty()
+        && code.len() <= CODE_BYTES_MAX
+        && code
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+fn check_name(field: String, name: &str) -> Result<(), RosterError> {
+    if name.trim().is_empty() {
+        return Err(invalid(field, "must not be empty"));
+    }
+    if name.len() > NAME_BYTES_MAX {
+        return Err(invalid(
+            field,
+            format!("longer than {NAME_BYTES_MAX} bytes"),
+        ));
+    }
+    Ok(())
+}
+
+fn check_count(what: &'static str, count: usize, count_max: usize) -> Result<(), RosterError> {
+    if count > count_max {
+        return Err(RosterError::TooMany {
+            what,
+            count,
+            count_max,
+        });
+    }
+    Ok(())
+}
+
+impl RosterDocument {
+    /// Parses a roster TOML document.
+    pub fn parse(text: &str) -> Result<RosterDocument, RosterError> {
+        if text.len() > ROSTER_BYTES_MAX {
+            return Err(RosterError::TooMany {
+                what: "roster bytes",
+                count: text.len(),
+                count_max: ROSTER_BYTES_MAX,
+            });
+        }
+        toml::from_str(text).map_err(|error| RosterError::Toml(error.to_string()))
+    }
+
+    /// Joins a catalog and a members file into a roster document.
+    pub fn from_parts(catalog: CatalogDocument, members: MembersDocument) -> RosterDocument {
+        RosterDocument {
+            name: members.name,
+            objection_response_window: catalog.objection_response_window,
+            categories: catalog.categories,
+            measures: catalog.measures,
+            members: members.members,
+        }
+    }
+
+    /// The TOML text of this document.
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).unwrap_or_default()
+    }
+
+    /// Normalises and checks the document into the canonical roster.
+    pub fn to_roster(&self) -> Result<Roster, RosterError> {
+        let objection_window_ms = parse_duration_ms(&self.objection_response_window)
+            .map_err(|error| invalid("objection_response_window", error.to_string()))?;
+        let members = self
+            .members
+            .iter()
+            .enumerate()
+            .map(|(i, member)| member.to_member(i))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut roster = Roster {
+            name: self.name.clone(),
+            objection_window_ms,
+            categories: self.categories.clone(),
+            measures: self.measures.clone(),
+            members,
+        };
+        roster.normalise();
+        Federation::new(roster.clone())?;
+        Ok(roster)
+    }
+}
+
+impl MemberDocument {
+    fn to_member(&self, index: usize) -> Result<Member, RosterError> {
+        let label = if self.name.is_empty() {
+            format!("members[{index}]")
+        } else {
+            format!("member {:?}", self.name)
+        };
+        let key: Digest = self
+            .key
+            .parse()
+            .map_err(|error| invalid(format!("{label}.key"), format!("{error}")))?;
+        Ok(Member {
+            key: AuthorityId(key.0),
+            name: self.name.clone(),
+            region: self.region.clone(),
+            department: self.department.clone(),
+            issues_black: self.issues_black.clone(),
+            issues_red: self.issues_red.clone(),
+            implements: self.implements.clone(),
+            auditor: self.auditor,
+            listen: self.listen.clone(),
+        })
+    }
+}
+
+impl Roster {
+    fn normalise(&mut self) {
+        self.categories.sort_by(|a, b| a.code.cmp(&b.code));
+        self.measures.sort_by(|a, b| a.code.cmp(&b.code));
+        self.members.sort_by_key(|member| member.key);
+        for member in &mut self.members {
+            for list in [
+                &mut member.issues_black,
+                &mut member.issues_red,
+                &mut member.implements,
+            ] {
+                list.sort();
+                list.dedup();
+            }
+        }
+    }
+
+    /// The canonical bytes.
+    pub fn canonical_bytes(&self) -> Result<Vec<u8>, RosterError> {
+        Ok(codec::encode_bounded::<_, ROSTER_BYTES_MAX>(
+            "roster", self,
+        )?)
+    }
+
+    /// Decodes canonical bytes (as carried in an audit bundle).
+    pub fn from_canonical_bytes(bytes: &[u8]) -> Result<Roster, RosterError> {
+        Ok(codec::decode_bounded::<_, ROSTER_BYTES_MAX>(
+            "roster", bytes,
+        )?)
+    }
+
+    /// This roster as a TOML document.
+    pub fn to_document(&self) -> RosterDocument {
+        RosterDocument {
+            name: self.name.clone(),
+            objection_response_window: format_duration_ms(self.objection_window_ms),
+            categories: self.categories.clone(),
+            measures: self.measures.clone(),
+            members: self
+                .members
+                .iter()
+                .map(|member| MemberDocument {
+                    handle: String::new(),
+                    key: member.key.to_string(),
+                    name: member.name.clone(),
+                    region: member.region.clone(),
+                    department: member.department.clone(),
+                    issues_black: member.issues_black.clone(),
+                    issues_red: member.issues_red.clone(),
+                    implements: member.implements.clone(),
+                    auditor: member.auditor,
+                    listen: member.listen.clone(),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// A checked roster, indexed for validation.
+#[derive(Clone, Debug)]
+pub struct Federation {
+    id: FederationId,
+    roster: Roster,
+    canonical: Vec<u8>,
+    keys: BTreeMap<AuthorityId, (usize, PublicKey)>,
+}
+
+impl Federation {
+    /// Checks a canonical roster and indexes it.
+    pub fn new(mut roster: Roster) -> Result<Federation, RosterError> {
+        roster.normalise();
+        check_name("name".into(), &roster.name)?;
+        check_count("members", roster.members.len(), MEMBERS_MAX)?;
+        check_count("categories", roster.categories.len(), CATEGORIES_MAX)?;
+        check_count("measures", roster.measures.len(), MEASURES_MAX)?;
+        if roster.members.is_empty() {
+            return Err(invalid("members", "a federation needs at least one member"));
+        }
+        check_catalog(&roster)?;
+        let mut keys = BTreeMap::new();
+        for (index, member) in roster.members.iter().enumerate() {
+            let public = check_member(&roster, member)?;
+            if keys.insert(member.key, (index, public)).is_some() {
+                return Err(invalid(
+                    format!("member {:?}.key", member.name),
+                    "the same key appears twice",
+                ));
+            }
+        }
+        let canonical = roster.canonical_bytes()?;
+        let id = FederationId(Digest::of(&canonical).0);
+        Ok(Federation {
+            id,
+            roster,
+            canonical,
+            keys,
+        })
+    }
+
+    /// Parses and checks a roster TOML document.
+    pub fn from_toml(text: &str) -> Result<Federation, RosterError> {
+        Federation::new(RosterDocument::parse(text)?.to_roster()?)
+    }
+
+    /// The federation id.
+    pub fn id(&self) -> FederationId {
+        self.id
+    }
+
+    /// The canonical roster.
+    pub fn roster(&self) -> &Roster {
+        &self.roster
+    }
+
+    /// The canonical roster bytes.
+    pub fn canonical_bytes(&self) -> &[u8] {
+        &self.canonical
+    }
+
+    /// A member by key.
+    pub fn member(&self, author: &AuthorityId) -> Option<&Member> {
+        self.keys
+            .get(author)
+            .map(|(index, _)| &self.roster.members[*index])
+    }
+
+    /// A member's parsed public key.
+    pub fn public_key(&self, author: &AuthorityId) -> Option<&PublicKey> {
+        self.keys.get(author).map(|(_, key)| key)
+    }
+
+    /// A member's name, or the short hex of its key if it is not one.
+    pub fn name_of(&self, author: &AuthorityId) -> String {
+        self.member(author).map_or_else(
+            || format!("non-member {}", author.short()),
+            |m| m.name.clone(),
+        )
+    }
+
+    /// A category by code.
+    pub fn category(&self, code: &str) -> Option<&Category> {
+        self.roster
+            .categories
+            .binary_search_by(|c| c.code.as_str().cmp(code))
+            .ok()
+            .map(|i| &self.roster.categories[i])
+    }
+
+    /// A measure by code.
+    pub fn measure(&self, code: &str) -> Option<&Measure> {
+        self.roster
+            .measures
+            .binary_search_by(|m| m.code.as_str().cmp(code))
+            .ok()
+            .map(|i| &self.roster.measures[i])
+    }
+
+    /// All category codes, sorted.
+    pub fn category_codes(&self) -> Vec<String> {
+        self.roster
+            .categories
+            .iter()
+            .map(|c| c.code.clone())
+            .collect()
+    }
+
+    /// The measure codes of one list, sorted.
+    pub fn measure_codes(&self, list: ListKind) -> Vec<String> {
+        self.roster
+            .measures
+            .iter()
+            .filter(|m| m.list == list)
+            .map(|m| m.code.clone())
+            .collect()
+    }
+}
+
+fn check_catalog(roster: &Roster) -> Result<(), RosterError> {
+    let codes = roster
+        .categories
+        .iter()
+        .map(|c| (&c.code, &c.name, "category"))
+        .chain(
+            roster
+                .measures
+                .iter()
+                .map(|m| (&m.code, &m.name, "measure")),
+        );
+    for (code, name, what) in codes {
+        if !is_valid_code(code) {
+            return Err(invalid(
+                format!("{what} {code:?}"),
+                format!("a code is 1 to {CODE_BYTES_MAX} characters of a-z, 0-9 and -"),
+            ));
+        }
+        check_name(format!("{what} {code:?}.name"), name)?;
+    }
+    let duplicate_category = roster
+        .categories
+        .windows(2)
+        .find(|w| w[0].code == w[1].code);
+    if let Some(pair) = duplicate_category {
+        return Err(invalid(
+            format!("category {:?}", pair[0].code),
+            "listed twice",
+        ));
+    }
+    let duplicate_measure = roster.measures.windows(2).find(|w| w[0].code == w[1].code);
+    if let Some(pair) = duplicate_measure {
+        return Err(invalid(
+            format!("measure {:?}", pair[0].code),
+            "listed twice",
+        ));
+    }
+    Ok(())
+}
+
+fn check_member(roster: &Roster, member: &Member) -> Result<PublicKey, RosterError> {
+    let label = format!("member {:?}", member.name);
+    check_name(format!("{label}.name"), &member.name)?;
+    check_name(format!("{label}.department"), &member.department)?;
+    if member.region.len() != 6 || !member.region.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(invalid(
+            format!("{label}.region"),
+            format!("{:?} is not a six-digit region code", member.region),
+        ));
+    }
+    let public = PublicKey::from_bytes(&member.key.0)
+        .map_err(|error: KeyError| invalid(format!("{label}.key"), error.to_string()))?;
+    let known_categories: Vec<&str> = roster.categories.iter().map(|c| c.code.as_str()).collect();
+    for code in member.issues_black.iter().chain(&member.issues_red) {
+        if !known_categories.contains(&code.as_str()) {
+            return Err(invalid(
+                format!("{label}.issues"),
+                format!(
+                    "unknown category {code:?}; the catalog has {}",
+                    known_categories.join(", ")
+                ),
+            ));
+        }
+    }
+    for code in &member.implements {
+        if !roster.measures.iter().any(|m| &m.code == code) {
+            return Err(invalid(
+                format!("{label}.implements"),
+                format!("unknown measure {code:?}"),
+            ));
+        }
+    }
+    check_count(
+        "listen addresses",
+        member.listen.len(),
+        LISTEN_ADDRESSES_MAX,
+    )?;
+    if let Some(address) = member.listen.iter().find(|a| a.len() > ADDRESS_BYTES_MAX) {
+        return Err(invalid(
+            format!("{label}.listen"),
+            format!("address longer than {ADDRESS_BYTES_MAX} bytes: {address:.40}..."),
+        ));
+    }
+    Ok(public)
+}

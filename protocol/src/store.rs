@@ -1,0 +1,387 @@
+//! The storage interface the replica runs on, an in-memory implementation
+//! and the one test suite every implementation must pass.
+//!
+//! A store holds envelope bytes exactly as signed, with the indexes the
+//! replica and the interfaces need. [`Store::append`] is atomic: a notice,
+//! its index entries and its author's new head land together or not at
+//! all. Durability is the caller's: [`Store::flush`] before acknowledging.
+
+use crate::model::{AuthorityId, NoticeId, SubjectKey};
+use crate::time::Timestamp;
+use credence_crypto::Digest;
+use credence_crypto::merkle::Frontier;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// The newest notice of one author's log, with the log's Merkle frontier.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Head {
+    /// The author.
+    pub author: AuthorityId,
+    /// Seq of the newest notice (= number of notices in the log).
+    pub seq: u64,
+    /// Id of the newest notice.
+    pub id: NoticeId,
+    /// When the newest notice was issued.
+    pub issued_at: Timestamp,
+    /// The right edge of the author's Merkle log.
+    pub frontier: Frontier,
+}
+
+impl Head {
+    /// The Merkle root of the author's log.
+    pub fn root(&self) -> Digest {
+        self.frontier.root()
+    }
+}
+
+/// Proof that an author signed two different notices at one seq.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ForkEvidence {
+    /// The equivocating author.
+    pub author: AuthorityId,
+    /// The seq signed twice.
+    pub seq: u64,
+    /// The envelope this replica had first.
+    pub first: Vec<u8>,
+    /// The conflicting envelope.
+    pub second: Vec<u8>,
+}
+
+/// One accepted notice, with everything to write for it.
+#[derive(Clone, Debug)]
+pub struct Append<'a> {
+    /// Its id.
+    pub id: NoticeId,
+    /// Its envelope bytes.
+    pub envelope: &'a [u8],
+    /// Its author's head after it.
+    pub head: Head,
+    /// The listing it is about (for a ruling, the listing of its
+    /// objection), if any.
+    pub listing: Option<NoticeId>,
+    /// For a listing: its subject's key.
+    pub subject: Option<SubjectKey>,
+}
+
+/// Storage of a replica. Reads take `&self`; writes `&mut self`.
+pub trait Store {
+    /// The store's failure.
+    type Error: std::error::Error + Send + Sync + 'static;
+
+    /// Envelope bytes of a notice.
+    fn notice(&self, id: &NoticeId) -> Result<Option<Vec<u8>>, Self::Error>;
+    /// Whether a notice is stored.
+    fn contains(&self, id: &NoticeId) -> Result<bool, Self::Error>;
+    /// The id at `seq` of `author`'s log.
+    fn log_id(&self, author: &AuthorityId, seq: u64) -> Result<Option<NoticeId>, Self::Error>;
+    /// Ids of `author`'s log from `seq_from` on, at most `limit`.
+    fn log_range(
+        &self,
+        author: &AuthorityId,
+        seq_from: u64,
+        limit: usize,
+    ) -> Result<Vec<NoticeId>, Self::Error>;
+    /// An author's head.
+    fn head(&self, author: &AuthorityId) -> Result<Option<Head>, Self::Error>;
+    /// All heads, by author.
+    fn heads(&self) -> Result<Vec<Head>, Self::Error>;
+    /// Notices about a listing (not the listing itself), in id order.
+    fn referring(&self, listing: &NoticeId) -> Result<Vec<NoticeId>, Self::Error>;
+    /// Listings of a subject, in id order.
+    fn listings_of(&self, subject: &SubjectKey) -> Result<Vec<NoticeId>, Self::Error>;
+    /// All listings, in id order.
+    fn listings(&self) -> Result<Vec<NoticeId>, Self::Error>;
+    /// Stores an accepted notice and its indexes, atomically.
+    fn append(&mut self, append: Append<'_>) -> Result<(), Self::Error>;
+    /// Notices in the order they were accepted: `(position, id)` after
+    /// position `after` (0 for the start), at most `limit`.
+    fn arrivals(&self, after: u64, limit: usize) -> Result<Vec<(u64, NoticeId)>, Self::Error>;
+    /// Number of notices stored.
+    fn notice_count(&self) -> Result<u64, Self::Error>;
+    /// Keeps fork evidence; `false` if this fork was already kept.
+    fn put_fork(&mut self, evidence: &ForkEvidence) -> Result<bool, Self::Error>;
+    /// All fork evidence, by author and seq.
+    fn forks(&self) -> Result<Vec<ForkEvidence>, Self::Error>;
+    /// Makes everything written so far durable.
+    fn flush(&mut self) -> Result<(), Self::Error>;
+}
+
+/// A store in memory: for the simulator, the audit and tests.
+#[derive(Clone, Debug, Default)]
+pub struct MemStore {
+    notices: BTreeMap<NoticeId, Vec<u8>>,
+    logs: BTreeMap<(AuthorityId, u64), NoticeId>,
+    heads: BTreeMap<AuthorityId, Head>,
+    referring: BTreeSet<(NoticeId, NoticeId)>,
+    subjects: BTreeSet<(SubjectKey, NoticeId)>,
+    listings: BTreeSet<NoticeId>,
+    arrivals: BTreeMap<u64, NoticeId>,
+    forks: BTreeMap<(AuthorityId, u64, NoticeId), ForkEvidence>,
+}
+
+impl MemStore {
+    /// An empty store.
+    pub fn new() -> MemStore {
+        MemStore::default()
+    }
+}
+
+impl Store for MemStore {
+    type Error = std::convert::Infallible;
+
+    fn notice(&self, id: &NoticeId) -> Result<Option<Vec<u8>>, Self::Error> {
+        Ok(self.notices.get(id).cloned())
+    }
+
+    fn contains(&self, id: &NoticeId) -> Result<bool, Self::Error> {
+        Ok(self.notices.contains_key(id))
+    }
+
+    fn log_id(&self, author: &AuthorityId, seq: u64) -> Result<Option<NoticeId>, Self::Error> {
+        Ok(self.logs.get(&(*author, seq)).copied())
+    }
+
+    fn log_range(
+        &self,
+        author: &AuthorityId,
+        seq_from: u64,
+        limit: usize,
+    ) -> Result<Vec<NoticeId>, Self::Error> {
+        Ok(self
+            .logs
+            .range((*author, seq_from)..=(*author, u64::MAX))
+            .take(limit)
+            .map(|(_, id)| *id)
+            .collect())
+    }
+
+    fn head(&self, author: &AuthorityId) -> Result<Option<Head>, Self::Error> {
+        Ok(self.heads.get(author).cloned())
+    }
+
+    fn heads(&self) -> Result<Vec<Head>, Self::Error> {
+        Ok(self.heads.values().cloned().collect())
+    }
+
+    fn referring(&self, listing: &NoticeId) -> Result<Vec<NoticeId>, Self::Error> {
+        Ok(self
+            .referring
+            .range((*listing, NoticeId::default())..=(*listing, NoticeId([0xff; 32])))
+            .map(|(_, id)| *id)
+            .collect())
+    }
+
+    fn listings_of(&self, subject: &SubjectKey) -> Result<Vec<NoticeId>, Self::Error> {
+        Ok(self
+            .subjects
+            .range((*subject, NoticeId::default())..=(*subject, NoticeId([0xff; 32])))
+            .map(|(_, id)| *id)
+            .collect())
+    }
+
+    fn listings(&self) -> Result<Vec<NoticeId>, Self::Error> {
+        Ok(self.listings.iter().copied().collect())
+    }
+
+    fn append(&mut self, append: Append<'_>) -> Result<(), Self::Error> {
+        let position = self.notices.len() as u64 + 1;
+        self.notices.insert(append.id, append.envelope.to_vec());
+        self.logs
+            .insert((append.head.author, append.head.seq), append.id);
+        if let Some(listing) = append.listing {
+            self.referring.insert((listing, append.id));
+        }
+        if let Some(subject) = append.subject {
+            self.subjects.insert((subject, append.id));
+            self.listings.insert(append.id);
+        }
+        self.arrivals.insert(position, append.id);
+        self.heads.insert(append.head.author, append.head);
+        Ok(())
+    }
+
+    fn arrivals(&self, after: u64, limit: usize) -> Result<Vec<(u64, NoticeId)>, Self::Error> {
+        Ok(self
+            .arrivals
+            .range(after.saturating_add(1)..)
+            .take(limit)
+            .map(|(position, id)| (*position, *id))
+            .collect())
+    }
+
+    fn notice_count(&self) -> Result<u64, Self::Error> {
+        Ok(self.notices.len() as u64)
+    }
+
+    fn put_fork(&mut self, evidence: &ForkEvidence) -> Result<bool, Self::Error> {
+        let key = (
+            evidence.author,
+            evidence.seq,
+            credence_crypto::merkle::leaf_hash(&evidence.second).into(),
+        );
+        Ok(self.forks.insert(key, evidence.clone()).is_none())
+    }
+
+    fn forks(&self) -> Result<Vec<ForkEvidence>, Self::Error> {
+        Ok(self.forks.values().cloned().collect())
+    }
+
+    fn flush(&mut self) -> Result<(), Self::Error> {
+        Ok(())
+    }
+}
+
+/// The store test suite: every [`Store`] implementation runs it.
+///
+/// It writes synthetic appends (the store does not validate, so ids and
+/// bytes need not be real notices) and checks every read path, on both
+/// sides of the write.
+pub mod suite {
+    use super::*;
+    use crate::model::SubjectKind;
+
+    fn id(n: u8) -> NoticeId {
+        NoticeId([n; 32])
+    }
+
+    fn author(n: u8) -> AuthorityId {
+        AuthorityId([n; 32])
+    }
+
+    fn append_log<S: Store>(
+        store: &mut S,
+        who: AuthorityId,
+        seqs: std::ops::RangeInclusive<u64>,
+        base: u8,
+    ) {
+        let mut frontier = store
+            .head(&who)
+            .expect("store readable")
+            .map(|h| h.frontier)
+            .unwrap_or_default();
+        for seq in seqs {
+            let notice = id(base + seq as u8);
+            frontier.push(notice.digest());
+            let subject = SubjectKey::new(SubjectKind::LegalPerson, "91350100M000100Y43");
+            let head = Head {
+                author: who,
+                seq,
+                id: notice,
+                issued_at: Timestamp(seq * 10),
+                frontier: frontier.clone(),
+            };
+            let bytes = vec![base, seq as u8];
+            let append = Append {
+                id: notice,
+                envelope: &bytes,
+                head,
+                listing: (seq > 1).then(|| id(base + 1)),
+                subject: (seq == 1).then_some(subject).flatten(),
+            };
+            store.append(append).expect("append");
+        }
+    }
+
+    /// Runs every check against fresh stores from `make`.
+    pub fn run<S: Store>(mut make: impl FnMut() -> S) {
+        reads_back_what_it_wrote(&mut make());
+        heads_and_logs(&mut make());
+        indexes(&mut make());
+        arrivals_in_order(&mut make());
+        forks_kept_once(&mut make());
+    }
+
+    fn reads_back_what_it_wrote<S: Store>(store: &mut S) {
+        assert_eq!(store.notice_count().expect("count"), 0);
+        assert!(!store.contains(&id(11)).expect("contains"));
+        append_log(store, author(1), 1..=3, 10);
+        store.flush().expect("flush");
+        assert_eq!(store.notice_count().expect("count"), 3);
+        assert!(store.contains(&id(11)).expect("contains"));
+        assert_eq!(store.notice(&id(12)).expect("read"), Some(vec![10, 2]));
+        assert_eq!(store.notice(&id(99)).expect("read"), None);
+    }
+
+    fn heads_and_logs<S: Store>(store: &mut S) {
+        append_log(store, author(2), 1..=2, 20);
+        append_log(store, author(1), 1..=5, 10);
+        let head = store.head(&author(1)).expect("head").expect("present");
+        assert_eq!(
+            (head.seq, head.id, head.issued_at),
+            (5, id(15), Timestamp(50))
+        );
+        let leaves: Vec<Digest> = (11..=15).map(|n| id(n).digest()).collect();
+        assert_eq!(head.root(), credence_crypto::merkle::root(&leaves));
+        let authors: Vec<AuthorityId> = store
+            .heads()
+            .expect("heads")
+            .iter()
+            .map(|h| h.author)
+            .collect();
+        assert_eq!(authors, vec![author(1), author(2)]);
+        assert_eq!(store.log_id(&author(1), 3).expect("log"), Some(id(13)));
+        assert_eq!(store.log_id(&author(1), 6).expect("log"), None);
+        assert_eq!(
+            store.log_range(&author(1), 4, 10).expect("range"),
+            vec![id(14), id(15)]
+        );
+        assert_eq!(
+            store.log_range(&author(1), 1, 2).expect("range"),
+            vec![id(11), id(12)]
+        );
+        assert_eq!(store.log_range(&author(3), 1, 2).expect("range"), vec![]);
+        assert_eq!(store.head(&author(3)).expect("head"), None);
+    }
+
+    fn indexes<S: Store>(store: &mut S) {
+        append_log(store, author(1), 1..=3, 10);
+        append_log(store, author(2), 1..=2, 40);
+        assert_eq!(
+            store.referring(&id(11)).expect("refs"),
+            vec![id(12), id(13)]
+        );
+        assert_eq!(store.referring(&id(41)).expect("refs"), vec![id(42)]);
+        assert_eq!(store.referring(&id(12)).expect("refs"), vec![]);
+        let subject =
+            SubjectKey::new(SubjectKind::OtherOrganisation, "91350100M000100Y43").expect("key");
+        assert_eq!(
+            store.listings_of(&subject).expect("subject"),
+            vec![id(11), id(41)]
+        );
+        let person =
+            SubjectKey::new(SubjectKind::NaturalPerson, "91350100M000100Y43").expect("key");
+        assert_eq!(store.listings_of(&person).expect("subject"), vec![]);
+        assert_eq!(store.listings().expect("listings"), vec![id(11), id(41)]);
+    }
+
+    fn arrivals_in_order<S: Store>(store: &mut S) {
+        append_log(store, author(2), 1..=2, 20);
+        append_log(store, author(1), 1..=2, 10);
+        let all = store.arrivals(0, 100).expect("arrivals");
+        let ids: Vec<NoticeId> = all.iter().map(|(_, id)| *id).collect();
+        assert_eq!(ids, vec![id(21), id(22), id(11), id(12)]);
+        let rest = store.arrivals(all[1].0, 1).expect("arrivals");
+        assert_eq!(rest, vec![all[2]]);
+    }
+
+    fn forks_kept_once<S: Store>(store: &mut S) {
+        let evidence = ForkEvidence {
+            author: author(1),
+            seq: 4,
+            first: vec![1, 2, 3],
+            second: vec![4, 5, 6],
+        };
+        assert!(store.put_fork(&evidence).expect("fork"));
+        assert!(!store.put_fork(&evidence).expect("fork"));
+        assert_eq!(store.forks().expect("forks"), vec![evidence]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    // The in-memory store passes the suite every store must pass.
+    #[test]
+    fn memory_store_passes_the_suite() {
+        super::suite::run(super::MemStore::new);
+    }
+}

@@ -1,0 +1,506 @@
+//! The validation rules of a notice, each failure its own error variant.
+//!
+//! [`check_notice`] holds every rule that needs only the notice and the
+//! federation (rules 1, 2 and the self-contained part of 5); the rules
+//! that need the author's log or the referenced notices (3, 4, 6 and the
+//! rest of 5) are applied by [`crate::replica::Replica`], which reuses the
+//! error type here.
+
+use crate::codec::CodecError;
+use crate::identifiers::IdentifierError;
+use crate::model::{
+    AuthorityId, CHANGES_PER_AMENDMENT_MAX, DOCUMENT_NUMBER_BYTES_MAX, EVIDENCE_PER_NOTICE_MAX,
+    FederationId, FeedbackAction, ListKind, Listing, ListingChange, MEASURES_PER_LISTING_MAX,
+    NAME_BYTES_MAX, NOTICE_VERSION, Notice, NoticeId, NoticeKind, Remedy, RulingOutcome,
+    TEXT_BYTES_MAX,
+};
+use crate::roster::Federation;
+use crate::time::Timestamp;
+
+/// Why a notice was refused. One variant per rule of the design.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ValidationError {
+    /// Rule 1: the bytes do not decode canonically within the limits.
+    #[error("{0}")]
+    Codec(#[from] CodecError),
+    /// Rule 1: a notice format this code does not know.
+    #[error("notice version {found} is not supported (this node speaks version {supported})")]
+    UnsupportedVersion {
+        /// Version found.
+        found: u16,
+        /// Version spoken.
+        supported: u16,
+    },
+    /// Rule 1: the notice belongs to another federation.
+    #[error("notice is for federation {found}, this is federation {expected}")]
+    WrongFederation {
+        /// Federation named by the notice.
+        found: FederationId,
+        /// Ours.
+        expected: FederationId,
+    },
+    /// Rule 1: a text field is empty.
+    #[error("field {field} must not be empty")]
+    EmptyField {
+        /// Which field.
+        field: &'static str,
+    },
+    /// Rule 1: a text field is too long.
+    #[error("field {field} has {bytes} bytes, the limit is {bytes_max}")]
+    FieldTooLong {
+        /// Which field.
+        field: &'static str,
+        /// Its length.
+        bytes: usize,
+        /// The limit.
+        bytes_max: usize,
+    },
+    /// Rule 1: a list field has too many entries.
+    #[error("field {field} has {count} entries, the limit is {count_max}")]
+    TooManyEntries {
+        /// Which field.
+        field: &'static str,
+        /// How many.
+        count: usize,
+        /// The limit.
+        count_max: usize,
+    },
+    /// Rule 1: the same entry twice in a list field.
+    #[error("field {field} names {entry:?} twice")]
+    DuplicateEntry {
+        /// Which field.
+        field: &'static str,
+        /// The repeated entry.
+        entry: String,
+    },
+    /// Rule 1: the subject's identifier is malformed, or fails its
+    /// checksum without the operator's override.
+    #[error("subject identifier: {0}")]
+    Identifier(IdentifierError),
+    /// Rule 1: the dates of a listing are out of order.
+    #[error("listing dates out of order: {0}")]
+    DatesOutOfOrder(String),
+    /// Rule 2: the author is not a member of the roster.
+    #[error("author {author} is not a member of this federation")]
+    UnknownAuthor {
+        /// The claimed author.
+        author: AuthorityId,
+    },
+    /// Rule 2: the signature does not verify strictly.
+    #[error("signature of notice {id} does not verify for author {author}")]
+    BadSignature {
+        /// The notice.
+        id: NoticeId,
+        /// The claimed author.
+        author: AuthorityId,
+    },
+    /// Rule 3: `seq` starts at 1.
+    #[error("seq 0 is not a log position (logs start at 1)")]
+    SeqZero,
+    /// Rule 3: `prev` does not name the author's previous notice.
+    #[error("prev of seq {seq} is {found}, the author's notice at seq {} is {expected}", seq - 1)]
+    PrevMismatch {
+        /// The notice's seq.
+        seq: u64,
+        /// Id of the author's notice at seq - 1 (zeros at seq 1).
+        expected: NoticeId,
+        /// What the notice says.
+        found: NoticeId,
+    },
+    /// Rule 4: issued earlier than the author's previous notice.
+    #[error("issued_at {found} is earlier than the author's previous notice ({previous})")]
+    IssuedAtRegressed {
+        /// The previous notice's time.
+        previous: Timestamp,
+        /// This notice's time.
+        found: Timestamp,
+    },
+    /// Rule 5: a category not in the catalog.
+    #[error("unknown category {category:?}; allowed: {}", allowed.join(", "))]
+    UnknownCategory {
+        /// The category named.
+        category: String,
+        /// The catalog's categories.
+        allowed: Vec<String>,
+    },
+    /// Rule 5: a measure not in the catalog, or not one for this list.
+    #[error("unknown measure {measure:?} for the {} list; allowed: {}", list.name(), allowed.join(", "))]
+    UnknownMeasure {
+        /// The measure named.
+        measure: String,
+        /// The list it was used with.
+        list: ListKind,
+        /// The catalog's measures for that list.
+        allowed: Vec<String>,
+    },
+    /// Rule 5: the roster does not let the author list in this category on
+    /// this list.
+    #[error("the roster does not grant {author} the {} list in category {category:?}; it grants: {}", list.name(), if granted.is_empty() { "nothing".to_string() } else { granted.join(", ") })]
+    CategoryNotGranted {
+        /// The author.
+        author: String,
+        /// The list.
+        list: ListKind,
+        /// The category.
+        category: String,
+        /// What the roster grants for that list.
+        granted: Vec<String>,
+    },
+    /// Rule 5: only the issuer of a listing may amend, repair, withdraw it
+    /// or rule on its objections.
+    #[error("only the issuer {issuer} of listing {listing} may {action} it; {author} did")]
+    NotIssuer {
+        /// The listing.
+        listing: NoticeId,
+        /// Who issued it.
+        issuer: AuthorityId,
+        /// Who tried.
+        author: AuthorityId,
+        /// What was tried.
+        action: &'static str,
+    },
+    /// Rule 5: feedback for a measure the author does not implement.
+    #[error("{author} does not implement measure {measure:?}")]
+    NotImplementer {
+        /// The author.
+        author: String,
+        /// The measure.
+        measure: String,
+    },
+    /// Rule 5: a mandatory measure cannot be declined.
+    #[error("measure {measure:?} is mandatory and cannot be declined")]
+    MandatoryMeasureDeclined {
+        /// The measure.
+        measure: String,
+    },
+    /// Rule 5: the objection leaves the issuer less than the catalog's
+    /// minimum response window.
+    #[error(
+        "respond_by {respond_by} is earlier than the minimum response window allows ({minimum})"
+    )]
+    RespondByTooSoon {
+        /// What the objection asks.
+        respond_by: Timestamp,
+        /// Earliest allowed.
+        minimum: Timestamp,
+    },
+    /// Rule 5: a repair before the listing's earliest repair date.
+    #[error("listing {listing} cannot be repaired before {repair_from}")]
+    RepairTooEarly {
+        /// The listing.
+        listing: NoticeId,
+        /// Its earliest repair date.
+        repair_from: Timestamp,
+    },
+    /// Rule 5: an objection already has a ruling.
+    #[error("objection {objection} was already ruled on by {ruling}")]
+    AlreadyRuled {
+        /// The objection.
+        objection: NoticeId,
+        /// The earlier ruling.
+        ruling: NoticeId,
+    },
+    /// Rule 6: the reference exists but is not a listing.
+    #[error("{id} is a {found} notice, not a listing")]
+    NotAListing {
+        /// The referenced notice.
+        id: NoticeId,
+        /// Its kind.
+        found: &'static str,
+    },
+    /// Rule 6: the reference exists but is not an objection.
+    #[error("{id} is a {found} notice, not an objection")]
+    NotAnObjection {
+        /// The referenced notice.
+        id: NoticeId,
+        /// Its kind.
+        found: &'static str,
+    },
+}
+
+impl ValidationError {
+    /// A stable short name of the rule broken, for metrics and reports.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ValidationError::Codec(_) => "codec",
+            ValidationError::UnsupportedVersion { .. } => "version",
+            ValidationError::WrongFederation { .. } => "federation",
+            ValidationError::EmptyField { .. } => "empty_field",
+            ValidationError::FieldTooLong { .. } => "field_too_long",
+            ValidationError::TooManyEntries { .. } => "too_many_entries",
+            ValidationError::DuplicateEntry { .. } => "duplicate_entry",
+            ValidationError::Identifier(_) => "identifier",
+            ValidationError::DatesOutOfOrder(_) => "dates",
+            ValidationError::UnknownAuthor { .. } => "unknown_author",
+            ValidationError::BadSignature { .. } => "signature",
+            ValidationError::SeqZero => "seq_zero",
+            ValidationError::PrevMismatch { .. } => "prev",
+            ValidationError::IssuedAtRegressed { .. } => "issued_at",
+            ValidationError::UnknownCategory { .. } => "unknown_category",
+            ValidationError::UnknownMeasure { .. } => "unknown_measure",
+            ValidationError::CategoryNotGranted { .. } => "not_granted",
+            ValidationError::NotIssuer { .. } => "not_issuer",
+            ValidationError::NotImplementer { .. } => "not_implementer",
+            ValidationError::MandatoryMeasureDeclined { .. } => "mandatory_declined",
+            ValidationError::RespondByTooSoon { .. } => "respond_by",
+            ValidationError::RepairTooEarly { .. } => "repair_too_early",
+            ValidationError::AlreadyRuled { .. } => "already_ruled",
+            ValidationError::NotAListing { .. } => "not_a_listing",
+            ValidationError::NotAnObjection { .. } => "not_an_objection",
+        }
+    }
+}
+
+fn text(field: &'static str, value: &str, bytes_max: usize) -> Result<(), ValidationError> {
+    if value.trim().is_empty() {
+        return Err(ValidationError::EmptyField { field });
+    }
+    if value.len() > bytes_max {
+        return Err(ValidationError::FieldTooLong {
+            field,
+            bytes: value.len(),
+            bytes_max,
+        });
+    }
+    Ok(())
+}
+
+fn count(field: &'static str, count: usize, count_max: usize) -> Result<(), ValidationError> {
+    if count > count_max {
+        return Err(ValidationError::TooManyEntries {
+            field,
+            count,
+            count_max,
+        });
+    }
+    Ok(())
+}
+
+fn no_duplicates<T: Ord + std::fmt::Debug>(
+    field: &'static str,
+    items: &[T],
+) -> Result<(), ValidationError> {
+    let mut sorted: Vec<&T> = items.iter().collect();
+    sorted.sort();
+    match sorted.windows(2).find(|w| w[0] == w[1]) {
+        Some(pair) => Err(ValidationError::DuplicateEntry {
+            field,
+            entry: format!("{:?}", pair[0]),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Checks the measures of a listing of `list` against the catalog.
+pub fn check_measures(
+    federation: &Federation,
+    list: ListKind,
+    measures: &[String],
+) -> Result<(), ValidationError> {
+    count("measures", measures.len(), MEASURES_PER_LISTING_MAX)?;
+    no_duplicates("measures", measures)?;
+    for code in measures {
+        let known = federation.measure(code).is_some_and(|m| m.list == list);
+        if !known {
+            return Err(ValidationError::UnknownMeasure {
+                measure: code.clone(),
+                list,
+                allowed: federation.measure_codes(list),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Checks that a listing's fields are well formed and within limits, and
+/// that its dates are in order.
+pub fn check_listing_fields(listing: &Listing) -> Result<(), ValidationError> {
+    text("subject.name", &listing.subject.name, NAME_BYTES_MAX)?;
+    if let Err(error) = listing.subject.kind.check_identifier(&listing.subject.id) {
+        if !(error.is_checksum() && listing.checksum_override) {
+            return Err(ValidationError::Identifier(error));
+        }
+    }
+    text("reason", &listing.reason, TEXT_BYTES_MAX)?;
+    text("legal_basis", &listing.legal_basis, TEXT_BYTES_MAX)?;
+    text(
+        "document_number",
+        &listing.document_number,
+        DOCUMENT_NUMBER_BYTES_MAX,
+    )?;
+    count("evidence", listing.evidence.len(), EVIDENCE_PER_NOTICE_MAX)?;
+    no_duplicates("evidence", &listing.evidence)?;
+    check_dates(listing)
+}
+
+/// The dates of a listing: effective ≤ end of publication ≤ end of
+/// sharing, and effective ≤ earliest repair date.
+pub fn check_dates(listing: &Listing) -> Result<(), ValidationError> {
+    if listing.publish_until < listing.effective_at {
+        return Err(ValidationError::DatesOutOfOrder(format!(
+            "publication ends ({}) before the listing is effective ({})",
+            listing.publish_until, listing.effective_at
+        )));
+    }
+    if listing.share_until < listing.publish_until {
+        return Err(ValidationError::DatesOutOfOrder(format!(
+            "sharing ends ({}) before publication ends ({})",
+            listing.share_until, listing.publish_until
+        )));
+    }
+    if listing.repair_from < listing.effective_at {
+        return Err(ValidationError::DatesOutOfOrder(format!(
+            "earliest repair ({}) is before the listing is effective ({})",
+            listing.repair_from, listing.effective_at
+        )));
+    }
+    Ok(())
+}
+
+/// Checks the fields of a set of listing changes (without the listing).
+pub fn check_changes(changes: &[ListingChange]) -> Result<(), ValidationError> {
+    if changes.is_empty() {
+        return Err(ValidationError::EmptyField { field: "changes" });
+    }
+    count("changes", changes.len(), CHANGES_PER_AMENDMENT_MAX)?;
+    for change in changes {
+        match change {
+            ListingChange::SubjectName(name) => text("subject.name", name, NAME_BYTES_MAX)?,
+            ListingChange::Reason(reason) => text("reason", reason, TEXT_BYTES_MAX)?,
+            ListingChange::LegalBasis(basis) => text("legal_basis", basis, TEXT_BYTES_MAX)?,
+            ListingChange::DocumentNumber(number) => {
+                text("document_number", number, DOCUMENT_NUMBER_BYTES_MAX)?;
+            }
+            ListingChange::Measures(measures) => {
+                count("measures", measures.len(), MEASURES_PER_LISTING_MAX)?;
+            }
+            ListingChange::Evidence(evidence) => {
+                count("evidence", evidence.len(), EVIDENCE_PER_NOTICE_MAX)?;
+                no_duplicates("evidence", evidence)?;
+            }
+            ListingChange::Severity(_)
+            | ListingChange::EffectiveAt(_)
+            | ListingChange::PublishUntil(_)
+            | ListingChange::ShareUntil(_)
+            | ListingChange::RepairFrom(_)
+            | ListingChange::Classification(_) => {}
+        }
+    }
+    Ok(())
+}
+
+/// Every rule that needs only the notice and the federation: version,
+/// federation, membership, field limits, identifiers, the roster's grants,
+/// the catalog, the objection window and the mandatory-measure rule.
+pub fn check_notice(notice: &Notice, federation: &Federation) -> Result<(), ValidationError> {
+    if notice.version != NOTICE_VERSION {
+        return Err(ValidationError::UnsupportedVersion {
+            found: notice.version,
+            supported: NOTICE_VERSION,
+        });
+    }
+    if notice.federation != federation.id() {
+        return Err(ValidationError::WrongFederation {
+            found: notice.federation,
+            expected: federation.id(),
+        });
+    }
+    let Some(member) = federation.member(&notice.author) else {
+        return Err(ValidationError::UnknownAuthor {
+            author: notice.author,
+        });
+    };
+    if notice.seq == 0 {
+        return Err(ValidationError::SeqZero);
+    }
+    match &notice.kind {
+        NoticeKind::List(listing) => {
+            check_listing_fields(listing)?;
+            if federation.category(&listing.category).is_none() {
+                return Err(ValidationError::UnknownCategory {
+                    category: listing.category.clone(),
+                    allowed: federation.category_codes(),
+                });
+            }
+            let granted = match listing.list {
+                ListKind::Black => &member.issues_black,
+                ListKind::Red => &member.issues_red,
+            };
+            if !granted.contains(&listing.category) {
+                return Err(ValidationError::CategoryNotGranted {
+                    author: member.name.clone(),
+                    list: listing.list,
+                    category: listing.category.clone(),
+                    granted: granted.clone(),
+                });
+            }
+            check_measures(federation, listing.list, &listing.measures)
+        }
+        NoticeKind::Amend { changes, .. } => check_changes(changes),
+        NoticeKind::Repair {
+            reason, evidence, ..
+        } => {
+            text("reason", reason, TEXT_BYTES_MAX)?;
+            count("evidence", evidence.len(), EVIDENCE_PER_NOTICE_MAX)?;
+            no_duplicates("evidence", evidence)
+        }
+        NoticeKind::Withdraw { reason, .. } => text("reason", reason, TEXT_BYTES_MAX),
+        NoticeKind::Object {
+            grounds,
+            respond_by,
+            ..
+        } => {
+            text("grounds", grounds, TEXT_BYTES_MAX)?;
+            let minimum = notice
+                .issued_at
+                .plus_ms(federation.roster().objection_window_ms);
+            if *respond_by < minimum {
+                return Err(ValidationError::RespondByTooSoon {
+                    respond_by: *respond_by,
+                    minimum,
+                });
+            }
+            Ok(())
+        }
+        NoticeKind::Rule {
+            outcome, reason, ..
+        } => {
+            text("reason", reason, TEXT_BYTES_MAX)?;
+            match outcome {
+                RulingOutcome::Upheld(Remedy::Correct(changes)) => check_changes(changes),
+                RulingOutcome::Upheld(Remedy::Withdraw) | RulingOutcome::Rejected => Ok(()),
+            }
+        }
+        NoticeKind::Feedback {
+            measure, action, ..
+        } => {
+            let Some(entry) = federation.measure(measure) else {
+                return Err(ValidationError::UnknownMeasure {
+                    measure: measure.clone(),
+                    list: ListKind::Black,
+                    allowed: federation
+                        .roster()
+                        .measures
+                        .iter()
+                        .map(|m| m.code.clone())
+                        .collect(),
+                });
+            };
+            if !member.implements.contains(measure) {
+                return Err(ValidationError::NotImplementer {
+                    author: member.name.clone(),
+                    measure: measure.clone(),
+                });
+            }
+            if let FeedbackAction::Declined(reason) = action {
+                text("reason", reason, TEXT_BYTES_MAX)?;
+                if entry.mandatory {
+                    return Err(ValidationError::MandatoryMeasureDeclined {
+                        measure: measure.clone(),
+                    });
+                }
+            }
+            Ok(())
+        }
+    }
+}

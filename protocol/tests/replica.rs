@@ -1,0 +1,658 @@
+//! The replica's rules, one test per way a notice is accepted, held or
+//! refused, driven through the public API on an in-memory store.
+
+use credence_protocol::AuthorityId;
+use credence_protocol::fold::Status;
+use credence_protocol::model::{
+    FeedbackAction, ListingChange, NOTICE_VERSION, Notice, NoticeId, NoticeKind, Remedy,
+    RulingOutcome,
+};
+use credence_protocol::replica::{IssueError, Outcome, Replica, Waiting};
+use credence_protocol::store::{MemStore, Store};
+use credence_protocol::testkit::{self, TestFederation};
+use credence_protocol::time::{DAY_MS, Timestamp};
+use credence_protocol::validate::ValidationError;
+
+const T0: Timestamp = Timestamp(1_767_225_600_000); // 2026-01-01
+
+fn setup() -> (TestFederation, Replica<MemStore>) {
+    let test = testkit::federation(7, 3);
+    let replica = Replica::new(test.federation.clone(), MemStore::new());
+    (test, replica)
+}
+
+fn notice(
+    test: &TestFederation,
+    author: usize,
+    seq: u64,
+    prev: NoticeId,
+    at: Timestamp,
+    kind: NoticeKind,
+) -> Notice {
+    Notice {
+        version: NOTICE_VERSION,
+        federation: test.federation.id(),
+        author: test.author(author),
+        seq,
+        prev,
+        issued_at: at,
+        kind,
+    }
+}
+
+fn rejected(outcomes: &[Outcome]) -> &ValidationError {
+    match outcomes {
+        [Outcome::Rejected { error, .. }] => error,
+        other => panic!("expected one rejection, got {other:?}"),
+    }
+}
+
+// A listing issued by one replica is accepted by another, and a second
+// delivery is a duplicate.
+#[test]
+fn issue_then_ingest_elsewhere() {
+    let (test, mut a) = setup();
+    let (_, mut b) = setup();
+    let issued = a
+        .issue(
+            &test.keys[0],
+            NoticeKind::List(testkit::listing(1, "food-drug", T0)),
+            T0,
+        )
+        .unwrap();
+    assert_eq!(issued.seq, 1);
+    let outcomes = b.ingest(&issued.envelope).unwrap();
+    assert!(matches!(outcomes[..], [Outcome::Accepted { seq: 1, .. }]));
+    assert!(matches!(
+        b.ingest(&issued.envelope).unwrap()[..],
+        [Outcome::Duplicate { .. }]
+    ));
+    assert_eq!(a.store().heads().unwrap(), b.store().heads().unwrap());
+}
+
+// A notice after a gap waits, and is accepted when the gap fills; a notice
+// about a listing not yet seen waits for it.
+#[test]
+fn gaps_and_references_wait() {
+    let (test, mut source) = setup();
+    let first = source
+        .issue(
+            &test.keys[0],
+            NoticeKind::List(testkit::listing(1, "tax", T0)),
+            T0,
+        )
+        .unwrap();
+    let second = source
+        .issue(
+            &test.keys[0],
+            NoticeKind::List(testkit::listing(2, "tax", T0)),
+            T0,
+        )
+        .unwrap();
+    let objection = source
+        .issue(
+            &test.keys[1],
+            NoticeKind::Object {
+                listing: first.id,
+                grounds: "paid in full".into(),
+                respond_by: T0.plus_ms(20 * DAY_MS),
+            },
+            T0,
+        )
+        .unwrap();
+    let (_, mut replica) = setup();
+    let out = replica.ingest(&objection.envelope).unwrap();
+    assert_eq!(
+        out,
+        vec![Outcome::Pending {
+            id: objection.id,
+            waiting: Waiting::Reference(first.id)
+        }]
+    );
+    let out = replica.ingest(&second.envelope).unwrap();
+    assert!(matches!(
+        out[0],
+        Outcome::Pending {
+            waiting: Waiting::Predecessor { seq: 1, .. },
+            ..
+        }
+    ));
+    assert_eq!(replica.pending_count(), 2);
+    let out = replica.ingest(&first.envelope).unwrap();
+    assert_eq!(out.len(), 3, "{out:?}");
+    assert!(out.iter().all(|o| matches!(o, Outcome::Accepted { .. })));
+    assert_eq!(replica.pending_count(), 0);
+    assert_eq!(replica.store().notice_count().unwrap(), 3);
+}
+
+// A second validly signed notice at a seq already taken is a fork: it is
+// refused and both envelopes are kept as evidence.
+#[test]
+fn fork_detected_and_kept() {
+    let (test, mut replica) = setup();
+    let listing = replica
+        .issue(
+            &test.keys[0],
+            NoticeKind::List(testkit::listing(1, "tax", T0)),
+            T0,
+        )
+        .unwrap();
+    let other = notice(
+        &test,
+        0,
+        1,
+        NoticeId::default(),
+        T0,
+        NoticeKind::List(testkit::listing(2, "tax", T0)),
+    );
+    let (other_id, other_bytes) = testkit::sign(&test.keys[0], &other);
+    let out = replica.ingest(&other_bytes).unwrap();
+    assert_eq!(
+        out,
+        vec![Outcome::Forked {
+            id: other_id,
+            author: test.author(0),
+            seq: 1,
+            existing: listing.id
+        }]
+    );
+    let forks = replica.store().forks().unwrap();
+    assert_eq!(forks.len(), 1);
+    assert_eq!(forks[0].first, listing.envelope);
+    assert_eq!(forks[0].second, other_bytes);
+}
+
+// Two conflicting notices both waiting for the same gap are a fork too.
+#[test]
+fn fork_among_pending_notices() {
+    let (test, mut replica) = setup();
+    let one = notice(
+        &test,
+        0,
+        3,
+        NoticeId([1; 32]),
+        T0,
+        NoticeKind::List(testkit::listing(1, "tax", T0)),
+    );
+    let two = notice(
+        &test,
+        0,
+        3,
+        NoticeId([2; 32]),
+        T0,
+        NoticeKind::List(testkit::listing(2, "tax", T0)),
+    );
+    replica
+        .ingest(&testkit::sign(&test.keys[0], &one).1)
+        .unwrap();
+    let out = replica
+        .ingest(&testkit::sign(&test.keys[0], &two).1)
+        .unwrap();
+    assert!(
+        matches!(out[..], [Outcome::Forked { seq: 3, .. }]),
+        "{out:?}"
+    );
+}
+
+// prev must name the previous notice; time must not run backwards in a log.
+#[test]
+fn chain_rules() {
+    let (test, mut replica) = setup();
+    let first = replica
+        .issue(
+            &test.keys[0],
+            NoticeKind::List(testkit::listing(1, "tax", T0)),
+            T0,
+        )
+        .unwrap();
+    let bad_prev = notice(
+        &test,
+        0,
+        2,
+        NoticeId([9; 32]),
+        T0,
+        NoticeKind::List(testkit::listing(2, "tax", T0)),
+    );
+    let out = replica
+        .ingest(&testkit::sign(&test.keys[0], &bad_prev).1)
+        .unwrap();
+    assert!(matches!(
+        rejected(&out),
+        ValidationError::PrevMismatch { seq: 2, .. }
+    ));
+    let earlier = notice(
+        &test,
+        0,
+        2,
+        first.id,
+        Timestamp(T0.0 - 1),
+        NoticeKind::List(testkit::listing(2, "tax", T0)),
+    );
+    let out = replica
+        .ingest(&testkit::sign(&test.keys[0], &earlier).1)
+        .unwrap();
+    assert!(matches!(
+        rejected(&out),
+        ValidationError::IssuedAtRegressed { .. }
+    ));
+    let zero = notice(
+        &test,
+        0,
+        0,
+        NoticeId::default(),
+        T0,
+        NoticeKind::List(testkit::listing(2, "tax", T0)),
+    );
+    let out = replica
+        .ingest(&testkit::sign(&test.keys[0], &zero).1)
+        .unwrap();
+    assert_eq!(rejected(&out), &ValidationError::SeqZero);
+}
+
+// Signatures: a notice signed by another key than its author's, and a
+// notice by a key outside the roster, are refused.
+#[test]
+fn signature_and_membership() {
+    let (test, mut replica) = setup();
+    let n = notice(
+        &test,
+        0,
+        1,
+        NoticeId::default(),
+        T0,
+        NoticeKind::List(testkit::listing(1, "tax", T0)),
+    );
+    let out = replica.ingest(&testkit::sign(&test.keys[1], &n).1).unwrap();
+    assert!(matches!(
+        rejected(&out),
+        ValidationError::BadSignature { .. }
+    ));
+    let outsider = testkit::key(99, 0);
+    let mut foreign = n.clone();
+    foreign.author = AuthorityId(outsider.public_bytes());
+    let out = replica
+        .ingest(&testkit::sign(&outsider, &foreign).1)
+        .unwrap();
+    assert!(matches!(
+        rejected(&out),
+        ValidationError::UnknownAuthor { .. }
+    ));
+    let mut other_federation = n;
+    other_federation.federation = testkit::federation(8, 3).federation.id();
+    let out = replica
+        .ingest(&testkit::sign(&test.keys[0], &other_federation).1)
+        .unwrap();
+    assert!(matches!(
+        rejected(&out),
+        ValidationError::WrongFederation { .. }
+    ));
+}
+
+// Only the issuer may amend, repair, withdraw or rule; feedback only from
+// an implementer, and never "declined" for a mandatory measure.
+#[test]
+fn authority_rules() {
+    let (test, mut replica) = setup();
+    let listing = replica
+        .issue(
+            &test.keys[0],
+            NoticeKind::List(testkit::listing(1, "tax", T0)),
+            T0,
+        )
+        .unwrap();
+    let later = T0.plus_ms(100 * DAY_MS);
+    let repair = NoticeKind::Repair {
+        listing: listing.id,
+        reason: "fine paid".into(),
+        evidence: vec![],
+    };
+    let error = replica
+        .issue(&test.keys[1], repair.clone(), later)
+        .unwrap_err();
+    assert!(
+        matches!(
+            error,
+            IssueError::Invalid(ValidationError::NotIssuer {
+                action: "repair",
+                ..
+            })
+        ),
+        "{error}"
+    );
+    let error = replica
+        .issue(&test.keys[0], repair, T0.plus_ms(DAY_MS))
+        .unwrap_err();
+    assert!(
+        matches!(
+            error,
+            IssueError::Invalid(ValidationError::RepairTooEarly { .. })
+        ),
+        "{error}"
+    );
+    let withdraw = NoticeKind::Withdraw {
+        listing: listing.id,
+        reason: "error".into(),
+        restore_reputation: true,
+    };
+    assert!(matches!(
+        replica.issue(&test.keys[2], withdraw, later).unwrap_err(),
+        IssueError::Invalid(ValidationError::NotIssuer {
+            action: "withdraw",
+            ..
+        })
+    ));
+    let declined = NoticeKind::Feedback {
+        listing: listing.id,
+        measure: "procurement-ban".into(),
+        action: FeedbackAction::Declined("no tenders open".into()),
+    };
+    assert!(matches!(
+        replica.issue(&test.keys[1], declined, later).unwrap_err(),
+        IssueError::Invalid(ValidationError::MandatoryMeasureDeclined { .. })
+    ));
+    let by_issuer = NoticeKind::Feedback {
+        listing: listing.id,
+        measure: "procurement-ban".into(),
+        action: FeedbackAction::Applied,
+    };
+    assert!(matches!(
+        replica.issue(&test.keys[0], by_issuer, later).unwrap_err(),
+        IssueError::Invalid(ValidationError::NotImplementer { .. })
+    ));
+    let red_measure = NoticeKind::Feedback {
+        listing: listing.id,
+        measure: "green-channel".into(),
+        action: FeedbackAction::Applied,
+    };
+    assert!(matches!(
+        replica
+            .issue(&test.keys[1], red_measure, later)
+            .unwrap_err(),
+        IssueError::Invalid(ValidationError::UnknownMeasure { .. })
+    ));
+    let amend = NoticeKind::Amend {
+        listing: listing.id,
+        changes: vec![ListingChange::Measures(vec!["green-channel".into()])],
+    };
+    assert!(matches!(
+        replica.issue(&test.keys[0], amend, later).unwrap_err(),
+        IssueError::Invalid(ValidationError::UnknownMeasure { .. })
+    ));
+    let unknown = NoticeKind::Withdraw {
+        listing: NoticeId([5; 32]),
+        reason: "x".into(),
+        restore_reputation: false,
+    };
+    assert!(matches!(
+        replica.issue(&test.keys[0], unknown, later).unwrap_err(),
+        IssueError::UnknownReference { .. }
+    ));
+    assert_eq!(
+        replica.store().notice_count().unwrap(),
+        1,
+        "nothing refused was stored"
+    );
+}
+
+// Objections: the issuer gets at least the minimum window; one ruling per
+// objection; a ruling names an objection, not a listing.
+#[test]
+fn objection_rules() {
+    let (test, mut replica) = setup();
+    let listing = replica
+        .issue(
+            &test.keys[0],
+            NoticeKind::List(testkit::listing(1, "tax", T0)),
+            T0,
+        )
+        .unwrap();
+    let too_soon = NoticeKind::Object {
+        listing: listing.id,
+        grounds: "wrong company".into(),
+        respond_by: T0.plus_ms(DAY_MS),
+    };
+    assert!(matches!(
+        replica.issue(&test.keys[1], too_soon, T0).unwrap_err(),
+        IssueError::Invalid(ValidationError::RespondByTooSoon { .. })
+    ));
+    let objection = replica
+        .issue(
+            &test.keys[1],
+            NoticeKind::Object {
+                listing: listing.id,
+                grounds: "wrong company".into(),
+                respond_by: T0.plus_ms(20 * DAY_MS),
+            },
+            T0,
+        )
+        .unwrap();
+    let rule = |objection| NoticeKind::Rule {
+        objection,
+        outcome: RulingOutcome::Rejected,
+        reason: "records match".into(),
+    };
+    assert!(matches!(
+        replica
+            .issue(&test.keys[0], rule(listing.id), T0)
+            .unwrap_err(),
+        IssueError::Invalid(ValidationError::NotAnObjection { .. })
+    ));
+    assert!(matches!(
+        replica
+            .issue(&test.keys[1], rule(objection.id), T0)
+            .unwrap_err(),
+        IssueError::Invalid(ValidationError::NotIssuer { .. })
+    ));
+    replica
+        .issue(&test.keys[0], rule(objection.id), T0)
+        .unwrap();
+    assert!(matches!(
+        replica
+            .issue(&test.keys[0], rule(objection.id), T0)
+            .unwrap_err(),
+        IssueError::Invalid(ValidationError::AlreadyRuled { .. })
+    ));
+}
+
+// The lifecycle of the design: suspended while an objection is open,
+// active again after a rejected ruling, corrected by an upheld one,
+// repaired at the end; the implementer's task follows.
+#[test]
+fn lifecycle_and_tasks() {
+    let (test, mut replica) = setup();
+    let implementer = test.author(1);
+    let listing = replica
+        .issue(
+            &test.keys[0],
+            NoticeKind::List(testkit::listing(1, "tax", T0)),
+            T0,
+        )
+        .unwrap();
+    let state = |r: &Replica<MemStore>, t| r.listing_state(&listing.id, t).unwrap().unwrap();
+    assert_eq!(state(&replica, Timestamp(T0.0 - 1)).status, Status::Pending);
+    assert_eq!(state(&replica, T0).status, Status::Active);
+    assert!(state(&replica, T0).published);
+    let tasks = replica.tasks(&implementer, T0).unwrap();
+    assert_eq!(tasks.len(), 2, "apply both measures it implements");
+    let objection = replica
+        .issue(
+            &test.keys[2],
+            NoticeKind::Object {
+                listing: listing.id,
+                grounds: "paid".into(),
+                respond_by: T0.plus_ms(15 * DAY_MS),
+            },
+            T0,
+        )
+        .unwrap();
+    let suspended = state(&replica, T0);
+    assert_eq!(
+        (suspended.status, suspended.enforceable, suspended.published),
+        (Status::Suspended, false, false)
+    );
+    assert!(
+        replica.tasks(&implementer, T0).unwrap().is_empty(),
+        "no enforcement while an objection is open"
+    );
+    assert_eq!(
+        state(&replica, T0.plus_ms(16 * DAY_MS))
+            .overdue_objections()
+            .count(),
+        1
+    );
+    replica
+        .issue(
+            &test.keys[0],
+            NoticeKind::Rule {
+                objection: objection.id,
+                outcome: RulingOutcome::Rejected,
+                reason: "unpaid".into(),
+            },
+            T0,
+        )
+        .unwrap();
+    assert_eq!(state(&replica, T0).status, Status::Active);
+    replica
+        .issue(
+            &test.keys[1],
+            NoticeKind::Feedback {
+                listing: listing.id,
+                measure: "procurement-ban".into(),
+                action: FeedbackAction::Applied,
+            },
+            T0,
+        )
+        .unwrap();
+    let tasks = replica.tasks(&implementer, T0).unwrap();
+    assert_eq!(tasks.len(), 1);
+    assert_eq!(tasks[0].0.measure, "more-inspections");
+    let second = replica
+        .issue(
+            &test.keys[1],
+            NoticeKind::Object {
+                listing: listing.id,
+                grounds: "wrong name".into(),
+                respond_by: T0.plus_ms(15 * DAY_MS),
+            },
+            T0,
+        )
+        .unwrap();
+    let remedy = Remedy::Correct(vec![ListingChange::SubjectName("Company One Ltd.".into())]);
+    replica
+        .issue(
+            &test.keys[0],
+            NoticeKind::Rule {
+                objection: second.id,
+                outcome: RulingOutcome::Upheld(remedy),
+                reason: "typo".into(),
+            },
+            T0,
+        )
+        .unwrap();
+    let corrected = state(&replica, T0);
+    assert_eq!(
+        (corrected.status, corrected.listing.subject.name.as_str()),
+        (Status::Active, "Company One Ltd.")
+    );
+    let repaired_at = T0.plus_ms(91 * DAY_MS);
+    replica
+        .issue(
+            &test.keys[0],
+            NoticeKind::Repair {
+                listing: listing.id,
+                reason: "fine paid".into(),
+                evidence: vec![[3; 32]],
+            },
+            repaired_at,
+        )
+        .unwrap();
+    let repaired = state(&replica, repaired_at);
+    assert_eq!(
+        (repaired.status, repaired.shared, repaired.enforceable),
+        (Status::Repaired, false, false)
+    );
+    let tasks = replica.tasks(&implementer, repaired_at).unwrap();
+    assert_eq!(tasks.len(), 1, "lift what was applied: {tasks:?}");
+    assert_eq!(tasks[0].0.action, credence_protocol::fold::TaskAction::Lift);
+    assert_eq!(state(&replica, repaired_at).history.len(), 7);
+}
+
+// Expiry and the end of publication happen by time alone.
+#[test]
+fn expiry_by_time() {
+    let (test, mut replica) = setup();
+    let listing = replica
+        .issue(
+            &test.keys[0],
+            NoticeKind::List(testkit::listing(1, "tax", T0)),
+            T0,
+        )
+        .unwrap();
+    let after_publication = replica
+        .listing_state(&listing.id, T0.plus_ms(400 * DAY_MS))
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (after_publication.status, after_publication.published),
+        (Status::Active, false)
+    );
+    let expired = replica
+        .listing_state(&listing.id, T0.plus_ms(730 * DAY_MS))
+        .unwrap()
+        .unwrap();
+    assert_eq!((expired.status, expired.shared), (Status::Expired, false));
+}
+
+// The pending buffer is bounded: past its limit, notices are dropped (sync
+// brings them again), never stored unvalidated.
+#[test]
+fn pending_buffer_is_bounded() {
+    let test = testkit::federation(7, 3);
+    let mut replica = Replica::new(test.federation.clone(), MemStore::new()).with_pending_max(2);
+    let mut outcomes = Vec::new();
+    for seq in 2..=4 {
+        let n = notice(
+            &test,
+            0,
+            seq,
+            NoticeId([seq as u8; 32]),
+            T0,
+            NoticeKind::List(testkit::listing(seq, "tax", T0)),
+        );
+        outcomes.extend(replica.ingest(&testkit::sign(&test.keys[0], &n).1).unwrap());
+    }
+    assert!(
+        matches!(outcomes[2], Outcome::Dropped { .. }),
+        "{outcomes:?}"
+    );
+    assert_eq!(replica.pending_count(), 2);
+    assert_eq!(replica.store().notice_count().unwrap(), 0);
+}
+
+// A malformed identifier is refused; a checksum mismatch only with the
+// explicit override, which is recorded in the signed listing.
+#[test]
+fn identifiers_and_override() {
+    let (test, mut replica) = setup();
+    let mut listing = testkit::listing(1, "tax", T0);
+    listing.subject.id = "91350100M000100Y4Z".into();
+    let error = replica
+        .issue(&test.keys[0], NoticeKind::List(listing.clone()), T0)
+        .unwrap_err();
+    assert!(error.to_string().contains("expected '3'"), "{error}");
+    listing.subject.id = "91350100M000100Y44".into();
+    let error = replica
+        .issue(&test.keys[0], NoticeKind::List(listing.clone()), T0)
+        .unwrap_err();
+    assert!(error.to_string().contains("expected '3'"), "{error}");
+    listing.checksum_override = true;
+    replica
+        .issue(&test.keys[0], NoticeKind::List(listing.clone()), T0)
+        .unwrap();
+    listing.subject.id = "91350100M00010".into();
+    assert!(
+        replica
+            .issue(&test.keys[0], NoticeKind::List(listing), T0)
+            .is_err()
+    );
+}
