@@ -420,11 +420,7 @@ impl<S: Store> Replica<S> {
     /// Rules 3, 4, 6 and the part of 5 that needs the referenced notices.
     fn admit(&mut self, entry: &Entry) -> Result<Admission, S> {
         let notice = &entry.notice;
-        if self
-            .store
-            .contains(&entry.id)
-            .map_err(ReplicaError::Store)?
-        {
+        if self.is_known(&entry.id)? {
             return Ok(Admission::Duplicate);
         }
         let head = self

@@ -184,3 +184,189 @@ pub fn sign(key: &AuthorityKey, notice: &Notice) -> (NoticeId, Vec<u8>) {
     };
     (NoticeId::from(leaf_hash(&bytes)), bytes)
 }
+
+/// A small deterministic generator (SplitMix64): the testkit's only source
+/// of randomness, so that everything replays from a seed.
+#[derive(Clone, Debug)]
+pub struct SplitMix64(pub u64);
+
+impl SplitMix64 {
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// A number below `bound` (`bound > 0`).
+    pub fn below(&mut self, bound: u64) -> u64 {
+        self.next_u64() % bound.max(1)
+    }
+
+    /// An index into a slice of `len` elements (`len > 0`).
+    pub fn index(&mut self, len: usize) -> usize {
+        self.below(len as u64) as usize
+    }
+
+    /// Shuffles `items` in place (Fisher-Yates).
+    pub fn shuffle<T>(&mut self, items: &mut [T]) {
+        for i in (1..items.len()).rev() {
+            let j = self.index(i + 1);
+            items.swap(i, j);
+        }
+    }
+}
+
+/// A generated history of valid notices.
+pub struct Workload {
+    /// Envelopes in issue order.
+    pub envelopes: Vec<Vec<u8>>,
+    /// Ids of the listings issued.
+    pub listings: Vec<NoticeId>,
+    /// The issue time of the last notice.
+    pub end: Timestamp,
+}
+
+/// Issues `count` attempts of random but valid notices of every kind
+/// (listings, amendments, objections, rulings, feedback, repairs,
+/// withdrawals) across `subjects` companies, starting at `start`.
+/// Attempts that a rule refuses (a repair before its date, say) are
+/// skipped, so slightly fewer than `count` notices may come out.
+pub fn workload(
+    test: &TestFederation,
+    seed: u64,
+    count: usize,
+    subjects: u64,
+    start: Timestamp,
+) -> Workload {
+    use crate::model::{FeedbackAction, ListingChange, NoticeKind, Remedy, RulingOutcome};
+    use crate::replica::Replica;
+    use crate::store::MemStore;
+
+    let mut rng = SplitMix64(seed);
+    let mut replica = Replica::new(test.federation.clone(), MemStore::new());
+    let members = test.keys.len();
+    let mut listings: Vec<(NoticeId, usize, Vec<String>)> = Vec::new();
+    let mut objections: Vec<(NoticeId, usize)> = Vec::new();
+    let mut envelopes = Vec::with_capacity(count);
+    let mut now = start;
+    for _ in 0..count {
+        now = now.plus_ms(rng.below(DAY_MS));
+        let roll = rng.below(100);
+        let (author, kind) = if roll < 35 || listings.is_empty() {
+            let author = rng.index(members);
+            let category = CATEGORIES[rng.index(CATEGORIES.len())].0;
+            let mut listing = listing(
+                rng.below(subjects.max(1)),
+                category,
+                Timestamp(now.0.saturating_sub(rng.below(10 * DAY_MS))),
+            );
+            if rng.below(2) == 0 {
+                listing.measures = vec!["high-consumption-ban".into()];
+            }
+            (author, NoticeKind::List(listing))
+        } else {
+            let (listing, issuer, measures) = listings[rng.index(listings.len())].clone();
+            match roll {
+                35..=44 => (
+                    issuer,
+                    NoticeKind::Amend {
+                        listing,
+                        changes: vec![
+                            ListingChange::Severity(crate::model::Severity::General),
+                            ListingChange::Reason(format!("corrected at {now}")),
+                        ],
+                    },
+                ),
+                45..=56 => (
+                    rng.index(members),
+                    NoticeKind::Object {
+                        listing,
+                        grounds: "the subject disputes the facts".into(),
+                        respond_by: now.plus_ms(OBJECTION_WINDOW_MS + rng.below(5 * DAY_MS)),
+                    },
+                ),
+                57..=68 if !objections.is_empty() => {
+                    let (objection, issuer) = objections[rng.index(objections.len())];
+                    let outcome = match rng.below(4) {
+                        0 => RulingOutcome::Upheld(Remedy::Withdraw),
+                        1 => RulingOutcome::Upheld(Remedy::Correct(vec![ListingChange::Severity(
+                            crate::model::Severity::Minor,
+                        )])),
+                        _ => RulingOutcome::Rejected,
+                    };
+                    (
+                        issuer,
+                        NoticeKind::Rule {
+                            objection,
+                            outcome,
+                            reason: "verified against the case file".into(),
+                        },
+                    )
+                }
+                69..=88 if members > 1 => {
+                    let measure = measures[rng.index(measures.len())].clone();
+                    let action = match rng.below(5) {
+                        0 => FeedbackAction::Lifted,
+                        1 => FeedbackAction::Declined("not applicable to this tender".into()),
+                        _ => FeedbackAction::Applied,
+                    };
+                    (
+                        1 + rng.index(members - 1),
+                        NoticeKind::Feedback {
+                            listing,
+                            measure,
+                            action,
+                        },
+                    )
+                }
+                89..=95 => (
+                    issuer,
+                    NoticeKind::Repair {
+                        listing,
+                        reason: "rectified and fined".into(),
+                        evidence: vec![],
+                    },
+                ),
+                _ => (
+                    issuer,
+                    NoticeKind::Withdraw {
+                        listing,
+                        reason: "issued in error".into(),
+                        restore_reputation: true,
+                    },
+                ),
+            }
+        };
+        let is_listing = if let NoticeKind::List(l) = &kind {
+            Some(l.measures.clone())
+        } else {
+            None
+        };
+        let objection_of = if let NoticeKind::Object { listing, .. } = &kind {
+            listings
+                .iter()
+                .find(|(id, ..)| id == listing)
+                .map(|(_, issuer, _)| *issuer)
+        } else {
+            None
+        };
+        let Ok(issued) = replica.issue(&test.keys[author], kind, now) else {
+            continue;
+        };
+        if let Some(measures) = is_listing {
+            listings.push((issued.id, author, measures));
+        }
+        if let Some(issuer) = objection_of {
+            objections.push((issued.id, issuer));
+        }
+        envelopes.push(issued.envelope);
+    }
+    Workload {
+        envelopes,
+        listings: listings.into_iter().map(|(id, ..)| id).collect(),
+        end: now,
+    }
+}

@@ -1,0 +1,174 @@
+//! The offline audit: a faithful export passes; tampering, forged notices,
+//! missing notices and forks are each reported with the notice involved.
+
+use credence_protocol::bundle::{AuditReport, Bundle, audit};
+use credence_protocol::model::{NOTICE_VERSION, Notice, NoticeKind};
+use credence_protocol::replica::Replica;
+use credence_protocol::store::MemStore;
+use credence_protocol::testkit::{self, TestFederation};
+use credence_protocol::time::{DAY_MS, Timestamp};
+use serde_bytes::ByteBuf;
+
+const T0: Timestamp = Timestamp(1_767_225_600_000);
+
+fn exported(count: usize) -> (TestFederation, Replica<MemStore>, Bundle) {
+    let test = testkit::federation(3, 3);
+    let workload = testkit::workload(&test, 42, count, 10, T0);
+    let mut replica = Replica::new(test.federation.clone(), MemStore::new());
+    for envelope in &workload.envelopes {
+        replica.ingest(envelope).unwrap();
+    }
+    let bundle = Bundle::export(&replica).unwrap();
+    (test, replica, bundle)
+}
+
+fn run(bundle: &Bundle) -> AuditReport {
+    let bytes = bundle.to_bytes().unwrap();
+    let decoded = Bundle::from_bytes(&bytes).unwrap();
+    audit(&decoded, T0.plus_ms(30 * DAY_MS), &mut |_, _| {}).unwrap()
+}
+
+// An export of a valid replica passes, with per-author counts that add up
+// and Merkle roots equal to the replica's.
+#[test]
+fn faithful_export_passes() {
+    let (_, replica, bundle) = exported(200);
+    let report = run(&bundle);
+    assert!(report.passed(), "{:?}", report.violations);
+    let total: u64 = report.authors.iter().map(|a| a.notices).sum();
+    assert_eq!(total as usize, bundle.envelopes.len());
+    for head in credence_protocol::store::Store::heads(replica.store()).unwrap() {
+        let author = report
+            .authors
+            .iter()
+            .find(|a| a.author == head.author)
+            .unwrap();
+        assert_eq!(author.root, head.root());
+    }
+    assert!(report.statuses.values().sum::<usize>() > 0);
+}
+
+// One flipped byte inside an envelope fails the audit naming that notice
+// (the id of the bytes found), and what depends on it is reported too.
+#[test]
+fn flipped_byte_is_named() {
+    let (_, _, mut bundle) = exported(60);
+    let target = 17;
+    let mut bytes = bundle.envelopes[target].to_vec();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x20;
+    let tampered_id = credence_protocol::NoticeId::from(credence_crypto::merkle::leaf_hash(&bytes));
+    bundle.envelopes[target] = ByteBuf::from(bytes);
+    let report = run(&bundle);
+    assert!(!report.passed());
+    assert!(
+        report.violations.iter().any(|v| v.notice == tampered_id),
+        "{:?}",
+        report.violations
+    );
+    assert!(report.violations.iter().any(|v| v.rule == "head"));
+}
+
+// A repair signed by a member that did not issue the listing, forced into
+// the bundle, is reported as such.
+#[test]
+fn forged_repair_is_reported() {
+    let (test, replica, mut bundle) = exported(30);
+    let listing = credence_protocol::store::Store::listings(replica.store()).unwrap()[0];
+    let issuer = replica.load(&listing).unwrap().unwrap().notice.author;
+    let forger = (0..3).find(|&i| test.author(i) != issuer).unwrap();
+    let head =
+        credence_protocol::store::Store::head(replica.store(), &test.author(forger)).unwrap();
+    let (seq, prev, at) = head.map_or((1, Default::default(), T0), |h| {
+        (h.seq + 1, h.id, h.issued_at)
+    });
+    let notice = Notice {
+        version: NOTICE_VERSION,
+        federation: test.federation.id(),
+        author: test.author(forger),
+        seq,
+        prev,
+        issued_at: at.plus_ms(400 * DAY_MS),
+        kind: NoticeKind::Repair {
+            listing,
+            reason: "paid off".into(),
+            evidence: vec![],
+        },
+    };
+    let (id, bytes) = testkit::sign(&test.keys[forger], &notice);
+    bundle.envelopes.push(ByteBuf::from(bytes));
+    let report = run(&bundle);
+    let violation = report
+        .violations
+        .iter()
+        .find(|v| v.notice == id)
+        .expect("the forged repair is reported");
+    assert_eq!(violation.rule, "not_issuer");
+    assert!(
+        violation.message.contains("only the issuer"),
+        "{}",
+        violation.message
+    );
+}
+
+// A notice missing from the middle of a log leaves its successors
+// unresolved and the claimed head unreachable: both are reported.
+#[test]
+fn missing_notice_is_reported() {
+    let (_, _, mut bundle) = exported(60);
+    bundle.envelopes.remove(5);
+    let report = run(&bundle);
+    assert!(
+        report.violations.iter().any(|v| v.rule == "unresolved"),
+        "{:?}",
+        report.violations
+    );
+    assert!(report.violations.iter().any(|v| v.rule == "head"));
+}
+
+// Fork evidence carried in a bundle is verified and reported as a fork;
+// fabricated evidence (two envelopes that are not a fork) is a violation.
+#[test]
+fn forks_are_reported_and_fake_evidence_refused() {
+    let (test, replica, mut bundle) = exported(20);
+    let first = bundle.envelopes[0].clone();
+    let original = replica
+        .load(&credence_protocol::NoticeId::from(
+            credence_crypto::merkle::leaf_hash(&first),
+        ))
+        .unwrap()
+        .unwrap();
+    let mut twin = original.notice.clone();
+    twin.issued_at = twin.issued_at.plus_ms(1);
+    let signer = (0..3).find(|&i| test.author(i) == twin.author).unwrap();
+    let (_, twin_bytes) = testkit::sign(&test.keys[signer], &twin);
+    bundle.forks.push(credence_protocol::bundle::BundleFork {
+        first: first.clone(),
+        second: ByteBuf::from(twin_bytes),
+    });
+    let report = run(&bundle);
+    assert_eq!(report.forks.len(), 1);
+    assert_eq!(report.forks[0].seq, original.notice.seq);
+    assert!(!report.passed());
+    bundle.forks = vec![credence_protocol::bundle::BundleFork {
+        first: first.clone(),
+        second: bundle.envelopes[1].clone(),
+    }];
+    let report = run(&bundle);
+    assert!(
+        report.violations.iter().any(|v| v.rule == "fork_evidence"),
+        "{:?}",
+        report.violations
+    );
+}
+
+// Bytes that are not a bundle are refused with a clear reason.
+#[test]
+fn not_a_bundle() {
+    let error = Bundle::from_bytes(b"PK\x03\x04 a zip file").unwrap_err();
+    assert!(error.to_string().contains("not a credence bundle"));
+    let (_, _, bundle) = exported(5);
+    let mut bytes = bundle.to_bytes().unwrap();
+    bytes.truncate(bytes.len() - 3);
+    assert!(Bundle::from_bytes(&bytes).is_err());
+}
