@@ -1,0 +1,355 @@
+//! A node's data directory: its configuration, key file, roster and store.
+
+use crate::keyfile::{self, KeyFileIoError};
+use crate::store::{SledStore, StoreError};
+use credence_crypto::AuthorityKey;
+use credence_protocol::bundle::Bundle;
+use credence_protocol::model::{AuthorityId, NoticeKind};
+use credence_protocol::replica::{IssueError, Issued, Outcome, Replica, ReplicaError};
+use credence_protocol::roster::{Federation, ROSTER_BYTES_MAX, RosterError};
+use credence_protocol::store::Store;
+use credence_protocol::time::Timestamp;
+use serde::{Deserialize, Serialize};
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+/// The configuration file of a data directory.
+pub const CONFIG_FILE: &str = "node.toml";
+/// The key file of a data directory.
+pub const KEY_FILE: &str = "authority.key";
+/// The roster of a data directory.
+pub const ROSTER_FILE: &str = "roster.toml";
+/// The store directory of a data directory.
+pub const STORE_DIR: &str = "store";
+/// Largest configuration file read.
+const CONFIG_BYTES_MAX: u64 = 64 * 1024;
+/// Envelopes ingested per batch when importing a bundle.
+const IMPORT_BATCH_NOTICES: usize = 1024;
+
+/// A node's configuration (`node.toml`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeConfig {
+    /// The operator's name for this node.
+    pub name: String,
+}
+
+/// Why a node could not be opened or used.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    /// No node was initialised here.
+    #[error(
+        "{dir} is not a credence data directory (no {CONFIG_FILE}); run `credence init --data {dir}` first"
+    )]
+    NotInitialised {
+        /// The directory.
+        dir: String,
+    },
+    /// A node already exists here.
+    #[error("{dir} already holds a credence node; choose another --data directory")]
+    AlreadyInitialised {
+        /// The directory.
+        dir: String,
+    },
+    /// The node has no roster yet.
+    #[error(
+        "{dir} has no federation roster yet; run `credence federation join --data {dir} --roster FILE`"
+    )]
+    NoRoster {
+        /// The directory.
+        dir: String,
+    },
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The failure.
+        source: std::io::Error,
+    },
+    /// A file is larger than such a file can be.
+    #[error("{path} has more than {bytes_max} bytes; it is not a {what}")]
+    TooLarge {
+        /// The file.
+        path: String,
+        /// The limit.
+        bytes_max: u64,
+        /// What it should have been.
+        what: &'static str,
+    },
+    /// The configuration does not parse.
+    #[error("{path}: {reason}")]
+    Config {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The key file is unusable.
+    #[error(transparent)]
+    Key(#[from] KeyFileIoError),
+    /// The roster is invalid.
+    #[error("roster {path}: {source}")]
+    Roster {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        source: RosterError,
+    },
+    /// This node's key is not a member of the roster.
+    #[error(
+        "this node's key {key} is not a member of federation {federation:?}; add it to the members file and make the genesis again"
+    )]
+    NotMember {
+        /// The node's key.
+        key: AuthorityId,
+        /// The federation name.
+        federation: String,
+    },
+    /// The node already belongs to another federation.
+    #[error(
+        "this node already belongs to federation {existing}; joining {new} needs a fresh --data directory"
+    )]
+    OtherFederation {
+        /// Current federation id.
+        existing: String,
+        /// The roster offered.
+        new: String,
+    },
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The replica failed.
+    #[error(transparent)]
+    Replica(#[from] ReplicaError<StoreError>),
+    /// A notice could not be issued.
+    #[error(transparent)]
+    Issue(#[from] IssueError<StoreError>),
+}
+
+/// Reads at most `bytes_max` bytes of `path`, refusing larger files.
+pub fn read_bounded(path: &Path, bytes_max: u64, what: &'static str) -> Result<Vec<u8>, NodeError> {
+    let io = |source| NodeError::Io {
+        path: path.display().to_string(),
+        source,
+    };
+    let mut bytes = Vec::new();
+    fs::File::open(path)
+        .map_err(io)?
+        .take(bytes_max + 1)
+        .read_to_end(&mut bytes)
+        .map_err(io)?;
+    if bytes.len() as u64 > bytes_max {
+        return Err(NodeError::TooLarge {
+            path: path.display().to_string(),
+            bytes_max,
+            what,
+        });
+    }
+    Ok(bytes)
+}
+
+fn read_text(path: &Path, bytes_max: u64, what: &'static str) -> Result<String, NodeError> {
+    let bytes = read_bounded(path, bytes_max, what)?;
+    String::from_utf8(bytes).map_err(|_| NodeError::Config {
+        path: path.display().to_string(),
+        reason: "not UTF-8 text".into(),
+    })
+}
+
+/// Parses a roster file.
+pub fn read_roster(path: &Path) -> Result<Federation, NodeError> {
+    let text = read_text(path, ROSTER_BYTES_MAX as u64, "roster")?;
+    Federation::from_toml(&text).map_err(|source| NodeError::Roster {
+        path: path.display().to_string(),
+        source,
+    })
+}
+
+/// The current time.
+pub fn now() -> Timestamp {
+    let since_epoch = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    Timestamp(u64::try_from(since_epoch.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// A fresh authority key from the operating system's RNG.
+pub fn generate_key() -> Result<AuthorityKey, NodeError> {
+    let mut secret = [0u8; 32];
+    getrandom::fill(&mut secret).map_err(|error| NodeError::Io {
+        path: "the operating system's random source".into(),
+        source: std::io::Error::other(error.to_string()),
+    })?;
+    Ok(AuthorityKey::from_secret_bytes(secret))
+}
+
+/// Creates a data directory with a new key. Returns the key.
+pub fn init(dir: &Path, name: &str) -> Result<AuthorityKey, NodeError> {
+    let shown = dir.display().to_string();
+    if dir.join(CONFIG_FILE).exists() || dir.join(KEY_FILE).exists() {
+        return Err(NodeError::AlreadyInitialised { dir: shown });
+    }
+    let io = |path: &Path| {
+        let path = path.display().to_string();
+        move |source| NodeError::Io { path, source }
+    };
+    fs::create_dir_all(dir).map_err(io(dir))?;
+    let key = generate_key()?;
+    keyfile::write_new(&dir.join(KEY_FILE), &key)?;
+    let config = NodeConfig {
+        name: name.to_string(),
+    };
+    let text = toml::to_string(&config).map_err(|e| NodeError::Config {
+        path: CONFIG_FILE.into(),
+        reason: e.to_string(),
+    })?;
+    fs::write(dir.join(CONFIG_FILE), text).map_err(io(&dir.join(CONFIG_FILE)))?;
+    Ok(key)
+}
+
+fn read_config(dir: &Path) -> Result<NodeConfig, NodeError> {
+    let path = dir.join(CONFIG_FILE);
+    if !path.exists() {
+        return Err(NodeError::NotInitialised {
+            dir: dir.display().to_string(),
+        });
+    }
+    let text = read_text(&path, CONFIG_BYTES_MAX, "node configuration")?;
+    toml::from_str(&text).map_err(|e| NodeError::Config {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    })
+}
+
+/// Installs the federation roster in a data directory, after checking
+/// that the node's key is a member.
+pub fn join(dir: &Path, roster: &Path) -> Result<Federation, NodeError> {
+    read_config(dir)?;
+    let key = keyfile::read(&dir.join(KEY_FILE))?;
+    let federation = read_roster(roster)?;
+    check_member(&federation, &key)?;
+    let target = dir.join(ROSTER_FILE);
+    if target.exists() {
+        let existing = read_roster(&target)?;
+        if existing.id() != federation.id() {
+            return Err(NodeError::OtherFederation {
+                existing: existing.id().to_string(),
+                new: federation.id().to_string(),
+            });
+        }
+    }
+    let text = federation.roster().to_document().to_toml();
+    fs::write(&target, text).map_err(|source| NodeError::Io {
+        path: target.display().to_string(),
+        source,
+    })?;
+    Ok(federation)
+}
+
+fn check_member(federation: &Federation, key: &AuthorityKey) -> Result<(), NodeError> {
+    let author = AuthorityId(key.public_bytes());
+    if federation.member(&author).is_none() {
+        return Err(NodeError::NotMember {
+            key: author,
+            federation: federation.roster().name.clone(),
+        });
+    }
+    Ok(())
+}
+
+/// What an import did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ImportSummary {
+    /// Newly accepted notices.
+    pub accepted: usize,
+    /// Notices already held.
+    pub duplicates: usize,
+    /// Notices still waiting for something.
+    pub pending: usize,
+    /// Refused notices with the reason.
+    pub rejected: Vec<String>,
+    /// Forks found.
+    pub forks: usize,
+}
+
+/// An open node.
+pub struct Node {
+    /// Its data directory.
+    pub dir: PathBuf,
+    /// Its configuration.
+    pub config: NodeConfig,
+    /// Its authority key.
+    pub key: AuthorityKey,
+    /// Its replica over the sled store.
+    pub replica: Replica<SledStore>,
+}
+
+impl Node {
+    /// Opens the node in `dir`.
+    pub fn open(dir: &Path) -> Result<Node, NodeError> {
+        let config = read_config(dir)?;
+        let key = keyfile::read(&dir.join(KEY_FILE))?;
+        let roster_path = dir.join(ROSTER_FILE);
+        if !roster_path.exists() {
+            return Err(NodeError::NoRoster {
+                dir: dir.display().to_string(),
+            });
+        }
+        let federation = read_roster(&roster_path)?;
+        check_member(&federation, &key)?;
+        let store = SledStore::open(&dir.join(STORE_DIR), federation.id())?;
+        Ok(Node {
+            dir: dir.to_path_buf(),
+            config,
+            key,
+            replica: Replica::new(federation, store),
+        })
+    }
+
+    /// This node's authority.
+    pub fn author(&self) -> AuthorityId {
+        AuthorityId(self.key.public_bytes())
+    }
+
+    /// The federation.
+    pub fn federation(&self) -> &Federation {
+        self.replica.federation()
+    }
+
+    /// Signs, stores and flushes a notice of this node's authority.
+    pub fn issue(&mut self, kind: NoticeKind, now: Timestamp) -> Result<Issued, NodeError> {
+        let issued = self.replica.issue(&self.key, kind, now)?;
+        self.replica.store_mut().flush()?;
+        Ok(issued)
+    }
+
+    /// Ingests every envelope of a bundle from another node of the same
+    /// federation, then flushes.
+    pub fn import(&mut self, bundle: &Bundle) -> Result<ImportSummary, NodeError> {
+        let mut summary = ImportSummary::default();
+        for chunk in bundle.envelopes.chunks(IMPORT_BATCH_NOTICES) {
+            let slices: Vec<&[u8]> = chunk.iter().map(|b| b.as_slice()).collect();
+            for outcome in self.replica.ingest_batch(&slices)? {
+                match outcome {
+                    Outcome::Accepted { .. } => summary.accepted += 1,
+                    Outcome::Duplicate { .. } => summary.duplicates += 1,
+                    Outcome::Pending { .. } | Outcome::Dropped { .. } => {}
+                    Outcome::Forked { .. } => summary.forks += 1,
+                    Outcome::Rejected { id, error, .. } => {
+                        summary.rejected.push(format!("{id}: {error}"))
+                    }
+                }
+            }
+        }
+        self.replica.store_mut().flush()?;
+        summary.pending = self.replica.pending_count();
+        Ok(summary)
+    }
+
+    /// An audit bundle of everything this node holds.
+    pub fn export(&self) -> Result<Bundle, NodeError> {
+        Ok(Bundle::export(&self.replica)?)
+    }
+}

@@ -1,0 +1,406 @@
+//! The sled-backed [`Store`]: one tree, prefixed keys, one atomic batch
+//! per accepted notice.
+//!
+//! Key layout (every integer big-endian so that keys sort numerically):
+//!
+//! | prefix | key                          | value                       |
+//! |--------|------------------------------|-----------------------------|
+//! | `n`    | notice id                    | envelope bytes              |
+//! | `l`    | author, seq                  | notice id                   |
+//! | `h`    | author                       | head (see [`encode_head`])  |
+//! | `r`    | listing id, notice id        | (empty)                     |
+//! | `s`    | subject key, listing id      | (empty)                     |
+//! | `L`    | listing id                   | (empty)                     |
+//! | `a`    | arrival position             | notice id                   |
+//! | `f`    | author, seq, second id       | fork evidence               |
+//! | `m`    | meta name                    | meta value                  |
+
+use credence_crypto::merkle::{Frontier, leaf_hash};
+use credence_protocol::model::{
+    AuthorityId, FederationId, NoticeId, SUBJECT_KEY_BYTES, SubjectKey,
+};
+use credence_protocol::store::{Append, ForkEvidence, Head, Store};
+use credence_protocol::time::Timestamp;
+use std::path::Path;
+
+const NOTICE: u8 = b'n';
+const LOG: u8 = b'l';
+const HEAD: u8 = b'h';
+const REFERRING: u8 = b'r';
+const SUBJECT: u8 = b's';
+const LISTING: u8 = b'L';
+const ARRIVAL: u8 = b'a';
+const FORK: u8 = b'f';
+const META: u8 = b'm';
+const META_COUNT: &[u8] = b"count";
+const META_FEDERATION: &[u8] = b"federation";
+
+/// Why the store failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Another process holds the store.
+    #[error(
+        "the store at {path} is in use by another credence process (stop it first, or use another --data directory)"
+    )]
+    InUse {
+        /// The store directory.
+        path: String,
+    },
+    /// sled failed.
+    #[error("store: {0}")]
+    Sled(#[from] sled::Error),
+    /// A stored record does not decode: disk damage or a foreign tree.
+    #[error("store record damaged: {0}")]
+    Corrupt(String),
+    /// The store belongs to another federation.
+    #[error(
+        "this store holds federation {found}, but the roster is federation {expected}; use a fresh --data directory for a new federation"
+    )]
+    OtherFederation {
+        /// The federation in the store.
+        found: FederationId,
+        /// The roster's.
+        expected: FederationId,
+    },
+}
+
+/// A sled store.
+pub struct SledStore {
+    tree: sled::Db,
+    count: u64,
+}
+
+fn key(prefix: u8, parts: &[&[u8]]) -> Vec<u8> {
+    let mut key = Vec::with_capacity(1 + parts.iter().map(|p| p.len()).sum::<usize>());
+    key.push(prefix);
+    for part in parts {
+        key.extend_from_slice(part);
+    }
+    key
+}
+
+fn id_from(bytes: &[u8]) -> Result<NoticeId, StoreError> {
+    let array: [u8; 32] = bytes
+        .try_into()
+        .map_err(|_| StoreError::Corrupt(format!("an id of {} bytes", bytes.len())))?;
+    Ok(NoticeId(array))
+}
+
+/// Head layout: seq (8), id (32), issued_at (8), then the frontier.
+fn encode_head(head: &Head) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(48 + 8 + 32 * 8);
+    bytes.extend_from_slice(&head.seq.to_be_bytes());
+    bytes.extend_from_slice(&head.id.0);
+    bytes.extend_from_slice(&head.issued_at.0.to_be_bytes());
+    bytes.extend_from_slice(&head.frontier.to_bytes());
+    bytes
+}
+
+fn decode_head(author: AuthorityId, bytes: &[u8]) -> Result<Head, StoreError> {
+    let corrupt = || StoreError::Corrupt(format!("head of {author}"));
+    let (seq, rest) = bytes.split_first_chunk::<8>().ok_or_else(corrupt)?;
+    let (id, rest) = rest.split_first_chunk::<32>().ok_or_else(corrupt)?;
+    let (issued_at, rest) = rest.split_first_chunk::<8>().ok_or_else(corrupt)?;
+    let frontier = Frontier::from_bytes(rest).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let head = Head {
+        author,
+        seq: u64::from_be_bytes(*seq),
+        id: NoticeId(*id),
+        issued_at: Timestamp(u64::from_be_bytes(*issued_at)),
+        frontier,
+    };
+    if head.frontier.size() != head.seq {
+        return Err(StoreError::Corrupt(format!(
+            "head of {author}: frontier size differs from seq"
+        )));
+    }
+    Ok(head)
+}
+
+fn encode_fork(evidence: &ForkEvidence) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(8 + evidence.first.len() + evidence.second.len());
+    bytes.extend_from_slice(&(evidence.first.len() as u64).to_be_bytes());
+    bytes.extend_from_slice(&evidence.first);
+    bytes.extend_from_slice(&evidence.second);
+    bytes
+}
+
+fn decode_fork(author: AuthorityId, seq: u64, bytes: &[u8]) -> Result<ForkEvidence, StoreError> {
+    let corrupt = || StoreError::Corrupt(format!("fork evidence of {author} at seq {seq}"));
+    let (length, rest) = bytes.split_first_chunk::<8>().ok_or_else(corrupt)?;
+    let length = usize::try_from(u64::from_be_bytes(*length)).map_err(|_| corrupt())?;
+    if length > rest.len() {
+        return Err(corrupt());
+    }
+    let (first, second) = rest.split_at(length);
+    Ok(ForkEvidence {
+        author,
+        seq,
+        first: first.to_vec(),
+        second: second.to_vec(),
+    })
+}
+
+impl SledStore {
+    /// Opens (or creates) the store in `path` for `federation`.
+    pub fn open(path: &Path, federation: FederationId) -> Result<SledStore, StoreError> {
+        let tree = sled::Config::new()
+            .path(path)
+            .open()
+            .map_err(|error| match error {
+                sled::Error::Io(ref io)
+                    if io.kind() == std::io::ErrorKind::WouldBlock
+                        || io.to_string().contains("lock") =>
+                {
+                    StoreError::InUse {
+                        path: path.display().to_string(),
+                    }
+                }
+                other => StoreError::Sled(other),
+            })?;
+        let meta_federation = key(META, &[META_FEDERATION]);
+        match tree.get(&meta_federation)? {
+            Some(found) => {
+                let found = FederationId(id_from(&found)?.0);
+                if found != federation {
+                    return Err(StoreError::OtherFederation {
+                        found,
+                        expected: federation,
+                    });
+                }
+            }
+            None => {
+                tree.insert(meta_federation, &federation.0)?;
+                tree.flush()?;
+            }
+        }
+        let count = match tree.get(key(META, &[META_COUNT]))? {
+            Some(bytes) => {
+                let array: [u8; 8] = bytes
+                    .as_ref()
+                    .try_into()
+                    .map_err(|_| StoreError::Corrupt("notice count".into()))?;
+                u64::from_be_bytes(array)
+            }
+            None => 0,
+        };
+        Ok(SledStore { tree, count })
+    }
+
+    fn scan_ids(&self, prefix: Vec<u8>, skip: usize) -> Result<Vec<NoticeId>, StoreError> {
+        self.tree
+            .scan_prefix(&prefix)
+            .map(|item| {
+                let (key, _) = item?;
+                id_from(&key[skip..])
+            })
+            .collect()
+    }
+}
+
+impl Store for SledStore {
+    type Error = StoreError;
+
+    fn notice(&self, id: &NoticeId) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.tree.get(key(NOTICE, &[&id.0]))?.map(|v| v.to_vec()))
+    }
+
+    fn contains(&self, id: &NoticeId) -> Result<bool, StoreError> {
+        Ok(self.tree.contains_key(key(NOTICE, &[&id.0]))?)
+    }
+
+    fn log_id(&self, author: &AuthorityId, seq: u64) -> Result<Option<NoticeId>, StoreError> {
+        self.tree
+            .get(key(LOG, &[&author.0, &seq.to_be_bytes()]))?
+            .map(|v| id_from(&v))
+            .transpose()
+    }
+
+    fn log_range(
+        &self,
+        author: &AuthorityId,
+        seq_from: u64,
+        limit: usize,
+    ) -> Result<Vec<NoticeId>, StoreError> {
+        let start = key(LOG, &[&author.0, &seq_from.to_be_bytes()]);
+        let end = key(LOG, &[&author.0, &u64::MAX.to_be_bytes()]);
+        self.tree
+            .range(start..=end)
+            .take(limit)
+            .map(|item| id_from(&item?.1))
+            .collect()
+    }
+
+    fn head(&self, author: &AuthorityId) -> Result<Option<Head>, StoreError> {
+        self.tree
+            .get(key(HEAD, &[&author.0]))?
+            .map(|v| decode_head(*author, &v))
+            .transpose()
+    }
+
+    fn heads(&self) -> Result<Vec<Head>, StoreError> {
+        self.tree
+            .scan_prefix([HEAD])
+            .map(|item| {
+                let (k, v) = item?;
+                let author = AuthorityId(id_from(&k[1..])?.0);
+                decode_head(author, &v)
+            })
+            .collect()
+    }
+
+    fn referring(&self, listing: &NoticeId) -> Result<Vec<NoticeId>, StoreError> {
+        self.scan_ids(key(REFERRING, &[&listing.0]), 33)
+    }
+
+    fn listings_of(&self, subject: &SubjectKey) -> Result<Vec<NoticeId>, StoreError> {
+        self.scan_ids(key(SUBJECT, &[&subject.0]), 1 + SUBJECT_KEY_BYTES)
+    }
+
+    fn listings(&self) -> Result<Vec<NoticeId>, StoreError> {
+        self.scan_ids(vec![LISTING], 1)
+    }
+
+    fn append(&mut self, append: Append<'_>) -> Result<(), StoreError> {
+        let position = self.count + 1;
+        let mut batch = sled::Batch::default();
+        batch.insert(key(NOTICE, &[&append.id.0]), append.envelope);
+        batch.insert(
+            key(
+                LOG,
+                &[&append.head.author.0, &append.head.seq.to_be_bytes()],
+            ),
+            &append.id.0,
+        );
+        batch.insert(
+            key(HEAD, &[&append.head.author.0]),
+            encode_head(&append.head),
+        );
+        if let Some(listing) = append.listing {
+            batch.insert(key(REFERRING, &[&listing.0, &append.id.0]), &[]);
+        }
+        if let Some(subject) = append.subject {
+            batch.insert(key(SUBJECT, &[&subject.0, &append.id.0]), &[]);
+            batch.insert(key(LISTING, &[&append.id.0]), &[]);
+        }
+        batch.insert(key(ARRIVAL, &[&position.to_be_bytes()]), &append.id.0);
+        batch.insert(key(META, &[META_COUNT]), &position.to_be_bytes());
+        self.tree.apply_batch(batch)?;
+        self.count = position;
+        Ok(())
+    }
+
+    fn arrivals(&self, after: u64, limit: usize) -> Result<Vec<(u64, NoticeId)>, StoreError> {
+        let start = key(ARRIVAL, &[&after.saturating_add(1).to_be_bytes()]);
+        let end = key(ARRIVAL, &[&u64::MAX.to_be_bytes()]);
+        self.tree
+            .range(start..=end)
+            .take(limit)
+            .map(|item| {
+                let (k, v) = item?;
+                let position: [u8; 8] = k[1..]
+                    .try_into()
+                    .map_err(|_| StoreError::Corrupt("arrival key".into()))?;
+                Ok((u64::from_be_bytes(position), id_from(&v)?))
+            })
+            .collect()
+    }
+
+    fn notice_count(&self) -> Result<u64, StoreError> {
+        Ok(self.count)
+    }
+
+    fn put_fork(&mut self, evidence: &ForkEvidence) -> Result<bool, StoreError> {
+        let second = leaf_hash(&evidence.second);
+        let k = key(
+            FORK,
+            &[&evidence.author.0, &evidence.seq.to_be_bytes(), &second.0],
+        );
+        let previous = self.tree.insert(k, encode_fork(evidence))?;
+        Ok(previous.is_none())
+    }
+
+    fn forks(&self) -> Result<Vec<ForkEvidence>, StoreError> {
+        self.tree
+            .scan_prefix([FORK])
+            .map(|item| {
+                let (k, v) = item?;
+                let corrupt = || StoreError::Corrupt("fork key".into());
+                let author: [u8; 32] = k
+                    .get(1..33)
+                    .and_then(|s| s.try_into().ok())
+                    .ok_or_else(corrupt)?;
+                let seq: [u8; 8] = k
+                    .get(33..41)
+                    .and_then(|s| s.try_into().ok())
+                    .ok_or_else(corrupt)?;
+                decode_fork(AuthorityId(author), u64::from_be_bytes(seq), &v)
+            })
+            .collect()
+    }
+
+    fn flush(&mut self) -> Result<(), StoreError> {
+        self.tree.flush()?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // The sled store passes the suite every store passes, and keeps what
+    // it flushed across a reopen.
+    #[test]
+    fn sled_store_passes_the_suite() {
+        let dirs: std::cell::RefCell<Vec<tempfile::TempDir>> = Default::default();
+        credence_protocol::store::suite::run(|| {
+            let dir = tempfile::tempdir().unwrap();
+            let store = SledStore::open(dir.path(), FederationId([1; 32])).unwrap();
+            dirs.borrow_mut().push(dir);
+            store
+        });
+    }
+
+    // Reopening finds the same heads and count; another federation's
+    // roster is refused.
+    #[test]
+    fn reopen_keeps_records_and_federation() {
+        let dir = tempfile::tempdir().unwrap();
+        let federation = FederationId([1; 32]);
+        let heads = {
+            let mut store = SledStore::open(dir.path(), federation).unwrap();
+            let mut frontier = Frontier::new();
+            frontier.push(NoticeId([9; 32]).digest());
+            let head = Head {
+                author: AuthorityId([2; 32]),
+                seq: 1,
+                id: NoticeId([9; 32]),
+                issued_at: Timestamp(5),
+                frontier,
+            };
+            store
+                .append(Append {
+                    id: NoticeId([9; 32]),
+                    envelope: b"x",
+                    head,
+                    listing: None,
+                    subject: None,
+                })
+                .unwrap();
+            store.flush().unwrap();
+            store.heads().unwrap()
+        };
+        let store = SledStore::open(dir.path(), federation).unwrap();
+        assert_eq!(store.heads().unwrap(), heads);
+        assert_eq!(store.notice_count().unwrap(), 1);
+        drop(store);
+        let error = SledStore::open(dir.path(), FederationId([7; 32]))
+            .err()
+            .unwrap();
+        assert!(
+            matches!(error, StoreError::OtherFederation { .. }),
+            "{error}"
+        );
+    }
+}
