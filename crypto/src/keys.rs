@@ -105,10 +105,8 @@ impl AuthorityKey {
         let secret =
             secret.ok_or_else(|| KeyFileError::Malformed("the secret line is missing".into()))?;
         let key = AuthorityKey::from_secret_bytes(secret);
-        if let Some(public) = public {
-            if public != key.public_bytes() {
-                return Err(KeyFileError::PublicMismatch);
-            }
+        if public.is_some_and(|public| public != key.public_bytes()) {
+            return Err(KeyFileError::PublicMismatch);
         }
         Ok(key)
     }

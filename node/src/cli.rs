@@ -298,9 +298,9 @@ struct ChangeArgs {
     /// New severity.
     #[arg(long, value_enum)]
     severity: Option<SeverityArg>,
-    /// New reason.
-    #[arg(long)]
-    reason: Option<String>,
+    /// New reason of the listing.
+    #[arg(long = "new-reason")]
+    new_reason: Option<String>,
     /// New legal basis.
     #[arg(long)]
     legal_basis: Option<String>,
@@ -339,7 +339,7 @@ impl ChangeArgs {
         let mut push = |change: Option<ListingChange>| changes.extend(change);
         push(self.name.clone().map(ListingChange::SubjectName));
         push(self.severity.map(|s| ListingChange::Severity(s.into())));
-        push(self.reason.clone().map(ListingChange::Reason));
+        push(self.new_reason.clone().map(ListingChange::Reason));
         push(self.legal_basis.clone().map(ListingChange::LegalBasis));
         push(self.document.clone().map(ListingChange::DocumentNumber));
         push(
@@ -831,4 +831,14 @@ fn audit(path: &Path, at: Option<Timestamp>) -> Result<i32> {
     bar.finish_and_clear();
     print!("{}", render::audit(&report));
     Ok(if report.passed() { 0 } else { 1 })
+}
+
+#[cfg(test)]
+mod tests {
+    // clap's own consistency checks of every subcommand and argument.
+    #[test]
+    fn command_line_is_consistent() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
+    }
 }

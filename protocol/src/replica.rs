@@ -287,7 +287,8 @@ impl<S: Store> Replica<S> {
 
     /// Decoding and every rule that needs no store (rules 1, 2 and the
     /// self-contained part of 5).
-    #[allow(clippy::type_complexity)]
+    // The refusal is consumed at once by the caller, on the cold path.
+    #[allow(clippy::type_complexity, clippy::result_large_err)]
     fn prepare(
         &self,
         bytes: &[u8],
@@ -445,13 +446,13 @@ impl<S: Store> Replica<S> {
                 found: notice.prev,
             }));
         }
-        if let Some(head) = &head {
-            if notice.issued_at < head.issued_at {
-                return Ok(Admission::Reject(ValidationError::IssuedAtRegressed {
-                    previous: head.issued_at,
-                    found: notice.issued_at,
-                }));
-            }
+        if let Some(head) = &head
+            && notice.issued_at < head.issued_at
+        {
+            return Ok(Admission::Reject(ValidationError::IssuedAtRegressed {
+                previous: head.issued_at,
+                found: notice.issued_at,
+            }));
         }
         let listing = match self.check_references(notice)? {
             Ok(listing) => listing,
@@ -643,10 +644,9 @@ impl<S: Store> Replica<S> {
             if let NoticeKind::Rule {
                 objection: ruled, ..
             } = &input.notice.kind
+                && Some(*ruled) == objection
             {
-                if Some(*ruled) == objection {
-                    return Ok(Some(input.id));
-                }
+                return Ok(Some(input.id));
             }
         }
         Ok(None)

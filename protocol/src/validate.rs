@@ -316,10 +316,10 @@ pub fn check_measures(
 /// that its dates are in order.
 pub fn check_listing_fields(listing: &Listing) -> Result<(), ValidationError> {
     text("subject.name", &listing.subject.name, NAME_BYTES_MAX)?;
-    if let Err(error) = listing.subject.kind.check_identifier(&listing.subject.id) {
-        if !(error.is_checksum() && listing.checksum_override) {
-            return Err(ValidationError::Identifier(error));
-        }
+    if let Err(error) = listing.subject.kind.check_identifier(&listing.subject.id)
+        && !(error.is_checksum() && listing.checksum_override)
+    {
+        return Err(ValidationError::Identifier(error));
     }
     text("reason", &listing.reason, TEXT_BYTES_MAX)?;
     text("legal_basis", &listing.legal_basis, TEXT_BYTES_MAX)?;

@@ -1,0 +1,63 @@
+//! Shared fixtures of the benchmarks: a seeded federation and workload,
+//! and the raw batch verification every figure is compared with.
+
+#![allow(dead_code)]
+
+use credence_crypto::{BatchItem, NOTICE_DOMAIN, verify_batch};
+use credence_protocol::codec;
+use credence_protocol::testkit::{self, TestFederation, Workload};
+use credence_protocol::time::Timestamp;
+use std::time::{Duration, Instant};
+
+/// 2026-01-01.
+pub const START: Timestamp = Timestamp(1_767_225_600_000);
+
+/// A federation of `authorities` members and about `notices` valid notices
+/// of every kind over `subjects` companies.
+pub fn fixture(authorities: usize, notices: usize, subjects: u64) -> (TestFederation, Workload) {
+    let started = Instant::now();
+    let test = testkit::federation(1, authorities);
+    let workload = testkit::workload(&test, 2, notices, subjects, START);
+    eprintln!(
+        "fixture: {} notices from {authorities} authorities generated and signed in {:.1} s",
+        workload.envelopes.len(),
+        started.elapsed().as_secs_f64()
+    );
+    (test, workload)
+}
+
+/// Time of raw ed25519 batch verification of the envelopes' signatures, in
+/// the same batches the replica uses, excluding decoding.
+pub fn raw_batch_verify(test: &TestFederation, envelopes: &[Vec<u8>]) -> Duration {
+    let decoded: Vec<(credence_crypto::PublicKey, Vec<u8>, [u8; 64])> = envelopes
+        .iter()
+        .map(|bytes| {
+            let envelope = codec::decode_envelope(bytes).expect("valid envelope");
+            let notice = codec::decode_notice(&envelope.body).expect("valid notice");
+            let key = *test.federation.public_key(&notice.author).expect("member");
+            (key, envelope.body, envelope.signature.0)
+        })
+        .collect();
+    let started = Instant::now();
+    for chunk in decoded.chunks(1024) {
+        let items: Vec<BatchItem<'_>> = chunk
+            .iter()
+            .map(|(key, message, signature)| BatchItem { key, message, signature })
+            .collect();
+        let results = verify_batch(NOTICE_DOMAIN, &items);
+        assert!(results.iter().all(Result::is_ok));
+    }
+    started.elapsed()
+}
+
+/// The median of `runs` measurements of `f`.
+pub fn median(runs: usize, mut f: impl FnMut() -> Duration) -> Duration {
+    let mut times: Vec<Duration> = (0..runs).map(|_| f()).collect();
+    times.sort();
+    times[times.len() / 2]
+}
+
+/// Per second.
+pub fn rate(count: usize, time: Duration) -> f64 {
+    count as f64 / time.as_secs_f64()
+}
