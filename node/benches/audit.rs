@@ -14,14 +14,20 @@ use credence_protocol::store::MemStore;
 use std::time::Instant;
 
 fn main() {
-    let notices: usize = std::env::var("NOTICES").ok().and_then(|n| n.parse().ok()).unwrap_or(100_000);
+    let notices: usize = std::env::var("NOTICES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(100_000);
     let (test, workload) = fixture(20, notices, notices as u64 / 3);
     let mut replica = Replica::new(test.federation.clone(), MemStore::new());
     for chunk in workload.envelopes.chunks(1024) {
         let slices: Vec<&[u8]> = chunk.iter().map(Vec::as_slice).collect();
         replica.ingest_batch(&slices).expect("ingest");
     }
-    let bytes = Bundle::export(&replica).expect("export").to_bytes().expect("encode");
+    let bytes = Bundle::export(&replica)
+        .expect("export")
+        .to_bytes()
+        .expect("encode");
     let count = workload.envelopes.len();
     let verify = median(3, || raw_batch_verify(&test, &workload.envelopes));
     let audited = median(3, || {
@@ -34,12 +40,25 @@ fn main() {
     });
     let verify_rate = rate(count, verify);
     let audit_rate = rate(count, audited);
-    println!("bundle:                        {count} notices, {} bytes", bytes.len());
-    println!("raw ed25519 batch verify:      {verify_rate:>10.0} signatures/s ({:.2} s)", verify.as_secs_f64());
-    println!("audit (decode, replay, check): {audit_rate:>10.0} notices/s ({:.2} s)", audited.as_secs_f64());
+    println!(
+        "bundle:                        {count} notices, {} bytes",
+        bytes.len()
+    );
+    println!(
+        "raw ed25519 batch verify:      {verify_rate:>10.0} signatures/s ({:.2} s)",
+        verify.as_secs_f64()
+    );
+    println!(
+        "audit (decode, replay, check): {audit_rate:>10.0} notices/s ({:.2} s)",
+        audited.as_secs_f64()
+    );
     println!(
         "audit / raw verify:            {:>9.1}%   (goal: at least 70%) {}",
         100.0 * audit_rate / verify_rate,
-        if audit_rate >= 0.7 * verify_rate { "MET" } else { "NOT MET" }
+        if audit_rate >= 0.7 * verify_rate {
+            "MET"
+        } else {
+            "NOT MET"
+        }
     );
 }

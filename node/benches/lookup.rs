@@ -18,20 +18,26 @@ use std::time::{Duration, Instant};
 const LOOKUPS: usize = 10_000;
 
 fn main() {
-    let notices: usize = std::env::var("NOTICES").ok().and_then(|n| n.parse().ok()).unwrap_or(1_000_000);
+    let notices: usize = std::env::var("NOTICES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1_000_000);
     let subjects = notices as u64 / 4;
     let (test, workload) = fixture(100, notices, subjects);
     let dir = tempfile::tempdir().expect("temporary directory");
     let store = SledStore::open(dir.path(), test.federation.id()).expect("store");
     let mut replica = Replica::new(test.federation.clone(), store);
     let started = Instant::now();
-    for chunk in workload.envelopes.chunks(4096) {
+    for chunk in workload.envelopes.chunks(64 * 1024) {
         let slices: Vec<&[u8]> = chunk.iter().map(Vec::as_slice).collect();
-        replica.ingest_batch(&slices).expect("ingest");
+        replica.ingest_all(&slices).expect("ingest");
     }
     replica.store_mut().flush().expect("flush");
     let stored = replica.store().notice_count().expect("count");
-    eprintln!("stored {stored} notices in {:.1} s", started.elapsed().as_secs_f64());
+    eprintln!(
+        "stored {stored} notices in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
     drop(workload);
 
     let mut rng = SplitMix64(7);
@@ -49,11 +55,21 @@ fn main() {
     let p50 = times[times.len() / 2];
     let p99 = times[times.len() * 99 / 100];
     println!("notices stored:                {stored}");
-    println!("lookups:                       {LOOKUPS} ({:.2} listings each on average)", found as f64 / LOOKUPS as f64);
-    println!("subject lookup p50:            {:>8.3} ms", p50.as_secs_f64() * 1000.0);
+    println!(
+        "lookups:                       {LOOKUPS} ({:.2} listings each on average)",
+        found as f64 / LOOKUPS as f64
+    );
+    println!(
+        "subject lookup p50:            {:>8.3} ms",
+        p50.as_secs_f64() * 1000.0
+    );
     println!(
         "subject lookup p99:            {:>8.3} ms   (goal: under 1 ms) {}",
         p99.as_secs_f64() * 1000.0,
-        if p99 < Duration::from_millis(1) { "MET" } else { "NOT MET" }
+        if p99 < Duration::from_millis(1) {
+            "MET"
+        } else {
+            "NOT MET"
+        }
     );
 }

@@ -24,8 +24,9 @@ pub const ROSTER_FILE: &str = "roster.toml";
 pub const STORE_DIR: &str = "store";
 /// Largest configuration file read.
 const CONFIG_BYTES_MAX: u64 = 64 * 1024;
-/// Envelopes ingested per batch when importing a bundle.
-const IMPORT_BATCH_NOTICES: usize = 1024;
+/// Envelopes ingested per call when importing a bundle (the replica
+/// pipelines signature checks within each call).
+const IMPORT_BATCH_NOTICES: usize = 16 * 1024;
 
 /// A node's configuration (`node.toml`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -331,7 +332,7 @@ impl Node {
         let mut summary = ImportSummary::default();
         for chunk in bundle.envelopes.chunks(IMPORT_BATCH_NOTICES) {
             let slices: Vec<&[u8]> = chunk.iter().map(|b| b.as_slice()).collect();
-            for outcome in self.replica.ingest_batch(&slices)? {
+            for outcome in self.replica.ingest_all(&slices)? {
                 match outcome {
                     Outcome::Accepted { .. } => summary.accepted += 1,
                     Outcome::Duplicate { .. } => summary.duplicates += 1,

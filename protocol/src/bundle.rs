@@ -27,8 +27,8 @@ pub const BUNDLE_MAGIC: &[u8; 16] = b"credence-bundle\0";
 pub const BUNDLE_VERSION: u16 = 1;
 /// Largest bundle, in bytes.
 pub const BUNDLE_BYTES_MAX: usize = 1 << 31;
-/// Envelopes replayed per batch verification during the audit.
-pub const AUDIT_BATCH_NOTICES: usize = 1024;
+/// Envelopes replayed between two progress reports of the audit.
+pub const AUDIT_BATCH_NOTICES: usize = 16 * 1024;
 
 /// A claimed head of one author's log.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -248,7 +248,7 @@ pub fn audit(
     let mut forks = Vec::new();
     for (chunk_index, chunk) in bundle.envelopes.chunks(AUDIT_BATCH_NOTICES).enumerate() {
         let slices: Vec<&[u8]> = chunk.iter().map(|b| b.as_slice()).collect();
-        let outcomes = replica.ingest_batch(&slices).map_err(infallible)?;
+        let outcomes = replica.ingest_all(&slices).map_err(infallible)?;
         record(&outcomes, &mut violations, &mut forks, "duplicate");
         progress(
             (chunk_index * AUDIT_BATCH_NOTICES + chunk.len()).min(total),

@@ -185,7 +185,7 @@ pub struct Replica<S: Store> {
 type Result<T, S> = std::result::Result<T, ReplicaError<<S as Store>::Error>>;
 
 enum Admission {
-    Accept(Append<'static>, Vec<u8>),
+    Accept(Append<'static>),
     Wait(Waiting),
     Reject(ValidationError),
     Fork(NoticeId),
@@ -247,35 +247,68 @@ impl<S: Store> Replica<S> {
     /// notices that the batch released.
     pub fn ingest_batch(&mut self, envelopes: &[&[u8]]) -> Result<Vec<Outcome>, S> {
         let mut outcomes = Vec::with_capacity(envelopes.len());
-        let mut entries: Vec<(Entry, SignatureBytes)> = Vec::with_capacity(envelopes.len());
+        let fresh = self.unknown(envelopes, &mut outcomes)?;
+        let checked = check_and_verify(&self.federation, &fresh);
+        self.admit_checked(checked, &mut outcomes)?;
+        Ok(outcomes)
+    }
+
+    /// Ingests many envelopes (an import, a sync, an audit), overlapping
+    /// the signature checks of one chunk, on a second thread, with the
+    /// admission of the previous one. The result is that of
+    /// [`Replica::ingest_batch`] over the same input; only the order of the
+    /// outcomes differs.
+    pub fn ingest_all(&mut self, envelopes: &[&[u8]]) -> Result<Vec<Outcome>, S> {
+        let federation = self.federation.clone();
+        let mut outcomes = Vec::with_capacity(envelopes.len());
+        let mut ready: Vec<Checked> = Vec::new();
+        for chunk in envelopes.chunks(INGEST_CHUNK_NOTICES) {
+            let fresh = self.unknown(chunk, &mut outcomes)?;
+            let previous = std::mem::take(&mut ready);
+            ready = std::thread::scope(|scope| {
+                let verifier = scope.spawn(|| check_and_verify(&federation, &fresh));
+                let admitted = self.admit_checked(previous, &mut outcomes);
+                let checked = verifier
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+                admitted.map(|()| checked)
+            })?;
+        }
+        self.admit_checked(ready, &mut outcomes)?;
+        Ok(outcomes)
+    }
+
+    /// The envelopes not already stored or pending; duplicates are
+    /// reported without being decoded.
+    fn unknown<'a>(
+        &self,
+        envelopes: &[&'a [u8]],
+        outcomes: &mut Vec<Outcome>,
+    ) -> Result<Vec<(NoticeId, &'a [u8])>, S> {
+        let mut fresh = Vec::with_capacity(envelopes.len());
         for bytes in envelopes {
             let id = NoticeId::from(leaf_hash(bytes));
             if self.is_known(&id)? {
                 outcomes.push(Outcome::Duplicate { id });
-                continue;
-            }
-            match self.prepare(bytes) {
-                Ok((entry, signature)) => entries.push((entry, signature)),
-                Err((author, error)) => outcomes.push(Outcome::Rejected { id, author, error }),
-            }
-        }
-        let verified = self.verify_signatures(&entries);
-        for ((entry, _), signature_ok) in entries.into_iter().zip(verified) {
-            if signature_ok {
-                self.admit_and_release(entry, &mut outcomes)?;
             } else {
-                let error = ValidationError::BadSignature {
-                    id: entry.id,
-                    author: entry.notice.author,
-                };
-                outcomes.push(Outcome::Rejected {
-                    id: entry.id,
-                    author: Some((entry.notice.author, entry.notice.seq)),
-                    error,
-                });
+                fresh.push((id, *bytes));
             }
         }
-        Ok(outcomes)
+        Ok(fresh)
+    }
+
+    fn admit_checked(
+        &mut self,
+        checked: Vec<Checked>,
+        outcomes: &mut Vec<Outcome>,
+    ) -> Result<(), S> {
+        for item in checked {
+            match item {
+                Checked::Valid(entry) => self.admit_and_release(entry, outcomes)?,
+                Checked::Refused(outcome) => outcomes.push(outcome),
+            }
+        }
+        Ok(())
     }
 
     fn is_known(&self, id: &NoticeId) -> Result<bool, S> {
@@ -285,66 +318,16 @@ impl<S: Store> Replica<S> {
         )
     }
 
-    /// Decoding and every rule that needs no store (rules 1, 2 and the
-    /// self-contained part of 5).
-    // The refusal is consumed at once by the caller, on the cold path.
-    #[allow(clippy::type_complexity, clippy::result_large_err)]
-    fn prepare(
-        &self,
-        bytes: &[u8],
-    ) -> std::result::Result<(Entry, SignatureBytes), (Option<(AuthorityId, u64)>, ValidationError)>
-    {
-        let envelope = codec::decode_envelope(bytes).map_err(|e| (None, e.into()))?;
-        let notice = codec::decode_notice(&envelope.body).map_err(|e| (None, e.into()))?;
-        let place = Some((notice.author, notice.seq));
-        validate::check_notice(&notice, &self.federation).map_err(|e| (place, e))?;
-        let entry = Entry {
-            id: NoticeId::from(leaf_hash(bytes)),
-            bytes: bytes.to_vec(),
-            notice,
-        };
-        Ok((entry, envelope.signature))
-    }
-
-    fn verify_signatures(&self, entries: &[(Entry, SignatureBytes)]) -> Vec<bool> {
-        let bodies: Vec<&[u8]> = entries
-            .iter()
-            .map(|(entry, _)| body_of(&entry.bytes))
-            .collect();
-        let items: Vec<BatchItem<'_>> = entries
-            .iter()
-            .zip(&bodies)
-            .filter_map(|((entry, signature), body)| {
-                let key = self.federation.public_key(&entry.notice.author)?;
-                Some(BatchItem {
-                    key,
-                    message: body,
-                    signature: &signature.0,
-                })
-            })
-            .collect();
-        // check_notice refused non-members, so every entry has a key.
-        assert_eq!(
-            items.len(),
-            entries.len(),
-            "every prepared notice has a member key"
-        );
-        verify_batch(NOTICE_DOMAIN, &items)
-            .into_iter()
-            .map(|result| result.is_ok())
-            .collect()
-    }
-
     fn admit_and_release(&mut self, first: Entry, outcomes: &mut Vec<Outcome>) -> Result<(), S> {
         let mut work = VecDeque::from([first]);
         while let Some(entry) = work.pop_front() {
             let id = entry.id;
             let (author, seq) = (entry.notice.author, entry.notice.seq);
             match self.admit(&entry)? {
-                Admission::Accept(append, bytes) => {
+                Admission::Accept(append) => {
                     self.store
                         .append(Append {
-                            envelope: &bytes,
+                            envelope: &entry.bytes,
                             ..append
                         })
                         .map_err(ReplicaError::Store)?;
@@ -477,7 +460,7 @@ impl<S: Store> Replica<S> {
             listing,
             subject,
         };
-        Ok(Admission::Accept(append, entry.bytes.clone()))
+        Ok(Admission::Accept(append))
     }
 
     fn fork_or_duplicate(&mut self, entry: &Entry) -> Result<Admission, S> {
@@ -682,13 +665,13 @@ impl<S: Store> Replica<S> {
             id: *id,
             reason: error.to_string(),
         };
-        let envelope = codec::decode_envelope(&bytes).map_err(corrupt)?;
-        let notice = codec::decode_notice(&envelope.body).map_err(corrupt)?;
+        let (body, signature) = codec::envelope_parts(&bytes).map_err(corrupt)?;
+        let notice = codec::decode_stored_notice(body).map_err(corrupt)?;
         Ok(Some(DecodedNotice {
             id: *id,
             notice,
+            signature: SignatureBytes(signature),
             bytes,
-            signature: envelope.signature,
         }))
     }
 
@@ -787,10 +770,10 @@ impl<S: Store> Replica<S> {
             notice,
         };
         match self.admit(&entry)? {
-            Admission::Accept(append, bytes) => {
+            Admission::Accept(append) => {
                 self.store
                     .append(Append {
-                        envelope: &bytes,
+                        envelope: &entry.bytes,
                         ..append
                     })
                     .map_err(ReplicaError::Store)?;
@@ -819,8 +802,86 @@ impl<S: Store> Replica<S> {
     }
 }
 
-/// The body inside envelope bytes that already decoded: the length prefix
-/// is 8 bytes and the signature the last 64.
-fn body_of(envelope: &[u8]) -> &[u8] {
-    &envelope[8..envelope.len() - 64]
+/// Envelopes per chunk of [`Replica::ingest_all`].
+const INGEST_CHUNK_NOTICES: usize = 1024;
+
+/// A notice after the checks that need no store.
+// The large variant is the common one; boxing it would cost an allocation
+// per notice to save space on the rare refusal.
+#[allow(clippy::large_enum_variant)]
+enum Checked {
+    /// Decoded, within the rules that need no store, signature verified.
+    Valid(Entry),
+    /// Refused; the outcome says why.
+    Refused(Outcome),
+}
+
+/// Decoding, every rule that needs no store (rules 1, 2 and the
+/// self-contained part of 5), and one batch verification of the
+/// signatures. Needs only the federation, so it can run on another thread.
+fn check_and_verify(federation: &Federation, envelopes: &[(NoticeId, &[u8])]) -> Vec<Checked> {
+    let mut checked = Vec::with_capacity(envelopes.len());
+    let mut signed: Vec<(usize, &[u8], [u8; 64])> = Vec::with_capacity(envelopes.len());
+    for &(id, bytes) in envelopes {
+        let refuse = |author, error| Checked::Refused(Outcome::Rejected { id, author, error });
+        let (body, signature) = match codec::envelope_parts(bytes) {
+            Ok(parts) => parts,
+            Err(error) => {
+                checked.push(refuse(None, error.into()));
+                continue;
+            }
+        };
+        let notice = match codec::decode_notice(body) {
+            Ok(notice) => notice,
+            Err(error) => {
+                checked.push(refuse(None, error.into()));
+                continue;
+            }
+        };
+        if let Err(error) = validate::check_notice(&notice, federation) {
+            checked.push(refuse(Some((notice.author, notice.seq)), error));
+            continue;
+        }
+        signed.push((checked.len(), body, signature));
+        checked.push(Checked::Valid(Entry {
+            id,
+            bytes: bytes.to_vec(),
+            notice,
+        }));
+    }
+    let items: Vec<BatchItem<'_>> = signed
+        .iter()
+        .filter_map(|(index, body, signature)| {
+            let Checked::Valid(entry) = &checked[*index] else {
+                return None;
+            };
+            let key = federation.public_key(&entry.notice.author)?;
+            Some(BatchItem {
+                key,
+                message: body,
+                signature,
+            })
+        })
+        .collect();
+    // check_notice refused non-members, so every valid entry has a key.
+    assert_eq!(
+        items.len(),
+        signed.len(),
+        "every checked notice has a member key"
+    );
+    let results = verify_batch(NOTICE_DOMAIN, &items);
+    for ((index, ..), result) in signed.iter().zip(results) {
+        if result.is_err() {
+            let Checked::Valid(entry) = &checked[*index] else {
+                continue;
+            };
+            let (id, author, seq) = (entry.id, entry.notice.author, entry.notice.seq);
+            checked[*index] = Checked::Refused(Outcome::Rejected {
+                id,
+                author: Some((author, seq)),
+                error: ValidationError::BadSignature { id, author },
+            });
+        }
+    }
+    checked
 }

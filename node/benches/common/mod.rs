@@ -42,7 +42,11 @@ pub fn raw_batch_verify(test: &TestFederation, envelopes: &[Vec<u8>]) -> Duratio
     for chunk in decoded.chunks(1024) {
         let items: Vec<BatchItem<'_>> = chunk
             .iter()
-            .map(|(key, message, signature)| BatchItem { key, message, signature })
+            .map(|(key, message, signature)| BatchItem {
+                key,
+                message,
+                signature,
+            })
             .collect();
         let results = verify_batch(NOTICE_DOMAIN, &items);
         assert!(results.iter().all(Result::is_ok));
