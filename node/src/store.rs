@@ -65,6 +65,9 @@ pub enum StoreError {
     },
 }
 
+/// Key-value pairs, in key order.
+type Entries = Vec<(Vec<u8>, Vec<u8>)>;
+
 /// Keys buffered before they are written to sled even without a flush.
 const OVERLAY_KEYS_MAX: usize = 32 * 1024;
 
@@ -217,12 +220,7 @@ impl SledStore {
 
     /// Entries with keys in `start..=end`, the overlay's winning over
     /// sled's, in key order, at most `limit`.
-    fn range(
-        &self,
-        start: &[u8],
-        end: &[u8],
-        limit: usize,
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+    fn range(&self, start: &[u8], end: &[u8], limit: usize) -> Result<Entries, StoreError> {
         let mut merged: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
         for item in self.tree.range(start..=end).take(limit) {
             let (k, v) = item?;
@@ -239,7 +237,7 @@ impl SledStore {
     }
 
     /// Every entry whose key starts with `prefix`, overlay winning.
-    fn prefix(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+    fn prefix(&self, prefix: &[u8]) -> Result<Entries, StoreError> {
         let mut merged: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
         for item in self.tree.scan_prefix(prefix) {
             let (k, v) = item?;

@@ -2,7 +2,7 @@
 //! nothing stored.
 
 use credence_tests::*;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 
 fn with_arg(mut args: Vec<String>, name: &str, value: &str) -> Vec<String> {
     let at = args.iter().position(|a| a == name).unwrap();
@@ -170,26 +170,37 @@ fn hold_store(data: &std::path::Path) -> HeldStore {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    // The child opens the store before it opens the FIFO; wait until the
-    // store's lock is visibly taken.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    loop {
-        let probe = credence(&["tasks", "--data", arg(data)]);
-        if probe.stderr.contains("in use") {
-            break;
+    // The child opens the store before it opens the FIFO. Opening a FIFO
+    // for writing without blocking fails until a reader has it open, so
+    // the first successful open proves the child holds the store. The
+    // write end stays open so that the child keeps waiting.
+    const O_NONBLOCK: i32 = 0o4000; // Linux
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let writer = loop {
+        let attempt = std::fs::OpenOptions::new()
+            .write(true)
+            .custom_flags(O_NONBLOCK)
+            .open(&fifo);
+        if let Ok(writer) = attempt {
+            break writer;
         }
         assert!(
             std::time::Instant::now() < deadline,
             "the holder never took the store"
         );
         std::thread::yield_now();
+    };
+    HeldStore {
+        child,
+        fifo,
+        _writer: writer,
     }
-    HeldStore { child, fifo }
 }
 
 struct HeldStore {
     child: std::process::Child,
     fifo: std::path::PathBuf,
+    _writer: std::fs::File,
 }
 
 impl Drop for HeldStore {
