@@ -5,13 +5,11 @@
 //!
 //! | prefix | key                          | value                       |
 //! |--------|------------------------------|-----------------------------|
-//! | `n`    | notice id                    | envelope bytes              |
+//! | `n`    | notice id                    | arrival position, envelope  |
 //! | `l`    | author, seq                  | notice id                   |
 //! | `h`    | author                       | head (see [`encode_head`])  |
 //! | `r`    | listing id, notice id        | (empty)                     |
 //! | `s`    | subject key, listing id      | (empty)                     |
-//! | `L`    | listing id                   | (empty)                     |
-//! | `a`    | arrival position             | notice id                   |
 //! | `f`    | author, seq, second id       | fork evidence               |
 //! | `m`    | meta name                    | meta value                  |
 
@@ -21,16 +19,15 @@ use credence_protocol::model::{
 };
 use credence_protocol::store::{Append, ForkEvidence, Head, Store};
 use credence_protocol::time::Timestamp;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::path::Path;
+use std::sync::{Arc, Condvar, Mutex, mpsc};
 
 const NOTICE: u8 = b'n';
 const LOG: u8 = b'l';
 const HEAD: u8 = b'h';
 const REFERRING: u8 = b'r';
 const SUBJECT: u8 = b's';
-const LISTING: u8 = b'L';
-const ARRIVAL: u8 = b'a';
 const FORK: u8 = b'f';
 const META: u8 = b'm';
 const META_COUNT: &[u8] = b"count";
@@ -53,6 +50,9 @@ pub enum StoreError {
     /// A stored record does not decode: disk damage or a foreign tree.
     #[error("store record damaged: {0}")]
     Corrupt(String),
+    /// The writer thread failed to write to sled.
+    #[error("store writer: {0}")]
+    Writer(String),
     /// The store belongs to another federation.
     #[error(
         "this store holds federation {found}, but the roster is federation {expected}; use a fresh --data directory for a new federation"
@@ -68,21 +68,125 @@ pub enum StoreError {
 /// Key-value pairs, in key order.
 type Entries = Vec<(Vec<u8>, Vec<u8>)>;
 
-/// Keys buffered before they are written to sled even without a flush.
-const OVERLAY_KEYS_MAX: usize = 32 * 1024;
+/// Keys buffered before they are handed to the writer thread even without
+/// a flush.
+const OVERLAY_KEYS_MAX: usize = 16 * 1024;
+
+/// A frozen overlay on its way to sled.
+type Layer = Arc<BTreeMap<Vec<u8>, Vec<u8>>>;
 
 /// A sled store.
 ///
-/// Appends are buffered in an in-memory overlay that every read consults,
-/// and written to sled as one atomic batch at [`Store::flush`] (or when
-/// the overlay reaches [`OVERLAY_KEYS_MAX`] keys). One sled batch per
-/// notice costs several times more than one per flush, and nothing is
-/// acknowledged before a flush anyway: a crash loses only what was never
-/// acknowledged, and never half a notice.
+/// Appends are buffered in an in-memory overlay that every read consults.
+/// Full overlays are frozen and written to sled, each as one atomic batch,
+/// by a writer thread, so that sled's work overlaps the replica's; frozen
+/// layers stay readable until written. [`Store::flush`] waits for every
+/// layer and makes sled durable. One sled batch per notice costs several
+/// times more than one per layer, and nothing is acknowledged before a
+/// flush anyway: a crash loses only what was never acknowledged, and
+/// never half a notice.
 pub struct SledStore {
     tree: sled::Db,
     overlay: BTreeMap<Vec<u8>, Vec<u8>>,
+    frozen: VecDeque<(u64, Layer)>,
+    writer: Writer,
     count: u64,
+}
+
+/// The thread that writes frozen layers to sled, in order.
+struct Writer {
+    sender: Option<mpsc::Sender<Layer>>,
+    progress: Arc<(Mutex<Progress>, Condvar)>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    sent: u64,
+}
+
+#[derive(Default)]
+struct Progress {
+    applied: u64,
+    error: Option<String>,
+}
+
+impl Writer {
+    fn start(tree: sled::Db) -> Writer {
+        let (sender, receiver) = mpsc::channel::<Layer>();
+        let progress: Arc<(Mutex<Progress>, Condvar)> = Arc::default();
+        let shared = Arc::clone(&progress);
+        let thread = std::thread::Builder::new()
+            .name("credence-store-writer".into())
+            .spawn(move || {
+                for layer in receiver {
+                    let mut batch = sled::Batch::default();
+                    for (k, v) in layer.iter() {
+                        batch.insert(k.as_slice(), v.as_slice());
+                    }
+                    let result = tree.apply_batch(batch);
+                    let (lock, signal) = &*shared;
+                    let mut state = lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+                    match result {
+                        Ok(()) => state.applied += 1,
+                        Err(error) => state.error = Some(error.to_string()),
+                    }
+                    signal.notify_all();
+                }
+            })
+            .ok();
+        Writer {
+            sender: Some(sender),
+            progress,
+            thread,
+            sent: 0,
+        }
+    }
+
+    fn send(&mut self, layer: Layer) -> Result<u64, StoreError> {
+        let Some(sender) = &self.sender else {
+            return Err(StoreError::Writer("the writer thread has stopped".into()));
+        };
+        if self.thread.is_none() {
+            return Err(StoreError::Writer(
+                "the writer thread could not start".into(),
+            ));
+        }
+        sender
+            .send(layer)
+            .map_err(|_| StoreError::Writer("the writer thread has stopped".into()))?;
+        self.sent += 1;
+        Ok(self.sent)
+    }
+
+    fn applied(&self) -> Result<u64, StoreError> {
+        let state = self
+            .progress
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        match &state.error {
+            Some(error) => Err(StoreError::Writer(error.clone())),
+            None => Ok(state.applied),
+        }
+    }
+
+    fn wait_all(&self) -> Result<(), StoreError> {
+        let (lock, signal) = &*self.progress;
+        let mut state = lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        while state.applied < self.sent && state.error.is_none() {
+            state = signal
+                .wait(state)
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+        }
+        match &state.error {
+            Some(error) => Err(StoreError::Writer(error.clone())),
+            None => Ok(()),
+        }
+    }
+
+    fn stop(&mut self) {
+        self.sender = None;
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
 }
 
 fn key(prefix: u8, parts: &[&[u8]]) -> Vec<u8> {
@@ -204,9 +308,12 @@ impl SledStore {
             }
             None => 0,
         };
+        let writer = Writer::start(tree.clone());
         Ok(SledStore {
             tree,
             overlay: BTreeMap::new(),
+            frozen: VecDeque::new(),
+            writer,
             count,
         })
     }
@@ -215,7 +322,20 @@ impl SledStore {
         if let Some(value) = self.overlay.get(key) {
             return Ok(Some(value.clone()));
         }
+        for (_, layer) in self.frozen.iter().rev() {
+            if let Some(value) = layer.get(key) {
+                return Ok(Some(value.clone()));
+            }
+        }
         Ok(self.tree.get(key)?.map(|value| value.to_vec()))
+    }
+
+    /// Buffered layers, oldest first, then the overlay: later wins.
+    fn buffered(&self) -> impl Iterator<Item = &BTreeMap<Vec<u8>, Vec<u8>>> {
+        self.frozen
+            .iter()
+            .map(|(_, layer)| layer.as_ref())
+            .chain(std::iter::once(&self.overlay))
     }
 
     /// Entries with keys in `start..=end`, the overlay's winning over
@@ -243,12 +363,13 @@ impl SledStore {
             let (k, v) = item?;
             merged.insert(k.to_vec(), v.to_vec());
         }
-        let buffered = self
-            .overlay
-            .range(prefix.to_vec()..)
-            .take_while(|(k, _)| k.starts_with(prefix));
-        for (k, v) in buffered {
-            merged.insert(k.clone(), v.clone());
+        for layer in self.buffered() {
+            let entries = layer
+                .range(prefix.to_vec()..)
+                .take_while(|(k, _)| k.starts_with(prefix));
+            for (k, v) in entries {
+                merged.insert(k.clone(), v.clone());
+            }
         }
         Ok(merged.into_iter().collect())
     }
@@ -260,16 +381,22 @@ impl SledStore {
             .collect()
     }
 
-    /// Writes the overlay to sled as one atomic batch (not yet durable).
-    fn apply_overlay(&mut self) -> Result<(), StoreError> {
-        if self.overlay.is_empty() {
-            return Ok(());
+    /// Hands the overlay to the writer thread as one frozen layer, and
+    /// forgets the layers it has written.
+    fn freeze(&mut self) -> Result<(), StoreError> {
+        if !self.overlay.is_empty() {
+            let layer: Layer = Arc::new(std::mem::take(&mut self.overlay));
+            let number = self.writer.send(Arc::clone(&layer))?;
+            self.frozen.push_back((number, layer));
         }
-        let mut batch = sled::Batch::default();
-        for (k, v) in std::mem::take(&mut self.overlay) {
-            batch.insert(k, v);
+        let applied = self.writer.applied()?;
+        while self
+            .frozen
+            .front()
+            .is_some_and(|(number, _)| *number <= applied)
+        {
+            self.frozen.pop_front();
         }
-        self.tree.apply_batch(batch)?;
         Ok(())
     }
 }
@@ -278,9 +405,9 @@ impl Drop for SledStore {
     fn drop(&mut self) {
         // Best effort: what was appended but never flushed was never
         // acknowledged, so losing it is allowed; keeping it is kinder.
-        if self.apply_overlay().is_ok() {
-            let _ = self.tree.flush();
-        }
+        let _ = self.freeze();
+        self.writer.stop();
+        let _ = self.tree.flush();
     }
 }
 
@@ -288,12 +415,22 @@ impl Store for SledStore {
     type Error = StoreError;
 
     fn notice(&self, id: &NoticeId) -> Result<Option<Vec<u8>>, StoreError> {
-        self.get(&key(NOTICE, &[&id.0]))
+        let Some(mut value) = self.get(&key(NOTICE, &[&id.0]))? else {
+            return Ok(None);
+        };
+        if value.len() < 8 {
+            return Err(StoreError::Corrupt(format!(
+                "notice {id} is shorter than its position"
+            )));
+        }
+        value.drain(..8);
+        Ok(Some(value))
     }
 
     fn contains(&self, id: &NoticeId) -> Result<bool, StoreError> {
         let k = key(NOTICE, &[&id.0]);
-        Ok(self.overlay.contains_key(&k) || self.tree.contains_key(k)?)
+        let buffered = self.buffered().any(|layer| layer.contains_key(&k));
+        Ok(buffered || self.tree.contains_key(k)?)
     }
 
     fn log_id(&self, author: &AuthorityId, seq: u64) -> Result<Option<NoticeId>, StoreError> {
@@ -341,13 +478,19 @@ impl Store for SledStore {
     }
 
     fn listings(&self) -> Result<Vec<NoticeId>, StoreError> {
-        self.scan_ids(vec![LISTING], 1)
+        // Every listing is indexed under exactly one subject.
+        let mut ids = self.scan_ids(vec![SUBJECT], 1 + SUBJECT_KEY_BYTES)?;
+        ids.sort();
+        Ok(ids)
     }
 
     fn append(&mut self, append: Append<'_>) -> Result<(), StoreError> {
         let position = self.count + 1;
         let overlay = &mut self.overlay;
-        overlay.insert(key(NOTICE, &[&append.id.0]), append.envelope.to_vec());
+        let mut value = Vec::with_capacity(8 + append.envelope.len());
+        value.extend_from_slice(&position.to_be_bytes());
+        value.extend_from_slice(append.envelope);
+        overlay.insert(key(NOTICE, &[&append.id.0]), value);
         overlay.insert(
             key(
                 LOG,
@@ -364,32 +507,43 @@ impl Store for SledStore {
         }
         if let Some(subject) = append.subject {
             overlay.insert(key(SUBJECT, &[&subject.0, &append.id.0]), Vec::new());
-            overlay.insert(key(LISTING, &[&append.id.0]), Vec::new());
         }
-        overlay.insert(
-            key(ARRIVAL, &[&position.to_be_bytes()]),
-            append.id.0.to_vec(),
-        );
         overlay.insert(key(META, &[META_COUNT]), position.to_be_bytes().to_vec());
         self.count = position;
         if self.overlay.len() >= OVERLAY_KEYS_MAX {
-            self.apply_overlay()?;
+            self.freeze()?;
         }
         Ok(())
     }
 
-    fn arrivals(&self, after: u64, limit: usize) -> Result<Vec<(u64, NoticeId)>, StoreError> {
-        let start = key(ARRIVAL, &[&after.saturating_add(1).to_be_bytes()]);
-        let end = key(ARRIVAL, &[&u64::MAX.to_be_bytes()]);
-        self.range(&start, &end, limit)?
-            .into_iter()
-            .map(|(k, v)| {
-                let position: [u8; 8] = k[1..]
-                    .try_into()
-                    .map_err(|_| StoreError::Corrupt("arrival key".into()))?;
-                Ok((u64::from_be_bytes(position), id_from(&v)?))
-            })
-            .collect()
+    fn arrival_order(&self) -> Result<Vec<NoticeId>, StoreError> {
+        let position = |key: &[u8], value: &[u8]| -> Result<(NoticeId, u64), StoreError> {
+            let id = id_from(&key[1..])?;
+            let position: [u8; 8] = value
+                .get(..8)
+                .and_then(|p| p.try_into().ok())
+                .ok_or_else(|| StoreError::Corrupt(format!("notice {id} has no position")))?;
+            Ok((id, u64::from_be_bytes(position)))
+        };
+        let mut positions: BTreeMap<NoticeId, u64> = BTreeMap::new();
+        for item in self.tree.scan_prefix([NOTICE]) {
+            let (k, v) = item?;
+            let (id, at) = position(&k, &v)?;
+            positions.insert(id, at);
+        }
+        for layer in self.buffered() {
+            let entries = layer
+                .range(vec![NOTICE]..)
+                .take_while(|(k, _)| k.first() == Some(&NOTICE));
+            for (k, v) in entries {
+                let (id, at) = position(k, v)?;
+                positions.insert(id, at);
+            }
+        }
+        let mut order: Vec<(u64, NoticeId)> =
+            positions.into_iter().map(|(id, at)| (at, id)).collect();
+        order.sort();
+        Ok(order.into_iter().map(|(_, id)| id).collect())
     }
 
     fn notice_count(&self) -> Result<u64, StoreError> {
@@ -426,9 +580,10 @@ impl Store for SledStore {
     }
 
     fn flush(&mut self) -> Result<(), StoreError> {
-        self.apply_overlay()?;
+        self.freeze()?;
+        self.writer.wait_all()?;
         self.tree.flush()?;
-        Ok(())
+        self.freeze()
     }
 }
 

@@ -90,24 +90,18 @@ pub enum BundleError {
 impl Bundle {
     /// Exports a replica's store.
     pub fn export<S: Store>(replica: &Replica<S>) -> Result<Bundle, ReplicaError<S::Error>> {
-        const PAGE: usize = 4096;
         let store = replica.store();
-        let mut envelopes = Vec::new();
-        let mut after = 0;
-        loop {
-            let page = store.arrivals(after, PAGE).map_err(ReplicaError::Store)?;
-            let Some(last) = page.last() else { break };
-            after = last.0;
-            for (_, id) in page {
-                let bytes = store
-                    .notice(&id)
-                    .map_err(ReplicaError::Store)?
-                    .ok_or_else(|| ReplicaError::Corrupt {
-                        id,
-                        reason: "listed in arrival order but not stored".into(),
-                    })?;
-                envelopes.push(ByteBuf::from(bytes));
-            }
+        let order = store.arrival_order().map_err(ReplicaError::Store)?;
+        let mut envelopes = Vec::with_capacity(order.len());
+        for id in order {
+            let bytes = store
+                .notice(&id)
+                .map_err(ReplicaError::Store)?
+                .ok_or_else(|| ReplicaError::Corrupt {
+                    id,
+                    reason: "listed in arrival order but not stored".into(),
+                })?;
+            envelopes.push(ByteBuf::from(bytes));
         }
         let heads = store
             .heads()

@@ -247,30 +247,36 @@ impl<S: Store> Replica<S> {
     /// notices that the batch released.
     pub fn ingest_batch(&mut self, envelopes: &[&[u8]]) -> Result<Vec<Outcome>, S> {
         let mut outcomes = Vec::with_capacity(envelopes.len());
-        let fresh = self.unknown(envelopes, &mut outcomes)?;
+        let fresh = self.unknown(envelopes, &mut BTreeSet::new(), &mut outcomes)?;
         let checked = check_and_verify(&self.federation, &fresh);
         self.admit_checked(checked, &mut outcomes)?;
         Ok(outcomes)
     }
 
     /// Ingests many envelopes (an import, a sync, an audit), overlapping
-    /// the signature checks of one chunk, on a second thread, with the
-    /// admission of the previous one. The result is that of
+    /// the decoding and signature checks of one chunk, shared with a second
+    /// thread, with the admission of the previous one. The result is that of
     /// [`Replica::ingest_batch`] over the same input; only the order of the
     /// outcomes differs.
     pub fn ingest_all(&mut self, envelopes: &[&[u8]]) -> Result<Vec<Outcome>, S> {
         let federation = self.federation.clone();
         let mut outcomes = Vec::with_capacity(envelopes.len());
         let mut ready: Vec<Checked> = Vec::new();
+        let mut seen = BTreeSet::new();
         for chunk in envelopes.chunks(INGEST_CHUNK_NOTICES) {
-            let fresh = self.unknown(chunk, &mut outcomes)?;
+            let fresh = self.unknown(chunk, &mut seen, &mut outcomes)?;
+            // The second thread checks two thirds of the chunk; this one
+            // admits the previous chunk, then checks the last third.
+            let (theirs, ours) = fresh.split_at(fresh.len() * 2 / 3);
             let previous = std::mem::take(&mut ready);
             ready = std::thread::scope(|scope| {
-                let verifier = scope.spawn(|| check_and_verify(&federation, &fresh));
+                let verifier = scope.spawn(|| check_and_verify(&federation, theirs));
                 let admitted = self.admit_checked(previous, &mut outcomes);
-                let checked = verifier
+                let mut mine = check_and_verify(&federation, ours);
+                let mut checked = verifier
                     .join()
                     .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+                checked.append(&mut mine);
                 admitted.map(|()| checked)
             })?;
         }
@@ -278,17 +284,18 @@ impl<S: Store> Replica<S> {
         Ok(outcomes)
     }
 
-    /// The envelopes not already stored or pending; duplicates are
-    /// reported without being decoded.
+    /// The envelopes not already stored, pending or `seen` earlier in the
+    /// same call; duplicates are reported without being decoded.
     fn unknown<'a>(
         &self,
         envelopes: &[&'a [u8]],
+        seen: &mut BTreeSet<NoticeId>,
         outcomes: &mut Vec<Outcome>,
     ) -> Result<Vec<(NoticeId, &'a [u8])>, S> {
         let mut fresh = Vec::with_capacity(envelopes.len());
         for bytes in envelopes {
             let id = NoticeId::from(leaf_hash(bytes));
-            if self.is_known(&id)? {
+            if !seen.insert(id) || self.is_known(&id)? {
                 outcomes.push(Outcome::Duplicate { id });
             } else {
                 fresh.push((id, *bytes));
@@ -368,6 +375,9 @@ impl<S: Store> Replica<S> {
             Waiting::Predecessor { author, .. } => {
                 let slot = (author, entry.notice.seq);
                 if let Some(held) = self.pending.by_slot.get(&slot) {
+                    if held.id == id {
+                        return Ok(Outcome::Duplicate { id });
+                    }
                     // Two validly signed notices for one place: a fork, even
                     // before the log reaches it.
                     let existing = held.id;
