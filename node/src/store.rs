@@ -6,7 +6,7 @@
 //! | prefix | key                          | value                       |
 //! |--------|------------------------------|-----------------------------|
 //! | `n`    | notice id                    | arrival position, envelope  |
-//! | `l`    | author, seq                  | notice id                   |
+//! | `l`    | author, page (seq-1)/64      | ids of up to 64 seqs        |
 //! | `h`    | author                       | head (see [`encode_head`])  |
 //! | `r`    | listing id, notice id        | (empty)                     |
 //! | `s`    | subject key, listing id      | (empty)                     |
@@ -196,6 +196,13 @@ fn key(prefix: u8, parts: &[&[u8]]) -> Vec<u8> {
         key.extend_from_slice(part);
     }
     key
+}
+
+/// Log ids per sled record.
+const LOG_PAGE_IDS: u64 = 64;
+
+fn log_page_key(author: &AuthorityId, page: u64) -> Vec<u8> {
+    key(LOG, &[&author.0, &page.to_be_bytes()])
 }
 
 fn id_from(bytes: &[u8]) -> Result<NoticeId, StoreError> {
@@ -434,9 +441,14 @@ impl Store for SledStore {
     }
 
     fn log_id(&self, author: &AuthorityId, seq: u64) -> Result<Option<NoticeId>, StoreError> {
-        self.get(&key(LOG, &[&author.0, &seq.to_be_bytes()]))?
-            .map(|v| id_from(&v))
-            .transpose()
+        let Some(index) = seq.checked_sub(1) else {
+            return Ok(None);
+        };
+        let Some(page) = self.get(&log_page_key(author, index / LOG_PAGE_IDS))? else {
+            return Ok(None);
+        };
+        let at = (index % LOG_PAGE_IDS) as usize * 32;
+        page.get(at..at + 32).map(id_from).transpose()
     }
 
     fn log_range(
@@ -445,12 +457,22 @@ impl Store for SledStore {
         seq_from: u64,
         limit: usize,
     ) -> Result<Vec<NoticeId>, StoreError> {
-        let start = key(LOG, &[&author.0, &seq_from.to_be_bytes()]);
-        let end = key(LOG, &[&author.0, &u64::MAX.to_be_bytes()]);
-        self.range(&start, &end, limit)?
-            .into_iter()
-            .map(|(_, v)| id_from(&v))
-            .collect()
+        let first = seq_from.max(1) - 1;
+        let start = log_page_key(author, first / LOG_PAGE_IDS);
+        let end = log_page_key(author, u64::MAX);
+        let pages_needed = limit.div_ceil(LOG_PAGE_IDS as usize).saturating_add(1);
+        let mut ids = Vec::new();
+        let skip = (first % LOG_PAGE_IDS) as usize;
+        for (page_number, (_, page)) in self.range(&start, &end, pages_needed)?.into_iter().enumerate() {
+            let from = if page_number == 0 { skip } else { 0 };
+            for chunk in page.chunks_exact(32).skip(from) {
+                if ids.len() == limit {
+                    return Ok(ids);
+                }
+                ids.push(id_from(chunk)?);
+            }
+        }
+        Ok(ids)
     }
 
     fn head(&self, author: &AuthorityId) -> Result<Option<Head>, StoreError> {
@@ -486,18 +508,24 @@ impl Store for SledStore {
 
     fn append(&mut self, append: Append<'_>) -> Result<(), StoreError> {
         let position = self.count + 1;
+        // Log ids are kept in pages of 64: a page is rewritten in the
+        // overlay as its log grows and reaches sled once per layer.
+        let index = append.head.seq - 1;
+        let page_key = log_page_key(&append.head.author, index / LOG_PAGE_IDS);
+        let mut page = self.get(&page_key)?.unwrap_or_default();
+        if page.len() as u64 != (index % LOG_PAGE_IDS) * 32 {
+            return Err(StoreError::Corrupt(format!(
+                "log page of {} does not end before seq {}",
+                append.head.author, append.head.seq
+            )));
+        }
+        page.extend_from_slice(&append.id.0);
         let overlay = &mut self.overlay;
+        overlay.insert(page_key, page);
         let mut value = Vec::with_capacity(8 + append.envelope.len());
         value.extend_from_slice(&position.to_be_bytes());
         value.extend_from_slice(append.envelope);
         overlay.insert(key(NOTICE, &[&append.id.0]), value);
-        overlay.insert(
-            key(
-                LOG,
-                &[&append.head.author.0, &append.head.seq.to_be_bytes()],
-            ),
-            append.id.0.to_vec(),
-        );
         overlay.insert(
             key(HEAD, &[&append.head.author.0]),
             encode_head(&append.head),
