@@ -229,11 +229,10 @@ pub struct Workload {
     pub end: Timestamp,
 }
 
-/// Issues `count` attempts of random but valid notices of every kind
-/// (listings, amendments, objections, rulings, feedback, repairs,
-/// withdrawals) across `subjects` companies, starting at `start`.
-/// Attempts that a rule refuses (a repair before its date, say) are
-/// skipped, so slightly fewer than `count` notices may come out.
+/// Issues `count` random but valid notices of every kind (listings,
+/// amendments, objections, rulings, feedback, repairs, withdrawals) across
+/// `subjects` companies, starting at `start`. Attempts that a rule refuses
+/// (a repair before its date, say) are replaced by other attempts.
 pub fn workload(
     test: &TestFederation,
     seed: u64,
@@ -252,7 +251,11 @@ pub fn workload(
     let mut objections: Vec<(NoticeId, usize)> = Vec::new();
     let mut envelopes = Vec::with_capacity(count);
     let mut now = start;
-    for _ in 0..count {
+    // Attempts that a rule refuses are retried with other choices, up to a
+    // bound, so that the workload has `count` notices.
+    let mut attempts = 0;
+    while envelopes.len() < count && attempts < count.saturating_mul(4) {
+        attempts += 1;
         now = now.plus_ms(rng.below(DAY_MS));
         let roll = rng.below(100);
         let (author, kind) = if roll < 35 || listings.is_empty() {
