@@ -12,8 +12,18 @@
 //! | `s`    | subject key, listing id      | (empty)                     |
 //! | `f`    | author, seq, second id       | fork evidence               |
 //! | `m`    | meta name                    | meta value                  |
+//!
+//! **Heads are the commit record.** The writer thread writes a layer's
+//! records in key order and its heads last, and sled recovers a prefix of
+//! what was written. A crash between two flushes can therefore leave the
+//! records of a torn layer past the heads: [`SledStore::open`] removes
+//! them before anything reads the store, so a notice is stored exactly
+//! when its seq is at most its author's head. The notices of a torn layer
+//! were never acknowledged; peers send them again.
 
 use credence_crypto::merkle::{Frontier, leaf_hash};
+use credence_protocol::NoticeKind;
+use credence_protocol::codec;
 use credence_protocol::model::{
     AuthorityId, FederationId, NoticeId, SUBJECT_KEY_BYTES, SubjectKey,
 };
@@ -107,6 +117,116 @@ struct Progress {
     error: Option<String>,
 }
 
+/// Writes a layer's records in key order, then its heads (the commit
+/// records), as individual inserts: unlike a sled batch, they do not stop
+/// every reader of the store while they run. In key order, a layer's log
+/// pages (`l`) precede its notice records (`n`), which precede its index
+/// entries (`r`, `s`): recovery relies on it.
+fn write_layer(tree: &sled::Db, layer: &BTreeMap<Vec<u8>, Vec<u8>>) -> Result<(), sled::Error> {
+    let is_head = |k: &Vec<u8>| k.first() == Some(&HEAD);
+    for (k, v) in layer.iter().filter(|(k, _)| !is_head(k)) {
+        tree.insert(k.as_slice(), v.as_slice())?;
+    }
+    for (k, v) in layer.iter().filter(|(k, _)| is_head(k)) {
+        tree.insert(k.as_slice(), v.as_slice())?;
+    }
+    Ok(())
+}
+
+/// Removes the records a crash left past the heads (see the module doc):
+/// log page entries past a head, the notice records they name and those
+/// notices' index entries. Returns how many notices it removed.
+fn recover(tree: &sled::Db) -> Result<usize, StoreError> {
+    let mut heads: BTreeMap<[u8; 32], u64> = BTreeMap::new();
+    for item in tree.scan_prefix([HEAD]) {
+        let (k, v) = item?;
+        let author = AuthorityId(id_from(&k[1..])?.0);
+        heads.insert(author.0, decode_head(author, &v)?.seq);
+    }
+    let mut torn: Vec<NoticeId> = Vec::new();
+    let mut pages: Vec<(sled::IVec, usize)> = Vec::new();
+    for item in tree.scan_prefix([LOG]) {
+        let (k, page) = item?;
+        let corrupt = || StoreError::Corrupt("log page key".into());
+        let author: [u8; 32] = k
+            .get(1..33)
+            .and_then(|a| a.try_into().ok())
+            .ok_or_else(corrupt)?;
+        let number: [u8; 8] = k
+            .get(33..41)
+            .and_then(|n| n.try_into().ok())
+            .ok_or_else(corrupt)?;
+        let first_seq = u64::from_be_bytes(number) * LOG_PAGE_IDS + 1;
+        let head = heads.get(&author).copied().unwrap_or(0);
+        let keep =
+            usize::try_from(head.saturating_sub(first_seq - 1).min(LOG_PAGE_IDS)).unwrap_or(0);
+        if page.len() > keep * 32 {
+            for id in page[keep * 32..].chunks_exact(32) {
+                torn.push(id_from(id)?);
+            }
+            pages.push((k, keep));
+        }
+    }
+    let mut removals: Vec<Vec<u8>> = Vec::new();
+    for id in &torn {
+        let record_key = key(NOTICE, &[&id.0]);
+        if let Some(record) = tree.get(&record_key)? {
+            removals.extend(index_keys_of(tree, id, &record)?);
+            removals.push(record_key);
+        }
+    }
+    for k in removals {
+        tree.remove(k)?;
+    }
+    for (k, keep) in pages {
+        match tree.get(&k)? {
+            Some(page) if keep > 0 => {
+                tree.insert(&k, &page[..keep * 32])?;
+            }
+            _ => {
+                tree.remove(&k)?;
+            }
+        }
+    }
+    if !torn.is_empty() {
+        tree.flush()?;
+    }
+    Ok(torn.len())
+}
+
+/// The index keys (`r` or `s`) a notice record was indexed under.
+fn index_keys_of(
+    tree: &sled::Db,
+    id: &NoticeId,
+    record: &[u8],
+) -> Result<Vec<Vec<u8>>, StoreError> {
+    let notice = |record: &[u8]| -> Result<credence_protocol::Notice, StoreError> {
+        let envelope = record
+            .get(8..)
+            .ok_or_else(|| StoreError::Corrupt(format!("notice {id}")))?;
+        let (body, _) =
+            codec::envelope_parts(envelope).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        codec::decode_stored_notice(body).map_err(|e| StoreError::Corrupt(e.to_string()))
+    };
+    let listing = match notice(record)?.kind {
+        NoticeKind::List(listing) => {
+            return Ok(SubjectKey::new(listing.subject.kind, &listing.subject.id)
+                .map(|subject| key(SUBJECT, &[&subject.0, &id.0]))
+                .into_iter()
+                .collect());
+        }
+        NoticeKind::Rule { objection, .. } => match tree.get(key(NOTICE, &[&objection.0]))? {
+            Some(objection) => notice(&objection)?.kind.listing_reference(),
+            None => None,
+        },
+        kind => kind.listing_reference(),
+    };
+    Ok(listing
+        .map(|listing| key(REFERRING, &[&listing.0, &id.0]))
+        .into_iter()
+        .collect())
+}
+
 impl Writer {
     fn start(tree: sled::Db) -> Writer {
         let (sender, receiver) = mpsc::channel::<Layer>();
@@ -116,11 +236,7 @@ impl Writer {
             .name("credence-store-writer".into())
             .spawn(move || {
                 for layer in receiver {
-                    let mut batch = sled::Batch::default();
-                    for (k, v) in layer.iter() {
-                        batch.insert(k.as_slice(), v.as_slice());
-                    }
-                    let result = tree.apply_batch(batch);
+                    let result = write_layer(&tree, &layer);
                     let (lock, signal) = &*shared;
                     let mut state = lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
                     match result {
@@ -305,6 +421,13 @@ impl SledStore {
                 tree.flush()?;
             }
         }
+        let removed = recover(&tree)?;
+        if removed > 0 {
+            tracing::warn!(
+                removed,
+                "removed notices of a write torn by a crash; peers will send them again"
+            );
+        }
         let count = match tree.get(key(META, &[META_COUNT]))? {
             Some(bytes) => {
                 let array: [u8; 8] = bytes
@@ -463,7 +586,11 @@ impl Store for SledStore {
         let pages_needed = limit.div_ceil(LOG_PAGE_IDS as usize).saturating_add(1);
         let mut ids = Vec::new();
         let skip = (first % LOG_PAGE_IDS) as usize;
-        for (page_number, (_, page)) in self.range(&start, &end, pages_needed)?.into_iter().enumerate() {
+        for (page_number, (_, page)) in self
+            .range(&start, &end, pages_needed)?
+            .into_iter()
+            .enumerate()
+        {
             let from = if page_number == 0 { skip } else { 0 };
             for chunk in page.chunks_exact(32).skip(from) {
                 if ids.len() == limit {
@@ -630,6 +757,86 @@ mod tests {
             dirs.borrow_mut().push(dir);
             store
         });
+    }
+
+    fn append_one(
+        store: &mut SledStore,
+        author: AuthorityId,
+        seq: u64,
+        id: NoticeId,
+        listing: Option<NoticeId>,
+    ) {
+        let mut frontier = store
+            .head(&author)
+            .unwrap()
+            .map(|h| h.frontier)
+            .unwrap_or_default();
+        frontier.push(id.digest());
+        let head = Head {
+            author,
+            seq,
+            id,
+            issued_at: Timestamp(seq),
+            frontier,
+        };
+        let envelope = credence_protocol::store::suite::envelope(author, seq);
+        store
+            .append(Append {
+                id,
+                envelope: &envelope,
+                head,
+                listing,
+                subject: None,
+            })
+            .unwrap();
+    }
+
+    // A layer torn by a crash (its records written, its head not) is
+    // removed when the store opens, and the log continues over it.
+    #[test]
+    fn torn_layer_is_removed_on_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let federation = FederationId([1; 32]);
+        let author = AuthorityId([2; 32]);
+        // The suite's envelopes withdraw the all-zero listing.
+        let listing = NoticeId::default();
+        let (first, second, torn) = (NoticeId([11; 32]), NoticeId([12; 32]), NoticeId([13; 32]));
+        {
+            let mut store = SledStore::open(dir.path(), federation).unwrap();
+            append_one(&mut store, author, 1, first, Some(listing));
+            append_one(&mut store, author, 2, second, Some(listing));
+            store.flush().unwrap();
+            // What the writer thread had written of the next layer when the
+            // process died: every record of seq 3 but its head.
+            let mut record = 3u64.to_be_bytes().to_vec();
+            record.extend_from_slice(&credence_protocol::store::suite::envelope(author, 3));
+            let mut page = store.get(&log_page_key(&author, 0)).unwrap().unwrap();
+            page.extend_from_slice(&torn.0);
+            store.tree.insert(log_page_key(&author, 0), page).unwrap();
+            store.tree.insert(key(NOTICE, &[&torn.0]), record).unwrap();
+            store
+                .tree
+                .insert(key(REFERRING, &[&listing.0, &torn.0]), &[])
+                .unwrap();
+            store.tree.flush().unwrap();
+        }
+        let mut store = SledStore::open(dir.path(), federation).unwrap();
+        assert!(!store.contains(&torn).unwrap());
+        assert_eq!(store.log_id(&author, 3).unwrap(), None);
+        assert_eq!(
+            store.log_range(&author, 1, 10).unwrap(),
+            vec![first, second]
+        );
+        assert_eq!(store.referring(&listing).unwrap(), vec![first, second]);
+        assert_eq!(store.arrival_order().unwrap(), vec![first, second]);
+        let next = NoticeId([23; 32]);
+        append_one(&mut store, author, 3, next, Some(listing));
+        store.flush().unwrap();
+        assert_eq!(store.log_range(&author, 2, 10).unwrap(), vec![second, next]);
+        assert_eq!(
+            store.referring(&listing).unwrap(),
+            vec![first, second, next]
+        );
     }
 
     // Reopening finds the same heads and count; another federation's

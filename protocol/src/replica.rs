@@ -332,12 +332,7 @@ impl<S: Store> Replica<S> {
             let (author, seq) = (entry.notice.author, entry.notice.seq);
             match self.admit(&entry)? {
                 Admission::Accept(append) => {
-                    self.store
-                        .append(Append {
-                            envelope: &entry.bytes,
-                            ..append
-                        })
-                        .map_err(ReplicaError::Store)?;
+                    self.store_accepted(&entry, append)?;
                     outcomes.push(Outcome::Accepted { id, author, seq });
                     if let Some(next) = self.pending.by_slot.remove(&(author, seq + 1)) {
                         self.pending.ids.remove(&next.id);
@@ -364,6 +359,16 @@ impl<S: Store> Replica<S> {
             }
         }
         Ok(())
+    }
+
+    /// Stores an admitted notice with its envelope exactly as received.
+    fn store_accepted(&mut self, entry: &Entry, append: Append<'static>) -> Result<(), S> {
+        self.store
+            .append(Append {
+                envelope: &entry.bytes,
+                ..append
+            })
+            .map_err(ReplicaError::Store)
     }
 
     fn hold(&mut self, entry: Entry, waiting: Waiting) -> Result<Outcome, S> {
@@ -776,18 +781,17 @@ impl<S: Store> Replica<S> {
         let id = NoticeId::from(leaf_hash(&envelope));
         let entry = Entry {
             id,
-            bytes: envelope.clone(),
+            bytes: envelope,
             notice,
         };
         match self.admit(&entry)? {
             Admission::Accept(append) => {
-                self.store
-                    .append(Append {
-                        envelope: &entry.bytes,
-                        ..append
-                    })
-                    .map_err(ReplicaError::Store)?;
-                Ok(Issued { id, seq, envelope })
+                self.store_accepted(&entry, append)?;
+                Ok(Issued {
+                    id,
+                    seq,
+                    envelope: entry.bytes,
+                })
             }
             Admission::Reject(error) => Err(IssueError::Invalid(error)),
             Admission::Wait(_) | Admission::Fork(_) | Admission::Duplicate => {

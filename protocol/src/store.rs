@@ -243,6 +243,31 @@ pub mod suite {
         AuthorityId([n; 32])
     }
 
+    /// Envelope bytes shaped like a real notice of `who` at `seq` (a store
+    /// may read the author and seq at their fixed offsets).
+    pub fn envelope(who: AuthorityId, seq: u64) -> Vec<u8> {
+        use crate::model::{Envelope, NOTICE_VERSION, Notice, NoticeKind, SignatureBytes};
+        let notice = Notice {
+            version: NOTICE_VERSION,
+            federation: Default::default(),
+            author: who,
+            seq,
+            prev: NoticeId::default(),
+            issued_at: Timestamp(seq),
+            kind: NoticeKind::Withdraw {
+                listing: NoticeId::default(),
+                reason: "suite".into(),
+                restore_reputation: false,
+            },
+        };
+        let body = crate::codec::encode_notice(&notice).expect("suite notice encodes");
+        crate::codec::encode_envelope(&Envelope {
+            body,
+            signature: SignatureBytes([0; 64]),
+        })
+        .expect("suite envelope encodes")
+    }
+
     fn append_log<S: Store>(
         store: &mut S,
         who: AuthorityId,
@@ -265,7 +290,7 @@ pub mod suite {
                 issued_at: Timestamp(seq * 10),
                 frontier: frontier.clone(),
             };
-            let bytes = vec![base, seq as u8];
+            let bytes = envelope(who, seq);
             let append = Append {
                 id: notice,
                 envelope: &bytes,
@@ -293,7 +318,10 @@ pub mod suite {
         store.flush().expect("flush");
         assert_eq!(store.notice_count().expect("count"), 3);
         assert!(store.contains(&id(11)).expect("contains"));
-        assert_eq!(store.notice(&id(12)).expect("read"), Some(vec![10, 2]));
+        assert_eq!(
+            store.notice(&id(12)).expect("read"),
+            Some(envelope(author(1), 2))
+        );
         assert_eq!(store.notice(&id(99)).expect("read"), None);
     }
 
