@@ -22,7 +22,10 @@ fn main() {
     let count = workload.envelopes.len();
     let verify = median(3, || raw_batch_verify(&test, &workload.envelopes));
     let ingest = median(3, || {
-        let dir = tempfile::tempdir().expect("temporary directory");
+        let dir = match std::env::var_os("BENCH_DIR") {
+            Some(base) => tempfile::tempdir_in(base).expect("temporary directory"),
+            None => tempfile::tempdir().expect("temporary directory"),
+        };
         let store = SledStore::open(dir.path(), test.federation.id()).expect("store");
         let mut replica = Replica::new(test.federation.clone(), store);
         let started = Instant::now();
