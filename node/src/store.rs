@@ -107,6 +107,9 @@ pub struct SledStore {
     frozen: VecDeque<(u64, Layer)>,
     writer: Writer,
     count: u64,
+    /// Every author's head (at most one per roster member), kept in memory
+    /// because every ingest reads one.
+    heads: BTreeMap<AuthorityId, Head>,
 }
 
 /// The thread that writes frozen layers to sled, in order.
@@ -437,6 +440,12 @@ impl SledStore {
             }
         }
         let removed = recover(&tree)?;
+        let mut heads = BTreeMap::new();
+        for item in tree.scan_prefix([HEAD]) {
+            let (k, v) = item?;
+            let author = AuthorityId(id_from(&k[1..])?.0);
+            heads.insert(author, decode_head(author, &v)?);
+        }
         if removed > 0 {
             tracing::warn!(
                 removed,
@@ -460,6 +469,7 @@ impl SledStore {
             frozen: VecDeque::new(),
             writer,
             count,
+            heads,
         })
     }
 
@@ -625,19 +635,11 @@ impl Store for SledStore {
     }
 
     fn head(&self, author: &AuthorityId) -> Result<Option<Head>, StoreError> {
-        self.get(&key(HEAD, &[&author.0]))?
-            .map(|v| decode_head(*author, &v))
-            .transpose()
+        Ok(self.heads.get(author).cloned())
     }
 
     fn heads(&self) -> Result<Vec<Head>, StoreError> {
-        self.prefix(&[HEAD])?
-            .into_iter()
-            .map(|(k, v)| {
-                let author = AuthorityId(id_from(&k[1..])?.0);
-                decode_head(author, &v)
-            })
-            .collect()
+        Ok(self.heads.values().cloned().collect())
     }
 
     fn referring(&self, listing: &NoticeId) -> Result<Vec<NoticeId>, StoreError> {
@@ -679,6 +681,7 @@ impl Store for SledStore {
             key(HEAD, &[&append.head.author.0]),
             encode_head(&append.head),
         );
+        self.heads.insert(append.head.author, append.head.clone());
         if let Some(listing) = append.listing {
             overlay.insert(key(REFERRING, &[&listing.0, &append.id.0]), Vec::new());
         }

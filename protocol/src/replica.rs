@@ -247,7 +247,7 @@ impl<S: Store> Replica<S> {
     /// notices that the batch released.
     pub fn ingest_batch(&mut self, envelopes: &[&[u8]]) -> Result<Vec<Outcome>, S> {
         let mut outcomes = Vec::with_capacity(envelopes.len());
-        let fresh = self.unknown(envelopes, &mut BTreeSet::new(), &mut outcomes)?;
+        let fresh = self.unknown(envelopes, &mut BTreeSet::new(), true, &mut outcomes)?;
         let checked = check_and_verify(&self.federation, &fresh);
         self.admit_checked(checked, &mut outcomes)?;
         Ok(outcomes)
@@ -257,14 +257,16 @@ impl<S: Store> Replica<S> {
     /// the decoding and signature checks of one chunk, shared with a second
     /// thread, with the admission of the previous one. The result is that of
     /// [`Replica::ingest_batch`] over the same input; only the order of the
-    /// outcomes differs.
+    /// outcomes differs. Bulk input is mostly new, so it is not looked up
+    /// in the store before it is checked: a notice already stored is found
+    /// when its place in its author's log is, after its signature check.
     pub fn ingest_all(&mut self, envelopes: &[&[u8]]) -> Result<Vec<Outcome>, S> {
         let federation = self.federation.clone();
         let mut outcomes = Vec::with_capacity(envelopes.len());
         let mut ready: Vec<Checked> = Vec::new();
         let mut seen = BTreeSet::new();
         for chunk in envelopes.chunks(INGEST_CHUNK_NOTICES) {
-            let fresh = self.unknown(chunk, &mut seen, &mut outcomes)?;
+            let fresh = self.unknown(chunk, &mut seen, false, &mut outcomes)?;
             // The second thread checks two thirds of the chunk; this one
             // admits the previous chunk, then checks the last third.
             let (theirs, ours) = fresh.split_at(fresh.len() * 2 / 3);
@@ -284,18 +286,23 @@ impl<S: Store> Replica<S> {
         Ok(outcomes)
     }
 
-    /// The envelopes not already stored, pending or `seen` earlier in the
-    /// same call; duplicates are reported without being decoded.
+    /// The envelopes not pending, not `seen` earlier in the same call and,
+    /// with `check_store`, not stored; duplicates are reported without
+    /// being decoded.
     fn unknown<'a>(
         &self,
         envelopes: &[&'a [u8]],
         seen: &mut BTreeSet<NoticeId>,
+        check_store: bool,
         outcomes: &mut Vec<Outcome>,
     ) -> Result<Vec<(NoticeId, &'a [u8])>, S> {
         let mut fresh = Vec::with_capacity(envelopes.len());
         for bytes in envelopes {
             let id = NoticeId::from(leaf_hash(bytes));
-            if !seen.insert(id) || self.is_known(&id)? {
+            let known = !seen.insert(id)
+                || self.pending.ids.contains(&id)
+                || (check_store && self.store.contains(&id).map_err(ReplicaError::Store)?);
+            if known {
                 outcomes.push(Outcome::Duplicate { id });
             } else {
                 fresh.push((id, *bytes));
@@ -316,13 +323,6 @@ impl<S: Store> Replica<S> {
             }
         }
         Ok(())
-    }
-
-    fn is_known(&self, id: &NoticeId) -> Result<bool, S> {
-        Ok(
-            self.pending.ids.contains(id)
-                || self.store.contains(id).map_err(ReplicaError::Store)?,
-        )
     }
 
     fn admit_and_release(&mut self, first: Entry, outcomes: &mut Vec<Outcome>) -> Result<(), S> {
@@ -418,10 +418,11 @@ impl<S: Store> Replica<S> {
 
     /// Rules 3, 4, 6 and the part of 5 that needs the referenced notices.
     fn admit(&mut self, entry: &Entry) -> Result<Admission, S> {
+        // Entries reach here once per call and never while pending
+        // (`unknown`), and a pending entry cannot be stored by another path
+        // while it waits. A notice already stored meets its own id in its
+        // author's log below.
         let notice = &entry.notice;
-        if self.is_known(&entry.id)? {
-            return Ok(Admission::Duplicate);
-        }
         let head = self
             .store
             .head(&notice.author)
