@@ -81,6 +81,11 @@ enum Command {
     Audit {
         /// The bundle file.
         bundle: PathBuf,
+        /// The genesis roster the bundle must belong to. Without it the
+        /// audit trusts the roster inside the bundle: compare the federation
+        /// id it prints with the one you know.
+        #[arg(long)]
+        roster: Option<PathBuf>,
         /// Time to report listing statuses for (default: now).
         #[arg(long, value_parser = parse_time)]
         at: Option<Timestamp>,
@@ -541,7 +546,7 @@ pub fn run(cli: Cli) -> Result<i32> {
                 println!("  refused {refusal}");
             }
         }
-        Command::Audit { bundle, at } => return audit(&bundle, at),
+        Command::Audit { bundle, roster, at } => return audit(&bundle, roster.as_deref(), at),
         Command::Demo { dir } => crate::demo::run(dir.as_deref())?,
     }
     Ok(0)
@@ -810,8 +815,23 @@ fn read_bundle(path: &Path) -> Result<Bundle> {
     Bundle::from_bytes(&bytes).with_context(|| format!("{}", path.display()))
 }
 
-fn audit(path: &Path, at: Option<Timestamp>) -> Result<i32> {
+fn audit(path: &Path, roster: Option<&Path>, at: Option<Timestamp>) -> Result<i32> {
     let bundle = read_bundle(path)?;
+    if let Some(roster) = roster {
+        let expected = node::read_roster(roster)?;
+        let found = bundle.federation()?;
+        if found.id() != expected.id() {
+            println!(
+                "the bundle belongs to federation {} ({}), not to {} ({}) of {}\nAUDIT FAILED",
+                found.roster().name,
+                found.id(),
+                expected.roster().name,
+                expected.id(),
+                roster.display()
+            );
+            return Ok(1);
+        }
+    }
     let total = bundle.envelopes.len();
     let bar = if total >= PROGRESS_NOTICES_MIN {
         let bar = indicatif::ProgressBar::new(total as u64);

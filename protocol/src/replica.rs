@@ -267,9 +267,10 @@ impl<S: Store> Replica<S> {
         let mut seen = BTreeSet::new();
         for chunk in envelopes.chunks(INGEST_CHUNK_NOTICES) {
             let fresh = self.unknown(chunk, &mut seen, false, &mut outcomes)?;
-            // The second thread checks two thirds of the chunk; this one
-            // admits the previous chunk, then checks the last third.
-            let (theirs, ours) = fresh.split_at(fresh.len() * 2 / 3);
+            // The second thread checks three quarters of the chunk; this one
+            // admits the previous chunk (and writes it to the store), then
+            // checks the last quarter.
+            let (theirs, ours) = fresh.split_at(fresh.len() * 3 / 4);
             let previous = std::mem::take(&mut ready);
             ready = std::thread::scope(|scope| {
                 let verifier = scope.spawn(|| check_and_verify(&federation, theirs));

@@ -143,8 +143,18 @@ fn listing_lifecycle_then_audit() {
         arg(&exported),
     ])
     .ok();
-    let audit = credence(&["audit", arg(&exported)]).ok().stdout;
+    let audit = credence(&["audit", arg(&exported), "--roster", arg(&fed.roster)])
+        .ok()
+        .stdout;
     assert!(audit.contains("AUDIT PASSED"), "{audit}");
+    let other = two_authorities();
+    let foreign = credence(&["audit", arg(&exported), "--roster", arg(&other.roster)])
+        .code(1)
+        .stdout;
+    assert!(
+        foreign.contains("not to") && foreign.contains("AUDIT FAILED"),
+        "{foreign}"
+    );
     assert!(audit.contains("envelopes: 5"), "{audit}");
 
     flipped_byte_fails_the_audit(&fed, &exported);
