@@ -180,6 +180,30 @@ pub struct Replica<S: Store> {
     federation: Federation,
     store: S,
     pending: PendingBuffer,
+    listings: ListingCache,
+}
+
+/// Listings kept decoded, newest first out: nearly every follow-up notice
+/// names a listing, and listings never change once stored.
+#[derive(Debug, Default)]
+struct ListingCache {
+    decoded: BTreeMap<NoticeId, FoldInput>,
+    order: VecDeque<NoticeId>,
+}
+
+/// Decoded listings kept by [`Replica`].
+pub const LISTING_CACHE_MAX: usize = 16 * 1024;
+
+impl ListingCache {
+    fn insert(&mut self, input: FoldInput) {
+        if self.order.len() >= LISTING_CACHE_MAX
+            && let Some(oldest) = self.order.pop_front()
+        {
+            self.decoded.remove(&oldest);
+        }
+        self.order.push_back(input.id);
+        self.decoded.insert(input.id, input);
+    }
 }
 
 type Result<T, S> = std::result::Result<T, ReplicaError<<S as Store>::Error>>;
@@ -202,6 +226,7 @@ impl<S: Store> Replica<S> {
                 count_max: PENDING_NOTICES_MAX,
                 ..PendingBuffer::default()
             },
+            listings: ListingCache::default(),
         }
     }
 
@@ -369,7 +394,14 @@ impl<S: Store> Replica<S> {
                 envelope: &entry.bytes,
                 ..append
             })
-            .map_err(ReplicaError::Store)
+            .map_err(ReplicaError::Store)?;
+        if matches!(entry.notice.kind, NoticeKind::List(_)) {
+            self.listings.insert(FoldInput {
+                id: entry.id,
+                notice: entry.notice.clone(),
+            });
+        }
+        Ok(())
     }
 
     fn hold(&mut self, entry: Entry, waiting: Waiting) -> Result<Outcome, S> {
@@ -539,8 +571,12 @@ impl<S: Store> Replica<S> {
                 None => return Ok(Ok(None)),
             },
         };
-        let Some(listing_notice) = self.load(&listing_id)? else {
-            return Ok(Err(Admission::Wait(Waiting::Reference(listing_id))));
+        let listing_notice = match self.listings.decoded.get(&listing_id) {
+            Some(cached) => std::borrow::Cow::Borrowed(cached),
+            None => match self.load(&listing_id)? {
+                Some(loaded) => std::borrow::Cow::Owned(loaded),
+                None => return Ok(Err(Admission::Wait(Waiting::Reference(listing_id)))),
+            },
         };
         let NoticeKind::List(original) = &listing_notice.notice.kind else {
             return reject(ValidationError::NotAListing {
