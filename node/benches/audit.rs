@@ -14,10 +14,7 @@ use credence_protocol::store::MemStore;
 use std::time::Instant;
 
 fn main() {
-    let notices: usize = std::env::var("NOTICES")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(100_000);
+    let notices = notices_from_env(100_000);
     let (test, workload) = fixture(20, notices, notices as u64 / 3);
     let mut replica = Replica::new(test.federation.clone(), MemStore::new());
     for chunk in workload.envelopes.chunks(1024) {

@@ -14,10 +14,7 @@ use credence_protocol::store::Store;
 use std::time::Instant;
 
 fn main() {
-    let notices: usize = std::env::var("NOTICES")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(100_000);
+    let notices = notices_from_env(100_000);
     let (test, workload) = fixture(20, notices, notices as u64 / 3);
     let count = workload.envelopes.len();
     let verify = median(3, || raw_batch_verify(&test, &workload.envelopes));

@@ -18,10 +18,7 @@ use std::time::{Duration, Instant};
 const LOOKUPS: usize = 10_000;
 
 fn main() {
-    let notices: usize = std::env::var("NOTICES")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(1_000_000);
+    let notices = notices_from_env(1_000_000);
     let subjects = notices as u64 / 4;
     let (test, workload) = fixture(100, notices, subjects);
     let dir = tempfile::tempdir().expect("temporary directory");

@@ -40,15 +40,7 @@ fn listing_lifecycle_then_audit() {
     ])
     .ok()
     .issued_id();
-    let shown = credence(&[
-        "show",
-        "--data",
-        arg(&fed.implementer),
-        "--listing",
-        &listing,
-    ])
-    .ok()
-    .stdout;
+    let shown = show_listing(&fed.implementer, &listing);
     assert!(
         shown.contains("status suspended (enforceable: no"),
         "{shown}"
@@ -111,15 +103,7 @@ fn listing_lifecycle_then_audit() {
     ])
     .ok();
     transfer(&fed.issuer, &fed.implementer, &bundle);
-    let shown = credence(&[
-        "show",
-        "--data",
-        arg(&fed.implementer),
-        "--listing",
-        &listing,
-    ])
-    .ok()
-    .stdout;
+    let shown = show_listing(&fed.implementer, &listing);
     assert!(
         shown.contains("status repaired (enforceable: no, published: no, shared: no)"),
         "{shown}"
@@ -159,6 +143,12 @@ fn listing_lifecycle_then_audit() {
 
     flipped_byte_fails_the_audit(&fed, &exported);
     forged_repair_is_refused_and_reported(&fed, &exported, &listing);
+}
+
+fn show_listing(data: &std::path::Path, listing: &str) -> String {
+    credence(&["show", "--data", arg(data), "--listing", listing])
+        .ok()
+        .stdout
 }
 
 // One flipped byte inside an envelope: the audit exits 1 and names the

@@ -12,6 +12,14 @@ use std::time::{Duration, Instant};
 /// 2026-01-01.
 pub const START: Timestamp = Timestamp(1_767_225_600_000);
 
+/// The benchmark size: `NOTICES` from the environment, or `default`.
+pub fn notices_from_env(default: usize) -> usize {
+    std::env::var("NOTICES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(default)
+}
+
 /// A federation of `authorities` members and about `notices` valid notices
 /// of every kind over `subjects` companies.
 pub fn fixture(authorities: usize, notices: usize, subjects: u64) -> (TestFederation, Workload) {
