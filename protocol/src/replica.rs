@@ -117,8 +117,16 @@ pub enum IssueError<E: std::error::Error + 'static> {
         /// The id.
         id: NoticeId,
     },
-    /// The log of this authority holds a fork: issuing more would extend
-    /// an equivocating log.
+    /// This authority's own log is being restored from peers: it already
+    /// signed notices past what this replica holds.
+    #[error(
+        "this node is still restoring its own log from peers (it holds a later notice, seq {seq}, waiting for earlier ones); issue again once it has caught up"
+    )]
+    CatchingUp {
+        /// The seq of an own notice waiting.
+        seq: u64,
+    },
+    /// The store failed or holds damaged records; nothing was issued.
     #[error("the replica failed: {0}")]
     Replica(#[from] ReplicaError<E>),
 }
@@ -794,6 +802,18 @@ impl<S: Store> Replica<S> {
         now: Timestamp,
     ) -> std::result::Result<Issued, IssueError<S::Error>> {
         let author = AuthorityId(key.public_bytes());
+        // Later notices of our own log are waiting for a gap to fill (the
+        // store was lost and peers are sending it back): a new notice now
+        // would take a seq already signed and fork our own log.
+        let own_pending = self
+            .pending
+            .by_slot
+            .range((author, 0)..=(author, u64::MAX))
+            .next()
+            .map(|((_, seq), _)| *seq);
+        if let Some(seq) = own_pending {
+            return Err(IssueError::CatchingUp { seq });
+        }
         let head = self.store.head(&author).map_err(ReplicaError::Store)?;
         let (seq, prev, issued_at) = match &head {
             Some(head) => (head.seq + 1, head.id, now.max(head.issued_at)),

@@ -656,3 +656,38 @@ fn identifiers_and_override() {
             .is_err()
     );
 }
+
+// A replica that holds a later notice of its own author, waiting for a
+// gap, refuses to issue: the new notice would fork the author's log.
+#[test]
+fn no_issue_while_restoring_own_log() {
+    let (test, mut source) = setup();
+    let _first = source
+        .issue(
+            &test.keys[0],
+            NoticeKind::List(testkit::listing(1, "tax", T0)),
+            T0,
+        )
+        .unwrap();
+    let second = source
+        .issue(
+            &test.keys[0],
+            NoticeKind::List(testkit::listing(2, "tax", T0)),
+            T0,
+        )
+        .unwrap();
+    let (_, mut restored) = setup();
+    restored.ingest(&second.envelope).unwrap();
+    let error = restored
+        .issue(
+            &test.keys[0],
+            NoticeKind::List(testkit::listing(3, "tax", T0)),
+            T0,
+        )
+        .unwrap_err();
+    assert!(
+        matches!(error, IssueError::CatchingUp { seq: 2 }),
+        "{error}"
+    );
+    assert_eq!(restored.store().notice_count().unwrap(), 0);
+}
