@@ -191,15 +191,16 @@ pub struct Replica<S: Store> {
     listings: ListingCache,
 }
 
-/// Listings kept decoded, newest first out: nearly every follow-up notice
-/// names a listing, and listings never change once stored.
+/// Listings and objections kept decoded, oldest out first: nearly every
+/// follow-up notice names a listing (a ruling, an objection), and stored
+/// notices never change.
 #[derive(Debug, Default)]
 struct ListingCache {
     decoded: BTreeMap<NoticeId, FoldInput>,
     order: VecDeque<NoticeId>,
 }
 
-/// Decoded listings kept by [`Replica`].
+/// Decoded listings and objections kept by [`Replica`].
 pub const LISTING_CACHE_MAX: usize = 16 * 1024;
 
 impl ListingCache {
@@ -403,7 +404,10 @@ impl<S: Store> Replica<S> {
                 ..append
             })
             .map_err(ReplicaError::Store)?;
-        if matches!(entry.notice.kind, NoticeKind::List(_)) {
+        if matches!(
+            entry.notice.kind,
+            NoticeKind::List(_) | NoticeKind::Object { .. }
+        ) {
             self.listings.insert(FoldInput {
                 id: entry.id,
                 notice: entry.notice.clone(),
@@ -563,7 +567,7 @@ impl<S: Store> Replica<S> {
         let (listing_id, objection) = match &notice.kind {
             NoticeKind::List(_) => return Ok(Ok(None)),
             NoticeKind::Rule { objection, .. } => {
-                let Some(found) = self.load(objection)? else {
+                let Some(found) = self.referenced(objection)? else {
                     return Ok(Err(Admission::Wait(Waiting::Reference(*objection))));
                 };
                 let NoticeKind::Object { listing, .. } = found.notice.kind else {
@@ -579,12 +583,8 @@ impl<S: Store> Replica<S> {
                 None => return Ok(Ok(None)),
             },
         };
-        let listing_notice = match self.listings.decoded.get(&listing_id) {
-            Some(cached) => std::borrow::Cow::Borrowed(cached),
-            None => match self.load(&listing_id)? {
-                Some(loaded) => std::borrow::Cow::Owned(loaded),
-                None => return Ok(Err(Admission::Wait(Waiting::Reference(listing_id)))),
-            },
+        let Some(listing_notice) = self.referenced(&listing_id)? else {
+            return Ok(Err(Admission::Wait(Waiting::Reference(listing_id))));
         };
         let NoticeKind::List(original) = &listing_notice.notice.kind else {
             return reject(ValidationError::NotAListing {
@@ -707,6 +707,14 @@ impl<S: Store> Replica<S> {
             inputs.push(input);
         }
         Ok(inputs)
+    }
+
+    /// A notice another one refers to: from the cache, or the store.
+    fn referenced(&self, id: &NoticeId) -> Result<Option<std::borrow::Cow<'_, FoldInput>>, S> {
+        if let Some(cached) = self.listings.decoded.get(id) {
+            return Ok(Some(std::borrow::Cow::Borrowed(cached)));
+        }
+        Ok(self.load(id)?.map(std::borrow::Cow::Owned))
     }
 
     /// A stored notice, decoded.
