@@ -10,57 +10,67 @@ mod common;
 use common::*;
 use credence_node::store::SledStore;
 use credence_protocol::replica::{Outcome, Replica};
-use credence_protocol::store::Store;
-use std::time::Instant;
+use credence_protocol::store::{MemStore, Store};
+use credence_protocol::testkit::TestFederation;
+use std::time::{Duration, Instant};
+
+/// Rounds of the three measurements.
+const ROUNDS: usize = 5;
+
+fn ingest_into_sled(test: &TestFederation, envelopes: &[Vec<u8>]) -> Duration {
+    let dir = match std::env::var_os("BENCH_DIR") {
+        Some(base) => tempfile::tempdir_in(base).expect("temporary directory"),
+        None => tempfile::tempdir().expect("temporary directory"),
+    };
+    let store = SledStore::open(dir.path(), test.federation.id()).expect("store");
+    let mut replica = Replica::new(test.federation.clone(), store);
+    let started = Instant::now();
+    for chunk in envelopes.chunks(16 * 1024) {
+        let slices: Vec<&[u8]> = chunk.iter().map(Vec::as_slice).collect();
+        let outcomes = replica.ingest_all(&slices).expect("ingest");
+        assert!(
+            outcomes
+                .iter()
+                .all(|o| matches!(o, Outcome::Accepted { .. }))
+        );
+    }
+    replica.store_mut().flush().expect("flush");
+    let elapsed = started.elapsed();
+    assert_eq!(
+        replica.store().notice_count().expect("count") as usize,
+        envelopes.len()
+    );
+    elapsed
+}
+
+fn ingest_into_memory(test: &TestFederation, envelopes: &[Vec<u8>]) -> Duration {
+    let mut replica = Replica::new(test.federation.clone(), MemStore::new());
+    let started = Instant::now();
+    for chunk in envelopes.chunks(16 * 1024) {
+        let slices: Vec<&[u8]> = chunk.iter().map(Vec::as_slice).collect();
+        replica.ingest_all(&slices).expect("ingest");
+    }
+    started.elapsed()
+}
 
 fn main() {
     let notices = notices_from_env(100_000);
     let (test, workload) = fixture(20, notices, notices as u64 / 3);
     let count = workload.envelopes.len();
-    let verify = median(3, || raw_batch_verify(&test, &workload.envelopes));
-    let ingest = median(3, || {
-        let dir = match std::env::var_os("BENCH_DIR") {
-            Some(base) => tempfile::tempdir_in(base).expect("temporary directory"),
-            None => tempfile::tempdir().expect("temporary directory"),
-        };
-        let store = SledStore::open(dir.path(), test.federation.id()).expect("store");
-        let mut replica = Replica::new(test.federation.clone(), store);
-        let started = Instant::now();
-        for chunk in workload.envelopes.chunks(16 * 1024) {
-            let slices: Vec<&[u8]> = chunk.iter().map(Vec::as_slice).collect();
-            let outcomes = replica.ingest_all(&slices).expect("ingest");
-            assert!(
-                outcomes
-                    .iter()
-                    .all(|o| matches!(o, Outcome::Accepted { .. }))
-            );
-        }
-        let before_flush = started.elapsed();
-        replica.store_mut().flush().expect("flush");
-        let elapsed = started.elapsed();
-        eprintln!(
-            "sled run: {:.2} s ingest, {:.2} s flush",
-            before_flush.as_secs_f64(),
-            (elapsed - before_flush).as_secs_f64()
-        );
-        assert_eq!(
-            replica.store().notice_count().expect("count") as usize,
-            count
-        );
-        elapsed
-    });
-    let memory = median(3, || {
-        let mut replica = Replica::new(
-            test.federation.clone(),
-            credence_protocol::store::MemStore::new(),
-        );
-        let started = Instant::now();
-        for chunk in workload.envelopes.chunks(16 * 1024) {
-            let slices: Vec<&[u8]> = chunk.iter().map(Vec::as_slice).collect();
-            replica.ingest_all(&slices).expect("ingest");
-        }
-        started.elapsed()
-    });
+    // Rounds interleave the three measurements, so that a change in the
+    // load of this shared machine affects the figure and its reference
+    // alike; each figure is the median of its rounds.
+    let mut verify_times = Vec::new();
+    let mut sled_times = Vec::new();
+    let mut memory_times = Vec::new();
+    for _ in 0..ROUNDS {
+        verify_times.push(raw_batch_verify(&test, &workload.envelopes));
+        sled_times.push(ingest_into_sled(&test, &workload.envelopes));
+        memory_times.push(ingest_into_memory(&test, &workload.envelopes));
+    }
+    let verify = median_of(verify_times);
+    let ingest = median_of(sled_times);
+    let memory = median_of(memory_times);
     let verify_rate = rate(count, verify);
     let ingest_rate = rate(count, ingest);
     println!("notices:                       {count}");
