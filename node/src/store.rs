@@ -126,6 +126,45 @@ struct Progress {
     error: Option<String>,
 }
 
+/// Attempts to open a store whose lock is held, 50 ms apart: sled releases
+/// its lock only when its background tasks let go of the files, a moment
+/// after the last handle of a store closed in this process.
+const OPEN_LOCKED_ATTEMPTS: u32 = 20;
+
+fn open_tree(path: &Path) -> Result<sled::Db, StoreError> {
+    // Durability comes from the explicit flush the node makes before it
+    // acknowledges anything; sled's timed background flush would only
+    // compete with ingest for the second core.
+    let config = sled::Config::new()
+        .path(path)
+        // Measured on 2 cores: 8 MiB segments and the low-space mode cut
+        // the cost of an insert by about a quarter.
+        .mode(sled::Mode::LowSpace)
+        .segment_size(SEGMENT_BYTES)
+        .flush_every_ms(None);
+    let mut attempt = 1;
+    loop {
+        match config.open() {
+            Ok(tree) => return Ok(tree),
+            Err(sled::Error::Io(io))
+                if io.kind() == std::io::ErrorKind::WouldBlock
+                    || io.to_string().contains("lock") =>
+            {
+                if attempt == OPEN_LOCKED_ATTEMPTS {
+                    return Err(StoreError::InUse {
+                        path: path.display().to_string(),
+                    });
+                }
+                attempt += 1;
+                // A bounded wait for a lock on its way out, not a timing
+                // assumption: another process that holds it is reported.
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            Err(other) => return Err(StoreError::Sled(other)),
+        }
+    }
+}
+
 /// Writes a layer's records in key order, then its heads (the commit
 /// records), as individual inserts: unlike a sled batch, they do not stop
 /// every reader of the store while they run. In key order, a layer's log
@@ -401,28 +440,7 @@ fn decode_fork(author: AuthorityId, seq: u64, bytes: &[u8]) -> Result<ForkEviden
 impl SledStore {
     /// Opens (or creates) the store in `path` for `federation`.
     pub fn open(path: &Path, federation: FederationId) -> Result<SledStore, StoreError> {
-        // Durability comes from the explicit flush the node makes before it
-        // acknowledges anything; sled's timed background flush would only
-        // compete with ingest for the second core.
-        let tree = sled::Config::new()
-            .path(path)
-            // Measured on 2 cores: 8 MiB segments and the low-space mode
-            // cut the cost of an insert by about a quarter.
-            .mode(sled::Mode::LowSpace)
-            .segment_size(SEGMENT_BYTES)
-            .flush_every_ms(None)
-            .open()
-            .map_err(|error| match error {
-                sled::Error::Io(ref io)
-                    if io.kind() == std::io::ErrorKind::WouldBlock
-                        || io.to_string().contains("lock") =>
-                {
-                    StoreError::InUse {
-                        path: path.display().to_string(),
-                    }
-                }
-                other => StoreError::Sled(other),
-            })?;
+        let tree = open_tree(path)?;
         let meta_federation = key(META, &[META_FEDERATION]);
         match tree.get(&meta_federation)? {
             Some(found) => {
@@ -862,6 +880,33 @@ mod tests {
             store.referring(&listing).unwrap(),
             vec![first, second, next]
         );
+    }
+
+    // The first layer of an author that has no head yet is torn: all of
+    // it goes, and the author's log starts again at seq 1.
+    #[test]
+    fn torn_first_layer_of_a_new_author_is_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let federation = FederationId([1; 32]);
+        let author = AuthorityId([4; 32]);
+        let torn = NoticeId([31; 32]);
+        {
+            let store = SledStore::open(dir.path(), federation).unwrap();
+            let mut record = 1u64.to_be_bytes().to_vec();
+            record.extend_from_slice(&credence_protocol::store::suite::envelope(author, 1));
+            store
+                .tree
+                .insert(log_page_key(&author, 0), &torn.0)
+                .unwrap();
+            store.tree.insert(key(NOTICE, &[&torn.0]), record).unwrap();
+            store.tree.flush().unwrap();
+        }
+        let mut store = SledStore::open(dir.path(), federation).unwrap();
+        assert!(!store.contains(&torn).unwrap());
+        assert_eq!(store.log_range(&author, 1, 10).unwrap(), vec![]);
+        assert!(store.tree.get(log_page_key(&author, 0)).unwrap().is_none());
+        append_one(&mut store, author, 1, NoticeId([32; 32]), None);
+        assert_eq!(store.log_id(&author, 1).unwrap(), Some(NoticeId([32; 32])));
     }
 
     // Reopening finds the same heads and count; another federation's
