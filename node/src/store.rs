@@ -184,28 +184,14 @@ fn write_layer(tree: &sled::Db, layer: &BTreeMap<Vec<u8>, Vec<u8>>) -> Result<()
 /// Removes the records a crash left past the heads (see the module doc):
 /// log page entries past a head, the notice records they name and those
 /// notices' index entries. Returns how many notices it removed.
-fn recover(tree: &sled::Db) -> Result<usize, StoreError> {
-    let mut heads: BTreeMap<[u8; 32], u64> = BTreeMap::new();
-    for item in tree.scan_prefix([HEAD]) {
-        let (k, v) = item?;
-        let author = AuthorityId(id_from(&k[1..])?.0);
-        heads.insert(author.0, decode_head(author, &v)?.seq);
-    }
+fn recover(tree: &sled::Db, heads: &BTreeMap<AuthorityId, Head>) -> Result<usize, StoreError> {
     let mut torn: Vec<NoticeId> = Vec::new();
     let mut pages: Vec<(sled::IVec, usize)> = Vec::new();
     for item in tree.scan_prefix([LOG]) {
         let (k, page) = item?;
-        let corrupt = || StoreError::Corrupt("log page key".into());
-        let author: [u8; 32] = k
-            .get(1..33)
-            .and_then(|a| a.try_into().ok())
-            .ok_or_else(corrupt)?;
-        let number: [u8; 8] = k
-            .get(33..41)
-            .and_then(|n| n.try_into().ok())
-            .ok_or_else(corrupt)?;
-        let first_seq = u64::from_be_bytes(number) * LOG_PAGE_IDS + 1;
-        let head = heads.get(&author).copied().unwrap_or(0);
+        let (author, number) = author_and_number(&k, "log page")?;
+        let first_seq = number * LOG_PAGE_IDS + 1;
+        let head = heads.get(&author).map_or(0, |h| h.seq);
         let keep =
             usize::try_from(head.saturating_sub(first_seq - 1).min(LOG_PAGE_IDS)).unwrap_or(0);
         if page.len() > keep * 32 {
@@ -368,6 +354,21 @@ fn key(prefix: u8, parts: &[&[u8]]) -> Vec<u8> {
     key
 }
 
+/// The author and the big-endian number after the prefix byte of a key
+/// (`l` and `f` keys).
+fn author_and_number(key: &[u8], what: &str) -> Result<(AuthorityId, u64), StoreError> {
+    let corrupt = || StoreError::Corrupt(format!("{what} key of {} bytes", key.len()));
+    let author: [u8; 32] = key
+        .get(1..33)
+        .and_then(|a| a.try_into().ok())
+        .ok_or_else(corrupt)?;
+    let number: [u8; 8] = key
+        .get(33..41)
+        .and_then(|n| n.try_into().ok())
+        .ok_or_else(corrupt)?;
+    Ok((AuthorityId(author), u64::from_be_bytes(number)))
+}
+
 /// Log ids per sled record.
 const LOG_PAGE_IDS: u64 = 64;
 
@@ -457,13 +458,14 @@ impl SledStore {
                 tree.flush()?;
             }
         }
-        let removed = recover(&tree)?;
         let mut heads = BTreeMap::new();
         for item in tree.scan_prefix([HEAD]) {
             let (k, v) = item?;
             let author = AuthorityId(id_from(&k[1..])?.0);
             heads.insert(author, decode_head(author, &v)?);
         }
+        // Recovery removes only what lies past the heads; the heads stay.
+        let removed = recover(&tree, &heads)?;
         if removed > 0 {
             tracing::warn!(
                 removed,
@@ -763,16 +765,8 @@ impl Store for SledStore {
         self.prefix(&[FORK])?
             .into_iter()
             .map(|(k, v)| {
-                let corrupt = || StoreError::Corrupt("fork key".into());
-                let author: [u8; 32] = k
-                    .get(1..33)
-                    .and_then(|s| s.try_into().ok())
-                    .ok_or_else(corrupt)?;
-                let seq: [u8; 8] = k
-                    .get(33..41)
-                    .and_then(|s| s.try_into().ok())
-                    .ok_or_else(corrupt)?;
-                decode_fork(AuthorityId(author), u64::from_be_bytes(seq), &v)
+                let (author, seq) = author_and_number(&k, "fork evidence")?;
+                decode_fork(author, seq, &v)
             })
             .collect()
     }
