@@ -23,7 +23,10 @@ pub struct FoldInput {
 }
 
 /// The status of a listing at a time, first match wins in this order.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
 pub enum Status {
     /// Withdrawn by its issuer or by an upheld objection.
     Withdrawn,

@@ -1,0 +1,464 @@
+//! Cross-region query (`/credence/query/1`): a request signed by the
+//! requesting authority stating subject, purpose and legal basis, and an
+//! answer signed by the responder listing the subject's shared listings
+//! with their status and the responder's heads. Both are kept, as signed
+//! bytes, in each side's query register: the answer is a receipt the
+//! requester can show later.
+
+use crate::codec::{self, CodecError};
+use crate::fold::{ListingState, Status};
+use crate::model::{
+    AuthorityId, FederationId, Listing, NoticeId, SignatureBytes, SubjectKey, SubjectKind,
+    TEXT_BYTES_MAX,
+};
+use crate::replica::{Replica, ReplicaError};
+use crate::roster::Federation;
+use crate::store::Store;
+use crate::sync::{HEADS_MAX, HeadEntry, local_heads};
+use crate::time::Timestamp;
+use credence_crypto::merkle::leaf_hash;
+use credence_crypto::{AuthorityKey, Digest, QUERY_DOMAIN};
+use serde::{Deserialize, Serialize};
+
+/// The request-response protocol name.
+pub const QUERY_PROTOCOL: &str = "/credence/query/1";
+/// Signing domain of answers.
+pub const ANSWER_DOMAIN: &[u8] = b"credence/v1/answer\0";
+/// Version of the query and answer formats.
+pub const QUERY_VERSION: u16 = 1;
+/// Most listings of one subject in an answer (newest first beyond it).
+pub const ANSWER_LISTINGS_MAX: usize = 256;
+/// Largest encoded signed request.
+pub const QUERY_BYTES_MAX: usize = 3 * TEXT_BYTES_MAX + 1024;
+/// Largest encoded signed answer.
+pub const ANSWER_BYTES_MAX: usize = 8 * 1024 * 1024;
+/// How far a request's time may be from the responder's clock.
+pub const QUERY_CLOCK_SKEW_MS: u64 = 5 * 60 * 1000;
+
+/// What a requester asks.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueryRequest {
+    /// Format version.
+    pub version: u16,
+    /// The federation.
+    pub federation: FederationId,
+    /// The requesting authority.
+    pub requester: AuthorityId,
+    /// Identifier scheme of the subject.
+    pub subject_kind: SubjectKind,
+    /// The subject's identifier.
+    pub subject_id: String,
+    /// Why the requester asks (approval, licensing, contract...).
+    pub purpose: String,
+    /// The legal basis of the query.
+    pub legal_basis: String,
+    /// When it was asked (requester's clock).
+    pub issued_at: Timestamp,
+    /// Distinguishes queries asked in the same millisecond.
+    pub nonce: u64,
+}
+
+/// A listing as answered.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AnsweredListing {
+    /// The listing notice.
+    pub id: NoticeId,
+    /// Its issuer.
+    pub issuer: AuthorityId,
+    /// Its effective fields.
+    pub listing: Listing,
+    /// Its status when answered.
+    pub status: Status,
+    /// Joint measures may be enforced.
+    pub enforceable: bool,
+}
+
+/// What a responder answers.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueryAnswer {
+    /// Format version.
+    pub version: u16,
+    /// The federation.
+    pub federation: FederationId,
+    /// The id of the signed request answered ([`SignedQuery::id`]).
+    pub request: [u8; 32],
+    /// The answering authority.
+    pub responder: AuthorityId,
+    /// When it answered (responder's clock).
+    pub answered_at: Timestamp,
+    /// The subject's listings the requester may see.
+    pub listings: Vec<AnsweredListing>,
+    /// More listings existed than an answer holds.
+    pub truncated: bool,
+    /// The responder's heads when it answered.
+    pub heads: Vec<HeadEntry>,
+}
+
+/// Signed bytes of a request or an answer, exactly as signed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Signed {
+    /// Canonical encoding of the request or answer.
+    #[serde(with = "serde_bytes")]
+    pub body: Vec<u8>,
+    /// The signature over domain and body.
+    pub signature: SignatureBytes,
+}
+
+/// A signed request and its decoded body.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SignedQuery {
+    /// The signed bytes.
+    pub signed: Signed,
+    /// The request.
+    pub request: QueryRequest,
+}
+
+/// A signed answer and its decoded body.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SignedAnswer {
+    /// The signed bytes.
+    pub signed: Signed,
+    /// The answer.
+    pub answer: QueryAnswer,
+}
+
+/// Why a request or answer is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum QueryError {
+    /// Does not decode.
+    #[error(transparent)]
+    Codec(#[from] CodecError),
+    /// Unknown format version.
+    #[error("version {0} is not supported (this node speaks {QUERY_VERSION})")]
+    Version(u16),
+    /// Another federation.
+    #[error("it belongs to another federation")]
+    OtherFederation,
+    /// The signer is not a member.
+    #[error("{0} is not a member of the federation")]
+    NotMember(AuthorityId),
+    /// The signature does not verify.
+    #[error("the signature of {0} does not verify")]
+    BadSignature(AuthorityId),
+    /// A field is empty or too long.
+    #[error("{field} must have 1 to {bytes_max} bytes")]
+    Field {
+        /// The field.
+        field: &'static str,
+        /// Its limit.
+        bytes_max: usize,
+    },
+    /// The subject identifier is malformed.
+    #[error("subject_id must be 18 ASCII characters")]
+    Subject,
+    /// The request's time is too far from the responder's clock.
+    #[error("issued_at {issued_at} is more than {QUERY_CLOCK_SKEW_MS} ms from now ({now})")]
+    Skew {
+        /// The request's time.
+        issued_at: Timestamp,
+        /// The responder's time.
+        now: Timestamp,
+    },
+    /// The answer is not for this request.
+    #[error("the answer is for request {found}, not {expected}")]
+    WrongRequest {
+        /// The request sent.
+        expected: Digest,
+        /// What the answer names.
+        found: Digest,
+    },
+    /// The answer's limits are broken.
+    #[error("the answer holds {0} listings or heads, over the limit")]
+    TooLarge(usize),
+}
+
+impl Signed {
+    /// The id: BLAKE3 leaf hash of the encoded signed bytes.
+    pub fn id(&self) -> Result<Digest, CodecError> {
+        Ok(leaf_hash(&self.encode::<ANSWER_BYTES_MAX>()?))
+    }
+
+    /// Encodes (bounded).
+    pub fn encode<const LIMIT: usize>(&self) -> Result<Vec<u8>, CodecError> {
+        codec::encode_bounded::<_, LIMIT>("signed query or answer", self)
+    }
+
+    /// Decodes (bounded, canonical).
+    pub fn decode<const LIMIT: usize>(bytes: &[u8]) -> Result<Signed, CodecError> {
+        codec::decode_bounded::<_, LIMIT>("signed query or answer", bytes)
+    }
+}
+
+fn check_text(field: &'static str, text: &str) -> Result<(), QueryError> {
+    if text.trim().is_empty() || text.len() > TEXT_BYTES_MAX {
+        return Err(QueryError::Field {
+            field,
+            bytes_max: TEXT_BYTES_MAX,
+        });
+    }
+    Ok(())
+}
+
+impl QueryRequest {
+    /// The subject index key.
+    pub fn subject_key(&self) -> Result<SubjectKey, QueryError> {
+        SubjectKey::new(self.subject_kind, &self.subject_id).ok_or(QueryError::Subject)
+    }
+
+    /// Checks the fields' limits.
+    pub fn check_fields(&self) -> Result<(), QueryError> {
+        self.subject_key()?;
+        check_text("purpose", &self.purpose)?;
+        check_text("legal_basis", &self.legal_basis)
+    }
+
+    /// Signs the request with the requester's key.
+    pub fn sign(self, key: &AuthorityKey) -> Result<SignedQuery, QueryError> {
+        self.check_fields()?;
+        let body = codec::encode_bounded::<_, QUERY_BYTES_MAX>("query request", &self)?;
+        let signature = SignatureBytes(key.sign(QUERY_DOMAIN, &body));
+        Ok(SignedQuery {
+            signed: Signed { body, signature },
+            request: self,
+        })
+    }
+}
+
+fn verify_signer(
+    federation: &Federation,
+    signer: &AuthorityId,
+    domain: &[u8],
+    signed: &Signed,
+) -> Result<(), QueryError> {
+    let key = federation
+        .public_key(signer)
+        .ok_or(QueryError::NotMember(*signer))?;
+    key.verify(domain, &signed.body, &signed.signature.0)
+        .map_err(|_| QueryError::BadSignature(*signer))
+}
+
+impl SignedQuery {
+    /// Decodes and verifies a signed request received at `now`.
+    pub fn verify(
+        federation: &Federation,
+        signed: Signed,
+        now: Timestamp,
+    ) -> Result<SignedQuery, QueryError> {
+        let request: QueryRequest =
+            codec::decode_bounded::<_, QUERY_BYTES_MAX>("query request", &signed.body)?;
+        if request.version != QUERY_VERSION {
+            return Err(QueryError::Version(request.version));
+        }
+        if request.federation != federation.id() {
+            return Err(QueryError::OtherFederation);
+        }
+        verify_signer(federation, &request.requester, QUERY_DOMAIN, &signed)?;
+        request.check_fields()?;
+        if request.issued_at.0.abs_diff(now.0) > QUERY_CLOCK_SKEW_MS {
+            return Err(QueryError::Skew {
+                issued_at: request.issued_at,
+                now,
+            });
+        }
+        Ok(SignedQuery { signed, request })
+    }
+
+    /// The request's id (what an answer names).
+    pub fn id(&self) -> Result<Digest, QueryError> {
+        Ok(self.signed.id()?)
+    }
+}
+
+/// Answers a verified request from a replica's records at `now`, signed by
+/// `key`. An auditor sees every listing; anyone else only shared ones.
+pub fn answer<S: Store>(
+    replica: &Replica<S>,
+    query: &SignedQuery,
+    key: &AuthorityKey,
+    now: Timestamp,
+) -> Result<Result<SignedAnswer, QueryError>, ReplicaError<S::Error>> {
+    let subject = match query.request.subject_key() {
+        Ok(subject) => subject,
+        Err(error) => return Ok(Err(error)),
+    };
+    let auditor = replica
+        .federation()
+        .member(&query.request.requester)
+        .is_some_and(|m| m.auditor);
+    let mut states: Vec<ListingState> = replica
+        .subject_listings(&subject, now)?
+        .into_iter()
+        .filter(|state| auditor || state.shared)
+        .collect();
+    states.sort_by(|a, b| b.issued_at.cmp(&a.issued_at).then(a.id.cmp(&b.id)));
+    let truncated = states.len() > ANSWER_LISTINGS_MAX;
+    states.truncate(ANSWER_LISTINGS_MAX);
+    let request = match query.id() {
+        Ok(id) => id,
+        Err(error) => return Ok(Err(error)),
+    };
+    let answer = QueryAnswer {
+        version: QUERY_VERSION,
+        federation: replica.federation().id(),
+        request: request.0,
+        responder: AuthorityId(key.public_bytes()),
+        answered_at: now,
+        listings: states
+            .into_iter()
+            .map(|state| AnsweredListing {
+                id: state.id,
+                issuer: state.issuer,
+                listing: state.listing,
+                status: state.status,
+                enforceable: state.enforceable,
+            })
+            .collect(),
+        truncated,
+        heads: local_heads(replica)?,
+    };
+    let body = match codec::encode_bounded::<_, ANSWER_BYTES_MAX>("query answer", &answer) {
+        Ok(body) => body,
+        Err(error) => return Ok(Err(error.into())),
+    };
+    let signature = SignatureBytes(key.sign(ANSWER_DOMAIN, &body));
+    Ok(Ok(SignedAnswer {
+        signed: Signed { body, signature },
+        answer,
+    }))
+}
+
+impl SignedAnswer {
+    /// Decodes and verifies a signed answer to `request`.
+    pub fn verify(
+        federation: &Federation,
+        request: &Digest,
+        signed: Signed,
+    ) -> Result<SignedAnswer, QueryError> {
+        let answer: QueryAnswer =
+            codec::decode_bounded::<_, ANSWER_BYTES_MAX>("query answer", &signed.body)?;
+        if answer.version != QUERY_VERSION {
+            return Err(QueryError::Version(answer.version));
+        }
+        if answer.federation != federation.id() {
+            return Err(QueryError::OtherFederation);
+        }
+        verify_signer(federation, &answer.responder, ANSWER_DOMAIN, &signed)?;
+        if answer.request != request.0 {
+            return Err(QueryError::WrongRequest {
+                expected: *request,
+                found: Digest(answer.request),
+            });
+        }
+        if answer.listings.len() > ANSWER_LISTINGS_MAX {
+            return Err(QueryError::TooLarge(answer.listings.len()));
+        }
+        if answer.heads.len() > HEADS_MAX {
+            return Err(QueryError::TooLarge(answer.heads.len()));
+        }
+        Ok(SignedAnswer { signed, answer })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::MemStore;
+    use crate::testkit;
+
+    const START: Timestamp = Timestamp(1_780_000_000_000);
+
+    fn setup() -> (
+        testkit::TestFederation,
+        Replica<MemStore>,
+        testkit::Workload,
+    ) {
+        let test = testkit::federation(3, 3);
+        let work = testkit::workload(&test, 5, 300, 10, START);
+        let mut replica = Replica::new(test.federation.clone(), MemStore::new());
+        let slices: Vec<&[u8]> = work.envelopes.iter().map(Vec::as_slice).collect();
+        replica.ingest_all(&slices).unwrap();
+        (test, replica, work)
+    }
+
+    fn request(test: &testkit::TestFederation, now: Timestamp) -> QueryRequest {
+        QueryRequest {
+            version: QUERY_VERSION,
+            federation: test.federation.id(),
+            requester: test.author(1),
+            subject_kind: SubjectKind::LegalPerson,
+            subject_id: testkit::uscc(3),
+            purpose: "procurement approval".into(),
+            legal_basis: "Government Procurement Law art. 22".into(),
+            issued_at: now,
+            nonce: 7,
+        }
+    }
+
+    #[test]
+    fn a_signed_answer_verifies_and_names_its_request() {
+        let (test, replica, work) = setup();
+        let now = work.end;
+        let query = request(&test, now).sign(&test.keys[1]).unwrap();
+        let received = SignedQuery::verify(&test.federation, query.signed.clone(), now).unwrap();
+        let answer = answer(&replica, &received, &test.keys[2], now)
+            .unwrap()
+            .unwrap();
+        let checked = SignedAnswer::verify(
+            &test.federation,
+            &query.id().unwrap(),
+            answer.signed.clone(),
+        )
+        .unwrap();
+        assert!(!checked.answer.listings.is_empty());
+        assert!(
+            checked
+                .answer
+                .listings
+                .iter()
+                .all(|l| l.listing.subject.id == testkit::uscc(3))
+        );
+        assert_eq!(checked.answer.heads.len(), 3);
+        // Another request id, a flipped byte or a non-member: refused.
+        let other = Digest([1; 32]);
+        assert!(matches!(
+            SignedAnswer::verify(&test.federation, &other, answer.signed.clone()),
+            Err(QueryError::WrongRequest { .. })
+        ));
+        let mut flipped = answer.signed.clone();
+        let last = flipped.body.len() - 1;
+        flipped.body[last] ^= 1;
+        assert!(SignedAnswer::verify(&test.federation, &query.id().unwrap(), flipped).is_err());
+    }
+
+    #[test]
+    fn requests_are_checked() {
+        let (test, _, work) = setup();
+        let now = work.end;
+        let stranger = testkit::key(99, 0);
+        let mut forged = request(&test, now);
+        forged.requester = AuthorityId(stranger.public_bytes());
+        let forged = forged.sign(&stranger).unwrap();
+        assert!(matches!(
+            SignedQuery::verify(&test.federation, forged.signed, now),
+            Err(QueryError::NotMember(_))
+        ));
+        let old = request(&test, Timestamp(now.0 - QUERY_CLOCK_SKEW_MS - 1))
+            .sign(&test.keys[1])
+            .unwrap();
+        assert!(matches!(
+            SignedQuery::verify(&test.federation, old.signed, now),
+            Err(QueryError::Skew { .. })
+        ));
+        let mut empty = request(&test, now);
+        empty.purpose = " ".into();
+        assert_eq!(
+            empty.sign(&test.keys[1]).unwrap_err().to_string(),
+            format!("purpose must have 1 to {TEXT_BYTES_MAX} bytes")
+        );
+        let wrong_key = request(&test, now).sign(&test.keys[2]).unwrap();
+        assert!(matches!(
+            SignedQuery::verify(&test.federation, wrong_key.signed, now),
+            Err(QueryError::BadSignature(_))
+        ));
+    }
+}

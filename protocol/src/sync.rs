@@ -1,0 +1,776 @@
+//! Anti-entropy sync (`/credence/sync/1`) as a sans-IO state machine.
+//!
+//! Every notice sits in its author's dense log, so a replica's content is
+//! summarised by its heads, `(author, seq, id)` per author. A session:
+//!
+//! 1. the initiator sends the 32-byte digest of its heads
+//!    ([`SyncRequest::Digest`]); equal digests end the session
+//!    ([`SyncResponse::InSync`]): one round trip;
+//! 2. otherwise the responder answers with its heads
+//!    ([`SyncResponse::Heads`]): still one round trip, and the difference is
+//!    known, at a cost of O(authorities) bytes whatever the number of
+//!    notices;
+//! 3. the initiator pulls the `seq` ranges it lacks in bounded batches
+//!    ([`SyncRequest::Range`]), starting each range at its own head so that
+//!    a different notice at that seq shows up as a fork; where the peer
+//!    lacks something it offers its own heads ([`SyncRequest::Offer`]) and
+//!    the peer runs a pull-only session ([`SyncSession::pull`]) back.
+//!
+//! The node drives this over libp2p request-response and the simulator
+//! drives it over its modelled links: the same code.
+
+use crate::codec::{self, CodecError};
+use crate::model::{AuthorityId, ENVELOPE_BYTES_MAX, FederationId, NoticeId};
+use crate::replica::{Replica, ReplicaError};
+use crate::roster::MEMBERS_MAX;
+use crate::store::{Head, Store};
+use credence_crypto::Digest;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, VecDeque};
+
+/// The request-response protocol name.
+pub const SYNC_PROTOCOL: &str = "/credence/sync/1";
+/// Most notices asked for or sent in one range batch.
+pub const SYNC_BATCH_NOTICES_MAX: u64 = 512;
+/// Most envelope bytes sent in one range batch (the batch stops early).
+pub const SYNC_BATCH_BYTES_MAX: usize = 2 * 1024 * 1024;
+/// Largest encoded sync message (a full batch plus framing, or the heads
+/// of every member).
+pub const SYNC_MESSAGE_BYTES_MAX: usize = SYNC_BATCH_BYTES_MAX + ENVELOPE_BYTES_MAX + 64 * 1024;
+/// Most heads in one message: one per roster member.
+pub const HEADS_MAX: usize = MEMBERS_MAX;
+/// Most requests one session sends before it stops (a peer that keeps
+/// answering with nothing useful cannot hold a session open forever).
+pub const SESSION_REQUESTS_MAX: u64 = 100_000;
+
+const DIGEST_DOMAIN: &[u8] = b"credence/v1/heads\0";
+
+/// One author's newest notice, as exchanged in sync.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct HeadEntry {
+    /// The author.
+    pub author: AuthorityId,
+    /// Seq of its newest notice.
+    pub seq: u64,
+    /// Id of its newest notice.
+    pub id: NoticeId,
+}
+
+impl From<&Head> for HeadEntry {
+    fn from(head: &Head) -> HeadEntry {
+        HeadEntry {
+            author: head.author,
+            seq: head.seq,
+            id: head.id,
+        }
+    }
+}
+
+/// A sync request.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SyncRequest {
+    /// "Here is the digest of my heads."
+    Digest {
+        /// The federation the initiator belongs to.
+        federation: FederationId,
+        /// [`heads_digest`] of the initiator's heads.
+        digest: [u8; 32],
+    },
+    /// "Here are my heads; pull what you lack."
+    Offer {
+        /// The federation the initiator belongs to.
+        federation: FederationId,
+        /// The initiator's heads.
+        heads: Vec<HeadEntry>,
+    },
+    /// "Send me `count` notices of `author` from `from` on."
+    Range {
+        /// The author.
+        author: AuthorityId,
+        /// First seq wanted (at least 1).
+        from: u64,
+        /// How many (at most [`SYNC_BATCH_NOTICES_MAX`]).
+        count: u64,
+    },
+}
+
+/// A sync response.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SyncResponse {
+    /// The digests are equal.
+    InSync,
+    /// The responder's heads.
+    Heads(Vec<HeadEntry>),
+    /// Envelopes of one author in seq order from the asked seq, as many as
+    /// the responder has up to the count and byte limits.
+    Notices(Vec<serde_bytes::ByteBuf>),
+    /// An offer was taken; the responder will pull.
+    Taken,
+    /// The request was refused.
+    Refused(RefusalReason),
+}
+
+/// Why a sync request was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum RefusalReason {
+    /// The initiator belongs to another federation.
+    #[error("the peer belongs to another federation")]
+    OtherFederation,
+    /// A range asked for nothing or for too much.
+    #[error("a range must ask for 1 to {SYNC_BATCH_NOTICES_MAX} notices from seq 1 on")]
+    BadRange,
+    /// An offer held more heads than there can be members.
+    #[error("an offer may hold at most {HEADS_MAX} heads")]
+    TooManyHeads,
+}
+
+/// Encodes a sync request.
+pub fn encode_request(request: &SyncRequest) -> Result<Vec<u8>, CodecError> {
+    codec::encode_bounded::<_, SYNC_MESSAGE_BYTES_MAX>("sync request", request)
+}
+
+/// Decodes a sync request (bounded, canonical, no trailing bytes).
+pub fn decode_request(bytes: &[u8]) -> Result<SyncRequest, CodecError> {
+    codec::decode_bounded::<_, SYNC_MESSAGE_BYTES_MAX>("sync request", bytes)
+}
+
+/// Encodes a sync response.
+pub fn encode_response(response: &SyncResponse) -> Result<Vec<u8>, CodecError> {
+    codec::encode_bounded::<_, SYNC_MESSAGE_BYTES_MAX>("sync response", response)
+}
+
+/// Decodes a sync response (bounded, canonical, no trailing bytes).
+pub fn decode_response(bytes: &[u8]) -> Result<SyncResponse, CodecError> {
+    codec::decode_bounded::<_, SYNC_MESSAGE_BYTES_MAX>("sync response", bytes)
+}
+
+/// The digest of a set of heads: BLAKE3 over the heads sorted by author.
+pub fn heads_digest(heads: &[HeadEntry]) -> [u8; 32] {
+    let mut sorted: Vec<&HeadEntry> = heads.iter().collect();
+    sorted.sort();
+    let mut bytes = Vec::with_capacity(DIGEST_DOMAIN.len() + sorted.len() * 72);
+    bytes.extend_from_slice(DIGEST_DOMAIN);
+    for head in sorted {
+        bytes.extend_from_slice(&head.author.0);
+        bytes.extend_from_slice(&head.seq.to_le_bytes());
+        bytes.extend_from_slice(&head.id.0);
+    }
+    Digest::of(&bytes).0
+}
+
+/// The heads of a replica, as exchanged in sync.
+pub fn local_heads<S: Store>(
+    replica: &Replica<S>,
+) -> Result<Vec<HeadEntry>, ReplicaError<S::Error>> {
+    let heads = replica.store().heads().map_err(ReplicaError::Store)?;
+    Ok(heads.iter().map(HeadEntry::from).collect())
+}
+
+/// Answers one sync request from a replica's records. Pure apart from
+/// reading the store.
+pub fn respond<S: Store>(
+    replica: &Replica<S>,
+    request: &SyncRequest,
+) -> Result<SyncResponse, ReplicaError<S::Error>> {
+    match request {
+        SyncRequest::Digest { federation, digest } => {
+            if *federation != replica.federation().id() {
+                return Ok(SyncResponse::Refused(RefusalReason::OtherFederation));
+            }
+            let heads = local_heads(replica)?;
+            if heads_digest(&heads) == *digest {
+                Ok(SyncResponse::InSync)
+            } else {
+                Ok(SyncResponse::Heads(heads))
+            }
+        }
+        SyncRequest::Offer { federation, heads } => {
+            if *federation != replica.federation().id() {
+                return Ok(SyncResponse::Refused(RefusalReason::OtherFederation));
+            }
+            if heads.len() > HEADS_MAX {
+                return Ok(SyncResponse::Refused(RefusalReason::TooManyHeads));
+            }
+            Ok(SyncResponse::Taken)
+        }
+        SyncRequest::Range {
+            author,
+            from,
+            count,
+        } => {
+            if *from == 0 || *count == 0 || *count > SYNC_BATCH_NOTICES_MAX {
+                return Ok(SyncResponse::Refused(RefusalReason::BadRange));
+            }
+            let ids = replica
+                .store()
+                .log_range(author, *from, *count as usize)
+                .map_err(ReplicaError::Store)?;
+            let mut envelopes = Vec::with_capacity(ids.len());
+            let mut bytes = 0usize;
+            for id in ids {
+                let Some(envelope) = replica.store().notice(&id).map_err(ReplicaError::Store)?
+                else {
+                    break;
+                };
+                if !envelopes.is_empty() && bytes + envelope.len() > SYNC_BATCH_BYTES_MAX {
+                    break;
+                }
+                bytes += envelope.len();
+                envelopes.push(serde_bytes::ByteBuf::from(envelope));
+            }
+            Ok(SyncResponse::Notices(envelopes))
+        }
+    }
+}
+
+/// A range still to pull.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Want {
+    author: AuthorityId,
+    /// Next seq to ask for.
+    from: u64,
+    /// Last seq wanted.
+    to: u64,
+}
+
+/// What the driver must do after a response.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Step {
+    /// Envelopes to ingest into the replica (in this order).
+    pub ingest: Vec<Vec<u8>>,
+    /// The next request to send, or `None` when the session is over.
+    pub next: Option<SyncRequest>,
+    /// The peer lacks notices this replica holds (the driver may offer).
+    pub peer_lacks: bool,
+}
+
+/// Why a session ended badly.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError<E: std::error::Error + 'static> {
+    /// The peer answered something that does not fit the request.
+    #[error("the peer answered {got} to {asked}")]
+    Unexpected {
+        /// What was asked.
+        asked: &'static str,
+        /// What came back.
+        got: &'static str,
+    },
+    /// The peer broke a limit.
+    #[error("the peer's answer broke a limit: {0}")]
+    Limit(String),
+    /// The peer refused.
+    #[error("the peer refused: {0}")]
+    Refused(RefusalReason),
+    /// The session asked too many times.
+    #[error("the session sent {SESSION_REQUESTS_MAX} requests; stopped")]
+    TooLong,
+    /// The local replica failed.
+    #[error(transparent)]
+    Replica(#[from] ReplicaError<E>),
+}
+
+/// Counters of one session.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SessionStats {
+    /// Requests sent (= round trips).
+    pub round_trips: u64,
+    /// Round trips spent before the difference was known.
+    pub round_trips_to_difference: u64,
+    /// Envelopes received.
+    pub notices_received: u64,
+    /// Forks suspected from the heads (a different id at a seq both hold).
+    pub forks_suspected: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    AwaitHeads,
+    Pulling,
+    Done,
+}
+
+/// The initiating side of one sync session.
+#[derive(Debug)]
+pub struct SyncSession {
+    phase: Phase,
+    wants: VecDeque<Want>,
+    /// The range request in flight.
+    asked: Option<Want>,
+    stats: SessionStats,
+}
+
+impl SyncSession {
+    /// Starts a full session: returns it with the digest request to send.
+    pub fn start<S: Store>(
+        replica: &Replica<S>,
+    ) -> Result<(SyncSession, SyncRequest), ReplicaError<S::Error>> {
+        let heads = local_heads(replica)?;
+        let session = SyncSession {
+            phase: Phase::AwaitHeads,
+            wants: VecDeque::new(),
+            asked: None,
+            stats: SessionStats {
+                round_trips: 1,
+                ..SessionStats::default()
+            },
+        };
+        let request = SyncRequest::Digest {
+            federation: replica.federation().id(),
+            digest: heads_digest(&heads),
+        };
+        Ok((session, request))
+    }
+
+    /// Starts a pull-only session from heads a peer offered. Returns the
+    /// session and its first request, or `None` if nothing is missing.
+    pub fn pull<S: Store>(
+        replica: &Replica<S>,
+        peer_heads: &[HeadEntry],
+    ) -> Result<(SyncSession, Option<SyncRequest>), SessionError<S::Error>> {
+        let mut session = SyncSession {
+            phase: Phase::Pulling,
+            wants: VecDeque::new(),
+            asked: None,
+            stats: SessionStats::default(),
+        };
+        session.plan(replica, peer_heads)?;
+        let next = session.next_request()?;
+        Ok((session, next))
+    }
+
+    /// The session's counters.
+    pub fn stats(&self) -> SessionStats {
+        self.stats
+    }
+
+    /// Whether the session is over.
+    pub fn is_done(&self) -> bool {
+        self.phase == Phase::Done
+    }
+
+    /// Takes the peer's response to the last request. The driver ingests
+    /// [`Step::ingest`] into the replica, then sends [`Step::next`].
+    pub fn on_response<S: Store>(
+        &mut self,
+        replica: &Replica<S>,
+        response: SyncResponse,
+    ) -> Result<Step, SessionError<S::Error>> {
+        let result = self.handle(replica, response);
+        if result.is_err() {
+            self.phase = Phase::Done;
+        }
+        result
+    }
+
+    fn handle<S: Store>(
+        &mut self,
+        replica: &Replica<S>,
+        response: SyncResponse,
+    ) -> Result<Step, SessionError<S::Error>> {
+        if let SyncResponse::Refused(reason) = response {
+            return Err(SessionError::Refused(reason));
+        }
+        match self.phase {
+            Phase::Done => Err(SessionError::Unexpected {
+                asked: "nothing (the session is over)",
+                got: response_name(&response),
+            }),
+            Phase::AwaitHeads => {
+                self.stats.round_trips_to_difference = 1;
+                match response {
+                    SyncResponse::InSync => {
+                        self.phase = Phase::Done;
+                        Ok(Step::default())
+                    }
+                    SyncResponse::Heads(heads) => {
+                        self.phase = Phase::Pulling;
+                        let peer_lacks = self.plan(replica, &heads)?;
+                        Ok(Step {
+                            ingest: Vec::new(),
+                            next: self.next_request()?,
+                            peer_lacks,
+                        })
+                    }
+                    other => Err(SessionError::Unexpected {
+                        asked: "the digest",
+                        got: response_name(&other),
+                    }),
+                }
+            }
+            Phase::Pulling => {
+                let SyncResponse::Notices(envelopes) = response else {
+                    return Err(SessionError::Unexpected {
+                        asked: "a range",
+                        got: response_name(&response),
+                    });
+                };
+                let Some(asked) = self.asked.take() else {
+                    return Err(SessionError::Unexpected {
+                        asked: "nothing",
+                        got: "notices",
+                    });
+                };
+                let asked_count = (asked.to - asked.from + 1).min(SYNC_BATCH_NOTICES_MAX);
+                if envelopes.len() as u64 > asked_count {
+                    return Err(SessionError::Limit(format!(
+                        "{} notices sent for {asked_count} asked",
+                        envelopes.len()
+                    )));
+                }
+                if let Some(big) = envelopes.iter().find(|e| e.len() > ENVELOPE_BYTES_MAX) {
+                    return Err(SessionError::Limit(format!(
+                        "an envelope of {} bytes (limit {ENVELOPE_BYTES_MAX})",
+                        big.len()
+                    )));
+                }
+                let got = envelopes.len() as u64;
+                self.stats.notices_received += got;
+                // A peer that sends fewer than asked has no more (or hit the
+                // byte limit): continue after what came, drop the range if
+                // nothing came.
+                if got > 0 && asked.from + got <= asked.to {
+                    self.wants.push_front(Want {
+                        from: asked.from + got,
+                        ..asked
+                    });
+                }
+                Ok(Step {
+                    ingest: envelopes.into_iter().map(|e| e.into_vec()).collect(),
+                    next: self.next_request()?,
+                    peer_lacks: false,
+                })
+            }
+        }
+    }
+
+    /// Plans the ranges to pull from the peer's heads. Returns whether the
+    /// peer lacks something this replica holds.
+    fn plan<S: Store>(
+        &mut self,
+        replica: &Replica<S>,
+        peer_heads: &[HeadEntry],
+    ) -> Result<bool, SessionError<S::Error>> {
+        if peer_heads.len() > HEADS_MAX {
+            return Err(SessionError::Limit(format!(
+                "{} heads (limit {HEADS_MAX})",
+                peer_heads.len()
+            )));
+        }
+        let mut peer: BTreeMap<AuthorityId, &HeadEntry> = BTreeMap::new();
+        for head in peer_heads {
+            if peer.insert(head.author, head).is_some() {
+                return Err(SessionError::Limit(format!(
+                    "two heads for author {}",
+                    head.author
+                )));
+            }
+        }
+        let local: BTreeMap<AuthorityId, HeadEntry> = local_heads(replica)?
+            .into_iter()
+            .map(|h| (h.author, h))
+            .collect();
+        let mut peer_lacks = local.keys().any(|author| !peer.contains_key(author));
+        for (author, theirs) in peer {
+            // Heads of non-members are ignored: nothing they sign is valid.
+            if replica.federation().member(&author).is_none() || theirs.seq == 0 {
+                continue;
+            }
+            let ours = local.get(&author);
+            let our_seq = ours.map_or(0, |h| h.seq);
+            if theirs.seq > our_seq {
+                // Start at our own head: the notice there comes back as a
+                // duplicate, or as a fork if the peer holds another one.
+                self.wants.push_back(Want {
+                    author,
+                    from: our_seq.max(1),
+                    to: theirs.seq,
+                });
+                continue;
+            }
+            let ours_there = if theirs.seq == our_seq {
+                ours.map(|h| h.id)
+            } else {
+                peer_lacks = true;
+                replica
+                    .store()
+                    .log_id(&author, theirs.seq)
+                    .map_err(ReplicaError::Store)?
+            };
+            if ours_there != Some(theirs.id) {
+                self.stats.forks_suspected += 1;
+                self.wants.push_back(Want {
+                    author,
+                    from: theirs.seq,
+                    to: theirs.seq,
+                });
+            }
+        }
+        Ok(peer_lacks)
+    }
+
+    fn next_request<E: std::error::Error + 'static>(
+        &mut self,
+    ) -> Result<Option<SyncRequest>, SessionError<E>> {
+        let Some(want) = self.wants.pop_front() else {
+            self.phase = Phase::Done;
+            return Ok(None);
+        };
+        if self.stats.round_trips >= SESSION_REQUESTS_MAX {
+            self.phase = Phase::Done;
+            return Err(SessionError::TooLong);
+        }
+        self.stats.round_trips += 1;
+        self.asked = Some(want);
+        Ok(Some(SyncRequest::Range {
+            author: want.author,
+            from: want.from,
+            count: (want.to - want.from + 1).min(SYNC_BATCH_NOTICES_MAX),
+        }))
+    }
+}
+
+fn response_name(response: &SyncResponse) -> &'static str {
+    match response {
+        SyncResponse::InSync => "in-sync",
+        SyncResponse::Heads(_) => "heads",
+        SyncResponse::Notices(_) => "notices",
+        SyncResponse::Taken => "taken",
+        SyncResponse::Refused(_) => "refused",
+    }
+}
+
+/// Runs whole sessions between two in-memory replicas until both hold the
+/// same heads: the reference driver for tests and benchmarks (the node and
+/// the simulator drive the same session over their own transports).
+pub mod drive {
+    use super::*;
+    use crate::replica::Outcome;
+
+    /// What a full exchange cost.
+    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+    pub struct Exchange {
+        /// Round trips in all.
+        pub round_trips: u64,
+        /// Round trips until the difference was known.
+        pub round_trips_to_difference: u64,
+        /// Bytes (encoded requests and responses) until the difference was
+        /// known.
+        pub bytes_to_difference: u64,
+        /// Bytes in all.
+        pub bytes: u64,
+        /// Notices each side accepted.
+        pub accepted: u64,
+        /// Forks found.
+        pub forks: u64,
+    }
+
+    /// One full session from `initiator` against `responder`, with the
+    /// reciprocal pull when the responder lacks something.
+    pub fn exchange<S: Store, T: Store>(
+        initiator: &mut Replica<S>,
+        responder: &mut Replica<T>,
+    ) -> Result<Exchange, String> {
+        let mut cost = Exchange::default();
+        let (mut session, request) = SyncSession::start(initiator).map_err(|e| e.to_string())?;
+        let mut next = Some(request);
+        let mut first = true;
+        let mut offer = false;
+        while let Some(request) = next.take() {
+            let response = round(responder, &request, &mut cost)?;
+            let step = session
+                .on_response(initiator, response)
+                .map_err(|e| e.to_string())?;
+            if first {
+                cost.bytes_to_difference = cost.bytes;
+                first = false;
+            }
+            offer |= step.peer_lacks;
+            let slices: Vec<&[u8]> = step.ingest.iter().map(Vec::as_slice).collect();
+            count(
+                initiator.ingest_all(&slices).map_err(|e| e.to_string())?,
+                &mut cost,
+            );
+            next = step.next;
+        }
+        let stats = session.stats();
+        cost.round_trips += stats.round_trips;
+        cost.round_trips_to_difference = stats.round_trips_to_difference;
+        if offer {
+            let heads = local_heads(initiator).map_err(|e| e.to_string())?;
+            let request = SyncRequest::Offer {
+                federation: initiator.federation().id(),
+                heads: heads.clone(),
+            };
+            round(responder, &request, &mut cost)?;
+            cost.round_trips += 1;
+            let (mut back, mut next) =
+                SyncSession::pull(responder, &heads).map_err(|e| e.to_string())?;
+            while let Some(request) = next.take() {
+                let response = round(initiator, &request, &mut cost)?;
+                let step = back
+                    .on_response(responder, response)
+                    .map_err(|e| e.to_string())?;
+                let slices: Vec<&[u8]> = step.ingest.iter().map(Vec::as_slice).collect();
+                count(
+                    responder.ingest_all(&slices).map_err(|e| e.to_string())?,
+                    &mut cost,
+                );
+                next = step.next;
+            }
+            cost.round_trips += back.stats().round_trips;
+        }
+        Ok(cost)
+    }
+
+    fn round<T: Store>(
+        responder: &Replica<T>,
+        request: &SyncRequest,
+        cost: &mut Exchange,
+    ) -> Result<SyncResponse, String> {
+        let bytes = encode_request(request).map_err(|e| e.to_string())?;
+        cost.bytes += bytes.len() as u64;
+        let request = decode_request(&bytes).map_err(|e| e.to_string())?;
+        let response = respond(responder, &request).map_err(|e| e.to_string())?;
+        let bytes = encode_response(&response).map_err(|e| e.to_string())?;
+        cost.bytes += bytes.len() as u64;
+        decode_response(&bytes).map_err(|e| e.to_string())
+    }
+
+    fn count(outcomes: Vec<Outcome>, cost: &mut Exchange) {
+        for outcome in outcomes {
+            match outcome {
+                Outcome::Accepted { .. } => cost.accepted += 1,
+                Outcome::Forked { .. } => cost.forks += 1,
+                _ => {}
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::drive::exchange;
+    use super::*;
+    use crate::model::{Notice, NoticeKind};
+    use crate::store::MemStore;
+    use crate::testkit;
+    use crate::time::Timestamp;
+
+    const START: Timestamp = Timestamp(1_780_000_000_000);
+
+    fn replicas(
+        count: usize,
+    ) -> (
+        testkit::TestFederation,
+        Replica<MemStore>,
+        Replica<MemStore>,
+    ) {
+        let test = testkit::federation(7, 3);
+        let work = testkit::workload(&test, 11, count, 40, START);
+        let mut a = Replica::new(test.federation.clone(), MemStore::new());
+        let b = Replica::new(test.federation.clone(), MemStore::new());
+        let slices: Vec<&[u8]> = work.envelopes.iter().map(Vec::as_slice).collect();
+        a.ingest_all(&slices).expect("ingest");
+        (test, a, b)
+    }
+
+    fn notice(test: &testkit::TestFederation, seq: u64, prev: NoticeId, subject: u64) -> Notice {
+        Notice {
+            version: crate::model::NOTICE_VERSION,
+            federation: test.federation.id(),
+            author: test.author(0),
+            seq,
+            prev,
+            issued_at: START.plus_ms(seq),
+            kind: NoticeKind::List(testkit::listing(subject, "food-drug", START)),
+        }
+    }
+
+    #[test]
+    fn equal_replicas_finish_in_one_round_trip() {
+        let (_, mut a, _) = replicas(200);
+        let mut b = Replica::new(a.federation().clone(), MemStore::new());
+        exchange(&mut b, &mut a).expect("sync");
+        let cost = exchange(&mut b, &mut a).expect("sync");
+        assert_eq!(cost.round_trips, 1);
+        assert_eq!(cost.accepted, 0);
+        assert!(cost.bytes < 200, "{} bytes", cost.bytes);
+    }
+
+    #[test]
+    fn an_empty_replica_pulls_everything_and_the_other_way_round() {
+        let (_, mut a, mut b) = replicas(1500);
+        let cost = exchange(&mut b, &mut a).expect("sync");
+        assert_eq!(cost.accepted, 1500);
+        assert_eq!(cost.round_trips_to_difference, 1);
+        assert_eq!(local_heads(&a).unwrap(), local_heads(&b).unwrap());
+        // The initiator holds everything; the responder pulls it back.
+        let mut c = Replica::new(a.federation().clone(), MemStore::new());
+        let cost = exchange(&mut a, &mut c).expect("sync");
+        assert_eq!(cost.accepted, 1500);
+        assert_eq!(local_heads(&a).unwrap(), local_heads(&c).unwrap());
+    }
+
+    #[test]
+    fn a_fork_is_found_from_the_heads() {
+        let test = testkit::federation(9, 2);
+        let key = &test.keys[0];
+        let mut a = Replica::new(test.federation.clone(), MemStore::new());
+        let mut b = Replica::new(test.federation.clone(), MemStore::new());
+        let (first, one) = testkit::sign(key, &notice(&test, 1, NoticeId::default(), 1));
+        let (_, x) = testkit::sign(key, &notice(&test, 2, first, 2));
+        let (_, y) = testkit::sign(key, &notice(&test, 2, first, 3));
+        a.ingest_all(&[&one, &x]).unwrap();
+        b.ingest_all(&[&one, &y]).unwrap();
+        let cost = exchange(&mut a, &mut b).expect("sync");
+        assert_eq!(cost.forks, 1);
+        assert_eq!(a.store().forks().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn bad_ranges_are_refused_and_oversized_answers_end_the_session() {
+        let (_, a, _) = replicas(10);
+        for (from, count) in [(0, 1), (1, 0), (1, SYNC_BATCH_NOTICES_MAX + 1)] {
+            let request = SyncRequest::Range {
+                author: AuthorityId([1; 32]),
+                from,
+                count,
+            };
+            assert_eq!(
+                respond(&a, &request).unwrap(),
+                SyncResponse::Refused(RefusalReason::BadRange)
+            );
+        }
+        let b = Replica::new(a.federation().clone(), MemStore::new());
+        let heads = local_heads(&a).unwrap();
+        let (mut session, next) = SyncSession::pull(&b, &heads).unwrap();
+        let Some(SyncRequest::Range { count, .. }) = next else {
+            panic!("expected a range");
+        };
+        let too_many = vec![serde_bytes::ByteBuf::from(vec![0u8; 8]); count as usize + 1];
+        let error = session
+            .on_response(&b, SyncResponse::Notices(too_many))
+            .unwrap_err();
+        assert!(error.to_string().contains("asked"), "{error}");
+        assert!(session.is_done());
+    }
+
+    #[test]
+    fn a_peer_from_another_federation_is_refused() {
+        let (_, a, _) = replicas(1);
+        let request = SyncRequest::Digest {
+            federation: FederationId([9; 32]),
+            digest: [0; 32],
+        };
+        assert_eq!(
+            respond(&a, &request).unwrap(),
+            SyncResponse::Refused(RefusalReason::OtherFederation)
+        );
+    }
+
+    #[test]
+    fn garbage_does_not_decode() {
+        assert!(decode_request(&[0xff; 40]).is_err());
+        assert!(decode_response(&[7, 0, 0, 0]).is_err());
+    }
+}
