@@ -1,5 +1,8 @@
 //! The `credence` command line.
 
+use crate::api::QueryBody;
+use crate::client::{Client, ClientError};
+use crate::daemon::QueryScope;
 use crate::node::{self, Node, read_bounded};
 use crate::render;
 use anyhow::{Context, Result, bail};
@@ -90,12 +93,69 @@ enum Command {
         #[arg(long, value_parser = parse_time)]
         at: Option<Timestamp>,
     },
-    /// Run a local three-authority scenario end to end and audit it.
+    /// Run an offline three-authority scenario end to end (no network) and audit it.
     Demo {
         /// Keep the nodes' data here instead of a temporary directory.
         #[arg(long)]
         dir: Option<PathBuf>,
     },
+    /// Run the node: libp2p gossip and sync, cross-region queries, the HTTP API.
+    Run {
+        /// The run configuration (TOML; see ARCHITECTURE.md).
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+    },
+    /// Start N nodes on loopback, run a scripted scenario across them and keep them running.
+    Devnet {
+        /// How many nodes (3 to 16).
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(3..=16))]
+        nodes: u16,
+        /// Stop after the scenario instead of running until Ctrl-C.
+        #[arg(long)]
+        exit: bool,
+        /// Keep the nodes' data here instead of a temporary directory.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// Ask the running node, or the whole federation, about a subject (signed, registered).
+    Query(QueryArgs),
+    /// Show the running node's peers, heads, lag, pending notices and forks.
+    Status {
+        #[command(flatten)]
+        data: DataDir,
+        /// Print the API's JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show the running node's connected peers.
+    Peers {
+        #[command(flatten)]
+        data: DataDir,
+    },
+}
+
+#[derive(Debug, Args)]
+struct QueryArgs {
+    #[command(flatten)]
+    data: DataDir,
+    /// The subject's identifier.
+    #[arg(long)]
+    subject: String,
+    /// Which identifier the subject has.
+    #[arg(long, value_enum, default_value = "legal-person")]
+    subject_kind: SubjectKindArg,
+    /// Why you ask (recorded in every register).
+    #[arg(long)]
+    purpose: String,
+    /// The legal basis of the query (recorded in every register).
+    #[arg(long)]
+    legal_basis: String,
+    /// Ask only this node.
+    #[arg(long)]
+    local: bool,
+    /// Print the API's JSON (with the signed answers).
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -507,6 +567,17 @@ pub fn run(cli: Cli) -> Result<i32> {
         }
         Command::Show(args) => show(args)?,
         Command::Tasks { data, at } => {
+            if let Some(client) = Client::for_data_dir(&data.data) {
+                let at = at.map(|t| format!("?at={}", t.0)).unwrap_or_default();
+                match client.get(&format!("/v1/tasks{at}")) {
+                    Ok(answer) => {
+                        println!("{}", serde_json::to_string_pretty(&answer)?);
+                        return Ok(0);
+                    }
+                    Err(ClientError::Unreachable { .. }) => {}
+                    Err(error) => return Err(error.into()),
+                }
+            }
             let node = Node::open(&data.data)?;
             let tasks = node
                 .replica
@@ -514,6 +585,22 @@ pub fn run(cli: Cli) -> Result<i32> {
             print!("{}", render::tasks(&tasks));
         }
         Command::Export { data, out } => {
+            if let Some(client) = Client::for_data_dir(&data.data) {
+                match client.get_bytes("/v1/export") {
+                    Ok(bytes) => {
+                        std::fs::write(&out, &bytes)
+                            .with_context(|| format!("writing {}", out.display()))?;
+                        println!(
+                            "exported {} bytes from the running node to {}",
+                            bytes.len(),
+                            out.display()
+                        );
+                        return Ok(0);
+                    }
+                    Err(ClientError::Unreachable { .. }) => {}
+                    Err(error) => return Err(error.into()),
+                }
+            }
             let node = Node::open(&data.data)?;
             let bundle = node.export()?;
             let bytes = bundle.to_bytes()?;
@@ -548,8 +635,70 @@ pub fn run(cli: Cli) -> Result<i32> {
         }
         Command::Audit { bundle, roster, at } => return audit(&bundle, roster.as_deref(), at),
         Command::Demo { dir } => crate::demo::run(dir.as_deref())?,
+        Command::Run { config } => crate::service::run(&config)?,
+        Command::Devnet { nodes, exit, dir } => {
+            crate::devnet::run(usize::from(nodes), exit, dir.as_deref())?
+        }
+        Command::Query(args) => query(args)?,
+        Command::Status { data, json } => {
+            let status = running(&data.data)?.get("/v1/status")?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&status)?);
+            } else {
+                print!("{}", render::status(&status));
+            }
+        }
+        Command::Peers { data } => {
+            let peers = running(&data.data)?.get("/v1/peers")?;
+            for peer in peers["peers"].as_array().into_iter().flatten() {
+                println!(
+                    "{}  {}",
+                    peer["peer_id"].as_str().unwrap_or("?"),
+                    peer["name"].as_str().unwrap_or("?")
+                );
+            }
+        }
     }
     Ok(0)
+}
+
+/// The client of the node running on `dir`, or an error saying to start it.
+fn running(dir: &Path) -> Result<Client> {
+    let Some(client) = Client::for_data_dir(dir) else {
+        bail!(
+            "the node of {} is not running; start it with `credence run --config FILE`",
+            dir.display()
+        );
+    };
+    Ok(client)
+}
+
+fn query(args: QueryArgs) -> Result<()> {
+    let client = running(&args.data.data)?;
+    let kind = match args.subject_kind {
+        SubjectKindArg::LegalPerson => "legal-person",
+        SubjectKindArg::OtherOrganisation => "other-organisation",
+        SubjectKindArg::NaturalPerson => "natural-person",
+    };
+    let body = serde_json::to_value(QueryBody {
+        subject_kind: Some(kind.into()),
+        subject_id: args.subject.clone(),
+        purpose: args.purpose,
+        legal_basis: args.legal_basis,
+        scope: Some(if args.local {
+            QueryScope::Local
+        } else {
+            QueryScope::Federation
+        }),
+        deadline_ms: None,
+    })?;
+    let answer = client.post("/v1/query", &body)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&answer)?);
+    } else {
+        print!("{}", render::query(&args.subject, &answer));
+    }
+    Ok(())
 }
 
 fn federation(command: FederationCommand) -> Result<()> {
@@ -619,6 +768,26 @@ fn parse_toml<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
 }
 
 fn issue(dir: &Path, kind: NoticeKind, what: &str) -> Result<NoticeId> {
+    if let Some(client) = Client::for_data_dir(dir) {
+        match client.post("/v1/notices", &serde_json::to_value(&kind)?) {
+            Ok(answer) => {
+                let id: NoticeId = answer["id"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .parse()
+                    .context("the node answered without an id")?;
+                println!(
+                    "{what} {id} (seq {}), stored, flushed and published by the running node",
+                    answer["seq"]
+                );
+                return Ok(id);
+            }
+            // A node killed without cleaning up leaves its address file:
+            // nothing answers there, and the store is free to open.
+            Err(ClientError::Unreachable { .. }) => {}
+            Err(error) => return Err(error.into()),
+        }
+    }
     let mut node = Node::open(dir)?;
     let issued = node.issue(kind, node::now())?;
     println!(
@@ -727,22 +896,18 @@ fn objection(command: ObjectionCommand) -> Result<()> {
             grounds,
             respond_by,
         } => {
-            let mut node = Node::open(&data.data)?;
-            let now = node::now();
-            let window = node.federation().roster().objection_window_ms;
-            let respond_by = respond_by.unwrap_or(now.plus_ms(window));
-            let issued = node.issue(
+            let federation = node::read_roster(&data.data.join(node::ROSTER_FILE))?;
+            let window = federation.roster().objection_window_ms;
+            let respond_by = respond_by.unwrap_or(node::now().plus_ms(window));
+            issue(
+                &data.data,
                 NoticeKind::Object {
                     listing,
                     grounds,
                     respond_by,
                 },
-                now,
+                "objection (the issuer must rule by the deadline)",
             )?;
-            println!(
-                "objection {} (seq {}), the issuer must rule by {respond_by}; stored and flushed",
-                issued.id, issued.seq
-            );
         }
         ObjectionCommand::Rule(args) => {
             let changes = args.changes.changes();
@@ -774,6 +939,21 @@ fn objection(command: ObjectionCommand) -> Result<()> {
 }
 
 fn show(args: ShowArgs) -> Result<()> {
+    if let Some(client) = Client::for_data_dir(&args.data.data) {
+        let at = args.at.map(|t| format!("?at={}", t.0)).unwrap_or_default();
+        let path = match (&args.listing, &args.subject) {
+            (Some(id), _) => format!("/v1/listings/{id}{at}"),
+            (None, subject) => format!("/v1/subjects/{}{at}", subject.clone().unwrap_or_default()),
+        };
+        match client.get(&path) {
+            Ok(answer) => {
+                println!("{}", serde_json::to_string_pretty(&answer)?);
+                return Ok(());
+            }
+            Err(ClientError::Unreachable { .. }) => {}
+            Err(error) => return Err(error.into()),
+        }
+    }
     let node = Node::open(&args.data.data)?;
     let at = args.at.unwrap_or_else(node::now);
     if let Some(id) = args.listing {

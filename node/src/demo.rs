@@ -24,8 +24,8 @@ pub const CATALOG_TOML: &str = include_str!("../../configs/catalog.toml");
 /// The example members, embedded likewise.
 pub const MEMBERS_TOML: &str = include_str!("../../configs/members.toml");
 
-/// The listed company of the scenario (a valid USCC).
-const SUBJECT_ID: &str = "91350100M000100Y43";
+/// The listed company of the scenarios (a valid USCC).
+pub const SUBJECT_ID: &str = "91350100M000100Y43";
 
 struct Step {
     started: Instant,
@@ -183,7 +183,8 @@ pub fn run(dir: Option<&Path>) -> Result<()> {
     Ok(())
 }
 
-fn example_listing(now: Timestamp) -> Listing {
+/// The blacklist listing of the scenarios, effective 120 days before `now`.
+pub fn example_listing(now: Timestamp) -> Listing {
     let effective_at = Timestamp(now.0.saturating_sub(120 * DAY_MS));
     Listing {
         subject: Subject {

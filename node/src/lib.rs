@@ -8,9 +8,17 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 #![deny(missing_docs)]
 
+pub mod api;
 pub mod cli;
+pub mod client;
+pub mod config;
+pub mod daemon;
 pub mod demo;
+pub mod devnet;
 pub mod keyfile;
+#[allow(missing_docs)] // the derived behaviour event enum
+pub mod net;
 pub mod node;
 pub mod render;
+pub mod service;
 pub mod store;

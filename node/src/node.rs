@@ -207,6 +207,7 @@ pub fn init(dir: &Path, name: &str) -> Result<AuthorityKey, NodeError> {
         reason: e.to_string(),
     })?;
     fs::write(dir.join(CONFIG_FILE), text).map_err(io(&dir.join(CONFIG_FILE)))?;
+    crate::service::ensure_token(dir)?;
     Ok(key)
 }
 

@@ -182,3 +182,93 @@ pub fn audit(report: &AuditReport) -> String {
 fn yes(value: bool) -> &'static str {
     if value { "yes" } else { "no" }
 }
+
+/// A running node's status (the API's JSON) for a terminal.
+pub fn status(status: &serde_json::Value) -> String {
+    let text = |v: &serde_json::Value| v.as_str().unwrap_or("?").to_string();
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{} ({}), federation {}",
+        text(&status["name"]),
+        text(&status["authority"]),
+        text(&status["federation"])
+    );
+    let _ = writeln!(
+        out,
+        "  ready: {}; notices {}; pending {}; forks {}; unpublished {}",
+        yes(status["ready"].as_bool().unwrap_or(false)),
+        status["notices"],
+        status["pending"],
+        status["forks"],
+        status["unpublished"]
+    );
+    let peers = status["peers"].as_array().cloned().unwrap_or_default();
+    let _ = writeln!(out, "  peers ({}):", peers.len());
+    for peer in &peers {
+        let _ = writeln!(
+            out,
+            "    {}  {}",
+            text(&peer["name"]),
+            text(&peer["peer_id"])
+        );
+    }
+    let _ = writeln!(out, "  logs:");
+    for author in status["authors"].as_array().into_iter().flatten() {
+        let _ = writeln!(
+            out,
+            "    {:<32} seq {:>8}  lag {:>6}",
+            text(&author["name"]),
+            author["seq"],
+            author["lag"]
+        );
+    }
+    out
+}
+
+/// A query result (the API's JSON) for a terminal.
+pub fn query(subject: &str, result: &serde_json::Value) -> String {
+    let names = |v: &serde_json::Value| -> Vec<String> {
+        v.as_array()
+            .into_iter()
+            .flatten()
+            .map(|n| n.as_str().unwrap_or("?").to_string())
+            .collect()
+    };
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "query {} about {subject}",
+        result["request_id"].as_str().unwrap_or("?")
+    );
+    let _ = writeln!(
+        out,
+        "  answered (signed): {}",
+        names(&result["answered_by"]).join(", ")
+    );
+    for missing in result["not_answered"].as_array().into_iter().flatten() {
+        let _ = writeln!(
+            out,
+            "  no answer from {}: {}",
+            missing["name"].as_str().unwrap_or("?"),
+            missing["reason"].as_str().unwrap_or("?")
+        );
+    }
+    let listings = result["listings"].as_array().cloned().unwrap_or_default();
+    if listings.is_empty() {
+        let _ = writeln!(out, "  no shared listings");
+    }
+    for listing in &listings {
+        let _ = writeln!(
+            out,
+            "  {} {} list, {} by {}: {} (enforceable: {})",
+            listing["id"].as_str().unwrap_or("?"),
+            listing["listing"]["list"].as_str().unwrap_or("?"),
+            listing["listing"]["category"].as_str().unwrap_or("?"),
+            listing["issuer_name"].as_str().unwrap_or("?"),
+            listing["status"].as_str().unwrap_or("?"),
+            yes(listing["enforceable"].as_bool().unwrap_or(false))
+        );
+    }
+    out
+}

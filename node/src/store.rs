@@ -40,6 +40,7 @@ const REFERRING: u8 = b'r';
 const SUBJECT: u8 = b's';
 const FORK: u8 = b'f';
 const META: u8 = b'm';
+const REGISTER: u8 = b'q';
 const META_COUNT: &[u8] = b"count";
 const META_FEDERATION: &[u8] = b"federation";
 
@@ -439,6 +440,33 @@ fn decode_fork(author: AuthorityId, seq: u64, bytes: &[u8]) -> Result<ForkEviden
 }
 
 impl SledStore {
+    /// Appends a record to the query register under `(at, id)`. The
+    /// register lives beside the notices but outside the replicated state;
+    /// it is made durable by the next [`Store::flush`].
+    pub fn register_put(
+        &self,
+        at: Timestamp,
+        id: &[u8; 32],
+        record: &[u8],
+    ) -> Result<(), StoreError> {
+        let mut key = Vec::with_capacity(41);
+        key.push(REGISTER);
+        key.extend_from_slice(&at.0.to_be_bytes());
+        key.extend_from_slice(id);
+        self.tree.insert(key, record)?;
+        Ok(())
+    }
+
+    /// The newest `limit` register records, newest first.
+    pub fn register_recent(&self, limit: usize) -> Result<Vec<Vec<u8>>, StoreError> {
+        let mut records = Vec::new();
+        for item in self.tree.scan_prefix([REGISTER]).rev().take(limit) {
+            let (_, value) = item?;
+            records.push(value.to_vec());
+        }
+        Ok(records)
+    }
+
     /// Opens (or creates) the store in `path` for `federation`.
     pub fn open(path: &Path, federation: FederationId) -> Result<SledStore, StoreError> {
         let tree = open_tree(path)?;

@@ -34,8 +34,39 @@ pub const CHANGES_PER_AMENDMENT_MAX: usize = 16;
 macro_rules! digest_newtype {
     ($(#[$meta:meta])* $name:ident) => {
         $(#[$meta])*
-        #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
+        #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
         pub struct $name(pub [u8; 32]);
+
+        // The canonical (binary) form is the 32 bytes, exactly as a derived
+        // newtype; human-readable formats (the JSON of the HTTP API) get the
+        // 64 hex digits.
+        impl Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                if serializer.is_human_readable() {
+                    serializer.serialize_str(&self.digest().to_hex())
+                } else {
+                    serializer.serialize_newtype_struct(stringify!($name), &self.0)
+                }
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                if deserializer.is_human_readable() {
+                    let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+                    text.parse::<$name>().map_err(|_| {
+                        serde::de::Error::custom(format!(
+                            "{text:?} is not a {}: 64 hex digits expected",
+                            stringify!($name)
+                        ))
+                    })
+                } else {
+                    #[derive(Deserialize)]
+                    struct Raw([u8; 32]);
+                    Raw::deserialize(deserializer).map(|raw| $name(raw.0))
+                }
+            }
+        }
 
         impl $name {
             /// As a crypto digest (for hex display and parsing).

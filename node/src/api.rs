@@ -1,0 +1,464 @@
+//! The HTTP API (axum, JSON). Bound to loopback by default; every route
+//! but the public feed needs `Authorization: Bearer <token>` with the token
+//! from the data directory's `api.token`.
+//!
+//! | method | path | what |
+//! |---|---|---|
+//! | POST | `/v1/notices` | issue a notice: `{"List": {...}}`, `{"Object": {...}}`, ... |
+//! | GET | `/v1/subjects/{id}?kind=&at=` | a subject's listings |
+//! | GET | `/v1/listings/{id}?at=` | one listing with its history |
+//! | GET | `/v1/tasks?at=` | this authority's apply/lift tasks |
+//! | POST | `/v1/query` | local or federation-wide query |
+//! | GET | `/v1/status` | peers, heads and lag per author, pending, forks |
+//! | GET | `/v1/peers` | connected members |
+//! | GET | `/v1/queries?limit=` | the query register |
+//! | GET | `/v1/feed` | the publicity feed (public, no token) |
+//! | GET | `/v1/export` | an audit bundle (binary) |
+//! | GET | `/metrics` | Prometheus metrics |
+//!
+//! Errors are `{"error": {"code": "...", "message": "..."}}` with a stable
+//! code; a bad body names the offending field.
+
+use crate::daemon::{Command, QUERY_DEADLINE_DEFAULT, QueryAsk, QueryResult, QueryScope};
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use credence_protocol::fold::{ListingState, Task, TaskAction};
+use credence_protocol::model::{NoticeId, NoticeKind, SubjectKey, SubjectKind};
+use credence_protocol::roster::Federation;
+use credence_protocol::time::Timestamp;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+
+/// Largest request body accepted.
+pub const BODY_BYTES_MAX: usize = 256 * 1024;
+/// The token file of a data directory.
+pub const TOKEN_FILE: &str = "api.token";
+/// Where a running node writes its API address.
+pub const ADDRESS_FILE: &str = "api.addr";
+
+/// An API error: HTTP status, stable code, message naming what was wrong.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApiError {
+    /// HTTP status.
+    pub status: u16,
+    /// Stable machine-readable code.
+    pub code: &'static str,
+    /// What was wrong.
+    pub message: String,
+}
+
+impl ApiError {
+    fn bad(code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status: 400,
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        (
+            status,
+            Json(json!({"error": {"code": self.code, "message": self.message}})),
+        )
+            .into_response()
+    }
+}
+
+#[derive(Clone)]
+struct AppState {
+    commands: mpsc::Sender<Command>,
+    federation: Arc<Federation>,
+    token: Arc<String>,
+}
+
+/// The router of a node's API.
+pub fn router(commands: mpsc::Sender<Command>, federation: Federation, token: String) -> Router {
+    let state = AppState {
+        commands,
+        federation: Arc::new(federation),
+        token: Arc::new(token),
+    };
+    let private = Router::new()
+        .route("/v1/notices", post(issue))
+        .route("/v1/subjects/{id}", get(subject))
+        .route("/v1/listings/{id}", get(listing))
+        .route("/v1/tasks", get(tasks))
+        .route("/v1/query", post(query))
+        .route("/v1/status", get(status))
+        .route("/v1/peers", get(peers))
+        .route("/v1/queries", get(register))
+        .route("/v1/export", get(export))
+        .route("/metrics", get(metrics))
+        .route_layer(middleware::from_fn_with_state(state.clone(), authorise));
+    Router::new()
+        .route("/v1/feed", get(feed))
+        .merge(private)
+        .fallback(|| async {
+            ApiError {
+                status: 404,
+                code: "not_found",
+                message: "no such route; see the API table in ARCHITECTURE.md".into(),
+            }
+        })
+        .layer(DefaultBodyLimit::max(BODY_BYTES_MAX))
+        .with_state(state)
+}
+
+async fn authorise(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    request: Request,
+    next: Next,
+) -> Response {
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    let ok = given
+        .is_some_and(|given| constant_time_eq(given.trim().as_bytes(), state.token.as_bytes()));
+    if !ok {
+        return ApiError {
+            status: 401,
+            code: "unauthorised",
+            message: "missing or wrong bearer token (see api.token in the data directory)".into(),
+        }
+        .into_response();
+    }
+    next.run(request).await
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+async fn ask<T>(
+    state: &AppState,
+    make: impl FnOnce(oneshot::Sender<Result<T, ApiError>>) -> Command,
+) -> Result<T, ApiError> {
+    let (tx, rx) = oneshot::channel();
+    state.commands.send(make(tx)).await.map_err(|_| ApiError {
+        status: 503,
+        code: "stopping",
+        message: "the node is stopping".into(),
+    })?;
+    rx.await.map_err(|_| ApiError {
+        status: 503,
+        code: "stopping",
+        message: "the node is stopping".into(),
+    })?
+}
+
+/// Parses a JSON body, naming the offending field on failure.
+pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    let mut deserializer = serde_json::Deserializer::from_slice(body);
+    let value: T = serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if path == "." || path.is_empty() {
+            ApiError::bad("bad_json", format!("request body: {inner}"))
+        } else {
+            ApiError::bad("bad_field", format!("{path}: {inner}"))
+        }
+    })?;
+    deserializer
+        .end()
+        .map_err(|e| ApiError::bad("bad_json", format!("request body: {e}")))?;
+    Ok(value)
+}
+
+fn parse_at(at: Option<&str>) -> Result<Option<Timestamp>, ApiError> {
+    at.map(|text| {
+        Timestamp::parse(text).map_err(|e| ApiError::bad("bad_field", format!("at: {e}")))
+    })
+    .transpose()
+}
+
+fn parse_id(field: &str, text: &str) -> Result<NoticeId, ApiError> {
+    text.parse().map_err(|_| {
+        ApiError::bad(
+            "bad_field",
+            format!("{field}: {text:?} is not a notice id (64 hex digits)"),
+        )
+    })
+}
+
+/// A listing as JSON.
+pub fn listing_view(federation: &Federation, state: &ListingState, history: bool) -> Value {
+    let mut view = json!({
+        "id": state.id,
+        "issuer": state.issuer,
+        "issuer_name": federation.name_of(&state.issuer),
+        "issued_at": state.issued_at.0,
+        "status": state.status.name(),
+        "enforceable": state.enforceable,
+        "published": state.published,
+        "shared": state.shared,
+        "listing": state.listing,
+        "objections": state.objections.iter().map(|o| json!({
+            "id": o.id,
+            "author": o.author,
+            "respond_by": o.respond_by.0,
+            "ruling": o.ruling.map(|(id, upheld)| json!({"id": id, "upheld": upheld})),
+            "overdue": o.overdue,
+        })).collect::<Vec<_>>(),
+        "feedback": state.feedback.iter().map(|f| json!({
+            "author": f.author,
+            "author_name": federation.name_of(&f.author),
+            "measure": f.measure,
+            "action": f.action.name(),
+        })).collect::<Vec<_>>(),
+    });
+    if history {
+        view["history"] = state
+            .history
+            .iter()
+            .map(|h| json!({"id": h.id, "author": h.author, "seq": h.seq, "issued_at": h.issued_at.0, "kind": h.kind, "summary": h.summary}))
+            .collect();
+    }
+    view
+}
+
+fn task_view(federation: &Federation, task: &Task, state: &ListingState) -> Value {
+    json!({
+        "action": match task.action { TaskAction::Apply => "apply", TaskAction::Lift => "lift" },
+        "measure": task.measure,
+        "listing": task.listing,
+        "subject": state.listing.subject.id,
+        "subject_name": state.listing.subject.name,
+        "status": state.status.name(),
+        "issuer_name": federation.name_of(&state.issuer),
+    })
+}
+
+async fn issue(State(state): State<AppState>, body: Bytes) -> Result<Response, ApiError> {
+    let kind: NoticeKind = parse_json(&body)?;
+    let (id, seq) = ask(&state, |tx| Command::Issue(kind, tx)).await?;
+    Ok((StatusCode::CREATED, Json(json!({"id": id, "seq": seq}))).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SubjectParams {
+    kind: Option<String>,
+    at: Option<String>,
+}
+
+fn parse_kind(kind: Option<&str>) -> Result<SubjectKind, ApiError> {
+    match kind.unwrap_or("legal-person") {
+        "legal-person" => Ok(SubjectKind::LegalPerson),
+        "other-organisation" => Ok(SubjectKind::OtherOrganisation),
+        "natural-person" => Ok(SubjectKind::NaturalPerson),
+        other => Err(ApiError::bad(
+            "bad_field",
+            format!(
+                "kind: {other:?} is not one of legal-person, other-organisation, natural-person"
+            ),
+        )),
+    }
+}
+
+async fn subject(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(params): Query<SubjectParams>,
+) -> Result<Json<Value>, ApiError> {
+    let kind = parse_kind(params.kind.as_deref())?;
+    let key = SubjectKey::new(kind, &id).ok_or_else(|| {
+        ApiError::bad(
+            "bad_field",
+            format!("id: {id:?} is not an 18-character identifier"),
+        )
+    })?;
+    let at = parse_at(params.at.as_deref())?;
+    let states = ask(&state, |tx| Command::Subject(key, at, tx)).await?;
+    let enforceable = states.iter().filter(|s| s.enforceable).count();
+    Ok(Json(json!({
+        "subject": id,
+        "enforceable": enforceable,
+        "listings": states.iter().map(|s| listing_view(&state.federation, s, false)).collect::<Vec<_>>(),
+    })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AtParams {
+    at: Option<String>,
+}
+
+async fn listing(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(params): Query<AtParams>,
+) -> Result<Json<Value>, ApiError> {
+    let id = parse_id("id", &id)?;
+    let at = parse_at(params.at.as_deref())?;
+    let listing = ask(&state, |tx| Command::Listing(id, at, tx)).await?;
+    Ok(Json(listing_view(&state.federation, &listing, true)))
+}
+
+async fn tasks(
+    State(state): State<AppState>,
+    Query(params): Query<AtParams>,
+) -> Result<Json<Value>, ApiError> {
+    let at = parse_at(params.at.as_deref())?;
+    let tasks = ask(&state, |tx| Command::Tasks(at, tx)).await?;
+    Ok(Json(json!({
+        "tasks": tasks.iter().map(|(t, s)| task_view(&state.federation, t, s)).collect::<Vec<_>>(),
+    })))
+}
+
+/// The body of `POST /v1/query`.
+#[derive(Clone, Debug, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueryBody {
+    /// `legal-person` (default), `other-organisation` or `natural-person`.
+    #[serde(default)]
+    pub subject_kind: Option<String>,
+    /// The identifier.
+    pub subject_id: String,
+    /// Why.
+    pub purpose: String,
+    /// Under what law.
+    pub legal_basis: String,
+    /// `local` or `federation` (default).
+    #[serde(default)]
+    pub scope: Option<QueryScope>,
+    /// How long to wait for peers (ms, default 5000, at most 30000).
+    #[serde(default)]
+    pub deadline_ms: Option<u64>,
+}
+
+/// A query result as JSON.
+pub fn query_view(federation: &Federation, result: &QueryResult) -> Value {
+    let mut merged: std::collections::BTreeMap<NoticeId, Value> = std::collections::BTreeMap::new();
+    let answers: Vec<Value> = result
+        .answers
+        .iter()
+        .map(|a| {
+            for l in &a.answer.answer.listings {
+                merged.entry(l.id).or_insert_with(|| json!({
+                    "id": l.id,
+                    "issuer_name": federation.name_of(&l.issuer),
+                    "status": l.status.name(),
+                    "enforceable": l.enforceable,
+                    "listing": l.listing,
+                }));
+            }
+            json!({
+                "responder": a.responder,
+                "responder_name": federation.name_of(&a.responder),
+                "answered_at": a.answer.answer.answered_at.0,
+                "listings": a.answer.answer.listings.len(),
+                "truncated": a.answer.answer.truncated,
+                "signed_answer": a.answer.signed.encode::<{ credence_protocol::query::ANSWER_BYTES_MAX }>().map(hex::encode).unwrap_or_default(),
+            })
+        })
+        .collect();
+    json!({
+        "request_id": result.request.id().map(|d| d.to_hex()).unwrap_or_default(),
+        "signed_request": result.request.signed.encode::<{ credence_protocol::query::QUERY_BYTES_MAX + 64 }>().map(hex::encode).unwrap_or_default(),
+        "answered_by": result.answers.iter().map(|a| federation.name_of(&a.responder)).collect::<Vec<_>>(),
+        "not_answered": result.missing.iter().map(|(a, why)| json!({"authority": a, "name": federation.name_of(a), "reason": why})).collect::<Vec<_>>(),
+        "listings": merged.into_values().collect::<Vec<_>>(),
+        "answers": answers,
+    })
+}
+
+async fn query(State(state): State<AppState>, body: Bytes) -> Result<Json<Value>, ApiError> {
+    let body: QueryBody = parse_json(&body)?;
+    let ask_ = QueryAsk {
+        subject_kind: parse_kind(body.subject_kind.as_deref())?,
+        subject_id: body.subject_id,
+        purpose: body.purpose,
+        legal_basis: body.legal_basis,
+        scope: body.scope.unwrap_or(QueryScope::Federation),
+        deadline: body
+            .deadline_ms
+            .map_or(QUERY_DEADLINE_DEFAULT, Duration::from_millis),
+    };
+    let result = ask(&state, |tx| Command::Query(ask_, tx)).await?;
+    Ok(Json(query_view(&state.federation, &result)))
+}
+
+async fn status(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let status = ask(&state, Command::Status).await?;
+    serde_json::to_value(status)
+        .map(Json)
+        .map_err(|e| ApiError {
+            status: 500,
+            code: "internal",
+            message: e.to_string(),
+        })
+}
+
+async fn peers(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let status = ask(&state, Command::Status).await?;
+    Ok(Json(json!({"peers": status.peers})))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LimitParams {
+    limit: Option<usize>,
+}
+
+async fn register(
+    State(state): State<AppState>,
+    Query(params): Query<LimitParams>,
+) -> Result<Json<Value>, ApiError> {
+    let records = ask(&state, |tx| {
+        Command::Register(params.limit.unwrap_or(100), tx)
+    })
+    .await?;
+    Ok(Json(json!({"queries": records})))
+}
+
+async fn feed(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let listings = ask(&state, Command::Feed).await?;
+    // Only what the public may see: no history, no feedback.
+    let items: Vec<Value> = listings
+        .iter()
+        .map(|s| {
+            json!({
+                "id": s.id,
+                "issuer_name": state.federation.name_of(&s.issuer),
+                "subject": s.listing.subject,
+                "list": s.listing.list,
+                "category": s.listing.category,
+                "reason": s.listing.reason,
+                "legal_basis": s.listing.legal_basis,
+                "document_number": s.listing.document_number,
+                "effective_at": s.listing.effective_at.0,
+                "publish_until": s.listing.publish_until.0,
+            })
+        })
+        .collect();
+    Ok(Json(json!({"listings": items})))
+}
+
+async fn export(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let bundle = ask(&state, Command::Export).await?;
+    let bytes = bundle.to_bytes().map_err(|e| ApiError {
+        status: 500,
+        code: "internal",
+        message: e.to_string(),
+    })?;
+    Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response())
+}
+
+async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let text = ask(&state, Command::Metrics).await?;
+    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response())
+}

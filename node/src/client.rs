@@ -1,0 +1,138 @@
+//! A small blocking client of a running node's HTTP API, used by the
+//! operator commands when the node of their data directory is running.
+
+use crate::api::ADDRESS_FILE;
+use crate::node::read_bounded;
+use crate::service::read_token;
+use serde_json::Value;
+use std::path::Path;
+use std::time::Duration;
+
+/// Largest answer read (an export bundle may be large).
+const ANSWER_BYTES_MAX: u64 = 1 << 30;
+/// How long one call may take (a federation-wide query waits up to 30 s).
+const CALL_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Why a call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// Nothing answers at the address (a node that stopped uncleanly).
+    #[error("the node's API at {address} does not answer: {reason}")]
+    Unreachable {
+        /// The address.
+        address: String,
+        /// Why.
+        reason: String,
+    },
+    /// The API answered with an error.
+    #[error("{message} ({code}, HTTP {status})")]
+    Api {
+        /// HTTP status.
+        status: u16,
+        /// Stable code.
+        code: String,
+        /// Message.
+        message: String,
+    },
+}
+
+/// A client of one node.
+pub struct Client {
+    base: String,
+    token: String,
+    agent: ureq::Agent,
+}
+
+impl Client {
+    /// A client at `address` with `token`.
+    pub fn new(address: &str, token: &str) -> Client {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(CALL_TIMEOUT))
+            .build()
+            .into();
+        Client {
+            base: format!("http://{address}"),
+            token: token.to_string(),
+            agent,
+        }
+    }
+
+    /// The client of the node running on data directory `dir`, if it
+    /// wrote its API address there.
+    pub fn for_data_dir(dir: &Path) -> Option<Client> {
+        let path = dir.join(ADDRESS_FILE);
+        let address = String::from_utf8(read_bounded(&path, 256, "API address file").ok()?).ok()?;
+        let token = read_token(dir).ok()?;
+        Some(Client::new(address.trim(), &token))
+    }
+
+    fn finish(
+        &self,
+        result: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+    ) -> Result<Vec<u8>, ClientError> {
+        let mut response = result.map_err(|e| ClientError::Unreachable {
+            address: self.base.clone(),
+            reason: e.to_string(),
+        })?;
+        let status = response.status().as_u16();
+        let body = response
+            .body_mut()
+            .with_config()
+            .limit(ANSWER_BYTES_MAX)
+            .read_to_vec()
+            .map_err(|e| ClientError::Unreachable {
+                address: self.base.clone(),
+                reason: e.to_string(),
+            })?;
+        if status >= 400 {
+            let value: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+            return Err(ClientError::Api {
+                status,
+                code: value["error"]["code"]
+                    .as_str()
+                    .unwrap_or("unknown")
+                    .to_string(),
+                message: value["error"]["message"].as_str().map_or_else(
+                    || String::from_utf8_lossy(&body).into_owned(),
+                    str::to_string,
+                ),
+            });
+        }
+        Ok(body)
+    }
+
+    fn json(&self, body: Vec<u8>) -> Result<Value, ClientError> {
+        serde_json::from_slice(&body).map_err(|e| ClientError::Unreachable {
+            address: self.base.clone(),
+            reason: format!("the answer is not JSON: {e}"),
+        })
+    }
+
+    /// `GET path` as bytes.
+    pub fn get_bytes(&self, path: &str) -> Result<Vec<u8>, ClientError> {
+        let result = self
+            .agent
+            .get(format!("{}{path}", self.base))
+            .header("Authorization", format!("Bearer {}", self.token))
+            .call();
+        self.finish(result)
+    }
+
+    /// `GET path` as JSON.
+    pub fn get(&self, path: &str) -> Result<Value, ClientError> {
+        let body = self.get_bytes(path)?;
+        self.json(body)
+    }
+
+    /// `POST path` with a JSON body.
+    pub fn post(&self, path: &str, body: &Value) -> Result<Value, ClientError> {
+        let result = self
+            .agent
+            .post(format!("{}{path}", self.base))
+            .header("Authorization", format!("Bearer {}", self.token))
+            .send_json(body);
+        let body = self.finish(result)?;
+        self.json(body)
+    }
+}

@@ -1,0 +1,408 @@
+//! `credence devnet`: N nodes on loopback, each with its own data
+//! directory, generated key and sled store, running in this process over
+//! real libp2p connections; a scripted scenario shows a listing, an
+//! objection, a ruling, feedback, a repair and a cross-region query reach
+//! every node, with the time each step took to get there.
+
+use crate::config::{LogFormat, RunConfig};
+use crate::daemon::{Command, Handle, QueryAsk, QueryScope, Status};
+use crate::demo::{CATALOG_TOML, MEMBERS_TOML, SUBJECT_ID, example_listing};
+use crate::node;
+use crate::service::{self, Running};
+use anyhow::{Context, Result, bail};
+use credence_protocol::fold::TaskAction;
+use credence_protocol::model::{
+    FeedbackAction, NoticeId, NoticeKind, RulingOutcome, SubjectKey, SubjectKind,
+};
+use credence_protocol::roster::{CatalogDocument, MembersDocument, RosterDocument};
+use credence_protocol::time::DAY_MS;
+use std::path::Path;
+use std::time::{Duration, Instant};
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+/// How long a step may take to reach every node before the devnet gives up.
+const STEP_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Asks a node's loop and waits for the answer.
+pub async fn call<T>(
+    handle: &Handle,
+    make: impl FnOnce(oneshot::Sender<Result<T, crate::api::ApiError>>) -> Command,
+) -> Result<T> {
+    let (tx, rx) = oneshot::channel();
+    handle
+        .commands
+        .send(make(tx))
+        .await
+        .context("the node stopped")?;
+    rx.await
+        .context("the node stopped")?
+        .map_err(|e| anyhow::anyhow!("{} ({})", e.message, e.code))
+}
+
+/// A port on 127.0.0.1 that was free a moment ago.
+pub fn free_port() -> Result<u16> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").context("binding a loopback port")?;
+    Ok(listener.local_addr()?.port())
+}
+
+/// Creates `count` data directories under `root` with a genesis roster
+/// that lists each on its own loopback port. Returns their run
+/// configurations (HTTP on an ephemeral port) in member order.
+pub fn prepare(
+    root: &Path,
+    count: usize,
+    sync_interval: Duration,
+) -> Result<Vec<(String, RunConfig)>> {
+    let mut members: MembersDocument = toml::from_str(MEMBERS_TOML).context("embedded members")?;
+    while members.members.len() < count {
+        let n = members.members.len() + 1;
+        let mut extra = members.members[0].clone();
+        extra.handle = format!("county-{n}");
+        extra.name = format!("County {n} Market Regulation Bureau");
+        extra.region = format!("3501{n:02}");
+        extra.issues_black = vec!["food-drug".into()];
+        extra.issues_red = Vec::new();
+        extra.implements = vec!["more-inspections".into()];
+        extra.auditor = false;
+        members.members.push(extra);
+    }
+    members.members.truncate(count);
+    let mut configs = Vec::new();
+    for member in &mut members.members {
+        let dir = root.join(&member.handle);
+        let key = node::init(&dir, &member.handle)?;
+        member.key = hex::encode(key.public_bytes());
+        let port = free_port()?;
+        member.listen = vec![format!("/ip4/127.0.0.1/tcp/{port}")];
+        configs.push((
+            member.name.clone(),
+            RunConfig {
+                data: dir,
+                listen: vec![member.listen[0].parse().context("listen address")?],
+                bootstrap: Vec::new(),
+                http: "127.0.0.1:0".parse().context("http address")?,
+                sync_interval,
+                catch_up_grace: Duration::from_secs(5),
+                mdns: false,
+                log: LogFormat::Human,
+            },
+        ));
+    }
+    let catalog: CatalogDocument = toml::from_str(CATALOG_TOML).context("embedded catalog")?;
+    let roster_path = root.join("roster.toml");
+    std::fs::write(
+        &roster_path,
+        RosterDocument::from_parts(catalog, members).to_toml(),
+    )?;
+    for (_, config) in &configs {
+        node::join(&config.data, &roster_path)?;
+    }
+    Ok(configs)
+}
+
+/// Waits until every node is connected to every other and ready.
+pub async fn wait_connected(nodes: &[Running]) -> Result<()> {
+    let started = Instant::now();
+    loop {
+        let mut all = true;
+        for node in nodes {
+            let status: Status = call(&node.handle, Command::Status).await?;
+            all &= status.ready && status.peers.len() + 1 == nodes.len();
+        }
+        if all {
+            return Ok(());
+        }
+        if started.elapsed() > STEP_TIMEOUT {
+            bail!("the nodes did not all connect within {STEP_TIMEOUT:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Stamps every notice a node accepts with the instant it was seen, on a
+/// task of its own, so that later reads still see when it happened.
+pub fn watch(handle: &Handle) -> mpsc::UnboundedReceiver<(NoticeId, Instant)> {
+    let mut rx = handle.accepted.subscribe();
+    let (tx, stamped) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        loop {
+            match rx.recv().await {
+                Ok(id) => {
+                    if tx.send((id, Instant::now())).is_err() {
+                        return;
+                    }
+                }
+                Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(broadcast::error::RecvError::Closed) => return,
+            }
+        }
+    });
+    stamped
+}
+
+/// Waits until `id` was accepted on every watched node; returns the time
+/// each took from `since`.
+pub async fn reach_all(
+    watched: &mut [mpsc::UnboundedReceiver<(NoticeId, Instant)>],
+    id: NoticeId,
+    since: Instant,
+) -> Result<Vec<Duration>> {
+    let mut times = Vec::with_capacity(watched.len());
+    for rx in watched.iter_mut() {
+        let deadline = since + STEP_TIMEOUT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match tokio::time::timeout(left, rx.recv()).await {
+                Ok(Some((got, at))) if got == id => {
+                    times.push(at.saturating_duration_since(since));
+                    break;
+                }
+                Ok(Some(_)) => {}
+                Ok(None) => bail!("a node stopped"),
+                Err(_) => bail!("notice {id} did not reach every node within {STEP_TIMEOUT:?}"),
+            }
+        }
+    }
+    Ok(times)
+}
+
+struct Scenario<'a> {
+    nodes: &'a [Running],
+    names: Vec<String>,
+    started: Instant,
+    step: usize,
+}
+
+impl Scenario<'_> {
+    async fn issue(&mut self, by: usize, what: &str, kind: NoticeKind) -> Result<NoticeId> {
+        self.step += 1;
+        println!("\n[{:>2}] {} {what}", self.step, self.names[by]);
+        let mut receivers: Vec<_> = self.nodes.iter().map(|n| watch(&n.handle)).collect();
+        let since = Instant::now();
+        let (id, _) = call(&self.nodes[by].handle, |tx| Command::Issue(kind, tx)).await?;
+        let times = reach_all(&mut receivers, id, since).await?;
+        let slowest = times.iter().max().copied().unwrap_or_default();
+        let each: Vec<String> = times
+            .iter()
+            .map(|t| format!("{:.1}", t.as_secs_f64() * 1000.0))
+            .collect();
+        println!(
+            "     notice {} on every node in {:.1} ms (per node, ms: {}); {:.0} ms since start",
+            id.short(),
+            slowest.as_secs_f64() * 1000.0,
+            each.join(" "),
+            self.started.elapsed().as_secs_f64() * 1000.0
+        );
+        Ok(id)
+    }
+
+    async fn show(&self, on: usize, listing: NoticeId) -> Result<()> {
+        let state = call(&self.nodes[on].handle, |tx| {
+            Command::Listing(listing, None, tx)
+        })
+        .await?;
+        println!(
+            "     on {}: status {}, enforceable {}",
+            self.names[on],
+            state.status.name(),
+            state.enforceable
+        );
+        Ok(())
+    }
+
+    async fn tasks(&self, on: usize) -> Result<usize> {
+        let tasks = call(&self.nodes[on].handle, |tx| Command::Tasks(None, tx)).await?;
+        let lines: Vec<String> = tasks
+            .iter()
+            .map(|(t, _)| {
+                format!(
+                    "{} {}",
+                    if t.action == TaskAction::Apply {
+                        "apply"
+                    } else {
+                        "lift"
+                    },
+                    t.measure
+                )
+            })
+            .collect();
+        println!(
+            "     tasks of {}: {}",
+            self.names[on],
+            if lines.is_empty() {
+                "none".into()
+            } else {
+                lines.join(", ")
+            }
+        );
+        Ok(tasks.len())
+    }
+}
+
+/// Runs the scenario over running nodes (member order of [`prepare`]).
+pub async fn scenario(nodes: &[Running], names: &[String]) -> Result<()> {
+    let mut s = Scenario {
+        nodes,
+        names: names.to_vec(),
+        started: Instant::now(),
+        step: 0,
+    };
+    let now = node::now();
+    let listing = s
+        .issue(
+            0,
+            "blacklists a food company",
+            NoticeKind::List(example_listing(now)),
+        )
+        .await?;
+    s.show(2, listing).await?;
+    let before = s.tasks(2).await?;
+    let objection = s
+        .issue(
+            1,
+            "files the company's objection: enforcement stops everywhere",
+            NoticeKind::Object {
+                listing,
+                grounds: "the batch was recalled before sale".into(),
+                respond_by: now.plus_ms(20 * DAY_MS),
+            },
+        )
+        .await?;
+    s.show(2, listing).await?;
+    let during = s.tasks(2).await?;
+    anyhow::ensure!(
+        during < before,
+        "the objection did not remove the implementer's task"
+    );
+    s.issue(
+        0,
+        "rejects the objection: the listing is enforceable again",
+        NoticeKind::Rule {
+            objection,
+            outcome: RulingOutcome::Rejected,
+            reason: "recall came after the sale, per inspection record 2026-118".into(),
+        },
+    )
+    .await?;
+    s.show(2, listing).await?;
+    s.issue(
+        2,
+        "applies the high-consumption ban and reports back",
+        NoticeKind::Feedback {
+            listing,
+            measure: "high-consumption-ban".into(),
+            action: FeedbackAction::Applied,
+        },
+    )
+    .await?;
+    s.tasks(2).await?;
+    s.step += 1;
+    println!(
+        "\n[{:>2}] {} asks the federation about the company before a contract",
+        s.step, s.names[1]
+    );
+    let since = Instant::now();
+    let result = call(&nodes[1].handle, |tx| {
+        Command::Query(
+            QueryAsk {
+                subject_kind: SubjectKind::LegalPerson,
+                subject_id: SUBJECT_ID.into(),
+                purpose: "government procurement award".into(),
+                legal_basis: "Government Procurement Law art. 22".into(),
+                scope: QueryScope::Federation,
+                deadline: Duration::from_secs(5),
+            },
+            tx,
+        )
+    })
+    .await?;
+    let listings: usize = result
+        .answers
+        .iter()
+        .map(|a| a.answer.answer.listings.len())
+        .sum();
+    println!(
+        "     {} signed answers ({} listing entries) in {:.1} ms; not answered: {}",
+        result.answers.len(),
+        listings,
+        since.elapsed().as_secs_f64() * 1000.0,
+        result.missing.len()
+    );
+    s.issue(
+        0,
+        "repairs the company's credit after rectification",
+        NoticeKind::Repair {
+            listing,
+            reason: "rectified, fined and passed re-inspection".into(),
+            evidence: vec![[7; 32]],
+        },
+    )
+    .await?;
+    s.show(2, listing).await?;
+    s.tasks(2).await?;
+    let key = SubjectKey::new(SubjectKind::LegalPerson, SUBJECT_ID).context("subject key")?;
+    let shared = call(&nodes[1].handle, |tx| Command::Subject(key, None, tx))
+        .await?
+        .iter()
+        .filter(|s| s.shared)
+        .count();
+    println!("     shared listings of the company now: {shared}");
+    let mut registers = Vec::new();
+    for node in nodes {
+        registers.push(
+            call(&node.handle, |tx| Command::Register(100, tx))
+                .await?
+                .len(),
+        );
+    }
+    println!("\nquery registers (records per node): {registers:?}");
+    println!(
+        "scenario finished in {:.0} ms",
+        s.started.elapsed().as_secs_f64() * 1000.0
+    );
+    Ok(())
+}
+
+/// `credence devnet`.
+pub fn run(count: usize, exit: bool, dir: Option<&Path>) -> Result<()> {
+    let temporary = tempfile::tempdir().context("creating a temporary directory")?;
+    let root = dir.unwrap_or(temporary.path()).to_path_buf();
+    std::fs::create_dir_all(&root).with_context(|| format!("creating {}", root.display()))?;
+    if root.join("roster.toml").exists() {
+        bail!(
+            "{} already holds a devnet; choose an empty --dir",
+            root.display()
+        );
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        println!("starting {count} nodes on 127.0.0.1 in {}", root.display());
+        let configs = prepare(&root, count, Duration::from_secs(10))?;
+        let mut nodes = Vec::new();
+        let mut names = Vec::new();
+        for (name, config) in configs {
+            let running = service::launch(config).await?;
+            println!("  {name:<44} http://{}  {}", running.http, running.listen.first().map(|a| a.to_string()).unwrap_or_default());
+            names.push(name);
+            nodes.push(running);
+        }
+        let started = Instant::now();
+        wait_connected(&nodes).await?;
+        println!("all {count} nodes connected in {:.0} ms", started.elapsed().as_secs_f64() * 1000.0);
+        let outcome = scenario(&nodes, &names).await;
+        if outcome.is_ok() && !exit {
+            println!("\nthe nodes keep running; API tokens are in each data directory's api.token. Ctrl-C stops them.");
+            let _ = tokio::signal::ctrl_c().await;
+        }
+        for node in nodes {
+            node.stop().await?;
+        }
+        if dir.is_some() {
+            println!("data directories kept in {}", root.display());
+        }
+        outcome
+    })
+}

@@ -1,0 +1,298 @@
+//! The libp2p side of a node: transport, the composed behaviour, and the
+//! bounded length-prefixed codec of the request-response protocols.
+//!
+//! A node's libp2p identity is its authority key, so a connection's
+//! `PeerId` names the authority on the other end; only roster members may
+//! connect (`allow_block_list` refuses everyone else at connection time).
+
+use credence_crypto::AuthorityKey;
+use credence_protocol::model::{AuthorityId, ENVELOPE_BYTES_MAX};
+use credence_protocol::query::{ANSWER_BYTES_MAX, QUERY_BYTES_MAX, QUERY_PROTOCOL};
+use credence_protocol::roster::Federation;
+use credence_protocol::sync::{SYNC_MESSAGE_BYTES_MAX, SYNC_PROTOCOL};
+use futures::prelude::*;
+use libp2p::swarm::NetworkBehaviour;
+use libp2p::swarm::behaviour::toggle::Toggle;
+use libp2p::{
+    PeerId, StreamProtocol, Swarm, allow_block_list, gossipsub, identify, identity, mdns, noise,
+    request_response, tcp, yamux,
+};
+use std::collections::BTreeMap;
+use std::io;
+use std::time::Duration;
+
+/// Most bytes of a gossip message: one envelope and gossipsub's framing.
+pub const GOSSIP_MESSAGE_BYTES_MAX: usize = ENVELOPE_BYTES_MAX + 1024;
+/// How long a request may wait for its answer.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// Connections stay open this long without traffic (gossip is low-rate;
+/// the default 10 s would close them between notices).
+pub const IDLE_CONNECTION_TIMEOUT: Duration = Duration::from_secs(3600);
+/// Concurrent streams per request-response protocol.
+const STREAMS_MAX: usize = 64;
+
+/// The gossip topic of a federation.
+pub fn topic(federation: &Federation) -> gossipsub::IdentTopic {
+    let id = federation.id().digest().to_hex();
+    gossipsub::IdentTopic::new(format!("credence/{}/notices/1", &id[..8]))
+}
+
+/// The libp2p keypair of an authority key.
+pub fn keypair(key: &AuthorityKey) -> identity::Keypair {
+    let mut secret = key.secret_bytes();
+    // Infallible for 32 bytes; the result owns a copy of the secret.
+    match identity::Keypair::ed25519_from_bytes(&mut secret) {
+        Ok(pair) => pair,
+        Err(error) => unreachable!("a 32-byte ed25519 secret is always valid: {error}"),
+    }
+}
+
+/// The peer id of an authority, if its key is a valid ed25519 point.
+pub fn peer_id(author: &AuthorityId) -> Option<PeerId> {
+    let key = identity::ed25519::PublicKey::try_from_bytes(&author.0).ok()?;
+    Some(PeerId::from_public_key(&identity::PublicKey::from(key)))
+}
+
+/// Peer id → authority for every member of the roster.
+pub fn members(federation: &Federation) -> BTreeMap<PeerId, AuthorityId> {
+    federation
+        .roster()
+        .members
+        .iter()
+        .filter_map(|m| peer_id(&m.key).map(|peer| (peer, m.key)))
+        .collect()
+}
+
+/// Requests and responses as length-prefixed bytes, each direction with
+/// its own bound; decoding the bytes is the daemon's (where failures are
+/// counted by reason).
+#[derive(Clone, Copy, Debug)]
+pub struct BoundedCodec {
+    request_bytes_max: usize,
+    response_bytes_max: usize,
+}
+
+async fn read_frame<T: AsyncRead + Unpin + Send>(
+    io: &mut T,
+    bytes_max: usize,
+) -> io::Result<Vec<u8>> {
+    let mut length = [0u8; 4];
+    io.read_exact(&mut length).await?;
+    let length = u32::from_le_bytes(length) as usize;
+    if length > bytes_max {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("a message of {length} bytes exceeds the limit of {bytes_max}"),
+        ));
+    }
+    let mut bytes = vec![0u8; length];
+    io.read_exact(&mut bytes).await?;
+    Ok(bytes)
+}
+
+async fn write_frame<T: AsyncWrite + Unpin + Send>(
+    io: &mut T,
+    bytes: &[u8],
+    bytes_max: usize,
+) -> io::Result<()> {
+    if bytes.len() > bytes_max {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "a message of {} bytes exceeds the limit of {bytes_max}",
+                bytes.len()
+            ),
+        ));
+    }
+    io.write_all(&(bytes.len() as u32).to_le_bytes()).await?;
+    io.write_all(bytes).await?;
+    io.close().await
+}
+
+impl request_response::Codec for BoundedCodec {
+    type Protocol = StreamProtocol;
+    type Request = Vec<u8>;
+    type Response = Vec<u8>;
+
+    async fn read_request<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<Vec<u8>>
+    where
+        T: AsyncRead + Unpin + Send,
+    {
+        read_frame(io, self.request_bytes_max).await
+    }
+
+    async fn read_response<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<Vec<u8>>
+    where
+        T: AsyncRead + Unpin + Send,
+    {
+        read_frame(io, self.response_bytes_max).await
+    }
+
+    async fn write_request<T>(
+        &mut self,
+        _: &StreamProtocol,
+        io: &mut T,
+        request: Vec<u8>,
+    ) -> io::Result<()>
+    where
+        T: AsyncWrite + Unpin + Send,
+    {
+        write_frame(io, &request, self.request_bytes_max).await
+    }
+
+    async fn write_response<T>(
+        &mut self,
+        _: &StreamProtocol,
+        io: &mut T,
+        response: Vec<u8>,
+    ) -> io::Result<()>
+    where
+        T: AsyncWrite + Unpin + Send,
+    {
+        write_frame(io, &response, self.response_bytes_max).await
+    }
+}
+
+/// Everything a node speaks.
+#[derive(NetworkBehaviour)]
+pub struct Behaviour {
+    /// Refuses connections from peers outside the roster.
+    pub gate: allow_block_list::Behaviour<allow_block_list::AllowedPeers>,
+    /// Exchanges listen addresses and agent versions.
+    pub identify: identify::Behaviour,
+    /// Spreads new notices.
+    pub gossipsub: gossipsub::Behaviour,
+    /// Anti-entropy sync.
+    pub sync: request_response::Behaviour<BoundedCodec>,
+    /// Cross-region query.
+    pub query: request_response::Behaviour<BoundedCodec>,
+    /// Local-network discovery (optional).
+    pub mdns: Toggle<mdns::tokio::Behaviour>,
+}
+
+/// Why the swarm could not be built.
+#[derive(Debug, thiserror::Error)]
+#[error("the network could not be set up: {0}")]
+pub struct NetError(pub String);
+
+fn gossipsub(federation: &Federation) -> Result<gossipsub::Behaviour, NetError> {
+    let config = gossipsub::ConfigBuilder::default()
+        .validation_mode(gossipsub::ValidationMode::Anonymous)
+        .validate_messages()
+        .max_transmit_size(GOSSIP_MESSAGE_BYTES_MAX)
+        .heartbeat_interval(Duration::from_millis(700))
+        .message_id_fn(|message| {
+            // The notice id: every copy of a notice has one message id.
+            gossipsub::MessageId::from(credence_crypto::merkle::leaf_hash(&message.data).0.to_vec())
+        })
+        .build()
+        .map_err(|e| NetError(e.to_string()))?;
+    let mut behaviour =
+        gossipsub::Behaviour::new(gossipsub::MessageAuthenticity::Anonymous, config)
+            .map_err(|e| NetError(e.to_string()))?;
+    // Notices are rare: the default mesh-delivery penalty would punish
+    // honest mesh peers for having nothing to say. Invalid messages still
+    // cost the sender (P4).
+    let topic = topic(federation);
+    let topic_params = gossipsub::TopicScoreParams {
+        mesh_message_deliveries_weight: 0.0,
+        mesh_failure_penalty_weight: 0.0,
+        ..gossipsub::TopicScoreParams::default()
+    };
+    let mut params = gossipsub::PeerScoreParams::default();
+    params.topics.insert(topic.hash(), topic_params);
+    behaviour
+        .with_peer_score(params, gossipsub::PeerScoreThresholds::default())
+        .map_err(NetError)?;
+    behaviour
+        .subscribe(&topic)
+        .map_err(|e| NetError(e.to_string()))?;
+    Ok(behaviour)
+}
+
+fn request_response(
+    protocol: &'static str,
+    request_bytes_max: usize,
+    response_bytes_max: usize,
+) -> request_response::Behaviour<BoundedCodec> {
+    request_response::Behaviour::with_codec(
+        BoundedCodec {
+            request_bytes_max,
+            response_bytes_max,
+        },
+        [(
+            StreamProtocol::new(protocol),
+            request_response::ProtocolSupport::Full,
+        )],
+        request_response::Config::default()
+            .with_request_timeout(REQUEST_TIMEOUT)
+            .with_max_concurrent_streams(STREAMS_MAX),
+    )
+}
+
+/// Builds the swarm of `key` in `federation`.
+pub fn swarm(
+    key: &AuthorityKey,
+    federation: &Federation,
+    mdns: bool,
+) -> Result<Swarm<Behaviour>, NetError> {
+    let members = members(federation);
+    let swarm = libp2p::SwarmBuilder::with_existing_identity(keypair(key))
+        .with_tokio()
+        .with_tcp(
+            tcp::Config::default().nodelay(true),
+            noise::Config::new,
+            yamux::Config::default,
+        )
+        .map_err(|e| NetError(e.to_string()))?
+        .with_behaviour(|pair| {
+            let local = pair.public().to_peer_id();
+            let mut gate = allow_block_list::Behaviour::<allow_block_list::AllowedPeers>::default();
+            for peer in members.keys() {
+                gate.allow_peer(*peer);
+            }
+            let mdns = if mdns {
+                Some(mdns::tokio::Behaviour::new(mdns::Config::default(), local)?)
+            } else {
+                None
+            };
+            Ok(Behaviour {
+                gate,
+                identify: identify::Behaviour::new(identify::Config::new(
+                    "/credence/1".into(),
+                    pair.public(),
+                )),
+                gossipsub: gossipsub(federation).map_err(Box::new)?,
+                sync: request_response(
+                    SYNC_PROTOCOL,
+                    SYNC_MESSAGE_BYTES_MAX,
+                    SYNC_MESSAGE_BYTES_MAX,
+                ),
+                query: request_response(
+                    QUERY_PROTOCOL,
+                    QUERY_BYTES_MAX + 64,
+                    ANSWER_BYTES_MAX + 128,
+                ),
+                mdns: Toggle::from(mdns),
+            })
+        })
+        .map_err(|e| NetError(e.to_string()))?
+        .with_swarm_config(|config| config.with_idle_connection_timeout(IDLE_CONNECTION_TIMEOUT))
+        .build();
+    Ok(swarm)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_authority_key_is_its_peer_id() {
+        let key = AuthorityKey::from_secret_bytes([7; 32]);
+        let author = AuthorityId(key.public_bytes());
+        assert_eq!(
+            keypair(&key).public().to_peer_id(),
+            peer_id(&author).unwrap()
+        );
+    }
+}

@@ -1,0 +1,168 @@
+//! Starting and stopping a node: the daemon loop, its HTTP API, its API
+//! token and address files, and the signals that stop it.
+
+use crate::api::{self, ADDRESS_FILE, TOKEN_FILE};
+use crate::config::RunConfig;
+use crate::daemon::{Daemon, Handle};
+use crate::node::{NodeError, read_bounded};
+use anyhow::{Context, Result};
+use libp2p::{Multiaddr, PeerId};
+use std::fs;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::Path;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// Bytes of a token file read (a token is 64 hex digits).
+const TOKEN_BYTES_MAX: u64 = 1024;
+
+/// The API token of a data directory, created (0600) if missing.
+pub fn ensure_token(dir: &Path) -> Result<String, NodeError> {
+    let path = dir.join(TOKEN_FILE);
+    let io = |source| NodeError::Io {
+        path: path.display().to_string(),
+        source,
+    };
+    if !path.exists() {
+        let mut secret = [0u8; 32];
+        getrandom::fill(&mut secret).map_err(|e| io(std::io::Error::other(e.to_string())))?;
+        let mut options = fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut file = options.open(&path).map_err(io)?;
+        writeln!(file, "{}", hex::encode(secret)).map_err(io)?;
+        file.sync_all().map_err(io)?;
+    }
+    read_token(dir)
+}
+
+/// Reads the API token of a data directory.
+pub fn read_token(dir: &Path) -> Result<String, NodeError> {
+    let path = dir.join(TOKEN_FILE);
+    let bytes = read_bounded(&path, TOKEN_BYTES_MAX, "API token file")?;
+    let token = String::from_utf8(bytes)
+        .map_err(|_| NodeError::Config {
+            path: path.display().to_string(),
+            reason: "not UTF-8 text".into(),
+        })?
+        .trim()
+        .to_string();
+    if token.len() < 16 {
+        return Err(NodeError::Config {
+            path: path.display().to_string(),
+            reason: "the token must have at least 16 characters".into(),
+        });
+    }
+    Ok(token)
+}
+
+/// A node running in this process.
+pub struct Running {
+    /// Its handle.
+    pub handle: Handle,
+    /// Where its HTTP API listens.
+    pub http: SocketAddr,
+    /// Where its libp2p transport listens.
+    pub listen: Vec<Multiaddr>,
+    /// Its peer id.
+    pub peer_id: PeerId,
+    /// Its API token.
+    pub token: String,
+    task: JoinHandle<Result<(), NodeError>>,
+    server: JoinHandle<()>,
+    address_file: std::path::PathBuf,
+}
+
+/// Starts a node (daemon and API) on the current tokio runtime.
+pub async fn launch(config: RunConfig) -> Result<Running> {
+    let token = ensure_token(&config.data)?;
+    let http_addr = config.http;
+    let data = config.data.clone();
+    let (daemon, handle, commands, stop) = Daemon::start(config)?;
+    let peer_id = daemon.local_peer_id();
+    let federation = daemon.federation().clone();
+    let (listening_tx, listening_rx) = oneshot::channel();
+    let listener = tokio::net::TcpListener::bind(http_addr)
+        .await
+        .with_context(|| format!("the HTTP API cannot listen on {http_addr}"))?;
+    let http = listener.local_addr()?;
+    let router = api::router(handle.commands.clone(), federation, token.clone());
+    let server = tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, router).await {
+            tracing::error!("HTTP API stopped: {e}");
+        }
+    });
+    let task = tokio::spawn(daemon.run(commands, stop, Some(listening_tx)));
+    let listen = tokio::time::timeout(std::time::Duration::from_secs(10), listening_rx)
+        .await
+        .context("the node did not start listening within 10 s")?
+        .context("the node stopped while starting")?;
+    let address_file = data.join(ADDRESS_FILE);
+    fs::write(&address_file, http.to_string())
+        .with_context(|| format!("writing {}", address_file.display()))?;
+    Ok(Running {
+        handle,
+        http,
+        listen,
+        peer_id,
+        token,
+        task,
+        server,
+        address_file,
+    })
+}
+
+impl Running {
+    /// Stops the node: flushes its store and waits for it.
+    pub async fn stop(self) -> Result<()> {
+        let _ = self.handle.stop.send(()).await;
+        let result = self.task.await.context("the node task failed")?;
+        self.server.abort();
+        let _ = fs::remove_file(&self.address_file);
+        result.map_err(Into::into)
+    }
+}
+
+/// `credence run --config FILE`: runs until Ctrl-C or SIGTERM.
+pub fn run(config_path: &Path) -> Result<()> {
+    let config = RunConfig::read(config_path)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let running = launch(config).await?;
+        println!("credence node {} running", running.peer_id);
+        for address in &running.listen {
+            println!("  libp2p  {address}/p2p/{}", running.peer_id);
+        }
+        println!("  http    http://{}", running.http);
+        wait_for_signal().await;
+        println!("stopping: flushing the store");
+        running.stop().await
+    })
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
