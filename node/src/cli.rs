@@ -532,6 +532,16 @@ fn parse_time(text: &str) -> Result<Timestamp, String> {
     Timestamp::parse(text).map_err(|e| e.to_string())
 }
 
+impl Cli {
+    /// The configuration file of `credence run`, if that is the command.
+    pub fn run_config(&self) -> Option<&Path> {
+        match &self.command {
+            Command::Run { config } => Some(config),
+            _ => None,
+        }
+    }
+}
+
 /// Runs the command line; returns the process exit code.
 pub fn run(cli: Cli) -> Result<i32> {
     match cli.command {

@@ -1,13 +1,28 @@
 //! The `credence` binary.
 
 use clap::Parser;
+use credence_node::config::{LogFormat, RunConfig};
 
 fn main() {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_env("CREDENCE_LOG"))
-        .with_writer(std::io::stderr)
-        .init();
     let cli = credence_node::cli::Cli::parse();
+    // The daemon logs at info by default, in the format its configuration
+    // names; one-shot commands only log warnings. CREDENCE_LOG overrides.
+    let (default_level, format) = match cli.run_config() {
+        Some(path) => (
+            "info",
+            RunConfig::read(path).map(|c| c.log).unwrap_or_default(),
+        ),
+        None => ("warn", LogFormat::Human),
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CREDENCE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Human => builder.init(),
+    }
     match credence_node::cli::run(cli) {
         Ok(code) => std::process::exit(code),
         Err(error) => {

@@ -295,4 +295,23 @@ mod tests {
             peer_id(&author).unwrap()
         );
     }
+
+    #[test]
+    fn frames_over_the_limit_are_refused_before_they_are_read() {
+        let mut announced = (1u32 << 30).to_le_bytes().to_vec();
+        announced.extend_from_slice(&[0; 16]);
+        let error =
+            futures::executor::block_on(read_frame(&mut futures::io::Cursor::new(announced), 1024))
+                .unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::InvalidData);
+        assert!(error.to_string().contains("limit of 1024"), "{error}");
+        let mut short = 8u32.to_le_bytes().to_vec();
+        short.extend_from_slice(&[1, 2, 3]);
+        assert!(
+            futures::executor::block_on(read_frame(&mut futures::io::Cursor::new(short), 1024))
+                .is_err()
+        );
+        let mut out = futures::io::Cursor::new(Vec::new());
+        assert!(futures::executor::block_on(write_frame(&mut out, &[0; 2048], 1024)).is_err());
+    }
 }

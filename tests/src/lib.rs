@@ -4,6 +4,8 @@
 //! The tests start real processes and touch nothing outside their
 //! temporary directories.
 
+pub mod cluster;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

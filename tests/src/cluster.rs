@@ -1,0 +1,437 @@
+//! A federation of real `credence run` processes on 127.0.0.1, each with
+//! its own data directory, sled store, libp2p port and HTTP port, driven
+//! through the HTTP API. Every process is killed when its [`Peer`] drops.
+
+use crate::{arg, configs_dir, credence};
+use credence_protocol::model::{
+    Classification, ListKind, Listing, NoticeKind, Severity, Subject, SubjectKind,
+};
+use credence_protocol::roster::MembersDocument;
+use credence_protocol::time::{DAY_MS, Timestamp};
+use serde_json::Value;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long a test waits for the federation to reach a state.
+pub const CONVERGE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A port on 127.0.0.1 that was free a moment ago.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+/// Waits until `condition` holds, polling; panics naming `what` after
+/// [`CONVERGE_TIMEOUT`].
+pub fn wait_for(what: &str, mut condition: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while !condition() {
+        assert!(
+            started.elapsed() < CONVERGE_TIMEOUT,
+            "timed out after {CONVERGE_TIMEOUT:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// One member's node.
+pub struct Peer {
+    /// Its handle in the members file.
+    pub handle: String,
+    /// Its data directory.
+    pub dir: PathBuf,
+    /// Its run configuration.
+    pub config: PathBuf,
+    /// Its libp2p port.
+    pub p2p_port: u16,
+    /// Its HTTP port.
+    pub http_port: u16,
+    child: Option<Child>,
+    agent: ureq::Agent,
+}
+
+impl Peer {
+    /// The API token.
+    pub fn token(&self) -> String {
+        std::fs::read_to_string(self.dir.join("api.token"))
+            .expect("api.token")
+            .trim()
+            .to_string()
+    }
+
+    /// Starts `credence run` and waits until its API answers.
+    pub fn start(&mut self) {
+        assert!(self.child.is_none(), "{} is already running", self.handle);
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("node.log"))
+            .expect("log file");
+        let child = Command::new(crate::credence_bin())
+            .args(["run", "--config", arg(&self.config)])
+            .env("CREDENCE_LOG", "info")
+            .stdout(Stdio::from(log.try_clone().expect("log file")))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("credence run starts");
+        self.child = Some(child);
+        let started = Instant::now();
+        loop {
+            if self.try_get("/v1/status").is_some() {
+                return;
+            }
+            if let Some(Ok(Some(status))) = self.child.as_mut().map(Child::try_wait) {
+                panic!("{} exited with {status}:\n{}", self.handle, self.log());
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "{} did not start:\n{}",
+                self.handle,
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The node's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("node.log")).unwrap_or_default()
+    }
+
+    /// `kill -9`.
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// SIGTERM, then waits for a clean exit (the store is flushed).
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let pid = child.id().to_string();
+            let _ = Command::new("kill").args(["-TERM", &pid]).status();
+            let started = Instant::now();
+            loop {
+                if let Ok(Some(status)) = child.try_wait() {
+                    assert!(
+                        status.success(),
+                        "{} stopped with {status}:\n{}",
+                        self.handle,
+                        self.log()
+                    );
+                    return;
+                }
+                if started.elapsed() > Duration::from_secs(20) {
+                    let _ = child.kill();
+                    panic!("{} did not stop on SIGTERM:\n{}", self.handle, self.log());
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.http_port)
+    }
+
+    fn try_get(&self, path: &str) -> Option<Value> {
+        let mut response = self
+            .agent
+            .get(self.url(path))
+            .header("Authorization", format!("Bearer {}", self.token()))
+            .call()
+            .ok()?;
+        if response.status() != 200 {
+            return None;
+        }
+        response.body_mut().read_json().ok()
+    }
+
+    /// `GET path` (panics unless 200).
+    pub fn get(&self, path: &str) -> Value {
+        self.try_get(path)
+            .unwrap_or_else(|| panic!("GET {path} on {} failed:\n{}", self.handle, self.log()))
+    }
+
+    /// `GET path` as text (panics unless 200).
+    pub fn get_text(&self, path: &str) -> String {
+        let mut response = self
+            .agent
+            .get(self.url(path))
+            .header("Authorization", format!("Bearer {}", self.token()))
+            .call()
+            .expect("the API answers");
+        assert_eq!(response.status(), 200);
+        response.body_mut().read_to_string().expect("text")
+    }
+
+    /// A request with an optional token and raw body; returns the status
+    /// and the JSON answer.
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&str>,
+    ) -> (u16, Value) {
+        let url = self.url(path);
+        let auth = token.map(|t| format!("Bearer {t}"));
+        let result = match (method, body) {
+            ("POST", Some(body)) => {
+                let mut request = self
+                    .agent
+                    .post(&url)
+                    .header("Content-Type", "application/json");
+                if let Some(auth) = &auth {
+                    request = request.header("Authorization", auth);
+                }
+                request.send(body.as_bytes())
+            }
+            _ => {
+                let mut request = self.agent.get(&url);
+                if let Some(auth) = &auth {
+                    request = request.header("Authorization", auth);
+                }
+                request.call()
+            }
+        };
+        let mut response = result.expect("the API answers");
+        let status = response.status().as_u16();
+        let value = response.body_mut().read_json().unwrap_or(Value::Null);
+        (status, value)
+    }
+
+    /// `POST path` with a JSON body and the token.
+    pub fn post(&self, path: &str, body: &Value) -> (u16, Value) {
+        self.request("POST", path, Some(&self.token()), Some(&body.to_string()))
+    }
+
+    /// Issues a notice; returns its id, or panics with the API's error.
+    /// Retries while the node is still catching up.
+    pub fn issue(&self, kind: &NoticeKind) -> String {
+        let body = serde_json::to_value(kind).expect("notice JSON");
+        let started = Instant::now();
+        loop {
+            let (status, answer) = self.post("/v1/notices", &body);
+            if status == 201 {
+                return answer["id"].as_str().expect("id").to_string();
+            }
+            if status == 503 && started.elapsed() < CONVERGE_TIMEOUT {
+                std::thread::sleep(Duration::from_millis(100));
+                continue;
+            }
+            panic!(
+                "issue on {} failed: {status} {answer}\n{}",
+                self.handle,
+                self.log()
+            );
+        }
+    }
+
+    /// Notices stored.
+    pub fn notices(&self) -> u64 {
+        self.get("/v1/status")["notices"].as_u64().expect("notices")
+    }
+
+    /// `(author, seq)` of every log held.
+    pub fn heads(&self) -> Vec<(String, u64)> {
+        self.get("/v1/status")["authors"]
+            .as_array()
+            .expect("authors")
+            .iter()
+            .map(|a| {
+                (
+                    a["author"].as_str().unwrap_or("").to_string(),
+                    a["seq"].as_u64().unwrap_or(0),
+                )
+            })
+            .collect()
+    }
+
+    /// One sample of `/metrics` (summed over label sets), 0 if absent.
+    pub fn metric(&self, name: &str) -> u64 {
+        self.get_text("/metrics")
+            .lines()
+            .filter(|line| !line.starts_with('#'))
+            .filter(|line| line.split(['{', ' ']).next() == Some(name))
+            .filter_map(|line| line.rsplit(' ').next()?.parse::<u64>().ok())
+            .sum()
+    }
+
+    /// Whether the node holds listing `id`.
+    pub fn has_listing(&self, id: &str) -> bool {
+        self.try_get(&format!("/v1/listings/{id}")).is_some()
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// A federation of members, none running yet.
+pub struct Cluster {
+    /// Holds every data directory; removed on drop (after the peers).
+    pub peers: Vec<Peer>,
+    /// The genesis roster.
+    pub roster: PathBuf,
+    /// The root.
+    pub root: tempfile::TempDir,
+}
+
+impl Cluster {
+    /// The peer with `handle`.
+    pub fn peer(&mut self, handle: &str) -> &mut Peer {
+        self.peers
+            .iter_mut()
+            .find(|p| p.handle == handle)
+            .unwrap_or_else(|| panic!("no peer {handle}"))
+    }
+
+    /// The peer with `handle`, to read from.
+    pub fn at(&self, handle: &str) -> &Peer {
+        self.peers
+            .iter()
+            .find(|p| p.handle == handle)
+            .unwrap_or_else(|| panic!("no peer {handle}"))
+    }
+
+    /// Starts every peer.
+    pub fn start_all(&mut self) {
+        for peer in &mut self.peers {
+            peer.start();
+        }
+    }
+
+    /// Waits until every running peer in `handles` holds the same logs.
+    pub fn wait_converged(&self, handles: &[&str]) {
+        let peers: Vec<&Peer> = self
+            .peers
+            .iter()
+            .filter(|p| handles.contains(&p.handle.as_str()))
+            .collect();
+        wait_for("equal heads on every node", || {
+            let first = peers[0].heads();
+            peers.iter().all(|p| p.heads() == first)
+        });
+    }
+}
+
+/// The example members (`configs/members.toml`): `market`, `tax`, `court`.
+pub fn cluster(handles: &[&str]) -> Cluster {
+    let root = tempfile::tempdir().expect("temporary directory");
+    let text = std::fs::read_to_string(configs_dir().join("members.toml")).expect("members.toml");
+    let mut members: MembersDocument = toml::from_str(&text).expect("members");
+    members
+        .members
+        .retain(|m| handles.contains(&m.handle.as_str()));
+    let mut peers = Vec::new();
+    for member in &mut members.members {
+        let dir = root.path().join(&member.handle);
+        credence(&["init", "--data", arg(&dir), "--name", &member.handle]).ok();
+        let p2p_port = free_port();
+        let http_port = free_port();
+        member.listen = vec![format!("/ip4/127.0.0.1/tcp/{p2p_port}")];
+        let config = root.path().join(format!("{}.run.toml", member.handle));
+        std::fs::write(
+            &config,
+            format!(
+                "data = \"{}\"\nlisten = [\"/ip4/127.0.0.1/tcp/{p2p_port}\"]\nhttp = \"127.0.0.1:{http_port}\"\nsync_interval = \"1s\"\ncatch_up_grace = \"2s\"\n",
+                member.handle
+            ),
+        )
+        .expect("run config");
+        peers.push(Peer {
+            handle: member.handle.clone(),
+            dir,
+            config,
+            p2p_port,
+            http_port,
+            child: None,
+            agent: ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .timeout_global(Some(Duration::from_secs(30)))
+                .build()
+                .into(),
+        });
+    }
+    let members_path = root.path().join("members.toml");
+    std::fs::write(
+        &members_path,
+        toml::to_string(&members).expect("members TOML"),
+    )
+    .expect("members file");
+    let roster = root.path().join("roster.toml");
+    let catalog = configs_dir().join("catalog.toml");
+    let mut args: Vec<String> = vec![
+        "federation".into(),
+        "genesis".into(),
+        "--catalog".into(),
+        arg(&catalog).into(),
+        "--members".into(),
+        arg(&members_path).into(),
+        "--out".into(),
+        arg(&roster).into(),
+    ];
+    for peer in &peers {
+        args.push("--key".into());
+        args.push(format!("{}=@{}", peer.handle, arg(&peer.dir)));
+    }
+    crate::credence_owned(&args).ok();
+    for peer in &peers {
+        credence(&[
+            "federation",
+            "join",
+            "--data",
+            arg(&peer.dir),
+            "--roster",
+            arg(&roster),
+        ])
+        .ok();
+    }
+    Cluster {
+        peers,
+        roster,
+        root,
+    }
+}
+
+/// A blacklist listing of company `n` in food and drugs by the market
+/// bureau, in force now, with the court's and the tax service's measures.
+pub fn listing(n: u64) -> NoticeKind {
+    let effective_at = Timestamp(now_ms() - 30 * DAY_MS);
+    NoticeKind::List(Listing {
+        subject: Subject {
+            kind: SubjectKind::LegalPerson,
+            id: credence_protocol::testkit::uscc(n),
+            name: format!("Company {n} Ltd."),
+        },
+        list: ListKind::Black,
+        category: "food-drug".into(),
+        severity: Severity::Serious,
+        reason: "sold a recalled batch after an order to stop".into(),
+        legal_basis: "Food Safety Law art. 123".into(),
+        document_number: format!("RSJ-2026-{n:05}"),
+        measures: vec!["high-consumption-ban".into(), "procurement-ban".into()],
+        effective_at,
+        publish_until: effective_at.plus_ms(365 * DAY_MS),
+        share_until: effective_at.plus_ms(730 * DAY_MS),
+        repair_from: effective_at.plus_ms(10 * DAY_MS),
+        classification: Classification::Public,
+        evidence: Vec::new(),
+        checksum_override: false,
+    })
+}
+
+/// Milliseconds since the epoch.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or_default()
+}
