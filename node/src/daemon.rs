@@ -621,7 +621,10 @@ impl Daemon {
         }
         self.expire_fanouts(now_i);
         if self.dirty && now_i.duration_since(self.last_flush) >= FLUSH_EVERY {
-            if let Err(e) = self.node.replica.store_mut().flush() {
+            // Own notices are flushed before they are acknowledged; what
+            // came from peers and the register are made durable here, off
+            // this loop's thread.
+            if let Err(e) = self.node.replica.store_mut().flush_soon() {
                 tracing::error!("flush failed: {e}");
             }
             self.dirty = false;

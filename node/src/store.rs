@@ -113,9 +113,17 @@ pub struct SledStore {
     heads: BTreeMap<AuthorityId, Head>,
 }
 
+/// What the writer thread does next.
+enum Job {
+    /// Write a frozen layer.
+    Layer(Layer),
+    /// Flush sled (everything sent before is written by then).
+    Flush,
+}
+
 /// The thread that writes frozen layers to sled, in order.
 struct Writer {
-    sender: Option<mpsc::Sender<Layer>>,
+    sender: Option<mpsc::Sender<Job>>,
     progress: Arc<(Mutex<Progress>, Condvar)>,
     thread: Option<std::thread::JoinHandle<()>>,
     sent: u64,
@@ -264,13 +272,28 @@ fn index_keys_of(
 
 impl Writer {
     fn start(tree: sled::Db) -> Writer {
-        let (sender, receiver) = mpsc::channel::<Layer>();
+        let (sender, receiver) = mpsc::channel::<Job>();
         let progress: Arc<(Mutex<Progress>, Condvar)> = Arc::default();
         let shared = Arc::clone(&progress);
         let thread = std::thread::Builder::new()
             .name("credence-store-writer".into())
             .spawn(move || {
-                for layer in receiver {
+                for job in receiver {
+                    let layer = match job {
+                        Job::Layer(layer) => layer,
+                        // Every layer sent before is written: make it all
+                        // durable, off the caller's thread.
+                        Job::Flush => {
+                            if let Err(error) = tree.flush() {
+                                let (lock, signal) = &*shared;
+                                let mut state =
+                                    lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+                                state.error = Some(error.to_string());
+                                signal.notify_all();
+                            }
+                            continue;
+                        }
+                    };
                     let result = write_layer(&tree, &layer);
                     let (lock, signal) = &*shared;
                     let mut state = lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -300,10 +323,19 @@ impl Writer {
             ));
         }
         sender
-            .send(layer)
+            .send(Job::Layer(layer))
             .map_err(|_| StoreError::Writer("the writer thread has stopped".into()))?;
         self.sent += 1;
         Ok(self.sent)
+    }
+
+    /// Asks the writer to flush sled after the layers sent so far.
+    fn request_flush(&self) -> Result<(), StoreError> {
+        self.sender
+            .as_ref()
+            .ok_or_else(|| StoreError::Writer("the writer thread has stopped".into()))?
+            .send(Job::Flush)
+            .map_err(|_| StoreError::Writer("the writer thread has stopped".into()))
     }
 
     fn applied(&self) -> Result<u64, StoreError> {
@@ -440,6 +472,15 @@ fn decode_fork(author: AuthorityId, seq: u64, bytes: &[u8]) -> Result<ForkEviden
 }
 
 impl SledStore {
+    /// Starts making everything appended so far (and the query register)
+    /// durable without waiting for it: the overlay goes to the writer
+    /// thread, which flushes sled after writing it. For background
+    /// durability; acknowledgements still need [`Store::flush`].
+    pub fn flush_soon(&mut self) -> Result<(), StoreError> {
+        self.freeze()?;
+        self.writer.request_flush()
+    }
+
     /// Appends a record to the query register under `(at, id)`. The
     /// register lives beside the notices but outside the replicated state;
     /// it is made durable by the next [`Store::flush`].

@@ -83,15 +83,20 @@ pub enum SyncRequest {
         /// The initiator's heads.
         heads: Vec<HeadEntry>,
     },
-    /// "Send me `count` notices of `author` from `from` on."
-    Range {
-        /// The author.
-        author: AuthorityId,
-        /// First seq wanted (at least 1).
-        from: u64,
-        /// How many (at most [`SYNC_BATCH_NOTICES_MAX`]).
-        count: u64,
-    },
+    /// "Send me these ranges": at most [`SYNC_BATCH_NOTICES_MAX`] notices
+    /// asked in all, at most [`HEADS_MAX`] ranges.
+    Ranges(Vec<RangeAsk>),
+}
+
+/// One range of one author's log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RangeAsk {
+    /// The author.
+    pub author: AuthorityId,
+    /// First seq wanted (at least 1).
+    pub from: u64,
+    /// How many (at least 1).
+    pub count: u64,
 }
 
 /// A sync response.
@@ -101,9 +106,16 @@ pub enum SyncResponse {
     InSync,
     /// The responder's heads.
     Heads(Vec<HeadEntry>),
-    /// Envelopes of one author in seq order from the asked seq, as many as
-    /// the responder has up to the count and byte limits.
-    Notices(Vec<serde_bytes::ByteBuf>),
+    /// For each range asked, in order: envelopes in seq order from the
+    /// asked seq, as many as the responder has, up to the counts and the
+    /// byte limit of the whole answer.
+    Notices {
+        /// One list per range asked.
+        ranges: Vec<Vec<serde_bytes::ByteBuf>>,
+        /// The byte limit cut the answer short: ranges that got fewer
+        /// notices than asked may have more.
+        truncated: bool,
+    },
     /// An offer was taken; the responder will pull.
     Taken,
     /// The request was refused.
@@ -116,8 +128,10 @@ pub enum RefusalReason {
     /// The initiator belongs to another federation.
     #[error("the peer belongs to another federation")]
     OtherFederation,
-    /// A range asked for nothing or for too much.
-    #[error("a range must ask for 1 to {SYNC_BATCH_NOTICES_MAX} notices from seq 1 on")]
+    /// A range asked for nothing, or the ranges for too much.
+    #[error(
+        "ranges must ask for 1 to {SYNC_BATCH_NOTICES_MAX} notices in all, each from seq 1 on, in at most {HEADS_MAX} ranges"
+    )]
     BadRange,
     /// An offer held more heads than there can be members.
     #[error("an offer may hold at most {HEADS_MAX} heads")]
@@ -193,32 +207,45 @@ pub fn respond<S: Store>(
             }
             Ok(SyncResponse::Taken)
         }
-        SyncRequest::Range {
-            author,
-            from,
-            count,
-        } => {
-            if *from == 0 || *count == 0 || *count > SYNC_BATCH_NOTICES_MAX {
+        SyncRequest::Ranges(ranges) => {
+            let asked: u64 = ranges.iter().map(|r| r.count).fold(0, u64::saturating_add);
+            if ranges.is_empty()
+                || ranges.len() > HEADS_MAX
+                || asked > SYNC_BATCH_NOTICES_MAX
+                || ranges.iter().any(|r| r.from == 0 || r.count == 0)
+            {
                 return Ok(SyncResponse::Refused(RefusalReason::BadRange));
             }
-            let ids = replica
-                .store()
-                .log_range(author, *from, *count as usize)
-                .map_err(ReplicaError::Store)?;
-            let mut envelopes = Vec::with_capacity(ids.len());
+            let mut answer = Vec::with_capacity(ranges.len());
             let mut bytes = 0usize;
-            for id in ids {
-                let Some(envelope) = replica.store().notice(&id).map_err(ReplicaError::Store)?
-                else {
-                    break;
-                };
-                if !envelopes.is_empty() && bytes + envelope.len() > SYNC_BATCH_BYTES_MAX {
-                    break;
+            let mut full = false;
+            for range in ranges {
+                let mut envelopes = Vec::new();
+                if !full {
+                    let ids = replica
+                        .store()
+                        .log_range(&range.author, range.from, range.count as usize)
+                        .map_err(ReplicaError::Store)?;
+                    for id in ids {
+                        let Some(envelope) =
+                            replica.store().notice(&id).map_err(ReplicaError::Store)?
+                        else {
+                            break;
+                        };
+                        if bytes > 0 && bytes + envelope.len() > SYNC_BATCH_BYTES_MAX {
+                            full = true;
+                            break;
+                        }
+                        bytes += envelope.len();
+                        envelopes.push(serde_bytes::ByteBuf::from(envelope));
+                    }
                 }
-                bytes += envelope.len();
-                envelopes.push(serde_bytes::ByteBuf::from(envelope));
+                answer.push(envelopes);
             }
-            Ok(SyncResponse::Notices(envelopes))
+            Ok(SyncResponse::Notices {
+                ranges: answer,
+                truncated: full,
+            })
         }
     }
 }
@@ -294,8 +321,8 @@ enum Phase {
 pub struct SyncSession {
     phase: Phase,
     wants: VecDeque<Want>,
-    /// The range request in flight.
-    asked: Option<Want>,
+    /// The ranges of the request in flight.
+    asked: Vec<Want>,
     stats: SessionStats,
 }
 
@@ -308,7 +335,7 @@ impl SyncSession {
         let session = SyncSession {
             phase: Phase::AwaitHeads,
             wants: VecDeque::new(),
-            asked: None,
+            asked: Vec::new(),
             stats: SessionStats {
                 round_trips: 1,
                 ..SessionStats::default()
@@ -330,7 +357,7 @@ impl SyncSession {
         let mut session = SyncSession {
             phase: Phase::Pulling,
             wants: VecDeque::new(),
-            asked: None,
+            asked: Vec::new(),
             stats: SessionStats::default(),
         };
         session.plan(replica, peer_heads)?;
@@ -398,44 +425,54 @@ impl SyncSession {
                 }
             }
             Phase::Pulling => {
-                let SyncResponse::Notices(envelopes) = response else {
+                let SyncResponse::Notices {
+                    ranges: answers,
+                    truncated,
+                } = response
+                else {
                     return Err(SessionError::Unexpected {
-                        asked: "a range",
+                        asked: "ranges",
                         got: response_name(&response),
                     });
                 };
-                let Some(asked) = self.asked.take() else {
-                    return Err(SessionError::Unexpected {
-                        asked: "nothing",
-                        got: "notices",
-                    });
-                };
-                let asked_count = (asked.to - asked.from + 1).min(SYNC_BATCH_NOTICES_MAX);
-                if envelopes.len() as u64 > asked_count {
+                let asked = std::mem::take(&mut self.asked);
+                if asked.is_empty() || answers.len() != asked.len() {
                     return Err(SessionError::Limit(format!(
-                        "{} notices sent for {asked_count} asked",
-                        envelopes.len()
+                        "{} answers for {} ranges asked",
+                        answers.len(),
+                        asked.len()
                     )));
                 }
-                if let Some(big) = envelopes.iter().find(|e| e.len() > ENVELOPE_BYTES_MAX) {
-                    return Err(SessionError::Limit(format!(
-                        "an envelope of {} bytes (limit {ENVELOPE_BYTES_MAX})",
-                        big.len()
-                    )));
-                }
-                let got = envelopes.len() as u64;
-                self.stats.notices_received += got;
-                // A peer that sends fewer than asked has no more (or hit the
-                // byte limit): continue after what came, drop the range if
-                // nothing came.
-                if got > 0 && asked.from + got <= asked.to {
-                    self.wants.push_front(Want {
-                        from: asked.from + got,
-                        ..asked
-                    });
+                let mut ingest = Vec::new();
+                for (want, envelopes) in asked.iter().zip(answers) {
+                    let asked_count = (want.to - want.from + 1).min(SYNC_BATCH_NOTICES_MAX);
+                    if envelopes.len() as u64 > asked_count {
+                        return Err(SessionError::Limit(format!(
+                            "{} notices sent for {asked_count} asked",
+                            envelopes.len()
+                        )));
+                    }
+                    if let Some(big) = envelopes.iter().find(|e| e.len() > ENVELOPE_BYTES_MAX) {
+                        return Err(SessionError::Limit(format!(
+                            "an envelope of {} bytes (limit {ENVELOPE_BYTES_MAX})",
+                            big.len()
+                        )));
+                    }
+                    let got = envelopes.len() as u64;
+                    self.stats.notices_received += got;
+                    // A peer that sends fewer than asked has no more, unless
+                    // the byte limit cut its answer: continue after what
+                    // came; drop the range if nothing came and nothing was cut.
+                    if (got > 0 || truncated) && want.from + got <= want.to {
+                        self.wants.push_back(Want {
+                            from: want.from + got,
+                            ..*want
+                        });
+                    }
+                    ingest.extend(envelopes.into_iter().map(|e| e.into_vec()));
                 }
                 Ok(Step {
-                    ingest: envelopes.into_iter().map(|e| e.into_vec()).collect(),
+                    ingest,
                     next: self.next_request()?,
                     peer_lacks: false,
                 })
@@ -511,21 +548,42 @@ impl SyncSession {
     fn next_request<E: std::error::Error + 'static>(
         &mut self,
     ) -> Result<Option<SyncRequest>, SessionError<E>> {
-        let Some(want) = self.wants.pop_front() else {
+        if self.wants.is_empty() {
             self.phase = Phase::Done;
             return Ok(None);
-        };
+        }
         if self.stats.round_trips >= SESSION_REQUESTS_MAX {
             self.phase = Phase::Done;
             return Err(SessionError::TooLong);
         }
+        // As many ranges as fit in one batch, splitting the last one.
+        let mut budget = SYNC_BATCH_NOTICES_MAX;
+        let mut ranges = Vec::new();
+        while budget > 0 && ranges.len() < HEADS_MAX {
+            let Some(want) = self.wants.pop_front() else {
+                break;
+            };
+            let count = (want.to - want.from + 1).min(budget);
+            budget -= count;
+            let asked = Want {
+                to: want.from + count - 1,
+                ..want
+            };
+            if asked.to < want.to {
+                self.wants.push_front(Want {
+                    from: asked.to + 1,
+                    ..want
+                });
+            }
+            ranges.push(RangeAsk {
+                author: asked.author,
+                from: asked.from,
+                count,
+            });
+            self.asked.push(asked);
+        }
         self.stats.round_trips += 1;
-        self.asked = Some(want);
-        Ok(Some(SyncRequest::Range {
-            author: want.author,
-            from: want.from,
-            count: (want.to - want.from + 1).min(SYNC_BATCH_NOTICES_MAX),
-        }))
+        Ok(Some(SyncRequest::Ranges(ranges)))
     }
 }
 
@@ -533,7 +591,7 @@ fn response_name(response: &SyncResponse) -> &'static str {
     match response {
         SyncResponse::InSync => "in-sync",
         SyncResponse::Heads(_) => "heads",
-        SyncResponse::Notices(_) => "notices",
+        SyncResponse::Notices { .. } => "notices",
         SyncResponse::Taken => "taken",
         SyncResponse::Refused(_) => "refused",
     }
@@ -731,11 +789,11 @@ mod tests {
     fn bad_ranges_are_refused_and_oversized_answers_end_the_session() {
         let (_, a, _) = replicas(10);
         for (from, count) in [(0, 1), (1, 0), (1, SYNC_BATCH_NOTICES_MAX + 1)] {
-            let request = SyncRequest::Range {
+            let request = SyncRequest::Ranges(vec![RangeAsk {
                 author: AuthorityId([1; 32]),
                 from,
                 count,
-            };
+            }]);
             assert_eq!(
                 respond(&a, &request).unwrap(),
                 SyncResponse::Refused(RefusalReason::BadRange)
@@ -744,12 +802,20 @@ mod tests {
         let b = Replica::new(a.federation().clone(), MemStore::new());
         let heads = local_heads(&a).unwrap();
         let (mut session, next) = SyncSession::pull(&b, &heads).unwrap();
-        let Some(SyncRequest::Range { count, .. }) = next else {
-            panic!("expected a range");
+        let Some(SyncRequest::Ranges(ranges)) = next else {
+            panic!("expected ranges");
         };
-        let too_many = vec![serde_bytes::ByteBuf::from(vec![0u8; 8]); count as usize + 1];
+        let mut answers: Vec<Vec<serde_bytes::ByteBuf>> =
+            ranges.iter().map(|_| Vec::new()).collect();
+        answers[0] = vec![serde_bytes::ByteBuf::from(vec![0u8; 8]); ranges[0].count as usize + 1];
         let error = session
-            .on_response(&b, SyncResponse::Notices(too_many))
+            .on_response(
+                &b,
+                SyncResponse::Notices {
+                    ranges: answers,
+                    truncated: false,
+                },
+            )
             .unwrap_err();
         assert!(error.to_string().contains("asked"), "{error}");
         assert!(session.is_done());

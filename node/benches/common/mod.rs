@@ -77,3 +77,49 @@ pub fn median_of(mut times: Vec<Duration>) -> Duration {
 pub fn rate(count: usize, time: Duration) -> f64 {
     count as f64 / time.as_secs_f64()
 }
+
+/// Writes data directories under `root` for members `0..count` of `test`
+/// (configuration, key file, roster) and returns their run configurations:
+/// libp2p and HTTP on ephemeral loopback ports.
+pub fn data_dirs(
+    test: &TestFederation,
+    root: &std::path::Path,
+    count: usize,
+) -> Vec<credence_node::config::RunConfig> {
+    use credence_node::config::{LogFormat, RunConfig};
+    use credence_node::node::{CONFIG_FILE, KEY_FILE, ROSTER_FILE};
+    let roster = test.federation.roster().to_document().to_toml();
+    (0..count)
+        .map(|i| {
+            let dir = root.join(format!("member-{i}"));
+            std::fs::create_dir_all(&dir).expect("data directory");
+            std::fs::write(dir.join(CONFIG_FILE), format!("name = \"member {i}\"\n"))
+                .expect("config");
+            credence_node::keyfile::write_new(&dir.join(KEY_FILE), &test.keys[i])
+                .expect("key file");
+            std::fs::write(dir.join(ROSTER_FILE), &roster).expect("roster");
+            RunConfig {
+                data: dir,
+                listen: vec!["/ip4/127.0.0.1/tcp/0".parse().expect("address")],
+                bootstrap: Vec::new(),
+                http: "127.0.0.1:0".parse().expect("address"),
+                sync_interval: Duration::from_secs(30),
+                catch_up_grace: Duration::from_secs(1),
+                mdns: false,
+                log: LogFormat::Human,
+            }
+        })
+        .collect()
+}
+
+/// p50, p99 and max of measurements.
+pub fn percentiles(mut times: Vec<Duration>) -> (Duration, Duration, Duration) {
+    times.sort();
+    let at = |q: usize| times[(times.len() * q / 100).min(times.len() - 1)];
+    (at(50), at(99), times[times.len() - 1])
+}
+
+/// Milliseconds with three decimals.
+pub fn ms(time: Duration) -> String {
+    format!("{:.3} ms", time.as_secs_f64() * 1000.0)
+}
