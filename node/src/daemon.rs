@@ -373,7 +373,23 @@ struct Dial {
     next: Instant,
 }
 
+/// Work done after the swarm has been given what the current turn of the
+/// loop queued, so that answers and requests leave first.
+enum Deferred {
+    /// Write a query register record.
+    Record {
+        direction: &'static str,
+        query: SignedQuery,
+        answers: Vec<Answered>,
+        missing: Vec<(AuthorityId, String)>,
+    },
+    /// Compute this node's own answer to a federation-wide query.
+    LocalAnswer(u64),
+}
+
 struct Fanout {
+    /// This node's own answer is in `answers`.
+    local_done: bool,
     request: SignedQuery,
     asked: BTreeSet<PeerId>,
     answers: Vec<Answered>,
@@ -397,6 +413,7 @@ pub struct Daemon {
     peer_heads: BTreeMap<PeerId, Vec<HeadEntry>>,
     fanouts: BTreeMap<u64, Fanout>,
     fanout_next: u64,
+    deferred: VecDeque<Deferred>,
     query_requests: HashMap<OutboundRequestId, (u64, PeerId)>,
     publish: VecDeque<Vec<u8>>,
     dials: Vec<Dial>,
@@ -510,6 +527,7 @@ impl Daemon {
             peer_heads: BTreeMap::new(),
             fanouts: BTreeMap::new(),
             fanout_next: 0,
+            deferred: VecDeque::new(),
             query_requests: HashMap::new(),
             publish: VecDeque::new(),
             dials,
@@ -550,6 +568,7 @@ impl Daemon {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
+                biased;
                 event = self.swarm.select_next_some() => {
                     if let SwarmEvent::NewListenAddr { address, .. } = &event {
                         self.listen.push(address.clone());
@@ -565,7 +584,11 @@ impl Daemon {
                 },
                 _ = stop.recv() => break,
                 _ = tick.tick() => self.on_tick(),
+                _ = std::future::ready(()), if !self.deferred.is_empty() => self.run_deferred(),
             }
+        }
+        while !self.deferred.is_empty() {
+            self.run_deferred();
         }
         tracing::info!("stopping: flushing the store");
         self.node.replica.store_mut().flush()?;
@@ -1022,6 +1045,7 @@ impl Daemon {
     }
 
     fn finish_fanout(&mut self, id: u64) {
+        self.answer_locally(id);
         let Some(fanout) = self.fanouts.remove(&id) else {
             return;
         };
@@ -1034,7 +1058,65 @@ impl Daemon {
         }));
     }
 
+    /// Queues a register record; it is written once the swarm has sent
+    /// what this turn of the loop queued (answers go out first).
     fn record(
+        &mut self,
+        direction: &'static str,
+        query: &SignedQuery,
+        answers: &[Answered],
+        missing: &[(AuthorityId, String)],
+    ) {
+        self.deferred.push_back(Deferred::Record {
+            direction,
+            query: query.clone(),
+            answers: answers.to_vec(),
+            missing: missing.to_vec(),
+        });
+    }
+
+    fn run_deferred(&mut self) {
+        let Some(job) = self.deferred.pop_front() else {
+            return;
+        };
+        match job {
+            Deferred::Record {
+                direction,
+                query,
+                answers,
+                missing,
+            } => self.write_record(direction, &query, &answers, &missing),
+            Deferred::LocalAnswer(id) => self.answer_locally(id),
+        }
+    }
+
+    /// This node's own answer to its federation-wide query `id`.
+    fn answer_locally(&mut self, id: u64) {
+        let Some(fanout) = self.fanouts.get(&id) else {
+            return;
+        };
+        if fanout.local_done {
+            return;
+        }
+        let result = query::answer(&self.node.replica, &fanout.request, &self.node.key, now());
+        let me = self.node.author();
+        if let Some(fanout) = self.fanouts.get_mut(&id) {
+            fanout.local_done = true;
+            match result {
+                Ok(Ok(answer)) => fanout.answers.insert(
+                    0,
+                    Answered {
+                        responder: me,
+                        answer,
+                    },
+                ),
+                Ok(Err(e)) => fanout.missing.push((me, format!("no local answer: {e}"))),
+                Err(e) => fanout.missing.push((me, format!("no local answer: {e}"))),
+            }
+        }
+    }
+
+    fn write_record(
         &mut self,
         direction: &str,
         query: &SignedQuery,
@@ -1415,39 +1497,36 @@ impl Daemon {
             }
         };
         *self.metrics.queries.entry("sent").or_default() += 1;
-        let own = match query::answer(&self.node.replica, &signed, &self.node.key, t) {
-            Ok(Ok(answer)) => answer,
-            Ok(Err(e)) => {
-                let _ = reply.send(Err(error(400, "bad_query", e.to_string())));
-                return;
-            }
-            Err(e) => {
-                let _ = reply.send(Err(internal(e)));
-                return;
-            }
-        };
-        let answers = vec![Answered {
-            responder: self.node.author(),
-            answer: own,
-        }];
         let peers: Vec<PeerId> = self.connected.iter().copied().collect();
-        if ask.scope == QueryScope::Local || peers.is_empty() || self.fanouts.len() >= FANOUTS_MAX {
-            let missing =
-                if ask.scope == QueryScope::Federation && self.fanouts.len() >= FANOUTS_MAX {
-                    let _ = reply.send(Err(error(
-                        503,
-                        "busy",
-                        format!("{FANOUTS_MAX} federation-wide queries are already waiting"),
-                    )));
+        if ask.scope == QueryScope::Federation && self.fanouts.len() >= FANOUTS_MAX {
+            let _ = reply.send(Err(error(
+                503,
+                "busy",
+                format!("{FANOUTS_MAX} federation-wide queries are already waiting"),
+            )));
+            return;
+        }
+        if ask.scope == QueryScope::Local || peers.is_empty() {
+            let own = match query::answer(&self.node.replica, &signed, &self.node.key, t) {
+                Ok(Ok(answer)) => answer,
+                Ok(Err(e)) => {
+                    let _ = reply.send(Err(error(400, "bad_query", e.to_string())));
                     return;
-                } else {
-                    Vec::new()
-                };
-            self.record("sent", &signed, &answers, &missing);
+                }
+                Err(e) => {
+                    let _ = reply.send(Err(internal(e)));
+                    return;
+                }
+            };
+            let answers = vec![Answered {
+                responder: self.node.author(),
+                answer: own,
+            }];
+            self.record("sent", &signed, &answers, &[]);
             let _ = reply.send(Ok(QueryResult {
                 request: signed,
                 answers,
-                missing,
+                missing: Vec::new(),
             }));
             return;
         }
@@ -1472,13 +1551,16 @@ impl Daemon {
         self.fanouts.insert(
             id,
             Fanout {
+                local_done: false,
                 request: signed,
                 asked,
-                answers,
+                answers: Vec::new(),
                 missing: Vec::new(),
                 deadline: Instant::now() + ask.deadline.min(QUERY_DEADLINE_MAX),
                 reply,
             },
         );
+        // Its own answer is computed while the requests travel.
+        self.deferred.push_back(Deferred::LocalAnswer(id));
     }
 }

@@ -20,3 +20,37 @@ fn demo_runs_and_its_audit_passes() {
     assert!(stdout.contains("LIFT  procurement-ban"), "{stdout}");
     assert!(stdout.contains("AUDIT PASSED"), "{stdout}");
 }
+
+/// The README's main job: `credence devnet` (here with `--exit`, which
+/// stops after the scenario instead of waiting for Ctrl-C).
+#[test]
+fn devnet_runs_its_scenario_across_three_nodes() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_credence"))
+        .args(["devnet", "--exit", "--dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("all 3 nodes connected"), "{stdout}");
+    assert!(
+        stdout.contains("status suspended, enforceable false"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("3 signed answers"), "{stdout}");
+    assert!(stdout.contains("status repaired"), "{stdout}");
+    assert!(stdout.contains("lift high-consumption-ban"), "{stdout}");
+    assert!(
+        stdout.contains("query registers (records per node): [1, 1, 1]"),
+        "{stdout}"
+    );
+    assert!(
+        !dir.path().join("market/api.addr").exists(),
+        "the nodes stopped cleanly"
+    );
+}
