@@ -379,7 +379,7 @@ enum Deferred {
     /// Write a query register record.
     Record {
         direction: &'static str,
-        query: SignedQuery,
+        query: Box<SignedQuery>,
         answers: Vec<Answered>,
         missing: Vec<(AuthorityId, String)>,
     },
@@ -1069,7 +1069,7 @@ impl Daemon {
     ) {
         self.deferred.push_back(Deferred::Record {
             direction,
-            query: query.clone(),
+            query: Box::new(query.clone()),
             answers: answers.to_vec(),
             missing: missing.to_vec(),
         });
