@@ -15,6 +15,7 @@ use crate::validate::{self, ValidationError};
 use credence_crypto::merkle::{Frontier, leaf_hash};
 use credence_crypto::{AuthorityKey, BatchItem, NOTICE_DOMAIN, verify_batch};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::Arc;
 
 /// Default bound of the pending buffer (notices waiting for a gap in their
 /// author's log or for a notice they refer to).
@@ -189,6 +190,18 @@ pub struct Replica<S: Store> {
     store: S,
     pending: PendingBuffer,
     listings: ListingCache,
+    memo: Option<Arc<dyn SignatureMemo>>,
+}
+
+/// Remembers envelopes whose signature verified, so that replicas sharing
+/// it (the simulator's thousand replicas in one process) verify each
+/// envelope once. Safe because a notice id hashes the whole envelope,
+/// signature included: the same id is the same signed bytes.
+pub trait SignatureMemo: Send + Sync {
+    /// The envelope with this id verified before.
+    fn is_verified(&self, id: &NoticeId) -> bool;
+    /// The envelope with this id verified.
+    fn set_verified(&self, id: NoticeId);
 }
 
 /// Listings and objections kept decoded, oldest out first: nearly every
@@ -236,7 +249,19 @@ impl<S: Store> Replica<S> {
                 ..PendingBuffer::default()
             },
             listings: ListingCache::default(),
+            memo: None,
         }
+    }
+
+    /// Shares a memo of verified signatures (see [`SignatureMemo`]).
+    pub fn with_signature_memo(mut self, memo: Arc<dyn SignatureMemo>) -> Replica<S> {
+        self.memo = Some(memo);
+        self
+    }
+
+    /// The shared memo of verified signatures, if any.
+    pub fn signature_memo(&self) -> Option<Arc<dyn SignatureMemo>> {
+        self.memo.clone()
     }
 
     /// Sets the pending buffer's bound (the offline audit raises it to the
@@ -282,7 +307,7 @@ impl<S: Store> Replica<S> {
     pub fn ingest_batch(&mut self, envelopes: &[&[u8]]) -> Result<Vec<Outcome>, S> {
         let mut outcomes = Vec::with_capacity(envelopes.len());
         let fresh = self.unknown(envelopes, &mut BTreeSet::new(), true, &mut outcomes)?;
-        let checked = check_and_verify(&self.federation, &fresh);
+        let checked = check_and_verify(&self.federation, &fresh, self.memo.as_deref());
         self.admit_checked(checked, &mut outcomes)?;
         Ok(outcomes)
     }
@@ -307,9 +332,11 @@ impl<S: Store> Replica<S> {
             let (theirs, ours) = fresh.split_at(fresh.len() * 3 / 4);
             let previous = std::mem::take(&mut ready);
             ready = std::thread::scope(|scope| {
-                let verifier = scope.spawn(|| check_and_verify(&federation, theirs));
+                let (federation, memo) = (&federation, self.memo.clone());
+                let verifier =
+                    scope.spawn(move || check_and_verify(federation, theirs, memo.as_deref()));
                 let admitted = self.admit_checked(previous, &mut outcomes);
-                let mut mine = check_and_verify(&federation, ours);
+                let mut mine = check_and_verify(&self.federation, ours, self.memo.as_deref());
                 let mut checked = verifier
                     .join()
                     .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
@@ -550,9 +577,14 @@ impl<S: Store> Replica<S> {
             first,
             second: entry.bytes.clone(),
         };
-        self.store
+        let new_evidence = self
+            .store
             .put_fork(&evidence)
             .map_err(ReplicaError::Store)?;
+        // Evidence already held: the conflicting notice was seen before.
+        if !new_evidence {
+            return Ok(Admission::Duplicate);
+        }
         Ok(Admission::Fork(existing))
     }
 
@@ -899,7 +931,11 @@ enum Checked {
 /// Decoding, every rule that needs no store (rules 1, 2 and the
 /// self-contained part of 5), and one batch verification of the
 /// signatures. Needs only the federation, so it can run on another thread.
-fn check_and_verify(federation: &Federation, envelopes: &[(NoticeId, &[u8])]) -> Vec<Checked> {
+fn check_and_verify(
+    federation: &Federation,
+    envelopes: &[(NoticeId, &[u8])],
+    memo: Option<&dyn SignatureMemo>,
+) -> Vec<Checked> {
     let mut checked = Vec::with_capacity(envelopes.len());
     let mut signed: Vec<(usize, &[u8], [u8; 64])> = Vec::with_capacity(envelopes.len());
     for &(id, bytes) in envelopes {
@@ -922,7 +958,9 @@ fn check_and_verify(federation: &Federation, envelopes: &[(NoticeId, &[u8])]) ->
             checked.push(refuse(Some((notice.author, notice.seq)), error));
             continue;
         }
-        signed.push((checked.len(), body, signature));
+        if !memo.is_some_and(|m| m.is_verified(&id)) {
+            signed.push((checked.len(), body, signature));
+        }
         checked.push(Checked::Valid(Entry {
             id,
             bytes: bytes.to_vec(),
@@ -951,7 +989,11 @@ fn check_and_verify(federation: &Federation, envelopes: &[(NoticeId, &[u8])]) ->
     );
     let results = verify_batch(NOTICE_DOMAIN, &items);
     for ((index, ..), result) in signed.iter().zip(results) {
-        if result.is_err() {
+        if result.is_ok() {
+            if let (Some(memo), Checked::Valid(entry)) = (memo, &checked[*index]) {
+                memo.set_verified(entry.id);
+            }
+        } else {
             let Checked::Valid(entry) = &checked[*index] else {
                 continue;
             };

@@ -1,0 +1,289 @@
+//! Scenario files (`configs/scenarios/*.toml`): the federation, the
+//! overlay, the links, the workload and the fault schedule. Times are
+//! virtual milliseconds, written in human form (`"30s"`, `"500ms"`).
+
+use credence_protocol::time::parse_duration_ms;
+use serde::{Deserialize, Serialize};
+
+/// Most nodes a scenario may have (one roster member each).
+pub const NODES_MAX: usize = credence_protocol::roster::MEMBERS_MAX;
+/// Most notices a scenario may issue.
+pub const NOTICES_MAX: usize = 1_000_000;
+/// Largest scenario file.
+pub const SCENARIO_BYTES_MAX: usize = 256 * 1024;
+
+fn default_degree() -> usize {
+    6
+}
+
+/// A whole scenario.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// Its name.
+    pub name: String,
+    /// Seeds the CI runs (the command line may give another).
+    pub seeds: Vec<u64>,
+    /// Number of nodes; every node is a roster member.
+    pub nodes: usize,
+    /// How many of them issue notices (the first ones).
+    pub authorities: usize,
+    /// Mesh degree of the gossip overlay.
+    #[serde(default = "default_degree")]
+    pub degree: usize,
+    /// Links.
+    pub links: Links,
+    /// Gossip and sync timing.
+    pub protocol: Protocol,
+    /// What is issued.
+    pub workload: Workload,
+    /// What goes wrong.
+    #[serde(default)]
+    pub faults: Faults,
+    /// After the last fault ends and the workload stops, honest replicas
+    /// must converge within this bound.
+    pub converge_within: String,
+}
+
+/// Link model.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Links {
+    /// Least one-way latency.
+    pub latency_min: String,
+    /// Most one-way latency (uniform between the two).
+    pub latency_max: String,
+    /// Bandwidth of each link, bytes per second.
+    pub bandwidth_bytes_per_s: u64,
+}
+
+/// Protocol timing.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Protocol {
+    /// Gossip heartbeat: lazy announcements of recent ids to non-mesh peers.
+    pub heartbeat: String,
+    /// Non-mesh peers each heartbeat announces to.
+    pub lazy_fanout: usize,
+    /// Anti-entropy period per node (jittered by a quarter).
+    pub sync_interval: String,
+    /// Store flush period for notices received from peers (own notices are
+    /// flushed before they are published).
+    pub flush_interval: String,
+}
+
+/// Workload.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Workload {
+    /// Notices to issue in all.
+    pub notices: usize,
+    /// Over how long.
+    pub duration: String,
+    /// Relative weights of the kinds.
+    pub mix: Mix,
+    /// Distinct companies.
+    pub subjects: u64,
+}
+
+/// Relative weights of what an authority issues.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Mix {
+    /// New listings.
+    pub list: u32,
+    /// Amendments of own listings.
+    pub amend: u32,
+    /// Objections to any listing.
+    pub object: u32,
+    /// Rulings on objections to own listings.
+    pub rule: u32,
+    /// Repairs of own listings.
+    pub repair: u32,
+    /// Withdrawals of own listings.
+    pub withdraw: u32,
+    /// Feedback on measures this authority implements.
+    pub feedback: u32,
+}
+
+/// The fault schedule. Every fault can be off.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Faults {
+    /// Probability that a message is lost.
+    #[serde(default)]
+    pub loss: f64,
+    /// Probability that a message is delivered twice.
+    #[serde(default)]
+    pub duplicate: f64,
+    /// Probability that a message is held back (reordered) by up to
+    /// `reorder_delay`.
+    #[serde(default)]
+    pub reorder: f64,
+    /// How long a reordered message is held at most.
+    #[serde(default)]
+    pub reorder_delay: Option<String>,
+    /// Windows of extra latency on every link.
+    #[serde(default)]
+    pub delay_spikes: Vec<Spike>,
+    /// Partitions that heal.
+    #[serde(default)]
+    pub partitions: Vec<Partition>,
+    /// Crashes and restarts.
+    #[serde(default)]
+    pub crashes: Vec<Crash>,
+    /// Byzantine members.
+    #[serde(default)]
+    pub byzantine: Vec<Byzantine>,
+}
+
+/// Extra latency in a window.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Spike {
+    /// Start.
+    pub from: String,
+    /// End.
+    pub until: String,
+    /// Extra one-way latency.
+    pub extra: String,
+}
+
+/// A partition: the first `fraction` of the nodes (by a seeded shuffle)
+/// against the rest.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Partition {
+    /// Start.
+    pub from: String,
+    /// Heals at.
+    pub until: String,
+    /// Share of nodes on side A.
+    pub fraction: f64,
+    /// Only messages from side A to side B are cut.
+    #[serde(default)]
+    pub one_way: bool,
+}
+
+/// A crash: the node loses its volatile state; what it flushed survives.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Crash {
+    /// Which node.
+    pub node: usize,
+    /// When.
+    pub at: String,
+    /// Down for how long.
+    pub down_for: String,
+}
+
+/// What a Byzantine member does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Misbehaviour {
+    /// Sends notices with a bad signature.
+    Forge,
+    /// Signs two notices at one seq and sends each to different peers.
+    Fork,
+    /// Sends old notices again.
+    Replay,
+    /// Repairs listings it did not issue (validly signed).
+    UnauthorisedRepair,
+    /// Sends bytes that are not an envelope.
+    Garbage,
+    /// Sends its own notices to only some of its peers.
+    Withhold,
+}
+
+/// A Byzantine member.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Byzantine {
+    /// Which node (should be an authority to issue).
+    pub node: usize,
+    /// What it does.
+    pub behaviours: Vec<Misbehaviour>,
+    /// How many misbehaving messages of each kind it sends.
+    pub count: usize,
+}
+
+/// A scenario that does not hold together.
+#[derive(Debug, thiserror::Error)]
+#[error("scenario: {0}")]
+pub struct ScenarioError(pub String);
+
+/// Milliseconds of a duration field.
+pub fn ms(field: &str, text: &str) -> Result<u64, ScenarioError> {
+    parse_duration_ms(text).map_err(|e| ScenarioError(format!("{field}: {e}")))
+}
+
+impl Scenario {
+    /// Parses and checks a scenario.
+    pub fn parse(text: &str) -> Result<Scenario, ScenarioError> {
+        if text.len() > SCENARIO_BYTES_MAX {
+            return Err(ScenarioError(format!(
+                "more than {SCENARIO_BYTES_MAX} bytes"
+            )));
+        }
+        let scenario: Scenario = toml::from_str(text).map_err(|e| ScenarioError(e.to_string()))?;
+        scenario.check()?;
+        Ok(scenario)
+    }
+
+    fn check(&self) -> Result<(), ScenarioError> {
+        let fail = |m: String| Err(ScenarioError(m));
+        if self.nodes < 2 || self.nodes > NODES_MAX {
+            return fail(format!("nodes must be 2 to {NODES_MAX}"));
+        }
+        if self.authorities == 0 || self.authorities > self.nodes {
+            return fail("authorities must be 1 to nodes".into());
+        }
+        if self.degree == 0 || self.degree >= self.nodes {
+            return fail("degree must be 1 to nodes - 1".into());
+        }
+        if self.workload.notices > NOTICES_MAX {
+            return fail(format!("workload.notices: at most {NOTICES_MAX}"));
+        }
+        if self.workload.subjects == 0 {
+            return fail("workload.subjects must be at least 1".into());
+        }
+        for (field, p) in [
+            ("loss", self.faults.loss),
+            ("duplicate", self.faults.duplicate),
+            ("reorder", self.faults.reorder),
+        ] {
+            if !(0.0..=0.5).contains(&p) {
+                return fail(format!("faults.{field} must be between 0 and 0.5"));
+            }
+        }
+        for crash in &self.faults.crashes {
+            if crash.node >= self.nodes {
+                return fail(format!(
+                    "faults.crashes: node {} does not exist",
+                    crash.node
+                ));
+            }
+        }
+        for b in &self.faults.byzantine {
+            if b.node >= self.authorities {
+                return fail(format!(
+                    "faults.byzantine: node {} is not an authority",
+                    b.node
+                ));
+            }
+        }
+        for p in &self.faults.partitions {
+            if !(0.0..1.0).contains(&p.fraction) {
+                return fail("faults.partitions: fraction must be in [0, 1)".into());
+            }
+        }
+        ms("links.latency_min", &self.links.latency_min)?;
+        ms("links.latency_max", &self.links.latency_max)?;
+        ms("protocol.heartbeat", &self.protocol.heartbeat)?;
+        ms("protocol.sync_interval", &self.protocol.sync_interval)?;
+        ms("protocol.flush_interval", &self.protocol.flush_interval)?;
+        ms("workload.duration", &self.workload.duration)?;
+        ms("converge_within", &self.converge_within)?;
+        Ok(())
+    }
+}
