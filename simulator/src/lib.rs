@@ -40,3 +40,14 @@ pub fn run(
     })?;
     Ok(sim.run())
 }
+
+/// The gossip mesh peers of `node` in a run of `scenario` with `seed`.
+pub fn mesh_of(scenario: &Scenario, seed: u64, node: usize) -> Result<Vec<usize>, ScenarioError> {
+    let sim = Sim::new(RunConfig {
+        scenario: scenario.clone(),
+        seed,
+        broken_node: None,
+        scenario_path: String::new(),
+    })?;
+    Ok(sim.mesh(node).to_vec())
+}

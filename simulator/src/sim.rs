@@ -420,6 +420,11 @@ impl Sim {
         Ok(sim)
     }
 
+    /// The mesh peers of a node.
+    pub fn mesh(&self, node: usize) -> &[usize] {
+        &self.nodes[node].mesh
+    }
+
     fn issue_gap(&mut self) -> u64 {
         let s = &self.cfg.scenario;
         let mean = (self.workload_end * s.authorities as u64) / (s.workload.notices.max(1) as u64);
@@ -795,6 +800,9 @@ impl Sim {
             return;
         };
         let honest = self.nodes[node].byzantine.is_empty();
+        if self.nodes[node].broken {
+            self.broken_accepts(node, envelopes);
+        }
         for outcome in outcomes {
             let (id, is_accepted) = match outcome {
                 Outcome::Accepted { id, .. } => (id, true),
@@ -805,19 +813,7 @@ impl Sim {
                     self.counters.duplicates += 1;
                     continue;
                 }
-                Outcome::Rejected { id, error, .. } => {
-                    if self.nodes[node].broken && error.code() == "not_issuer" {
-                        // The deliberately broken replica takes it.
-                        self.nodes[node].wrongly_accepted.insert(id);
-                        if !self.valid.contains(&id) {
-                            self.violate(
-                                "nothing_invalid_accepted",
-                                format!("node {node} accepted invalid notice {id} ({error})"),
-                            );
-                        }
-                    }
-                    continue;
-                }
+                Outcome::Rejected { .. } => continue,
                 Outcome::Pending { .. } | Outcome::Dropped { .. } => continue,
             };
             let stored = self.nodes[node].replica.store().notice(&id).ok().flatten();
@@ -852,6 +848,29 @@ impl Sim {
                         self.send(node, peer, Msg::Gossip(bytes.clone()));
                     }
                 }
+            }
+        }
+    }
+
+    /// The deliberately broken replica: it takes every repair it receives,
+    /// whoever signed it, as if it were valid.
+    fn broken_accepts(&mut self, node: usize, envelopes: &[Rc<Vec<u8>>]) {
+        for bytes in envelopes {
+            let Some(notice) = credence_protocol::codec::decode_envelope(bytes)
+                .ok()
+                .and_then(|e| credence_protocol::codec::decode_notice(&e.body).ok())
+            else {
+                continue;
+            };
+            let id = NoticeId::from(credence_crypto::merkle::leaf_hash(bytes));
+            if matches!(notice.kind, NoticeKind::Repair { .. })
+                && self.nodes[node].wrongly_accepted.insert(id)
+                && !self.valid.contains(&id)
+            {
+                self.violate(
+                    "nothing_invalid_accepted",
+                    format!("node {node} accepted invalid notice {id} (a repair by {}, who did not issue the listing)", notice.author.short()),
+                );
             }
         }
     }
@@ -1325,7 +1344,7 @@ impl Sim {
                     );
                 }
             }
-            if let Some(bad) = self.nodes[node].wrongly_accepted.iter().next() {
+            if let Some(bad) = self.nodes[node].wrongly_accepted.iter().find(|id| !self.valid.contains(id)) {
                 let detail = format!("node {node} holds invalid notice {bad}");
                 self.violate("nothing_invalid_accepted", detail);
             }
