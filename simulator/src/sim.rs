@@ -1344,7 +1344,11 @@ impl Sim {
                     );
                 }
             }
-            if let Some(bad) = self.nodes[node].wrongly_accepted.iter().find(|id| !self.valid.contains(id)) {
+            if let Some(bad) = self.nodes[node]
+                .wrongly_accepted
+                .iter()
+                .find(|id| !self.valid.contains(id))
+            {
                 let detail = format!("node {node} holds invalid notice {bad}");
                 self.violate("nothing_invalid_accepted", detail);
             }

@@ -35,14 +35,19 @@ fn a_replica_that_accepts_a_repair_from_a_non_issuer_is_caught_with_its_seed() {
     let seed = scenario.seeds[0];
     let byzantine = scenario.faults.byzantine[0].node;
     let broken = credence_sim::mesh_of(&scenario, seed, byzantine).unwrap()[0];
-    let report = credence_sim::run(&scenario, "configs/scenarios/ci.toml", seed, Some(broken)).unwrap();
+    let report =
+        credence_sim::run(&scenario, "configs/scenarios/ci.toml", seed, Some(broken)).unwrap();
     assert!(!report.passed);
     let violation = report
         .violations
         .iter()
         .find(|v| v.invariant == "nothing_invalid_accepted")
         .unwrap_or_else(|| panic!("not caught:\n{}", report.summary()));
-    assert!(violation.detail.contains(&format!("node {broken} ")), "{}", violation.detail);
+    assert!(
+        violation.detail.contains(&format!("node {broken} ")),
+        "{}",
+        violation.detail
+    );
     assert!(report.summary().contains(&format!("--seed {seed}")));
 }
 

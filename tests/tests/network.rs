@@ -430,3 +430,56 @@ fn hex_decode(text: &str) -> Vec<u8> {
         .map(|i| u8::from_str_radix(&text[i..i + 2], 16).expect("hex"))
         .collect()
 }
+
+#[test]
+fn operator_commands_go_through_the_running_node() {
+    let mut c = cluster(&["market", "tax"]);
+    c.start_all();
+    let market = c.at("market");
+    wait_for("the node to be ready", || {
+        market.get("/v1/status")["ready"] == true
+    });
+    let dir = market.dir.clone();
+    let run = credence_tests::credence_owned(&credence_tests::listing_args(&dir)).ok();
+    assert!(
+        run.stdout.contains("published by the running node"),
+        "{}",
+        run.stdout
+    );
+    let id = run.issued_id();
+    let tax = c.at("tax");
+    wait_for("the listing on the tax service", || tax.has_listing(&id));
+    let status = credence_tests::credence(&["status", "--data", credence_tests::arg(&dir)]).ok();
+    assert!(status.stdout.contains("peers (1)"), "{}", status.stdout);
+    let shown = credence_tests::credence(&[
+        "show",
+        "--data",
+        credence_tests::arg(&dir),
+        "--listing",
+        &id,
+    ])
+    .ok();
+    assert!(
+        shown.stdout.contains("\"status\": \"active\""),
+        "{}",
+        shown.stdout
+    );
+    let query = credence_tests::credence(&[
+        "query",
+        "--data",
+        credence_tests::arg(&dir),
+        "--subject",
+        "91350100M000100Y43",
+        "--purpose",
+        "licence renewal",
+        "--legal-basis",
+        "Administrative Licensing Law art. 31",
+    ])
+    .ok();
+    assert!(
+        query.stdout.contains("answered (signed)"),
+        "{}",
+        query.stdout
+    );
+    assert!(query.stdout.contains(&id), "{}", query.stdout);
+}
