@@ -20,6 +20,8 @@ use credence_protocol::time::{DAY_MS, Timestamp};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
+/// Added to the minimum objection window for the default deadline.
+const RESPOND_BY_MARGIN_MS: u64 = 60_000;
 /// Bundles this large or larger get a progress bar.
 const PROGRESS_NOTICES_MIN: usize = 10_000;
 /// Most bytes of an evidence file hashed (larger documents are hashed by
@@ -450,7 +452,7 @@ enum ObjectionCommand {
         /// The subject's grounds.
         #[arg(long)]
         grounds: String,
-        /// Deadline for the issuer (default: now plus the federation's minimum window).
+        /// Deadline for the issuer (default: now plus the federation's minimum window and a minute).
         #[arg(long, value_parser = parse_time)]
         respond_by: Option<Timestamp>,
     },
@@ -908,7 +910,11 @@ fn objection(command: ObjectionCommand) -> Result<()> {
         } => {
             let federation = node::read_roster(&data.data.join(node::ROSTER_FILE))?;
             let window = federation.roster().objection_window_ms;
-            let respond_by = respond_by.unwrap_or(node::now().plus_ms(window));
+            // The notice is signed a moment after this (by the running node,
+            // perhaps): a minute's margin keeps the default deadline at or
+            // past the minimum window, in the subject's favour.
+            let respond_by =
+                respond_by.unwrap_or(node::now().plus_ms(window + RESPOND_BY_MARGIN_MS));
             issue(
                 &data.data,
                 NoticeKind::Object {
