@@ -59,6 +59,7 @@ fn main() {
         );
     }
     drop(workload);
+    // sled lets go of its lock a moment after the last handle closes.
     std::thread::sleep(Duration::from_millis(500));
     copy_dir(
         &configs[0].data.join("store"),

@@ -33,6 +33,7 @@ pub fn wait_for(what: &str, mut condition: impl FnMut() -> bool) {
             started.elapsed() < CONVERGE_TIMEOUT,
             "timed out after {CONVERGE_TIMEOUT:?} waiting for {what}"
         );
+        // Polling a real process: no timing is asserted.
         std::thread::sleep(Duration::from_millis(100));
     }
 }

@@ -107,6 +107,7 @@ fn kill_9_while_issuing_loses_nothing_acknowledged_and_forks_nothing() {
                     acknowledged.push(answer["id"].as_str().expect("id").to_string());
                 }
                 Ok(response) if response.status() == 503 => {
+                    // Catching up: poll again shortly.
                     std::thread::sleep(std::time::Duration::from_millis(50))
                 }
                 _ => break,
@@ -114,6 +115,8 @@ fn kill_9_while_issuing_loses_nothing_acknowledged_and_forks_nothing() {
         }
         acknowledged
     });
+    // Let the issuer get some notices acknowledged, then kill the node
+    // under it (the assertions below hold whenever the kill lands).
     std::thread::sleep(std::time::Duration::from_millis(1500));
     c.peer("market").kill9();
     let acknowledged = issuer.join().expect("issuer thread");
