@@ -1,20 +1,28 @@
 //! The main job on embedded defaults: `credence demo` runs the whole local
 //! scenario and its final audit passes.
 
+use std::ffi::OsStr;
 use std::process::Command;
 
-#[test]
-fn demo_runs_and_its_audit_passes() {
+/// Runs `credence` with `args`; returns its standard output, panicking with
+/// both outputs unless it succeeded.
+fn credence_ok<I: IntoIterator<Item = S>, S: AsRef<OsStr>>(args: I) -> String {
     let output = Command::new(env!("CARGO_BIN_EXE_credence"))
-        .arg("demo")
+        .args(args)
         .output()
         .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     assert!(
         output.status.success(),
         "{stdout}\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
+    stdout
+}
+
+#[test]
+fn demo_runs_and_its_audit_passes() {
+    let stdout = credence_ok(["demo"]);
     assert!(stdout.contains("status suspended"), "{stdout}");
     assert!(stdout.contains("status repaired"), "{stdout}");
     assert!(stdout.contains("LIFT  procurement-ban"), "{stdout}");
@@ -26,17 +34,12 @@ fn demo_runs_and_its_audit_passes() {
 #[test]
 fn devnet_runs_its_scenario_across_three_nodes() {
     let dir = tempfile::tempdir().unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_credence"))
-        .args(["devnet", "--exit", "--dir"])
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let stdout = credence_ok([
+        OsStr::new("devnet"),
+        OsStr::new("--exit"),
+        OsStr::new("--dir"),
+        dir.path().as_os_str(),
+    ]);
     assert!(stdout.contains("all 3 nodes connected"), "{stdout}");
     assert!(
         stdout.contains("status suspended, enforceable false"),

@@ -93,6 +93,7 @@ impl Peer {
                 self.handle,
                 self.log()
             );
+            // Waiting for the process to open its API: polling.
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -130,6 +131,7 @@ impl Peer {
                     let _ = child.kill();
                     panic!("{} did not stop on SIGTERM:\n{}", self.handle, self.log());
                 }
+                // Waiting for the process to exit: polling.
                 std::thread::sleep(Duration::from_millis(50));
             }
         }
@@ -222,6 +224,7 @@ impl Peer {
                 return answer["id"].as_str().expect("id").to_string();
             }
             if status == 503 && started.elapsed() < CONVERGE_TIMEOUT {
+                // The node is still catching up: poll again shortly.
                 std::thread::sleep(Duration::from_millis(100));
                 continue;
             }

@@ -262,6 +262,7 @@ fn a_non_member_cannot_connect_and_nothing_it_sends_is_accepted() {
             std::fs::read_to_string(c.root.path().join("outsider.log")).unwrap_or_default(),
             c.at("market").log()
         );
+        // Polling the members' metrics: no timing is asserted.
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
     let market = c.at("market");
