@@ -12,14 +12,16 @@ use crate::model::{
 };
 use crate::time::Timestamp;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
-/// A valid notice as the fold sees it.
+/// A valid notice as the fold sees it. The notice is shared: replicas keep
+/// listings and objections decoded, and a folded state is rebuilt often.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FoldInput {
     /// Its id.
     pub id: NoticeId,
     /// The notice.
-    pub notice: Notice,
+    pub notice: Arc<Notice>,
 }
 
 /// The status of a listing at a time, first match wins in this order.

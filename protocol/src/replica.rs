@@ -148,7 +148,7 @@ pub struct Issued {
 struct Entry {
     id: NoticeId,
     bytes: Vec<u8>,
-    notice: Notice,
+    notice: Arc<Notice>,
 }
 
 /// The bounded buffer of notices that cannot be decided yet.
@@ -190,18 +190,21 @@ pub struct Replica<S: Store> {
     store: S,
     pending: PendingBuffer,
     listings: ListingCache,
-    memo: Option<Arc<dyn SignatureMemo>>,
+    memo: Option<Arc<dyn NoticeMemo>>,
 }
 
-/// Remembers envelopes whose signature verified, so that replicas sharing
-/// it (the simulator's thousand replicas in one process) verify each
-/// envelope once. Safe because a notice id hashes the whole envelope,
-/// signature included: the same id is the same signed bytes.
-pub trait SignatureMemo: Send + Sync {
-    /// The envelope with this id verified before.
-    fn is_verified(&self, id: &NoticeId) -> bool;
-    /// The envelope with this id verified.
-    fn set_verified(&self, id: NoticeId);
+/// Remembers envelopes that passed every check needing no store (canonical
+/// decoding, the self-contained rules, the signature), with their decoded
+/// notice, so that replicas sharing it (the simulator's thousand replicas in
+/// one process) decode and verify each envelope once. Safe because a notice
+/// id hashes the whole envelope, signature included: the same id is the
+/// same signed bytes. Replicas sharing a memo must share their federation,
+/// which those checks depend on.
+pub trait NoticeMemo: Send + Sync {
+    /// The notice of the envelope with this id, if it passed before.
+    fn checked(&self, id: &NoticeId) -> Option<Arc<Notice>>;
+    /// The envelope with this id passed; this is its notice.
+    fn set_checked(&self, id: NoticeId, notice: Arc<Notice>);
 }
 
 /// Listings and objections kept decoded, oldest out first: nearly every
@@ -253,14 +256,14 @@ impl<S: Store> Replica<S> {
         }
     }
 
-    /// Shares a memo of verified signatures (see [`SignatureMemo`]).
-    pub fn with_signature_memo(mut self, memo: Arc<dyn SignatureMemo>) -> Replica<S> {
+    /// Shares a memo of checked notices (see [`NoticeMemo`]).
+    pub fn with_notice_memo(mut self, memo: Arc<dyn NoticeMemo>) -> Replica<S> {
         self.memo = Some(memo);
         self
     }
 
-    /// The shared memo of verified signatures, if any.
-    pub fn signature_memo(&self) -> Option<Arc<dyn SignatureMemo>> {
+    /// The shared memo of checked notices, if any.
+    pub fn notice_memo(&self) -> Option<Arc<dyn NoticeMemo>> {
         self.memo.clone()
     }
 
@@ -751,9 +754,13 @@ impl<S: Store> Replica<S> {
 
     /// A stored notice, decoded.
     pub fn load(&self, id: &NoticeId) -> Result<Option<FoldInput>, S> {
+        if let Some(notice) = self.memo.as_ref().and_then(|m| m.checked(id)) {
+            let stored = self.store.contains(id).map_err(ReplicaError::Store)?;
+            return Ok(stored.then_some(FoldInput { id: *id, notice }));
+        }
         Ok(self.load_decoded(id)?.map(|decoded| FoldInput {
             id: decoded.id,
-            notice: decoded.notice,
+            notice: Arc::new(decoded.notice),
         }))
     }
 
@@ -880,7 +887,7 @@ impl<S: Store> Replica<S> {
         let entry = Entry {
             id,
             bytes: envelope,
-            notice,
+            notice: Arc::new(notice),
         };
         match self.admit(&entry)? {
             Admission::Accept(append) => {
@@ -934,11 +941,19 @@ enum Checked {
 fn check_and_verify(
     federation: &Federation,
     envelopes: &[(NoticeId, &[u8])],
-    memo: Option<&dyn SignatureMemo>,
+    memo: Option<&dyn NoticeMemo>,
 ) -> Vec<Checked> {
     let mut checked = Vec::with_capacity(envelopes.len());
     let mut signed: Vec<(usize, &[u8], [u8; 64])> = Vec::with_capacity(envelopes.len());
     for &(id, bytes) in envelopes {
+        if let Some(notice) = memo.and_then(|m| m.checked(&id)) {
+            checked.push(Checked::Valid(Entry {
+                id,
+                bytes: bytes.to_vec(),
+                notice,
+            }));
+            continue;
+        }
         let refuse = |author, error| Checked::Refused(Outcome::Rejected { id, author, error });
         let (body, signature) = match codec::envelope_parts(bytes) {
             Ok(parts) => parts,
@@ -958,13 +973,11 @@ fn check_and_verify(
             checked.push(refuse(Some((notice.author, notice.seq)), error));
             continue;
         }
-        if !memo.is_some_and(|m| m.is_verified(&id)) {
-            signed.push((checked.len(), body, signature));
-        }
+        signed.push((checked.len(), body, signature));
         checked.push(Checked::Valid(Entry {
             id,
             bytes: bytes.to_vec(),
-            notice,
+            notice: Arc::new(notice),
         }));
     }
     let items: Vec<BatchItem<'_>> = signed
@@ -991,7 +1004,7 @@ fn check_and_verify(
     for ((index, ..), result) in signed.iter().zip(results) {
         if result.is_ok() {
             if let (Some(memo), Checked::Valid(entry)) = (memo, &checked[*index]) {
-                memo.set_verified(entry.id);
+                memo.set_checked(entry.id, entry.notice.clone());
             }
         } else {
             let Checked::Valid(entry) = &checked[*index] else {

@@ -138,7 +138,7 @@ fn forks_are_reported_and_fake_evidence_refused() {
         ))
         .unwrap()
         .unwrap();
-    let mut twin = original.notice.clone();
+    let mut twin = (*original.notice).clone();
     twin.issued_at = twin.issued_at.plus_ms(1);
     let signer = (0..3).find(|&i| test.author(i) == twin.author).unwrap();
     let (_, twin_bytes) = testkit::sign(&test.keys[signer], &twin);

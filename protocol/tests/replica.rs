@@ -691,3 +691,92 @@ fn no_issue_while_restoring_own_log() {
     );
     assert_eq!(restored.store().notice_count().unwrap(), 0);
 }
+
+/// A memo shared by replicas, as the simulator's is.
+#[derive(Default)]
+struct SharedMemo(
+    std::sync::Mutex<std::collections::BTreeMap<NoticeId, std::sync::Arc<Notice>>>,
+    std::sync::atomic::AtomicUsize,
+);
+
+impl credence_protocol::replica::NoticeMemo for SharedMemo {
+    fn checked(&self, id: &NoticeId) -> Option<std::sync::Arc<Notice>> {
+        let hit = self.0.lock().unwrap().get(id).cloned();
+        if hit.is_some() {
+            self.1.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        hit
+    }
+    fn set_checked(&self, id: NoticeId, notice: std::sync::Arc<Notice>) {
+        self.0.lock().unwrap().insert(id, notice);
+    }
+}
+
+// Replicas sharing a memo check each envelope once: the second one takes
+// the decoded notice from the memo and still applies every rule that needs
+// its own records. A tampered envelope has another id and is checked in
+// full.
+#[test]
+fn a_shared_memo_checks_each_envelope_once() {
+    let test = testkit::federation(7, 3);
+    let memo = std::sync::Arc::new(SharedMemo::default());
+    let replica =
+        || Replica::new(test.federation.clone(), MemStore::new()).with_notice_memo(memo.clone());
+    let (mut source, mut a, mut b) = (setup().1, replica(), replica());
+    let listing = source
+        .issue(
+            &test.keys[0],
+            NoticeKind::List(testkit::listing(1, "food-drug", T0)),
+            T0,
+        )
+        .unwrap();
+    assert!(matches!(
+        a.ingest(&listing.envelope).unwrap()[..],
+        [Outcome::Accepted { .. }]
+    ));
+    assert_eq!(memo.0.lock().unwrap().len(), 1);
+    let hits = memo.1.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(matches!(
+        b.ingest(&listing.envelope).unwrap()[..],
+        [Outcome::Accepted { .. }]
+    ));
+    assert!(memo.1.load(std::sync::atomic::Ordering::Relaxed) > hits);
+    assert_eq!(
+        b.load(&listing.id).unwrap().map(|input| input.notice.seq),
+        Some(1)
+    );
+
+    // A repair by another authority passes the memo's checks on one
+    // replica and is still refused by the other, whose records say who
+    // issued the listing.
+    let repair = notice(
+        &test,
+        1,
+        1,
+        NoticeId::default(),
+        T0.plus_ms(2 * DAY_MS),
+        NoticeKind::Repair {
+            listing: listing.id,
+            reason: "rectified".into(),
+            evidence: Vec::new(),
+        },
+    );
+    let (_, bytes) = testkit::sign(&test.keys[1], &repair);
+    for replica in [&mut a, &mut b] {
+        assert!(matches!(
+            rejected(&replica.ingest(&bytes).unwrap()),
+            ValidationError::NotIssuer { .. }
+        ));
+    }
+
+    let mut tampered = listing.envelope.clone();
+    let last = tampered.len() - 1;
+    tampered[last] ^= 1;
+    let mut c = replica();
+    assert!(matches!(
+        rejected(&c.ingest(&tampered).unwrap()),
+        ValidationError::BadSignature { .. }
+    ));
+    // Not stored here, so not loaded, though the memo knows the notice.
+    assert!(c.load(&listing.id).unwrap().is_none());
+}

@@ -2,7 +2,7 @@
 //! replicas under faults.
 //!
 //! The mental model: N nodes, each a real `credence_protocol::replica::Replica`
-//! over an in-memory store, exchange messages over modelled links (latency,
+//! over a store that holds each envelope once for all of them, exchange messages over modelled links (latency,
 //! bandwidth, loss, duplication, reordering, partitions). Gossip is a mesh
 //! of degree D with eager push and lazy announce/request; anti-entropy runs
 //! the real `credence_protocol::sync::SyncSession`. One seeded RNG drives
@@ -20,6 +20,7 @@
 pub mod report;
 pub mod scenario;
 pub mod sim;
+pub mod store;
 
 use report::Report;
 use scenario::{Scenario, ScenarioError};

@@ -5,19 +5,21 @@
 
 use crate::report::{Report, percentile};
 use crate::scenario::{Misbehaviour, Scenario, ScenarioError, ms};
+use crate::store::{SharedInterner, SimStore};
 use credence_crypto::AuthorityKey;
 use credence_protocol::fold::{self, ListingState, Task};
 use credence_protocol::model::{
     AuthorityId, Classification, FeedbackAction, ListKind, Listing, NOTICE_VERSION, Notice,
     NoticeId, NoticeKind, Remedy, RulingOutcome, Severity, Subject, SubjectKind,
 };
-use credence_protocol::replica::{Outcome, Replica, SignatureMemo};
-use credence_protocol::store::{MemStore, Store};
+use credence_protocol::replica::{NoticeMemo, Outcome, Replica};
+use credence_protocol::store::Store;
 use credence_protocol::sync::{
     self, SyncRequest, SyncResponse, SyncSession, encode_request, encode_response,
 };
 use credence_protocol::testkit::{self, SplitMix64};
 use credence_protocol::time::{DAY_MS, Timestamp};
+use rustc_hash::FxHashMap;
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 use std::rc::Rc;
@@ -74,9 +76,14 @@ impl Rng {
     }
 }
 
+/// The kinds of message, in the order of [`Msg::index`].
+const MSG_KINDS: [&str; 5] = ["gossip", "ihave", "iwant", "sync_request", "sync_response"];
+
 #[derive(Clone, Debug)]
 enum Msg {
-    Gossip(Rc<Vec<u8>>),
+    /// An envelope with its message id, which gossipsub derives from the
+    /// bytes (the notice id): computed once where the message is created.
+    Gossip(NoticeId, Rc<[u8]>),
     IHave(Vec<NoticeId>),
     IWant(Vec<NoticeId>),
     SyncRequest(u64, Box<SyncRequest>),
@@ -84,18 +91,18 @@ enum Msg {
 }
 
 impl Msg {
-    fn kind(&self) -> &'static str {
+    fn index(&self) -> usize {
         match self {
-            Msg::Gossip(_) => "gossip",
-            Msg::IHave(_) => "ihave",
-            Msg::IWant(_) => "iwant",
-            Msg::SyncRequest(..) => "sync_request",
-            Msg::SyncResponse(..) => "sync_response",
+            Msg::Gossip(..) => 0,
+            Msg::IHave(_) => 1,
+            Msg::IWant(_) => 2,
+            Msg::SyncRequest(..) => 3,
+            Msg::SyncResponse(..) => 4,
         }
     }
     fn bytes(&self) -> u64 {
         match self {
-            Msg::Gossip(b) => b.len() as u64 + 16,
+            Msg::Gossip(_, b) => b.len() as u64 + 16,
             Msg::IHave(ids) | Msg::IWant(ids) => 32 * ids.len() as u64 + 16,
             Msg::SyncRequest(_, r) => encode_request(r).map_or(0, |b| b.len() as u64) + 16,
             Msg::SyncResponse(_, r) => encode_response(r).map_or(0, |b| b.len() as u64) + 16,
@@ -139,24 +146,24 @@ impl Ord for Scheduled {
     }
 }
 
-/// Signatures verified once are not verified again by other replicas:
-/// the id hashes the whole envelope, signature included.
+/// Envelopes decoded and verified once are not checked again by other
+/// replicas: the id hashes the whole envelope, signature included.
 #[derive(Default)]
-struct Memo(Mutex<BTreeSet<NoticeId>>);
+struct Memo(Mutex<FxHashMap<NoticeId, Arc<Notice>>>);
 
-impl SignatureMemo for Memo {
-    fn is_verified(&self, id: &NoticeId) -> bool {
-        self.0.lock().map(|s| s.contains(id)).unwrap_or(false)
+impl NoticeMemo for Memo {
+    fn checked(&self, id: &NoticeId) -> Option<Arc<Notice>> {
+        self.0.lock().ok().and_then(|m| m.get(id).cloned())
     }
-    fn set_verified(&self, id: NoticeId) {
-        if let Ok(mut set) = self.0.lock() {
-            set.insert(id);
+    fn set_checked(&self, id: NoticeId, notice: Arc<Notice>) {
+        if let Ok(mut map) = self.0.lock() {
+            map.insert(id, notice);
         }
     }
 }
 
 struct Node {
-    replica: Replica<MemStore>,
+    replica: Replica<SimStore>,
     key: AuthorityKey,
     up: bool,
     byzantine: Vec<Misbehaviour>,
@@ -164,8 +171,9 @@ struct Node {
     mesh: Vec<usize>,
     others: Vec<usize>,
     recent: Vec<NoticeId>,
-    /// Accepted envelopes in arrival order, and how many are flushed.
-    log: Vec<Rc<Vec<u8>>>,
+    /// Accepted envelopes in arrival order (as interned), and how many
+    /// are flushed.
+    log: Vec<u32>,
     flushed: usize,
     session: Option<(u64, usize, SyncSession)>,
     /// When the current session sent its last request.
@@ -182,8 +190,8 @@ struct Node {
 /// Counters of one run.
 #[derive(Default, Debug, Clone)]
 pub struct Counters {
-    /// Messages sent, by kind.
-    pub messages: BTreeMap<&'static str, u64>,
+    /// Messages sent, by kind (see `MSG_KINDS`).
+    pub messages: [u64; 5],
     /// Bytes sent.
     pub bytes: u64,
     /// Deliveries processed.
@@ -206,7 +214,9 @@ pub struct Sim {
     seq: u64,
     now: u64,
     nodes: Vec<Node>,
-    oracle: Replica<MemStore>,
+    oracle: Replica<SimStore>,
+    interner: SharedInterner,
+    memo: Arc<Memo>,
     valid: BTreeSet<NoticeId>,
     refused: BTreeMap<NoticeId, String>,
     equivocators: BTreeSet<AuthorityId>,
@@ -231,7 +241,7 @@ pub struct Sim {
     spikes: Vec<(u64, u64, u64)>,
     reorder_delay: u64,
     next_session: u64,
-    byzantine_sent: Vec<Rc<Vec<u8>>>,
+    byzantine_sent: Vec<Rc<[u8]>>,
 }
 
 fn mix(state: u64, value: u64) -> u64 {
@@ -257,13 +267,14 @@ impl Sim {
         let mut rng = Rng(SplitMix64(cfg.seed));
         let test = testkit::federation(cfg.seed, s.nodes);
         let memo: Arc<Memo> = Arc::new(Memo::default());
+        let interner = SharedInterner::default();
         let mut nodes: Vec<Node> = test
             .keys
             .iter()
             .enumerate()
             .map(|(i, key)| Node {
-                replica: Replica::new(test.federation.clone(), MemStore::new())
-                    .with_signature_memo(memo.clone()),
+                replica: Replica::new(test.federation.clone(), SimStore::new(interner.clone()))
+                    .with_notice_memo(memo.clone()),
                 key: AuthorityKey::from_secret_bytes(key.secret_bytes()),
                 up: true,
                 byzantine: Vec::new(),
@@ -306,8 +317,8 @@ impl Sim {
         for b in &s.faults.byzantine {
             nodes[b.node].byzantine = b.behaviours.clone();
         }
-        let oracle =
-            Replica::new(test.federation.clone(), MemStore::new()).with_signature_memo(memo);
+        let oracle = Replica::new(test.federation.clone(), SimStore::new(interner.clone()))
+            .with_notice_memo(memo.clone());
         let mut partitions = Vec::new();
         for p in &s.faults.partitions {
             let mut order: Vec<usize> = (0..n).collect();
@@ -373,6 +384,8 @@ impl Sim {
             now: 0,
             nodes,
             oracle,
+            interner,
+            memo,
             valid: BTreeSet::new(),
             refused: BTreeMap::new(),
             equivocators: BTreeSet::new(),
@@ -464,9 +477,8 @@ impl Sim {
     }
 
     fn send(&mut self, from: usize, to: usize, msg: Msg) {
-        let kind = msg.kind();
         let bytes = msg.bytes();
-        *self.counters.messages.entry(kind).or_default() += 1;
+        self.counters.messages[msg.index()] += 1;
         self.counters.bytes += bytes;
         if self.cut(from, to) {
             *self.counters.faults.entry("partition_drop").or_default() += 1;
@@ -648,23 +660,23 @@ impl Sim {
 
     fn restart(&mut self, node: usize) {
         let federation = self.oracle.federation().clone();
-        let memo_replica = Replica::new(federation, MemStore::new());
         let n = &mut self.nodes[node];
-        let flushed: Vec<Rc<Vec<u8>>> = n.log[..n.flushed].to_vec();
+        let flushed: Vec<u32> = n.log[..n.flushed].to_vec();
         // Volatile state is gone; the flushed store comes back.
-        let memo = n.replica.signature_memo();
-        n.replica = match memo {
-            Some(memo) => memo_replica.with_signature_memo(memo),
-            None => memo_replica,
-        };
+        n.replica = Replica::new(federation, SimStore::new(self.interner.clone()))
+            .with_notice_memo(self.memo.clone());
         n.log.clear();
         n.flushed = 0;
         n.up = true;
-        let slices: Vec<&[u8]> = flushed.iter().map(|b| b.as_slice()).collect();
+        let envelopes: Vec<Rc<[u8]>> = {
+            let interner = self.interner.borrow();
+            flushed.iter().map(|i| interner.bytes(*i)).collect()
+        };
+        let slices: Vec<&[u8]> = envelopes.iter().map(|b| &**b).collect();
         let result = n.replica.ingest_batch(&slices);
         let mut lost = Vec::new();
         if result.is_ok() {
-            for bytes in &flushed {
+            for bytes in &envelopes {
                 let id = NoticeId::from(credence_crypto::merkle::leaf_hash(bytes));
                 if !n.replica.store().contains(&id).unwrap_or(false) {
                     lost.push(id);
@@ -719,9 +731,20 @@ impl Sim {
     fn deliver(&mut self, from: usize, to: usize, msg: Msg) {
         self.trace = mix(self.trace, (from as u64) << 32 | to as u64);
         match msg {
-            Msg::Gossip(bytes) => {
+            Msg::Gossip(id, bytes) => {
                 self.trace = mix(self.trace, bytes.len() as u64);
-                self.ingest(to, Some(from), &[bytes]);
+                // gossipsub drops a message it has seen before it is
+                // validated; the replica would report the same duplicate.
+                if self.nodes[to]
+                    .replica
+                    .store()
+                    .contains(&id)
+                    .unwrap_or(false)
+                {
+                    self.counters.duplicates += 1;
+                    return;
+                }
+                self.ingest(to, Some(from), &[(id, bytes)]);
             }
             Msg::IHave(ids) => {
                 let store = self.nodes[to].replica.store();
@@ -735,8 +758,8 @@ impl Sim {
             }
             Msg::IWant(ids) => {
                 for id in ids.into_iter().take(IHAVE_IDS_MAX) {
-                    if let Ok(Some(bytes)) = self.nodes[to].replica.store().notice(&id) {
-                        self.send(to, from, Msg::Gossip(Rc::new(bytes)));
+                    if let Some(bytes) = self.nodes[to].replica.store().envelope(&id) {
+                        self.send(to, from, Msg::Gossip(id, bytes));
                     }
                 }
             }
@@ -770,7 +793,16 @@ impl Sim {
                 let Ok(step) = active.on_response(&self.nodes[to].replica, *response) else {
                     return;
                 };
-                let envelopes: Vec<Rc<Vec<u8>>> = step.ingest.into_iter().map(Rc::new).collect();
+                let envelopes: Vec<(NoticeId, Rc<[u8]>)> = step
+                    .ingest
+                    .into_iter()
+                    .map(|b| {
+                        (
+                            NoticeId::from(credence_crypto::merkle::leaf_hash(&b)),
+                            b.into(),
+                        )
+                    })
+                    .collect();
                 if !envelopes.is_empty() {
                     self.ingest(to, None, &envelopes);
                 }
@@ -794,8 +826,8 @@ impl Sim {
 
     /// Ingests envelopes at `node`; forwards what it accepts to its mesh
     /// (gossip only), and checks every acceptance against the oracle.
-    fn ingest(&mut self, node: usize, source: Option<usize>, envelopes: &[Rc<Vec<u8>>]) {
-        let slices: Vec<&[u8]> = envelopes.iter().map(|b| b.as_slice()).collect();
+    fn ingest(&mut self, node: usize, source: Option<usize>, envelopes: &[(NoticeId, Rc<[u8]>)]) {
+        let slices: Vec<&[u8]> = envelopes.iter().map(|(_, b)| &**b).collect();
         let Ok(outcomes) = self.nodes[node].replica.ingest_batch(&slices) else {
             return;
         };
@@ -816,17 +848,17 @@ impl Sim {
                 Outcome::Rejected { .. } => continue,
                 Outcome::Pending { .. } | Outcome::Dropped { .. } => continue,
             };
-            let stored = self.nodes[node].replica.store().notice(&id).ok().flatten();
+            let stored = self.nodes[node].replica.store().envelope(&id);
             let Some(bytes) = stored.or_else(|| {
                 envelopes
                     .iter()
-                    .find(|e| credence_crypto::merkle::leaf_hash(e).0 == id.0)
-                    .map(|e| e.to_vec())
+                    .find(|(e, _)| *e == id)
+                    .map(|(_, b)| b.clone())
             }) else {
                 continue;
             };
             if is_accepted {
-                self.accepted(node, id, &bytes);
+                self.accepted(node, id);
             }
             if honest && is_accepted && !self.valid.contains(&id) {
                 let what = credence_protocol::codec::decode_envelope(&bytes)
@@ -841,11 +873,10 @@ impl Sim {
                 );
             }
             if let Some(source) = source {
-                let bytes = Rc::new(bytes);
-                let mesh = self.nodes[node].mesh.clone();
-                for peer in mesh {
+                for i in 0..self.nodes[node].mesh.len() {
+                    let peer = self.nodes[node].mesh[i];
                     if peer != source {
-                        self.send(node, peer, Msg::Gossip(bytes.clone()));
+                        self.send(node, peer, Msg::Gossip(id, bytes.clone()));
                     }
                 }
             }
@@ -854,18 +885,17 @@ impl Sim {
 
     /// The deliberately broken replica: it takes every repair it receives,
     /// whoever signed it, as if it were valid.
-    fn broken_accepts(&mut self, node: usize, envelopes: &[Rc<Vec<u8>>]) {
-        for bytes in envelopes {
+    fn broken_accepts(&mut self, node: usize, envelopes: &[(NoticeId, Rc<[u8]>)]) {
+        for (id, bytes) in envelopes {
             let Some(notice) = credence_protocol::codec::decode_envelope(bytes)
                 .ok()
                 .and_then(|e| credence_protocol::codec::decode_notice(&e.body).ok())
             else {
                 continue;
             };
-            let id = NoticeId::from(credence_crypto::merkle::leaf_hash(bytes));
             if matches!(notice.kind, NoticeKind::Repair { .. })
-                && self.nodes[node].wrongly_accepted.insert(id)
-                && !self.valid.contains(&id)
+                && self.nodes[node].wrongly_accepted.insert(*id)
+                && !self.valid.contains(id)
             {
                 self.violate(
                     "nothing_invalid_accepted",
@@ -876,12 +906,14 @@ impl Sim {
     }
 
     /// Bookkeeping of one accepted notice at a node.
-    fn accepted(&mut self, node: usize, id: NoticeId, bytes: &[u8]) {
+    fn accepted(&mut self, node: usize, id: NoticeId) {
         let n = &mut self.nodes[node];
         n.recent.push(id);
-        n.log.push(Rc::new(bytes.to_vec()));
-        if let Ok(Some(input)) = n.replica.load(&id) {
-            match &input.notice.kind {
+        if let Some(index) = self.interner.borrow().find(&id) {
+            n.log.push(index);
+        }
+        if let Some(notice) = self.memo.checked(&id) {
+            match &notice.kind {
                 NoticeKind::List(_) => n.known_listings.push(id),
                 NoticeKind::Object { listing, .. } if n.own_listings.contains(listing) => {
                     n.objections_to_mine.push(id)
@@ -1032,7 +1064,7 @@ impl Sim {
         let Ok(issued) = issued else {
             return;
         };
-        let Ok(Some(bytes)) = self.nodes[node].replica.store().notice(&issued.id) else {
+        let Some(bytes) = self.nodes[node].replica.store().envelope(&issued.id) else {
             return;
         };
         if matches!(kind, NoticeKind::List(_)) {
@@ -1041,11 +1073,10 @@ impl Sim {
         self.counters.issued += 1;
         self.issued_at.insert(issued.id, self.now);
         self.witness(&bytes);
-        self.accepted(node, issued.id, &bytes);
+        self.accepted(node, issued.id);
         // Flushed before it is published.
         let n = &mut self.nodes[node];
         n.flushed = n.log.len();
-        let bytes = Rc::new(bytes);
         let withhold = n.byzantine.contains(&Misbehaviour::Withhold);
         let mesh = n.mesh.clone();
         for (i, peer) in mesh.into_iter().enumerate() {
@@ -1053,7 +1084,7 @@ impl Sim {
                 *self.counters.faults.entry("withheld").or_default() += 1;
                 continue;
             }
-            self.send(node, peer, Msg::Gossip(bytes.clone()));
+            self.send(node, peer, Msg::Gossip(issued.id, bytes.clone()));
         }
     }
 
@@ -1141,7 +1172,8 @@ impl Sim {
                 if log.is_empty() {
                     return;
                 }
-                let bytes = log[self.rng.below(log.len() as u64) as usize].to_vec();
+                let index = log[self.rng.below(log.len() as u64) as usize];
+                let bytes = self.interner.borrow().bytes(index).to_vec();
                 messages.push((mesh.clone(), bytes));
             }
             Misbehaviour::Fork => {
@@ -1175,10 +1207,11 @@ impl Sim {
         }
         for (peers, bytes) in messages {
             self.witness(&bytes);
-            let bytes = Rc::new(bytes);
+            let id = NoticeId::from(credence_crypto::merkle::leaf_hash(&bytes));
+            let bytes: Rc<[u8]> = bytes.into();
             self.byzantine_sent.push(bytes.clone());
             for peer in peers {
-                self.send(node, peer, Msg::Gossip(bytes.clone()));
+                self.send(node, peer, Msg::Gossip(id, bytes.clone()));
             }
         }
     }
@@ -1376,14 +1409,14 @@ impl Sim {
             wall_ms: wall.as_secs_f64() * 1000.0,
             deliveries: self.counters.deliveries,
             deliveries_per_wall_s: self.counters.deliveries as f64 / wall.as_secs_f64().max(1e-9),
-            messages: self
-                .counters
-                .messages
+            messages: MSG_KINDS
                 .iter()
-                .map(|(k, v)| (k.to_string(), *v))
+                .zip(self.counters.messages)
+                .filter(|(_, v)| *v > 0)
+                .map(|(k, v)| (k.to_string(), v))
                 .collect(),
             bytes: self.counters.bytes,
-            messages_per_notice: self.counters.messages.values().sum::<u64>() as f64
+            messages_per_notice: self.counters.messages.iter().sum::<u64>() as f64
                 / self.counters.issued.max(1) as f64,
             bytes_per_notice: self.counters.bytes as f64 / self.counters.issued.max(1) as f64,
             duplicates: self.counters.duplicates,

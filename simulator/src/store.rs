@@ -1,0 +1,318 @@
+//! The store every simulated replica runs on: the `protocol` [`Store`]
+//! interface over envelopes held once for the whole simulation.
+//!
+//! A thousand replicas holding ten thousand notices each would keep ten
+//! million copies of the same envelopes. Here each envelope is interned
+//! once, by id, into a table the replicas share, and a replica's store
+//! holds 32-bit indexes into it: which envelopes it has (a bit set), its
+//! per-author logs, and the indexes `Store` asks for. It passes the same
+//! store test suite as the in-memory and sled stores.
+
+use credence_protocol::model::{AuthorityId, NoticeId, SubjectKey};
+use credence_protocol::store::{Append, ForkEvidence, Head, Store};
+use rustc_hash::FxHashMap;
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+/// A log slot whose notice this store has not been given.
+const NONE: u32 = u32::MAX;
+
+/// The envelopes of one simulation, each held once.
+#[derive(Debug, Default)]
+pub struct Interner {
+    index: FxHashMap<NoticeId, u32>,
+    ids: Vec<NoticeId>,
+    bytes: Vec<Rc<[u8]>>,
+}
+
+impl Interner {
+    /// The index of `id`, adding `bytes` under it if it is new.
+    fn intern(&mut self, id: NoticeId, bytes: &[u8]) -> u32 {
+        if let Some(index) = self.index.get(&id) {
+            return *index;
+        }
+        let index = u32::try_from(self.ids.len())
+            .ok()
+            .filter(|i| *i != NONE)
+            .unwrap_or_else(|| panic!("more than {NONE} envelopes in one simulation"));
+        self.index.insert(id, index);
+        self.ids.push(id);
+        self.bytes.push(Rc::from(bytes));
+        index
+    }
+
+    /// The index of `id`, if any replica stored it.
+    pub fn find(&self, id: &NoticeId) -> Option<u32> {
+        self.index.get(id).copied()
+    }
+
+    /// The envelope at `index`.
+    pub fn bytes(&self, index: u32) -> Rc<[u8]> {
+        self.bytes[index as usize].clone()
+    }
+
+    /// The envelope with this id, if any replica stored it.
+    pub fn envelope(&self, id: &NoticeId) -> Option<Rc<[u8]>> {
+        self.find(id).map(|i| self.bytes(i))
+    }
+
+    fn id(&self, index: u32) -> NoticeId {
+        self.ids[index as usize]
+    }
+}
+
+/// The interner the replicas of one simulation share.
+pub type SharedInterner = Rc<RefCell<Interner>>;
+
+#[derive(Clone, Debug)]
+struct AuthorLog {
+    /// Notice indexes by seq - 1.
+    slots: Vec<u32>,
+    head: Head,
+}
+
+/// One replica's store (see the module documentation).
+#[derive(Clone, Debug)]
+pub struct SimStore {
+    interner: SharedInterner,
+    held: Vec<u64>,
+    count: u64,
+    logs: BTreeMap<AuthorityId, AuthorLog>,
+    referring: FxHashMap<NoticeId, Vec<u32>>,
+    subjects: FxHashMap<SubjectKey, Vec<u32>>,
+    listings: Vec<u32>,
+    arrivals: Vec<u32>,
+    forks: BTreeMap<(AuthorityId, u64, NoticeId), ForkEvidence>,
+}
+
+impl SimStore {
+    /// An empty store over `interner`.
+    pub fn new(interner: SharedInterner) -> SimStore {
+        SimStore {
+            interner,
+            held: Vec::new(),
+            count: 0,
+            logs: BTreeMap::new(),
+            referring: FxHashMap::default(),
+            subjects: FxHashMap::default(),
+            listings: Vec::new(),
+            arrivals: Vec::new(),
+            forks: BTreeMap::new(),
+        }
+    }
+
+    fn holds(&self, index: u32) -> bool {
+        let (word, bit) = (index as usize / 64, index % 64);
+        self.held.get(word).is_some_and(|w| w & (1 << bit) != 0)
+    }
+
+    /// The index of `id` if this store holds it.
+    fn held_index(&self, id: &NoticeId) -> Option<u32> {
+        self.interner
+            .borrow()
+            .find(id)
+            .filter(|index| self.holds(*index))
+    }
+
+    /// The ids at `indexes`, in id order (as the other stores give them).
+    fn sorted_ids(&self, indexes: &[u32]) -> Vec<NoticeId> {
+        let interner = self.interner.borrow();
+        let mut ids: Vec<NoticeId> = indexes.iter().map(|i| interner.id(*i)).collect();
+        ids.sort_unstable();
+        ids
+    }
+
+    /// The envelope with this id, shared, if this store holds it.
+    pub fn envelope(&self, id: &NoticeId) -> Option<Rc<[u8]>> {
+        self.held_index(id)
+            .map(|index| self.interner.borrow().bytes(index))
+    }
+}
+
+impl Store for SimStore {
+    type Error = std::convert::Infallible;
+
+    fn notice(&self, id: &NoticeId) -> Result<Option<Vec<u8>>, Self::Error> {
+        Ok(self.envelope(id).map(|bytes| bytes.to_vec()))
+    }
+
+    fn contains(&self, id: &NoticeId) -> Result<bool, Self::Error> {
+        Ok(self.held_index(id).is_some())
+    }
+
+    fn log_id(&self, author: &AuthorityId, seq: u64) -> Result<Option<NoticeId>, Self::Error> {
+        let Some(log) = self.logs.get(author) else {
+            return Ok(None);
+        };
+        let slot = usize::try_from(seq.wrapping_sub(1)).ok();
+        Ok(slot
+            .and_then(|s| log.slots.get(s))
+            .filter(|i| **i != NONE)
+            .map(|i| self.interner.borrow().id(*i)))
+    }
+
+    fn log_range(
+        &self,
+        author: &AuthorityId,
+        seq_from: u64,
+        limit: usize,
+    ) -> Result<Vec<NoticeId>, Self::Error> {
+        let Some(log) = self.logs.get(author) else {
+            return Ok(Vec::new());
+        };
+        let from = usize::try_from(seq_from.max(1) - 1).unwrap_or(usize::MAX);
+        let interner = self.interner.borrow();
+        Ok(log
+            .slots
+            .iter()
+            .skip(from)
+            .filter(|i| **i != NONE)
+            .take(limit)
+            .map(|i| interner.id(*i))
+            .collect())
+    }
+
+    fn head(&self, author: &AuthorityId) -> Result<Option<Head>, Self::Error> {
+        Ok(self.logs.get(author).map(|log| log.head.clone()))
+    }
+
+    fn heads(&self) -> Result<Vec<Head>, Self::Error> {
+        Ok(self.logs.values().map(|log| log.head.clone()).collect())
+    }
+
+    fn referring(&self, listing: &NoticeId) -> Result<Vec<NoticeId>, Self::Error> {
+        Ok(self
+            .referring
+            .get(listing)
+            .map(|r| self.sorted_ids(r))
+            .unwrap_or_default())
+    }
+
+    fn listings_of(&self, subject: &SubjectKey) -> Result<Vec<NoticeId>, Self::Error> {
+        Ok(self
+            .subjects
+            .get(subject)
+            .map(|r| self.sorted_ids(r))
+            .unwrap_or_default())
+    }
+
+    fn listings(&self) -> Result<Vec<NoticeId>, Self::Error> {
+        Ok(self.sorted_ids(&self.listings))
+    }
+
+    fn append(&mut self, append: Append<'_>) -> Result<(), Self::Error> {
+        let index = self
+            .interner
+            .borrow_mut()
+            .intern(append.id, append.envelope);
+        let seq = append.head.seq;
+        let log = self
+            .logs
+            .entry(append.head.author)
+            .or_insert_with(|| AuthorLog {
+                slots: Vec::new(),
+                head: append.head.clone(),
+            });
+        if let Some(slot) = usize::try_from(seq).ok().and_then(|s| s.checked_sub(1)) {
+            if log.slots.len() <= slot {
+                log.slots.resize(slot + 1, NONE);
+            }
+            log.slots[slot] = index;
+        }
+        log.head = append.head;
+        if self.holds(index) {
+            return Ok(());
+        }
+        let word = index as usize / 64;
+        if self.held.len() <= word {
+            self.held.resize(word + 1, 0);
+        }
+        self.held[word] |= 1 << (index % 64);
+        self.count += 1;
+        if let Some(listing) = append.listing {
+            self.referring.entry(listing).or_default().push(index);
+        }
+        if let Some(subject) = append.subject {
+            self.subjects.entry(subject).or_default().push(index);
+            self.listings.push(index);
+        }
+        self.arrivals.push(index);
+        Ok(())
+    }
+
+    fn arrival_order(&self) -> Result<Vec<NoticeId>, Self::Error> {
+        let interner = self.interner.borrow();
+        Ok(self.arrivals.iter().map(|i| interner.id(*i)).collect())
+    }
+
+    fn notice_count(&self) -> Result<u64, Self::Error> {
+        Ok(self.count)
+    }
+
+    fn put_fork(&mut self, evidence: &ForkEvidence) -> Result<bool, Self::Error> {
+        let key = (
+            evidence.author,
+            evidence.seq,
+            credence_crypto::merkle::leaf_hash(&evidence.second).into(),
+        );
+        Ok(self.forks.insert(key, evidence.clone()).is_none())
+    }
+
+    fn forks(&self) -> Result<Vec<ForkEvidence>, Self::Error> {
+        Ok(self.forks.values().cloned().collect())
+    }
+
+    fn flush(&mut self) -> Result<(), Self::Error> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passes_the_store_suite() {
+        credence_protocol::store::suite::run(|| SimStore::new(SharedInterner::default()));
+    }
+
+    #[test]
+    fn replicas_share_one_copy_of_each_envelope() {
+        let interner = SharedInterner::default();
+        let (mut a, mut b) = (
+            SimStore::new(interner.clone()),
+            SimStore::new(interner.clone()),
+        );
+        let author = AuthorityId([1; 32]);
+        let bytes = credence_protocol::store::suite::envelope(author, 1);
+        let id = NoticeId::from(credence_crypto::merkle::leaf_hash(&bytes));
+        let mut frontier = credence_crypto::merkle::Frontier::new();
+        frontier.push(id.digest());
+        let head = Head {
+            author,
+            seq: 1,
+            id,
+            issued_at: credence_protocol::time::Timestamp(1),
+            frontier,
+        };
+        let append = |store: &mut SimStore| {
+            store
+                .append(Append {
+                    id,
+                    envelope: &bytes,
+                    head: head.clone(),
+                    listing: None,
+                    subject: None,
+                })
+                .expect("append");
+        };
+        append(&mut a);
+        assert!(!b.contains(&id).expect("contains"));
+        append(&mut b);
+        let (x, y) = (a.envelope(&id).expect("a"), b.envelope(&id).expect("b"));
+        assert!(Rc::ptr_eq(&x, &y));
+        assert_eq!(interner.borrow().ids.len(), 1);
+        assert_eq!(b.notice_count().expect("count"), 1);
+    }
+}
