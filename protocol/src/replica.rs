@@ -467,9 +467,14 @@ impl<S: Store> Replica<S> {
                         first: held.bytes.clone(),
                         second: entry.bytes,
                     };
-                    self.store
+                    let new_evidence = self
+                        .store
                         .put_fork(&evidence)
                         .map_err(ReplicaError::Store)?;
+                    // Evidence already held: this notice was seen before.
+                    if !new_evidence {
+                        return Ok(Outcome::Duplicate { id });
+                    }
                     return Ok(Outcome::Forked {
                         id,
                         author,

@@ -369,9 +369,13 @@ impl Roster {
     }
 }
 
-/// A checked roster, indexed for validation.
+/// A checked roster, indexed for validation. Cloning it is cheap: every
+/// replica of a process (a node's, or the simulator's thousand) shares one.
 #[derive(Clone, Debug)]
-pub struct Federation {
+pub struct Federation(std::sync::Arc<Indexed>);
+
+#[derive(Debug)]
+struct Indexed {
     id: FederationId,
     roster: Roster,
     canonical: Vec<u8>,
@@ -402,12 +406,12 @@ impl Federation {
         }
         let canonical = roster.canonical_bytes()?;
         let id = FederationId(Digest::of(&canonical).0);
-        Ok(Federation {
+        Ok(Federation(std::sync::Arc::new(Indexed {
             id,
             roster,
             canonical,
             keys,
-        })
+        })))
     }
 
     /// Parses and checks a roster TOML document.
@@ -417,29 +421,30 @@ impl Federation {
 
     /// The federation id.
     pub fn id(&self) -> FederationId {
-        self.id
+        self.0.id
     }
 
     /// The canonical roster.
     pub fn roster(&self) -> &Roster {
-        &self.roster
+        &self.0.roster
     }
 
     /// The canonical roster bytes.
     pub fn canonical_bytes(&self) -> &[u8] {
-        &self.canonical
+        &self.0.canonical
     }
 
     /// A member by key.
     pub fn member(&self, author: &AuthorityId) -> Option<&Member> {
-        self.keys
+        self.0
+            .keys
             .get(author)
-            .map(|(index, _)| &self.roster.members[*index])
+            .map(|(index, _)| &self.0.roster.members[*index])
     }
 
     /// A member's parsed public key.
     pub fn public_key(&self, author: &AuthorityId) -> Option<&PublicKey> {
-        self.keys.get(author).map(|(_, key)| key)
+        self.0.keys.get(author).map(|(_, key)| key)
     }
 
     /// A member's name, or the short hex of its key if it is not one.
@@ -452,25 +457,28 @@ impl Federation {
 
     /// A category by code.
     pub fn category(&self, code: &str) -> Option<&Category> {
-        self.roster
+        self.0
+            .roster
             .categories
             .binary_search_by(|c| c.code.as_str().cmp(code))
             .ok()
-            .map(|i| &self.roster.categories[i])
+            .map(|i| &self.0.roster.categories[i])
     }
 
     /// A measure by code.
     pub fn measure(&self, code: &str) -> Option<&Measure> {
-        self.roster
+        self.0
+            .roster
             .measures
             .binary_search_by(|m| m.code.as_str().cmp(code))
             .ok()
-            .map(|i| &self.roster.measures[i])
+            .map(|i| &self.0.roster.measures[i])
     }
 
     /// All category codes, sorted.
     pub fn category_codes(&self) -> Vec<String> {
-        self.roster
+        self.0
+            .roster
             .categories
             .iter()
             .map(|c| c.code.clone())
@@ -479,7 +487,8 @@ impl Federation {
 
     /// The measure codes of one list, sorted.
     pub fn measure_codes(&self, list: ListKind) -> Vec<String> {
-        self.roster
+        self.0
+            .roster
             .measures
             .iter()
             .filter(|m| m.list == list)

@@ -185,13 +185,20 @@ fn fork_among_pending_notices() {
     replica
         .ingest(&testkit::sign(&test.keys[0], &one).1)
         .unwrap();
-    let out = replica
-        .ingest(&testkit::sign(&test.keys[0], &two).1)
-        .unwrap();
+    let second = testkit::sign(&test.keys[0], &two).1;
+    let out = replica.ingest(&second).unwrap();
     assert!(
         matches!(out[..], [Outcome::Forked { seq: 3, .. }]),
         "{out:?}"
     );
+    // Seen again, the conflicting notice is a duplicate: evidence that is
+    // forwarded on cannot come back as a new fork and loop.
+    let again = replica.ingest(&second).unwrap();
+    assert!(
+        matches!(again[..], [Outcome::Duplicate { .. }]),
+        "{again:?}"
+    );
+    assert_eq!(replica.store().forks().unwrap().len(), 1);
 }
 
 // prev must name the previous notice; time must not run backwards in a log.

@@ -26,11 +26,16 @@ pub struct Report {
     pub notices_issued: u64,
     /// Virtual time at the end.
     pub virtual_ms: u64,
-    /// Wall time.
+    /// Wall time of the whole run.
     pub wall_ms: f64,
+    /// Wall time of the event loop (the simulation itself, with the checks
+    /// made as it goes).
+    pub loop_ms: f64,
+    /// Wall time of the checks at the end (states and tasks compared).
+    pub final_checks_ms: f64,
     /// Message deliveries simulated.
     pub deliveries: u64,
-    /// Deliveries per second of wall time.
+    /// Deliveries per second of wall time of the event loop.
     pub deliveries_per_wall_s: f64,
     /// Messages sent, by kind.
     pub messages: Vec<(String, u64)>,
@@ -92,12 +97,13 @@ impl Report {
         let _ = writeln!(out, "  trace hash {}", self.trace_hash);
         let _ = writeln!(
             out,
-            "  {} nodes, {} notices, {} deliveries in {:.0} ms wall ({:.0} deliveries/s), {} ms virtual",
+            "  {} nodes, {} notices, {} deliveries in {:.0} ms wall ({:.0} deliveries/s; then {:.0} ms of end checks), {} ms virtual",
             self.nodes,
             self.notices_issued,
             self.deliveries,
-            self.wall_ms,
+            self.loop_ms,
             self.deliveries_per_wall_s,
+            self.final_checks_ms,
             self.virtual_ms
         );
         let _ = writeln!(

@@ -13,7 +13,7 @@ use credence_protocol::model::{
     NoticeId, NoticeKind, Remedy, RulingOutcome, Severity, Subject, SubjectKind,
 };
 use credence_protocol::replica::{NoticeMemo, Outcome, Replica};
-use credence_protocol::store::Store;
+use credence_protocol::store::{ForkEvidence, Store};
 use credence_protocol::sync::{
     self, SyncRequest, SyncResponse, SyncSession, encode_request, encode_response,
 };
@@ -31,6 +31,8 @@ pub const EPOCH: Timestamp = Timestamp(1_767_225_600_000);
 const CHECK_EVERY_MS: u64 = 1000;
 /// Most nodes whose listing states and tasks are compared at the end.
 const STATE_CHECK_NODES_MAX: usize = 32;
+/// Implementing authorities whose task lists are compared at the end.
+const TASK_CHECK_MEMBERS_MAX: usize = 8;
 /// Most ids in one lazy announcement.
 const IHAVE_IDS_MAX: usize = 512;
 
@@ -170,11 +172,17 @@ struct Node {
     broken: bool,
     mesh: Vec<usize>,
     others: Vec<usize>,
+    /// Ids to announce at the next heartbeat.
     recent: Vec<NoticeId>,
+    /// Fork evidence this node forwarded (the second notice of a fork is
+    /// kept as evidence, not in the log), to answer requests for it.
+    evidence: FxHashMap<NoticeId, Rc<[u8]>>,
     /// Accepted envelopes in arrival order (as interned), and how many
     /// are flushed.
     log: Vec<u32>,
     flushed: usize,
+    /// The fork evidence in the store at the last flush.
+    flushed_forks: Vec<ForkEvidence>,
     session: Option<(u64, usize, SyncSession)>,
     /// When the current session sent its last request.
     session_at: u64,
@@ -282,8 +290,10 @@ impl Sim {
                 mesh: Vec::new(),
                 others: Vec::new(),
                 recent: Vec::new(),
+                evidence: FxHashMap::default(),
                 log: Vec::new(),
                 flushed: 0,
+                flushed_forks: Vec::new(),
                 session: None,
                 session_at: 0,
                 silenced: false,
@@ -293,16 +303,24 @@ impl Sim {
                 wrongly_accepted: BTreeSet::new(),
             })
             .collect();
-        // A random overlay of degree about `degree`: each node links to
-        // degree/2 random others, both ways.
+        // A random mesh in which every node has `degree` peers, as
+        // gossipsub's mesh maintenance keeps it: each node grafts random
+        // peers until it has `degree`, preferring peers that still have
+        // fewer; a peer takes grafts up to twice the degree (gossipsub's
+        // D_hi).
         let n = s.nodes;
         let mut adjacency: Vec<BTreeSet<usize>> = vec![BTreeSet::new(); n];
         for a in 0..n {
             let mut tries = 0;
-            while adjacency[a].len() < s.degree.div_ceil(2).max(1) && tries < 100 * s.degree {
+            while adjacency[a].len() < s.degree && tries < 100 * s.degree {
                 tries += 1;
                 let b = rng.below(n as u64) as usize;
-                if b != a && adjacency[b].len() < 2 * s.degree {
+                let room = if tries < 20 * s.degree {
+                    s.degree
+                } else {
+                    2 * s.degree
+                };
+                if b != a && adjacency[b].len() < room {
                     adjacency[a].insert(b);
                     adjacency[b].insert(a);
                 }
@@ -562,8 +580,9 @@ impl Sim {
             );
             self.violate("convergence", detail);
         }
+        let looped = wall.elapsed();
         self.final_checks();
-        self.report(wall.elapsed())
+        self.report(looped, wall.elapsed())
     }
 
     fn handle(&mut self, event: Event) {
@@ -619,6 +638,8 @@ impl Sim {
             Event::Flush(node) => {
                 let n = &mut self.nodes[node];
                 n.flushed = n.log.len();
+                let Ok(forks) = n.replica.store().forks();
+                n.flushed_forks = forks;
                 let next = self.flush_interval;
                 self.schedule(next, Event::Flush(node));
             }
@@ -628,6 +649,7 @@ impl Sim {
                 n.up = false;
                 n.session = None;
                 n.recent.clear();
+                n.evidence.clear();
                 self.schedule(down, Event::Restart(node));
             }
             Event::Restart(node) => self.restart(node),
@@ -674,6 +696,9 @@ impl Sim {
         };
         let slices: Vec<&[u8]> = envelopes.iter().map(|b| &**b).collect();
         let result = n.replica.ingest_batch(&slices);
+        for fork in &n.flushed_forks {
+            let _ = n.replica.store_mut().put_fork(fork);
+        }
         let mut lost = Vec::new();
         if result.is_ok() {
             for bytes in &envelopes {
@@ -747,10 +772,13 @@ impl Sim {
                 self.ingest(to, Some(from), &[(id, bytes)]);
             }
             Msg::IHave(ids) => {
-                let store = self.nodes[to].replica.store();
+                let node = &self.nodes[to];
+                let store = node.replica.store();
                 let want: Vec<NoticeId> = ids
                     .into_iter()
-                    .filter(|id| !store.contains(id).unwrap_or(true))
+                    .filter(|id| {
+                        !store.contains(id).unwrap_or(true) && !node.evidence.contains_key(id)
+                    })
                     .collect();
                 if !want.is_empty() {
                     self.send(to, from, Msg::IWant(want));
@@ -758,7 +786,9 @@ impl Sim {
             }
             Msg::IWant(ids) => {
                 for id in ids.into_iter().take(IHAVE_IDS_MAX) {
-                    if let Some(bytes) = self.nodes[to].replica.store().envelope(&id) {
+                    let node = &self.nodes[to];
+                    let bytes = node.replica.store().envelope(&id);
+                    if let Some(bytes) = bytes.or_else(|| node.evidence.get(&id).cloned()) {
                         self.send(to, from, Msg::Gossip(id, bytes));
                     }
                 }
@@ -859,6 +889,11 @@ impl Sim {
             };
             if is_accepted {
                 self.accepted(node, id);
+            } else {
+                // Forwarded evidence is announced like any message.
+                let n = &mut self.nodes[node];
+                n.evidence.insert(id, bytes.clone());
+                n.recent.push(id);
             }
             if honest && is_accepted && !self.valid.contains(&id) {
                 let what = credence_protocol::codec::decode_envelope(&bytes)
@@ -1293,26 +1328,35 @@ impl Sim {
         let honest = self.honest_up();
         let Some(&first) = honest.first() else { return };
         self.counters.checks += 1;
-        // Equal listing states and task lists (tasks derived from the same
-        // states, for every implementing authority). Heads are compared on
-        // every node; states, which cost a fold of every listing, on at most
-        // STATE_CHECK_NODES_MAX nodes spread over the honest ones.
+        // Equal listing states and task lists. Heads are compared on every
+        // node; states, which cost a fold of every listing, on at most
+        // STATE_CHECK_NODES_MAX nodes spread over the honest ones; task
+        // lists, as each replica derives them, for TASK_CHECK_MEMBERS_MAX
+        // implementing authorities on those nodes, against the tasks the
+        // first node's states give.
         let federation = self.oracle.federation().clone();
-        let tasks_of = |states: &BTreeMap<NoticeId, ListingState>| -> Vec<(AuthorityId, Task)> {
-            let mut out = Vec::new();
-            for member in &federation.roster().members {
-                for state in states.values() {
-                    for task in fold::tasks(state, &member.key, &member.implements) {
-                        out.push((member.key, task));
-                    }
-                }
-            }
-            out
-        };
+        let implementers: Vec<_> = federation
+            .roster()
+            .members
+            .iter()
+            .filter(|m| !m.implements.is_empty())
+            .collect();
+        let member_step = implementers.len().div_ceil(TASK_CHECK_MEMBERS_MAX).max(1);
+        let checked_members: Vec<_> = implementers.into_iter().step_by(member_step).collect();
         let reference = self.states(first);
-        let reference_tasks = tasks_of(&reference);
+        let reference_tasks: Vec<Vec<Task>> = checked_members
+            .iter()
+            .map(|member| {
+                let mut tasks: Vec<Task> = reference
+                    .values()
+                    .flat_map(|state| fold::tasks(state, &member.key, &member.implements))
+                    .collect();
+                tasks.sort();
+                tasks
+            })
+            .collect();
         let step = honest.len().div_ceil(STATE_CHECK_NODES_MAX).max(1);
-        let sampled: Vec<usize> = honest.iter().copied().skip(1).step_by(step).collect();
+        let sampled: Vec<usize> = honest.iter().copied().step_by(step).collect();
         for node in sampled {
             self.counters.checks += 1;
             let states = self.states(node);
@@ -1327,11 +1371,28 @@ impl Sim {
                     format!("node {node} and node {first} disagree on listing {differing:?}"),
                 );
             }
-            if tasks_of(&states) != reference_tasks {
-                self.violate(
-                    "equal_tasks",
-                    format!("node {node} and node {first} derive different task lists"),
-                );
+            let t = self.now_ts();
+            for (member, expected) in checked_members.iter().zip(&reference_tasks) {
+                let mut tasks: Vec<Task> = self.nodes[node]
+                    .replica
+                    .tasks(&member.key, t)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter(|(task, _)| states.contains_key(&task.listing))
+                    .map(|(task, _)| task)
+                    .collect();
+                tasks.sort();
+                if tasks != *expected {
+                    self.violate(
+                        "equal_tasks",
+                        format!(
+                            "node {node} derives {} tasks for {}, node {first}'s states give {}",
+                            tasks.len(),
+                            member.name,
+                            expected.len()
+                        ),
+                    );
+                }
             }
         }
         let reference_heads = self.comparable_heads(first);
@@ -1388,7 +1449,7 @@ impl Sim {
         }
     }
 
-    fn report(&self, wall: std::time::Duration) -> Report {
+    fn report(&self, looped: std::time::Duration, wall: std::time::Duration) -> Report {
         let mut latencies = self.latencies.clone();
         latencies.sort_unstable();
         let cfg = &self.cfg;
@@ -1407,8 +1468,10 @@ impl Sim {
             notices_issued: self.counters.issued,
             virtual_ms: self.now,
             wall_ms: wall.as_secs_f64() * 1000.0,
+            loop_ms: looped.as_secs_f64() * 1000.0,
+            final_checks_ms: (wall - looped).as_secs_f64() * 1000.0,
             deliveries: self.counters.deliveries,
-            deliveries_per_wall_s: self.counters.deliveries as f64 / wall.as_secs_f64().max(1e-9),
+            deliveries_per_wall_s: self.counters.deliveries as f64 / looped.as_secs_f64().max(1e-9),
             messages: MSG_KINDS
                 .iter()
                 .zip(self.counters.messages)
