@@ -14,6 +14,7 @@ use crate::time::Timestamp;
 use crate::validate::{self, ValidationError};
 use credence_crypto::merkle::{Frontier, leaf_hash};
 use credence_crypto::{AuthorityKey, BatchItem, NOTICE_DOMAIN, verify_batch};
+use rustc_hash::FxHashMap;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 
@@ -212,7 +213,7 @@ pub trait NoticeMemo: Send + Sync {
 /// notices never change.
 #[derive(Debug, Default)]
 struct ListingCache {
-    decoded: BTreeMap<NoticeId, FoldInput>,
+    decoded: FxHashMap<NoticeId, FoldInput>,
     order: VecDeque<NoticeId>,
 }
 
@@ -362,9 +363,10 @@ impl<S: Store> Replica<S> {
         outcomes: &mut Vec<Outcome>,
     ) -> Result<Vec<(NoticeId, &'a [u8])>, S> {
         let mut fresh = Vec::with_capacity(envelopes.len());
+        let several = envelopes.len() > 1 || !seen.is_empty();
         for bytes in envelopes {
             let id = NoticeId::from(leaf_hash(bytes));
-            let known = !seen.insert(id)
+            let known = (several && !seen.insert(id))
                 || self.pending.ids.contains(&id)
                 || (check_store && self.store.contains(&id).map_err(ReplicaError::Store)?);
             if known {
@@ -391,8 +393,10 @@ impl<S: Store> Replica<S> {
     }
 
     fn admit_and_release(&mut self, first: Entry, outcomes: &mut Vec<Outcome>) -> Result<(), S> {
-        let mut work = VecDeque::from([first]);
-        while let Some(entry) = work.pop_front() {
+        // Released notices queue behind the first (allocated only then).
+        let mut work = VecDeque::new();
+        let mut next = Some(first);
+        while let Some(entry) = next.take().or_else(|| work.pop_front()) {
             let id = entry.id;
             let (author, seq) = (entry.notice.author, entry.notice.seq);
             match self.admit(&entry)? {

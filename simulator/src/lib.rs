@@ -17,6 +17,7 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 #![deny(missing_docs)]
 
+pub mod queue;
 pub mod report;
 pub mod scenario;
 pub mod sim;

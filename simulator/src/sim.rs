@@ -3,9 +3,10 @@
 //! derived, and N nodes each driving the real `protocol` state machines
 //! (`Replica` for ingest and issue, `SyncSession` for anti-entropy).
 
+use crate::queue::EventQueue;
 use crate::report::{Report, percentile};
 use crate::scenario::{Misbehaviour, Scenario, ScenarioError, ms};
-use crate::store::{SharedInterner, SimStore};
+use crate::store::{Envelope, SharedInterner, SimStore};
 use credence_crypto::AuthorityKey;
 use credence_protocol::fold::{self, ListingState, Task};
 use credence_protocol::model::{
@@ -20,8 +21,7 @@ use credence_protocol::sync::{
 use credence_protocol::testkit::{self, SplitMix64};
 use credence_protocol::time::{DAY_MS, Timestamp};
 use rustc_hash::FxHashMap;
-use std::cmp::Ordering;
-use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 
@@ -85,7 +85,7 @@ const MSG_KINDS: [&str; 5] = ["gossip", "ihave", "iwant", "sync_request", "sync_
 enum Msg {
     /// An envelope with its message id, which gossipsub derives from the
     /// bytes (the notice id): computed once where the message is created.
-    Gossip(NoticeId, Rc<[u8]>),
+    Gossip(Rc<Envelope>),
     IHave(Vec<NoticeId>),
     IWant(Vec<NoticeId>),
     SyncRequest(u64, Box<SyncRequest>),
@@ -104,7 +104,7 @@ impl Msg {
     }
     fn bytes(&self) -> u64 {
         match self {
-            Msg::Gossip(_, b) => b.len() as u64 + 16,
+            Msg::Gossip(e) => e.bytes.len() as u64 + 16,
             Msg::IHave(ids) | Msg::IWant(ids) => 32 * ids.len() as u64 + 16,
             Msg::SyncRequest(_, r) => encode_request(r).map_or(0, |b| b.len() as u64) + 16,
             Msg::SyncResponse(_, r) => encode_response(r).map_or(0, |b| b.len() as u64) + 16,
@@ -123,29 +123,6 @@ enum Event {
     Misbehave(usize, Misbehaviour),
     Sample,
     Check,
-}
-
-struct Scheduled {
-    time: u64,
-    seq: u64,
-    event: Event,
-}
-
-impl PartialEq for Scheduled {
-    fn eq(&self, other: &Self) -> bool {
-        (self.time, self.seq) == (other.time, other.seq)
-    }
-}
-impl Eq for Scheduled {}
-impl PartialOrd for Scheduled {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for Scheduled {
-    fn cmp(&self, other: &Self) -> Ordering {
-        (other.time, other.seq).cmp(&(self.time, self.seq))
-    }
 }
 
 /// Envelopes decoded and verified once are not checked again by other
@@ -176,7 +153,7 @@ struct Node {
     recent: Vec<NoticeId>,
     /// Fork evidence this node forwarded (the second notice of a fork is
     /// kept as evidence, not in the log), to answer requests for it.
-    evidence: FxHashMap<NoticeId, Rc<[u8]>>,
+    evidence: FxHashMap<NoticeId, Rc<Envelope>>,
     /// Accepted envelopes in arrival order (as interned), and how many
     /// are flushed.
     log: Vec<u32>,
@@ -188,6 +165,9 @@ struct Node {
     session_at: u64,
     /// Stopped issuing (an equivocator keeps quiet after its fork).
     silenced: bool,
+    /// Issues notices (an authority, or a Byzantine member): keeps the
+    /// listings and objections it knows to choose from.
+    issues: bool,
     known_listings: Vec<NoticeId>,
     own_listings: Vec<NoticeId>,
     objections_to_mine: Vec<NoticeId>,
@@ -218,8 +198,7 @@ pub struct Counters {
 pub struct Sim {
     cfg: RunConfig,
     rng: Rng,
-    queue: BinaryHeap<Scheduled>,
-    seq: u64,
+    queue: EventQueue<Event>,
     now: u64,
     nodes: Vec<Node>,
     oracle: Replica<SimStore>,
@@ -228,7 +207,7 @@ pub struct Sim {
     valid: BTreeSet<NoticeId>,
     refused: BTreeMap<NoticeId, String>,
     equivocators: BTreeSet<AuthorityId>,
-    issued_at: BTreeMap<NoticeId, u64>,
+    issued_at: FxHashMap<NoticeId, u64>,
     latencies: Vec<u64>,
     delivered_pairs: u64,
     progress: Vec<(u64, f64)>,
@@ -249,7 +228,6 @@ pub struct Sim {
     spikes: Vec<(u64, u64, u64)>,
     reorder_delay: u64,
     next_session: u64,
-    byzantine_sent: Vec<Rc<[u8]>>,
 }
 
 fn mix(state: u64, value: u64) -> u64 {
@@ -297,6 +275,7 @@ impl Sim {
                 session: None,
                 session_at: 0,
                 silenced: false,
+                issues: i < s.authorities,
                 known_listings: Vec::new(),
                 own_listings: Vec::new(),
                 objections_to_mine: Vec::new(),
@@ -334,6 +313,7 @@ impl Sim {
         }
         for b in &s.faults.byzantine {
             nodes[b.node].byzantine = b.behaviours.clone();
+            nodes[b.node].issues = true;
         }
         let oracle = Replica::new(test.federation.clone(), SimStore::new(interner.clone()))
             .with_notice_memo(memo.clone());
@@ -397,8 +377,7 @@ impl Sim {
             faults_end,
             cfg,
             rng,
-            queue: BinaryHeap::new(),
-            seq: 0,
+            queue: EventQueue::default(),
             now: 0,
             nodes,
             oracle,
@@ -407,7 +386,7 @@ impl Sim {
             valid: BTreeSet::new(),
             refused: BTreeMap::new(),
             equivocators: BTreeSet::new(),
-            issued_at: BTreeMap::new(),
+            issued_at: FxHashMap::default(),
             latencies: Vec::new(),
             delivered_pairs: 0,
             progress: Vec::new(),
@@ -419,7 +398,6 @@ impl Sim {
             partitions,
             spikes,
             next_session: 0,
-            byzantine_sent: Vec::new(),
         };
         let authorities = sim.cfg.scenario.authorities;
         for i in 0..n {
@@ -463,12 +441,7 @@ impl Sim {
     }
 
     fn schedule(&mut self, delay: u64, event: Event) {
-        self.seq += 1;
-        self.queue.push(Scheduled {
-            time: self.now + delay,
-            seq: self.seq,
-            event,
-        });
+        self.queue.push(self.now + delay, event);
     }
 
     fn violate(&mut self, invariant: &'static str, detail: String) {
@@ -536,14 +509,14 @@ impl Sim {
     pub fn run(mut self) -> Report {
         let wall = std::time::Instant::now();
         let deadline = self.faults_end + self.converge_within;
-        while let Some(next) = self.queue.pop() {
-            if next.time > deadline {
+        while let Some((time, seq, event)) = self.queue.pop() {
+            if time > deadline {
                 break;
             }
-            self.now = next.time;
+            self.now = time;
             self.events += 1;
-            self.trace = mix(mix(self.trace, next.time), next.seq);
-            self.handle(next.event);
+            self.trace = mix(mix(self.trace, time), seq);
+            self.handle(event);
             if self.converged_at.is_some() {
                 break;
             }
@@ -690,21 +663,20 @@ impl Sim {
         n.log.clear();
         n.flushed = 0;
         n.up = true;
-        let envelopes: Vec<Rc<[u8]>> = {
+        let envelopes: Vec<Rc<Envelope>> = {
             let interner = self.interner.borrow();
-            flushed.iter().map(|i| interner.bytes(*i)).collect()
+            flushed.iter().map(|i| interner.get(*i)).collect()
         };
-        let slices: Vec<&[u8]> = envelopes.iter().map(|b| &**b).collect();
+        let slices: Vec<&[u8]> = envelopes.iter().map(|e| &*e.bytes).collect();
         let result = n.replica.ingest_batch(&slices);
         for fork in &n.flushed_forks {
             let _ = n.replica.store_mut().put_fork(fork);
         }
         let mut lost = Vec::new();
         if result.is_ok() {
-            for bytes in &envelopes {
-                let id = NoticeId::from(credence_crypto::merkle::leaf_hash(bytes));
-                if !n.replica.store().contains(&id).unwrap_or(false) {
-                    lost.push(id);
+            for envelope in &envelopes {
+                if !n.replica.store().holds_envelope(envelope) {
+                    lost.push(envelope.id);
                 }
             }
         } else {
@@ -756,20 +728,15 @@ impl Sim {
     fn deliver(&mut self, from: usize, to: usize, msg: Msg) {
         self.trace = mix(self.trace, (from as u64) << 32 | to as u64);
         match msg {
-            Msg::Gossip(id, bytes) => {
-                self.trace = mix(self.trace, bytes.len() as u64);
+            Msg::Gossip(envelope) => {
+                self.trace = mix(self.trace, envelope.bytes.len() as u64);
                 // gossipsub drops a message it has seen before it is
                 // validated; the replica would report the same duplicate.
-                if self.nodes[to]
-                    .replica
-                    .store()
-                    .contains(&id)
-                    .unwrap_or(false)
-                {
+                if self.nodes[to].replica.store().holds_envelope(&envelope) {
                     self.counters.duplicates += 1;
                     return;
                 }
-                self.ingest(to, Some(from), &[(id, bytes)]);
+                self.ingest(to, Some(from), &[envelope]);
             }
             Msg::IHave(ids) => {
                 let node = &self.nodes[to];
@@ -787,9 +754,9 @@ impl Sim {
             Msg::IWant(ids) => {
                 for id in ids.into_iter().take(IHAVE_IDS_MAX) {
                     let node = &self.nodes[to];
-                    let bytes = node.replica.store().envelope(&id);
-                    if let Some(bytes) = bytes.or_else(|| node.evidence.get(&id).cloned()) {
-                        self.send(to, from, Msg::Gossip(id, bytes));
+                    let stored = node.replica.store().envelope(&id);
+                    if let Some(envelope) = stored.or_else(|| node.evidence.get(&id).cloned()) {
+                        self.send(to, from, Msg::Gossip(envelope));
                     }
                 }
             }
@@ -823,15 +790,10 @@ impl Sim {
                 let Ok(step) = active.on_response(&self.nodes[to].replica, *response) else {
                     return;
                 };
-                let envelopes: Vec<(NoticeId, Rc<[u8]>)> = step
+                let envelopes: Vec<Rc<Envelope>> = step
                     .ingest
                     .into_iter()
-                    .map(|b| {
-                        (
-                            NoticeId::from(credence_crypto::merkle::leaf_hash(&b)),
-                            b.into(),
-                        )
-                    })
+                    .map(|bytes| Rc::new(Envelope::loose(bytes)))
                     .collect();
                 if !envelopes.is_empty() {
                     self.ingest(to, None, &envelopes);
@@ -856,8 +818,8 @@ impl Sim {
 
     /// Ingests envelopes at `node`; forwards what it accepts to its mesh
     /// (gossip only), and checks every acceptance against the oracle.
-    fn ingest(&mut self, node: usize, source: Option<usize>, envelopes: &[(NoticeId, Rc<[u8]>)]) {
-        let slices: Vec<&[u8]> = envelopes.iter().map(|(_, b)| &**b).collect();
+    fn ingest(&mut self, node: usize, source: Option<usize>, envelopes: &[Rc<Envelope>]) {
+        let slices: Vec<&[u8]> = envelopes.iter().map(|e| &*e.bytes).collect();
         let Ok(outcomes) = self.nodes[node].replica.ingest_batch(&slices) else {
             return;
         };
@@ -879,12 +841,8 @@ impl Sim {
                 Outcome::Pending { .. } | Outcome::Dropped { .. } => continue,
             };
             let stored = self.nodes[node].replica.store().envelope(&id);
-            let Some(bytes) = stored.or_else(|| {
-                envelopes
-                    .iter()
-                    .find(|(e, _)| *e == id)
-                    .map(|(_, b)| b.clone())
-            }) else {
+            let Some(envelope) = stored.or_else(|| envelopes.iter().find(|e| e.id == id).cloned())
+            else {
                 continue;
             };
             if is_accepted {
@@ -892,11 +850,11 @@ impl Sim {
             } else {
                 // Forwarded evidence is announced like any message.
                 let n = &mut self.nodes[node];
-                n.evidence.insert(id, bytes.clone());
+                n.evidence.insert(id, envelope.clone());
                 n.recent.push(id);
             }
             if honest && is_accepted && !self.valid.contains(&id) {
-                let what = credence_protocol::codec::decode_envelope(&bytes)
+                let what = credence_protocol::codec::decode_envelope(&envelope.bytes)
                     .ok()
                     .and_then(|e| credence_protocol::codec::decode_notice(&e.body).ok())
                     .map(|n| format!("{} seq {} by {}", n.kind.name(), n.seq, n.author.short()))
@@ -911,7 +869,7 @@ impl Sim {
                 for i in 0..self.nodes[node].mesh.len() {
                     let peer = self.nodes[node].mesh[i];
                     if peer != source {
-                        self.send(node, peer, Msg::Gossip(id, bytes.clone()));
+                        self.send(node, peer, Msg::Gossip(envelope.clone()));
                     }
                 }
             }
@@ -920,9 +878,10 @@ impl Sim {
 
     /// The deliberately broken replica: it takes every repair it receives,
     /// whoever signed it, as if it were valid.
-    fn broken_accepts(&mut self, node: usize, envelopes: &[(NoticeId, Rc<[u8]>)]) {
-        for (id, bytes) in envelopes {
-            let Some(notice) = credence_protocol::codec::decode_envelope(bytes)
+    fn broken_accepts(&mut self, node: usize, envelopes: &[Rc<Envelope>]) {
+        for envelope in envelopes {
+            let id = &envelope.id;
+            let Some(notice) = credence_protocol::codec::decode_envelope(&envelope.bytes)
                 .ok()
                 .and_then(|e| credence_protocol::codec::decode_notice(&e.body).ok())
             else {
@@ -947,7 +906,13 @@ impl Sim {
         if let Some(index) = self.interner.borrow().find(&id) {
             n.log.push(index);
         }
-        if let Some(notice) = self.memo.checked(&id) {
+        // Only a node that issues chooses among what it knows.
+        let notice = if n.issues {
+            self.memo.checked(&id)
+        } else {
+            None
+        };
+        if let Some(notice) = notice {
             match &notice.kind {
                 NoticeKind::List(_) => n.known_listings.push(id),
                 NoticeKind::Object { listing, .. } if n.own_listings.contains(listing) => {
@@ -1020,6 +985,15 @@ impl Sim {
         (!items.is_empty()).then(|| items[self.rng.below(items.len() as u64) as usize])
     }
 
+    /// A random id of one of a node's lists, without copying the list.
+    fn pick_of(&mut self, node: usize, list: fn(&Node) -> &[NoticeId]) -> Option<NoticeId> {
+        let len = list(&self.nodes[node]).len();
+        (len > 0).then(|| {
+            let i = self.rng.below(len as u64) as usize;
+            list(&self.nodes[node])[i]
+        })
+    }
+
     /// What an authority decides to issue now, from what its own replica
     /// knows.
     fn choose(&mut self, node: usize) -> NoticeKind {
@@ -1038,45 +1012,49 @@ impl Sim {
             roll -= u64::from(*w);
         }
         let now = self.now_ts();
-        let own = self.nodes[node].own_listings.clone();
-        let known = self.nodes[node].known_listings.clone();
-        let objections = self.nodes[node].objections_to_mine.clone();
+        let own: fn(&Node) -> &[NoticeId] = |n| &n.own_listings;
+        let known: fn(&Node) -> &[NoticeId] = |n| &n.known_listings;
+        let objections: fn(&Node) -> &[NoticeId] = |n| &n.objections_to_mine;
         let kind = match choice {
-            1 => self.pick(&own).map(|listing| NoticeKind::Amend {
+            1 => self.pick_of(node, own).map(|listing| NoticeKind::Amend {
                 listing,
                 changes: vec![credence_protocol::model::ListingChange::Reason(
                     "corrected after review".into(),
                 )],
             }),
-            2 => self.pick(&known).map(|listing| NoticeKind::Object {
+            2 => self.pick_of(node, known).map(|listing| NoticeKind::Object {
                 listing,
                 grounds: "the company disputes the facts".into(),
                 respond_by: now.plus_ms(testkit::OBJECTION_WINDOW_MS),
             }),
-            3 => self.pick(&objections).map(|objection| NoticeKind::Rule {
-                objection,
-                outcome: if self.rng.chance(0.5) {
-                    RulingOutcome::Rejected
-                } else {
-                    RulingOutcome::Upheld(Remedy::Withdraw)
-                },
-                reason: "reviewed".into(),
-            }),
-            4 => self.pick(&own).map(|listing| NoticeKind::Repair {
+            3 => self
+                .pick_of(node, objections)
+                .map(|objection| NoticeKind::Rule {
+                    objection,
+                    outcome: if self.rng.chance(0.5) {
+                        RulingOutcome::Rejected
+                    } else {
+                        RulingOutcome::Upheld(Remedy::Withdraw)
+                    },
+                    reason: "reviewed".into(),
+                }),
+            4 => self.pick_of(node, own).map(|listing| NoticeKind::Repair {
                 listing,
                 reason: "rectified".into(),
                 evidence: Vec::new(),
             }),
-            5 => self.pick(&own).map(|listing| NoticeKind::Withdraw {
+            5 => self.pick_of(node, own).map(|listing| NoticeKind::Withdraw {
                 listing,
                 reason: "issued in error".into(),
                 restore_reputation: true,
             }),
-            6 if node != 0 => self.pick(&known).map(|listing| NoticeKind::Feedback {
-                listing,
-                measure: "procurement-ban".into(),
-                action: FeedbackAction::Applied,
-            }),
+            6 if node != 0 => self
+                .pick_of(node, known)
+                .map(|listing| NoticeKind::Feedback {
+                    listing,
+                    measure: "procurement-ban".into(),
+                    action: FeedbackAction::Applied,
+                }),
             _ => None,
         };
         kind.unwrap_or_else(|| {
@@ -1099,7 +1077,7 @@ impl Sim {
         let Ok(issued) = issued else {
             return;
         };
-        let Some(bytes) = self.nodes[node].replica.store().envelope(&issued.id) else {
+        let Some(envelope) = self.nodes[node].replica.store().envelope(&issued.id) else {
             return;
         };
         if matches!(kind, NoticeKind::List(_)) {
@@ -1107,7 +1085,7 @@ impl Sim {
         }
         self.counters.issued += 1;
         self.issued_at.insert(issued.id, self.now);
-        self.witness(&bytes);
+        self.witness(&envelope.bytes);
         self.accepted(node, issued.id);
         // Flushed before it is published.
         let n = &mut self.nodes[node];
@@ -1119,7 +1097,7 @@ impl Sim {
                 *self.counters.faults.entry("withheld").or_default() += 1;
                 continue;
             }
-            self.send(node, peer, Msg::Gossip(issued.id, bytes.clone()));
+            self.send(node, peer, Msg::Gossip(envelope.clone()));
         }
     }
 
@@ -1208,7 +1186,7 @@ impl Sim {
                     return;
                 }
                 let index = log[self.rng.below(log.len() as u64) as usize];
-                let bytes = self.interner.borrow().bytes(index).to_vec();
+                let bytes = self.interner.borrow().get(index).bytes.to_vec();
                 messages.push((mesh.clone(), bytes));
             }
             Misbehaviour::Fork => {
@@ -1242,11 +1220,9 @@ impl Sim {
         }
         for (peers, bytes) in messages {
             self.witness(&bytes);
-            let id = NoticeId::from(credence_crypto::merkle::leaf_hash(&bytes));
-            let bytes: Rc<[u8]> = bytes.into();
-            self.byzantine_sent.push(bytes.clone());
+            let envelope = Rc::new(Envelope::loose(bytes));
             for peer in peers {
-                self.send(node, peer, Msg::Gossip(id, bytes.clone()));
+                self.send(node, peer, Msg::Gossip(envelope.clone()));
             }
         }
     }

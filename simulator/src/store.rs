@@ -18,12 +18,34 @@ use std::rc::Rc;
 /// A log slot whose notice this store has not been given.
 const NONE: u32 = u32::MAX;
 
+/// An envelope with its id, shared by every store and message holding it.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Envelope {
+    /// The notice id (the hash of the bytes).
+    pub id: NoticeId,
+    /// Where the interner holds it; `None` for an envelope no replica
+    /// stored (garbage, a forgery, a fork's second notice).
+    pub index: Option<u32>,
+    /// The bytes exactly as signed.
+    pub bytes: Box<[u8]>,
+}
+
+impl Envelope {
+    /// An envelope no store holds.
+    pub fn loose(bytes: Vec<u8>) -> Envelope {
+        Envelope {
+            id: NoticeId::from(credence_crypto::merkle::leaf_hash(&bytes)),
+            index: None,
+            bytes: bytes.into_boxed_slice(),
+        }
+    }
+}
+
 /// The envelopes of one simulation, each held once.
 #[derive(Debug, Default)]
 pub struct Interner {
     index: FxHashMap<NoticeId, u32>,
-    ids: Vec<NoticeId>,
-    bytes: Vec<Rc<[u8]>>,
+    envelopes: Vec<Rc<Envelope>>,
 }
 
 impl Interner {
@@ -32,13 +54,16 @@ impl Interner {
         if let Some(index) = self.index.get(&id) {
             return *index;
         }
-        let index = u32::try_from(self.ids.len())
+        let index = u32::try_from(self.envelopes.len())
             .ok()
             .filter(|i| *i != NONE)
             .unwrap_or_else(|| panic!("more than {NONE} envelopes in one simulation"));
         self.index.insert(id, index);
-        self.ids.push(id);
-        self.bytes.push(Rc::from(bytes));
+        self.envelopes.push(Rc::new(Envelope {
+            id,
+            index: Some(index),
+            bytes: bytes.into(),
+        }));
         index
     }
 
@@ -48,17 +73,12 @@ impl Interner {
     }
 
     /// The envelope at `index`.
-    pub fn bytes(&self, index: u32) -> Rc<[u8]> {
-        self.bytes[index as usize].clone()
-    }
-
-    /// The envelope with this id, if any replica stored it.
-    pub fn envelope(&self, id: &NoticeId) -> Option<Rc<[u8]>> {
-        self.find(id).map(|i| self.bytes(i))
+    pub fn get(&self, index: u32) -> Rc<Envelope> {
+        self.envelopes[index as usize].clone()
     }
 
     fn id(&self, index: u32) -> NoticeId {
-        self.ids[index as usize]
+        self.envelopes[index as usize].id
     }
 }
 
@@ -78,7 +98,7 @@ pub struct SimStore {
     interner: SharedInterner,
     held: Vec<u64>,
     count: u64,
-    logs: BTreeMap<AuthorityId, AuthorLog>,
+    logs: FxHashMap<AuthorityId, AuthorLog>,
     referring: FxHashMap<NoticeId, Vec<u32>>,
     subjects: FxHashMap<SubjectKey, Vec<u32>>,
     listings: Vec<u32>,
@@ -93,7 +113,7 @@ impl SimStore {
             interner,
             held: Vec::new(),
             count: 0,
-            logs: BTreeMap::new(),
+            logs: FxHashMap::default(),
             referring: FxHashMap::default(),
             subjects: FxHashMap::default(),
             listings: Vec::new(),
@@ -102,7 +122,8 @@ impl SimStore {
         }
     }
 
-    fn holds(&self, index: u32) -> bool {
+    /// Holds the interned envelope at `index`.
+    pub fn holds(&self, index: u32) -> bool {
         let (word, bit) = (index as usize / 64, index % 64);
         self.held.get(word).is_some_and(|w| w & (1 << bit) != 0)
     }
@@ -123,10 +144,18 @@ impl SimStore {
         ids
     }
 
+    /// Holds this envelope (looked up by its index if it has one).
+    pub fn holds_envelope(&self, envelope: &Envelope) -> bool {
+        match envelope.index {
+            Some(index) => self.holds(index),
+            None => self.held_index(&envelope.id).is_some(),
+        }
+    }
+
     /// The envelope with this id, shared, if this store holds it.
-    pub fn envelope(&self, id: &NoticeId) -> Option<Rc<[u8]>> {
+    pub fn envelope(&self, id: &NoticeId) -> Option<Rc<Envelope>> {
         self.held_index(id)
-            .map(|index| self.interner.borrow().bytes(index))
+            .map(|index| self.interner.borrow().get(index))
     }
 }
 
@@ -134,7 +163,7 @@ impl Store for SimStore {
     type Error = std::convert::Infallible;
 
     fn notice(&self, id: &NoticeId) -> Result<Option<Vec<u8>>, Self::Error> {
-        Ok(self.envelope(id).map(|bytes| bytes.to_vec()))
+        Ok(self.envelope(id).map(|e| e.bytes.to_vec()))
     }
 
     fn contains(&self, id: &NoticeId) -> Result<bool, Self::Error> {
@@ -178,7 +207,10 @@ impl Store for SimStore {
     }
 
     fn heads(&self) -> Result<Vec<Head>, Self::Error> {
-        Ok(self.logs.values().map(|log| log.head.clone()).collect())
+        // In author order, as the other stores give them.
+        let mut heads: Vec<Head> = self.logs.values().map(|log| log.head.clone()).collect();
+        heads.sort_unstable_by_key(|head| head.author);
+        Ok(heads)
     }
 
     fn referring(&self, listing: &NoticeId) -> Result<Vec<NoticeId>, Self::Error> {
@@ -312,7 +344,10 @@ mod tests {
         append(&mut b);
         let (x, y) = (a.envelope(&id).expect("a"), b.envelope(&id).expect("b"));
         assert!(Rc::ptr_eq(&x, &y));
-        assert_eq!(interner.borrow().ids.len(), 1);
+        assert_eq!(x.index, Some(0));
+        assert!(b.holds_envelope(&x));
+        assert!(b.holds_envelope(&Envelope::loose(bytes.clone())));
+        assert_eq!(interner.borrow().envelopes.len(), 1);
         assert_eq!(b.notice_count().expect("count"), 1);
     }
 }
