@@ -8,6 +8,7 @@
 //! sections 2.1.3.2 and 2.1.4.2.
 
 use crate::Digest;
+use smallvec::SmallVec;
 
 /// Prefix of leaf hashes (second-preimage separation from nodes).
 const LEAF_PREFIX: u8 = 0x00;
@@ -212,7 +213,9 @@ pub fn verify_consistency(
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Frontier {
     size: u64,
-    peaks: Vec<Digest>,
+    /// Inline up to eight peaks (logs under 256 notices): a replica copies
+    /// a head's frontier for every notice it admits.
+    peaks: SmallVec<[Digest; 8]>,
 }
 
 /// Why stored frontier bytes are not a frontier.

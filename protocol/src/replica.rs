@@ -148,7 +148,7 @@ pub struct Issued {
 #[derive(Clone, Debug)]
 struct Entry {
     id: NoticeId,
-    bytes: Vec<u8>,
+    bytes: Arc<[u8]>,
     notice: Arc<Notice>,
 }
 
@@ -202,10 +202,19 @@ pub struct Replica<S: Store> {
 /// same signed bytes. Replicas sharing a memo must share their federation,
 /// which those checks depend on.
 pub trait NoticeMemo: Send + Sync {
-    /// The notice of the envelope with this id, if it passed before.
-    fn checked(&self, id: &NoticeId) -> Option<Arc<Notice>>;
-    /// The envelope with this id passed; this is its notice.
-    fn set_checked(&self, id: NoticeId, notice: Arc<Notice>);
+    /// The envelope with this id and its notice, if it passed before.
+    fn checked(&self, id: &NoticeId) -> Option<CheckedNotice>;
+    /// The envelope with this id passed.
+    fn set_checked(&self, id: NoticeId, checked: CheckedNotice);
+}
+
+/// An envelope that passed the checks a [`NoticeMemo`] remembers, shared.
+#[derive(Clone, Debug)]
+pub struct CheckedNotice {
+    /// Its decoded notice.
+    pub notice: Arc<Notice>,
+    /// The envelope bytes.
+    pub envelope: Arc<[u8]>,
 }
 
 /// Listings and objections kept decoded, oldest out first: nearly every
@@ -234,6 +243,10 @@ impl ListingCache {
 
 type Result<T, S> = std::result::Result<T, ReplicaError<<S as Store>::Error>>;
 
+#[expect(
+    clippy::large_enum_variant,
+    reason = "Accept, the common case, carries the new head with its inline Merkle frontier; boxing it would allocate once per admitted notice"
+)]
 enum Admission {
     Accept(Append<'static>),
     Wait(Waiting),
@@ -309,6 +322,25 @@ impl<S: Store> Replica<S> {
     /// outcomes come in input order, followed by the outcomes of pending
     /// notices that the batch released.
     pub fn ingest_batch(&mut self, envelopes: &[&[u8]]) -> Result<Vec<Outcome>, S> {
+        self.ingest_identified(&identify(envelopes))
+    }
+
+    /// [`Replica::ingest_batch`] for a caller that already holds each
+    /// envelope's id, computed by [`NoticeId`]'s leaf hash from these very
+    /// bytes (the simulator's replicas share one hashed copy of each
+    /// envelope). An id that is not that hash would be stored under the
+    /// wrong name: only in-process callers that hashed the bytes themselves
+    /// may use this.
+    pub fn ingest_identified(
+        &mut self,
+        envelopes: &[(NoticeId, &[u8])],
+    ) -> Result<Vec<Outcome>, S> {
+        debug_assert!(
+            envelopes
+                .iter()
+                .all(|(id, bytes)| *id == NoticeId::from(leaf_hash(bytes))),
+            "an id given with an envelope is not its hash"
+        );
         let mut outcomes = Vec::with_capacity(envelopes.len());
         let fresh = self.unknown(envelopes, &mut BTreeSet::new(), true, &mut outcomes)?;
         let checked = check_and_verify(&self.federation, &fresh, self.memo.as_deref());
@@ -329,7 +361,7 @@ impl<S: Store> Replica<S> {
         let mut ready: Vec<Checked> = Vec::new();
         let mut seen = BTreeSet::new();
         for chunk in envelopes.chunks(INGEST_CHUNK_NOTICES) {
-            let fresh = self.unknown(chunk, &mut seen, false, &mut outcomes)?;
+            let fresh = self.unknown(&identify(chunk), &mut seen, false, &mut outcomes)?;
             // The second thread checks three quarters of the chunk; this one
             // admits the previous chunk (and writes it to the store), then
             // checks the last quarter.
@@ -357,22 +389,21 @@ impl<S: Store> Replica<S> {
     /// being decoded.
     fn unknown<'a>(
         &self,
-        envelopes: &[&'a [u8]],
+        envelopes: &[(NoticeId, &'a [u8])],
         seen: &mut BTreeSet<NoticeId>,
         check_store: bool,
         outcomes: &mut Vec<Outcome>,
     ) -> Result<Vec<(NoticeId, &'a [u8])>, S> {
         let mut fresh = Vec::with_capacity(envelopes.len());
         let several = envelopes.len() > 1 || !seen.is_empty();
-        for bytes in envelopes {
-            let id = NoticeId::from(leaf_hash(bytes));
+        for &(id, bytes) in envelopes {
             let known = (several && !seen.insert(id))
                 || self.pending.ids.contains(&id)
                 || (check_store && self.store.contains(&id).map_err(ReplicaError::Store)?);
             if known {
                 outcomes.push(Outcome::Duplicate { id });
             } else {
-                fresh.push((id, *bytes));
+                fresh.push((id, bytes));
             }
         }
         Ok(fresh)
@@ -468,8 +499,8 @@ impl<S: Store> Replica<S> {
                     let evidence = ForkEvidence {
                         author,
                         seq: entry.notice.seq,
-                        first: held.bytes.clone(),
-                        second: entry.bytes,
+                        first: held.bytes.to_vec(),
+                        second: entry.bytes.to_vec(),
                     };
                     let new_evidence = self
                         .store
@@ -587,7 +618,7 @@ impl<S: Store> Replica<S> {
             author,
             seq,
             first,
-            second: entry.bytes.clone(),
+            second: entry.bytes.to_vec(),
         };
         let new_evidence = self
             .store
@@ -763,8 +794,9 @@ impl<S: Store> Replica<S> {
 
     /// A stored notice, decoded.
     pub fn load(&self, id: &NoticeId) -> Result<Option<FoldInput>, S> {
-        if let Some(notice) = self.memo.as_ref().and_then(|m| m.checked(id)) {
+        if let Some(known) = self.memo.as_ref().and_then(|m| m.checked(id)) {
             let stored = self.store.contains(id).map_err(ReplicaError::Store)?;
+            let notice = known.notice;
             return Ok(stored.then_some(FoldInput { id: *id, notice }));
         }
         Ok(self.load_decoded(id)?.map(|decoded| FoldInput {
@@ -895,7 +927,7 @@ impl<S: Store> Replica<S> {
         let id = NoticeId::from(leaf_hash(&envelope));
         let entry = Entry {
             id,
-            bytes: envelope,
+            bytes: Arc::from(envelope),
             notice: Arc::new(notice),
         };
         match self.admit(&entry)? {
@@ -904,7 +936,7 @@ impl<S: Store> Replica<S> {
                 Ok(Issued {
                     id,
                     seq,
-                    envelope: entry.bytes,
+                    envelope: entry.bytes.to_vec(),
                 })
             }
             Admission::Reject(error) => Err(IssueError::Invalid(error)),
@@ -947,6 +979,14 @@ enum Checked {
 /// Decoding, every rule that needs no store (rules 1, 2 and the
 /// self-contained part of 5), and one batch verification of the
 /// signatures. Needs only the federation, so it can run on another thread.
+/// Each envelope with its id.
+fn identify<'a>(envelopes: &[&'a [u8]]) -> Vec<(NoticeId, &'a [u8])> {
+    envelopes
+        .iter()
+        .map(|bytes| (NoticeId::from(leaf_hash(bytes)), *bytes))
+        .collect()
+}
+
 fn check_and_verify(
     federation: &Federation,
     envelopes: &[(NoticeId, &[u8])],
@@ -955,11 +995,11 @@ fn check_and_verify(
     let mut checked = Vec::with_capacity(envelopes.len());
     let mut signed: Vec<(usize, &[u8], [u8; 64])> = Vec::with_capacity(envelopes.len());
     for &(id, bytes) in envelopes {
-        if let Some(notice) = memo.and_then(|m| m.checked(&id)) {
+        if let Some(known) = memo.and_then(|m| m.checked(&id)) {
             checked.push(Checked::Valid(Entry {
                 id,
-                bytes: bytes.to_vec(),
-                notice,
+                bytes: known.envelope,
+                notice: known.notice,
             }));
             continue;
         }
@@ -985,7 +1025,7 @@ fn check_and_verify(
         signed.push((checked.len(), body, signature));
         checked.push(Checked::Valid(Entry {
             id,
-            bytes: bytes.to_vec(),
+            bytes: Arc::from(bytes),
             notice: Arc::new(notice),
         }));
     }
@@ -1013,7 +1053,11 @@ fn check_and_verify(
     for ((index, ..), result) in signed.iter().zip(results) {
         if result.is_ok() {
             if let (Some(memo), Checked::Valid(entry)) = (memo, &checked[*index]) {
-                memo.set_checked(entry.id, entry.notice.clone());
+                let known = CheckedNotice {
+                    notice: entry.notice.clone(),
+                    envelope: entry.bytes.clone(),
+                };
+                memo.set_checked(entry.id, known);
             }
         } else {
             let Checked::Valid(entry) = &checked[*index] else {

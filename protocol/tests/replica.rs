@@ -7,7 +7,7 @@ use credence_protocol::model::{
     FeedbackAction, ListingChange, NOTICE_VERSION, Notice, NoticeId, NoticeKind, Remedy,
     RulingOutcome,
 };
-use credence_protocol::replica::{IssueError, Outcome, Replica, Waiting};
+use credence_protocol::replica::{CheckedNotice, IssueError, Outcome, Replica, Waiting};
 use credence_protocol::store::{MemStore, Store};
 use credence_protocol::testkit::{self, TestFederation};
 use credence_protocol::time::{DAY_MS, Timestamp};
@@ -702,20 +702,20 @@ fn no_issue_while_restoring_own_log() {
 /// A memo shared by replicas, as the simulator's is.
 #[derive(Default)]
 struct SharedMemo(
-    std::sync::Mutex<std::collections::BTreeMap<NoticeId, std::sync::Arc<Notice>>>,
+    std::sync::Mutex<std::collections::BTreeMap<NoticeId, CheckedNotice>>,
     std::sync::atomic::AtomicUsize,
 );
 
 impl credence_protocol::replica::NoticeMemo for SharedMemo {
-    fn checked(&self, id: &NoticeId) -> Option<std::sync::Arc<Notice>> {
+    fn checked(&self, id: &NoticeId) -> Option<CheckedNotice> {
         let hit = self.0.lock().unwrap().get(id).cloned();
         if hit.is_some() {
             self.1.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
         hit
     }
-    fn set_checked(&self, id: NoticeId, notice: std::sync::Arc<Notice>) {
-        self.0.lock().unwrap().insert(id, notice);
+    fn set_checked(&self, id: NoticeId, checked: CheckedNotice) {
+        self.0.lock().unwrap().insert(id, checked);
     }
 }
 

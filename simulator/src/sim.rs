@@ -13,7 +13,7 @@ use credence_protocol::model::{
     AuthorityId, Classification, FeedbackAction, ListKind, Listing, NOTICE_VERSION, Notice,
     NoticeId, NoticeKind, Remedy, RulingOutcome, Severity, Subject, SubjectKind,
 };
-use credence_protocol::replica::{NoticeMemo, Outcome, Replica};
+use credence_protocol::replica::{CheckedNotice, NoticeMemo, Outcome, Replica};
 use credence_protocol::store::{ForkEvidence, Store};
 use credence_protocol::sync::{
     self, SyncRequest, SyncResponse, SyncSession, encode_request, encode_response,
@@ -128,15 +128,15 @@ enum Event {
 /// Envelopes decoded and verified once are not checked again by other
 /// replicas: the id hashes the whole envelope, signature included.
 #[derive(Default)]
-struct Memo(Mutex<FxHashMap<NoticeId, Arc<Notice>>>);
+struct Memo(Mutex<FxHashMap<NoticeId, CheckedNotice>>);
 
 impl NoticeMemo for Memo {
-    fn checked(&self, id: &NoticeId) -> Option<Arc<Notice>> {
+    fn checked(&self, id: &NoticeId) -> Option<CheckedNotice> {
         self.0.lock().ok().and_then(|m| m.get(id).cloned())
     }
-    fn set_checked(&self, id: NoticeId, notice: Arc<Notice>) {
+    fn set_checked(&self, id: NoticeId, checked: CheckedNotice) {
         if let Ok(mut map) = self.0.lock() {
-            map.insert(id, notice);
+            map.insert(id, checked);
         }
     }
 }
@@ -819,8 +819,9 @@ impl Sim {
     /// Ingests envelopes at `node`; forwards what it accepts to its mesh
     /// (gossip only), and checks every acceptance against the oracle.
     fn ingest(&mut self, node: usize, source: Option<usize>, envelopes: &[Rc<Envelope>]) {
-        let slices: Vec<&[u8]> = envelopes.iter().map(|e| &*e.bytes).collect();
-        let Ok(outcomes) = self.nodes[node].replica.ingest_batch(&slices) else {
+        let identified: Vec<(NoticeId, &[u8])> =
+            envelopes.iter().map(|e| (e.id, &*e.bytes)).collect();
+        let Ok(outcomes) = self.nodes[node].replica.ingest_identified(&identified) else {
             return;
         };
         let honest = self.nodes[node].byzantine.is_empty();
@@ -908,7 +909,7 @@ impl Sim {
         }
         // Only a node that issues chooses among what it knows.
         let notice = if n.issues {
-            self.memo.checked(&id)
+            self.memo.checked(&id).map(|known| known.notice)
         } else {
             None
         };
