@@ -200,7 +200,9 @@ pub struct Replica<S: Store> {
 /// one process) decode and verify each envelope once. Safe because a notice
 /// id hashes the whole envelope, signature included: the same id is the
 /// same signed bytes. Replicas sharing a memo must share their federation,
-/// which those checks depend on.
+/// which those checks depend on. A replica with a memo reads the listings
+/// and objections it stored from the memo instead of keeping its own cache
+/// of them decoded.
 pub trait NoticeMemo: Send + Sync {
     /// The envelope with this id and its notice, if it passed before.
     fn checked(&self, id: &NoticeId) -> Option<CheckedNotice>;
@@ -469,10 +471,13 @@ impl<S: Store> Replica<S> {
                 ..append
             })
             .map_err(ReplicaError::Store)?;
-        if matches!(
-            entry.notice.kind,
-            NoticeKind::List(_) | NoticeKind::Object { .. }
-        ) {
+        // With a shared memo, the memo holds every decoded notice already.
+        if self.memo.is_none()
+            && matches!(
+                entry.notice.kind,
+                NoticeKind::List(_) | NoticeKind::Object { .. }
+            )
+        {
             self.listings.insert(FoldInput {
                 id: entry.id,
                 notice: entry.notice.clone(),

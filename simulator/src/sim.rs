@@ -33,6 +33,9 @@ const CHECK_EVERY_MS: u64 = 1000;
 const STATE_CHECK_NODES_MAX: usize = 32;
 /// Implementing authorities whose task lists are compared at the end.
 const TASK_CHECK_MEMBERS_MAX: usize = 8;
+/// Of those, how many each sampled node derives (in turn, so that each is
+/// derived on several nodes): each derivation folds every listing.
+const TASK_CHECK_MEMBERS_PER_NODE: usize = 2;
 /// Most ids in one lazy announcement.
 const IHAVE_IDS_MAX: usize = 512;
 
@@ -1309,8 +1312,9 @@ impl Sim {
         // node; states, which cost a fold of every listing, on at most
         // STATE_CHECK_NODES_MAX nodes spread over the honest ones; task
         // lists, as each replica derives them, for TASK_CHECK_MEMBERS_MAX
-        // implementing authorities on those nodes, against the tasks the
-        // first node's states give.
+        // implementing authorities, TASK_CHECK_MEMBERS_PER_NODE of them in
+        // turn on each of those nodes, against the tasks the first node's
+        // states give.
         let federation = self.oracle.federation().clone();
         let implementers: Vec<_> = federation
             .roster()
@@ -1334,7 +1338,7 @@ impl Sim {
             .collect();
         let step = honest.len().div_ceil(STATE_CHECK_NODES_MAX).max(1);
         let sampled: Vec<usize> = honest.iter().copied().step_by(step).collect();
-        for node in sampled {
+        for (turn, node) in sampled.into_iter().enumerate() {
             self.counters.checks += 1;
             let states = self.states(node);
             if states != reference {
@@ -1349,7 +1353,13 @@ impl Sim {
                 );
             }
             let t = self.now_ts();
-            for (member, expected) in checked_members.iter().zip(&reference_tasks) {
+            let members = checked_members.iter().zip(&reference_tasks);
+            let first_member = turn * TASK_CHECK_MEMBERS_PER_NODE;
+            for (member, expected) in members
+                .cycle()
+                .skip(first_member % checked_members.len().max(1))
+                .take(TASK_CHECK_MEMBERS_PER_NODE.min(checked_members.len()))
+            {
                 let mut tasks: Vec<Task> = self.nodes[node]
                     .replica
                     .tasks(&member.key, t)

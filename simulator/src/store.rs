@@ -46,6 +46,9 @@ impl Envelope {
 pub struct Interner {
     index: FxHashMap<NoticeId, u32>,
     envelopes: Vec<Rc<Envelope>>,
+    /// Authors numbered in the order their first notice was stored, so
+    /// that each store keeps its logs in a vector.
+    authors: FxHashMap<AuthorityId, usize>,
 }
 
 impl Interner {
@@ -80,6 +83,17 @@ impl Interner {
     fn id(&self, index: u32) -> NoticeId {
         self.envelopes[index as usize].id
     }
+
+    /// The number of `author`, if a store holds any of its notices.
+    fn author(&self, author: &AuthorityId) -> Option<usize> {
+        self.authors.get(author).copied()
+    }
+
+    /// The number of `author`, numbering it if it is new.
+    fn number_author(&mut self, author: AuthorityId) -> usize {
+        let next = self.authors.len();
+        *self.authors.entry(author).or_insert(next)
+    }
 }
 
 /// The interner the replicas of one simulation share.
@@ -98,7 +112,8 @@ pub struct SimStore {
     interner: SharedInterner,
     held: Vec<u64>,
     count: u64,
-    logs: FxHashMap<AuthorityId, AuthorLog>,
+    /// By the interner's author number.
+    logs: Vec<Option<AuthorLog>>,
     referring: FxHashMap<NoticeId, Vec<u32>>,
     subjects: FxHashMap<SubjectKey, Vec<u32>>,
     listings: Vec<u32>,
@@ -113,13 +128,19 @@ impl SimStore {
             interner,
             held: Vec::new(),
             count: 0,
-            logs: FxHashMap::default(),
+            logs: Vec::new(),
             referring: FxHashMap::default(),
             subjects: FxHashMap::default(),
             listings: Vec::new(),
             arrivals: Vec::new(),
             forks: BTreeMap::new(),
         }
+    }
+
+    /// The log of `author`, if this store holds any of its notices.
+    fn log(&self, author: &AuthorityId) -> Option<&AuthorLog> {
+        let number = self.interner.borrow().author(author)?;
+        self.logs.get(number)?.as_ref()
     }
 
     /// Holds the interned envelope at `index`.
@@ -171,7 +192,7 @@ impl Store for SimStore {
     }
 
     fn log_id(&self, author: &AuthorityId, seq: u64) -> Result<Option<NoticeId>, Self::Error> {
-        let Some(log) = self.logs.get(author) else {
+        let Some(log) = self.log(author) else {
             return Ok(None);
         };
         let slot = usize::try_from(seq.wrapping_sub(1)).ok();
@@ -187,7 +208,7 @@ impl Store for SimStore {
         seq_from: u64,
         limit: usize,
     ) -> Result<Vec<NoticeId>, Self::Error> {
-        let Some(log) = self.logs.get(author) else {
+        let Some(log) = self.log(author) else {
             return Ok(Vec::new());
         };
         let from = usize::try_from(seq_from.max(1) - 1).unwrap_or(usize::MAX);
@@ -203,12 +224,17 @@ impl Store for SimStore {
     }
 
     fn head(&self, author: &AuthorityId) -> Result<Option<Head>, Self::Error> {
-        Ok(self.logs.get(author).map(|log| log.head.clone()))
+        Ok(self.log(author).map(|log| log.head.clone()))
     }
 
     fn heads(&self) -> Result<Vec<Head>, Self::Error> {
         // In author order, as the other stores give them.
-        let mut heads: Vec<Head> = self.logs.values().map(|log| log.head.clone()).collect();
+        let mut heads: Vec<Head> = self
+            .logs
+            .iter()
+            .flatten()
+            .map(|log| log.head.clone())
+            .collect();
         heads.sort_unstable_by_key(|head| head.author);
         Ok(heads)
     }
@@ -234,18 +260,19 @@ impl Store for SimStore {
     }
 
     fn append(&mut self, append: Append<'_>) -> Result<(), Self::Error> {
-        let index = self
-            .interner
-            .borrow_mut()
-            .intern(append.id, append.envelope);
+        let (index, number) = {
+            let mut interner = self.interner.borrow_mut();
+            let index = interner.intern(append.id, append.envelope);
+            (index, interner.number_author(append.head.author))
+        };
         let seq = append.head.seq;
-        let log = self
-            .logs
-            .entry(append.head.author)
-            .or_insert_with(|| AuthorLog {
-                slots: Vec::new(),
-                head: append.head.clone(),
-            });
+        if self.logs.len() <= number {
+            self.logs.resize_with(number + 1, || None);
+        }
+        let log = self.logs[number].get_or_insert_with(|| AuthorLog {
+            slots: Vec::new(),
+            head: append.head.clone(),
+        });
         if let Some(slot) = usize::try_from(seq).ok().and_then(|s| s.checked_sub(1)) {
             if log.slots.len() <= slot {
                 log.slots.resize(slot + 1, NONE);
