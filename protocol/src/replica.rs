@@ -17,6 +17,7 @@ use credence_crypto::{AuthorityKey, BatchItem, NOTICE_DOMAIN, verify_batch};
 use rustc_hash::FxHashMap;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Default bound of the pending buffer (notices waiting for a gap in their
 /// author's log or for a notice they refer to).
@@ -364,22 +365,31 @@ impl<S: Store> Replica<S> {
         let mut seen = BTreeSet::new();
         for chunk in envelopes.chunks(INGEST_CHUNK_NOTICES) {
             let fresh = self.unknown(&identify(chunk), &mut seen, false, &mut outcomes)?;
-            // The second thread checks three quarters of the chunk; this one
+            // The second thread checks the chunk block by block; this one
             // admits the previous chunk (and writes it to the store), then
-            // checks the last quarter.
-            let (theirs, ours) = fresh.split_at(fresh.len() * 3 / 4);
+            // takes the blocks left. Whichever store, the two threads finish
+            // together.
             let previous = std::mem::take(&mut ready);
+            let next = AtomicUsize::new(0);
             ready = std::thread::scope(|scope| {
-                let (federation, memo) = (&federation, self.memo.clone());
+                let (federation, memo, fresh, next) =
+                    (&federation, self.memo.clone(), &fresh, &next);
                 let verifier =
-                    scope.spawn(move || check_and_verify(federation, theirs, memo.as_deref()));
+                    scope.spawn(move || check_blocks(federation, fresh, memo.as_deref(), next));
                 let admitted = self.admit_checked(previous, &mut outcomes);
-                let mut mine = check_and_verify(&self.federation, ours, self.memo.as_deref());
-                let mut checked = verifier
-                    .join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-                checked.append(&mut mine);
-                admitted.map(|()| checked)
+                let mut blocks = check_blocks(&self.federation, fresh, self.memo.as_deref(), next);
+                blocks.extend(
+                    verifier
+                        .join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+                );
+                blocks.sort_unstable_by_key(|(block, _)| *block);
+                admitted.map(|()| {
+                    blocks
+                        .into_iter()
+                        .flat_map(|(_, checked)| checked)
+                        .collect()
+                })
             })?;
         }
         self.admit_checked(ready, &mut outcomes)?;
@@ -981,9 +991,6 @@ enum Checked {
     Refused(Outcome),
 }
 
-/// Decoding, every rule that needs no store (rules 1, 2 and the
-/// self-contained part of 5), and one batch verification of the
-/// signatures. Needs only the federation, so it can run on another thread.
 /// Each envelope with its id.
 fn identify<'a>(envelopes: &[&'a [u8]]) -> Vec<(NoticeId, &'a [u8])> {
     envelopes
@@ -992,6 +999,37 @@ fn identify<'a>(envelopes: &[&'a [u8]]) -> Vec<(NoticeId, &'a [u8])> {
         .collect()
 }
 
+/// Envelopes [`Replica::ingest_all`]'s threads take at a time.
+const CHECK_BLOCK_NOTICES: usize = 128;
+
+/// Checks blocks of `envelopes` taken in turn from `next`, shared with
+/// another thread doing the same; each block comes with its number.
+fn check_blocks(
+    federation: &Federation,
+    envelopes: &[(NoticeId, &[u8])],
+    memo: Option<&dyn NoticeMemo>,
+    next: &AtomicUsize,
+) -> Vec<(usize, Vec<Checked>)> {
+    let mut checked = Vec::new();
+    loop {
+        let block = next.fetch_add(1, Ordering::Relaxed);
+        let Some(start) = block
+            .checked_mul(CHECK_BLOCK_NOTICES)
+            .filter(|start| *start < envelopes.len())
+        else {
+            return checked;
+        };
+        let end = (start + CHECK_BLOCK_NOTICES).min(envelopes.len());
+        checked.push((
+            block,
+            check_and_verify(federation, &envelopes[start..end], memo),
+        ));
+    }
+}
+
+/// Decoding, every rule that needs no store (rules 1, 2 and the
+/// self-contained part of 5), and one batch verification of the
+/// signatures. Needs only the federation, so it can run on another thread.
 fn check_and_verify(
     federation: &Federation,
     envelopes: &[(NoticeId, &[u8])],

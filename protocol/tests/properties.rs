@@ -360,3 +360,43 @@ proptest! {
         }
     }
 }
+
+/// Outcomes in a comparable order (bulk ingest reports them per chunk).
+fn sorted_outcomes(outcomes: Vec<Outcome>) -> Vec<String> {
+    let mut out: Vec<String> = outcomes.iter().map(|o| format!("{o:?}")).collect();
+    out.sort();
+    out
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(4))]
+    // Bulk ingest shares its checks between two threads block by block;
+    // over more than one chunk, with duplicates, tampered envelopes and a
+    // random order, it reports the same outcomes as batch ingest and leaves
+    // the same records.
+    #[test]
+    fn bulk_ingest_matches_batch_ingest(seed in any::<u64>(), count in 1100usize..1500) {
+        let test = testkit::federation(seed % 5, 4);
+        let workload = testkit::workload(&test, seed, count, 40, T0);
+        let mut rng = SplitMix64(seed ^ 0xb01c);
+        let mut delivery: Vec<Vec<u8>> = workload.envelopes.clone();
+        for _ in 0..count / 20 {
+            delivery.push(workload.envelopes[rng.index(workload.envelopes.len())].clone());
+            let mut tampered = workload.envelopes[rng.index(workload.envelopes.len())].clone();
+            let at = rng.index(tampered.len());
+            tampered[at] ^= 1 + rng.index(255) as u8;
+            delivery.push(tampered);
+        }
+        rng.shuffle(&mut delivery);
+        let slices: Vec<&[u8]> = delivery.iter().map(Vec::as_slice).collect();
+        let mut batch = Replica::new(test.federation.clone(), MemStore::new());
+        let batch_outcomes = batch.ingest_batch(&slices).unwrap();
+        let mut bulk = Replica::new(test.federation.clone(), MemStore::new());
+        let bulk_outcomes = bulk.ingest_all(&slices).unwrap();
+        prop_assert_eq!(sorted_outcomes(bulk_outcomes), sorted_outcomes(batch_outcomes));
+        prop_assert_eq!(
+            observe(&bulk, &workload.listings, workload.end),
+            observe(&batch, &workload.listings, workload.end)
+        );
+    }
+}

@@ -62,11 +62,6 @@ pub fn raw_batch_verify(test: &TestFederation, envelopes: &[Vec<u8>]) -> Duratio
     started.elapsed()
 }
 
-/// The median of `runs` measurements of `f`.
-pub fn median(runs: usize, mut f: impl FnMut() -> Duration) -> Duration {
-    median_of((0..runs).map(|_| f()).collect())
-}
-
 /// The median of measurements already taken.
 pub fn median_of(mut times: Vec<Duration>) -> Duration {
     times.sort();
