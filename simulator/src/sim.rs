@@ -844,13 +844,14 @@ impl Sim {
                 Outcome::Rejected { .. } => continue,
                 Outcome::Pending { .. } | Outcome::Dropped { .. } => continue,
             };
-            let stored = self.nodes[node].replica.store().envelope(&id);
-            let Some(envelope) = stored.or_else(|| envelopes.iter().find(|e| e.id == id).cloned())
+            // The envelope given, or one that waited in the pending buffer.
+            let given = envelopes.iter().find(|e| e.id == id).cloned();
+            let Some(envelope) = given.or_else(|| self.nodes[node].replica.store().envelope(&id))
             else {
                 continue;
             };
             if is_accepted {
-                self.accepted(node, id);
+                self.accepted(node, id, envelope.index);
             } else {
                 // Forwarded evidence is announced like any message.
                 let n = &mut self.nodes[node];
@@ -904,10 +905,10 @@ impl Sim {
     }
 
     /// Bookkeeping of one accepted notice at a node.
-    fn accepted(&mut self, node: usize, id: NoticeId) {
+    fn accepted(&mut self, node: usize, id: NoticeId, index: Option<u32>) {
         let n = &mut self.nodes[node];
         n.recent.push(id);
-        if let Some(index) = self.interner.borrow().find(&id) {
+        if let Some(index) = index.or_else(|| self.interner.borrow().find(&id)) {
             n.log.push(index);
         }
         // Only a node that issues chooses among what it knows.
@@ -1090,7 +1091,7 @@ impl Sim {
         self.counters.issued += 1;
         self.issued_at.insert(issued.id, self.now);
         self.witness(&envelope.bytes);
-        self.accepted(node, issued.id);
+        self.accepted(node, issued.id, None);
         // Flushed before it is published.
         let n = &mut self.nodes[node];
         n.flushed = n.log.len();
