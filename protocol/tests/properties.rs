@@ -3,7 +3,7 @@
 use credence_protocol::codec;
 use credence_protocol::fold::Status;
 use credence_protocol::model::*;
-use credence_protocol::replica::{Outcome, Replica};
+use credence_protocol::replica::{CheckedNotice, NoticeMemo, Outcome, Replica};
 use credence_protocol::store::{MemStore, Store};
 use credence_protocol::testkit::{self, SplitMix64};
 use credence_protocol::time::{DAY_MS, Timestamp};
@@ -398,5 +398,49 @@ proptest! {
             observe(&bulk, &workload.listings, workload.end),
             observe(&batch, &workload.listings, workload.end)
         );
+    }
+}
+
+/// A memo of checked notices, as the simulator's replicas share one.
+#[derive(Default)]
+struct Memo(std::sync::Mutex<std::collections::HashMap<NoticeId, CheckedNotice>>);
+
+impl NoticeMemo for Memo {
+    fn checked(&self, id: &NoticeId) -> Option<CheckedNotice> {
+        self.0.lock().unwrap().get(id).cloned()
+    }
+    fn set_checked(&self, id: NoticeId, checked: CheckedNotice) {
+        self.0.lock().unwrap().insert(id, checked);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(12))]
+    // Replicas sharing a memo (which then read listings from it and keep
+    // no decoded cache of their own) end exactly where a replica without
+    // one does, whatever order each receives the notices in.
+    #[test]
+    fn replicas_sharing_a_memo_fold_alike(seed in any::<u64>(), count in 10usize..150) {
+        let test = testkit::federation(seed % 5, 4);
+        let workload = testkit::workload(&test, seed, count, 6, T0);
+        let mut reference = Replica::new(test.federation.clone(), MemStore::new());
+        for envelope in &workload.envelopes {
+            reference.ingest(envelope).unwrap();
+        }
+        let expected = observe(&reference, &workload.listings, workload.end);
+        let memo = std::sync::Arc::new(Memo::default());
+        let mut rng = SplitMix64(seed ^ 0x3e30);
+        for _ in 0..2 {
+            let mut delivery: Vec<&[u8]> = workload.envelopes.iter().map(Vec::as_slice).collect();
+            rng.shuffle(&mut delivery);
+            let mut replica = Replica::new(test.federation.clone(), MemStore::new())
+                .with_notice_memo(memo.clone());
+            for envelope in delivery {
+                replica.ingest(envelope).unwrap();
+            }
+            prop_assert_eq!(replica.pending_count(), 0);
+            prop_assert_eq!(observe(&replica, &workload.listings, workload.end), expected.clone());
+        }
+        prop_assert!(!memo.0.lock().unwrap().is_empty());
     }
 }
