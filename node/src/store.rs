@@ -582,20 +582,19 @@ impl SledStore {
             .chain(std::iter::once(&self.overlay))
     }
 
-    /// Entries with keys in `start..=end`, the overlay's winning over
-    /// sled's, in key order, at most `limit`.
+    /// Entries with keys in `start..=end`, buffered layers winning over
+    /// sled (a layer still on its way to sled holds the newest version of
+    /// a log page), in key order, at most `limit`.
     fn range(&self, start: &[u8], end: &[u8], limit: usize) -> Result<Entries, StoreError> {
         let mut merged: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
         for item in self.tree.range(start..=end).take(limit) {
             let (k, v) = item?;
             merged.insert(k.to_vec(), v.to_vec());
         }
-        for (k, v) in self
-            .overlay
-            .range(start.to_vec()..=end.to_vec())
-            .take(limit)
-        {
-            merged.insert(k.clone(), v.clone());
+        for layer in self.buffered() {
+            for (k, v) in layer.range(start.to_vec()..=end.to_vec()).take(limit) {
+                merged.insert(k.clone(), v.clone());
+            }
         }
         Ok(merged.into_iter().take(limit).collect())
     }
@@ -943,6 +942,32 @@ mod tests {
             store.referring(&listing).unwrap(),
             vec![first, second, next]
         );
+    }
+
+    // A layer handed to the writer but not yet written is read like the
+    // overlay: log ranges see the newest version of a page whichever layer
+    // holds it.
+    #[test]
+    fn reads_see_a_layer_on_its_way_to_sled() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = SledStore::open(dir.path(), FederationId([1; 32])).unwrap();
+        let (author, other) = (AuthorityId([2; 32]), AuthorityId([3; 32]));
+        let ids: Vec<NoticeId> = (1..=3u8).map(|i| NoticeId([i; 32])).collect();
+        append_one(&mut store, author, 1, ids[0], None);
+        store.flush().unwrap();
+        append_one(&mut store, author, 2, ids[1], None);
+        append_one(&mut store, author, 3, ids[2], None);
+        // In flight: frozen, never handed to this writer, so it stays
+        // frozen for the rest of the test; sled holds the page of seq 1
+        // only.
+        let layer: Layer = Arc::new(std::mem::take(&mut store.overlay));
+        store.frozen.push_back((u64::MAX, layer));
+        let later = NoticeId([9; 32]);
+        append_one(&mut store, other, 1, later, None);
+        assert_eq!(store.log_range(&author, 1, 10).unwrap(), ids);
+        assert_eq!(store.log_range(&author, 2, 1).unwrap(), ids[1..2]);
+        assert_eq!(store.log_id(&author, 3).unwrap(), Some(ids[2]));
+        assert_eq!(store.log_range(&other, 1, 10).unwrap(), vec![later]);
     }
 
     // The first layer of an author that has no head yet is torn: all of
