@@ -61,6 +61,9 @@ pub enum StoreError {
     /// A stored record does not decode: disk damage or a foreign tree.
     #[error("store record damaged: {0}")]
     Corrupt(String),
+    /// A snapshot was asked to write.
+    #[error("a store snapshot is read-only")]
+    ReadOnly,
     /// The writer thread failed to write to sled.
     #[error("store writer: {0}")]
     Writer(String),
@@ -562,16 +565,17 @@ impl SledStore {
         })
     }
 
+    /// What a read sees now.
+    fn view(&self) -> View<'_> {
+        View {
+            tree: &self.tree,
+            layers: self.buffered().collect(),
+            count: self.count,
+        }
+    }
+
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        if let Some(value) = self.overlay.get(key) {
-            return Ok(Some(value.clone()));
-        }
-        for (_, layer) in self.frozen.iter().rev() {
-            if let Some(value) = layer.get(key) {
-                return Ok(Some(value.clone()));
-            }
-        }
-        Ok(self.tree.get(key)?.map(|value| value.to_vec()))
+        self.view().get(key)
     }
 
     /// Buffered layers, oldest first, then the overlay: later wins.
@@ -582,46 +586,18 @@ impl SledStore {
             .chain(std::iter::once(&self.overlay))
     }
 
-    /// Entries with keys in `start..=end`, buffered layers winning over
-    /// sled (a layer still on its way to sled holds the newest version of
-    /// a log page), in key order, at most `limit`.
-    fn range(&self, start: &[u8], end: &[u8], limit: usize) -> Result<Entries, StoreError> {
-        let mut merged: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
-        for item in self.tree.range(start..=end).take(limit) {
-            let (k, v) = item?;
-            merged.insert(k.to_vec(), v.to_vec());
+    /// A read-only view of the store as it is now, for reads that take
+    /// long (every listing folded) off the thread that ingests: see
+    /// [`SledSnapshot`].
+    pub fn snapshot(&self) -> SledSnapshot {
+        let mut layers: Vec<Layer> = self.frozen.iter().map(|(_, l)| Arc::clone(l)).collect();
+        layers.push(Arc::new(self.overlay.clone()));
+        SledSnapshot {
+            tree: self.tree.clone(),
+            layers,
+            heads: self.heads.clone(),
+            count: self.count,
         }
-        for layer in self.buffered() {
-            for (k, v) in layer.range(start.to_vec()..=end.to_vec()).take(limit) {
-                merged.insert(k.clone(), v.clone());
-            }
-        }
-        Ok(merged.into_iter().take(limit).collect())
-    }
-
-    /// Every entry whose key starts with `prefix`, overlay winning.
-    fn prefix(&self, prefix: &[u8]) -> Result<Entries, StoreError> {
-        let mut merged: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
-        for item in self.tree.scan_prefix(prefix) {
-            let (k, v) = item?;
-            merged.insert(k.to_vec(), v.to_vec());
-        }
-        for layer in self.buffered() {
-            let entries = layer
-                .range(prefix.to_vec()..)
-                .take_while(|(k, _)| k.starts_with(prefix));
-            for (k, v) in entries {
-                merged.insert(k.clone(), v.clone());
-            }
-        }
-        Ok(merged.into_iter().collect())
-    }
-
-    fn scan_ids(&self, prefix: Vec<u8>, skip: usize) -> Result<Vec<NoticeId>, StoreError> {
-        self.prefix(&prefix)?
-            .into_iter()
-            .map(|(key, _)| id_from(&key[skip..]))
-            .collect()
     }
 
     /// Hands the overlay to the writer thread as one frozen layer, and
@@ -661,8 +637,189 @@ impl Drop for SledStore {
     }
 }
 
+/// The reads of [`Store`] through `self.view()` and `self.heads`, the same
+/// for the store and its snapshots.
+macro_rules! store_reads {
+    () => {
+        fn notice(&self, id: &NoticeId) -> Result<Option<Vec<u8>>, StoreError> {
+            self.view().notice(id)
+        }
+
+        fn contains(&self, id: &NoticeId) -> Result<bool, StoreError> {
+            self.view().contains(id)
+        }
+
+        fn log_id(&self, author: &AuthorityId, seq: u64) -> Result<Option<NoticeId>, StoreError> {
+            self.view().log_id(author, seq)
+        }
+
+        fn log_range(
+            &self,
+            author: &AuthorityId,
+            seq_from: u64,
+            limit: usize,
+        ) -> Result<Vec<NoticeId>, StoreError> {
+            self.view().log_range(author, seq_from, limit)
+        }
+
+        fn head(&self, author: &AuthorityId) -> Result<Option<Head>, StoreError> {
+            Ok(self.heads.get(author).cloned())
+        }
+
+        fn heads(&self) -> Result<Vec<Head>, StoreError> {
+            Ok(self.heads.values().cloned().collect())
+        }
+
+        fn referring(&self, listing: &NoticeId) -> Result<Vec<NoticeId>, StoreError> {
+            self.view().referring(listing)
+        }
+
+        fn listings_of(&self, subject: &SubjectKey) -> Result<Vec<NoticeId>, StoreError> {
+            self.view().listings_of(subject)
+        }
+
+        fn listings(&self) -> Result<Vec<NoticeId>, StoreError> {
+            self.view().listings()
+        }
+
+        fn arrival_order(&self) -> Result<Vec<NoticeId>, StoreError> {
+            self.view().arrival_order()
+        }
+
+        fn forks(&self) -> Result<Vec<ForkEvidence>, StoreError> {
+            self.view().forks()
+        }
+    };
+}
+
 impl Store for SledStore {
     type Error = StoreError;
+
+    store_reads!();
+
+    fn append(&mut self, append: Append<'_>) -> Result<(), StoreError> {
+        let position = self.count + 1;
+        // Log ids are kept in pages of 64: a page is rewritten in the
+        // overlay as its log grows and reaches sled once per layer.
+        let index = append.head.seq - 1;
+        let page_key = log_page_key(&append.head.author, index / LOG_PAGE_IDS);
+        let mut page = self.get(&page_key)?.unwrap_or_default();
+        if page.len() as u64 != (index % LOG_PAGE_IDS) * 32 {
+            return Err(StoreError::Corrupt(format!(
+                "log page of {} does not end before seq {}",
+                append.head.author, append.head.seq
+            )));
+        }
+        page.extend_from_slice(&append.id.0);
+        let overlay = &mut self.overlay;
+        overlay.insert(page_key, page);
+        let mut value = Vec::with_capacity(8 + append.envelope.len());
+        value.extend_from_slice(&position.to_be_bytes());
+        value.extend_from_slice(append.envelope);
+        overlay.insert(key(NOTICE, &[&append.id.0]), value);
+        overlay.insert(
+            key(HEAD, &[&append.head.author.0]),
+            encode_head(&append.head),
+        );
+        self.heads.insert(append.head.author, append.head.clone());
+        if let Some(listing) = append.listing {
+            overlay.insert(key(REFERRING, &[&listing.0, &append.id.0]), Vec::new());
+        }
+        if let Some(subject) = append.subject {
+            overlay.insert(key(SUBJECT, &[&subject.0, &append.id.0]), Vec::new());
+        }
+        overlay.insert(key(META, &[META_COUNT]), position.to_be_bytes().to_vec());
+        self.count = position;
+        if self.overlay.len() >= OVERLAY_KEYS_MAX {
+            self.freeze()?;
+        }
+        Ok(())
+    }
+
+    fn notice_count(&self) -> Result<u64, StoreError> {
+        Ok(self.count)
+    }
+
+    fn put_fork(&mut self, evidence: &ForkEvidence) -> Result<bool, StoreError> {
+        let second = leaf_hash(&evidence.second);
+        let k = key(
+            FORK,
+            &[&evidence.author.0, &evidence.seq.to_be_bytes(), &second.0],
+        );
+        let known = self.get(&k)?.is_some();
+        self.overlay.insert(k, encode_fork(evidence));
+        Ok(!known)
+    }
+
+    fn flush(&mut self) -> Result<(), StoreError> {
+        self.freeze()?;
+        self.writer.wait_all()?;
+        self.tree.flush()?;
+        self.freeze()
+    }
+}
+
+/// What a read sees: buffered layers (later ones win) over sled.
+struct View<'a> {
+    tree: &'a sled::Db,
+    /// Oldest first.
+    layers: Vec<&'a BTreeMap<Vec<u8>, Vec<u8>>>,
+    /// Notices stored when the view was taken: the arrival order stops
+    /// there.
+    count: u64,
+}
+
+impl View<'_> {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        for layer in self.layers.iter().rev() {
+            if let Some(value) = layer.get(key) {
+                return Ok(Some(value.clone()));
+            }
+        }
+        Ok(self.tree.get(key)?.map(|value| value.to_vec()))
+    }
+
+    /// Entries with keys in `start..=end`, buffered layers winning over
+    /// sled (a layer still on its way to sled holds the newest version of
+    /// a log page), in key order, at most `limit`.
+    fn range(&self, start: &[u8], end: &[u8], limit: usize) -> Result<Entries, StoreError> {
+        let mut merged: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
+        for item in self.tree.range(start..=end).take(limit) {
+            let (k, v) = item?;
+            merged.insert(k.to_vec(), v.to_vec());
+        }
+        for layer in &self.layers {
+            for (k, v) in layer.range(start.to_vec()..=end.to_vec()).take(limit) {
+                merged.insert(k.clone(), v.clone());
+            }
+        }
+        Ok(merged.into_iter().take(limit).collect())
+    }
+
+    /// Every entry whose key starts with `prefix`, buffered layers winning.
+    fn prefix(&self, prefix: &[u8]) -> Result<Entries, StoreError> {
+        let mut merged: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
+        for item in self.tree.scan_prefix(prefix) {
+            let (k, v) = item?;
+            merged.insert(k.to_vec(), v.to_vec());
+        }
+        for layer in &self.layers {
+            let entries = layer
+                .range(prefix.to_vec()..)
+                .take_while(|(k, _)| k.starts_with(prefix));
+            for (k, v) in entries {
+                merged.insert(k.clone(), v.clone());
+            }
+        }
+        Ok(merged.into_iter().collect())
+    }
+
+    fn scan_ids(&self, prefix: Vec<u8>, skip: usize) -> Result<Vec<NoticeId>, StoreError> {
+        self.prefix(&prefix)?
+            .into_iter()
+            .map(|(key, _)| id_from(&key[skip..]))
+            .collect()
+    }
 
     fn notice(&self, id: &NoticeId) -> Result<Option<Vec<u8>>, StoreError> {
         let Some(mut value) = self.get(&key(NOTICE, &[&id.0]))? else {
@@ -679,7 +836,7 @@ impl Store for SledStore {
 
     fn contains(&self, id: &NoticeId) -> Result<bool, StoreError> {
         let k = key(NOTICE, &[&id.0]);
-        let buffered = self.buffered().any(|layer| layer.contains_key(&k));
+        let buffered = self.layers.iter().any(|layer| layer.contains_key(&k));
         Ok(buffered || self.tree.contains_key(k)?)
     }
 
@@ -722,14 +879,6 @@ impl Store for SledStore {
         Ok(ids)
     }
 
-    fn head(&self, author: &AuthorityId) -> Result<Option<Head>, StoreError> {
-        Ok(self.heads.get(author).cloned())
-    }
-
-    fn heads(&self) -> Result<Vec<Head>, StoreError> {
-        Ok(self.heads.values().cloned().collect())
-    }
-
     fn referring(&self, listing: &NoticeId) -> Result<Vec<NoticeId>, StoreError> {
         self.scan_ids(key(REFERRING, &[&listing.0]), 33)
     }
@@ -743,45 +892,6 @@ impl Store for SledStore {
         let mut ids = self.scan_ids(vec![SUBJECT], 1 + SUBJECT_KEY_BYTES)?;
         ids.sort();
         Ok(ids)
-    }
-
-    fn append(&mut self, append: Append<'_>) -> Result<(), StoreError> {
-        let position = self.count + 1;
-        // Log ids are kept in pages of 64: a page is rewritten in the
-        // overlay as its log grows and reaches sled once per layer.
-        let index = append.head.seq - 1;
-        let page_key = log_page_key(&append.head.author, index / LOG_PAGE_IDS);
-        let mut page = self.get(&page_key)?.unwrap_or_default();
-        if page.len() as u64 != (index % LOG_PAGE_IDS) * 32 {
-            return Err(StoreError::Corrupt(format!(
-                "log page of {} does not end before seq {}",
-                append.head.author, append.head.seq
-            )));
-        }
-        page.extend_from_slice(&append.id.0);
-        let overlay = &mut self.overlay;
-        overlay.insert(page_key, page);
-        let mut value = Vec::with_capacity(8 + append.envelope.len());
-        value.extend_from_slice(&position.to_be_bytes());
-        value.extend_from_slice(append.envelope);
-        overlay.insert(key(NOTICE, &[&append.id.0]), value);
-        overlay.insert(
-            key(HEAD, &[&append.head.author.0]),
-            encode_head(&append.head),
-        );
-        self.heads.insert(append.head.author, append.head.clone());
-        if let Some(listing) = append.listing {
-            overlay.insert(key(REFERRING, &[&listing.0, &append.id.0]), Vec::new());
-        }
-        if let Some(subject) = append.subject {
-            overlay.insert(key(SUBJECT, &[&subject.0, &append.id.0]), Vec::new());
-        }
-        overlay.insert(key(META, &[META_COUNT]), position.to_be_bytes().to_vec());
-        self.count = position;
-        if self.overlay.len() >= OVERLAY_KEYS_MAX {
-            self.freeze()?;
-        }
-        Ok(())
     }
 
     fn arrival_order(&self) -> Result<Vec<NoticeId>, StoreError> {
@@ -799,7 +909,7 @@ impl Store for SledStore {
             let (id, at) = position(&k, &v)?;
             positions.insert(id, at);
         }
-        for layer in self.buffered() {
+        for layer in &self.layers {
             let entries = layer
                 .range(vec![NOTICE]..)
                 .take_while(|(k, _)| k.first() == Some(&NOTICE));
@@ -808,25 +918,14 @@ impl Store for SledStore {
                 positions.insert(id, at);
             }
         }
-        let mut order: Vec<(u64, NoticeId)> =
-            positions.into_iter().map(|(id, at)| (at, id)).collect();
+        // Notices stored after a snapshot was taken may show through.
+        let mut order: Vec<(u64, NoticeId)> = positions
+            .into_iter()
+            .filter(|(_, at)| *at <= self.count)
+            .map(|(id, at)| (at, id))
+            .collect();
         order.sort();
         Ok(order.into_iter().map(|(_, id)| id).collect())
-    }
-
-    fn notice_count(&self) -> Result<u64, StoreError> {
-        Ok(self.count)
-    }
-
-    fn put_fork(&mut self, evidence: &ForkEvidence) -> Result<bool, StoreError> {
-        let second = leaf_hash(&evidence.second);
-        let k = key(
-            FORK,
-            &[&evidence.author.0, &evidence.seq.to_be_bytes(), &second.0],
-        );
-        let known = self.get(&k)?.is_some();
-        self.overlay.insert(k, encode_fork(evidence));
-        Ok(!known)
     }
 
     fn forks(&self) -> Result<Vec<ForkEvidence>, StoreError> {
@@ -838,12 +937,53 @@ impl Store for SledStore {
             })
             .collect()
     }
+}
+
+/// A read-only view of a [`SledStore`] taken at one moment
+/// ([`SledStore::snapshot`]), readable from another thread while the store
+/// goes on ingesting: it holds the layers buffered then and reads sled
+/// under them. Notices stored later may show through (the records are
+/// append-only and a notice's record is written before its index
+/// entries), so a fold over it gives a state at least as new as the
+/// moment it was taken; heads and the count are those of that moment.
+/// Writes are refused.
+pub struct SledSnapshot {
+    tree: sled::Db,
+    /// Oldest first, the overlay of that moment last.
+    layers: Vec<Layer>,
+    heads: BTreeMap<AuthorityId, Head>,
+    count: u64,
+}
+
+impl SledSnapshot {
+    fn view(&self) -> View<'_> {
+        View {
+            tree: &self.tree,
+            layers: self.layers.iter().map(|layer| layer.as_ref()).collect(),
+            count: self.count,
+        }
+    }
+}
+
+impl Store for SledSnapshot {
+    type Error = StoreError;
+
+    store_reads!();
+
+    fn append(&mut self, _: Append<'_>) -> Result<(), StoreError> {
+        Err(StoreError::ReadOnly)
+    }
+
+    fn notice_count(&self) -> Result<u64, StoreError> {
+        Ok(self.count)
+    }
+
+    fn put_fork(&mut self, _: &ForkEvidence) -> Result<bool, StoreError> {
+        Err(StoreError::ReadOnly)
+    }
 
     fn flush(&mut self) -> Result<(), StoreError> {
-        self.freeze()?;
-        self.writer.wait_all()?;
-        self.tree.flush()?;
-        self.freeze()
+        Ok(())
     }
 }
 
@@ -968,6 +1108,65 @@ mod tests {
         assert_eq!(store.log_range(&author, 2, 1).unwrap(), ids[1..2]);
         assert_eq!(store.log_id(&author, 3).unwrap(), Some(ids[2]));
         assert_eq!(store.log_range(&other, 1, 10).unwrap(), vec![later]);
+    }
+
+    // A snapshot reads what the store held when it was taken, through
+    // every layer, from another thread; its heads and count stay those of
+    // that moment while the store goes on; it refuses writes.
+    #[test]
+    fn a_snapshot_reads_like_the_store_from_another_thread() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = SledStore::open(dir.path(), FederationId([1; 32])).unwrap();
+        let author = AuthorityId([2; 32]);
+        let listing = NoticeId::default();
+        let ids: Vec<NoticeId> = (1..=3u8).map(|i| NoticeId([i; 32])).collect();
+        append_one(&mut store, author, 1, ids[0], Some(listing));
+        store.flush().unwrap();
+        append_one(&mut store, author, 2, ids[1], Some(listing));
+        let layer: Layer = Arc::new(std::mem::take(&mut store.overlay));
+        store.frozen.push_back((u64::MAX, layer));
+        append_one(&mut store, author, 3, ids[2], Some(listing));
+        let third = ids[2];
+        let mut snapshot = store.snapshot();
+        let expected = (
+            store.heads().unwrap(),
+            store.log_range(&author, 1, 10).unwrap(),
+            store.referring(&listing).unwrap(),
+            store.arrival_order().unwrap(),
+            store.notice(&third).unwrap(),
+        );
+        // Written to sled, where the snapshot can see it through.
+        append_one(&mut store, author, 4, NoticeId([4; 32]), Some(listing));
+        store.flush().unwrap();
+        let (heads, count, seen) = std::thread::spawn(move || {
+            let seen = (
+                snapshot.heads().unwrap(),
+                snapshot.log_range(&author, 1, 3).unwrap(),
+                snapshot.referring(&listing).unwrap()[..3].to_vec(),
+                snapshot.arrival_order().unwrap(),
+                snapshot.notice(&third).unwrap(),
+            );
+            assert!(matches!(
+                snapshot.put_fork(&ForkEvidence {
+                    author,
+                    seq: 1,
+                    first: vec![1],
+                    second: vec![2],
+                }),
+                Err(StoreError::ReadOnly)
+            ));
+            (
+                snapshot.heads().unwrap(),
+                snapshot.notice_count().unwrap(),
+                seen,
+            )
+        })
+        .join()
+        .unwrap();
+        assert_eq!(seen, expected);
+        assert_eq!(heads[0].seq, 3);
+        assert_eq!(count, 3);
+        assert_eq!(store.heads().unwrap()[0].seq, 4);
     }
 
     // The first layer of an author that has no head yet is torn: all of
