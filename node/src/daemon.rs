@@ -10,14 +10,14 @@ use crate::api::ApiError;
 use crate::config::RunConfig;
 use crate::net::{self, Behaviour, BehaviourEvent};
 use crate::node::{Node, NodeError, now};
-use crate::store::StoreError;
+use crate::store::{SledSnapshot, StoreError};
 use credence_protocol::bundle::Bundle;
 use credence_protocol::fold::{ListingState, Task};
 use credence_protocol::model::{AuthorityId, NoticeId, NoticeKind, SubjectKey, SubjectKind};
 use credence_protocol::query::{
     self, QUERY_VERSION, QueryRequest, Signed, SignedAnswer, SignedQuery,
 };
-use credence_protocol::replica::{IssueError, Outcome};
+use credence_protocol::replica::{IssueError, Outcome, Replica};
 use credence_protocol::store::Store;
 use credence_protocol::sync::{
     self, HeadEntry, SyncRequest, SyncResponse, SyncSession, decode_request, decode_response,
@@ -31,6 +31,8 @@ use libp2p::swarm::{DialError, ListenError, SwarmEvent, dial_opts::DialOpts};
 use libp2p::{Multiaddr, PeerId, Swarm, mdns};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
@@ -40,6 +42,9 @@ pub const COMMAND_QUEUE_MAX: usize = 1024;
 pub const PUBLISH_QUEUE_MAX: usize = 10_000;
 /// Listings in one publicity feed answer.
 pub const FEED_LISTINGS_MAX: usize = 1000;
+/// Requests that fold every listing (feed, tasks, metrics, export) answered
+/// at once, each on a snapshot of the store off the event loop.
+pub const BACKGROUND_READS_MAX: usize = 2;
 /// Register records in one answer.
 pub const REGISTER_RECORDS_MAX: usize = 1000;
 /// Longest a federation-wide query waits for answers.
@@ -210,7 +215,7 @@ pub enum Command {
 }
 
 /// Counters for `/metrics`.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct Metrics {
     accepted: BTreeMap<&'static str, u64>,
     rejected: BTreeMap<(&'static str, &'static str), u64>,
@@ -424,6 +429,17 @@ pub struct Daemon {
     dirty: bool,
     rng: u64,
     accepted: broadcast::Sender<NoticeId>,
+    /// Reads running off the event loop (at most [`BACKGROUND_READS_MAX`]).
+    background: Arc<AtomicUsize>,
+}
+
+/// Counts one read off the event loop while it lives.
+struct BackgroundRead(Arc<AtomicUsize>);
+
+impl Drop for BackgroundRead {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 fn error(status: u16, code: &'static str, message: impl Into<String>) -> ApiError {
@@ -537,6 +553,7 @@ impl Daemon {
             dirty: false,
             rng: u64::from_le_bytes(seed) | 1,
             accepted: accepted.clone(),
+            background: Arc::default(),
         };
         let handle = Handle {
             commands,
@@ -1326,16 +1343,11 @@ impl Daemon {
             }
             Command::Tasks(at, reply) => {
                 let me = self.node.author();
-                let _ = reply.send(
-                    self.node
-                        .replica
-                        .tasks(&me, at.unwrap_or(t))
-                        .map_err(internal),
-                );
+                self.in_background(reply, move |replica| {
+                    replica.tasks(&me, at.unwrap_or(t)).map_err(internal)
+                });
             }
-            Command::Feed(reply) => {
-                let _ = reply.send(self.feed(t));
-            }
+            Command::Feed(reply) => self.in_background(reply, move |replica| feed(replica, t)),
             Command::Status(reply) => {
                 let _ = reply.send(self.status());
             }
@@ -1356,18 +1368,16 @@ impl Daemon {
             }
             Command::Query(ask, reply) => self.query(ask, reply, t),
             Command::Metrics(reply) => {
-                let overdue = self.overdue(t);
                 let notices = self.node.replica.store().notice_count().unwrap_or_default();
-                let text = self.metrics.render(
-                    self.connected.len(),
-                    self.node.replica.pending_count(),
-                    overdue,
-                    notices,
-                );
-                let _ = reply.send(Ok(text));
+                let (metrics, peers) = (self.metrics.clone(), self.connected.len());
+                let pending = self.node.replica.pending_count();
+                self.in_background(reply, move |replica| {
+                    let overdue = overdue(replica, t);
+                    Ok(metrics.render(peers, pending, overdue, notices))
+                });
             }
             Command::Export(reply) => {
-                let _ = reply.send(self.node.export().map_err(internal));
+                self.in_background(reply, |replica| Bundle::export(replica).map_err(internal));
             }
         }
     }
@@ -1405,28 +1415,38 @@ impl Daemon {
         Ok((issued.id, issued.seq))
     }
 
-    fn feed(&self, t: Timestamp) -> Result<Vec<ListingState>, ApiError> {
-        let mut out = Vec::new();
-        for id in self.node.replica.store().listings().map_err(internal)? {
-            if let Some(state) = self.node.replica.listing_state(&id, t).map_err(internal)?
-                && state.published
-            {
-                out.push(state);
-            }
+    /// Answers `reply` with `read` over a snapshot of the store, on a
+    /// blocking thread: folding every listing of a large store takes
+    /// seconds, which the event loop must not spend. A snapshot shows the
+    /// records as they were when the command arrived (or newer).
+    fn in_background<T: Send + 'static>(
+        &self,
+        reply: Reply<T>,
+        read: impl FnOnce(&Replica<SledSnapshot>) -> Result<T, ApiError> + Send + 'static,
+    ) {
+        let running = Arc::clone(&self.background);
+        if running.fetch_add(1, Ordering::SeqCst) >= BACKGROUND_READS_MAX {
+            running.fetch_sub(1, Ordering::SeqCst);
+            let _ = reply.send(Err(error(
+                503,
+                "busy",
+                format!(
+                    "this node is already answering {BACKGROUND_READS_MAX} requests that read every listing; try again in a moment"
+                ),
+            )));
+            return;
         }
-        out.sort_by(|a, b| b.issued_at.cmp(&a.issued_at).then(a.id.cmp(&b.id)));
-        out.truncate(FEED_LISTINGS_MAX);
-        Ok(out)
-    }
-
-    fn overdue(&self, t: Timestamp) -> usize {
-        let Ok(ids) = self.node.replica.store().listings() else {
-            return 0;
-        };
-        ids.iter()
-            .filter_map(|id| self.node.replica.listing_state(id, t).ok().flatten())
-            .map(|s| s.overdue_objections().count())
-            .sum()
+        let counted = BackgroundRead(running);
+        let replica = Replica::new(
+            self.node.federation().clone(),
+            self.node.replica.store().snapshot(),
+        );
+        tokio::task::spawn_blocking(move || {
+            let answer = read(&replica);
+            // Its place is free before the caller hears back.
+            drop(counted);
+            let _ = reply.send(answer);
+        });
     }
 
     fn status(&self) -> Result<Status, ApiError> {
@@ -1562,5 +1582,104 @@ impl Daemon {
         );
         // Its own answer is computed while the requests travel.
         self.deferred.push_back(Deferred::LocalAnswer(id));
+    }
+}
+
+/// The newest published listings (the publicity feed).
+fn feed<S: Store>(replica: &Replica<S>, t: Timestamp) -> Result<Vec<ListingState>, ApiError> {
+    let mut out = Vec::new();
+    for id in replica.store().listings().map_err(internal)? {
+        if let Some(state) = replica.listing_state(&id, t).map_err(internal)?
+            && state.published
+        {
+            out.push(state);
+        }
+    }
+    out.sort_by(|a, b| b.issued_at.cmp(&a.issued_at).then(a.id.cmp(&b.id)));
+    out.truncate(FEED_LISTINGS_MAX);
+    Ok(out)
+}
+
+/// Objections past their ruling deadline, over every listing.
+fn overdue<S: Store>(replica: &Replica<S>, t: Timestamp) -> usize {
+    let Ok(ids) = replica.store().listings() else {
+        return 0;
+    };
+    ids.iter()
+        .filter_map(|id| replica.listing_state(id, t).ok().flatten())
+        .map(|s| s.overdue_objections().count())
+        .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::LogFormat;
+    use crate::node::{CONFIG_FILE, KEY_FILE, ROSTER_FILE};
+    use credence_protocol::testkit;
+
+    /// A daemon of member 0 of a test federation, not running: commands
+    /// are handed to it directly.
+    fn daemon(dir: &std::path::Path) -> Daemon {
+        let test = testkit::federation(3, 2);
+        std::fs::write(dir.join(CONFIG_FILE), "name = \"market\"\n").unwrap();
+        crate::keyfile::write_new(&dir.join(KEY_FILE), &test.keys[0]).unwrap();
+        let roster = test.federation.roster().to_document().to_toml();
+        std::fs::write(dir.join(ROSTER_FILE), roster).unwrap();
+        let config = RunConfig {
+            data: dir.to_path_buf(),
+            listen: Vec::new(),
+            bootstrap: Vec::new(),
+            http: "127.0.0.1:0".parse().unwrap(),
+            sync_interval: Duration::from_secs(30),
+            catch_up_grace: Duration::from_secs(1),
+            mdns: false,
+            log: LogFormat::Human,
+        };
+        Daemon::start(config).unwrap().0
+    }
+
+    // Reads that fold every listing are answered from a snapshot off the
+    // event loop, the same as the live replica would answer; past
+    // BACKGROUND_READS_MAX at once, the caller is told to come back.
+    #[tokio::test]
+    async fn whole_store_reads_run_off_the_loop_and_are_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut daemon = daemon(dir.path());
+        let t = now();
+        let listing = testkit::listing(1, "food-drug", Timestamp(t.0 - 60_000));
+        daemon.node.issue(NoticeKind::List(listing), t).unwrap();
+        let live = daemon.node.export().unwrap();
+        let live_feed = feed(&daemon.node.replica, t).unwrap();
+
+        let (reply, answer) = oneshot::channel();
+        daemon.on_command(Command::Export(reply));
+        let exported = answer.await.unwrap().unwrap();
+        assert_eq!(exported.envelopes, live.envelopes);
+        assert_eq!(exported.heads, live.heads);
+        let (reply, answer) = oneshot::channel();
+        daemon.on_command(Command::Feed(reply));
+        let fed = answer.await.unwrap().unwrap();
+        assert_eq!(fed.len(), 1);
+        assert_eq!(fed, live_feed);
+
+        daemon
+            .background
+            .store(BACKGROUND_READS_MAX, Ordering::SeqCst);
+        let (reply, answer) = oneshot::channel();
+        daemon.on_command(Command::Metrics(reply));
+        let refused = answer.await.unwrap().unwrap_err();
+        assert_eq!((refused.status, refused.code), (503, "busy"));
+        assert_eq!(
+            daemon.background.load(Ordering::SeqCst),
+            BACKGROUND_READS_MAX
+        );
+        daemon.background.store(0, Ordering::SeqCst);
+        let (reply, answer) = oneshot::channel();
+        daemon.on_command(Command::Metrics(reply));
+        let text = answer.await.unwrap().unwrap();
+        assert!(text.contains("credence_notices_accepted_total"), "{text}");
+        // Every background read gave its place back.
+        assert_eq!(daemon.background.load(Ordering::SeqCst), 0);
     }
 }
