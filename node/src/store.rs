@@ -7,7 +7,7 @@
 //! |--------|------------------------------|-----------------------------|
 //! | `n`    | notice id                    | arrival position, envelope  |
 //! | `l`    | author, page (seq-1)/64      | ids of up to 64 seqs        |
-//! | `h`    | author                       | head (see [`encode_head`])  |
+//! | `h`    | author                       | head (see `encode_head`)    |
 //! | `r`    | listing id, notice id        | (empty)                     |
 //! | `s`    | subject key, listing id      | (empty)                     |
 //! | `f`    | author, seq, second id       | fork evidence               |
