@@ -18,8 +18,8 @@
 //!
 //! Errors are `{"error": {"code": "...", "message": "..."}}` with a stable
 //! code; a bad body names the offending field. Tasks, feed, export and
-//! metrics fold every listing off the event loop; while the node already
-//! answers `BACKGROUND_READS_MAX` of them, another gets 503 `busy`.
+//! metrics fold every listing off the event loop, a few at a time; when
+//! too many already wait, another gets 503 `busy`.
 
 use crate::daemon::{Command, QUERY_DEADLINE_DEFAULT, QueryAsk, QueryResult, QueryScope};
 use axum::body::Bytes;

@@ -45,6 +45,8 @@ pub const FEED_LISTINGS_MAX: usize = 1000;
 /// Requests that fold every listing (feed, tasks, metrics, export) answered
 /// at once, each on a snapshot of the store off the event loop.
 pub const BACKGROUND_READS_MAX: usize = 2;
+/// Such requests waiting for one of those places; past that, `busy`.
+pub const BACKGROUND_READS_WAITING_MAX: usize = 8;
 /// Register records in one answer.
 pub const REGISTER_RECORDS_MAX: usize = 1000;
 /// Longest a federation-wide query waits for answers.
@@ -429,8 +431,11 @@ pub struct Daemon {
     dirty: bool,
     rng: u64,
     accepted: broadcast::Sender<NoticeId>,
-    /// Reads running off the event loop (at most [`BACKGROUND_READS_MAX`]).
+    /// Reads running off the event loop or waiting to (at most
+    /// [`BACKGROUND_READS_MAX`] + [`BACKGROUND_READS_WAITING_MAX`]).
     background: Arc<AtomicUsize>,
+    /// Places to run them ([`BACKGROUND_READS_MAX`]).
+    background_places: Arc<tokio::sync::Semaphore>,
 }
 
 /// Counts one read off the event loop while it lives.
@@ -554,6 +559,7 @@ impl Daemon {
             rng: u64::from_le_bytes(seed) | 1,
             accepted: accepted.clone(),
             background: Arc::default(),
+            background_places: Arc::new(tokio::sync::Semaphore::new(BACKGROUND_READS_MAX)),
         };
         let handle = Handle {
             commands,
@@ -1417,35 +1423,47 @@ impl Daemon {
 
     /// Answers `reply` with `read` over a snapshot of the store, on a
     /// blocking thread: folding every listing of a large store takes
-    /// seconds, which the event loop must not spend. A snapshot shows the
-    /// records as they were when the command arrived (or newer).
+    /// seconds, which the event loop must not spend. At most
+    /// [`BACKGROUND_READS_MAX`] run at once and
+    /// [`BACKGROUND_READS_WAITING_MAX`] wait; another is refused as `busy`.
+    /// A snapshot shows the records as they were when the command arrived
+    /// (or newer).
     fn in_background<T: Send + 'static>(
         &self,
         reply: Reply<T>,
         read: impl FnOnce(&Replica<SledSnapshot>) -> Result<T, ApiError> + Send + 'static,
     ) {
-        let running = Arc::clone(&self.background);
-        if running.fetch_add(1, Ordering::SeqCst) >= BACKGROUND_READS_MAX {
-            running.fetch_sub(1, Ordering::SeqCst);
+        let admitted = Arc::clone(&self.background);
+        let most = BACKGROUND_READS_MAX + BACKGROUND_READS_WAITING_MAX;
+        if admitted.fetch_add(1, Ordering::SeqCst) >= most {
+            admitted.fetch_sub(1, Ordering::SeqCst);
             let _ = reply.send(Err(error(
                 503,
                 "busy",
                 format!(
-                    "this node is already answering {BACKGROUND_READS_MAX} requests that read every listing; try again in a moment"
+                    "this node is already answering or holding {most} requests that read every listing; try again in a moment"
                 ),
             )));
             return;
         }
-        let counted = BackgroundRead(running);
+        let counted = BackgroundRead(admitted);
+        let places = Arc::clone(&self.background_places);
         let replica = Replica::new(
             self.node.federation().clone(),
             self.node.replica.store().snapshot(),
         );
-        tokio::task::spawn_blocking(move || {
-            let answer = read(&replica);
-            // Its place is free before the caller hears back.
-            drop(counted);
-            let _ = reply.send(answer);
+        tokio::spawn(async move {
+            // The semaphore is never closed.
+            let Ok(place) = places.acquire_owned().await else {
+                return;
+            };
+            let _ = tokio::task::spawn_blocking(move || {
+                let answer = read(&replica);
+                // Its place is free before the caller hears back.
+                drop((place, counted));
+                let _ = reply.send(answer);
+            })
+            .await;
         });
     }
 
@@ -1640,8 +1658,9 @@ mod tests {
     }
 
     // Reads that fold every listing are answered from a snapshot off the
-    // event loop, the same as the live replica would answer; past
-    // BACKGROUND_READS_MAX at once, the caller is told to come back.
+    // event loop, the same as the live replica would answer; they wait for
+    // one of BACKGROUND_READS_MAX places, and past the waiting bound the
+    // caller is told to come back.
     #[tokio::test]
     async fn whole_store_reads_run_off_the_loop_and_are_bounded() {
         let dir = tempfile::tempdir().unwrap();
@@ -1663,18 +1682,28 @@ mod tests {
         assert_eq!(fed.len(), 1);
         assert_eq!(fed, live_feed);
 
-        daemon
-            .background
-            .store(BACKGROUND_READS_MAX, Ordering::SeqCst);
+        let most = BACKGROUND_READS_MAX + BACKGROUND_READS_WAITING_MAX;
+        daemon.background.store(most, Ordering::SeqCst);
         let (reply, answer) = oneshot::channel();
         daemon.on_command(Command::Metrics(reply));
         let refused = answer.await.unwrap().unwrap_err();
         assert_eq!((refused.status, refused.code), (503, "busy"));
-        assert_eq!(
-            daemon.background.load(Ordering::SeqCst),
-            BACKGROUND_READS_MAX
-        );
+        assert_eq!(daemon.background.load(Ordering::SeqCst), most);
         daemon.background.store(0, Ordering::SeqCst);
+        // With every place taken, reads wait for one instead of failing.
+        let taken = Arc::clone(&daemon.background_places)
+            .acquire_many_owned(BACKGROUND_READS_MAX as u32)
+            .await
+            .unwrap();
+        let (reply, mut waiting) = oneshot::channel();
+        daemon.on_command(Command::Tasks(None, reply));
+        tokio::task::yield_now().await;
+        assert!(waiting.try_recv().is_err(), "no place was free");
+        assert_eq!(daemon.background.load(Ordering::SeqCst), 1);
+        drop(taken);
+        let me = daemon.node.author();
+        let live_tasks = daemon.node.replica.tasks(&me, t).unwrap();
+        assert_eq!(waiting.await.unwrap().unwrap().len(), live_tasks.len());
         let (reply, answer) = oneshot::channel();
         daemon.on_command(Command::Metrics(reply));
         let text = answer.await.unwrap().unwrap();
