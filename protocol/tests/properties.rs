@@ -300,6 +300,25 @@ proptest! {
     }
 }
 
+/// A random history of every notice kind from a small federation, and the
+/// replica that took it in creation order.
+fn history(
+    seed: u64,
+    count: usize,
+) -> (
+    testkit::TestFederation,
+    testkit::Workload,
+    Replica<MemStore>,
+) {
+    let test = testkit::federation(seed % 5, 4);
+    let workload = testkit::workload(&test, seed, count, 6, T0);
+    let mut reference = Replica::new(test.federation.clone(), MemStore::new());
+    for envelope in &workload.envelopes {
+        reference.ingest(envelope).unwrap();
+    }
+    (test, workload, reference)
+}
+
 /// Everything a replica can be compared on: heads, every listing's state
 /// at several times, and every member's tasks.
 fn observe(replica: &Replica<MemStore>, listings: &[NoticeId], end: Timestamp) -> String {
@@ -328,12 +347,7 @@ proptest! {
     // the replica that issued them.
     #[test]
     fn fold_is_order_independent(seed in any::<u64>(), count in 10usize..120) {
-        let test = testkit::federation(seed % 5, 4);
-        let workload = testkit::workload(&test, seed, count, 6, T0);
-        let mut reference = Replica::new(test.federation.clone(), MemStore::new());
-        for envelope in &workload.envelopes {
-            reference.ingest(envelope).unwrap();
-        }
+        let (test, workload, reference) = history(seed, count);
         let expected = observe(&reference, &workload.listings, workload.end);
         let statuses: Vec<Status> = workload.listings.iter().map(|id| reference.listing_state(id, workload.end).unwrap().unwrap().status).collect();
         prop_assert!(!statuses.is_empty());
@@ -421,12 +435,7 @@ proptest! {
     // one does, whatever order each receives the notices in.
     #[test]
     fn replicas_sharing_a_memo_fold_alike(seed in any::<u64>(), count in 10usize..150) {
-        let test = testkit::federation(seed % 5, 4);
-        let workload = testkit::workload(&test, seed, count, 6, T0);
-        let mut reference = Replica::new(test.federation.clone(), MemStore::new());
-        for envelope in &workload.envelopes {
-            reference.ingest(envelope).unwrap();
-        }
+        let (test, workload, reference) = history(seed, count);
         let expected = observe(&reference, &workload.listings, workload.end);
         let memo = std::sync::Arc::new(Memo::default());
         let mut rng = SplitMix64(seed ^ 0x3e30);
