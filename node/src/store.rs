@@ -741,14 +741,18 @@ impl Store for SledStore {
     }
 
     fn put_fork(&mut self, evidence: &ForkEvidence) -> Result<bool, StoreError> {
+        // One pair per author proves it equivocated; more would only let
+        // an equivocator grow every replica's store.
+        if !self.view().prefix(&key(FORK, &[&evidence.author.0]))?.is_empty() {
+            return Ok(false);
+        }
         let second = leaf_hash(&evidence.second);
         let k = key(
             FORK,
             &[&evidence.author.0, &evidence.seq.to_be_bytes(), &second.0],
         );
-        let known = self.get(&k)?.is_some();
         self.overlay.insert(k, encode_fork(evidence));
-        Ok(!known)
+        Ok(true)
     }
 
     fn flush(&mut self) -> Result<(), StoreError> {

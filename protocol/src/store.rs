@@ -34,7 +34,8 @@ impl Head {
     }
 }
 
-/// Proof that an author signed two different notices at one seq.
+/// Proof that an author signed two different notices at one seq. A store
+/// keeps at most one per author: one pair is proof enough, and a bound.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ForkEvidence {
     /// The equivocating author.
@@ -209,6 +210,15 @@ impl Store for MemStore {
     }
 
     fn put_fork(&mut self, evidence: &ForkEvidence) -> Result<bool, Self::Error> {
+        let author = evidence.author;
+        if self
+            .forks
+            .range((author, 0, NoticeId::default())..)
+            .next()
+            .is_some_and(|((a, _, _), _)| *a == author)
+        {
+            return Ok(false);
+        }
         let key = (
             evidence.author,
             evidence.seq,
@@ -397,7 +407,21 @@ pub mod suite {
         };
         assert!(store.put_fork(&evidence).expect("fork"));
         assert!(!store.put_fork(&evidence).expect("fork"));
-        assert_eq!(store.forks().expect("forks"), vec![evidence]);
+        // One pair per author is kept, whatever the seq or the notices.
+        let another = ForkEvidence {
+            seq: 9,
+            second: vec![7, 8, 9],
+            ..evidence.clone()
+        };
+        assert!(!store.put_fork(&another).expect("fork"));
+        let other_author = ForkEvidence {
+            author: author(2),
+            ..another
+        };
+        assert!(store.put_fork(&other_author).expect("fork"));
+        let mut forks = store.forks().expect("forks");
+        forks.sort_by_key(|f| f.author);
+        assert_eq!(forks, vec![evidence, other_author]);
     }
 }
 

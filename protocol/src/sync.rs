@@ -15,6 +15,10 @@
 //!    a different notice at that seq shows up as a fork; where the peer
 //!    lacks something it offers its own heads ([`SyncRequest::Offer`]) and
 //!    the peer runs a pull-only session ([`SyncSession::pull`]) back.
+//! 4. the heads summary also names the authors of whom the replica holds
+//!    fork evidence; a replica that lacks the evidence of a named author
+//!    asks for the pair ([`SyncRequest::Evidence`]), so every honest replica
+//!    learns every fork even when gossip lost it.
 //!
 //! The node drives this over libp2p request-response and the simulator
 //! drives it over its modelled links: the same code.
@@ -29,7 +33,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, VecDeque};
 
 /// The request-response protocol name.
-pub const SYNC_PROTOCOL: &str = "/credence/sync/1";
+pub const SYNC_PROTOCOL: &str = "/credence/sync/2";
 /// Most notices asked for or sent in one range batch.
 pub const SYNC_BATCH_NOTICES_MAX: u64 = 512;
 /// Most envelope bytes sent in one range batch (the batch stops early).
@@ -42,6 +46,9 @@ pub const HEADS_MAX: usize = MEMBERS_MAX;
 /// Most requests one session sends before it stops (a peer that keeps
 /// answering with nothing useful cannot hold a session open forever).
 pub const SESSION_REQUESTS_MAX: u64 = 100_000;
+/// Most authors whose fork evidence one request asks for (each answer
+/// holds at most two envelopes per author).
+pub const EVIDENCE_AUTHORS_MAX: usize = 16;
 
 const DIGEST_DOMAIN: &[u8] = b"credence/v1/heads\0";
 
@@ -82,10 +89,15 @@ pub enum SyncRequest {
         federation: FederationId,
         /// The initiator's heads.
         heads: Vec<HeadEntry>,
+        /// Authors of whom the initiator holds fork evidence.
+        forks: Vec<AuthorityId>,
     },
     /// "Send me these ranges": at most [`SYNC_BATCH_NOTICES_MAX`] notices
     /// asked in all, at most [`HEADS_MAX`] ranges.
     Ranges(Vec<RangeAsk>),
+    /// "Send me your fork evidence of these authors": 1 to
+    /// [`EVIDENCE_AUTHORS_MAX`] authors.
+    Evidence(Vec<AuthorityId>),
 }
 
 /// One range of one author's log.
@@ -104,8 +116,14 @@ pub struct RangeAsk {
 pub enum SyncResponse {
     /// The digests are equal.
     InSync,
-    /// The responder's heads.
-    Heads(Vec<HeadEntry>),
+    /// The responder's heads, and the authors of whom it holds fork
+    /// evidence.
+    Heads {
+        /// One head per author with notices.
+        heads: Vec<HeadEntry>,
+        /// Authors with fork evidence.
+        forks: Vec<AuthorityId>,
+    },
     /// For each range asked, in order: envelopes in seq order from the
     /// asked seq, as many as the responder has, up to the counts and the
     /// byte limit of the whole answer.
@@ -116,10 +134,22 @@ pub enum SyncResponse {
         /// notices than asked may have more.
         truncated: bool,
     },
+    /// Fork evidence, one pair per author asked that the responder has
+    /// evidence of (authors it has none of are left out).
+    Evidence(Vec<EvidencePair>),
     /// An offer was taken; the responder will pull.
     Taken,
     /// The request was refused.
     Refused(RefusalReason),
+}
+
+/// The two envelopes an author signed at one seq.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EvidencePair {
+    /// The envelope the responder holds in its log.
+    pub first: serde_bytes::ByteBuf,
+    /// The conflicting envelope.
+    pub second: serde_bytes::ByteBuf,
 }
 
 /// Why a sync request was refused.
@@ -134,8 +164,11 @@ pub enum RefusalReason {
     )]
     BadRange,
     /// An offer held more heads than there can be members.
-    #[error("an offer may hold at most {HEADS_MAX} heads")]
+    #[error("an offer may hold at most {HEADS_MAX} heads and forks")]
     TooManyHeads,
+    /// An evidence request named no author or too many.
+    #[error("an evidence request names 1 to {EVIDENCE_AUTHORS_MAX} authors")]
+    BadEvidence,
 }
 
 /// Encodes a sync request.
@@ -158,19 +191,31 @@ pub fn decode_response(bytes: &[u8]) -> Result<SyncResponse, CodecError> {
     codec::decode_bounded::<_, SYNC_MESSAGE_BYTES_MAX>("sync response", bytes)
 }
 
-/// The digest of a set of heads: BLAKE3 over the heads sorted by author.
-pub fn heads_digest(heads: &[HeadEntry]) -> [u8; 32] {
+/// The digest of a replica's summary: BLAKE3 over the heads sorted by
+/// author, then, when there are any, a marker and the authors with fork
+/// evidence, sorted.
+pub fn heads_digest(heads: &[HeadEntry], forks: &[AuthorityId]) -> [u8; 32] {
     let mut sorted: Vec<&HeadEntry> = heads.iter().collect();
     sorted.sort();
-    let mut bytes = Vec::with_capacity(DIGEST_DOMAIN.len() + sorted.len() * 72);
+    let mut bytes = Vec::with_capacity(DIGEST_DOMAIN.len() + sorted.len() * 72 + forks.len() * 32);
     bytes.extend_from_slice(DIGEST_DOMAIN);
     for head in sorted {
         bytes.extend_from_slice(&head.author.0);
         bytes.extend_from_slice(&head.seq.to_le_bytes());
         bytes.extend_from_slice(&head.id.0);
     }
+    if !forks.is_empty() {
+        let mut forks: Vec<&AuthorityId> = forks.iter().collect();
+        forks.sort();
+        bytes.extend_from_slice(FORKS_MARKER);
+        for author in forks {
+            bytes.extend_from_slice(&author.0);
+        }
+    }
     Digest::of(&bytes).0
 }
+
+const FORKS_MARKER: &[u8] = b"\0forks\0";
 
 /// The heads of a replica, as exchanged in sync.
 pub fn local_heads<S: Store>(
@@ -178,6 +223,62 @@ pub fn local_heads<S: Store>(
 ) -> Result<Vec<HeadEntry>, ReplicaError<S::Error>> {
     let heads = replica.store().heads().map_err(ReplicaError::Store)?;
     Ok(heads.iter().map(HeadEntry::from).collect())
+}
+
+/// The authors of whom a replica holds fork evidence, sorted.
+pub fn local_forks<S: Store>(
+    replica: &Replica<S>,
+) -> Result<Vec<AuthorityId>, ReplicaError<S::Error>> {
+    let mut authors: Vec<AuthorityId> = replica
+        .store()
+        .forks()
+        .map_err(ReplicaError::Store)?
+        .iter()
+        .map(|f| f.author)
+        .collect();
+    authors.sort();
+    authors.dedup();
+    Ok(authors)
+}
+
+/// The offer a replica sends when its peer lacks something.
+pub fn offer<S: Store>(replica: &Replica<S>) -> Result<SyncRequest, ReplicaError<S::Error>> {
+    Ok(SyncRequest::Offer {
+        federation: replica.federation().id(),
+        heads: local_heads(replica)?,
+        forks: local_forks(replica)?,
+    })
+}
+
+/// What a responder does with one request: the response, and, for an
+/// offer taken, the pull-only session back with its first request.
+#[derive(Debug)]
+pub struct Answer {
+    /// The response to send.
+    pub response: SyncResponse,
+    /// A pull back (the offer showed the peer holds more).
+    pub pull_back: Option<(SyncSession, SyncRequest)>,
+}
+
+/// Answers one request and, for an offer, plans the pull back (unless
+/// `pulling` says a session with that peer already runs).
+pub fn answer<S: Store>(
+    replica: &Replica<S>,
+    request: &SyncRequest,
+    pulling: bool,
+) -> Result<Answer, SessionError<S::Error>> {
+    let response = respond(replica, request)?;
+    let mut pull_back = None;
+    if let (SyncRequest::Offer { heads, forks, .. }, SyncResponse::Taken) = (request, &response)
+        && !pulling
+        && let (session, Some(next)) = SyncSession::pull(replica, heads, forks)?
+    {
+        pull_back = Some((session, next));
+    }
+    Ok(Answer {
+        response,
+        pull_back,
+    })
 }
 
 /// Answers one sync request from a replica's records. Pure apart from
@@ -192,20 +293,48 @@ pub fn respond<S: Store>(
                 return Ok(SyncResponse::Refused(RefusalReason::OtherFederation));
             }
             let heads = local_heads(replica)?;
-            if heads_digest(&heads) == *digest {
+            let forks = local_forks(replica)?;
+            if heads_digest(&heads, &forks) == *digest {
                 Ok(SyncResponse::InSync)
             } else {
-                Ok(SyncResponse::Heads(heads))
+                Ok(SyncResponse::Heads { heads, forks })
             }
         }
-        SyncRequest::Offer { federation, heads } => {
+        SyncRequest::Offer {
+            federation,
+            heads,
+            forks,
+        } => {
             if *federation != replica.federation().id() {
                 return Ok(SyncResponse::Refused(RefusalReason::OtherFederation));
             }
-            if heads.len() > HEADS_MAX {
+            if heads.len() > HEADS_MAX || forks.len() > HEADS_MAX {
                 return Ok(SyncResponse::Refused(RefusalReason::TooManyHeads));
             }
             Ok(SyncResponse::Taken)
+        }
+        SyncRequest::Evidence(authors) => {
+            if authors.is_empty() || authors.len() > EVIDENCE_AUTHORS_MAX {
+                return Ok(SyncResponse::Refused(RefusalReason::BadEvidence));
+            }
+            let held = replica.store().forks().map_err(ReplicaError::Store)?;
+            let mut pairs = Vec::new();
+            for author in authors {
+                if let Some(evidence) = held.iter().find(|f| f.author == *author)
+                    && !pairs.iter().any(|p: &(AuthorityId, EvidencePair)| p.0 == *author)
+                {
+                    pairs.push((
+                        *author,
+                        EvidencePair {
+                            first: serde_bytes::ByteBuf::from(evidence.first.clone()),
+                            second: serde_bytes::ByteBuf::from(evidence.second.clone()),
+                        },
+                    ));
+                }
+            }
+            Ok(SyncResponse::Evidence(
+                pairs.into_iter().map(|(_, p)| p).collect(),
+            ))
         }
         SyncRequest::Ranges(ranges) => {
             let asked: u64 = ranges.iter().map(|r| r.count).fold(0, u64::saturating_add);
@@ -267,8 +396,9 @@ pub struct Step {
     pub ingest: Vec<Vec<u8>>,
     /// The next request to send, or `None` when the session is over.
     pub next: Option<SyncRequest>,
-    /// The peer lacks notices this replica holds (the driver may offer).
-    pub peer_lacks: bool,
+    /// The peer lacks notices or fork evidence this replica holds: this
+    /// offer of its heads, sent outside the session, makes the peer pull.
+    pub offer: Option<SyncRequest>,
 }
 
 /// Why a session ended badly.
@@ -296,6 +426,19 @@ pub enum SessionError<E: std::error::Error + 'static> {
     Replica(#[from] ReplicaError<E>),
 }
 
+impl<E: std::error::Error + 'static> SessionError<E> {
+    /// A stable name of the failure, for counters.
+    pub fn code(&self) -> &'static str {
+        match self {
+            SessionError::Unexpected { .. } => "unexpected",
+            SessionError::Limit(_) => "limit",
+            SessionError::Refused(_) => "refused",
+            SessionError::TooLong => "too_long",
+            SessionError::Replica(_) => "store",
+        }
+    }
+}
+
 /// Counters of one session.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SessionStats {
@@ -307,6 +450,8 @@ pub struct SessionStats {
     pub notices_received: u64,
     /// Forks suspected from the heads (a different id at a seq both hold).
     pub forks_suspected: u64,
+    /// Fork evidence pairs received.
+    pub evidence_received: u64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -316,51 +461,62 @@ enum Phase {
     Done,
 }
 
+/// What the request in flight asked.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+enum InFlight {
+    #[default]
+    Nothing,
+    Ranges(Vec<Want>),
+    Evidence(Vec<AuthorityId>),
+}
+
 /// The initiating side of one sync session.
 #[derive(Debug)]
 pub struct SyncSession {
     phase: Phase,
     wants: VecDeque<Want>,
-    /// The ranges of the request in flight.
-    asked: Vec<Want>,
+    /// Authors whose fork evidence the peer holds and this replica lacks.
+    evidence_wants: Vec<AuthorityId>,
+    asked: InFlight,
     stats: SessionStats,
 }
 
 impl SyncSession {
+    fn new(phase: Phase) -> SyncSession {
+        SyncSession {
+            phase,
+            wants: VecDeque::new(),
+            evidence_wants: Vec::new(),
+            asked: InFlight::Nothing,
+            stats: SessionStats::default(),
+        }
+    }
+
     /// Starts a full session: returns it with the digest request to send.
     pub fn start<S: Store>(
         replica: &Replica<S>,
     ) -> Result<(SyncSession, SyncRequest), ReplicaError<S::Error>> {
         let heads = local_heads(replica)?;
-        let session = SyncSession {
-            phase: Phase::AwaitHeads,
-            wants: VecDeque::new(),
-            asked: Vec::new(),
-            stats: SessionStats {
-                round_trips: 1,
-                ..SessionStats::default()
-            },
-        };
+        let forks = local_forks(replica)?;
+        let mut session = SyncSession::new(Phase::AwaitHeads);
+        session.stats.round_trips = 1;
         let request = SyncRequest::Digest {
             federation: replica.federation().id(),
-            digest: heads_digest(&heads),
+            digest: heads_digest(&heads, &forks),
         };
         Ok((session, request))
     }
 
-    /// Starts a pull-only session from heads a peer offered. Returns the
-    /// session and its first request, or `None` if nothing is missing.
+    /// Starts a pull-only session from the heads and fork authors a peer
+    /// offered. Returns the session and its first request, or `None` if
+    /// nothing is missing.
     pub fn pull<S: Store>(
         replica: &Replica<S>,
         peer_heads: &[HeadEntry],
+        peer_forks: &[AuthorityId],
     ) -> Result<(SyncSession, Option<SyncRequest>), SessionError<S::Error>> {
-        let mut session = SyncSession {
-            phase: Phase::Pulling,
-            wants: VecDeque::new(),
-            asked: Vec::new(),
-            stats: SessionStats::default(),
-        };
-        session.plan(replica, peer_heads)?;
+        let mut session = SyncSession::new(Phase::Pulling);
+        session.plan(replica, peer_heads, peer_forks)?;
         let next = session.next_request()?;
         Ok((session, next))
     }
@@ -376,7 +532,8 @@ impl SyncSession {
     }
 
     /// Takes the peer's response to the last request. The driver ingests
-    /// [`Step::ingest`] into the replica, then sends [`Step::next`].
+    /// [`Step::ingest`] into the replica, then sends [`Step::offer`] and
+    /// [`Step::next`].
     pub fn on_response<S: Store>(
         &mut self,
         replica: &Replica<S>,
@@ -409,13 +566,18 @@ impl SyncSession {
                         self.phase = Phase::Done;
                         Ok(Step::default())
                     }
-                    SyncResponse::Heads(heads) => {
+                    SyncResponse::Heads { heads, forks } => {
                         self.phase = Phase::Pulling;
-                        let peer_lacks = self.plan(replica, &heads)?;
+                        let peer_lacks = self.plan(replica, &heads, &forks)?;
+                        let offer = if peer_lacks {
+                            Some(offer(replica)?)
+                        } else {
+                            None
+                        };
                         Ok(Step {
                             ingest: Vec::new(),
                             next: self.next_request()?,
-                            peer_lacks,
+                            offer,
                         })
                     }
                     other => Err(SessionError::Unexpected {
@@ -424,73 +586,132 @@ impl SyncSession {
                     }),
                 }
             }
-            Phase::Pulling => {
-                let SyncResponse::Notices {
-                    ranges: answers,
-                    truncated,
-                } = response
-                else {
-                    return Err(SessionError::Unexpected {
-                        asked: "ranges",
-                        got: response_name(&response),
-                    });
-                };
-                let asked = std::mem::take(&mut self.asked);
-                if asked.is_empty() || answers.len() != asked.len() {
-                    return Err(SessionError::Limit(format!(
-                        "{} answers for {} ranges asked",
-                        answers.len(),
-                        asked.len()
-                    )));
-                }
-                let mut ingest = Vec::new();
-                for (want, envelopes) in asked.iter().zip(answers) {
-                    let asked_count = (want.to - want.from + 1).min(SYNC_BATCH_NOTICES_MAX);
-                    if envelopes.len() as u64 > asked_count {
-                        return Err(SessionError::Limit(format!(
-                            "{} notices sent for {asked_count} asked",
-                            envelopes.len()
-                        )));
-                    }
-                    if let Some(big) = envelopes.iter().find(|e| e.len() > ENVELOPE_BYTES_MAX) {
-                        return Err(SessionError::Limit(format!(
-                            "an envelope of {} bytes (limit {ENVELOPE_BYTES_MAX})",
-                            big.len()
-                        )));
-                    }
-                    let got = envelopes.len() as u64;
-                    self.stats.notices_received += got;
-                    // A peer that sends fewer than asked has no more, unless
-                    // the byte limit cut its answer: continue after what
-                    // came; drop the range if nothing came and nothing was cut.
-                    if (got > 0 || truncated) && want.from + got <= want.to {
-                        self.wants.push_back(Want {
-                            from: want.from + got,
-                            ..*want
-                        });
-                    }
-                    ingest.extend(envelopes.into_iter().map(|e| e.into_vec()));
-                }
-                Ok(Step {
-                    ingest,
-                    next: self.next_request()?,
-                    peer_lacks: false,
-                })
-            }
+            Phase::Pulling => match std::mem::take(&mut self.asked) {
+                InFlight::Ranges(asked) => self.take_ranges(asked, response),
+                InFlight::Evidence(asked) => self.take_evidence(&asked, response),
+                InFlight::Nothing => Err(SessionError::Unexpected {
+                    asked: "nothing",
+                    got: response_name(&response),
+                }),
+            },
         }
     }
 
-    /// Plans the ranges to pull from the peer's heads. Returns whether the
-    /// peer lacks something this replica holds.
+    fn take_ranges<E: std::error::Error + 'static>(
+        &mut self,
+        asked: Vec<Want>,
+        response: SyncResponse,
+    ) -> Result<Step, SessionError<E>> {
+        let SyncResponse::Notices {
+            ranges: answers,
+            truncated,
+        } = response
+        else {
+            return Err(SessionError::Unexpected {
+                asked: "ranges",
+                got: response_name(&response),
+            });
+        };
+        if asked.is_empty() || answers.len() != asked.len() {
+            return Err(SessionError::Limit(format!(
+                "{} answers for {} ranges asked",
+                answers.len(),
+                asked.len()
+            )));
+        }
+        if truncated && answers.iter().all(Vec::is_empty) {
+            // The byte limit cannot cut an answer to nothing: a peer that
+            // says so would keep the session asking forever.
+            return Err(SessionError::Limit(
+                "an answer cut short by the byte limit holds no notice".into(),
+            ));
+        }
+        let mut ingest = Vec::new();
+        for (want, envelopes) in asked.iter().zip(answers) {
+            let asked_count = (want.to - want.from + 1).min(SYNC_BATCH_NOTICES_MAX);
+            if envelopes.len() as u64 > asked_count {
+                return Err(SessionError::Limit(format!(
+                    "{} notices sent for {asked_count} asked",
+                    envelopes.len()
+                )));
+            }
+            if let Some(big) = envelopes.iter().find(|e| e.len() > ENVELOPE_BYTES_MAX) {
+                return Err(SessionError::Limit(format!(
+                    "an envelope of {} bytes (limit {ENVELOPE_BYTES_MAX})",
+                    big.len()
+                )));
+            }
+            let got = envelopes.len() as u64;
+            self.stats.notices_received += got;
+            // A peer that sends fewer than asked has no more, unless
+            // the byte limit cut its answer: continue after what
+            // came; drop the range if nothing came and nothing was cut.
+            if (got > 0 || truncated) && want.from + got <= want.to {
+                self.wants.push_back(Want {
+                    from: want.from + got,
+                    ..*want
+                });
+            }
+            ingest.extend(envelopes.into_iter().map(|e| e.into_vec()));
+        }
+        Ok(Step {
+            ingest,
+            next: self.next_request()?,
+            offer: None,
+        })
+    }
+
+    fn take_evidence<E: std::error::Error + 'static>(
+        &mut self,
+        asked: &[AuthorityId],
+        response: SyncResponse,
+    ) -> Result<Step, SessionError<E>> {
+        let SyncResponse::Evidence(pairs) = response else {
+            return Err(SessionError::Unexpected {
+                asked: "fork evidence",
+                got: response_name(&response),
+            });
+        };
+        if pairs.len() > asked.len() {
+            return Err(SessionError::Limit(format!(
+                "{} evidence pairs sent for {} authors asked",
+                pairs.len(),
+                asked.len()
+            )));
+        }
+        let mut ingest = Vec::with_capacity(2 * pairs.len());
+        for pair in pairs {
+            for envelope in [pair.first, pair.second] {
+                if envelope.len() > ENVELOPE_BYTES_MAX {
+                    return Err(SessionError::Limit(format!(
+                        "an envelope of {} bytes (limit {ENVELOPE_BYTES_MAX})",
+                        envelope.len()
+                    )));
+                }
+                ingest.push(envelope.into_vec());
+            }
+            self.stats.evidence_received += 1;
+        }
+        Ok(Step {
+            ingest,
+            next: self.next_request()?,
+            offer: None,
+        })
+    }
+
+    /// Plans the ranges and evidence to pull from the peer's summary.
+    /// Returns whether the peer lacks something this replica holds.
     fn plan<S: Store>(
         &mut self,
         replica: &Replica<S>,
         peer_heads: &[HeadEntry],
+        peer_forks: &[AuthorityId],
     ) -> Result<bool, SessionError<S::Error>> {
-        if peer_heads.len() > HEADS_MAX {
+        if peer_heads.len() > HEADS_MAX || peer_forks.len() > HEADS_MAX {
             return Err(SessionError::Limit(format!(
-                "{} heads (limit {HEADS_MAX})",
-                peer_heads.len()
+                "{} heads and {} fork authors (limit {HEADS_MAX} each)",
+                peer_heads.len(),
+                peer_forks.len()
             )));
         }
         let mut peer: BTreeMap<AuthorityId, &HeadEntry> = BTreeMap::new();
@@ -506,7 +727,17 @@ impl SyncSession {
             .into_iter()
             .map(|h| (h.author, h))
             .collect();
-        let mut peer_lacks = local.keys().any(|author| !peer.contains_key(author));
+        let local_forks = local_forks(replica)?;
+        let mut peer_lacks = local.keys().any(|author| !peer.contains_key(author))
+            || local_forks.iter().any(|a| !peer_forks.contains(a));
+        for author in peer_forks {
+            if replica.federation().member(author).is_some()
+                && !local_forks.contains(author)
+                && !self.evidence_wants.contains(author)
+            {
+                self.evidence_wants.push(*author);
+            }
+        }
         for (author, theirs) in peer {
             // Heads of non-members are ignored: nothing they sign is valid.
             if replica.federation().member(&author).is_none() || theirs.seq == 0 {
@@ -548,7 +779,7 @@ impl SyncSession {
     fn next_request<E: std::error::Error + 'static>(
         &mut self,
     ) -> Result<Option<SyncRequest>, SessionError<E>> {
-        if self.wants.is_empty() {
+        if self.wants.is_empty() && self.evidence_wants.is_empty() {
             self.phase = Phase::Done;
             return Ok(None);
         }
@@ -556,9 +787,17 @@ impl SyncSession {
             self.phase = Phase::Done;
             return Err(SessionError::TooLong);
         }
+        self.stats.round_trips += 1;
+        if !self.evidence_wants.is_empty() {
+            let take = self.evidence_wants.len().min(EVIDENCE_AUTHORS_MAX);
+            let authors: Vec<AuthorityId> = self.evidence_wants.drain(..take).collect();
+            self.asked = InFlight::Evidence(authors.clone());
+            return Ok(Some(SyncRequest::Evidence(authors)));
+        }
         // As many ranges as fit in one batch, splitting the last one.
         let mut budget = SYNC_BATCH_NOTICES_MAX;
         let mut ranges = Vec::new();
+        let mut asked_ranges = Vec::new();
         while budget > 0 && ranges.len() < HEADS_MAX {
             let Some(want) = self.wants.pop_front() else {
                 break;
@@ -580,9 +819,9 @@ impl SyncSession {
                 from: asked.from,
                 count,
             });
-            self.asked.push(asked);
+            asked_ranges.push(asked);
         }
-        self.stats.round_trips += 1;
+        self.asked = InFlight::Ranges(asked_ranges);
         Ok(Some(SyncRequest::Ranges(ranges)))
     }
 }
@@ -590,7 +829,8 @@ impl SyncSession {
 fn response_name(response: &SyncResponse) -> &'static str {
     match response {
         SyncResponse::InSync => "in-sync",
-        SyncResponse::Heads(_) => "heads",
+        SyncResponse::Heads { .. } => "heads",
+        SyncResponse::Evidence(_) => "evidence",
         SyncResponse::Notices { .. } => "notices",
         SyncResponse::Taken => "taken",
         SyncResponse::Refused(_) => "refused",
@@ -632,7 +872,7 @@ pub mod drive {
         let (mut session, request) = SyncSession::start(initiator).map_err(|e| e.to_string())?;
         let mut next = Some(request);
         let mut first = true;
-        let mut offer = false;
+        let mut offer = None;
         while let Some(request) = next.take() {
             let response = round(responder, &request, &mut cost)?;
             let step = session
@@ -642,7 +882,7 @@ pub mod drive {
                 cost.bytes_to_difference = cost.bytes;
                 first = false;
             }
-            offer |= step.peer_lacks;
+            offer = offer.or(step.offer);
             let slices: Vec<&[u8]> = step.ingest.iter().map(Vec::as_slice).collect();
             count(
                 initiator.ingest_all(&slices).map_err(|e| e.to_string())?,
@@ -653,29 +893,29 @@ pub mod drive {
         let stats = session.stats();
         cost.round_trips += stats.round_trips;
         cost.round_trips_to_difference = stats.round_trips_to_difference;
-        if offer {
-            let heads = local_heads(initiator).map_err(|e| e.to_string())?;
-            let request = SyncRequest::Offer {
-                federation: initiator.federation().id(),
-                heads: heads.clone(),
-            };
-            round(responder, &request, &mut cost)?;
+        if let Some(offer) = offer {
+            let bytes = encode_request(&offer).map_err(|e| e.to_string())?;
+            cost.bytes += bytes.len() as u64;
+            let taken = answer(responder, &offer, false).map_err(|e| e.to_string())?;
+            let bytes = encode_response(&taken.response).map_err(|e| e.to_string())?;
+            cost.bytes += bytes.len() as u64;
             cost.round_trips += 1;
-            let (mut back, mut next) =
-                SyncSession::pull(responder, &heads).map_err(|e| e.to_string())?;
-            while let Some(request) = next.take() {
-                let response = round(initiator, &request, &mut cost)?;
-                let step = back
-                    .on_response(responder, response)
-                    .map_err(|e| e.to_string())?;
-                let slices: Vec<&[u8]> = step.ingest.iter().map(Vec::as_slice).collect();
-                count(
-                    responder.ingest_all(&slices).map_err(|e| e.to_string())?,
-                    &mut cost,
-                );
-                next = step.next;
+            if let Some((mut back, first)) = taken.pull_back {
+                let mut next = Some(first);
+                while let Some(request) = next.take() {
+                    let response = round(initiator, &request, &mut cost)?;
+                    let step = back
+                        .on_response(responder, response)
+                        .map_err(|e| e.to_string())?;
+                    let slices: Vec<&[u8]> = step.ingest.iter().map(Vec::as_slice).collect();
+                    count(
+                        responder.ingest_all(&slices).map_err(|e| e.to_string())?,
+                        &mut cost,
+                    );
+                    next = step.next;
+                }
+                cost.round_trips += back.stats().round_trips;
             }
-            cost.round_trips += back.stats().round_trips;
         }
         Ok(cost)
     }
@@ -801,7 +1041,7 @@ mod tests {
         }
         let b = Replica::new(a.federation().clone(), MemStore::new());
         let heads = local_heads(&a).unwrap();
-        let (mut session, next) = SyncSession::pull(&b, &heads).unwrap();
+        let (mut session, next) = SyncSession::pull(&b, &heads, &[]).unwrap();
         let Some(SyncRequest::Ranges(ranges)) = next else {
             panic!("expected ranges");
         };

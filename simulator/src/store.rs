@@ -310,6 +310,15 @@ impl Store for SimStore {
     }
 
     fn put_fork(&mut self, evidence: &ForkEvidence) -> Result<bool, Self::Error> {
+        let author = evidence.author;
+        if self
+            .forks
+            .range((author, 0, NoticeId::default())..)
+            .next()
+            .is_some_and(|((a, _, _), _)| *a == author)
+        {
+            return Ok(false);
+        }
         let key = (
             evidence.author,
             evidence.seq,

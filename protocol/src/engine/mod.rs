@@ -1,0 +1,1426 @@
+//! The node engine: every decision a node makes, as one sans-IO state
+//! machine that the daemon and the simulator both drive.
+//!
+//! [`Engine::handle`] takes what happened ([`Input`]: a peer connected,
+//! gossip or a sync or query message arrived, the operator asked to issue,
+//! the store made a notice durable, a timer fired) at a time the caller
+//! gives, and returns what to do ([`Output`]: report a gossip verdict,
+//! publish, send a request or an answer, make the own-log mark durable,
+//! answer the operator, dial, log). The engine owns the replica and the
+//! per-peer state: the gossip verdict, the per-peer sync schedule with its
+//! offer and pull back, the issuing gate ([`gate`]), the publication queue,
+//! the query fan-out with its deadline and merge, and dial backoff.
+//!
+//! The engine never reads a clock and never draws from an OS random
+//! source: `now` comes with every input and its randomness (sync jitter,
+//! query nonces) from the seed it was built with, so the simulator replays
+//! it exactly.
+//!
+//! ```
+//! use credence_protocol::engine::{Engine, EngineConfig, Input, Mark, Output, Readiness};
+//! use credence_protocol::replica::Replica;
+//! use credence_protocol::store::MemStore;
+//! use credence_protocol::{testkit, Timestamp};
+//!
+//! let test = testkit::federation(1, 3);
+//! let key = credence_crypto::AuthorityKey::from_secret_bytes(test.keys[0].secret_bytes());
+//! let replica = Replica::new(test.federation.clone(), MemStore::new());
+//! let now = Timestamp(1_780_000_000_000);
+//! // A node whose mark says it signed nothing issues at once.
+//! let mut engine = Engine::new(EngineConfig::default(), replica, key, Some(Mark::zero()), 7, now);
+//! assert_eq!(engine.readiness(), &Readiness::Ready);
+//! let listing = testkit::listing(1, "food-drug", now);
+//! let out = engine.handle(
+//!     Input::Issue { ticket: 1, kind: credence_protocol::NoticeKind::List(listing) },
+//!     now,
+//! );
+//! // The notice is signed and stored; the mark must be made durable
+//! // before it is acknowledged or published.
+//! let Some(Output::Persist { mark }) = out.first() else { panic!("{out:?}") };
+//! assert_eq!(mark.seq, 1);
+//! let out = engine.handle(Input::Persisted { seq: 1 }, now);
+//! assert!(out.iter().any(|o| matches!(o, Output::Issued { ticket: 1, result: Ok(_) })));
+//! assert!(out.iter().any(|o| matches!(o, Output::Publish { .. })));
+//! ```
+
+pub mod gate;
+mod query;
+
+pub use gate::{Mark, Readiness};
+pub use query::{Answered, Direction, QueryAsk, QueryResult, QueryScope, RegisterEntry};
+
+use crate::model::{AuthorityId, NoticeId, NoticeKind};
+use crate::replica::{IssueError, Outcome, Replica};
+use crate::store::Store;
+use crate::sync::{self, HeadEntry, SyncRequest, SyncResponse, SyncSession};
+use crate::testkit::SplitMix64;
+use crate::time::Timestamp;
+use crate::validate::ValidationError;
+use credence_crypto::AuthorityKey;
+use gate::Gate;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::Arc;
+
+/// Own notices waiting for a subscribed peer before they are published
+/// (sync carries whatever falls off).
+pub const PUBLISH_QUEUE_MAX: usize = 10_000;
+/// Concurrent federation-wide queries.
+pub const FANOUTS_MAX: usize = 256;
+/// Longest a federation-wide query waits for answers.
+pub const QUERY_DEADLINE_MAX_MS: u64 = 30_000;
+/// Default wait of a federation-wide query.
+pub const QUERY_DEADLINE_DEFAULT_MS: u64 = 5_000;
+/// Own notices signed and waiting to be made durable.
+pub const UNDURABLE_MAX: usize = 1024;
+/// Dial targets (roster addresses and bootstrap peers).
+pub const DIAL_TARGETS_MAX: usize = 4096;
+
+/// Which peers the engine may talk to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reachable {
+    /// Only peers the shell reported connected (the daemon).
+    Connected,
+    /// Every other roster member (the simulator's network opens a stream
+    /// to any member on demand).
+    Roster,
+}
+
+/// Tuning of an engine; [`EngineConfig::default`] is the daemon's.
+#[derive(Clone, Debug)]
+pub struct EngineConfig {
+    /// Period of anti-entropy rounds (jittered by a quarter).
+    pub sync_interval_ms: u64,
+    /// A session whose peer has not answered for this long ends.
+    pub sync_timeout_ms: u64,
+    /// Peers synced with per round (`usize::MAX`: every reachable one).
+    pub sync_peers_per_round: usize,
+    /// Start a session with a peer as soon as it connects.
+    pub sync_on_connect: bool,
+    /// Which peers exist for sync and queries.
+    pub reachable: Reachable,
+    /// Ingest sync batches with [`Replica::ingest_all`] (a second thread
+    /// checks signatures) rather than [`Replica::ingest_batch`].
+    pub bulk_ingest: bool,
+    /// First dial backoff.
+    pub dial_backoff_min_ms: u64,
+    /// Longest dial backoff.
+    pub dial_backoff_max_ms: u64,
+}
+
+impl Default for EngineConfig {
+    fn default() -> EngineConfig {
+        EngineConfig {
+            sync_interval_ms: 30_000,
+            sync_timeout_ms: 60_000,
+            sync_peers_per_round: usize::MAX,
+            sync_on_connect: true,
+            reachable: Reachable::Connected,
+            bulk_ingest: true,
+            dial_backoff_min_ms: 1_000,
+            dial_backoff_max_ms: 30_000,
+        }
+    }
+}
+
+/// Where an accepted notice came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Via {
+    /// Signed here.
+    Local,
+    /// Gossip.
+    Gossip,
+    /// Anti-entropy sync.
+    Sync,
+}
+
+impl Via {
+    /// Its name, for counters.
+    pub fn name(self) -> &'static str {
+        match self {
+            Via::Local => "local",
+            Via::Gossip => "gossip",
+            Via::Sync => "sync",
+        }
+    }
+}
+
+/// What to tell gossip of a message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Valid (or fork evidence, which must travel): forward it.
+    Accept,
+    /// Invalid: drop it and count it against the sender.
+    Reject,
+    /// Duplicate or undecided: drop it, no penalty.
+    Ignore,
+}
+
+/// How a publication went.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Publication {
+    /// Handed to the gossip layer (or already there).
+    Sent,
+    /// No peer has subscribed yet: try again later.
+    NoPeers,
+    /// Failed for good; sync will carry the notice.
+    Failed,
+}
+
+/// A log line the shell writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Level {
+    /// Routine.
+    Info,
+    /// Worth a look.
+    Warn,
+    /// An operator must act.
+    Error,
+}
+
+/// What happened.
+#[derive(Debug)]
+pub enum Input<'a> {
+    /// A timer fired (at least at [`Engine::next_wakeup`]; extra ticks are
+    /// harmless).
+    Tick,
+    /// A member connected; `target` is the dial target that reached it.
+    Connected {
+        /// The member.
+        peer: AuthorityId,
+        /// The dial target, when this side dialled.
+        target: Option<usize>,
+    },
+    /// A member's last connection closed.
+    Disconnected {
+        /// The member.
+        peer: AuthorityId,
+    },
+    /// A connection from outside the roster was refused.
+    Refused,
+    /// A member was discovered on the local network.
+    Discovered {
+        /// The member.
+        peer: AuthorityId,
+    },
+    /// A gossip message.
+    Gossip {
+        /// The peer that forwarded it.
+        from: AuthorityId,
+        /// The shell's handle for the verdict.
+        message: u64,
+        /// The notice id of the bytes ([`NoticeId`]'s leaf hash), computed
+        /// by the shell from these very bytes.
+        id: NoticeId,
+        /// The envelope.
+        bytes: &'a [u8],
+    },
+    /// A peer subscribed to the topic: publication may go on.
+    Subscribed,
+    /// What became of an [`Output::Publish`].
+    Published {
+        /// The notice.
+        id: NoticeId,
+        /// How it went.
+        result: Publication,
+    },
+    /// A sync request from a peer.
+    SyncRequest {
+        /// The peer.
+        peer: AuthorityId,
+        /// The shell's handle for the answer.
+        reply: u64,
+        /// The encoded request.
+        bytes: &'a [u8],
+    },
+    /// A peer's answer to an [`Output::SendSync`].
+    SyncResponse {
+        /// The peer.
+        peer: AuthorityId,
+        /// The request's token.
+        token: u64,
+        /// The encoded response.
+        bytes: &'a [u8],
+    },
+    /// An [`Output::SendSync`] got no answer.
+    SyncFailed {
+        /// The peer.
+        peer: AuthorityId,
+        /// The request's token.
+        token: u64,
+        /// Why (`timeout`, `closed`, `dial`, ...).
+        reason: &'static str,
+    },
+    /// A query from a peer.
+    QueryRequest {
+        /// The peer.
+        peer: AuthorityId,
+        /// The shell's handle for the answer.
+        reply: u64,
+        /// The encoded signed request.
+        bytes: &'a [u8],
+    },
+    /// A peer's answer to an [`Output::SendQuery`].
+    QueryResponse {
+        /// The peer.
+        peer: AuthorityId,
+        /// The request's token.
+        token: u64,
+        /// The encoded signed answer.
+        bytes: &'a [u8],
+    },
+    /// An [`Output::SendQuery`] got no answer.
+    QueryFailed {
+        /// The peer.
+        peer: AuthorityId,
+        /// The request's token.
+        token: u64,
+        /// Why.
+        reason: &'static str,
+    },
+    /// The operator asks to sign a notice.
+    Issue {
+        /// The shell's handle for the answer.
+        ticket: u64,
+        /// What to sign.
+        kind: NoticeKind,
+    },
+    /// The mark and the store are durable up to this own seq.
+    Persisted {
+        /// The seq of the [`Output::Persist`] done.
+        seq: u64,
+    },
+    /// An [`Output::Persist`] failed: nothing past the last durable mark
+    /// may be acknowledged.
+    PersistFailed {
+        /// The seq of the [`Output::Persist`] that failed.
+        seq: u64,
+        /// What failed.
+        reason: String,
+    },
+    /// The operator or a department system asks a query.
+    Query {
+        /// The shell's handle for the answer.
+        ticket: u64,
+        /// The query.
+        ask: QueryAsk,
+    },
+    /// Run the work deferred so that requests leave first
+    /// ([`Engine::has_deferred`]).
+    RunDeferred,
+}
+
+/// What to do.
+#[derive(Debug)]
+pub enum Output {
+    /// Report this verdict on a gossip message.
+    Verdict {
+        /// The shell's handle.
+        message: u64,
+        /// The verdict.
+        verdict: Verdict,
+    },
+    /// A notice was accepted (signed here, or from a peer).
+    Accepted {
+        /// The notice.
+        id: NoticeId,
+        /// Its author.
+        author: AuthorityId,
+        /// Its seq.
+        seq: u64,
+        /// Where it came from.
+        via: Via,
+    },
+    /// Fork evidence was found and kept.
+    Forked {
+        /// The equivocating author.
+        author: AuthorityId,
+        /// The seq signed twice.
+        seq: u64,
+        /// The conflicting notice.
+        id: NoticeId,
+    },
+    /// Publish an own notice by gossip, then report
+    /// [`Input::Published`].
+    Publish {
+        /// The notice.
+        id: NoticeId,
+        /// Its envelope.
+        envelope: Arc<[u8]>,
+    },
+    /// Send a sync request; its answer comes back as
+    /// [`Input::SyncResponse`] with the same token (token 0: an offer,
+    /// whose answer needs no reporting).
+    SendSync {
+        /// The peer.
+        peer: AuthorityId,
+        /// The token.
+        token: u64,
+        /// The encoded request.
+        bytes: Vec<u8>,
+    },
+    /// Answer a sync request (`None`: close it unanswered).
+    AnswerSync {
+        /// The shell's handle.
+        reply: u64,
+        /// The encoded response.
+        bytes: Option<Vec<u8>>,
+    },
+    /// Send a query; its answer comes back as [`Input::QueryResponse`].
+    SendQuery {
+        /// The peer.
+        peer: AuthorityId,
+        /// The token.
+        token: u64,
+        /// The encoded signed request.
+        bytes: Vec<u8>,
+    },
+    /// Answer a query (`None`: close it unanswered).
+    AnswerQuery {
+        /// The shell's handle.
+        reply: u64,
+        /// The encoded signed answer.
+        bytes: Option<Vec<u8>>,
+    },
+    /// Make this mark durable (atomically, synced), then the store, then
+    /// report [`Input::Persisted`] (or [`Input::PersistFailed`]).
+    Persist {
+        /// The own log's new high-water mark.
+        mark: Mark,
+    },
+    /// The answer to an [`Input::Issue`].
+    Issued {
+        /// The shell's handle.
+        ticket: u64,
+        /// The notice, or why not.
+        result: Result<IssuedNotice, Refusal>,
+    },
+    /// The answer to an [`Input::Query`].
+    QueryDone {
+        /// The shell's handle.
+        ticket: u64,
+        /// The answers, or why none.
+        result: Result<QueryResult, Refusal>,
+    },
+    /// Append this to the query register.
+    Record(Box<RegisterEntry>),
+    /// Dial this target.
+    Dial {
+        /// The target ([`Engine::add_dial_target`]).
+        target: usize,
+    },
+    /// Dial this member at the address it was discovered at.
+    DialPeer {
+        /// The member.
+        peer: AuthorityId,
+    },
+    /// Whether the node issues changed.
+    Readiness(Readiness),
+    /// Write a log line.
+    Log {
+        /// How loud.
+        level: Level,
+        /// What.
+        message: String,
+    },
+}
+
+/// An own notice signed, durable and acknowledged.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IssuedNotice {
+    /// Its id.
+    pub id: NoticeId,
+    /// Its seq.
+    pub seq: u64,
+}
+
+/// Why an operator's request was not done.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// The node does not issue now.
+    #[error("{}", .0.explain())]
+    NotReady(Readiness),
+    /// The notice would break a rule; nothing was signed.
+    #[error("{0}")]
+    Invalid(ValidationError),
+    /// It refers to a notice this node does not have.
+    #[error("unknown {what} {id}: it is not in this node's records")]
+    UnknownReference {
+        /// Listing or objection.
+        what: &'static str,
+        /// The id.
+        id: NoticeId,
+    },
+    /// The query is not well formed.
+    #[error("{0}")]
+    BadQuery(String),
+    /// Too much is already in progress.
+    #[error("{0}")]
+    Busy(String),
+    /// The store failed.
+    #[error("the store failed: {0}")]
+    Store(String),
+}
+
+impl Refusal {
+    /// A stable code for the API.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Refusal::NotReady(Readiness::Forked { .. }) => "own_log_forked",
+            Refusal::NotReady(Readiness::Halted { .. }) => "halted",
+            Refusal::NotReady(Readiness::Recovering { .. }) => "recovering",
+            Refusal::NotReady(_) => "restoring",
+            Refusal::Invalid(v) => v.code(),
+            Refusal::UnknownReference { .. } => "unknown_reference",
+            Refusal::BadQuery(_) => "bad_query",
+            Refusal::Busy(_) => "busy",
+            Refusal::Store(_) => "internal",
+        }
+    }
+}
+
+/// Counters of what the engine saw, for metrics.
+#[derive(Clone, Debug, Default)]
+pub struct Counters {
+    /// Notices accepted, by path.
+    pub accepted: BTreeMap<&'static str, u64>,
+    /// Notices rejected, by path and rule.
+    pub rejected: BTreeMap<(&'static str, &'static str), u64>,
+    /// Notices received again.
+    pub duplicates: u64,
+    /// Notices dropped because the pending buffer was full.
+    pub dropped: u64,
+    /// Forks found.
+    pub forks: u64,
+    /// Gossip payload bytes received.
+    pub gossip_bytes_in: u64,
+    /// Gossip payload bytes published.
+    pub gossip_bytes_out: u64,
+    /// Sync message bytes received.
+    pub sync_bytes_in: u64,
+    /// Sync message bytes sent.
+    pub sync_bytes_out: u64,
+    /// Sync sessions started.
+    pub sync_sessions: u64,
+    /// Sync sessions that failed, by reason.
+    pub sync_failures: BTreeMap<&'static str, u64>,
+    /// Malformed peer messages, by protocol.
+    pub malformed: BTreeMap<&'static str, u64>,
+    /// Connections refused (not a member).
+    pub refused_connections: u64,
+    /// Queries, by event.
+    pub queries: BTreeMap<&'static str, u64>,
+    /// Issue requests refused because the node does not issue, by reason.
+    pub issue_refused: BTreeMap<&'static str, u64>,
+}
+
+/// One own notice signed and not yet durable.
+#[derive(Debug)]
+struct Undurable {
+    ticket: u64,
+    mark: Mark,
+    envelope: Arc<[u8]>,
+}
+
+/// One outbound sync session.
+#[derive(Debug)]
+struct Session {
+    token: u64,
+    session: SyncSession,
+    last: Timestamp,
+}
+
+/// One dial target.
+#[derive(Clone, Debug)]
+struct DialTarget {
+    peer: Option<AuthorityId>,
+    failures: u32,
+    next: Timestamp,
+}
+
+/// The node engine (see the module documentation).
+pub struct Engine<S: Store> {
+    config: EngineConfig,
+    replica: Replica<S>,
+    key: AuthorityKey,
+    me: AuthorityId,
+    gate: Gate,
+    rng: SplitMix64,
+    connected: BTreeSet<AuthorityId>,
+    sessions: BTreeMap<AuthorityId, Session>,
+    next_token: u64,
+    next_sync: Timestamp,
+    /// Newest seq of each author a peer has shown.
+    seen: BTreeMap<AuthorityId, u64>,
+    undurable: VecDeque<Undurable>,
+    publish: VecDeque<(NoticeId, Arc<[u8]>)>,
+    publishing: bool,
+    publish_blocked: bool,
+    dials: Vec<DialTarget>,
+    queries: query::Queries,
+    counters: Counters,
+}
+
+impl<S: Store> Engine<S> {
+    /// An engine over `replica`, signing with `key`, whose own-log mark
+    /// read from durable storage is `mark` (`None`: lost or never
+    /// written), seeded with `seed`, started at `now`.
+    pub fn new(
+        config: EngineConfig,
+        replica: Replica<S>,
+        key: AuthorityKey,
+        mark: Option<Mark>,
+        seed: u64,
+        now: Timestamp,
+    ) -> Engine<S> {
+        let me = AuthorityId(key.public_bytes());
+        let others = replica
+            .federation()
+            .roster()
+            .members
+            .iter()
+            .filter(|m| m.key != me)
+            .count();
+        let mut rng = SplitMix64(seed);
+        let first_sync = now.plus_ms(rng.below(config.sync_interval_ms.max(1)));
+        let mut engine = Engine {
+            config,
+            replica,
+            key,
+            me,
+            gate: Gate::new(mark, others),
+            rng,
+            connected: BTreeSet::new(),
+            sessions: BTreeMap::new(),
+            next_token: 0,
+            next_sync: first_sync,
+            seen: BTreeMap::new(),
+            undurable: VecDeque::new(),
+            publish: VecDeque::new(),
+            publishing: false,
+            publish_blocked: false,
+            dials: Vec::new(),
+            queries: query::Queries::default(),
+            counters: Counters::default(),
+        };
+        let mut out = Vec::new();
+        engine.restore_from_mark(&mut out);
+        engine.reassess(&mut out);
+        engine
+    }
+
+    /// The replica.
+    pub fn replica(&self) -> &Replica<S> {
+        &self.replica
+    }
+
+    /// The replica, to change (the simulator's faults; imports).
+    pub fn replica_mut(&mut self) -> &mut Replica<S> {
+        &mut self.replica
+    }
+
+    /// This node's authority.
+    pub fn author(&self) -> AuthorityId {
+        self.me
+    }
+
+    /// Whether it issues.
+    pub fn readiness(&self) -> &Readiness {
+        &self.gate.readiness
+    }
+
+    /// The durable own-log mark, once there is one.
+    pub fn mark(&self) -> Option<&Mark> {
+        self.gate.mark.as_ref()
+    }
+
+    /// The counters.
+    pub fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    /// Connected members (with [`Reachable::Roster`]: every other member).
+    pub fn peers(&self) -> Vec<AuthorityId> {
+        match self.config.reachable {
+            Reachable::Connected => self.connected.iter().copied().collect(),
+            Reachable::Roster => self
+                .replica
+                .federation()
+                .roster()
+                .members
+                .iter()
+                .map(|m| m.key)
+                .filter(|k| *k != self.me)
+                .collect(),
+        }
+    }
+
+    /// The newest seq of each author that a peer has shown.
+    pub fn seen(&self) -> &BTreeMap<AuthorityId, u64> {
+        &self.seen
+    }
+
+    /// Own notices waiting to be published.
+    pub fn unpublished(&self) -> usize {
+        self.publish.len()
+    }
+
+    /// Federation-wide queries waiting for answers.
+    pub fn queries_waiting(&self) -> usize {
+        self.queries.len()
+    }
+
+    /// Work is deferred until the requests of this turn have left: feed
+    /// [`Input::RunDeferred`].
+    pub fn has_deferred(&self) -> bool {
+        self.queries.has_deferred()
+    }
+
+    /// The latest time by which the shell must feed [`Input::Tick`].
+    pub fn next_wakeup(&self) -> Timestamp {
+        let mut at = self.next_sync;
+        for session in self.sessions.values() {
+            at = at.min(session.last.plus_ms(self.config.sync_timeout_ms));
+        }
+        if let Some(deadline) = self.queries.next_deadline() {
+            at = at.min(deadline);
+        }
+        for dial in &self.dials {
+            if dial.peer.is_none_or(|p| !self.connected.contains(&p)) {
+                at = at.min(dial.next);
+            }
+        }
+        at
+    }
+
+    /// Adds an address to dial with backoff until connected: a roster
+    /// member's (`Some`) or a bootstrap peer's (`None` until it connects).
+    /// Returns its index, which [`Output::Dial`] names; `None` past
+    /// [`DIAL_TARGETS_MAX`].
+    pub fn add_dial_target(&mut self, peer: Option<AuthorityId>, now: Timestamp) -> Option<usize> {
+        if self.dials.len() >= DIAL_TARGETS_MAX {
+            return None;
+        }
+        self.dials.push(DialTarget {
+            peer,
+            failures: 0,
+            next: now,
+        });
+        Some(self.dials.len() - 1)
+    }
+
+    /// Handles one input at `now`; returns what to do, in order.
+    pub fn handle(&mut self, input: Input<'_>, now: Timestamp) -> Vec<Output> {
+        let mut out = Vec::new();
+        self.handle_into(input, now, &mut out);
+        out
+    }
+
+    /// [`Engine::handle`], appending to `out`.
+    pub fn handle_into(&mut self, input: Input<'_>, now: Timestamp, out: &mut Vec<Output>) {
+        match input {
+            Input::Tick => self.on_tick(now, out),
+            Input::Connected { peer, target } => self.on_connected(peer, target, now, out),
+            Input::Disconnected { peer } => {
+                self.connected.remove(&peer);
+                self.sessions.remove(&peer);
+            }
+            Input::Refused => self.counters.refused_connections += 1,
+            Input::Discovered { peer } => {
+                if self.replica.federation().member(&peer).is_some()
+                    && peer != self.me
+                    && !self.connected.contains(&peer)
+                {
+                    out.push(Output::DialPeer { peer });
+                }
+            }
+            Input::Gossip {
+                from: _,
+                message,
+                id,
+                bytes,
+            } => self.on_gossip(message, id, bytes, out),
+            Input::Subscribed => {
+                self.publish_blocked = false;
+                self.try_publish(out);
+            }
+            Input::Published { id, result } => self.on_published(id, result, out),
+            Input::SyncRequest { peer, reply, bytes } => {
+                self.on_sync_request(peer, reply, bytes, now, out)
+            }
+            Input::SyncResponse { peer, token, bytes } => {
+                self.on_sync_response(peer, token, bytes, now, out)
+            }
+            Input::SyncFailed {
+                peer,
+                token,
+                reason,
+            } => {
+                if self.sessions.get(&peer).is_some_and(|s| s.token == token) {
+                    self.end_session(peer, Some(reason), out);
+                }
+            }
+            Input::QueryRequest { peer, reply, bytes } => {
+                self.on_query_request(peer, reply, bytes, now, out)
+            }
+            Input::QueryResponse { peer, token, bytes } => {
+                self.on_query_response(peer, token, bytes, now, out)
+            }
+            Input::QueryFailed {
+                peer,
+                token,
+                reason,
+            } => self.on_query_failed(peer, token, reason, now, out),
+            Input::Issue { ticket, kind } => self.on_issue(ticket, kind, now, out),
+            Input::Persisted { seq } => self.on_persisted(seq, out),
+            Input::PersistFailed { seq, reason } => self.on_persist_failed(seq, reason, out),
+            Input::Query { ticket, ask } => self.on_query(ticket, ask, now, out),
+            Input::RunDeferred => self.run_deferred(now),
+        }
+    }
+
+    fn log(out: &mut Vec<Output>, level: Level, message: String) {
+        out.push(Output::Log { level, message });
+    }
+
+    fn name_of(&self, peer: &AuthorityId) -> String {
+        self.replica.federation().name_of(peer)
+    }
+
+    // ----- the issuing gate -----
+
+    /// A store that lost only the mark's own notice gets it back from the
+    /// envelope the mark carries.
+    fn restore_from_mark(&mut self, out: &mut Vec<Output>) {
+        let Some(envelope) = self.gate.mark.as_ref().and_then(|m| m.envelope.clone()) else {
+            return;
+        };
+        let held = self.own_head();
+        let Some(mark_seq) = self.gate.mark.as_ref().map(|m| m.seq) else {
+            return;
+        };
+        if held + 1 == mark_seq {
+            self.ingest(&[&envelope], Via::Local, out);
+        }
+    }
+
+    fn own_head(&self) -> u64 {
+        self.replica
+            .store()
+            .head(&self.me)
+            .ok()
+            .flatten()
+            .map_or(0, |h| h.seq)
+    }
+
+    /// Re-decides the gate after the store or the reports changed.
+    fn reassess(&mut self, out: &mut Vec<Output>) {
+        let before = self.gate.readiness.clone();
+        let head = self.replica.store().head(&self.me).ok().flatten();
+        let held = head.as_ref().map_or(0, |h| h.seq);
+        let store = self.replica.store();
+        let me = self.me;
+        let forked_at = store
+            .forks()
+            .ok()
+            .and_then(|forks| forks.iter().find(|f| f.author == me).map(|f| f.seq));
+        let recovered = self.gate.assess(
+            held,
+            |seq| store.log_id(&me, seq).ok().flatten(),
+            forked_at,
+        );
+        if let Some(seq) = recovered {
+            // A new machine recovered its own log from a majority: the
+            // mark it writes now is what it builds on.
+            let mark = match &head {
+                Some(head) => Mark {
+                    seq,
+                    id: head.id,
+                    root: Some(head.root()),
+                    envelope: self.replica.store().notice(&head.id).ok().flatten(),
+                },
+                None => Mark::zero(),
+            };
+            self.gate.advance(mark.clone());
+            out.push(Output::Persist { mark });
+        }
+        if self.gate.readiness != before {
+            let level = match self.gate.readiness {
+                Readiness::Ready => Level::Info,
+                Readiness::Forked { .. } | Readiness::Halted { .. } => Level::Error,
+                _ => Level::Warn,
+            };
+            // Progress while restoring is not news; a change of state is.
+            if std::mem::discriminant(&self.gate.readiness) != std::mem::discriminant(&before)
+                || level == Level::Error
+            {
+                Self::log(out, level, self.gate.readiness.explain());
+                out.push(Output::Readiness(self.gate.readiness.clone()));
+            }
+        }
+    }
+
+    fn gate_open(&self) -> bool {
+        self.gate.readiness == Readiness::Ready
+    }
+
+    // ----- ingest -----
+
+    /// Ingests envelopes and reports each outcome. Returns the outcomes.
+    fn ingest(&mut self, envelopes: &[&[u8]], via: Via, out: &mut Vec<Output>) -> Vec<Outcome> {
+        let result = if via == Via::Sync && self.config.bulk_ingest {
+            self.replica.ingest_all(envelopes)
+        } else {
+            self.replica.ingest_batch(envelopes)
+        };
+        match result {
+            Ok(outcomes) => {
+                self.count(&outcomes, via, out);
+                outcomes
+            }
+            Err(e) => {
+                Self::log(
+                    out,
+                    Level::Error,
+                    format!("store failure on {} ingest: {e}", via.name()),
+                );
+                Vec::new()
+            }
+        }
+    }
+
+    fn count(&mut self, outcomes: &[Outcome], via: Via, out: &mut Vec<Output>) {
+        let mut own_news = false;
+        for outcome in outcomes {
+            match outcome {
+                Outcome::Accepted { id, author, seq } => {
+                    *self.counters.accepted.entry(via.name()).or_default() += 1;
+                    own_news |= *author == self.me;
+                    out.push(Output::Accepted {
+                        id: *id,
+                        author: *author,
+                        seq: *seq,
+                        via,
+                    });
+                }
+                Outcome::Duplicate { .. } => self.counters.duplicates += 1,
+                Outcome::Pending { .. } => {}
+                Outcome::Dropped { .. } => self.counters.dropped += 1,
+                Outcome::Forked {
+                    id, author, seq, ..
+                } => {
+                    self.counters.forks += 1;
+                    out.push(Output::Forked {
+                        author: *author,
+                        seq: *seq,
+                        id: *id,
+                    });
+                    if *author == self.me {
+                        let before = self.gate.readiness.clone();
+                        self.gate.forked(*seq);
+                        if self.gate.readiness != before {
+                            Self::log(out, Level::Error, self.gate.readiness.explain());
+                            out.push(Output::Readiness(self.gate.readiness.clone()));
+                        }
+                    } else {
+                        Self::log(
+                            out,
+                            Level::Warn,
+                            format!(
+                                "fork: {} signed two notices at seq {seq}; evidence kept",
+                                self.name_of(author)
+                            ),
+                        );
+                    }
+                }
+                Outcome::Rejected { id, error, .. } => {
+                    *self
+                        .counters
+                        .rejected
+                        .entry((via.name(), error.code()))
+                        .or_default() += 1;
+                    Self::log(
+                        out,
+                        Level::Warn,
+                        format!("rejected {id} from {}: {error}", via.name()),
+                    );
+                }
+            }
+        }
+        if own_news || !self.gate_open() {
+            self.reassess(out);
+        }
+    }
+
+    fn on_gossip(&mut self, message: u64, id: NoticeId, bytes: &[u8], out: &mut Vec<Output>) {
+        self.counters.gossip_bytes_in += bytes.len() as u64;
+        let outcomes = match self.replica.ingest_identified(&[(id, bytes)]) {
+            Ok(outcomes) => outcomes,
+            Err(e) => {
+                Self::log(
+                    out,
+                    Level::Error,
+                    format!("store failure on gossip ingest: {e}"),
+                );
+                out.push(Output::Verdict {
+                    message,
+                    verdict: Verdict::Ignore,
+                });
+                return;
+            }
+        };
+        let verdict = outcomes
+            .iter()
+            .find_map(|outcome| match outcome {
+                Outcome::Accepted { id: o, .. } if *o == id => Some(Verdict::Accept),
+                // Evidence travels: every honest replica should see a fork.
+                Outcome::Forked { id: o, .. } if *o == id => Some(Verdict::Accept),
+                Outcome::Rejected { id: o, .. } if *o == id => Some(Verdict::Reject),
+                _ => None,
+            })
+            .unwrap_or(Verdict::Ignore);
+        out.push(Output::Verdict { message, verdict });
+        self.count(&outcomes, Via::Gossip, out);
+    }
+
+    // ----- issuing and publication -----
+
+    fn on_issue(&mut self, ticket: u64, kind: NoticeKind, now: Timestamp, out: &mut Vec<Output>) {
+        if !self.gate_open() {
+            let refusal = Refusal::NotReady(self.gate.readiness.clone());
+            *self
+                .counters
+                .issue_refused
+                .entry(self.gate.readiness.name())
+                .or_default() += 1;
+            out.push(Output::Issued {
+                ticket,
+                result: Err(refusal),
+            });
+            return;
+        }
+        if self.undurable.len() >= UNDURABLE_MAX {
+            out.push(Output::Issued {
+                ticket,
+                result: Err(Refusal::Busy(format!(
+                    "{UNDURABLE_MAX} own notices are waiting for the store; try again in a moment"
+                ))),
+            });
+            return;
+        }
+        let issued = match self.replica.issue(&self.key, kind, now) {
+            Ok(issued) => issued,
+            Err(e) => {
+                let refusal = match e {
+                    IssueError::Invalid(v) => Refusal::Invalid(v),
+                    IssueError::UnknownReference { what, id } => {
+                        Refusal::UnknownReference { what, id }
+                    }
+                    IssueError::CatchingUp { seq } => {
+                        Refusal::NotReady(Readiness::Restoring { held: seq - 1, mark: seq })
+                    }
+                    IssueError::Replica(e) => Refusal::Store(e.to_string()),
+                };
+                out.push(Output::Issued {
+                    ticket,
+                    result: Err(refusal),
+                });
+                return;
+            }
+        };
+        let envelope: Arc<[u8]> = Arc::from(issued.envelope);
+        let root = self
+            .replica
+            .store()
+            .head(&self.me)
+            .ok()
+            .flatten()
+            .filter(|h| h.id == issued.id)
+            .map(|h| h.root());
+        let mark = Mark {
+            seq: issued.seq,
+            id: issued.id,
+            root,
+            envelope: Some(envelope.to_vec()),
+        };
+        out.push(Output::Persist { mark: mark.clone() });
+        self.undurable.push_back(Undurable {
+            ticket,
+            mark,
+            envelope,
+        });
+    }
+
+    fn on_persisted(&mut self, seq: u64, out: &mut Vec<Output>) {
+        while self.undurable.front().is_some_and(|u| u.mark.seq <= seq) {
+            let Some(done) = self.undurable.pop_front() else {
+                break;
+            };
+            let (id, seq) = (done.mark.id, done.mark.seq);
+            self.gate.advance(done.mark);
+            *self.counters.accepted.entry(Via::Local.name()).or_default() += 1;
+            out.push(Output::Accepted {
+                id,
+                author: self.me,
+                seq,
+                via: Via::Local,
+            });
+            out.push(Output::Issued {
+                ticket: done.ticket,
+                result: Ok(IssuedNotice { id, seq }),
+            });
+            if self.publish.len() >= PUBLISH_QUEUE_MAX {
+                self.publish.pop_front();
+            }
+            self.publish.push_back((id, done.envelope));
+        }
+        self.try_publish(out);
+    }
+
+    fn on_persist_failed(&mut self, seq: u64, reason: String, out: &mut Vec<Output>) {
+        self.gate.halt(format!("own notice seq {seq}: {reason}"));
+        Self::log(out, Level::Error, self.gate.readiness.explain());
+        out.push(Output::Readiness(self.gate.readiness.clone()));
+        for undone in self.undurable.drain(..) {
+            out.push(Output::Issued {
+                ticket: undone.ticket,
+                result: Err(Refusal::NotReady(self.gate.readiness.clone())),
+            });
+        }
+    }
+
+    fn try_publish(&mut self, out: &mut Vec<Output>) {
+        if self.publishing || self.publish_blocked {
+            return;
+        }
+        if let Some((id, envelope)) = self.publish.front() {
+            self.publishing = true;
+            out.push(Output::Publish {
+                id: *id,
+                envelope: envelope.clone(),
+            });
+        }
+    }
+
+    fn on_published(&mut self, id: NoticeId, result: Publication, out: &mut Vec<Output>) {
+        if self.publish.front().is_none_or(|(front, _)| *front != id) {
+            return;
+        }
+        self.publishing = false;
+        match result {
+            Publication::Sent => {
+                if let Some((_, envelope)) = self.publish.pop_front() {
+                    self.counters.gossip_bytes_out += envelope.len() as u64;
+                }
+            }
+            Publication::NoPeers => {
+                self.publish_blocked = true;
+                return;
+            }
+            Publication::Failed => {
+                Self::log(
+                    out,
+                    Level::Warn,
+                    format!("publishing {id} failed; sync will carry it"),
+                );
+                self.publish.pop_front();
+            }
+        }
+        self.try_publish(out);
+    }
+
+    // ----- peers, dials and the sync schedule -----
+
+    fn on_connected(
+        &mut self,
+        peer: AuthorityId,
+        target: Option<usize>,
+        now: Timestamp,
+        out: &mut Vec<Output>,
+    ) {
+        if let Some(dial) = target.and_then(|t| self.dials.get_mut(t)) {
+            dial.peer.get_or_insert(peer);
+        }
+        for dial in &mut self.dials {
+            if dial.peer == Some(peer) {
+                dial.failures = 0;
+            }
+        }
+        if self.connected.insert(peer) {
+            Self::log(out, Level::Info, format!("connected to {}", self.name_of(&peer)));
+            if self.config.sync_on_connect {
+                self.start_sync(peer, now, out);
+            }
+        }
+    }
+
+    fn on_tick(&mut self, now: Timestamp, out: &mut Vec<Output>) {
+        for (i, dial) in self.dials.iter_mut().enumerate() {
+            if dial.peer.is_some_and(|p| self.connected.contains(&p)) || dial.next > now {
+                continue;
+            }
+            let backoff = self
+                .config
+                .dial_backoff_min_ms
+                .saturating_mul(1 << dial.failures.min(5))
+                .min(self.config.dial_backoff_max_ms);
+            dial.next = now.plus_ms(backoff);
+            dial.failures = dial.failures.saturating_add(1);
+            out.push(Output::Dial { target: i });
+        }
+        let timeout = self.config.sync_timeout_ms;
+        let stale: Vec<AuthorityId> = self
+            .sessions
+            .iter()
+            .filter(|(_, s)| s.last.plus_ms(timeout) <= now)
+            .map(|(p, _)| *p)
+            .collect();
+        for peer in stale {
+            self.end_session(peer, Some("timeout"), out);
+        }
+        if self.publish_blocked {
+            self.publish_blocked = false;
+            self.try_publish(out);
+        }
+        if now >= self.next_sync {
+            let interval = self.config.sync_interval_ms.max(4);
+            let quarter = interval / 4;
+            self.next_sync = now.plus_ms(interval - quarter + self.rng.below(2 * quarter + 1));
+            let mut peers = self.peers();
+            if peers.len() > self.config.sync_peers_per_round {
+                self.rng.shuffle(&mut peers);
+                peers.truncate(self.config.sync_peers_per_round);
+            }
+            for peer in peers {
+                self.start_sync(peer, now, out);
+            }
+        }
+        self.expire_queries(now, out);
+    }
+
+    fn token(&mut self) -> u64 {
+        self.next_token += 1;
+        self.next_token
+    }
+
+    fn send_sync(
+        &mut self,
+        peer: AuthorityId,
+        token: u64,
+        request: &SyncRequest,
+        out: &mut Vec<Output>,
+    ) -> bool {
+        match sync::encode_request(request) {
+            Ok(bytes) => {
+                self.counters.sync_bytes_out += bytes.len() as u64;
+                out.push(Output::SendSync { peer, token, bytes });
+                true
+            }
+            Err(e) => {
+                Self::log(out, Level::Error, format!("cannot encode a sync request: {e}"));
+                false
+            }
+        }
+    }
+
+    fn start_sync(&mut self, peer: AuthorityId, now: Timestamp, out: &mut Vec<Output>) {
+        if self.sessions.contains_key(&peer) || peer == self.me {
+            return;
+        }
+        match SyncSession::start(&self.replica) {
+            Ok((session, request)) => {
+                let token = self.token();
+                if self.send_sync(peer, token, &request, out) {
+                    self.counters.sync_sessions += 1;
+                    self.sessions.insert(
+                        peer,
+                        Session {
+                            token,
+                            session,
+                            last: now,
+                        },
+                    );
+                }
+            }
+            Err(e) => Self::log(out, Level::Error, format!("cannot start sync: {e}")),
+        }
+    }
+
+    fn end_session(&mut self, peer: AuthorityId, failure: Option<&'static str>, out: &mut Vec<Output>) {
+        self.sessions.remove(&peer);
+        if let Some(reason) = failure {
+            *self.counters.sync_failures.entry(reason).or_default() += 1;
+            Self::log(
+                out,
+                Level::Info,
+                format!("sync with {} ended: {reason}", self.name_of(&peer)),
+            );
+        }
+    }
+
+    /// A peer showed its heads: what it has seen, and (while recovering)
+    /// its head of the own log.
+    fn heads_shown(&mut self, peer: AuthorityId, heads: &[HeadEntry], out: &mut Vec<Output>) {
+        if self.replica.federation().member(&peer).is_none() {
+            return;
+        }
+        let mut own = 0;
+        for head in heads {
+            if self.replica.federation().member(&head.author).is_none() {
+                continue;
+            }
+            let entry = self.seen.entry(head.author).or_default();
+            *entry = (*entry).max(head.seq);
+            if head.author == self.me {
+                own = head.seq;
+            }
+        }
+        if self.gate.mark.is_none() {
+            self.gate.report(peer, own);
+            self.reassess(out);
+        }
+    }
+
+    fn on_sync_request(
+        &mut self,
+        peer: AuthorityId,
+        reply: u64,
+        bytes: &[u8],
+        now: Timestamp,
+        out: &mut Vec<Output>,
+    ) {
+        self.counters.sync_bytes_in += bytes.len() as u64;
+        let request = match sync::decode_request(bytes) {
+            Ok(request) => request,
+            Err(e) => {
+                *self.counters.malformed.entry("sync").or_default() += 1;
+                Self::log(
+                    out,
+                    Level::Warn,
+                    format!("malformed sync request from {}: {e}", self.name_of(&peer)),
+                );
+                out.push(Output::AnswerSync { reply, bytes: None });
+                return;
+            }
+        };
+        let pulling = self.sessions.contains_key(&peer);
+        let answer = match sync::answer(&self.replica, &request, pulling) {
+            Ok(answer) => answer,
+            Err(e) => {
+                Self::log(
+                    out,
+                    Level::Warn,
+                    format!("sync request from {} not answered: {e}", self.name_of(&peer)),
+                );
+                out.push(Output::AnswerSync { reply, bytes: None });
+                return;
+            }
+        };
+        match sync::encode_response(&answer.response) {
+            Ok(bytes) => {
+                self.counters.sync_bytes_out += bytes.len() as u64;
+                out.push(Output::AnswerSync {
+                    reply,
+                    bytes: Some(bytes),
+                });
+            }
+            Err(e) => {
+                Self::log(out, Level::Error, format!("cannot encode a sync response: {e}"));
+                out.push(Output::AnswerSync { reply, bytes: None });
+            }
+        }
+        if let (SyncRequest::Offer { heads, .. }, SyncResponse::Taken) =
+            (&request, &answer.response)
+        {
+            self.heads_shown(peer, heads, out);
+        }
+        if let Some((session, next)) = answer.pull_back {
+            let token = self.token();
+            if self.send_sync(peer, token, &next, out) {
+                self.counters.sync_sessions += 1;
+                self.sessions.insert(
+                    peer,
+                    Session {
+                        token,
+                        session,
+                        last: now,
+                    },
+                );
+            }
+        }
+    }
+
+    fn on_sync_response(
+        &mut self,
+        peer: AuthorityId,
+        token: u64,
+        bytes: &[u8],
+        now: Timestamp,
+        out: &mut Vec<Output>,
+    ) {
+        self.counters.sync_bytes_in += bytes.len() as u64;
+        if self.sessions.get(&peer).is_none_or(|s| s.token != token) {
+            // An offer's answer, or one that came after its session ended.
+            return;
+        }
+        let response = match sync::decode_response(bytes) {
+            Ok(response) => response,
+            Err(e) => {
+                *self.counters.malformed.entry("sync").or_default() += 1;
+                Self::log(
+                    out,
+                    Level::Warn,
+                    format!("malformed sync response from {}: {e}", self.name_of(&peer)),
+                );
+                self.end_session(peer, Some("malformed"), out);
+                return;
+            }
+        };
+        match &response {
+            SyncResponse::Heads { heads, .. } => {
+                let heads = heads.clone();
+                self.heads_shown(peer, &heads, out);
+            }
+            SyncResponse::InSync => {
+                // Its heads are ours.
+                if let Ok(heads) = sync::local_heads(&self.replica) {
+                    self.heads_shown(peer, &heads, out);
+                }
+            }
+            _ => {}
+        }
+        let Some(mut active) = self.sessions.remove(&peer) else {
+            return;
+        };
+        let step = match active.session.on_response(&self.replica, response) {
+            Ok(step) => step,
+            Err(e) => {
+                Self::log(
+                    out,
+                    Level::Warn,
+                    format!("sync with {} failed: {e}", self.name_of(&peer)),
+                );
+                self.end_session(peer, Some(e.code()), out);
+                return;
+            }
+        };
+        if !step.ingest.is_empty() {
+            let slices: Vec<&[u8]> = step.ingest.iter().map(Vec::as_slice).collect();
+            self.ingest(&slices, Via::Sync, out);
+        }
+        if let Some(offer) = &step.offer {
+            self.send_sync(peer, 0, offer, out);
+        }
+        match step.next {
+            Some(next) => {
+                if self.send_sync(peer, active.token, &next, out) {
+                    active.last = now;
+                    self.sessions.insert(peer, active);
+                }
+            }
+            None => self.end_session(peer, None, out),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

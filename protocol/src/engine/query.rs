@@ -1,0 +1,457 @@
+//! Cross-region queries in the engine: answering peers, and the fan-out of
+//! this node's own queries with its deadline and merge.
+
+use super::{Engine, FANOUTS_MAX, Level, Output, QUERY_DEADLINE_MAX_MS, Refusal};
+use crate::model::{AuthorityId, SubjectKind};
+use crate::query::{
+    self, QUERY_VERSION, QueryRequest, Signed, SignedAnswer, SignedQuery,
+};
+use crate::store::Store;
+use crate::time::Timestamp;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+/// Where a query goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum QueryScope {
+    /// This node's records only.
+    Local,
+    /// Every reachable member, merged.
+    Federation,
+}
+
+/// A query as the operator or a department system asks it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QueryAsk {
+    /// Identifier scheme.
+    pub subject_kind: SubjectKind,
+    /// Identifier.
+    pub subject_id: String,
+    /// Purpose.
+    pub purpose: String,
+    /// Legal basis.
+    pub legal_basis: String,
+    /// Local or federation-wide.
+    pub scope: QueryScope,
+    /// How long to wait for peers (capped at [`QUERY_DEADLINE_MAX_MS`]).
+    pub deadline_ms: u64,
+}
+
+/// One responder's verified answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Answered {
+    /// The responder.
+    pub responder: AuthorityId,
+    /// The verified answer.
+    pub answer: SignedAnswer,
+}
+
+/// The result of a query.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QueryResult {
+    /// The signed request.
+    pub request: SignedQuery,
+    /// This node's own answer first, then every peer's.
+    pub answers: Vec<Answered>,
+    /// Members asked that did not answer in time (or failed), with why.
+    pub missing: Vec<(AuthorityId, String)>,
+}
+
+/// Which side of a query a register entry records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Direction {
+    /// This node asked.
+    Sent,
+    /// A peer asked this node.
+    Received,
+}
+
+impl Direction {
+    /// Its name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Direction::Sent => "sent",
+            Direction::Received => "received",
+        }
+    }
+}
+
+/// One entry of the query register.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RegisterEntry {
+    /// Which side.
+    pub direction: Direction,
+    /// When.
+    pub at: Timestamp,
+    /// The signed request.
+    pub query: SignedQuery,
+    /// The answers given or received.
+    pub answers: Vec<Answered>,
+    /// Members that did not answer.
+    pub missing: Vec<(AuthorityId, String)>,
+}
+
+struct Fanout {
+    ticket: u64,
+    local_done: bool,
+    request: SignedQuery,
+    asked: BTreeSet<AuthorityId>,
+    answers: Vec<Answered>,
+    missing: Vec<(AuthorityId, String)>,
+    deadline: Timestamp,
+}
+
+/// The engine's query state.
+#[derive(Default)]
+pub(super) struct Queries {
+    fanouts: BTreeMap<u64, Fanout>,
+    /// Request token → (fan-out, peer).
+    tokens: BTreeMap<u64, (u64, AuthorityId)>,
+    next: u64,
+    /// Fan-outs whose own answer is computed once their requests left.
+    deferred: VecDeque<u64>,
+}
+
+impl Queries {
+    pub(super) fn len(&self) -> usize {
+        self.fanouts.len()
+    }
+
+    pub(super) fn has_deferred(&self) -> bool {
+        !self.deferred.is_empty()
+    }
+
+    pub(super) fn next_deadline(&self) -> Option<Timestamp> {
+        self.fanouts.values().map(|f| f.deadline).min()
+    }
+}
+
+impl<S: Store> Engine<S> {
+    pub(super) fn on_query(
+        &mut self,
+        ticket: u64,
+        ask: QueryAsk,
+        now: Timestamp,
+        out: &mut Vec<Output>,
+    ) {
+        let peers = self.peers();
+        if ask.scope == QueryScope::Federation
+            && !peers.is_empty()
+            && self.queries.fanouts.len() >= FANOUTS_MAX
+        {
+            out.push(Output::QueryDone {
+                ticket,
+                result: Err(Refusal::Busy(format!(
+                    "{FANOUTS_MAX} federation-wide queries are already waiting"
+                ))),
+            });
+            return;
+        }
+        self.queries.next += 1;
+        let request = QueryRequest {
+            version: QUERY_VERSION,
+            federation: self.replica.federation().id(),
+            requester: self.me,
+            subject_kind: ask.subject_kind,
+            subject_id: ask.subject_id,
+            purpose: ask.purpose,
+            legal_basis: ask.legal_basis,
+            issued_at: now,
+            nonce: self.rng.next_u64(),
+        };
+        let signed = match request.sign(&self.key) {
+            Ok(signed) => signed,
+            Err(e) => {
+                out.push(Output::QueryDone {
+                    ticket,
+                    result: Err(Refusal::BadQuery(e.to_string())),
+                });
+                return;
+            }
+        };
+        *self.counters.queries.entry("sent").or_default() += 1;
+        if ask.scope == QueryScope::Local || peers.is_empty() {
+            let result = self.own_answer(&signed, now).map(|own| QueryResult {
+                request: signed.clone(),
+                answers: vec![Answered {
+                    responder: self.me,
+                    answer: own,
+                }],
+                missing: Vec::new(),
+            });
+            if let Ok(result) = &result {
+                out.push(Output::Record(Box::new(RegisterEntry {
+                    direction: Direction::Sent,
+                    at: now,
+                    query: result.request.clone(),
+                    answers: result.answers.clone(),
+                    missing: Vec::new(),
+                })));
+            }
+            out.push(Output::QueryDone { ticket, result });
+            return;
+        }
+        let bytes = match signed.signed.encode::<{ query::QUERY_BYTES_MAX + 64 }>() {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                out.push(Output::QueryDone {
+                    ticket,
+                    result: Err(Refusal::BadQuery(e.to_string())),
+                });
+                return;
+            }
+        };
+        let id = self.queries.next;
+        let mut asked = BTreeSet::new();
+        for peer in peers {
+            let token = self.token();
+            self.queries.tokens.insert(token, (id, peer));
+            out.push(Output::SendQuery {
+                peer,
+                token,
+                bytes: bytes.clone(),
+            });
+            asked.insert(peer);
+        }
+        self.queries.fanouts.insert(
+            id,
+            Fanout {
+                ticket,
+                local_done: false,
+                request: signed,
+                asked,
+                answers: Vec::new(),
+                missing: Vec::new(),
+                deadline: now.plus_ms(ask.deadline_ms.min(QUERY_DEADLINE_MAX_MS)),
+            },
+        );
+        // Its own answer is computed while the requests travel.
+        self.queries.deferred.push_back(id);
+    }
+
+    fn own_answer(&self, query: &SignedQuery, now: Timestamp) -> Result<SignedAnswer, Refusal> {
+        match query::answer(&self.replica, query, &self.key, now) {
+            Ok(Ok(answer)) => Ok(answer),
+            Ok(Err(e)) => Err(Refusal::BadQuery(e.to_string())),
+            Err(e) => Err(Refusal::Store(e.to_string())),
+        }
+    }
+
+    pub(super) fn run_deferred(&mut self, now: Timestamp) {
+        if let Some(id) = self.queries.deferred.pop_front() {
+            self.answer_locally(id, now);
+        }
+    }
+
+    fn answer_locally(&mut self, id: u64, now: Timestamp) {
+        let Some(fanout) = self.queries.fanouts.get(&id) else {
+            return;
+        };
+        if fanout.local_done {
+            return;
+        }
+        let result = self.own_answer(&fanout.request, now);
+        let me = self.me;
+        if let Some(fanout) = self.queries.fanouts.get_mut(&id) {
+            fanout.local_done = true;
+            match result {
+                Ok(answer) => fanout.answers.insert(
+                    0,
+                    Answered {
+                        responder: me,
+                        answer,
+                    },
+                ),
+                Err(e) => fanout.missing.push((me, format!("no local answer: {e}"))),
+            }
+        }
+    }
+
+    pub(super) fn on_query_request(
+        &mut self,
+        peer: AuthorityId,
+        reply: u64,
+        bytes: &[u8],
+        now: Timestamp,
+        out: &mut Vec<Output>,
+    ) {
+        *self.counters.queries.entry("received").or_default() += 1;
+        let checked = Signed::decode::<{ query::QUERY_BYTES_MAX + 64 }>(bytes)
+            .map_err(query::QueryError::from)
+            .and_then(|signed| SignedQuery::verify(self.replica.federation(), signed, now));
+        let query = match checked {
+            Ok(query) if query.request.requester == peer => query,
+            Ok(_) => {
+                *self.counters.queries.entry("refused").or_default() += 1;
+                Self::log(
+                    out,
+                    Level::Warn,
+                    format!(
+                        "query from {} signed by another authority: refused",
+                        self.name_of(&peer)
+                    ),
+                );
+                out.push(Output::AnswerQuery { reply, bytes: None });
+                return;
+            }
+            Err(e) => {
+                *self.counters.malformed.entry("query").or_default() += 1;
+                Self::log(
+                    out,
+                    Level::Warn,
+                    format!("query from {} refused: {e}", self.name_of(&peer)),
+                );
+                out.push(Output::AnswerQuery { reply, bytes: None });
+                return;
+            }
+        };
+        let answer = match self.own_answer(&query, now) {
+            Ok(answer) => answer,
+            Err(e) => {
+                Self::log(out, Level::Warn, format!("cannot answer a query: {e}"));
+                out.push(Output::AnswerQuery { reply, bytes: None });
+                return;
+            }
+        };
+        match answer.signed.encode::<{ query::ANSWER_BYTES_MAX + 128 }>() {
+            Ok(bytes) => {
+                *self.counters.queries.entry("answered").or_default() += 1;
+                out.push(Output::AnswerQuery {
+                    reply,
+                    bytes: Some(bytes),
+                });
+            }
+            Err(e) => {
+                Self::log(out, Level::Error, format!("cannot encode an answer: {e}"));
+                out.push(Output::AnswerQuery { reply, bytes: None });
+            }
+        }
+        out.push(Output::Record(Box::new(RegisterEntry {
+            direction: Direction::Received,
+            at: now,
+            query,
+            answers: vec![Answered {
+                responder: self.me,
+                answer,
+            }],
+            missing: Vec::new(),
+        })));
+    }
+
+    pub(super) fn on_query_response(
+        &mut self,
+        peer: AuthorityId,
+        token: u64,
+        bytes: &[u8],
+        now: Timestamp,
+        out: &mut Vec<Output>,
+    ) {
+        let Some((id, asked_peer)) = self.queries.tokens.remove(&token) else {
+            return;
+        };
+        if asked_peer != peer {
+            return;
+        }
+        let federation = self.replica.federation().clone();
+        let Some(fanout) = self.queries.fanouts.get_mut(&id) else {
+            return;
+        };
+        fanout.asked.remove(&peer);
+        let verified = fanout.request.id().and_then(|request| {
+            let signed = Signed::decode::<{ query::ANSWER_BYTES_MAX + 128 }>(bytes)?;
+            SignedAnswer::verify(&federation, &request, signed)
+        });
+        let mut heads = None;
+        match verified {
+            Ok(answer) if answer.answer.responder == peer => {
+                *self.counters.queries.entry("answers_verified").or_default() += 1;
+                heads = Some(answer.answer.heads.clone());
+                fanout.answers.push(Answered {
+                    responder: peer,
+                    answer,
+                });
+            }
+            Ok(_) => fanout
+                .missing
+                .push((peer, "answer signed by another authority".into())),
+            Err(e) => {
+                *self.counters.malformed.entry("query").or_default() += 1;
+                fanout.missing.push((peer, format!("answer refused: {e}")));
+            }
+        }
+        let done = fanout.asked.is_empty();
+        if let Some(heads) = heads {
+            self.heads_shown(peer, &heads, out);
+        }
+        if done {
+            self.finish_fanout(id, now, out);
+        }
+    }
+
+    pub(super) fn on_query_failed(
+        &mut self,
+        peer: AuthorityId,
+        token: u64,
+        reason: &'static str,
+        now: Timestamp,
+        out: &mut Vec<Output>,
+    ) {
+        let Some((id, asked_peer)) = self.queries.tokens.remove(&token) else {
+            return;
+        };
+        if asked_peer != peer {
+            return;
+        }
+        if let Some(fanout) = self.queries.fanouts.get_mut(&id) {
+            fanout.asked.remove(&peer);
+            fanout.missing.push((peer, format!("no answer ({reason})")));
+            if fanout.asked.is_empty() {
+                self.finish_fanout(id, now, out);
+            }
+        }
+    }
+
+    pub(super) fn expire_queries(&mut self, now: Timestamp, out: &mut Vec<Output>) {
+        let expired: Vec<u64> = self
+            .queries
+            .fanouts
+            .iter()
+            .filter(|(_, f)| f.deadline <= now)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in expired {
+            if let Some(fanout) = self.queries.fanouts.get_mut(&id) {
+                for peer in std::mem::take(&mut fanout.asked) {
+                    fanout
+                        .missing
+                        .push((peer, "no answer before the deadline".into()));
+                }
+            }
+            self.finish_fanout(id, now, out);
+        }
+    }
+
+    fn finish_fanout(&mut self, id: u64, now: Timestamp, out: &mut Vec<Output>) {
+        self.answer_locally(id, now);
+        let Some(fanout) = self.queries.fanouts.remove(&id) else {
+            return;
+        };
+        self.queries.tokens.retain(|_, (f, _)| *f != id);
+        self.queries.deferred.retain(|f| *f != id);
+        out.push(Output::Record(Box::new(RegisterEntry {
+            direction: Direction::Sent,
+            at: now,
+            query: fanout.request.clone(),
+            answers: fanout.answers.clone(),
+            missing: fanout.missing.clone(),
+        })));
+        out.push(Output::QueryDone {
+            ticket: fanout.ticket,
+            result: Ok(QueryResult {
+                request: fanout.request,
+                answers: fanout.answers,
+                missing: fanout.missing,
+            }),
+        });
+    }
+}

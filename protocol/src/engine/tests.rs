@@ -1,0 +1,570 @@
+//! Engines wired to each other through an in-test network that delivers
+//! every output in order: the decisions of the gate, sync, gossip and the
+//! query fan-out, checked without a shell.
+
+use super::*;
+use crate::store::MemStore;
+use crate::testkit::{self, TestFederation};
+
+const START: Timestamp = Timestamp(1_780_000_000_000);
+
+struct Node {
+    engine: Engine<MemStore>,
+    up: bool,
+    /// The durable mark, as the shell would keep it.
+    mark: Option<Mark>,
+    issued: Vec<Result<IssuedNotice, Refusal>>,
+    queries: Vec<Result<QueryResult, Refusal>>,
+    records: usize,
+}
+
+enum Msg {
+    Gossip(Vec<u8>),
+    SyncRequest(u64, Vec<u8>),
+    SyncResponse(u64, Vec<u8>),
+    QueryRequest(u64, Vec<u8>),
+    QueryResponse(u64, Vec<u8>),
+}
+
+struct Net {
+    test: TestFederation,
+    nodes: Vec<Node>,
+    queue: VecDeque<(usize, usize, Msg)>,
+    now: Timestamp,
+    /// Gossip off: only sync carries notices.
+    gossip: bool,
+}
+
+fn key(test: &TestFederation, i: usize) -> AuthorityKey {
+    AuthorityKey::from_secret_bytes(test.keys[i].secret_bytes())
+}
+
+impl Net {
+    fn new(members: usize) -> Net {
+        let test = testkit::federation(21, members);
+        let mut net = Net {
+            nodes: Vec::new(),
+            test,
+            queue: VecDeque::new(),
+            now: START,
+            gossip: true,
+        };
+        for i in 0..members {
+            let node = net.fresh(i, Some(Mark::zero()));
+            net.nodes.push(node);
+        }
+        net
+    }
+
+    fn fresh(&self, i: usize, mark: Option<Mark>) -> Node {
+        let replica = Replica::new(self.test.federation.clone(), MemStore::new());
+        self.with_replica(i, replica, mark)
+    }
+
+    fn with_replica(&self, i: usize, replica: Replica<MemStore>, mark: Option<Mark>) -> Node {
+        let config = EngineConfig {
+            sync_interval_ms: 1_000,
+            sync_timeout_ms: 5_000,
+            ..EngineConfig::default()
+        };
+        Node {
+            engine: Engine::new(config, replica, key(&self.test, i), mark.clone(), i as u64, self.now),
+            up: true,
+            mark,
+            issued: Vec::new(),
+            queries: Vec::new(),
+            records: 0,
+        }
+    }
+
+    fn id(&self, i: usize) -> AuthorityId {
+        self.test.author(i)
+    }
+
+    fn index(&self, id: &AuthorityId) -> usize {
+        (0..self.nodes.len())
+            .find(|i| self.id(*i) == *id)
+            .expect("a member")
+    }
+
+    /// Connects every pair of live nodes.
+    fn connect_all(&mut self) {
+        for a in 0..self.nodes.len() {
+            for b in 0..self.nodes.len() {
+                if a != b && self.nodes[a].up && self.nodes[b].up {
+                    let peer = self.id(b);
+                    self.input(a, Input::Connected { peer, target: None });
+                }
+            }
+        }
+        self.run();
+    }
+
+    fn input(&mut self, i: usize, input: Input<'_>) {
+        let now = self.now;
+        let out = self.nodes[i].engine.handle(input, now);
+        self.apply(i, out);
+    }
+
+    fn apply(&mut self, i: usize, out: Vec<Output>) {
+        let mut follow = VecDeque::new();
+        for output in out {
+            match output {
+                Output::Persist { mark } => {
+                    let seq = mark.seq;
+                    self.nodes[i].mark = Some(mark);
+                    follow.push_back(Input::Persisted { seq });
+                }
+                Output::Publish { id, envelope } => {
+                    if self.gossip {
+                        for peer in 0..self.nodes.len() {
+                            if peer != i {
+                                self.queue
+                                    .push_back((i, peer, Msg::Gossip(envelope.to_vec())));
+                            }
+                        }
+                    }
+                    follow.push_back(Input::Published {
+                        id,
+                        result: Publication::Sent,
+                    });
+                }
+                Output::SendSync { peer, token, bytes } => {
+                    let to = self.index(&peer);
+                    self.queue.push_back((i, to, Msg::SyncRequest(token, bytes)));
+                }
+                Output::SendQuery { peer, token, bytes } => {
+                    let to = self.index(&peer);
+                    self.queue.push_back((i, to, Msg::QueryRequest(token, bytes)));
+                }
+                Output::AnswerSync { reply, bytes } => {
+                    let (to, token) = ((reply >> 32) as usize, reply & 0xffff_ffff);
+                    if let Some(bytes) = bytes {
+                        self.queue.push_back((i, to, Msg::SyncResponse(token, bytes)));
+                    }
+                }
+                Output::AnswerQuery { reply, bytes } => {
+                    let (to, token) = ((reply >> 32) as usize, reply & 0xffff_ffff);
+                    if let Some(bytes) = bytes {
+                        self.queue.push_back((i, to, Msg::QueryResponse(token, bytes)));
+                    }
+                }
+                Output::Issued { result, .. } => self.nodes[i].issued.push(result),
+                Output::QueryDone { result, .. } => self.nodes[i].queries.push(result),
+                Output::Record(_) => self.nodes[i].records += 1,
+                _ => {}
+            }
+        }
+        while let Some(input) = follow.pop_front() {
+            let now = self.now;
+            let out = self.nodes[i].engine.handle(input, now);
+            self.apply(i, out);
+        }
+        while self.nodes[i].engine.has_deferred() {
+            let now = self.now;
+            let out = self.nodes[i].engine.handle(Input::RunDeferred, now);
+            self.apply(i, out);
+        }
+    }
+
+    /// Delivers until nothing is in flight; messages to a node that is
+    /// down are lost.
+    fn run(&mut self) {
+        let mut steps = 0;
+        while let Some((from, to, msg)) = self.queue.pop_front() {
+            steps += 1;
+            assert!(steps < 100_000, "the network does not settle");
+            if !self.nodes[to].up {
+                continue;
+            }
+            let peer = self.id(from);
+            let now = self.now;
+            let out = match &msg {
+                Msg::Gossip(bytes) => {
+                    let id = NoticeId::from(credence_crypto::merkle::leaf_hash(bytes));
+                    self.nodes[to].engine.handle(
+                        Input::Gossip {
+                            from: peer,
+                            message: 0,
+                            id,
+                            bytes,
+                        },
+                        now,
+                    )
+                }
+                Msg::SyncRequest(token, bytes) => self.nodes[to].engine.handle(
+                    Input::SyncRequest {
+                        peer,
+                        reply: ((from as u64) << 32) | token,
+                        bytes,
+                    },
+                    now,
+                ),
+                Msg::SyncResponse(token, bytes) => self.nodes[to].engine.handle(
+                    Input::SyncResponse {
+                        peer,
+                        token: *token,
+                        bytes,
+                    },
+                    now,
+                ),
+                Msg::QueryRequest(token, bytes) => self.nodes[to].engine.handle(
+                    Input::QueryRequest {
+                        peer,
+                        reply: ((from as u64) << 32) | token,
+                        bytes,
+                    },
+                    now,
+                ),
+                Msg::QueryResponse(token, bytes) => self.nodes[to].engine.handle(
+                    Input::QueryResponse {
+                        peer,
+                        token: *token,
+                        bytes,
+                    },
+                    now,
+                ),
+            };
+            self.apply(to, out);
+        }
+    }
+
+    /// Advances the clock and ticks every live node.
+    fn tick(&mut self, ms: u64) {
+        self.now = self.now.plus_ms(ms);
+        for i in 0..self.nodes.len() {
+            if self.nodes[i].up {
+                self.input(i, Input::Tick);
+            }
+        }
+        self.run();
+    }
+
+    fn issue(&mut self, i: usize, subject: u64) -> Result<IssuedNotice, Refusal> {
+        let listing = testkit::listing(subject, "food-drug", self.now);
+        self.input(
+            i,
+            Input::Issue {
+                ticket: 0,
+                kind: NoticeKind::List(listing),
+            },
+        );
+        self.run();
+        self.nodes[i].issued.pop().expect("an answer")
+    }
+
+    fn own_seq(&self, i: usize) -> u64 {
+        let me = self.id(i);
+        self.nodes[i]
+            .engine
+            .replica()
+            .store()
+            .head(&me)
+            .expect("store")
+            .map_or(0, |h| h.seq)
+    }
+
+    fn forks(&self, i: usize) -> usize {
+        self.nodes[i].engine.replica().store().forks().expect("forks").len()
+    }
+
+    /// Node `i` loses its store (and keeps its mark, or not).
+    fn lose_store(&mut self, i: usize, keep_mark: bool) {
+        let mark = if keep_mark {
+            self.nodes[i].mark.clone()
+        } else {
+            None
+        };
+        self.nodes[i] = self.fresh(i, mark);
+    }
+}
+
+#[test]
+fn an_own_notice_is_acknowledged_and_published_only_once_durable() {
+    let mut net = Net::new(3);
+    let listing = testkit::listing(1, "food-drug", START);
+    let out = net.nodes[0].engine.handle(
+        Input::Issue {
+            ticket: 9,
+            kind: NoticeKind::List(listing),
+        },
+        START,
+    );
+    assert!(
+        !out.iter()
+            .any(|o| matches!(o, Output::Issued { .. } | Output::Publish { .. })),
+        "acknowledged or published before it was durable: {out:?}"
+    );
+    assert!(matches!(out.last(), Some(Output::Persist { mark }) if mark.seq == 1 && mark.envelope.is_some()));
+    let out = net.nodes[0]
+        .engine
+        .handle(Input::Persisted { seq: 1 }, START);
+    assert!(matches!(&out[0], Output::Issued { ticket: 9, result: Ok(IssuedNotice { seq: 1, .. }) }));
+    assert!(matches!(&out[1], Output::Publish { .. }));
+    assert_eq!(net.nodes[0].engine.mark().map(|m| m.seq), Some(1));
+}
+
+#[test]
+fn gossip_and_sync_carry_notices_to_every_member() {
+    let mut net = Net::new(3);
+    net.connect_all();
+    for subject in 0..5 {
+        net.issue(0, subject).expect("issued");
+    }
+    for i in 0..3 {
+        assert_eq!(net.nodes[i].engine.replica().store().notice_count().unwrap(), 5);
+    }
+    // Without gossip, the sync rounds carry them.
+    net.gossip = false;
+    for subject in 5..9 {
+        net.issue(1, subject).expect("issued");
+    }
+    assert_eq!(net.nodes[2].engine.replica().store().notice_count().unwrap(), 5);
+    net.tick(2_000);
+    for i in 0..3 {
+        assert_eq!(net.nodes[i].engine.replica().store().notice_count().unwrap(), 9);
+    }
+}
+
+#[test]
+fn a_node_that_lost_its_store_refuses_to_issue_until_peers_restore_it() {
+    let mut net = Net::new(3);
+    net.connect_all();
+    for subject in 0..3 {
+        net.issue(0, subject).expect("issued");
+    }
+    // Store deleted while every peer is down; the mark survived.
+    net.nodes[1].up = false;
+    net.nodes[2].up = false;
+    net.lose_store(0, true);
+    for _ in 0..20 {
+        net.tick(10_000);
+        let refused = net.issue(0, 10).expect_err("it must not issue");
+        assert_eq!(refused.code(), "restoring");
+        assert!(matches!(net.nodes[0].engine.readiness(), Readiness::Restoring { held: 0, mark: 3 }));
+    }
+    // The peers return: it restores its log and continues at seq 4.
+    net.nodes[1].up = true;
+    net.nodes[2].up = true;
+    net.connect_all();
+    assert_eq!(net.nodes[0].engine.readiness(), &Readiness::Ready);
+    let issued = net.issue(0, 11).expect("issued");
+    assert_eq!(issued.seq, 4);
+    for i in 0..3 {
+        assert_eq!(net.forks(i), 0, "node {i} recorded a fork");
+    }
+}
+
+#[test]
+fn a_lagging_peer_answering_first_does_not_open_the_gate() {
+    let mut net = Net::new(3);
+    net.connect_all();
+    net.issue(0, 1).expect("issued");
+    // Node 2 is cut off while node 0 signs two more.
+    net.nodes[2].up = false;
+    net.issue(0, 2).expect("issued");
+    net.issue(0, 3).expect("issued");
+    net.nodes[1].up = false;
+    net.lose_store(0, true);
+    net.nodes[2].up = true;
+    // Only the lagging peer is there: it holds seq 1 of node 0's log.
+    let lagging = net.id(2);
+    net.input(0, Input::Connected { peer: lagging, target: None });
+    net.run();
+    assert_eq!(net.own_seq(0), 1);
+    assert!(matches!(net.nodes[0].engine.readiness(), Readiness::Restoring { held: 1, mark: 3 }));
+    assert_eq!(net.issue(0, 9).unwrap_err().code(), "restoring");
+    net.nodes[1].up = true;
+    net.connect_all();
+    assert_eq!(net.nodes[0].engine.readiness(), &Readiness::Ready);
+    assert_eq!(net.issue(0, 10).expect("issued").seq, 4);
+    for i in 0..3 {
+        assert_eq!(net.forks(i), 0);
+    }
+}
+
+#[test]
+fn a_store_that_lost_only_the_last_notice_takes_it_from_the_mark() {
+    let mut net = Net::new(2);
+    net.connect_all();
+    net.issue(0, 1).expect("issued");
+    net.nodes[1].up = false;
+    net.issue(0, 2).expect("issued");
+    // The store keeps seq 1 only; the mark has seq 2 with its envelope.
+    let mut replica = Replica::new(net.test.federation.clone(), MemStore::new());
+    let first = {
+        let store = net.nodes[0].engine.replica().store();
+        let id = store.log_id(&net.id(0), 1).unwrap().unwrap();
+        store.notice(&id).unwrap().unwrap()
+    };
+    replica.ingest(&first).unwrap();
+    let mark = net.nodes[0].mark.clone();
+    net.nodes[0] = net.with_replica(0, replica, mark);
+    assert_eq!(net.nodes[0].engine.readiness(), &Readiness::Ready);
+    assert_eq!(net.own_seq(0), 2);
+    assert_eq!(net.issue(0, 3).expect("issued").seq, 3);
+}
+
+#[test]
+fn a_new_machine_without_a_mark_waits_for_a_majority() {
+    let mut net = Net::new(5);
+    net.connect_all();
+    for subject in 0..4 {
+        net.issue(0, subject).expect("issued");
+    }
+    // Disk and mark lost; two of the four others are down: two reports of
+    // the three needed.
+    net.nodes[3].up = false;
+    net.nodes[4].up = false;
+    net.lose_store(0, false);
+    net.connect_all();
+    assert!(
+        matches!(
+            net.nodes[0].engine.readiness(),
+            Readiness::Recovering { reported: 2, needed: 3, highest: 4, held: 4 }
+        ),
+        "{:?}",
+        net.nodes[0].engine.readiness()
+    );
+    assert_eq!(net.issue(0, 9).unwrap_err().code(), "recovering");
+    net.nodes[3].up = true;
+    net.connect_all();
+    assert_eq!(net.nodes[0].engine.readiness(), &Readiness::Ready);
+    // It wrote a mark for what it recovered.
+    assert_eq!(net.nodes[0].mark.as_ref().map(|m| m.seq), Some(4));
+    assert_eq!(net.issue(0, 10).expect("issued").seq, 5);
+}
+
+#[test]
+fn a_copy_of_the_key_signing_elsewhere_stops_issuing() {
+    let mut net = Net::new(3);
+    net.connect_all();
+    net.issue(0, 1).expect("issued");
+    // A copy of node 0's key, on another machine, signs seq 2 too.
+    let mut copy = net.fresh(0, None);
+    let first = {
+        let store = net.nodes[0].engine.replica().store();
+        let id = store.log_id(&net.id(0), 1).unwrap().unwrap();
+        store.notice(&id).unwrap().unwrap()
+    };
+    copy.engine.replica_mut().ingest(&first).unwrap();
+    let stolen = key(&net.test, 0);
+    let listing = testkit::listing(77, "food-drug", START);
+    let other = copy
+        .engine
+        .replica_mut()
+        .issue(&stolen, NoticeKind::List(listing), START)
+        .expect("signed");
+    net.issue(0, 2).expect("issued");
+    let id = NoticeId::from(credence_crypto::merkle::leaf_hash(&other.envelope));
+    let peer = net.id(1);
+    let out = net.nodes[0].engine.handle(
+        Input::Gossip {
+            from: peer,
+            message: 5,
+            id,
+            bytes: &other.envelope,
+        },
+        net.now,
+    );
+    assert!(out.iter().any(|o| matches!(o, Output::Verdict { message: 5, verdict: Verdict::Accept })));
+    assert!(out.iter().any(|o| matches!(o, Output::Readiness(Readiness::Forked { seq: 2 }))));
+    assert!(out.iter().any(|o| matches!(o, Output::Log { level: Level::Error, .. })));
+    assert_eq!(net.issue(0, 3).unwrap_err().code(), "own_log_forked");
+    assert_eq!(net.nodes[0].engine.counters().issue_refused.get("forked"), Some(&1));
+}
+
+#[test]
+fn fork_evidence_reaches_a_replica_by_sync_alone() {
+    let mut net = Net::new(3);
+    net.gossip = false;
+    // Member 2 equivocates at seq 1: node 0 gets one notice and then the
+    // other (evidence); node 1 only the first.
+    let equivocator = key(&net.test, 2);
+    let (federation, author) = (net.test.federation.id(), net.test.author(2));
+    let make = |subject| {
+        let notice = crate::model::Notice {
+            version: crate::model::NOTICE_VERSION,
+            federation,
+            author,
+            seq: 1,
+            prev: NoticeId::default(),
+            issued_at: START,
+            kind: NoticeKind::List(testkit::listing(subject, "food-drug", START)),
+        };
+        testkit::sign(&equivocator, &notice).1
+    };
+    let (x, y) = (make(1), make(2));
+    net.nodes[0].engine.replica_mut().ingest_batch(&[&x, &y]).unwrap();
+    net.nodes[1].engine.replica_mut().ingest_batch(&[&x]).unwrap();
+    assert_eq!((net.forks(0), net.forks(1)), (1, 0));
+    // Same heads, different evidence: the digests differ and node 1 pulls.
+    let b = net.id(1);
+    net.input(0, Input::Connected { peer: b, target: None });
+    net.run();
+    assert_eq!(net.forks(1), 1);
+    // And the other way: node 1 starting the session pulls it too.
+    net.nodes[1] = net.fresh(1, Some(Mark::zero()));
+    net.nodes[1].engine.replica_mut().ingest_batch(&[&x]).unwrap();
+    let a = net.id(0);
+    net.input(1, Input::Connected { peer: a, target: None });
+    net.run();
+    assert_eq!(net.forks(1), 1);
+    // One pair per author, however many more it signs at that seq.
+    let z = make(3);
+    net.nodes[0].engine.replica_mut().ingest_batch(&[&z]).unwrap();
+    assert_eq!(net.forks(0), 1);
+}
+
+#[test]
+fn a_query_fans_out_and_merges_with_a_deadline() {
+    let mut net = Net::new(3);
+    net.connect_all();
+    net.issue(0, 4).expect("issued");
+    let subject = testkit::uscc(4);
+    let ask = QueryAsk {
+        subject_kind: crate::model::SubjectKind::LegalPerson,
+        subject_id: subject,
+        purpose: "procurement".into(),
+        legal_basis: "regulation 12".into(),
+        scope: QueryScope::Federation,
+        deadline_ms: 2_000,
+    };
+    net.input(1, Input::Query { ticket: 1, ask: ask.clone() });
+    net.run();
+    let result = net.nodes[1].queries.pop().expect("done").expect("answered");
+    assert_eq!(result.answers.len(), 3);
+    assert!(result.missing.is_empty());
+    assert!(result.answers.iter().all(|a| a.answer.answer.listings.len() == 1));
+    // Each responder registered what it answered; the requester what it got.
+    assert_eq!((net.nodes[0].records, net.nodes[1].records, net.nodes[2].records), (1, 1, 1));
+    // A peer that never answers is named once the deadline passes.
+    net.nodes[2].up = false;
+    net.input(1, Input::Query { ticket: 2, ask });
+    net.run();
+    assert!(net.nodes[1].queries.is_empty(), "finished before its deadline");
+    net.tick(2_500);
+    let result = net.nodes[1].queries.pop().expect("done").expect("answered");
+    assert_eq!(result.answers.len(), 2);
+    assert_eq!(result.missing.len(), 1);
+    assert_eq!(result.missing[0].0, net.id(2));
+}
+
+#[test]
+fn dials_back_off_and_stop_once_connected() {
+    let mut net = Net::new(2);
+    let peer = net.id(1);
+    let target = net.nodes[0].engine.add_dial_target(Some(peer), START).expect("room");
+    let mut dials = Vec::new();
+    for step in 0..40u64 {
+        let out = net.nodes[0].engine.handle(Input::Tick, START.plus_ms(step * 1_000));
+        if out.iter().any(|o| matches!(o, Output::Dial { target: t } if *t == target)) {
+            dials.push(step);
+        }
+    }
+    // 1 s, 2 s, 4 s, 8 s, 16 s apart, then at most 30 s.
+    assert_eq!(dials, vec![0, 1, 3, 7, 15, 31]);
+    net.input(0, Input::Connected { peer, target: Some(target) });
+    let out = net.nodes[0].engine.handle(Input::Tick, START.plus_ms(100_000));
+    assert!(!out.iter().any(|o| matches!(o, Output::Dial { .. })));
+}
