@@ -91,7 +91,7 @@ fn main() {
                 purpose: "procurement award".into(),
                 legal_basis: "Government Procurement Law art. 22".into(),
                 scope: if std::env::var("LOCAL").is_ok() { QueryScope::Local } else { QueryScope::Federation },
-                deadline: Duration::from_secs(5),
+                deadline_ms: 5_000,
             };
             let started = Instant::now();
             let result = call(&nodes[1].handle, |tx| Command::Query(ask, tx)).await.expect("query");

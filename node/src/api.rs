@@ -21,7 +21,10 @@
 //! metrics fold every listing off the event loop, a few at a time; when
 //! too many already wait, another gets 503 `busy`.
 
-use crate::daemon::{Command, QUERY_DEADLINE_DEFAULT, QueryAsk, QueryResult, QueryScope};
+use crate::daemon::{
+    Command, DaemonError, QUERY_DEADLINE_DEFAULT_MS, QUERY_DEADLINE_MAX_MS, QueryAsk, QueryResult,
+    QueryScope,
+};
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -29,6 +32,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use credence_protocol::engine::{Readiness, Refusal};
 use credence_protocol::fold::{ListingState, Task, TaskAction};
 use credence_protocol::model::{NoticeId, NoticeKind, SubjectKey, SubjectKind};
 use credence_protocol::roster::Federation;
@@ -36,7 +40,6 @@ use credence_protocol::time::Timestamp;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
 /// Largest request body accepted.
@@ -145,9 +148,37 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+impl From<DaemonError> for ApiError {
+    /// The one place where the node's answers become HTTP statuses.
+    fn from(error: DaemonError) -> ApiError {
+        let message = error.to_string();
+        let (status, code) = match &error {
+            DaemonError::Refused(refusal) => (
+                match refusal {
+                    Refusal::NotReady(Readiness::Forked { .. }) => 409,
+                    Refusal::NotReady(_) | Refusal::Busy(_) => 503,
+                    Refusal::Invalid(_) => 422,
+                    Refusal::UnknownReference { .. } => 404,
+                    Refusal::BadQuery(_) => 400,
+                    Refusal::Store(_) => 500,
+                },
+                refusal.code(),
+            ),
+            DaemonError::UnknownListing(_) => (404, "unknown_listing"),
+            DaemonError::Busy(_) => (503, "busy"),
+            DaemonError::Internal(_) => (500, "internal"),
+        };
+        ApiError {
+            status,
+            code,
+            message,
+        }
+    }
+}
+
 async fn ask<T>(
     state: &AppState,
-    make: impl FnOnce(oneshot::Sender<Result<T, ApiError>>) -> Command,
+    make: impl FnOnce(oneshot::Sender<Result<T, DaemonError>>) -> Command,
 ) -> Result<T, ApiError> {
     let (tx, rx) = oneshot::channel();
     state.commands.send(make(tx)).await.map_err(|_| ApiError {
@@ -155,11 +186,13 @@ async fn ask<T>(
         code: "stopping",
         message: "the node is stopping".into(),
     })?;
-    rx.await.map_err(|_| ApiError {
-        status: 503,
-        code: "stopping",
-        message: "the node is stopping".into(),
-    })?
+    rx.await
+        .map_err(|_| ApiError {
+            status: 503,
+            code: "stopping",
+            message: "the node is stopping".into(),
+        })?
+        .map_err(ApiError::from)
 }
 
 /// Parses a JSON body, naming the offending field on failure.
@@ -386,9 +419,10 @@ async fn query(State(state): State<AppState>, body: Bytes) -> Result<Json<Value>
         purpose: body.purpose,
         legal_basis: body.legal_basis,
         scope: body.scope.unwrap_or(QueryScope::Federation),
-        deadline: body
+        deadline_ms: body
             .deadline_ms
-            .map_or(QUERY_DEADLINE_DEFAULT, Duration::from_millis),
+            .unwrap_or(QUERY_DEADLINE_DEFAULT_MS)
+            .min(QUERY_DEADLINE_MAX_MS),
     };
     let result = ask(&state, |tx| Command::Query(ask_, tx)).await?;
     Ok(Json(query_view(&state.federation, &result)))

@@ -592,7 +592,7 @@ pub fn run(cli: Cli) -> Result<i32> {
             }
             let node = Node::open(&data.data)?;
             let tasks = node
-                .replica
+                .replica()
                 .tasks(&node.author(), at.unwrap_or_else(node::now))?;
             print!("{}", render::tasks(&tasks));
         }
@@ -973,7 +973,7 @@ fn show(args: ShowArgs) -> Result<()> {
     let node = Node::open(&args.data.data)?;
     let at = args.at.unwrap_or_else(node::now);
     if let Some(id) = args.listing {
-        let Some(state) = node.replica.listing_state(&id, at)? else {
+        let Some(state) = node.replica().listing_state(&id, at)? else {
             bail!("listing {id} is not in this node's records");
         };
         print!("{}", render::listing(node.federation(), &state, true));
@@ -987,7 +987,7 @@ fn show(args: ShowArgs) -> Result<()> {
     if let Err(error) = kind.check_identifier(&subject) {
         eprintln!("warning: {error}");
     }
-    let states = node.replica.subject_listings(&key, at)?;
+    let states = node.replica().subject_listings(&key, at)?;
     if states.is_empty() {
         println!("no listings for {subject}");
     }

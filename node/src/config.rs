@@ -6,7 +6,6 @@
 //! bootstrap = ["/ip4/127.0.0.1/tcp/7402"]   # peers to dial besides the roster's
 //! http = "127.0.0.1:7501"                   # HTTP API (loopback unless allow_remote_http)
 //! sync_interval = "30s"                     # anti-entropy period (jittered)
-//! catch_up_grace = "10s"                    # how long to wait for peers before issuing
 //! mdns = false
 //! log = "human"                             # or "json"
 //! ```
@@ -47,8 +46,9 @@ struct RunConfigFile {
     allow_remote_http: bool,
     #[serde(default = "default_sync_interval")]
     sync_interval: String,
-    #[serde(default = "default_grace")]
-    catch_up_grace: String,
+    /// Removed: refused with an explanation.
+    #[serde(default)]
+    catch_up_grace: Option<String>,
     #[serde(default)]
     mdns: bool,
     #[serde(default)]
@@ -61,10 +61,6 @@ fn default_http() -> String {
 
 fn default_sync_interval() -> String {
     "30s".into()
-}
-
-fn default_grace() -> String {
-    "10s".into()
 }
 
 /// A checked daemon configuration.
@@ -80,8 +76,6 @@ pub struct RunConfig {
     pub http: SocketAddr,
     /// Anti-entropy period (each round is jittered by up to a quarter).
     pub sync_interval: Duration,
-    /// How long a node with no peer waits before it issues on its own.
-    pub catch_up_grace: Duration,
     /// Local-network discovery.
     pub mdns: bool,
     /// Log format.
@@ -140,6 +134,13 @@ impl RunConfig {
     /// directories and names the file in errors.
     pub fn parse(path: &Path, text: &str) -> Result<RunConfig, NodeError> {
         let file: RunConfigFile = toml::from_str(text).map_err(|e| bad(path, e.to_string()))?;
+        if file.catch_up_grace.is_some() {
+            return Err(bad(
+                path,
+                "catch_up_grace is no longer a setting: a node issues once its own log is back up to its durable mark, however long that takes; remove the line"
+                    .into(),
+            ));
+        }
         let base = path.parent().unwrap_or(Path::new("."));
         let http: SocketAddr = file.http.parse().map_err(|e| {
             bad(
@@ -172,7 +173,6 @@ impl RunConfig {
             bootstrap: addresses(path, "bootstrap", &file.bootstrap)?,
             http,
             sync_interval: duration(path, "sync_interval", &file.sync_interval)?,
-            catch_up_grace: duration(path, "catch_up_grace", &file.catch_up_grace)?,
             mdns: file.mdns,
             log: file.log,
         })

@@ -228,7 +228,7 @@ fn sync(from: &Node, to: &mut [&mut Node]) -> Result<()> {
 
 fn show(node: &Node, listing: &NoticeId, now: Timestamp) -> Result<()> {
     let key = SubjectKey::new(SubjectKind::LegalPerson, SUBJECT_ID).context("subject key")?;
-    let states = node.replica.subject_listings(&key, now)?;
+    let states = node.replica().subject_listings(&key, now)?;
     for state in states.iter().filter(|s| s.id == *listing) {
         print!(
             "{}",
@@ -239,7 +239,7 @@ fn show(node: &Node, listing: &NoticeId, now: Timestamp) -> Result<()> {
 }
 
 fn print_tasks(who: &str, node: &Node, now: Timestamp) -> Result<()> {
-    let tasks = node.replica.tasks(&node.author(), now)?;
+    let tasks = node.replica().tasks(&node.author(), now)?;
     print!(
         "{}",
         indent(&format!("tasks of {who}:\n{}", render::tasks(&tasks)))

@@ -26,7 +26,7 @@ const STEP_TIMEOUT: Duration = Duration::from_secs(30);
 /// Asks a node's loop and waits for the answer.
 pub async fn call<T>(
     handle: &Handle,
-    make: impl FnOnce(oneshot::Sender<Result<T, crate::api::ApiError>>) -> Command,
+    make: impl FnOnce(oneshot::Sender<Result<T, crate::daemon::DaemonError>>) -> Command,
 ) -> Result<T> {
     let (tx, rx) = oneshot::channel();
     handle
@@ -36,7 +36,7 @@ pub async fn call<T>(
         .context("the node stopped")?;
     rx.await
         .context("the node stopped")?
-        .map_err(|e| anyhow::anyhow!("{} ({})", e.message, e.code))
+        .map_err(|e| anyhow::anyhow!("{e}"))
 }
 
 /// A port on 127.0.0.1 that was free a moment ago.
@@ -82,7 +82,6 @@ pub fn prepare(
                 bootstrap: Vec::new(),
                 http: "127.0.0.1:0".parse().context("http address")?,
                 sync_interval,
-                catch_up_grace: Duration::from_secs(5),
                 mdns: false,
                 log: LogFormat::Human,
             },
@@ -310,7 +309,7 @@ pub async fn scenario(nodes: &[Running], names: &[String]) -> Result<()> {
                 purpose: "government procurement award".into(),
                 legal_basis: "Government Procurement Law art. 22".into(),
                 scope: QueryScope::Federation,
-                deadline: Duration::from_secs(5),
+                deadline_ms: 5_000,
             },
             tx,
         )

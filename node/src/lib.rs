@@ -16,6 +16,7 @@ pub mod daemon;
 pub mod demo;
 pub mod devnet;
 pub mod keyfile;
+pub mod mark;
 #[allow(missing_docs)] // the derived behaviour event enum
 pub mod net;
 pub mod node;

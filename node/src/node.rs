@@ -4,8 +4,9 @@ use crate::keyfile::{self, KeyFileIoError};
 use crate::store::{SledStore, StoreError};
 use credence_crypto::AuthorityKey;
 use credence_protocol::bundle::Bundle;
+use credence_protocol::engine::{Engine, EngineConfig, Input, IssuedNotice, Mark, Output, Refusal};
 use credence_protocol::model::{AuthorityId, NoticeKind};
-use credence_protocol::replica::{IssueError, Issued, Outcome, Replica, ReplicaError};
+use credence_protocol::replica::{IssueError, Outcome, Replica, ReplicaError};
 use credence_protocol::roster::{Federation, ROSTER_BYTES_MAX, RosterError};
 use credence_protocol::store::Store;
 use credence_protocol::time::Timestamp;
@@ -127,6 +128,9 @@ pub enum NodeError {
     /// A notice could not be issued.
     #[error(transparent)]
     Issue(#[from] IssueError<StoreError>),
+    /// The engine refused the request.
+    #[error(transparent)]
+    Refused(#[from] Refusal),
 }
 
 /// Reads at most `bytes_max` bytes of `path`, refusing larger files.
@@ -199,6 +203,9 @@ pub fn init(dir: &Path, name: &str) -> Result<AuthorityKey, NodeError> {
     fs::create_dir_all(dir).map_err(io(dir))?;
     let key = generate_key()?;
     keyfile::write_new(&dir.join(KEY_FILE), &key)?;
+    // A new authority has signed nothing: its mark says so, and it issues
+    // at once. A data directory without a mark waits for its peers.
+    crate::mark::write(dir, &AuthorityId(key.public_bytes()), &Mark::zero())?;
     let config = NodeConfig {
         name: name.to_string(),
     };
@@ -276,21 +283,24 @@ pub struct ImportSummary {
     pub forks: usize,
 }
 
-/// An open node.
+/// An open node: its data directory and the engine over its store.
 pub struct Node {
     /// Its data directory.
     pub dir: PathBuf,
     /// Its configuration.
     pub config: NodeConfig,
-    /// Its authority key.
-    pub key: AuthorityKey,
-    /// Its replica over the sled store.
-    pub replica: Replica<SledStore>,
+    /// The engine, which owns the replica over the sled store and the key.
+    pub engine: Engine<SledStore>,
 }
 
 impl Node {
-    /// Opens the node in `dir`.
+    /// Opens the node in `dir` with the daemon's default engine settings.
     pub fn open(dir: &Path) -> Result<Node, NodeError> {
+        Node::open_with(dir, EngineConfig::default())
+    }
+
+    /// Opens the node in `dir` with these engine settings.
+    pub fn open_with(dir: &Path, engine: EngineConfig) -> Result<Node, NodeError> {
         let config = read_config(dir)?;
         let key = keyfile::read(&dir.join(KEY_FILE))?;
         let roster_path = dir.join(ROSTER_FILE);
@@ -302,38 +312,91 @@ impl Node {
         let federation = read_roster(&roster_path)?;
         check_member(&federation, &key)?;
         let store = SledStore::open(&dir.join(STORE_DIR), federation.id())?;
+        let author = AuthorityId(key.public_bytes());
+        let mark = crate::mark::read(dir, &author)?;
+        let mut seed = [0u8; 8];
+        getrandom::fill(&mut seed).map_err(|error| NodeError::Io {
+            path: "the operating system's random source".into(),
+            source: std::io::Error::other(error.to_string()),
+        })?;
+        let engine = Engine::new(
+            engine,
+            Replica::new(federation, store),
+            key,
+            mark,
+            u64::from_le_bytes(seed),
+            now(),
+        );
         Ok(Node {
             dir: dir.to_path_buf(),
             config,
-            key,
-            replica: Replica::new(federation, store),
+            engine,
         })
+    }
+
+    /// The replica.
+    pub fn replica(&self) -> &Replica<SledStore> {
+        self.engine.replica()
     }
 
     /// This node's authority.
     pub fn author(&self) -> AuthorityId {
-        AuthorityId(self.key.public_bytes())
+        self.engine.author()
     }
 
     /// The federation.
     pub fn federation(&self) -> &Federation {
-        self.replica.federation()
+        self.engine.replica().federation()
     }
 
-    /// Signs, stores and flushes a notice of this node's authority.
-    pub fn issue(&mut self, kind: NoticeKind, now: Timestamp) -> Result<Issued, NodeError> {
-        let issued = self.replica.issue(&self.key, kind, now)?;
-        self.replica.store_mut().flush()?;
-        Ok(issued)
+    /// Makes an own notice durable: the mark first (so that a lost store
+    /// cannot sign its seq again), then the store.
+    pub fn persist(&mut self, mark: &Mark) -> Result<(), NodeError> {
+        crate::mark::write(&self.dir, &self.author(), mark)?;
+        self.engine.replica_mut().store_mut().flush()?;
+        Ok(())
+    }
+
+    /// Signs, stores and makes durable a notice of this node's authority,
+    /// through the same engine (and the same gate) as the running node.
+    pub fn issue(&mut self, kind: NoticeKind, now: Timestamp) -> Result<IssuedNotice, NodeError> {
+        let mut pending = vec![self.engine.handle(Input::Issue { ticket: 0, kind }, now)];
+        let mut answer = None;
+        while let Some(outputs) = pending.pop() {
+            for output in outputs {
+                match output {
+                    Output::Persist { mark } => {
+                        let seq = mark.seq;
+                        let next = match self.persist(&mark) {
+                            Ok(()) => Input::Persisted { seq },
+                            Err(e) => Input::PersistFailed {
+                                seq,
+                                reason: e.to_string(),
+                            },
+                        };
+                        pending.push(self.engine.handle(next, now));
+                    }
+                    Output::Issued { result, .. } => answer = Some(result),
+                    _ => {}
+                }
+            }
+        }
+        match answer {
+            Some(result) => Ok(result?),
+            None => Err(NodeError::Refused(Refusal::Store(
+                "the engine gave no answer".into(),
+            ))),
+        }
     }
 
     /// Ingests every envelope of a bundle from another node of the same
     /// federation, then flushes.
     pub fn import(&mut self, bundle: &Bundle) -> Result<ImportSummary, NodeError> {
         let mut summary = ImportSummary::default();
+        let replica = self.engine.replica_mut();
         for chunk in bundle.envelopes.chunks(IMPORT_BATCH_NOTICES) {
             let slices: Vec<&[u8]> = chunk.iter().map(|b| b.as_slice()).collect();
-            for outcome in self.replica.ingest_all(&slices)? {
+            for outcome in replica.ingest_all(&slices)? {
                 match outcome {
                     Outcome::Accepted { .. } => summary.accepted += 1,
                     Outcome::Duplicate { .. } => summary.duplicates += 1,
@@ -345,13 +408,13 @@ impl Node {
                 }
             }
         }
-        self.replica.store_mut().flush()?;
-        summary.pending = self.replica.pending_count();
+        replica.store_mut().flush()?;
+        summary.pending = replica.pending_count();
         Ok(summary)
     }
 
     /// An audit bundle of everything this node holds.
     pub fn export(&self) -> Result<Bundle, NodeError> {
-        Ok(Bundle::export(&self.replica)?)
+        Ok(Bundle::export(self.replica())?)
     }
 }

@@ -743,7 +743,11 @@ impl Store for SledStore {
     fn put_fork(&mut self, evidence: &ForkEvidence) -> Result<bool, StoreError> {
         // One pair per author proves it equivocated; more would only let
         // an equivocator grow every replica's store.
-        if !self.view().prefix(&key(FORK, &[&evidence.author.0]))?.is_empty() {
+        if !self
+            .view()
+            .prefix(&key(FORK, &[&evidence.author.0]))?
+            .is_empty()
+        {
             return Ok(false);
         }
         let second = leaf_hash(&evidence.second);

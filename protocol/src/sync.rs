@@ -321,7 +321,9 @@ pub fn respond<S: Store>(
             let mut pairs = Vec::new();
             for author in authors {
                 if let Some(evidence) = held.iter().find(|f| f.author == *author)
-                    && !pairs.iter().any(|p: &(AuthorityId, EvidencePair)| p.0 == *author)
+                    && !pairs
+                        .iter()
+                        .any(|p: &(AuthorityId, EvidencePair)| p.0 == *author)
                 {
                     pairs.push((
                         *author,

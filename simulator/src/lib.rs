@@ -1,8 +1,9 @@
 //! credence-sim: a deterministic discrete-event simulation of many credence
 //! replicas under faults.
 //!
-//! The mental model: N nodes, each a real `credence_protocol::replica::Replica`
-//! over a store that holds each envelope once for all of them, exchange messages over modelled links (latency,
+//! The mental model: N nodes, each the real node engine
+//! (`credence_protocol::engine::Engine`, the daemon's) over a replica whose
+//! store holds each envelope once for all of them, exchange messages over modelled links (latency,
 //! bandwidth, loss, duplication, reordering, partitions). Gossip is a mesh
 //! of degree D with eager push and lazy announce/request; anti-entropy runs
 //! the real `credence_protocol::sync::SyncSession`. One seeded RNG drives
@@ -25,19 +26,21 @@ pub mod store;
 
 use report::Report;
 use scenario::{Scenario, ScenarioError};
+pub use sim::Broken;
 use sim::{RunConfig, Sim};
 
-/// Runs one seed of a scenario.
+/// Runs one seed of a scenario (with a deliberately broken node, to show
+/// the invariants catch it).
 pub fn run(
     scenario: &Scenario,
     scenario_path: &str,
     seed: u64,
-    broken_node: Option<usize>,
+    broken: Option<Broken>,
 ) -> Result<Report, ScenarioError> {
     let sim = Sim::new(RunConfig {
         scenario: scenario.clone(),
         seed,
-        broken_node,
+        broken,
         scenario_path: scenario_path.to_string(),
     })?;
     Ok(sim.run())
@@ -48,7 +51,7 @@ pub fn mesh_of(scenario: &Scenario, seed: u64, node: usize) -> Result<Vec<usize>
     let sim = Sim::new(RunConfig {
         scenario: scenario.clone(),
         seed,
-        broken_node: None,
+        broken: None,
         scenario_path: String::new(),
     })?;
     Ok(sim.mesh(node).to_vec())

@@ -5,6 +5,8 @@ use clap::{Parser, Subcommand};
 use credence_sim::scenario::{SCENARIO_BYTES_MAX, Scenario};
 use std::io::Read;
 use std::path::PathBuf;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// credence-sim: many replicas, injected faults, checked invariants.
 #[derive(Debug, Parser)]
@@ -31,6 +33,137 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Run many seeds of a scenario, in parallel over the cores (each run
+    /// single-threaded and deterministic); print each failure with its
+    /// replay command, then a summary.
+    Sweep {
+        /// The scenario file.
+        #[arg(long)]
+        scenario: PathBuf,
+        /// Seeds `A..B` (B excluded) or `A..=B`.
+        #[arg(long)]
+        seeds: String,
+        /// Parallel runs (default: the cores).
+        #[arg(long)]
+        jobs: Option<usize>,
+    },
+}
+
+/// Most seeds one sweep runs.
+const SWEEP_SEEDS_MAX: u64 = 10_000_000;
+/// Most parallel runs.
+const JOBS_MAX: usize = 256;
+
+/// Parses `A..B` or `A..=B`.
+fn seed_range(text: &str) -> Result<std::ops::Range<u64>> {
+    let (a, b, inclusive) = if let Some((a, b)) = text.split_once("..=") {
+        (a, b, true)
+    } else if let Some((a, b)) = text.split_once("..") {
+        (a, b, false)
+    } else {
+        bail!("--seeds {text:?}: expected A..B or A..=B");
+    };
+    let number = |t: &str| {
+        t.trim()
+            .parse::<u64>()
+            .with_context(|| format!("--seeds {text:?}: {t:?} is not a seed"))
+    };
+    let (a, b) = (number(a)?, number(b)?);
+    let end = if inclusive {
+        b.checked_add(1)
+            .context("--seeds: the range ends past the last seed")?
+    } else {
+        b
+    };
+    if end <= a {
+        bail!("--seeds {text:?}: the range is empty");
+    }
+    if end - a > SWEEP_SEEDS_MAX {
+        bail!("--seeds {text:?}: at most {SWEEP_SEEDS_MAX} seeds in one sweep");
+    }
+    Ok(a..end)
+}
+
+fn read_scenario(path: &PathBuf) -> Result<Scenario> {
+    let mut text = String::new();
+    std::fs::File::open(path)
+        .with_context(|| format!("{}", path.display()))?
+        .take(SCENARIO_BYTES_MAX as u64 + 1)
+        .read_to_string(&mut text)
+        .with_context(|| format!("{}", path.display()))?;
+    Scenario::parse(&text).with_context(|| format!("{}", path.display()))
+}
+
+fn sweep(path: &PathBuf, seeds: &str, jobs: Option<usize>) -> Result<i32> {
+    let scenario = read_scenario(path)?;
+    let range = seed_range(seeds)?;
+    let jobs = jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .clamp(1, JOBS_MAX);
+    let shown = path.display().to_string();
+    let next = AtomicU64::new(range.start);
+    let failures = Mutex::new(Vec::new());
+    let totals = Mutex::new((0u64, 0u64, 0u64));
+    let started = std::time::Instant::now();
+    std::thread::scope(|scope| {
+        for _ in 0..jobs {
+            scope.spawn(|| {
+                loop {
+                    let seed = next.fetch_add(1, Ordering::Relaxed);
+                    if seed >= range.end {
+                        break;
+                    }
+                    let (line, deliveries, notices) =
+                        match credence_sim::run(&scenario, &shown, seed, None) {
+                            Ok(report) if report.passed => {
+                                (None, report.deliveries, report.notices_issued)
+                            }
+                            Ok(report) => (
+                                Some(format!(
+                                    "FAILED seed {seed}: {}\n  replay: {}",
+                                    report
+                                        .violations
+                                        .iter()
+                                        .map(|v| format!("{}: {}", v.invariant, v.detail))
+                                        .collect::<Vec<_>>()
+                                        .join("; "),
+                                    report.replay
+                                )),
+                                report.deliveries,
+                                report.notices_issued,
+                            ),
+                            Err(e) => (Some(format!("FAILED seed {seed}: {e}")), 0, 0),
+                        };
+                    if let Some(line) = line {
+                        println!("{line}");
+                        if let Ok(mut failures) = failures.lock() {
+                            failures.push(seed);
+                        }
+                    }
+                    if let Ok(mut totals) = totals.lock() {
+                        totals.0 += 1;
+                        totals.1 += deliveries;
+                        totals.2 += notices;
+                    }
+                }
+            });
+        }
+    });
+    let failed = failures.into_inner().unwrap_or_default();
+    let (runs, deliveries, notices) = totals.into_inner().unwrap_or_default();
+    println!(
+        "sweep {} seeds {}..{}: {runs} runs, {} passed, {} failed; {notices} notices and {deliveries} deliveries simulated in {:.1} s on {jobs} jobs",
+        scenario.name,
+        range.start,
+        range.end,
+        runs - failed.len() as u64,
+        failed.len(),
+        started.elapsed().as_secs_f64()
+    );
+    if !failed.is_empty() {
+        println!("failed seeds: {failed:?}");
+    }
+    Ok(if failed.is_empty() { 0 } else { 1 })
 }
 
 fn main() {
@@ -44,19 +177,20 @@ fn main() {
 }
 
 fn run(cli: Cli) -> Result<i32> {
-    let Command::Run {
-        scenario: path,
-        seed,
-        check_determinism,
-        out,
-    } = cli.command;
-    let mut text = String::new();
-    std::fs::File::open(&path)
-        .with_context(|| format!("{}", path.display()))?
-        .take(SCENARIO_BYTES_MAX as u64 + 1)
-        .read_to_string(&mut text)
-        .with_context(|| format!("{}", path.display()))?;
-    let scenario = Scenario::parse(&text).with_context(|| format!("{}", path.display()))?;
+    let (path, seed, check_determinism, out) = match cli.command {
+        Command::Run {
+            scenario,
+            seed,
+            check_determinism,
+            out,
+        } => (scenario, seed, check_determinism, out),
+        Command::Sweep {
+            scenario,
+            seeds,
+            jobs,
+        } => return sweep(&scenario, &seeds, jobs),
+    };
+    let scenario = read_scenario(&path)?;
     let seeds = match seed {
         Some(seed) => vec![seed],
         None => scenario.seeds.clone(),

@@ -72,6 +72,10 @@ pub struct Report {
     pub progress: Vec<(u64, f64)>,
     /// Authorities caught signing two notices at one seq.
     pub equivocators: usize,
+    /// Issue requests the issuing gate refused (restoring or recovering).
+    pub issue_refused: u64,
+    /// Queries asked, completed, and answers merged into them.
+    pub queries: (u64, u64, u64),
 }
 
 /// The `q`th percentile of sorted values.
@@ -127,6 +131,20 @@ impl Report {
             "  {:.1} messages and {:.0} bytes per notice, {} duplicates received",
             self.messages_per_notice, self.bytes_per_notice, self.duplicates
         );
+        if self.issue_refused > 0 {
+            let _ = writeln!(
+                out,
+                "  issuing gate: {} issue requests refused while a node restored its own log",
+                self.issue_refused
+            );
+        }
+        if self.queries.0 > 0 {
+            let _ = writeln!(
+                out,
+                "  queries: {} asked, {} finished, {} answers merged",
+                self.queries.0, self.queries.1, self.queries.2
+            );
+        }
         let faults: Vec<String> = self
             .faults
             .iter()

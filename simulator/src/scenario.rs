@@ -9,6 +9,8 @@ use serde::{Deserialize, Serialize};
 pub const NODES_MAX: usize = credence_protocol::roster::MEMBERS_MAX;
 /// Most notices a scenario may issue.
 pub const NOTICES_MAX: usize = 1_000_000;
+/// Most queries a scenario may ask.
+pub const QUERIES_MAX: usize = 100_000;
 /// Largest scenario file.
 pub const SCENARIO_BYTES_MAX: usize = 256 * 1024;
 
@@ -84,6 +86,9 @@ pub struct Workload {
     pub mix: Mix,
     /// Distinct companies.
     pub subjects: u64,
+    /// Federation-wide queries asked by authorities during the workload.
+    #[serde(default)]
+    pub queries: usize,
 }
 
 /// Relative weights of what an authority issues.
@@ -132,6 +137,9 @@ pub struct Faults {
     /// Crashes and restarts.
     #[serde(default)]
     pub crashes: Vec<Crash>,
+    /// Crashes that lose the store (and perhaps the own-log mark).
+    #[serde(default)]
+    pub store_losses: Vec<StoreLoss>,
     /// Byzantine members.
     #[serde(default)]
     pub byzantine: Vec<Byzantine>,
@@ -175,6 +183,30 @@ pub struct Crash {
     pub at: String,
     /// Down for how long.
     pub down_for: String,
+}
+
+/// A crash that loses the node's store: it comes back empty, keeping its
+/// own-log mark unless `mark_lost`, and may stay cut from every peer for a
+/// while (its peers are all down, as far as it can tell).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreLoss {
+    /// Which node.
+    pub node: usize,
+    /// When.
+    pub at: String,
+    /// Down for how long.
+    pub down_for: String,
+    /// Once back, cut from every peer for this long.
+    #[serde(default)]
+    pub isolated_for: Option<String>,
+    /// The mark file is lost too (a new machine).
+    #[serde(default)]
+    pub mark_lost: bool,
+    /// While isolated, these nodes can still be reached (lagging peers
+    /// that answer first).
+    #[serde(default)]
+    pub reachable: Vec<usize>,
 }
 
 /// What a Byzantine member does.
@@ -263,6 +295,25 @@ impl Scenario {
                     crash.node
                 ));
             }
+        }
+        for loss in &self.faults.store_losses {
+            if loss.node >= self.nodes {
+                return fail(format!(
+                    "faults.store_losses: node {} does not exist",
+                    loss.node
+                ));
+            }
+            ms("faults.store_losses.at", &loss.at)?;
+            ms("faults.store_losses.down_for", &loss.down_for)?;
+            if let Some(bad) = loss.reachable.iter().find(|n| **n >= self.nodes) {
+                return fail(format!("faults.store_losses: node {bad} does not exist"));
+            }
+            if let Some(d) = &loss.isolated_for {
+                ms("faults.store_losses.isolated_for", d)?;
+            }
+        }
+        if self.workload.queries > QUERIES_MAX {
+            return fail(format!("workload.queries: at most {QUERIES_MAX}"));
         }
         for b in &self.faults.byzantine {
             if b.node >= self.authorities {

@@ -345,7 +345,7 @@ pub fn cluster(handles: &[&str]) -> Cluster {
         std::fs::write(
             &config,
             format!(
-                "data = \"{}\"\nlisten = [\"/ip4/127.0.0.1/tcp/{p2p_port}\"]\nhttp = \"127.0.0.1:{http_port}\"\nsync_interval = \"1s\"\ncatch_up_grace = \"2s\"\n",
+                "data = \"{}\"\nlisten = [\"/ip4/127.0.0.1/tcp/{p2p_port}\"]\nhttp = \"127.0.0.1:{http_port}\"\nsync_interval = \"1s\"\n",
                 member.handle
             ),
         )

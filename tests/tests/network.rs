@@ -233,7 +233,7 @@ fn a_non_member_cannot_connect_and_nothing_it_sends_is_accepted() {
     std::fs::write(
         &config,
         format!(
-            "data = \"outsider\"\nhttp = \"127.0.0.1:{http}\"\nbootstrap = [\"/ip4/127.0.0.1/tcp/{}\", \"/ip4/127.0.0.1/tcp/{}\"]\ncatch_up_grace = \"1s\"\n",
+            "data = \"outsider\"\nhttp = \"127.0.0.1:{http}\"\nbootstrap = [\"/ip4/127.0.0.1/tcp/{}\", \"/ip4/127.0.0.1/tcp/{}\"]\n",
             market_port,
             c.at("tax").p2p_port
         ),

@@ -99,7 +99,6 @@ pub fn data_dirs(
                 bootstrap: Vec::new(),
                 http: "127.0.0.1:0".parse().expect("address"),
                 sync_interval: Duration::from_secs(30),
-                catch_up_grace: Duration::from_secs(1),
                 mdns: false,
                 log: LogFormat::Human,
             }

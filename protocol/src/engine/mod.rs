@@ -623,6 +623,12 @@ impl<S: Store> Engine<S> {
         self.me
     }
 
+    /// The authority key the engine signs with (the daemon derives its
+    /// libp2p identity from it).
+    pub fn key(&self) -> &AuthorityKey {
+        &self.key
+    }
+
     /// Whether it issues.
     pub fn readiness(&self) -> &Readiness {
         &self.gate.readiness
@@ -823,11 +829,9 @@ impl<S: Store> Engine<S> {
             .forks()
             .ok()
             .and_then(|forks| forks.iter().find(|f| f.author == me).map(|f| f.seq));
-        let recovered = self.gate.assess(
-            held,
-            |seq| store.log_id(&me, seq).ok().flatten(),
-            forked_at,
-        );
+        let recovered =
+            self.gate
+                .assess(held, |seq| store.log_id(&me, seq).ok().flatten(), forked_at);
         if let Some(seq) = recovered {
             // A new machine recovered its own log from a majority: the
             // mark it writes now is what it builds on.
@@ -1015,9 +1019,10 @@ impl<S: Store> Engine<S> {
                     IssueError::UnknownReference { what, id } => {
                         Refusal::UnknownReference { what, id }
                     }
-                    IssueError::CatchingUp { seq } => {
-                        Refusal::NotReady(Readiness::Restoring { held: seq - 1, mark: seq })
-                    }
+                    IssueError::CatchingUp { seq } => Refusal::NotReady(Readiness::Restoring {
+                        held: seq - 1,
+                        mark: seq,
+                    }),
                     IssueError::Replica(e) => Refusal::Store(e.to_string()),
                 };
                 out.push(Output::Issued {
@@ -1146,7 +1151,11 @@ impl<S: Store> Engine<S> {
             }
         }
         if self.connected.insert(peer) {
-            Self::log(out, Level::Info, format!("connected to {}", self.name_of(&peer)));
+            Self::log(
+                out,
+                Level::Info,
+                format!("connected to {}", self.name_of(&peer)),
+            );
             if self.config.sync_on_connect {
                 self.start_sync(peer, now, out);
             }
@@ -1216,7 +1225,11 @@ impl<S: Store> Engine<S> {
                 true
             }
             Err(e) => {
-                Self::log(out, Level::Error, format!("cannot encode a sync request: {e}"));
+                Self::log(
+                    out,
+                    Level::Error,
+                    format!("cannot encode a sync request: {e}"),
+                );
                 false
             }
         }
@@ -1245,7 +1258,12 @@ impl<S: Store> Engine<S> {
         }
     }
 
-    fn end_session(&mut self, peer: AuthorityId, failure: Option<&'static str>, out: &mut Vec<Output>) {
+    fn end_session(
+        &mut self,
+        peer: AuthorityId,
+        failure: Option<&'static str>,
+        out: &mut Vec<Output>,
+    ) {
         self.sessions.remove(&peer);
         if let Some(reason) = failure {
             *self.counters.sync_failures.entry(reason).or_default() += 1;
@@ -1309,7 +1327,10 @@ impl<S: Store> Engine<S> {
                 Self::log(
                     out,
                     Level::Warn,
-                    format!("sync request from {} not answered: {e}", self.name_of(&peer)),
+                    format!(
+                        "sync request from {} not answered: {e}",
+                        self.name_of(&peer)
+                    ),
                 );
                 out.push(Output::AnswerSync { reply, bytes: None });
                 return;
@@ -1324,7 +1345,11 @@ impl<S: Store> Engine<S> {
                 });
             }
             Err(e) => {
-                Self::log(out, Level::Error, format!("cannot encode a sync response: {e}"));
+                Self::log(
+                    out,
+                    Level::Error,
+                    format!("cannot encode a sync response: {e}"),
+                );
                 out.push(Output::AnswerSync { reply, bytes: None });
             }
         }

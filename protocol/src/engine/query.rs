@@ -3,9 +3,7 @@
 
 use super::{Engine, FANOUTS_MAX, Level, Output, QUERY_DEADLINE_MAX_MS, Refusal};
 use crate::model::{AuthorityId, SubjectKind};
-use crate::query::{
-    self, QUERY_VERSION, QueryRequest, Signed, SignedAnswer, SignedQuery,
-};
+use crate::query::{self, QUERY_VERSION, QueryRequest, Signed, SignedAnswer, SignedQuery};
 use crate::store::Store;
 use crate::time::Timestamp;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};

@@ -68,7 +68,14 @@ impl Net {
             ..EngineConfig::default()
         };
         Node {
-            engine: Engine::new(config, replica, key(&self.test, i), mark.clone(), i as u64, self.now),
+            engine: Engine::new(
+                config,
+                replica,
+                key(&self.test, i),
+                mark.clone(),
+                i as u64,
+                self.now,
+            ),
             up: true,
             mark,
             issued: Vec::new(),
@@ -131,22 +138,26 @@ impl Net {
                 }
                 Output::SendSync { peer, token, bytes } => {
                     let to = self.index(&peer);
-                    self.queue.push_back((i, to, Msg::SyncRequest(token, bytes)));
+                    self.queue
+                        .push_back((i, to, Msg::SyncRequest(token, bytes)));
                 }
                 Output::SendQuery { peer, token, bytes } => {
                     let to = self.index(&peer);
-                    self.queue.push_back((i, to, Msg::QueryRequest(token, bytes)));
+                    self.queue
+                        .push_back((i, to, Msg::QueryRequest(token, bytes)));
                 }
                 Output::AnswerSync { reply, bytes } => {
                     let (to, token) = ((reply >> 32) as usize, reply & 0xffff_ffff);
                     if let Some(bytes) = bytes {
-                        self.queue.push_back((i, to, Msg::SyncResponse(token, bytes)));
+                        self.queue
+                            .push_back((i, to, Msg::SyncResponse(token, bytes)));
                     }
                 }
                 Output::AnswerQuery { reply, bytes } => {
                     let (to, token) = ((reply >> 32) as usize, reply & 0xffff_ffff);
                     if let Some(bytes) = bytes {
-                        self.queue.push_back((i, to, Msg::QueryResponse(token, bytes)));
+                        self.queue
+                            .push_back((i, to, Msg::QueryResponse(token, bytes)));
                     }
                 }
                 Output::Issued { result, .. } => self.nodes[i].issued.push(result),
@@ -265,7 +276,13 @@ impl Net {
     }
 
     fn forks(&self, i: usize) -> usize {
-        self.nodes[i].engine.replica().store().forks().expect("forks").len()
+        self.nodes[i]
+            .engine
+            .replica()
+            .store()
+            .forks()
+            .expect("forks")
+            .len()
     }
 
     /// Node `i` loses its store (and keeps its mark, or not).
@@ -295,11 +312,19 @@ fn an_own_notice_is_acknowledged_and_published_only_once_durable() {
             .any(|o| matches!(o, Output::Issued { .. } | Output::Publish { .. })),
         "acknowledged or published before it was durable: {out:?}"
     );
-    assert!(matches!(out.last(), Some(Output::Persist { mark }) if mark.seq == 1 && mark.envelope.is_some()));
+    assert!(
+        matches!(out.last(), Some(Output::Persist { mark }) if mark.seq == 1 && mark.envelope.is_some())
+    );
     let out = net.nodes[0]
         .engine
         .handle(Input::Persisted { seq: 1 }, START);
-    assert!(matches!(&out[0], Output::Issued { ticket: 9, result: Ok(IssuedNotice { seq: 1, .. }) }));
+    assert!(matches!(
+        &out[0],
+        Output::Issued {
+            ticket: 9,
+            result: Ok(IssuedNotice { seq: 1, .. })
+        }
+    ));
     assert!(matches!(&out[1], Output::Publish { .. }));
     assert_eq!(net.nodes[0].engine.mark().map(|m| m.seq), Some(1));
 }
@@ -312,17 +337,41 @@ fn gossip_and_sync_carry_notices_to_every_member() {
         net.issue(0, subject).expect("issued");
     }
     for i in 0..3 {
-        assert_eq!(net.nodes[i].engine.replica().store().notice_count().unwrap(), 5);
+        assert_eq!(
+            net.nodes[i]
+                .engine
+                .replica()
+                .store()
+                .notice_count()
+                .unwrap(),
+            5
+        );
     }
     // Without gossip, the sync rounds carry them.
     net.gossip = false;
     for subject in 5..9 {
         net.issue(1, subject).expect("issued");
     }
-    assert_eq!(net.nodes[2].engine.replica().store().notice_count().unwrap(), 5);
+    assert_eq!(
+        net.nodes[2]
+            .engine
+            .replica()
+            .store()
+            .notice_count()
+            .unwrap(),
+        5
+    );
     net.tick(2_000);
     for i in 0..3 {
-        assert_eq!(net.nodes[i].engine.replica().store().notice_count().unwrap(), 9);
+        assert_eq!(
+            net.nodes[i]
+                .engine
+                .replica()
+                .store()
+                .notice_count()
+                .unwrap(),
+            9
+        );
     }
 }
 
@@ -341,7 +390,10 @@ fn a_node_that_lost_its_store_refuses_to_issue_until_peers_restore_it() {
         net.tick(10_000);
         let refused = net.issue(0, 10).expect_err("it must not issue");
         assert_eq!(refused.code(), "restoring");
-        assert!(matches!(net.nodes[0].engine.readiness(), Readiness::Restoring { held: 0, mark: 3 }));
+        assert!(matches!(
+            net.nodes[0].engine.readiness(),
+            Readiness::Restoring { held: 0, mark: 3 }
+        ));
     }
     // The peers return: it restores its log and continues at seq 4.
     net.nodes[1].up = true;
@@ -369,10 +421,19 @@ fn a_lagging_peer_answering_first_does_not_open_the_gate() {
     net.nodes[2].up = true;
     // Only the lagging peer is there: it holds seq 1 of node 0's log.
     let lagging = net.id(2);
-    net.input(0, Input::Connected { peer: lagging, target: None });
+    net.input(
+        0,
+        Input::Connected {
+            peer: lagging,
+            target: None,
+        },
+    );
     net.run();
     assert_eq!(net.own_seq(0), 1);
-    assert!(matches!(net.nodes[0].engine.readiness(), Readiness::Restoring { held: 1, mark: 3 }));
+    assert!(matches!(
+        net.nodes[0].engine.readiness(),
+        Readiness::Restoring { held: 1, mark: 3 }
+    ));
     assert_eq!(net.issue(0, 9).unwrap_err().code(), "restoring");
     net.nodes[1].up = true;
     net.connect_all();
@@ -421,7 +482,12 @@ fn a_new_machine_without_a_mark_waits_for_a_majority() {
     assert!(
         matches!(
             net.nodes[0].engine.readiness(),
-            Readiness::Recovering { reported: 2, needed: 3, highest: 4, held: 4 }
+            Readiness::Recovering {
+                reported: 2,
+                needed: 3,
+                highest: 4,
+                held: 4
+            }
         ),
         "{:?}",
         net.nodes[0].engine.readiness()
@@ -467,11 +533,29 @@ fn a_copy_of_the_key_signing_elsewhere_stops_issuing() {
         },
         net.now,
     );
-    assert!(out.iter().any(|o| matches!(o, Output::Verdict { message: 5, verdict: Verdict::Accept })));
-    assert!(out.iter().any(|o| matches!(o, Output::Readiness(Readiness::Forked { seq: 2 }))));
-    assert!(out.iter().any(|o| matches!(o, Output::Log { level: Level::Error, .. })));
+    assert!(out.iter().any(|o| matches!(
+        o,
+        Output::Verdict {
+            message: 5,
+            verdict: Verdict::Accept
+        }
+    )));
+    assert!(
+        out.iter()
+            .any(|o| matches!(o, Output::Readiness(Readiness::Forked { seq: 2 })))
+    );
+    assert!(out.iter().any(|o| matches!(
+        o,
+        Output::Log {
+            level: Level::Error,
+            ..
+        }
+    )));
     assert_eq!(net.issue(0, 3).unwrap_err().code(), "own_log_forked");
-    assert_eq!(net.nodes[0].engine.counters().issue_refused.get("forked"), Some(&1));
+    assert_eq!(
+        net.nodes[0].engine.counters().issue_refused.get("forked"),
+        Some(&1)
+    );
 }
 
 #[test]
@@ -495,24 +579,52 @@ fn fork_evidence_reaches_a_replica_by_sync_alone() {
         testkit::sign(&equivocator, &notice).1
     };
     let (x, y) = (make(1), make(2));
-    net.nodes[0].engine.replica_mut().ingest_batch(&[&x, &y]).unwrap();
-    net.nodes[1].engine.replica_mut().ingest_batch(&[&x]).unwrap();
+    net.nodes[0]
+        .engine
+        .replica_mut()
+        .ingest_batch(&[&x, &y])
+        .unwrap();
+    net.nodes[1]
+        .engine
+        .replica_mut()
+        .ingest_batch(&[&x])
+        .unwrap();
     assert_eq!((net.forks(0), net.forks(1)), (1, 0));
     // Same heads, different evidence: the digests differ and node 1 pulls.
     let b = net.id(1);
-    net.input(0, Input::Connected { peer: b, target: None });
+    net.input(
+        0,
+        Input::Connected {
+            peer: b,
+            target: None,
+        },
+    );
     net.run();
     assert_eq!(net.forks(1), 1);
     // And the other way: node 1 starting the session pulls it too.
     net.nodes[1] = net.fresh(1, Some(Mark::zero()));
-    net.nodes[1].engine.replica_mut().ingest_batch(&[&x]).unwrap();
+    net.nodes[1]
+        .engine
+        .replica_mut()
+        .ingest_batch(&[&x])
+        .unwrap();
     let a = net.id(0);
-    net.input(1, Input::Connected { peer: a, target: None });
+    net.input(
+        1,
+        Input::Connected {
+            peer: a,
+            target: None,
+        },
+    );
     net.run();
     assert_eq!(net.forks(1), 1);
     // One pair per author, however many more it signs at that seq.
     let z = make(3);
-    net.nodes[0].engine.replica_mut().ingest_batch(&[&z]).unwrap();
+    net.nodes[0]
+        .engine
+        .replica_mut()
+        .ingest_batch(&[&z])
+        .unwrap();
     assert_eq!(net.forks(0), 1);
 }
 
@@ -530,19 +642,40 @@ fn a_query_fans_out_and_merges_with_a_deadline() {
         scope: QueryScope::Federation,
         deadline_ms: 2_000,
     };
-    net.input(1, Input::Query { ticket: 1, ask: ask.clone() });
+    net.input(
+        1,
+        Input::Query {
+            ticket: 1,
+            ask: ask.clone(),
+        },
+    );
     net.run();
     let result = net.nodes[1].queries.pop().expect("done").expect("answered");
     assert_eq!(result.answers.len(), 3);
     assert!(result.missing.is_empty());
-    assert!(result.answers.iter().all(|a| a.answer.answer.listings.len() == 1));
+    assert!(
+        result
+            .answers
+            .iter()
+            .all(|a| a.answer.answer.listings.len() == 1)
+    );
     // Each responder registered what it answered; the requester what it got.
-    assert_eq!((net.nodes[0].records, net.nodes[1].records, net.nodes[2].records), (1, 1, 1));
+    assert_eq!(
+        (
+            net.nodes[0].records,
+            net.nodes[1].records,
+            net.nodes[2].records
+        ),
+        (1, 1, 1)
+    );
     // A peer that never answers is named once the deadline passes.
     net.nodes[2].up = false;
     net.input(1, Input::Query { ticket: 2, ask });
     net.run();
-    assert!(net.nodes[1].queries.is_empty(), "finished before its deadline");
+    assert!(
+        net.nodes[1].queries.is_empty(),
+        "finished before its deadline"
+    );
     net.tick(2_500);
     let result = net.nodes[1].queries.pop().expect("done").expect("answered");
     assert_eq!(result.answers.len(), 2);
@@ -554,17 +687,33 @@ fn a_query_fans_out_and_merges_with_a_deadline() {
 fn dials_back_off_and_stop_once_connected() {
     let mut net = Net::new(2);
     let peer = net.id(1);
-    let target = net.nodes[0].engine.add_dial_target(Some(peer), START).expect("room");
+    let target = net.nodes[0]
+        .engine
+        .add_dial_target(Some(peer), START)
+        .expect("room");
     let mut dials = Vec::new();
     for step in 0..40u64 {
-        let out = net.nodes[0].engine.handle(Input::Tick, START.plus_ms(step * 1_000));
-        if out.iter().any(|o| matches!(o, Output::Dial { target: t } if *t == target)) {
+        let out = net.nodes[0]
+            .engine
+            .handle(Input::Tick, START.plus_ms(step * 1_000));
+        if out
+            .iter()
+            .any(|o| matches!(o, Output::Dial { target: t } if *t == target))
+        {
             dials.push(step);
         }
     }
     // 1 s, 2 s, 4 s, 8 s, 16 s apart, then at most 30 s.
     assert_eq!(dials, vec![0, 1, 3, 7, 15, 31]);
-    net.input(0, Input::Connected { peer, target: Some(target) });
-    let out = net.nodes[0].engine.handle(Input::Tick, START.plus_ms(100_000));
+    net.input(
+        0,
+        Input::Connected {
+            peer,
+            target: Some(target),
+        },
+    );
+    let out = net.nodes[0]
+        .engine
+        .handle(Input::Tick, START.plus_ms(100_000));
     assert!(!out.iter().any(|o| matches!(o, Output::Dial { .. })));
 }

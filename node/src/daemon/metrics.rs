@@ -1,0 +1,179 @@
+//! Prometheus text rendering of the engine's counters and the node's
+//! gauges.
+
+use credence_protocol::engine::{Counters, Readiness};
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+/// Gauges read when the metrics are asked for.
+#[derive(Clone, Debug)]
+pub struct Gauges {
+    /// Connected members.
+    pub peers: usize,
+    /// Notices pending.
+    pub pending: usize,
+    /// Open objections past their deadline.
+    pub overdue: usize,
+    /// Notices stored.
+    pub notices: u64,
+    /// Own notices waiting to be published.
+    pub unpublished: usize,
+    /// Whether the node issues.
+    pub readiness: Readiness,
+}
+
+fn family(out: &mut String, name: &str, kind: &str, help: &str, samples: &[(String, u64)]) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+    for (labels, value) in samples {
+        let _ = writeln!(out, "{name}{labels} {value}");
+    }
+}
+
+fn labelled(label: &str, map: &BTreeMap<&'static str, u64>) -> Vec<(String, u64)> {
+    map.iter()
+        .map(|(k, n)| (format!("{{{label}=\"{k}\"}}"), *n))
+        .collect()
+}
+
+/// The metrics page.
+pub fn render(counters: &Counters, gauges: &Gauges) -> String {
+    let plain = |value: u64| vec![(String::new(), value)];
+    let mut out = String::new();
+    family(
+        &mut out,
+        "credence_notices_accepted_total",
+        "counter",
+        "Notices accepted, by path.",
+        &labelled("via", &counters.accepted),
+    );
+    let rejected: Vec<(String, u64)> = counters
+        .rejected
+        .iter()
+        .map(|((via, reason), n)| (format!("{{via=\"{via}\",reason=\"{reason}\"}}"), *n))
+        .collect();
+    family(
+        &mut out,
+        "credence_notices_rejected_total",
+        "counter",
+        "Notices rejected, by path and rule broken.",
+        &rejected,
+    );
+    for (name, help, value) in [
+        (
+            "credence_notices_duplicate_total",
+            "Notices received again.",
+            counters.duplicates,
+        ),
+        (
+            "credence_notices_dropped_total",
+            "Notices dropped because the pending buffer was full.",
+            counters.dropped,
+        ),
+        ("credence_forks_total", "Forks found.", counters.forks),
+        (
+            "credence_gossip_bytes_received_total",
+            "Gossip payload bytes received.",
+            counters.gossip_bytes_in,
+        ),
+        (
+            "credence_gossip_bytes_sent_total",
+            "Gossip payload bytes published.",
+            counters.gossip_bytes_out,
+        ),
+        (
+            "credence_sync_bytes_received_total",
+            "Sync message bytes received.",
+            counters.sync_bytes_in,
+        ),
+        (
+            "credence_sync_bytes_sent_total",
+            "Sync message bytes sent.",
+            counters.sync_bytes_out,
+        ),
+        (
+            "credence_sync_sessions_total",
+            "Sync sessions started.",
+            counters.sync_sessions,
+        ),
+        (
+            "credence_connections_refused_total",
+            "Connections refused (not a roster member).",
+            counters.refused_connections,
+        ),
+    ] {
+        family(&mut out, name, "counter", help, &plain(value));
+    }
+    family(
+        &mut out,
+        "credence_sync_failures_total",
+        "counter",
+        "Sync sessions that failed, by reason.",
+        &labelled("reason", &counters.sync_failures),
+    );
+    family(
+        &mut out,
+        "credence_peer_messages_malformed_total",
+        "counter",
+        "Malformed or oversized peer messages dropped, by protocol.",
+        &labelled("protocol", &counters.malformed),
+    );
+    family(
+        &mut out,
+        "credence_queries_total",
+        "counter",
+        "Queries, by event.",
+        &labelled("event", &counters.queries),
+    );
+    family(
+        &mut out,
+        "credence_issue_refused_total",
+        "counter",
+        "Issue requests refused because the node does not issue, by state.",
+        &labelled("state", &counters.issue_refused),
+    );
+    let forked = matches!(gauges.readiness, Readiness::Forked { .. });
+    for (name, help, value) in [
+        ("credence_peers", "Connected members.", gauges.peers as u64),
+        (
+            "credence_pending_notices",
+            "Notices waiting for a predecessor or reference.",
+            gauges.pending as u64,
+        ),
+        (
+            "credence_objections_overdue",
+            "Open objections past their deadline.",
+            gauges.overdue as u64,
+        ),
+        ("credence_notices_stored", "Notices stored.", gauges.notices),
+        (
+            "credence_unpublished_notices",
+            "Own notices waiting to be published.",
+            gauges.unpublished as u64,
+        ),
+        (
+            "credence_own_log_forked",
+            "1 when this authority's own log is forked (issuing stopped).",
+            u64::from(forked),
+        ),
+    ] {
+        family(&mut out, name, "gauge", help, &plain(value));
+    }
+    let states = ["ready", "restoring", "recovering", "forked", "halted"];
+    let samples: Vec<(String, u64)> = states
+        .iter()
+        .map(|s| {
+            (
+                format!("{{state=\"{s}\"}}"),
+                u64::from(gauges.readiness.name() == *s),
+            )
+        })
+        .collect();
+    family(
+        &mut out,
+        "credence_issuing_state",
+        "gauge",
+        "Whether this node issues (1 for its current state).",
+        &samples,
+    );
+    out
+}

@@ -1,0 +1,960 @@
+//! The running node: a translator between libp2p, the HTTP API's
+//! commands, sled and the engine (`credence_protocol::engine`), which
+//! makes every decision. One task owns the engine, the store and the
+//! swarm, so there are no locks.
+//!
+//! What the daemon does itself is only input and output: it turns swarm
+//! events and commands into engine inputs, carries the engine's outputs to
+//! the swarm, the mark file and the store, and answers the API. Reads that
+//! fold every listing run on a snapshot off the loop ([`reads`]).
+
+mod metrics;
+mod reads;
+mod register;
+
+pub use metrics::Gauges;
+pub use reads::{
+    BACKGROUND_READS_MAX, BACKGROUND_READS_WAITING_MAX, Background, FEED_LISTINGS_MAX, feed,
+};
+pub use register::{REGISTER_RECORDS_MAX, RegisterRecord};
+
+use crate::config::RunConfig;
+use crate::net::{self, Behaviour, BehaviourEvent};
+use crate::node::{Node, NodeError, now};
+use credence_protocol::bundle::Bundle;
+pub use credence_protocol::engine::{
+    Answered, QUERY_DEADLINE_DEFAULT_MS, QUERY_DEADLINE_MAX_MS, QueryAsk, QueryResult, QueryScope,
+};
+use credence_protocol::engine::{
+    EngineConfig, Input, Level, Output, Publication, Readiness, Refusal, Verdict,
+};
+use credence_protocol::fold::{ListingState, Task};
+use credence_protocol::model::{AuthorityId, NoticeId, NoticeKind, SubjectKey};
+use credence_protocol::store::Store;
+use credence_protocol::time::Timestamp;
+use futures::StreamExt;
+use libp2p::gossipsub::{self, MessageAcceptance, PublishError};
+use libp2p::request_response::{self, OutboundRequestId, ResponseChannel};
+use libp2p::swarm::{DialError, ListenError, SwarmEvent, dial_opts::DialOpts};
+use libp2p::{Multiaddr, PeerId, Swarm, mdns};
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::time::Duration;
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+/// Commands queued from the API before the loop applies back-pressure.
+pub const COMMAND_QUEUE_MAX: usize = 1024;
+/// Members discovered on the local network remembered for dialling.
+pub const DISCOVERED_MAX: usize = 1024;
+const TICK: Duration = Duration::from_millis(100);
+const FLUSH_EVERY_MS: u64 = 500;
+
+/// Why a command was not done. The API turns these into HTTP statuses.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum DaemonError {
+    /// The engine refused.
+    #[error(transparent)]
+    Refused(#[from] Refusal),
+    /// The listing is not in this node's records.
+    #[error("listing {0} is not in this node's records")]
+    UnknownListing(NoticeId),
+    /// Too much is already in progress.
+    #[error("{0}")]
+    Busy(String),
+    /// Something failed inside the node.
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl DaemonError {
+    fn internal(e: impl std::fmt::Display) -> DaemonError {
+        DaemonError::Internal(e.to_string())
+    }
+}
+
+/// Where one author stands.
+#[derive(Clone, Debug, Serialize)]
+pub struct AuthorStatus {
+    /// The author.
+    pub author: AuthorityId,
+    /// Its name in the roster.
+    pub name: String,
+    /// Seq held here.
+    pub seq: u64,
+    /// Newest seq a peer reported.
+    pub seen: u64,
+    /// `seen - seq` when positive.
+    pub lag: u64,
+    /// The Merkle root of its log here.
+    pub root: String,
+}
+
+/// A connected peer.
+#[derive(Clone, Debug, Serialize)]
+pub struct PeerStatus {
+    /// Its authority.
+    pub authority: AuthorityId,
+    /// Its name in the roster.
+    pub name: String,
+    /// Its libp2p peer id.
+    pub peer_id: String,
+}
+
+/// What `/v1/status` shows.
+#[derive(Clone, Debug, Serialize)]
+pub struct Status {
+    /// This node's authority.
+    pub authority: AuthorityId,
+    /// Its name.
+    pub name: String,
+    /// The federation id.
+    pub federation: String,
+    /// libp2p addresses this node listens on.
+    pub listen: Vec<String>,
+    /// Connected members.
+    pub peers: Vec<PeerStatus>,
+    /// Every author's log.
+    pub authors: Vec<AuthorStatus>,
+    /// Notices stored.
+    pub notices: u64,
+    /// Notices waiting for a predecessor or a reference.
+    pub pending: usize,
+    /// Fork evidence held.
+    pub forks: usize,
+    /// Own notices waiting to be published.
+    pub unpublished: usize,
+    /// The node issues.
+    pub ready: bool,
+    /// `ready`, `restoring`, `recovering`, `forked` or `halted`.
+    pub issuing: &'static str,
+    /// What that means and what to do.
+    pub issuing_detail: String,
+    /// Seq of the own log's durable mark, when there is one.
+    pub mark: Option<u64>,
+}
+
+type Reply<T> = oneshot::Sender<Result<T, DaemonError>>;
+
+/// What the API asks of the loop.
+#[derive(Debug)]
+pub enum Command {
+    /// Sign, store, make durable and publish a notice.
+    Issue(NoticeKind, Reply<(NoticeId, u64)>),
+    /// A subject's listings now (or at a time).
+    Subject(SubjectKey, Option<Timestamp>, Reply<Vec<ListingState>>),
+    /// One listing with its history.
+    Listing(NoticeId, Option<Timestamp>, Reply<ListingState>),
+    /// This authority's tasks.
+    Tasks(Option<Timestamp>, Reply<Vec<(Task, ListingState)>>),
+    /// Published listings.
+    Feed(Reply<Vec<ListingState>>),
+    /// Status.
+    Status(Reply<Status>),
+    /// The query register, newest first.
+    Register(usize, Reply<Vec<RegisterRecord>>),
+    /// A query.
+    Query(QueryAsk, Reply<QueryResult>),
+    /// Metrics in Prometheus text format.
+    Metrics(Reply<String>),
+    /// An audit bundle.
+    Export(Reply<Bundle>),
+}
+
+/// A running node's handle: its command channel, its stream of accepted
+/// notices, and its stop switch.
+#[derive(Clone, Debug)]
+pub struct Handle {
+    /// Commands to the loop.
+    pub commands: mpsc::Sender<Command>,
+    /// Every notice accepted (issued here, or from gossip or sync).
+    pub accepted: broadcast::Sender<NoticeId>,
+    /// Stops the node (it flushes first).
+    pub stop: mpsc::Sender<()>,
+}
+
+/// Handles the daemon keeps for the engine's tokens and tickets.
+#[derive(Default)]
+struct Pending {
+    next: u64,
+    /// Outbound sync and query requests → (peer, engine token).
+    sync_requests: HashMap<OutboundRequestId, (AuthorityId, u64)>,
+    query_requests: HashMap<OutboundRequestId, (AuthorityId, u64)>,
+    /// Inbound requests waiting for the engine's answer.
+    sync_replies: HashMap<u64, ResponseChannel<Vec<u8>>>,
+    query_replies: HashMap<u64, ResponseChannel<Vec<u8>>>,
+    /// Gossip messages waiting for a verdict.
+    messages: HashMap<u64, (gossipsub::MessageId, PeerId)>,
+    /// Operator requests waiting for the engine.
+    issues: HashMap<u64, Reply<(NoticeId, u64)>>,
+    queries: HashMap<u64, Reply<QueryResult>>,
+}
+
+impl Pending {
+    fn handle(&mut self) -> u64 {
+        self.next += 1;
+        self.next
+    }
+}
+
+fn outbound_name(error: &request_response::OutboundFailure) -> &'static str {
+    match error {
+        request_response::OutboundFailure::DialFailure => "dial",
+        request_response::OutboundFailure::Timeout => "timeout",
+        request_response::OutboundFailure::ConnectionClosed => "closed",
+        request_response::OutboundFailure::UnsupportedProtocols => "protocol",
+        request_response::OutboundFailure::Io(_) => "io",
+    }
+}
+
+/// The node's event loop.
+pub struct Daemon {
+    node: Node,
+    swarm: Swarm<Behaviour>,
+    topic: gossipsub::IdentTopic,
+    members: BTreeMap<PeerId, AuthorityId>,
+    peers: BTreeMap<AuthorityId, PeerId>,
+    listen: Vec<Multiaddr>,
+    /// Dial targets by the engine's index.
+    targets: Vec<Multiaddr>,
+    discovered: BTreeMap<AuthorityId, Multiaddr>,
+    pending: Pending,
+    /// Register entries, written once the swarm has sent what this turn
+    /// queued.
+    records: VecDeque<Box<credence_protocol::engine::RegisterEntry>>,
+    last_flush: Timestamp,
+    dirty: bool,
+    /// A failure that stops the node (storage that cannot be made durable).
+    fatal: Option<String>,
+    accepted: broadcast::Sender<NoticeId>,
+    background: Background,
+}
+
+impl Daemon {
+    /// Opens the node of `config`, binds its listeners and returns the
+    /// loop and its handle. Nothing runs until [`Daemon::run`].
+    pub fn start(
+        config: RunConfig,
+    ) -> Result<(Daemon, Handle, mpsc::Receiver<Command>, mpsc::Receiver<()>), NodeError> {
+        let engine = EngineConfig {
+            sync_interval_ms: u64::try_from(config.sync_interval.as_millis()).unwrap_or(u64::MAX),
+            ..EngineConfig::default()
+        };
+        let mut node = Node::open_with(&config.data, engine)?;
+        let federation = node.federation().clone();
+        let mut swarm = net::swarm(node.engine.key(), &federation, config.mdns).map_err(|e| {
+            NodeError::Config {
+                path: config.data.display().to_string(),
+                reason: e.to_string(),
+            }
+        })?;
+        for address in &config.listen {
+            swarm
+                .listen_on(address.clone())
+                .map_err(|e| NodeError::Config {
+                    path: "listen".into(),
+                    reason: format!("cannot listen on {address}: {e}"),
+                })?;
+        }
+        let members = net::members(&federation);
+        let peers = members.iter().map(|(p, a)| (*a, *p)).collect();
+        let local = swarm.local_peer_id().to_owned();
+        let t = now();
+        let mut targets = Vec::new();
+        for member in &federation.roster().members {
+            if member.key == node.author() {
+                continue;
+            }
+            for text in &member.listen {
+                if let Ok(address) = text.parse::<Multiaddr>()
+                    && node.engine.add_dial_target(Some(member.key), t).is_some()
+                {
+                    targets.push(address);
+                }
+            }
+        }
+        for address in &config.bootstrap {
+            let peer = address.iter().find_map(|p| match p {
+                libp2p::multiaddr::Protocol::P2p(peer) => Some(peer),
+                _ => None,
+            });
+            if peer == Some(local) {
+                continue;
+            }
+            let author = peer.and_then(|p| members.get(&p).copied());
+            if node.engine.add_dial_target(author, t).is_some() {
+                targets.push(address.clone());
+            }
+        }
+        let (commands, command_rx) = mpsc::channel(COMMAND_QUEUE_MAX);
+        let (stop, stop_rx) = mpsc::channel(1);
+        let (accepted, _) = broadcast::channel(4096);
+        let topic = net::topic(&federation);
+        let daemon = Daemon {
+            node,
+            swarm,
+            topic,
+            members,
+            peers,
+            listen: Vec::new(),
+            targets,
+            discovered: BTreeMap::new(),
+            pending: Pending::default(),
+            records: VecDeque::new(),
+            last_flush: t,
+            dirty: false,
+            fatal: None,
+            accepted: accepted.clone(),
+            background: Background::default(),
+        };
+        let handle = Handle {
+            commands,
+            accepted,
+            stop,
+        };
+        Ok((daemon, handle, command_rx, stop_rx))
+    }
+
+    /// The federation.
+    pub fn federation(&self) -> &credence_protocol::roster::Federation {
+        self.node.federation()
+    }
+
+    /// The node's libp2p peer id.
+    pub fn local_peer_id(&self) -> PeerId {
+        *self.swarm.local_peer_id()
+    }
+
+    /// Runs until `stop` fires (or its senders are gone), then flushes.
+    /// A store or mark that cannot be made durable stops the node with an
+    /// error (fail-stop: the service manager restarts it).
+    pub async fn run(
+        mut self,
+        mut commands: mpsc::Receiver<Command>,
+        mut stop: mpsc::Receiver<()>,
+        listening: Option<oneshot::Sender<Vec<Multiaddr>>>,
+    ) -> Result<(), NodeError> {
+        let mut listening = listening;
+        let mut tick = tokio::time::interval(TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let readiness = self.node.engine.readiness().clone();
+        if readiness != Readiness::Ready {
+            tracing::warn!("{}", readiness.explain());
+        }
+        while self.fatal.is_none() {
+            let deferred = self.node.engine.has_deferred() || !self.records.is_empty();
+            tokio::select! {
+                biased;
+                event = self.swarm.select_next_some() => {
+                    if let SwarmEvent::NewListenAddr { address, .. } = &event {
+                        self.listen.push(address.clone());
+                        if let Some(tx) = listening.take() {
+                            let _ = tx.send(self.listen.clone());
+                        }
+                    }
+                    self.on_swarm(event);
+                }
+                command = commands.recv() => match command {
+                    Some(command) => self.on_command(command),
+                    None => break,
+                },
+                _ = stop.recv() => break,
+                _ = tick.tick() => self.on_tick(),
+                _ = std::future::ready(()), if deferred => self.run_deferred(),
+            }
+        }
+        while !self.records.is_empty() || self.node.engine.has_deferred() {
+            self.run_deferred();
+        }
+        if let Some(reason) = self.fatal.take() {
+            tracing::error!("stopping: {reason}");
+            return Err(NodeError::Config {
+                path: self.node.dir.display().to_string(),
+                reason,
+            });
+        }
+        tracing::info!("stopping: flushing the store");
+        self.node.engine.replica_mut().store_mut().flush()?;
+        Ok(())
+    }
+
+    fn feed(&mut self, input: Input<'_>) {
+        let outputs = self.node.engine.handle(input, now());
+        self.apply(outputs);
+    }
+
+    /// Carries out the engine's outputs, in order; outputs that report
+    /// back (persist, publish) feed their result to the engine at once.
+    fn apply(&mut self, outputs: Vec<Output>) {
+        let mut queue: VecDeque<Output> = outputs.into();
+        while let Some(output) = queue.pop_front() {
+            let follow = self.carry_out(output);
+            if let Some(input) = follow {
+                let more = self.node.engine.handle(input, now());
+                queue.extend(more);
+            }
+        }
+    }
+
+    fn carry_out(&mut self, output: Output) -> Option<Input<'static>> {
+        match output {
+            Output::Verdict { message, verdict } => {
+                if let Some((id, source)) = self.pending.messages.remove(&message) {
+                    let acceptance = match verdict {
+                        Verdict::Accept => MessageAcceptance::Accept,
+                        Verdict::Reject => MessageAcceptance::Reject,
+                        Verdict::Ignore => MessageAcceptance::Ignore,
+                    };
+                    self.swarm
+                        .behaviour_mut()
+                        .gossipsub
+                        .report_message_validation_result(&id, &source, acceptance);
+                }
+            }
+            Output::Accepted { id, .. } => {
+                self.dirty = true;
+                let _ = self.accepted.send(id);
+            }
+            Output::Forked { .. } => self.dirty = true,
+            Output::Publish { id, envelope } => {
+                let result = match self
+                    .swarm
+                    .behaviour_mut()
+                    .gossipsub
+                    .publish(self.topic.clone(), envelope.to_vec())
+                {
+                    Ok(_) | Err(PublishError::Duplicate) => Publication::Sent,
+                    Err(PublishError::NoPeersSubscribedToTopic)
+                    | Err(PublishError::AllQueuesFull(_)) => Publication::NoPeers,
+                    Err(e) => {
+                        tracing::warn!("publish failed: {e}");
+                        Publication::Failed
+                    }
+                };
+                return Some(Input::Published { id, result });
+            }
+            Output::SendSync { peer, token, bytes } => {
+                if let Some(peer_id) = self.peers.get(&peer).copied() {
+                    let request = self
+                        .swarm
+                        .behaviour_mut()
+                        .sync
+                        .send_request(&peer_id, bytes);
+                    if token != 0 {
+                        self.pending.sync_requests.insert(request, (peer, token));
+                    }
+                }
+            }
+            Output::AnswerSync { reply, bytes } => {
+                if let (Some(channel), Some(bytes)) =
+                    (self.pending.sync_replies.remove(&reply), bytes)
+                {
+                    let _ = self
+                        .swarm
+                        .behaviour_mut()
+                        .sync
+                        .send_response(channel, bytes);
+                }
+            }
+            Output::SendQuery { peer, token, bytes } => {
+                if let Some(peer_id) = self.peers.get(&peer).copied() {
+                    let request = self
+                        .swarm
+                        .behaviour_mut()
+                        .query
+                        .send_request(&peer_id, bytes);
+                    self.pending.query_requests.insert(request, (peer, token));
+                }
+            }
+            Output::AnswerQuery { reply, bytes } => {
+                if let (Some(channel), Some(bytes)) =
+                    (self.pending.query_replies.remove(&reply), bytes)
+                {
+                    let _ = self
+                        .swarm
+                        .behaviour_mut()
+                        .query
+                        .send_response(channel, bytes);
+                }
+            }
+            Output::Persist { mark } => {
+                let seq = mark.seq;
+                return Some(match self.node.persist(&mark) {
+                    Ok(()) => Input::Persisted { seq },
+                    Err(e) => {
+                        let reason = e.to_string();
+                        self.fatal = Some(format!(
+                            "own notice seq {seq} could not be made durable: {reason}"
+                        ));
+                        Input::PersistFailed { seq, reason }
+                    }
+                });
+            }
+            Output::Issued { ticket, result } => {
+                if let Some(reply) = self.pending.issues.remove(&ticket) {
+                    let _ = reply.send(
+                        result
+                            .map(|issued| (issued.id, issued.seq))
+                            .map_err(DaemonError::Refused),
+                    );
+                }
+            }
+            Output::QueryDone { ticket, result } => {
+                if let Some(reply) = self.pending.queries.remove(&ticket) {
+                    let _ = reply.send(result.map_err(DaemonError::Refused));
+                }
+            }
+            Output::Record(entry) => self.records.push_back(entry),
+            Output::Dial { target } => {
+                if let Some(address) = self.targets.get(target).cloned() {
+                    let peer = address.iter().find_map(|p| match p {
+                        libp2p::multiaddr::Protocol::P2p(peer) => Some(peer),
+                        _ => None,
+                    });
+                    let opts = match peer {
+                        Some(peer) => DialOpts::peer_id(peer)
+                            .addresses(vec![address.clone()])
+                            .build(),
+                        None => DialOpts::unknown_peer_id().address(address.clone()).build(),
+                    };
+                    if let Err(e) = self.swarm.dial(opts) {
+                        tracing::debug!("dial {address}: {e}");
+                    }
+                }
+            }
+            Output::DialPeer { peer } => {
+                if let (Some(peer_id), Some(address)) = (
+                    self.peers.get(&peer).copied(),
+                    self.discovered.get(&peer).cloned(),
+                ) {
+                    let _ = self
+                        .swarm
+                        .dial(DialOpts::peer_id(peer_id).addresses(vec![address]).build());
+                }
+            }
+            Output::Readiness(readiness) => match readiness {
+                Readiness::Forked { .. } | Readiness::Halted { .. } => {
+                    tracing::error!("issuing stopped: {}", readiness.explain())
+                }
+                other => tracing::info!("issuing: {}", other.name()),
+            },
+            Output::Log { level, message } => match level {
+                Level::Info => tracing::info!("{message}"),
+                Level::Warn => tracing::warn!("{message}"),
+                Level::Error => tracing::error!("{message}"),
+            },
+        }
+        None
+    }
+
+    fn on_tick(&mut self) {
+        self.feed(Input::Tick);
+        let t = now();
+        if self.dirty && t.0.saturating_sub(self.last_flush.0) >= FLUSH_EVERY_MS {
+            // Own notices are durable before they are acknowledged; what
+            // came from peers and the register are made durable here, off
+            // this loop's thread.
+            if let Err(e) = self.node.engine.replica_mut().store_mut().flush_soon() {
+                self.fatal = Some(format!("the store could not be flushed: {e}"));
+            }
+            self.dirty = false;
+            self.last_flush = t;
+        }
+    }
+
+    fn run_deferred(&mut self) {
+        if let Some(entry) = self.records.pop_front() {
+            self.write_record(&entry);
+        } else if self.node.engine.has_deferred() {
+            self.feed(Input::RunDeferred);
+        }
+    }
+
+    fn write_record(&mut self, entry: &credence_protocol::engine::RegisterEntry) {
+        let result = RegisterRecord::of(self.node.federation(), entry).and_then(|(key, record)| {
+            let bytes = serde_json::to_vec(&record).map_err(|e| e.to_string())?;
+            self.node
+                .replica()
+                .store()
+                .register_put(entry.at, &key, &bytes)
+                .map_err(|e| e.to_string())
+        });
+        match result {
+            Ok(()) => self.dirty = true,
+            Err(e) => tracing::error!("cannot write the query register: {e}"),
+        }
+    }
+
+    fn on_swarm(&mut self, event: SwarmEvent<BehaviourEvent>) {
+        match event {
+            SwarmEvent::ConnectionEstablished {
+                peer_id,
+                endpoint,
+                num_established,
+                ..
+            } => {
+                let Some(author) = self.members.get(&peer_id).copied() else {
+                    // The gate refuses non-members; this is a second line.
+                    self.feed(Input::Refused);
+                    let _ = self.swarm.disconnect_peer_id(peer_id);
+                    return;
+                };
+                let target = endpoint.is_dialer().then(|| {
+                    self.targets
+                        .iter()
+                        .position(|a| a == endpoint.get_remote_address())
+                });
+                if num_established.get() == 1 {
+                    self.feed(Input::Connected {
+                        peer: author,
+                        target: target.flatten(),
+                    });
+                }
+            }
+            SwarmEvent::ConnectionClosed {
+                peer_id,
+                num_established: 0,
+                ..
+            } => {
+                if let Some(author) = self.members.get(&peer_id).copied() {
+                    tracing::info!("disconnected from {}", self.federation().name_of(&author));
+                    self.feed(Input::Disconnected { peer: author });
+                }
+            }
+            SwarmEvent::IncomingConnectionError {
+                error,
+                send_back_addr,
+                ..
+            } => {
+                if matches!(error, ListenError::Denied { .. }) {
+                    tracing::warn!(
+                        "refused a connection from {send_back_addr}: not a roster member"
+                    );
+                    self.feed(Input::Refused);
+                }
+            }
+            SwarmEvent::OutgoingConnectionError { error, .. } => {
+                if matches!(error, DialError::Denied { .. }) {
+                    self.feed(Input::Refused);
+                }
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Message {
+                propagation_source,
+                message_id,
+                message,
+            })) => {
+                let Some(from) = self.members.get(&propagation_source).copied() else {
+                    return;
+                };
+                let handle = self.pending.handle();
+                self.pending
+                    .messages
+                    .insert(handle, (message_id, propagation_source));
+                let id = NoticeId::from(credence_crypto::merkle::leaf_hash(&message.data));
+                self.feed(Input::Gossip {
+                    from,
+                    message: handle,
+                    id,
+                    bytes: &message.data,
+                });
+                // A verdict the engine did not give is "ignore".
+                if let Some((id, source)) = self.pending.messages.remove(&handle) {
+                    self.swarm
+                        .behaviour_mut()
+                        .gossipsub
+                        .report_message_validation_result(&id, &source, MessageAcceptance::Ignore);
+                }
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Subscribed {
+                ..
+            })) => self.feed(Input::Subscribed),
+            SwarmEvent::Behaviour(BehaviourEvent::Sync(event)) => self.on_sync_event(event),
+            SwarmEvent::Behaviour(BehaviourEvent::Query(event)) => self.on_query_event(event),
+            SwarmEvent::Behaviour(BehaviourEvent::Mdns(mdns::Event::Discovered(found))) => {
+                for (peer_id, address) in found {
+                    if let Some(author) = self.members.get(&peer_id).copied() {
+                        if self.discovered.len() < DISCOVERED_MAX
+                            || self.discovered.contains_key(&author)
+                        {
+                            self.discovered.insert(author, address);
+                        }
+                        self.feed(Input::Discovered { peer: author });
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn on_sync_event(&mut self, event: request_response::Event<Vec<u8>, Vec<u8>>) {
+        match event {
+            request_response::Event::Message { peer, message, .. } => {
+                let Some(author) = self.members.get(&peer).copied() else {
+                    return;
+                };
+                match message {
+                    request_response::Message::Request {
+                        request, channel, ..
+                    } => {
+                        let reply = self.pending.handle();
+                        self.pending.sync_replies.insert(reply, channel);
+                        self.feed(Input::SyncRequest {
+                            peer: author,
+                            reply,
+                            bytes: &request,
+                        });
+                        // Unanswered: dropping the channel closes the stream.
+                        self.pending.sync_replies.remove(&reply);
+                    }
+                    request_response::Message::Response {
+                        request_id,
+                        response,
+                    } => {
+                        if let Some((peer, token)) = self.pending.sync_requests.remove(&request_id)
+                        {
+                            self.feed(Input::SyncResponse {
+                                peer,
+                                token,
+                                bytes: &response,
+                            });
+                        }
+                    }
+                }
+            }
+            request_response::Event::OutboundFailure {
+                request_id, error, ..
+            } => {
+                if let Some((peer, token)) = self.pending.sync_requests.remove(&request_id) {
+                    self.feed(Input::SyncFailed {
+                        peer,
+                        token,
+                        reason: outbound_name(&error),
+                    });
+                }
+            }
+            request_response::Event::InboundFailure { peer, error, .. } => {
+                tracing::debug!("inbound sync from {peer} failed: {error}");
+            }
+            request_response::Event::ResponseSent { .. } => {}
+        }
+    }
+
+    fn on_query_event(&mut self, event: request_response::Event<Vec<u8>, Vec<u8>>) {
+        match event {
+            request_response::Event::Message { peer, message, .. } => {
+                let Some(author) = self.members.get(&peer).copied() else {
+                    return;
+                };
+                match message {
+                    request_response::Message::Request {
+                        request, channel, ..
+                    } => {
+                        let reply = self.pending.handle();
+                        self.pending.query_replies.insert(reply, channel);
+                        self.feed(Input::QueryRequest {
+                            peer: author,
+                            reply,
+                            bytes: &request,
+                        });
+                        self.pending.query_replies.remove(&reply);
+                    }
+                    request_response::Message::Response {
+                        request_id,
+                        response,
+                    } => {
+                        if let Some((peer, token)) = self.pending.query_requests.remove(&request_id)
+                        {
+                            self.feed(Input::QueryResponse {
+                                peer,
+                                token,
+                                bytes: &response,
+                            });
+                        }
+                    }
+                }
+            }
+            request_response::Event::OutboundFailure {
+                request_id, error, ..
+            } => {
+                if let Some((peer, token)) = self.pending.query_requests.remove(&request_id) {
+                    self.feed(Input::QueryFailed {
+                        peer,
+                        token,
+                        reason: outbound_name(&error),
+                    });
+                }
+            }
+            request_response::Event::InboundFailure { .. }
+            | request_response::Event::ResponseSent { .. } => {}
+        }
+    }
+
+    fn on_command(&mut self, command: Command) {
+        let t = now();
+        match command {
+            Command::Issue(kind, reply) => {
+                let ticket = self.pending.handle();
+                self.pending.issues.insert(ticket, reply);
+                self.feed(Input::Issue { ticket, kind });
+                if let Some(reply) = self.pending.issues.remove(&ticket) {
+                    let _ = reply.send(Err(DaemonError::Internal(
+                        "the engine gave no answer".into(),
+                    )));
+                }
+            }
+            Command::Subject(key, at, reply) => {
+                let _ = reply.send(
+                    self.node
+                        .replica()
+                        .subject_listings(&key, at.unwrap_or(t))
+                        .map_err(DaemonError::internal),
+                );
+            }
+            Command::Listing(id, at, reply) => {
+                let result = match self.node.replica().listing_state(&id, at.unwrap_or(t)) {
+                    Ok(Some(state)) => Ok(state),
+                    Ok(None) => Err(DaemonError::UnknownListing(id)),
+                    Err(e) => Err(DaemonError::internal(e)),
+                };
+                let _ = reply.send(result);
+            }
+            Command::Tasks(at, reply) => {
+                let me = self.node.author();
+                self.in_background(reply, move |replica| {
+                    replica
+                        .tasks(&me, at.unwrap_or(t))
+                        .map_err(DaemonError::internal)
+                });
+            }
+            Command::Feed(reply) => self.in_background(reply, move |replica| feed(replica, t)),
+            Command::Status(reply) => {
+                let _ = reply.send(self.status());
+            }
+            Command::Register(limit, reply) => {
+                let result = self
+                    .node
+                    .replica()
+                    .store()
+                    .register_recent(limit.min(REGISTER_RECORDS_MAX))
+                    .map_err(DaemonError::internal)
+                    .map(|records| {
+                        records
+                            .iter()
+                            .filter_map(|bytes| serde_json::from_slice(bytes).ok())
+                            .collect()
+                    });
+                let _ = reply.send(result);
+            }
+            Command::Query(ask, reply) => {
+                let ticket = self.pending.handle();
+                self.pending.queries.insert(ticket, reply);
+                self.feed(Input::Query { ticket, ask });
+            }
+            Command::Metrics(reply) => {
+                let engine = &self.node.engine;
+                let counters = engine.counters().clone();
+                let mut gauges = Gauges {
+                    peers: engine.peers().len(),
+                    pending: engine.replica().pending_count(),
+                    overdue: 0,
+                    notices: engine.replica().store().notice_count().unwrap_or(0),
+                    unpublished: engine.unpublished(),
+                    readiness: engine.readiness().clone(),
+                };
+                self.in_background(reply, move |replica| {
+                    gauges.overdue = reads::overdue(replica, t)?;
+                    Ok(metrics::render(&counters, &gauges))
+                });
+            }
+            Command::Export(reply) => {
+                self.in_background(reply, |replica| {
+                    Bundle::export(replica).map_err(DaemonError::internal)
+                });
+            }
+        }
+    }
+
+    fn in_background<T: Send + 'static>(
+        &self,
+        reply: Reply<T>,
+        read: impl FnOnce(
+            &credence_protocol::replica::Replica<crate::store::SledSnapshot>,
+        ) -> Result<T, DaemonError>
+        + Send
+        + 'static,
+    ) {
+        self.background.run(
+            self.node.federation().clone(),
+            self.node.replica().store().snapshot(),
+            reply,
+            read,
+        );
+    }
+
+    fn status(&self) -> Result<Status, DaemonError> {
+        let engine = &self.node.engine;
+        let federation = self.node.federation();
+        let heads = engine
+            .replica()
+            .store()
+            .heads()
+            .map_err(DaemonError::internal)?;
+        let mut authors: Vec<AuthorStatus> = Vec::new();
+        for member in &federation.roster().members {
+            let head = heads.iter().find(|h| h.author == member.key);
+            let seq = head.map_or(0, |h| h.seq);
+            let peak = engine
+                .seen()
+                .get(&member.key)
+                .copied()
+                .unwrap_or(0)
+                .max(seq);
+            authors.push(AuthorStatus {
+                author: member.key,
+                name: member.name.clone(),
+                seq,
+                seen: peak,
+                lag: peak - seq,
+                root: head.map(|h| h.root().to_hex()).unwrap_or_default(),
+            });
+        }
+        let readiness = engine.readiness();
+        Ok(Status {
+            authority: self.node.author(),
+            name: federation.name_of(&self.node.author()),
+            federation: federation.id().to_string(),
+            listen: self.listen.iter().map(|a| a.to_string()).collect(),
+            peers: engine
+                .peers()
+                .iter()
+                .filter_map(|a| {
+                    self.peers.get(a).map(|p| PeerStatus {
+                        authority: *a,
+                        name: federation.name_of(a),
+                        peer_id: p.to_string(),
+                    })
+                })
+                .collect(),
+            authors,
+            notices: engine
+                .replica()
+                .store()
+                .notice_count()
+                .map_err(DaemonError::internal)?,
+            pending: engine.replica().pending_count(),
+            forks: engine
+                .replica()
+                .store()
+                .forks()
+                .map_err(DaemonError::internal)?
+                .len(),
+            unpublished: engine.unpublished(),
+            ready: *readiness == Readiness::Ready,
+            issuing: readiness.name(),
+            issuing_detail: readiness.explain(),
+            mark: engine.mark().map(|m| m.seq),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,119 @@
+//! Reads that fold every listing (feed, tasks, metrics, export): answered
+//! from a snapshot of the store on a blocking thread, a few at a time, so
+//! that a large store never stalls gossip and sync.
+
+use super::{DaemonError, Reply};
+use crate::store::SledSnapshot;
+use credence_protocol::fold::ListingState;
+use credence_protocol::replica::Replica;
+use credence_protocol::roster::Federation;
+use credence_protocol::store::Store;
+use credence_protocol::time::Timestamp;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// Requests that fold every listing answered at once.
+pub const BACKGROUND_READS_MAX: usize = 2;
+/// Such requests waiting for one of those places; past that, `busy`.
+pub const BACKGROUND_READS_WAITING_MAX: usize = 8;
+/// Listings in one publicity feed answer.
+pub const FEED_LISTINGS_MAX: usize = 1000;
+
+/// The places for background reads and the count of those admitted.
+#[derive(Clone, Debug)]
+pub struct Background {
+    /// Reads running or waiting (at most
+    /// [`BACKGROUND_READS_MAX`] + [`BACKGROUND_READS_WAITING_MAX`]).
+    pub(super) admitted: Arc<AtomicUsize>,
+    /// Places to run them ([`BACKGROUND_READS_MAX`]).
+    pub(super) places: Arc<tokio::sync::Semaphore>,
+}
+
+impl Default for Background {
+    fn default() -> Background {
+        Background {
+            admitted: Arc::default(),
+            places: Arc::new(tokio::sync::Semaphore::new(BACKGROUND_READS_MAX)),
+        }
+    }
+}
+
+/// Counts one read off the event loop while it lives.
+struct Admitted(Arc<AtomicUsize>);
+
+impl Drop for Admitted {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl Background {
+    /// Answers `reply` with `read` over `snapshot` on a blocking thread,
+    /// or `busy` when too many such reads already run or wait.
+    pub fn run<T: Send + 'static>(
+        &self,
+        federation: Federation,
+        snapshot: SledSnapshot,
+        reply: Reply<T>,
+        read: impl FnOnce(&Replica<SledSnapshot>) -> Result<T, DaemonError> + Send + 'static,
+    ) {
+        let most = BACKGROUND_READS_MAX + BACKGROUND_READS_WAITING_MAX;
+        if self.admitted.fetch_add(1, Ordering::SeqCst) >= most {
+            self.admitted.fetch_sub(1, Ordering::SeqCst);
+            let _ = reply.send(Err(DaemonError::Busy(format!(
+                "this node is already answering or holding {most} requests that read every listing; try again in a moment"
+            ))));
+            return;
+        }
+        let counted = Admitted(Arc::clone(&self.admitted));
+        let places = Arc::clone(&self.places);
+        let replica = Replica::new(federation, snapshot);
+        tokio::spawn(async move {
+            // The semaphore is never closed.
+            let Ok(place) = places.acquire_owned().await else {
+                return;
+            };
+            let _ = tokio::task::spawn_blocking(move || {
+                let answer = read(&replica);
+                // Its place is free before the caller hears back.
+                drop((place, counted));
+                let _ = reply.send(answer);
+            })
+            .await;
+        });
+    }
+}
+
+/// The newest published listings (the publicity feed).
+pub fn feed<S: Store>(
+    replica: &Replica<S>,
+    t: Timestamp,
+) -> Result<Vec<ListingState>, DaemonError> {
+    let mut out = Vec::new();
+    for id in replica.store().listings().map_err(DaemonError::internal)? {
+        if let Some(state) = replica
+            .listing_state(&id, t)
+            .map_err(DaemonError::internal)?
+            && state.published
+        {
+            out.push(state);
+        }
+    }
+    out.sort_by(|a, b| b.issued_at.cmp(&a.issued_at).then(a.id.cmp(&b.id)));
+    out.truncate(FEED_LISTINGS_MAX);
+    Ok(out)
+}
+
+/// Objections past their ruling deadline, over every listing.
+pub fn overdue<S: Store>(replica: &Replica<S>, t: Timestamp) -> Result<usize, DaemonError> {
+    let mut count = 0;
+    for id in replica.store().listings().map_err(DaemonError::internal)? {
+        if let Some(state) = replica
+            .listing_state(&id, t)
+            .map_err(DaemonError::internal)?
+        {
+            count += state.overdue_objections().count();
+        }
+    }
+    Ok(count)
+}

@@ -1,0 +1,157 @@
+use super::*;
+use crate::config::LogFormat;
+use crate::node::{CONFIG_FILE, KEY_FILE, ROSTER_FILE};
+use credence_protocol::testkit;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+/// A daemon of member 0 of a test federation, not running: commands
+/// are handed to it directly.
+fn daemon(dir: &std::path::Path) -> Daemon {
+    let test = testkit::federation(3, 2);
+    std::fs::write(dir.join(CONFIG_FILE), "name = \"market\"\n").unwrap();
+    crate::keyfile::write_new(&dir.join(KEY_FILE), &test.keys[0]).unwrap();
+    crate::mark::write(
+        dir,
+        &test.author(0),
+        &credence_protocol::engine::Mark::zero(),
+    )
+    .unwrap();
+    let roster = test.federation.roster().to_document().to_toml();
+    std::fs::write(dir.join(ROSTER_FILE), roster).unwrap();
+    let config = RunConfig {
+        data: dir.to_path_buf(),
+        listen: Vec::new(),
+        bootstrap: Vec::new(),
+        http: "127.0.0.1:0".parse().unwrap(),
+        sync_interval: Duration::from_secs(30),
+        mdns: false,
+        log: LogFormat::Human,
+    };
+    Daemon::start(config).unwrap().0
+}
+
+// Reads that fold every listing are answered from a snapshot off the
+// event loop, the same as the live replica would answer; they wait for
+// one of BACKGROUND_READS_MAX places, and past the waiting bound the
+// caller is told to come back.
+#[tokio::test]
+async fn whole_store_reads_run_off_the_loop_and_are_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut daemon = daemon(dir.path());
+    let t = now();
+    let listing = testkit::listing(1, "food-drug", Timestamp(t.0 - 60_000));
+    daemon.node.issue(NoticeKind::List(listing), t).unwrap();
+    let live = daemon.node.export().unwrap();
+    let live_feed = feed(daemon.node.replica(), t).unwrap();
+
+    let (reply, answer) = oneshot::channel();
+    daemon.on_command(Command::Export(reply));
+    let exported = answer.await.unwrap().unwrap();
+    assert_eq!(exported.envelopes, live.envelopes);
+    assert_eq!(exported.heads, live.heads);
+    let (reply, answer) = oneshot::channel();
+    daemon.on_command(Command::Feed(reply));
+    let fed = answer.await.unwrap().unwrap();
+    assert_eq!(fed.len(), 1);
+    assert_eq!(fed, live_feed);
+
+    let most = BACKGROUND_READS_MAX + BACKGROUND_READS_WAITING_MAX;
+    daemon.background.admitted.store(most, Ordering::SeqCst);
+    let (reply, answer) = oneshot::channel();
+    daemon.on_command(Command::Metrics(reply));
+    let refused = answer.await.unwrap().unwrap_err();
+    assert!(matches!(refused, DaemonError::Busy(_)), "{refused:?}");
+    assert_eq!(daemon.background.admitted.load(Ordering::SeqCst), most);
+    daemon.background.admitted.store(0, Ordering::SeqCst);
+    // With every place taken, reads wait for one instead of failing.
+    let taken = Arc::clone(&daemon.background.places)
+        .acquire_many_owned(BACKGROUND_READS_MAX as u32)
+        .await
+        .unwrap();
+    let (reply, mut waiting) = oneshot::channel();
+    daemon.on_command(Command::Tasks(None, reply));
+    tokio::task::yield_now().await;
+    assert!(waiting.try_recv().is_err(), "no place was free");
+    assert_eq!(daemon.background.admitted.load(Ordering::SeqCst), 1);
+    drop(taken);
+    let me = daemon.node.author();
+    let live_tasks = daemon.node.replica().tasks(&me, t).unwrap();
+    assert_eq!(waiting.await.unwrap().unwrap().len(), live_tasks.len());
+    let (reply, answer) = oneshot::channel();
+    daemon.on_command(Command::Metrics(reply));
+    let text = answer.await.unwrap().unwrap();
+    assert!(text.contains("credence_notices_accepted_total"), "{text}");
+    assert!(
+        text.contains("credence_issuing_state{state=\"ready\"} 1"),
+        "{text}"
+    );
+    // Every background read gave its place back.
+    assert_eq!(daemon.background.admitted.load(Ordering::SeqCst), 0);
+}
+
+// An issue through the loop is acknowledged only after the mark file
+// names it; a data directory whose mark is ahead of its store refuses.
+#[tokio::test]
+async fn issuing_writes_the_mark_and_a_lost_store_refuses() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut daemon = daemon(dir.path());
+    let t = now();
+    let (reply, answer) = oneshot::channel();
+    let listing = testkit::listing(2, "food-drug", Timestamp(t.0 - 60_000));
+    daemon.on_command(Command::Issue(NoticeKind::List(listing), reply));
+    let (id, seq) = answer.await.unwrap().unwrap();
+    let me = daemon.node.author();
+    let mark = crate::mark::read(dir.path(), &me).unwrap().unwrap();
+    assert_eq!((mark.id, mark.seq), (id, seq));
+    drop(daemon);
+    std::fs::remove_dir_all(dir.path().join(crate::node::STORE_DIR)).unwrap();
+    // Only the mark's own notice was lost: it comes back from the mark.
+    let daemon = super::tests::daemon_again(dir.path());
+    assert_eq!(daemon.node.engine.readiness(), &Readiness::Ready);
+    assert_eq!(
+        daemon
+            .node
+            .replica()
+            .store()
+            .head(&me)
+            .unwrap()
+            .map(|h| h.seq),
+        Some(1)
+    );
+    drop(daemon);
+    // A mark two notices ahead of the store: restoring until peers help.
+    let ahead = credence_protocol::engine::Mark {
+        seq: 3,
+        id: NoticeId([5; 32]),
+        root: None,
+        envelope: None,
+    };
+    crate::mark::write(dir.path(), &me, &ahead).unwrap();
+    let mut daemon = super::tests::daemon_again(dir.path());
+    let (reply, answer) = oneshot::channel();
+    let listing = testkit::listing(3, "food-drug", Timestamp(t.0 - 60_000));
+    daemon.on_command(Command::Issue(NoticeKind::List(listing), reply));
+    let refused = answer.await.unwrap().unwrap_err();
+    assert_eq!(
+        refused,
+        DaemonError::Refused(Refusal::NotReady(Readiness::Restoring { held: 1, mark: 3 }))
+    );
+    let (reply, answer) = oneshot::channel();
+    daemon.on_command(Command::Status(reply));
+    let status = answer.await.unwrap().unwrap();
+    assert_eq!((status.ready, status.issuing), (false, "restoring"));
+}
+
+fn daemon_again(dir: &std::path::Path) -> Daemon {
+    let config = RunConfig {
+        data: dir.to_path_buf(),
+        listen: Vec::new(),
+        bootstrap: Vec::new(),
+        http: "127.0.0.1:0".parse().unwrap(),
+        sync_interval: Duration::from_secs(30),
+        mdns: false,
+        log: LogFormat::Human,
+    };
+    Daemon::start(config).unwrap().0
+}

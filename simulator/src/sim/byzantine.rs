@@ -1,0 +1,164 @@
+//! What Byzantine members send: forgeries, forks, replays, unauthorised
+//! repairs, garbage, and their own notices to only some peers.
+
+use super::Sim;
+use super::network::Msg;
+use crate::scenario::Misbehaviour;
+use crate::store::Envelope;
+use credence_crypto::AuthorityKey;
+use credence_protocol::model::{AuthorityId, NOTICE_VERSION, Notice, NoticeId, NoticeKind};
+use credence_protocol::store::Store;
+use credence_protocol::testkit;
+use std::rc::Rc;
+
+impl Sim {
+    fn next_notice(&self, node: usize, kind: NoticeKind) -> (Notice, u64) {
+        let author = AuthorityId(self.nodes[node].engine.key().public_bytes());
+        let head = self.nodes[node]
+            .engine
+            .replica()
+            .store()
+            .head(&author)
+            .ok()
+            .flatten();
+        let (seq, prev, at) = head.map_or((1, NoticeId::default(), self.now_ts()), |h| {
+            (h.seq + 1, h.id, h.issued_at.max(self.now_ts()))
+        });
+        let notice = Notice {
+            version: NOTICE_VERSION,
+            federation: self.oracle.federation().id(),
+            author,
+            seq,
+            prev,
+            issued_at: at,
+            kind,
+        };
+        (notice, seq)
+    }
+
+    pub(super) fn misbehave(&mut self, node: usize, behaviour: Misbehaviour) {
+        if !self.nodes[node].up {
+            return;
+        }
+        *self
+            .counters
+            .faults
+            .entry(match behaviour {
+                Misbehaviour::Forge => "byzantine_forge",
+                Misbehaviour::Fork => "byzantine_fork",
+                Misbehaviour::Replay => "byzantine_replay",
+                Misbehaviour::UnauthorisedRepair => "byzantine_unauthorised_repair",
+                Misbehaviour::Garbage => "byzantine_garbage",
+                Misbehaviour::Withhold => "byzantine_withhold",
+            })
+            .or_default() += 1;
+        let key = AuthorityKey::from_secret_bytes(self.nodes[node].engine.key().secret_bytes());
+        let mesh = self.nodes[node].mesh.clone();
+        let mut messages: Vec<(Vec<usize>, Vec<u8>)> = Vec::new();
+        match behaviour {
+            Misbehaviour::Forge => {
+                let subject = self.rng.below(self.cfg.scenario.workload.subjects);
+                let listing = self.listing(subject);
+                let (notice, _) = self.next_notice(node, NoticeKind::List(listing));
+                let (_, mut bytes) = testkit::sign(&key, &notice);
+                let last = bytes.len() - 1;
+                bytes[last] ^= 0x40;
+                messages.push((mesh.clone(), bytes));
+            }
+            Misbehaviour::UnauthorisedRepair => {
+                let own = self.nodes[node].own_listings.clone();
+                let others: Vec<NoticeId> = self.nodes[node]
+                    .known_listings
+                    .iter()
+                    .copied()
+                    .filter(|l| !own.contains(l))
+                    .collect();
+                let Some(listing) = self.pick(&others) else {
+                    return;
+                };
+                let (notice, _) = self.next_notice(
+                    node,
+                    NoticeKind::Repair {
+                        listing,
+                        reason: "paid".into(),
+                        evidence: Vec::new(),
+                    },
+                );
+                let (_, bytes) = testkit::sign(&key, &notice);
+                messages.push((mesh.clone(), bytes));
+            }
+            Misbehaviour::Garbage => {
+                let len = 16 + self.rng.below(600) as usize;
+                let bytes: Vec<u8> = (0..len).map(|_| self.rng.below(256) as u8).collect();
+                messages.push((mesh.clone(), bytes));
+            }
+            Misbehaviour::Replay => {
+                let log = &self.nodes[node].log;
+                if log.is_empty() {
+                    return;
+                }
+                let index = log[self.rng.below(log.len() as u64) as usize];
+                let bytes = self.interner.borrow().get(index).bytes.to_vec();
+                messages.push((mesh.clone(), bytes));
+            }
+            Misbehaviour::Fork => {
+                let own = self.nodes[node].own_listings.clone();
+                let Some(listing) = self.pick(&own) else {
+                    return;
+                };
+                let change = |text: &str| NoticeKind::Amend {
+                    listing,
+                    changes: vec![credence_protocol::model::ListingChange::Reason(text.into())],
+                };
+                let (x, _) = self.next_notice(node, change("version one"));
+                let (y, _) = self.next_notice(node, change("version two"));
+                let (_, x) = testkit::sign(&key, &x);
+                let (_, y) = testkit::sign(&key, &y);
+                // It keeps one branch itself and shows each half of its
+                // peers a different one.
+                let _ = self.nodes[node].engine.replica_mut().ingest_batch(&[&x]);
+                self.nodes[node].silenced = true;
+                let half_a: Vec<usize> = mesh.iter().copied().step_by(2).collect();
+                let mut half_b: Vec<usize> = mesh.iter().copied().skip(1).step_by(2).collect();
+                if half_b.is_empty() {
+                    let n = self.nodes.len() as u64;
+                    let other = (self.rng.below(n - 1) as usize + node + 1) % n as usize;
+                    half_b.push(other);
+                }
+                messages.push((half_a, x));
+                messages.push((half_b, y));
+            }
+            Misbehaviour::Withhold => return,
+        }
+        for (peers, bytes) in messages {
+            self.witness(&bytes);
+            let envelope = Rc::new(Envelope::loose(bytes));
+            for peer in peers {
+                self.send(node, peer, Msg::Gossip(envelope.clone()));
+            }
+        }
+    }
+
+    /// The deliberately broken replica: it takes every repair it receives,
+    /// whoever signed it, as if it were valid.
+    pub(super) fn broken_accepts(&mut self, node: usize, envelopes: &[Rc<Envelope>]) {
+        for envelope in envelopes {
+            let id = &envelope.id;
+            let Some(notice) = credence_protocol::codec::decode_envelope(&envelope.bytes)
+                .ok()
+                .and_then(|e| credence_protocol::codec::decode_notice(&e.body).ok())
+            else {
+                continue;
+            };
+            if matches!(notice.kind, NoticeKind::Repair { .. })
+                && self.nodes[node].wrongly_accepted.insert(*id)
+                && !self.valid.contains(id)
+            {
+                self.violate(
+                    "nothing_invalid_accepted",
+                    format!("node {node} accepted invalid notice {id} (a repair by {}, who did not issue the listing)", notice.author.short()),
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,431 @@
+//! The reference replica and the invariants: nothing invalid accepted, no
+//! honest authority's log forked, nothing flushed or acknowledged lost,
+//! and, once the faults stop, convergence of heads, listing states, task
+//! lists and fork evidence within a bound.
+
+use super::Sim;
+use super::network::{MSG_KINDS, overlay_diameter};
+use crate::report::{Report, percentile};
+use credence_protocol::fold::{self, ListingState, Task};
+use credence_protocol::model::{AuthorityId, NoticeId};
+use credence_protocol::replica::Outcome;
+use credence_protocol::store::Store;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Most nodes whose listing states and tasks are compared at the end.
+const STATE_CHECK_NODES_MAX: usize = 32;
+/// Implementing authorities whose task lists are compared at the end.
+const TASK_CHECK_MEMBERS_MAX: usize = 8;
+/// Of those, how many each sampled node derives (in turn, so that each is
+/// derived on several nodes): each derivation folds every listing.
+const TASK_CHECK_MEMBERS_PER_NODE: usize = 2;
+
+impl Sim {
+    /// Records a notice created at this instant with the oracle, which
+    /// sees every notice in creation order and so defines what is valid.
+    pub(super) fn witness(&mut self, bytes: &[u8]) {
+        if let Ok(outcomes) = self.oracle.ingest_batch(&[bytes]) {
+            for outcome in outcomes {
+                match outcome {
+                    Outcome::Accepted { id, .. } => {
+                        self.valid.insert(id);
+                    }
+                    Outcome::Forked {
+                        id, author, seq, ..
+                    } => {
+                        self.valid.insert(id);
+                        self.equivocators.insert(author);
+                        let honest = self
+                            .index
+                            .get(&author)
+                            .is_some_and(|n| self.nodes[*n].byzantine.is_empty());
+                        if honest {
+                            let node = self.index[&author];
+                            self.violate(
+                                "no_honest_log_forked",
+                                format!(
+                                    "honest node {node} signed two notices at seq {seq} of its own log"
+                                ),
+                            );
+                        }
+                    }
+                    // Another fork of an author whose evidence is held
+                    // (one pair per author is kept): validly signed.
+                    Outcome::Duplicate { id }
+                        if !self.oracle.store().contains(&id).unwrap_or(true) =>
+                    {
+                        self.valid.insert(id);
+                    }
+                    Outcome::Rejected { id, error, .. } => {
+                        self.refused.insert(id, error.to_string());
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    pub(super) fn sample_progress(&mut self) {
+        let honest = self.nodes.iter().filter(|n| n.byzantine.is_empty()).count() as u64;
+        let wanted = honest * self.issued_at.len() as u64;
+        let fraction = if wanted == 0 {
+            1.0
+        } else {
+            self.delivered_pairs as f64 / wanted as f64
+        };
+        self.progress.push((self.now, fraction.min(1.0)));
+    }
+
+    /// Why the honest replicas have not converged.
+    pub(super) fn divergence(&self) -> String {
+        let honest = self.honest_up();
+        let reference = honest
+            .first()
+            .map(|n| self.comparable_heads(*n))
+            .unwrap_or_default();
+        let behind: Vec<String> = honest
+            .iter()
+            .filter(|n| {
+                self.comparable_heads(**n) != reference
+                || self.nodes[**n].engine.replica().pending().iter().any(|(id, w)| self.valid.contains(id) && !matches!(w, credence_protocol::replica::Waiting::Predecessor { author, .. } if self.equivocators.contains(author)))
+            })
+            .map(|n| {
+                let waiting: Vec<String> = self.nodes[*n]
+                .engine.replica()
+                .pending()
+                .iter()
+                .filter(|(id, _)| self.valid.contains(id))
+                .map(|(id, w)| format!("{} waits for {w:?}", id.short()))
+                .collect();
+                format!("node {n} [{}]", waiting.join("; "))
+            })
+            .collect();
+        let detail = format!(
+            "honest replicas did not converge within {} ms after the faults stopped; differing from node {:?}: {}",
+            self.converge_within,
+            honest.first(),
+            behind.join(", ")
+        );
+        detail
+    }
+
+    fn honest_up(&self) -> Vec<usize> {
+        (0..self.nodes.len())
+            .filter(|i| self.nodes[*i].byzantine.is_empty() && self.nodes[*i].up)
+            .collect()
+    }
+
+    fn comparable_heads(&self, node: usize) -> Vec<(AuthorityId, u64, NoticeId)> {
+        self.nodes[node]
+            .engine
+            .replica()
+            .store()
+            .heads()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|h| !self.equivocators.contains(&h.author))
+            .map(|h| (h.author, h.seq, h.id))
+            .collect()
+    }
+
+    /// Authors with a fork both of whose notices are valid, as seen by any
+    /// honest replica.
+    fn valid_forks(&self, honest: &[usize]) -> BTreeSet<AuthorityId> {
+        let id = |b: &[u8]| NoticeId::from(credence_crypto::merkle::leaf_hash(b));
+        let mut detected = BTreeSet::new();
+        for &n in honest {
+            for fork in self.nodes[n]
+                .engine
+                .replica()
+                .store()
+                .forks()
+                .unwrap_or_default()
+            {
+                if self.valid.contains(&id(&fork.first)) && self.valid.contains(&id(&fork.second)) {
+                    detected.insert(fork.author);
+                }
+            }
+        }
+        detected
+    }
+
+    pub(super) fn converged(&self) -> bool {
+        let honest = self.honest_up();
+        let Some(first) = honest.first() else {
+            return true;
+        };
+        let heads = self.comparable_heads(*first);
+        let forks = self.valid_forks(&honest);
+        // Pending notices of an equivocator or of no valid history (a
+        // Byzantine notice waiting for a predecessor that never comes) may
+        // wait forever; other valid ones may not. Every valid fork must be
+        // known everywhere.
+        honest.iter().all(|i| {
+            let replica = &self.nodes[*i].engine.replica();
+            let known: BTreeSet<AuthorityId> = replica.store().forks().unwrap_or_default().iter().map(|f| f.author).collect();
+            self.comparable_heads(*i) == heads
+                && forks.is_subset(&known)
+                && replica.pending().iter().all(|(id, waiting)| {
+                    !self.valid.contains(id)
+                        || matches!(waiting, credence_protocol::replica::Waiting::Predecessor { author, .. } if self.equivocators.contains(author))
+                })
+        })
+    }
+
+    fn states(&self, node: usize) -> BTreeMap<NoticeId, ListingState> {
+        let t = self.now_ts();
+        let replica = &self.nodes[node].engine.replica();
+        let mut out = BTreeMap::new();
+        for id in replica.store().listings().unwrap_or_default() {
+            if let Ok(Some(state)) = replica.listing_state(&id, t)
+                && !state
+                    .history
+                    .iter()
+                    .any(|h| self.equivocators.contains(&h.author))
+            {
+                out.insert(id, state);
+            }
+        }
+        out
+    }
+
+    pub(super) fn final_checks(&mut self) {
+        let honest = self.honest_up();
+        let Some(&first) = honest.first() else { return };
+        self.counters.checks += 1;
+        // Equal listing states and task lists. Heads are compared on every
+        // node; states, which cost a fold of every listing, on at most
+        // STATE_CHECK_NODES_MAX nodes spread over the honest ones; task
+        // lists, as each replica derives them, for TASK_CHECK_MEMBERS_MAX
+        // implementing authorities, TASK_CHECK_MEMBERS_PER_NODE of them in
+        // turn on each of those nodes, against the tasks the first node's
+        // states give.
+        let federation = self.oracle.federation().clone();
+        let implementers: Vec<_> = federation
+            .roster()
+            .members
+            .iter()
+            .filter(|m| !m.implements.is_empty())
+            .collect();
+        let member_step = implementers.len().div_ceil(TASK_CHECK_MEMBERS_MAX).max(1);
+        let checked_members: Vec<_> = implementers.into_iter().step_by(member_step).collect();
+        let reference = self.states(first);
+        let reference_tasks: Vec<Vec<Task>> = checked_members
+            .iter()
+            .map(|member| {
+                let mut tasks: Vec<Task> = reference
+                    .values()
+                    .flat_map(|state| fold::tasks(state, &member.key, &member.implements))
+                    .collect();
+                tasks.sort();
+                tasks
+            })
+            .collect();
+        let step = honest.len().div_ceil(STATE_CHECK_NODES_MAX).max(1);
+        let sampled: Vec<usize> = honest.iter().copied().step_by(step).collect();
+        for (turn, node) in sampled.into_iter().enumerate() {
+            self.counters.checks += 1;
+            let states = self.states(node);
+            if states != reference {
+                let differing = reference
+                    .keys()
+                    .chain(states.keys())
+                    .find(|id| reference.get(id) != states.get(id))
+                    .copied();
+                self.violate(
+                    "equal_listing_states",
+                    format!("node {node} and node {first} disagree on listing {differing:?}"),
+                );
+            }
+            let t = self.now_ts();
+            let members = checked_members.iter().zip(&reference_tasks);
+            let first_member = turn * TASK_CHECK_MEMBERS_PER_NODE;
+            for (member, expected) in members
+                .cycle()
+                .skip(first_member % checked_members.len().max(1))
+                .take(TASK_CHECK_MEMBERS_PER_NODE.min(checked_members.len()))
+            {
+                let mut tasks: Vec<Task> = self.nodes[node]
+                    .engine
+                    .replica()
+                    .tasks(&member.key, t)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter(|(task, _)| states.contains_key(&task.listing))
+                    .map(|(task, _)| task)
+                    .collect();
+                tasks.sort();
+                if tasks != *expected {
+                    self.violate(
+                        "equal_tasks",
+                        format!(
+                            "node {node} derives {} tasks for {}, node {first}'s states give {}",
+                            tasks.len(),
+                            member.name,
+                            expected.len()
+                        ),
+                    );
+                }
+            }
+        }
+        // Every notice an honest authority acknowledged survives: every
+        // honest replica holds it, whatever the authority's disk went
+        // through.
+        for author in 0..self.nodes.len() {
+            if !self.nodes[author].byzantine.is_empty() {
+                continue;
+            }
+            self.counters.checks += 1;
+            let lost = self.nodes[author].acknowledged.iter().find_map(|id| {
+                honest
+                    .iter()
+                    .find(|n| {
+                        !self.nodes[**n]
+                            .engine
+                            .replica()
+                            .store()
+                            .contains(id)
+                            .unwrap_or(false)
+                    })
+                    .map(|n| (*id, *n))
+            });
+            if let Some((id, node)) = lost {
+                self.violate(
+                    "acknowledged_notice_survives",
+                    format!("node {node} does not hold {id}, which node {author} acknowledged"),
+                );
+            }
+        }
+        // Every query an up node asked finished by its deadline.
+        for node in 0..self.nodes.len() {
+            let overdue = self.nodes[node]
+                .queries
+                .values()
+                .filter(|deadline| **deadline < self.now)
+                .count();
+            if overdue > 0 {
+                self.violate(
+                    "queries_answered_by_their_deadline",
+                    format!(
+                        "node {node} has {overdue} queries past their deadline, never finished"
+                    ),
+                );
+            }
+        }
+        let reference_heads = self.comparable_heads(first);
+        for &node in &honest {
+            self.counters.checks += 1;
+            if self.comparable_heads(node) != reference_heads {
+                self.violate(
+                    "equal_heads",
+                    format!("node {node} and node {first} hold different heads"),
+                );
+            }
+        }
+        // A fork that reached any honest replica is known to every honest
+        // replica.
+        let known_by: BTreeMap<usize, BTreeSet<AuthorityId>> = honest
+            .iter()
+            .map(|&n| {
+                (
+                    n,
+                    self.nodes[n]
+                        .engine
+                        .replica()
+                        .store()
+                        .forks()
+                        .unwrap_or_default()
+                        .iter()
+                        .map(|f| f.author)
+                        .collect(),
+                )
+            })
+            .collect();
+        // Forks whose two notices are both valid: evidence of a notice that
+        // breaks a rule depends on which of the two a replica saw first.
+        let detected = self.valid_forks(&honest);
+        for &node in &honest {
+            self.counters.checks += 1;
+            let known = known_by.get(&node).cloned().unwrap_or_default();
+            let equivocators: Vec<AuthorityId> = detected.iter().copied().collect();
+            for author in &equivocators {
+                if !known.contains(author) {
+                    self.violate(
+                        "every_fork_detected",
+                        format!("node {node} has no evidence of the fork by {author}"),
+                    );
+                }
+            }
+            if let Some(bad) = self.nodes[node]
+                .wrongly_accepted
+                .iter()
+                .find(|id| !self.valid.contains(id))
+            {
+                let detail = format!("node {node} holds invalid notice {bad}");
+                self.violate("nothing_invalid_accepted", detail);
+            }
+        }
+    }
+
+    pub(super) fn report(&self, looped: std::time::Duration, wall: std::time::Duration) -> Report {
+        let mut latencies = self.latencies.clone();
+        latencies.sort_unstable();
+        let cfg = &self.cfg;
+        let diameter = overlay_diameter(&self.nodes);
+        Report {
+            scenario: cfg.scenario.name.clone(),
+            seed: cfg.seed,
+            replay: format!(
+                "cargo run --release -p credence-sim -- run --scenario {} --seed {}",
+                cfg.scenario_path, cfg.seed
+            ),
+            trace_hash: format!("{:016x}", self.trace),
+            passed: self.violations.is_empty(),
+            violations: self.violations.clone(),
+            nodes: cfg.scenario.nodes,
+            notices_issued: self.counters.issued,
+            virtual_ms: self.now,
+            wall_ms: wall.as_secs_f64() * 1000.0,
+            loop_ms: looped.as_secs_f64() * 1000.0,
+            final_checks_ms: (wall - looped).as_secs_f64() * 1000.0,
+            deliveries: self.counters.deliveries,
+            deliveries_per_wall_s: self.counters.deliveries as f64 / looped.as_secs_f64().max(1e-9),
+            messages: MSG_KINDS
+                .iter()
+                .zip(self.counters.messages)
+                .filter(|(_, v)| *v > 0)
+                .map(|(k, v)| (k.to_string(), v))
+                .collect(),
+            bytes: self.counters.bytes,
+            messages_per_notice: self.counters.messages.iter().sum::<u64>() as f64
+                / self.counters.issued.max(1) as f64,
+            bytes_per_notice: self.counters.bytes as f64 / self.counters.issued.max(1) as f64,
+            duplicates: self.counters.duplicates,
+            latency_p50_ms: percentile(&latencies, 50),
+            latency_p99_ms: percentile(&latencies, 99),
+            latency_max_ms: latencies.last().copied().unwrap_or(0),
+            latencies_ms: latencies,
+            convergence_after_faults_ms: self
+                .converged_at
+                .map(|t| t.saturating_sub(self.faults_end)),
+            converge_bound_ms: self.converge_within,
+            faults: self
+                .counters
+                .faults
+                .iter()
+                .map(|(k, v)| (k.to_string(), *v))
+                .collect(),
+            invariant_checks: self.counters.checks,
+            overlay_diameter: diameter,
+            latency_bound_ms: diameter as u64 * self.latency.1,
+            progress: self.progress.clone(),
+            equivocators: self.equivocators.len(),
+            issue_refused: self.counters.issue_refused,
+            queries: (
+                self.counters.queries,
+                self.counters.queries_done,
+                self.counters.query_answers,
+            ),
+        }
+    }
+}
