@@ -1,0 +1,183 @@
+//! An honest authority never signs one seq twice, whatever happens to its
+//! disk: real `credence run` processes on 127.0.0.1.
+//!
+//! - its store deleted while every peer is down: it refuses to issue for
+//!   as long as they stay down (status and HTTP code say why), restores
+//!   its log when they return and continues at the right seq;
+//! - the same with a peer that is behind answering first;
+//! - a copy of its key signing elsewhere: it stops issuing and says so.
+
+use credence_tests::cluster::{Cluster, Peer, cluster, listing, wait_for};
+use credence_tests::{arg, credence, credence_owned, listing_args};
+use serde_json::Value;
+use std::time::{Duration, Instant};
+
+/// The status entry of `peer`'s own log.
+fn own_seq(peer: &Peer) -> u64 {
+    let status = peer.get("/v1/status");
+    let me = status["authority"].as_str().expect("authority").to_string();
+    status["authors"]
+        .as_array()
+        .expect("authors")
+        .iter()
+        .find(|a| a["author"] == me.as_str())
+        .and_then(|a| a["seq"].as_u64())
+        .expect("own log")
+}
+
+/// Tries to issue once; returns the status and the answer.
+fn try_issue(peer: &Peer, n: u64) -> (u16, Value) {
+    let body = serde_json::to_value(listing(n)).expect("notice JSON");
+    peer.post("/v1/notices", &body)
+}
+
+/// For a few sync rounds (the sync interval is 1 s), every attempt to issue
+/// is refused with `code`, and the status says why.
+fn refuses_for_a_while(peer: &Peer, code: &str, state: &str) {
+    let started = Instant::now();
+    let mut attempts = 0;
+    while started.elapsed() < Duration::from_secs(5) {
+        let (status, answer) = try_issue(peer, 900 + attempts);
+        assert_eq!(status, 503, "{answer}");
+        assert_eq!(answer["error"]["code"], code, "{answer}");
+        let status = peer.get("/v1/status");
+        assert_eq!(status["ready"], false);
+        assert_eq!(status["issuing"], state);
+        attempts += 1;
+        // Trying again a little later, as an operator would.
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    assert!(
+        peer.get_text("/metrics")
+            .contains(&format!("credence_issuing_state{{state=\"{state}\"}} 1")),
+        "the metric shows the state"
+    );
+    assert!(peer.metric("credence_issue_refused_total") >= attempts);
+}
+
+fn no_forks(c: &Cluster) {
+    for peer in &c.peers {
+        assert_eq!(
+            peer.get("/v1/status")["forks"],
+            0,
+            "{} recorded a fork",
+            peer.handle
+        );
+    }
+}
+
+#[test]
+fn a_store_lost_while_every_peer_is_down_is_restored_before_the_node_signs_again() {
+    let mut c = cluster(&["market", "tax", "court"]);
+    c.start_all();
+    for n in 0..4 {
+        c.at("market").issue(&listing(60 + n));
+    }
+    c.wait_converged(&["market", "tax", "court"]);
+    c.peer("tax").stop();
+    c.peer("court").stop();
+    c.peer("market").stop();
+    std::fs::remove_dir_all(c.at("market").dir.join("store")).expect("delete the store");
+    c.peer("market").start();
+    // The mark says it signed up to seq 4; the store holds nothing and no
+    // peer is there to give its log back.
+    refuses_for_a_while(c.at("market"), "restoring", "restoring");
+    let detail = c.at("market").get("/v1/status")["issuing_detail"]
+        .as_str()
+        .expect("detail")
+        .to_string();
+    assert!(
+        detail.contains("restores the rest from its peers"),
+        "{detail}"
+    );
+    c.peer("tax").start();
+    c.peer("court").start();
+    let market = c.at("market");
+    wait_for("the market bureau to restore its log", || {
+        market.get("/v1/status")["ready"] == true
+    });
+    assert_eq!(own_seq(market), 4);
+    let (status, answer) = try_issue(market, 70);
+    assert_eq!(status, 201, "{answer}");
+    assert_eq!(answer["seq"], 5);
+    c.wait_converged(&["market", "tax", "court"]);
+    no_forks(&c);
+}
+
+#[test]
+fn a_lagging_peer_answering_first_does_not_let_the_node_sign_again() {
+    let mut c = cluster(&["market", "tax", "court"]);
+    c.start_all();
+    c.at("market").issue(&listing(80));
+    c.wait_converged(&["market", "tax", "court"]);
+    // The court falls behind while the market bureau signs two more.
+    c.peer("court").stop();
+    c.at("market").issue(&listing(81));
+    c.at("market").issue(&listing(82));
+    c.wait_converged(&["market", "tax"]);
+    c.peer("tax").stop();
+    c.peer("market").stop();
+    std::fs::remove_dir_all(c.at("market").dir.join("store")).expect("delete the store");
+    // Only the lagging court is there, and answers first.
+    c.peer("court").start();
+    c.peer("market").start();
+    let market = c.at("market");
+    wait_for("the court to give back what it has", || {
+        own_seq(market) >= 1
+    });
+    refuses_for_a_while(market, "restoring", "restoring");
+    c.peer("tax").start();
+    let market = c.at("market");
+    wait_for("the market bureau to restore its log", || {
+        market.get("/v1/status")["ready"] == true
+    });
+    let (status, answer) = try_issue(market, 83);
+    assert_eq!(status, 201, "{answer}");
+    assert_eq!(answer["seq"], 4);
+    c.wait_converged(&["market", "tax", "court"]);
+    no_forks(&c);
+}
+
+#[test]
+fn a_copy_of_the_key_signing_elsewhere_stops_the_node_issuing() {
+    let mut c = cluster(&["market", "tax"]);
+    c.start_all();
+    c.at("market").issue(&listing(90));
+    c.wait_converged(&["market", "tax"]);
+    // A copy of the market bureau's data directory, key and all, on
+    // another machine.
+    c.peer("market").stop();
+    let copy = c.root.path().join("market-copy");
+    let status = std::process::Command::new("cp")
+        .args(["-r", arg(&c.at("market").dir), arg(&copy)])
+        .status()
+        .expect("cp");
+    assert!(status.success());
+    std::fs::remove_file(copy.join("api.addr")).ok();
+    c.peer("market").start();
+    // Both sign seq 2.
+    c.at("market").issue(&listing(91));
+    c.wait_converged(&["market", "tax"]);
+    credence_owned(&listing_args(&copy)).ok();
+    let bundle = c.root.path().join("copy.bundle");
+    credence(&["export", "--data", arg(&copy), "--out", arg(&bundle)]).ok();
+    // The copy's notice reaches the tax service.
+    c.peer("tax").stop();
+    credence(&["import", "--data", arg(&c.at("tax").dir), arg(&bundle)]).ok();
+    c.peer("tax").start();
+    let market = c.at("market");
+    wait_for("the market bureau to find its own log forked", || {
+        market.get("/v1/status")["issuing"] == "forked"
+    });
+    let (status, answer) = try_issue(market, 92);
+    assert_eq!(status, 409, "{answer}");
+    assert_eq!(answer["error"]["code"], "own_log_forked");
+    let message = answer["error"]["message"].as_str().expect("message");
+    assert!(message.contains("rotate the key"), "{message}");
+    assert_eq!(market.metric("credence_own_log_forked"), 1);
+    assert!(
+        market.log().contains("own log of this authority is forked"),
+        "the error log says so:\n{}",
+        market.log()
+    );
+}
