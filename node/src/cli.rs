@@ -134,6 +134,19 @@ enum Command {
         #[command(flatten)]
         data: DataDir,
     },
+    /// Disaster recovery: name the head of this authority's own log when
+    /// the store and the own-log mark were both lost (node stopped). The
+    /// node then issues only once its store holds that notice again.
+    Recover {
+        #[command(flatten)]
+        data: DataDir,
+        /// Seq of the newest notice this authority signed.
+        #[arg(long)]
+        seq: u64,
+        /// Its id (hex), as a peer's status or an audit bundle shows it.
+        #[arg(long)]
+        id: Option<NoticeId>,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -659,6 +672,19 @@ pub fn run(cli: Cli) -> Result<i32> {
             } else {
                 print!("{}", render::status(&status));
             }
+        }
+        Command::Recover { data, seq, id } => {
+            // A running node holds its store: opening it says so.
+            let mark = node::recover(&data.data, seq, id)?;
+            println!(
+                "own-log mark written: seq {} id {}",
+                mark.seq,
+                hex::encode(mark.id.0)
+            );
+            println!(
+                "the node issues once its store holds that notice (from its peers), and continues at seq {}",
+                mark.seq + 1
+            );
         }
         Command::Peers { data } => {
             let peers = running(&data.data)?.get("/v1/peers")?;

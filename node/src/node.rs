@@ -5,7 +5,7 @@ use crate::store::{SledStore, StoreError};
 use credence_crypto::AuthorityKey;
 use credence_protocol::bundle::Bundle;
 use credence_protocol::engine::{Engine, EngineConfig, Input, IssuedNotice, Mark, Output, Refusal};
-use credence_protocol::model::{AuthorityId, NoticeKind};
+use credence_protocol::model::{AuthorityId, NoticeId, NoticeKind};
 use credence_protocol::replica::{IssueError, Outcome, Replica, ReplicaError};
 use credence_protocol::roster::{Federation, ROSTER_BYTES_MAX, RosterError};
 use credence_protocol::store::Store;
@@ -417,4 +417,63 @@ impl Node {
     pub fn export(&self) -> Result<Bundle, NodeError> {
         Ok(Bundle::export(self.replica())?)
     }
+}
+
+/// Disaster recovery: names the head of this authority's own log (seq and
+/// id of the newest notice it signed) when both the store and the own-log
+/// mark were lost, so that the node issues once its store holds that
+/// notice again, never before. The node must be stopped (its store is
+/// opened here). Returns the mark written.
+pub fn recover(dir: &Path, seq: u64, id: Option<NoticeId>) -> Result<Mark, NodeError> {
+    let node = Node::open(dir)?;
+    let refuse = |reason: String| NodeError::Config {
+        path: dir.join(crate::mark::MARK_FILE).display().to_string(),
+        reason,
+    };
+    let id = match (seq, id) {
+        (0, None) => NoticeId::default(),
+        (0, Some(id)) if id == NoticeId::default() => id,
+        (0, Some(_)) => return Err(refuse("seq 0 names no notice; leave --id out".into())),
+        (_, None) => {
+            return Err(refuse(
+                "--id is required: the id of the notice at that seq, as a peer or an audit bundle shows it".into(),
+            ));
+        }
+        (_, Some(id)) => id,
+    };
+    let me = node.author();
+    let store = node.replica().store();
+    let held = store.head(&me)?;
+    if let Some(head) = &held
+        && head.seq > seq
+    {
+        return Err(refuse(format!(
+            "this node's store already holds seq {} of its own log, past the seq {seq} named; a mark never goes back",
+            head.seq
+        )));
+    }
+    let here = if seq == 0 {
+        None
+    } else {
+        store.log_id(&me, seq)?
+    };
+    if let Some(here) = here
+        && here != id
+    {
+        return Err(refuse(format!(
+            "this node's store holds {here} at seq {seq}, not {id}: the own log would be forked"
+        )));
+    }
+    let (root, envelope) = match (here, &held) {
+        (Some(here), Some(head)) if head.seq == seq => (Some(head.root()), store.notice(&here)?),
+        _ => (None, None),
+    };
+    let mark = Mark {
+        seq,
+        id,
+        root,
+        envelope,
+    };
+    crate::mark::write(dir, &me, &mark)?;
+    Ok(mark)
 }

@@ -181,3 +181,62 @@ fn a_copy_of_the_key_signing_elsewhere_stops_the_node_issuing() {
         market.log()
     );
 }
+
+#[test]
+fn a_new_machine_waits_for_a_majority_or_for_the_head_an_operator_names() {
+    let mut c = cluster(&["market", "tax", "court"]);
+    c.start_all();
+    c.at("market").issue(&listing(100));
+    c.at("market").issue(&listing(101));
+    c.wait_converged(&["market", "tax", "court"]);
+    // A new machine: store and mark gone. One of the two others is up:
+    // not a majority.
+    let lose_everything = |c: &mut Cluster| {
+        c.peer("market").stop();
+        let dir = c.at("market").dir.clone();
+        std::fs::remove_dir_all(dir.join("store")).expect("delete the store");
+        std::fs::remove_file(dir.join("own-log.mark")).expect("delete the mark");
+    };
+    lose_everything(&mut c);
+    c.peer("court").stop();
+    c.peer("market").start();
+    refuses_for_a_while(c.at("market"), "recovering", "recovering");
+    c.peer("court").start();
+    let market = c.at("market");
+    wait_for("a majority to show the market bureau its log", || {
+        market.get("/v1/status")["ready"] == true
+    });
+    let (status, answer) = try_issue(market, 102);
+    assert_eq!(status, 201, "{answer}");
+    assert_eq!(answer["seq"], 3);
+    let third = answer["id"].as_str().expect("id").to_string();
+    c.wait_converged(&["market", "tax", "court"]);
+    // Again, and this time the operator names the head.
+    lose_everything(&mut c);
+    let dir = c.at("market").dir.clone();
+    let refused = credence(&["recover", "--data", arg(&dir), "--seq", "3"]).code(2);
+    assert!(
+        refused.stderr.contains("--id is required"),
+        "{}",
+        refused.stderr
+    );
+    let named = credence(&["recover", "--data", arg(&dir), "--seq", "3", "--id", &third]).ok();
+    assert!(
+        named.stdout.contains("continues at seq 4"),
+        "{}",
+        named.stdout
+    );
+    // One peer is enough now: the node restores up to the named head.
+    c.peer("court").stop();
+    c.peer("market").start();
+    let market = c.at("market");
+    wait_for("the market bureau to restore up to the named head", || {
+        market.get("/v1/status")["ready"] == true
+    });
+    let (status, answer) = try_issue(market, 103);
+    assert_eq!(status, 201, "{answer}");
+    assert_eq!(answer["seq"], 4);
+    c.peer("court").start();
+    c.wait_converged(&["market", "tax", "court"]);
+    no_forks(&c);
+}
