@@ -203,6 +203,14 @@ pub fn status(status: &serde_json::Value) -> String {
         status["forks"],
         status["unpublished"]
     );
+    if status["ready"].as_bool() != Some(true) {
+        let _ = writeln!(
+            out,
+            "  issuing: {} ({})",
+            text(&status["issuing"]),
+            text(&status["issuing_detail"])
+        );
+    }
     let peers = status["peers"].as_array().cloned().unwrap_or_default();
     let _ = writeln!(out, "  peers ({}):", peers.len());
     for peer in &peers {

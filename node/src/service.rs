@@ -115,6 +115,25 @@ pub async fn launch(config: RunConfig) -> Result<Running> {
 }
 
 impl Running {
+    /// Runs until Ctrl-C or SIGTERM (then stops cleanly), or until the
+    /// node stops on its own: storage that cannot be made durable stops it
+    /// with an error (fail-stop; the service manager restarts it).
+    pub async fn until_signal(mut self) -> Result<()> {
+        tokio::select! {
+            _ = wait_for_signal() => {
+                println!("stopping: flushing the store");
+                self.stop().await
+            }
+            result = &mut self.task => {
+                self.server.abort();
+                let _ = fs::remove_file(&self.address_file);
+                result
+                    .context("the node task failed")?
+                    .context("the node stopped")
+            }
+        }
+    }
+
     /// Stops the node: flushes its store and waits for it.
     pub async fn stop(self) -> Result<()> {
         let _ = self.handle.stop.send(()).await;
@@ -139,9 +158,7 @@ pub fn run(config_path: &Path) -> Result<()> {
             println!("  libp2p  {address}/p2p/{}", running.peer_id);
         }
         println!("  http    http://{}", running.http);
-        wait_for_signal().await;
-        println!("stopping: flushing the store");
-        running.stop().await
+        running.until_signal().await
     })
 }
 
