@@ -22,8 +22,11 @@
 //! too many already wait, another gets 503 `busy`.
 
 use crate::daemon::{
-    Command, DaemonError, QUERY_DEADLINE_DEFAULT_MS, QUERY_DEADLINE_MAX_MS, QueryAsk, QueryResult,
-    QueryScope,
+    Command, DaemonError, QUERY_DEADLINE_DEFAULT_MS, QUERY_DEADLINE_MAX_MS, QueryAsk, QueryScope,
+};
+use crate::views::{
+    ErrorBody, ErrorDetail, FeedView, IssueAnswer, ListingView, PeersView, QueryView, RegisterView,
+    Status, SubjectView, TasksView,
 };
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
@@ -33,12 +36,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use credence_protocol::engine::{Readiness, Refusal};
-use credence_protocol::fold::{ListingState, Task, TaskAction};
 use credence_protocol::model::{NoticeId, NoticeKind, SubjectKey, SubjectKind};
 use credence_protocol::roster::Federation;
 use credence_protocol::time::Timestamp;
 use serde::Deserialize;
-use serde_json::{Value, json};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
@@ -73,11 +74,13 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        (
-            status,
-            Json(json!({"error": {"code": self.code, "message": self.message}})),
-        )
-            .into_response()
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code.into(),
+                message: self.message,
+            },
+        };
+        (status, Json(body)).into_response()
     }
 }
 
@@ -229,58 +232,10 @@ fn parse_id(field: &str, text: &str) -> Result<NoticeId, ApiError> {
     })
 }
 
-/// A listing as JSON.
-pub fn listing_view(federation: &Federation, state: &ListingState, history: bool) -> Value {
-    let mut view = json!({
-        "id": state.id,
-        "issuer": state.issuer,
-        "issuer_name": federation.name_of(&state.issuer),
-        "issued_at": state.issued_at.0,
-        "status": state.status.name(),
-        "enforceable": state.enforceable,
-        "published": state.published,
-        "shared": state.shared,
-        "listing": state.listing,
-        "objections": state.objections.iter().map(|o| json!({
-            "id": o.id,
-            "author": o.author,
-            "respond_by": o.respond_by.0,
-            "ruling": o.ruling.map(|(id, upheld)| json!({"id": id, "upheld": upheld})),
-            "overdue": o.overdue,
-        })).collect::<Vec<_>>(),
-        "feedback": state.feedback.iter().map(|f| json!({
-            "author": f.author,
-            "author_name": federation.name_of(&f.author),
-            "measure": f.measure,
-            "action": f.action.name(),
-        })).collect::<Vec<_>>(),
-    });
-    if history {
-        view["history"] = state
-            .history
-            .iter()
-            .map(|h| json!({"id": h.id, "author": h.author, "seq": h.seq, "issued_at": h.issued_at.0, "kind": h.kind, "summary": h.summary}))
-            .collect();
-    }
-    view
-}
-
-fn task_view(federation: &Federation, task: &Task, state: &ListingState) -> Value {
-    json!({
-        "action": match task.action { TaskAction::Apply => "apply", TaskAction::Lift => "lift" },
-        "measure": task.measure,
-        "listing": task.listing,
-        "subject": state.listing.subject.id,
-        "subject_name": state.listing.subject.name,
-        "status": state.status.name(),
-        "issuer_name": federation.name_of(&state.issuer),
-    })
-}
-
 async fn issue(State(state): State<AppState>, body: Bytes) -> Result<Response, ApiError> {
     let kind: NoticeKind = parse_json(&body)?;
     let (id, seq) = ask(&state, |tx| Command::Issue(kind, tx)).await?;
-    Ok((StatusCode::CREATED, Json(json!({"id": id, "seq": seq}))).into_response())
+    Ok((StatusCode::CREATED, Json(IssueAnswer { id, seq })).into_response())
 }
 
 #[derive(Deserialize)]
@@ -308,7 +263,7 @@ async fn subject(
     State(state): State<AppState>,
     Path(id): Path<String>,
     Query(params): Query<SubjectParams>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<SubjectView>, ApiError> {
     let kind = parse_kind(params.kind.as_deref())?;
     let key = SubjectKey::new(kind, &id).ok_or_else(|| {
         ApiError::bad(
@@ -318,12 +273,7 @@ async fn subject(
     })?;
     let at = parse_at(params.at.as_deref())?;
     let states = ask(&state, |tx| Command::Subject(key, at, tx)).await?;
-    let enforceable = states.iter().filter(|s| s.enforceable).count();
-    Ok(Json(json!({
-        "subject": id,
-        "enforceable": enforceable,
-        "listings": states.iter().map(|s| listing_view(&state.federation, s, false)).collect::<Vec<_>>(),
-    })))
+    Ok(Json(SubjectView::new(&state.federation, &id, &states)))
 }
 
 #[derive(Deserialize)]
@@ -336,22 +286,20 @@ async fn listing(
     State(state): State<AppState>,
     Path(id): Path<String>,
     Query(params): Query<AtParams>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ListingView>, ApiError> {
     let id = parse_id("id", &id)?;
     let at = parse_at(params.at.as_deref())?;
     let listing = ask(&state, |tx| Command::Listing(id, at, tx)).await?;
-    Ok(Json(listing_view(&state.federation, &listing, true)))
+    Ok(Json(ListingView::new(&state.federation, &listing, true)))
 }
 
 async fn tasks(
     State(state): State<AppState>,
     Query(params): Query<AtParams>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<TasksView>, ApiError> {
     let at = parse_at(params.at.as_deref())?;
     let tasks = ask(&state, |tx| Command::Tasks(at, tx)).await?;
-    Ok(Json(json!({
-        "tasks": tasks.iter().map(|(t, s)| task_view(&state.federation, t, s)).collect::<Vec<_>>(),
-    })))
+    Ok(Json(TasksView::new(&state.federation, &tasks)))
 }
 
 /// The body of `POST /v1/query`.
@@ -375,43 +323,7 @@ pub struct QueryBody {
     pub deadline_ms: Option<u64>,
 }
 
-/// A query result as JSON.
-pub fn query_view(federation: &Federation, result: &QueryResult) -> Value {
-    let mut merged: std::collections::BTreeMap<NoticeId, Value> = std::collections::BTreeMap::new();
-    let answers: Vec<Value> = result
-        .answers
-        .iter()
-        .map(|a| {
-            for l in &a.answer.answer.listings {
-                merged.entry(l.id).or_insert_with(|| json!({
-                    "id": l.id,
-                    "issuer_name": federation.name_of(&l.issuer),
-                    "status": l.status.name(),
-                    "enforceable": l.enforceable,
-                    "listing": l.listing,
-                }));
-            }
-            json!({
-                "responder": a.responder,
-                "responder_name": federation.name_of(&a.responder),
-                "answered_at": a.answer.answer.answered_at.0,
-                "listings": a.answer.answer.listings.len(),
-                "truncated": a.answer.answer.truncated,
-                "signed_answer": a.answer.signed.encode::<{ credence_protocol::query::ANSWER_BYTES_MAX }>().map(hex::encode).unwrap_or_default(),
-            })
-        })
-        .collect();
-    json!({
-        "request_id": result.request.id().map(|d| d.to_hex()).unwrap_or_default(),
-        "signed_request": result.request.signed.encode::<{ credence_protocol::query::QUERY_BYTES_MAX + 64 }>().map(hex::encode).unwrap_or_default(),
-        "answered_by": result.answers.iter().map(|a| federation.name_of(&a.responder)).collect::<Vec<_>>(),
-        "not_answered": result.missing.iter().map(|(a, why)| json!({"authority": a, "name": federation.name_of(a), "reason": why})).collect::<Vec<_>>(),
-        "listings": merged.into_values().collect::<Vec<_>>(),
-        "answers": answers,
-    })
-}
-
-async fn query(State(state): State<AppState>, body: Bytes) -> Result<Json<Value>, ApiError> {
+async fn query(State(state): State<AppState>, body: Bytes) -> Result<Json<QueryView>, ApiError> {
     let body: QueryBody = parse_json(&body)?;
     let ask_ = QueryAsk {
         subject_kind: parse_kind(body.subject_kind.as_deref())?,
@@ -425,23 +337,24 @@ async fn query(State(state): State<AppState>, body: Bytes) -> Result<Json<Value>
             .min(QUERY_DEADLINE_MAX_MS),
     };
     let result = ask(&state, |tx| Command::Query(ask_, tx)).await?;
-    Ok(Json(query_view(&state.federation, &result)))
-}
-
-async fn status(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    let status = ask(&state, Command::Status).await?;
-    serde_json::to_value(status)
+    QueryView::new(&state.federation, &result)
         .map(Json)
-        .map_err(|e| ApiError {
+        .map_err(|message| ApiError {
             status: 500,
             code: "internal",
-            message: e.to_string(),
+            message,
         })
 }
 
-async fn peers(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+async fn status(State(state): State<AppState>) -> Result<Json<Status>, ApiError> {
+    Ok(Json(ask(&state, Command::Status).await?))
+}
+
+async fn peers(State(state): State<AppState>) -> Result<Json<PeersView>, ApiError> {
     let status = ask(&state, Command::Status).await?;
-    Ok(Json(json!({"peers": status.peers})))
+    Ok(Json(PeersView {
+        peers: status.peers,
+    }))
 }
 
 #[derive(Deserialize)]
@@ -453,35 +366,18 @@ struct LimitParams {
 async fn register(
     State(state): State<AppState>,
     Query(params): Query<LimitParams>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<RegisterView>, ApiError> {
     let records = ask(&state, |tx| {
         Command::Register(params.limit.unwrap_or(100), tx)
     })
     .await?;
-    Ok(Json(json!({"queries": records})))
+    Ok(Json(RegisterView { queries: records }))
 }
 
-async fn feed(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+async fn feed(State(state): State<AppState>) -> Result<Json<FeedView>, ApiError> {
     let listings = ask(&state, Command::Feed).await?;
     // Only what the public may see: no history, no feedback.
-    let items: Vec<Value> = listings
-        .iter()
-        .map(|s| {
-            json!({
-                "id": s.id,
-                "issuer_name": state.federation.name_of(&s.issuer),
-                "subject": s.listing.subject,
-                "list": s.listing.list,
-                "category": s.listing.category,
-                "reason": s.listing.reason,
-                "legal_basis": s.listing.legal_basis,
-                "document_number": s.listing.document_number,
-                "effective_at": s.listing.effective_at.0,
-                "publish_until": s.listing.publish_until.0,
-            })
-        })
-        .collect();
-    Ok(Json(json!({"listings": items})))
+    Ok(Json(FeedView::new(&state.federation, &listings)))
 }
 
 async fn export(State(state): State<AppState>) -> Result<Response, ApiError> {

@@ -4,7 +4,9 @@
 use crate::api::ADDRESS_FILE;
 use crate::node::read_bounded;
 use crate::service::read_token;
-use serde_json::Value;
+use crate::views::ErrorBody;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use std::path::Path;
 use std::time::Duration;
 
@@ -86,26 +88,26 @@ impl Client {
                 reason: e.to_string(),
             })?;
         if status >= 400 {
-            let value: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-            return Err(ClientError::Api {
-                status,
-                code: value["error"]["code"]
-                    .as_str()
-                    .unwrap_or("unknown")
-                    .to_string(),
-                message: value["error"]["message"].as_str().map_or_else(
-                    || String::from_utf8_lossy(&body).into_owned(),
-                    str::to_string,
-                ),
+            return Err(match serde_json::from_slice::<ErrorBody>(&body) {
+                Ok(error) => ClientError::Api {
+                    status,
+                    code: error.error.code,
+                    message: error.error.message,
+                },
+                Err(_) => ClientError::Api {
+                    status,
+                    code: "not_json".into(),
+                    message: String::from_utf8_lossy(&body).into_owned(),
+                },
             });
         }
         Ok(body)
     }
 
-    fn json(&self, body: Vec<u8>) -> Result<Value, ClientError> {
+    fn json<T: DeserializeOwned>(&self, body: Vec<u8>) -> Result<T, ClientError> {
         serde_json::from_slice(&body).map_err(|e| ClientError::Unreachable {
             address: self.base.clone(),
-            reason: format!("the answer is not JSON: {e}"),
+            reason: format!("the answer is not what this version of credence expects: {e}"),
         })
     }
 
@@ -119,14 +121,18 @@ impl Client {
         self.finish(result)
     }
 
-    /// `GET path` as JSON.
-    pub fn get(&self, path: &str) -> Result<Value, ClientError> {
+    /// `GET path`, decoded as the route's answer type.
+    pub fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
         let body = self.get_bytes(path)?;
         self.json(body)
     }
 
-    /// `POST path` with a JSON body.
-    pub fn post(&self, path: &str, body: &Value) -> Result<Value, ClientError> {
+    /// `POST path` with a JSON body, decoded as the route's answer type.
+    pub fn post<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<T, ClientError> {
         let result = self
             .agent
             .post(format!("{}{path}", self.base))

@@ -186,6 +186,8 @@ pub fn run(dir: Option<&Path>) -> Result<()> {
 /// The blacklist listing of the scenarios, effective 120 days before `now`.
 pub fn example_listing(now: Timestamp) -> Listing {
     let effective_at = Timestamp(now.0.saturating_sub(120 * DAY_MS));
+    let (publish_until, share_until, repair_from) =
+        credence_protocol::defaults::listing_windows(effective_at);
     Listing {
         subject: Subject {
             kind: SubjectKind::LegalPerson,
@@ -204,9 +206,9 @@ pub fn example_listing(now: Timestamp) -> Listing {
             "more-inspections".into(),
         ],
         effective_at,
-        publish_until: effective_at.plus_ms(365 * DAY_MS),
-        share_until: effective_at.plus_ms(3 * 365 * DAY_MS),
-        repair_from: effective_at.plus_ms(90 * DAY_MS),
+        publish_until,
+        share_until,
+        repair_from,
         classification: Classification::Public,
         evidence: vec![*blake3::hash(b"inspection record 2026-118").as_bytes()],
         checksum_override: false,
@@ -232,7 +234,10 @@ fn show(node: &Node, listing: &NoticeId, now: Timestamp) -> Result<()> {
     for state in states.iter().filter(|s| s.id == *listing) {
         print!(
             "{}",
-            indent(&render::listing(node.federation(), state, false))
+            indent(&render::listing(
+                &crate::views::ListingView::new(node.federation(), state, false),
+                false
+            ))
         );
     }
     Ok(())
@@ -240,6 +245,7 @@ fn show(node: &Node, listing: &NoticeId, now: Timestamp) -> Result<()> {
 
 fn print_tasks(who: &str, node: &Node, now: Timestamp) -> Result<()> {
     let tasks = node.replica().tasks(&node.author(), now)?;
+    let tasks = crate::views::TasksView::new(node.federation(), &tasks);
     print!(
         "{}",
         indent(&format!("tasks of {who}:\n{}", render::tasks(&tasks)))

@@ -1,23 +1,25 @@
-//! Human-readable output of listings, tasks and audit reports.
+//! Human-readable output of the API's typed answers (`crate::views`) and
+//! of audit reports: the same text whether the answer came from a running
+//! node or from a data directory opened directly.
 
+use crate::views::{ListingView, PeersView, QueryView, Status, SubjectView, TasksView};
 use credence_protocol::bundle::AuditReport;
-use credence_protocol::fold::{ListingState, Task, TaskAction};
-use credence_protocol::roster::Federation;
+use credence_protocol::time::Timestamp;
 use std::fmt::Write;
 
 /// A listing with its status, effective fields, objections, feedback and,
 /// when `history` is set, every notice about it.
-pub fn listing(federation: &Federation, state: &ListingState, history: bool) -> String {
-    let l = &state.listing;
+pub fn listing(view: &ListingView, history: bool) -> String {
+    let l = &view.listing;
     let mut out = String::new();
-    let _ = writeln!(out, "listing {}", state.id);
+    let _ = writeln!(out, "listing {}", view.id);
     let _ = writeln!(
         out,
         "  status {} (enforceable: {}, published: {}, shared: {})",
-        state.status.name(),
-        yes(state.enforceable),
-        yes(state.published),
-        yes(state.shared)
+        view.status,
+        yes(view.enforceable),
+        yes(view.published),
+        yes(view.shared)
     );
     let _ = writeln!(
         out,
@@ -30,7 +32,7 @@ pub fn listing(federation: &Federation, state: &ListingState, history: bool) -> 
         l.list.name(),
         l.category,
         l.severity,
-        federation.name_of(&state.issuer)
+        view.issuer_name
     );
     let _ = writeln!(out, "  reason: {}", l.reason);
     let _ = writeln!(
@@ -52,37 +54,36 @@ pub fn listing(federation: &Federation, state: &ListingState, history: bool) -> 
         "  effective {}, published until {}, shared until {}, repairable from {}, {:?}",
         l.effective_at, l.publish_until, l.share_until, l.repair_from, l.classification
     );
-    for objection in &state.objections {
-        let status = match objection.ruling {
-            Some((ruling, true)) => format!("upheld by {}", ruling.short()),
-            Some((ruling, false)) => format!("rejected by {}", ruling.short()),
-            None if objection.overdue => format!("OPEN, OVERDUE since {}", objection.respond_by),
-            None => format!("open, respond by {}", objection.respond_by),
+    for objection in &view.objections {
+        let respond_by = Timestamp(objection.respond_by);
+        let status = match &objection.ruling {
+            Some(ruling) if ruling.upheld => format!("upheld by {}", ruling.id.short()),
+            Some(ruling) => format!("rejected by {}", ruling.id.short()),
+            None if objection.overdue => format!("OPEN, OVERDUE since {respond_by}"),
+            None => format!("open, respond by {respond_by}"),
         };
         let _ = writeln!(
             out,
             "  objection {} by {}: {status}",
             objection.id.short(),
-            federation.name_of(&objection.author)
+            objection.author_name
         );
     }
-    for feedback in &state.feedback {
+    for feedback in &view.feedback {
         let _ = writeln!(
             out,
             "  feedback {}: {} {}",
-            federation.name_of(&feedback.author),
-            feedback.measure,
-            feedback.action.name()
+            feedback.author_name, feedback.measure, feedback.action
         );
     }
-    if history {
+    if let (true, Some(entries)) = (history, &view.history) {
         let _ = writeln!(out, "  history:");
-        for entry in &state.history {
+        for entry in entries {
             let _ = writeln!(
                 out,
                 "    {}  {} #{}  {}  {}",
-                entry.issued_at,
-                federation.name_of(&entry.author),
+                Timestamp(entry.issued_at),
+                entry.author_name,
                 entry.seq,
                 entry.id.short(),
                 entry.summary
@@ -92,25 +93,45 @@ pub fn listing(federation: &Federation, state: &ListingState, history: bool) -> 
     out
 }
 
+/// A subject's listings.
+pub fn subject(view: &SubjectView) -> String {
+    let mut out = String::new();
+    if view.listings.is_empty() {
+        let _ = writeln!(out, "no listings for {}", view.subject);
+    }
+    if view.enforceable_black > 0 {
+        let _ = writeln!(
+            out,
+            "{}: {} enforceable blacklist listing(s): joint punishment applies",
+            view.subject, view.enforceable_black
+        );
+    }
+    for state in &view.listings {
+        out.push_str(&listing(state, false));
+    }
+    out
+}
+
 /// A task list.
-pub fn tasks(tasks: &[(Task, ListingState)]) -> String {
-    if tasks.is_empty() {
+pub fn tasks(view: &TasksView) -> String {
+    if view.tasks.is_empty() {
         return "no tasks\n".into();
     }
     let mut out = String::new();
-    for (task, state) in tasks {
-        let action = match task.action {
-            TaskAction::Apply => "APPLY",
-            TaskAction::Lift => "LIFT ",
+    for task in &view.tasks {
+        let action = if task.action == "apply" {
+            "APPLY"
+        } else {
+            "LIFT "
         };
         let _ = writeln!(
             out,
             "{action} {:<22} listing {} {} {} ({})",
             task.measure,
             task.listing.short(),
-            state.listing.subject.id,
-            state.listing.subject.name,
-            state.status.name()
+            task.subject,
+            task.subject_name,
+            task.status
         );
     }
     out
@@ -183,99 +204,79 @@ fn yes(value: bool) -> &'static str {
     if value { "yes" } else { "no" }
 }
 
-/// A running node's status (the API's JSON) for a terminal.
-pub fn status(status: &serde_json::Value) -> String {
-    let text = |v: &serde_json::Value| v.as_str().unwrap_or("?").to_string();
+/// A running node's status.
+pub fn status(status: &Status) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
         "{} ({}), federation {}",
-        text(&status["name"]),
-        text(&status["authority"]),
-        text(&status["federation"])
+        status.name, status.authority, status.federation
     );
     let _ = writeln!(
         out,
         "  ready: {}; notices {}; pending {}; forks {}; unpublished {}",
-        yes(status["ready"].as_bool().unwrap_or(false)),
-        status["notices"],
-        status["pending"],
-        status["forks"],
-        status["unpublished"]
+        yes(status.ready),
+        status.notices,
+        status.pending,
+        status.forks,
+        status.unpublished
     );
-    if status["ready"].as_bool() != Some(true) {
+    if !status.ready {
         let _ = writeln!(
             out,
             "  issuing: {} ({})",
-            text(&status["issuing"]),
-            text(&status["issuing_detail"])
+            status.issuing, status.issuing_detail
         );
     }
-    let peers = status["peers"].as_array().cloned().unwrap_or_default();
-    let _ = writeln!(out, "  peers ({}):", peers.len());
-    for peer in &peers {
-        let _ = writeln!(
-            out,
-            "    {}  {}",
-            text(&peer["name"]),
-            text(&peer["peer_id"])
-        );
+    let _ = writeln!(out, "  peers ({}):", status.peers.len());
+    for peer in &status.peers {
+        let _ = writeln!(out, "    {}  {}", peer.name, peer.peer_id);
     }
     let _ = writeln!(out, "  logs:");
-    for author in status["authors"].as_array().into_iter().flatten() {
+    for author in &status.authors {
         let _ = writeln!(
             out,
-            "    {:<32} seq {:>8}  lag {:>6}",
-            text(&author["name"]),
-            author["seq"],
-            author["lag"]
+            "    {:<40} seq {:>8}  seen {:>8}  lag {:>6}",
+            author.name, author.seq, author.seen, author.lag
         );
     }
     out
 }
 
-/// A query result (the API's JSON) for a terminal.
-pub fn query(subject: &str, result: &serde_json::Value) -> String {
-    let names = |v: &serde_json::Value| -> Vec<String> {
-        v.as_array()
-            .into_iter()
-            .flatten()
-            .map(|n| n.as_str().unwrap_or("?").to_string())
-            .collect()
-    };
+/// The connected peers.
+pub fn peers(view: &PeersView) -> String {
     let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "query {} about {subject}",
-        result["request_id"].as_str().unwrap_or("?")
-    );
+    for peer in &view.peers {
+        let _ = writeln!(out, "{}  {}", peer.peer_id, peer.name);
+    }
+    out
+}
+
+/// A query's verified answers.
+pub fn query(subject: &str, result: &QueryView) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "query {} about {subject}", result.request_id);
     let _ = writeln!(
         out,
         "  answered (signed): {}",
-        names(&result["answered_by"]).join(", ")
+        result.answered_by.join(", ")
     );
-    for missing in result["not_answered"].as_array().into_iter().flatten() {
-        let _ = writeln!(
-            out,
-            "  no answer from {}: {}",
-            missing["name"].as_str().unwrap_or("?"),
-            missing["reason"].as_str().unwrap_or("?")
-        );
+    for missing in &result.not_answered {
+        let _ = writeln!(out, "  no answer from {}: {}", missing.name, missing.reason);
     }
-    let listings = result["listings"].as_array().cloned().unwrap_or_default();
-    if listings.is_empty() {
+    if result.listings.is_empty() {
         let _ = writeln!(out, "  no shared listings");
     }
-    for listing in &listings {
+    for listing in &result.listings {
         let _ = writeln!(
             out,
             "  {} {} list, {} by {}: {} (enforceable: {})",
-            listing["id"].as_str().unwrap_or("?"),
-            listing["listing"]["list"].as_str().unwrap_or("?"),
-            listing["listing"]["category"].as_str().unwrap_or("?"),
-            listing["issuer_name"].as_str().unwrap_or("?"),
-            listing["status"].as_str().unwrap_or("?"),
-            yes(listing["enforceable"].as_bool().unwrap_or(false))
+            listing.id,
+            listing.listing.list.name(),
+            listing.listing.category,
+            listing.issuer_name,
+            listing.status,
+            yes(listing.enforceable)
         );
     }
     out

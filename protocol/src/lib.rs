@@ -23,6 +23,7 @@
 
 pub mod bundle;
 pub mod codec;
+pub mod defaults;
 pub mod engine;
 pub mod fold;
 pub mod identifiers;

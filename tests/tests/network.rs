@@ -464,10 +464,21 @@ fn operator_commands_go_through_the_running_node() {
     ])
     .ok();
     assert!(
-        shown.stdout.contains("\"status\": \"active\""),
+        shown.stdout.contains("status active (enforceable: yes"),
         "{}",
         shown.stdout
     );
+    let shown_json = credence_tests::credence(&[
+        "show",
+        "--data",
+        credence_tests::arg(&dir),
+        "--listing",
+        &id,
+        "--json",
+    ])
+    .ok();
+    let view: serde_json::Value = serde_json::from_str(&shown_json.stdout).expect("JSON");
+    assert_eq!(view["status"], "active", "{}", shown_json.stdout);
     let query = credence_tests::credence(&[
         "query",
         "--data",
@@ -486,4 +497,15 @@ fn operator_commands_go_through_the_running_node() {
         query.stdout
     );
     assert!(query.stdout.contains(&id), "{}", query.stdout);
+    // One path whether or not the node runs: the same answer, the same text.
+    c.peer("market").stop();
+    let offline = credence_tests::credence(&[
+        "show",
+        "--data",
+        credence_tests::arg(&dir),
+        "--listing",
+        &id,
+    ])
+    .ok();
+    assert_eq!(offline.stdout, shown.stdout);
 }

@@ -37,7 +37,6 @@ use libp2p::gossipsub::{self, MessageAcceptance, PublishError};
 use libp2p::request_response::{self, OutboundRequestId, ResponseChannel};
 use libp2p::swarm::{DialError, ListenError, SwarmEvent, dial_opts::DialOpts};
 use libp2p::{Multiaddr, PeerId, Swarm, mdns};
-use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::Duration;
 use tokio::sync::{broadcast, mpsc, oneshot};
@@ -72,66 +71,7 @@ impl DaemonError {
     }
 }
 
-/// Where one author stands.
-#[derive(Clone, Debug, Serialize)]
-pub struct AuthorStatus {
-    /// The author.
-    pub author: AuthorityId,
-    /// Its name in the roster.
-    pub name: String,
-    /// Seq held here.
-    pub seq: u64,
-    /// Newest seq a peer reported.
-    pub seen: u64,
-    /// `seen - seq` when positive.
-    pub lag: u64,
-    /// The Merkle root of its log here.
-    pub root: String,
-}
-
-/// A connected peer.
-#[derive(Clone, Debug, Serialize)]
-pub struct PeerStatus {
-    /// Its authority.
-    pub authority: AuthorityId,
-    /// Its name in the roster.
-    pub name: String,
-    /// Its libp2p peer id.
-    pub peer_id: String,
-}
-
-/// What `/v1/status` shows.
-#[derive(Clone, Debug, Serialize)]
-pub struct Status {
-    /// This node's authority.
-    pub authority: AuthorityId,
-    /// Its name.
-    pub name: String,
-    /// The federation id.
-    pub federation: String,
-    /// libp2p addresses this node listens on.
-    pub listen: Vec<String>,
-    /// Connected members.
-    pub peers: Vec<PeerStatus>,
-    /// Every author's log.
-    pub authors: Vec<AuthorStatus>,
-    /// Notices stored.
-    pub notices: u64,
-    /// Notices waiting for a predecessor or a reference.
-    pub pending: usize,
-    /// Fork evidence held.
-    pub forks: usize,
-    /// Own notices waiting to be published.
-    pub unpublished: usize,
-    /// The node issues.
-    pub ready: bool,
-    /// `ready`, `restoring`, `recovering`, `forked` or `halted`.
-    pub issuing: &'static str,
-    /// What that means and what to do.
-    pub issuing_detail: String,
-    /// Seq of the own log's durable mark, when there is one.
-    pub mark: Option<u64>,
-}
+pub use crate::views::{AuthorStatus, PeerStatus, Status};
 
 type Reply<T> = oneshot::Sender<Result<T, DaemonError>>;
 
@@ -949,7 +889,7 @@ impl Daemon {
                 .len(),
             unpublished: engine.unpublished(),
             ready: *readiness == Readiness::Ready,
-            issuing: readiness.name(),
+            issuing: readiness.name().into(),
             issuing_detail: readiness.explain(),
             mark: engine.mark().map(|m| m.seq),
         })

@@ -140,7 +140,10 @@ async fn issuing_writes_the_mark_and_a_lost_store_refuses() {
     let (reply, answer) = oneshot::channel();
     daemon.on_command(Command::Status(reply));
     let status = answer.await.unwrap().unwrap();
-    assert_eq!((status.ready, status.issuing), (false, "restoring"));
+    assert_eq!(
+        (status.ready, status.issuing.as_str()),
+        (false, "restoring")
+    );
 }
 
 fn daemon_again(dir: &std::path::Path) -> Daemon {

@@ -1,0 +1,342 @@
+//! What each command does.
+
+use super::audit::{audit, read_bundle};
+use super::federation::federation;
+use super::operator::Operator;
+use super::{
+    ActionArg, Command, ListArg, ListCommand, ObjectionCommand, OutcomeArg, QueryArgs, ShowArgs,
+    SubjectKindArg,
+};
+use crate::api::QueryBody;
+use crate::daemon::QueryScope;
+use crate::node::{self, Node};
+use crate::render;
+use crate::views::{PeersView, QueryView, Status};
+use anyhow::{Context, Result, bail};
+use credence_protocol::defaults;
+use credence_protocol::model::{
+    Classification, FeedbackAction, ListKind, Listing, NoticeId, NoticeKind, Remedy, RulingOutcome,
+    Subject, SubjectKind,
+};
+use serde::Serialize;
+use std::path::Path;
+
+/// Prints `value` as JSON, or as text.
+fn emit<T: Serialize>(json: bool, value: &T, human: impl FnOnce(&T) -> String) -> Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(value)?);
+    } else {
+        print!("{}", human(value));
+    }
+    Ok(())
+}
+
+/// Runs one command; returns the process exit code.
+pub(super) fn run(command: Command, json: bool) -> Result<i32> {
+    match command {
+        Command::Init { data, name } => {
+            let key = node::init(&data.data, &name)?;
+            println!("initialised {} for {name}", data.data.display());
+            println!(
+                "authority key (public): {}",
+                hex::encode(key.public_bytes())
+            );
+            println!(
+                "next: put this key in the members file, make the genesis roster, then `credence federation join`"
+            );
+        }
+        Command::Federation(command) => federation(command)?,
+        Command::List(command) => list(command, json)?,
+        Command::Objection(command) => objection(command, json)?,
+        Command::Feedback(args) => {
+            let action = match args.action {
+                ActionArg::Applied => FeedbackAction::Applied,
+                ActionArg::Lifted => FeedbackAction::Lifted,
+                ActionArg::Declined => match args.reason {
+                    Some(reason) => FeedbackAction::Declined(reason),
+                    None => bail!("--action declined needs --reason"),
+                },
+            };
+            issue(
+                &args.data.data,
+                NoticeKind::Feedback {
+                    listing: args.listing,
+                    measure: args.measure,
+                    action,
+                },
+                "feedback",
+                json,
+            )?;
+        }
+        Command::Show(args) => show(args, json)?,
+        Command::Tasks { data, at } => {
+            let tasks = Operator::open(&data.data)?.tasks(at)?;
+            emit(json, &tasks, render::tasks)?;
+        }
+        Command::Export { data, out } => {
+            let operator = Operator::open(&data.data)?;
+            let bytes = operator.export()?;
+            std::fs::write(&out, &bytes).with_context(|| format!("writing {}", out.display()))?;
+            println!(
+                "exported {} bytes{} to {}",
+                bytes.len(),
+                if operator.is_running() {
+                    " from the running node"
+                } else {
+                    ""
+                },
+                out.display()
+            );
+        }
+        Command::Import { data, bundle } => {
+            let mut node = Node::open(&data.data)?;
+            let bundle = read_bundle(&bundle)?;
+            if bundle.roster.as_slice() != node.federation().canonical_bytes() {
+                bail!(
+                    "the bundle is from another federation than this node's; nothing was imported"
+                );
+            }
+            let summary = node.import(&bundle)?;
+            println!(
+                "imported: {} accepted, {} already held, {} pending, {} refused, {} forks",
+                summary.accepted,
+                summary.duplicates,
+                summary.pending,
+                summary.rejected.len(),
+                summary.forks
+            );
+            for refusal in &summary.rejected {
+                println!("  refused {refusal}");
+            }
+        }
+        Command::Audit { bundle, roster, at } => return audit(&bundle, roster.as_deref(), at),
+        Command::Demo { dir } => crate::demo::run(dir.as_deref())?,
+        Command::Run { config } => crate::service::run(&config)?,
+        Command::Devnet { nodes, exit, dir } => {
+            crate::devnet::run(usize::from(nodes), exit, dir.as_deref())?
+        }
+        Command::Query(args) => query(args, json)?,
+        Command::Status { data } => {
+            let status: Status = Operator::running(&data.data)?.get("/v1/status")?;
+            emit(json, &status, render::status)?;
+        }
+        Command::Peers { data } => {
+            let peers: PeersView = Operator::running(&data.data)?.get("/v1/peers")?;
+            emit(json, &peers, render::peers)?;
+        }
+        Command::Recover { data, seq, id } => {
+            // A running node holds its store: opening it says so.
+            let mark = node::recover(&data.data, seq, id)?;
+            println!(
+                "own-log mark written: seq {} id {}",
+                mark.seq,
+                hex::encode(mark.id.0)
+            );
+            println!(
+                "the node issues once its store holds that notice (from its peers), and continues at seq {}",
+                mark.seq + 1
+            );
+        }
+    }
+    Ok(0)
+}
+
+fn query(args: QueryArgs, json: bool) -> Result<()> {
+    let client = Operator::running(&args.data.data)?;
+    let kind = match args.subject_kind {
+        SubjectKindArg::LegalPerson => "legal-person",
+        SubjectKindArg::OtherOrganisation => "other-organisation",
+        SubjectKindArg::NaturalPerson => "natural-person",
+    };
+    let body = QueryBody {
+        subject_kind: Some(kind.into()),
+        subject_id: args.subject.clone(),
+        purpose: args.purpose,
+        legal_basis: args.legal_basis,
+        scope: Some(if args.local {
+            QueryScope::Local
+        } else {
+            QueryScope::Federation
+        }),
+        deadline_ms: None,
+    };
+    let answer: QueryView = client.post("/v1/query", &body)?;
+    emit(json, &answer, |a| render::query(&args.subject, a))
+}
+
+/// Signs a notice through the node of `dir`, running or not.
+fn issue(dir: &Path, kind: NoticeKind, what: &str, json: bool) -> Result<NoticeId> {
+    let mut operator = Operator::open(dir)?;
+    let answer = operator.issue(kind)?;
+    let running = operator.is_running();
+    emit(json, &answer, |a| {
+        format!(
+            "{what} {} (seq {}), signed and made durable\n  {}\n",
+            a.id,
+            a.seq,
+            if running {
+                "published by the running node"
+            } else {
+                "the node is not running: its peers get it by sync once it runs"
+            }
+        )
+    })?;
+    Ok(answer.id)
+}
+
+fn list(command: ListCommand, json: bool) -> Result<()> {
+    match command {
+        ListCommand::Add(args) => {
+            let effective_at = args.effective.unwrap_or_else(node::now);
+            let (publish_until, share_until, repair_from) = defaults::listing_windows(effective_at);
+            let listing = Listing {
+                subject: Subject {
+                    kind: args.subject_kind.into(),
+                    id: args.subject.clone(),
+                    name: args.name.clone(),
+                },
+                list: match args.list {
+                    ListArg::Red => ListKind::Red,
+                    ListArg::Black => ListKind::Black,
+                },
+                category: args.category.clone(),
+                severity: args.severity.into(),
+                reason: args.reason.clone(),
+                legal_basis: args.legal_basis.clone(),
+                document_number: args.document.clone(),
+                measures: args.measures.clone(),
+                effective_at,
+                publish_until: args.publish_until.unwrap_or(publish_until),
+                share_until: args.share_until.unwrap_or(share_until),
+                repair_from: args.repair_from.unwrap_or(repair_from),
+                classification: if args.restricted {
+                    Classification::Restricted
+                } else {
+                    Classification::Public
+                },
+                evidence: args.evidence.collect()?,
+                checksum_override: args.override_checksum,
+            };
+            issue(&args.data.data, NoticeKind::List(listing), "listing", json)?;
+        }
+        ListCommand::Amend(args) => {
+            let changes = args.changes.changes();
+            if changes.is_empty() {
+                bail!("nothing to amend: give at least one field to change (see --help)");
+            }
+            issue(
+                &args.data.data,
+                NoticeKind::Amend {
+                    listing: args.listing,
+                    changes,
+                },
+                "amendment",
+                json,
+            )?;
+        }
+        ListCommand::Repair {
+            data,
+            listing,
+            reason,
+            evidence,
+        } => {
+            let evidence = evidence.collect()?;
+            issue(
+                &data.data,
+                NoticeKind::Repair {
+                    listing,
+                    reason,
+                    evidence,
+                },
+                "repair",
+                json,
+            )?;
+        }
+        ListCommand::Withdraw {
+            data,
+            listing,
+            reason,
+            restore_reputation,
+        } => {
+            issue(
+                &data.data,
+                NoticeKind::Withdraw {
+                    listing,
+                    reason,
+                    restore_reputation,
+                },
+                "withdrawal",
+                json,
+            )?;
+        }
+    }
+    Ok(())
+}
+
+fn objection(command: ObjectionCommand, json: bool) -> Result<()> {
+    match command {
+        ObjectionCommand::File {
+            data,
+            listing,
+            grounds,
+            respond_by,
+        } => {
+            let federation = node::read_roster(&data.data.join(node::ROSTER_FILE))?;
+            let window = federation.roster().objection_window_ms;
+            let respond_by =
+                respond_by.unwrap_or_else(|| defaults::respond_by(node::now(), window));
+            issue(
+                &data.data,
+                NoticeKind::Object {
+                    listing,
+                    grounds,
+                    respond_by,
+                },
+                "objection (the issuer must rule by the deadline)",
+                json,
+            )?;
+        }
+        ObjectionCommand::Rule(args) => {
+            let changes = args.changes.changes();
+            let outcome = match args.outcome {
+                OutcomeArg::Reject => RulingOutcome::Rejected,
+                OutcomeArg::UpholdWithdraw => RulingOutcome::Upheld(Remedy::Withdraw),
+                OutcomeArg::UpholdCorrect if changes.is_empty() => {
+                    bail!("--outcome uphold-correct needs the corrected fields (see --help)")
+                }
+                OutcomeArg::UpholdCorrect => {
+                    RulingOutcome::Upheld(Remedy::Correct(changes.clone()))
+                }
+            };
+            if !changes.is_empty() && !matches!(args.outcome, OutcomeArg::UpholdCorrect) {
+                bail!("field changes only go with --outcome uphold-correct");
+            }
+            issue(
+                &args.data.data,
+                NoticeKind::Rule {
+                    objection: args.objection,
+                    outcome,
+                    reason: args.reason,
+                },
+                "ruling",
+                json,
+            )?;
+        }
+    }
+    Ok(())
+}
+
+fn show(args: ShowArgs, json: bool) -> Result<()> {
+    let operator = Operator::open(&args.data.data)?;
+    if let Some(id) = args.listing {
+        let listing = operator.listing(&id, args.at)?;
+        return emit(json, &listing, |l| render::listing(l, true));
+    }
+    let subject = args.subject.unwrap_or_default();
+    let kind: SubjectKind = args.subject_kind.into();
+    if let Err(error) = kind.check_identifier(&subject) {
+        eprintln!("warning: {error}");
+    }
+    let view = operator.subject(kind, &subject, args.at)?;
+    emit(json, &view, render::subject)
+}

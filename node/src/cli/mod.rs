@@ -1,0 +1,566 @@
+//! The `credence` command line: its grammar (this file), the dispatch of
+//! each command ([`commands`]), the one path every operator command takes
+//! to a node whether or not it runs ([`operator`]), federation set-up
+//! ([`federation`]) and the offline audit ([`audit`]).
+
+mod audit;
+mod commands;
+mod federation;
+mod operator;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use credence_crypto::Digest;
+use credence_protocol::model::{
+    Classification, EvidenceDigest, ListingChange, NoticeId, Severity, SubjectKind,
+};
+use credence_protocol::time::Timestamp;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+/// Bundles this large or larger get a progress bar.
+const PROGRESS_NOTICES_MIN: usize = 10_000;
+/// Most bytes of an evidence file hashed (larger documents are hashed by
+/// their own tools and passed with --evidence).
+const EVIDENCE_FILE_BYTES_MAX: u64 = 1 << 30;
+
+/// credence: signed credit listings, replicated between authorities.
+#[derive(Debug, Parser)]
+#[command(name = "credence", version, about, max_term_width = 100)]
+pub struct Cli {
+    /// Print the answer as JSON (the API's types) instead of text.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create a data directory with a new authority key and configuration.
+    Init {
+        #[command(flatten)]
+        data: DataDir,
+        /// The operator's name for this node.
+        #[arg(long, default_value = "credence node")]
+        name: String,
+    },
+    /// Make or join a federation.
+    #[command(subcommand)]
+    Federation(FederationCommand),
+    /// Issue listings and their corrections, repairs and withdrawals.
+    #[command(subcommand)]
+    List(ListCommand),
+    /// File objections and rule on them.
+    #[command(subcommand)]
+    Objection(ObjectionCommand),
+    /// Report what this authority did with a joint measure.
+    Feedback(FeedbackArgs),
+    /// Show a subject's listings, or one listing with its history.
+    Show(ShowArgs),
+    /// Show this authority's measures to apply or lift.
+    Tasks {
+        #[command(flatten)]
+        data: DataDir,
+        /// Time to compute the tasks for (default: now).
+        #[arg(long, value_parser = parse_time)]
+        at: Option<Timestamp>,
+    },
+    /// Write an audit bundle of everything this node holds.
+    Export {
+        #[command(flatten)]
+        data: DataDir,
+        /// The bundle file to write.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Ingest another node's bundle (offline transfer), validating every notice.
+    Import {
+        #[command(flatten)]
+        data: DataDir,
+        /// The bundle file.
+        bundle: PathBuf,
+    },
+    /// Verify a bundle offline: signatures, logs, Merkle roots, every rule.
+    Audit {
+        /// The bundle file.
+        bundle: PathBuf,
+        /// The genesis roster the bundle must belong to. Without it the
+        /// audit trusts the roster inside the bundle: compare the federation
+        /// id it prints with the one you know.
+        #[arg(long)]
+        roster: Option<PathBuf>,
+        /// Time to report listing statuses for (default: now).
+        #[arg(long, value_parser = parse_time)]
+        at: Option<Timestamp>,
+    },
+    /// Run an offline three-authority scenario end to end (no network) and audit it.
+    Demo {
+        /// Keep the nodes' data here instead of a temporary directory.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// Run the node: libp2p gossip and sync, cross-region queries, the HTTP API.
+    Run {
+        /// The run configuration (TOML; see ARCHITECTURE.md).
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+    },
+    /// Start N nodes on loopback, run a scripted scenario across them and keep them running.
+    Devnet {
+        /// How many nodes (3 to 16).
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(3..=16))]
+        nodes: u16,
+        /// Stop after the scenario instead of running until Ctrl-C.
+        #[arg(long)]
+        exit: bool,
+        /// Keep the nodes' data here instead of a temporary directory.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// Ask the running node, or the whole federation, about a subject (signed, registered).
+    Query(QueryArgs),
+    /// Show the running node's peers, heads, lag, pending notices and forks.
+    Status {
+        #[command(flatten)]
+        data: DataDir,
+    },
+    /// Show the running node's connected peers.
+    Peers {
+        #[command(flatten)]
+        data: DataDir,
+    },
+    /// Disaster recovery: name the head of this authority's own log when
+    /// the store and the own-log mark were both lost (node stopped). The
+    /// node then issues only once its store holds that notice again.
+    Recover {
+        #[command(flatten)]
+        data: DataDir,
+        /// Seq of the newest notice this authority signed.
+        #[arg(long)]
+        seq: u64,
+        /// Its id (hex), as a peer's status or an audit bundle shows it.
+        #[arg(long)]
+        id: Option<NoticeId>,
+    },
+}
+
+#[derive(Debug, Args)]
+struct QueryArgs {
+    #[command(flatten)]
+    data: DataDir,
+    /// The subject's identifier.
+    #[arg(long)]
+    subject: String,
+    /// Which identifier the subject has.
+    #[arg(long, value_enum, default_value = "legal-person")]
+    subject_kind: SubjectKindArg,
+    /// Why you ask (recorded in every register).
+    #[arg(long)]
+    purpose: String,
+    /// The legal basis of the query (recorded in every register).
+    #[arg(long)]
+    legal_basis: String,
+    /// Ask only this node.
+    #[arg(long)]
+    local: bool,
+}
+
+#[derive(Debug, Args)]
+struct DataDir {
+    /// The node's data directory.
+    #[arg(long, env = "CREDENCE_DATA", value_name = "DIR")]
+    data: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+enum FederationCommand {
+    /// Write a genesis roster from a catalog and a members file.
+    Genesis {
+        /// Categories, measures and the objection window (TOML).
+        #[arg(long)]
+        catalog: PathBuf,
+        /// The members (TOML).
+        #[arg(long)]
+        members: PathBuf,
+        /// A member's public key, as HANDLE=HEX or HANDLE=@DATA_DIR.
+        #[arg(long = "key", value_name = "HANDLE=KEY")]
+        keys: Vec<String>,
+        /// The roster file to write.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Install a genesis roster in this node's data directory.
+    Join {
+        #[command(flatten)]
+        data: DataDir,
+        /// The roster file.
+        #[arg(long)]
+        roster: PathBuf,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum SubjectKindArg {
+    LegalPerson,
+    OtherOrganisation,
+    NaturalPerson,
+}
+
+impl From<SubjectKindArg> for SubjectKind {
+    fn from(kind: SubjectKindArg) -> SubjectKind {
+        match kind {
+            SubjectKindArg::LegalPerson => SubjectKind::LegalPerson,
+            SubjectKindArg::OtherOrganisation => SubjectKind::OtherOrganisation,
+            SubjectKindArg::NaturalPerson => SubjectKind::NaturalPerson,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ListArg {
+    Red,
+    Black,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum SeverityArg {
+    Minor,
+    General,
+    Serious,
+}
+
+impl From<SeverityArg> for Severity {
+    fn from(severity: SeverityArg) -> Severity {
+        match severity {
+            SeverityArg::Minor => Severity::Minor,
+            SeverityArg::General => Severity::General,
+            SeverityArg::Serious => Severity::Serious,
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+enum ListCommand {
+    /// Put a subject on the blacklist or the red list.
+    Add(Box<AddArgs>),
+    /// Correct a listing this authority issued.
+    Amend(AmendArgs),
+    /// End a listing early by credit repair.
+    Repair {
+        #[command(flatten)]
+        data: DataDir,
+        /// The listing id.
+        #[arg(long)]
+        listing: NoticeId,
+        /// Why the subject's credit is repaired.
+        #[arg(long)]
+        reason: String,
+        #[command(flatten)]
+        evidence: EvidenceArgs,
+    },
+    /// Withdraw a listing this authority issued.
+    Withdraw {
+        #[command(flatten)]
+        data: DataDir,
+        /// The listing id.
+        #[arg(long)]
+        listing: NoticeId,
+        /// Why.
+        #[arg(long)]
+        reason: String,
+        /// Publicly restore the subject's reputation.
+        #[arg(long)]
+        restore_reputation: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+struct EvidenceArgs {
+    /// Digest of an evidence document (64 hex characters); repeatable.
+    #[arg(long = "evidence", value_name = "HEX")]
+    digests: Vec<Digest>,
+    /// An evidence document to hash with BLAKE3; repeatable.
+    #[arg(long = "evidence-file", value_name = "FILE")]
+    files: Vec<PathBuf>,
+}
+
+impl EvidenceArgs {
+    fn collect(&self) -> Result<Vec<EvidenceDigest>> {
+        let mut out: Vec<EvidenceDigest> = self.digests.iter().map(|d| d.0).collect();
+        for path in &self.files {
+            let file = std::fs::File::open(path)
+                .with_context(|| format!("evidence file {}", path.display()))?;
+            let length = file.metadata()?.len();
+            if length > EVIDENCE_FILE_BYTES_MAX {
+                bail!(
+                    "evidence file {} has {length} bytes, more than the {EVIDENCE_FILE_BYTES_MAX} this command hashes; pass its digest with --evidence",
+                    path.display()
+                );
+            }
+            let mut hasher = blake3::Hasher::new();
+            std::io::copy(&mut file.take(EVIDENCE_FILE_BYTES_MAX), &mut hasher)?;
+            out.push(*hasher.finalize().as_bytes());
+        }
+        Ok(out)
+    }
+}
+
+#[derive(Debug, Args)]
+struct AddArgs {
+    #[command(flatten)]
+    data: DataDir,
+    /// The subject's USCC or resident identity number.
+    #[arg(long)]
+    subject: String,
+    /// Which identifier the subject has.
+    #[arg(long, value_enum, default_value = "legal-person")]
+    subject_kind: SubjectKindArg,
+    /// The subject's registered name.
+    #[arg(long)]
+    name: String,
+    /// Which list.
+    #[arg(long, value_enum)]
+    list: ListArg,
+    /// Category code from the catalog.
+    #[arg(long)]
+    category: String,
+    /// How serious.
+    #[arg(long, value_enum)]
+    severity: SeverityArg,
+    /// What the subject did.
+    #[arg(long)]
+    reason: String,
+    /// The legal basis (citation).
+    #[arg(long)]
+    legal_basis: String,
+    /// The decision document number.
+    #[arg(long)]
+    document: String,
+    /// A joint measure code from the catalog; repeatable.
+    #[arg(long = "measure")]
+    measures: Vec<String>,
+    /// Effective date (YYYY-MM-DD; default: now).
+    #[arg(long, value_parser = parse_time)]
+    effective: Option<Timestamp>,
+    /// End of publication (default: one year after effective).
+    #[arg(long, value_parser = parse_time)]
+    publish_until: Option<Timestamp>,
+    /// End of sharing (default: three years after effective).
+    #[arg(long, value_parser = parse_time)]
+    share_until: Option<Timestamp>,
+    /// Earliest credit repair (default: 90 days after effective).
+    #[arg(long, value_parser = parse_time)]
+    repair_from: Option<Timestamp>,
+    /// Share among members only; never publish.
+    #[arg(long)]
+    restricted: bool,
+    #[command(flatten)]
+    evidence: EvidenceArgs,
+    /// Accept an identifier whose check character does not match (a known
+    /// pilot code). Recorded in the signed listing.
+    #[arg(long)]
+    override_checksum: bool,
+}
+
+#[derive(Debug, Args)]
+struct ChangeArgs {
+    /// New registered name of the subject.
+    #[arg(long)]
+    name: Option<String>,
+    /// New severity.
+    #[arg(long, value_enum)]
+    severity: Option<SeverityArg>,
+    /// New reason of the listing.
+    #[arg(long = "new-reason")]
+    new_reason: Option<String>,
+    /// New legal basis.
+    #[arg(long)]
+    legal_basis: Option<String>,
+    /// New decision document number.
+    #[arg(long)]
+    document: Option<String>,
+    /// Replace the measures (repeatable).
+    #[arg(long = "measure")]
+    measures: Vec<String>,
+    /// Remove every measure.
+    #[arg(long, conflicts_with = "measures")]
+    no_measures: bool,
+    /// New effective date.
+    #[arg(long, value_parser = parse_time)]
+    effective: Option<Timestamp>,
+    /// New end of publication.
+    #[arg(long, value_parser = parse_time)]
+    publish_until: Option<Timestamp>,
+    /// New end of sharing.
+    #[arg(long, value_parser = parse_time)]
+    share_until: Option<Timestamp>,
+    /// New earliest repair date.
+    #[arg(long, value_parser = parse_time)]
+    repair_from: Option<Timestamp>,
+    /// Make it restricted.
+    #[arg(long, conflicts_with = "public")]
+    restricted: bool,
+    /// Make it public.
+    #[arg(long)]
+    public: bool,
+}
+
+impl ChangeArgs {
+    fn changes(&self) -> Vec<ListingChange> {
+        let mut changes = Vec::new();
+        let mut push = |change: Option<ListingChange>| changes.extend(change);
+        push(self.name.clone().map(ListingChange::SubjectName));
+        push(self.severity.map(|s| ListingChange::Severity(s.into())));
+        push(self.new_reason.clone().map(ListingChange::Reason));
+        push(self.legal_basis.clone().map(ListingChange::LegalBasis));
+        push(self.document.clone().map(ListingChange::DocumentNumber));
+        push(
+            (!self.measures.is_empty() || self.no_measures)
+                .then(|| ListingChange::Measures(self.measures.clone())),
+        );
+        push(self.effective.map(ListingChange::EffectiveAt));
+        push(self.publish_until.map(ListingChange::PublishUntil));
+        push(self.share_until.map(ListingChange::ShareUntil));
+        push(self.repair_from.map(ListingChange::RepairFrom));
+        push(
+            self.restricted
+                .then_some(ListingChange::Classification(Classification::Restricted)),
+        );
+        push(
+            self.public
+                .then_some(ListingChange::Classification(Classification::Public)),
+        );
+        changes
+    }
+}
+
+#[derive(Debug, Args)]
+struct AmendArgs {
+    #[command(flatten)]
+    data: DataDir,
+    /// The listing id.
+    #[arg(long)]
+    listing: NoticeId,
+    #[command(flatten)]
+    changes: ChangeArgs,
+}
+
+#[derive(Debug, Subcommand)]
+enum ObjectionCommand {
+    /// File an objection on the subject's behalf: enforcement stops until a ruling.
+    File {
+        #[command(flatten)]
+        data: DataDir,
+        /// The listing id.
+        #[arg(long)]
+        listing: NoticeId,
+        /// The subject's grounds.
+        #[arg(long)]
+        grounds: String,
+        /// Deadline for the issuer (default: now plus the federation's minimum window and a minute).
+        #[arg(long, value_parser = parse_time)]
+        respond_by: Option<Timestamp>,
+    },
+    /// Rule on an objection to a listing this authority issued.
+    Rule(RuleArgs),
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum OutcomeArg {
+    /// The objection fails; enforcement resumes.
+    Reject,
+    /// The objection holds; the listing is withdrawn.
+    UpholdWithdraw,
+    /// The objection holds; the listing is corrected (give the changes).
+    UpholdCorrect,
+}
+
+#[derive(Debug, Args)]
+struct RuleArgs {
+    #[command(flatten)]
+    data: DataDir,
+    /// The objection id.
+    #[arg(long)]
+    objection: NoticeId,
+    /// The outcome.
+    #[arg(long, value_enum)]
+    outcome: OutcomeArg,
+    /// The reasons of the ruling.
+    #[arg(long)]
+    reason: String,
+    #[command(flatten)]
+    changes: ChangeArgs,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ActionArg {
+    Applied,
+    Lifted,
+    Declined,
+}
+
+#[derive(Debug, Args)]
+struct FeedbackArgs {
+    #[command(flatten)]
+    data: DataDir,
+    /// The listing id.
+    #[arg(long)]
+    listing: NoticeId,
+    /// The measure code.
+    #[arg(long)]
+    measure: String,
+    /// What was done.
+    #[arg(long, value_enum)]
+    action: ActionArg,
+    /// Why a recommended measure was declined.
+    #[arg(long, required_if_eq("action", "declined"))]
+    reason: Option<String>,
+}
+
+#[derive(Debug, Args)]
+struct ShowArgs {
+    #[command(flatten)]
+    data: DataDir,
+    /// A subject's identifier: show all its listings.
+    #[arg(long, conflicts_with = "listing", required_unless_present = "listing")]
+    subject: Option<String>,
+    /// Which identifier the subject has.
+    #[arg(long, value_enum, default_value = "legal-person")]
+    subject_kind: SubjectKindArg,
+    /// A listing id: show it with its full history.
+    #[arg(long)]
+    listing: Option<NoticeId>,
+    /// Time to show the status at (default: now).
+    #[arg(long, value_parser = parse_time)]
+    at: Option<Timestamp>,
+}
+
+fn parse_time(text: &str) -> Result<Timestamp, String> {
+    Timestamp::parse(text).map_err(|e| e.to_string())
+}
+
+impl Cli {
+    /// The configuration file of `credence run`, if that is the command.
+    pub fn run_config(&self) -> Option<&Path> {
+        match &self.command {
+            Command::Run { config } => Some(config),
+            _ => None,
+        }
+    }
+}
+
+/// Runs the command line; returns the process exit code.
+pub fn run(cli: Cli) -> Result<i32> {
+    commands::run(cli.command, cli.json)
+}
+
+#[cfg(test)]
+mod tests {
+    // clap's own consistency checks of every subcommand and argument.
+    #[test]
+    fn command_line_is_consistent() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,145 @@
+//! One path from an operator command to a node: the running node of a
+//! data directory through its API when it answers, or the data directory
+//! opened directly when it does not. Both give the same typed answers
+//! (`crate::views`), so the output is the same either way.
+
+use crate::client::{Client, ClientError};
+use crate::node::{self, Node};
+use crate::views::{IssueAnswer, ListingView, Status, SubjectView, TasksView};
+use anyhow::{Result, bail};
+use credence_protocol::model::{NoticeId, NoticeKind, SubjectKey, SubjectKind};
+use credence_protocol::time::Timestamp;
+use std::path::Path;
+
+/// Where an operator command goes.
+pub(super) enum Operator {
+    /// The node runs: through its API.
+    Running(Client),
+    /// It does not: its data directory, opened here.
+    Local(Box<Node>),
+}
+
+fn kind_name(kind: SubjectKind) -> &'static str {
+    match kind {
+        SubjectKind::LegalPerson => "legal-person",
+        SubjectKind::OtherOrganisation => "other-organisation",
+        SubjectKind::NaturalPerson => "natural-person",
+    }
+}
+
+fn at_query(at: Option<Timestamp>, first: char) -> String {
+    at.map(|t| format!("{first}at={}", t.0)).unwrap_or_default()
+}
+
+impl Operator {
+    /// The running node of `dir` if it answers there, else `dir` opened.
+    /// A node killed without cleaning up leaves its address file behind:
+    /// nothing answers there, and its store is free to open.
+    pub(super) fn open(dir: &Path) -> Result<Operator> {
+        if let Some(client) = Client::for_data_dir(dir) {
+            match client.get::<Status>("/v1/status") {
+                Ok(_) => return Ok(Operator::Running(client)),
+                Err(ClientError::Unreachable { .. }) => {}
+                Err(error) => return Err(error.into()),
+            }
+        }
+        Ok(Operator::Local(Box::new(Node::open(dir)?)))
+    }
+
+    /// The running node of `dir`, or an error saying to start it.
+    pub(super) fn running(dir: &Path) -> Result<Client> {
+        match Operator::open(dir)? {
+            Operator::Running(client) => Ok(client),
+            Operator::Local(_) => bail!(
+                "the node of {} is not running; start it with `credence run --config FILE`",
+                dir.display()
+            ),
+        }
+    }
+
+    /// Whether the answers come from a running node.
+    pub(super) fn is_running(&self) -> bool {
+        matches!(self, Operator::Running(_))
+    }
+
+    /// Signs a notice of this node's authority (the running node also
+    /// publishes it).
+    pub(super) fn issue(&mut self, kind: NoticeKind) -> Result<IssueAnswer> {
+        match self {
+            Operator::Running(client) => Ok(client.post("/v1/notices", &kind)?),
+            Operator::Local(node) => {
+                let issued = node.issue(kind, node::now())?;
+                Ok(IssueAnswer {
+                    id: issued.id,
+                    seq: issued.seq,
+                })
+            }
+        }
+    }
+
+    /// A subject's listings.
+    pub(super) fn subject(
+        &self,
+        kind: SubjectKind,
+        id: &str,
+        at: Option<Timestamp>,
+    ) -> Result<SubjectView> {
+        let Some(key) = SubjectKey::new(kind, id) else {
+            bail!("{id:?} is not an 18-character identifier");
+        };
+        match self {
+            Operator::Running(client) => Ok(client.get(&format!(
+                "/v1/subjects/{id}?kind={}{}",
+                kind_name(kind),
+                at_query(at, '&')
+            ))?),
+            Operator::Local(node) => {
+                let states = node
+                    .replica()
+                    .subject_listings(&key, at.unwrap_or_else(node::now))?;
+                Ok(SubjectView::new(node.federation(), id, &states))
+            }
+        }
+    }
+
+    /// One listing with its history.
+    pub(super) fn listing(&self, id: &NoticeId, at: Option<Timestamp>) -> Result<ListingView> {
+        match self {
+            Operator::Running(client) => {
+                Ok(client.get(&format!("/v1/listings/{id}{}", at_query(at, '?')))?)
+            }
+            Operator::Local(node) => {
+                let Some(state) = node
+                    .replica()
+                    .listing_state(id, at.unwrap_or_else(node::now))?
+                else {
+                    bail!("listing {id} is not in this node's records");
+                };
+                Ok(ListingView::new(node.federation(), &state, true))
+            }
+        }
+    }
+
+    /// This authority's tasks.
+    pub(super) fn tasks(&self, at: Option<Timestamp>) -> Result<TasksView> {
+        match self {
+            Operator::Running(client) => {
+                Ok(client.get(&format!("/v1/tasks{}", at_query(at, '?')))?)
+            }
+            Operator::Local(node) => {
+                let tasks = node
+                    .replica()
+                    .tasks(&node.author(), at.unwrap_or_else(node::now))?;
+                Ok(TasksView::new(node.federation(), &tasks))
+            }
+        }
+    }
+
+    /// An audit bundle of everything the node holds.
+    pub(super) fn export(&self) -> Result<Vec<u8>> {
+        match self {
+            Operator::Running(client) => Ok(client.get_bytes("/v1/export")?),
+            Operator::Local(node) => Ok(node.export()?.to_bytes()?),
+        }
+    }
+}

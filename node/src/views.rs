@@ -1,0 +1,509 @@
+//! The typed vocabulary of the HTTP API: every answer's body, shared by
+//! the server (`api`), the client (`client`) and the command line, so
+//! that a running node and a data directory opened directly give the same
+//! values, the same human output and the same `--json`.
+
+use crate::daemon::{QueryResult, RegisterRecord};
+use credence_protocol::fold::{ListingState, Task, TaskAction};
+use credence_protocol::model::{AuthorityId, ListKind, Listing, NoticeId, Subject};
+use credence_protocol::query;
+use credence_protocol::roster::Federation;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// The answer to `POST /v1/notices`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IssueAnswer {
+    /// The notice signed.
+    pub id: NoticeId,
+    /// Its seq in this authority's log.
+    pub seq: u64,
+}
+
+/// A ruling on an objection.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RulingView {
+    /// The ruling notice.
+    pub id: NoticeId,
+    /// It upheld the objection.
+    pub upheld: bool,
+}
+
+/// An objection to a listing.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectionView {
+    /// The objection notice.
+    pub id: NoticeId,
+    /// Who filed it.
+    pub author: AuthorityId,
+    /// Its filer's name.
+    pub author_name: String,
+    /// The issuer must rule by then (ms).
+    pub respond_by: u64,
+    /// The ruling, if any.
+    pub ruling: Option<RulingView>,
+    /// Open and past its deadline.
+    pub overdue: bool,
+}
+
+/// An implementer's latest feedback on a measure.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FeedbackView {
+    /// The implementer.
+    pub author: AuthorityId,
+    /// Its name.
+    pub author_name: String,
+    /// The measure.
+    pub measure: String,
+    /// `applied`, `lifted` or `declined`.
+    pub action: String,
+}
+
+/// One notice in a listing's history.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryView {
+    /// The notice.
+    pub id: NoticeId,
+    /// Its author.
+    pub author: AuthorityId,
+    /// Its author's name.
+    pub author_name: String,
+    /// Its seq.
+    pub seq: u64,
+    /// When it was issued (ms).
+    pub issued_at: u64,
+    /// Its kind.
+    pub kind: String,
+    /// A one-line summary.
+    pub summary: String,
+}
+
+/// A listing folded at a time.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListingView {
+    /// The listing notice.
+    pub id: NoticeId,
+    /// Its issuer.
+    pub issuer: AuthorityId,
+    /// The issuer's name.
+    pub issuer_name: String,
+    /// When it was issued (ms).
+    pub issued_at: u64,
+    /// `active`, `pending`, `suspended`, `expired`, `repaired` or
+    /// `withdrawn`.
+    pub status: String,
+    /// Joint measures may be enforced.
+    pub enforceable: bool,
+    /// On the publicity feed.
+    pub published: bool,
+    /// Answered to queries.
+    pub shared: bool,
+    /// The effective fields.
+    pub listing: Listing,
+    /// Objections.
+    pub objections: Vec<ObjectionView>,
+    /// Implementers' feedback.
+    pub feedback: Vec<FeedbackView>,
+    /// Every notice about it (one listing's page only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub history: Option<Vec<HistoryView>>,
+}
+
+impl ListingView {
+    /// The view of a folded listing.
+    pub fn new(federation: &Federation, state: &ListingState, history: bool) -> ListingView {
+        ListingView {
+            id: state.id,
+            issuer: state.issuer,
+            issuer_name: federation.name_of(&state.issuer),
+            issued_at: state.issued_at.0,
+            status: state.status.name().into(),
+            enforceable: state.enforceable,
+            published: state.published,
+            shared: state.shared,
+            listing: state.listing.clone(),
+            objections: state
+                .objections
+                .iter()
+                .map(|o| ObjectionView {
+                    id: o.id,
+                    author: o.author,
+                    author_name: federation.name_of(&o.author),
+                    respond_by: o.respond_by.0,
+                    ruling: o.ruling.map(|(id, upheld)| RulingView { id, upheld }),
+                    overdue: o.overdue,
+                })
+                .collect(),
+            feedback: state
+                .feedback
+                .iter()
+                .map(|f| FeedbackView {
+                    author: f.author,
+                    author_name: federation.name_of(&f.author),
+                    measure: f.measure.clone(),
+                    action: f.action.name().into(),
+                })
+                .collect(),
+            history: history.then(|| {
+                state
+                    .history
+                    .iter()
+                    .map(|h| HistoryView {
+                        id: h.id,
+                        author: h.author,
+                        author_name: federation.name_of(&h.author),
+                        seq: h.seq,
+                        issued_at: h.issued_at.0,
+                        kind: h.kind.into(),
+                        summary: h.summary.clone(),
+                    })
+                    .collect()
+            }),
+        }
+    }
+}
+
+/// A subject's listings.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubjectView {
+    /// The identifier asked about.
+    pub subject: String,
+    /// Enforceable listings.
+    pub enforceable: usize,
+    /// Enforceable blacklist listings (joint punishment applies).
+    pub enforceable_black: usize,
+    /// Its listings, newest first.
+    pub listings: Vec<ListingView>,
+}
+
+impl SubjectView {
+    /// The view of a subject's folded listings.
+    pub fn new(federation: &Federation, subject: &str, states: &[ListingState]) -> SubjectView {
+        SubjectView {
+            subject: subject.into(),
+            enforceable: states.iter().filter(|s| s.enforceable).count(),
+            enforceable_black: states
+                .iter()
+                .filter(|s| s.enforceable && s.listing.list == ListKind::Black)
+                .count(),
+            listings: states
+                .iter()
+                .map(|s| ListingView::new(federation, s, false))
+                .collect(),
+        }
+    }
+}
+
+/// One measure to apply or lift.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskView {
+    /// `apply` or `lift`.
+    pub action: String,
+    /// The measure.
+    pub measure: String,
+    /// The listing.
+    pub listing: NoticeId,
+    /// The subject's identifier.
+    pub subject: String,
+    /// The subject's name.
+    pub subject_name: String,
+    /// The listing's status.
+    pub status: String,
+    /// The issuer's name.
+    pub issuer_name: String,
+}
+
+/// This authority's tasks.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TasksView {
+    /// Measures to apply or lift.
+    pub tasks: Vec<TaskView>,
+}
+
+impl TasksView {
+    /// The view of derived tasks.
+    pub fn new(federation: &Federation, tasks: &[(Task, ListingState)]) -> TasksView {
+        TasksView {
+            tasks: tasks
+                .iter()
+                .map(|(task, state)| TaskView {
+                    action: match task.action {
+                        TaskAction::Apply => "apply",
+                        TaskAction::Lift => "lift",
+                    }
+                    .into(),
+                    measure: task.measure.clone(),
+                    listing: task.listing,
+                    subject: state.listing.subject.id.clone(),
+                    subject_name: state.listing.subject.name.clone(),
+                    status: state.status.name().into(),
+                    issuer_name: federation.name_of(&state.issuer),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Where one author stands.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthorStatus {
+    /// The author.
+    pub author: AuthorityId,
+    /// Its name in the roster.
+    pub name: String,
+    /// Seq held here.
+    pub seq: u64,
+    /// Newest seq a peer reported.
+    pub seen: u64,
+    /// `seen - seq` when positive.
+    pub lag: u64,
+    /// The Merkle root of its log here (empty when the log is empty).
+    pub root: String,
+}
+
+/// A connected peer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerStatus {
+    /// Its authority.
+    pub authority: AuthorityId,
+    /// Its name in the roster.
+    pub name: String,
+    /// Its libp2p peer id.
+    pub peer_id: String,
+}
+
+/// What `/v1/status` shows.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Status {
+    /// This node's authority.
+    pub authority: AuthorityId,
+    /// Its name.
+    pub name: String,
+    /// The federation id.
+    pub federation: String,
+    /// libp2p addresses this node listens on.
+    pub listen: Vec<String>,
+    /// Connected members.
+    pub peers: Vec<PeerStatus>,
+    /// Every author's log.
+    pub authors: Vec<AuthorStatus>,
+    /// Notices stored.
+    pub notices: u64,
+    /// Notices waiting for a predecessor or a reference.
+    pub pending: usize,
+    /// Fork evidence held.
+    pub forks: usize,
+    /// Own notices waiting to be published.
+    pub unpublished: usize,
+    /// The node issues.
+    pub ready: bool,
+    /// `ready`, `restoring`, `recovering`, `forked` or `halted`.
+    pub issuing: String,
+    /// What that means and what to do.
+    pub issuing_detail: String,
+    /// Seq of the own log's durable mark, when there is one.
+    pub mark: Option<u64>,
+}
+
+/// The connected peers.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeersView {
+    /// Connected members.
+    pub peers: Vec<PeerStatus>,
+}
+
+/// The query register, newest first.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RegisterView {
+    /// Its records.
+    pub queries: Vec<RegisterRecord>,
+}
+
+/// A member that did not answer a query.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MissingView {
+    /// The member.
+    pub authority: AuthorityId,
+    /// Its name.
+    pub name: String,
+    /// Why.
+    pub reason: String,
+}
+
+/// One listing of a query's answers, merged over the responders.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AnsweredListingView {
+    /// The listing notice.
+    pub id: NoticeId,
+    /// Its issuer's name.
+    pub issuer_name: String,
+    /// Its status as answered.
+    pub status: String,
+    /// Joint measures may be enforced.
+    pub enforceable: bool,
+    /// Its effective fields.
+    pub listing: Listing,
+}
+
+/// One responder's signed answer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AnswerView {
+    /// The responder.
+    pub responder: AuthorityId,
+    /// Its name.
+    pub responder_name: String,
+    /// When it answered (its clock, ms).
+    pub answered_at: u64,
+    /// Listings in its answer.
+    pub listings: usize,
+    /// Its answer was cut at the limit.
+    pub truncated: bool,
+    /// The signed answer (hex of its encoding).
+    pub signed_answer: String,
+}
+
+/// The answer to `POST /v1/query`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueryView {
+    /// The request's id (hex).
+    pub request_id: String,
+    /// The signed request (hex of its encoding).
+    pub signed_request: String,
+    /// Who answered.
+    pub answered_by: Vec<String>,
+    /// Who did not, and why.
+    pub not_answered: Vec<MissingView>,
+    /// The listings answered, merged by id (first answer first).
+    pub listings: Vec<AnsweredListingView>,
+    /// Every signed answer.
+    pub answers: Vec<AnswerView>,
+}
+
+impl QueryView {
+    /// The view of a query's result. Fails only if a signed message does
+    /// not encode within its limit.
+    pub fn new(federation: &Federation, result: &QueryResult) -> Result<QueryView, String> {
+        let mut merged: BTreeMap<NoticeId, AnsweredListingView> = BTreeMap::new();
+        let mut answers = Vec::with_capacity(result.answers.len());
+        for a in &result.answers {
+            for l in &a.answer.answer.listings {
+                merged.entry(l.id).or_insert_with(|| AnsweredListingView {
+                    id: l.id,
+                    issuer_name: federation.name_of(&l.issuer),
+                    status: l.status.name().into(),
+                    enforceable: l.enforceable,
+                    listing: l.listing.clone(),
+                });
+            }
+            answers.push(AnswerView {
+                responder: a.responder,
+                responder_name: federation.name_of(&a.responder),
+                answered_at: a.answer.answer.answered_at.0,
+                listings: a.answer.answer.listings.len(),
+                truncated: a.answer.answer.truncated,
+                signed_answer: a
+                    .answer
+                    .signed
+                    .encode::<{ query::ANSWER_BYTES_MAX }>()
+                    .map(hex::encode)
+                    .map_err(|e| e.to_string())?,
+            });
+        }
+        Ok(QueryView {
+            request_id: result.request.id().map_err(|e| e.to_string())?.to_hex(),
+            signed_request: result
+                .request
+                .signed
+                .encode::<{ query::QUERY_BYTES_MAX + 64 }>()
+                .map(hex::encode)
+                .map_err(|e| e.to_string())?,
+            answered_by: result
+                .answers
+                .iter()
+                .map(|a| federation.name_of(&a.responder))
+                .collect(),
+            not_answered: result
+                .missing
+                .iter()
+                .map(|(a, why)| MissingView {
+                    authority: *a,
+                    name: federation.name_of(a),
+                    reason: why.clone(),
+                })
+                .collect(),
+            listings: merged.into_values().collect(),
+            answers,
+        })
+    }
+}
+
+/// One listing on the publicity feed: only what the public may see.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FeedItem {
+    /// The listing notice.
+    pub id: NoticeId,
+    /// Its issuer's name.
+    pub issuer_name: String,
+    /// The subject.
+    pub subject: Subject,
+    /// Red or black.
+    pub list: ListKind,
+    /// Category.
+    pub category: String,
+    /// Reason.
+    pub reason: String,
+    /// Legal basis.
+    pub legal_basis: String,
+    /// Decision document number.
+    pub document_number: String,
+    /// Effective from (ms).
+    pub effective_at: u64,
+    /// Published until (ms).
+    pub publish_until: u64,
+}
+
+/// The publicity feed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FeedView {
+    /// Published listings, newest first.
+    pub listings: Vec<FeedItem>,
+}
+
+impl FeedView {
+    /// The feed of published listings.
+    pub fn new(federation: &Federation, states: &[ListingState]) -> FeedView {
+        FeedView {
+            listings: states
+                .iter()
+                .map(|s| FeedItem {
+                    id: s.id,
+                    issuer_name: federation.name_of(&s.issuer),
+                    subject: s.listing.subject.clone(),
+                    list: s.listing.list,
+                    category: s.listing.category.clone(),
+                    reason: s.listing.reason.clone(),
+                    legal_basis: s.listing.legal_basis.clone(),
+                    document_number: s.listing.document_number.clone(),
+                    effective_at: s.listing.effective_at.0,
+                    publish_until: s.listing.publish_until.0,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// The body of every error answer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// The error.
+    pub error: ErrorDetail,
+}
+
+/// An error: a stable code and a message saying what was wrong.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorDetail {
+    /// Stable machine-readable code.
+    pub code: String,
+    /// What was wrong.
+    pub message: String,
+}
