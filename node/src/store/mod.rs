@@ -1,0 +1,662 @@
+//! The sled-backed [`Store`]: one tree, prefixed keys, one atomic batch
+//! per accepted notice.
+//!
+//! Key layout (every integer big-endian so that keys sort numerically):
+//!
+//! | prefix | key                          | value                       |
+//! |--------|------------------------------|-----------------------------|
+//! | `n`    | notice id                    | arrival position, envelope  |
+//! | `l`    | author, page (seq-1)/64      | ids of up to 64 seqs        |
+//! | `h`    | author                       | head (see `encode_head`)    |
+//! | `r`    | listing id, notice id        | (empty)                     |
+//! | `s`    | subject key, listing id      | (empty)                     |
+//! | `f`    | author, seq, second id       | fork evidence (one per author) |
+//! | `m`    | meta name                    | meta value                  |
+//!
+//! **Heads are the commit record.** The writer thread writes a layer's
+//! records in key order and its heads last, and sled recovers a prefix of
+//! what was written. A crash between two flushes can therefore leave the
+//! records of a torn layer past the heads: [`SledStore::open`] removes
+//! them before anything reads the store, so a notice is stored exactly
+//! when its seq is at most its author's head. The notices of a torn layer
+//! were never acknowledged; peers send them again.
+//!
+//! The module is in rooms: [`layout`] (keys and record encodings),
+//! `writer` (the thread that writes frozen layers, and recovery of a torn
+//! one), `view` (reads over the layers and sled, and the read-only
+//! snapshot), and this file (the store itself).
+
+use credence_crypto::merkle::leaf_hash;
+use credence_protocol::model::{AuthorityId, FederationId, NoticeId, SubjectKey};
+use credence_protocol::store::{Append, ForkEvidence, Head, Store};
+use credence_protocol::time::Timestamp;
+use std::collections::{BTreeMap, VecDeque};
+use std::path::Path;
+use std::sync::Arc;
+
+/// Why the store failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Another process holds the store.
+    #[error(
+        "the store at {path} is in use by another credence process (stop it first, or use another --data directory)"
+    )]
+    InUse {
+        /// The store directory.
+        path: String,
+    },
+    /// sled failed.
+    #[error("store: {0}")]
+    Sled(#[from] sled::Error),
+    /// A stored record does not decode: disk damage or a foreign tree.
+    #[error("store record damaged: {0}")]
+    Corrupt(String),
+    /// A snapshot was asked to write.
+    #[error("a store snapshot is read-only")]
+    ReadOnly,
+    /// The writer thread failed to write to sled.
+    #[error("store writer: {0}")]
+    Writer(String),
+    /// The store belongs to another federation.
+    #[error(
+        "this store holds federation {found}, but the roster is federation {expected}; use a fresh --data directory for a new federation"
+    )]
+    OtherFederation {
+        /// The federation in the store.
+        found: FederationId,
+        /// The roster's.
+        expected: FederationId,
+    },
+}
+
+/// Key-value pairs, in key order.
+type Entries = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// Keys buffered before they are handed to the writer thread even without
+/// a flush.
+const OVERLAY_KEYS_MAX: usize = 16 * 1024;
+
+/// sled log segment size.
+const SEGMENT_BYTES: usize = 8 << 20;
+
+/// Frozen layers waiting for the writer before appends wait for it.
+const FROZEN_LAYERS_MAX: usize = 2;
+
+/// A frozen overlay on its way to sled.
+type Layer = Arc<BTreeMap<Vec<u8>, Vec<u8>>>;
+
+/// A sled store.
+///
+/// Appends are buffered in an in-memory overlay that every read consults.
+/// Full overlays are frozen and written to sled, each as one atomic batch,
+/// by a writer thread, so that sled's work overlaps the replica's; frozen
+/// layers stay readable until written. [`Store::flush`] waits for every
+/// layer and makes sled durable. One sled batch per notice costs several
+/// times more than one per layer, and nothing is acknowledged before a
+/// flush anyway: a crash loses only what was never acknowledged, and
+/// never half a notice.
+pub struct SledStore {
+    tree: sled::Db,
+    overlay: BTreeMap<Vec<u8>, Vec<u8>>,
+    frozen: VecDeque<(u64, Layer)>,
+    writer: Writer,
+    count: u64,
+    /// Every author's head (at most one per roster member), kept in memory
+    /// because every ingest reads one.
+    heads: BTreeMap<AuthorityId, Head>,
+}
+
+mod layout;
+/// The reads of [`Store`] through `self.view()` and `self.heads`, the same
+/// for the store and its snapshots.
+macro_rules! store_reads {
+    () => {
+        fn notice(&self, id: &NoticeId) -> Result<Option<Vec<u8>>, StoreError> {
+            self.view().notice(id)
+        }
+
+        fn contains(&self, id: &NoticeId) -> Result<bool, StoreError> {
+            self.view().contains(id)
+        }
+
+        fn log_id(&self, author: &AuthorityId, seq: u64) -> Result<Option<NoticeId>, StoreError> {
+            self.view().log_id(author, seq)
+        }
+
+        fn log_range(
+            &self,
+            author: &AuthorityId,
+            seq_from: u64,
+            limit: usize,
+        ) -> Result<Vec<NoticeId>, StoreError> {
+            self.view().log_range(author, seq_from, limit)
+        }
+
+        fn head(&self, author: &AuthorityId) -> Result<Option<Head>, StoreError> {
+            Ok(self.heads.get(author).cloned())
+        }
+
+        fn heads(&self) -> Result<Vec<Head>, StoreError> {
+            Ok(self.heads.values().cloned().collect())
+        }
+
+        fn referring(&self, listing: &NoticeId) -> Result<Vec<NoticeId>, StoreError> {
+            self.view().referring(listing)
+        }
+
+        fn listings_of(&self, subject: &SubjectKey) -> Result<Vec<NoticeId>, StoreError> {
+            self.view().listings_of(subject)
+        }
+
+        fn listings(&self) -> Result<Vec<NoticeId>, StoreError> {
+            self.view().listings()
+        }
+
+        fn arrival_order(&self) -> Result<Vec<NoticeId>, StoreError> {
+            self.view().arrival_order()
+        }
+
+        fn forks(&self) -> Result<Vec<ForkEvidence>, StoreError> {
+            self.view().forks()
+        }
+    };
+}
+
+impl Store for SledStore {
+    type Error = StoreError;
+
+    store_reads!();
+
+    fn append(&mut self, append: Append<'_>) -> Result<(), StoreError> {
+        let position = self.count + 1;
+        // Log ids are kept in pages of 64: a page is rewritten in the
+        // overlay as its log grows and reaches sled once per layer.
+        let index = append.head.seq - 1;
+        let page_key = log_page_key(&append.head.author, index / LOG_PAGE_IDS);
+        let mut page = self.get(&page_key)?.unwrap_or_default();
+        if page.len() as u64 != (index % LOG_PAGE_IDS) * 32 {
+            return Err(StoreError::Corrupt(format!(
+                "log page of {} does not end before seq {}",
+                append.head.author, append.head.seq
+            )));
+        }
+        page.extend_from_slice(&append.id.0);
+        let overlay = &mut self.overlay;
+        overlay.insert(page_key, page);
+        let mut value = Vec::with_capacity(8 + append.envelope.len());
+        value.extend_from_slice(&position.to_be_bytes());
+        value.extend_from_slice(append.envelope);
+        overlay.insert(key(NOTICE, &[&append.id.0]), value);
+        overlay.insert(
+            key(HEAD, &[&append.head.author.0]),
+            encode_head(&append.head),
+        );
+        self.heads.insert(append.head.author, append.head.clone());
+        if let Some(listing) = append.listing {
+            overlay.insert(key(REFERRING, &[&listing.0, &append.id.0]), Vec::new());
+        }
+        if let Some(subject) = append.subject {
+            overlay.insert(key(SUBJECT, &[&subject.0, &append.id.0]), Vec::new());
+        }
+        overlay.insert(key(META, &[META_COUNT]), position.to_be_bytes().to_vec());
+        self.count = position;
+        if self.overlay.len() >= OVERLAY_KEYS_MAX {
+            self.freeze()?;
+        }
+        Ok(())
+    }
+
+    fn notice_count(&self) -> Result<u64, StoreError> {
+        Ok(self.count)
+    }
+
+    fn put_fork(&mut self, evidence: &ForkEvidence) -> Result<bool, StoreError> {
+        // One pair per author proves it equivocated; more would only let
+        // an equivocator grow every replica's store.
+        if !self
+            .view()
+            .prefix(&key(FORK, &[&evidence.author.0]))?
+            .is_empty()
+        {
+            return Ok(false);
+        }
+        let second = leaf_hash(&evidence.second);
+        let k = key(
+            FORK,
+            &[&evidence.author.0, &evidence.seq.to_be_bytes(), &second.0],
+        );
+        self.overlay.insert(k, encode_fork(evidence));
+        Ok(true)
+    }
+
+    fn flush(&mut self) -> Result<(), StoreError> {
+        self.freeze()?;
+        self.writer.wait_all()?;
+        self.tree.flush()?;
+        self.freeze()
+    }
+}
+
+mod view;
+mod writer;
+
+use layout::*;
+pub use view::SledSnapshot;
+use view::View;
+use writer::{Writer, open_tree, recover};
+
+impl SledStore {
+    /// Starts making everything appended so far (and the query register)
+    /// durable without waiting for it: the overlay goes to the writer
+    /// thread, which flushes sled after writing it. For background
+    /// durability; acknowledgements still need [`Store::flush`].
+    pub fn flush_soon(&mut self) -> Result<(), StoreError> {
+        self.freeze()?;
+        self.writer.request_flush()
+    }
+
+    /// Appends a record to the query register under `(at, id)`. The
+    /// register lives beside the notices but outside the replicated state;
+    /// it is made durable by the next [`Store::flush`].
+    pub fn register_put(
+        &self,
+        at: Timestamp,
+        id: &[u8; 32],
+        record: &[u8],
+    ) -> Result<(), StoreError> {
+        let mut key = Vec::with_capacity(41);
+        key.push(REGISTER);
+        key.extend_from_slice(&at.0.to_be_bytes());
+        key.extend_from_slice(id);
+        self.tree.insert(key, record)?;
+        Ok(())
+    }
+
+    /// The newest `limit` register records, newest first.
+    pub fn register_recent(&self, limit: usize) -> Result<Vec<Vec<u8>>, StoreError> {
+        let mut records = Vec::new();
+        for item in self.tree.scan_prefix([REGISTER]).rev().take(limit) {
+            let (_, value) = item?;
+            records.push(value.to_vec());
+        }
+        Ok(records)
+    }
+
+    /// Opens (or creates) the store in `path` for `federation`.
+    pub fn open(path: &Path, federation: FederationId) -> Result<SledStore, StoreError> {
+        let tree = open_tree(path)?;
+        let meta_federation = key(META, &[META_FEDERATION]);
+        match tree.get(&meta_federation)? {
+            Some(found) => {
+                let found = FederationId(id_from(&found)?.0);
+                if found != federation {
+                    return Err(StoreError::OtherFederation {
+                        found,
+                        expected: federation,
+                    });
+                }
+            }
+            None => {
+                tree.insert(meta_federation, &federation.0)?;
+                tree.flush()?;
+            }
+        }
+        let mut heads = BTreeMap::new();
+        for item in tree.scan_prefix([HEAD]) {
+            let (k, v) = item?;
+            let author = AuthorityId(id_from(&k[1..])?.0);
+            heads.insert(author, decode_head(author, &v)?);
+        }
+        // Recovery removes only what lies past the heads; the heads stay.
+        let removed = recover(&tree, &heads)?;
+        if removed > 0 {
+            tracing::warn!(
+                removed,
+                "removed notices of a write torn by a crash; peers will send them again"
+            );
+        }
+        let count = match tree.get(key(META, &[META_COUNT]))? {
+            Some(bytes) => {
+                let array: [u8; 8] = bytes
+                    .as_ref()
+                    .try_into()
+                    .map_err(|_| StoreError::Corrupt("notice count".into()))?;
+                u64::from_be_bytes(array)
+            }
+            None => 0,
+        };
+        let writer = Writer::start(tree.clone());
+        Ok(SledStore {
+            tree,
+            overlay: BTreeMap::new(),
+            frozen: VecDeque::new(),
+            writer,
+            count,
+            heads,
+        })
+    }
+
+    /// What a read sees now.
+    fn view(&self) -> View<'_> {
+        View {
+            tree: &self.tree,
+            layers: self.buffered().collect(),
+            count: self.count,
+        }
+    }
+
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        self.view().get(key)
+    }
+
+    /// Buffered layers, oldest first, then the overlay: later wins.
+    fn buffered(&self) -> impl Iterator<Item = &BTreeMap<Vec<u8>, Vec<u8>>> {
+        self.frozen
+            .iter()
+            .map(|(_, layer)| layer.as_ref())
+            .chain(std::iter::once(&self.overlay))
+    }
+
+    /// A read-only view of the store as it is now, for reads that take
+    /// long (every listing folded) off the thread that ingests: see
+    /// [`SledSnapshot`].
+    pub fn snapshot(&self) -> SledSnapshot {
+        let mut layers: Vec<Layer> = self.frozen.iter().map(|(_, l)| Arc::clone(l)).collect();
+        layers.push(Arc::new(self.overlay.clone()));
+        SledSnapshot {
+            tree: self.tree.clone(),
+            layers,
+            heads: self.heads.clone(),
+            count: self.count,
+        }
+    }
+
+    /// Hands the overlay to the writer thread as one frozen layer, and
+    /// forgets the layers it has written.
+    fn freeze(&mut self) -> Result<(), StoreError> {
+        if !self.overlay.is_empty() {
+            let layer: Layer = Arc::new(std::mem::take(&mut self.overlay));
+            let number = self.writer.send(Arc::clone(&layer))?;
+            self.frozen.push_back((number, layer));
+        }
+        // Backpressure: when the writer falls behind, wait for it, so that
+        // buffered memory and the layers every read consults stay bounded.
+        let applied = if self.frozen.len() > FROZEN_LAYERS_MAX {
+            let oldest_allowed = self.writer.sent - FROZEN_LAYERS_MAX as u64;
+            self.writer.wait_until(oldest_allowed)?
+        } else {
+            self.writer.applied()?
+        };
+        while self
+            .frozen
+            .front()
+            .is_some_and(|(number, _)| *number <= applied)
+        {
+            self.frozen.pop_front();
+        }
+        Ok(())
+    }
+}
+
+impl Drop for SledStore {
+    fn drop(&mut self) {
+        // Best effort: what was appended but never flushed was never
+        // acknowledged, so losing it is allowed; keeping it is kinder.
+        let _ = self.freeze();
+        self.writer.stop();
+        let _ = self.tree.flush();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use credence_crypto::merkle::Frontier;
+
+    // The sled store passes the suite every store passes, and keeps what
+    // it flushed across a reopen.
+    #[test]
+    fn sled_store_passes_the_suite() {
+        let dirs: std::cell::RefCell<Vec<tempfile::TempDir>> = Default::default();
+        credence_protocol::store::suite::run(|| {
+            let dir = tempfile::tempdir().unwrap();
+            let store = SledStore::open(dir.path(), FederationId([1; 32])).unwrap();
+            dirs.borrow_mut().push(dir);
+            store
+        });
+    }
+
+    fn append_one(
+        store: &mut SledStore,
+        author: AuthorityId,
+        seq: u64,
+        id: NoticeId,
+        listing: Option<NoticeId>,
+    ) {
+        let mut frontier = store
+            .head(&author)
+            .unwrap()
+            .map(|h| h.frontier)
+            .unwrap_or_default();
+        frontier.push(id.digest());
+        let head = Head {
+            author,
+            seq,
+            id,
+            issued_at: Timestamp(seq),
+            frontier,
+        };
+        let envelope = credence_protocol::store::suite::envelope(author, seq);
+        store
+            .append(Append {
+                id,
+                envelope: &envelope,
+                head,
+                listing,
+                subject: None,
+            })
+            .unwrap();
+    }
+
+    // A layer torn by a crash (its records written, its head not) is
+    // removed when the store opens, and the log continues over it.
+    #[test]
+    fn torn_layer_is_removed_on_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let federation = FederationId([1; 32]);
+        let author = AuthorityId([2; 32]);
+        // The suite's envelopes withdraw the all-zero listing.
+        let listing = NoticeId::default();
+        let (first, second, torn) = (NoticeId([11; 32]), NoticeId([12; 32]), NoticeId([13; 32]));
+        {
+            let mut store = SledStore::open(dir.path(), federation).unwrap();
+            append_one(&mut store, author, 1, first, Some(listing));
+            append_one(&mut store, author, 2, second, Some(listing));
+            store.flush().unwrap();
+            // What the writer thread had written of the next layer when the
+            // process died: every record of seq 3 but its head.
+            let mut record = 3u64.to_be_bytes().to_vec();
+            record.extend_from_slice(&credence_protocol::store::suite::envelope(author, 3));
+            let mut page = store.get(&log_page_key(&author, 0)).unwrap().unwrap();
+            page.extend_from_slice(&torn.0);
+            store.tree.insert(log_page_key(&author, 0), page).unwrap();
+            store.tree.insert(key(NOTICE, &[&torn.0]), record).unwrap();
+            store
+                .tree
+                .insert(key(REFERRING, &[&listing.0, &torn.0]), &[])
+                .unwrap();
+            store.tree.flush().unwrap();
+        }
+        let mut store = SledStore::open(dir.path(), federation).unwrap();
+        assert!(!store.contains(&torn).unwrap());
+        assert_eq!(store.log_id(&author, 3).unwrap(), None);
+        assert_eq!(
+            store.log_range(&author, 1, 10).unwrap(),
+            vec![first, second]
+        );
+        assert_eq!(store.referring(&listing).unwrap(), vec![first, second]);
+        assert_eq!(store.arrival_order().unwrap(), vec![first, second]);
+        let next = NoticeId([23; 32]);
+        append_one(&mut store, author, 3, next, Some(listing));
+        store.flush().unwrap();
+        assert_eq!(store.log_range(&author, 2, 10).unwrap(), vec![second, next]);
+        assert_eq!(
+            store.referring(&listing).unwrap(),
+            vec![first, second, next]
+        );
+    }
+
+    // A layer handed to the writer but not yet written is read like the
+    // overlay: log ranges see the newest version of a page whichever layer
+    // holds it.
+    #[test]
+    fn reads_see_a_layer_on_its_way_to_sled() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = SledStore::open(dir.path(), FederationId([1; 32])).unwrap();
+        let (author, other) = (AuthorityId([2; 32]), AuthorityId([3; 32]));
+        let ids: Vec<NoticeId> = (1..=3u8).map(|i| NoticeId([i; 32])).collect();
+        append_one(&mut store, author, 1, ids[0], None);
+        store.flush().unwrap();
+        append_one(&mut store, author, 2, ids[1], None);
+        append_one(&mut store, author, 3, ids[2], None);
+        // In flight: frozen, never handed to this writer, so it stays
+        // frozen for the rest of the test; sled holds the page of seq 1
+        // only.
+        let layer: Layer = Arc::new(std::mem::take(&mut store.overlay));
+        store.frozen.push_back((u64::MAX, layer));
+        let later = NoticeId([9; 32]);
+        append_one(&mut store, other, 1, later, None);
+        assert_eq!(store.log_range(&author, 1, 10).unwrap(), ids);
+        assert_eq!(store.log_range(&author, 2, 1).unwrap(), ids[1..2]);
+        assert_eq!(store.log_id(&author, 3).unwrap(), Some(ids[2]));
+        assert_eq!(store.log_range(&other, 1, 10).unwrap(), vec![later]);
+    }
+
+    // A snapshot reads what the store held when it was taken, through
+    // every layer, from another thread; its heads and count stay those of
+    // that moment while the store goes on; it refuses writes.
+    #[test]
+    fn a_snapshot_reads_like_the_store_from_another_thread() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = SledStore::open(dir.path(), FederationId([1; 32])).unwrap();
+        let author = AuthorityId([2; 32]);
+        let listing = NoticeId::default();
+        let ids: Vec<NoticeId> = (1..=3u8).map(|i| NoticeId([i; 32])).collect();
+        append_one(&mut store, author, 1, ids[0], Some(listing));
+        store.flush().unwrap();
+        append_one(&mut store, author, 2, ids[1], Some(listing));
+        let layer: Layer = Arc::new(std::mem::take(&mut store.overlay));
+        store.frozen.push_back((u64::MAX, layer));
+        append_one(&mut store, author, 3, ids[2], Some(listing));
+        let third = ids[2];
+        let mut snapshot = store.snapshot();
+        let expected = (
+            store.heads().unwrap(),
+            store.log_range(&author, 1, 10).unwrap(),
+            store.referring(&listing).unwrap(),
+            store.arrival_order().unwrap(),
+            store.notice(&third).unwrap(),
+        );
+        // Written to sled, where the snapshot can see it through.
+        append_one(&mut store, author, 4, NoticeId([4; 32]), Some(listing));
+        store.flush().unwrap();
+        let (heads, count, seen) = std::thread::spawn(move || {
+            let seen = (
+                snapshot.heads().unwrap(),
+                snapshot.log_range(&author, 1, 3).unwrap(),
+                snapshot.referring(&listing).unwrap()[..3].to_vec(),
+                snapshot.arrival_order().unwrap(),
+                snapshot.notice(&third).unwrap(),
+            );
+            assert!(matches!(
+                snapshot.put_fork(&ForkEvidence {
+                    author,
+                    seq: 1,
+                    first: vec![1],
+                    second: vec![2],
+                }),
+                Err(StoreError::ReadOnly)
+            ));
+            (
+                snapshot.heads().unwrap(),
+                snapshot.notice_count().unwrap(),
+                seen,
+            )
+        })
+        .join()
+        .unwrap();
+        assert_eq!(seen, expected);
+        assert_eq!(heads[0].seq, 3);
+        assert_eq!(count, 3);
+        assert_eq!(store.heads().unwrap()[0].seq, 4);
+    }
+
+    // The first layer of an author that has no head yet is torn: all of
+    // it goes, and the author's log starts again at seq 1.
+    #[test]
+    fn torn_first_layer_of_a_new_author_is_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let federation = FederationId([1; 32]);
+        let author = AuthorityId([4; 32]);
+        let torn = NoticeId([31; 32]);
+        {
+            let store = SledStore::open(dir.path(), federation).unwrap();
+            let mut record = 1u64.to_be_bytes().to_vec();
+            record.extend_from_slice(&credence_protocol::store::suite::envelope(author, 1));
+            store
+                .tree
+                .insert(log_page_key(&author, 0), &torn.0)
+                .unwrap();
+            store.tree.insert(key(NOTICE, &[&torn.0]), record).unwrap();
+            store.tree.flush().unwrap();
+        }
+        let mut store = SledStore::open(dir.path(), federation).unwrap();
+        assert!(!store.contains(&torn).unwrap());
+        assert_eq!(store.log_range(&author, 1, 10).unwrap(), vec![]);
+        assert!(store.tree.get(log_page_key(&author, 0)).unwrap().is_none());
+        append_one(&mut store, author, 1, NoticeId([32; 32]), None);
+        assert_eq!(store.log_id(&author, 1).unwrap(), Some(NoticeId([32; 32])));
+    }
+
+    // Reopening finds the same heads and count; another federation's
+    // roster is refused.
+    #[test]
+    fn reopen_keeps_records_and_federation() {
+        let dir = tempfile::tempdir().unwrap();
+        let federation = FederationId([1; 32]);
+        let heads = {
+            let mut store = SledStore::open(dir.path(), federation).unwrap();
+            let mut frontier = Frontier::new();
+            frontier.push(NoticeId([9; 32]).digest());
+            let head = Head {
+                author: AuthorityId([2; 32]),
+                seq: 1,
+                id: NoticeId([9; 32]),
+                issued_at: Timestamp(5),
+                frontier,
+            };
+            store
+                .append(Append {
+                    id: NoticeId([9; 32]),
+                    envelope: b"x",
+                    head,
+                    listing: None,
+                    subject: None,
+                })
+                .unwrap();
+            store.flush().unwrap();
+            store.heads().unwrap()
+        };
+        let store = SledStore::open(dir.path(), federation).unwrap();
+        assert_eq!(store.heads().unwrap(), heads);
+        assert_eq!(store.notice_count().unwrap(), 1);
+        drop(store);
+        let error = SledStore::open(dir.path(), FederationId([7; 32]))
+            .err()
+            .unwrap();
+        assert!(
+            matches!(error, StoreError::OtherFederation { .. }),
+            "{error}"
+        );
+    }
+}
