@@ -48,6 +48,18 @@ pub struct ForkEvidence {
     pub second: Vec<u8>,
 }
 
+/// Whether a map of fork evidence keyed by (author, seq, second id) holds
+/// evidence of `author` (stores keep one pair per author).
+pub fn holds_fork_of<V>(
+    forks: &BTreeMap<(AuthorityId, u64, NoticeId), V>,
+    author: &AuthorityId,
+) -> bool {
+    forks
+        .range((*author, 0, NoticeId::default())..)
+        .next()
+        .is_some_and(|((a, _, _), _)| a == author)
+}
+
 /// One accepted notice, with everything to write for it.
 #[derive(Clone, Debug)]
 pub struct Append<'a> {
@@ -210,13 +222,7 @@ impl Store for MemStore {
     }
 
     fn put_fork(&mut self, evidence: &ForkEvidence) -> Result<bool, Self::Error> {
-        let author = evidence.author;
-        if self
-            .forks
-            .range((author, 0, NoticeId::default())..)
-            .next()
-            .is_some_and(|((a, _, _), _)| *a == author)
-        {
+        if holds_fork_of(&self.forks, &evidence.author) {
             return Ok(false);
         }
         let key = (

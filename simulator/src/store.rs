@@ -310,13 +310,7 @@ impl Store for SimStore {
     }
 
     fn put_fork(&mut self, evidence: &ForkEvidence) -> Result<bool, Self::Error> {
-        let author = evidence.author;
-        if self
-            .forks
-            .range((author, 0, NoticeId::default())..)
-            .next()
-            .is_some_and(|((a, _, _), _)| *a == author)
-        {
+        if credence_protocol::store::holds_fork_of(&self.forks, &evidence.author) {
             return Ok(false);
         }
         let key = (

@@ -129,10 +129,34 @@ struct Pending {
     queries: HashMap<u64, Reply<QueryResult>>,
 }
 
+/// The two request-response protocols.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Exchange {
+    Sync,
+    Query,
+}
+
 impl Pending {
     fn handle(&mut self) -> u64 {
         self.next += 1;
         self.next
+    }
+
+    fn requests(
+        &mut self,
+        protocol: Exchange,
+    ) -> &mut HashMap<OutboundRequestId, (AuthorityId, u64)> {
+        match protocol {
+            Exchange::Sync => &mut self.sync_requests,
+            Exchange::Query => &mut self.query_requests,
+        }
+    }
+
+    fn replies(&mut self, protocol: Exchange) -> &mut HashMap<u64, ResponseChannel<Vec<u8>>> {
+        match protocol {
+            Exchange::Sync => &mut self.sync_replies,
+            Exchange::Query => &mut self.query_replies,
+        }
     }
 }
 
@@ -607,8 +631,12 @@ impl Daemon {
             SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Subscribed {
                 ..
             })) => self.feed(Input::Subscribed),
-            SwarmEvent::Behaviour(BehaviourEvent::Sync(event)) => self.on_sync_event(event),
-            SwarmEvent::Behaviour(BehaviourEvent::Query(event)) => self.on_query_event(event),
+            SwarmEvent::Behaviour(BehaviourEvent::Sync(event)) => {
+                self.on_exchange(Exchange::Sync, event)
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Query(event)) => {
+                self.on_exchange(Exchange::Query, event)
+            }
             SwarmEvent::Behaviour(BehaviourEvent::Mdns(mdns::Event::Discovered(found))) => {
                 for (peer_id, address) in found {
                     if let Some(author) = self.members.get(&peer_id).copied() {
@@ -625,7 +653,13 @@ impl Daemon {
         }
     }
 
-    fn on_sync_event(&mut self, event: request_response::Event<Vec<u8>, Vec<u8>>) {
+    /// A request-response event of the sync or the query protocol, as an
+    /// engine input.
+    fn on_exchange(
+        &mut self,
+        protocol: Exchange,
+        event: request_response::Event<Vec<u8>, Vec<u8>>,
+    ) {
         match event {
             request_response::Event::Message { peer, message, .. } => {
                 let Some(author) = self.members.get(&peer).copied() else {
@@ -636,25 +670,34 @@ impl Daemon {
                         request, channel, ..
                     } => {
                         let reply = self.pending.handle();
-                        self.pending.sync_replies.insert(reply, channel);
-                        self.feed(Input::SyncRequest {
-                            peer: author,
-                            reply,
-                            bytes: &request,
+                        self.pending.replies(protocol).insert(reply, channel);
+                        let bytes = request.as_slice();
+                        self.feed(match protocol {
+                            Exchange::Sync => Input::SyncRequest {
+                                peer: author,
+                                reply,
+                                bytes,
+                            },
+                            Exchange::Query => Input::QueryRequest {
+                                peer: author,
+                                reply,
+                                bytes,
+                            },
                         });
                         // Unanswered: dropping the channel closes the stream.
-                        self.pending.sync_replies.remove(&reply);
+                        self.pending.replies(protocol).remove(&reply);
                     }
                     request_response::Message::Response {
                         request_id,
                         response,
                     } => {
-                        if let Some((peer, token)) = self.pending.sync_requests.remove(&request_id)
+                        if let Some((peer, token)) =
+                            self.pending.requests(protocol).remove(&request_id)
                         {
-                            self.feed(Input::SyncResponse {
-                                peer,
-                                token,
-                                bytes: &response,
+                            let bytes = response.as_slice();
+                            self.feed(match protocol {
+                                Exchange::Sync => Input::SyncResponse { peer, token, bytes },
+                                Exchange::Query => Input::QueryResponse { peer, token, bytes },
                             });
                         }
                     }
@@ -663,68 +706,26 @@ impl Daemon {
             request_response::Event::OutboundFailure {
                 request_id, error, ..
             } => {
-                if let Some((peer, token)) = self.pending.sync_requests.remove(&request_id) {
-                    self.feed(Input::SyncFailed {
-                        peer,
-                        token,
-                        reason: outbound_name(&error),
+                if let Some((peer, token)) = self.pending.requests(protocol).remove(&request_id) {
+                    let reason = outbound_name(&error);
+                    self.feed(match protocol {
+                        Exchange::Sync => Input::SyncFailed {
+                            peer,
+                            token,
+                            reason,
+                        },
+                        Exchange::Query => Input::QueryFailed {
+                            peer,
+                            token,
+                            reason,
+                        },
                     });
                 }
             }
             request_response::Event::InboundFailure { peer, error, .. } => {
-                tracing::debug!("inbound sync from {peer} failed: {error}");
+                tracing::debug!("inbound {protocol:?} request from {peer} failed: {error}");
             }
             request_response::Event::ResponseSent { .. } => {}
-        }
-    }
-
-    fn on_query_event(&mut self, event: request_response::Event<Vec<u8>, Vec<u8>>) {
-        match event {
-            request_response::Event::Message { peer, message, .. } => {
-                let Some(author) = self.members.get(&peer).copied() else {
-                    return;
-                };
-                match message {
-                    request_response::Message::Request {
-                        request, channel, ..
-                    } => {
-                        let reply = self.pending.handle();
-                        self.pending.query_replies.insert(reply, channel);
-                        self.feed(Input::QueryRequest {
-                            peer: author,
-                            reply,
-                            bytes: &request,
-                        });
-                        self.pending.query_replies.remove(&reply);
-                    }
-                    request_response::Message::Response {
-                        request_id,
-                        response,
-                    } => {
-                        if let Some((peer, token)) = self.pending.query_requests.remove(&request_id)
-                        {
-                            self.feed(Input::QueryResponse {
-                                peer,
-                                token,
-                                bytes: &response,
-                            });
-                        }
-                    }
-                }
-            }
-            request_response::Event::OutboundFailure {
-                request_id, error, ..
-            } => {
-                if let Some((peer, token)) = self.pending.query_requests.remove(&request_id) {
-                    self.feed(Input::QueryFailed {
-                        peer,
-                        token,
-                        reason: outbound_name(&error),
-                    });
-                }
-            }
-            request_response::Event::InboundFailure { .. }
-            | request_response::Event::ResponseSent { .. } => {}
         }
     }
 

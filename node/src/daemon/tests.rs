@@ -19,16 +19,7 @@ fn daemon(dir: &std::path::Path) -> Daemon {
     .unwrap();
     let roster = test.federation.roster().to_document().to_toml();
     std::fs::write(dir.join(ROSTER_FILE), roster).unwrap();
-    let config = RunConfig {
-        data: dir.to_path_buf(),
-        listen: Vec::new(),
-        bootstrap: Vec::new(),
-        http: "127.0.0.1:0".parse().unwrap(),
-        sync_interval: Duration::from_secs(30),
-        mdns: false,
-        log: LogFormat::Human,
-    };
-    Daemon::start(config).unwrap().0
+    daemon_again(dir)
 }
 
 // Reads that fold every listing are answered from a snapshot off the
