@@ -35,6 +35,8 @@ use std::sync::{Arc, Mutex};
 
 /// Virtual time 0 is this wall-clock instant (2026-01-01), for notices.
 pub const EPOCH: Timestamp = Timestamp(1_767_225_600_000);
+/// A node's timer is not armed.
+const NOT_ARMED: u64 = u64::MAX;
 /// How often convergence is checked once the faults have stopped.
 const CHECK_EVERY_MS: u64 = 1000;
 
@@ -320,7 +322,7 @@ impl Sim {
                 flushed: 0,
                 flushed_forks: Vec::new(),
                 mark: Some(Mark::zero()),
-                next_tick: 0,
+                next_tick: NOT_ARMED,
                 isolated_until: 0,
                 reachable: Vec::new(),
                 silenced: false,
@@ -528,14 +530,16 @@ impl Sim {
     /// Arms node `i`'s timer for the engine's next wakeup, unless an
     /// earlier one is already armed.
     fn arm(&mut self, i: usize) {
+        // A wakeup already due fires at this instant, after what is queued
+        // for it: a deadline is never passed by a tick that comes late.
         let wake = self.nodes[i]
             .engine
             .next_wakeup()
             .0
             .saturating_sub(EPOCH.0)
-            .max(self.now + 1);
+            .max(self.now);
         let armed = self.nodes[i].next_tick;
-        if armed <= self.now || wake < armed {
+        if armed == NOT_ARMED || wake < armed {
             self.nodes[i].next_tick = wake;
             self.schedule(wake - self.now, Event::Tick(i, wake));
         }
@@ -719,6 +723,7 @@ impl Sim {
             }
             Event::Tick(node, at) => {
                 if self.nodes[node].up && self.nodes[node].next_tick == at {
+                    self.nodes[node].next_tick = NOT_ARMED;
                     self.feed(node, Input::Tick, None);
                 }
             }
@@ -826,7 +831,7 @@ impl Sim {
         n.log = flushed;
         n.flushed = n.log.len();
         n.up = true;
-        n.next_tick = 0;
+        n.next_tick = NOT_ARMED;
         for id in lost {
             self.violate(
                 "no_flushed_notice_lost",
