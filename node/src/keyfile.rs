@@ -1,10 +1,11 @@
-//! Key files on disk: created with mode 0600, refused when anyone but the
-//! owner can read them.
+//! Secret files on disk (the authority key, the API token): created with
+//! mode 0600, refused when anyone but the owner can read them or when
+//! another user owns them.
 
 use credence_crypto::{AuthorityKey, KeyFileError};
 use std::fs::{self, OpenOptions};
 use std::io::{Read, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
 /// Bytes read from a key file at most (a key file is a few short lines).
@@ -23,13 +24,25 @@ pub enum KeyFileIoError {
     },
     /// Group or others may read it.
     #[error(
-        "key file {path} is readable by group or others (mode {mode:o}); run `chmod 600 {path}` and try again"
+        "secret file {path} is readable by group or others (mode {mode:o}); run `chmod 600 {path}` and try again"
     )]
     TooOpen {
         /// The file.
         path: String,
         /// Its permission bits.
         mode: u32,
+    },
+    /// Another user owns it.
+    #[error(
+        "secret file {path} is owned by user {owner}, not by this process's user {user}; run `chown {user} {path}` as its owner, or run credence as user {owner}"
+    )]
+    NotOwner {
+        /// The file.
+        path: String,
+        /// Its owner.
+        owner: u32,
+        /// This process's user.
+        user: u32,
     },
     /// Its contents are not a credence key.
     #[error("key file {path}: {source}")]
@@ -57,17 +70,40 @@ pub fn write_new(path: &Path, key: &AuthorityKey) -> Result<(), KeyFileIoError> 
     file.sync_all().map_err(io)
 }
 
-/// Reads the key at `path`, refusing a file group or others can read.
+/// Checks that only this process's user can read the secret file at
+/// `path`: mode without group or other bits, owned by this user.
+pub fn check_private(path: &Path) -> Result<(), KeyFileIoError> {
+    let shown = path.display().to_string();
+    let io = |source| KeyFileIoError::Io {
+        path: shown.clone(),
+        source,
+    };
+    let metadata = fs::metadata(path).map_err(io)?;
+    let mode = metadata.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(KeyFileIoError::TooOpen { path: shown, mode });
+    }
+    // `/proc/self` belongs to the process's effective user.
+    let user = fs::metadata("/proc/self").map_err(io)?.uid();
+    let owner = metadata.uid();
+    if owner != user {
+        return Err(KeyFileIoError::NotOwner {
+            path: shown,
+            owner,
+            user,
+        });
+    }
+    Ok(())
+}
+
+/// Reads the key at `path`, refusing a file anyone else can read.
 pub fn read(path: &Path) -> Result<AuthorityKey, KeyFileIoError> {
     let shown = path.display().to_string();
     let io = |source| KeyFileIoError::Io {
         path: shown.clone(),
         source,
     };
-    let mode = fs::metadata(path).map_err(io)?.permissions().mode() & 0o777;
-    if mode & 0o077 != 0 {
-        return Err(KeyFileIoError::TooOpen { path: shown, mode });
-    }
+    check_private(path)?;
     let mut bytes = Vec::new();
     fs::File::open(path)
         .map_err(io)?

@@ -38,9 +38,11 @@ pub fn ensure_token(dir: &Path) -> Result<String, NodeError> {
     read_token(dir)
 }
 
-/// Reads the API token of a data directory.
+/// Reads the API token of a data directory, refusing a file anyone but
+/// this process's user can read.
 pub fn read_token(dir: &Path) -> Result<String, NodeError> {
     let path = dir.join(TOKEN_FILE);
+    crate::keyfile::check_private(&path)?;
     let bytes = read_bounded(&path, TOKEN_BYTES_MAX, "API token file")?;
     let token = String::from_utf8(bytes)
         .map_err(|_| NodeError::Config {
@@ -181,5 +183,40 @@ async fn wait_for_signal() {
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+
+    // The token is created private; a token file others can read, or one
+    // another user owns, is refused with what to do.
+    #[test]
+    fn the_token_file_must_be_private() {
+        let dir = tempfile::tempdir().unwrap();
+        let token = ensure_token(dir.path()).unwrap();
+        let path = dir.path().join(TOKEN_FILE);
+        assert_eq!(
+            fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        assert_eq!(read_token(dir.path()).unwrap(), token);
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+        let error = read_token(dir.path()).unwrap_err().to_string();
+        assert!(error.contains("chmod 600"), "{error}");
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
+        let me = fs::metadata("/proc/self").unwrap().uid();
+        let other = if me == 0 { 65_534 } else { 0 };
+        // Only root can give a file away; as another user the file is
+        // already someone's, so make one that root owns only when root.
+        if me == 0 {
+            std::os::unix::fs::chown(&path, Some(other), None).unwrap();
+            let error = read_token(dir.path()).unwrap_err().to_string();
+            assert!(error.contains("owned by user 65534"), "{error}");
+        } else {
+            assert!(std::os::unix::fs::chown(&path, Some(other), None).is_err());
+        }
     }
 }

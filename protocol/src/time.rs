@@ -14,6 +14,9 @@ pub struct Timestamp(pub u64);
 
 /// Milliseconds in one day.
 pub const DAY_MS: u64 = 86_400_000;
+/// The last year a date may have: far enough for any listing, near enough
+/// that day and millisecond counts never overflow.
+pub const YEAR_MAX: i64 = 9999;
 
 impl Timestamp {
     /// The timestamp `ms` milliseconds later, saturating.
@@ -21,15 +24,17 @@ impl Timestamp {
         Timestamp(self.0.saturating_add(ms))
     }
 
-    /// Midnight UTC of a civil date, if the date is real and not before 1970.
+    /// Midnight UTC of a civil date, if the date is real, not before 1970
+    /// and not after [`YEAR_MAX`].
     pub fn from_date(year: i64, month: u32, day: u32) -> Option<Timestamp> {
-        if !is_real_date(year, month, day) || year < 1970 {
+        if !is_real_date(year, month, day) || !(1970..=YEAR_MAX).contains(&year) {
             return None;
         }
         let days = days_from_civil(year, month, day);
         u64::try_from(days)
             .ok()
-            .map(|days| Timestamp(days * DAY_MS))
+            .and_then(|days| days.checked_mul(DAY_MS))
+            .map(Timestamp)
     }
 
     /// Parses `YYYY-MM-DD` (midnight UTC) or a plain number of unix
@@ -81,8 +86,8 @@ impl fmt::Display for Timestamp {
 /// Why a date or duration was not understood.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TimeParseError {
-    /// Not a real `YYYY-MM-DD` date from 1970 on.
-    #[error("{0:?} is not a date: expected YYYY-MM-DD (a real date, 1970 or later)")]
+    /// Not a real `YYYY-MM-DD` date from 1970 to [`YEAR_MAX`].
+    #[error("{0:?} is not a date: expected YYYY-MM-DD (a real date from 1970 to 9999)")]
     Date(String),
     /// Not a duration like `30s`, `15m`, `12h`, `15d`.
     #[error(
@@ -179,6 +184,19 @@ mod tests {
         assert!(Timestamp::parse("2024-02-29").is_ok());
         assert!(Timestamp::parse("2024-13-01").is_err());
         assert!(Timestamp::parse("yesterday").is_err());
+        // Far years are refused, not overflowed (reachable from `?at=`).
+        for far in [
+            "10000-01-01",
+            "99999999999999-01-01",
+            "9223372036854775807-12-31",
+            "-9223372036854775808-01-01",
+        ] {
+            assert!(Timestamp::parse(far).is_err(), "{far}");
+        }
+        assert!(Timestamp::parse("9999-12-31").is_ok());
+        assert!(Timestamp::parse("18446744073709551615").is_ok());
+        assert!(Timestamp::parse("18446744073709551616").is_err());
+        assert_eq!(Timestamp(u64::MAX).date().0, 584_556_019);
         for days in [0i64, 59, 365, 10_957, 20_000, 60_000] {
             let (y, m, d) = civil_from_days(days);
             assert_eq!(days_from_civil(y, m, d), days);
