@@ -13,6 +13,7 @@
 //! | GET | `/v1/peers` | connected members |
 //! | GET | `/v1/queries?limit=` | the query register |
 //! | GET | `/v1/feed` | the publicity feed (public, no token) |
+//! | GET | `/v1/identity?challenge=` | proof that this process knows the token (no token) |
 //! | GET | `/v1/export` | an audit bundle (binary) |
 //! | GET | `/metrics` | Prometheus metrics |
 //!
@@ -25,8 +26,8 @@ use crate::daemon::{
     Command, DaemonError, QUERY_DEADLINE_DEFAULT_MS, QUERY_DEADLINE_MAX_MS, QueryAsk, QueryScope,
 };
 use crate::views::{
-    ErrorBody, ErrorDetail, FeedView, IssueAnswer, ListingView, PeersView, QueryView, RegisterView,
-    Status, SubjectView, TasksView,
+    ErrorBody, ErrorDetail, FeedView, IdentityAnswer, IssueAnswer, ListingView, PeersView,
+    QueryView, RegisterView, Status, SubjectView, TasksView,
 };
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
@@ -112,6 +113,7 @@ pub fn router(commands: mpsc::Sender<Command>, federation: Federation, token: St
         .route_layer(middleware::from_fn_with_state(state.clone(), authorise));
     Router::new()
         .route("/v1/feed", get(feed))
+        .route("/v1/identity", get(identity))
         .merge(private)
         .fallback(|| async {
             ApiError {
@@ -145,6 +147,47 @@ async fn authorise(
         .into_response();
     }
     next.run(request).await
+}
+
+/// Domain of the API's proof that it knows the token.
+const IDENTITY_DOMAIN: &str = "credence/v1/api-identity";
+/// Length of a challenge in hex digits.
+pub const CHALLENGE_HEX_LEN: usize = 64;
+
+/// The proof that whoever answers knows `token`, for `challenge`: a keyed
+/// BLAKE3 hash, so that the token itself never crosses the wire to prove
+/// it.
+pub fn identity_proof(token: &str, challenge: &str) -> String {
+    let key = blake3::derive_key(IDENTITY_DOMAIN, token.as_bytes());
+    blake3::keyed_hash(&key, challenge.as_bytes())
+        .to_hex()
+        .to_string()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IdentityParams {
+    challenge: String,
+}
+
+/// `GET /v1/identity?challenge=HEX` (no token): proves this process holds
+/// the node's token before a client sends it (a stale `api.addr` may point
+/// at another process).
+async fn identity(
+    State(state): State<AppState>,
+    Query(params): Query<IdentityParams>,
+) -> Result<Json<IdentityAnswer>, ApiError> {
+    if params.challenge.len() != CHALLENGE_HEX_LEN
+        || !params.challenge.bytes().all(|b| b.is_ascii_hexdigit())
+    {
+        return Err(ApiError::bad(
+            "bad_field",
+            format!("challenge: expected {CHALLENGE_HEX_LEN} hex digits"),
+        ));
+    }
+    Ok(Json(IdentityAnswer {
+        proof: identity_proof(&state.token, &params.challenge),
+    }))
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {

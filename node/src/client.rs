@@ -1,10 +1,10 @@
 //! A small blocking client of a running node's HTTP API, used by the
 //! operator commands when the node of their data directory is running.
 
-use crate::api::ADDRESS_FILE;
+use crate::api::{ADDRESS_FILE, identity_proof};
 use crate::node::read_bounded;
 use crate::service::read_token;
-use crate::views::ErrorBody;
+use crate::views::{ErrorBody, IdentityAnswer};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::path::Path;
@@ -25,6 +25,15 @@ pub enum ClientError {
         address: String,
         /// Why.
         reason: String,
+    },
+    /// What answers at the address cannot prove it is this node: the
+    /// token was not sent.
+    #[error(
+        "the process answering at {address} cannot prove it is this node (a stale api.addr after the node was killed?); the token was not sent"
+    )]
+    NotTheNode {
+        /// The address.
+        address: String,
     },
     /// The API answered with an error.
     #[error("{message} ({code}, HTTP {status})")]
@@ -61,12 +70,37 @@ impl Client {
     }
 
     /// The client of the node running on data directory `dir`, if it
-    /// wrote its API address there.
+    /// wrote its API address there. The token is not sent anywhere yet:
+    /// see [`Client::prove`].
     pub fn for_data_dir(dir: &Path) -> Option<Client> {
         let path = dir.join(ADDRESS_FILE);
         let address = String::from_utf8(read_bounded(&path, 256, "API address file").ok()?).ok()?;
         let token = read_token(dir).ok()?;
         Some(Client::new(address.trim(), &token))
+    }
+
+    /// Asks the process at the address to prove it knows the token, before
+    /// the token is sent there: after a `kill -9`, `api.addr` may name a
+    /// port that another process holds now.
+    pub fn prove(&self) -> Result<(), ClientError> {
+        let mut challenge = [0u8; 32];
+        getrandom::fill(&mut challenge).map_err(|e| ClientError::Unreachable {
+            address: self.base.clone(),
+            reason: format!("no random challenge: {e}"),
+        })?;
+        let challenge = hex::encode(challenge);
+        let result = self
+            .agent
+            .get(format!("{}/v1/identity?challenge={challenge}", self.base))
+            .call();
+        let body = self.finish(result)?;
+        let answer: IdentityAnswer = self.json(body)?;
+        if answer.proof != identity_proof(&self.token, &challenge) {
+            return Err(ClientError::NotTheNode {
+                address: self.base.clone(),
+            });
+        }
+        Ok(())
     }
 
     fn finish(

@@ -507,3 +507,10 @@ pub struct ErrorDetail {
     /// What was wrong.
     pub message: String,
 }
+
+/// The answer to `GET /v1/identity`: proof that the node knows its token.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdentityAnswer {
+    /// `identity_proof(token, challenge)`, hex.
+    pub proof: String,
+}

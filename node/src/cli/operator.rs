@@ -5,7 +5,7 @@
 
 use crate::client::{Client, ClientError};
 use crate::node::{self, Node};
-use crate::views::{IssueAnswer, ListingView, Status, SubjectView, TasksView};
+use crate::views::{IssueAnswer, ListingView, SubjectView, TasksView};
 use anyhow::{Result, bail};
 use credence_protocol::model::{NoticeId, NoticeKind, SubjectKey, SubjectKind};
 use credence_protocol::time::Timestamp;
@@ -37,8 +37,10 @@ impl Operator {
     /// nothing answers there, and its store is free to open.
     pub(super) fn open(dir: &Path) -> Result<Operator> {
         if let Some(client) = Client::for_data_dir(dir) {
-            match client.get::<Status>("/v1/status") {
-                Ok(_) => return Ok(Operator::Running(client)),
+            // The process there proves it knows the token before the token
+            // goes to it; nothing answering means the node is not running.
+            match client.prove() {
+                Ok(()) => return Ok(Operator::Running(client)),
                 Err(ClientError::Unreachable { .. }) => {}
                 Err(error) => return Err(error.into()),
             }
