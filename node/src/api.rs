@@ -123,6 +123,7 @@ pub fn router(commands: mpsc::Sender<Command>, federation: Federation, token: St
             }
         })
         .layer(DefaultBodyLimit::max(BODY_BYTES_MAX))
+        .layer(middleware::from_fn(deadline))
         .with_state(state)
 }
 
@@ -147,6 +148,25 @@ async fn authorise(
         .into_response();
     }
     next.run(request).await
+}
+
+/// Longest a request may take (a federation-wide query waits at most
+/// 30 s); past it the caller gets 503 `timeout`.
+pub const HTTP_REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+async fn deadline(request: Request, next: Next) -> Response {
+    match tokio::time::timeout(HTTP_REQUEST_TIMEOUT, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => ApiError {
+            status: 503,
+            code: "timeout",
+            message: format!(
+                "the node did not answer within {} s; try again",
+                HTTP_REQUEST_TIMEOUT.as_secs()
+            ),
+        }
+        .into_response(),
+    }
 }
 
 /// Domain of the API's proof that it knows the token.

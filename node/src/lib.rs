@@ -15,6 +15,7 @@ pub mod config;
 pub mod daemon;
 pub mod demo;
 pub mod devnet;
+pub mod http;
 pub mod keyfile;
 pub mod mark;
 #[allow(missing_docs)] // the derived behaviour event enum

@@ -92,7 +92,7 @@ pub async fn launch(config: RunConfig) -> Result<Running> {
     let http = listener.local_addr()?;
     let router = api::router(handle.commands.clone(), federation, token.clone());
     let server = tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, router).await {
+        if let Err(e) = axum::serve(crate::http::CappedListener::new(listener), router).await {
             tracing::error!("HTTP API stopped: {e}");
         }
     });
