@@ -85,10 +85,29 @@ async fn read_frame<T: AsyncRead + Unpin + Send>(
             format!("a message of {length} bytes exceeds the limit of {bytes_max}"),
         ));
     }
-    let mut bytes = vec![0u8; length];
-    io.read_exact(&mut bytes).await?;
+    // Read as it arrives, a chunk at a time: a peer that announces a large
+    // frame and sends little makes this node hold only what it sent.
+    let mut bytes = Vec::with_capacity(length.min(FRAME_CHUNK_BYTES));
+    let mut chunk = [0u8; FRAME_CHUNK_BYTES];
+    while bytes.len() < length {
+        let want = (length - bytes.len()).min(FRAME_CHUNK_BYTES);
+        let got = io.read(&mut chunk[..want]).await?;
+        if got == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!(
+                    "the stream ended after {} of the {length} bytes announced",
+                    bytes.len()
+                ),
+            ));
+        }
+        bytes.extend_from_slice(&chunk[..got]);
+    }
     Ok(bytes)
 }
+
+/// Bytes of a frame read at a time.
+const FRAME_CHUNK_BYTES: usize = 16 * 1024;
 
 async fn write_frame<T: AsyncWrite + Unpin + Send>(
     io: &mut T,
@@ -313,5 +332,35 @@ mod tests {
         );
         let mut out = futures::io::Cursor::new(Vec::new());
         assert!(futures::executor::block_on(write_frame(&mut out, &[0; 2048], 1024)).is_err());
+    }
+
+    // A frame within the limit is read as it arrives: a peer announcing
+    // 4 MiB and sending 10 bytes gets an error naming what came, and a
+    // frame sent in full comes back whole across many chunks.
+    #[test]
+    fn frames_are_read_as_they_arrive() {
+        let announced = 4u32 << 20;
+        let mut short = announced.to_le_bytes().to_vec();
+        short.extend_from_slice(&[9; 10]);
+        let error =
+            futures::executor::block_on(read_frame(&mut futures::io::Cursor::new(short), 8 << 20))
+                .unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::UnexpectedEof);
+        assert!(
+            error.to_string().contains("after 10 of the 4194304"),
+            "{error}"
+        );
+        let payload: Vec<u8> = (0..100_000u32).map(|i| i as u8).collect();
+        let mut framed = Vec::new();
+        futures::executor::block_on(write_frame(
+            &mut futures::io::Cursor::new(&mut framed),
+            &payload,
+            1 << 20,
+        ))
+        .unwrap();
+        let back =
+            futures::executor::block_on(read_frame(&mut futures::io::Cursor::new(framed), 1 << 20))
+                .unwrap();
+        assert_eq!(back, payload);
     }
 }
