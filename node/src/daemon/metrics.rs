@@ -131,6 +131,13 @@ pub fn render(counters: &Counters, gauges: &Gauges) -> String {
         "Issue requests refused because the node does not issue, by state.",
         &labelled("state", &counters.issue_refused),
     );
+    family(
+        &mut out,
+        "credence_requests_over_budget_total",
+        "counter",
+        "Peer requests refused past the peer's budget (the peer is disconnected), by protocol.",
+        &labelled("protocol", &counters.over_budget),
+    );
     let forked = matches!(gauges.readiness, Readiness::Forked { .. });
     for (name, help, value) in [
         ("credence_peers", "Connected members.", gauges.peers as u64),

@@ -495,6 +495,11 @@ impl Daemon {
                         .dial(DialOpts::peer_id(peer_id).addresses(vec![address]).build());
                 }
             }
+            Output::Disconnect { peer } => {
+                if let Some(peer_id) = self.peers.get(&peer).copied() {
+                    let _ = self.swarm.disconnect_peer_id(peer_id);
+                }
+            }
             Output::Readiness(readiness) => match readiness {
                 Readiness::Forked { .. } | Readiness::Halted { .. } => {
                     tracing::error!("issuing stopped: {}", readiness.explain())

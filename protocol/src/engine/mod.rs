@@ -74,6 +74,11 @@ pub const QUERY_DEADLINE_DEFAULT_MS: u64 = 5_000;
 pub const UNDURABLE_MAX: usize = 1024;
 /// Dial targets (roster addresses and bootstrap peers).
 pub const DIAL_TARGETS_MAX: usize = 4096;
+/// Sync and query requests a peer may send per second, on average (a
+/// catch-up of a million notices takes about 2,000 range requests).
+pub const PEER_REQUESTS_PER_S: u64 = 500;
+/// Requests a peer may send at once, past its average.
+pub const PEER_REQUEST_BURST: u64 = 1_000;
 
 /// Which peers the engine may talk to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -413,6 +418,11 @@ pub enum Output {
         /// The member.
         peer: AuthorityId,
     },
+    /// Close the connections of this member (it sent past its budget).
+    Disconnect {
+        /// The member.
+        peer: AuthorityId,
+    },
     /// Whether the node issues changed.
     Readiness(Readiness),
     /// Write a log line.
@@ -511,6 +521,43 @@ pub struct Counters {
     pub queries: BTreeMap<&'static str, u64>,
     /// Issue requests refused because the node does not issue, by reason.
     pub issue_refused: BTreeMap<&'static str, u64>,
+    /// Requests refused because their peer was over its budget, by
+    /// protocol.
+    pub over_budget: BTreeMap<&'static str, u64>,
+}
+
+/// A peer's request budget: a token bucket of [`PEER_REQUEST_BURST`]
+/// tokens refilled at [`PEER_REQUESTS_PER_S`].
+#[derive(Clone, Copy, Debug)]
+struct Budget {
+    /// Thousandths of a token.
+    milli: u64,
+    at: Timestamp,
+}
+
+impl Budget {
+    fn full(now: Timestamp) -> Budget {
+        Budget {
+            milli: PEER_REQUEST_BURST * 1000,
+            at: now,
+        }
+    }
+
+    /// Takes one token if there is one.
+    fn take(&mut self, now: Timestamp) -> bool {
+        let elapsed = now.0.saturating_sub(self.at.0);
+        self.milli = self
+            .milli
+            .saturating_add(elapsed.saturating_mul(PEER_REQUESTS_PER_S))
+            .min(PEER_REQUEST_BURST * 1000);
+        self.at = self.at.max(now);
+        if self.milli >= 1000 {
+            self.milli -= 1000;
+            true
+        } else {
+            false
+        }
+    }
 }
 
 /// One own notice signed and not yet durable.
@@ -558,6 +605,9 @@ pub struct Engine<S: Store> {
     dials: Vec<DialTarget>,
     queries: query::Queries,
     counters: Counters,
+    /// Request budgets of the peers that sent requests (one per member at
+    /// most).
+    budgets: BTreeMap<AuthorityId, Budget>,
 }
 
 impl<S: Store> Engine<S> {
@@ -601,6 +651,7 @@ impl<S: Store> Engine<S> {
             dials: Vec::new(),
             queries: query::Queries::default(),
             counters: Counters::default(),
+            budgets: BTreeMap::new(),
         };
         let mut out = Vec::new();
         engine.restore_from_mark(&mut out);
@@ -751,7 +802,11 @@ impl<S: Store> Engine<S> {
             }
             Input::Published { id, result } => self.on_published(id, result, out),
             Input::SyncRequest { peer, reply, bytes } => {
-                self.on_sync_request(peer, reply, bytes, now, out)
+                if self.within_budget(peer, "sync", now, out) {
+                    self.on_sync_request(peer, reply, bytes, now, out)
+                } else {
+                    out.push(Output::AnswerSync { reply, bytes: None });
+                }
             }
             Input::SyncResponse { peer, token, bytes } => {
                 self.on_sync_response(peer, token, bytes, now, out)
@@ -766,7 +821,11 @@ impl<S: Store> Engine<S> {
                 }
             }
             Input::QueryRequest { peer, reply, bytes } => {
-                self.on_query_request(peer, reply, bytes, now, out)
+                if self.within_budget(peer, "query", now, out) {
+                    self.on_query_request(peer, reply, bytes, now, out)
+                } else {
+                    out.push(Output::AnswerQuery { reply, bytes: None });
+                }
             }
             Input::QueryResponse { peer, token, bytes } => {
                 self.on_query_response(peer, token, bytes, now, out)
@@ -782,6 +841,41 @@ impl<S: Store> Engine<S> {
             Input::Query { ticket, ask } => self.on_query(ticket, ask, now, out),
             Input::RunDeferred => self.run_deferred(now),
         }
+    }
+
+    /// Takes one request from `peer`'s budget; a peer past it is counted,
+    /// told nothing and disconnected, once per burst.
+    fn within_budget(
+        &mut self,
+        peer: AuthorityId,
+        protocol: &'static str,
+        now: Timestamp,
+        out: &mut Vec<Output>,
+    ) -> bool {
+        if self.replica.federation().member(&peer).is_none() {
+            return false;
+        }
+        let budget = self
+            .budgets
+            .entry(peer)
+            .or_insert_with(|| Budget::full(now));
+        if budget.take(now) {
+            return true;
+        }
+        let count = self.counters.over_budget.entry(protocol).or_default();
+        *count += 1;
+        if *count % PEER_REQUEST_BURST == 1 {
+            Self::log(
+                out,
+                Level::Warn,
+                format!(
+                    "{} sent {protocol} requests past its budget ({PEER_REQUESTS_PER_S}/s, bursts of {PEER_REQUEST_BURST}); disconnected",
+                    self.name_of(&peer)
+                ),
+            );
+        }
+        out.push(Output::Disconnect { peer });
+        false
     }
 
     fn log(out: &mut Vec<Output>, level: Level, message: String) {

@@ -726,3 +726,69 @@ fn dials_back_off_and_stop_once_connected() {
         .handle(Input::Tick, START.plus_ms(100_000));
     assert!(!out.iter().any(|o| matches!(o, Output::Dial { .. })));
 }
+
+#[test]
+fn a_peer_flooding_requests_is_cut_off_and_others_are_still_served() {
+    let mut net = Net::new(3);
+    net.issue(0, 1).expect("issued");
+    let flooder = net.id(1);
+    let honest = net.id(2);
+    let digest = sync::encode_request(&SyncRequest::Digest {
+        federation: net.test.federation.id(),
+        digest: [0; 32],
+    })
+    .unwrap();
+    let mut answered = 0;
+    let mut disconnects = 0;
+    for reply in 0..3_000u64 {
+        let out = net.nodes[0].engine.handle(
+            Input::SyncRequest {
+                peer: flooder,
+                reply,
+                bytes: &digest,
+            },
+            net.now,
+        );
+        answered += out
+            .iter()
+            .filter(|o| matches!(o, Output::AnswerSync { bytes: Some(_), .. }))
+            .count();
+        disconnects += out
+            .iter()
+            .filter(|o| matches!(o, Output::Disconnect { peer } if *peer == flooder))
+            .count();
+    }
+    assert_eq!(answered as u64, PEER_REQUEST_BURST);
+    assert_eq!(disconnects as u64, 3_000 - PEER_REQUEST_BURST);
+    assert_eq!(
+        net.nodes[0].engine.counters().over_budget.get("sync"),
+        Some(&(3_000 - PEER_REQUEST_BURST))
+    );
+    // Another peer is served at once; the flooder again once its budget
+    // refills.
+    let out = net.nodes[0].engine.handle(
+        Input::SyncRequest {
+            peer: honest,
+            reply: 9_999,
+            bytes: &digest,
+        },
+        net.now,
+    );
+    assert!(
+        out.iter()
+            .any(|o| matches!(o, Output::AnswerSync { bytes: Some(_), .. }))
+    );
+    let later = net.now.plus_ms(1_000);
+    let out = net.nodes[0].engine.handle(
+        Input::SyncRequest {
+            peer: flooder,
+            reply: 10_000,
+            bytes: &digest,
+        },
+        later,
+    );
+    assert!(
+        out.iter()
+            .any(|o| matches!(o, Output::AnswerSync { bytes: Some(_), .. }))
+    );
+}

@@ -641,6 +641,7 @@ impl Sim {
                 Output::Record(_)
                 | Output::Dial { .. }
                 | Output::DialPeer { .. }
+                | Output::Disconnect { .. }
                 | Output::Log { .. } => None,
             };
             if let Some(input) = follow {
