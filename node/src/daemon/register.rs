@@ -30,15 +30,16 @@ pub struct RegisterRecord {
     pub legal_basis: String,
     /// The signed request (hex of its encoding).
     pub request: String,
-    /// Responders and their signed answers (hex).
-    pub answers: Vec<(String, String)>,
+    /// Responders and the BLAKE3 digest of each one's signed answer (the
+    /// answers themselves, up to 8 MiB each, are the requester's to keep).
+    pub answer_digests: Vec<(String, String)>,
     /// Members that did not answer.
     pub missing: Vec<String>,
 }
 
 fn hex_of(signed: &Signed) -> Result<String, String> {
     signed
-        .encode::<{ query::ANSWER_BYTES_MAX }>()
+        .encode::<{ query::QUERY_BYTES_MAX + 64 }>()
         .map(hex::encode)
         .map_err(|e| e.to_string())
 }
@@ -51,9 +52,17 @@ impl RegisterRecord {
     ) -> Result<([u8; 32], RegisterRecord), String> {
         let id = entry.query.id().map_err(|e| e.to_string())?;
         let request = &entry.query.request;
-        let mut answers = Vec::with_capacity(entry.answers.len());
+        let mut answer_digests = Vec::with_capacity(entry.answers.len());
         for a in &entry.answers {
-            answers.push((a.responder.to_string(), hex_of(&a.answer.signed)?));
+            let signed = a
+                .answer
+                .signed
+                .encode::<{ query::ANSWER_BYTES_MAX }>()
+                .map_err(|e| e.to_string())?;
+            answer_digests.push((
+                a.responder.to_string(),
+                blake3::hash(&signed).to_hex().to_string(),
+            ));
         }
         let record = RegisterRecord {
             direction: entry.direction.name().into(),
@@ -65,7 +74,7 @@ impl RegisterRecord {
             purpose: request.purpose.clone(),
             legal_basis: request.legal_basis.clone(),
             request: hex_of(&entry.query.signed)?,
-            answers,
+            answer_digests,
             missing: entry
                 .missing
                 .iter()

@@ -33,6 +33,7 @@ use credence_protocol::time::Timestamp;
 use std::collections::{BTreeMap, VecDeque};
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Why the store failed.
 #[derive(Debug, thiserror::Error)]
@@ -104,7 +105,14 @@ pub struct SledStore {
     /// Every author's head (at most one per roster member), kept in memory
     /// because every ingest reads one.
     heads: BTreeMap<AuthorityId, Head>,
+    /// Records in the query register.
+    register_count: AtomicU64,
+    /// Records the register keeps.
+    register_kept_max: u64,
 }
+
+/// Query register records kept; past it the oldest are removed.
+pub const REGISTER_RECORDS_KEPT_MAX: u64 = 100_000;
 
 mod layout;
 /// The reads of [`Store`] through `self.view()` and `self.heads`, the same
@@ -268,8 +276,30 @@ impl SledStore {
         key.push(REGISTER);
         key.extend_from_slice(&at.0.to_be_bytes());
         key.extend_from_slice(id);
-        self.tree.insert(key, record)?;
+        if self.tree.insert(key, record)?.is_none() {
+            let held = self.register_count.fetch_add(1, Ordering::SeqCst) + 1;
+            if held > self.register_kept_max {
+                // Retention: the oldest record goes.
+                if let Some(oldest) = self.tree.scan_prefix([REGISTER]).next() {
+                    let (oldest, _) = oldest?;
+                    if self.tree.remove(oldest)?.is_some() {
+                        self.register_count.fetch_sub(1, Ordering::SeqCst);
+                    }
+                }
+            }
+        }
         Ok(())
+    }
+
+    /// Register records held.
+    pub fn register_count(&self) -> u64 {
+        self.register_count.load(Ordering::SeqCst)
+    }
+
+    /// Keeps at most `max` register records (the default is
+    /// [`REGISTER_RECORDS_KEPT_MAX`]).
+    pub fn set_register_retention(&mut self, max: u64) {
+        self.register_kept_max = max.max(1);
     }
 
     /// The newest `limit` register records, newest first.
@@ -325,6 +355,7 @@ impl SledStore {
             }
             None => 0,
         };
+        let register_count = tree.scan_prefix([REGISTER]).keys().count() as u64;
         let writer = Writer::start(tree.clone());
         Ok(SledStore {
             tree,
@@ -333,6 +364,8 @@ impl SledStore {
             writer,
             count,
             heads,
+            register_count: AtomicU64::new(register_count),
+            register_kept_max: REGISTER_RECORDS_KEPT_MAX,
         })
     }
 
@@ -412,6 +445,31 @@ impl Drop for SledStore {
 mod tests {
     use super::*;
     use credence_crypto::merkle::Frontier;
+
+    // The register keeps the newest records up to its retention.
+    #[test]
+    fn the_register_keeps_its_newest_records_up_to_its_retention() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = SledStore::open(dir.path(), FederationId([3; 32])).unwrap();
+        store.set_register_retention(10);
+        for n in 0..25u64 {
+            let mut id = [0u8; 32];
+            id[..8].copy_from_slice(&n.to_le_bytes());
+            store
+                .register_put(Timestamp(1_000 + n), &id, &n.to_le_bytes())
+                .unwrap();
+        }
+        assert_eq!(store.register_count(), 10);
+        let kept = store.register_recent(100).unwrap();
+        let kept: Vec<u64> = kept
+            .iter()
+            .map(|b| u64::from_le_bytes(b.as_slice().try_into().unwrap()))
+            .collect();
+        assert_eq!(kept, (15..25).rev().collect::<Vec<u64>>());
+        drop(store);
+        let store = SledStore::open(dir.path(), FederationId([3; 32])).unwrap();
+        assert_eq!(store.register_count(), 10);
+    }
 
     // The sled store passes the suite every store passes, and keeps what
     // it flushed across a reopen.
