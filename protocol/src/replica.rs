@@ -153,18 +153,81 @@ struct Entry {
     notice: Arc<Notice>,
 }
 
-/// The bounded buffer of notices that cannot be decided yet.
+/// Notices one author may hold pending at least, whatever the number of
+/// members.
+pub const PENDING_SHARE_MIN: usize = 256;
+/// How long a notice may wait pending before it is dropped (sync brings it
+/// again once what it waits for has come).
+pub const PENDING_TTL_MS: u64 = 10 * 60 * 1000;
+
+/// Where a pending notice waits.
+#[derive(Clone, Copy, Debug)]
+struct Held {
+    author: AuthorityId,
+    place: Waiting,
+    seq: u64,
+    since: Timestamp,
+}
+
+/// The bounded buffer of notices that cannot be decided yet: at most
+/// `count_max` in all, and at most an equal share of it per author, so
+/// that one member filling it with notices that never resolve cannot make
+/// other authors' notices drop.
 #[derive(Debug, Default)]
 struct PendingBuffer {
     by_slot: BTreeMap<(AuthorityId, u64), Entry>,
     by_reference: BTreeMap<NoticeId, Vec<Entry>>,
-    ids: BTreeSet<NoticeId>,
+    ids: BTreeMap<NoticeId, Held>,
+    per_author: BTreeMap<AuthorityId, usize>,
     count_max: usize,
+    share_max: usize,
+    /// The time the caller last gave ([`Replica::advance_clock`]).
+    clock: Timestamp,
 }
 
 impl PendingBuffer {
     fn len(&self) -> usize {
         self.ids.len()
+    }
+
+    /// Forgets a notice that left the buffer by `by_slot` or
+    /// `by_reference` (released, or about to be dropped).
+    fn forget(&mut self, id: &NoticeId) {
+        if let Some(held) = self.ids.remove(id)
+            && let Some(count) = self.per_author.get_mut(&held.author)
+        {
+            *count -= 1;
+            if *count == 0 {
+                self.per_author.remove(&held.author);
+            }
+        }
+    }
+
+    /// Drops the notices pending since before `cutoff`; returns how many.
+    fn expire(&mut self, cutoff: Timestamp) -> usize {
+        let old: Vec<(NoticeId, Held)> = self
+            .ids
+            .iter()
+            .filter(|(_, held)| held.since < cutoff)
+            .map(|(id, held)| (*id, *held))
+            .collect();
+        for (id, held) in &old {
+            match held.place {
+                Waiting::Predecessor { .. } => {
+                    self.by_slot.remove(&(held.author, held.seq));
+                }
+                Waiting::Reference(reference) => {
+                    if let Some(entries) = self.by_reference.get_mut(&reference) {
+                        entries.retain(|e| e.id != *id);
+                        if entries.is_empty() {
+                            self.by_reference.remove(&reference);
+                        }
+                    }
+                }
+            }
+            self.forget(id);
+        }
+        old.len()
     }
 
     fn waiting(&self) -> Vec<(NoticeId, Waiting)> {
@@ -261,11 +324,13 @@ enum Admission {
 impl<S: Store> Replica<S> {
     /// A replica of `federation` over `store`.
     pub fn new(federation: Federation, store: S) -> Replica<S> {
+        let members = federation.roster().members.len();
         Replica {
             federation,
             store,
             pending: PendingBuffer {
                 count_max: PENDING_NOTICES_MAX,
+                share_max: share_of(PENDING_NOTICES_MAX, members),
                 ..PendingBuffer::default()
             },
             listings: ListingCache::default(),
@@ -285,10 +350,23 @@ impl<S: Store> Replica<S> {
     }
 
     /// Sets the pending buffer's bound (the offline audit raises it to the
-    /// bundle's size).
+    /// bundle's size); each author's share follows.
     pub fn with_pending_max(mut self, count_max: usize) -> Replica<S> {
         self.pending.count_max = count_max;
+        self.pending.share_max = share_of(count_max, self.federation.roster().members.len());
         self
+    }
+
+    /// Tells the replica the time, which notices held pending from now on
+    /// are stamped with (see [`Replica::expire_pending`]).
+    pub fn advance_clock(&mut self, now: Timestamp) {
+        self.pending.clock = self.pending.clock.max(now);
+    }
+
+    /// Drops the notices pending since before `cutoff` (sync brings them
+    /// again once what they wait for has come); returns how many.
+    pub fn expire_pending(&mut self, cutoff: Timestamp) -> usize {
+        self.pending.expire(cutoff)
     }
 
     /// The federation.
@@ -410,7 +488,7 @@ impl<S: Store> Replica<S> {
         let several = envelopes.len() > 1 || !seen.is_empty();
         for &(id, bytes) in envelopes {
             let known = (several && !seen.insert(id))
-                || self.pending.ids.contains(&id)
+                || self.pending.ids.contains_key(&id)
                 || (check_store && self.store.contains(&id).map_err(ReplicaError::Store)?);
             if known {
                 outcomes.push(Outcome::Duplicate { id });
@@ -447,11 +525,11 @@ impl<S: Store> Replica<S> {
                     self.store_accepted(&entry, append)?;
                     outcomes.push(Outcome::Accepted { id, author, seq });
                     if let Some(next) = self.pending.by_slot.remove(&(author, seq + 1)) {
-                        self.pending.ids.remove(&next.id);
+                        self.pending.forget(&next.id);
                         work.push_back(next);
                     }
                     for waiting in self.pending.by_reference.remove(&id).unwrap_or_default() {
-                        self.pending.ids.remove(&waiting.id);
+                        self.pending.forget(&waiting.id);
                         work.push_back(waiting);
                     }
                 }
@@ -498,9 +576,12 @@ impl<S: Store> Replica<S> {
 
     fn hold(&mut self, entry: Entry, waiting: Waiting) -> Result<Outcome, S> {
         let id = entry.id;
-        if self.pending.len() >= self.pending.count_max {
+        let author = entry.notice.author;
+        let share = self.pending.per_author.get(&author).copied().unwrap_or(0);
+        if self.pending.len() >= self.pending.count_max || share >= self.pending.share_max {
             return Ok(Outcome::Dropped { id });
         }
+        let seq = entry.notice.seq;
         match waiting {
             Waiting::Predecessor { author, .. } => {
                 let slot = (author, entry.notice.seq);
@@ -542,7 +623,16 @@ impl<S: Store> Replica<S> {
                     .push(entry);
             }
         }
-        self.pending.ids.insert(id);
+        self.pending.ids.insert(
+            id,
+            Held {
+                author,
+                place: waiting,
+                seq,
+                since: self.pending.clock,
+            },
+        );
+        *self.pending.per_author.entry(author).or_default() += 1;
         Ok(Outcome::Pending { id, waiting })
     }
 
@@ -975,6 +1065,13 @@ impl<S: Store> Replica<S> {
         let present = self.store.contains(&id).map_err(ReplicaError::Store)?;
         Ok((!present).then_some(IssueError::UnknownReference { what, id }))
     }
+}
+
+/// Each author's share of a pending buffer of `count_max` among `members`.
+fn share_of(count_max: usize, members: usize) -> usize {
+    (count_max / members.max(1))
+        .max(PENDING_SHARE_MIN)
+        .min(count_max)
 }
 
 /// Envelopes per chunk of [`Replica::ingest_all`].

@@ -636,6 +636,63 @@ fn pending_buffer_is_bounded() {
     assert_eq!(replica.store().notice_count().unwrap(), 0);
 }
 
+/// A signed listing of `author` at `seq` whose predecessor is missing.
+fn future_listing(test: &TestFederation, author: usize, seq: u64) -> Vec<u8> {
+    let n = notice(
+        test,
+        author,
+        seq,
+        NoticeId([seq as u8; 32]),
+        T0,
+        NoticeKind::List(testkit::listing(seq, "tax", T0)),
+    );
+    testkit::sign(&test.keys[author], &n).1
+}
+
+// One member filling the pending buffer with future seqs fills only its
+// own share: another author's out-of-order notice is still held.
+#[test]
+fn one_author_cannot_take_the_whole_pending_buffer() {
+    let test = testkit::federation(7, 4);
+    // 1,024 in all, four members: a share of 256 each.
+    let mut replica = Replica::new(test.federation.clone(), MemStore::new()).with_pending_max(1024);
+    let mut dropped = 0;
+    for seq in 2..=1_000u64 {
+        for outcome in replica.ingest(&future_listing(&test, 0, seq)).unwrap() {
+            dropped += usize::from(matches!(outcome, Outcome::Dropped { .. }));
+        }
+    }
+    assert_eq!(replica.pending_count(), 256);
+    assert_eq!(dropped, 999 - 256);
+    let honest = replica.ingest(&future_listing(&test, 1, 2)).unwrap();
+    assert!(
+        matches!(honest[..], [Outcome::Pending { .. }]),
+        "{honest:?}"
+    );
+    assert_eq!(replica.pending_count(), 257);
+}
+
+// A notice that waits longer than the time-to-live is dropped (sync
+// brings it again); what came later waits on.
+#[test]
+fn pending_notices_expire() {
+    let (test, mut replica) = setup();
+    replica.advance_clock(T0);
+    replica.ingest(&future_listing(&test, 0, 3)).unwrap();
+    replica.advance_clock(T0.plus_ms(60_000));
+    replica.ingest(&future_listing(&test, 1, 5)).unwrap();
+    assert_eq!(replica.pending_count(), 2);
+    assert_eq!(replica.expire_pending(T0.plus_ms(1)), 1);
+    assert_eq!(replica.pending_count(), 1);
+    assert!(matches!(
+        replica.pending()[..],
+        [(_, Waiting::Predecessor { seq: 4, .. })]
+    ));
+    // The expired one is no longer known: it is taken again when it comes.
+    let again = replica.ingest(&future_listing(&test, 0, 3)).unwrap();
+    assert!(matches!(again[..], [Outcome::Pending { .. }]), "{again:?}");
+}
+
 // A malformed identifier is refused; a checksum mismatch only with the
 // explicit override, which is recorded in the signed listing.
 #[test]

@@ -96,6 +96,11 @@ pub fn render(counters: &Counters, gauges: &Gauges) -> String {
             counters.sync_sessions,
         ),
         (
+            "credence_pending_expired_total",
+            "Pending notices dropped after waiting too long (sync brings them again).",
+            counters.pending_expired,
+        ),
+        (
             "credence_connections_refused_total",
             "Connections refused (not a roster member).",
             counters.refused_connections,

@@ -50,7 +50,7 @@ pub use gate::{Mark, Readiness};
 pub use query::{Answered, Direction, QueryAsk, QueryResult, QueryScope, RegisterEntry};
 
 use crate::model::{AuthorityId, NoticeId, NoticeKind};
-use crate::replica::{IssueError, Outcome, Replica};
+use crate::replica::{IssueError, Outcome, PENDING_TTL_MS, Replica};
 use crate::store::Store;
 use crate::sync::{self, HeadEntry, SyncRequest, SyncResponse, SyncSession};
 use crate::testkit::SplitMix64;
@@ -521,6 +521,8 @@ pub struct Counters {
     pub queries: BTreeMap<&'static str, u64>,
     /// Issue requests refused because the node does not issue, by reason.
     pub issue_refused: BTreeMap<&'static str, u64>,
+    /// Pending notices dropped after waiting [`PENDING_TTL_MS`].
+    pub pending_expired: u64,
     /// Requests refused because their peer was over its budget, by
     /// protocol.
     pub over_budget: BTreeMap<&'static str, u64>,
@@ -774,6 +776,7 @@ impl<S: Store> Engine<S> {
 
     /// [`Engine::handle`], appending to `out`.
     pub fn handle_into(&mut self, input: Input<'_>, now: Timestamp, out: &mut Vec<Output>) {
+        self.replica.advance_clock(now);
         match input {
             Input::Tick => self.on_tick(now, out),
             Input::Connected { peer, target } => self.on_connected(peer, target, now, out),
@@ -1257,6 +1260,8 @@ impl<S: Store> Engine<S> {
     }
 
     fn on_tick(&mut self, now: Timestamp, out: &mut Vec<Output>) {
+        let cutoff = Timestamp(now.0.saturating_sub(PENDING_TTL_MS));
+        self.counters.pending_expired += self.replica.expire_pending(cutoff) as u64;
         for (i, dial) in self.dials.iter_mut().enumerate() {
             if dial.peer.is_some_and(|p| self.connected.contains(&p)) || dial.next > now {
                 continue;
