@@ -103,6 +103,24 @@ impl Peer {
         std::fs::read_to_string(self.dir.join("node.log")).unwrap_or_default()
     }
 
+    /// Waits for the process to exit on its own; returns its exit code
+    /// (`None` if it was killed by a signal).
+    pub fn wait_exit(&mut self) -> Option<i32> {
+        let mut child = self.child.take().expect("running");
+        let started = Instant::now();
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                return status.code();
+            }
+            if started.elapsed() > CONVERGE_TIMEOUT {
+                let _ = child.kill();
+                panic!("{} did not stop on its own:\n{}", self.handle, self.log());
+            }
+            // Waiting for the process to exit: polling.
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// `kill -9`.
     pub fn kill9(&mut self) {
         if let Some(mut child) = self.child.take() {

@@ -240,3 +240,28 @@ fn a_new_machine_waits_for_a_majority_or_for_the_head_an_operator_names() {
     c.wait_converged(&["market", "tax", "court"]);
     no_forks(&c);
 }
+
+// Fail-stop: when the own-log mark cannot be made durable, nothing is
+// acknowledged, the caller is told the node stopped issuing, and the
+// process exits with the error for its service manager to restart it.
+#[test]
+fn a_mark_that_cannot_be_written_stops_the_node() {
+    let mut c = cluster(&["market", "tax"]);
+    c.start_all();
+    c.at("market").issue(&listing(110));
+    c.wait_converged(&["market", "tax"]);
+    // The temporary file of the next mark cannot be created (a directory
+    // is in its way; permissions would not stop root).
+    std::fs::create_dir(c.at("market").dir.join("own-log.mark.new")).expect("block the mark");
+    let (status, answer) = try_issue(c.at("market"), 111);
+    assert_eq!(status, 503, "{answer}");
+    assert_eq!(answer["error"]["code"], "halted", "{answer}");
+    let code = c.peer("market").wait_exit();
+    assert_ne!(code, Some(0));
+    let log = c.at("market").log();
+    assert!(log.contains("could not be made durable"), "{log}");
+    // The notice signed but never made durable was never published (the
+    // node took no other event after the failure): the tax service holds
+    // only the first one.
+    assert_eq!(c.at("tax").notices(), 1);
+}
