@@ -20,7 +20,10 @@
 //! Errors are `{"error": {"code": "...", "message": "..."}}` with a stable
 //! code; a bad body names the offending field. Tasks, feed, export and
 //! metrics fold every listing off the event loop, a few at a time; when
-//! too many already wait, another gets 503 `busy`.
+//! too many already wait, another gets 503 `busy`. The anonymous feed has
+//! places of its own and a one-second cache, so that its load never takes
+//! the operators'. At most 256 connections are served at once, an idle
+//! one is closed after 30 s and a request is cut at 60 s.
 
 use crate::daemon::{
     Command, DaemonError, QUERY_DEADLINE_DEFAULT_MS, QUERY_DEADLINE_MAX_MS, QueryAsk, QueryScope,

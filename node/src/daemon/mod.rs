@@ -14,7 +14,8 @@ mod register;
 
 pub use metrics::Gauges;
 pub use reads::{
-    BACKGROUND_READS_MAX, BACKGROUND_READS_WAITING_MAX, Background, FEED_LISTINGS_MAX, feed,
+    BACKGROUND_READS_MAX, BACKGROUND_READS_WAITING_MAX, Background, FEED_CACHE_MS,
+    FEED_LISTINGS_MAX, FeedCache, PUBLIC_READS_MAX, PUBLIC_READS_WAITING_MAX, feed,
 };
 pub use register::{REGISTER_RECORDS_MAX, RegisterRecord};
 
@@ -38,6 +39,7 @@ use libp2p::request_response::{self, OutboundRequestId, ResponseChannel};
 use libp2p::swarm::{DialError, ListenError, SwarmEvent, dial_opts::DialOpts};
 use libp2p::{Multiaddr, PeerId, Swarm, mdns};
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
@@ -190,7 +192,11 @@ pub struct Daemon {
     /// A failure that stops the node (storage that cannot be made durable).
     fatal: Option<String>,
     accepted: broadcast::Sender<NoticeId>,
+    /// Operator reads that fold every listing.
     background: Background,
+    /// The anonymous feed's reads, apart.
+    public: Background,
+    feed_cache: FeedCache,
 }
 
 impl Daemon {
@@ -268,7 +274,9 @@ impl Daemon {
             dirty: false,
             fatal: None,
             accepted: accepted.clone(),
-            background: Background::default(),
+            background: Background::operators(),
+            public: Background::public(),
+            feed_cache: FeedCache::default(),
         };
         let handle = Handle {
             commands,
@@ -771,7 +779,25 @@ impl Daemon {
                         .map_err(DaemonError::internal)
                 });
             }
-            Command::Feed(reply) => self.in_background(reply, move |replica| feed(replica, t)),
+            Command::Feed(reply) => {
+                // Everyone asking within a second gets the same feed; the
+                // anonymous feed never takes the operators' places.
+                if let Some(cached) = self.feed_cache.fresh(t) {
+                    let _ = reply.send(Ok(cached.as_ref().clone()));
+                    return;
+                }
+                let cache = self.feed_cache.clone();
+                self.public.run(
+                    self.node.federation().clone(),
+                    self.node.replica().store().snapshot(),
+                    reply,
+                    move |replica| {
+                        let listings = Arc::new(feed(replica, t)?);
+                        cache.keep(t, Arc::clone(&listings));
+                        Ok(listings.as_ref().clone())
+                    },
+                );
+            }
             Command::Status(reply) => {
                 let _ = reply.send(self.status());
             }

@@ -12,28 +12,70 @@ use credence_protocol::time::Timestamp;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-/// Requests that fold every listing answered at once.
+/// Operator requests that fold every listing answered at once.
 pub const BACKGROUND_READS_MAX: usize = 2;
 /// Such requests waiting for one of those places; past that, `busy`.
 pub const BACKGROUND_READS_WAITING_MAX: usize = 8;
+/// Public feed folds at once: the anonymous feed has places of its own, so
+/// that no anonymous load takes the operators'.
+pub const PUBLIC_READS_MAX: usize = 1;
+/// Public feed folds waiting; past that, `busy` (but a fresh feed is
+/// answered from the cache without any place).
+pub const PUBLIC_READS_WAITING_MAX: usize = 4;
+/// How long a computed feed is served to everyone who asks.
+pub const FEED_CACHE_MS: u64 = 1_000;
 /// Listings in one publicity feed answer.
 pub const FEED_LISTINGS_MAX: usize = 1000;
 
 /// The places for background reads and the count of those admitted.
 #[derive(Clone, Debug)]
 pub struct Background {
-    /// Reads running or waiting (at most
-    /// [`BACKGROUND_READS_MAX`] + [`BACKGROUND_READS_WAITING_MAX`]).
+    /// Reads running or waiting (at most `places + waiting`).
     pub(super) admitted: Arc<AtomicUsize>,
-    /// Places to run them ([`BACKGROUND_READS_MAX`]).
+    /// Places to run them.
     pub(super) places: Arc<tokio::sync::Semaphore>,
+    most: usize,
 }
 
-impl Default for Background {
-    fn default() -> Background {
+impl Background {
+    /// A pool of `places` with `waiting` more reads let wait.
+    pub fn new(places: usize, waiting: usize) -> Background {
         Background {
             admitted: Arc::default(),
-            places: Arc::new(tokio::sync::Semaphore::new(BACKGROUND_READS_MAX)),
+            places: Arc::new(tokio::sync::Semaphore::new(places)),
+            most: places + waiting,
+        }
+    }
+
+    /// The operators' pool.
+    pub fn operators() -> Background {
+        Background::new(BACKGROUND_READS_MAX, BACKGROUND_READS_WAITING_MAX)
+    }
+
+    /// The public feed's pool.
+    pub fn public() -> Background {
+        Background::new(PUBLIC_READS_MAX, PUBLIC_READS_WAITING_MAX)
+    }
+}
+
+/// The feed last computed, served while fresh.
+#[derive(Clone, Debug, Default)]
+pub struct FeedCache(Arc<std::sync::Mutex<Option<(Timestamp, Arc<Vec<ListingState>>)>>>);
+
+impl FeedCache {
+    /// The feed computed at most [`FEED_CACHE_MS`] before `now`, if any.
+    pub fn fresh(&self, now: Timestamp) -> Option<Arc<Vec<ListingState>>> {
+        let cached = self.0.lock().ok()?;
+        cached
+            .as_ref()
+            .filter(|(at, _)| now.0.saturating_sub(at.0) < FEED_CACHE_MS)
+            .map(|(_, feed)| Arc::clone(feed))
+    }
+
+    /// Keeps `feed`, computed at `at`.
+    pub fn keep(&self, at: Timestamp, feed: Arc<Vec<ListingState>>) {
+        if let Ok(mut cached) = self.0.lock() {
+            *cached = Some((at, feed));
         }
     }
 }
@@ -57,7 +99,7 @@ impl Background {
         reply: Reply<T>,
         read: impl FnOnce(&Replica<SledSnapshot>) -> Result<T, DaemonError> + Send + 'static,
     ) {
-        let most = BACKGROUND_READS_MAX + BACKGROUND_READS_WAITING_MAX;
+        let most = self.most;
         if self.admitted.fetch_add(1, Ordering::SeqCst) >= most {
             self.admitted.fetch_sub(1, Ordering::SeqCst);
             let _ = reply.send(Err(DaemonError::Busy(format!(

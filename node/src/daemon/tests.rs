@@ -149,3 +149,49 @@ fn daemon_again(dir: &std::path::Path) -> Daemon {
     };
     Daemon::start(config).unwrap().0
 }
+
+// The anonymous feed has reads of its own and a one-second cache: with
+// its places all taken, operators' whole-store reads are still answered,
+// and a fresh feed is answered from the cache; with the operators' places
+// taken, the feed is still answered.
+#[tokio::test]
+async fn anonymous_feed_load_never_takes_the_operators_places() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut daemon = daemon(dir.path());
+    let t = now();
+    let listing = testkit::listing(4, "food-drug", Timestamp(t.0 - 60_000));
+    daemon.node.issue(NoticeKind::List(listing), t).unwrap();
+    let public_most = PUBLIC_READS_MAX + PUBLIC_READS_WAITING_MAX;
+    // A first feed fills the cache.
+    let (reply, answer) = oneshot::channel();
+    daemon.on_command(Command::Feed(reply));
+    assert_eq!(answer.await.unwrap().unwrap().len(), 1);
+    // Anonymous load takes every public place.
+    daemon.public.admitted.store(public_most, Ordering::SeqCst);
+    let (reply, answer) = oneshot::channel();
+    daemon.on_command(Command::Tasks(None, reply));
+    assert!(answer.await.unwrap().is_ok(), "operators are served");
+    let (reply, answer) = oneshot::channel();
+    daemon.on_command(Command::Feed(reply));
+    assert_eq!(
+        answer.await.unwrap().unwrap().len(),
+        1,
+        "a fresh feed comes from the cache"
+    );
+    // Once the cache is stale, more anonymous load waits its turn or is
+    // told to come back; operators are still served.
+    daemon.feed_cache = FeedCache::default();
+    let (reply, answer) = oneshot::channel();
+    daemon.on_command(Command::Feed(reply));
+    assert!(matches!(answer.await.unwrap(), Err(DaemonError::Busy(_))));
+    let (reply, answer) = oneshot::channel();
+    daemon.on_command(Command::Metrics(reply));
+    assert!(answer.await.unwrap().is_ok());
+    // And the other way round.
+    daemon.public.admitted.store(0, Ordering::SeqCst);
+    let most = BACKGROUND_READS_MAX + BACKGROUND_READS_WAITING_MAX;
+    daemon.background.admitted.store(most, Ordering::SeqCst);
+    let (reply, answer) = oneshot::channel();
+    daemon.on_command(Command::Feed(reply));
+    assert_eq!(answer.await.unwrap().unwrap().len(), 1);
+}
