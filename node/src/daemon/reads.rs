@@ -58,9 +58,12 @@ impl Background {
     }
 }
 
+/// A feed and when it was computed.
+type Computed = (Timestamp, Arc<Vec<ListingState>>);
+
 /// The feed last computed, served while fresh.
 #[derive(Clone, Debug, Default)]
-pub struct FeedCache(Arc<std::sync::Mutex<Option<(Timestamp, Arc<Vec<ListingState>>)>>>);
+pub struct FeedCache(Arc<std::sync::Mutex<Option<Computed>>>);
 
 impl FeedCache {
     /// The feed computed at most [`FEED_CACHE_MS`] before `now`, if any.
