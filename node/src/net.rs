@@ -14,8 +14,8 @@ use futures::prelude::*;
 use libp2p::swarm::NetworkBehaviour;
 use libp2p::swarm::behaviour::toggle::Toggle;
 use libp2p::{
-    PeerId, StreamProtocol, Swarm, allow_block_list, gossipsub, identify, identity, mdns, noise,
-    request_response, tcp, yamux,
+    PeerId, StreamProtocol, Swarm, allow_block_list, connection_limits, gossipsub, identify,
+    identity, mdns, noise, request_response, tcp, yamux,
 };
 use std::collections::BTreeMap;
 use std::io;
@@ -30,6 +30,14 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 pub const IDLE_CONNECTION_TIMEOUT: Duration = Duration::from_secs(3600);
 /// Concurrent streams per request-response protocol.
 const STREAMS_MAX: usize = 64;
+
+/// Inbound connections being negotiated at once (noise and yamux
+/// handshakes of peers not yet identified).
+pub const PENDING_INCOMING_MAX: u32 = 64;
+/// Connections to one member at once.
+pub const CONNECTIONS_PER_PEER_MAX: u32 = 4;
+/// Connections in all (a few per member of the largest roster).
+pub const CONNECTIONS_MAX: u32 = 2 * credence_protocol::roster::MEMBERS_MAX as u32;
 
 /// The gossip topic of a federation.
 pub fn topic(federation: &Federation) -> gossipsub::IdentTopic {
@@ -177,6 +185,8 @@ impl request_response::Codec for BoundedCodec {
 pub struct Behaviour {
     /// Refuses connections from peers outside the roster.
     pub gate: allow_block_list::Behaviour<allow_block_list::AllowedPeers>,
+    /// Bounds connections: pending inbound, per peer, in all.
+    pub limits: connection_limits::Behaviour,
     /// Exchanges listen addresses and agent versions.
     pub identify: identify::Behaviour,
     /// Spreads new notices.
@@ -275,8 +285,13 @@ pub fn swarm(
             } else {
                 None
             };
+            let limits = connection_limits::ConnectionLimits::default()
+                .with_max_pending_incoming(Some(PENDING_INCOMING_MAX))
+                .with_max_established_per_peer(Some(CONNECTIONS_PER_PEER_MAX))
+                .with_max_established(Some(CONNECTIONS_MAX));
             Ok(Behaviour {
                 gate,
+                limits: connection_limits::Behaviour::new(limits),
                 identify: identify::Behaviour::new(identify::Config::new(
                     "/credence/1".into(),
                     pair.public(),

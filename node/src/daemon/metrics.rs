@@ -96,6 +96,11 @@ pub fn render(counters: &Counters, gauges: &Gauges) -> String {
             counters.sync_sessions,
         ),
         (
+            "credence_connections_over_limit_total",
+            "Connections refused past the connection limits (pending inbound, per peer, in all).",
+            counters.connections_over_limit,
+        ),
+        (
             "credence_pending_expired_total",
             "Pending notices dropped after waiting too long (sync brings them again).",
             counters.pending_expired,

@@ -37,7 +37,7 @@ use futures::StreamExt;
 use libp2p::gossipsub::{self, MessageAcceptance, PublishError};
 use libp2p::request_response::{self, OutboundRequestId, ResponseChannel};
 use libp2p::swarm::{DialError, ListenError, SwarmEvent, dial_opts::DialOpts};
-use libp2p::{Multiaddr, PeerId, Swarm, mdns};
+use libp2p::{Multiaddr, PeerId, Swarm, connection_limits, mdns};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
@@ -45,6 +45,8 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 
 /// Commands queued from the API before the loop applies back-pressure.
 pub const COMMAND_QUEUE_MAX: usize = 1024;
+/// Register entries waiting to be written after their turn's requests.
+pub const RECORDS_DEFERRED_MAX: usize = 1024;
 /// Members discovered on the local network remembered for dialling.
 pub const DISCOVERED_MAX: usize = 1024;
 const TICK: Duration = Duration::from_millis(100);
@@ -475,7 +477,15 @@ impl Daemon {
                     let _ = reply.send(result.map_err(DaemonError::Refused));
                 }
             }
-            Output::Record(entry) => self.records.push_back(entry),
+            Output::Record(entry) => {
+                // Written after this turn's requests have left, unless too
+                // many already wait: then at once.
+                if self.records.len() >= RECORDS_DEFERRED_MAX {
+                    self.write_record(&entry);
+                } else {
+                    self.records.push_back(entry);
+                }
+            }
             Output::Dial { target } => {
                 if let Some(address) = self.targets.get(target).cloned() {
                     let peer = address.iter().find_map(|p| match p {
@@ -571,7 +581,7 @@ impl Daemon {
             } => {
                 let Some(author) = self.members.get(&peer_id).copied() else {
                     // The gate refuses non-members; this is a second line.
-                    self.feed(Input::Refused);
+                    self.feed(Input::Refused { over_limit: false });
                     let _ = self.swarm.disconnect_peer_id(peer_id);
                     return;
                 };
@@ -602,16 +612,26 @@ impl Daemon {
                 send_back_addr,
                 ..
             } => {
-                if matches!(error, ListenError::Denied { .. }) {
-                    tracing::warn!(
-                        "refused a connection from {send_back_addr}: not a roster member"
-                    );
-                    self.feed(Input::Refused);
+                if let ListenError::Denied { cause } = &error {
+                    let over_limit = cause
+                        .downcast_ref::<connection_limits::Exceeded>()
+                        .is_some();
+                    if over_limit {
+                        tracing::warn!("refused a connection from {send_back_addr}: {cause}");
+                    } else {
+                        tracing::warn!(
+                            "refused a connection from {send_back_addr}: not a roster member"
+                        );
+                    }
+                    self.feed(Input::Refused { over_limit });
                 }
             }
             SwarmEvent::OutgoingConnectionError { error, .. } => {
-                if matches!(error, DialError::Denied { .. }) {
-                    self.feed(Input::Refused);
+                if let DialError::Denied { cause } = &error {
+                    let over_limit = cause
+                        .downcast_ref::<connection_limits::Exceeded>()
+                        .is_some();
+                    self.feed(Input::Refused { over_limit });
                 }
             }
             SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Message {

@@ -200,8 +200,12 @@ pub enum Input<'a> {
         /// The member.
         peer: AuthorityId,
     },
-    /// A connection from outside the roster was refused.
-    Refused,
+    /// A connection was refused: from outside the roster, or past the
+    /// connection limits.
+    Refused {
+        /// Past a connection limit (else: not a member).
+        over_limit: bool,
+    },
     /// A member was discovered on the local network.
     Discovered {
         /// The member.
@@ -517,6 +521,8 @@ pub struct Counters {
     pub malformed: BTreeMap<&'static str, u64>,
     /// Connections refused (not a member).
     pub refused_connections: u64,
+    /// Connections refused past the connection limits.
+    pub connections_over_limit: u64,
     /// Queries, by event.
     pub queries: BTreeMap<&'static str, u64>,
     /// Issue requests refused because the node does not issue, by reason.
@@ -784,7 +790,8 @@ impl<S: Store> Engine<S> {
                 self.connected.remove(&peer);
                 self.sessions.remove(&peer);
             }
-            Input::Refused => self.counters.refused_connections += 1,
+            Input::Refused { over_limit: false } => self.counters.refused_connections += 1,
+            Input::Refused { over_limit: true } => self.counters.connections_over_limit += 1,
             Input::Discovered { peer } => {
                 if self.replica.federation().member(&peer).is_some()
                     && peer != self.me
