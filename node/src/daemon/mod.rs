@@ -608,31 +608,30 @@ impl Daemon {
                 }
             }
             SwarmEvent::IncomingConnectionError {
-                error,
+                error: ListenError::Denied { cause },
                 send_back_addr,
                 ..
             } => {
-                if let ListenError::Denied { cause } = &error {
-                    let over_limit = cause
-                        .downcast_ref::<connection_limits::Exceeded>()
-                        .is_some();
-                    if over_limit {
-                        tracing::warn!("refused a connection from {send_back_addr}: {cause}");
-                    } else {
-                        tracing::warn!(
-                            "refused a connection from {send_back_addr}: not a roster member"
-                        );
-                    }
-                    self.feed(Input::Refused { over_limit });
+                let over_limit = cause
+                    .downcast_ref::<connection_limits::Exceeded>()
+                    .is_some();
+                if over_limit {
+                    tracing::warn!("refused a connection from {send_back_addr}: {cause}");
+                } else {
+                    tracing::warn!(
+                        "refused a connection from {send_back_addr}: not a roster member"
+                    );
                 }
+                self.feed(Input::Refused { over_limit });
             }
-            SwarmEvent::OutgoingConnectionError { error, .. } => {
-                if let DialError::Denied { cause } = &error {
-                    let over_limit = cause
-                        .downcast_ref::<connection_limits::Exceeded>()
-                        .is_some();
-                    self.feed(Input::Refused { over_limit });
-                }
+            SwarmEvent::OutgoingConnectionError {
+                error: DialError::Denied { cause },
+                ..
+            } => {
+                let over_limit = cause
+                    .downcast_ref::<connection_limits::Exceeded>()
+                    .is_some();
+                self.feed(Input::Refused { over_limit });
             }
             SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Message {
                 propagation_source,
