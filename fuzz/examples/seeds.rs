@@ -1,0 +1,77 @@
+//! Writes the seed corpus of every target (run from `fuzz/`:
+//! `cargo +nightly run --example seeds`).
+
+use credence_protocol::bundle::Bundle;
+use credence_protocol::codec;
+use credence_protocol::replica::Replica;
+use credence_protocol::store::MemStore;
+use credence_protocol::sync::{self, SyncRequest};
+use credence_protocol::{Timestamp, testkit};
+use std::path::Path;
+
+fn write(target: &str, name: &str, bytes: &[u8]) {
+    let dir = Path::new("corpus").join(target);
+    std::fs::create_dir_all(&dir).expect("corpus folder");
+    std::fs::write(dir.join(name), bytes).expect("seed");
+}
+
+fn main() {
+    let test = testkit::federation(5, 3);
+    let work = testkit::workload(&test, 5, 12, 4, Timestamp(1_780_000_000_000));
+    for (i, envelope) in work.envelopes.iter().take(4).enumerate() {
+        write("envelope", &format!("envelope-{i}"), envelope);
+        let decoded = codec::decode_envelope(envelope).expect("valid");
+        write("envelope", &format!("notice-{i}"), &decoded.body);
+        let notice = codec::decode_notice(&decoded.body).expect("valid");
+        write(
+            "notice_json",
+            &format!("kind-{i}"),
+            &serde_json::to_vec(&notice.kind).expect("JSON"),
+        );
+    }
+    let mut replica = Replica::new(test.federation.clone(), MemStore::new());
+    let slices: Vec<&[u8]> = work.envelopes.iter().map(Vec::as_slice).collect();
+    replica.ingest_batch(&slices).expect("memory store");
+    let offer = sync::offer(&replica).expect("offer");
+    write(
+        "sync_messages",
+        "offer",
+        &sync::encode_request(&offer).expect("encodes"),
+    );
+    let ranges = SyncRequest::Ranges(vec![sync::RangeAsk {
+        author: test.author(0),
+        from: 1,
+        count: 3,
+    }]);
+    write(
+        "sync_messages",
+        "ranges",
+        &sync::encode_request(&ranges).expect("encodes"),
+    );
+    let answer = sync::respond(&replica, &ranges).expect("answers");
+    write(
+        "sync_messages",
+        "notices",
+        &sync::encode_response(&answer).expect("encodes"),
+    );
+    let bundle = Bundle::export(&replica).expect("export");
+    write("bundle", "workload", &bundle.to_bytes().expect("bytes"));
+    write(
+        "roster",
+        "test-roster",
+        test.federation.roster().to_document().to_toml().as_bytes(),
+    );
+    let mut items = Vec::new();
+    for (i, key) in test.keys.iter().enumerate() {
+        let message = (i as u64).to_le_bytes();
+        items.extend_from_slice(&key.public_bytes());
+        items.extend_from_slice(&key.sign(b"credence/fuzz\0", &message));
+        items.extend_from_slice(&message);
+    }
+    write("verify", "three-valid", &items);
+    let mut replica_seed = Vec::new();
+    for i in 0..12u8 {
+        replica_seed.extend_from_slice(&[i, 0, if i % 4 == 3 { 0x80 } else { 0 }]);
+    }
+    write("replica", "in-order", &replica_seed);
+}
