@@ -332,7 +332,9 @@ fn show(args: ShowArgs, json: bool) -> Result<()> {
         let listing = operator.listing(&id, args.at)?;
         return emit(json, &listing, |l| render::listing(l, true));
     }
-    let subject = args.subject.unwrap_or_default();
+    let Some(subject) = args.subject else {
+        bail!("give --subject ID or --listing ID");
+    };
     let kind: SubjectKind = args.subject_kind.into();
     if let Err(error) = kind.check_identifier(&subject) {
         eprintln!("warning: {error}");

@@ -847,11 +847,15 @@ impl Daemon {
                     peers: engine.peers().len(),
                     pending: engine.replica().pending_count(),
                     overdue: 0,
-                    notices: engine.replica().store().notice_count().unwrap_or(0),
+                    notices: 0,
                     unpublished: engine.unpublished(),
                     readiness: engine.readiness().clone(),
                 };
                 self.in_background(reply, move |replica| {
+                    gauges.notices = replica
+                        .store()
+                        .notice_count()
+                        .map_err(DaemonError::internal)?;
                     gauges.overdue = reads::overdue(replica, t)?;
                     Ok(metrics::render(&counters, &gauges))
                 });
