@@ -50,6 +50,10 @@ pub struct Peer {
     pub p2p_port: u16,
     /// Its HTTP port.
     pub http_port: u16,
+    /// The address its HTTP API is reached at.
+    pub host: String,
+    /// The network namespace it runs in, if any.
+    pub netns: Option<String>,
     child: Option<Child>,
     agent: ureq::Agent,
 }
@@ -71,7 +75,15 @@ impl Peer {
             .append(true)
             .open(self.dir.join("node.log"))
             .expect("log file");
-        let child = Command::new(crate::credence_bin())
+        let mut command = match &self.netns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns]).arg(crate::credence_bin());
+                c
+            }
+            None => Command::new(crate::credence_bin()),
+        };
+        let child = command
             .args(["run", "--config", arg(&self.config)])
             .env("CREDENCE_LOG", "info")
             .stdout(Stdio::from(log.try_clone().expect("log file")))
@@ -156,7 +168,7 @@ impl Peer {
     }
 
     fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.http_port)
+        format!("http://{}:{}{path}", self.host, self.http_port)
     }
 
     fn try_get(&self, path: &str) -> Option<Value> {
@@ -344,8 +356,35 @@ impl Cluster {
     }
 }
 
-/// The example members (`configs/members.toml`): `market`, `tax`, `court`.
+/// Where one member's node runs.
+pub struct Placement {
+    /// The address it listens on (libp2p).
+    pub host: String,
+    /// The address its HTTP API answers on.
+    pub http_host: String,
+    /// The network namespace it runs in, if any.
+    pub netns: Option<String>,
+    /// Its libp2p port.
+    pub p2p_port: u16,
+    /// Its HTTP port.
+    pub http_port: u16,
+}
+
+/// The example members (`configs/members.toml`): `market`, `tax`, `court`,
+/// on 127.0.0.1.
 pub fn cluster(handles: &[&str]) -> Cluster {
+    cluster_at(handles, |_| Placement {
+        host: "127.0.0.1".into(),
+        http_host: "127.0.0.1".into(),
+        netns: None,
+        p2p_port: free_port(),
+        http_port: free_port(),
+    })
+}
+
+/// The example members placed by `place` (their index in `handles`' order
+/// of the members file).
+pub fn cluster_at(handles: &[&str], mut place: impl FnMut(usize) -> Placement) -> Cluster {
     let root = tempfile::tempdir().expect("temporary directory");
     let text = std::fs::read_to_string(configs_dir().join("members.toml")).expect("members.toml");
     let mut members: MembersDocument = toml::from_str(&text).expect("members");
@@ -353,17 +392,27 @@ pub fn cluster(handles: &[&str]) -> Cluster {
         .members
         .retain(|m| handles.contains(&m.handle.as_str()));
     let mut peers = Vec::new();
-    for member in &mut members.members {
+    for (index, member) in members.members.iter_mut().enumerate() {
         let dir = root.path().join(&member.handle);
         credence(&["init", "--data", arg(&dir), "--name", &member.handle]).ok();
-        let p2p_port = free_port();
-        let http_port = free_port();
-        member.listen = vec![format!("/ip4/127.0.0.1/tcp/{p2p_port}")];
+        let Placement {
+            host,
+            http_host,
+            netns,
+            p2p_port,
+            http_port,
+        } = place(index);
+        member.listen = vec![format!("/ip4/{host}/tcp/{p2p_port}")];
         let config = root.path().join(format!("{}.run.toml", member.handle));
+        let remote = if http_host == "127.0.0.1" {
+            ""
+        } else {
+            "allow_remote_http = true\n"
+        };
         std::fs::write(
             &config,
             format!(
-                "data = \"{}\"\nlisten = [\"/ip4/127.0.0.1/tcp/{p2p_port}\"]\nhttp = \"127.0.0.1:{http_port}\"\nsync_interval = \"1s\"\n",
+                "data = \"{}\"\nlisten = [\"/ip4/{host}/tcp/{p2p_port}\"]\nhttp = \"{http_host}:{http_port}\"\nsync_interval = \"1s\"\n{remote}",
                 member.handle
             ),
         )
@@ -374,6 +423,8 @@ pub fn cluster(handles: &[&str]) -> Cluster {
             config,
             p2p_port,
             http_port,
+            host: http_host,
+            netns,
             child: None,
             agent: ureq::Agent::config_builder()
                 .http_status_as_error(false)

@@ -5,6 +5,7 @@
 //! temporary directories.
 
 pub mod cluster;
+pub mod netlab;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
