@@ -360,7 +360,11 @@ impl Node {
     /// Signs, stores and makes durable a notice of this node's authority,
     /// through the same engine (and the same gate) as the running node.
     pub fn issue(&mut self, kind: NoticeKind, now: Timestamp) -> Result<IssuedNotice, NodeError> {
-        let mut pending = vec![self.engine.handle(Input::Issue { ticket: 0, kind }, now)];
+        let issue = Input::Issue {
+            ticket: 0,
+            kind: Box::new(kind),
+        };
+        let mut pending = vec![self.engine.handle(issue, now)];
         let mut answer = None;
         while let Some(outputs) = pending.pop() {
             for output in outputs {
@@ -382,7 +386,7 @@ impl Node {
             }
         }
         match answer {
-            Some(result) => Ok(result?),
+            Some(result) => Ok(result.map_err(|refusal| *refusal)?),
             None => Err(NodeError::Refused(Refusal::Store(
                 "the engine gave no answer".into(),
             ))),

@@ -74,7 +74,7 @@ pub fn rate(count: usize, time: Duration) -> f64 {
 }
 
 /// Writes data directories under `root` for members `0..count` of `test`
-/// (configuration, key file, roster) and returns their run configurations:
+/// (configuration, key file, own-log mark, roster) and returns their run configurations:
 /// libp2p and HTTP on ephemeral loopback ports.
 pub fn data_dirs(
     test: &TestFederation,
@@ -92,6 +92,14 @@ pub fn data_dirs(
                 .expect("config");
             credence_node::keyfile::write_new(&dir.join(KEY_FILE), &test.keys[i])
                 .expect("key file");
+            // As `credence init` does: the own log's mark, at what the
+            // store will hold.
+            credence_node::mark::write(
+                &dir,
+                &test.author(i),
+                &credence_protocol::engine::Mark::zero(),
+            )
+            .expect("own-log mark");
             std::fs::write(dir.join(ROSTER_FILE), &roster).expect("roster");
             RunConfig {
                 data: dir,

@@ -1,7 +1,7 @@
 //! Prometheus text rendering of the engine's counters and the node's
 //! gauges.
 
-use credence_protocol::engine::{Counters, Readiness};
+use credence_protocol::engine::{Counters, Readiness, Via};
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
@@ -44,7 +44,16 @@ pub fn render(counters: &Counters, gauges: &Gauges) -> String {
         "credence_notices_accepted_total",
         "counter",
         "Notices accepted, by path.",
-        &labelled("via", &counters.accepted),
+        &Via::ALL
+            .iter()
+            .filter(|via| counters.accepted[via.index()] > 0)
+            .map(|via| {
+                (
+                    format!("{{via=\"{}\"}}", via.name()),
+                    counters.accepted[via.index()],
+                )
+            })
+            .collect::<Vec<_>>(),
     );
     let rejected: Vec<(String, u64)> = counters
         .rejected

@@ -468,13 +468,13 @@ impl Daemon {
                     let _ = reply.send(
                         result
                             .map(|issued| (issued.id, issued.seq))
-                            .map_err(DaemonError::Refused),
+                            .map_err(|refusal| DaemonError::Refused(*refusal)),
                     );
                 }
             }
             Output::QueryDone { ticket, result } => {
                 if let Some(reply) = self.pending.queries.remove(&ticket) {
-                    let _ = reply.send(result.map_err(DaemonError::Refused));
+                    let _ = reply.send((*result).map_err(DaemonError::Refused));
                 }
             }
             Output::Record(entry) => {
@@ -767,7 +767,10 @@ impl Daemon {
             Command::Issue(kind, reply) => {
                 let ticket = self.pending.handle();
                 self.pending.issues.insert(ticket, reply);
-                self.feed(Input::Issue { ticket, kind });
+                self.feed(Input::Issue {
+                    ticket,
+                    kind: Box::new(kind),
+                });
                 if let Some(reply) = self.pending.issues.remove(&ticket) {
                     let _ = reply.send(Err(DaemonError::Internal(
                         "the engine gave no answer".into(),
@@ -838,7 +841,10 @@ impl Daemon {
             Command::Query(ask, reply) => {
                 let ticket = self.pending.handle();
                 self.pending.queries.insert(ticket, reply);
-                self.feed(Input::Query { ticket, ask });
+                self.feed(Input::Query {
+                    ticket,
+                    ask: Box::new(ask),
+                });
             }
             Command::Metrics(reply) => {
                 let engine = &self.node.engine;

@@ -139,9 +139,9 @@ impl<S: Store> Engine<S> {
         {
             out.push(Output::QueryDone {
                 ticket,
-                result: Err(Refusal::Busy(format!(
+                result: Box::new(Err(Refusal::Busy(format!(
                     "{FANOUTS_MAX} federation-wide queries are already waiting"
-                ))),
+                )))),
             });
             return;
         }
@@ -162,7 +162,7 @@ impl<S: Store> Engine<S> {
             Err(e) => {
                 out.push(Output::QueryDone {
                     ticket,
-                    result: Err(Refusal::BadQuery(e.to_string())),
+                    result: Box::new(Err(Refusal::BadQuery(e.to_string()))),
                 });
                 return;
             }
@@ -186,7 +186,10 @@ impl<S: Store> Engine<S> {
                     missing: Vec::new(),
                 })));
             }
-            out.push(Output::QueryDone { ticket, result });
+            out.push(Output::QueryDone {
+                ticket,
+                result: Box::new(result),
+            });
             return;
         }
         let bytes = match signed.signed.encode::<{ query::QUERY_BYTES_MAX + 64 }>() {
@@ -194,7 +197,7 @@ impl<S: Store> Engine<S> {
             Err(e) => {
                 out.push(Output::QueryDone {
                     ticket,
-                    result: Err(Refusal::BadQuery(e.to_string())),
+                    result: Box::new(Err(Refusal::BadQuery(e.to_string()))),
                 });
                 return;
             }
@@ -445,11 +448,11 @@ impl<S: Store> Engine<S> {
         })));
         out.push(Output::QueryDone {
             ticket: fanout.ticket,
-            result: Ok(QueryResult {
+            result: Box::new(Ok(QueryResult {
                 request: fanout.request,
                 answers: fanout.answers,
                 missing: fanout.missing,
-            }),
+            })),
         });
     }
 }

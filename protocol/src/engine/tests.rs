@@ -119,7 +119,7 @@ impl Net {
             match output {
                 Output::Persist { mark } => {
                     let seq = mark.seq;
-                    self.nodes[i].mark = Some(mark);
+                    self.nodes[i].mark = Some(*mark);
                     follow.push_back(Input::Persisted { seq });
                 }
                 Output::Publish { id, envelope } => {
@@ -160,8 +160,10 @@ impl Net {
                             .push_back((i, to, Msg::QueryResponse(token, bytes)));
                     }
                 }
-                Output::Issued { result, .. } => self.nodes[i].issued.push(result),
-                Output::QueryDone { result, .. } => self.nodes[i].queries.push(result),
+                Output::Issued { result, .. } => self.nodes[i]
+                    .issued
+                    .push(result.map_err(|refusal| *refusal)),
+                Output::QueryDone { result, .. } => self.nodes[i].queries.push(*result),
                 Output::Record(_) => self.nodes[i].records += 1,
                 _ => {}
             }
@@ -257,7 +259,7 @@ impl Net {
             i,
             Input::Issue {
                 ticket: 0,
-                kind: NoticeKind::List(listing),
+                kind: Box::new(NoticeKind::List(listing)),
             },
         );
         self.run();
@@ -303,7 +305,7 @@ fn an_own_notice_is_acknowledged_and_published_only_once_durable() {
     let out = net.nodes[0].engine.handle(
         Input::Issue {
             ticket: 9,
-            kind: NoticeKind::List(listing),
+            kind: Box::new(NoticeKind::List(listing)),
         },
         START,
     );
@@ -655,7 +657,7 @@ fn a_query_fans_out_and_merges_with_a_deadline() {
         1,
         Input::Query {
             ticket: 1,
-            ask: ask.clone(),
+            ask: Box::new(ask.clone()),
         },
     );
     net.run();
@@ -679,7 +681,13 @@ fn a_query_fans_out_and_merges_with_a_deadline() {
     );
     // A peer that never answers is named once the deadline passes.
     net.nodes[2].up = false;
-    net.input(1, Input::Query { ticket: 2, ask });
+    net.input(
+        1,
+        Input::Query {
+            ticket: 2,
+            ask: Box::new(ask),
+        },
+    );
     net.run();
     assert!(
         net.nodes[1].queries.is_empty(),
@@ -790,5 +798,21 @@ fn a_peer_flooding_requests_is_cut_off_and_others_are_still_served() {
     assert!(
         out.iter()
             .any(|o| matches!(o, Output::AnswerSync { bytes: Some(_), .. }))
+    );
+}
+
+// Inputs and outputs stay small: the simulator moves one of each per
+// delivery, tens of millions of times a run.
+#[test]
+fn inputs_and_outputs_stay_small() {
+    assert!(
+        std::mem::size_of::<Output>() <= 96,
+        "{}",
+        std::mem::size_of::<Output>()
+    );
+    assert!(
+        std::mem::size_of::<Input<'_>>() <= 96,
+        "{}",
+        std::mem::size_of::<Input<'_>>()
     );
 }

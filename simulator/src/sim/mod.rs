@@ -547,16 +547,53 @@ impl Sim {
 
     /// Feeds one input to node `i`'s engine and carries out what it says.
     fn feed(&mut self, i: usize, input: Input<'_>, source: Option<usize>) {
+        // Gossip never moves the engine's timers (sync rounds, sessions,
+        // query deadlines): its deliveries, most of all, skip re-arming.
+        let rearm = !matches!(input, Input::Gossip { .. });
         let now = self.now_ts();
         let outputs = self.nodes[i].engine.handle(input, now);
-        self.carry_out(i, outputs, source);
+        self.carry_out(i, outputs, source, rearm);
     }
 
     /// Carries out an engine's outputs at node `i`; `source` is the peer a
     /// request or gossip message came from.
-    fn carry_out(&mut self, i: usize, outputs: Vec<Output>, source: Option<usize>) {
-        let mut queue: std::collections::VecDeque<Output> = outputs.into();
-        while let Some(output) = queue.pop_front() {
+    fn carry_out(&mut self, i: usize, outputs: Vec<Output>, source: Option<usize>, rearm: bool) {
+        // Outputs in order; what a follow-up input gives comes after the
+        // whole batch, as from a queue (most deliveries have none).
+        let mut later: Vec<Vec<Output>> = Vec::new();
+        let mut next = 0;
+        let mut batch = outputs;
+        loop {
+            for output in batch {
+                self.carry_out_one(i, output, source, &mut later);
+            }
+            if next == later.len() {
+                break;
+            }
+            batch = std::mem::take(&mut later[next]);
+            next += 1;
+        }
+        if self.nodes[i].engine.has_deferred() {
+            // Work deferred until this turn's requests have left.
+            let now = self.now_ts();
+            let more = self.nodes[i].engine.handle(Input::RunDeferred, now);
+            self.carry_out(i, more, source, rearm);
+            return;
+        }
+        if rearm {
+            self.arm(i);
+        }
+    }
+
+    /// Carries out one output; a follow-up input's outputs go to `later`.
+    fn carry_out_one(
+        &mut self,
+        i: usize,
+        output: Output,
+        source: Option<usize>,
+        later: &mut Vec<Vec<Output>>,
+    ) {
+        {
             let follow = match output {
                 Output::Verdict { verdict, .. } => {
                     if verdict == Verdict::Accept {
@@ -611,16 +648,16 @@ impl Sim {
                     let n = &mut self.nodes[i];
                     // The mark, then the store: everything accepted so far
                     // is durable.
-                    n.mark = Some(mark);
+                    n.mark = Some(*mark);
                     n.flushed = n.log.len();
                     Some(Input::Persisted { seq })
                 }
                 Output::Issued { result, .. } => {
-                    self.issued(i, result);
+                    self.issued(i, result.map_err(|refusal| *refusal));
                     None
                 }
                 Output::QueryDone { ticket, result } => {
-                    self.query_done(i, ticket, result);
+                    self.query_done(i, ticket, *result);
                     None
                 }
                 Output::Readiness(readiness) => {
@@ -646,17 +683,9 @@ impl Sim {
             };
             if let Some(input) = follow {
                 let now = self.now_ts();
-                queue.extend(self.nodes[i].engine.handle(input, now));
+                later.push(self.nodes[i].engine.handle(input, now));
             }
         }
-        if self.nodes[i].engine.has_deferred() {
-            // Work deferred until this turn's requests have left.
-            let now = self.now_ts();
-            let more = self.nodes[i].engine.handle(Input::RunDeferred, now);
-            self.carry_out(i, more, source);
-            return;
-        }
-        self.arm(i);
     }
 
     /// Runs to the end; returns the report.

@@ -209,7 +209,9 @@ impl Sim {
 
     pub(super) fn deliver(&mut self, from: usize, to: usize, msg: Msg) {
         self.trace = mix(self.trace, ((from as u64) << 32) | to as u64);
-        let peer = self.nodes[from].author;
+        // Read only where needed: most deliveries are gossip duplicates,
+        // and the sender's node is a cache miss.
+        let peer = || self.nodes[from].author;
         match msg {
             Msg::Gossip(envelope) => {
                 self.trace = mix(self.trace, envelope.bytes.len() as u64);
@@ -228,10 +230,11 @@ impl Sim {
                     self.broken_accepts(to, std::slice::from_ref(&envelope));
                 }
                 self.current = Some(envelope.clone());
+                let from_author = self.nodes[from].author;
                 self.feed(
                     to,
                     Input::Gossip {
-                        from: peer,
+                        from: from_author,
                         message: 0,
                         id: envelope.id,
                         bytes: &envelope.bytes,
@@ -263,6 +266,7 @@ impl Sim {
                 }
             }
             Msg::SyncRequest(token, bytes) => {
+                let peer = peer();
                 self.answering = Some((from, token));
                 self.feed(
                     to,
@@ -276,6 +280,7 @@ impl Sim {
                 self.answering = None;
             }
             Msg::SyncResponse(token, bytes) => {
+                let peer = peer();
                 let input = Input::SyncResponse {
                     peer,
                     token,
@@ -284,6 +289,7 @@ impl Sim {
                 self.feed(to, input, Some(from));
             }
             Msg::QueryRequest(token, bytes) => {
+                let peer = peer();
                 self.answering = Some((from, token));
                 self.feed(
                     to,
@@ -297,6 +303,7 @@ impl Sim {
                 self.answering = None;
             }
             Msg::QueryResponse(token, bytes) => {
+                let peer = peer();
                 let input = Input::QueryResponse {
                     peer,
                     token,

@@ -136,7 +136,11 @@ impl Sim {
         self.issuing = Some(was_list);
         self.next_ticket += 1;
         let ticket = self.next_ticket;
-        self.feed(node, Input::Issue { ticket, kind }, None);
+        let issue = Input::Issue {
+            ticket,
+            kind: Box::new(kind),
+        };
+        self.feed(node, issue, None);
         if let Some(Err(Refusal::Invalid(_) | Refusal::UnknownReference { .. })) =
             self.refusal.take()
             && !was_list
@@ -147,7 +151,11 @@ impl Sim {
             self.issuing = Some(true);
             self.next_ticket += 1;
             let ticket = self.next_ticket;
-            self.feed(node, Input::Issue { ticket, kind }, None);
+            let issue = Input::Issue {
+                ticket,
+                kind: Box::new(kind),
+            };
+            self.feed(node, issue, None);
         }
         self.issuing = None;
         self.refusal = None;
@@ -193,7 +201,15 @@ impl Sim {
         let honest = self.nodes[node].byzantine.is_empty();
         let n = &mut self.nodes[node];
         n.recent.push(id);
-        if let Some(index) = self.interner.borrow().find(&id) {
+        // The envelope being delivered carries its interned index; one
+        // released from the pending buffer is looked up.
+        let index = self
+            .current
+            .as_ref()
+            .filter(|e| e.id == id)
+            .and_then(|e| e.index)
+            .or_else(|| self.interner.borrow().find(&id));
+        if let Some(index) = index {
             n.log.push(index);
         }
         // Only a node that issues chooses among what it knows.
@@ -268,7 +284,11 @@ impl Sim {
         self.nodes[node]
             .queries
             .insert(ticket, self.now + QUERY_DEADLINE_MS);
-        self.feed(node, Input::Query { ticket, ask }, None);
+        let query = Input::Query {
+            ticket,
+            ask: Box::new(ask),
+        };
+        self.feed(node, query, None);
     }
 
     /// The engine finished a query.
