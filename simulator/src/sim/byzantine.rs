@@ -37,7 +37,7 @@ impl Sim {
     }
 
     pub(super) fn misbehave(&mut self, node: usize, behaviour: Misbehaviour) {
-        if !self.nodes[node].up {
+        if !self.up[node] {
             return;
         }
         *self

@@ -111,7 +111,7 @@ impl Sim {
 
     fn honest_up(&self) -> Vec<usize> {
         (0..self.nodes.len())
-            .filter(|i| self.nodes[*i].byzantine.is_empty() && self.nodes[*i].up)
+            .filter(|i| self.nodes[*i].byzantine.is_empty() && self.up[*i])
             .collect()
     }
 

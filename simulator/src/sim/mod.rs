@@ -141,7 +141,6 @@ impl NoticeMemo for Memo {
 struct Node {
     engine: Engine<SimStore>,
     author: AuthorityId,
-    up: bool,
     byzantine: Vec<Misbehaviour>,
     broken: Option<Broken>,
     mesh: Vec<usize>,
@@ -216,6 +215,9 @@ pub struct Sim {
     queue: EventQueue<Event>,
     now: u64,
     nodes: Vec<Node>,
+    /// Which nodes are up, apart from the nodes: checked at every
+    /// delivery, it stays in cache.
+    up: Vec<bool>,
     /// Authority → node.
     index: BTreeMap<AuthorityId, usize>,
     oracle: Replica<SimStore>,
@@ -311,7 +313,6 @@ impl Sim {
             nodes.push(Node {
                 engine,
                 author,
-                up: true,
                 byzantine: Vec::new(),
                 broken,
                 mesh: Vec::new(),
@@ -431,6 +432,7 @@ impl Sim {
             rng,
             queue: EventQueue::default(),
             now: 0,
+            up: vec![true; nodes.len()],
             nodes,
             index,
             oracle,
@@ -718,7 +720,7 @@ impl Sim {
         match event {
             Event::Deliver { from, to, msg } => {
                 self.counters.deliveries += 1;
-                if !self.nodes[to].up {
+                if !self.up[to] {
                     *self
                         .counters
                         .faults
@@ -732,7 +734,7 @@ impl Sim {
                 if self.now < self.workload_end
                     && self.counters.issued < self.cfg.scenario.workload.notices as u64
                 {
-                    if self.nodes[node].up && !self.nodes[node].silenced {
+                    if self.up[node] && !self.nodes[node].silenced {
                         self.issue(node);
                     }
                     let gap = self.issue_gap();
@@ -740,19 +742,19 @@ impl Sim {
                 }
             }
             Event::Query(node) => {
-                if self.nodes[node].up && self.nodes[node].byzantine.is_empty() {
+                if self.up[node] && self.nodes[node].byzantine.is_empty() {
                     self.ask(node);
                 }
             }
             Event::Heartbeat(node) => {
-                if self.nodes[node].up {
+                if self.up[node] {
                     self.heartbeat(node);
                 }
                 let next = self.heartbeat;
                 self.schedule(next, Event::Heartbeat(node));
             }
             Event::Tick(node, at) => {
-                if self.nodes[node].up && self.nodes[node].next_tick == at {
+                if self.up[node] && self.nodes[node].next_tick == at {
                     self.nodes[node].next_tick = NOT_ARMED;
                     self.feed(node, Input::Tick, None);
                 }
@@ -811,8 +813,8 @@ impl Sim {
     }
 
     fn go_down(&mut self, node: usize) {
+        self.up[node] = false;
         let n = &mut self.nodes[node];
-        n.up = false;
         n.recent.clear();
         n.evidence.clear();
         // Queries in flight die with the process that asked them.
@@ -860,7 +862,7 @@ impl Sim {
         n.engine = Engine::new(self.engine_config.clone(), replica, key, mark, seed, now);
         n.log = flushed;
         n.flushed = n.log.len();
-        n.up = true;
+        self.up[node] = true;
         n.next_tick = NOT_ARMED;
         for id in lost {
             self.violate(
