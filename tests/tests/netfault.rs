@@ -26,6 +26,9 @@ fn try_issue(peer: &credence_tests::cluster::Peer, kind: &NoticeKind) -> Option<
     (status == 201).then(|| answer["id"].as_str().expect("id").to_string())
 }
 
+// Ignored only because it needs root (network namespaces): a developer's
+// `cargo test` must pass without it, and `.ci/run`, which runs as root,
+// runs it with `--ignored` on every change.
 #[test]
 #[ignore = "needs root and iproute2; .ci/run runs it with --ignored"]
 fn nothing_acknowledged_is_lost_and_nothing_forks_under_real_network_faults() {
