@@ -4,9 +4,13 @@
 //! A thousand replicas holding ten thousand notices each would keep ten
 //! million copies of the same envelopes. Here each envelope is interned
 //! once, by id, into a table the replicas share, and a replica's store
-//! holds 32-bit indexes into it: which envelopes it has (a bit set), its
-//! per-author logs, and the indexes `Store` asks for. It passes the same
-//! store test suite as the in-memory and sled stores.
+//! holds 32-bit indexes into it: its per-author logs and the indexes
+//! `Store` asks for. Which stores hold an envelope is a row of bits kept
+//! beside the envelope in the shared table, one bit per store: the
+//! simulator asks "does node N hold envelope E" at every gossip delivery,
+//! and a notice's deliveries come in a wave, so its row stays in cache
+//! while the wave passes. It passes the same store test suite as the
+//! in-memory and sled stores.
 
 use credence_protocol::model::{AuthorityId, NoticeId, SubjectKey};
 use credence_protocol::store::{Append, ForkEvidence, Head, Store};
@@ -49,6 +53,12 @@ pub struct Interner {
     /// Authors numbered in the order their first notice was stored, so
     /// that each store keeps its logs in a vector.
     authors: FxHashMap<AuthorityId, usize>,
+    /// Per envelope, `stride` words: bit `s` is set when store `s` holds it.
+    holders: Vec<u64>,
+    stride: usize,
+    /// Store numbers handed out, and those of dropped stores to reuse.
+    stores: usize,
+    free: Vec<usize>,
 }
 
 impl Interner {
@@ -62,6 +72,7 @@ impl Interner {
             .filter(|i| *i != NONE)
             .unwrap_or_else(|| panic!("more than {NONE} envelopes in one simulation"));
         self.index.insert(id, index);
+        self.holders.resize(self.holders.len() + self.stride, 0);
         self.envelopes.push(Rc::new(Envelope {
             id,
             index: Some(index),
@@ -94,6 +105,56 @@ impl Interner {
         let next = self.authors.len();
         *self.authors.entry(author).or_insert(next)
     }
+
+    /// A number for a new store, widening the rows if it needs a bit more.
+    fn open_store(&mut self) -> usize {
+        let number = self.free.pop().unwrap_or_else(|| {
+            self.stores += 1;
+            self.stores - 1
+        });
+        if number >= self.stride * 64 {
+            let stride = (self.stride * 2).max(1).max(number / 64 + 1);
+            let mut holders = vec![0; self.envelopes.len() * stride];
+            if self.stride > 0 {
+                for (old, new) in self
+                    .holders
+                    .chunks_exact(self.stride)
+                    .zip(holders.chunks_exact_mut(stride))
+                {
+                    new[..self.stride].copy_from_slice(old);
+                }
+            }
+            self.holders = holders;
+            self.stride = stride;
+        }
+        number
+    }
+
+    /// Forgets everything store `number` held, so that the number can be
+    /// handed out again.
+    fn close_store(&mut self, number: usize) {
+        let (word, bit) = (number / 64, number % 64);
+        for row in self.holders.chunks_exact_mut(self.stride.max(1)) {
+            if let Some(w) = row.get_mut(word) {
+                *w &= !(1 << bit);
+            }
+        }
+        self.free.push(number);
+    }
+
+    /// Store `store` holds the envelope at `index`.
+    fn held_by(&self, index: u32, store: usize) -> bool {
+        let at = index as usize * self.stride + store / 64;
+        self.holders
+            .get(at)
+            .is_some_and(|w| w & (1 << (store % 64)) != 0)
+    }
+
+    /// Records that store `store` holds the envelope at `index`.
+    fn hold(&mut self, index: u32, store: usize) {
+        let at = index as usize * self.stride + store / 64;
+        self.holders[at] |= 1 << (store % 64);
+    }
 }
 
 /// The interner the replicas of one simulation share.
@@ -107,10 +168,11 @@ struct AuthorLog {
 }
 
 /// One replica's store (see the module documentation).
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct SimStore {
     interner: SharedInterner,
-    held: Vec<u64>,
+    /// This store's bit in the interner's rows.
+    number: usize,
     count: u64,
     /// By the interner's author number.
     logs: Vec<Option<AuthorLog>>,
@@ -124,9 +186,10 @@ pub struct SimStore {
 impl SimStore {
     /// An empty store over `interner`.
     pub fn new(interner: SharedInterner) -> SimStore {
+        let number = interner.borrow_mut().open_store();
         SimStore {
             interner,
-            held: Vec::new(),
+            number,
             count: 0,
             logs: Vec::new(),
             referring: FxHashMap::default(),
@@ -145,16 +208,15 @@ impl SimStore {
 
     /// Holds the interned envelope at `index`.
     pub fn holds(&self, index: u32) -> bool {
-        let (word, bit) = (index as usize / 64, index % 64);
-        self.held.get(word).is_some_and(|w| w & (1 << bit) != 0)
+        self.interner.borrow().held_by(index, self.number)
     }
 
     /// The index of `id` if this store holds it.
     fn held_index(&self, id: &NoticeId) -> Option<u32> {
-        self.interner
-            .borrow()
+        let interner = self.interner.borrow();
+        interner
             .find(id)
-            .filter(|index| self.holds(*index))
+            .filter(|index| interner.held_by(*index, self.number))
     }
 
     /// The ids at `indexes`, in id order (as the other stores give them).
@@ -177,6 +239,14 @@ impl SimStore {
     pub fn envelope(&self, id: &NoticeId) -> Option<Rc<Envelope>> {
         self.held_index(id)
             .map(|index| self.interner.borrow().get(index))
+    }
+}
+
+impl Drop for SimStore {
+    fn drop(&mut self) {
+        if let Ok(mut interner) = self.interner.try_borrow_mut() {
+            interner.close_store(self.number);
+        }
     }
 }
 
@@ -280,14 +350,13 @@ impl Store for SimStore {
             log.slots[slot] = index;
         }
         log.head = append.head;
-        if self.holds(index) {
-            return Ok(());
+        {
+            let mut interner = self.interner.borrow_mut();
+            if interner.held_by(index, self.number) {
+                return Ok(());
+            }
+            interner.hold(index, self.number);
         }
-        let word = index as usize / 64;
-        if self.held.len() <= word {
-            self.held.resize(word + 1, 0);
-        }
-        self.held[word] |= 1 << (index % 64);
         self.count += 1;
         if let Some(listing) = append.listing {
             self.referring.entry(listing).or_default().push(index);
@@ -379,5 +448,16 @@ mod tests {
         assert!(b.holds_envelope(&Envelope::loose(bytes.clone())));
         assert_eq!(interner.borrow().envelopes.len(), 1);
         assert_eq!(b.notice_count().expect("count"), 1);
+        // A lost store's bit is cleared before its number is handed out
+        // again: the new store starts empty while the other still holds.
+        drop(b);
+        let c = SimStore::new(interner.clone());
+        assert!(!c.holds_envelope(&x));
+        assert!(!c.contains(&id).expect("contains"));
+        assert!(a.holds_envelope(&x));
+        // Stores beyond one word of bits each keep their own.
+        let many: Vec<SimStore> = (0..130).map(|_| SimStore::new(interner.clone())).collect();
+        assert!(a.holds_envelope(&x));
+        assert!(many.iter().all(|s| !s.holds_envelope(&x)));
     }
 }
