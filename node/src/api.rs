@@ -229,6 +229,7 @@ impl From<DaemonError> for ApiError {
                     Refusal::Invalid(_) => 422,
                     Refusal::UnknownReference { .. } => 404,
                     Refusal::BadQuery(_) => 400,
+                    Refusal::OverBudget { .. } => 429,
                     Refusal::Store(_) => 500,
                 },
                 refusal.code(),

@@ -129,9 +129,63 @@ pub enum IssueError<E: std::error::Error + 'static> {
         /// The seq of an own notice waiting.
         seq: u64,
     },
+    /// This authority has used up its notice budget
+    /// ([`AUTHOR_NOTICE_BURST`] at once, [`AUTHOR_NOTICES_PER_HOUR`] an
+    /// hour); nothing was signed.
+    #[error(
+        "this authority has used up its notice budget ({AUTHOR_NOTICE_BURST} notices at once, {AUTHOR_NOTICES_PER_HOUR} an hour); issue again in {retry_after_ms} ms"
+    )]
+    OverBudget {
+        /// When one more notice fits.
+        retry_after_ms: u64,
+    },
     /// The store failed or holds damaged records; nothing was issued.
     #[error("the replica failed: {0}")]
     Replica(#[from] ReplicaError<E>),
+}
+
+/// Notices an author's log may grow by at once (the bucket's size).
+pub const AUTHOR_NOTICE_BURST: u64 = 20_000;
+
+/// Notices an hour an author's log may grow by once its burst is spent.
+pub const AUTHOR_NOTICES_PER_HOUR: u64 = 72_000;
+
+/// How far ahead of a replica's clock a notice's `issued_at` may be; past
+/// it the notice is refused until the clock catches up, so that no author
+/// fills its budget by dating notices ahead.
+pub const ISSUED_AT_AHEAD_MAX_MS: u64 = 10 * 60 * 1000;
+
+/// Thousandths of a notice an author's budget regains per millisecond of
+/// `issued_at`.
+const BUDGET_REFILL_MILLI_PER_MS: u64 = AUTHOR_NOTICES_PER_HOUR * 1000 / 3_600_000;
+
+/// A full budget, in thousandths of a notice.
+pub const BUDGET_FULL: u64 = AUTHOR_NOTICE_BURST * 1000;
+
+/// The author's notice budget after one more notice issued at `issued_at`
+/// following `head` (`None`: the budget is spent and the notice is
+/// refused). A token bucket over the log itself, by the notices' own
+/// `issued_at`, so every replica computes the same: a new log starts full,
+/// each notice costs 1,000, and time between two notices refills
+/// [`AUTHOR_NOTICES_PER_HOUR`] an hour up to [`AUTHOR_NOTICE_BURST`].
+pub fn budget_after(head: Option<&Head>, issued_at: Timestamp) -> Option<u64> {
+    let before = match head {
+        None => BUDGET_FULL,
+        Some(head) => {
+            let elapsed = issued_at.0.saturating_sub(head.issued_at.0);
+            head.budget
+                .saturating_add(elapsed.saturating_mul(BUDGET_REFILL_MILLI_PER_MS))
+                .min(BUDGET_FULL)
+        }
+    };
+    before.checked_sub(1000)
+}
+
+/// Milliseconds after `head` until one more notice fits its budget.
+fn budget_wait_ms(head: &Head) -> u64 {
+    1000u64
+        .saturating_sub(head.budget)
+        .div_ceil(BUDGET_REFILL_MILLI_PER_MS)
 }
 
 /// A notice this replica signed and stored.
@@ -355,6 +409,20 @@ impl<S: Store> Replica<S> {
         self.pending.count_max = count_max;
         self.pending.share_max = share_of(count_max, self.federation.roster().members.len());
         self
+    }
+
+    /// The error for a notice dated further ahead of the clock than
+    /// [`ISSUED_AT_AHEAD_MAX_MS`] (no clock given yet, as in an offline
+    /// audit: none).
+    fn ahead_of_clock(&self, issued_at: Timestamp) -> Option<ValidationError> {
+        let clock = self.pending.clock;
+        (clock.0 != 0 && issued_at.0 > clock.0.saturating_add(ISSUED_AT_AHEAD_MAX_MS)).then_some(
+            ValidationError::IssuedAhead {
+                found: issued_at,
+                clock,
+                ahead_max_ms: ISSUED_AT_AHEAD_MAX_MS,
+            },
+        )
     }
 
     /// Tells the replica the time, which notices held pending from now on
@@ -673,6 +741,16 @@ impl<S: Store> Replica<S> {
                 found: notice.issued_at,
             }));
         }
+        if let Some(error) = self.ahead_of_clock(notice.issued_at) {
+            return Ok(Admission::Reject(error));
+        }
+        let Some(budget) = budget_after(head.as_ref(), notice.issued_at) else {
+            return Ok(Admission::Reject(ValidationError::OverBudget {
+                seq: notice.seq,
+                burst: AUTHOR_NOTICE_BURST,
+                per_hour: AUTHOR_NOTICES_PER_HOUR,
+            }));
+        };
         let listing = match self.check_references(notice)? {
             Ok(listing) => listing,
             Err(admission) => return Ok(admission),
@@ -692,6 +770,7 @@ impl<S: Store> Replica<S> {
                 id: entry.id,
                 issued_at: notice.issued_at,
                 frontier,
+                budget,
             },
             listing,
             subject,
@@ -1012,6 +1091,12 @@ impl<S: Store> Replica<S> {
             Some(head) => (head.seq + 1, head.id, now.max(head.issued_at)),
             None => (1, NoticeId::default(), now),
         };
+        // Refused before signing: a notice every replica would refuse.
+        if budget_after(head.as_ref(), issued_at).is_none() {
+            return Err(IssueError::OverBudget {
+                retry_after_ms: head.as_ref().map_or(0, budget_wait_ms),
+            });
+        }
         if let Some(reference) = self.missing_reference(&kind)? {
             return Err(reference);
         }

@@ -25,6 +25,9 @@ pub struct Head {
     pub issued_at: Timestamp,
     /// The right edge of the author's Merkle log.
     pub frontier: Frontier,
+    /// What is left of the author's notice budget after this notice, in
+    /// thousandths of a notice ([`crate::replica::budget_after`]).
+    pub budget: u64,
 }
 
 impl Head {
@@ -305,6 +308,7 @@ pub mod suite {
                 id: notice,
                 issued_at: Timestamp(seq * 10),
                 frontier: frontier.clone(),
+                budget: seq * 7,
             };
             let bytes = envelope(who, seq);
             let append = Append {

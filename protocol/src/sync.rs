@@ -339,46 +339,66 @@ pub fn respond<S: Store>(
             ))
         }
         SyncRequest::Ranges(ranges) => {
-            let asked: u64 = ranges.iter().map(|r| r.count).fold(0, u64::saturating_add);
-            if ranges.is_empty()
-                || ranges.len() > HEADS_MAX
-                || asked > SYNC_BATCH_NOTICES_MAX
-                || ranges.iter().any(|r| r.from == 0 || r.count == 0)
-            {
+            if !ranges_valid(ranges) {
                 return Ok(SyncResponse::Refused(RefusalReason::BadRange));
             }
-            let mut answer = Vec::with_capacity(ranges.len());
-            let mut bytes = 0usize;
-            let mut full = false;
-            for range in ranges {
-                let mut envelopes = Vec::new();
-                if !full {
-                    let ids = replica
-                        .store()
-                        .log_range(&range.author, range.from, range.count as usize)
-                        .map_err(ReplicaError::Store)?;
-                    for id in ids {
-                        let Some(envelope) =
-                            replica.store().notice(&id).map_err(ReplicaError::Store)?
-                        else {
-                            break;
-                        };
-                        if bytes > 0 && bytes + envelope.len() > SYNC_BATCH_BYTES_MAX {
-                            full = true;
-                            break;
-                        }
-                        bytes += envelope.len();
-                        envelopes.push(serde_bytes::ByteBuf::from(envelope));
-                    }
-                }
-                answer.push(envelopes);
-            }
-            Ok(SyncResponse::Notices {
-                ranges: answer,
-                truncated: full,
-            })
+            serve_ranges(replica.store(), ranges).map_err(ReplicaError::Store)
         }
     }
+}
+
+/// A ranges request keeps its limits: 1 to [`HEADS_MAX`] ranges, each
+/// from seq 1 or later and at least one notice long, at most
+/// [`SYNC_BATCH_NOTICES_MAX`] notices asked in all. Anything else is
+/// refused with [`RefusalReason::BadRange`].
+pub fn ranges_valid(ranges: &[RangeAsk]) -> bool {
+    let asked: u64 = ranges.iter().map(|r| r.count).fold(0, u64::saturating_add);
+    !ranges.is_empty()
+        && ranges.len() <= HEADS_MAX
+        && asked <= SYNC_BATCH_NOTICES_MAX
+        && ranges.iter().all(|r| r.from != 0 && r.count != 0)
+}
+
+/// The notices of valid `ranges` ([`ranges_valid`]) read from `store`:
+/// each range's envelopes in seq order, stopping at the first gap, until
+/// [`SYNC_BATCH_BYTES_MAX`] would be passed (the answer is then marked
+/// truncated; the first envelope always goes).
+///
+/// This is the one answer that reads many notices, so the daemon runs it
+/// off its event loop over a snapshot ([`crate::engine::Output::ReadRanges`]).
+pub fn serve_ranges<S: Store>(store: &S, ranges: &[RangeAsk]) -> Result<SyncResponse, S::Error> {
+    let mut answer = Vec::with_capacity(ranges.len());
+    let mut bytes = 0usize;
+    let mut full = false;
+    for range in ranges {
+        let mut envelopes = Vec::new();
+        if !full {
+            let count = usize::try_from(range.count).unwrap_or(usize::MAX);
+            for id in store.log_range(&range.author, range.from, count)? {
+                let Some(envelope) = store.notice(&id)? else {
+                    break;
+                };
+                if bytes > 0 && bytes + envelope.len() > SYNC_BATCH_BYTES_MAX {
+                    full = true;
+                    break;
+                }
+                bytes += envelope.len();
+                envelopes.push(serde_bytes::ByteBuf::from(envelope));
+            }
+        }
+        answer.push(envelopes);
+    }
+    Ok(SyncResponse::Notices {
+        ranges: answer,
+        truncated: full,
+    })
+}
+
+/// [`serve_ranges`] encoded for the wire; an error says what failed.
+pub fn read_ranges<S: Store>(store: &S, ranges: &[RangeAsk]) -> Result<Vec<u8>, String> {
+    let response =
+        serve_ranges(store, ranges).map_err(|e| format!("cannot read the ranges asked: {e}"))?;
+    encode_response(&response).map_err(|e| format!("cannot encode a sync response: {e}"))
 }
 
 /// A range still to pull.

@@ -115,6 +115,35 @@ pub enum ValidationError {
         /// This notice's time.
         found: Timestamp,
     },
+    /// Rule 4: the author has used up its notice budget: a log may grow by
+    /// at most [`crate::replica::AUTHOR_NOTICE_BURST`] notices at once and
+    /// [`crate::replica::AUTHOR_NOTICES_PER_HOUR`] an hour after that, by
+    /// the notices' own `issued_at`.
+    #[error(
+        "the author is over its notice budget at seq {seq} (at most {burst} notices at once and {per_hour} an hour, by issued_at)"
+    )]
+    OverBudget {
+        /// The notice's seq.
+        seq: u64,
+        /// The burst allowed.
+        burst: u64,
+        /// The sustained rate allowed.
+        per_hour: u64,
+    },
+    /// Rule 4: issued further ahead of this replica's clock than the skew
+    /// allowed ([`crate::replica::ISSUED_AT_AHEAD_MAX_MS`]); it is taken
+    /// once the clock has caught up (sync brings it again).
+    #[error(
+        "issued_at {found} is more than {ahead_max_ms} ms ahead of this node's clock ({clock})"
+    )]
+    IssuedAhead {
+        /// This notice's time.
+        found: Timestamp,
+        /// The replica's clock.
+        clock: Timestamp,
+        /// The skew allowed.
+        ahead_max_ms: u64,
+    },
     /// Rule 5: a category not in the catalog.
     #[error("unknown category {category:?}; allowed: {}", allowed.join(", "))]
     UnknownCategory {
@@ -236,6 +265,8 @@ impl ValidationError {
             ValidationError::SeqZero => "seq_zero",
             ValidationError::PrevMismatch { .. } => "prev",
             ValidationError::IssuedAtRegressed { .. } => "issued_at",
+            ValidationError::OverBudget { .. } => "author_budget",
+            ValidationError::IssuedAhead { .. } => "issued_ahead",
             ValidationError::UnknownCategory { .. } => "unknown_category",
             ValidationError::UnknownMeasure { .. } => "unknown_measure",
             ValidationError::CategoryNotGranted { .. } => "not_granted",

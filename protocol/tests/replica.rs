@@ -844,3 +844,124 @@ fn a_shared_memo_checks_each_envelope_once() {
     // Not stored here, so not loaded, though the memo knows the notice.
     assert!(c.load(&listing.id).unwrap().is_none());
 }
+
+// An author's log grows by at most AUTHOR_NOTICE_BURST notices at once and
+// AUTHOR_NOTICES_PER_HOUR an hour after that, by the notices' own time:
+// the issuing replica refuses before signing, and every other replica
+// refuses a notice past the budget, whoever signed it. Dating notices
+// ahead of the clock to refill the budget is refused too.
+#[test]
+fn an_author_cannot_add_notices_without_bound() {
+    use credence_protocol::replica::{
+        AUTHOR_NOTICE_BURST, AUTHOR_NOTICES_PER_HOUR, ISSUED_AT_AHEAD_MAX_MS, budget_after,
+    };
+    let (test, mut issuer) = setup();
+    let (_, mut other) = setup();
+    issuer.advance_clock(T0);
+    other.advance_clock(T0);
+    let mut last = None;
+    let mut envelopes = Vec::new();
+    for n in 0..AUTHOR_NOTICE_BURST {
+        let issued = issuer
+            .issue(
+                &test.keys[0],
+                NoticeKind::List(testkit::listing(n, "tax", T0)),
+                T0,
+            )
+            .expect("within the burst");
+        envelopes.push(issued.envelope);
+        last = Some(issued.id);
+    }
+    let head = issuer.store().head(&test.author(0)).unwrap().unwrap();
+    assert_eq!(head.seq, AUTHOR_NOTICE_BURST);
+    assert_eq!(head.budget, 0);
+    // One more at the same time: refused, nothing signed.
+    match issuer.issue(
+        &test.keys[0],
+        NoticeKind::List(testkit::listing(999_999, "tax", T0)),
+        T0,
+    ) {
+        Err(IssueError::OverBudget { retry_after_ms }) => {
+            assert_eq!(retry_after_ms, 3_600_000 / AUTHOR_NOTICES_PER_HOUR)
+        }
+        other => panic!("expected the budget refusal, got {other:?}"),
+    }
+    assert_eq!(
+        issuer.store().head(&test.author(0)).unwrap().unwrap().seq,
+        AUTHOR_NOTICE_BURST
+    );
+    // Another replica takes the burst, and refuses the same notice signed
+    // by hand (as a flooding member would).
+    for envelope in &envelopes {
+        other.ingest(envelope).unwrap();
+    }
+    let over = notice(
+        &test,
+        0,
+        AUTHOR_NOTICE_BURST + 1,
+        last.unwrap(),
+        T0,
+        NoticeKind::List(testkit::listing(999_999, "tax", T0)),
+    );
+    let out = other
+        .ingest(&testkit::sign(&test.keys[0], &over).1)
+        .unwrap();
+    assert!(matches!(
+        rejected(&out),
+        ValidationError::OverBudget { seq, .. } if *seq == AUTHOR_NOTICE_BURST + 1
+    ));
+    // Dated far ahead to refill the budget: refused while the clock is
+    // behind it.
+    let ahead = Timestamp(T0.0 + ISSUED_AT_AHEAD_MAX_MS + 3_600_000);
+    let early = notice(
+        &test,
+        0,
+        AUTHOR_NOTICE_BURST + 1,
+        last.unwrap(),
+        ahead,
+        NoticeKind::List(testkit::listing(999_998, "tax", T0)),
+    );
+    let early = testkit::sign(&test.keys[0], &early).1;
+    let out = other.ingest(&early).unwrap();
+    assert!(matches!(
+        rejected(&out),
+        ValidationError::IssuedAhead { .. }
+    ));
+    // Once the clock has come, the same notice is taken: time refilled it.
+    other.advance_clock(Timestamp(ahead.0 - 1));
+    let out = other.ingest(&early).unwrap();
+    assert!(
+        matches!(out.as_slice(), [Outcome::Accepted { .. }]),
+        "{out:?}"
+    );
+    // The issuer, an interval later, may issue exactly one more.
+    let step = 3_600_000 / AUTHOR_NOTICES_PER_HOUR;
+    let later = Timestamp(T0.0 + step);
+    issuer.advance_clock(later);
+    issuer
+        .issue(
+            &test.keys[0],
+            NoticeKind::List(testkit::listing(999_997, "tax", T0)),
+            later,
+        )
+        .expect("refilled by one");
+    assert!(matches!(
+        issuer.issue(
+            &test.keys[0],
+            NoticeKind::List(testkit::listing(999_996, "tax", T0)),
+            later,
+        ),
+        Err(IssueError::OverBudget { .. })
+    ));
+    // The arithmetic: full at first; refilled to the burst and no more.
+    assert_eq!(
+        budget_after(None, T0),
+        Some(AUTHOR_NOTICE_BURST * 1000 - 1000)
+    );
+    let spent = issuer.store().head(&test.author(0)).unwrap().unwrap();
+    assert_eq!(budget_after(Some(&spent), spent.issued_at), None);
+    assert_eq!(
+        budget_after(Some(&spent), Timestamp(spent.issued_at.0 + 365 * DAY_MS)),
+        Some(AUTHOR_NOTICE_BURST * 1000 - 1000)
+    );
+}

@@ -426,6 +426,7 @@ mod tests {
             id,
             issued_at: credence_protocol::time::Timestamp(1),
             frontier,
+            budget: credence_protocol::replica::BUDGET_FULL - 1000,
         };
         let append = |store: &mut SimStore| {
             store

@@ -349,10 +349,29 @@ impl Cluster {
             .iter()
             .filter(|p| handles.contains(&p.handle.as_str()))
             .collect();
-        wait_for("equal heads on every node", || {
-            let first = peers[0].heads();
-            peers.iter().all(|p| p.heads() == first)
-        });
+        let converged = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            wait_for("equal heads on every node", || {
+                let first = peers[0].heads();
+                peers.iter().all(|p| p.heads() == first)
+            })
+        }));
+        if converged.is_err() {
+            let mut report = String::new();
+            for p in &peers {
+                let log = p.log();
+                let lines: Vec<&str> = log.lines().collect();
+                let head = lines.len().min(25);
+                let tail = lines.len().saturating_sub(40).max(head);
+                report.push_str(&format!(
+                    "--- {} heads {:?}, log:\n{}\n[...]\n{}\n",
+                    p.handle,
+                    p.try_get("/v1/status").map(|_| p.heads()),
+                    lines[..head].join("\n"),
+                    lines[tail..].join("\n")
+                ));
+            }
+            panic!("the nodes did not converge within {CONVERGE_TIMEOUT:?}:\n{report}");
+        }
     }
 }
 

@@ -125,6 +125,8 @@ struct Pending {
     query_requests: HashMap<OutboundRequestId, (AuthorityId, u64)>,
     /// Inbound requests waiting for the engine's answer.
     sync_replies: HashMap<u64, ResponseChannel<Vec<u8>>>,
+    /// Inbound sync requests whose ranges are being read off the loop.
+    range_replies: HashMap<u64, ResponseChannel<Vec<u8>>>,
     query_replies: HashMap<u64, ResponseChannel<Vec<u8>>>,
     /// Gossip messages waiting for a verdict.
     messages: HashMap<u64, (gossipsub::MessageId, PeerId)>,
@@ -199,7 +201,18 @@ pub struct Daemon {
     /// The anonymous feed's reads, apart.
     public: Background,
     feed_cache: FeedCache,
+    /// Sync range reads running off the loop, and where they report.
+    range_reads: usize,
+    ranges_read: (mpsc::Sender<RangesRead>, mpsc::Receiver<RangesRead>),
 }
+
+/// A sync request's handle and its ranges read (or why not).
+type RangesRead = (u64, Result<Vec<u8>, String>);
+
+/// Sync range reads (a peer's "send me these notices") read at once off
+/// the event loop; past it a request is closed unanswered and the peer
+/// asks again in its next round.
+pub const SYNC_RANGE_READS_IN_FLIGHT_MAX: usize = 4;
 
 impl Daemon {
     /// Opens the node of `config`, binds its listeners and returns the
@@ -279,6 +292,11 @@ impl Daemon {
             background: Background::operators(),
             public: Background::public(),
             feed_cache: FeedCache::default(),
+            range_reads: 0,
+            ranges_read: {
+                let (tx, rx) = mpsc::channel(SYNC_RANGE_READS_IN_FLIGHT_MAX);
+                (tx, rx)
+            },
         };
         let handle = Handle {
             commands,
@@ -333,6 +351,10 @@ impl Daemon {
                 },
                 _ = stop.recv() => break,
                 _ = tick.tick() => self.on_tick(),
+                Some((reply, result)) = self.ranges_read.1.recv() => {
+                    self.range_reads = self.range_reads.saturating_sub(1);
+                    self.feed(Input::RangesRead { reply, result });
+                }
                 _ = std::future::ready(()), if deferred => self.run_deferred(),
             }
         }
@@ -367,6 +389,52 @@ impl Daemon {
                 queue.extend(more);
             }
         }
+    }
+
+    /// Reads a peer's sync ranges on a blocking thread over a snapshot, so
+    /// that reading up to a batch of notices from disk never holds up the
+    /// loop; the answer comes back through `ranges_read`.
+    fn read_ranges(
+        &mut self,
+        reply: u64,
+        ranges: Box<[credence_protocol::sync::RangeAsk]>,
+    ) -> Option<Input<'static>> {
+        if self.range_reads >= SYNC_RANGE_READS_IN_FLIGHT_MAX {
+            return Some(Input::RangesRead {
+                reply,
+                result: Err(format!(
+                    "{SYNC_RANGE_READS_IN_FLIGHT_MAX} range reads already in progress"
+                )),
+            });
+        }
+        let snapshot = match self
+            .node
+            .engine
+            .replica_mut()
+            .store_mut()
+            .snapshot_cheaply()
+        {
+            Ok(snapshot) => snapshot,
+            Err(e) => {
+                self.fatal = Some(format!("the store cannot freeze its buffered writes: {e}"));
+                return Some(Input::RangesRead {
+                    reply,
+                    result: Err(e.to_string()),
+                });
+            }
+        };
+        // The request stays open until the read comes back.
+        if let Some(channel) = self.pending.sync_replies.remove(&reply) {
+            self.pending.range_replies.insert(reply, channel);
+        }
+        self.range_reads += 1;
+        let done = self.ranges_read.0.clone();
+        tokio::task::spawn_blocking(move || {
+            let result = credence_protocol::sync::read_ranges(&snapshot, &ranges);
+            // Capacity is the number in flight: this never waits.
+            let _ = done.blocking_send((reply, result));
+        });
+        None
     }
 
     fn carry_out(&mut self, output: Output) -> Option<Input<'static>> {
@@ -418,10 +486,14 @@ impl Daemon {
                     }
                 }
             }
+            Output::ReadRanges { reply, ranges } => return self.read_ranges(reply, ranges),
             Output::AnswerSync { reply, bytes } => {
-                if let (Some(channel), Some(bytes)) =
-                    (self.pending.sync_replies.remove(&reply), bytes)
-                {
+                let channel = self
+                    .pending
+                    .sync_replies
+                    .remove(&reply)
+                    .or_else(|| self.pending.range_replies.remove(&reply));
+                if let (Some(channel), Some(bytes)) = (channel, bytes) {
                     let _ = self
                         .swarm
                         .behaviour_mut()

@@ -56,13 +56,17 @@ pub(super) fn id_from(bytes: &[u8]) -> Result<NoticeId, StoreError> {
     Ok(NoticeId(array))
 }
 
-/// Head layout: seq (8), id (32), issued_at (8), then the frontier.
+/// Head layout: seq (8), id (32), issued_at (8), the frontier (8 + 32 per
+/// bit set in seq), then the author's notice budget (8). A head written
+/// before budgets were kept ends at the frontier; it reads as a full
+/// budget.
 pub(super) fn encode_head(head: &Head) -> Vec<u8> {
-    let mut bytes = Vec::with_capacity(48 + 8 + 32 * 8);
+    let mut bytes = Vec::with_capacity(48 + 8 + 32 * 8 + 8);
     bytes.extend_from_slice(&head.seq.to_be_bytes());
     bytes.extend_from_slice(&head.id.0);
     bytes.extend_from_slice(&head.issued_at.0.to_be_bytes());
     bytes.extend_from_slice(&head.frontier.to_bytes());
+    bytes.extend_from_slice(&head.budget.to_be_bytes());
     bytes
 }
 
@@ -71,13 +75,25 @@ pub(super) fn decode_head(author: AuthorityId, bytes: &[u8]) -> Result<Head, Sto
     let (seq, rest) = bytes.split_first_chunk::<8>().ok_or_else(corrupt)?;
     let (id, rest) = rest.split_first_chunk::<32>().ok_or_else(corrupt)?;
     let (issued_at, rest) = rest.split_first_chunk::<8>().ok_or_else(corrupt)?;
-    let frontier = Frontier::from_bytes(rest).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let seq = u64::from_be_bytes(*seq);
+    let frontier_len = 8 + 32 * seq.count_ones() as usize;
+    if rest.len() < frontier_len {
+        return Err(corrupt());
+    }
+    let (frontier, budget) = rest.split_at(frontier_len);
+    let frontier =
+        Frontier::from_bytes(frontier).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let budget = match budget {
+        [] => credence_protocol::replica::BUDGET_FULL,
+        bytes => u64::from_be_bytes(bytes.try_into().map_err(|_| corrupt())?),
+    };
     let head = Head {
         author,
-        seq: u64::from_be_bytes(*seq),
+        seq,
         id: NoticeId(*id),
         issued_at: Timestamp(u64::from_be_bytes(*issued_at)),
         frontier,
+        budget,
     };
     if head.frontier.size() != head.seq {
         return Err(StoreError::Corrupt(format!(

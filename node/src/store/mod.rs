@@ -83,6 +83,10 @@ const SEGMENT_BYTES: usize = 8 << 20;
 /// Frozen layers waiting for the writer before appends wait for it.
 const FROZEN_LAYERS_MAX: usize = 2;
 
+/// Overlay keys a snapshot copies; past it the overlay is frozen and
+/// shared instead ([`SledStore::snapshot_cheaply`]).
+pub const SNAPSHOT_COPY_KEYS_MAX: usize = 1024;
+
 /// A frozen overlay on its way to sled.
 type Layer = Arc<BTreeMap<Vec<u8>, Vec<u8>>>;
 
@@ -404,6 +408,17 @@ impl SledStore {
         }
     }
 
+    /// A snapshot for a read off the event loop that must not cost the loop
+    /// a copy of a large overlay: an overlay of more than
+    /// [`SNAPSHOT_COPY_KEYS_MAX`] keys is first frozen (handed to the writer
+    /// as a layer the snapshot shares, as a full overlay would be).
+    pub fn snapshot_cheaply(&mut self) -> Result<SledSnapshot, StoreError> {
+        if self.overlay.len() > SNAPSHOT_COPY_KEYS_MAX {
+            self.freeze()?;
+        }
+        Ok(self.snapshot())
+    }
+
     /// Hands the overlay to the writer thread as one frozen layer, and
     /// forgets the layers it has written.
     fn freeze(&mut self) -> Result<(), StoreError> {
@@ -503,6 +518,7 @@ mod tests {
             id,
             issued_at: Timestamp(seq),
             frontier,
+            budget: 1000 * seq,
         };
         let envelope = credence_protocol::store::suite::envelope(author, seq);
         store
@@ -692,6 +708,7 @@ mod tests {
                 id: NoticeId([9; 32]),
                 issued_at: Timestamp(5),
                 frontier,
+                budget: 12_345,
             };
             store
                 .append(Append {

@@ -262,6 +262,14 @@ pub enum Input<'a> {
         /// The encoded response.
         bytes: &'a [u8],
     },
+    /// The notices an [`Output::ReadRanges`] asked for, encoded as a sync
+    /// response by [`sync::read_ranges`] (or what stopped it).
+    RangesRead {
+        /// The shell's handle of the request.
+        reply: u64,
+        /// The encoded response.
+        result: Result<Vec<u8>, String>,
+    },
     /// An [`Output::SendSync`] got no answer.
     SyncFailed {
         /// The peer.
@@ -379,6 +387,16 @@ pub enum Output {
         /// The encoded request.
         bytes: Vec<u8>,
     },
+    /// Read the notices of these valid ranges (a peer's sync request) with
+    /// [`sync::read_ranges`] and give them back as [`Input::RangesRead`].
+    /// It is the one sync answer that reads many notices, so a shell may
+    /// read them off its event loop, over a snapshot of its store.
+    ReadRanges {
+        /// The shell's handle of the request.
+        reply: u64,
+        /// What the peer asked for.
+        ranges: Box<[sync::RangeAsk]>,
+    },
     /// Answer a sync request (`None`: close it unanswered).
     AnswerSync {
         /// The shell's handle.
@@ -482,6 +500,16 @@ pub enum Refusal {
     /// Too much is already in progress.
     #[error("{0}")]
     Busy(String),
+    /// This authority has used up its notice budget; nothing was signed.
+    #[error(
+        "this authority has used up its notice budget ({} notices at once, {} an hour); issue again in {retry_after_ms} ms",
+        crate::replica::AUTHOR_NOTICE_BURST,
+        crate::replica::AUTHOR_NOTICES_PER_HOUR
+    )]
+    OverBudget {
+        /// When one more notice fits.
+        retry_after_ms: u64,
+    },
     /// The store failed.
     #[error("the store failed: {0}")]
     Store(String),
@@ -499,6 +527,7 @@ impl Refusal {
             Refusal::UnknownReference { .. } => "unknown_reference",
             Refusal::BadQuery(_) => "bad_query",
             Refusal::Busy(_) => "busy",
+            Refusal::OverBudget { .. } => "over_budget",
             Refusal::Store(_) => "internal",
         }
     }
@@ -526,6 +555,8 @@ pub struct Counters {
     pub sync_bytes_in: u64,
     /// Sync message bytes sent.
     pub sync_bytes_out: u64,
+    /// Sync range requests handed to the shell to read.
+    pub sync_range_reads: u64,
     /// Sync sessions started.
     pub sync_sessions: u64,
     /// Sync sessions that failed, by reason.
@@ -834,6 +865,7 @@ impl<S: Store> Engine<S> {
             Input::SyncResponse { peer, token, bytes } => {
                 self.on_sync_response(peer, token, bytes, now, out)
             }
+            Input::RangesRead { reply, result } => self.on_ranges_read(reply, result, out),
             Input::SyncFailed {
                 peer,
                 token,
@@ -1097,6 +1129,13 @@ impl<S: Store> Engine<S> {
                 Outcome::Accepted { id: o, .. } if *o == id => Some(Verdict::Accept),
                 // Evidence travels: every honest replica should see a fork.
                 Outcome::Forked { id: o, .. } if *o == id => Some(Verdict::Accept),
+                // Dated ahead of this node's clock: maybe this clock is
+                // behind; not the forwarder's fault.
+                Outcome::Rejected {
+                    id: o,
+                    error: ValidationError::IssuedAhead { .. },
+                    ..
+                } if *o == id => Some(Verdict::Ignore),
                 Outcome::Rejected { id: o, .. } if *o == id => Some(Verdict::Reject),
                 _ => None,
             })
@@ -1142,6 +1181,9 @@ impl<S: Store> Engine<S> {
                         held: seq - 1,
                         mark: seq,
                     }),
+                    IssueError::OverBudget { retry_after_ms } => {
+                        Refusal::OverBudget { retry_after_ms }
+                    }
                     IssueError::Replica(e) => Refusal::Store(e.to_string()),
                 };
                 out.push(Output::Issued {
@@ -1421,6 +1463,27 @@ impl<S: Store> Engine<S> {
         }
     }
 
+    fn on_ranges_read(
+        &mut self,
+        reply: u64,
+        result: Result<Vec<u8>, String>,
+        out: &mut Vec<Output>,
+    ) {
+        match result {
+            Ok(bytes) => {
+                self.counters.sync_bytes_out += bytes.len() as u64;
+                out.push(Output::AnswerSync {
+                    reply,
+                    bytes: Some(bytes),
+                });
+            }
+            Err(e) => {
+                Self::log(out, Level::Warn, format!("sync ranges not answered: {e}"));
+                out.push(Output::AnswerSync { reply, bytes: None });
+            }
+        }
+    }
+
     fn on_sync_request(
         &mut self,
         peer: AuthorityId,
@@ -1443,6 +1506,16 @@ impl<S: Store> Engine<S> {
                 return;
             }
         };
+        if let SyncRequest::Ranges(ranges) = &request
+            && sync::ranges_valid(ranges)
+        {
+            self.counters.sync_range_reads += 1;
+            out.push(Output::ReadRanges {
+                reply,
+                ranges: ranges.as_slice().into(),
+            });
+            return;
+        }
         let pulling = self.sessions.contains_key(&peer);
         let answer = match sync::answer(&self.replica, &request, pulling) {
             Ok(answer) => answer,

@@ -146,6 +146,13 @@ impl Net {
                     self.queue
                         .push_back((i, to, Msg::QueryRequest(token, bytes)));
                 }
+                Output::ReadRanges { reply, ranges } => {
+                    let store = self.nodes[i].engine.replica().store();
+                    follow.push_back(Input::RangesRead {
+                        reply,
+                        result: sync::read_ranges(store, &ranges),
+                    });
+                }
                 Output::AnswerSync { reply, bytes } => {
                     let (to, token) = ((reply >> 32) as usize, reply & 0xffff_ffff);
                     if let Some(bytes) = bytes {
@@ -798,6 +805,113 @@ fn a_peer_flooding_requests_is_cut_off_and_others_are_still_served() {
     assert!(
         out.iter()
             .any(|o| matches!(o, Output::AnswerSync { bytes: Some(_), .. }))
+    );
+}
+
+// A ranges request is never read on the engine's turn: the engine hands
+// it to the shell (which reads it off its event loop) and answers with
+// what comes back; a request past the limits is refused at once.
+#[test]
+fn range_reads_leave_the_engine_turn() {
+    let mut net = Net::new(2);
+    for _ in 0..3 {
+        net.issue(0, 1).expect("issued");
+    }
+    let author = net.id(0);
+    let peer = net.id(1);
+    let ask =
+        |ranges: Vec<sync::RangeAsk>| sync::encode_request(&SyncRequest::Ranges(ranges)).unwrap();
+    let valid = ask(vec![sync::RangeAsk {
+        author,
+        from: 1,
+        count: 3,
+    }]);
+    let out = net.nodes[0].engine.handle(
+        Input::SyncRequest {
+            peer,
+            reply: 7,
+            bytes: &valid,
+        },
+        net.now,
+    );
+    let ranges = out
+        .iter()
+        .find_map(|o| match o {
+            Output::ReadRanges { reply: 7, ranges } => Some(ranges.clone()),
+            _ => None,
+        })
+        .expect("handed to the shell");
+    assert!(!out.iter().any(|o| matches!(o, Output::AnswerSync { .. })));
+    assert_eq!(net.nodes[0].engine.counters().sync_range_reads, 1);
+    let read = sync::read_ranges(net.nodes[0].engine.replica().store(), &ranges);
+    let answer = net.nodes[0].engine.handle(
+        Input::RangesRead {
+            reply: 7,
+            result: read,
+        },
+        net.now,
+    );
+    let bytes = answer
+        .iter()
+        .find_map(|o| match o {
+            Output::AnswerSync {
+                reply: 7,
+                bytes: Some(bytes),
+            } => Some(bytes.clone()),
+            _ => None,
+        })
+        .expect("answered");
+    match sync::decode_response(&bytes).unwrap() {
+        sync::SyncResponse::Notices { ranges, truncated } => {
+            assert_eq!(ranges.len(), 1);
+            assert_eq!(ranges[0].len(), 3);
+            assert!(!truncated);
+        }
+        other => panic!("unexpected answer {other:?}"),
+    }
+    // A failed read closes the request unanswered and says why.
+    let failed = net.nodes[0].engine.handle(
+        Input::RangesRead {
+            reply: 8,
+            result: Err("disk on fire".into()),
+        },
+        net.now,
+    );
+    assert!(failed.iter().any(|o| matches!(
+        o,
+        Output::AnswerSync {
+            reply: 8,
+            bytes: None
+        }
+    )));
+    // Past the limits: refused on the engine's turn, nothing to read.
+    let invalid = ask(vec![sync::RangeAsk {
+        author,
+        from: 0,
+        count: 3,
+    }]);
+    let out = net.nodes[0].engine.handle(
+        Input::SyncRequest {
+            peer,
+            reply: 9,
+            bytes: &invalid,
+        },
+        net.now,
+    );
+    assert!(!out.iter().any(|o| matches!(o, Output::ReadRanges { .. })));
+    let refused = out
+        .iter()
+        .find_map(|o| match o {
+            Output::AnswerSync {
+                reply: 9,
+                bytes: Some(bytes),
+            } => Some(sync::decode_response(bytes).unwrap()),
+            _ => None,
+        })
+        .expect("refused");
+    assert_eq!(
+        refused,
+        sync::SyncResponse::Refused(sync::RefusalReason::BadRange)
     );
 }
 

@@ -628,6 +628,13 @@ impl Sim {
                     self.send(i, to, Msg::SyncRequest(token, bytes));
                     None
                 }
+                Output::ReadRanges { reply, ranges } => {
+                    let store = self.nodes[i].engine.replica().store();
+                    Some(Input::RangesRead {
+                        reply,
+                        result: credence_protocol::sync::read_ranges(store, &ranges),
+                    })
+                }
                 Output::AnswerSync { bytes, .. } => {
                     if let (Some(bytes), Some((to, token))) = (bytes, self.answering) {
                         self.send(i, to, Msg::SyncResponse(token, bytes));

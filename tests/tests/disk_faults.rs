@@ -1,0 +1,171 @@
+//! Fail-stop storage under a real full disk: a member's store lives on a
+//! small tmpfs of its own; notices are issued until the store cannot
+//! write. The node must stop with a message that names the store and the
+//! cause, having acknowledged only what is durable; given room again it
+//! restarts with every acknowledged notice, continues its log at the right
+//! seq, and no node records a fork.
+//!
+//! Mounting needs root: the test is ignored by default and `.ci/run` runs
+//! it with `--ignored` (CI runs as root).
+
+use credence_tests::cluster::{cluster, listing, wait_for};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// A tmpfs mounted over a directory for the test's lifetime (what the
+/// directory held is copied in first).
+struct Tmpfs {
+    at: PathBuf,
+}
+
+impl Tmpfs {
+    fn mount(at: &Path, size: &str) -> Tmpfs {
+        let aside = at.with_extension("aside");
+        std::fs::create_dir_all(at).expect("store directory");
+        std::fs::rename(at, &aside).expect("move the store aside");
+        std::fs::create_dir_all(at).expect("mount point");
+        run(
+            "mount",
+            &["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs", s(at)],
+        );
+        let copied = Command::new("cp")
+            .args(["-a", &format!("{}/.", s(&aside)), s(at)])
+            .status()
+            .expect("cp runs");
+        assert!(copied.success(), "copying the store onto the tmpfs");
+        Tmpfs {
+            at: at.to_path_buf(),
+        }
+    }
+
+    fn resize(&self, size: &str) {
+        run(
+            "mount",
+            &["-o", &format!("remount,size={size}"), s(&self.at)],
+        );
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.at).status();
+    }
+}
+
+fn s(path: &Path) -> &str {
+    path.to_str().expect("UTF-8 path")
+}
+
+fn run(program: &str, args: &[&str]) {
+    let status = Command::new(program)
+        .args(args)
+        .status()
+        .unwrap_or_else(|e| panic!("{program} {args:?}: {e}"));
+    assert!(status.success(), "{program} {args:?} failed: {status}");
+}
+
+#[test]
+#[ignore = "needs root to mount a tmpfs; .ci/run runs it with --ignored"]
+fn a_full_disk_stops_the_node_and_loses_nothing_acknowledged() {
+    let mut c = cluster(&["market", "tax"]);
+    let store = c.at("market").dir.join("store");
+    let disk = Tmpfs::mount(&store, "12m");
+    c.start_all();
+
+    // Issue until the store cannot take more.
+    let mut acknowledged: Vec<String> = Vec::new();
+    let mut refusal = None;
+    let started = Instant::now();
+    for n in 0..200_000u64 {
+        let body = serde_json::to_value(listing(n)).expect("notice JSON");
+        let (status, answer) = c.at("market").post("/v1/notices", &body);
+        if status == 201 {
+            acknowledged.push(answer["id"].as_str().expect("id").to_string());
+            continue;
+        }
+        refusal = Some((status, answer));
+        break;
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(600),
+        "the disk never filled"
+    );
+    assert!(
+        !acknowledged.is_empty(),
+        "nothing was issued before the disk filled"
+    );
+    let (status, answer) = refusal.expect("the store filled");
+    // The request in flight is refused (or its connection closed, 0) and
+    // the node stops on its own with the reason.
+    assert_ne!(status, 201, "{answer}");
+    let code = c.peer("market").wait_exit();
+    assert_ne!(
+        code,
+        Some(0),
+        "a node whose store cannot write stops with an error"
+    );
+    let log = c.at("market").log();
+    assert!(
+        log.contains("stopping:") && log.to_lowercase().contains("no space left"),
+        "the log names the cause:\n{}",
+        &log[log.len().saturating_sub(4000)..]
+    );
+
+    let stopping = log
+        .lines()
+        .find(|l| l.contains("stopping:"))
+        .unwrap_or_default();
+    eprintln!(
+        "full disk: {} notices acknowledged, then HTTP {status}; the node stopped with exit code {code:?}: {stopping}",
+        acknowledged.len()
+    );
+
+    // Room again: the node comes back with everything it acknowledged.
+    disk.resize("256m");
+    c.peer("market").start();
+    wait_for("market ready again", || {
+        c.at("market").get("/v1/status")["ready"] == true
+    });
+    let own = |peer: &credence_tests::cluster::Peer| {
+        let status = peer.get("/v1/status");
+        let me = c.at("market").get("/v1/status")["authority"]
+            .as_str()
+            .expect("authority")
+            .to_string();
+        status["authors"]
+            .as_array()
+            .expect("authors")
+            .iter()
+            .find(|a| a["author"] == me.as_str())
+            .and_then(|a| a["seq"].as_u64())
+            .unwrap_or(0)
+    };
+    let seq_after_restart = own(c.at("market"));
+    assert!(
+        seq_after_restart >= acknowledged.len() as u64,
+        "acknowledged {} notices, the log holds {seq_after_restart}",
+        acknowledged.len()
+    );
+    for id in acknowledged.iter().rev().take(50) {
+        assert!(c.at("market").has_listing(id), "acknowledged {id} lost");
+    }
+    // It continues at the right seq, and the other member agrees.
+    let next = c.at("market").issue(&listing(900_000));
+    assert!(c.at("market").has_listing(&next));
+    assert_eq!(own(c.at("market")), seq_after_restart + 1);
+    c.wait_converged(&["market", "tax"]);
+    for id in acknowledged.iter().rev().take(50) {
+        assert!(c.at("tax").has_listing(id), "{id} never reached tax");
+    }
+    for peer in &c.peers {
+        assert_eq!(
+            peer.metric("credence_forks_total"),
+            0,
+            "{} recorded a fork",
+            peer.handle
+        );
+    }
+    c.peer("market").stop();
+    c.peer("tax").stop();
+}
