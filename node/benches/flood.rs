@@ -83,7 +83,13 @@ fn tax_listing(n: u64, now: Timestamp) -> NoticeKind {
     NoticeKind::List(listing)
 }
 
-fn sign(key: &AuthorityKey, federation: &Federation, seq: u64, prev: NoticeId, kind: NoticeKind) -> (NoticeId, Vec<u8>) {
+fn sign(
+    key: &AuthorityKey,
+    federation: &Federation,
+    seq: u64,
+    prev: NoticeId,
+    kind: NoticeKind,
+) -> (NoticeId, Vec<u8>) {
     let notice = Notice {
         version: NOTICE_VERSION,
         federation: federation.id(),
@@ -179,7 +185,7 @@ async fn flood(
                     }
                 }
                 // A second notice at seq 1.
-                if seq > 1 && round % 10 == 0 {
+                if seq > 1 && round.is_multiple_of(10) {
                     let (_, bytes) = sign(&key, &federation, 1, NoticeId::default(), court_listing(10_000_000 + round, node::now()));
                     if gossip.publish(topic.clone(), bytes).is_ok() {
                         sent.forks.fetch_add(1, Ordering::Relaxed);

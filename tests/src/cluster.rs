@@ -54,6 +54,8 @@ pub struct Peer {
     pub host: String,
     /// The network namespace it runs in, if any.
     pub netns: Option<String>,
+    /// Extra environment of its process (a fault-injection library).
+    pub env: Vec<(String, String)>,
     child: Option<Child>,
     agent: ureq::Agent,
 }
@@ -86,6 +88,7 @@ impl Peer {
         let child = command
             .args(["run", "--config", arg(&self.config)])
             .env("CREDENCE_LOG", "info")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::from(log.try_clone().expect("log file")))
             .stderr(Stdio::from(log))
             .spawn()
@@ -444,6 +447,7 @@ pub fn cluster_at(handles: &[&str], mut place: impl FnMut(usize) -> Placement) -
             http_port,
             host: http_host,
             netns,
+            env: Vec::new(),
             child: None,
             agent: ureq::Agent::config_builder()
                 .http_status_as_error(false)

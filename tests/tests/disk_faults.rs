@@ -1,14 +1,19 @@
-//! Fail-stop storage under a real full disk: a member's store lives on a
-//! small tmpfs of its own; notices are issued until the store cannot
-//! write. The node must stop with a message that names the store and the
-//! cause, having acknowledged only what is durable; given room again it
+//! Fail-stop storage under real disk faults, on real `credence run`
+//! processes:
+//!
+//! - a full disk: a member's store lives on a small tmpfs of its own;
+//!   notices are issued until the store cannot write (mounting needs root:
+//!   ignored by default, `.ci/run` runs it with `--ignored`);
+//! - a failing disk: `tests/faults/eio.c`, loaded with `LD_PRELOAD`, makes
+//!   every write and fsync under the member's store fail with EIO once a
+//!   trigger file exists.
+//!
+//! Either way the node must stop with a message that names the cause,
+//! having acknowledged only what is durable; with a working disk again it
 //! restarts with every acknowledged notice, continues its log at the right
 //! seq, and no node records a fork.
-//!
-//! Mounting needs root: the test is ignored by default and `.ci/run` runs
-//! it with `--ignored` (CI runs as root).
 
-use credence_tests::cluster::{cluster, listing, wait_for};
+use credence_tests::cluster::{Cluster, Peer, cluster, listing, wait_for};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -123,25 +128,32 @@ fn a_full_disk_stops_the_node_and_loses_nothing_acknowledged() {
 
     // Room again: the node comes back with everything it acknowledged.
     disk.resize("256m");
+    comes_back_whole(&mut c, &acknowledged);
+}
+
+/// The seq of `market`'s log as `peer` holds it.
+fn market_seq(c: &Cluster, peer: &Peer) -> u64 {
+    let me = c.at("market").get("/v1/status")["authority"]
+        .as_str()
+        .expect("authority")
+        .to_string();
+    peer.get("/v1/status")["authors"]
+        .as_array()
+        .expect("authors")
+        .iter()
+        .find(|a| a["author"] == me.as_str())
+        .and_then(|a| a["seq"].as_u64())
+        .unwrap_or(0)
+}
+
+/// `market`, stopped by a disk fault, restarts on a working disk with every
+/// notice it acknowledged, issues the next seq, and nobody saw a fork.
+fn comes_back_whole(c: &mut Cluster, acknowledged: &[String]) {
     c.peer("market").start();
     wait_for("market ready again", || {
         c.at("market").get("/v1/status")["ready"] == true
     });
-    let own = |peer: &credence_tests::cluster::Peer| {
-        let status = peer.get("/v1/status");
-        let me = c.at("market").get("/v1/status")["authority"]
-            .as_str()
-            .expect("authority")
-            .to_string();
-        status["authors"]
-            .as_array()
-            .expect("authors")
-            .iter()
-            .find(|a| a["author"] == me.as_str())
-            .and_then(|a| a["seq"].as_u64())
-            .unwrap_or(0)
-    };
-    let seq_after_restart = own(c.at("market"));
+    let seq_after_restart = market_seq(c, c.at("market"));
     assert!(
         seq_after_restart >= acknowledged.len() as u64,
         "acknowledged {} notices, the log holds {seq_after_restart}",
@@ -153,7 +165,7 @@ fn a_full_disk_stops_the_node_and_loses_nothing_acknowledged() {
     // It continues at the right seq, and the other member agrees.
     let next = c.at("market").issue(&listing(900_000));
     assert!(c.at("market").has_listing(&next));
-    assert_eq!(own(c.at("market")), seq_after_restart + 1);
+    assert_eq!(market_seq(c, c.at("market")), seq_after_restart + 1);
     c.wait_converged(&["market", "tax"]);
     for id in acknowledged.iter().rev().take(50) {
         assert!(c.at("tax").has_listing(id), "{id} never reached tax");
@@ -168,4 +180,57 @@ fn a_full_disk_stops_the_node_and_loses_nothing_acknowledged() {
     }
     c.peer("market").stop();
     c.peer("tax").stop();
+}
+
+#[test]
+fn a_failing_disk_stops_the_node_and_loses_nothing_acknowledged() {
+    let work = tempfile::tempdir().expect("temporary directory");
+    let library = work.path().join("libeio.so");
+    let source = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("faults/eio.c");
+    let built = Command::new("cc")
+        .args(["-shared", "-fPIC", "-O2", "-o"])
+        .arg(&library)
+        .arg(&source)
+        .arg("-ldl")
+        .status()
+        .expect("a C compiler (cc) to build the fault-injection library");
+    assert!(built.success(), "building {}", source.display());
+    let trigger = work.path().join("fail-now");
+    let mut c = cluster(&["market", "tax"]);
+    let store = c.at("market").dir.join("store");
+    c.peer("market").env = vec![
+        ("LD_PRELOAD".into(), s(&library).into()),
+        ("CREDENCE_EIO_TRIGGER".into(), s(&trigger).into()),
+        ("CREDENCE_EIO_PATH".into(), format!("{}/", s(&store))),
+    ];
+    c.start_all();
+    let mut acknowledged = Vec::new();
+    for n in 0..5 {
+        acknowledged.push(c.at("market").issue(&listing(n)));
+    }
+    // The disk starts failing: the next notice cannot be made durable.
+    std::fs::write(&trigger, b"").expect("trigger");
+    let body = serde_json::to_value(listing(100)).expect("notice JSON");
+    let (status, answer) = c.at("market").post("/v1/notices", &body);
+    assert_ne!(status, 201, "acknowledged on a failing disk: {answer}");
+    let code = c.peer("market").wait_exit();
+    assert_ne!(
+        code,
+        Some(0),
+        "a node whose store cannot write stops with an error"
+    );
+    let log = c.at("market").log();
+    let stopping = log
+        .lines()
+        .find(|l| l.contains("stopping:"))
+        .unwrap_or_default();
+    assert!(
+        stopping.contains("Input/output error") || stopping.contains("os error 5"),
+        "the log names the cause:\n{}",
+        &log[log.len().saturating_sub(4000)..]
+    );
+    eprintln!("failing disk: HTTP {status}, exit code {code:?}: {stopping}");
+    // The disk works again.
+    std::fs::remove_file(&trigger).expect("trigger removed");
+    comes_back_whole(&mut c, &acknowledged);
 }
