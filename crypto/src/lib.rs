@@ -25,6 +25,7 @@
 mod digest;
 mod keys;
 pub mod merkle;
+pub mod note;
 
 pub use digest::{Digest, DigestParseError};
 pub use keys::{
