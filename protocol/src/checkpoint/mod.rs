@@ -1,0 +1,264 @@
+//! Checkpoints of each member's own log, in the C2SP formats: the text is a
+//! `tlog-checkpoint` (origin, size, root), the member signs it as a
+//! `signed-note`, and the other members cosign it as witnesses
+//! (`tlog-cosignature`, `cosignature/v1`). SPEC.md gives the bytes.
+//!
+//! - The origin names the federation and the member:
+//!   `credence/<federation id hex>/<member key hex>`; the member's key name
+//!   is the origin.
+//! - A witness's key name is `credence/<federation id hex>/witness/<member
+//!   key hex>`; it cosigns with the same key it signs notices with (the
+//!   messages cannot collide: see `credence_crypto::note`).
+//! - The root is the log's BLAKE3 Merkle root (the tree of `crypto::merkle`)
+//!   in standard base64; a checkpoint has no extension lines.
+//! - Verification follows the signed-note rules: lines of unknown keys are
+//!   ignored; the first line of a known key decides, and a known key's
+//!   failing line makes the whole checkpoint invalid.
+
+use crate::model::{AuthorityId, FederationId};
+use crate::roster::Federation;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use credence_crypto::note::{self, Note, NoteError, NoteSignature};
+use credence_crypto::{AuthorityKey, Digest};
+
+/// The first component of every origin and witness name.
+pub const ORIGIN_PREFIX: &str = "credence";
+
+/// What is wrong with a checkpoint.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum CheckpointError {
+    /// The note around it is malformed.
+    #[error("{0}")]
+    Note(#[from] NoteError),
+    /// The checkpoint text is malformed (what is wrong is said).
+    #[error("malformed checkpoint: {0}")]
+    Malformed(&'static str),
+    /// The origin is not a log of this federation's members.
+    #[error("checkpoint origin {0:?} is not a member's log in this federation")]
+    ForeignOrigin(String),
+    /// No signature of the log's author.
+    #[error("the checkpoint carries no signature of its log's author")]
+    Unsigned,
+    /// The author's signature does not verify.
+    #[error("the signature of the log's author does not verify")]
+    BadSignature,
+    /// A member's cosignature line does not verify.
+    #[error("the cosignature of {0} does not verify")]
+    BadCosignature(AuthorityId),
+}
+
+/// A checkpoint of one member's log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Checkpoint {
+    /// The log's origin line ([`origin`]).
+    pub origin: String,
+    /// Notices in the log.
+    pub size: u64,
+    /// The Merkle root of those notices.
+    pub root: Digest,
+}
+
+/// The origin of `author`'s log in `federation`.
+pub fn origin(federation: &FederationId, author: &AuthorityId) -> String {
+    format!(
+        "{ORIGIN_PREFIX}/{}/{}",
+        hex::encode(federation.0),
+        hex::encode(author.0)
+    )
+}
+
+/// The key name `witness` cosigns with in `federation`.
+pub fn witness_name(federation: &FederationId, witness: &AuthorityId) -> String {
+    format!(
+        "{ORIGIN_PREFIX}/{}/witness/{}",
+        hex::encode(federation.0),
+        hex::encode(witness.0)
+    )
+}
+
+/// Cosignatures a checkpoint needs to count as witnessed: a majority of
+/// the members other than the log's author.
+pub fn quorum(federation: &Federation) -> usize {
+    federation.roster().members.len().saturating_sub(1) / 2 + 1
+}
+
+impl Checkpoint {
+    /// The checkpoint of `author`'s log at `size` with `root`.
+    pub fn of_log(
+        federation: &FederationId,
+        author: &AuthorityId,
+        size: u64,
+        root: Digest,
+    ) -> Checkpoint {
+        Checkpoint {
+            origin: origin(federation, author),
+            size,
+            root,
+        }
+    }
+
+    /// The checkpoint's text: origin, size in decimal and root in base64,
+    /// one per line.
+    pub fn text(&self) -> String {
+        format!(
+            "{}\n{}\n{}\n",
+            self.origin,
+            self.size,
+            STANDARD.encode(self.root.0)
+        )
+    }
+
+    /// Parses a checkpoint's text: exactly three lines, a size in decimal
+    /// without leading zeros, a 32-byte root in canonical base64.
+    pub fn parse_text(text: &str) -> Result<Checkpoint, CheckpointError> {
+        note::check_text(text)?;
+        let lines: Vec<&str> = text[..text.len() - 1].split('\n').collect();
+        let [origin, size, root_line] = lines.as_slice() else {
+            return Err(CheckpointError::Malformed(
+                "a checkpoint has exactly three lines (no extension lines)",
+            ));
+        };
+        if origin.is_empty() {
+            return Err(CheckpointError::Malformed("empty origin"));
+        }
+        if size.is_empty()
+            || !size.bytes().all(|b| b.is_ascii_digit())
+            || (size.len() > 1 && size.starts_with('0'))
+        {
+            return Err(CheckpointError::Malformed(
+                "the size is not a decimal number without leading zeros",
+            ));
+        }
+        let size: u64 = size
+            .parse()
+            .map_err(|_| CheckpointError::Malformed("the size does not fit 64 bits"))?;
+        let raw = STANDARD
+            .decode(root_line)
+            .map_err(|_| CheckpointError::Malformed("the root is not base64"))?;
+        let root: [u8; 32] = raw
+            .try_into()
+            .map_err(|_| CheckpointError::Malformed("the root is not 32 bytes"))?;
+        if STANDARD.encode(root) != *root_line {
+            return Err(CheckpointError::Malformed(
+                "the root's base64 is not canonical",
+            ));
+        }
+        Ok(Checkpoint {
+            origin: origin.to_string(),
+            size,
+            root: Digest(root),
+        })
+    }
+
+    /// The author this checkpoint's origin names in `federation`.
+    pub fn author(&self, federation: &Federation) -> Result<AuthorityId, CheckpointError> {
+        let foreign = || CheckpointError::ForeignOrigin(self.origin.clone());
+        let rest = self
+            .origin
+            .strip_prefix(&format!(
+                "{ORIGIN_PREFIX}/{}/",
+                hex::encode(federation.id().0)
+            ))
+            .ok_or_else(foreign)?;
+        let mut key = [0u8; 32];
+        hex::decode_to_slice(rest, &mut key).map_err(|_| foreign())?;
+        let author = AuthorityId(key);
+        federation.public_key(&author).ok_or_else(foreign)?;
+        if origin(&federation.id(), &author) != self.origin {
+            return Err(foreign());
+        }
+        Ok(author)
+    }
+}
+
+/// Signs the checkpoint of `key`'s own log: a note with one signature.
+pub fn sign(key: &AuthorityKey, checkpoint: &Checkpoint) -> Result<Note, CheckpointError> {
+    let text = checkpoint.text();
+    let signature = note::sign(key, &checkpoint.origin, &text)?;
+    Ok(Note {
+        text,
+        signatures: vec![signature],
+    })
+}
+
+/// `key`'s cosignature (as a witness of `federation`) of a checkpoint text
+/// at `timestamp` (POSIX seconds).
+pub fn cosign(
+    key: &AuthorityKey,
+    federation: &FederationId,
+    text: &str,
+    timestamp: u64,
+) -> Result<NoteSignature, CheckpointError> {
+    let name = witness_name(federation, &AuthorityId(key.public_bytes()));
+    Ok(note::cosign(key, &name, text, timestamp)?)
+}
+
+/// A checkpoint whose signatures verified.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Verified {
+    /// The checkpoint.
+    pub checkpoint: Checkpoint,
+    /// Whose log it is (its signature verified).
+    pub author: AuthorityId,
+    /// Members whose cosignature verified, with its time, in roster order.
+    pub cosigners: Vec<(AuthorityId, u64)>,
+}
+
+impl Verified {
+    /// Whether a quorum of the other members cosigned it ([`quorum`]).
+    pub fn witnessed(&self, federation: &Federation) -> bool {
+        self.cosigners.len() >= quorum(federation)
+    }
+}
+
+/// Parses and verifies a signed checkpoint of `federation`: its origin
+/// names a member, that member's signature verifies, and every member's
+/// cosignature line present verifies (lines of other keys are ignored).
+pub fn verify(bytes: &[u8], federation: &Federation) -> Result<Verified, CheckpointError> {
+    let note = Note::parse(bytes)?;
+    verify_note(&note, federation)
+}
+
+/// [`verify`] of a parsed note.
+pub fn verify_note(note: &Note, federation: &Federation) -> Result<Verified, CheckpointError> {
+    let checkpoint = Checkpoint::parse_text(&note.text)?;
+    let author = checkpoint.author(federation)?;
+    let author_key = federation
+        .public_key(&author)
+        .ok_or(CheckpointError::Unsigned)?;
+    let line = note
+        .lines_of(&checkpoint.origin, note::TYPE_ED25519, &author.0)
+        .next()
+        .ok_or(CheckpointError::Unsigned)?;
+    if !note::verify(author_key, &note.text, line) {
+        return Err(CheckpointError::BadSignature);
+    }
+    let mut cosigners = Vec::new();
+    for member in &federation.roster().members {
+        let witness = member.key;
+        if witness == author {
+            continue;
+        }
+        let Some(key) = federation.public_key(&witness) else {
+            continue;
+        };
+        let name = witness_name(&federation.id(), &witness);
+        if let Some(line) = note
+            .lines_of(&name, note::TYPE_COSIGNATURE_V1, &witness.0)
+            .next()
+        {
+            let timestamp = note::verify_cosignature(key, &note.text, line)
+                .ok_or(CheckpointError::BadCosignature(witness))?;
+            cosigners.push((witness, timestamp));
+        }
+    }
+    Ok(Verified {
+        checkpoint,
+        author,
+        cosigners,
+    })
+}
+
+#[cfg(test)]
+mod tests;

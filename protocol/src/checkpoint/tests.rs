@@ -1,0 +1,194 @@
+use super::*;
+use crate::testkit;
+use credence_crypto::merkle;
+
+/// The checkpoint of member 0's log holding three leaves, signed by member
+/// 0 and cosigned by members 1 and 2 (a quorum of 4 members' others).
+fn cosigned(test: &testkit::TestFederation) -> (Checkpoint, String) {
+    let leaves: Vec<Digest> = (0u8..3).map(|i| merkle::leaf_hash(&[i])).collect();
+    let checkpoint = Checkpoint::of_log(
+        &test.federation.id(),
+        &test.author(0),
+        3,
+        merkle::root(&leaves),
+    );
+    let mut note = sign(&test.keys[0], &checkpoint).unwrap();
+    for (witness, time) in [(1, 1_767_225_600), (2, 1_767_225_601)] {
+        note.signatures
+            .push(cosign(&test.keys[witness], &test.federation.id(), &note.text, time).unwrap());
+    }
+    (checkpoint, note.encode())
+}
+
+#[test]
+fn a_cosigned_checkpoint_verifies_and_round_trips() {
+    let test = testkit::federation(7, 4);
+    let (checkpoint, bytes) = cosigned(&test);
+    assert_eq!(quorum(&test.federation), 2);
+    let verified = verify(bytes.as_bytes(), &test.federation).unwrap();
+    assert_eq!(verified.checkpoint, checkpoint);
+    assert_eq!(verified.author, test.author(0));
+    assert_eq!(
+        verified.cosigners,
+        vec![
+            (test.author(1), 1_767_225_600),
+            (test.author(2), 1_767_225_601)
+        ]
+    );
+    assert!(verified.witnessed(&test.federation));
+    assert_eq!(
+        Checkpoint::parse_text(&checkpoint.text()).unwrap(),
+        checkpoint
+    );
+    // Signed by its author only: valid, not witnessed.
+    let alone = sign(&test.keys[0], &checkpoint).unwrap().encode();
+    let verified = verify(alone.as_bytes(), &test.federation).unwrap();
+    assert!(verified.cosigners.is_empty());
+    assert!(!verified.witnessed(&test.federation));
+}
+
+// Every single-byte change to a cosigned checkpoint makes it fail to
+// verify or lose the quorum that made it witnessed.
+#[test]
+fn every_single_byte_change_is_caught() {
+    let test = testkit::federation(7, 4);
+    let (_, bytes) = cosigned(&test);
+    let bytes = bytes.into_bytes();
+    for i in 0..bytes.len() {
+        for flip in [0x01u8, 0x80] {
+            let mut changed = bytes.clone();
+            changed[i] ^= flip;
+            if let Ok(verified) = verify(&changed, &test.federation) {
+                assert!(
+                    !verified.witnessed(&test.federation),
+                    "byte {i} ^ {flip:#x} still verifies as witnessed"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn bad_checkpoints_are_refused_with_the_reason() {
+    let test = testkit::federation(7, 4);
+    let (checkpoint, bytes) = cosigned(&test);
+    let other = testkit::federation(8, 4);
+    // Another federation's verifier: a foreign origin.
+    assert!(matches!(
+        verify(bytes.as_bytes(), &other.federation),
+        Err(CheckpointError::ForeignOrigin(_))
+    ));
+    // Signed by a key that is not the log's author.
+    let mut forged = sign(&test.keys[1], &checkpoint).unwrap();
+    forged.signatures[0].name = checkpoint.origin.clone();
+    assert_eq!(
+        verify(forged.encode().as_bytes(), &test.federation),
+        Err(CheckpointError::Unsigned)
+    );
+    // The author's line with a signature over something else.
+    let mut wrong = sign(&test.keys[0], &checkpoint).unwrap();
+    wrong.signatures[0].bytes = note::sign(&test.keys[0], &checkpoint.origin, "other\n")
+        .unwrap()
+        .bytes;
+    assert_eq!(
+        verify(wrong.encode().as_bytes(), &test.federation),
+        Err(CheckpointError::BadSignature)
+    );
+    // A member's cosignature line that does not verify rejects the whole.
+    let mut bad = sign(&test.keys[0], &checkpoint).unwrap();
+    let mut line = cosign(&test.keys[1], &test.federation.id(), &bad.text, 5).unwrap();
+    line.bytes[0] ^= 1;
+    bad.signatures.push(line);
+    assert_eq!(
+        verify(bad.encode().as_bytes(), &test.federation),
+        Err(CheckpointError::BadCosignature(test.author(1)))
+    );
+    // Texts a checkpoint never is.
+    let root = STANDARD.encode(checkpoint.root.0);
+    for (text, reason) in [
+        (
+            format!("{}\n3\n{root}\nextra\n", checkpoint.origin),
+            "exactly three lines",
+        ),
+        (
+            format!("{}\n03\n{root}\n", checkpoint.origin),
+            "leading zeros",
+        ),
+        (format!("{}\n-3\n{root}\n", checkpoint.origin), "decimal"),
+        (
+            format!("{}\n99999999999999999999\n{root}\n", checkpoint.origin),
+            "64 bits",
+        ),
+        (format!("{}\n3\nAAAA\n", checkpoint.origin), "not 32 bytes"),
+        (
+            format!("{}\n3\n{}\n", checkpoint.origin, root.replace('=', "")),
+            "not base64",
+        ),
+    ] {
+        let error = Checkpoint::parse_text(&text).unwrap_err().to_string();
+        assert!(error.contains(reason), "{text:?}: {error}");
+    }
+}
+
+// The vector SPEC.md shows: fixed keys (testkit federation seed 7, four
+// members), member 0's log of the three leaves 0x00, 0x01, 0x02, cosigned
+// by members 1 and 2.
+#[test]
+fn spec_vector() {
+    let test = testkit::federation(7, 4);
+    let (_, bytes) = cosigned(&test);
+    let expected = include_str!("vector.txt");
+    assert_eq!(
+        bytes, expected,
+        "SPEC.md's checkpoint vector changed:\n{bytes}"
+    );
+}
+
+// SPEC.md's Merkle vectors: the leaves are the leaf hashes of the one-byte
+// strings 0x00, 0x01, ... 0x07; the roots of the first 1 to 8 of them.
+#[test]
+fn merkle_root_vectors() {
+    let leaves: Vec<Digest> = (0u8..8).map(|i| merkle::leaf_hash(&[i])).collect();
+    let roots: Vec<String> = (1..=8)
+        .map(|n| hex::encode(merkle::root(&leaves[..n]).0))
+        .collect();
+    let expected: Vec<&str> = include_str!("roots.txt").lines().collect();
+    assert_eq!(
+        roots,
+        expected,
+        "SPEC.md's Merkle root vectors changed:\n{}",
+        roots.join("\n")
+    );
+}
+
+proptest::proptest! {
+    // Any size, root and cosigning times: the note reads back as written
+    // and verifies with the same cosigners.
+    #[test]
+    fn checkpoints_round_trip(
+        size in proptest::prelude::any::<u64>(),
+        root in proptest::prelude::any::<[u8; 32]>(),
+        times in proptest::collection::vec(0u64..=i64::MAX as u64, 0..3),
+    ) {
+        let test = testkit::federation(7, 4);
+        let checkpoint = Checkpoint::of_log(&test.federation.id(), &test.author(1), size, Digest(root));
+        proptest::prop_assert_eq!(Checkpoint::parse_text(&checkpoint.text()).unwrap(), checkpoint.clone());
+        let mut note = sign(&test.keys[1], &checkpoint).unwrap();
+        let witnesses = [0usize, 2, 3];
+        for (witness, time) in witnesses.iter().zip(&times) {
+            note.signatures.push(cosign(&test.keys[*witness], &test.federation.id(), &note.text, *time).unwrap());
+        }
+        let bytes = note.encode();
+        proptest::prop_assert_eq!(&Note::parse(bytes.as_bytes()).unwrap(), &note);
+        let verified = verify(bytes.as_bytes(), &test.federation).unwrap();
+        proptest::prop_assert_eq!(verified.checkpoint, checkpoint);
+        let mut expected: Vec<(AuthorityId, u64)> = witnesses
+            .iter()
+            .zip(&times)
+            .map(|(w, t)| (test.author(*w), *t))
+            .collect();
+        let order: Vec<AuthorityId> = test.federation.roster().members.iter().map(|m| m.key).collect();
+        expected.sort_by_key(|(a, _)| order.iter().position(|k| k == a));
+        proptest::prop_assert_eq!(verified.cosigners, expected);
+    }
+}
