@@ -260,5 +260,7 @@ pub fn verify_note(note: &Note, federation: &Federation) -> Result<Verified, Che
     })
 }
 
+pub mod witness;
+
 #[cfg(test)]
 mod tests;

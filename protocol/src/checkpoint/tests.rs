@@ -192,3 +192,127 @@ proptest::proptest! {
         proptest::prop_assert_eq!(verified.cosigners, expected);
     }
 }
+
+mod witnessing {
+    use super::*;
+    use crate::model::NoticeKind;
+    use crate::replica::Replica;
+    use crate::store::{MemStore, Store};
+    use crate::time::Timestamp;
+    use witness::{Verdict, WitnessState, split_view};
+
+    const T0: Timestamp = Timestamp(1_767_225_600_000);
+
+    /// Member 0's log of five notices, held by a replica.
+    fn log_of_five(test: &testkit::TestFederation) -> (Replica<MemStore>, Vec<Digest>) {
+        let mut replica = Replica::new(test.federation.clone(), MemStore::new());
+        let mut leaves = Vec::new();
+        for n in 0..5 {
+            let issued = replica
+                .issue(
+                    &test.keys[0],
+                    NoticeKind::List(testkit::listing(n, "tax", T0)),
+                    T0,
+                )
+                .unwrap();
+            leaves.push(issued.id.digest());
+        }
+        (replica, leaves)
+    }
+
+    fn signed(test: &testkit::TestFederation, size: u64, root: Digest) -> (Verified, Note) {
+        let checkpoint = Checkpoint::of_log(&test.federation.id(), &test.author(0), size, root);
+        let note = sign(&test.keys[0], &checkpoint).unwrap();
+        (verify_note(&note, &test.federation).unwrap(), note)
+    }
+
+    #[test]
+    fn a_witness_cosigns_only_what_its_own_copy_shows() {
+        let test = testkit::federation(7, 3);
+        let (replica, leaves) = log_of_five(&test);
+        let store = replica.store();
+        let witness = &test.keys[1];
+        let mut state = WitnessState::default();
+        let consider = |state: &mut WitnessState, size: u64, root: Digest| {
+            let (verified, note) = signed(&test, size, root);
+            (
+                state
+                    .consider(
+                        witness,
+                        &test.federation,
+                        &verified,
+                        &note,
+                        store,
+                        1_767_225_600,
+                    )
+                    .unwrap(),
+                note,
+            )
+        };
+        // Its head: cosigned, and the cosignature verifies.
+        let (verdict, mut note) = consider(&mut state, 5, merkle::root(&leaves));
+        let Verdict::Cosign(line) = verdict else {
+            panic!("expected a cosignature, got {verdict:?}");
+        };
+        note.signatures.push(line);
+        let verified = verify_note(&note, &test.federation).unwrap();
+        assert_eq!(verified.cosigners, vec![(test.author(1), 1_767_225_600)]);
+        assert_eq!(
+            state.newest(&test.author(0)),
+            Some((5, merkle::root(&leaves)))
+        );
+        // Behind what it cosigned: stale. Past its copy: ahead.
+        assert_eq!(
+            consider(&mut state, 3, merkle::root(&leaves[..3])).0,
+            Verdict::Stale { newest: 5 }
+        );
+        assert_eq!(
+            consider(&mut state, 7, merkle::root(&leaves)).0,
+            Verdict::Ahead { held: 5 }
+        );
+        // The same size with another root, signed by the author: a split
+        // view, with the checkpoint it cosigned as evidence.
+        let (verdict, other) = consider(&mut state, 5, merkle::root(&leaves[..4]));
+        let Verdict::SplitView { cosigned } = verdict else {
+            panic!("expected a split view, got {verdict:?}");
+        };
+        let first = verify_note(&cosigned, &test.federation).unwrap();
+        let second = verify_note(&other, &test.federation).unwrap();
+        assert!(split_view(&first, &second));
+        assert!(!split_view(&first, &first));
+        assert_eq!(
+            state.newest(&test.author(0)),
+            Some((5, merkle::root(&leaves)))
+        );
+
+        // A fresh witness checks a size below its head by rehashing.
+        let mut fresh = WitnessState::default();
+        assert!(matches!(
+            consider(&mut fresh, 4, merkle::root(&leaves[..4])).0,
+            Verdict::Cosign(_)
+        ));
+        assert_eq!(
+            consider(&mut fresh, 4, merkle::root(&leaves[..3])).0,
+            Verdict::SplitView {
+                cosigned: Box::new(signed(&test, 4, merkle::root(&leaves[..4])).1)
+            }
+        );
+        let mut another = WitnessState::default();
+        assert_eq!(
+            consider(&mut another, 4, merkle::root(&leaves[..3])).0,
+            Verdict::Conflict {
+                own_root: merkle::root(&leaves[..4])
+            }
+        );
+        assert_eq!(another.newest(&test.author(0)), None);
+        // Its own log is not witnessed by itself.
+        let (verified, note) = signed(&test, 5, merkle::root(&leaves));
+        assert_eq!(
+            WitnessState::default()
+                .consider(&test.keys[0], &test.federation, &verified, &note, store, 0)
+                .unwrap(),
+            Verdict::Own
+        );
+        assert_eq!(store.head(&test.author(0)).unwrap().unwrap().seq, 5);
+    }
+}
