@@ -12,7 +12,7 @@ use crate::codec::{self, CodecError};
 use crate::fold::Status;
 use crate::model::{AuthorityId, NoticeId};
 use crate::replica::{Outcome, Replica, ReplicaError, Waiting};
-use crate::roster::{Federation, Roster, RosterError};
+use crate::roster::{Federation, RosterError};
 use crate::store::{MemStore, Store};
 use crate::time::Timestamp;
 use credence_crypto::Digest;
@@ -157,9 +157,7 @@ impl Bundle {
 
     /// The bundle's federation.
     pub fn federation(&self) -> Result<Federation, BundleError> {
-        Ok(Federation::new(Roster::from_canonical_bytes(
-            &self.roster,
-        )?)?)
+        Ok(Federation::from_canonical_bytes(&self.roster)?)
     }
 }
 

@@ -414,6 +414,21 @@ impl Federation {
         })))
     }
 
+    /// The federation of canonical roster bytes (as carried in a bundle),
+    /// which must be exactly the bytes of the roster they decode to once
+    /// normalised: one roster has one encoding, so that its federation id
+    /// is the hash of the very bytes shown.
+    pub fn from_canonical_bytes(bytes: &[u8]) -> Result<Federation, RosterError> {
+        let federation = Federation::new(Roster::from_canonical_bytes(bytes)?)?;
+        if federation.canonical_bytes() != bytes {
+            return Err(invalid(
+                "roster",
+                "the bytes are not in canonical form (categories, measures and members sorted by code and key, each member's lists sorted without repeats)",
+            ));
+        }
+        Ok(federation)
+    }
+
     /// Parses and checks a roster TOML document.
     pub fn from_toml(text: &str) -> Result<Federation, RosterError> {
         Federation::new(RosterDocument::parse(text)?.to_roster()?)

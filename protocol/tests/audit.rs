@@ -172,3 +172,28 @@ fn not_a_bundle() {
     bytes.truncate(bytes.len() - 3);
     assert!(Bundle::from_bytes(&bytes).is_err());
 }
+
+// A bundle's roster bytes must be the canonical encoding, exactly as
+// import requires: the same roster with its members in another order is
+// refused (before, the audit re-normalised it and passed, while import
+// refused it).
+#[test]
+fn roster_bytes_out_of_canonical_order_are_refused() {
+    let (test, _, mut bundle) = exported(20);
+    let mut roster = test.federation.roster().clone();
+    roster.members.reverse();
+    let reordered = credence_protocol::codec::encode_bounded::<
+        _,
+        { credence_protocol::roster::ROSTER_BYTES_MAX },
+    >("roster", &roster)
+    .unwrap();
+    assert_ne!(reordered.as_slice(), test.federation.canonical_bytes());
+    bundle.roster = ByteBuf::from(reordered);
+    let bytes = bundle.to_bytes().unwrap();
+    let decoded = Bundle::from_bytes(&bytes).unwrap();
+    let error = audit(&decoded, T0, &mut |_, _| {}).unwrap_err().to_string();
+    assert!(error.contains("not in canonical form"), "{error}");
+    // The canonical bytes themselves pass.
+    bundle.roster = ByteBuf::from(test.federation.canonical_bytes().to_vec());
+    assert!(run(&bundle).passed());
+}
