@@ -74,4 +74,11 @@ fn main() {
         replica_seed.extend_from_slice(&[i, 0, if i % 4 == 3 { 0x80 } else { 0 }]);
     }
     write("replica", "in-order", &replica_seed);
+    // The cosigned checkpoint of SPEC.md (the target verifies against the
+    // same test federation, seed 7 with four members).
+    write(
+        "checkpoint",
+        "spec-vector",
+        include_bytes!("../../protocol/src/checkpoint/vector.txt"),
+    );
 }
