@@ -15,6 +15,10 @@
 //! | GET | `/v1/feed` | the publicity feed (public, no token) |
 //! | GET | `/v1/identity?challenge=` | proof that this process knows the token (no token) |
 //! | GET | `/v1/export` | an audit bundle (binary) |
+//! | GET | `/v1/logs/{author}/checkpoint` | the signed checkpoint of this node's own log (C2SP signed note, text) |
+//! | GET | `/v1/logs/{author}/inclusion?seq=&size=` | inclusion proof of the notice at `seq` |
+//! | GET | `/v1/logs/{author}/consistency?from=&to=` | consistency proof between two sizes |
+//! | GET | `/v1/logs/{author}/entries?from=&count=` | envelopes from `from` (at most 512) |
 //! | GET | `/metrics` | Prometheus metrics |
 //!
 //! Errors are `{"error": {"code": "...", "message": "..."}}` with a stable
@@ -26,11 +30,12 @@
 //! one is closed after 30 s and a request is cut at 60 s.
 
 use crate::daemon::{
-    Command, DaemonError, QUERY_DEADLINE_DEFAULT_MS, QUERY_DEADLINE_MAX_MS, QueryAsk, QueryScope,
+    Command, DaemonError, ProofAnswer, ProofAsk, QUERY_DEADLINE_DEFAULT_MS, QUERY_DEADLINE_MAX_MS,
+    QueryAsk, QueryScope,
 };
 use crate::views::{
-    ErrorBody, ErrorDetail, FeedView, IdentityAnswer, IssueAnswer, ListingView, PeersView,
-    QueryView, RegisterView, Status, SubjectView, TasksView,
+    ConsistencyView, EntriesView, ErrorBody, ErrorDetail, FeedView, IdentityAnswer, InclusionView,
+    IssueAnswer, ListingView, PeersView, QueryView, RegisterView, Status, SubjectView, TasksView,
 };
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
@@ -40,7 +45,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use credence_protocol::engine::{Readiness, Refusal};
-use credence_protocol::model::{NoticeId, NoticeKind, SubjectKey, SubjectKind};
+use credence_protocol::model::{AuthorityId, NoticeId, NoticeKind, SubjectKey, SubjectKind};
 use credence_protocol::roster::Federation;
 use credence_protocol::time::Timestamp;
 use serde::Deserialize;
@@ -112,6 +117,10 @@ pub fn router(commands: mpsc::Sender<Command>, federation: Federation, token: St
         .route("/v1/peers", get(peers))
         .route("/v1/queries", get(register))
         .route("/v1/export", get(export))
+        .route("/v1/logs/{author}/checkpoint", get(checkpoint))
+        .route("/v1/logs/{author}/inclusion", get(inclusion))
+        .route("/v1/logs/{author}/consistency", get(consistency))
+        .route("/v1/logs/{author}/entries", get(entries))
         .route("/metrics", get(metrics))
         .route_layer(middleware::from_fn_with_state(state.clone(), authorise));
     Router::new()
@@ -235,6 +244,9 @@ impl From<DaemonError> for ApiError {
                 refusal.code(),
             ),
             DaemonError::UnknownListing(_) => (404, "unknown_listing"),
+            DaemonError::NoCheckpoint(_) => (404, "no_checkpoint"),
+            DaemonError::NotHeld(_) => (404, "not_held"),
+            DaemonError::BadRequest(_) => (400, "bad_request"),
             DaemonError::Busy(_) => (503, "busy"),
             DaemonError::Internal(_) => (500, "internal"),
         };
@@ -455,6 +467,117 @@ async fn export(State(state): State<AppState>) -> Result<Response, ApiError> {
         message: e.to_string(),
     })?;
     Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response())
+}
+
+fn parse_author(text: &str) -> Result<AuthorityId, ApiError> {
+    text.parse().map_err(|_| {
+        ApiError::bad(
+            "bad_field",
+            format!("author: {text:?} is not a member key (64 hex digits)"),
+        )
+    })
+}
+
+async fn checkpoint(
+    State(state): State<AppState>,
+    Path(author): Path<String>,
+) -> Result<Response, ApiError> {
+    let author = parse_author(&author)?;
+    let note = ask(&state, |tx| Command::Checkpoint(author, tx)).await?;
+    Ok((
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        note.encode(),
+    )
+        .into_response())
+}
+
+/// A required or optional whole-number query parameter.
+fn parse_count(field: &str, text: Option<&str>) -> Result<Option<u64>, ApiError> {
+    text.map(|t| {
+        t.parse::<u64>().map_err(|_| {
+            ApiError::bad("bad_field", format!("{field}: {t:?} is not a whole number"))
+        })
+    })
+    .transpose()
+}
+
+fn required(field: &str, value: Option<u64>) -> Result<u64, ApiError> {
+    value.ok_or_else(|| ApiError::bad("bad_field", format!("{field}: missing")))
+}
+
+#[derive(Deserialize)]
+struct InclusionParams {
+    seq: Option<String>,
+    size: Option<String>,
+}
+
+async fn inclusion(
+    State(state): State<AppState>,
+    Path(author): Path<String>,
+    Query(params): Query<InclusionParams>,
+) -> Result<Json<InclusionView>, ApiError> {
+    let author = parse_author(&author)?;
+    let ask_for = ProofAsk::Inclusion {
+        author,
+        seq: required("seq", parse_count("seq", params.seq.as_deref())?)?,
+        size: parse_count("size", params.size.as_deref())?,
+    };
+    match ask(&state, |tx| Command::Proof(ask_for, tx)).await? {
+        ProofAnswer::Inclusion(proof) => Ok(Json(InclusionView::from(&proof))),
+        _ => Err(DaemonError::Internal("a proof of another kind came back".into()).into()),
+    }
+}
+
+#[derive(Deserialize)]
+struct ConsistencyParams {
+    from: Option<String>,
+    to: Option<String>,
+}
+
+async fn consistency(
+    State(state): State<AppState>,
+    Path(author): Path<String>,
+    Query(params): Query<ConsistencyParams>,
+) -> Result<Json<ConsistencyView>, ApiError> {
+    let author = parse_author(&author)?;
+    let ask_for = ProofAsk::Consistency {
+        author,
+        from: required("from", parse_count("from", params.from.as_deref())?)?,
+        to: required("to", parse_count("to", params.to.as_deref())?)?,
+    };
+    match ask(&state, |tx| Command::Proof(ask_for, tx)).await? {
+        ProofAnswer::Consistency(proof) => Ok(Json(ConsistencyView::from(&proof))),
+        _ => Err(DaemonError::Internal("a proof of another kind came back".into()).into()),
+    }
+}
+
+#[derive(Deserialize)]
+struct EntriesParams {
+    from: Option<String>,
+    count: Option<String>,
+}
+
+async fn entries(
+    State(state): State<AppState>,
+    Path(author): Path<String>,
+    Query(params): Query<EntriesParams>,
+) -> Result<Json<EntriesView>, ApiError> {
+    let author = parse_author(&author)?;
+    let from = required("from", parse_count("from", params.from.as_deref())?)?;
+    let ask_for = ProofAsk::Entries {
+        author,
+        from,
+        count: parse_count("count", params.count.as_deref())?
+            .unwrap_or(credence_protocol::checkpoint::proofs::ENTRIES_MAX),
+    };
+    match ask(&state, |tx| Command::Proof(ask_for, tx)).await? {
+        ProofAnswer::Entries(envelopes) => Ok(Json(EntriesView {
+            author,
+            from,
+            envelopes: envelopes.iter().map(hex::encode).collect(),
+        })),
+        _ => Err(DaemonError::Internal("a proof of another kind came back".into()).into()),
+    }
 }
 
 async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {

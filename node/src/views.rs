@@ -514,3 +514,77 @@ pub struct IdentityAnswer {
     /// `identity_proof(token, challenge)`, hex.
     pub proof: String,
 }
+
+/// The answer to `GET /v1/logs/{author}/inclusion`: the notice at `seq` is
+/// leaf `seq - 1` of the log of `size` whose root is `root` (RFC 9162
+/// audit path, hex).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InclusionView {
+    /// The log.
+    pub author: AuthorityId,
+    /// The notice's seq.
+    pub seq: u64,
+    /// The notice id (its leaf hash).
+    pub id: NoticeId,
+    /// The tree size.
+    pub size: u64,
+    /// The root at that size (hex).
+    pub root: String,
+    /// The audit path, leaf to root (hex).
+    pub path: Vec<String>,
+}
+
+impl From<&credence_protocol::checkpoint::proofs::Inclusion> for InclusionView {
+    fn from(proof: &credence_protocol::checkpoint::proofs::Inclusion) -> InclusionView {
+        InclusionView {
+            author: proof.author,
+            seq: proof.seq,
+            id: proof.id,
+            size: proof.size,
+            root: hex::encode(proof.root.0),
+            path: proof.path.iter().map(|d| hex::encode(d.0)).collect(),
+        }
+    }
+}
+
+/// The answer to `GET /v1/logs/{author}/consistency`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsistencyView {
+    /// The log.
+    pub author: AuthorityId,
+    /// The smaller size.
+    pub from: u64,
+    /// Its root (hex).
+    pub from_root: String,
+    /// The larger size.
+    pub to: u64,
+    /// Its root (hex).
+    pub to_root: String,
+    /// The consistency path (RFC 9162, hex).
+    pub path: Vec<String>,
+}
+
+impl From<&credence_protocol::checkpoint::proofs::Consistency> for ConsistencyView {
+    fn from(proof: &credence_protocol::checkpoint::proofs::Consistency) -> ConsistencyView {
+        ConsistencyView {
+            author: proof.author,
+            from: proof.from,
+            from_root: hex::encode(proof.from_root.0),
+            to: proof.to,
+            to_root: hex::encode(proof.to_root.0),
+            path: proof.path.iter().map(|d| hex::encode(d.0)).collect(),
+        }
+    }
+}
+
+/// The answer to `GET /v1/logs/{author}/entries`: envelopes in seq order
+/// from `from` (hex, exactly as signed).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EntriesView {
+    /// The log.
+    pub author: AuthorityId,
+    /// The seq of the first envelope.
+    pub from: u64,
+    /// The envelopes (hex).
+    pub envelopes: Vec<String>,
+}

@@ -64,6 +64,15 @@ pub enum DaemonError {
     /// Too much is already in progress.
     #[error("{0}")]
     Busy(String),
+    /// This node holds no signed checkpoint of that log.
+    #[error("this node holds no signed checkpoint of the log of {0}: only its own log's, for now")]
+    NoCheckpoint(AuthorityId),
+    /// This node holds less of that log than was asked about.
+    #[error("{0}")]
+    NotHeld(String),
+    /// The request does not make sense (what is wrong is said).
+    #[error("{0}")]
+    BadRequest(String),
     /// Something failed inside the node.
     #[error("{0}")]
     Internal(String),
@@ -102,6 +111,64 @@ pub enum Command {
     Metrics(Reply<String>),
     /// An audit bundle.
     Export(Reply<Bundle>),
+    /// The signed checkpoint of a member's log.
+    Checkpoint(AuthorityId, Reply<credence_crypto::note::Note>),
+    /// A proof over a member's log.
+    Proof(ProofAsk, Reply<ProofAnswer>),
+}
+
+/// A proof asked over a member's log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProofAsk {
+    /// That the notice at `seq` is in the log at `size` (default: held).
+    Inclusion {
+        /// The log.
+        author: AuthorityId,
+        /// The notice's seq.
+        seq: u64,
+        /// The tree size.
+        size: Option<u64>,
+    },
+    /// That the log at `from` is a prefix of the log at `to`.
+    Consistency {
+        /// The log.
+        author: AuthorityId,
+        /// The smaller size.
+        from: u64,
+        /// The larger size.
+        to: u64,
+    },
+    /// The envelopes from `from`, at most `count`.
+    Entries {
+        /// The log.
+        author: AuthorityId,
+        /// First seq.
+        from: u64,
+        /// How many at most.
+        count: u64,
+    },
+}
+
+/// A proof given.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ProofAnswer {
+    /// See [`ProofAsk::Inclusion`].
+    Inclusion(credence_protocol::checkpoint::proofs::Inclusion),
+    /// See [`ProofAsk::Consistency`].
+    Consistency(credence_protocol::checkpoint::proofs::Consistency),
+    /// See [`ProofAsk::Entries`].
+    Entries(Vec<Vec<u8>>),
+}
+
+fn proof_error<E: std::error::Error>(
+    error: credence_protocol::checkpoint::proofs::ProofError<E>,
+) -> DaemonError {
+    use credence_protocol::checkpoint::proofs::ProofError;
+    match error {
+        ProofError::NotHeld { .. } => DaemonError::NotHeld(error.to_string()),
+        ProofError::Bad(message) => DaemonError::BadRequest(message),
+        ProofError::Store(e) => DaemonError::internal(e),
+    }
 }
 
 /// A running node's handle: its command channel, its stream of accepted
@@ -864,6 +931,41 @@ impl Daemon {
                     Err(e) => Err(DaemonError::internal(e)),
                 };
                 let _ = reply.send(result);
+            }
+            Command::Checkpoint(author, reply) => {
+                let result = if author == self.node.author() {
+                    match self.node.engine.own_checkpoint() {
+                        Ok(Some(note)) => Ok(note),
+                        Ok(None) => Err(DaemonError::NotHeld(
+                            "this node has not issued a notice yet: its log is empty".into(),
+                        )),
+                        Err(refusal) => Err(DaemonError::Refused(refusal)),
+                    }
+                } else {
+                    Err(DaemonError::NoCheckpoint(author))
+                };
+                let _ = reply.send(result);
+            }
+            Command::Proof(ask, reply) => {
+                use credence_protocol::checkpoint::proofs;
+                self.in_background(reply, move |replica| {
+                    let store = replica.store();
+                    match ask {
+                        ProofAsk::Inclusion { author, seq, size } => {
+                            proofs::inclusion(store, &author, seq, size).map(ProofAnswer::Inclusion)
+                        }
+                        ProofAsk::Consistency { author, from, to } => {
+                            proofs::consistency(store, &author, from, to)
+                                .map(ProofAnswer::Consistency)
+                        }
+                        ProofAsk::Entries {
+                            author,
+                            from,
+                            count,
+                        } => proofs::entries(store, &author, from, count).map(ProofAnswer::Entries),
+                    }
+                    .map_err(proof_error)
+                });
             }
             Command::Tasks(at, reply) => {
                 let me = self.node.author();

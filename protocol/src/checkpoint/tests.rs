@@ -193,6 +193,8 @@ proptest::proptest! {
     }
 }
 
+use witnessing::log_of_five as witnessing_fixture;
+
 mod witnessing {
     use super::*;
     use crate::model::NoticeKind;
@@ -204,7 +206,7 @@ mod witnessing {
     const T0: Timestamp = Timestamp(1_767_225_600_000);
 
     /// Member 0's log of five notices, held by a replica.
-    fn log_of_five(test: &testkit::TestFederation) -> (Replica<MemStore>, Vec<Digest>) {
+    pub(super) fn log_of_five(test: &testkit::TestFederation) -> (Replica<MemStore>, Vec<Digest>) {
         let mut replica = Replica::new(test.federation.clone(), MemStore::new());
         let mut leaves = Vec::new();
         for n in 0..5 {
@@ -314,5 +316,76 @@ mod witnessing {
             Verdict::Own
         );
         assert_eq!(store.head(&test.author(0)).unwrap().unwrap().seq, 5);
+    }
+}
+
+mod proving {
+    use super::witnessing_fixture as fixture;
+    use super::*;
+    use proofs::{ProofError, consistency, entries, inclusion, root_at};
+
+    #[test]
+    fn proofs_verify_against_the_roots_of_checkpoints() {
+        let test = testkit::federation(7, 3);
+        let (replica, leaves) = fixture(&test);
+        let store = replica.store();
+        let author = test.author(0);
+        for size in 1..=5u64 {
+            let root = root_at(store, &author, size).unwrap();
+            assert_eq!(root, merkle::root(&leaves[..size as usize]));
+            for seq in 1..=size {
+                let proof = inclusion(store, &author, seq, Some(size)).unwrap();
+                assert_eq!(proof.id.digest(), leaves[seq as usize - 1]);
+                assert_eq!(proof.root, root);
+                assert!(merkle::verify_inclusion(
+                    &proof.id.digest(),
+                    seq - 1,
+                    size,
+                    &proof.path,
+                    &root
+                ));
+            }
+            for from in 0..=size {
+                let proof = consistency(store, &author, from, size).unwrap();
+                assert!(merkle::verify_consistency(
+                    from,
+                    size,
+                    &proof.from_root,
+                    &proof.to_root,
+                    &proof.path
+                ));
+            }
+        }
+        // The size held is the default.
+        assert_eq!(inclusion(store, &author, 2, None).unwrap().size, 5);
+        // What cannot be proven says why.
+        assert!(matches!(
+            inclusion(store, &author, 2, Some(6)),
+            Err(ProofError::NotHeld { held: 5, asked: 6 })
+        ));
+        assert!(matches!(
+            inclusion(store, &author, 0, None),
+            Err(ProofError::Bad(_))
+        ));
+        assert!(matches!(
+            consistency(store, &author, 4, 3),
+            Err(ProofError::Bad(_))
+        ));
+        assert!(matches!(
+            root_at(store, &test.author(1), 1),
+            Err(ProofError::NotHeld { held: 0, asked: 1 })
+        ));
+        // Entries are the envelopes, whose leaf hashes are the leaves.
+        let got = entries(store, &author, 2, 10).unwrap();
+        assert_eq!(got.len(), 4);
+        assert_eq!(merkle::leaf_hash(&got[0]), leaves[1]);
+        assert!(matches!(
+            entries(store, &author, 0, 1),
+            Err(ProofError::Bad(_))
+        ));
+        assert!(matches!(
+            entries(store, &author, 1, proofs::ENTRIES_MAX + 1),
+            Err(ProofError::Bad(_))
+        ));
     }
 }

@@ -737,6 +737,33 @@ impl<S: Store> Engine<S> {
         &self.gate.readiness
     }
 
+    /// The checkpoint of this node's own log as it holds it, signed by its
+    /// key (C2SP signed note; `None` before its first notice). Refused
+    /// unless the node issues (`Ready`): a node restoring its log holds
+    /// less than it signed, and one whose log forked must not sign more.
+    pub fn own_checkpoint(&self) -> Result<Option<credence_crypto::note::Note>, Refusal> {
+        if self.gate.readiness != Readiness::Ready {
+            return Err(Refusal::NotReady(self.gate.readiness.clone()));
+        }
+        let head = self
+            .replica
+            .store()
+            .head(&self.me)
+            .map_err(|e| Refusal::Store(e.to_string()))?;
+        let Some(head) = head else {
+            return Ok(None);
+        };
+        let checkpoint = crate::checkpoint::Checkpoint::of_log(
+            &self.replica.federation().id(),
+            &self.me,
+            head.seq,
+            head.root(),
+        );
+        crate::checkpoint::sign(&self.key, &checkpoint)
+            .map(Some)
+            .map_err(|e| Refusal::Store(e.to_string()))
+    }
+
     /// The durable own-log mark, once there is one.
     pub fn mark(&self) -> Option<&Mark> {
         self.gate.mark.as_ref()
