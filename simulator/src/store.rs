@@ -19,6 +19,35 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
+/// Hashes a 32-byte id by its first 8 bytes: ids are BLAKE3 hashes and
+/// public keys, uniform already, and the simulator looks one up at almost
+/// every delivery. Keys are still compared in full.
+#[derive(Default, Clone, Copy)]
+pub struct IdHasher(u64);
+
+impl std::hash::Hasher for IdHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        match bytes.first_chunk::<8>() {
+            Some(word) => self.0 ^= u64::from_le_bytes(*word),
+            None => {
+                for byte in bytes {
+                    self.0 = self.0.rotate_left(8) ^ u64::from(*byte);
+                }
+            }
+        }
+    }
+
+    fn write_usize(&mut self, _: usize) {
+        // The length prefix of a 32-byte array says nothing.
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type IdMap<K, V> = std::collections::HashMap<K, V, std::hash::BuildHasherDefault<IdHasher>>;
+
 /// A log slot whose notice this store has not been given.
 const NONE: u32 = u32::MAX;
 
@@ -48,11 +77,11 @@ impl Envelope {
 /// The envelopes of one simulation, each held once.
 #[derive(Debug, Default)]
 pub struct Interner {
-    index: FxHashMap<NoticeId, u32>,
+    index: IdMap<NoticeId, u32>,
     envelopes: Vec<Rc<Envelope>>,
     /// Authors numbered in the order their first notice was stored, so
     /// that each store keeps its logs in a vector.
-    authors: FxHashMap<AuthorityId, usize>,
+    authors: IdMap<AuthorityId, usize>,
     /// Per envelope, `stride` words: bit `s` is set when store `s` holds it.
     holders: Vec<u64>,
     stride: usize,
