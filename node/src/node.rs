@@ -417,9 +417,17 @@ impl Node {
         Ok(summary)
     }
 
-    /// An audit bundle of everything this node holds.
+    /// An audit bundle of everything this node holds, with the signed
+    /// checkpoint of its own log (none while it does not issue).
     pub fn export(&self) -> Result<Bundle, NodeError> {
-        Ok(Bundle::export(self.replica())?)
+        let own: Vec<_> = self
+            .engine
+            .own_checkpoint()
+            .ok()
+            .flatten()
+            .into_iter()
+            .collect();
+        Ok(Bundle::export(self.replica())?.with_checkpoints(&own))
     }
 }
 

@@ -168,6 +168,25 @@ pub fn audit(report: &AuditReport) -> String {
             statuses.join(", ")
         }
     );
+    let _ = writeln!(
+        out,
+        "signed checkpoints matching the logs: {}",
+        report.checkpoints.len()
+    );
+    for checkpoint in &report.checkpoints {
+        let _ = writeln!(
+            out,
+            "  {} at {} notices: {} cosignatures{}",
+            checkpoint.author.short(),
+            checkpoint.size,
+            checkpoint.cosigners,
+            if checkpoint.witnessed {
+                ", witnessed by a quorum"
+            } else {
+                ", not witnessed by a quorum"
+            }
+        );
+    }
     let _ = writeln!(out, "forks: {}", report.forks.len());
     for fork in &report.forks {
         let _ = writeln!(

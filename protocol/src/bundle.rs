@@ -24,7 +24,9 @@ use std::collections::BTreeMap;
 /// First bytes of every bundle file.
 pub const BUNDLE_MAGIC: &[u8; 16] = b"credence-bundle\0";
 /// Bundle format version.
-pub const BUNDLE_VERSION: u16 = 1;
+pub const BUNDLE_VERSION: u16 = 2;
+/// Signed checkpoints one bundle carries at most.
+pub const BUNDLE_CHECKPOINTS_MAX: usize = 4096;
 /// Largest bundle, in bytes.
 pub const BUNDLE_BYTES_MAX: usize = 1 << 31;
 /// Envelopes replayed between two progress reports of the audit.
@@ -65,6 +67,10 @@ pub struct Bundle {
     pub heads: Vec<BundleHead>,
     /// Fork evidence.
     pub forks: Vec<BundleFork>,
+    /// Signed checkpoints of logs in the bundle (C2SP signed notes, with
+    /// whatever cosignatures they carry), at most
+    /// [`BUNDLE_CHECKPOINTS_MAX`].
+    pub checkpoints: Vec<ByteBuf>,
 }
 
 /// Why a bundle could not be read at all.
@@ -129,7 +135,15 @@ impl Bundle {
             envelopes,
             heads,
             forks,
+            checkpoints: Vec::new(),
         })
+    }
+
+    /// The bundle with these signed checkpoints added.
+    pub fn with_checkpoints(mut self, notes: &[credence_crypto::note::Note]) -> Bundle {
+        self.checkpoints
+            .extend(notes.iter().map(|n| ByteBuf::from(n.encode().into_bytes())));
+        self
     }
 
     /// The bundle's file bytes.
@@ -172,6 +186,19 @@ pub struct AuthorReport {
     pub notices: u64,
     /// Merkle root recomputed from the log.
     pub root: Digest,
+}
+
+/// A signed checkpoint the audit checked against the log it replayed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CheckpointFinding {
+    /// Whose log.
+    pub author: AuthorityId,
+    /// The size it states.
+    pub size: u64,
+    /// Members whose cosignature verified.
+    pub cosigners: usize,
+    /// Cosigned by a quorum of the other members.
+    pub witnessed: bool,
 }
 
 /// An equivocation found by the audit.
@@ -217,6 +244,8 @@ pub struct AuditReport {
     pub violations: Vec<Violation>,
     /// Listings by status at the audit time.
     pub statuses: BTreeMap<&'static str, usize>,
+    /// Signed checkpoints that verified and match the replayed logs.
+    pub checkpoints: Vec<CheckpointFinding>,
 }
 
 impl AuditReport {
@@ -266,6 +295,7 @@ pub fn audit(
     }
     check_fork_evidence(bundle, &mut replica, &mut violations, &mut forks)?;
     check_heads(bundle, &replica, &mut violations)?;
+    let checkpoints = check_checkpoints(bundle, &federation, &replica, &mut violations);
     forks.sort();
     forks.dedup();
     let authors = replica
@@ -300,7 +330,81 @@ pub fn audit(
         forks,
         violations,
         statuses,
+        checkpoints,
     })
+}
+
+/// Verifies each signed checkpoint and compares its root with the root of
+/// the replayed log at its size: a checkpoint that does not verify, states
+/// more notices than the bundle holds, or states another root is a
+/// violation (its author signed a log other than the one published, or
+/// the export left notices out).
+fn check_checkpoints(
+    bundle: &Bundle,
+    federation: &Federation,
+    replica: &Replica<MemStore>,
+    violations: &mut Vec<Violation>,
+) -> Vec<CheckpointFinding> {
+    use crate::checkpoint::{self, proofs};
+    let mut found = Vec::new();
+    if bundle.checkpoints.len() > BUNDLE_CHECKPOINTS_MAX {
+        violations.push(Violation {
+            notice: NoticeId::default(),
+            place: None,
+            rule: "checkpoints",
+            message: format!(
+                "{} checkpoints; a bundle carries at most {BUNDLE_CHECKPOINTS_MAX}",
+                bundle.checkpoints.len()
+            ),
+        });
+        return found;
+    }
+    for (index, bytes) in bundle.checkpoints.iter().enumerate() {
+        let verified = match checkpoint::verify(bytes, federation) {
+            Ok(verified) => verified,
+            Err(e) => {
+                violations.push(Violation {
+                    notice: NoticeId::default(),
+                    place: None,
+                    rule: "checkpoint",
+                    message: format!("checkpoint {index}: {e}"),
+                });
+                continue;
+            }
+        };
+        let (author, size) = (verified.author, verified.checkpoint.size);
+        let name = federation.name_of(&author);
+        let root = proofs::root_at(replica.store(), &author, size);
+        let problem = match root {
+            Ok(root) if root == verified.checkpoint.root => None,
+            Ok(root) => Some((
+                "checkpoint_root",
+                format!(
+                    "the checkpoint of {name}'s log at {size} notices states root {}, the notices in the bundle give {}",
+                    verified.checkpoint.root, root
+                ),
+            )),
+            Err(e) => Some((
+                "checkpoint_size",
+                format!("the checkpoint of {name}'s log at {size} notices: {e}"),
+            )),
+        };
+        match problem {
+            Some((rule, message)) => violations.push(Violation {
+                notice: NoticeId::default(),
+                place: Some((author, size)),
+                rule,
+                message,
+            }),
+            None => found.push(CheckpointFinding {
+                author,
+                size,
+                cosigners: verified.cosigners.len(),
+                witnessed: verified.witnessed(federation),
+            }),
+        }
+    }
+    found
 }
 
 fn record(

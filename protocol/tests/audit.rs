@@ -197,3 +197,59 @@ fn roster_bytes_out_of_canonical_order_are_refused() {
     bundle.roster = ByteBuf::from(test.federation.canonical_bytes().to_vec());
     assert!(run(&bundle).passed());
 }
+
+// Checkpoints carried in a bundle are verified and compared with the
+// replayed logs: a true one is reported (with its cosigners), one with
+// another root, one past the log and one that does not verify are each a
+// violation.
+#[test]
+fn checkpoints_are_checked_against_the_logs() {
+    use credence_protocol::checkpoint::{self, Checkpoint};
+    let (test, replica, bundle) = exported(40);
+    let head = credence_protocol::store::Store::head(replica.store(), &test.author(0))
+        .unwrap()
+        .unwrap();
+    let true_one = Checkpoint::of_log(
+        &test.federation.id(),
+        &test.author(0),
+        head.seq,
+        head.root(),
+    );
+    let mut cosigned = checkpoint::sign(&test.keys[0], &true_one).unwrap();
+    cosigned
+        .signatures
+        .push(checkpoint::cosign(&test.keys[1], &test.federation.id(), &cosigned.text, 1).unwrap());
+    let once = cosigned.clone();
+    cosigned
+        .signatures
+        .push(checkpoint::cosign(&test.keys[2], &test.federation.id(), &cosigned.text, 2).unwrap());
+    let report = run(&bundle.clone().with_checkpoints(&[once, cosigned]));
+    assert!(report.passed(), "{:?}", report.violations);
+    assert_eq!(report.checkpoints.len(), 2);
+    assert_eq!(report.checkpoints[0].size, head.seq);
+    // A quorum of three members is both others.
+    assert_eq!(report.checkpoints[0].cosigners, 1);
+    assert!(!report.checkpoints[0].witnessed);
+    assert_eq!(report.checkpoints[1].cosigners, 2);
+    assert!(report.checkpoints[1].witnessed);
+
+    let lying = Checkpoint {
+        root: credence_crypto::Digest([9; 32]),
+        ..true_one.clone()
+    };
+    let ahead = Checkpoint {
+        size: head.seq + 1,
+        ..true_one.clone()
+    };
+    let mut forged = checkpoint::sign(&test.keys[0], &true_one).unwrap();
+    forged.signatures[0].bytes[0] ^= 1;
+    let report = run(&bundle.with_checkpoints(&[
+        checkpoint::sign(&test.keys[0], &lying).unwrap(),
+        checkpoint::sign(&test.keys[0], &ahead).unwrap(),
+        forged,
+    ]));
+    let rules: Vec<&str> = report.violations.iter().map(|v| v.rule).collect();
+    assert_eq!(rules, ["checkpoint_root", "checkpoint_size", "checkpoint"]);
+    assert!(report.checkpoints.is_empty());
+    assert!(!report.passed());
+}

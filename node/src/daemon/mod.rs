@@ -1041,8 +1041,20 @@ impl Daemon {
                 });
             }
             Command::Export(reply) => {
-                self.in_background(reply, |replica| {
-                    Bundle::export(replica).map_err(DaemonError::internal)
+                // The own log's signed checkpoint goes with it (none while
+                // the node does not issue).
+                let own: Vec<_> = self
+                    .node
+                    .engine
+                    .own_checkpoint()
+                    .ok()
+                    .flatten()
+                    .into_iter()
+                    .collect();
+                self.in_background(reply, move |replica| {
+                    Bundle::export(replica)
+                        .map(|bundle| bundle.with_checkpoints(&own))
+                        .map_err(DaemonError::internal)
                 });
             }
         }
