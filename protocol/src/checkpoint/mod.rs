@@ -260,6 +260,7 @@ pub fn verify_note(note: &Note, federation: &Federation) -> Result<Verified, Che
     })
 }
 
+pub mod book;
 pub mod proofs;
 pub mod witness;
 

@@ -389,3 +389,77 @@ mod proving {
         ));
     }
 }
+
+mod keeping {
+    use super::*;
+    use book::{Book, Taken};
+
+    #[test]
+    fn a_book_gathers_cosignatures_and_keeps_the_newest_witnessed() {
+        let test = testkit::federation(7, 3);
+        let fed = &test.federation;
+        let leaves: Vec<Digest> = (0u8..6).map(|i| merkle::leaf_hash(&[i])).collect();
+        let at = |size: usize, root: Digest| {
+            sign(
+                &test.keys[0],
+                &Checkpoint::of_log(&fed.id(), &test.author(0), size as u64, root),
+            )
+            .unwrap()
+        };
+        let with = |mut note: Note, witnesses: &[usize]| {
+            for w in witnesses {
+                note.signatures
+                    .push(cosign(&test.keys[*w], &fed.id(), &note.text, 100 + *w as u64).unwrap());
+            }
+            note
+        };
+        let take = |book: &mut Book, note: &Note| {
+            let verified = verify_note(note, fed).unwrap();
+            book.take(note, &verified, fed)
+        };
+        let author = test.author(0);
+        let four = at(4, merkle::root(&leaves[..4]));
+        let mut book = Book::default();
+        assert_eq!(take(&mut book, &four), Taken::Newer);
+        assert_eq!(book.newest(&author).unwrap().cosigners(), 0);
+        assert!(book.witnessed(&author).is_none());
+        assert_eq!(
+            take(&mut book, &with(four.clone(), &[1])),
+            Taken::MoreCosignatures
+        );
+        assert_eq!(take(&mut book, &with(four.clone(), &[1])), Taken::Nothing);
+        assert_eq!(
+            take(&mut book, &with(four.clone(), &[2])),
+            Taken::MoreCosignatures
+        );
+        // Both others cosigned: witnessed, and the gathered note verifies
+        // with both.
+        let witnessed = book.witnessed(&author).unwrap();
+        assert!(witnessed.witnessed(fed));
+        let gathered = witnessed.note();
+        let verified = verify_note(&gathered, fed).unwrap();
+        assert_eq!(verified.cosigners.len(), 2);
+        assert_eq!(verified, witnessed.verified);
+        // A newer one, not yet cosigned: newest moves, witnessed stays.
+        let six = at(6, merkle::root(&leaves));
+        assert_eq!(take(&mut book, &six), Taken::Newer);
+        assert_eq!(book.newest(&author).unwrap().verified.checkpoint.size, 6);
+        assert_eq!(book.witnessed(&author).unwrap().verified.checkpoint.size, 4);
+        // Older: nothing.
+        assert_eq!(
+            take(&mut book, &at(3, merkle::root(&leaves[..3]))),
+            Taken::Nothing
+        );
+        // Another root at a size held: a split view, proven by both notes.
+        let other = at(4, merkle::root(&leaves[1..5]));
+        let Taken::SplitView(pair) = take(&mut book, &other) else {
+            panic!("expected a split view");
+        };
+        let (a, b) = (
+            verify_note(&pair.0, fed).unwrap(),
+            verify_note(&pair.1, fed).unwrap(),
+        );
+        assert!(witness::split_view(&a, &b));
+        assert_eq!(book.witnessed(&author).unwrap().verified.checkpoint.size, 4);
+    }
+}

@@ -1,0 +1,165 @@
+//! What a node keeps of other members' checkpoints: per log, the newest
+//! checkpoint with every valid cosignature gathered so far, and the newest
+//! one a quorum of witnesses cosigned. Two checkpoints of one log with one
+//! size and two roots, both signed by its author, are a split view: the
+//! pair is the evidence.
+
+use super::{Verified, quorum, witness_name};
+use crate::model::AuthorityId;
+use crate::roster::Federation;
+use credence_crypto::note::{self, Note, NoteSignature};
+use std::collections::BTreeMap;
+
+/// A checkpoint with the lines that verified: its author's, then one per
+/// cosigner.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Gathered {
+    /// The checkpoint and its verified cosigners.
+    pub verified: Verified,
+    /// The author's signature line.
+    author_line: NoteSignature,
+    /// Cosignature lines by cosigner.
+    cosignatures: BTreeMap<AuthorityId, NoteSignature>,
+}
+
+impl Gathered {
+    fn new(note: &Note, verified: &Verified, federation: &Federation) -> Option<Gathered> {
+        let author_line = note
+            .lines_of(
+                &verified.checkpoint.origin,
+                note::TYPE_ED25519,
+                &verified.author.0,
+            )
+            .next()?
+            .clone();
+        let mut cosignatures = BTreeMap::new();
+        for (witness, _) in &verified.cosigners {
+            let name = witness_name(&federation.id(), witness);
+            if let Some(line) = note
+                .lines_of(&name, note::TYPE_COSIGNATURE_V1, &witness.0)
+                .next()
+            {
+                cosignatures.insert(*witness, line.clone());
+            }
+        }
+        Some(Gathered {
+            verified: verified.clone(),
+            author_line,
+            cosignatures,
+        })
+    }
+
+    /// The note: text, the author's line, then the cosignatures in key
+    /// order (one encoding for one set of signatures).
+    pub fn note(&self) -> Note {
+        let mut signatures = vec![self.author_line.clone()];
+        signatures.extend(self.cosignatures.values().cloned());
+        Note {
+            text: self.verified.checkpoint.text(),
+            signatures,
+        }
+    }
+
+    /// Members whose cosignature it holds.
+    pub fn cosigners(&self) -> usize {
+        self.cosignatures.len()
+    }
+
+    /// Cosigned by a quorum of the other members.
+    pub fn witnessed(&self, federation: &Federation) -> bool {
+        self.cosignatures.len() >= quorum(federation)
+    }
+}
+
+/// What taking a checkpoint changed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Taken {
+    /// Newer than anything held for that log.
+    Newer,
+    /// The checkpoint held, with cosignatures it lacked.
+    MoreCosignatures,
+    /// Nothing new (older, or no new cosignature).
+    Nothing,
+    /// Same log and size as one held, another root: both notes, signed by
+    /// the log's author, are the evidence.
+    SplitView(Box<(Note, Note)>),
+}
+
+#[derive(Clone, Debug, Default)]
+struct Log {
+    newest: Option<Gathered>,
+    witnessed: Option<Gathered>,
+}
+
+/// The checkpoints a node keeps, per log.
+#[derive(Clone, Debug, Default)]
+pub struct Book {
+    logs: BTreeMap<AuthorityId, Log>,
+}
+
+impl Book {
+    /// Takes a checkpoint whose signatures verified (`verify_note`).
+    pub fn take(&mut self, note: &Note, verified: &Verified, federation: &Federation) -> Taken {
+        let Some(incoming) = Gathered::new(note, verified, federation) else {
+            return Taken::Nothing;
+        };
+        let log = self.logs.entry(verified.author).or_default();
+        for held in [&log.newest, &log.witnessed].into_iter().flatten() {
+            let same_size = held.verified.checkpoint.size == verified.checkpoint.size;
+            if same_size && held.verified.checkpoint.root != verified.checkpoint.root {
+                return Taken::SplitView(Box::new((held.note(), incoming.note())));
+            }
+        }
+        let taken = match &mut log.newest {
+            Some(held) if held.verified.checkpoint.size > verified.checkpoint.size => {
+                Taken::Nothing
+            }
+            Some(held) if held.verified.checkpoint.size == verified.checkpoint.size => {
+                let before = held.cosignatures.len();
+                for (witness, line) in incoming.cosignatures {
+                    if let std::collections::btree_map::Entry::Vacant(slot) =
+                        held.cosignatures.entry(witness)
+                    {
+                        let time = verified
+                            .cosigners
+                            .iter()
+                            .find(|(w, _)| *w == witness)
+                            .map_or(0, |(_, t)| *t);
+                        slot.insert(line);
+                        held.verified.cosigners.push((witness, time));
+                    }
+                }
+                held.verified.cosigners.sort_by_key(|(w, _)| *w);
+                if held.cosignatures.len() > before {
+                    Taken::MoreCosignatures
+                } else {
+                    Taken::Nothing
+                }
+            }
+            _ => {
+                log.newest = Some(incoming);
+                Taken::Newer
+            }
+        };
+        if let Some(newest) = &log.newest
+            && newest.witnessed(federation)
+            && log.witnessed.as_ref().is_none_or(|w| {
+                w.verified.checkpoint.size < newest.verified.checkpoint.size
+                    || w.cosigners() < newest.cosigners()
+            })
+        {
+            log.witnessed = Some(newest.clone());
+        }
+        taken
+    }
+
+    /// The newest checkpoint held for `author`'s log, with what it gathered.
+    pub fn newest(&self, author: &AuthorityId) -> Option<&Gathered> {
+        self.logs.get(author)?.newest.as_ref()
+    }
+
+    /// The newest checkpoint of `author`'s log a quorum cosigned.
+    pub fn witnessed(&self, author: &AuthorityId) -> Option<&Gathered> {
+        self.logs.get(author)?.witnessed.as_ref()
+    }
+}
