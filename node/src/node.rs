@@ -420,15 +420,14 @@ impl Node {
     /// An audit bundle of everything this node holds, with the signed
     /// checkpoint of its own log (none while it does not issue).
     pub fn export(&self) -> Result<Bundle, NodeError> {
-        let own: Vec<_> = self
-            .engine
-            .own_checkpoint()
-            .ok()
-            .flatten()
-            .into_iter()
-            .collect();
-        Ok(Bundle::export(self.replica())?.with_checkpoints(&own))
+        Ok(Bundle::export(self.replica())?.with_checkpoints(&own_checkpoints(&self.engine)))
     }
+}
+
+/// The signed checkpoint of the engine's own log, for an export: none
+/// while the node does not issue or before its first notice.
+pub fn own_checkpoints(engine: &Engine<SledStore>) -> Vec<credence_crypto::note::Note> {
+    engine.own_checkpoint().ok().flatten().into_iter().collect()
 }
 
 /// Disaster recovery: names the head of this authority's own log (seq and

@@ -104,13 +104,7 @@ fn a_full_disk_stops_the_node_and_loses_nothing_acknowledged() {
     // The request in flight is refused (or its connection closed, 0) and
     // the node stops on its own with the reason.
     assert_ne!(status, 201, "{answer}");
-    let code = c.peer("market").wait_exit();
-    assert_ne!(
-        code,
-        Some(0),
-        "a node whose store cannot write stops with an error"
-    );
-    let log = c.at("market").log();
+    let (code, log) = stops_with_an_error(&mut c);
     assert!(
         log.contains("stopping:") && log.to_lowercase().contains("no space left"),
         "the log names the cause:\n{}",
@@ -129,6 +123,18 @@ fn a_full_disk_stops_the_node_and_loses_nothing_acknowledged() {
     // Room again: the node comes back with everything it acknowledged.
     disk.resize("256m");
     comes_back_whole(&mut c, &acknowledged);
+}
+
+/// Waits for `market` to stop on its own; it must say it failed. Returns
+/// its exit code and log.
+fn stops_with_an_error(c: &mut Cluster) -> (Option<i32>, String) {
+    let code = c.peer("market").wait_exit();
+    assert_ne!(
+        code,
+        Some(0),
+        "a node whose store cannot write stops with an error"
+    );
+    (code, c.at("market").log())
 }
 
 /// The seq of `market`'s log as `peer` holds it.
@@ -213,13 +219,7 @@ fn a_failing_disk_stops_the_node_and_loses_nothing_acknowledged() {
     let body = serde_json::to_value(listing(100)).expect("notice JSON");
     let (status, answer) = c.at("market").post("/v1/notices", &body);
     assert_ne!(status, 201, "acknowledged on a failing disk: {answer}");
-    let code = c.peer("market").wait_exit();
-    assert_ne!(
-        code,
-        Some(0),
-        "a node whose store cannot write stops with an error"
-    );
-    let log = c.at("market").log();
+    let (code, log) = stops_with_an_error(&mut c);
     let stopping = log
         .lines()
         .find(|l| l.contains("stopping:"))

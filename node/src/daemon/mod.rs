@@ -1043,14 +1043,7 @@ impl Daemon {
             Command::Export(reply) => {
                 // The own log's signed checkpoint goes with it (none while
                 // the node does not issue).
-                let own: Vec<_> = self
-                    .node
-                    .engine
-                    .own_checkpoint()
-                    .ok()
-                    .flatten()
-                    .into_iter()
-                    .collect();
+                let own = crate::node::own_checkpoints(&self.node.engine);
                 self.in_background(reply, move |replica| {
                     Bundle::export(replica)
                         .map(|bundle| bundle.with_checkpoints(&own))

@@ -1497,18 +1497,21 @@ impl<S: Store> Engine<S> {
         out: &mut Vec<Output>,
     ) {
         match result {
-            Ok(bytes) => {
-                self.counters.sync_bytes_out += bytes.len() as u64;
-                out.push(Output::AnswerSync {
-                    reply,
-                    bytes: Some(bytes),
-                });
-            }
+            Ok(bytes) => self.send_sync_answer(reply, bytes, out),
             Err(e) => {
                 Self::log(out, Level::Warn, format!("sync ranges not answered: {e}"));
                 out.push(Output::AnswerSync { reply, bytes: None });
             }
         }
+    }
+
+    /// Sends an encoded sync answer, counting its bytes.
+    fn send_sync_answer(&mut self, reply: u64, bytes: Vec<u8>, out: &mut Vec<Output>) {
+        self.counters.sync_bytes_out += bytes.len() as u64;
+        out.push(Output::AnswerSync {
+            reply,
+            bytes: Some(bytes),
+        });
     }
 
     fn on_sync_request(
@@ -1560,13 +1563,7 @@ impl<S: Store> Engine<S> {
             }
         };
         match sync::encode_response(&answer.response) {
-            Ok(bytes) => {
-                self.counters.sync_bytes_out += bytes.len() as u64;
-                out.push(Output::AnswerSync {
-                    reply,
-                    bytes: Some(bytes),
-                });
-            }
+            Ok(bytes) => self.send_sync_answer(reply, bytes, out),
             Err(e) => {
                 Self::log(
                     out,
