@@ -55,3 +55,75 @@ fn envelope_and_notice_vectors() {
         .collect();
     assert_eq!(got, expected, "SPEC.md's envelope vectors changed:\n{got}");
 }
+
+/// SPEC.md's roster vector: a small roster with its members given out of
+/// order, normalised to its canonical bytes, and its federation id.
+#[test]
+fn roster_vector() {
+    use credence_protocol::model::{AuthorityId, ListKind};
+    use credence_protocol::roster::{Category, Federation, Measure, Member, Roster};
+    let member = |key: &str, name: &str, black: &[&str], implements: &[&str]| {
+        let mut bytes = [0u8; 32];
+        hex::decode_to_slice(key, &mut bytes).unwrap();
+        Member {
+            key: AuthorityId(bytes),
+            name: name.into(),
+            region: "350100".into(),
+            department: "market regulation".into(),
+            issues_black: black.iter().map(|s| s.to_string()).collect(),
+            issues_red: Vec::new(),
+            implements: implements.iter().map(|s| s.to_string()).collect(),
+            auditor: false,
+            listen: Vec::new(),
+        }
+    };
+    let roster = Roster {
+        name: "spec federation".into(),
+        objection_window_ms: 15 * 86_400_000,
+        categories: vec![
+            Category {
+                code: "tax".into(),
+                name: "Taxation".into(),
+            },
+            Category {
+                code: "food-drug".into(),
+                name: "Food and drug safety".into(),
+            },
+        ],
+        measures: vec![Measure {
+            code: "procurement-ban".into(),
+            name: "Procurement ban".into(),
+            list: ListKind::Black,
+            mandatory: true,
+        }],
+        members: vec![
+            member(
+                "761d33e9bee0fac04f578facc6056e0366d29a99ad86c0441aca0ad1bf0e0218",
+                "Witness Bureau",
+                &[],
+                &["procurement-ban", "procurement-ban"],
+            ),
+            member(
+                "6c93724e59986bad1de5f25b0c272f0ddfdbb0c662487e4d3107952aadf4e553",
+                "Author Bureau",
+                &["tax", "food-drug"],
+                &[],
+            ),
+        ],
+    };
+    let federation = Federation::new(roster).unwrap();
+    let got = format!(
+        "{} {}\n",
+        hex::encode(federation.id().0),
+        hex::encode(federation.canonical_bytes())
+    );
+    assert_eq!(got, include_str!("spec/roster.txt"), "SPEC.md's roster vector changed:\n{got}");
+    // The canonical bytes read back to the same federation; any other
+    // order of the same roster is refused.
+    assert_eq!(
+        Federation::from_canonical_bytes(federation.canonical_bytes())
+            .unwrap()
+            .id(),
+        federation.id()
+    );
+}
