@@ -117,7 +117,11 @@ fn roster_vector() {
         hex::encode(federation.id().0),
         hex::encode(federation.canonical_bytes())
     );
-    assert_eq!(got, include_str!("spec/roster.txt"), "SPEC.md's roster vector changed:\n{got}");
+    assert_eq!(
+        got,
+        include_str!("spec/roster.txt"),
+        "SPEC.md's roster vector changed:\n{got}"
+    );
     // The canonical bytes read back to the same federation; any other
     // order of the same roster is refused.
     assert_eq!(
@@ -126,4 +130,43 @@ fn roster_vector() {
             .id(),
         federation.id()
     );
+}
+
+/// SPEC.md's bundle vector: the two envelope vectors exported by a replica
+/// of the test federation, with the author's signed checkpoint of its log.
+#[test]
+fn bundle_vector() {
+    use credence_protocol::bundle::Bundle;
+    use credence_protocol::checkpoint::{self, Checkpoint};
+    use credence_protocol::replica::Replica;
+    use credence_protocol::store::{MemStore, Store};
+    let test = testkit::federation(7, 4);
+    let mut replica = Replica::new(test.federation.clone(), MemStore::new());
+    for (_, bytes, _) in vectors() {
+        replica.ingest(&bytes).unwrap();
+    }
+    let head = replica.store().head(&test.author(0)).unwrap().unwrap();
+    let note = checkpoint::sign(
+        &test.keys[0],
+        &Checkpoint::of_log(
+            &test.federation.id(),
+            &test.author(0),
+            head.seq,
+            head.root(),
+        ),
+    )
+    .unwrap();
+    let bundle = Bundle::export(&replica).unwrap().with_checkpoints(&[note]);
+    let bytes = bundle.to_bytes().unwrap();
+    let got = format!("{}\n", hex::encode(&bytes));
+    assert_eq!(
+        got,
+        include_str!("spec/bundle.txt"),
+        "SPEC.md's bundle vector changed:\n{got}"
+    );
+    let report =
+        credence_protocol::bundle::audit(&Bundle::from_bytes(&bytes).unwrap(), T0, &mut |_, _| {})
+            .unwrap();
+    assert!(report.passed());
+    assert_eq!(report.checkpoints.len(), 1);
 }
