@@ -1,4 +1,4 @@
-//! Anti-entropy sync (`/credence/sync/1`) as a sans-IO state machine.
+//! Anti-entropy sync (`/credence/sync/2`) as a sans-IO state machine.
 //!
 //! Every notice sits in its author's dense log, so a replica's content is
 //! summarised by its heads, `(author, seq, id)` per author. A session:

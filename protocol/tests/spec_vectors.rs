@@ -170,3 +170,54 @@ fn bundle_vector() {
     assert!(report.passed());
     assert_eq!(report.checkpoints.len(), 1);
 }
+
+/// SPEC.md's query vectors: member 1 asks about the listed company, member
+/// 0 (holding the listing vector alone) answers, both signed, one minute
+/// after the listing.
+#[test]
+fn query_vectors() {
+    use credence_protocol::model::SubjectKind;
+    use credence_protocol::query::{self, QUERY_BYTES_MAX, QUERY_VERSION, QueryRequest};
+    use credence_protocol::replica::Replica;
+    use credence_protocol::store::MemStore;
+    let test = testkit::federation(7, 4);
+    let mut replica = Replica::new(test.federation.clone(), MemStore::new());
+    let (_, list, _) = vectors().remove(0);
+    replica.ingest(&list).unwrap();
+    let now = T0.plus_ms(60_000);
+    let request = QueryRequest {
+        version: QUERY_VERSION,
+        federation: test.federation.id(),
+        requester: test.author(1),
+        subject_kind: SubjectKind::LegalPerson,
+        subject_id: testkit::uscc(1),
+        purpose: "procurement".into(),
+        legal_basis: "Government Procurement Law art. 22".into(),
+        issued_at: now,
+        nonce: 7,
+    }
+    .sign(&test.keys[1])
+    .unwrap();
+    let answer = query::answer(&replica, &request, &test.keys[0], now)
+        .unwrap()
+        .unwrap();
+    let request_bytes = request.signed.encode::<{ QUERY_BYTES_MAX + 64 }>().unwrap();
+    let answer_bytes = answer
+        .signed
+        .encode::<{ query::ANSWER_BYTES_MAX + 128 }>()
+        .unwrap();
+    let got = format!(
+        "request {} {}\nanswer {} {}\n",
+        hex::encode(request.id().unwrap().0),
+        hex::encode(&request_bytes),
+        hex::encode(answer.signed.id().unwrap().0),
+        hex::encode(&answer_bytes)
+    );
+    assert_eq!(
+        got,
+        include_str!("spec/query.txt"),
+        "SPEC.md's query vectors changed:\n{got}"
+    );
+    assert_eq!(answer.answer.request, request.id().unwrap().0);
+    assert_eq!(answer.answer.listings.len(), 1);
+}
