@@ -30,6 +30,7 @@ pub mod fold;
 pub mod identifiers;
 pub mod model;
 pub mod query;
+pub mod receipt;
 pub mod replica;
 pub mod roster;
 pub mod store;
