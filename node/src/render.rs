@@ -137,6 +137,33 @@ pub fn tasks(view: &TasksView) -> String {
     out
 }
 
+/// A verified query receipt.
+pub fn receipt(
+    federation: &credence_protocol::roster::Federation,
+    report: &credence_protocol::receipt::ReceiptReport,
+) -> String {
+    let mut out = String::new();
+    let request = &report.request;
+    let _ = writeln!(
+        out,
+        "query by {} at {} about {}\n  purpose: {}\n  legal basis: {}",
+        federation.name_of(&request.requester),
+        request.issued_at,
+        request.subject_id,
+        request.purpose,
+        request.legal_basis
+    );
+    let _ = writeln!(out, "answers: {}", report.answers.len());
+    for (responder, listings, enforceable) in &report.answers {
+        let _ = writeln!(
+            out,
+            "  {:<40} {listings} listings, {enforceable} enforceable (signed answer verified)",
+            federation.name_of(responder)
+        );
+    }
+    out
+}
+
 /// An audit report.
 pub fn audit(report: &AuditReport) -> String {
     let mut out = String::new();

@@ -136,3 +136,83 @@ fn checkpoints_and_proofs_verify() {
     c.peer("market").stop();
     c.peer("tax").stop();
 }
+
+// A federation-wide query saved as a receipt verifies offline with only
+// the roster (exit 0); a changed byte makes it invalid (1) and a file that
+// is no receipt is unreadable (2).
+#[test]
+fn a_query_receipt_verifies_offline_with_only_the_roster() {
+    use credence_tests::{arg, credence};
+    let mut c = cluster(&["market", "tax"]);
+    c.start_all();
+    c.at("market").issue(&listing(42));
+    c.wait_converged(&["market", "tax"]);
+    let receipt = c.root.path().join("query.receipt");
+    let subject = credence_protocol::testkit::uscc(42);
+    let asked = credence(&[
+        "query",
+        "--data",
+        arg(&c.at("tax").dir),
+        "--subject",
+        &subject,
+        "--purpose",
+        "contract award",
+        "--legal-basis",
+        "Government Procurement Law art. 22",
+        "--receipt",
+        arg(&receipt),
+    ])
+    .ok();
+    assert!(asked.stderr.contains("receipt written"), "{}", asked.stderr);
+    let valid = credence(&[
+        "receipt",
+        "verify",
+        arg(&receipt),
+        "--roster",
+        arg(&c.roster),
+    ])
+    .code(0);
+    assert!(valid.stdout.contains("RECEIPT VALID"), "{}", valid.stdout);
+    assert!(valid.stdout.contains("answers: 2"), "{}", valid.stdout);
+    assert!(
+        valid.stdout.contains("1 listings, 1 enforceable"),
+        "{}",
+        valid.stdout
+    );
+    // The last byte is inside the last answer's signature.
+    let mut bytes = std::fs::read(&receipt).expect("receipt");
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0x01;
+    let changed = c.root.path().join("changed.receipt");
+    std::fs::write(&changed, &bytes).expect("write");
+    let invalid = credence(&[
+        "receipt",
+        "verify",
+        arg(&changed),
+        "--roster",
+        arg(&c.roster),
+    ])
+    .code(1);
+    assert!(
+        invalid.stdout.contains("RECEIPT INVALID"),
+        "{}",
+        invalid.stdout
+    );
+    let garbage = c.root.path().join("garbage.receipt");
+    std::fs::write(&garbage, b"not a receipt").expect("write");
+    let unreadable = credence(&[
+        "receipt",
+        "verify",
+        arg(&garbage),
+        "--roster",
+        arg(&c.roster),
+    ])
+    .code(2);
+    assert!(
+        unreadable.stderr.contains("unreadable receipt"),
+        "{}",
+        unreadable.stderr
+    );
+    c.peer("market").stop();
+    c.peer("tax").stop();
+}

@@ -51,3 +51,66 @@ pub(super) fn audit(path: &Path, roster: Option<&Path>, at: Option<Timestamp>) -
     print!("{}", render::audit(&report));
     Ok(if report.passed() { 0 } else { 1 })
 }
+
+/// `credence receipt verify`: 0 valid, 1 invalid, 2 unreadable.
+pub(super) fn verify_receipt(path: &Path, roster: &Path) -> Result<i32> {
+    use credence_protocol::receipt::{RECEIPT_BYTES_MAX, Receipt, ReceiptError};
+    let bytes = read_bounded(path, RECEIPT_BYTES_MAX as u64, "credence receipt")?;
+    let federation = node::read_roster(roster)?;
+    let verified = Receipt::from_bytes(&bytes).and_then(|receipt| receipt.verify(&federation));
+    match verified {
+        Ok(report) => {
+            print!("{}", render::receipt(&federation, &report));
+            println!("RECEIPT VALID");
+            Ok(0)
+        }
+        Err(error @ ReceiptError::Invalid(_)) => {
+            println!("{}: {error}\nRECEIPT INVALID", path.display());
+            Ok(1)
+        }
+        Err(error @ ReceiptError::Unreadable(_)) => {
+            eprintln!("error: {}: {error}", path.display());
+            Ok(2)
+        }
+    }
+}
+
+/// The receipt of a query's answer as the API gave it: the signed request
+/// and every signed answer, checked before it is written.
+pub(super) fn write_receipt(
+    path: &Path,
+    answer: &crate::views::QueryView,
+    federation: &credence_protocol::roster::Federation,
+) -> Result<()> {
+    use credence_protocol::query::{ANSWER_BYTES_MAX, QUERY_BYTES_MAX, Signed};
+    use credence_protocol::receipt::Receipt;
+    let signed = |hex_text: &str, what: &str, max: usize| -> Result<Signed> {
+        let bytes =
+            hex::decode(hex_text).with_context(|| format!("the node's {what} is not hex"))?;
+        anyhow::ensure!(bytes.len() <= max, "the node's {what} is too large");
+        Signed::decode::<{ ANSWER_BYTES_MAX + 128 }>(&bytes)
+            .with_context(|| format!("the node's {what} does not decode"))
+    };
+    let request = signed(
+        &answer.signed_request,
+        "signed request",
+        QUERY_BYTES_MAX + 64,
+    )?;
+    let answers = answer
+        .answers
+        .iter()
+        .map(|a| signed(&a.signed_answer, "signed answer", ANSWER_BYTES_MAX + 128))
+        .collect::<Result<Vec<_>>>()?;
+    let receipt = Receipt {
+        version: credence_protocol::receipt::RECEIPT_VERSION,
+        federation: federation.id(),
+        request,
+        answers,
+    };
+    receipt
+        .verify(federation)
+        .with_context(|| "the answers do not make a valid receipt")?;
+    let bytes = receipt.to_bytes()?;
+    std::fs::write(path, bytes).with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}

@@ -1,11 +1,11 @@
 //! What each command does.
 
-use super::audit::{audit, read_bundle};
+use super::audit::{audit, read_bundle, verify_receipt, write_receipt};
 use super::federation::federation;
 use super::operator::Operator;
 use super::{
-    ActionArg, Command, ListArg, ListCommand, ObjectionCommand, OutcomeArg, QueryArgs, ShowArgs,
-    SubjectKindArg,
+    ActionArg, Command, ListArg, ListCommand, ObjectionCommand, OutcomeArg, QueryArgs,
+    ReceiptCommand, ShowArgs, SubjectKindArg,
 };
 use crate::api::QueryBody;
 use crate::daemon::QueryScope;
@@ -110,6 +110,9 @@ pub(super) fn run(command: Command, json: bool) -> Result<i32> {
             }
         }
         Command::Audit { bundle, roster, at } => return audit(&bundle, roster.as_deref(), at),
+        Command::Receipt(ReceiptCommand::Verify { file, roster }) => {
+            return verify_receipt(&file, &roster);
+        }
         Command::Demo { dir } => crate::demo::run(dir.as_deref())?,
         Command::Run { config } => crate::service::run(&config)?,
         Command::Devnet { nodes, exit, dir } => {
@@ -161,7 +164,16 @@ fn query(args: QueryArgs, json: bool) -> Result<()> {
         deadline_ms: None,
     };
     let answer: QueryView = client.post("/v1/query", &body)?;
-    emit(json, &answer, |a| render::query(&args.subject, a))
+    if let Some(path) = &args.receipt {
+        let federation = node::read_roster(&args.data.data.join(node::ROSTER_FILE))
+            .with_context(|| "reading the federation's roster to check the receipt")?;
+        write_receipt(path, &answer, &federation)?;
+    }
+    emit(json, &answer, |a| render::query(&args.subject, a))?;
+    if let Some(path) = &args.receipt {
+        eprintln!("receipt written to {}", path.display());
+    }
+    Ok(())
 }
 
 /// Signs a notice through the node of `dir`, running or not.

@@ -120,6 +120,9 @@ enum Command {
     },
     /// Ask the running node, or the whole federation, about a subject (signed, registered).
     Query(QueryArgs),
+    /// Query receipts.
+    #[command(subcommand)]
+    Receipt(ReceiptCommand),
     /// Show the running node's peers, heads, lag, pending notices and forks.
     Status {
         #[command(flatten)]
@@ -164,6 +167,23 @@ struct QueryArgs {
     /// Ask only this node.
     #[arg(long)]
     local: bool,
+    /// Save the signed request and answers here, for `credence receipt
+    /// verify`.
+    #[arg(long, value_name = "FILE")]
+    receipt: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+enum ReceiptCommand {
+    /// Verify a query receipt offline against the genesis roster: exit 0
+    /// valid, 1 invalid (the reason is printed), 2 unreadable.
+    Verify {
+        /// The receipt file (`credence query --receipt FILE`).
+        file: PathBuf,
+        /// The genesis roster of the federation.
+        #[arg(long)]
+        roster: PathBuf,
+    },
 }
 
 #[derive(Debug, Args)]
