@@ -220,4 +220,19 @@ fn query_vectors() {
     );
     assert_eq!(answer.answer.request, request.id().unwrap().0);
     assert_eq!(answer.answer.listings.len(), 1);
+    // The receipt of that query.
+    let receipt =
+        credence_protocol::receipt::Receipt::new(test.federation.id(), &request, &[&answer]);
+    let bytes = receipt.to_bytes().unwrap();
+    let got = format!("{}\n", hex::encode(&bytes));
+    assert_eq!(
+        got,
+        include_str!("spec/receipt.txt"),
+        "SPEC.md's receipt vector changed:\n{got}"
+    );
+    let report = credence_protocol::receipt::Receipt::from_bytes(&bytes)
+        .unwrap()
+        .verify(&test.federation)
+        .unwrap();
+    assert_eq!(report.answers, vec![(test.author(0), 1, 1)]);
 }
