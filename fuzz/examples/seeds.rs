@@ -81,4 +81,11 @@ fn main() {
         "spec-vector",
         include_bytes!("../../protocol/src/checkpoint/vector.txt"),
     );
+    // SPEC.md's receipt (hex in the protocol's vector file).
+    let receipt = include_str!("../../protocol/tests/spec/receipt.txt");
+    write(
+        "receipt",
+        "spec-vector",
+        &hex::decode(receipt.trim()).expect("the receipt vector is hex"),
+    );
 }
