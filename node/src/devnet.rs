@@ -239,7 +239,7 @@ impl Scenario<'_> {
 }
 
 /// Runs the scenario over running nodes (member order of [`prepare`]).
-pub async fn scenario(nodes: &[Running], names: &[String]) -> Result<()> {
+pub async fn scenario(nodes: &[Running], names: &[String], root: &Path) -> Result<()> {
     let mut s = Scenario {
         nodes,
         names: names.to_vec(),
@@ -327,6 +327,26 @@ pub async fn scenario(nodes: &[Running], names: &[String]) -> Result<()> {
         since.elapsed().as_secs_f64() * 1000.0,
         result.missing.len()
     );
+    // The query's receipt, checked as an auditor would: offline, with only
+    // the roster.
+    let roster = crate::node::read_roster(&root.join("roster.toml"))?;
+    let answers: Vec<_> = result.answers.iter().map(|a| &a.answer).collect();
+    let receipt = credence_protocol::receipt::Receipt::new(roster.id(), &result.request, &answers);
+    let path = root.join("query.receipt");
+    std::fs::write(&path, receipt.to_bytes()?)
+        .with_context(|| format!("writing {}", path.display()))?;
+    let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+    let report = credence_protocol::receipt::Receipt::from_bytes(&bytes)
+        .and_then(|r| r.verify(&roster))
+        .map_err(|e| anyhow::anyhow!("the devnet's own receipt: {e}"))?;
+    println!(
+        "     receipt {} verified offline with the roster: {} signed answers \
+         (credence receipt verify {} --roster {})",
+        path.display(),
+        report.answers.len(),
+        path.display(),
+        root.join("roster.toml").display()
+    );
     s.issue(
         0,
         "repairs the company's credit after rectification",
@@ -391,7 +411,7 @@ pub fn run(count: usize, exit: bool, dir: Option<&Path>) -> Result<()> {
         let started = Instant::now();
         wait_connected(&nodes).await?;
         println!("all {count} nodes connected in {:.0} ms", started.elapsed().as_secs_f64() * 1000.0);
-        let outcome = scenario(&nodes, &names).await;
+        let outcome = scenario(&nodes, &names, &root).await;
         if outcome.is_ok() && !exit {
             println!("\nthe nodes keep running; API tokens are in each data directory's api.token. Ctrl-C stops them.");
             let _ = tokio::signal::ctrl_c().await;
