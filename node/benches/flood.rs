@@ -272,13 +272,16 @@ fn main() {
                 break;
             }
             assert!(started.elapsed() < Duration::from_secs(30), "the honest nodes never connected");
+            // Polling the nodes' status until they are connected; nothing is timed here.
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         let rss_before = status_kib("VmRSS:");
         let stop = Arc::new(AtomicBool::new(false));
         let sent = Arc::new(Sent::default());
         let flooder = tokio::spawn(flood(court_key, federation.clone(), targets, stop.clone(), sent.clone()));
-        // Let the flood build up before timing anything.
+        // The workload's shape, not a wait for an event: the flood runs two
+        // seconds before the first honest notice, so that every honest
+        // notice is timed under a flood already at full rate.
         tokio::time::sleep(Duration::from_secs(2)).await;
         let mut watched: Vec<_> = honest.iter().map(|n| watch(&n.handle)).collect();
         let mut latencies = Vec::with_capacity(count);
@@ -299,6 +302,8 @@ fn main() {
                 .expect("issue");
             let times = reach_all(&mut watched, id, since).await.expect("propagation");
             latencies.push(times[1 - issuer].saturating_sub(times[issuer]));
+            // The honest issuing rate (a notice every 10 ms, as the module
+            // doc says): pacing the workload, not waiting for an event.
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         let flood_secs = flood_started.elapsed().as_secs_f64() + 2.0;

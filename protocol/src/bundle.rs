@@ -359,22 +359,55 @@ fn check_checkpoints(
         });
         return found;
     }
-    for (index, bytes) in bundle.checkpoints.iter().enumerate() {
-        let verified = match checkpoint::verify(bytes, federation) {
+    // Verify every checkpoint, then read each log once for the roots at
+    // all the sizes its checkpoints state, then report in bundle order.
+    let checked: Vec<Result<checkpoint::Verified, String>> = bundle
+        .checkpoints
+        .iter()
+        .enumerate()
+        .map(|(index, bytes)| {
+            checkpoint::verify(bytes, federation).map_err(|e| format!("checkpoint {index}: {e}"))
+        })
+        .collect();
+    let mut sizes: BTreeMap<AuthorityId, std::collections::BTreeSet<u64>> = BTreeMap::new();
+    for verified in checked.iter().flatten() {
+        sizes
+            .entry(verified.author)
+            .or_default()
+            .insert(verified.checkpoint.size);
+    }
+    let mut roots: BTreeMap<AuthorityId, Result<BTreeMap<u64, Digest>, String>> = BTreeMap::new();
+    for (author, sizes) in &sizes {
+        let read = proofs::roots_at(replica.store(), author, sizes).map_err(|e| e.to_string());
+        roots.insert(*author, read);
+    }
+    for result in checked {
+        let verified = match result {
             Ok(verified) => verified,
-            Err(e) => {
+            Err(message) => {
                 violations.push(Violation {
                     notice: NoticeId::default(),
                     place: None,
                     rule: "checkpoint",
-                    message: format!("checkpoint {index}: {e}"),
+                    message,
                 });
                 continue;
             }
         };
         let (author, size) = (verified.author, verified.checkpoint.size);
         let name = federation.name_of(&author);
-        let root = proofs::root_at(replica.store(), &author, size);
+        let root = match roots.get(&author) {
+            Some(Ok(roots)) => roots.get(&size).copied().ok_or_else(|| {
+                let held = replica
+                    .store()
+                    .head(&author)
+                    .unwrap_or_else(|never| match never {})
+                    .map_or(0, |h| h.seq);
+                format!("the bundle holds {held} notices of that log")
+            }),
+            Some(Err(e)) => Err(e.clone()),
+            None => Err("the log was not read".into()),
+        };
         let problem = match root {
             Ok(root) if root == verified.checkpoint.root => None,
             Ok(root) => Some((

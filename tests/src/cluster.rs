@@ -24,6 +24,11 @@ pub fn free_port() -> u16 {
         .expect("a free loopback port")
 }
 
+/// Whether a node's log says its HTTP port was taken.
+fn http_port_taken(log: &str) -> bool {
+    log.contains("the HTTP API cannot listen") && log.contains("Address already in use")
+}
+
 /// Waits until `condition` holds, polling; panics naming `what` after
 /// [`CONVERGE_TIMEOUT`].
 pub fn wait_for(what: &str, mut condition: impl FnMut() -> bool) {
@@ -69,9 +74,36 @@ impl Peer {
             .to_string()
     }
 
-    /// Starts `credence run` and waits until its API answers.
+    /// Starts `credence run` and waits until its API answers. The HTTP
+    /// port was chosen free when the cluster was made; if something took it
+    /// since (an outgoing connection's ephemeral port, another test), the
+    /// node says so and exits, and it is started again on a new port (the
+    /// libp2p port is in the roster and never changes).
     pub fn start(&mut self) {
+        const ATTEMPTS: usize = 3;
+        for attempt in 1..=ATTEMPTS {
+            match self.try_start() {
+                Ok(()) => return,
+                Err(log) if attempt < ATTEMPTS && http_port_taken(&log) => {
+                    let old = format!("{}:{}\"", self.host, self.http_port);
+                    self.http_port = free_port();
+                    let new = format!("{}:{}\"", self.host, self.http_port);
+                    let config = std::fs::read_to_string(&self.config).expect("run config");
+                    assert!(
+                        config.contains(&old),
+                        "the run config names its HTTP address"
+                    );
+                    std::fs::write(&self.config, config.replace(&old, &new)).expect("run config");
+                }
+                Err(log) => panic!("{} exited:\n{log}", self.handle),
+            }
+        }
+    }
+
+    /// One start; on an exit before the API answers, the log it wrote.
+    fn try_start(&mut self) -> Result<(), String> {
         assert!(self.child.is_none(), "{} is already running", self.handle);
+        let before = self.log().len();
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -95,12 +127,29 @@ impl Peer {
             .expect("credence run starts");
         self.child = Some(child);
         let started = Instant::now();
+        // Probing with a short timeout: until the node listens, whatever
+        // holds its port may accept and never answer.
+        let probe: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(1)))
+            .build()
+            .into();
         loop {
-            if self.try_get("/v1/status").is_some() {
-                return;
+            let answered = probe
+                .get(self.url("/v1/status"))
+                .header("Authorization", format!("Bearer {}", self.token()))
+                .call()
+                .is_ok_and(|r| r.status() == 200);
+            if answered {
+                return Ok(());
             }
             if let Some(Ok(Some(status))) = self.child.as_mut().map(Child::try_wait) {
-                panic!("{} exited with {status}:\n{}", self.handle, self.log());
+                self.child = None;
+                let log = self.log();
+                return Err(format!(
+                    "exit status {status}; its log:\n{}",
+                    log.get(before..).unwrap_or(&log)
+                ));
             }
             assert!(
                 started.elapsed() < Duration::from_secs(30),

@@ -509,3 +509,17 @@ fn operator_commands_go_through_the_running_node() {
     .ok();
     assert_eq!(offline.stdout, shown.stdout);
 }
+
+// The harness itself: a node whose HTTP port was taken after the cluster
+// chose it exits saying so, and is started again on another port.
+#[test]
+fn a_taken_http_port_is_chosen_again() {
+    let mut c = cluster(&["market"]);
+    let taken = c.at("market").http_port;
+    let _holder = std::net::TcpListener::bind(("127.0.0.1", taken)).expect("the port is free");
+    c.peer("market").start();
+    assert_ne!(c.at("market").http_port, taken);
+    assert!(c.at("market").log().contains("Address already in use"));
+    assert!(c.at("market").get("/v1/status")["ready"].is_boolean());
+    c.peer("market").stop();
+}

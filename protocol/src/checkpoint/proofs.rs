@@ -108,6 +108,35 @@ pub fn root_at<S: Store>(
     Ok(merkle::root(&leaves(store, author, size)?))
 }
 
+/// The roots of `author`'s log at each of `sizes` that it holds, in one
+/// pass over its leaves (sizes past what is held are left out): an audit
+/// checks many checkpoints of one log at the cost of reading it once.
+pub fn roots_at<S: Store>(
+    store: &S,
+    author: &AuthorityId,
+    sizes: &std::collections::BTreeSet<u64>,
+) -> Result<std::collections::BTreeMap<u64, Digest>, ProofError<S::Error>> {
+    let held = store
+        .head(author)
+        .map_err(ProofError::Store)?
+        .map_or(0, |h| h.seq);
+    let mut roots = std::collections::BTreeMap::new();
+    let Some(largest) = sizes.range(..=held).next_back().copied() else {
+        return Ok(roots);
+    };
+    let mut frontier = merkle::Frontier::new();
+    if sizes.contains(&0) {
+        roots.insert(0, frontier.root());
+    }
+    for id in leaves(store, author, largest)? {
+        frontier.push(id);
+        if sizes.contains(&frontier.size()) {
+            roots.insert(frontier.size(), frontier.root());
+        }
+    }
+    Ok(roots)
+}
+
 /// The inclusion proof of the notice at `seq` in `author`'s log at `size`
 /// (`None`: the size held).
 pub fn inclusion<S: Store>(

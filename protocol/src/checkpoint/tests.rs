@@ -356,6 +356,13 @@ mod proving {
                 ));
             }
         }
+        // All sizes in one pass: the same roots; sizes past the log left out.
+        let sizes: std::collections::BTreeSet<u64> = [0, 2, 5, 9].into_iter().collect();
+        let roots = proofs::roots_at(store, &author, &sizes).unwrap();
+        assert_eq!(roots.len(), 3);
+        assert_eq!(roots[&0], merkle::empty_root());
+        assert_eq!(roots[&2], root_at(store, &author, 2).unwrap());
+        assert_eq!(roots[&5], root_at(store, &author, 5).unwrap());
         // The size held is the default.
         assert_eq!(inclusion(store, &author, 2, None).unwrap().size, 5);
         // What cannot be proven says why.
