@@ -45,6 +45,13 @@ pub fn topic(federation: &Federation) -> gossipsub::IdentTopic {
     gossipsub::IdentTopic::new(format!("credence/{}/notices/1", &id[..8]))
 }
 
+/// The witness gossip topic of a federation: checkpoints, cosignatures
+/// and split-view evidence.
+pub fn checkpoint_topic(federation: &Federation) -> gossipsub::IdentTopic {
+    let id = federation.id().digest().to_hex();
+    gossipsub::IdentTopic::new(format!("credence/{}/checkpoints/1", &id[..8]))
+}
+
 /// The libp2p keypair of an authority key.
 pub fn keypair(key: &AuthorityKey) -> identity::Keypair {
     let mut secret = key.secret_bytes();
@@ -211,7 +218,8 @@ fn gossipsub(federation: &Federation) -> Result<gossipsub::Behaviour, NetError> 
         .max_transmit_size(GOSSIP_MESSAGE_BYTES_MAX)
         .heartbeat_interval(Duration::from_millis(700))
         .message_id_fn(|message| {
-            // The notice id: every copy of a notice has one message id.
+            // The notice id: every copy of a notice has one message id (a
+            // witness message's id is the same hash of its bytes).
             gossipsub::MessageId::from(credence_crypto::merkle::leaf_hash(&message.data).0.to_vec())
         })
         .build()
@@ -229,13 +237,17 @@ fn gossipsub(federation: &Federation) -> Result<gossipsub::Behaviour, NetError> 
         ..gossipsub::TopicScoreParams::default()
     };
     let mut params = gossipsub::PeerScoreParams::default();
-    params.topics.insert(topic.hash(), topic_params);
+    params.topics.insert(topic.hash(), topic_params.clone());
+    let checkpoints = checkpoint_topic(federation);
+    params.topics.insert(checkpoints.hash(), topic_params);
     behaviour
         .with_peer_score(params, gossipsub::PeerScoreThresholds::default())
         .map_err(NetError)?;
-    behaviour
-        .subscribe(&topic)
-        .map_err(|e| NetError(e.to_string()))?;
+    for topic in [&topic, &checkpoints] {
+        behaviour
+            .subscribe(topic)
+            .map_err(|e| NetError(e.to_string()))?;
+    }
     Ok(behaviour)
 }
 

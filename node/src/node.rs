@@ -420,14 +420,32 @@ impl Node {
     /// An audit bundle of everything this node holds, with the signed
     /// checkpoint of its own log (none while it does not issue).
     pub fn export(&self) -> Result<Bundle, NodeError> {
-        Ok(Bundle::export(self.replica())?.with_checkpoints(&own_checkpoints(&self.engine)))
+        Ok(Bundle::export(self.replica())?.with_checkpoints(&bundle_checkpoints(&self.engine)))
     }
 }
 
-/// The signed checkpoint of the engine's own log, for an export: none
-/// while the node does not issue or before its first notice.
-pub fn own_checkpoints(engine: &Engine<SledStore>) -> Vec<credence_crypto::note::Note> {
-    engine.own_checkpoint().ok().flatten().into_iter().collect()
+/// The checkpoints an export carries: per log, the newest quorum-cosigned
+/// checkpoint and the newest held, with every cosignature gathered, when
+/// this node's copy of the log reaches them (an auditor checks each
+/// against the log in the bundle); and the own log's checkpoint signed
+/// now while the node issues.
+pub fn bundle_checkpoints(engine: &Engine<SledStore>) -> Vec<credence_crypto::note::Note> {
+    let store = engine.replica().store();
+    let mut notes = Vec::new();
+    for log in engine.checkpoints() {
+        let held = store.head(&log.author).ok().flatten().map_or(0, |h| h.seq);
+        for checkpoint in [&log.witnessed, &log.newest].into_iter().flatten() {
+            if checkpoint.size <= held && !notes.contains(&checkpoint.note) {
+                notes.push(checkpoint.note.clone());
+            }
+        }
+    }
+    if let Ok(Some(own)) = engine.own_checkpoint()
+        && !notes.iter().any(|n| n.text == own.text)
+    {
+        notes.push(own);
+    }
+    notes
 }
 
 /// Disaster recovery: names the head of this authority's own log (seq and

@@ -286,6 +286,43 @@ pub fn status(status: &Status) -> String {
             author.name, author.seq, author.seen, author.lag
         );
     }
+    let _ = writeln!(
+        out,
+        "  checkpoints (witnessed: cosigned by {} members):",
+        status.quorum
+    );
+    if status.checkpoints.is_empty() {
+        let _ = writeln!(out, "    none yet");
+    }
+    for log in &status.checkpoints {
+        let witnessed = match (log.witnessed_size, log.witnessed_age_s) {
+            (Some(size), Some(age)) => format!(
+                "witnessed size {size} by {} ({age} s ago)",
+                log.witnessed_cosigners.join(", ")
+            ),
+            _ => "not witnessed yet".into(),
+        };
+        let _ = writeln!(
+            out,
+            "    {:<40} newest size {:>8} ({} cosigners); {witnessed}",
+            log.name,
+            log.size,
+            log.cosigners.len()
+        );
+        if log.split_view {
+            let _ = writeln!(
+                out,
+                "      SPLIT VIEW: {} signed two checkpoints with one size and two roots",
+                log.name
+            );
+        }
+        if let Some(size) = log.conflict_size {
+            let _ = writeln!(
+                out,
+                "      CONFLICT: its checkpoint of size {size} does not match this node's copy"
+            );
+        }
+    }
     out
 }
 

@@ -303,6 +303,65 @@ pub struct Status {
     pub issuing_detail: String,
     /// Seq of the own log's durable mark, when there is one.
     pub mark: Option<u64>,
+    /// Per log, the checkpoints held.
+    pub checkpoints: Vec<CheckpointStatus>,
+    /// Cosignatures a checkpoint needs to count as witnessed.
+    pub quorum: usize,
+}
+
+/// What a node holds of one log's checkpoints.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckpointStatus {
+    /// The log's author.
+    pub author: AuthorityId,
+    /// Its name in the roster.
+    pub name: String,
+    /// Size of the newest checkpoint held.
+    pub size: u64,
+    /// Names of the members that cosigned it.
+    pub cosigners: Vec<String>,
+    /// Size of the newest checkpoint a quorum cosigned (none yet: null).
+    pub witnessed_size: Option<u64>,
+    /// Names of the members that cosigned that one.
+    pub witnessed_cosigners: Vec<String>,
+    /// Seconds since that checkpoint's newest cosignature.
+    pub witnessed_age_s: Option<u64>,
+    /// Its author signed two checkpoints with one size and two roots.
+    pub split_view: bool,
+    /// Size of a checkpoint its author signed whose root differs from
+    /// this node's copy of the log.
+    pub conflict_size: Option<u64>,
+}
+
+impl CheckpointStatus {
+    /// The status of one log's checkpoints at `now_secs`.
+    pub fn of(
+        log: &credence_protocol::engine::LogCheckpoints,
+        federation: &credence_protocol::roster::Federation,
+        now_secs: u64,
+    ) -> CheckpointStatus {
+        let names = |c: &credence_protocol::engine::HeldCheckpoint| {
+            c.cosigners
+                .iter()
+                .map(|(a, _)| federation.name_of(a))
+                .collect::<Vec<_>>()
+        };
+        let witnessed = log.witnessed.as_ref();
+        CheckpointStatus {
+            author: log.author,
+            name: federation.name_of(&log.author),
+            size: log.newest.as_ref().map_or(0, |c| c.size),
+            cosigners: log.newest.as_ref().map(names).unwrap_or_default(),
+            witnessed_size: witnessed.map(|c| c.size),
+            witnessed_cosigners: witnessed.map(names).unwrap_or_default(),
+            witnessed_age_s: witnessed.and_then(|c| {
+                let newest = c.cosigners.iter().map(|(_, t)| *t).max()?;
+                Some(now_secs.saturating_sub(newest))
+            }),
+            split_view: log.split_view.is_some(),
+            conflict_size: log.conflict.as_ref().map(|c| c.size),
+        }
+    }
 }
 
 /// The connected peers.

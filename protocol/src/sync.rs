@@ -98,6 +98,11 @@ pub enum SyncRequest {
     /// "Send me your fork evidence of these authors": 1 to
     /// [`EVIDENCE_AUTHORS_MAX`] authors.
     Evidence(Vec<AuthorityId>),
+    /// "Here is what I hold of each log's checkpoints; send me newer ones,
+    /// more cosignatures and split views I lack": at most [`HEADS_MAX`]
+    /// entries, one per log. The engine answers it from its checkpoint
+    /// book ([`crate::checkpoint::book`]).
+    Checkpoints(Vec<crate::checkpoint::wire::CheckpointHave>),
 }
 
 /// One range of one author's log.
@@ -141,6 +146,15 @@ pub enum SyncResponse {
     Taken,
     /// The request was refused.
     Refused(RefusalReason),
+    /// Checkpoint notes the asker lacks, and split-view evidence of the
+    /// logs it did not say it holds evidence of (at most
+    /// [`crate::checkpoint::wire::CHECKPOINTS_ANSWER_BYTES_MAX`] in all).
+    Checkpoints {
+        /// Signed checkpoint notes with their cosignatures.
+        notes: Vec<serde_bytes::ByteBuf>,
+        /// Pairs of one author's checkpoints with one size and two roots.
+        split_views: Vec<crate::checkpoint::wire::SplitViewPair>,
+    },
 }
 
 /// The two envelopes an author signed at one seq.
@@ -169,6 +183,9 @@ pub enum RefusalReason {
     /// An evidence request named no author or too many.
     #[error("an evidence request names 1 to {EVIDENCE_AUTHORS_MAX} authors")]
     BadEvidence,
+    /// A checkpoint request held more entries than there can be members.
+    #[error("a checkpoint request may hold at most {HEADS_MAX} entries")]
+    TooManyCheckpoints,
 }
 
 /// Encodes a sync request.
@@ -343,6 +360,17 @@ pub fn respond<S: Store>(
                 return Ok(SyncResponse::Refused(RefusalReason::BadRange));
             }
             serve_ranges(replica.store(), ranges).map_err(ReplicaError::Store)
+        }
+        SyncRequest::Checkpoints(held) => {
+            if held.len() > HEADS_MAX {
+                return Ok(SyncResponse::Refused(RefusalReason::TooManyCheckpoints));
+            }
+            // A replica keeps no checkpoints: the engine answers from its
+            // book before a request reaches this.
+            Ok(SyncResponse::Checkpoints {
+                notes: Vec::new(),
+                split_views: Vec::new(),
+            })
         }
     }
 }
@@ -855,6 +883,7 @@ fn response_name(response: &SyncResponse) -> &'static str {
         SyncResponse::Evidence(_) => "evidence",
         SyncResponse::Notices { .. } => "notices",
         SyncResponse::Taken => "taken",
+        SyncResponse::Checkpoints { .. } => "checkpoints",
         SyncResponse::Refused(_) => "refused",
     }
 }
@@ -1171,11 +1200,33 @@ mod spec_vectors {
                 "Refused",
                 response(&SyncResponse::Refused(RefusalReason::BadEvidence)),
             ),
+            (
+                "Checkpoints",
+                request(&SyncRequest::Checkpoints(vec![
+                    crate::checkpoint::wire::CheckpointHave {
+                        author,
+                        size: 7,
+                        cosigners: 2,
+                        witnessed: 5,
+                        split_view: false,
+                    },
+                ])),
+            ),
+            (
+                "CheckpointNotes",
+                response(&SyncResponse::Checkpoints {
+                    notes: vec![serde_bytes::ByteBuf::from(vec![0x61, 0x0a])],
+                    split_views: vec![crate::checkpoint::wire::SplitViewPair {
+                        first: serde_bytes::ByteBuf::from(vec![0x01]),
+                        second: serde_bytes::ByteBuf::from(vec![0x02]),
+                    }],
+                }),
+            ),
         ]
     }
 
     /// The bytes SPEC.md gives, hex.
-    const SPEC: [(&str, &str); 10] = [
+    const SPEC: [(&str, &str); 12] = [
         (
             "Digest",
             "000000003333333333333333333333333333333333333333333333333333333333333333d0542e1d134c3585e308edf1bcac8da2bf53bdd7ab794126ddb8fbca5dc0dbc6",
@@ -1207,6 +1258,14 @@ mod spec_vectors {
         ),
         ("Taken", "04000000"),
         ("Refused", "0500000003000000"),
+        (
+            "Checkpoints",
+            "0400000001000000000000001111111111111111111111111111111111111111111111111111111111111111070000000000000002000000050000000000000000",
+        ),
+        (
+            "CheckpointNotes",
+            "0600000001000000000000000200000000000000610a0100000000000000010000000000000001010000000000000002",
+        ),
     ];
 
     // The encoding of every sync message is the one SPEC.md specifies: a

@@ -3,6 +3,7 @@
 
 use crate::sim::Violation;
 use serde::Serialize;
+use std::collections::BTreeMap;
 use std::fmt::Write;
 
 /// Everything a run measured.
@@ -76,6 +77,14 @@ pub struct Report {
     pub issue_refused: u64,
     /// Queries asked, completed, and answers merged into them.
     pub queries: (u64, u64, u64),
+    /// Checkpoint events summed over the honest nodes up at the end
+    /// (`signed`, `cosigned`, `split_view`, ...).
+    pub checkpoints: BTreeMap<String, u64>,
+    /// Per honest node up at the end, the share of the logs it holds a
+    /// quorum-cosigned checkpoint of (among the logs with notices).
+    pub witnessed_share: f64,
+    /// Authors caught showing a split view of their checkpoints.
+    pub split_views: usize,
 }
 
 /// The `q`th percentile of sorted values.
@@ -164,6 +173,20 @@ impl Report {
             "  invariant checks: {}; equivocators found: {}",
             self.invariant_checks, self.equivocators
         );
+        if !self.checkpoints.is_empty() {
+            let events: Vec<String> = self
+                .checkpoints
+                .iter()
+                .map(|(k, v)| format!("{k} {v}"))
+                .collect();
+            let _ = writeln!(
+                out,
+                "  checkpoints: {}; logs with a quorum-cosigned checkpoint: {:.1}%; split views found: {}",
+                events.join(", "),
+                100.0 * self.witnessed_share,
+                self.split_views
+            );
+        }
         for v in &self.violations {
             let _ = writeln!(
                 out,

@@ -72,6 +72,10 @@ pub struct Protocol {
     /// Store flush period for notices received from peers (own notices are
     /// flushed before they are published).
     pub flush_interval: String,
+    /// Nodes sign checkpoints of their logs, witness each other's and
+    /// gossip and sync them (the engine's `checkpoints`; off unless set).
+    #[serde(default)]
+    pub checkpoints: bool,
 }
 
 /// Workload.
@@ -225,6 +229,9 @@ pub enum Misbehaviour {
     Garbage,
     /// Sends its own notices to only some of its peers.
     Withhold,
+    /// Signs two checkpoints of its log with one size and two roots and
+    /// shows each to half of its peers (needs `checkpoints = true`).
+    SplitView,
 }
 
 /// A Byzantine member.

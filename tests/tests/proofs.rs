@@ -55,7 +55,6 @@ fn checkpoints_and_proofs_verify() {
     let first = checkpoint_of(market, &me, &federation);
     assert_eq!(first.author.to_string(), me);
     assert_eq!(first.checkpoint.size, 5);
-    assert!(first.cosigners.is_empty());
     // Inclusion of the third notice in the checkpointed log.
     let proof = market.get(&format!("/v1/logs/{me}/inclusion?seq=3&size=5"));
     assert_eq!(proof["id"], ids[2].as_str());
@@ -93,6 +92,50 @@ fn checkpoints_and_proofs_verify() {
     let tax = c.at("tax");
     let elsewhere = tax.get(&format!("/v1/logs/{me}/inclusion?seq=3&size=5"));
     assert_eq!(elsewhere["path"], proof["path"]);
+    // Tax witnesses market's log: it cosigns market's checkpoint of all
+    // seven notices (signed within the checkpoint interval), the
+    // cosignature travels back, and both serve the witnessed checkpoint
+    // and show it in their status.
+    let tax_me = tax.get("/v1/status")["authority"]
+        .as_str()
+        .expect("authority")
+        .to_string();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let there = checkpoint_of(tax, &me, &federation);
+        let here = checkpoint_of(market, &me, &federation);
+        let cosigned = |v: &checkpoint::Verified| {
+            v.checkpoint.size == 7
+                && v.witnessed(&federation)
+                && v.cosigners.iter().any(|(w, _)| w.to_string() == tax_me)
+        };
+        if cosigned(&there) && cosigned(&here) {
+            assert_eq!(there.checkpoint.root, second.checkpoint.root);
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "market's log was not witnessed by tax: {there:?} / {here:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+    let status = tax.get("/v1/status");
+    let log = status["checkpoints"]
+        .as_array()
+        .expect("checkpoints")
+        .iter()
+        .find(|l| l["author"] == me.as_str())
+        .expect("market's log in tax's status")
+        .clone();
+    assert_eq!(log["witnessed_size"], 7, "{log}");
+    assert_eq!(log["split_view"], false);
+    let metrics = tax.get_text("/metrics");
+    assert!(
+        metrics.contains(&format!(
+            "credence_checkpoint_witnessed_size{{author=\"{me}\"}} 7"
+        )),
+        "{metrics}"
+    );
     // What cannot be answered says why.
     let token = market.token();
     let tax_author = tax.get("/v1/status")["authority"]

@@ -20,6 +20,25 @@ pub struct Gauges {
     pub unpublished: usize,
     /// Whether the node issues.
     pub readiness: Readiness,
+    /// Per log (author key in hex): newest checkpoint size, its
+    /// cosignatures, newest quorum-cosigned size, the newest cosignature's
+    /// time (POSIX seconds), split view held.
+    pub checkpoints: Vec<(String, CheckpointGauges)>,
+}
+
+/// The checkpoint gauges of one log.
+#[derive(Clone, Debug, Default)]
+pub struct CheckpointGauges {
+    /// Size of the newest checkpoint held.
+    pub size: u64,
+    /// Cosignatures on it.
+    pub cosigners: u64,
+    /// Size of the newest checkpoint a quorum cosigned (0: none).
+    pub witnessed: u64,
+    /// Time of that checkpoint's newest cosignature (POSIX seconds).
+    pub witnessed_at: u64,
+    /// Split-view evidence of this log is held.
+    pub split_view: bool,
 }
 
 fn family(out: &mut String, name: &str, kind: &str, help: &str, samples: &[(String, u64)]) {
@@ -157,6 +176,49 @@ pub fn render(counters: &Counters, gauges: &Gauges) -> String {
         "Peer requests refused past the peer's budget (the peer is disconnected), by protocol.",
         &labelled("protocol", &counters.over_budget),
     );
+    family(
+        &mut out,
+        "credence_checkpoint_events_total",
+        "counter",
+        "Checkpoint events: own signed, cosigned as a witness, taken from peers, ahead of the copy, rejected, conflicting with the copy, split views found.",
+        &labelled("event", &counters.checkpoints),
+    );
+    type Pick = fn(&CheckpointGauges) -> u64;
+    let per_log: [(&str, &str, Pick); 5] = [
+        (
+            "credence_checkpoint_size",
+            "Size of the newest checkpoint held, per log.",
+            |g| g.size,
+        ),
+        (
+            "credence_checkpoint_cosigners",
+            "Cosignatures gathered on the newest checkpoint, per log.",
+            |g| g.cosigners,
+        ),
+        (
+            "credence_checkpoint_witnessed_size",
+            "Size of the newest checkpoint a quorum of witnesses cosigned, per log (0: none).",
+            |g| g.witnessed,
+        ),
+        (
+            "credence_checkpoint_witnessed_timestamp_seconds",
+            "Time of the newest cosignature on that checkpoint, per log.",
+            |g| g.witnessed_at,
+        ),
+        (
+            "credence_checkpoint_split_view",
+            "1 when split-view evidence of the log is held (its author signed two roots for one size).",
+            |g| u64::from(g.split_view),
+        ),
+    ];
+    for (name, help, pick) in per_log {
+        let samples: Vec<(String, u64)> = gauges
+            .checkpoints
+            .iter()
+            .map(|(author, g)| (format!("{{author=\"{author}\"}}"), pick(g)))
+            .collect();
+        family(&mut out, name, "gauge", help, &samples);
+    }
     let forked = matches!(gauges.readiness, Readiness::Forked { .. });
     for (name, help, value) in [
         ("credence_peers", "Connected members.", gauges.peers as u64),

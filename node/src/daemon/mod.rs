@@ -84,7 +84,7 @@ impl DaemonError {
     }
 }
 
-pub use crate::views::{AuthorStatus, PeerStatus, Status};
+pub use crate::views::{AuthorStatus, CheckpointStatus, PeerStatus, Status};
 
 type Reply<T> = oneshot::Sender<Result<T, DaemonError>>;
 
@@ -248,6 +248,7 @@ pub struct Daemon {
     node: Node,
     swarm: Swarm<Behaviour>,
     topic: gossipsub::IdentTopic,
+    checkpoint_topic: gossipsub::IdentTopic,
     members: BTreeMap<PeerId, AuthorityId>,
     peers: BTreeMap<AuthorityId, PeerId>,
     listen: Vec<Multiaddr>,
@@ -341,10 +342,12 @@ impl Daemon {
         let (stop, stop_rx) = mpsc::channel(1);
         let (accepted, _) = broadcast::channel(4096);
         let topic = net::topic(&federation);
+        let checkpoint_topic = net::checkpoint_topic(&federation);
         let daemon = Daemon {
             node,
             swarm,
             topic,
+            checkpoint_topic,
             members,
             peers,
             listen: Vec::new(),
@@ -540,6 +543,22 @@ impl Daemon {
                     }
                 };
                 return Some(Input::Published { id, result });
+            }
+            Output::PublishCheckpoint { bytes } => {
+                if let Err(e) = self
+                    .swarm
+                    .behaviour_mut()
+                    .gossipsub
+                    .publish(self.checkpoint_topic.clone(), bytes)
+                    && !matches!(
+                        e,
+                        PublishError::Duplicate
+                            | PublishError::NoPeersSubscribedToTopic
+                            | PublishError::AllQueuesFull(_)
+                    )
+                {
+                    tracing::warn!("publishing a checkpoint failed: {e}");
+                }
             }
             Output::SendSync { peer, token, bytes } => {
                 if let Some(peer_id) = self.peers.get(&peer).copied() {
@@ -784,13 +803,21 @@ impl Daemon {
                 self.pending
                     .messages
                     .insert(handle, (message_id, propagation_source));
-                let id = NoticeId::from(credence_crypto::merkle::leaf_hash(&message.data));
-                self.feed(Input::Gossip {
-                    from,
-                    message: handle,
-                    id,
-                    bytes: &message.data,
-                });
+                if message.topic == self.checkpoint_topic.hash() {
+                    self.feed(Input::WitnessGossip {
+                        from,
+                        message: handle,
+                        bytes: &message.data,
+                    });
+                } else {
+                    let id = NoticeId::from(credence_crypto::merkle::leaf_hash(&message.data));
+                    self.feed(Input::Gossip {
+                        from,
+                        message: handle,
+                        id,
+                        bytes: &message.data,
+                    });
+                }
                 // A verdict the engine did not give is "ignore".
                 if let Some((id, source)) = self.pending.messages.remove(&handle) {
                     self.swarm
@@ -933,16 +960,17 @@ impl Daemon {
                 let _ = reply.send(result);
             }
             Command::Checkpoint(author, reply) => {
-                let result = if author == self.node.author() {
-                    match self.node.engine.own_checkpoint() {
+                let engine = &self.node.engine;
+                let result = match engine.checkpoint_of(&author) {
+                    Some(note) => Ok(note),
+                    None if author == self.node.author() => match engine.own_checkpoint() {
                         Ok(Some(note)) => Ok(note),
                         Ok(None) => Err(DaemonError::NotHeld(
                             "this node has not issued a notice yet: its log is empty".into(),
                         )),
                         Err(refusal) => Err(DaemonError::Refused(refusal)),
-                    }
-                } else {
-                    Err(DaemonError::NoCheckpoint(author))
+                    },
+                    None => Err(DaemonError::NoCheckpoint(author)),
                 };
                 let _ = reply.send(result);
             }
@@ -1030,6 +1058,26 @@ impl Daemon {
                     notices: 0,
                     unpublished: engine.unpublished(),
                     readiness: engine.readiness().clone(),
+                    checkpoints: engine
+                        .checkpoints()
+                        .iter()
+                        .map(|log| {
+                            let newest = log.newest.as_ref();
+                            let witnessed = log.witnessed.as_ref();
+                            (
+                                hex::encode(log.author.0),
+                                metrics::CheckpointGauges {
+                                    size: newest.map_or(0, |c| c.size),
+                                    cosigners: newest.map_or(0, |c| c.cosigners.len() as u64),
+                                    witnessed: witnessed.map_or(0, |c| c.size),
+                                    witnessed_at: witnessed.map_or(0, |c| {
+                                        c.cosigners.iter().map(|(_, t)| *t).max().unwrap_or(0)
+                                    }),
+                                    split_view: log.split_view.is_some(),
+                                },
+                            )
+                        })
+                        .collect(),
                 };
                 self.in_background(reply, move |replica| {
                     gauges.notices = replica
@@ -1041,9 +1089,8 @@ impl Daemon {
                 });
             }
             Command::Export(reply) => {
-                // The own log's signed checkpoint goes with it (none while
-                // the node does not issue).
-                let own = crate::node::own_checkpoints(&self.node.engine);
+                // The checkpoints held, with their cosignatures, go with it.
+                let own = crate::node::bundle_checkpoints(&self.node.engine);
                 self.in_background(reply, move |replica| {
                     Bundle::export(replica)
                         .map(|bundle| bundle.with_checkpoints(&own))
@@ -1072,6 +1119,7 @@ impl Daemon {
 
     fn status(&self) -> Result<Status, DaemonError> {
         let engine = &self.node.engine;
+        let now_secs = now().0 / 1000;
         let federation = self.node.federation();
         let heads = engine
             .replica()
@@ -1132,6 +1180,12 @@ impl Daemon {
             issuing: readiness.name().into(),
             issuing_detail: readiness.explain(),
             mark: engine.mark().map(|m| m.seq),
+            checkpoints: engine
+                .checkpoints()
+                .iter()
+                .map(|log| CheckpointStatus::of(log, federation, now_secs))
+                .collect(),
+            quorum: credence_protocol::checkpoint::quorum(federation),
         })
     }
 }

@@ -153,6 +153,50 @@ impl Book {
         taken
     }
 
+    /// Parses and verifies a note as [`super::verify_note`] does, without
+    /// checking again the lines this book already holds verified for the
+    /// same checkpoint text.
+    pub fn verify(
+        &self,
+        note: &Note,
+        federation: &Federation,
+    ) -> Result<Verified, super::CheckpointError> {
+        let held: Vec<&Gathered> = self
+            .logs
+            .values()
+            .flat_map(|log| [&log.newest, &log.witnessed])
+            .flatten()
+            .filter(|g| g.verified.checkpoint.text() == note.text)
+            .collect();
+        super::verify_note_known(note, federation, |signer, line| {
+            held.iter().any(|g| {
+                (g.verified.author == *signer && g.author_line == *line)
+                    || g.cosignatures.get(signer) == Some(line)
+            })
+        })
+    }
+
+    /// Whether a checkpoint of `author`'s log at `size` can add nothing to
+    /// this book: it is older than the newest held, and no checkpoint of
+    /// that size is held to compare it with (so it needs no verifying).
+    pub fn outdated(&self, author: &AuthorityId, size: u64) -> bool {
+        let Some(log) = self.logs.get(author) else {
+            return false;
+        };
+        let held = |g: &Option<Gathered>| g.as_ref().map(|g| g.verified.checkpoint.size);
+        held(&log.newest).is_some_and(|s| s > size) && held(&log.witnessed) != Some(size)
+    }
+
+    /// Every log held: its author, newest checkpoint and newest witnessed
+    /// one, in author order.
+    pub fn logs(
+        &self,
+    ) -> impl Iterator<Item = (&AuthorityId, Option<&Gathered>, Option<&Gathered>)> {
+        self.logs
+            .iter()
+            .map(|(author, log)| (author, log.newest.as_ref(), log.witnessed.as_ref()))
+    }
+
     /// The newest checkpoint held for `author`'s log, with what it gathered.
     pub fn newest(&self, author: &AuthorityId) -> Option<&Gathered> {
         self.logs.get(author)?.newest.as_ref()

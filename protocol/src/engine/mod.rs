@@ -45,9 +45,11 @@
 
 pub mod gate;
 mod query;
+pub mod witnessing;
 
 pub use gate::{Mark, Readiness};
 pub use query::{Answered, Direction, QueryAsk, QueryResult, QueryScope, RegisterEntry};
+pub use witnessing::{Conflict, HeldCheckpoint, LogCheckpoints};
 
 use crate::model::{AuthorityId, NoticeId, NoticeKind};
 use crate::replica::{IssueError, Outcome, PENDING_TTL_MS, Replica};
@@ -110,6 +112,9 @@ pub struct EngineConfig {
     pub dial_backoff_min_ms: u64,
     /// Longest dial backoff.
     pub dial_backoff_max_ms: u64,
+    /// Sign own checkpoints, witness the other members' and exchange them
+    /// ([`witnessing`]).
+    pub checkpoints: bool,
 }
 
 impl Default for EngineConfig {
@@ -123,6 +128,7 @@ impl Default for EngineConfig {
             bulk_ingest: true,
             dial_backoff_min_ms: 1_000,
             dial_backoff_max_ms: 30_000,
+            checkpoints: true,
         }
     }
 }
@@ -233,6 +239,15 @@ pub enum Input<'a> {
         /// by the shell from these very bytes.
         id: NoticeId,
         /// The envelope.
+        bytes: &'a [u8],
+    },
+    /// A witness gossip message (checkpoint topic).
+    WitnessGossip {
+        /// The peer that forwarded it.
+        from: AuthorityId,
+        /// The shell's handle for the verdict.
+        message: u64,
+        /// The encoded [`crate::checkpoint::wire::WitnessMessage`].
         bytes: &'a [u8],
     },
     /// A peer subscribed to the topic: publication may go on.
@@ -375,6 +390,12 @@ pub enum Output {
         id: NoticeId,
         /// Its envelope.
         envelope: Arc<[u8]>,
+    },
+    /// Publish a witness message on the checkpoint topic (nothing is
+    /// reported back: sync carries what gossip loses).
+    PublishCheckpoint {
+        /// The encoded [`crate::checkpoint::wire::WitnessMessage`].
+        bytes: Vec<u8>,
     },
     /// Send a sync request; its answer comes back as
     /// [`Input::SyncResponse`] with the same token (token 0: an offer,
@@ -576,6 +597,9 @@ pub struct Counters {
     /// Requests refused because their peer was over its budget, by
     /// protocol.
     pub over_budget: BTreeMap<&'static str, u64>,
+    /// Checkpoint events: `signed`, `cosigned`, `taken`, `ahead`,
+    /// `rejected`, `conflict`, `split_view`.
+    pub checkpoints: BTreeMap<&'static str, u64>,
 }
 
 /// A peer's request budget: a token bucket of [`PEER_REQUEST_BURST`]
@@ -660,6 +684,7 @@ pub struct Engine<S: Store> {
     /// Request budgets of the peers that sent requests (one per member at
     /// most).
     budgets: BTreeMap<AuthorityId, Budget>,
+    witnessing: witnessing::Witnessing,
 }
 
 impl<S: Store> Engine<S> {
@@ -704,6 +729,7 @@ impl<S: Store> Engine<S> {
             queries: query::Queries::default(),
             counters: Counters::default(),
             budgets: BTreeMap::new(),
+            witnessing: witnessing::Witnessing::default(),
         };
         let mut out = Vec::new();
         engine.restore_from_mark(&mut out);
@@ -820,6 +846,9 @@ impl<S: Store> Engine<S> {
         if let Some(deadline) = self.queries.next_deadline() {
             at = at.min(deadline);
         }
+        if let Some(due) = self.checkpoint_wakeup() {
+            at = at.min(due);
+        }
         for dial in &self.dials {
             if dial.peer.is_none_or(|p| !self.connected.contains(&p)) {
                 at = at.min(dial.next);
@@ -860,6 +889,7 @@ impl<S: Store> Engine<S> {
             Input::Disconnected { peer } => {
                 self.connected.remove(&peer);
                 self.sessions.remove(&peer);
+                self.forget_checkpoint_asks(&peer);
             }
             Input::Refused { over_limit: false } => self.counters.refused_connections += 1,
             Input::Refused { over_limit: true } => self.counters.connections_over_limit += 1,
@@ -877,6 +907,11 @@ impl<S: Store> Engine<S> {
                 id,
                 bytes,
             } => self.on_gossip(message, id, bytes, out),
+            Input::WitnessGossip {
+                from: _,
+                message,
+                bytes,
+            } => self.on_witness_gossip(message, bytes, now, out),
             Input::Subscribed => {
                 self.publish_blocked = false;
                 self.try_publish(out);
@@ -898,7 +933,9 @@ impl<S: Store> Engine<S> {
                 token,
                 reason,
             } => {
-                if self.sessions.get(&peer).is_some_and(|s| s.token == token) {
+                if self.checkpoint_ask_failed(token) {
+                    *self.counters.sync_failures.entry(reason).or_default() += 1;
+                } else if self.sessions.get(&peer).is_some_and(|s| s.token == token) {
                     self.end_session(peer, Some(reason), out);
                 }
             }
@@ -918,7 +955,10 @@ impl<S: Store> Engine<S> {
                 reason,
             } => self.on_query_failed(peer, token, reason, now, out),
             Input::Issue { ticket, kind } => self.on_issue(ticket, *kind, now, out),
-            Input::Persisted { seq } => self.on_persisted(seq, out),
+            Input::Persisted { seq } => {
+                self.on_persisted(seq, out);
+                self.checkpoint_own(now, out);
+            }
             Input::PersistFailed { seq, reason } => self.on_persist_failed(seq, reason, out),
             Input::Query { ticket, ask } => self.on_query(ticket, *ask, now, out),
             Input::RunDeferred => self.run_deferred(now),
@@ -1396,6 +1436,8 @@ impl<S: Store> Engine<S> {
             }
         }
         self.expire_queries(now, out);
+        self.checkpoint_own(now, out);
+        self.retry_ahead(now, out);
     }
 
     fn token(&mut self) -> u64 {
@@ -1444,6 +1486,7 @@ impl<S: Store> Engine<S> {
                             last: now,
                         },
                     );
+                    self.ask_checkpoints(peer, out);
                 }
             }
             Err(e) => Self::log(out, Level::Error, format!("cannot start sync: {e}")),
@@ -1536,6 +1579,23 @@ impl<S: Store> Engine<S> {
                 return;
             }
         };
+        if let SyncRequest::Checkpoints(have) = &request
+            && have.len() <= sync::HEADS_MAX
+        {
+            let response = self.answer_checkpoints(have);
+            match sync::encode_response(&response) {
+                Ok(bytes) => self.send_sync_answer(reply, bytes, out),
+                Err(e) => {
+                    Self::log(
+                        out,
+                        Level::Error,
+                        format!("cannot encode a checkpoint answer: {e}"),
+                    );
+                    out.push(Output::AnswerSync { reply, bytes: None });
+                }
+            }
+            return;
+        }
         if let SyncRequest::Ranges(ranges) = &request
             && sync::ranges_valid(ranges)
         {
@@ -1603,6 +1663,14 @@ impl<S: Store> Engine<S> {
         out: &mut Vec<Output>,
     ) {
         self.counters.sync_bytes_in += bytes.len() as u64;
+        if self.witnessing_asked(token) {
+            let response = sync::decode_response(bytes).ok();
+            if response.is_none() {
+                *self.counters.malformed.entry("sync").or_default() += 1;
+            }
+            self.on_checkpoints_answer(peer, token, response, now, out);
+            return;
+        }
         if self.sessions.get(&peer).is_none_or(|s| s.token != token) {
             // An offer's answer, or one that came after its session ended.
             return;

@@ -20,6 +20,7 @@ struct Node {
 
 enum Msg {
     Gossip(Vec<u8>),
+    Witness(Vec<u8>),
     SyncRequest(u64, Vec<u8>),
     SyncResponse(u64, Vec<u8>),
     QueryRequest(u64, Vec<u8>),
@@ -136,6 +137,13 @@ impl Net {
                         result: Publication::Sent,
                     });
                 }
+                Output::PublishCheckpoint { bytes } if self.gossip => {
+                    for peer in 0..self.nodes.len() {
+                        if peer != i {
+                            self.queue.push_back((i, peer, Msg::Witness(bytes.clone())));
+                        }
+                    }
+                }
                 Output::SendSync { peer, token, bytes } => {
                     let to = self.index(&peer);
                     self.queue
@@ -212,6 +220,14 @@ impl Net {
                         now,
                     )
                 }
+                Msg::Witness(bytes) => self.nodes[to].engine.handle(
+                    Input::WitnessGossip {
+                        from: peer,
+                        message: 0,
+                        bytes,
+                    },
+                    now,
+                ),
                 Msg::SyncRequest(token, bytes) => self.nodes[to].engine.handle(
                     Input::SyncRequest {
                         peer,
@@ -644,6 +660,145 @@ fn fork_evidence_reaches_a_replica_by_sync_alone() {
         .ingest_batch(&[&z])
         .unwrap();
     assert_eq!(net.forks(0), 1);
+}
+
+/// What node `i` holds of `author`'s checkpoints.
+fn checkpoints_of(net: &Net, i: usize, author: usize) -> Option<LogCheckpoints> {
+    let author = net.id(author);
+    net.nodes[i]
+        .engine
+        .checkpoints()
+        .into_iter()
+        .find(|c| c.author == author)
+}
+
+#[test]
+fn checkpoints_are_signed_cosigned_by_a_quorum_and_carried_by_sync() {
+    let mut net = Net::new(4);
+    net.connect_all();
+    net.issue(0, 1).expect("issued");
+    net.issue(0, 2).expect("issued");
+    // The first checkpoint is signed once the first notice is durable;
+    // the next waits for the interval.
+    for i in 1..4 {
+        let held = checkpoints_of(&net, i, 0).expect("a checkpoint of log 0");
+        let newest = held.newest.expect("newest");
+        assert_eq!(newest.size, 1);
+        // Every other member cosigned; each saw every cosignature.
+        assert_eq!(newest.cosigners.len(), 3, "node {i}");
+        assert!(newest.witnessed);
+        crate::checkpoint::verify(newest.note.encode().as_bytes(), &net.test.federation)
+            .expect("the gathered note verifies");
+    }
+    net.tick(witnessing::CHECKPOINT_INTERVAL_MS);
+    let held = checkpoints_of(&net, 3, 0).expect("held");
+    assert_eq!(held.witnessed.expect("witnessed").size, 2);
+    // The witness refuses nothing it can check; the author's own view
+    // gathers its cosignatures too.
+    let own = checkpoints_of(&net, 0, 0).expect("own");
+    assert_eq!(own.witnessed.expect("witnessed").cosigners.len(), 3);
+    // A node that lost everything gets notices and checkpoints by sync
+    // alone.
+    net.gossip = false;
+    net.lose_store(3, true);
+    net.connect_all();
+    net.tick(2_000);
+    let held = checkpoints_of(&net, 3, 0).expect("held after sync");
+    assert_eq!(held.witnessed.expect("witnessed").size, 2);
+    assert_eq!(
+        net.nodes[3].engine.counters().checkpoints.get("rejected"),
+        None
+    );
+}
+
+#[test]
+fn a_witness_never_cosigns_a_root_its_copy_does_not_have() {
+    let mut net = Net::new(3);
+    net.connect_all();
+    net.issue(0, 1).expect("issued");
+    // Member 0 signs a checkpoint of size 1 with another root: node 1
+    // cosigned the true one, refuses this, and keeps the pair.
+    let liar = key(&net.test, 0);
+    let federation = net.test.federation.id();
+    let lie = crate::checkpoint::Checkpoint::of_log(
+        &federation,
+        &net.id(0),
+        1,
+        credence_crypto::merkle::leaf_hash(b"another log"),
+    );
+    let note = crate::checkpoint::sign(&liar, &lie).expect("signed");
+    let bytes = crate::checkpoint::wire::encode(&crate::checkpoint::wire::note_message(&note))
+        .expect("encoded");
+    let cosigned_before = net.nodes[1]
+        .engine
+        .counters()
+        .checkpoints
+        .get("cosigned")
+        .copied();
+    net.queue.push_back((0, 1, Msg::Witness(bytes)));
+    net.run();
+    let held = checkpoints_of(&net, 1, 0).expect("held");
+    assert!(
+        held.split_view.is_some(),
+        "two roots at size 1, both signed"
+    );
+    assert_eq!(
+        net.nodes[1]
+            .engine
+            .counters()
+            .checkpoints
+            .get("cosigned")
+            .copied(),
+        cosigned_before
+    );
+    // The evidence went on by gossip: node 2 holds it too.
+    assert!(
+        checkpoints_of(&net, 2, 0)
+            .expect("held")
+            .split_view
+            .is_some()
+    );
+}
+
+#[test]
+fn split_view_evidence_reaches_a_node_by_sync_alone() {
+    let mut net = Net::new(4);
+    net.connect_all();
+    net.issue(2, 1).expect("issued");
+    net.gossip = false;
+    // Member 2 shows node 0 one root and node 1 another, at one size.
+    let liar = key(&net.test, 2);
+    let federation = net.test.federation.id();
+    let checkpoint = |root| crate::checkpoint::Checkpoint::of_log(&federation, &net.id(2), 5, root);
+    let a = crate::checkpoint::sign(&liar, &checkpoint(credence_crypto::merkle::leaf_hash(b"a")))
+        .expect("signed");
+    let b = crate::checkpoint::sign(&liar, &checkpoint(credence_crypto::merkle::leaf_hash(b"b")))
+        .expect("signed");
+    for (to, note) in [(0, &a), (1, &b)] {
+        let bytes = crate::checkpoint::wire::encode(&crate::checkpoint::wire::note_message(note))
+            .expect("encoded");
+        net.queue.push_back((2, to, Msg::Witness(bytes)));
+    }
+    net.run();
+    assert!(
+        checkpoints_of(&net, 0, 2)
+            .expect("held")
+            .split_view
+            .is_none()
+    );
+    // Sync rounds: node 0 and node 1 compare books, find the split view,
+    // and the evidence spreads to node 3.
+    for _ in 0..4 {
+        net.tick(1_500);
+    }
+    for i in [0, 1, 3] {
+        let held = checkpoints_of(&net, i, 2).expect("held");
+        let (first, second) = held.split_view.expect("evidence");
+        let pair = crate::checkpoint::wire::pair(&first, &second);
+        let (author, _, _) =
+            crate::checkpoint::wire::check_split_view(&pair, &net.test.federation).expect("valid");
+        assert_eq!(author, net.id(2), "node {i}");
+    }
 }
 
 #[test]

@@ -50,6 +50,7 @@ impl Sim {
                 Misbehaviour::UnauthorisedRepair => "byzantine_unauthorised_repair",
                 Misbehaviour::Garbage => "byzantine_garbage",
                 Misbehaviour::Withhold => "byzantine_withhold",
+                Misbehaviour::SplitView => "byzantine_split_view",
             })
             .or_default() += 1;
         let key = AuthorityKey::from_secret_bytes(self.nodes[node].engine.key().secret_bytes());
@@ -129,12 +130,51 @@ impl Sim {
                 messages.push((half_b, y));
             }
             Misbehaviour::Withhold => return,
+            Misbehaviour::SplitView => {
+                self.split_view(node, &key, &mesh);
+                return;
+            }
         }
         for (peers, bytes) in messages {
             self.witness(&bytes);
             let envelope = Rc::new(Envelope::loose(bytes));
             for peer in peers {
                 self.send(node, peer, Msg::Gossip(envelope.clone()));
+            }
+        }
+    }
+
+    /// Signs the checkpoint of its log as it holds it and one of the same
+    /// size with another root; each half of its mesh sees one.
+    fn split_view(&mut self, node: usize, key: &AuthorityKey, mesh: &[usize]) {
+        use credence_protocol::checkpoint::{self, Checkpoint, wire};
+        let author = AuthorityId(key.public_bytes());
+        let Some(head) = self.nodes[node]
+            .engine
+            .replica()
+            .store()
+            .head(&author)
+            .ok()
+            .flatten()
+        else {
+            return;
+        };
+        let federation = self.oracle.federation().id();
+        let honest = Checkpoint::of_log(&federation, &author, head.seq, head.root());
+        let mut lie = honest.clone();
+        lie.root = credence_crypto::merkle::leaf_hash(&head.root().0);
+        let (Ok(honest), Ok(lie)) = (checkpoint::sign(key, &honest), checkpoint::sign(key, &lie))
+        else {
+            return;
+        };
+        self.split_views_sent.insert(author);
+        for (i, note) in [honest, lie].iter().enumerate() {
+            let Ok(bytes) = wire::encode(&wire::note_message(note)) else {
+                return;
+            };
+            let bytes: Rc<[u8]> = Rc::from(bytes);
+            for peer in mesh.iter().skip(i).step_by(2) {
+                self.send(node, *peer, Msg::Witness(bytes.clone()));
             }
         }
     }

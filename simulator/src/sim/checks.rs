@@ -160,16 +160,57 @@ impl Sim {
         // Byzantine notice waiting for a predecessor that never comes) may
         // wait forever; other valid ones may not. Every valid fork must be
         // known everywhere.
+        // Split-view evidence one honest node holds, every one must.
+        let split_views = self.split_views_known(&honest);
         honest.iter().all(|i| {
             let replica = &self.nodes[*i].engine.replica();
             let known: BTreeSet<AuthorityId> = replica.store().forks().unwrap_or_default().iter().map(|f| f.author).collect();
             self.comparable_heads(*i) == heads
                 && forks.is_subset(&known)
+                && split_views.is_subset(&self.split_views_of(*i))
                 && replica.pending().iter().all(|(id, waiting)| {
                     !self.valid.contains(id)
                         || matches!(waiting, credence_protocol::replica::Waiting::Predecessor { author, .. } if self.equivocators.contains(author))
                 })
         })
+    }
+
+    /// The authors of whom node `i` holds split-view evidence.
+    fn split_views_of(&self, i: usize) -> BTreeSet<AuthorityId> {
+        self.nodes[i]
+            .engine
+            .checkpoints()
+            .iter()
+            .filter(|log| log.split_view.is_some())
+            .map(|log| log.author)
+            .collect()
+    }
+
+    /// Over the honest nodes up, the share of (node, log with notices)
+    /// pairs for which the node holds a quorum-cosigned checkpoint.
+    fn witnessed_share(&self) -> f64 {
+        let honest = self.honest_up();
+        let (mut held, mut all) = (0usize, 0usize);
+        for i in &honest {
+            let engine = &self.nodes[*i].engine;
+            let logs = engine.replica().store().heads().unwrap_or_default();
+            let checkpoints = engine.checkpoints();
+            for head in logs {
+                all += 1;
+                if checkpoints
+                    .iter()
+                    .any(|c| c.author == head.author && c.witnessed.is_some())
+                {
+                    held += 1;
+                }
+            }
+        }
+        held as f64 / all.max(1) as f64
+    }
+
+    /// The authors of whom any of these nodes holds split-view evidence.
+    fn split_views_known(&self, nodes: &[usize]) -> BTreeSet<AuthorityId> {
+        nodes.iter().flat_map(|i| self.split_views_of(*i)).collect()
     }
 
     /// A node's listing states, and the listings an equivocator touched:
@@ -395,6 +436,15 @@ impl Sim {
                     );
                 }
             }
+            let split_views = self.split_views_of(node);
+            for author in self.split_views_sent.clone() {
+                if !split_views.contains(&author) {
+                    self.violate(
+                        "every_split_view_detected",
+                        format!("node {node} has no evidence of the split view {author} showed"),
+                    );
+                }
+            }
             if let Some(bad) = self.nodes[node]
                 .wrongly_accepted
                 .iter()
@@ -459,6 +509,17 @@ impl Sim {
             latency_bound_ms: diameter as u64 * self.latency.1,
             progress: self.progress.clone(),
             equivocators: self.equivocators.len(),
+            checkpoints: {
+                let mut sum = BTreeMap::new();
+                for i in self.honest_up() {
+                    for (k, v) in &self.nodes[i].engine.counters().checkpoints {
+                        *sum.entry(k.to_string()).or_default() += v;
+                    }
+                }
+                sum
+            },
+            witnessed_share: self.witnessed_share(),
+            split_views: self.split_views_known(&self.honest_up()).len(),
             issue_refused: self.counters.issue_refused,
             queries: (
                 self.counters.queries,

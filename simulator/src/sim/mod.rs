@@ -150,6 +150,9 @@ struct Node {
     /// Fork evidence this node forwarded (the second notice of a fork is
     /// kept as evidence, not in the log), to answer requests for it.
     evidence: FxHashMap<NoticeId, Rc<Envelope>>,
+    /// Hashes of the witness messages seen (gossipsub drops a message it
+    /// has seen before validating it).
+    witness_seen: rustc_hash::FxHashSet<u64>,
     /// Accepted envelopes in arrival order (as interned), and how many
     /// are flushed.
     log: Vec<u32>,
@@ -227,6 +230,8 @@ pub struct Sim {
     valid: BTreeSet<NoticeId>,
     refused: BTreeMap<NoticeId, String>,
     equivocators: BTreeSet<AuthorityId>,
+    /// Byzantine authors that showed a split view of their checkpoints.
+    split_views_sent: BTreeSet<AuthorityId>,
     issued_at: FxHashMap<NoticeId, u64>,
     latencies: Vec<u64>,
     delivered_pairs: u64,
@@ -250,6 +255,8 @@ pub struct Sim {
     losses: Vec<LossPlan>,
     /// The gossip envelope being delivered (its verdict forwards it).
     current: Option<Rc<Envelope>>,
+    /// The witness message being delivered (forwarded when accepted).
+    current_witness: Option<Rc<[u8]>>,
     /// The peer and token of the request being answered.
     answering: Option<(usize, u64)>,
     /// While an issue request runs: whether it is a new listing.
@@ -292,6 +299,7 @@ impl Sim {
             sync_on_connect: false,
             reachable: Reachable::Roster,
             bulk_ingest: false,
+            checkpoints: s.protocol.checkpoints,
             ..EngineConfig::default()
         };
         let mut nodes = Vec::with_capacity(s.nodes);
@@ -319,6 +327,7 @@ impl Sim {
                 others: Vec::new(),
                 recent: Vec::new(),
                 evidence: FxHashMap::default(),
+                witness_seen: Default::default(),
                 log: Vec::new(),
                 flushed: 0,
                 flushed_forks: Vec::new(),
@@ -442,6 +451,7 @@ impl Sim {
             valid: BTreeSet::new(),
             refused: BTreeMap::new(),
             equivocators: BTreeSet::new(),
+            split_views_sent: BTreeSet::new(),
             issued_at: FxHashMap::default(),
             latencies: Vec::new(),
             delivered_pairs: 0,
@@ -456,6 +466,7 @@ impl Sim {
             next_ticket: 0,
             losses: Vec::new(),
             current: None,
+            current_witness: None,
             answering: None,
             issuing: None,
             refusal: None,
@@ -599,8 +610,15 @@ impl Sim {
             let follow = match output {
                 Output::Verdict { verdict, .. } => {
                     if verdict == Verdict::Accept {
-                        self.forward(i, source);
+                        match self.current_witness.clone() {
+                            Some(bytes) => self.forward_witness(i, &bytes, source),
+                            None => self.forward(i, source),
+                        }
                     }
+                    None
+                }
+                Output::PublishCheckpoint { bytes } => {
+                    self.forward_witness(i, &Rc::from(bytes), None);
                     None
                 }
                 Output::Accepted { id, author, .. } => {

@@ -12,7 +12,7 @@ use std::collections::BTreeSet;
 use std::rc::Rc;
 
 /// The kinds of message, in the order of [`Msg::index`].
-pub const MSG_KINDS: [&str; 7] = [
+pub const MSG_KINDS: [&str; 8] = [
     "gossip",
     "ihave",
     "iwant",
@@ -20,6 +20,7 @@ pub const MSG_KINDS: [&str; 7] = [
     "sync_response",
     "query_request",
     "query_response",
+    "witness",
 ];
 /// Most ids in one lazy announcement.
 const IHAVE_IDS_MAX: usize = 512;
@@ -36,6 +37,8 @@ pub(super) enum Msg {
     SyncResponse(u64, Vec<u8>),
     QueryRequest(u64, Vec<u8>),
     QueryResponse(u64, Vec<u8>),
+    /// A witness gossip message (checkpoint topic).
+    Witness(Rc<[u8]>),
 }
 
 impl Msg {
@@ -48,6 +51,7 @@ impl Msg {
             Msg::SyncResponse(..) => 4,
             Msg::QueryRequest(..) => 5,
             Msg::QueryResponse(..) => 6,
+            Msg::Witness(_) => 7,
         }
     }
 
@@ -55,6 +59,7 @@ impl Msg {
         let payload = match self {
             Msg::Gossip(e) => e.bytes.len(),
             Msg::IHave(ids) | Msg::IWant(ids) => 32 * ids.len(),
+            Msg::Witness(b) => b.len(),
             Msg::SyncRequest(_, b)
             | Msg::SyncResponse(_, b)
             | Msg::QueryRequest(_, b)
@@ -185,6 +190,17 @@ impl Sim {
         }
     }
 
+    /// Sends a witness message to the mesh (but its source): published
+    /// here, or accepted and forwarded.
+    pub(super) fn forward_witness(&mut self, node: usize, bytes: &Rc<[u8]>, source: Option<usize>) {
+        for i in 0..self.nodes[node].mesh.len() {
+            let peer = self.nodes[node].mesh[i];
+            if Some(peer) != source {
+                self.send(node, peer, Msg::Witness(bytes.clone()));
+            }
+        }
+    }
+
     /// Publishes an own notice to the mesh (a Byzantine member that
     /// withholds skips half of it).
     pub(super) fn publish(&mut self, node: usize, id: NoticeId, bytes: &[u8]) {
@@ -310,6 +326,29 @@ impl Sim {
                     bytes: &bytes,
                 };
                 self.feed(to, input, Some(from));
+            }
+            Msg::Witness(bytes) => {
+                let hash = u64::from_le_bytes(
+                    credence_crypto::merkle::leaf_hash(&bytes).0[..8]
+                        .try_into()
+                        .unwrap_or_default(),
+                );
+                if !self.nodes[to].witness_seen.insert(hash) {
+                    self.counters.duplicates += 1;
+                    return;
+                }
+                let from_author = self.nodes[from].author;
+                self.current_witness = Some(bytes.clone());
+                self.feed(
+                    to,
+                    Input::WitnessGossip {
+                        from: from_author,
+                        message: 0,
+                        bytes: &bytes,
+                    },
+                    Some(from),
+                );
+                self.current_witness = None;
             }
         }
     }
