@@ -207,7 +207,7 @@ async fn flood(
                     behaviour.sync.send_request(peer, digest.clone());
                     sent.sync.fetch_add(2, Ordering::Relaxed);
                     let query = QueryRequest {
-                        version: 1,
+                        version: credence_protocol::query::QUERY_VERSION,
                         federation: federation.id(),
                         requester: me,
                         subject_kind: SubjectKind::LegalPerson,
@@ -216,6 +216,7 @@ async fn flood(
                         legal_basis: "flood".into(),
                         issued_at: node::now(),
                         nonce: round,
+                        page: 0,
                     }
                     .sign(&key)
                     .expect("query");

@@ -92,6 +92,7 @@ fn main() {
                 legal_basis: "Government Procurement Law art. 22".into(),
                 scope: if std::env::var("LOCAL").is_ok() { QueryScope::Local } else { QueryScope::Federation },
                 deadline_ms: 5_000,
+                page: 0,
             };
             let started = Instant::now();
             let result = call(&nodes[1].handle, |tx| Command::Query(ask, tx)).await.expect("query");

@@ -400,6 +400,10 @@ pub struct QueryBody {
     /// How long to wait for peers (ms, default 5000, at most 30000).
     #[serde(default)]
     pub deadline_ms: Option<u64>,
+    /// Which page of the subject's listings (from 0, 64 a page, newest
+    /// first; the answer's `more` says another page exists).
+    #[serde(default)]
+    pub page: Option<u32>,
 }
 
 async fn query(State(state): State<AppState>, body: Bytes) -> Result<Json<QueryView>, ApiError> {
@@ -414,6 +418,7 @@ async fn query(State(state): State<AppState>, body: Bytes) -> Result<Json<QueryV
             .deadline_ms
             .unwrap_or(QUERY_DEADLINE_DEFAULT_MS)
             .min(QUERY_DEADLINE_MAX_MS),
+        page: body.page.unwrap_or(0),
     };
     let result = ask(&state, |tx| Command::Query(ask_, tx)).await?;
     QueryView::new(&state.federation, &result)

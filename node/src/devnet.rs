@@ -310,6 +310,7 @@ pub async fn scenario(nodes: &[Running], names: &[String], root: &Path) -> Resul
                 legal_basis: "Government Procurement Law art. 22".into(),
                 scope: QueryScope::Federation,
                 deadline_ms: 5_000,
+                page: 0,
             },
             tx,
         )
@@ -321,12 +322,35 @@ pub async fn scenario(nodes: &[Running], names: &[String], root: &Path) -> Resul
         .map(|a| a.answer.answer.listings.len())
         .sum();
     println!(
-        "     {} signed answers ({} listing entries) in {:.1} ms; not answered: {}",
+        "     {} signed answers ({} listing entries) in {:.1} ms; not answered: {}; rejected: {}",
         result.answers.len(),
         listings,
         since.elapsed().as_secs_f64() * 1000.0,
-        result.missing.len()
+        result.missing.len(),
+        result.rejected.len()
     );
+    for listing in &result.listings {
+        println!(
+            "     verified here: listing {} is {}{}, folded from {} signed notices ({}), held by {} answers",
+            listing.state.id,
+            listing.state.status.name(),
+            if listing.state.enforceable {
+                " and enforceable"
+            } else {
+                ""
+            },
+            listing.state.history.len(),
+            listing.proof.name(),
+            listing.answered_by.len()
+        );
+    }
+    if !result.rejected.is_empty() || !result.disagreements.is_empty() {
+        anyhow::bail!(
+            "the devnet's honest members gave answers that failed the check: {:?} {:?}",
+            result.rejected,
+            result.disagreements
+        );
+    }
     // The query's receipt, checked as an auditor would: offline, with only
     // the roster.
     let roster = crate::node::read_roster(&root.join("roster.toml"))?;
@@ -340,10 +364,11 @@ pub async fn scenario(nodes: &[Running], names: &[String], root: &Path) -> Resul
         .and_then(|r| r.verify(&roster))
         .map_err(|e| anyhow::anyhow!("the devnet's own receipt: {e}"))?;
     println!(
-        "     receipt {} verified offline with the roster: {} signed answers \
-         (credence receipt verify {} --roster {})",
+        "     receipt {} verified offline with the roster: {} signed answers, {} listings \
+         re-folded from their proofs (credence receipt verify {} --roster {})",
         path.display(),
         report.answers.len(),
+        report.listings.len(),
         path.display(),
         root.join("roster.toml").display()
     );

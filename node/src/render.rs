@@ -157,8 +157,37 @@ pub fn receipt(
     for (responder, listings, enforceable) in &report.answers {
         let _ = writeln!(
             out,
-            "  {:<40} {listings} listings, {enforceable} enforceable (signed answer verified)",
+            "  {:<40} {listings} listings, {enforceable} enforceable (signature, checkpoints, proofs and statuses verified)",
             federation.name_of(responder)
+        );
+    }
+    let _ = writeln!(
+        out,
+        "listings, folded from the proven notices at the request's time: {}",
+        report.listings.len()
+    );
+    for listing in &report.listings {
+        let _ = writeln!(
+            out,
+            "  {} by {}: {}{} ({})",
+            listing.state.id,
+            federation.name_of(&listing.state.issuer),
+            listing.state.status.name(),
+            if listing.state.enforceable {
+                ", enforceable"
+            } else {
+                ""
+            },
+            listing.proof.name()
+        );
+    }
+    for d in &report.disagreements {
+        let _ = writeln!(
+            out,
+            "  DISAGREEMENT: {} left out notice {} about listing {} (its checkpoint covers it)",
+            federation.name_of(&d.responder),
+            d.notice,
+            d.listing
         );
     }
     out
@@ -347,20 +376,44 @@ pub fn query(subject: &str, result: &QueryView) -> String {
     for missing in &result.not_answered {
         let _ = writeln!(out, "  no answer from {}: {}", missing.name, missing.reason);
     }
+    for rejected in &result.rejected {
+        let _ = writeln!(
+            out,
+            "  REJECTED the answer of {}: {}",
+            rejected.name, rejected.reason
+        );
+    }
     if result.listings.is_empty() {
         let _ = writeln!(out, "  no shared listings");
+    } else {
+        let _ = writeln!(
+            out,
+            "  listings (folded here from the signed notices and their proofs):"
+        );
     }
     for listing in &result.listings {
         let _ = writeln!(
             out,
-            "  {} {} list, {} by {}: {} (enforceable: {})",
+            "  {} {} list, {} by {}: {} (enforceable: {}; {} notices, {})",
             listing.id,
             listing.listing.list.name(),
             listing.listing.category,
             listing.issuer_name,
             listing.status,
-            yes(listing.enforceable)
+            yes(listing.enforceable),
+            listing.notices,
+            listing.proof
         );
+    }
+    for d in &result.disagreements {
+        let _ = writeln!(
+            out,
+            "  DISAGREEMENT: {} left out notice {} about listing {} (its checkpoint of size {} covers it)",
+            d.name, d.notice, d.listing, d.covered_by
+        );
+    }
+    if result.more {
+        let _ = writeln!(out, "  more listings: ask for the next page (--page)");
     }
     out
 }

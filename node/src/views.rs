@@ -9,7 +9,6 @@ use credence_protocol::model::{AuthorityId, ListKind, Listing, NoticeId, Subject
 use credence_protocol::query;
 use credence_protocol::roster::Federation;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 
 /// The answer to `POST /v1/notices`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -389,19 +388,42 @@ pub struct MissingView {
     pub reason: String,
 }
 
-/// One listing of a query's answers, merged over the responders.
+/// One listing of a query's answers, folded by this node from the proven
+/// notices of every accepted answer.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AnsweredListingView {
     /// The listing notice.
     pub id: NoticeId,
     /// Its issuer's name.
     pub issuer_name: String,
-    /// Its status as answered.
+    /// Its status, computed here.
     pub status: String,
     /// Joint measures may be enforced.
     pub enforceable: bool,
     /// Its effective fields.
     pub listing: Listing,
+    /// `witnessed`, `unwitnessed` or `unproven`: the weakest proof among
+    /// the notices folded.
+    pub proof: String,
+    /// Notices folded (the listing and every notice about it).
+    pub notices: usize,
+    /// Names of the members whose answers held it.
+    pub answered_by: Vec<String>,
+}
+
+/// An answer that left out a notice its own checkpoint covers.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DisagreementView {
+    /// The responder.
+    pub responder: AuthorityId,
+    /// Its name.
+    pub name: String,
+    /// The notice left out.
+    pub notice: NoticeId,
+    /// The listing it is about.
+    pub listing: NoticeId,
+    /// The size of the responder's checkpoint covering it.
+    pub covered_by: u64,
 }
 
 /// One responder's signed answer.
@@ -432,9 +454,17 @@ pub struct QueryView {
     pub answered_by: Vec<String>,
     /// Who did not, and why.
     pub not_answered: Vec<MissingView>,
-    /// The listings answered, merged by id (first answer first).
+    /// Who answered with an answer that failed a check, and which check:
+    /// never merged.
+    pub rejected: Vec<MissingView>,
+    /// The listings, folded here from every accepted answer's proven
+    /// notices, newest first.
     pub listings: Vec<AnsweredListingView>,
-    /// Every signed answer.
+    /// Notices an answer left out that its own checkpoints cover.
+    pub disagreements: Vec<DisagreementView>,
+    /// Another page of listings exists (ask with `page` + 1).
+    pub more: bool,
+    /// Every accepted signed answer.
     pub answers: Vec<AnswerView>,
 }
 
@@ -442,18 +472,17 @@ impl QueryView {
     /// The view of a query's result. Fails only if a signed message does
     /// not encode within its limit.
     pub fn new(federation: &Federation, result: &QueryResult) -> Result<QueryView, String> {
-        let mut merged: BTreeMap<NoticeId, AnsweredListingView> = BTreeMap::new();
+        let missing = |list: &[(AuthorityId, String)]| -> Vec<MissingView> {
+            list.iter()
+                .map(|(a, why)| MissingView {
+                    authority: *a,
+                    name: federation.name_of(a),
+                    reason: why.clone(),
+                })
+                .collect()
+        };
         let mut answers = Vec::with_capacity(result.answers.len());
         for a in &result.answers {
-            for l in &a.answer.answer.listings {
-                merged.entry(l.id).or_insert_with(|| AnsweredListingView {
-                    id: l.id,
-                    issuer_name: federation.name_of(&l.issuer),
-                    status: l.status.name().into(),
-                    enforceable: l.enforceable,
-                    listing: l.listing.clone(),
-                });
-            }
             answers.push(AnswerView {
                 responder: a.responder,
                 responder_name: federation.name_of(&a.responder),
@@ -481,16 +510,38 @@ impl QueryView {
                 .iter()
                 .map(|a| federation.name_of(&a.responder))
                 .collect(),
-            not_answered: result
-                .missing
+            not_answered: missing(&result.missing),
+            rejected: missing(&result.rejected),
+            listings: result
+                .listings
                 .iter()
-                .map(|(a, why)| MissingView {
-                    authority: *a,
-                    name: federation.name_of(a),
-                    reason: why.clone(),
+                .map(|m| AnsweredListingView {
+                    id: m.state.id,
+                    issuer_name: federation.name_of(&m.state.issuer),
+                    status: m.state.status.name().into(),
+                    enforceable: m.state.enforceable,
+                    listing: m.state.listing.clone(),
+                    proof: m.proof.name().into(),
+                    notices: m.state.history.len(),
+                    answered_by: m
+                        .answered_by
+                        .iter()
+                        .map(|a| federation.name_of(a))
+                        .collect(),
                 })
                 .collect(),
-            listings: merged.into_values().collect(),
+            disagreements: result
+                .disagreements
+                .iter()
+                .map(|d| DisagreementView {
+                    responder: d.responder,
+                    name: federation.name_of(&d.responder),
+                    notice: d.notice,
+                    listing: d.listing,
+                    covered_by: d.covered_by,
+                })
+                .collect(),
+            more: result.more,
             answers,
         })
     }

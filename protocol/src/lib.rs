@@ -29,6 +29,7 @@ pub mod engine;
 pub mod fold;
 pub mod identifiers;
 pub mod model;
+pub mod proven;
 pub mod query;
 pub mod receipt;
 pub mod replica;

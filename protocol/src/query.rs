@@ -21,13 +21,15 @@ use credence_crypto::{AuthorityKey, Digest, QUERY_DOMAIN};
 use serde::{Deserialize, Serialize};
 
 /// The request-response protocol name.
-pub const QUERY_PROTOCOL: &str = "/credence/query/1";
+pub const QUERY_PROTOCOL: &str = "/credence/query/2";
 /// Signing domain of answers.
 pub const ANSWER_DOMAIN: &[u8] = b"credence/v1/answer\0";
 /// Version of the query and answer formats.
-pub const QUERY_VERSION: u16 = 1;
-/// Most listings of one subject in an answer (newest first beyond it).
-pub const ANSWER_LISTINGS_MAX: usize = 256;
+pub const QUERY_VERSION: u16 = 2;
+/// Most listings of one subject in an answer: a page (newest first).
+pub const ANSWER_LISTINGS_MAX: usize = 64;
+/// Most pages a request may ask for.
+pub const QUERY_PAGES_MAX: u32 = 1024;
 /// Largest encoded signed request.
 pub const QUERY_BYTES_MAX: usize = 3 * TEXT_BYTES_MAX + 1024;
 /// Largest encoded signed answer.
@@ -56,6 +58,9 @@ pub struct QueryRequest {
     pub issued_at: Timestamp,
     /// Distinguishes queries asked in the same millisecond.
     pub nonce: u64,
+    /// Which page of the subject's listings (newest first,
+    /// [`ANSWER_LISTINGS_MAX`] a page, from 0).
+    pub page: u32,
 }
 
 /// A listing as answered.
@@ -88,10 +93,15 @@ pub struct QueryAnswer {
     pub answered_at: Timestamp,
     /// The subject's listings the requester may see.
     pub listings: Vec<AnsweredListing>,
-    /// More listings existed than an answer holds.
+    /// More listings exist past this page (ask for the next one).
     pub truncated: bool,
     /// The responder's heads when it answered.
     pub heads: Vec<HeadEntry>,
+    /// Signed checkpoint notes the proofs lead to.
+    pub checkpoints: Vec<serde_bytes::ByteBuf>,
+    /// The listings' notices and every notice their folds use, each with
+    /// its inclusion proof ([`crate::proven`]).
+    pub notices: Vec<crate::proven::ProvenNotice>,
 }
 
 /// Signed bytes of a request or an answer, exactly as signed.
@@ -170,6 +180,9 @@ pub enum QueryError {
     /// The answer's limits are broken.
     #[error("the answer holds {0} listings or heads, over the limit")]
     TooLarge(usize),
+    /// A page past the last one a request may ask for.
+    #[error("page {0} is past the last page a query may ask for ({QUERY_PAGES_MAX})")]
+    Page(u32),
 }
 
 impl Signed {
@@ -208,6 +221,9 @@ impl QueryRequest {
     /// Checks the fields' limits.
     pub fn check_fields(&self) -> Result<(), QueryError> {
         self.subject_key()?;
+        if self.page >= QUERY_PAGES_MAX {
+            return Err(QueryError::Page(self.page));
+        }
         check_text("purpose", &self.purpose)?;
         check_text("legal_basis", &self.legal_basis)
     }
@@ -270,12 +286,15 @@ impl SignedQuery {
 }
 
 /// Answers a verified request from a replica's records at `now`, signed by
-/// `key`. An auditor sees every listing; anyone else only shared ones.
+/// `key`, with the notices behind each listing proven against the best of
+/// `candidates` ([`crate::proven::prove`]). An auditor sees every listing;
+/// anyone else only shared ones.
 pub fn answer<S: Store>(
     replica: &Replica<S>,
     query: &SignedQuery,
     key: &AuthorityKey,
     now: Timestamp,
+    candidates: &crate::proven::Candidates,
 ) -> Result<Result<SignedAnswer, QueryError>, ReplicaError<S::Error>> {
     let subject = match query.request.subject_key() {
         Ok(subject) => subject,
@@ -291,8 +310,17 @@ pub fn answer<S: Store>(
         .filter(|state| auditor || state.shared)
         .collect();
     states.sort_by(|a, b| b.issued_at.cmp(&a.issued_at).then(a.id.cmp(&b.id)));
-    let truncated = states.len() > ANSWER_LISTINGS_MAX;
+    let skip = query.request.page as usize * ANSWER_LISTINGS_MAX;
+    let mut states: Vec<ListingState> = states.into_iter().skip(skip).collect();
+    let mut truncated = states.len() > ANSWER_LISTINGS_MAX;
     states.truncate(ANSWER_LISTINGS_MAX);
+    let proven =
+        crate::proven::prove(replica.store(), &states, candidates).map_err(ReplicaError::Store)?;
+    if proven.listings < states.len() {
+        // The proofs of the rest do not fit one answer.
+        states.truncate(proven.listings);
+        truncated = true;
+    }
     let request = match query.id() {
         Ok(id) => id,
         Err(error) => return Ok(Err(error)),
@@ -315,16 +343,20 @@ pub fn answer<S: Store>(
             .collect(),
         truncated,
         heads: local_heads(replica)?,
+        checkpoints: proven.checkpoints,
+        notices: proven.notices,
     };
-    let body = match codec::encode_bounded::<_, ANSWER_BYTES_MAX>("query answer", &answer) {
-        Ok(body) => body,
-        Err(error) => return Ok(Err(error.into())),
-    };
+    Ok(sign_answer(answer, key))
+}
+
+/// Signs an answer with the responder's key.
+pub fn sign_answer(answer: QueryAnswer, key: &AuthorityKey) -> Result<SignedAnswer, QueryError> {
+    let body = codec::encode_bounded::<_, ANSWER_BYTES_MAX>("query answer", &answer)?;
     let signature = SignatureBytes(key.sign(ANSWER_DOMAIN, &body));
-    Ok(Ok(SignedAnswer {
+    Ok(SignedAnswer {
         signed: Signed { body, signature },
         answer,
-    }))
+    })
 }
 
 impl SignedAnswer {
@@ -391,6 +423,7 @@ mod tests {
             legal_basis: "Government Procurement Law art. 22".into(),
             issued_at: now,
             nonce: 7,
+            page: 0,
         }
     }
 
@@ -400,7 +433,7 @@ mod tests {
         let now = work.end;
         let query = request(&test, now).sign(&test.keys[1]).unwrap();
         let received = SignedQuery::verify(&test.federation, query.signed.clone(), now).unwrap();
-        let answer = answer(&replica, &received, &test.keys[2], now)
+        let answer = answer(&replica, &received, &test.keys[2], now, &Default::default())
             .unwrap()
             .unwrap();
         let checked = SignedAnswer::verify(

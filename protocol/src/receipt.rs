@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 /// First bytes of every receipt file.
 pub const RECEIPT_MAGIC: &[u8; 16] = b"credence-receipt";
 /// Receipt format version.
-pub const RECEIPT_VERSION: u16 = 1;
+pub const RECEIPT_VERSION: u16 = 2;
 /// Largest receipt file read.
 pub const RECEIPT_BYTES_MAX: usize = 256 * 1024 * 1024;
 /// Most answers a receipt holds (one per member at most).
@@ -61,6 +61,11 @@ pub struct ReceiptReport {
     /// Per answer: the responder, listings answered and how many of them
     /// were enforceable.
     pub answers: Vec<(AuthorityId, usize, usize)>,
+    /// The listings folded from every answer's proven notices at the
+    /// request's time, newest first.
+    pub listings: Vec<crate::proven::MergedListing>,
+    /// Notices an answer left out that its own checkpoints cover.
+    pub disagreements: Vec<crate::proven::Disagreement>,
 }
 
 impl Receipt {
@@ -130,7 +135,11 @@ impl Receipt {
         let id = query
             .id()
             .map_err(|e| invalid(format!("the request: {e}")))?;
+        let subject = request
+            .subject_key()
+            .map_err(|e| invalid(format!("the request: {e}")))?;
         let mut answers = Vec::with_capacity(self.answers.len());
+        let mut checked = Vec::with_capacity(self.answers.len());
         for (index, signed) in self.answers.iter().enumerate() {
             let at = |e: QueryError| invalid(format!("answer {}: {e}", index + 1));
             if signed.body.len() > ANSWER_BYTES_MAX {
@@ -153,6 +162,12 @@ impl Receipt {
                     federation.name_of(&answer.answer.responder)
                 )));
             }
+            // Every checkpoint, envelope and proof, and the statuses it
+            // states, as the requester checked them.
+            checked.push(
+                crate::proven::check_answer(federation, &subject, &answer.answer)
+                    .map_err(|e| invalid(format!("answer {}: {e}", index + 1)))?,
+            );
             let enforceable = answer
                 .answer
                 .listings
@@ -165,9 +180,12 @@ impl Receipt {
                 enforceable,
             ));
         }
+        let (listings, disagreements) = crate::proven::merge(&checked, &subject, request.issued_at);
         Ok(ReceiptReport {
             request: query.request,
             answers,
+            listings,
+            disagreements,
         })
     }
 }
@@ -207,15 +225,22 @@ mod tests {
             legal_basis: "Government Procurement Law art. 22".into(),
             issued_at: now,
             nonce: 1,
+            page: 0,
         }
         .sign(&test.keys[1])
         .unwrap();
-        let a = query::answer(&replica, &request, &test.keys[0], now)
+        let a = query::answer(&replica, &request, &test.keys[0], now, &Default::default())
             .unwrap()
             .unwrap();
-        let b = query::answer(&replica, &request, &test.keys[2], now.plus_ms(5))
-            .unwrap()
-            .unwrap();
+        let b = query::answer(
+            &replica,
+            &request,
+            &test.keys[2],
+            now.plus_ms(5),
+            &Default::default(),
+        )
+        .unwrap()
+        .unwrap();
         let bytes = Receipt::new(test.federation.id(), &request, &[&a, &b])
             .to_bytes()
             .unwrap();

@@ -179,7 +179,7 @@ fn query_vectors() {
     use credence_protocol::model::SubjectKind;
     use credence_protocol::query::{self, QUERY_BYTES_MAX, QUERY_VERSION, QueryRequest};
     use credence_protocol::replica::Replica;
-    use credence_protocol::store::MemStore;
+    use credence_protocol::store::{MemStore, Store};
     let test = testkit::federation(7, 4);
     let mut replica = Replica::new(test.federation.clone(), MemStore::new());
     let (_, list, _) = vectors().remove(0);
@@ -195,12 +195,29 @@ fn query_vectors() {
         legal_basis: "Government Procurement Law art. 22".into(),
         issued_at: now,
         nonce: 7,
+        page: 0,
     }
     .sign(&test.keys[1])
     .unwrap();
-    let answer = query::answer(&replica, &request, &test.keys[0], now)
+    // Member 0's own signed checkpoint of its one-notice log: the proof of
+    // the listing leads to it (unwitnessed: no cosignature).
+    let head = replica.store().head(&test.author(0)).unwrap().unwrap();
+    let checkpoint = credence_protocol::checkpoint::Checkpoint::of_log(
+        &test.federation.id(),
+        &test.author(0),
+        head.seq,
+        head.root(),
+    );
+    let note = credence_protocol::checkpoint::sign(&test.keys[0], &checkpoint).unwrap();
+    let candidates = [(test.author(0), vec![(note, false)])]
+        .into_iter()
+        .collect();
+    let answer = query::answer(&replica, &request, &test.keys[0], now, &candidates)
         .unwrap()
         .unwrap();
+    assert_eq!(answer.answer.checkpoints.len(), 1);
+    assert_eq!(answer.answer.notices.len(), 1);
+    assert_eq!(answer.answer.notices[0].checkpoint, 0);
     let request_bytes = request.signed.encode::<{ QUERY_BYTES_MAX + 64 }>().unwrap();
     let answer_bytes = answer
         .signed

@@ -162,6 +162,7 @@ fn query(args: QueryArgs, json: bool) -> Result<()> {
             QueryScope::Federation
         }),
         deadline_ms: None,
+        page: Some(args.page),
     };
     let answer: QueryView = client.post("/v1/query", &body)?;
     if let Some(path) = &args.receipt {

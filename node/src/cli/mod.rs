@@ -167,6 +167,10 @@ struct QueryArgs {
     /// Ask only this node.
     #[arg(long)]
     local: bool,
+    /// Which page of the subject's listings (from 0, 64 a page, newest
+    /// first).
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..1024))]
+    page: u32,
     /// Save the signed request and answers here, for `credence receipt
     /// verify`.
     #[arg(long, value_name = "FILE")]

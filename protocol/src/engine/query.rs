@@ -3,6 +3,9 @@
 
 use super::{Engine, FANOUTS_MAX, Level, Output, QUERY_DEADLINE_MAX_MS, Refusal};
 use crate::model::{AuthorityId, SubjectKind};
+use crate::proven::{
+    Candidates, CheckedAnswer, Disagreement, Fault, MergedListing, check_answer, merge,
+};
 use crate::query::{self, QUERY_VERSION, QueryRequest, Signed, SignedAnswer, SignedQuery};
 use crate::store::Store;
 use crate::time::Timestamp;
@@ -33,6 +36,8 @@ pub struct QueryAsk {
     pub scope: QueryScope,
     /// How long to wait for peers (capped at [`QUERY_DEADLINE_MAX_MS`]).
     pub deadline_ms: u64,
+    /// Which page of the subject's listings (from 0).
+    pub page: u32,
 }
 
 /// One responder's verified answer.
@@ -49,10 +54,46 @@ pub struct Answered {
 pub struct QueryResult {
     /// The signed request.
     pub request: SignedQuery,
-    /// This node's own answer first, then every peer's.
+    /// The answers whose signature, checkpoints, proofs and stated
+    /// statuses all verified: this node's own first, then every peer's.
     pub answers: Vec<Answered>,
     /// Members asked that did not answer in time (or failed), with why.
     pub missing: Vec<(AuthorityId, String)>,
+    /// Members whose signed answer failed a check, with the check: never
+    /// merged.
+    pub rejected: Vec<(AuthorityId, String)>,
+    /// The listings, folded here from the union of the accepted answers'
+    /// proven notices, newest first.
+    pub listings: Vec<MergedListing>,
+    /// Notices an answer left out that its own checkpoints cover.
+    pub disagreements: Vec<Disagreement>,
+    /// Some responder has more listings past this page.
+    pub more: bool,
+}
+
+impl QueryResult {
+    fn new(
+        request: SignedQuery,
+        answers: Vec<(Answered, CheckedAnswer)>,
+        missing: Vec<(AuthorityId, String)>,
+        rejected: Vec<(AuthorityId, String)>,
+        now: Timestamp,
+    ) -> QueryResult {
+        let checked: Vec<CheckedAnswer> = answers.iter().map(|(_, c)| c.clone()).collect();
+        let (listings, disagreements) = match request.request.subject_key() {
+            Ok(subject) => merge(&checked, &subject, now),
+            Err(_) => (Vec::new(), Vec::new()),
+        };
+        QueryResult {
+            request,
+            more: checked.iter().any(|c| c.truncated),
+            answers: answers.into_iter().map(|(a, _)| a).collect(),
+            missing,
+            rejected,
+            listings,
+            disagreements,
+        }
+    }
 }
 
 /// Which side of a query a register entry records.
@@ -94,8 +135,9 @@ struct Fanout {
     local_done: bool,
     request: SignedQuery,
     asked: BTreeSet<AuthorityId>,
-    answers: Vec<Answered>,
+    answers: Vec<(Answered, CheckedAnswer)>,
     missing: Vec<(AuthorityId, String)>,
+    rejected: Vec<(AuthorityId, String)>,
     deadline: Timestamp,
 }
 
@@ -156,6 +198,7 @@ impl<S: Store> Engine<S> {
             legal_basis: ask.legal_basis,
             issued_at: now,
             nonce: self.rng.next_u64(),
+            page: ask.page,
         };
         let signed = match request.sign(&self.key) {
             Ok(signed) => signed,
@@ -169,13 +212,21 @@ impl<S: Store> Engine<S> {
         };
         *self.counters.queries.entry("sent").or_default() += 1;
         if ask.scope == QueryScope::Local || peers.is_empty() {
-            let result = self.own_answer(&signed, now).map(|own| QueryResult {
-                request: signed.clone(),
-                answers: vec![Answered {
+            let result = self.own_answer(&signed, now).and_then(|own| {
+                let checked = self.check(&signed, &own).map_err(|fault| {
+                    Refusal::Store(format!("this node's own answer fails its check: {fault}"))
+                })?;
+                let answered = Answered {
                     responder: self.me,
                     answer: own,
-                }],
-                missing: Vec::new(),
+                };
+                Ok(QueryResult::new(
+                    signed.clone(),
+                    vec![(answered, checked)],
+                    Vec::new(),
+                    Vec::new(),
+                    now,
+                ))
             });
             if let Ok(result) = &result {
                 out.push(Output::Record(Box::new(RegisterEntry {
@@ -223,6 +274,7 @@ impl<S: Store> Engine<S> {
                 asked,
                 answers: Vec::new(),
                 missing: Vec::new(),
+                rejected: Vec::new(),
                 deadline: now.plus_ms(ask.deadline_ms.min(QUERY_DEADLINE_MAX_MS)),
             },
         );
@@ -230,8 +282,39 @@ impl<S: Store> Engine<S> {
         self.queries.deferred.push_back(id);
     }
 
+    /// Checks a signature-verified answer to `query` ([`check_answer`]).
+    fn check(&self, query: &SignedQuery, answer: &SignedAnswer) -> Result<CheckedAnswer, Fault> {
+        let subject = query.request.subject_key().map_err(|e| Fault::BadNotice {
+            index: 0,
+            reason: e.to_string(),
+        })?;
+        check_answer(self.replica.federation(), &subject, &answer.answer)
+    }
+
+    /// The checkpoints proofs may lead to, per log: those the book holds
+    /// (newest quorum-cosigned, newest), and the own log's signed now.
+    fn proof_candidates(&self) -> Candidates {
+        let mut candidates = Candidates::new();
+        for log in self.checkpoints() {
+            let list = candidates.entry(log.author).or_default();
+            for held in [&log.witnessed, &log.newest].into_iter().flatten() {
+                list.push((held.note.clone(), held.witnessed));
+            }
+        }
+        if let Ok(Some(own)) = self.own_checkpoint() {
+            candidates.entry(self.me).or_default().push((own, false));
+        }
+        candidates
+    }
+
     fn own_answer(&self, query: &SignedQuery, now: Timestamp) -> Result<SignedAnswer, Refusal> {
-        match query::answer(&self.replica, query, &self.key, now) {
+        match query::answer(
+            &self.replica,
+            query,
+            &self.key,
+            now,
+            &self.proof_candidates(),
+        ) {
             Ok(Ok(answer)) => Ok(answer),
             Ok(Err(e)) => Err(Refusal::BadQuery(e.to_string())),
             Err(e) => Err(Refusal::Store(e.to_string())),
@@ -251,17 +334,25 @@ impl<S: Store> Engine<S> {
         if fanout.local_done {
             return;
         }
-        let result = self.own_answer(&fanout.request, now);
+        let result = self.own_answer(&fanout.request, now).and_then(|answer| {
+            let checked = self
+                .check(&fanout.request, &answer)
+                .map_err(|fault| Refusal::Store(format!("it fails its own check: {fault}")))?;
+            Ok((answer, checked))
+        });
         let me = self.me;
         if let Some(fanout) = self.queries.fanouts.get_mut(&id) {
             fanout.local_done = true;
             match result {
-                Ok(answer) => fanout.answers.insert(
+                Ok((answer, checked)) => fanout.answers.insert(
                     0,
-                    Answered {
-                        responder: me,
-                        answer,
-                    },
+                    (
+                        Answered {
+                            responder: me,
+                            answer,
+                        },
+                        checked,
+                    ),
                 ),
                 Err(e) => fanout.missing.push((me, format!("no local answer: {e}"))),
             }
@@ -354,33 +445,60 @@ impl<S: Store> Engine<S> {
             return;
         }
         let federation = self.replica.federation().clone();
+        let Some(request) = self.queries.fanouts.get(&id).map(|f| f.request.clone()) else {
+            return;
+        };
+        let verified = request.id().and_then(|request| {
+            let signed = Signed::decode::<{ query::ANSWER_BYTES_MAX + 128 }>(bytes)?;
+            SignedAnswer::verify(&federation, &request, signed)
+        });
+        let checked = match verified {
+            Ok(answer) if answer.answer.responder == peer => {
+                let checked = self.check(&request, &answer);
+                Ok((answer, checked))
+            }
+            Ok(_) => Err("answer signed by another authority".to_string()),
+            Err(e) => {
+                *self.counters.malformed.entry("query").or_default() += 1;
+                Err(format!("answer refused: {e}"))
+            }
+        };
+        let mut heads = None;
+        let mut fault = None;
         let Some(fanout) = self.queries.fanouts.get_mut(&id) else {
             return;
         };
         fanout.asked.remove(&peer);
-        let verified = fanout.request.id().and_then(|request| {
-            let signed = Signed::decode::<{ query::ANSWER_BYTES_MAX + 128 }>(bytes)?;
-            SignedAnswer::verify(&federation, &request, signed)
-        });
-        let mut heads = None;
-        match verified {
-            Ok(answer) if answer.answer.responder == peer => {
+        match checked {
+            Ok((answer, Ok(checked))) => {
                 *self.counters.queries.entry("answers_verified").or_default() += 1;
                 heads = Some(answer.answer.heads.clone());
-                fanout.answers.push(Answered {
-                    responder: peer,
-                    answer,
-                });
+                fanout.answers.push((
+                    Answered {
+                        responder: peer,
+                        answer,
+                    },
+                    checked,
+                ));
             }
-            Ok(_) => fanout
-                .missing
-                .push((peer, "answer signed by another authority".into())),
-            Err(e) => {
-                *self.counters.malformed.entry("query").or_default() += 1;
-                fanout.missing.push((peer, format!("answer refused: {e}")));
+            Ok((_, Err(e))) => {
+                *self.counters.queries.entry("answers_rejected").or_default() += 1;
+                fault = Some(e.to_string());
+                fanout.rejected.push((peer, e.to_string()));
             }
+            Err(reason) => fanout.missing.push((peer, reason)),
         }
         let done = fanout.asked.is_empty();
+        if let Some(fault) = fault {
+            Self::log(
+                out,
+                Level::Warn,
+                format!(
+                    "the answer of {} to a query was rejected: {fault}",
+                    self.name_of(&peer)
+                ),
+            );
+        }
         if let Some(heads) = heads {
             self.heads_shown(peer, &heads, out);
         }
@@ -439,20 +557,29 @@ impl<S: Store> Engine<S> {
         };
         self.queries.tokens.retain(|_, (f, _)| *f != id);
         self.queries.deferred.retain(|f| *f != id);
+        let mut missing = fanout.missing.clone();
+        missing.extend(
+            fanout
+                .rejected
+                .iter()
+                .map(|(peer, why)| (*peer, format!("answer rejected: {why}"))),
+        );
         out.push(Output::Record(Box::new(RegisterEntry {
             direction: Direction::Sent,
             at: now,
             query: fanout.request.clone(),
-            answers: fanout.answers.clone(),
-            missing: fanout.missing.clone(),
+            answers: fanout.answers.iter().map(|(a, _)| a.clone()).collect(),
+            missing,
         })));
         out.push(Output::QueryDone {
             ticket: fanout.ticket,
-            result: Box::new(Ok(QueryResult {
-                request: fanout.request,
-                answers: fanout.answers,
-                missing: fanout.missing,
-            })),
+            result: Box::new(Ok(QueryResult::new(
+                fanout.request,
+                fanout.answers,
+                fanout.missing,
+                fanout.rejected,
+                now,
+            ))),
         });
     }
 }

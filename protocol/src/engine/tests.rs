@@ -814,6 +814,7 @@ fn a_query_fans_out_and_merges_with_a_deadline() {
         legal_basis: "regulation 12".into(),
         scope: QueryScope::Federation,
         deadline_ms: 2_000,
+        page: 0,
     };
     net.input(
         1,

@@ -277,6 +277,7 @@ impl Sim {
             legal_basis: "Government Procurement Law art. 22".into(),
             scope: QueryScope::Federation,
             deadline_ms: QUERY_DEADLINE_MS,
+            page: 0,
         };
         self.next_ticket += 1;
         let ticket = self.next_ticket;

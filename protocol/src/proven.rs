@@ -1,0 +1,578 @@
+//! Verifiable query answers: a responder sends, for each listing it
+//! answers, the signed envelopes of the listing and of every notice the
+//! fold uses, each with an inclusion proof to a checkpoint of its author's
+//! log; the requester verifies all of it and folds itself
+//! ([`check_answer`]), then merges the answers of every responder and
+//! names the ones that disagree ([`merge`]). It never takes a responder's
+//! word for another authority's listing.
+//!
+//! A proof is as strong as its checkpoint:
+//!
+//! - **witnessed**: the checkpoint is cosigned by a quorum of the other
+//!   members. Each cosigner holds the log and only ever holds notices that
+//!   passed every rule, so a notice proven this way is in the one history
+//!   the witnesses saw.
+//! - **unwitnessed**: only the author signed the checkpoint (it is newer
+//!   than the last one a quorum cosigned).
+//! - **unproven**: no checkpoint the responder holds covers the notice yet;
+//!   only its author's signature vouches for it.
+//!
+//! Every level still checks the author's signature, the stateless rules
+//! and the authority rules the fold relies on (only the issuer amends,
+//! repairs, withdraws and rules); a listing is as strong as the weakest
+//! notice folded into it.
+
+use crate::checkpoint::{self, Checkpoint, Verified};
+use crate::codec;
+use crate::fold::{self, FoldInput, ListingState, Status};
+use crate::model::{AuthorityId, Notice, NoticeId, NoticeKind, SubjectKey};
+use crate::roster::Federation;
+use crate::store::Store;
+use crate::time::Timestamp;
+use crate::validate;
+use credence_crypto::note::Note;
+use credence_crypto::{Digest, NOTICE_DOMAIN, merkle};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+/// The `checkpoint` of a notice no checkpoint covers.
+pub const UNPROVEN: u32 = u32::MAX;
+/// Most checkpoints in one answer (two per member at most).
+pub const ANSWER_CHECKPOINTS_MAX: usize = 2 * crate::roster::MEMBERS_MAX;
+/// Most notices in one answer.
+pub const ANSWER_NOTICES_MAX: usize = 16_384;
+/// Most bytes of envelopes, proofs and checkpoints in one answer: past
+/// it, the answer is cut at a listing and says there is more.
+pub const ANSWER_PROOF_BYTES_MAX: usize = 6 * 1024 * 1024;
+
+/// One notice of an answer with its proof.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProvenNotice {
+    /// The signed envelope.
+    pub envelope: serde_bytes::ByteBuf,
+    /// Index of the checkpoint of its author's log it is proven against in
+    /// the answer's `checkpoints`, or [`UNPROVEN`].
+    pub checkpoint: u32,
+    /// The inclusion proof of its leaf (index seq − 1) in that checkpoint.
+    pub path: Vec<[u8; 32]>,
+}
+
+/// How strongly a notice or a listing is proven.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Proof {
+    /// Only its author's signature vouches for it.
+    Unproven,
+    /// In a checkpoint its author signed, not yet cosigned by a quorum.
+    Unwitnessed,
+    /// In a checkpoint a quorum of witnesses cosigned.
+    Witnessed,
+}
+
+impl Proof {
+    /// Its name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Proof::Unproven => "unproven",
+            Proof::Unwitnessed => "unwitnessed",
+            Proof::Witnessed => "witnessed",
+        }
+    }
+}
+
+// ----- the responder -----
+
+/// Candidate checkpoints for proofs, per log: the newest quorum-cosigned
+/// and the newest held (either may be missing), each with whether a quorum
+/// cosigned it.
+pub type Candidates = BTreeMap<AuthorityId, Vec<(Note, bool)>>;
+
+/// What the responder adds to an answer: checkpoints and proven notices.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Proven {
+    /// Encoded checkpoint notes.
+    pub checkpoints: Vec<serde_bytes::ByteBuf>,
+    /// The notices with their proofs.
+    pub notices: Vec<ProvenNotice>,
+    /// How many of the listings given it covers (the rest did not fit).
+    pub listings: usize,
+}
+
+/// A notice held: its id, envelope, author and seq.
+type Held = (NoticeId, Vec<u8>, AuthorityId, u64);
+
+/// One checkpoint chosen for a log: its index in the answer and size.
+struct Chosen {
+    index: u32,
+    size: u64,
+    witnessed: bool,
+}
+
+/// Proves the notices behind `states` (in order, as many listings as fit
+/// [`ANSWER_PROOF_BYTES_MAX`] and [`ANSWER_NOTICES_MAX`]) against the
+/// best checkpoint in `candidates` that covers each and whose root this
+/// store's copy of the log has.
+pub fn prove<S: Store>(
+    store: &S,
+    states: &[ListingState],
+    candidates: &Candidates,
+) -> Result<Proven, S::Error> {
+    // The notices, per listing.
+    let mut per_listing: Vec<Vec<Held>> = Vec::new();
+    let mut bytes = 0usize;
+    let mut count = 0usize;
+    for state in states {
+        let mut ids = vec![state.id];
+        ids.extend(
+            state
+                .history
+                .iter()
+                .map(|h| h.id)
+                .filter(|id| *id != state.id),
+        );
+        let mut notices = Vec::with_capacity(ids.len());
+        for id in ids {
+            let Some(envelope) = store.notice(&id)? else {
+                continue;
+            };
+            let Some((author, seq)) = codec::envelope_author_seq(&envelope) else {
+                continue;
+            };
+            notices.push((id, envelope, author, seq));
+        }
+        let size: usize = notices.iter().map(|n| n.1.len() + 40 * 32).sum();
+        if bytes + size > ANSWER_PROOF_BYTES_MAX / 2 || count + notices.len() > ANSWER_NOTICES_MAX {
+            break;
+        }
+        bytes += size;
+        count += notices.len();
+        per_listing.push(notices);
+    }
+    // The checkpoints: per author, the witnessed one when it covers every
+    // notice of that author, and the newest one for the rest.
+    let mut needed: BTreeMap<AuthorityId, BTreeSet<u64>> = BTreeMap::new();
+    for (_, _, author, seq) in per_listing.iter().flatten() {
+        needed.entry(*author).or_default().insert(*seq);
+    }
+    let mut proven = Proven {
+        listings: per_listing.len(),
+        ..Proven::default()
+    };
+    let mut chosen: BTreeMap<AuthorityId, Vec<Chosen>> = BTreeMap::new();
+    let mut paths: BTreeMap<(AuthorityId, u64, u32), Vec<[u8; 32]>> = BTreeMap::new();
+    for (author, seqs) in &needed {
+        let Some(notes) = candidates.get(author) else {
+            continue;
+        };
+        let held = store.head(author)?.map_or(0, |h| h.seq);
+        let mut usable: Vec<(Note, Checkpoint, bool)> = notes
+            .iter()
+            .filter_map(|(n, w)| {
+                Checkpoint::parse_text(&n.text)
+                    .ok()
+                    .map(|c| (n.clone(), c, *w))
+            })
+            .filter(|(_, c, _)| c.size <= held && c.size <= checkpoint::proofs::PROOF_LEAVES_MAX)
+            .collect();
+        usable.sort_by_key(|(_, c, w)| (c.size, !*w));
+        usable.dedup_by_key(|(_, c, _)| c.size);
+        let Some(largest) = usable.last().map(|(_, c, _)| c.size) else {
+            continue;
+        };
+        let count = usize::try_from(largest).unwrap_or(usize::MAX);
+        let leaves: Vec<Digest> = store
+            .log_range(author, 1, count)?
+            .iter()
+            .map(NoticeId::digest)
+            .collect();
+        for (note, c, witnessed) in usable {
+            let Ok(size) = usize::try_from(c.size) else {
+                continue;
+            };
+            if leaves.len() < size || merkle::root(&leaves[..size]) != c.root {
+                // This copy is not that log: proofs from it would fail.
+                continue;
+            }
+            let index = proven.checkpoints.len() as u32;
+            proven
+                .checkpoints
+                .push(serde_bytes::ByteBuf::from(note.encode().into_bytes()));
+            for seq in seqs.iter().filter(|s| **s <= c.size) {
+                let Some(path) = usize::try_from(*seq - 1)
+                    .ok()
+                    .and_then(|i| merkle::inclusion_proof(&leaves[..size], i))
+                else {
+                    continue;
+                };
+                paths.insert((*author, *seq, index), path.iter().map(|d| d.0).collect());
+            }
+            chosen.entry(*author).or_default().push(Chosen {
+                index,
+                size: c.size,
+                witnessed,
+            });
+        }
+    }
+    // Per notice: the smallest witnessed checkpoint covering it, else the
+    // smallest covering one.
+    for (_, envelope, author, seq) in per_listing.into_iter().flatten() {
+        let list = chosen.get(&author);
+        let covering = |witnessed: bool| {
+            list.into_iter()
+                .flatten()
+                .filter(|c| c.size >= seq)
+                .filter(|c| !witnessed || c.witnessed)
+                .map(|c| c.index)
+                .next()
+        };
+        let (checkpoint, path) = match covering(true).or_else(|| covering(false)) {
+            Some(index) => match paths.remove(&(author, seq, index)) {
+                Some(path) => (index, path),
+                None => (UNPROVEN, Vec::new()),
+            },
+            None => (UNPROVEN, Vec::new()),
+        };
+        proven.notices.push(ProvenNotice {
+            envelope: serde_bytes::ByteBuf::from(envelope),
+            checkpoint,
+            path,
+        });
+    }
+    Ok(proven)
+}
+
+// ----- the requester -----
+
+/// Why an answer is rejected: the first check it failed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Fault {
+    /// A checkpoint does not verify.
+    #[error("checkpoint {index} is invalid: {reason}")]
+    BadCheckpoint {
+        /// Its index in the answer.
+        index: usize,
+        /// Why.
+        reason: String,
+    },
+    /// A notice is not a valid signed notice of this federation.
+    #[error("notice {index} is invalid: {reason}")]
+    BadNotice {
+        /// Its index in the answer.
+        index: usize,
+        /// Why.
+        reason: String,
+    },
+    /// A notice's inclusion proof does not lead to its checkpoint's root.
+    #[error("the inclusion proof of notice {id} does not match the checkpoint it names")]
+    BadProof {
+        /// The notice.
+        id: NoticeId,
+    },
+    /// A listing is answered without its signed listing notice, or that
+    /// notice is not a listing of the subject asked.
+    #[error("listing {id} is answered without a signed listing of this subject: invented")]
+    Invented {
+        /// The listing.
+        id: NoticeId,
+    },
+    /// A notice the answer carries breaks an authority rule.
+    #[error("notice {id} breaks a rule: {reason}")]
+    Invalid {
+        /// The notice.
+        id: NoticeId,
+        /// Which rule.
+        reason: String,
+    },
+    /// The status the responder states is not the one its own notices give.
+    #[error("listing {id} is answered as {stated} but its notices make it {computed}")]
+    Misstated {
+        /// The listing.
+        id: NoticeId,
+        /// As stated.
+        stated: String,
+        /// As folded from the notices.
+        computed: String,
+    },
+    /// More than the limits.
+    #[error("the answer holds {0} checkpoints or notices, over the limit")]
+    TooLarge(usize),
+}
+
+/// A notice of a checked answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CheckedNotice {
+    /// The notice as the fold takes it.
+    pub input: FoldInput,
+    /// How it is proven.
+    pub proof: Proof,
+    /// Its envelope.
+    pub envelope: Vec<u8>,
+}
+
+/// One responder's answer, checked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CheckedAnswer {
+    /// The responder.
+    pub responder: AuthorityId,
+    /// The checkpoints it gave, verified.
+    pub checkpoints: Vec<Verified>,
+    /// Every notice it gave, by id.
+    pub notices: BTreeMap<NoticeId, CheckedNotice>,
+    /// The listings it answered.
+    pub listings: Vec<NoticeId>,
+    /// It said more listings exist than it answered.
+    pub truncated: bool,
+}
+
+/// Checks one verified-signature answer to a query about `subject`:
+/// every checkpoint, envelope and proof, the rules the fold relies on, and
+/// that the status it states for each listing is the one its notices give.
+pub fn check_answer(
+    federation: &Federation,
+    subject: &SubjectKey,
+    answer: &crate::query::QueryAnswer,
+) -> Result<CheckedAnswer, Fault> {
+    if answer.checkpoints.len() > ANSWER_CHECKPOINTS_MAX {
+        return Err(Fault::TooLarge(answer.checkpoints.len()));
+    }
+    if answer.notices.len() > ANSWER_NOTICES_MAX {
+        return Err(Fault::TooLarge(answer.notices.len()));
+    }
+    let mut checkpoints = Vec::with_capacity(answer.checkpoints.len());
+    for (index, bytes) in answer.checkpoints.iter().enumerate() {
+        let verified = checkpoint::verify(bytes, federation).map_err(|e| Fault::BadCheckpoint {
+            index,
+            reason: e.to_string(),
+        })?;
+        checkpoints.push(verified);
+    }
+    let mut notices = BTreeMap::new();
+    for (index, proven) in answer.notices.iter().enumerate() {
+        let bad = |reason: String| Fault::BadNotice { index, reason };
+        let envelope = codec::decode_envelope(&proven.envelope).map_err(|e| bad(e.to_string()))?;
+        let notice: Notice =
+            codec::decode_notice(&envelope.body).map_err(|e| bad(e.to_string()))?;
+        let key = federation
+            .public_key(&notice.author)
+            .ok_or_else(|| bad(format!("{} is not a member", notice.author)))?;
+        key.verify(NOTICE_DOMAIN, &envelope.body, &envelope.signature.0)
+            .map_err(|_| bad("its signature does not verify".into()))?;
+        validate::check_notice(&notice, federation).map_err(|e| bad(e.to_string()))?;
+        let id = NoticeId::from(merkle::leaf_hash(&proven.envelope));
+        let proof = if proven.checkpoint == UNPROVEN {
+            Proof::Unproven
+        } else {
+            let c = checkpoints
+                .get(proven.checkpoint as usize)
+                .ok_or(Fault::BadProof { id })?;
+            let path: Vec<Digest> = proven.path.iter().map(|d| Digest(*d)).collect();
+            let fits = c.author == notice.author
+                && notice.seq <= c.checkpoint.size
+                && merkle::verify_inclusion(
+                    &id.digest(),
+                    notice.seq - 1,
+                    c.checkpoint.size,
+                    &path,
+                    &c.checkpoint.root,
+                );
+            if !fits {
+                return Err(Fault::BadProof { id });
+            }
+            if c.witnessed(federation) {
+                Proof::Witnessed
+            } else {
+                Proof::Unwitnessed
+            }
+        };
+        notices.insert(
+            id,
+            CheckedNotice {
+                input: FoldInput {
+                    id,
+                    notice: Arc::new(notice),
+                },
+                proof,
+                envelope: proven.envelope.to_vec(),
+            },
+        );
+    }
+    let checked = CheckedAnswer {
+        responder: answer.responder,
+        checkpoints,
+        listings: answer.listings.iter().map(|l| l.id).collect(),
+        truncated: answer.truncated,
+        notices,
+    };
+    for listed in &answer.listings {
+        let (state, _) = fold_listing(&checked.notices, &listed.id, subject, answer.answered_at)?;
+        if state.status != listed.status || state.enforceable != listed.enforceable {
+            return Err(Fault::Misstated {
+                id: listed.id,
+                stated: describe(listed.status, listed.enforceable),
+                computed: describe(state.status, state.enforceable),
+            });
+        }
+    }
+    Ok(checked)
+}
+
+fn describe(status: Status, enforceable: bool) -> String {
+    format!(
+        "{}{}",
+        status.name(),
+        if enforceable { ", enforceable" } else { "" }
+    )
+}
+
+/// Folds listing `id` from `notices` at `t`, checking the authority rules
+/// the fold relies on; returns its state and the weakest proof used.
+pub fn fold_listing(
+    notices: &BTreeMap<NoticeId, CheckedNotice>,
+    id: &NoticeId,
+    subject: &SubjectKey,
+    t: Timestamp,
+) -> Result<(ListingState, Proof), Fault> {
+    let listing = notices.get(id).ok_or(Fault::Invented { id: *id })?;
+    let NoticeKind::List(fields) = &listing.input.notice.kind else {
+        return Err(Fault::Invented { id: *id });
+    };
+    if SubjectKey::new(fields.subject.kind, &fields.subject.id).as_ref() != Some(subject) {
+        return Err(Fault::Invented { id: *id });
+    }
+    let issuer = listing.input.notice.author;
+    let mut proof = listing.proof;
+    let mut referring = Vec::new();
+    for (nid, n) in notices {
+        let refers = match &n.input.notice.kind {
+            NoticeKind::Rule { objection, .. } => notices.get(objection).is_some_and(|o| {
+                matches!(&o.input.notice.kind, NoticeKind::Object { listing, .. } if listing == id)
+            }),
+            kind => kind.listing_reference() == Some(*id),
+        };
+        if !refers {
+            continue;
+        }
+        let issuer_only = matches!(
+            n.input.notice.kind,
+            NoticeKind::Amend { .. }
+                | NoticeKind::Repair { .. }
+                | NoticeKind::Withdraw { .. }
+                | NoticeKind::Rule { .. }
+        );
+        if issuer_only && n.input.notice.author != issuer {
+            return Err(Fault::Invalid {
+                id: *nid,
+                reason: format!(
+                    "only the issuer {issuer} may {} listing {id}",
+                    n.input.notice.kind.name()
+                ),
+            });
+        }
+        proof = proof.min(n.proof);
+        referring.push(n.input.clone());
+    }
+    Ok((fold::fold(&listing.input, &referring, t), proof))
+}
+
+/// A listing as the requester computed it from every accepted answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MergedListing {
+    /// Its state at the requester's time.
+    pub state: ListingState,
+    /// The weakest proof among the notices folded.
+    pub proof: Proof,
+    /// The responders whose answers held it.
+    pub answered_by: Vec<AuthorityId>,
+}
+
+/// One responder left out a notice that another answer holds and that a
+/// checkpoint it gave covers (it holds that notice, or its checkpoint
+/// lies).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Disagreement {
+    /// The responder that left it out.
+    pub responder: AuthorityId,
+    /// The notice left out.
+    pub notice: NoticeId,
+    /// The listing it is about.
+    pub listing: NoticeId,
+    /// The size of the responder's checkpoint of the notice's log.
+    pub covered_by: u64,
+}
+
+/// Merges checked answers: every listing any answer holds is folded at `t`
+/// from the union of their notices; omissions a responder's own
+/// checkpoints prove are reported.
+pub fn merge(
+    answers: &[CheckedAnswer],
+    subject: &SubjectKey,
+    t: Timestamp,
+) -> (Vec<MergedListing>, Vec<Disagreement>) {
+    let mut union: BTreeMap<NoticeId, CheckedNotice> = BTreeMap::new();
+    for answer in answers {
+        for (id, n) in &answer.notices {
+            match union.get(id) {
+                Some(held) if held.proof >= n.proof => {}
+                _ => {
+                    union.insert(*id, n.clone());
+                }
+            }
+        }
+    }
+    let listings: BTreeSet<NoticeId> = answers.iter().flat_map(|a| a.listings.clone()).collect();
+    let mut merged = Vec::new();
+    for id in &listings {
+        let Ok((state, proof)) = fold_listing(&union, id, subject, t) else {
+            continue;
+        };
+        merged.push(MergedListing {
+            answered_by: answers
+                .iter()
+                .filter(|a| a.listings.contains(id))
+                .map(|a| a.responder)
+                .collect(),
+            state,
+            proof,
+        });
+    }
+    merged.sort_by(|a, b| {
+        b.state
+            .issued_at
+            .cmp(&a.state.issued_at)
+            .then(a.state.id.cmp(&b.state.id))
+    });
+    let mut disagreements = Vec::new();
+    for answer in answers.iter().filter(|a| !a.truncated) {
+        let covered = |author: &AuthorityId| {
+            answer
+                .checkpoints
+                .iter()
+                .filter(|c| c.author == *author)
+                .map(|c| c.checkpoint.size)
+                .max()
+        };
+        for m in &merged {
+            for entry in &m.state.history {
+                if answer.notices.contains_key(&entry.id) {
+                    continue;
+                }
+                let Some(n) = union.get(&entry.id) else {
+                    continue;
+                };
+                let author = n.input.notice.author;
+                if let Some(size) = covered(&author)
+                    && n.input.notice.seq <= size
+                {
+                    disagreements.push(Disagreement {
+                        responder: answer.responder,
+                        notice: entry.id,
+                        listing: m.state.id,
+                        covered_by: size,
+                    });
+                }
+            }
+        }
+    }
+    (merged, disagreements)
+}
