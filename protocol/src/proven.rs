@@ -68,6 +68,9 @@ pub enum Proof {
     Unwitnessed,
     /// In a checkpoint a quorum of witnesses cosigned.
     Witnessed,
+    /// Held by the requester itself, which checked every rule on arrival
+    /// (merged in by [`merge`], never part of an answer).
+    Held,
 }
 
 impl Proof {
@@ -77,6 +80,7 @@ impl Proof {
             Proof::Unproven => "unproven",
             Proof::Unwitnessed => "unwitnessed",
             Proof::Witnessed => "witnessed",
+            Proof::Held => "held",
         }
     }
 }
@@ -501,24 +505,64 @@ pub struct Disagreement {
     pub covered_by: u64,
 }
 
+/// The notices the requester's own replica holds about `listings` (each
+/// listing and every notice about it), as [`Proof::Held`]: a requester
+/// knows what it holds, so a responder cannot hide it.
+pub fn held_notices<S: Store>(
+    replica: &crate::replica::Replica<S>,
+    listings: &BTreeSet<NoticeId>,
+    t: Timestamp,
+) -> Result<BTreeMap<NoticeId, CheckedNotice>, crate::replica::ReplicaError<S::Error>> {
+    let mut held = BTreeMap::new();
+    for id in listings {
+        let Some(state) = replica.listing_state(id, t)? else {
+            continue;
+        };
+        for entry in &state.history {
+            let Some(decoded) = replica.load_decoded(&entry.id)? else {
+                continue;
+            };
+            held.insert(
+                entry.id,
+                CheckedNotice {
+                    input: FoldInput {
+                        id: entry.id,
+                        notice: Arc::new(decoded.notice),
+                    },
+                    proof: Proof::Held,
+                    envelope: decoded.bytes,
+                },
+            );
+        }
+    }
+    Ok(held)
+}
+
 /// Merges checked answers: every listing any answer holds is folded at `t`
-/// from the union of their notices; omissions a responder's own
-/// checkpoints prove are reported.
+/// from the union of their notices and of `held` (what the requester holds
+/// itself, [`held_notices`]); omissions a responder's own checkpoints
+/// prove are reported.
 pub fn merge(
     answers: &[CheckedAnswer],
+    held: &BTreeMap<NoticeId, CheckedNotice>,
     subject: &SubjectKey,
     t: Timestamp,
 ) -> (Vec<MergedListing>, Vec<Disagreement>) {
+    // Per notice, the strongest proof an answer gave; what only the
+    // requester holds counts as held.
     let mut union: BTreeMap<NoticeId, CheckedNotice> = BTreeMap::new();
     for answer in answers {
         for (id, n) in &answer.notices {
             match union.get(id) {
-                Some(held) if held.proof >= n.proof => {}
+                Some(known) if known.proof >= n.proof => {}
                 _ => {
                     union.insert(*id, n.clone());
                 }
             }
         }
+    }
+    for (id, n) in held {
+        union.entry(*id).or_insert_with(|| n.clone());
     }
     let listings: BTreeSet<NoticeId> = answers.iter().flat_map(|a| a.listings.clone()).collect();
     let mut merged = Vec::new();
@@ -575,4 +619,293 @@ pub fn merge(
         }
     }
     (merged, disagreements)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{NOTICE_VERSION, SubjectKind};
+    use crate::query::{self, QUERY_VERSION, QueryAnswer, QueryRequest};
+    use crate::replica::Replica;
+    use crate::store::MemStore;
+    use crate::testkit::{self, TestFederation};
+    use crate::time::DAY_MS;
+
+    const T0: Timestamp = Timestamp(1_780_000_000_000);
+
+    /// Member 0 lists company 5; a day later member 1 files the company's
+    /// objection (open: the listing is suspended). Member 2 holds both,
+    /// and checkpoints of both logs cosigned by a quorum (two of the other
+    /// three members). Returns the federation, member 2's replica, the
+    /// listing id and the candidates.
+    fn world() -> (TestFederation, Replica<MemStore>, NoticeId, Candidates) {
+        let test = testkit::federation(5, 4);
+        let notice = |author: usize, kind| Notice {
+            version: NOTICE_VERSION,
+            federation: test.federation.id(),
+            author: test.author(author),
+            seq: 1,
+            prev: NoticeId::default(),
+            issued_at: T0.plus_ms(author as u64 * DAY_MS),
+            kind,
+        };
+        let (list_id, list) = testkit::sign(
+            &test.keys[0],
+            &notice(0, NoticeKind::List(testkit::listing(5, "food-drug", T0))),
+        );
+        let (_, object) = testkit::sign(
+            &test.keys[1],
+            &notice(
+                1,
+                NoticeKind::Object {
+                    listing: list_id,
+                    grounds: "the goods were not ours".into(),
+                    respond_by: T0.plus_ms(40 * DAY_MS),
+                },
+            ),
+        );
+        let mut replica = Replica::new(test.federation.clone(), MemStore::new());
+        replica.ingest_batch(&[&list, &object]).expect("ingest");
+        let mut candidates = Candidates::new();
+        for (author, witnesses) in [(0, [1, 2]), (1, [0, 2])] {
+            let id = test.author(author);
+            let head = replica.store().head(&id).expect("head").expect("log");
+            let checkpoint = Checkpoint::of_log(&test.federation.id(), &id, head.seq, head.root());
+            let mut note = checkpoint::sign(&test.keys[author], &checkpoint).expect("signed");
+            for w in witnesses {
+                note.signatures.push(
+                    checkpoint::cosign(
+                        &test.keys[w],
+                        &test.federation.id(),
+                        &note.text,
+                        1_790_000_000,
+                    )
+                    .expect("cosigned"),
+                );
+            }
+            candidates.insert(id, vec![(note, true)]);
+        }
+        (test, replica, list_id, candidates)
+    }
+
+    fn subject() -> SubjectKey {
+        SubjectKey::new(SubjectKind::LegalPerson, &testkit::uscc(5)).expect("subject")
+    }
+
+    /// Member 2's honest answer to member 1's query about company 5.
+    fn honest(test: &TestFederation, replica: &Replica<MemStore>, c: &Candidates) -> QueryAnswer {
+        let now = T0.plus_ms(2 * DAY_MS);
+        let request = QueryRequest {
+            version: QUERY_VERSION,
+            federation: test.federation.id(),
+            requester: test.author(1),
+            subject_kind: SubjectKind::LegalPerson,
+            subject_id: testkit::uscc(5),
+            purpose: "procurement".into(),
+            legal_basis: "Government Procurement Law art. 22".into(),
+            issued_at: now,
+            nonce: 1,
+            page: 0,
+        }
+        .sign(&test.keys[1])
+        .expect("request");
+        query::answer(replica, &request, &test.keys[2], now, c)
+            .expect("store")
+            .expect("answer")
+            .answer
+    }
+
+    #[test]
+    fn an_honest_answer_checks_and_its_listing_is_folded_here() {
+        let (test, replica, listing, candidates) = world();
+        let answer = honest(&test, &replica, &candidates);
+        assert_eq!(answer.notices.len(), 2);
+        let checked = check_answer(&test.federation, &subject(), &answer).expect("honest");
+        assert!(
+            checked
+                .notices
+                .values()
+                .all(|n| n.proof == Proof::Witnessed)
+        );
+        let (merged, disagreements) =
+            merge(&[checked], &BTreeMap::new(), &subject(), answer.answered_at);
+        assert_eq!(merged.len(), 1);
+        assert_eq!(merged[0].state.id, listing);
+        assert_eq!(merged[0].state.status, Status::Suspended);
+        assert!(!merged[0].state.enforceable);
+        assert_eq!(merged[0].proof, Proof::Witnessed);
+        assert!(disagreements.is_empty());
+        // Without any checkpoint the notices are unproven, never dropped.
+        let bare = honest(&test, &replica, &Candidates::new());
+        let checked = check_answer(&test.federation, &subject(), &bare).expect("honest");
+        assert!(checked.notices.values().all(|n| n.proof == Proof::Unproven));
+    }
+
+    #[test]
+    fn an_invented_listing_is_rejected() {
+        let (test, replica, _, candidates) = world();
+        let mut answer = honest(&test, &replica, &candidates);
+        let mut invented = answer.listings[0].clone();
+        invented.id = NoticeId([9; 32]);
+        invented.status = Status::Active;
+        invented.enforceable = true;
+        answer.listings.push(invented);
+        assert_eq!(
+            check_answer(&test.federation, &subject(), &answer),
+            Err(Fault::Invented {
+                id: NoticeId([9; 32])
+            })
+        );
+        // A listing of another subject passed off as this one's, too.
+        let (other, _) = testkit::sign(
+            &test.keys[0],
+            &Notice {
+                version: NOTICE_VERSION,
+                federation: test.federation.id(),
+                author: test.author(0),
+                seq: 3,
+                prev: NoticeId::default(),
+                issued_at: T0,
+                kind: NoticeKind::List(testkit::listing(6, "food-drug", T0)),
+            },
+        );
+        let mut answer = honest(&test, &replica, &candidates);
+        answer.listings[0].id = other;
+        assert!(check_answer(&test.federation, &subject(), &answer).is_err());
+    }
+
+    #[test]
+    fn a_misstated_status_is_rejected() {
+        let (test, replica, listing, candidates) = world();
+        let mut answer = honest(&test, &replica, &candidates);
+        answer.listings[0].status = Status::Active;
+        answer.listings[0].enforceable = true;
+        let fault = check_answer(&test.federation, &subject(), &answer).unwrap_err();
+        assert_eq!(
+            fault,
+            Fault::Misstated {
+                id: listing,
+                stated: "active, enforceable".into(),
+                computed: "suspended".into(),
+            }
+        );
+    }
+
+    #[test]
+    fn a_missing_follow_up_is_outvoted_and_reported() {
+        let (test, replica, listing, candidates) = world();
+        let truth = honest(&test, &replica, &candidates);
+        // The liar drops the objection and states what the rest gives.
+        let mut lie = truth.clone();
+        lie.responder = test.author(3);
+        lie.notices.retain(|n| {
+            codec::envelope_author_seq(&n.envelope)
+                .is_some_and(|(author, _)| author == test.author(0))
+        });
+        lie.listings[0].status = Status::Active;
+        lie.listings[0].enforceable = true;
+        let checked_lie = check_answer(&test.federation, &subject(), &lie).expect("consistent");
+        let checked_truth = check_answer(&test.federation, &subject(), &truth).expect("honest");
+        let (merged, disagreements) = merge(
+            &[checked_lie, checked_truth],
+            &BTreeMap::new(),
+            &subject(),
+            truth.answered_at,
+        );
+        // The requester computes the true status from the union.
+        assert_eq!(merged[0].state.status, Status::Suspended);
+        assert!(!merged[0].state.enforceable);
+        // The liar's own checkpoint of member 1's log (size 1) covers the
+        // objection it left out.
+        assert_eq!(disagreements.len(), 1);
+        assert_eq!(disagreements[0].responder, test.author(3));
+        assert_eq!(disagreements[0].listing, listing);
+        assert_eq!(disagreements[0].covered_by, 1);
+        // Alone, the liar is still caught by what the requester holds.
+        let held = held_notices(
+            &replica,
+            &[listing].into_iter().collect(),
+            truth.answered_at,
+        )
+        .expect("held");
+        assert_eq!(held.len(), 2);
+        let checked_lie = check_answer(&test.federation, &subject(), &lie).expect("consistent");
+        let (merged, disagreements) = merge(&[checked_lie], &held, &subject(), truth.answered_at);
+        assert_eq!(merged[0].state.status, Status::Suspended);
+        assert_eq!(
+            merged[0].proof,
+            Proof::Witnessed,
+            "the liar's own notices are proven"
+        );
+        assert_eq!(disagreements.len(), 1);
+    }
+
+    #[test]
+    fn proofs_that_do_not_lead_to_the_checkpoint_are_rejected() {
+        let (test, replica, _, candidates) = world();
+        let answer = honest(&test, &replica, &candidates);
+        // A path that leads elsewhere (a one-notice log's path is empty).
+        let mut bad = answer.clone();
+        bad.notices[0].path.push([1; 32]);
+        assert!(matches!(
+            check_answer(&test.federation, &subject(), &bad),
+            Err(Fault::BadProof { .. })
+        ));
+        // A checkpoint index that names nothing.
+        let mut bad = answer.clone();
+        bad.notices[0].checkpoint = 7;
+        assert!(matches!(
+            check_answer(&test.federation, &subject(), &bad),
+            Err(Fault::BadProof { .. })
+        ));
+        // A cosignature line that does not verify.
+        let mut bad = answer.clone();
+        let mut note = Note::parse(&bad.checkpoints[0]).expect("note");
+        let last = note.signatures.len() - 1;
+        note.signatures[last].bytes[9] ^= 1;
+        bad.checkpoints[0] = serde_bytes::ByteBuf::from(note.encode().into_bytes());
+        assert!(matches!(
+            check_answer(&test.federation, &subject(), &bad),
+            Err(Fault::BadCheckpoint { .. })
+        ));
+        // An envelope whose signature does not verify.
+        let mut bad = answer;
+        let end = bad.notices[0].envelope.len() - 1;
+        bad.notices[0].envelope[end] ^= 1;
+        assert!(matches!(
+            check_answer(&test.federation, &subject(), &bad),
+            Err(Fault::BadNotice { .. })
+        ));
+    }
+
+    #[test]
+    fn a_withdrawal_by_another_member_is_rejected() {
+        let (test, replica, listing, candidates) = world();
+        let mut answer = honest(&test, &replica, &candidates);
+        let (_, forged) = testkit::sign(
+            &test.keys[2],
+            &Notice {
+                version: NOTICE_VERSION,
+                federation: test.federation.id(),
+                author: test.author(2),
+                seq: 1,
+                prev: NoticeId::default(),
+                issued_at: T0.plus_ms(DAY_MS),
+                kind: NoticeKind::Withdraw {
+                    listing,
+                    reason: "paid".into(),
+                    restore_reputation: true,
+                },
+            },
+        );
+        answer.notices.push(ProvenNotice {
+            envelope: serde_bytes::ByteBuf::from(forged),
+            checkpoint: UNPROVEN,
+            path: Vec::new(),
+        });
+        assert!(matches!(
+            check_answer(&test.federation, &subject(), &answer),
+            Err(Fault::Invalid { .. })
+        ));
+    }
 }

@@ -180,7 +180,12 @@ impl Receipt {
                 enforceable,
             ));
         }
-        let (listings, disagreements) = crate::proven::merge(&checked, &subject, request.issued_at);
+        let (listings, disagreements) = crate::proven::merge(
+            &checked,
+            &std::collections::BTreeMap::new(),
+            &subject,
+            request.issued_at,
+        );
         Ok(ReceiptReport {
             request: query.request,
             answers,

@@ -4,7 +4,8 @@
 use super::{Engine, FANOUTS_MAX, Level, Output, QUERY_DEADLINE_MAX_MS, Refusal};
 use crate::model::{AuthorityId, SubjectKind};
 use crate::proven::{
-    Candidates, CheckedAnswer, Disagreement, Fault, MergedListing, check_answer, merge,
+    Candidates, CheckedAnswer, Disagreement, Fault, MergedListing, check_answer, held_notices,
+    merge,
 };
 use crate::query::{self, QUERY_VERSION, QueryRequest, Signed, SignedAnswer, SignedQuery};
 use crate::store::Store;
@@ -72,7 +73,8 @@ pub struct QueryResult {
 }
 
 impl QueryResult {
-    fn new(
+    fn new<S: Store>(
+        replica: &crate::replica::Replica<S>,
         request: SignedQuery,
         answers: Vec<(Answered, CheckedAnswer)>,
         missing: Vec<(AuthorityId, String)>,
@@ -80,8 +82,13 @@ impl QueryResult {
         now: Timestamp,
     ) -> QueryResult {
         let checked: Vec<CheckedAnswer> = answers.iter().map(|(_, c)| c.clone()).collect();
+        let named: BTreeSet<crate::model::NoticeId> =
+            checked.iter().flat_map(|c| c.listings.clone()).collect();
+        // What this node holds about the listings answered goes into the
+        // fold: no responder can hide it. A store failure leaves it out.
+        let held = held_notices(replica, &named, now).unwrap_or_default();
         let (listings, disagreements) = match request.request.subject_key() {
-            Ok(subject) => merge(&checked, &subject, now),
+            Ok(subject) => merge(&checked, &held, &subject, now),
             Err(_) => (Vec::new(), Vec::new()),
         };
         QueryResult {
@@ -221,6 +228,7 @@ impl<S: Store> Engine<S> {
                     answer: own,
                 };
                 Ok(QueryResult::new(
+                    &self.replica,
                     signed.clone(),
                     vec![(answered, checked)],
                     Vec::new(),
@@ -574,6 +582,7 @@ impl<S: Store> Engine<S> {
         out.push(Output::QueryDone {
             ticket: fanout.ticket,
             result: Box::new(Ok(QueryResult::new(
+                &self.replica,
                 fanout.request,
                 fanout.answers,
                 fanout.missing,

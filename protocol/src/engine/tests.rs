@@ -34,6 +34,9 @@ struct Net {
     now: Timestamp,
     /// Gossip off: only sync carries notices.
     gossip: bool,
+    /// A member whose query answers are rewritten on the way (a lying
+    /// responder), and how.
+    liar: Option<(usize, fn(&mut crate::query::QueryAnswer))>,
 }
 
 fn key(test: &TestFederation, i: usize) -> AuthorityKey {
@@ -49,6 +52,7 @@ impl Net {
             queue: VecDeque::new(),
             now: START,
             gossip: true,
+            liar: None,
         };
         for i in 0..members {
             let node = net.fresh(i, Some(Mark::zero()));
@@ -207,6 +211,12 @@ impl Net {
             }
             let peer = self.id(from);
             let now = self.now;
+            let msg = match (msg, self.liar) {
+                (Msg::QueryResponse(token, bytes), Some((liar, lie))) if liar == from => {
+                    Msg::QueryResponse(token, self.lie(from, &bytes, lie))
+                }
+                (msg, _) => msg,
+            };
             let out = match &msg {
                 Msg::Gossip(bytes) => {
                     let id = NoticeId::from(credence_crypto::merkle::leaf_hash(bytes));
@@ -263,6 +273,22 @@ impl Net {
             };
             self.apply(to, out);
         }
+    }
+
+    /// Member `from`'s signed answer rewritten by `lie` and signed again
+    /// with its key.
+    fn lie(&self, from: usize, bytes: &[u8], lie: fn(&mut crate::query::QueryAnswer)) -> Vec<u8> {
+        use crate::query::{ANSWER_BYTES_MAX, Signed, sign_answer};
+        let signed = Signed::decode::<{ ANSWER_BYTES_MAX + 128 }>(bytes).expect("an answer");
+        let mut answer: crate::query::QueryAnswer =
+            crate::codec::decode_bounded::<_, ANSWER_BYTES_MAX>("answer", &signed.body)
+                .expect("an answer body");
+        lie(&mut answer);
+        sign_answer(answer, &key(&self.test, from))
+            .expect("signed")
+            .signed
+            .encode::<{ ANSWER_BYTES_MAX + 128 }>()
+            .expect("encoded")
     }
 
     /// Advances the clock and ticks every live node.
@@ -799,6 +825,85 @@ fn split_view_evidence_reaches_a_node_by_sync_alone() {
             crate::checkpoint::wire::check_split_view(&pair, &net.test.federation).expect("valid");
         assert_eq!(author, net.id(2), "node {i}");
     }
+}
+
+fn procurement_check(subject: u64) -> QueryAsk {
+    QueryAsk {
+        subject_kind: crate::model::SubjectKind::LegalPerson,
+        subject_id: testkit::uscc(subject),
+        purpose: "procurement".into(),
+        legal_basis: "regulation 12".into(),
+        scope: QueryScope::Federation,
+        deadline_ms: 2_000,
+        page: 0,
+    }
+}
+
+#[test]
+fn answers_carry_proofs_to_witnessed_checkpoints_and_a_liar_is_rejected_by_name() {
+    let mut net = Net::new(3);
+    net.connect_all();
+    net.issue(0, 4).expect("issued");
+    let ask = |net: &mut Net, ticket| {
+        net.input(
+            1,
+            Input::Query {
+                ticket,
+                ask: Box::new(procurement_check(4)),
+            },
+        );
+        net.run();
+        net.nodes[1].queries.pop().expect("done").expect("answered")
+    };
+    // Every answer proves the listing against member 0's checkpoint,
+    // which members 1 and 2 cosigned: the requester folds it itself.
+    let result = ask(&mut net, 1);
+    assert_eq!(result.answers.len(), 3);
+    assert!(result.rejected.is_empty() && result.disagreements.is_empty());
+    assert_eq!(result.listings.len(), 1);
+    assert_eq!(result.listings[0].state.status, crate::fold::Status::Active);
+    assert_eq!(result.listings[0].proof, crate::proven::Proof::Witnessed);
+    for answered in &result.answers {
+        assert_eq!(answered.answer.answer.checkpoints.len(), 1);
+        assert!(
+            answered
+                .answer
+                .answer
+                .notices
+                .iter()
+                .all(|n| n.checkpoint == 0),
+            "proven, not unproven"
+        );
+    }
+    // Member 2 now says the listing was withdrawn: its answer fails the
+    // check, is rejected by name, and is not merged.
+    net.liar = Some((2, |answer| {
+        answer.listings[0].status = crate::fold::Status::Withdrawn;
+        answer.listings[0].enforceable = false;
+    }));
+    let result = ask(&mut net, 2);
+    assert_eq!(result.answers.len(), 2);
+    assert_eq!(result.rejected.len(), 1);
+    assert_eq!(result.rejected[0].0, net.id(2));
+    assert!(
+        result.rejected[0].1.contains("answered as withdrawn"),
+        "{}",
+        result.rejected[0].1
+    );
+    assert_eq!(result.listings[0].state.status, crate::fold::Status::Active);
+    assert!(result.listings[0].state.enforceable);
+    // Member 2 now hides the listing's notice and claims it anyway.
+    net.liar = Some((2, |answer| answer.notices.clear()));
+    let result = ask(&mut net, 3);
+    assert!(
+        result.rejected[0].1.contains("invented"),
+        "{:?}",
+        result.rejected
+    );
+    assert_eq!(
+        net.nodes[1].engine.counters().queries["answers_rejected"],
+        2
+    );
 }
 
 #[test]
