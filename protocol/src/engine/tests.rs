@@ -27,6 +27,9 @@ enum Msg {
     QueryResponse(u64, Vec<u8>),
 }
 
+/// How a lying responder rewrites its answers.
+type Lie = fn(&mut crate::query::QueryAnswer);
+
 struct Net {
     test: TestFederation,
     nodes: Vec<Node>,
@@ -36,7 +39,7 @@ struct Net {
     gossip: bool,
     /// A member whose query answers are rewritten on the way (a lying
     /// responder), and how.
-    liar: Option<(usize, fn(&mut crate::query::QueryAnswer))>,
+    liar: Option<(usize, Lie)>,
 }
 
 fn key(test: &TestFederation, i: usize) -> AuthorityKey {
@@ -277,7 +280,7 @@ impl Net {
 
     /// Member `from`'s signed answer rewritten by `lie` and signed again
     /// with its key.
-    fn lie(&self, from: usize, bytes: &[u8], lie: fn(&mut crate::query::QueryAnswer)) -> Vec<u8> {
+    fn lie(&self, from: usize, bytes: &[u8], lie: Lie) -> Vec<u8> {
         use crate::query::{ANSWER_BYTES_MAX, Signed, sign_answer};
         let signed = Signed::decode::<{ ANSWER_BYTES_MAX + 128 }>(bytes).expect("an answer");
         let mut answer: crate::query::QueryAnswer =
