@@ -75,8 +75,9 @@ pub struct Report {
     pub equivocators: usize,
     /// Issue requests the issuing gate refused (restoring or recovering).
     pub issue_refused: u64,
-    /// Queries asked, completed, and answers merged into them.
-    pub queries: (u64, u64, u64),
+    /// Queries asked, completed, answers merged into them, answers
+    /// rejected.
+    pub queries: (u64, u64, u64, u64),
     /// Checkpoint events summed over the honest nodes up at the end
     /// (`signed`, `cosigned`, `split_view`, ...).
     pub checkpoints: BTreeMap<String, u64>,
@@ -150,8 +151,8 @@ impl Report {
         if self.queries.0 > 0 {
             let _ = writeln!(
                 out,
-                "  queries: {} asked, {} finished, {} answers merged",
-                self.queries.0, self.queries.1, self.queries.2
+                "  queries: {} asked, {} finished, {} answers merged, {} rejected",
+                self.queries.0, self.queries.1, self.queries.2, self.queries.3
             );
         }
         let faults: Vec<String> = self

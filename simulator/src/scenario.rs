@@ -232,6 +232,9 @@ pub enum Misbehaviour {
     /// Signs two checkpoints of its log with one size and two roots and
     /// shows each to half of its peers (needs `checkpoints = true`).
     SplitView,
+    /// Answers every query with the first listing's status misstated (a
+    /// standing behaviour, like `withhold`).
+    Lie,
 }
 
 /// A Byzantine member.

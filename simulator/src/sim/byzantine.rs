@@ -51,6 +51,7 @@ impl Sim {
                 Misbehaviour::Garbage => "byzantine_garbage",
                 Misbehaviour::Withhold => "byzantine_withhold",
                 Misbehaviour::SplitView => "byzantine_split_view",
+                Misbehaviour::Lie => "byzantine_lie_armed",
             })
             .or_default() += 1;
         let key = AuthorityKey::from_secret_bytes(self.nodes[node].engine.key().secret_bytes());
@@ -129,7 +130,7 @@ impl Sim {
                 messages.push((half_a, x));
                 messages.push((half_b, y));
             }
-            Misbehaviour::Withhold => return,
+            Misbehaviour::Withhold | Misbehaviour::Lie => return,
             Misbehaviour::SplitView => {
                 self.split_view(node, &key, &mesh);
                 return;
@@ -177,6 +178,32 @@ impl Sim {
                 self.send(node, *peer, Msg::Witness(bytes.clone()));
             }
         }
+    }
+
+    /// A lying responder's answer: the first listing's status misstated,
+    /// signed again with its key. `None` when there is nothing to misstate.
+    pub(super) fn lie(&mut self, node: usize, bytes: &[u8]) -> Option<Vec<u8>> {
+        use credence_protocol::fold::Status;
+        use credence_protocol::query::{ANSWER_BYTES_MAX, QueryAnswer, Signed, sign_answer};
+        let signed = Signed::decode::<{ ANSWER_BYTES_MAX + 128 }>(bytes).ok()?;
+        let mut answer: QueryAnswer =
+            credence_protocol::codec::decode_bounded::<_, ANSWER_BYTES_MAX>("answer", &signed.body)
+                .ok()?;
+        let first = answer.listings.first_mut()?;
+        if first.status == Status::Active {
+            first.status = Status::Withdrawn;
+            first.enforceable = false;
+        } else {
+            first.status = Status::Active;
+            first.enforceable = true;
+        }
+        let key = AuthorityKey::from_secret_bytes(self.nodes[node].engine.key().secret_bytes());
+        let forged = sign_answer(answer, &key).ok()?;
+        let id = forged.signed.id().ok()?;
+        let bytes = forged.signed.encode::<{ ANSWER_BYTES_MAX + 128 }>().ok()?;
+        self.lies.insert(id.0);
+        *self.counters.faults.entry("byzantine_lie").or_default() += 1;
+        Some(bytes)
     }
 
     /// The deliberately broken replica: it takes every repair it receives,

@@ -525,6 +525,7 @@ impl Sim {
                 self.counters.queries,
                 self.counters.queries_done,
                 self.counters.query_answers,
+                self.counters.query_rejections,
             ),
         }
     }

@@ -207,6 +207,8 @@ pub struct Counters {
     pub queries_done: u64,
     /// Answers merged into completed queries.
     pub query_answers: u64,
+    /// Answers rejected by their requester's checks.
+    pub query_rejections: u64,
     /// Invariant checks made.
     pub checks: u64,
 }
@@ -232,6 +234,8 @@ pub struct Sim {
     equivocators: BTreeSet<AuthorityId>,
     /// Byzantine authors that showed a split view of their checkpoints.
     split_views_sent: BTreeSet<AuthorityId>,
+    /// Ids of the forged answers lying responders sent.
+    lies: BTreeSet<[u8; 32]>,
     issued_at: FxHashMap<NoticeId, u64>,
     latencies: Vec<u64>,
     delivered_pairs: u64,
@@ -452,6 +456,7 @@ impl Sim {
             refused: BTreeMap::new(),
             equivocators: BTreeSet::new(),
             split_views_sent: BTreeSet::new(),
+            lies: BTreeSet::new(),
             issued_at: FxHashMap::default(),
             latencies: Vec::new(),
             delivered_pairs: 0,
@@ -665,7 +670,14 @@ impl Sim {
                     None
                 }
                 Output::AnswerQuery { bytes, .. } => {
-                    if let (Some(bytes), Some((to, token))) = (bytes, self.answering) {
+                    if let (Some(mut bytes), Some((to, token))) = (bytes, self.answering) {
+                        if self.nodes[i]
+                            .byzantine
+                            .contains(&crate::scenario::Misbehaviour::Lie)
+                            && let Some(forged) = self.lie(i, &bytes)
+                        {
+                            bytes = forged;
+                        }
                         self.send(i, to, Msg::QueryResponse(token, bytes));
                     }
                     None

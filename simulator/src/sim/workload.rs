@@ -315,14 +315,32 @@ impl Sim {
             Ok(result) => {
                 self.counters.queries_done += 1;
                 self.counters.query_answers += result.answers.len() as u64;
+                for answered in &result.answers {
+                    if answered
+                        .answer
+                        .signed
+                        .id()
+                        .is_ok_and(|id| self.lies.contains(&id.0))
+                    {
+                        self.violate(
+                            "no_lie_accepted",
+                            format!(
+                                "node {node} accepted a forged answer of {}",
+                                answered.responder.short()
+                            ),
+                        );
+                    }
+                }
+                self.counters.query_rejections += result.rejected.len() as u64;
                 let members = self.nodes.len();
-                if result.answers.len() + result.missing.len() != members {
+                if result.answers.len() + result.missing.len() + result.rejected.len() != members {
                     self.violate(
                         "queries_answered_by_their_deadline",
                         format!(
-                            "node {node}'s query accounts for {} answers and {} missing of {members} members",
+                            "node {node}'s query accounts for {} answers, {} missing and {} rejected of {members} members",
                             result.answers.len(),
-                            result.missing.len()
+                            result.missing.len(),
+                            result.rejected.len()
                         ),
                     );
                 }
