@@ -201,15 +201,16 @@ mod tests {
     use crate::model::{NoticeKind, SubjectKind};
     use crate::query::{self, QUERY_VERSION};
     use crate::replica::Replica;
-    use crate::store::MemStore;
+    use crate::store::{MemStore, Store};
     use crate::testkit;
     use crate::time::Timestamp;
 
     const T0: Timestamp = Timestamp(1_767_225_600_000);
 
-    /// Member 1 asks; members 0 and 2 answer from a replica holding one
-    /// listing of member 0.
-    fn receipt() -> (testkit::TestFederation, Vec<u8>) {
+    /// Member 1 asks (with `purpose`, `nonce` and `page`); members 0 and 2
+    /// answer from a replica holding one listing of member 0, proven
+    /// against member 0's checkpoint that members 1 and 2 cosigned.
+    fn receipt_of(purpose: &str, nonce: u64, page: u32) -> (testkit::TestFederation, Vec<u8>) {
         let test = testkit::federation(7, 3);
         let mut replica = Replica::new(test.federation.clone(), MemStore::new());
         replica
@@ -219,6 +220,21 @@ mod tests {
                 T0,
             )
             .unwrap();
+        let head = replica.store().head(&test.author(0)).unwrap().unwrap();
+        let checkpoint = crate::checkpoint::Checkpoint::of_log(
+            &test.federation.id(),
+            &test.author(0),
+            head.seq,
+            head.root(),
+        );
+        let mut note = crate::checkpoint::sign(&test.keys[0], &checkpoint).unwrap();
+        for w in [1, 2] {
+            note.signatures.push(
+                crate::checkpoint::cosign(&test.keys[w], &test.federation.id(), &note.text, 1)
+                    .unwrap(),
+            );
+        }
+        let candidates = [(test.author(0), vec![(note, true)])].into_iter().collect();
         let now = T0.plus_ms(60_000);
         let request = QueryRequest {
             version: QUERY_VERSION,
@@ -226,15 +242,15 @@ mod tests {
             requester: test.author(1),
             subject_kind: SubjectKind::LegalPerson,
             subject_id: testkit::uscc(1),
-            purpose: "procurement".into(),
+            purpose: purpose.into(),
             legal_basis: "Government Procurement Law art. 22".into(),
             issued_at: now,
-            nonce: 1,
-            page: 0,
+            nonce,
+            page,
         }
         .sign(&test.keys[1])
         .unwrap();
-        let a = query::answer(&replica, &request, &test.keys[0], now, &Default::default())
+        let a = query::answer(&replica, &request, &test.keys[0], now, &candidates)
             .unwrap()
             .unwrap();
         let b = query::answer(
@@ -242,7 +258,7 @@ mod tests {
             &request,
             &test.keys[2],
             now.plus_ms(5),
-            &Default::default(),
+            &candidates,
         )
         .unwrap()
         .unwrap();
@@ -250,6 +266,36 @@ mod tests {
             .to_bytes()
             .unwrap();
         (test, bytes)
+    }
+
+    fn receipt() -> (testkit::TestFederation, Vec<u8>) {
+        receipt_of("procurement", 1, 0)
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(16))]
+        // Any request round-trips through a receipt and verifies, with its
+        // listings re-folded from the proofs.
+        #[test]
+        fn receipts_round_trip(
+            purpose in "[a-z][a-z ]{0,40}",
+            nonce in proptest::prelude::any::<u64>(),
+            page in 0u32..3,
+        ) {
+            let (test, bytes) = receipt_of(&purpose, nonce, page);
+            let receipt = Receipt::from_bytes(&bytes).unwrap();
+            proptest::prop_assert_eq!(receipt.to_bytes().unwrap(), bytes);
+            let report = receipt.verify(&test.federation).unwrap();
+            proptest::prop_assert_eq!(report.request.nonce, nonce);
+            let expected = usize::from(page == 0);
+            proptest::prop_assert_eq!(report.listings.len(), expected);
+            if page == 0 {
+                proptest::prop_assert_eq!(
+                    report.listings[0].proof,
+                    crate::proven::Proof::Witnessed
+                );
+            }
+        }
     }
 
     #[test]
