@@ -92,6 +92,49 @@ impl Proof {
 /// cosigned it.
 pub type Candidates = BTreeMap<AuthorityId, Vec<(Note, bool)>>;
 
+/// What a responder proves with: the candidate checkpoints, and per log
+/// the tree of its leaves kept between answers ([`merkle::Tree`]: proofs
+/// in O(log² n) hashes; a tree is extended from the store as the log
+/// grows, reading only the new leaves).
+#[derive(Clone, Debug, Default)]
+pub struct Proofs {
+    /// The checkpoints proofs may lead to.
+    pub candidates: Candidates,
+    /// Per log, its tree so far.
+    pub trees: BTreeMap<AuthorityId, merkle::Tree>,
+}
+
+impl Proofs {
+    /// Proofs against `candidates`, with no tree kept yet.
+    pub fn new(candidates: Candidates) -> Proofs {
+        Proofs {
+            candidates,
+            trees: BTreeMap::new(),
+        }
+    }
+}
+
+/// Extends `tree` with the leaves of `author`'s log up to `size`.
+fn extend<S: Store>(
+    store: &S,
+    author: &AuthorityId,
+    tree: &mut merkle::Tree,
+    size: u64,
+) -> Result<(), S::Error> {
+    const CHUNK: u64 = 65_536;
+    while tree.len() < size {
+        let count = (size - tree.len()).min(CHUNK);
+        let ids = store.log_range(author, tree.len() + 1, count as usize)?;
+        if ids.is_empty() {
+            break;
+        }
+        for id in ids {
+            tree.push(id.digest());
+        }
+    }
+    Ok(())
+}
+
 /// What the responder adds to an answer: checkpoints and proven notices.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Proven {
@@ -120,8 +163,9 @@ struct Chosen {
 pub fn prove<S: Store>(
     store: &S,
     states: &[ListingState],
-    candidates: &Candidates,
+    proofs: &mut Proofs,
 ) -> Result<Proven, S::Error> {
+    let candidates = &proofs.candidates;
     // The notices, per listing.
     let mut per_listing: Vec<Vec<Held>> = Vec::new();
     let mut bytes = 0usize;
@@ -184,17 +228,10 @@ pub fn prove<S: Store>(
         let Some(largest) = usable.last().map(|(_, c, _)| c.size) else {
             continue;
         };
-        let count = usize::try_from(largest).unwrap_or(usize::MAX);
-        let leaves: Vec<Digest> = store
-            .log_range(author, 1, count)?
-            .iter()
-            .map(NoticeId::digest)
-            .collect();
+        let tree = proofs.trees.entry(*author).or_default();
+        extend(store, author, tree, largest)?;
         for (note, c, witnessed) in usable {
-            let Ok(size) = usize::try_from(c.size) else {
-                continue;
-            };
-            if leaves.len() < size || merkle::root(&leaves[..size]) != c.root {
+            if tree.root(c.size) != Some(c.root) {
                 // This copy is not that log: proofs from it would fail.
                 continue;
             }
@@ -203,10 +240,7 @@ pub fn prove<S: Store>(
                 .checkpoints
                 .push(serde_bytes::ByteBuf::from(note.encode().into_bytes()));
             for seq in seqs.iter().filter(|s| **s <= c.size) {
-                let Some(path) = usize::try_from(*seq - 1)
-                    .ok()
-                    .and_then(|i| merkle::inclusion_proof(&leaves[..size], i))
-                else {
+                let Some(path) = tree.inclusion(*seq - 1, c.size) else {
                     continue;
                 };
                 paths.insert((*author, *seq, index), path.iter().map(|d| d.0).collect());
@@ -709,10 +743,16 @@ mod tests {
         }
         .sign(&test.keys[1])
         .expect("request");
-        query::answer(replica, &request, &test.keys[2], now, c)
-            .expect("store")
-            .expect("answer")
-            .answer
+        query::answer(
+            replica,
+            &request,
+            &test.keys[2],
+            now,
+            &mut Proofs::new(c.clone()),
+        )
+        .expect("store")
+        .expect("answer")
+        .answer
     }
 
     #[test]

@@ -287,14 +287,14 @@ impl SignedQuery {
 
 /// Answers a verified request from a replica's records at `now`, signed by
 /// `key`, with the notices behind each listing proven against the best of
-/// `candidates` ([`crate::proven::prove`]). An auditor sees every listing;
-/// anyone else only shared ones.
+/// `proofs`' candidate checkpoints ([`crate::proven::prove`]). An auditor
+/// sees every listing; anyone else only shared ones.
 pub fn answer<S: Store>(
     replica: &Replica<S>,
     query: &SignedQuery,
     key: &AuthorityKey,
     now: Timestamp,
-    candidates: &crate::proven::Candidates,
+    proofs: &mut crate::proven::Proofs,
 ) -> Result<Result<SignedAnswer, QueryError>, ReplicaError<S::Error>> {
     let subject = match query.request.subject_key() {
         Ok(subject) => subject,
@@ -315,7 +315,7 @@ pub fn answer<S: Store>(
     let mut truncated = states.len() > ANSWER_LISTINGS_MAX;
     states.truncate(ANSWER_LISTINGS_MAX);
     let proven =
-        crate::proven::prove(replica.store(), &states, candidates).map_err(ReplicaError::Store)?;
+        crate::proven::prove(replica.store(), &states, proofs).map_err(ReplicaError::Store)?;
     if proven.listings < states.len() {
         // The proofs of the rest do not fit one answer.
         states.truncate(proven.listings);
@@ -433,9 +433,15 @@ mod tests {
         let now = work.end;
         let query = request(&test, now).sign(&test.keys[1]).unwrap();
         let received = SignedQuery::verify(&test.federation, query.signed.clone(), now).unwrap();
-        let answer = answer(&replica, &received, &test.keys[2], now, &Default::default())
-            .unwrap()
-            .unwrap();
+        let answer = answer(
+            &replica,
+            &received,
+            &test.keys[2],
+            now,
+            &mut Default::default(),
+        )
+        .unwrap()
+        .unwrap();
         let checked = SignedAnswer::verify(
             &test.federation,
             &query.id().unwrap(),

@@ -234,7 +234,7 @@ mod tests {
                     .unwrap(),
             );
         }
-        let candidates = [(test.author(0), vec![(note, true)])].into_iter().collect();
+        let candidates: crate::proven::Candidates = [(test.author(0), vec![(note, true)])].into_iter().collect();
         let now = T0.plus_ms(60_000);
         let request = QueryRequest {
             version: QUERY_VERSION,
@@ -250,15 +250,21 @@ mod tests {
         }
         .sign(&test.keys[1])
         .unwrap();
-        let a = query::answer(&replica, &request, &test.keys[0], now, &candidates)
-            .unwrap()
-            .unwrap();
+        let a = query::answer(
+            &replica,
+            &request,
+            &test.keys[0],
+            now,
+            &mut crate::proven::Proofs::new(candidates.clone()),
+        )
+        .unwrap()
+        .unwrap();
         let b = query::answer(
             &replica,
             &request,
             &test.keys[2],
             now.plus_ms(5),
-            &candidates,
+            &mut crate::proven::Proofs::new(candidates.clone()),
         )
         .unwrap()
         .unwrap();

@@ -212,9 +212,15 @@ fn query_vectors() {
     let candidates = [(test.author(0), vec![(note, false)])]
         .into_iter()
         .collect();
-    let answer = query::answer(&replica, &request, &test.keys[0], now, &candidates)
-        .unwrap()
-        .unwrap();
+    let answer = query::answer(
+        &replica,
+        &request,
+        &test.keys[0],
+        now,
+        &mut credence_protocol::proven::Proofs::new(candidates),
+    )
+    .unwrap()
+    .unwrap();
     assert_eq!(answer.answer.checkpoints.len(), 1);
     assert_eq!(answer.answer.notices.len(), 1);
     assert_eq!(answer.answer.notices[0].checkpoint, 0);

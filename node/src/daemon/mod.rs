@@ -113,6 +113,9 @@ pub enum Command {
     Export(Reply<Bundle>),
     /// The signed checkpoint of a member's log.
     Checkpoint(AuthorityId, Reply<credence_crypto::note::Note>),
+    /// Take checkpoint notes (from an audit bundle, or a fixture) as if
+    /// they came by gossip; answers how many added something.
+    TakeCheckpoints(Vec<credence_crypto::note::Note>, Reply<usize>),
     /// A proof over a member's log.
     Proof(ProofAsk, Reply<ProofAnswer>),
 }
@@ -958,6 +961,28 @@ impl Daemon {
                     Err(e) => Err(DaemonError::internal(e)),
                 };
                 let _ = reply.send(result);
+            }
+            Command::TakeCheckpoints(notes, reply) => {
+                let mut taken = 0;
+                let mut result = Ok(());
+                for note in &notes {
+                    let mut out = Vec::new();
+                    match self.node.engine.take_checkpoint(note, now(), &mut out) {
+                        Ok(added) => taken += usize::from(added),
+                        Err(e) => {
+                            result = Err(DaemonError::BadRequest(format!(
+                                "checkpoint {} of {}: {e}",
+                                taken + 1,
+                                notes.len()
+                            )));
+                        }
+                    }
+                    self.apply(out);
+                    if result.is_err() {
+                        break;
+                    }
+                }
+                let _ = reply.send(result.map(|()| taken));
             }
             Command::Checkpoint(author, reply) => {
                 let engine = &self.node.engine;

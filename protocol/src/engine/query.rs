@@ -4,8 +4,8 @@
 use super::{Engine, FANOUTS_MAX, Level, Output, QUERY_DEADLINE_MAX_MS, Refusal};
 use crate::model::{AuthorityId, SubjectKind};
 use crate::proven::{
-    Candidates, CheckedAnswer, Disagreement, Fault, MergedListing, check_answer, held_notices,
-    merge,
+    Candidates, CheckedAnswer, Disagreement, Fault, MergedListing, Proofs, check_answer,
+    held_notices, merge,
 };
 use crate::query::{self, QUERY_VERSION, QueryRequest, Signed, SignedAnswer, SignedQuery};
 use crate::store::Store;
@@ -157,6 +157,8 @@ pub(super) struct Queries {
     next: u64,
     /// Fan-outs whose own answer is computed once their requests left.
     deferred: VecDeque<u64>,
+    /// Per log, its Merkle tree kept for proofs between answers.
+    trees: BTreeMap<AuthorityId, credence_crypto::merkle::Tree>,
 }
 
 impl Queries {
@@ -315,14 +317,14 @@ impl<S: Store> Engine<S> {
         candidates
     }
 
-    fn own_answer(&self, query: &SignedQuery, now: Timestamp) -> Result<SignedAnswer, Refusal> {
-        match query::answer(
-            &self.replica,
-            query,
-            &self.key,
-            now,
-            &self.proof_candidates(),
-        ) {
+    fn own_answer(&mut self, query: &SignedQuery, now: Timestamp) -> Result<SignedAnswer, Refusal> {
+        let mut proofs = Proofs {
+            candidates: self.proof_candidates(),
+            trees: std::mem::take(&mut self.queries.trees),
+        };
+        let answered = query::answer(&self.replica, query, &self.key, now, &mut proofs);
+        self.queries.trees = proofs.trees;
+        match answered {
             Ok(Ok(answer)) => Ok(answer),
             Ok(Err(e)) => Err(Refusal::BadQuery(e.to_string())),
             Err(e) => Err(Refusal::Store(e.to_string())),
@@ -342,9 +344,10 @@ impl<S: Store> Engine<S> {
         if fanout.local_done {
             return;
         }
-        let result = self.own_answer(&fanout.request, now).and_then(|answer| {
+        let request = fanout.request.clone();
+        let result = self.own_answer(&request, now).and_then(|answer| {
             let checked = self
-                .check(&fanout.request, &answer)
+                .check(&request, &answer)
                 .map_err(|fault| Refusal::Store(format!("it fails its own check: {fault}")))?;
             Ok((answer, checked))
         });

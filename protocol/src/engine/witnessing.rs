@@ -188,6 +188,22 @@ impl<S: Store> Engine<S> {
             .map(Gathered::note)
     }
 
+    /// Takes a checkpoint note handed over by this node's operator (from an
+    /// audit bundle, or a benchmark's fixture) exactly as one from gossip:
+    /// verified, gathered, cosigned when this node can vouch for it.
+    /// Returns whether it added anything, or why it was refused.
+    pub fn take_checkpoint(
+        &mut self,
+        note: &Note,
+        now: Timestamp,
+        out: &mut Vec<Output>,
+    ) -> Result<bool, cp::CheckpointError> {
+        self.witnessing
+            .book
+            .verify(note, self.replica.federation())?;
+        Ok(self.take_note(note, now, out) == Verdict::Accept)
+    }
+
     /// A witness gossip message from a peer.
     pub(super) fn on_witness_gossip(
         &mut self,
