@@ -22,6 +22,7 @@
 //! repairs, withdraws and rules); a listing is as strong as the weakest
 //! notice folded into it.
 
+use crate::checkpoint::book::Book;
 use crate::checkpoint::{self, Checkpoint, Verified};
 use crate::codec;
 use crate::fold::{self, FoldInput, ListingState, Status};
@@ -371,6 +372,18 @@ pub fn check_answer(
     subject: &SubjectKey,
     answer: &crate::query::QueryAnswer,
 ) -> Result<CheckedAnswer, Fault> {
+    check_answer_with(federation, subject, answer, &Book::default())
+}
+
+/// [`check_answer`], not verifying again the checkpoint signature lines
+/// `book` holds verified for the same checkpoint (a node's own book: the
+/// checkpoints it gathered are those answers lead to).
+pub fn check_answer_with(
+    federation: &Federation,
+    subject: &SubjectKey,
+    answer: &crate::query::QueryAnswer,
+    book: &Book,
+) -> Result<CheckedAnswer, Fault> {
     if answer.checkpoints.len() > ANSWER_CHECKPOINTS_MAX {
         return Err(Fault::TooLarge(answer.checkpoints.len()));
     }
@@ -379,10 +392,12 @@ pub fn check_answer(
     }
     let mut checkpoints = Vec::with_capacity(answer.checkpoints.len());
     for (index, bytes) in answer.checkpoints.iter().enumerate() {
-        let verified = checkpoint::verify(bytes, federation).map_err(|e| Fault::BadCheckpoint {
+        let bad = |e: checkpoint::CheckpointError| Fault::BadCheckpoint {
             index,
             reason: e.to_string(),
-        })?;
+        };
+        let note = Note::parse(bytes).map_err(|e| bad(e.into()))?;
+        let verified = book.verify(&note, federation).map_err(bad)?;
         checkpoints.push(verified);
     }
     let mut notices = BTreeMap::new();

@@ -234,7 +234,8 @@ mod tests {
                     .unwrap(),
             );
         }
-        let candidates: crate::proven::Candidates = [(test.author(0), vec![(note, true)])].into_iter().collect();
+        let candidates: crate::proven::Candidates =
+            [(test.author(0), vec![(note, true)])].into_iter().collect();
         let now = T0.plus_ms(60_000);
         let request = QueryRequest {
             version: QUERY_VERSION,

@@ -161,12 +161,19 @@ impl Book {
         note: &Note,
         federation: &Federation,
     ) -> Result<Verified, super::CheckpointError> {
+        // Only this log's entries can hold lines over the same text.
+        let parsed = super::Checkpoint::parse_text(&note.text)?;
+        let author = parsed.author(federation)?;
         let held: Vec<&Gathered> = self
             .logs
-            .values()
+            .get(&author)
+            .into_iter()
             .flat_map(|log| [&log.newest, &log.witnessed])
             .flatten()
-            .filter(|g| g.verified.checkpoint.text() == note.text)
+            .filter(|g| {
+                g.verified.checkpoint.size == parsed.size
+                    && g.verified.checkpoint.root == parsed.root
+            })
             .collect();
         super::verify_note_known(note, federation, |signer, line| {
             held.iter().any(|g| {
@@ -185,6 +192,22 @@ impl Book {
         };
         let held = |g: &Option<Gathered>| g.as_ref().map(|g| g.verified.checkpoint.size);
         held(&log.newest).is_some_and(|s| s > size) && held(&log.witnessed) != Some(size)
+    }
+
+    /// Whether the book already holds this checkpoint of `author`'s log
+    /// cosigned by a quorum: more cosignatures of it prove nothing more.
+    pub fn complete(
+        &self,
+        author: &AuthorityId,
+        size: u64,
+        root: &credence_crypto::Digest,
+    ) -> bool {
+        self.logs
+            .get(author)
+            .and_then(|log| log.witnessed.as_ref())
+            .is_some_and(|w| {
+                w.verified.checkpoint.size == size && w.verified.checkpoint.root == *root
+            })
     }
 
     /// Every log held: its author, newest checkpoint and newest witnessed

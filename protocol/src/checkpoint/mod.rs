@@ -246,33 +246,55 @@ pub fn verify_note_known(
     if !known(&author, line) && !note::verify(author_key, &note.text, line) {
         return Err(CheckpointError::BadSignature);
     }
-    let mut cosigners = Vec::new();
-    for member in &federation.roster().members {
-        let witness = member.key;
-        if witness == author {
+    // Each line is looked at once: a witness name names its member, and
+    // the first line of each member with the cosignature key id counts.
+    let prefix = format!(
+        "{ORIGIN_PREFIX}/{}/witness/",
+        hex::encode(federation.id().0)
+    );
+    let mut cosigners: Vec<(AuthorityId, u64)> = Vec::new();
+    for line in &note.signatures {
+        let Some(rest) = line.name.strip_prefix(&prefix) else {
+            continue;
+        };
+        let mut raw = [0u8; 32];
+        if rest.len() != 64 || hex::decode_to_slice(rest, &mut raw).is_err() {
+            continue;
+        }
+        let witness = AuthorityId(raw);
+        if witness == author || cosigners.iter().any(|(w, _)| *w == witness) {
             continue;
         }
         let Some(key) = federation.public_key(&witness) else {
             continue;
         };
-        let name = witness_name(&federation.id(), &witness);
-        if let Some(line) = note
-            .lines_of(&name, note::TYPE_COSIGNATURE_V1, &witness.0)
-            .next()
+        if line.key_id != note::key_id(&line.name, note::TYPE_COSIGNATURE_V1, &witness.0)
+            || hex::encode(raw) != rest
         {
-            let held = known(&witness, line)
-                .then(|| line.bytes.get(..8))
-                .flatten()
-                .and_then(|t| t.try_into().ok())
-                .map(u64::from_be_bytes);
-            let timestamp = match held {
-                Some(timestamp) => timestamp,
-                None => note::verify_cosignature(key, &note.text, line)
-                    .ok_or(CheckpointError::BadCosignature(witness))?,
-            };
-            cosigners.push((witness, timestamp));
+            continue;
         }
+        let held = known(&witness, line)
+            .then(|| line.bytes.get(..8))
+            .flatten()
+            .and_then(|t| t.try_into().ok())
+            .map(u64::from_be_bytes);
+        let timestamp = match held {
+            Some(timestamp) => timestamp,
+            None => note::verify_cosignature(key, &note.text, line)
+                .ok_or(CheckpointError::BadCosignature(witness))?,
+        };
+        cosigners.push((witness, timestamp));
     }
+    // In roster order, as before.
+    let order = |w: &AuthorityId| {
+        federation
+            .roster()
+            .members
+            .iter()
+            .position(|m| m.key == *w)
+            .unwrap_or(usize::MAX)
+    };
+    cosigners.sort_by_key(|(w, _)| order(w));
     Ok(Verified {
         checkpoint,
         author,

@@ -4,7 +4,7 @@
 use super::{Engine, FANOUTS_MAX, Level, Output, QUERY_DEADLINE_MAX_MS, Refusal};
 use crate::model::{AuthorityId, SubjectKind};
 use crate::proven::{
-    Candidates, CheckedAnswer, Disagreement, Fault, MergedListing, Proofs, check_answer,
+    Candidates, CheckedAnswer, Disagreement, Fault, MergedListing, Proofs, check_answer_with,
     held_notices, merge,
 };
 use crate::query::{self, QUERY_VERSION, QueryRequest, Signed, SignedAnswer, SignedQuery};
@@ -157,8 +157,10 @@ pub(super) struct Queries {
     next: u64,
     /// Fan-outs whose own answer is computed once their requests left.
     deferred: VecDeque<u64>,
-    /// Per log, its Merkle tree kept for proofs between answers.
-    trees: BTreeMap<AuthorityId, credence_crypto::merkle::Tree>,
+    /// What answers are proven with (candidate checkpoints and the kept
+    /// trees), and the book version and own head its candidates are of.
+    proofs: Proofs,
+    proofs_of: Option<(u64, u64)>,
 }
 
 impl Queries {
@@ -298,7 +300,12 @@ impl<S: Store> Engine<S> {
             index: 0,
             reason: e.to_string(),
         })?;
-        check_answer(self.replica.federation(), &subject, &answer.answer)
+        check_answer_with(
+            self.replica.federation(),
+            &subject,
+            &answer.answer,
+            self.book(),
+        )
     }
 
     /// The checkpoints proofs may lead to, per log: those the book holds
@@ -318,12 +325,15 @@ impl<S: Store> Engine<S> {
     }
 
     fn own_answer(&mut self, query: &SignedQuery, now: Timestamp) -> Result<SignedAnswer, Refusal> {
-        let mut proofs = Proofs {
-            candidates: self.proof_candidates(),
-            trees: std::mem::take(&mut self.queries.trees),
-        };
+        // The candidates change with the book and the own log only.
+        let of = (self.book_version(), self.own_head());
+        if self.queries.proofs_of != Some(of) {
+            self.queries.proofs.candidates = self.proof_candidates();
+            self.queries.proofs_of = Some(of);
+        }
+        let mut proofs = std::mem::take(&mut self.queries.proofs);
         let answered = query::answer(&self.replica, query, &self.key, now, &mut proofs);
-        self.queries.trees = proofs.trees;
+        self.queries.proofs = proofs;
         match answered {
             Ok(Ok(answer)) => Ok(answer),
             Ok(Err(e)) => Err(Refusal::BadQuery(e.to_string())),

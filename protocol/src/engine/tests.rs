@@ -713,8 +713,9 @@ fn checkpoints_are_signed_cosigned_by_a_quorum_and_carried_by_sync() {
         let held = checkpoints_of(&net, i, 0).expect("a checkpoint of log 0");
         let newest = held.newest.expect("newest");
         assert_eq!(newest.size, 1);
-        // Every other member cosigned; each saw every cosignature.
-        assert_eq!(newest.cosigners.len(), 3, "node {i}");
+        // A quorum of the other members cosigned (more add nothing: they
+        // are taken no further once a quorum is held).
+        assert!(newest.cosigners.len() >= 2, "node {i}: {:?}", newest.cosigners);
         assert!(newest.witnessed);
         crate::checkpoint::verify(newest.note.encode().as_bytes(), &net.test.federation)
             .expect("the gathered note verifies");
@@ -725,7 +726,7 @@ fn checkpoints_are_signed_cosigned_by_a_quorum_and_carried_by_sync() {
     // The witness refuses nothing it can check; the author's own view
     // gathers its cosignatures too.
     let own = checkpoints_of(&net, 0, 0).expect("own");
-    assert_eq!(own.witnessed.expect("witnessed").cosigners.len(), 3);
+    assert!(own.witnessed.expect("witnessed").cosigners.len() >= 2);
     // A node that lost everything gets notices and checkpoints by sync
     // alone.
     net.gossip = false;

@@ -62,6 +62,8 @@ pub(super) struct Witnessing {
     asks: BTreeMap<u64, AuthorityId>,
     /// When checkpoints ahead of the copy are looked at again.
     retry_at: Timestamp,
+    /// Bumped whenever the book changes (answers' proofs are chosen again).
+    version: u64,
 }
 
 /// A checkpoint whose root is not the root of this node's copy.
@@ -242,16 +244,21 @@ impl<S: Store> Engine<S> {
         let federation = self.replica.federation();
         if let Ok(checkpoint) = Checkpoint::parse_text(&note.text)
             && let Ok(author) = checkpoint.author(federation)
-            && self.witnessing.book.outdated(&author, checkpoint.size)
-            && self
-                .witnessing
-                .witness
-                .newest(&author)
-                .is_some_and(|(s, _)| s > checkpoint.size)
         {
-            // Older than what is held and cosigned: nothing to gather, and
-            // nothing to compare it with.
-            return Verdict::Ignore;
+            let book = &self.witnessing.book;
+            let cosigned = self.witnessing.witness.newest(&author);
+            if book.outdated(&author, checkpoint.size)
+                && cosigned.is_some_and(|(s, _)| s > checkpoint.size)
+            {
+                // Older than what is held and cosigned: nothing to gather,
+                // and nothing to compare it with.
+                return Verdict::Ignore;
+            }
+            if book.complete(&author, checkpoint.size, &checkpoint.root) {
+                // Already cosigned by a quorum: one more cosignature proves
+                // nothing more (a different root would not be this).
+                return Verdict::Ignore;
+            }
         }
         let verified = match self.witnessing.book.verify(note, federation) {
             Ok(verified) => verified,
@@ -262,6 +269,9 @@ impl<S: Store> Engine<S> {
             }
         };
         let taken = self.witnessing.book.take(note, &verified, federation);
+        if taken != Taken::Nothing {
+            self.witnessing.version += 1;
+        }
         let verdict = match taken {
             Taken::Newer | Taken::MoreCosignatures => {
                 self.checkpoint_event("taken");
@@ -317,6 +327,7 @@ impl<S: Store> Engine<S> {
                 self.witnessing
                     .book
                     .take(&cosigned, &mine, self.replica.federation());
+                self.witnessing.version += 1;
                 if self
                     .witnessing
                     .ahead
@@ -496,6 +507,7 @@ impl<S: Store> Engine<S> {
             cosigners: Vec::new(),
         };
         self.witnessing.book.take(&note, &verified, federation);
+        self.witnessing.version += 1;
         if self.witnessing.own.is_none_or(|(size, _)| size < head.seq) {
             self.checkpoint_event("signed");
         }
@@ -663,6 +675,16 @@ impl<S: Store> Engine<S> {
             }
         }
         true
+    }
+
+    /// The checkpoint book (what query answers are checked against).
+    pub(super) fn book(&self) -> &Book {
+        &self.witnessing.book
+    }
+
+    /// Changes whenever the book does.
+    pub(super) fn book_version(&self) -> u64 {
+        self.witnessing.version
     }
 
     /// Whether `token` is a checkpoint exchange in flight.
