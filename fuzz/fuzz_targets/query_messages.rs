@@ -1,4 +1,5 @@
-//! Signed queries and answers: decoding and verification never panic.
+//! Signed queries and answers: decoding, verification and the requester's
+//! check of an answer's checkpoints, envelopes and proofs never panic.
 #![no_main]
 
 use credence_crypto::Digest;
@@ -15,5 +16,17 @@ fuzz_target!(|data: &[u8]| {
     }
     if let Ok(signed) = Signed::decode::<{ query::ANSWER_BYTES_MAX + 128 }>(data) {
         let _ = SignedAnswer::verify(&test.federation, &Digest([7; 32]), signed);
+    }
+    // The proofs are checked after the signature; fuzz them without one.
+    if let Ok(answer) = credence_protocol::codec::decode_bounded::<
+        query::QueryAnswer,
+        { query::ANSWER_BYTES_MAX },
+    >("answer", data)
+        && let Some(subject) = credence_protocol::model::SubjectKey::new(
+            credence_protocol::model::SubjectKind::LegalPerson,
+            &testkit::uscc(1),
+        )
+    {
+        let _ = credence_protocol::proven::check_answer(&test.federation, &subject, &answer);
     }
 });

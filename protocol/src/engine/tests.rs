@@ -715,7 +715,11 @@ fn checkpoints_are_signed_cosigned_by_a_quorum_and_carried_by_sync() {
         assert_eq!(newest.size, 1);
         // A quorum of the other members cosigned (more add nothing: they
         // are taken no further once a quorum is held).
-        assert!(newest.cosigners.len() >= 2, "node {i}: {:?}", newest.cosigners);
+        assert!(
+            newest.cosigners.len() >= 2,
+            "node {i}: {:?}",
+            newest.cosigners
+        );
         assert!(newest.witnessed);
         crate::checkpoint::verify(newest.note.encode().as_bytes(), &net.test.federation)
             .expect("the gathered note verifies");
