@@ -89,7 +89,14 @@ pub enum Taken {
 struct Log {
     newest: Option<Gathered>,
     witnessed: Option<Gathered>,
+    /// The roots of the most recent sizes seen, each with its author's
+    /// signed note (at most [`SIZES_REMEMBERED`]): a second root for one
+    /// of them is a split view, even once newer checkpoints came.
+    seen: BTreeMap<u64, (credence_crypto::Digest, Note)>,
 }
+
+/// Sizes per log whose root the book remembers.
+pub const SIZES_REMEMBERED: usize = 64;
 
 /// The checkpoints a node keeps, per log.
 #[derive(Clone, Debug, Default)]
@@ -108,6 +115,31 @@ impl Book {
             let same_size = held.verified.checkpoint.size == verified.checkpoint.size;
             if same_size && held.verified.checkpoint.root != verified.checkpoint.root {
                 return Taken::SplitView(Box::new((held.note(), incoming.note())));
+            }
+        }
+        let (size, root) = (verified.checkpoint.size, verified.checkpoint.root);
+        match log.seen.get(&size) {
+            Some((held, note)) if *held != root => {
+                return Taken::SplitView(Box::new((note.clone(), incoming.note())));
+            }
+            Some(_) => {}
+            None => {
+                let remembered = log.seen.len() < SIZES_REMEMBERED
+                    || log
+                        .seen
+                        .keys()
+                        .next()
+                        .is_some_and(|smallest| *smallest < size);
+                if remembered {
+                    let author_only = Note {
+                        text: note.text.clone(),
+                        signatures: vec![incoming.author_line.clone()],
+                    };
+                    log.seen.insert(size, (root, author_only));
+                    if log.seen.len() > SIZES_REMEMBERED {
+                        log.seen.pop_first();
+                    }
+                }
             }
         }
         let taken = match &mut log.newest {
@@ -192,6 +224,25 @@ impl Book {
         };
         let held = |g: &Option<Gathered>| g.as_ref().map(|g| g.verified.checkpoint.size);
         held(&log.newest).is_some_and(|s| s > size) && held(&log.witnessed) != Some(size)
+    }
+
+    /// Whether the book remembers another root for this size of
+    /// `author`'s log (a note of it would be split-view evidence).
+    pub fn contradicts(
+        &self,
+        author: &AuthorityId,
+        size: u64,
+        root: &credence_crypto::Digest,
+    ) -> bool {
+        self.logs.get(author).is_some_and(|log| {
+            log.seen.get(&size).is_some_and(|(held, _)| held != root)
+                || [&log.newest, &log.witnessed]
+                    .into_iter()
+                    .flatten()
+                    .any(|g| {
+                        g.verified.checkpoint.size == size && g.verified.checkpoint.root != *root
+                    })
+        })
     }
 
     /// Whether the book already holds this checkpoint of `author`'s log

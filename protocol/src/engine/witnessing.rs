@@ -249,6 +249,7 @@ impl<S: Store> Engine<S> {
             let cosigned = self.witnessing.witness.newest(&author);
             if book.outdated(&author, checkpoint.size)
                 && cosigned.is_some_and(|(s, _)| s > checkpoint.size)
+                && !book.contradicts(&author, checkpoint.size, &checkpoint.root)
             {
                 // Older than what is held and cosigned: nothing to gather,
                 // and nothing to compare it with.

@@ -168,11 +168,12 @@ impl Sim {
         else {
             return;
         };
-        self.split_views_sent.insert(author);
         for (i, note) in [honest, lie].iter().enumerate() {
             let Ok(bytes) = wire::encode(&wire::note_message(note)) else {
                 return;
             };
+            self.split_messages
+                .insert(super::network::witness_hash(&bytes), (author, i));
             let bytes: Rc<[u8]> = Rc::from(bytes);
             for peer in mesh.iter().skip(i).step_by(2) {
                 self.send(node, *peer, Msg::Witness(bytes.clone()));

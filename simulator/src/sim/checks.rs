@@ -437,7 +437,13 @@ impl Sim {
                 }
             }
             let split_views = self.split_views_of(node);
-            for author in self.split_views_sent.clone() {
+            let shown: Vec<AuthorityId> = self
+                .split_views_sent
+                .iter()
+                .filter(|(_, delivered)| delivered[0] && delivered[1])
+                .map(|(author, _)| *author)
+                .collect();
+            for author in shown {
                 if !split_views.contains(&author) {
                     self.violate(
                         "every_split_view_detected",

@@ -232,8 +232,12 @@ pub struct Sim {
     valid: BTreeSet<NoticeId>,
     refused: BTreeMap<NoticeId, String>,
     equivocators: BTreeSet<AuthorityId>,
-    /// Byzantine authors that showed a split view of their checkpoints.
-    split_views_sent: BTreeSet<AuthorityId>,
+    /// Byzantine authors that showed a split view of their checkpoints,
+    /// and whether each of the two notes reached an honest node (only
+    /// then can the pair be found).
+    split_views_sent: BTreeMap<AuthorityId, [bool; 2]>,
+    /// The split-view messages sent: hash to author and which note.
+    split_messages: FxHashMap<u64, (AuthorityId, usize)>,
     /// Ids of the forged answers lying responders sent.
     lies: BTreeSet<[u8; 32]>,
     issued_at: FxHashMap<NoticeId, u64>,
@@ -455,7 +459,8 @@ impl Sim {
             valid: BTreeSet::new(),
             refused: BTreeMap::new(),
             equivocators: BTreeSet::new(),
-            split_views_sent: BTreeSet::new(),
+            split_views_sent: BTreeMap::new(),
+            split_messages: FxHashMap::default(),
             lies: BTreeSet::new(),
             issued_at: FxHashMap::default(),
             latencies: Vec::new(),

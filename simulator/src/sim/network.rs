@@ -328,11 +328,12 @@ impl Sim {
                 self.feed(to, input, Some(from));
             }
             Msg::Witness(bytes) => {
-                let hash = u64::from_le_bytes(
-                    credence_crypto::merkle::leaf_hash(&bytes).0[..8]
-                        .try_into()
-                        .unwrap_or_default(),
-                );
+                let hash = witness_hash(&bytes);
+                if let Some((author, which)) = self.split_messages.get(&hash).copied()
+                    && self.nodes[to].byzantine.is_empty()
+                {
+                    self.split_views_sent.entry(author).or_default()[which] = true;
+                }
                 if !self.nodes[to].witness_seen.insert(hash) {
                     self.counters.duplicates += 1;
                     return;
@@ -352,6 +353,14 @@ impl Sim {
             }
         }
     }
+}
+
+/// The id a node's seen-set keeps of a witness message.
+pub(super) fn witness_hash(bytes: &[u8]) -> u64 {
+    let hash = credence_crypto::merkle::leaf_hash(bytes);
+    u64::from_le_bytes([
+        hash.0[0], hash.0[1], hash.0[2], hash.0[3], hash.0[4], hash.0[5], hash.0[6], hash.0[7],
+    ])
 }
 
 /// The longest shortest path of the mesh (BFS from every node).
