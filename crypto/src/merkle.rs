@@ -92,7 +92,13 @@ fn path(leaves: &[Digest], index: usize, proof: &mut Vec<Digest>) {
 #[derive(Clone, Debug, Default)]
 pub struct Tree {
     levels: Vec<Vec<Digest>>,
+    /// Hashes of the incomplete subtrees computed so far (the right edges
+    /// of past sizes): a range's hash never changes as leaves are added.
+    partial: std::cell::RefCell<std::collections::HashMap<(usize, usize), Digest>>,
 }
+
+/// Incomplete subtree hashes a tree keeps before it starts over.
+const PARTIAL_MAX: usize = 1 << 16;
 
 impl Tree {
     /// An empty tree.
@@ -134,11 +140,20 @@ impl Tree {
         if n.is_power_of_two() && start.is_multiple_of(n) {
             return self.levels[n.trailing_zeros() as usize][start / n];
         }
+        if let Some(known) = self.partial.borrow().get(&(start, end)) {
+            return *known;
+        }
         let k = split(n);
-        node_hash(
+        let hash = node_hash(
             &self.subtree(start, start + k),
             &self.subtree(start + k, end),
-        )
+        );
+        let mut partial = self.partial.borrow_mut();
+        if partial.len() >= PARTIAL_MAX {
+            partial.clear();
+        }
+        partial.insert((start, end), hash);
+        hash
     }
 
     /// The root of the first `size` leaves, if held.

@@ -15,7 +15,51 @@ fn write(target: &str, name: &str, bytes: &[u8]) {
     std::fs::write(dir.join(name), bytes).expect("seed");
 }
 
+/// An answer with proofs about the company `query_messages` checks
+/// (federation seed 6, company 1): member 0's listing proven against its
+/// own signed checkpoint.
+fn proven_answer() -> Vec<u8> {
+    use credence_protocol::checkpoint::{self, Checkpoint};
+    use credence_protocol::model::{NoticeKind, SubjectKind};
+    use credence_protocol::proven::Proofs;
+    use credence_protocol::query::{self, QUERY_VERSION, QueryRequest};
+    use credence_protocol::store::Store;
+    let test = testkit::federation(6, 3);
+    let at = Timestamp(1_780_000_000_000);
+    let mut replica = Replica::new(test.federation.clone(), MemStore::new());
+    replica
+        .issue(
+            &test.keys[0],
+            NoticeKind::List(testkit::listing(1, "tax", at)),
+            at,
+        )
+        .expect("issued");
+    let head = replica.store().head(&test.author(0)).expect("store").expect("head");
+    let c = Checkpoint::of_log(&test.federation.id(), &test.author(0), head.seq, head.root());
+    let note = checkpoint::sign(&test.keys[0], &c).expect("signed");
+    let request = QueryRequest {
+        version: QUERY_VERSION,
+        federation: test.federation.id(),
+        requester: test.author(1),
+        subject_kind: SubjectKind::LegalPerson,
+        subject_id: testkit::uscc(1),
+        purpose: "procurement".into(),
+        legal_basis: "Government Procurement Law art. 22".into(),
+        issued_at: at,
+        nonce: 1,
+        page: 0,
+    }
+    .sign(&test.keys[1])
+    .expect("request");
+    let mut proofs = Proofs::new([(test.author(0), vec![(note, false)])].into_iter().collect());
+    let answer = query::answer(&replica, &request, &test.keys[0], at, &mut proofs)
+        .expect("store")
+        .expect("answer");
+    answer.signed.body
+}
+
 fn main() {
+    write("query_messages", "answer-proven", &proven_answer());
     let test = testkit::federation(5, 3);
     let work = testkit::workload(&test, 5, 12, 4, Timestamp(1_780_000_000_000));
     for (i, envelope) in work.envelopes.iter().take(4).enumerate() {

@@ -300,11 +300,13 @@ impl<S: Store> Engine<S> {
             index: 0,
             reason: e.to_string(),
         })?;
+        let store = self.replica.store();
         check_answer_with(
             self.replica.federation(),
             &subject,
             &answer.answer,
             self.book(),
+            &|id| store.contains(id).unwrap_or(false),
         )
     }
 

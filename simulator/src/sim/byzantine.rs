@@ -173,7 +173,7 @@ impl Sim {
                 return;
             };
             self.split_messages
-                .insert(super::network::witness_hash(&bytes), (author, i));
+                .insert(super::network::witness_hash(&bytes), (author, head.seq, i));
             let bytes: Rc<[u8]> = Rc::from(bytes);
             for peer in mesh.iter().skip(i).step_by(2) {
                 self.send(node, *peer, Msg::Witness(bytes.clone()));

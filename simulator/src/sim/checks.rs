@@ -437,11 +437,11 @@ impl Sim {
                 }
             }
             let split_views = self.split_views_of(node);
-            let shown: Vec<AuthorityId> = self
+            let shown: BTreeSet<AuthorityId> = self
                 .split_views_sent
                 .iter()
                 .filter(|(_, delivered)| delivered[0] && delivered[1])
-                .map(|(author, _)| *author)
+                .map(|((author, _), _)| *author)
                 .collect();
             for author in shown {
                 if !split_views.contains(&author) {

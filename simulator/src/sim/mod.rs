@@ -232,12 +232,12 @@ pub struct Sim {
     valid: BTreeSet<NoticeId>,
     refused: BTreeMap<NoticeId, String>,
     equivocators: BTreeSet<AuthorityId>,
-    /// Byzantine authors that showed a split view of their checkpoints,
-    /// and whether each of the two notes reached an honest node (only
-    /// then can the pair be found).
-    split_views_sent: BTreeMap<AuthorityId, [bool; 2]>,
-    /// The split-view messages sent: hash to author and which note.
-    split_messages: FxHashMap<u64, (AuthorityId, usize)>,
+    /// The split views Byzantine authors showed (author and size), and
+    /// whether each of the two notes reached an honest node (only then can
+    /// the pair be found).
+    split_views_sent: BTreeMap<(AuthorityId, u64), [bool; 2]>,
+    /// The split-view messages sent: hash to author, size and which note.
+    split_messages: FxHashMap<u64, (AuthorityId, u64, usize)>,
     /// Ids of the forged answers lying responders sent.
     lies: BTreeSet<[u8; 32]>,
     issued_at: FxHashMap<NoticeId, u64>,

@@ -329,10 +329,10 @@ impl Sim {
             }
             Msg::Witness(bytes) => {
                 let hash = witness_hash(&bytes);
-                if let Some((author, which)) = self.split_messages.get(&hash).copied()
+                if let Some((author, size, which)) = self.split_messages.get(&hash).copied()
                     && self.nodes[to].byzantine.is_empty()
                 {
-                    self.split_views_sent.entry(author).or_default()[which] = true;
+                    self.split_views_sent.entry((author, size)).or_default()[which] = true;
                 }
                 if !self.nodes[to].witness_seen.insert(hash) {
                     self.counters.duplicates += 1;
