@@ -1199,3 +1199,65 @@ fn inputs_and_outputs_stay_small() {
         std::mem::size_of::<Input<'_>>()
     );
 }
+
+#[test]
+fn a_checkpoint_answer_past_its_bounds_is_ignored() {
+    let mut net = Net::new(3);
+    net.connect_all();
+    net.issue(0, 1).expect("issued");
+    let peer = net.id(0);
+    let held = checkpoints_of(&net, 0, 0)
+        .expect("own")
+        .newest
+        .expect("newest");
+    let note = serde_bytes::ByteBuf::from(held.note.encode().into_bytes());
+    let mut ask = |net: &mut Net, notes: Vec<serde_bytes::ByteBuf>| {
+        let mut out = Vec::new();
+        net.nodes[2].engine.ask_checkpoints(peer, &mut out);
+        let token = out
+            .iter()
+            .find_map(|o| match o {
+                Output::SendSync { token, .. } => Some(*token),
+                _ => None,
+            })
+            .expect("asked");
+        let bytes = sync::encode_response(&SyncResponse::Checkpoints {
+            notes,
+            split_views: Vec::new(),
+        })
+        .expect("encoded");
+        let now = net.now;
+        net.nodes[2].engine.handle(
+            Input::SyncResponse {
+                peer,
+                token,
+                bytes: &bytes,
+            },
+            now,
+        );
+        net.nodes[2]
+            .engine
+            .counters()
+            .checkpoints
+            .get("rejected")
+            .copied()
+            .unwrap_or(0)
+    };
+    // Two notes a log at most: seven copies for three logs are refused
+    // whole, unread.
+    assert_eq!(ask(&mut net, vec![note.clone(); 7]), 1);
+    // An invalid note (member 0's log, signed by member 1) ends the answer:
+    // what follows is not taken.
+    let forged = crate::checkpoint::sign(
+        &key(&net.test, 1),
+        &crate::checkpoint::Checkpoint::of_log(
+            &net.test.federation.id(),
+            &peer,
+            5,
+            credence_crypto::merkle::leaf_hash(b"x"),
+        ),
+    )
+    .expect("signed");
+    let forged = serde_bytes::ByteBuf::from(forged.encode().into_bytes());
+    assert_eq!(ask(&mut net, vec![forged.clone(), forged]), 2);
+}

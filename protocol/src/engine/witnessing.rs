@@ -664,15 +664,38 @@ impl<S: Store> Engine<S> {
         let Some(SyncResponse::Checkpoints { notes, split_views }) = response else {
             return true;
         };
+        // At most two notes a log and one pair a log are of use; a peer
+        // that sends more, or one invalid note, is heard no further.
+        let logs = self.replica.federation().roster().members.len();
+        if notes.len() > 2 * logs || split_views.len() > logs {
+            self.checkpoint_event("rejected");
+            Self::log(
+                out,
+                Level::Warn,
+                format!(
+                    "{} answered {} checkpoints and {} split views for {logs} logs: ignored",
+                    self.name_of(&peer),
+                    notes.len(),
+                    split_views.len()
+                ),
+            );
+            return true;
+        }
         for pair in &split_views {
-            self.take_split_view(pair, true, out);
+            if self.take_split_view(pair, true, out) == Verdict::Reject {
+                return true;
+            }
         }
         for bytes in &notes {
-            match Note::parse(bytes) {
-                Ok(note) => {
-                    self.take_note(&note, now, out);
+            let verdict = match Note::parse(bytes) {
+                Ok(note) => self.take_note(&note, now, out),
+                Err(_) => {
+                    self.checkpoint_event("rejected");
+                    Verdict::Reject
                 }
-                Err(_) => self.checkpoint_event("rejected"),
+            };
+            if verdict == Verdict::Reject {
+                return true;
             }
         }
         true
