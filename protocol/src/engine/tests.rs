@@ -1211,7 +1211,7 @@ fn a_checkpoint_answer_past_its_bounds_is_ignored() {
         .newest
         .expect("newest");
     let note = serde_bytes::ByteBuf::from(held.note.encode().into_bytes());
-    let mut ask = |net: &mut Net, notes: Vec<serde_bytes::ByteBuf>| {
+    let ask = |net: &mut Net, notes: Vec<serde_bytes::ByteBuf>| {
         let mut out = Vec::new();
         net.nodes[2].engine.ask_checkpoints(peer, &mut out);
         let token = out
