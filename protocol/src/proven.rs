@@ -123,7 +123,7 @@ impl Proofs {
 const MATCHED_MAX: usize = 65_536;
 
 /// Extends `tree` with the leaves of `author`'s log up to `size`.
-fn extend<S: Store>(
+pub fn extend<S: Store>(
     store: &S,
     author: &AuthorityId,
     tree: &mut merkle::Tree,

@@ -1438,6 +1438,7 @@ impl<S: Store> Engine<S> {
         self.expire_queries(now, out);
         self.checkpoint_own(now, out);
         self.retry_ahead(now, out);
+        self.grow_trees(out);
     }
 
     fn token(&mut self) -> u64 {

@@ -177,7 +177,59 @@ impl Queries {
     }
 }
 
+/// Leaves read into the kept Merkle trees at most per tick, while a log's
+/// tree lags its head: a node that starts with a large store has its trees
+/// ready a few seconds later, not on the first query that needs each.
+pub const TREE_LEAVES_PER_TICK: u64 = 65_536;
+
 impl<S: Store> Engine<S> {
+    /// Brings the kept Merkle trees up to the logs' heads, at most
+    /// [`TREE_LEAVES_PER_TICK`] leaves a call (answers prove from them).
+    pub(super) fn grow_trees(&mut self, out: &mut Vec<Output>) {
+        if !self.config.checkpoints {
+            return;
+        }
+        let store = self.replica.store();
+        let heads = match store.heads() {
+            Ok(heads) => heads,
+            Err(e) => {
+                Self::log(
+                    out,
+                    Level::Error,
+                    format!("store failure growing trees: {e}"),
+                );
+                return;
+            }
+        };
+        let mut budget = TREE_LEAVES_PER_TICK;
+        for head in heads {
+            let tree = self.queries.proofs.trees.entry(head.author).or_default();
+            if tree.len() >= head.seq {
+                continue;
+            }
+            let before = tree.len();
+            let want = head.seq.min(before.saturating_add(budget));
+            if let Err(e) = crate::proven::extend(store, &head.author, tree, want) {
+                Self::log(
+                    out,
+                    Level::Error,
+                    format!("store failure growing trees: {e}"),
+                );
+                return;
+            }
+            budget = budget.saturating_sub(tree.len() - before);
+            if budget == 0 {
+                return;
+            }
+        }
+    }
+
+    /// Leaves held in the kept tree of `author`'s log.
+    #[cfg(test)]
+    pub(super) fn tree_len(&self, author: &AuthorityId) -> u64 {
+        self.queries.proofs.trees.get(author).map_or(0, |t| t.len())
+    }
+
     pub(super) fn on_query(
         &mut self,
         ticket: u64,

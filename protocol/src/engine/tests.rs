@@ -863,6 +863,9 @@ fn answers_carry_proofs_to_witnessed_checkpoints_and_a_liar_is_rejected_by_name(
         net.run();
         net.nodes[1].queries.pop().expect("done").expect("answered")
     };
+    // The kept trees grow on ticks, before any query needs them.
+    net.tick(1_000);
+    assert_eq!(net.nodes[2].engine.tree_len(&net.id(0)), 1);
     // Every answer proves the listing against member 0's checkpoint,
     // which members 1 and 2 cosigned: the requester folds it itself.
     let result = ask(&mut net, 1);
