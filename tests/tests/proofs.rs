@@ -117,6 +117,8 @@ fn checkpoints_and_proofs_verify() {
             std::time::Instant::now() < deadline,
             "market's log was not witnessed by tax: {there:?} / {here:?}"
         );
+        // Polling real processes until witnessing has happened (it waits
+        // for the checkpoint interval); no timing is asserted.
         std::thread::sleep(std::time::Duration::from_millis(250));
     }
     let status = tax.get("/v1/status");
