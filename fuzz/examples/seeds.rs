@@ -15,15 +15,14 @@ fn write(target: &str, name: &str, bytes: &[u8]) {
     std::fs::write(dir.join(name), bytes).expect("seed");
 }
 
-/// An answer with proofs about the company `query_messages` checks
-/// (federation seed 6, company 1): member 0's listing proven against its
-/// own signed checkpoint.
-fn proven_answer() -> Vec<u8> {
-    use credence_protocol::checkpoint::{self, Checkpoint};
+/// A signed answer (body) proving one listing: against member 0's own
+/// signed checkpoint, carried (`offer` false), or against the checkpoint
+/// the request offers, cosigned by members 1 and 2, named (`offer` true;
+/// the query_messages target offers the same one).
+fn proven_answer(offer: bool) -> Vec<u8> {
     use credence_protocol::model::{NoticeKind, SubjectKind};
     use credence_protocol::proven::Proofs;
     use credence_protocol::query::{self, QUERY_VERSION, QueryRequest};
-    use credence_protocol::store::Store;
     let test = testkit::federation(6, 3);
     let at = Timestamp(1_780_000_000_000);
     let mut replica = Replica::new(test.federation.clone(), MemStore::new());
@@ -34,9 +33,8 @@ fn proven_answer() -> Vec<u8> {
             at,
         )
         .expect("issued");
-    let head = replica.store().head(&test.author(0)).expect("store").expect("head");
-    let c = Checkpoint::of_log(&test.federation.id(), &test.author(0), head.seq, head.root());
-    let note = checkpoint::sign(&test.keys[0], &c).expect("signed");
+    let own = testkit::checkpoint_note(&test, replica.store(), 0, &[], 0);
+    let cosigned = testkit::checkpoint_note(&test, replica.store(), 0, &[1, 2], 1_780_000_000);
     let request = QueryRequest {
         version: QUERY_VERSION,
         federation: test.federation.id(),
@@ -48,10 +46,15 @@ fn proven_answer() -> Vec<u8> {
         issued_at: at,
         nonce: 1,
         page: 0,
+        checkpoints: if offer {
+            vec![testkit::checkpoint_ref(&test, &cosigned)]
+        } else {
+            Vec::new()
+        },
     }
     .sign(&test.keys[1])
     .expect("request");
-    let mut proofs = Proofs::new([(test.author(0), vec![(note, false)])].into_iter().collect());
+    let mut proofs = Proofs::new([(test.author(0), vec![(own, false)])].into_iter().collect());
     let answer = query::answer(&replica, &request, &test.keys[0], at, &mut proofs)
         .expect("store")
         .expect("answer");
@@ -59,7 +62,8 @@ fn proven_answer() -> Vec<u8> {
 }
 
 fn main() {
-    write("query_messages", "answer-proven", &proven_answer());
+    write("query_messages", "answer-proven", &proven_answer(false));
+    write("query_messages", "answer-named", &proven_answer(true));
     let test = testkit::federation(5, 3);
     let work = testkit::workload(&test, 5, 12, 4, Timestamp(1_780_000_000_000));
     for (i, envelope) in work.envelopes.iter().take(4).enumerate() {

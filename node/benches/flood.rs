@@ -217,6 +217,7 @@ async fn flood(
                         issued_at: node::now(),
                         nonce: round,
                         page: 0,
+                        checkpoints: Vec::new(),
                     }
                     .sign(&key)
                     .expect("query");

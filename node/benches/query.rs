@@ -27,13 +27,13 @@ use credence_node::daemon::{Command, QueryAsk, QueryScope};
 use credence_node::devnet::{call, wait_connected};
 use credence_node::service;
 use credence_node::store::SledStore;
+use credence_protocol::checkpoint;
 use credence_protocol::checkpoint::book::Book;
-use credence_protocol::checkpoint::{self, Checkpoint};
 use credence_protocol::model::{SubjectKey, SubjectKind};
-use credence_protocol::proven::{self, Candidates, Proofs};
+use credence_protocol::proven::{self, Candidates, Offered, Proofs};
 use credence_protocol::query::{
-    self, ANSWER_BYTES_MAX, ANSWER_LISTINGS_MAX, AnsweredListing, QUERY_VERSION, QueryAnswer,
-    QueryRequest, Signed, SignedAnswer,
+    self, ANSWER_BYTES_MAX, ANSWER_LISTINGS_MAX, AnsweredListing, CheckpointRef, QUERY_VERSION,
+    QueryAnswer, QueryRequest, Signed, SignedAnswer,
 };
 use credence_protocol::replica::Replica;
 use credence_protocol::store::Store;
@@ -56,20 +56,28 @@ fn witnessed_checkpoints<S: Store>(test: &TestFederation, replica: &Replica<S>) 
         let index = (0..test.keys.len())
             .find(|i| test.author(*i) == head.author)
             .expect("a member");
-        let c = Checkpoint::of_log(&federation.id(), &head.author, head.seq, head.root());
-        let mut note = checkpoint::sign(&test.keys[index], &c).expect("signed");
-        for w in (0..test.keys.len()).filter(|w| *w != index).take(quorum) {
-            note.signatures.push(
-                checkpoint::cosign(&test.keys[w], &federation.id(), &note.text, 1_790_000_000)
-                    .expect("cosigned"),
-            );
-        }
-        notes.push(note);
+        let witnesses: Vec<usize> = (0..test.keys.len())
+            .filter(|w| *w != index)
+            .take(quorum)
+            .collect();
+        notes.push(testkit::checkpoint_note(
+            test,
+            replica.store(),
+            index,
+            &witnesses,
+            1_790_000_000,
+        ));
     }
     notes
 }
 
-fn request(test: &TestFederation, subject: u64, nonce: u64, now: Timestamp) -> query::SignedQuery {
+fn request(
+    test: &TestFederation,
+    subject: u64,
+    nonce: u64,
+    now: Timestamp,
+    offered: &[CheckpointRef],
+) -> query::SignedQuery {
     QueryRequest {
         version: QUERY_VERSION,
         federation: test.federation.id(),
@@ -81,6 +89,7 @@ fn request(test: &TestFederation, subject: u64, nonce: u64, now: Timestamp) -> q
         issued_at: now,
         nonce,
         page: 0,
+        checkpoints: offered.to_vec(),
     }
     .sign(&test.keys[1])
     .expect("request")
@@ -94,7 +103,7 @@ fn unproven<S: Store>(
     subject: u64,
     now: Timestamp,
 ) -> usize {
-    let query = request(test, subject, subject, now);
+    let query = request(test, subject, subject, now, &[]);
     let key = SubjectKey::new(SubjectKind::LegalPerson, &testkit::uscc(subject)).expect("key");
     let mut states: Vec<_> = replica
         .subject_listings(&key, now)
@@ -123,6 +132,7 @@ fn unproven<S: Store>(
         truncated: false,
         heads: credence_protocol::sync::local_heads(replica).expect("heads"),
         checkpoints: Vec::new(),
+        named: Vec::new(),
         notices: Vec::new(),
     };
     let signed = query::sign_answer(answer, &test.keys[0]).expect("signed");
@@ -136,17 +146,18 @@ fn unproven<S: Store>(
     checked.answer.listings.len()
 }
 
-/// With proofs: the responder proves every notice; the requester checks
-/// everything and folds itself.
+/// With proofs: the request offers the checkpoints the requester holds;
+/// the responder proves every notice (naming those checkpoints); the
+/// requester checks everything and folds itself.
 fn with_proofs<S: Store>(
     test: &TestFederation,
     replica: &Replica<S>,
     proofs: &mut Proofs,
-    book: &Book,
+    (book, refs, offered): (&Book, &[CheckpointRef], &Offered),
     subject: u64,
     now: Timestamp,
 ) -> (usize, usize) {
-    let query = request(test, subject, subject, now);
+    let query = request(test, subject, subject, now, refs);
     let signed = query::answer(replica, &query, &test.keys[0], now, proofs)
         .expect("store")
         .expect("answer");
@@ -162,8 +173,15 @@ fn with_proofs<S: Store>(
     // does: the envelopes it stores need no signature check again.
     let held =
         |id: &credence_protocol::model::NoticeId| replica.store().contains(id).unwrap_or(false);
-    let checked = proven::check_answer_with(&test.federation, &key, &verified.answer, book, &held)
-        .expect("checked");
+    let checked = proven::check_answer_with(
+        &test.federation,
+        &key,
+        &verified.answer,
+        offered,
+        book,
+        &held,
+    )
+    .expect("checked");
     let witnessed = checked
         .notices
         .values()
@@ -224,18 +242,27 @@ fn main() {
         // gossip and sync), as a node does.
         let mut candidates = Candidates::new();
         let mut book = Book::default();
+        let (mut refs, mut offered) = (Vec::new(), Offered::new());
         for note in &notes {
             let verified = checkpoint::verify_note(note, &test.federation).expect("valid");
             book.take(note, &verified, &test.federation);
             candidates.insert(verified.author, vec![(note.clone(), true)]);
+            refs.push(CheckpointRef {
+                author: verified.author,
+                size: verified.checkpoint.size,
+                root: verified.checkpoint.root.0,
+            });
+            offered.insert(verified.author, verified);
         }
+        refs.sort_by_key(|r| r.author);
+        let known = (&book, refs.as_slice(), &offered);
         let mut proofs = Proofs::new(candidates);
         let mut rng = SplitMix64(11);
         let subjects_asked: Vec<u64> = (0..QUERIES).map(|_| rng.below(subjects)).collect();
         // Warm both paths (the kept trees are built on first use, as on a
         // node that has answered before).
         for subject in &subjects_asked {
-            with_proofs(&test, &replica, &mut proofs, &book, *subject, now);
+            with_proofs(&test, &replica, &mut proofs, known, *subject, now);
             unproven(&test, &replica, *subject, now);
         }
         let (mut plain, mut proved) = (Vec::new(), Vec::new());
@@ -245,7 +272,7 @@ fn main() {
             unproven(&test, &replica, *subject, now);
             plain.push(started.elapsed());
             let started = Instant::now();
-            let (n, w) = with_proofs(&test, &replica, &mut proofs, &book, *subject, now);
+            let (n, w) = with_proofs(&test, &replica, &mut proofs, known, *subject, now);
             proved.push(started.elapsed());
             notices_sent += n;
             witnessed += w;

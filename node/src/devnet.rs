@@ -355,7 +355,12 @@ pub async fn scenario(nodes: &[Running], names: &[String], root: &Path) -> Resul
     // the roster.
     let roster = crate::node::read_roster(&root.join("roster.toml"))?;
     let answers: Vec<_> = result.answers.iter().map(|a| &a.answer).collect();
-    let receipt = credence_protocol::receipt::Receipt::new(roster.id(), &result.request, &answers);
+    let receipt = credence_protocol::receipt::Receipt::new(
+        roster.id(),
+        &result.request,
+        &answers,
+        &result.checkpoints,
+    );
     let path = root.join("query.receipt");
     std::fs::write(&path, receipt.to_bytes()?)
         .with_context(|| format!("writing {}", path.display()))?;

@@ -466,6 +466,10 @@ pub struct QueryView {
     pub more: bool,
     /// Every accepted signed answer.
     pub answers: Vec<AnswerView>,
+    /// The quorum-cosigned checkpoint notes the request offered that the
+    /// answers name without carrying (signed-note text), one per log: a
+    /// receipt carries them.
+    pub checkpoints: Vec<String>,
 }
 
 impl QueryView {
@@ -543,6 +547,7 @@ impl QueryView {
                 .collect(),
             more: result.more,
             answers,
+            checkpoints: result.checkpoints.iter().map(|n| n.encode()).collect(),
         })
     }
 }

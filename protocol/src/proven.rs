@@ -27,6 +27,7 @@ use crate::checkpoint::{self, Checkpoint, Verified};
 use crate::codec;
 use crate::fold::{self, FoldInput, ListingState, Status};
 use crate::model::{AuthorityId, Notice, NoticeId, NoticeKind, SubjectKey};
+use crate::query::CheckpointRef;
 use crate::roster::Federation;
 use crate::store::Store;
 use crate::time::Timestamp;
@@ -148,6 +149,8 @@ pub fn extend<S: Store>(
 pub struct Proven {
     /// Encoded checkpoint notes.
     pub checkpoints: Vec<serde_bytes::ByteBuf>,
+    /// The request's checkpoints proofs lead to, named only.
+    pub named: Vec<CheckpointRef>,
     /// The notices with their proofs.
     pub notices: Vec<ProvenNotice>,
     /// How many of the listings given it covers (the rest did not fit).
@@ -157,21 +160,26 @@ pub struct Proven {
 /// A notice held: its id, envelope, author and seq.
 type Held = (NoticeId, Vec<u8>, AuthorityId, u64);
 
-/// One checkpoint chosen for a log: its index in the answer and size.
-struct Chosen {
-    index: u32,
+/// A checkpoint a notice of a log may be proven against: carried (its
+/// note) or named (one the request offered).
+struct Usable<'a> {
     size: u64,
+    root: [u8; 32],
     witnessed: bool,
+    note: Option<&'a Note>,
 }
 
 /// Proves the notices behind `states` (in order, as many listings as fit
 /// [`ANSWER_PROOF_BYTES_MAX`] and [`ANSWER_NOTICES_MAX`]) against the
-/// best checkpoint in `candidates` that covers each and whose root this
-/// store's copy of the log has.
+/// best checkpoint that covers each and whose root this store's copy of
+/// the log has: among `proofs`' candidates, whose notes the answer
+/// carries, and the quorum-cosigned checkpoints the request `offered`
+/// (the requester holds them: the answer only names them).
 pub fn prove<S: Store>(
     store: &S,
     states: &[ListingState],
     proofs: &mut Proofs,
+    offered: &[CheckpointRef],
 ) -> Result<Proven, S::Error> {
     let candidates = &proofs.candidates;
     // The notices, per listing.
@@ -205,85 +213,127 @@ pub fn prove<S: Store>(
         count += notices.len();
         per_listing.push(notices);
     }
-    // The checkpoints: per author, the witnessed one when it covers every
-    // notice of that author, and the newest one for the rest.
+    // Per author, the checkpoints this copy of the log can prove to: the
+    // request's own (named, not carried) and the candidates.
     let mut needed: BTreeMap<AuthorityId, BTreeSet<u64>> = BTreeMap::new();
     for (_, _, author, seq) in per_listing.iter().flatten() {
         needed.entry(*author).or_default().insert(*seq);
+    }
+    let mut options: BTreeMap<AuthorityId, Vec<Usable>> = BTreeMap::new();
+    for author in needed.keys() {
+        let held = store.head(author)?.map_or(0, |h| h.seq);
+        let fits = |size: u64| size <= held && size <= checkpoint::proofs::PROOF_LEAVES_MAX;
+        let mut usable: Vec<Usable> = candidates
+            .get(author)
+            .into_iter()
+            .flatten()
+            .filter_map(|(n, w)| {
+                let c = Checkpoint::parse_text(&n.text).ok()?;
+                Some(Usable {
+                    size: c.size,
+                    root: c.root.0,
+                    witnessed: *w,
+                    note: Some(n),
+                })
+            })
+            .filter(|u| fits(u.size))
+            .collect();
+        if let Some(named) = offered
+            .binary_search_by(|c| c.author.cmp(author))
+            .ok()
+            .map(|i| &offered[i])
+            .filter(|c| fits(c.size))
+        {
+            usable.push(Usable {
+                size: named.size,
+                root: named.root,
+                witnessed: true,
+                note: None,
+            });
+        }
+        let Some(largest) = usable.iter().map(|u| u.size).max() else {
+            continue;
+        };
+        let tree = proofs.trees.entry(*author).or_default();
+        extend(store, author, tree, largest)?;
+        usable.retain(|u| {
+            let key = (*author, u.size, u.root);
+            if proofs.matched.contains(&key) {
+                return true;
+            }
+            if tree.root(u.size) != Some(Digest(u.root)) {
+                // This copy is not that log: proofs from it would fail.
+                return false;
+            }
+            if proofs.matched.len() >= MATCHED_MAX {
+                proofs.matched.clear();
+            }
+            proofs.matched.insert(key);
+            true
+        });
+        // One per size: witnessed first, then the one not carried.
+        usable.sort_by_key(|u| (u.size, !u.witnessed, u.note.is_some()));
+        usable.dedup_by_key(|u| u.size);
+        options.insert(*author, usable);
+    }
+    // Per notice: the smallest witnessed checkpoint covering it, else the
+    // smallest covering one.
+    let choice = |author: &AuthorityId, seq: u64| -> Option<usize> {
+        let list = options.get(author)?;
+        let covering = |witnessed: bool| {
+            list.iter()
+                .position(|u| u.size >= seq && (!witnessed || u.witnessed))
+        };
+        covering(true).or_else(|| covering(false))
+    };
+    let chosen: Vec<Option<usize>> = per_listing
+        .iter()
+        .flatten()
+        .map(|(_, _, author, seq)| choice(author, *seq))
+        .collect();
+    // Only the checkpoints some notice uses go in: the carried ones first
+    // (in author and size order), then the named ones (in author order).
+    let mut used: BTreeSet<(AuthorityId, usize)> = BTreeSet::new();
+    for ((_, _, author, _), pick) in per_listing.iter().flatten().zip(&chosen) {
+        if let Some(i) = pick {
+            used.insert((*author, *i));
+        }
     }
     let mut proven = Proven {
         listings: per_listing.len(),
         ..Proven::default()
     };
-    let mut chosen: BTreeMap<AuthorityId, Vec<Chosen>> = BTreeMap::new();
-    let mut paths: BTreeMap<(AuthorityId, u64, u32), Vec<[u8; 32]>> = BTreeMap::new();
-    for (author, seqs) in &needed {
-        let Some(notes) = candidates.get(author) else {
-            continue;
-        };
-        let held = store.head(author)?.map_or(0, |h| h.seq);
-        let mut usable: Vec<(Note, Checkpoint, bool)> = notes
-            .iter()
-            .filter_map(|(n, w)| {
-                Checkpoint::parse_text(&n.text)
-                    .ok()
-                    .map(|c| (n.clone(), c, *w))
-            })
-            .filter(|(_, c, _)| c.size <= held && c.size <= checkpoint::proofs::PROOF_LEAVES_MAX)
-            .collect();
-        usable.sort_by_key(|(_, c, w)| (c.size, !*w));
-        usable.dedup_by_key(|(_, c, _)| c.size);
-        let Some(largest) = usable.last().map(|(_, c, _)| c.size) else {
-            continue;
-        };
-        let tree = proofs.trees.entry(*author).or_default();
-        extend(store, author, tree, largest)?;
-        for (note, c, witnessed) in usable {
-            let key = (*author, c.size, c.root.0);
-            if !proofs.matched.contains(&key) {
-                if tree.root(c.size) != Some(c.root) {
-                    // This copy is not that log: proofs from it would fail.
-                    continue;
-                }
-                if proofs.matched.len() >= MATCHED_MAX {
-                    proofs.matched.clear();
-                }
-                proofs.matched.insert(key);
-            }
-            let index = proven.checkpoints.len() as u32;
+    let mut index_of: BTreeMap<(AuthorityId, usize), u32> = BTreeMap::new();
+    for (author, i) in &used {
+        if let Some(note) = options[author][*i].note {
+            index_of.insert((*author, *i), proven.checkpoints.len() as u32);
             proven
                 .checkpoints
                 .push(serde_bytes::ByteBuf::from(note.encode().into_bytes()));
-            for seq in seqs.iter().filter(|s| **s <= c.size) {
-                let Some(path) = tree.inclusion(*seq - 1, c.size) else {
-                    continue;
-                };
-                paths.insert((*author, *seq, index), path.iter().map(|d| d.0).collect());
-            }
-            chosen.entry(*author).or_default().push(Chosen {
-                index,
-                size: c.size,
-                witnessed,
+        }
+    }
+    for (author, i) in &used {
+        let u = &options[author][*i];
+        if u.note.is_none() {
+            let index = (proven.checkpoints.len() + proven.named.len()) as u32;
+            index_of.insert((*author, *i), index);
+            proven.named.push(CheckpointRef {
+                author: *author,
+                size: u.size,
+                root: u.root,
             });
         }
     }
-    // Per notice: the smallest witnessed checkpoint covering it, else the
-    // smallest covering one.
-    for (_, envelope, author, seq) in per_listing.into_iter().flatten() {
-        let list = chosen.get(&author);
-        let covering = |witnessed: bool| {
-            list.into_iter()
-                .flatten()
-                .filter(|c| c.size >= seq)
-                .filter(|c| !witnessed || c.witnessed)
-                .map(|c| c.index)
-                .next()
-        };
-        let (checkpoint, path) = match covering(true).or_else(|| covering(false)) {
-            Some(index) => match paths.remove(&(author, seq, index)) {
-                Some(path) => (index, path),
-                None => (UNPROVEN, Vec::new()),
-            },
+    for ((_, envelope, author, seq), pick) in per_listing.into_iter().flatten().zip(chosen) {
+        let proof = pick.and_then(|i| {
+            let path = proofs
+                .trees
+                .get(&author)?
+                .inclusion(seq - 1, options[&author][i].size)?;
+            Some((index_of[&(author, i)], path))
+        });
+        let (checkpoint, path) = match proof {
+            Some((index, path)) => (index, path.iter().map(|d| d.0).collect()),
             None => (UNPROVEN, Vec::new()),
         };
         proven.notices.push(ProvenNotice {
@@ -378,15 +428,28 @@ pub struct CheckedAnswer {
     pub truncated: bool,
 }
 
+/// The checkpoints a request offered, as the requester verified them, by
+/// log: what an answer's named checkpoints resolve to.
+pub type Offered = BTreeMap<AuthorityId, Verified>;
+
 /// Checks one verified-signature answer to a query about `subject`:
 /// every checkpoint, envelope and proof, the rules the fold relies on, and
 /// that the status it states for each listing is the one its notices give.
+/// The checkpoints it names resolve in `offered`.
 pub fn check_answer(
     federation: &Federation,
     subject: &SubjectKey,
     answer: &crate::query::QueryAnswer,
+    offered: &Offered,
 ) -> Result<CheckedAnswer, Fault> {
-    check_answer_with(federation, subject, answer, &Book::default(), &|_| false)
+    check_answer_with(
+        federation,
+        subject,
+        answer,
+        offered,
+        &Book::default(),
+        &|_| false,
+    )
 }
 
 /// [`check_answer`], not verifying again what the requester verified
@@ -400,16 +463,20 @@ pub fn check_answer_with(
     federation: &Federation,
     subject: &SubjectKey,
     answer: &crate::query::QueryAnswer,
+    offered: &Offered,
     book: &Book,
     held: &dyn Fn(&NoticeId) -> bool,
 ) -> Result<CheckedAnswer, Fault> {
     if answer.checkpoints.len() > ANSWER_CHECKPOINTS_MAX {
         return Err(Fault::TooLarge(answer.checkpoints.len()));
     }
+    if answer.named.len() > crate::query::QUERY_CHECKPOINTS_MAX {
+        return Err(Fault::TooLarge(answer.named.len()));
+    }
     if answer.notices.len() > ANSWER_NOTICES_MAX {
         return Err(Fault::TooLarge(answer.notices.len()));
     }
-    let mut checkpoints = Vec::with_capacity(answer.checkpoints.len());
+    let mut checkpoints = Vec::with_capacity(answer.checkpoints.len() + answer.named.len());
     for (index, bytes) in answer.checkpoints.iter().enumerate() {
         let bad = |e: checkpoint::CheckpointError| Fault::BadCheckpoint {
             index,
@@ -418,6 +485,29 @@ pub fn check_answer_with(
         let note = Note::parse(bytes).map_err(|e| bad(e.into()))?;
         let verified = book.verify(&note, federation).map_err(bad)?;
         checkpoints.push(verified);
+    }
+    for (i, named) in answer.named.iter().enumerate() {
+        let index = answer.checkpoints.len() + i;
+        if i > 0 && answer.named[i - 1].author >= named.author {
+            return Err(Fault::BadCheckpoint {
+                index,
+                reason: "named checkpoints must be one per log, in author order".into(),
+            });
+        }
+        let resolved = offered
+            .get(&named.author)
+            .filter(|v| v.checkpoint.size == named.size && v.checkpoint.root.0 == named.root);
+        let Some(verified) = resolved else {
+            return Err(Fault::BadCheckpoint {
+                index,
+                reason: format!(
+                    "it names a checkpoint of {} at size {} the request did not offer",
+                    federation.name_of(&named.author),
+                    named.size
+                ),
+            });
+        };
+        checkpoints.push(verified.clone());
     }
     let mut notices = BTreeMap::new();
     for (index, proven) in answer.notices.iter().enumerate() {
@@ -738,22 +828,9 @@ mod tests {
         replica.ingest_batch(&[&list, &object]).expect("ingest");
         let mut candidates = Candidates::new();
         for (author, witnesses) in [(0, [1, 2]), (1, [0, 2])] {
-            let id = test.author(author);
-            let head = replica.store().head(&id).expect("head").expect("log");
-            let checkpoint = Checkpoint::of_log(&test.federation.id(), &id, head.seq, head.root());
-            let mut note = checkpoint::sign(&test.keys[author], &checkpoint).expect("signed");
-            for w in witnesses {
-                note.signatures.push(
-                    checkpoint::cosign(
-                        &test.keys[w],
-                        &test.federation.id(),
-                        &note.text,
-                        1_790_000_000,
-                    )
-                    .expect("cosigned"),
-                );
-            }
-            candidates.insert(id, vec![(note, true)]);
+            let note =
+                testkit::checkpoint_note(&test, replica.store(), author, &witnesses, 1_790_000_000);
+            candidates.insert(test.author(author), vec![(note, true)]);
         }
         (test, replica, list_id, candidates)
     }
@@ -764,6 +841,16 @@ mod tests {
 
     /// Member 2's honest answer to member 1's query about company 5.
     fn honest(test: &TestFederation, replica: &Replica<MemStore>, c: &Candidates) -> QueryAnswer {
+        honest_offered(test, replica, c, Vec::new())
+    }
+
+    /// The same, the request offering `offered`.
+    fn honest_offered(
+        test: &TestFederation,
+        replica: &Replica<MemStore>,
+        c: &Candidates,
+        offered: Vec<query::CheckpointRef>,
+    ) -> QueryAnswer {
         let now = T0.plus_ms(2 * DAY_MS);
         let request = QueryRequest {
             version: QUERY_VERSION,
@@ -776,6 +863,7 @@ mod tests {
             issued_at: now,
             nonce: 1,
             page: 0,
+            checkpoints: offered,
         }
         .sign(&test.keys[1])
         .expect("request");
@@ -796,7 +884,8 @@ mod tests {
         let (test, replica, listing, candidates) = world();
         let answer = honest(&test, &replica, &candidates);
         assert_eq!(answer.notices.len(), 2);
-        let checked = check_answer(&test.federation, &subject(), &answer).expect("honest");
+        let checked =
+            check_answer(&test.federation, &subject(), &answer, &Offered::new()).expect("honest");
         assert!(
             checked
                 .notices
@@ -813,8 +902,72 @@ mod tests {
         assert!(disagreements.is_empty());
         // Without any checkpoint the notices are unproven, never dropped.
         let bare = honest(&test, &replica, &Candidates::new());
-        let checked = check_answer(&test.federation, &subject(), &bare).expect("honest");
+        let checked =
+            check_answer(&test.federation, &subject(), &bare, &Offered::new()).expect("honest");
         assert!(checked.notices.values().all(|n| n.proof == Proof::Unproven));
+    }
+
+    /// The candidates as a request offers them, verified.
+    fn offer_of(test: &TestFederation, c: &Candidates) -> (Vec<query::CheckpointRef>, Offered) {
+        let mut refs = Vec::new();
+        let mut offered = Offered::new();
+        for (author, notes) in c {
+            let verified = checkpoint::verify_note(&notes[0].0, &test.federation).expect("valid");
+            refs.push(testkit::checkpoint_ref(test, &notes[0].0));
+            offered.insert(*author, verified);
+        }
+        (refs, offered)
+    }
+
+    #[test]
+    fn offered_checkpoints_are_named_not_carried() {
+        let (test, replica, _, candidates) = world();
+        let (refs, offered) = offer_of(&test, &candidates);
+        let answer = honest_offered(&test, &replica, &candidates, refs.clone());
+        assert!(answer.checkpoints.is_empty(), "the notes stay home");
+        assert_eq!(answer.named, refs);
+        let checked =
+            check_answer(&test.federation, &subject(), &answer, &offered).expect("honest");
+        assert!(
+            checked
+                .notices
+                .values()
+                .all(|n| n.proof == Proof::Witnessed)
+        );
+        assert_eq!(checked.checkpoints.len(), 2);
+        // Without the offered checkpoints at hand, or with another root
+        // for the same size, the names do not resolve.
+        let fault = check_answer(&test.federation, &subject(), &answer, &Offered::new());
+        assert!(
+            matches!(&fault, Err(Fault::BadCheckpoint { reason, .. }) if reason.contains("did not offer")),
+            "{fault:?}"
+        );
+        let mut other = answer.clone();
+        other.named[0].root[0] ^= 1;
+        assert!(matches!(
+            check_answer(&test.federation, &subject(), &other, &offered),
+            Err(Fault::BadCheckpoint { .. })
+        ));
+        // Two names for one log.
+        let mut twice = answer.clone();
+        twice.named[1] = twice.named[0];
+        assert!(matches!(
+            check_answer(&test.federation, &subject(), &twice, &offered),
+            Err(Fault::BadCheckpoint { .. })
+        ));
+        // An offer this copy of the log does not match (another root) is
+        // not named: the responder carries its own checkpoint instead.
+        let mut wrong = refs.clone();
+        wrong[0].root = [7; 32];
+        let answer = honest_offered(&test, &replica, &candidates, wrong);
+        assert_eq!(answer.named, vec![refs[1]]);
+        assert_eq!(answer.checkpoints.len(), 1);
+        check_answer(&test.federation, &subject(), &answer, &offered).expect("honest");
+        // An offer larger than this copy of the log is not named either.
+        let mut ahead = refs.clone();
+        ahead[1].size = 9;
+        let answer = honest_offered(&test, &replica, &candidates, ahead);
+        assert_eq!(answer.named, vec![refs[0]]);
     }
 
     #[test]
@@ -827,7 +980,7 @@ mod tests {
         invented.enforceable = true;
         answer.listings.push(invented);
         assert_eq!(
-            check_answer(&test.federation, &subject(), &answer),
+            check_answer(&test.federation, &subject(), &answer, &Offered::new()),
             Err(Fault::Invented {
                 id: NoticeId([9; 32])
             })
@@ -847,7 +1000,7 @@ mod tests {
         );
         let mut answer = honest(&test, &replica, &candidates);
         answer.listings[0].id = other;
-        assert!(check_answer(&test.federation, &subject(), &answer).is_err());
+        assert!(check_answer(&test.federation, &subject(), &answer, &Offered::new()).is_err());
     }
 
     #[test]
@@ -856,7 +1009,8 @@ mod tests {
         let mut answer = honest(&test, &replica, &candidates);
         answer.listings[0].status = Status::Active;
         answer.listings[0].enforceable = true;
-        let fault = check_answer(&test.federation, &subject(), &answer).unwrap_err();
+        let fault =
+            check_answer(&test.federation, &subject(), &answer, &Offered::new()).unwrap_err();
         assert_eq!(
             fault,
             Fault::Misstated {
@@ -880,8 +1034,10 @@ mod tests {
         });
         lie.listings[0].status = Status::Active;
         lie.listings[0].enforceable = true;
-        let checked_lie = check_answer(&test.federation, &subject(), &lie).expect("consistent");
-        let checked_truth = check_answer(&test.federation, &subject(), &truth).expect("honest");
+        let checked_lie =
+            check_answer(&test.federation, &subject(), &lie, &Offered::new()).expect("consistent");
+        let checked_truth =
+            check_answer(&test.federation, &subject(), &truth, &Offered::new()).expect("honest");
         let (merged, disagreements) = merge(
             &[checked_lie, checked_truth],
             &BTreeMap::new(),
@@ -905,7 +1061,8 @@ mod tests {
         )
         .expect("held");
         assert_eq!(held.len(), 2);
-        let checked_lie = check_answer(&test.federation, &subject(), &lie).expect("consistent");
+        let checked_lie =
+            check_answer(&test.federation, &subject(), &lie, &Offered::new()).expect("consistent");
         let (merged, disagreements) = merge(&[checked_lie], &held, &subject(), truth.answered_at);
         assert_eq!(merged[0].state.status, Status::Suspended);
         assert_eq!(
@@ -924,14 +1081,14 @@ mod tests {
         let mut bad = answer.clone();
         bad.notices[0].path.push([1; 32]);
         assert!(matches!(
-            check_answer(&test.federation, &subject(), &bad),
+            check_answer(&test.federation, &subject(), &bad, &Offered::new()),
             Err(Fault::BadProof { .. })
         ));
         // A checkpoint index that names nothing.
         let mut bad = answer.clone();
         bad.notices[0].checkpoint = 7;
         assert!(matches!(
-            check_answer(&test.federation, &subject(), &bad),
+            check_answer(&test.federation, &subject(), &bad, &Offered::new()),
             Err(Fault::BadProof { .. })
         ));
         // A cosignature line that does not verify.
@@ -941,7 +1098,7 @@ mod tests {
         note.signatures[last].bytes[9] ^= 1;
         bad.checkpoints[0] = serde_bytes::ByteBuf::from(note.encode().into_bytes());
         assert!(matches!(
-            check_answer(&test.federation, &subject(), &bad),
+            check_answer(&test.federation, &subject(), &bad, &Offered::new()),
             Err(Fault::BadCheckpoint { .. })
         ));
         // An envelope whose signature does not verify.
@@ -949,7 +1106,7 @@ mod tests {
         let end = bad.notices[0].envelope.len() - 1;
         bad.notices[0].envelope[end] ^= 1;
         assert!(matches!(
-            check_answer(&test.federation, &subject(), &bad),
+            check_answer(&test.federation, &subject(), &bad, &Offered::new()),
             Err(Fault::BadNotice { .. })
         ));
     }
@@ -980,7 +1137,7 @@ mod tests {
             path: Vec::new(),
         });
         assert!(matches!(
-            check_answer(&test.federation, &subject(), &answer),
+            check_answer(&test.federation, &subject(), &answer, &Offered::new()),
             Err(Fault::Invalid { .. })
         ));
     }

@@ -1,9 +1,11 @@
-//! Cross-region query (`/credence/query/1`): a request signed by the
-//! requesting authority stating subject, purpose and legal basis, and an
-//! answer signed by the responder listing the subject's shared listings
-//! with their status and the responder's heads. Both are kept, as signed
-//! bytes, in each side's query register: the answer is a receipt the
-//! requester can show later.
+//! Cross-region query (`/credence/query/3`): a request signed by the
+//! requesting authority stating subject, purpose and legal basis (and the
+//! quorum-cosigned checkpoints it holds), and an answer signed by the
+//! responder listing the subject's listings with their status, the
+//! envelopes behind them with their proofs ([`crate::proven`]), and the
+//! responder's heads. Both are kept, as signed bytes, in each side's query
+//! register: the answers, with the checkpoints they name, are a receipt
+//! the requester can show later.
 
 use crate::codec::{self, CodecError};
 use crate::fold::{ListingState, Status};
@@ -21,17 +23,19 @@ use credence_crypto::{AuthorityKey, Digest, QUERY_DOMAIN};
 use serde::{Deserialize, Serialize};
 
 /// The request-response protocol name.
-pub const QUERY_PROTOCOL: &str = "/credence/query/2";
+pub const QUERY_PROTOCOL: &str = "/credence/query/3";
 /// Signing domain of answers.
 pub const ANSWER_DOMAIN: &[u8] = b"credence/v1/answer\0";
 /// Version of the query and answer formats.
-pub const QUERY_VERSION: u16 = 2;
+pub const QUERY_VERSION: u16 = 3;
 /// Most listings of one subject in an answer: a page (newest first).
 pub const ANSWER_LISTINGS_MAX: usize = 64;
 /// Most pages a request may ask for.
 pub const QUERY_PAGES_MAX: u32 = 1024;
+/// Most checkpoints a request names (one per member at most).
+pub const QUERY_CHECKPOINTS_MAX: usize = crate::roster::MEMBERS_MAX;
 /// Largest encoded signed request.
-pub const QUERY_BYTES_MAX: usize = 3 * TEXT_BYTES_MAX + 1024;
+pub const QUERY_BYTES_MAX: usize = 3 * TEXT_BYTES_MAX + 1024 + QUERY_CHECKPOINTS_MAX * 72;
 /// Largest encoded signed answer.
 pub const ANSWER_BYTES_MAX: usize = 8 * 1024 * 1024;
 /// How far a request's time may be from the responder's clock.
@@ -61,6 +65,22 @@ pub struct QueryRequest {
     /// Which page of the subject's listings (newest first,
     /// [`ANSWER_LISTINGS_MAX`] a page, from 0).
     pub page: u32,
+    /// The quorum-cosigned checkpoints the requester holds, at most one per
+    /// log, in author order: an answer proves against one of them by
+    /// naming it ([`QueryAnswer::named`]) instead of carrying its note.
+    pub checkpoints: Vec<CheckpointRef>,
+}
+
+/// A checkpoint named rather than carried: its log's author, size and
+/// root.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct CheckpointRef {
+    /// The log's author.
+    pub author: AuthorityId,
+    /// Its size.
+    pub size: u64,
+    /// Its root.
+    pub root: [u8; 32],
 }
 
 /// A listing as answered.
@@ -99,6 +119,9 @@ pub struct QueryAnswer {
     pub heads: Vec<HeadEntry>,
     /// Signed checkpoint notes the proofs lead to.
     pub checkpoints: Vec<serde_bytes::ByteBuf>,
+    /// Checkpoints of the request the proofs lead to, named only (a
+    /// notice's `checkpoint` index past `checkpoints` counts into these).
+    pub named: Vec<CheckpointRef>,
     /// The listings' notices and every notice their folds use, each with
     /// its inclusion proof ([`crate::proven`]).
     pub notices: Vec<crate::proven::ProvenNotice>,
@@ -178,11 +201,17 @@ pub enum QueryError {
         found: Digest,
     },
     /// The answer's limits are broken.
-    #[error("the answer holds {0} listings or heads, over the limit")]
+    #[error("the answer holds {0} listings, heads or named checkpoints, over the limit")]
     TooLarge(usize),
     /// A page past the last one a request may ask for.
     #[error("page {0} is past the last page a query may ask for ({QUERY_PAGES_MAX})")]
     Page(u32),
+    /// The checkpoints a request names are not one per log in author
+    /// order, or too many.
+    #[error(
+        "the request's checkpoints must be at most {QUERY_CHECKPOINTS_MAX}, one per log in author order, each of size 1 or more"
+    )]
+    Checkpoints,
 }
 
 impl Signed {
@@ -225,7 +254,26 @@ impl QueryRequest {
             return Err(QueryError::Page(self.page));
         }
         check_text("purpose", &self.purpose)?;
-        check_text("legal_basis", &self.legal_basis)
+        check_text("legal_basis", &self.legal_basis)?;
+        let ordered = self
+            .checkpoints
+            .windows(2)
+            .all(|w| w[0].author < w[1].author);
+        if self.checkpoints.len() > QUERY_CHECKPOINTS_MAX
+            || !ordered
+            || self.checkpoints.iter().any(|c| c.size == 0)
+        {
+            return Err(QueryError::Checkpoints);
+        }
+        Ok(())
+    }
+
+    /// The checkpoint of `author`'s log the request offers, if any.
+    pub fn offered(&self, author: &AuthorityId) -> Option<&CheckpointRef> {
+        self.checkpoints
+            .binary_search_by(|c| c.author.cmp(author))
+            .ok()
+            .map(|i| &self.checkpoints[i])
     }
 
     /// Signs the request with the requester's key.
@@ -287,7 +335,8 @@ impl SignedQuery {
 
 /// Answers a verified request from a replica's records at `now`, signed by
 /// `key`, with the notices behind each listing proven against the best of
-/// `proofs`' candidate checkpoints ([`crate::proven::prove`]). An auditor
+/// `proofs`' candidate checkpoints and the request's own
+/// ([`crate::proven::prove`]). An auditor
 /// sees every listing; anyone else only shared ones.
 pub fn answer<S: Store>(
     replica: &Replica<S>,
@@ -314,8 +363,8 @@ pub fn answer<S: Store>(
     let mut states: Vec<ListingState> = states.into_iter().skip(skip).collect();
     let mut truncated = states.len() > ANSWER_LISTINGS_MAX;
     states.truncate(ANSWER_LISTINGS_MAX);
-    let proven =
-        crate::proven::prove(replica.store(), &states, proofs).map_err(ReplicaError::Store)?;
+    let proven = crate::proven::prove(replica.store(), &states, proofs, &query.request.checkpoints)
+        .map_err(ReplicaError::Store)?;
     if proven.listings < states.len() {
         // The proofs of the rest do not fit one answer.
         states.truncate(proven.listings);
@@ -344,6 +393,7 @@ pub fn answer<S: Store>(
         truncated,
         heads: local_heads(replica)?,
         checkpoints: proven.checkpoints,
+        named: proven.named,
         notices: proven.notices,
     };
     Ok(sign_answer(answer, key))
@@ -387,6 +437,9 @@ impl SignedAnswer {
         if answer.heads.len() > HEADS_MAX {
             return Err(QueryError::TooLarge(answer.heads.len()));
         }
+        if answer.named.len() > QUERY_CHECKPOINTS_MAX {
+            return Err(QueryError::TooLarge(answer.named.len()));
+        }
         Ok(SignedAnswer { signed, answer })
     }
 }
@@ -424,6 +477,7 @@ mod tests {
             issued_at: now,
             nonce: 7,
             page: 0,
+            checkpoints: Vec::new(),
         }
     }
 
@@ -494,6 +548,34 @@ mod tests {
             empty.sign(&test.keys[1]).unwrap_err().to_string(),
             format!("purpose must have 1 to {TEXT_BYTES_MAX} bytes")
         );
+        // The checkpoints offered: one per log, in author order, none empty.
+        let offer = |author: usize, size: u64| CheckpointRef {
+            author: test.author(author),
+            size,
+            root: [author as u8; 32],
+        };
+        let mut authors: Vec<usize> = (0..3).collect();
+        authors.sort_by_key(|a| test.author(*a));
+        let mut ordered = request(&test, now);
+        ordered.checkpoints = authors.iter().map(|a| offer(*a, 4)).collect();
+        let signed = ordered.sign(&test.keys[1]).unwrap();
+        let received = SignedQuery::verify(&test.federation, signed.signed, now).unwrap();
+        assert_eq!(
+            received.request.offered(&test.author(authors[1])),
+            Some(&offer(authors[1], 4))
+        );
+        for bad in [
+            vec![offer(authors[1], 4), offer(authors[0], 4)],
+            vec![offer(authors[0], 4), offer(authors[0], 5)],
+            vec![offer(authors[0], 0)],
+        ] {
+            let mut unordered = request(&test, now);
+            unordered.checkpoints = bad;
+            assert_eq!(
+                unordered.sign(&test.keys[1]).unwrap_err(),
+                QueryError::Checkpoints
+            );
+        }
         let wrong_key = request(&test, now).sign(&test.keys[2]).unwrap();
         assert!(matches!(
             SignedQuery::verify(&test.federation, wrong_key.signed, now),

@@ -5,25 +5,30 @@
 //!
 //! A receipt file is the 16 bytes `credence-receipt`, then the encoding of
 //! [`Receipt`] (SPEC.md). Verification checks the federation against the
-//! roster, the request's signature by a member, and each answer's
-//! signature by a member, that it names this request, and that it was
-//! given within the clock skew of the request. Every byte of a receipt is
+//! roster, the request's signature by a member, each checkpoint the
+//! receipt carries (signed by its log's author, cosigned, and offered by
+//! the request), and each answer's signature by a member, that it names
+//! this request, that it was given within the clock skew of the request,
+//! and its checkpoints, envelopes, proofs and stated statuses. Every byte of a receipt is
 //! either framing (a change makes it unreadable) or signed (a change makes
 //! a signature fail).
 
+use crate::checkpoint;
 use crate::codec::{self, CodecError};
 use crate::model::{AuthorityId, FederationId};
+use crate::query::QUERY_CHECKPOINTS_MAX;
 use crate::query::{
     ANSWER_BYTES_MAX, QUERY_BYTES_MAX, QUERY_CLOCK_SKEW_MS, QueryError, QueryRequest, Signed,
     SignedAnswer, SignedQuery,
 };
 use crate::roster::Federation;
+use credence_crypto::note::Note;
 use serde::{Deserialize, Serialize};
 
 /// First bytes of every receipt file.
 pub const RECEIPT_MAGIC: &[u8; 16] = b"credence-receipt";
 /// Receipt format version.
-pub const RECEIPT_VERSION: u16 = 2;
+pub const RECEIPT_VERSION: u16 = 3;
 /// Largest receipt file read.
 pub const RECEIPT_BYTES_MAX: usize = 256 * 1024 * 1024;
 /// Most answers a receipt holds (one per member at most).
@@ -40,6 +45,9 @@ pub struct Receipt {
     pub request: Signed,
     /// The signed answers, in the order they came.
     pub answers: Vec<Signed>,
+    /// The checkpoint notes (encoded) the request offered and the answers
+    /// name without carrying, one per log, in author order.
+    pub checkpoints: Vec<serde_bytes::ByteBuf>,
 }
 
 /// Why a receipt does not hold.
@@ -69,17 +77,40 @@ pub struct ReceiptReport {
 }
 
 impl Receipt {
-    /// The receipt of a query and the answers it got.
+    /// The receipt of a query, the answers it got and the checkpoints
+    /// they name (one per log, in author order:
+    /// [`crate::engine::QueryResult::checkpoints`]).
     pub fn new(
         federation: FederationId,
         request: &SignedQuery,
         answers: &[&SignedAnswer],
+        checkpoints: &[Note],
+    ) -> Receipt {
+        Receipt::of_signed(
+            federation,
+            request.signed.clone(),
+            answers.iter().map(|a| a.signed.clone()).collect(),
+            checkpoints,
+        )
+    }
+
+    /// The receipt of a signed request, its signed answers and the
+    /// checkpoints they name, as they are (see [`Receipt::verify`]).
+    pub fn of_signed(
+        federation: FederationId,
+        request: Signed,
+        answers: Vec<Signed>,
+        checkpoints: &[Note],
     ) -> Receipt {
         Receipt {
             version: RECEIPT_VERSION,
             federation,
-            request: request.signed.clone(),
-            answers: answers.iter().map(|a| a.signed.clone()).collect(),
+            request,
+            answers,
+            checkpoints: checkpoints
+                .iter()
+                .map(|n| serde_bytes::ByteBuf::from(n.encode().into_bytes()))
+                .collect(),
         }
     }
 
@@ -113,6 +144,12 @@ impl Receipt {
                 receipt.answers.len()
             )));
         }
+        if receipt.checkpoints.len() > QUERY_CHECKPOINTS_MAX {
+            return Err(ReceiptError::Unreadable(format!(
+                "{} checkpoints; a receipt holds at most {QUERY_CHECKPOINTS_MAX}",
+                receipt.checkpoints.len()
+            )));
+        }
         Ok(receipt)
     }
 
@@ -138,8 +175,37 @@ impl Receipt {
         let subject = request
             .subject_key()
             .map_err(|e| invalid(format!("the request: {e}")))?;
+        // The checkpoints: each verified, each one the request offered,
+        // one per log in author order.
+        let mut offered = crate::proven::Offered::new();
+        for (index, bytes) in self.checkpoints.iter().enumerate() {
+            let at = |e: String| invalid(format!("checkpoint {}: {e}", index + 1));
+            let note = Note::parse(bytes).map_err(|e| at(e.to_string()))?;
+            let verified =
+                checkpoint::verify_note(&note, federation).map_err(|e| at(e.to_string()))?;
+            canonical(&note, &verified, federation).map_err(at)?;
+            let c = &verified.checkpoint;
+            let Some(named) = request.offered(&verified.author) else {
+                return Err(at("the request did not offer it".into()));
+            };
+            if named.size != c.size || named.root != c.root.0 {
+                return Err(at(format!(
+                    "the request offered size {} of that log, not this one (size {})",
+                    named.size, c.size
+                )));
+            }
+            if offered
+                .keys()
+                .next_back()
+                .is_some_and(|a| *a >= verified.author)
+            {
+                return Err(at("checkpoints must be one per log, in author order".into()));
+            }
+            offered.insert(verified.author, verified);
+        }
         let mut answers = Vec::with_capacity(self.answers.len());
         let mut checked = Vec::with_capacity(self.answers.len());
+        let mut used = std::collections::BTreeSet::new();
         for (index, signed) in self.answers.iter().enumerate() {
             let at = |e: QueryError| invalid(format!("answer {}: {e}", index + 1));
             if signed.body.len() > ANSWER_BYTES_MAX {
@@ -165,7 +231,7 @@ impl Receipt {
             // Every checkpoint, envelope and proof, and the statuses it
             // states, as the requester checked them.
             checked.push(
-                crate::proven::check_answer(federation, &subject, &answer.answer)
+                crate::proven::check_answer(federation, &subject, &answer.answer, &offered)
                     .map_err(|e| invalid(format!("answer {}: {e}", index + 1)))?,
             );
             let enforceable = answer
@@ -179,6 +245,20 @@ impl Receipt {
                 answer.answer.listings.len(),
                 enforceable,
             ));
+            for named in &answer.answer.named {
+                used.insert(named.author);
+            }
+        }
+        // Nothing more than the answers name: one encoding for one receipt.
+        if let Some((index, _)) = offered
+            .keys()
+            .enumerate()
+            .find(|(_, author)| !used.contains(*author))
+        {
+            return Err(invalid(format!(
+                "checkpoint {} is named by no answer",
+                index + 1
+            )));
         }
         let (listings, disagreements) = crate::proven::merge(
             &checked,
@@ -195,13 +275,45 @@ impl Receipt {
     }
 }
 
+/// A checkpoint a receipt carries is one the request offered, so cosigned
+/// by a quorum, and written one way only: its author's line, then one
+/// line per cosigner in key order, every line verified.
+fn canonical(
+    note: &Note,
+    verified: &checkpoint::Verified,
+    federation: &Federation,
+) -> Result<(), String> {
+    if !verified.witnessed(federation) {
+        return Err(format!(
+            "it is cosigned by {} members, fewer than the quorum of {}",
+            verified.cosigners.len(),
+            checkpoint::quorum(federation)
+        ));
+    }
+    let author_first = note
+        .lines_of(
+            &verified.checkpoint.origin,
+            credence_crypto::note::TYPE_ED25519,
+            &verified.author.0,
+        )
+        .next()
+        .is_some_and(|line| Some(line) == note.signatures.first());
+    let ordered = note.signatures[1..]
+        .windows(2)
+        .all(|w| w[0].name < w[1].name);
+    if !author_first || !ordered || note.signatures.len() != 1 + verified.cosigners.len() {
+        return Err("its lines must be its author's signature, then each cosignature in key order, all verifying".into());
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::model::{NoticeKind, SubjectKind};
     use crate::query::{self, QUERY_VERSION};
     use crate::replica::Replica;
-    use crate::store::{MemStore, Store};
+    use crate::store::MemStore;
     use crate::testkit;
     use crate::time::Timestamp;
 
@@ -209,8 +321,15 @@ mod tests {
 
     /// Member 1 asks (with `purpose`, `nonce` and `page`); members 0 and 2
     /// answer from a replica holding one listing of member 0, proven
-    /// against member 0's checkpoint that members 1 and 2 cosigned.
-    fn receipt_of(purpose: &str, nonce: u64, page: u32) -> (testkit::TestFederation, Vec<u8>) {
+    /// against member 0's checkpoint that members 1 and 2 cosigned: offered
+    /// by the request and named by the answers (the receipt carries it) if
+    /// `offer`, else carried by each answer.
+    fn receipt_of(
+        purpose: &str,
+        nonce: u64,
+        page: u32,
+        offer: bool,
+    ) -> (testkit::TestFederation, Vec<u8>) {
         let test = testkit::federation(7, 3);
         let mut replica = Replica::new(test.federation.clone(), MemStore::new());
         replica
@@ -220,22 +339,11 @@ mod tests {
                 T0,
             )
             .unwrap();
-        let head = replica.store().head(&test.author(0)).unwrap().unwrap();
-        let checkpoint = crate::checkpoint::Checkpoint::of_log(
-            &test.federation.id(),
-            &test.author(0),
-            head.seq,
-            head.root(),
-        );
-        let mut note = crate::checkpoint::sign(&test.keys[0], &checkpoint).unwrap();
-        for w in [1, 2] {
-            note.signatures.push(
-                crate::checkpoint::cosign(&test.keys[w], &test.federation.id(), &note.text, 1)
-                    .unwrap(),
-            );
-        }
-        let candidates: crate::proven::Candidates =
-            [(test.author(0), vec![(note, true)])].into_iter().collect();
+        let note = testkit::checkpoint_note(&test, replica.store(), 0, &[1, 2], 1);
+        let candidates: crate::proven::Candidates = [(test.author(0), vec![(note.clone(), true)])]
+            .into_iter()
+            .collect();
+        let offered = testkit::checkpoint_ref(&test, &note);
         let now = T0.plus_ms(60_000);
         let request = QueryRequest {
             version: QUERY_VERSION,
@@ -248,6 +356,7 @@ mod tests {
             issued_at: now,
             nonce,
             page,
+            checkpoints: if offer { vec![offered] } else { Vec::new() },
         }
         .sign(&test.keys[1])
         .unwrap();
@@ -269,14 +378,18 @@ mod tests {
         )
         .unwrap()
         .unwrap();
-        let bytes = Receipt::new(test.federation.id(), &request, &[&a, &b])
+        let named = offer && page == 0;
+        assert_eq!(a.answer.named.len(), usize::from(named));
+        assert_eq!(a.answer.checkpoints.len(), usize::from(!offer && page == 0));
+        let notes = if named { vec![note] } else { Vec::new() };
+        let bytes = Receipt::new(test.federation.id(), &request, &[&a, &b], &notes)
             .to_bytes()
             .unwrap();
         (test, bytes)
     }
 
     fn receipt() -> (testkit::TestFederation, Vec<u8>) {
-        receipt_of("procurement", 1, 0)
+        receipt_of("procurement", 1, 0, true)
     }
 
     proptest::proptest! {
@@ -288,8 +401,9 @@ mod tests {
             purpose in "[a-z][a-z ]{0,40}",
             nonce in proptest::prelude::any::<u64>(),
             page in 0u32..3,
+            offer in proptest::prelude::any::<bool>(),
         ) {
-            let (test, bytes) = receipt_of(&purpose, nonce, page);
+            let (test, bytes) = receipt_of(&purpose, nonce, page, offer);
             let receipt = Receipt::from_bytes(&bytes).unwrap();
             proptest::prop_assert_eq!(receipt.to_bytes().unwrap(), bytes);
             let report = receipt.verify(&test.federation).unwrap();
@@ -325,12 +439,20 @@ mod tests {
         );
     }
 
-    // Every single-byte change makes the receipt unreadable or invalid.
+    // Every single-byte change makes the receipt unreadable or invalid,
+    // with the checkpoint named (carried by the receipt) or carried by
+    // each answer.
     #[test]
     fn every_single_byte_change_fails() {
-        let (test, bytes) = receipt();
+        for offer in [true, false] {
+            let (test, bytes) = receipt_of("procurement", 1, 0, offer);
+            every_byte_matters(&test, &bytes);
+        }
+    }
+
+    fn every_byte_matters(test: &testkit::TestFederation, bytes: &[u8]) {
         for i in 0..bytes.len() {
-            let mut changed = bytes.clone();
+            let mut changed = bytes.to_vec();
             changed[i] ^= 0x01;
             let result = Receipt::from_bytes(&changed).and_then(|r| r.verify(&test.federation));
             assert!(
@@ -356,5 +478,22 @@ mod tests {
         receipt.answers.push(receipt.answers[0].clone());
         let error = receipt.verify(&test.federation).unwrap_err().to_string();
         assert!(error.contains("two answers"), "{error}");
+        // Without the checkpoint the answers name; with it twice; with one
+        // no answer names.
+        let whole = Receipt::from_bytes(&bytes).unwrap();
+        let mut receipt = whole.clone();
+        receipt.checkpoints.clear();
+        let error = receipt.verify(&test.federation).unwrap_err().to_string();
+        assert!(error.contains("did not offer"), "{error}");
+        let mut receipt = whole.clone();
+        receipt.checkpoints.push(receipt.checkpoints[0].clone());
+        let error = receipt.verify(&test.federation).unwrap_err().to_string();
+        assert!(error.contains("one per log"), "{error}");
+        let (_, carried) = receipt_of("procurement", 1, 0, false);
+        let mut receipt = Receipt::from_bytes(&carried).unwrap();
+        assert!(receipt.checkpoints.is_empty());
+        receipt.checkpoints = whole.checkpoints.clone();
+        let error = receipt.verify(&test.federation).unwrap_err().to_string();
+        assert!(error.contains("did not offer it"), "{error}");
     }
 }

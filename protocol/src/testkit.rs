@@ -373,3 +373,39 @@ pub fn workload(
         end: now,
     }
 }
+
+/// Member `author`'s signed checkpoint of its log as `store` holds it,
+/// cosigned by each member of `witnesses` at POSIX second `at`.
+pub fn checkpoint_note<S: crate::store::Store>(
+    test: &TestFederation,
+    store: &S,
+    author: usize,
+    witnesses: &[usize],
+    at: u64,
+) -> credence_crypto::note::Note {
+    use crate::checkpoint::{self, Checkpoint};
+    let id = test.author(author);
+    let head = store.head(&id).ok().flatten().expect("the log has a head");
+    let c = Checkpoint::of_log(&test.federation.id(), &id, head.seq, head.root());
+    let mut note = checkpoint::sign(&test.keys[author], &c).expect("signed");
+    for w in witnesses {
+        note.signatures.push(
+            checkpoint::cosign(&test.keys[*w], &test.federation.id(), &note.text, at)
+                .expect("cosigned"),
+        );
+    }
+    note
+}
+
+/// The checkpoint reference of a note (what a request offers).
+pub fn checkpoint_ref(
+    test: &TestFederation,
+    note: &credence_crypto::note::Note,
+) -> crate::query::CheckpointRef {
+    let verified = crate::checkpoint::verify_note(note, &test.federation).expect("valid");
+    crate::query::CheckpointRef {
+        author: verified.author,
+        size: verified.checkpoint.size,
+        root: verified.checkpoint.root.0,
+    }
+}

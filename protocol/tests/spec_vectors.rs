@@ -137,25 +137,14 @@ fn roster_vector() {
 #[test]
 fn bundle_vector() {
     use credence_protocol::bundle::Bundle;
-    use credence_protocol::checkpoint::{self, Checkpoint};
     use credence_protocol::replica::Replica;
-    use credence_protocol::store::{MemStore, Store};
+    use credence_protocol::store::MemStore;
     let test = testkit::federation(7, 4);
     let mut replica = Replica::new(test.federation.clone(), MemStore::new());
     for (_, bytes, _) in vectors() {
         replica.ingest(&bytes).unwrap();
     }
-    let head = replica.store().head(&test.author(0)).unwrap().unwrap();
-    let note = checkpoint::sign(
-        &test.keys[0],
-        &Checkpoint::of_log(
-            &test.federation.id(),
-            &test.author(0),
-            head.seq,
-            head.root(),
-        ),
-    )
-    .unwrap();
+    let note = testkit::checkpoint_note(&test, replica.store(), 0, &[], 0);
     let bundle = Bundle::export(&replica).unwrap().with_checkpoints(&[note]);
     let bytes = bundle.to_bytes().unwrap();
     let got = format!("{}\n", hex::encode(&bytes));
@@ -179,12 +168,16 @@ fn query_vectors() {
     use credence_protocol::model::SubjectKind;
     use credence_protocol::query::{self, QUERY_BYTES_MAX, QUERY_VERSION, QueryRequest};
     use credence_protocol::replica::Replica;
-    use credence_protocol::store::{MemStore, Store};
+    use credence_protocol::store::MemStore;
     let test = testkit::federation(7, 4);
     let mut replica = Replica::new(test.federation.clone(), MemStore::new());
     let (_, list, _) = vectors().remove(0);
     replica.ingest(&list).unwrap();
     let now = T0.plus_ms(60_000);
+    // Member 0's signed checkpoint of its one-notice log, cosigned by
+    // members 2 and 3 (a quorum of four): the requester holds it and offers
+    // it; the proof of the listing leads to it, named, not carried.
+    let note = testkit::checkpoint_note(&test, replica.store(), 0, &[2, 3], 1_767_225_630);
     let request = QueryRequest {
         version: QUERY_VERSION,
         federation: test.federation.id(),
@@ -196,32 +189,21 @@ fn query_vectors() {
         issued_at: now,
         nonce: 7,
         page: 0,
+        checkpoints: vec![testkit::checkpoint_ref(&test, &note)],
     }
     .sign(&test.keys[1])
     .unwrap();
-    // Member 0's own signed checkpoint of its one-notice log: the proof of
-    // the listing leads to it (unwitnessed: no cosignature).
-    let head = replica.store().head(&test.author(0)).unwrap().unwrap();
-    let checkpoint = credence_protocol::checkpoint::Checkpoint::of_log(
-        &test.federation.id(),
-        &test.author(0),
-        head.seq,
-        head.root(),
-    );
-    let note = credence_protocol::checkpoint::sign(&test.keys[0], &checkpoint).unwrap();
-    let candidates = [(test.author(0), vec![(note, false)])]
-        .into_iter()
-        .collect();
     let answer = query::answer(
         &replica,
         &request,
         &test.keys[0],
         now,
-        &mut credence_protocol::proven::Proofs::new(candidates),
+        &mut credence_protocol::proven::Proofs::default(),
     )
     .unwrap()
     .unwrap();
-    assert_eq!(answer.answer.checkpoints.len(), 1);
+    assert!(answer.answer.checkpoints.is_empty());
+    assert_eq!(answer.answer.named, request.request.checkpoints);
     assert_eq!(answer.answer.notices.len(), 1);
     assert_eq!(answer.answer.notices[0].checkpoint, 0);
     let request_bytes = request.signed.encode::<{ QUERY_BYTES_MAX + 64 }>().unwrap();
@@ -244,8 +226,12 @@ fn query_vectors() {
     assert_eq!(answer.answer.request, request.id().unwrap().0);
     assert_eq!(answer.answer.listings.len(), 1);
     // The receipt of that query.
-    let receipt =
-        credence_protocol::receipt::Receipt::new(test.federation.id(), &request, &[&answer]);
+    let receipt = credence_protocol::receipt::Receipt::new(
+        test.federation.id(),
+        &request,
+        &[&answer],
+        &[note],
+    );
     let bytes = receipt.to_bytes().unwrap();
     let got = format!("{}\n", hex::encode(&bytes));
     assert_eq!(
@@ -258,4 +244,9 @@ fn query_vectors() {
         .verify(&test.federation)
         .unwrap();
     assert_eq!(report.answers, vec![(test.author(0), 1, 1)]);
+    assert_eq!(report.listings.len(), 1);
+    assert_eq!(
+        report.listings[0].proof,
+        credence_protocol::proven::Proof::Witnessed
+    );
 }

@@ -101,12 +101,20 @@ pub(super) fn write_receipt(
         .iter()
         .map(|a| signed(&a.signed_answer, "signed answer", ANSWER_BYTES_MAX + 128))
         .collect::<Result<Vec<_>>>()?;
-    let receipt = Receipt {
-        version: credence_protocol::receipt::RECEIPT_VERSION,
-        federation: federation.id(),
-        request,
-        answers,
-    };
+    anyhow::ensure!(
+        answer.checkpoints.len() <= credence_protocol::query::QUERY_CHECKPOINTS_MAX,
+        "the node gave {} checkpoints, more than a query offers",
+        answer.checkpoints.len()
+    );
+    let checkpoints = answer
+        .checkpoints
+        .iter()
+        .map(|text| {
+            credence_crypto::note::Note::parse(text.as_bytes())
+                .with_context(|| "a checkpoint the node gave is not a signed note")
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let receipt = Receipt::of_signed(federation.id(), request, answers, &checkpoints);
     receipt
         .verify(federation)
         .with_context(|| "the answers do not make a valid receipt")?;

@@ -4,13 +4,17 @@
 use super::{Engine, FANOUTS_MAX, Level, Output, QUERY_DEADLINE_MAX_MS, Refusal};
 use crate::model::{AuthorityId, SubjectKind};
 use crate::proven::{
-    Candidates, CheckedAnswer, Disagreement, Fault, MergedListing, Proofs, check_answer_with,
-    held_notices, merge,
+    Candidates, CheckedAnswer, Disagreement, Fault, MergedListing, Offered, Proofs,
+    check_answer_with, held_notices, merge,
 };
-use crate::query::{self, QUERY_VERSION, QueryRequest, Signed, SignedAnswer, SignedQuery};
+use crate::query::{
+    self, CheckpointRef, QUERY_VERSION, QueryRequest, Signed, SignedAnswer, SignedQuery,
+};
 use crate::store::Store;
 use crate::time::Timestamp;
+use credence_crypto::note::Note;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::Arc;
 
 /// Where a query goes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
@@ -70,17 +74,30 @@ pub struct QueryResult {
     pub disagreements: Vec<Disagreement>,
     /// Some responder has more listings past this page.
     pub more: bool,
+    /// The checkpoints the request offered that accepted answers name
+    /// (the answers do not carry them), one per log in author order: a
+    /// receipt carries them.
+    pub checkpoints: Vec<Note>,
 }
 
 impl QueryResult {
     fn new<S: Store>(
         replica: &crate::replica::Replica<S>,
         request: SignedQuery,
+        offer: &Offer,
         answers: Vec<(Answered, CheckedAnswer)>,
         missing: Vec<(AuthorityId, String)>,
         rejected: Vec<(AuthorityId, String)>,
         now: Timestamp,
     ) -> QueryResult {
+        let named: BTreeSet<AuthorityId> = answers
+            .iter()
+            .flat_map(|(a, _)| a.answer.answer.named.iter().map(|c| c.author))
+            .collect();
+        let checkpoints = named
+            .iter()
+            .filter_map(|author| offer.notes.get(author).cloned())
+            .collect();
         let checked: Vec<CheckedAnswer> = answers.iter().map(|(_, c)| c.clone()).collect();
         let named: BTreeSet<crate::model::NoticeId> =
             checked.iter().flat_map(|c| c.listings.clone()).collect();
@@ -99,8 +116,19 @@ impl QueryResult {
             rejected,
             listings,
             disagreements,
+            checkpoints,
         }
     }
+}
+
+/// The quorum-cosigned checkpoints a request offers, as of one version of
+/// the book: the references it sends, what an answer naming them resolves
+/// to, and their notes (for receipts).
+#[derive(Debug, Default)]
+pub(super) struct Offer {
+    refs: Vec<CheckpointRef>,
+    verified: Offered,
+    notes: BTreeMap<AuthorityId, Note>,
 }
 
 /// Which side of a query a register entry records.
@@ -141,6 +169,7 @@ struct Fanout {
     ticket: u64,
     local_done: bool,
     request: SignedQuery,
+    offer: Arc<Offer>,
     asked: BTreeSet<AuthorityId>,
     answers: Vec<(Answered, CheckedAnswer)>,
     missing: Vec<(AuthorityId, String)>,
@@ -161,6 +190,8 @@ pub(super) struct Queries {
     /// trees), and the book version and own head its candidates are of.
     proofs: Proofs,
     proofs_of: Option<(u64, u64)>,
+    /// What requests offer, and the book version it is of.
+    offer: Option<(u64, Arc<Offer>)>,
 }
 
 impl Queries {
@@ -251,6 +282,7 @@ impl<S: Store> Engine<S> {
             return;
         }
         self.queries.next += 1;
+        let offer = self.offer();
         let request = QueryRequest {
             version: QUERY_VERSION,
             federation: self.replica.federation().id(),
@@ -262,6 +294,7 @@ impl<S: Store> Engine<S> {
             issued_at: now,
             nonce: self.rng.next_u64(),
             page: ask.page,
+            checkpoints: offer.refs.clone(),
         };
         let signed = match request.sign(&self.key) {
             Ok(signed) => signed,
@@ -276,7 +309,7 @@ impl<S: Store> Engine<S> {
         *self.counters.queries.entry("sent").or_default() += 1;
         if ask.scope == QueryScope::Local || peers.is_empty() {
             let result = self.own_answer(&signed, now).and_then(|own| {
-                let checked = self.check(&signed, &own).map_err(|fault| {
+                let checked = self.check(&signed, &offer, &own).map_err(|fault| {
                     Refusal::Store(format!("this node's own answer fails its check: {fault}"))
                 })?;
                 let answered = Answered {
@@ -286,6 +319,7 @@ impl<S: Store> Engine<S> {
                 Ok(QueryResult::new(
                     &self.replica,
                     signed.clone(),
+                    &offer,
                     vec![(answered, checked)],
                     Vec::new(),
                     Vec::new(),
@@ -335,6 +369,7 @@ impl<S: Store> Engine<S> {
                 ticket,
                 local_done: false,
                 request: signed,
+                offer,
                 asked,
                 answers: Vec::new(),
                 missing: Vec::new(),
@@ -346,8 +381,46 @@ impl<S: Store> Engine<S> {
         self.queries.deferred.push_back(id);
     }
 
-    /// Checks a signature-verified answer to `query` ([`check_answer`]).
-    fn check(&self, query: &SignedQuery, answer: &SignedAnswer) -> Result<CheckedAnswer, Fault> {
+    /// What this node's requests offer: per log, the newest checkpoint a
+    /// quorum cosigned that its book holds (kept while the book is
+    /// unchanged).
+    fn offer(&mut self) -> Arc<Offer> {
+        let version = self.book_version();
+        if let Some((of, offer)) = &self.queries.offer
+            && *of == version
+        {
+            return offer.clone();
+        }
+        let mut offer = Offer::default();
+        for (author, _, witnessed) in self.book().logs() {
+            let Some(w) = witnessed else {
+                continue;
+            };
+            let checkpoint = &w.verified.checkpoint;
+            if checkpoint.size == 0 || offer.refs.len() >= query::QUERY_CHECKPOINTS_MAX {
+                continue;
+            }
+            offer.refs.push(CheckpointRef {
+                author: *author,
+                size: checkpoint.size,
+                root: checkpoint.root.0,
+            });
+            offer.verified.insert(*author, w.verified.clone());
+            offer.notes.insert(*author, w.note());
+        }
+        let offer = Arc::new(offer);
+        self.queries.offer = Some((version, offer.clone()));
+        offer
+    }
+
+    /// Checks a signature-verified answer to `query`, whose checkpoints
+    /// were `offer` ([`check_answer_with`]).
+    fn check(
+        &self,
+        query: &SignedQuery,
+        offer: &Offer,
+        answer: &SignedAnswer,
+    ) -> Result<CheckedAnswer, Fault> {
         let subject = query.request.subject_key().map_err(|e| Fault::BadNotice {
             index: 0,
             reason: e.to_string(),
@@ -357,6 +430,7 @@ impl<S: Store> Engine<S> {
             self.replica.federation(),
             &subject,
             &answer.answer,
+            &offer.verified,
             self.book(),
             &|id| store.contains(id).unwrap_or(false),
         )
@@ -409,9 +483,10 @@ impl<S: Store> Engine<S> {
             return;
         }
         let request = fanout.request.clone();
+        let offer = fanout.offer.clone();
         let result = self.own_answer(&request, now).and_then(|answer| {
             let checked = self
-                .check(&request, &answer)
+                .check(&request, &offer, &answer)
                 .map_err(|fault| Refusal::Store(format!("it fails its own check: {fault}")))?;
             Ok((answer, checked))
         });
@@ -520,7 +595,12 @@ impl<S: Store> Engine<S> {
             return;
         }
         let federation = self.replica.federation().clone();
-        let Some(request) = self.queries.fanouts.get(&id).map(|f| f.request.clone()) else {
+        let Some((request, offer)) = self
+            .queries
+            .fanouts
+            .get(&id)
+            .map(|f| (f.request.clone(), f.offer.clone()))
+        else {
             return;
         };
         let verified = request.id().and_then(|request| {
@@ -529,7 +609,7 @@ impl<S: Store> Engine<S> {
         });
         let checked = match verified {
             Ok(answer) if answer.answer.responder == peer => {
-                let checked = self.check(&request, &answer);
+                let checked = self.check(&request, &offer, &answer);
                 Ok((answer, checked))
             }
             Ok(_) => Err("answer signed by another authority".to_string()),
@@ -651,6 +731,7 @@ impl<S: Store> Engine<S> {
             result: Box::new(Ok(QueryResult::new(
                 &self.replica,
                 fanout.request,
+                &fanout.offer,
                 fanout.answers,
                 fanout.missing,
                 fanout.rejected,
