@@ -68,6 +68,7 @@ pub struct QueryRequest {
     /// The quorum-cosigned checkpoints the requester holds, at most one per
     /// log, in author order: an answer proves against one of them by
     /// naming it ([`QueryAnswer::named`]) instead of carrying its note.
+    #[serde(with = "packed_refs")]
     pub checkpoints: Vec<CheckpointRef>,
 }
 
@@ -81,6 +82,55 @@ pub struct CheckpointRef {
     pub size: u64,
     /// Its root.
     pub root: [u8; 32],
+}
+
+/// Bytes of one packed [`CheckpointRef`]: author, size (u64 little
+/// endian), root.
+pub const CHECKPOINT_REF_BYTES: usize = 72;
+
+/// Checkpoint references travel packed, as one byte string of
+/// [`CHECKPOINT_REF_BYTES`] each (encoded and decoded as a whole, not
+/// field by field).
+mod packed_refs {
+    use super::{CHECKPOINT_REF_BYTES, CheckpointRef};
+    use crate::model::AuthorityId;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(refs: &[CheckpointRef], s: S) -> Result<S::Ok, S::Error> {
+        let mut bytes = Vec::with_capacity(refs.len() * CHECKPOINT_REF_BYTES);
+        for r in refs {
+            bytes.extend_from_slice(&r.author.0);
+            bytes.extend_from_slice(&r.size.to_le_bytes());
+            bytes.extend_from_slice(&r.root);
+        }
+        s.serialize_bytes(&bytes)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<CheckpointRef>, D::Error> {
+        let bytes = serde_bytes::ByteBuf::deserialize(d)?;
+        if bytes.len() % CHECKPOINT_REF_BYTES != 0 {
+            return Err(serde::de::Error::custom(format!(
+                "checkpoint references are {CHECKPOINT_REF_BYTES} bytes each, not {} in all",
+                bytes.len()
+            )));
+        }
+        Ok(bytes
+            .chunks_exact(CHECKPOINT_REF_BYTES)
+            .map(|c| {
+                let mut author = [0u8; 32];
+                let mut size = [0u8; 8];
+                let mut root = [0u8; 32];
+                author.copy_from_slice(&c[..32]);
+                size.copy_from_slice(&c[32..40]);
+                root.copy_from_slice(&c[40..]);
+                CheckpointRef {
+                    author: AuthorityId(author),
+                    size: u64::from_le_bytes(size),
+                    root,
+                }
+            })
+            .collect())
+    }
 }
 
 /// A listing as answered.
@@ -121,6 +171,7 @@ pub struct QueryAnswer {
     pub checkpoints: Vec<serde_bytes::ByteBuf>,
     /// Checkpoints of the request the proofs lead to, named only (a
     /// notice's `checkpoint` index past `checkpoints` counts into these).
+    #[serde(with = "packed_refs")]
     pub named: Vec<CheckpointRef>,
     /// The listings' notices and every notice their folds use, each with
     /// its inclusion proof ([`crate::proven`]).
