@@ -4,10 +4,12 @@
 //!    the records, 1,000 queries of random companies are answered and
 //!    checked twice: as version 1 answered them (listings and statuses
 //!    folded by the responder, signed, and checked by signature only), and
-//!    with proofs (the envelopes of every notice the folds use, each with
-//!    its inclusion proof to its log's quorum-cosigned checkpoint; the
-//!    requester checks every checkpoint, envelope and proof and folds
-//!    itself). Goal: proofs cost under 50 % more at p99.
+//!    with proofs (the request offers the 100 quorum-cosigned checkpoints
+//!    the requester holds; the answer carries the envelopes of every
+//!    notice the folds use, each with its inclusion proof to its log's
+//!    checkpoint, which it names rather than carries; the requester checks
+//!    every envelope and proof and folds itself). Goal: proofs cost under
+//!    50 % more at p99.
 //! 2. **End to end.** Two nodes in one process with real libp2p
 //!    connections and equal copies of the store, each given the quorum-
 //!    cosigned checkpoints of the 100 logs; 1,000 federation-wide queries,
