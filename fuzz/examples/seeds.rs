@@ -15,11 +15,12 @@ fn write(target: &str, name: &str, bytes: &[u8]) {
     std::fs::write(dir.join(name), bytes).expect("seed");
 }
 
-/// A signed answer (body) proving one listing: against member 0's own
+/// A signed answer (body) proving one listing, and the query message it
+/// answers: against member 0's own
 /// signed checkpoint, carried (`offer` false), or against the checkpoint
 /// the request offers, cosigned by members 1 and 2, named (`offer` true;
 /// the query_messages target offers the same one).
-fn proven_answer(offer: bool) -> Vec<u8> {
+fn proven_answer(offer: bool) -> (Vec<u8>, Vec<u8>) {
     use credence_protocol::model::{NoticeKind, SubjectKind};
     use credence_protocol::proven::Proofs;
     use credence_protocol::query::{self, QUERY_VERSION, QueryRequest};
@@ -46,24 +47,32 @@ fn proven_answer(offer: bool) -> Vec<u8> {
         issued_at: at,
         nonce: 1,
         page: 0,
-        checkpoints: if offer {
-            vec![testkit::checkpoint_ref(&test, &cosigned)]
-        } else {
-            Vec::new()
-        },
     }
     .sign(&test.keys[1])
     .expect("request");
     let mut proofs = Proofs::new([(test.author(0), vec![(own, false)])].into_iter().collect());
-    let answer = query::answer(&replica, &request, &test.keys[0], at, &mut proofs)
+    let offer = if offer {
+        vec![testkit::checkpoint_ref(&test, &cosigned)]
+    } else {
+        Vec::new()
+    };
+    let answer = query::answer(&replica, &request, &offer, &test.keys[0], at, &mut proofs)
         .expect("store")
         .expect("answer");
-    answer.signed.body
+    let message = query::QueryMessage {
+        request: request.signed,
+        offer,
+    }
+    .encode()
+    .expect("message");
+    (answer.signed.body, message)
 }
 
 fn main() {
-    write("query_messages", "answer-proven", &proven_answer(false));
-    write("query_messages", "answer-named", &proven_answer(true));
+    write("query_messages", "answer-proven", &proven_answer(false).0);
+    let (named, message) = proven_answer(true);
+    write("query_messages", "answer-named", &named);
+    write("query_messages", "message-offer", &message);
     let test = testkit::federation(5, 3);
     let work = testkit::workload(&test, 5, 12, 4, Timestamp(1_780_000_000_000));
     for (i, envelope) in work.envelopes.iter().take(4).enumerate() {

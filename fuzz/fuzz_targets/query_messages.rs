@@ -1,4 +1,5 @@
-//! Signed queries and answers: decoding, verification and the requester's
+//! Query messages (a signed request and its offer) and signed answers:
+//! decoding, verification and the requester's
 //! check of an answer's checkpoints, envelopes and proofs never panic.
 #![no_main]
 
@@ -35,8 +36,12 @@ fuzz_target!(|data: &[u8]| {
         let offered = offered(&test);
         (test, offered)
     });
-    if let Ok(signed) = Signed::decode::<{ query::QUERY_BYTES_MAX + 64 }>(data) {
-        let _ = SignedQuery::verify(&test.federation, signed, Timestamp(1_780_000_000_000));
+    if let Ok(message) = query::QueryMessage::decode(data) {
+        let _ = SignedQuery::verify(
+            &test.federation,
+            message.request,
+            Timestamp(1_780_000_000_000),
+        );
     }
     if let Ok(signed) = Signed::decode::<{ query::ANSWER_BYTES_MAX + 128 }>(data) {
         let _ = SignedAnswer::verify(&test.federation, &Digest([7; 32]), signed);

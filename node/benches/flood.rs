@@ -27,7 +27,7 @@ use credence_node::demo::example_listing;
 use credence_node::devnet::{call, prepare, reach_all, watch};
 use credence_node::{keyfile, net, node, service};
 use credence_protocol::model::{NOTICE_VERSION, Notice, NoticeId, NoticeKind, SubjectKind};
-use credence_protocol::query::{QUERY_BYTES_MAX, QueryRequest};
+use credence_protocol::query::QueryRequest;
 use credence_protocol::roster::Federation;
 use credence_protocol::sync::{self, RangeAsk, SyncRequest};
 use credence_protocol::testkit;
@@ -217,14 +217,15 @@ async fn flood(
                         issued_at: node::now(),
                         nonce: round,
                         page: 0,
-                        checkpoints: Vec::new(),
                     }
                     .sign(&key)
                     .expect("query");
-                    let bytes = query
-                        .signed
-                        .encode::<{ QUERY_BYTES_MAX + 64 }>()
-                        .expect("query bytes");
+                    let bytes = credence_protocol::query::QueryMessage {
+                        request: query.signed,
+                        offer: Vec::new(),
+                    }
+                    .encode()
+                    .expect("query bytes");
                     behaviour.query.send_request(peer, bytes);
                     sent.queries.fetch_add(1, Ordering::Relaxed);
                     outstanding += 3;

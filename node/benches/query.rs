@@ -4,8 +4,8 @@
 //!    the records, 1,000 queries of random companies are answered and
 //!    checked twice: as version 1 answered them (listings and statuses
 //!    folded by the responder, signed, and checked by signature only), and
-//!    with proofs (the request offers the 100 quorum-cosigned checkpoints
-//!    the requester holds; the answer carries the envelopes of every
+//!    with proofs (the request goes with an offer of the 100 quorum-
+//!    cosigned checkpoints the requester holds; the answer carries the envelopes of every
 //!    notice the folds use, each with its inclusion proof to its log's
 //!    checkpoint, which it names rather than carries; the requester checks
 //!    every envelope and proof and folds itself). Goal: proofs cost under
@@ -35,7 +35,7 @@ use credence_protocol::model::{SubjectKey, SubjectKind};
 use credence_protocol::proven::{self, Candidates, Offered, Proofs};
 use credence_protocol::query::{
     self, ANSWER_BYTES_MAX, ANSWER_LISTINGS_MAX, AnsweredListing, CheckpointRef, QUERY_VERSION,
-    QueryAnswer, QueryRequest, Signed, SignedAnswer,
+    QueryAnswer, QueryMessage, QueryRequest, Signed, SignedAnswer,
 };
 use credence_protocol::replica::Replica;
 use credence_protocol::store::Store;
@@ -73,13 +73,7 @@ fn witnessed_checkpoints<S: Store>(test: &TestFederation, replica: &Replica<S>) 
     notes
 }
 
-fn request(
-    test: &TestFederation,
-    subject: u64,
-    nonce: u64,
-    now: Timestamp,
-    offered: &[CheckpointRef],
-) -> query::SignedQuery {
+fn request(test: &TestFederation, subject: u64, nonce: u64, now: Timestamp) -> query::SignedQuery {
     QueryRequest {
         version: QUERY_VERSION,
         federation: test.federation.id(),
@@ -91,7 +85,6 @@ fn request(
         issued_at: now,
         nonce,
         page: 0,
-        checkpoints: offered.to_vec(),
     }
     .sign(&test.keys[1])
     .expect("request")
@@ -105,7 +98,7 @@ fn unproven<S: Store>(
     subject: u64,
     now: Timestamp,
 ) -> usize {
-    let query = request(test, subject, subject, now, &[]);
+    let query = request(test, subject, subject, now);
     let key = SubjectKey::new(SubjectKind::LegalPerson, &testkit::uscc(subject)).expect("key");
     let mut states: Vec<_> = replica
         .subject_listings(&key, now)
@@ -159,8 +152,17 @@ fn with_proofs<S: Store>(
     subject: u64,
     now: Timestamp,
 ) -> (usize, usize) {
-    let query = request(test, subject, subject, now, refs);
-    let signed = query::answer(replica, &query, &test.keys[0], now, proofs)
+    let query = request(test, subject, subject, now);
+    // The offer travels beside the request: its encoding and decoding are
+    // charged to proofs.
+    let message = QueryMessage {
+        request: query.signed.clone(),
+        offer: refs.to_vec(),
+    }
+    .encode()
+    .expect("encoded");
+    let offer = QueryMessage::decode(&message).expect("decoded").offer;
+    let signed = query::answer(replica, &query, &offer, &test.keys[0], now, proofs)
         .expect("store")
         .expect("answer");
     let bytes = signed

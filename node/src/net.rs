@@ -7,7 +7,7 @@
 
 use credence_crypto::AuthorityKey;
 use credence_protocol::model::{AuthorityId, ENVELOPE_BYTES_MAX};
-use credence_protocol::query::{ANSWER_BYTES_MAX, QUERY_BYTES_MAX, QUERY_PROTOCOL};
+use credence_protocol::query::{ANSWER_BYTES_MAX, QUERY_MESSAGE_BYTES_MAX, QUERY_PROTOCOL};
 use credence_protocol::roster::Federation;
 use credence_protocol::sync::{SYNC_MESSAGE_BYTES_MAX, SYNC_PROTOCOL};
 use futures::prelude::*;
@@ -316,7 +316,7 @@ pub fn swarm(
                 ),
                 query: request_response(
                     QUERY_PROTOCOL,
-                    QUERY_BYTES_MAX + 64,
+                    QUERY_MESSAGE_BYTES_MAX,
                     ANSWER_BYTES_MAX + 128,
                 ),
                 mdns: Toggle::from(mdns),

@@ -56,8 +56,42 @@ pub struct ProvenNotice {
     /// Index of the checkpoint of its author's log it is proven against in
     /// the answer's `checkpoints`, or [`UNPROVEN`].
     pub checkpoint: u32,
-    /// The inclusion proof of its leaf (index seq − 1) in that checkpoint.
+    /// The inclusion proof of its leaf (index seq − 1) in that checkpoint
+    /// (packed: one byte string of 32 bytes a hash).
+    #[serde(with = "packed_hashes")]
     pub path: Vec<[u8; 32]>,
+}
+
+/// Most hashes in one inclusion path (a log of at most 2^64 leaves).
+pub const PATH_HASHES_MAX: usize = 64;
+
+/// Hashes travel packed, as one byte string of 32 bytes each (encoded and
+/// decoded as a whole, not byte by byte).
+mod packed_hashes {
+    use super::PATH_HASHES_MAX;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(hashes: &[[u8; 32]], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(hashes.as_flattened())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<[u8; 32]>, D::Error> {
+        let bytes = serde_bytes::ByteBuf::deserialize(d)?;
+        if bytes.len() % 32 != 0 || bytes.len() > 32 * PATH_HASHES_MAX {
+            return Err(serde::de::Error::custom(format!(
+                "an inclusion path is at most {PATH_HASHES_MAX} hashes of 32 bytes, not {} bytes",
+                bytes.len()
+            )));
+        }
+        Ok(bytes
+            .chunks_exact(32)
+            .map(|c| {
+                let mut hash = [0u8; 32];
+                hash.copy_from_slice(c);
+                hash
+            })
+            .collect())
+    }
 }
 
 /// How strongly a notice or a listing is proven.
@@ -863,13 +897,13 @@ mod tests {
             issued_at: now,
             nonce: 1,
             page: 0,
-            checkpoints: offered,
         }
         .sign(&test.keys[1])
         .expect("request");
         query::answer(
             replica,
             &request,
+            &offered,
             &test.keys[2],
             now,
             &mut Proofs::new(c.clone()),

@@ -1,6 +1,7 @@
 //! Cross-region query (`/credence/query/3`): a request signed by the
-//! requesting authority stating subject, purpose and legal basis (and the
-//! quorum-cosigned checkpoints it holds), and an answer signed by the
+//! requesting authority stating subject, purpose and legal basis, sent
+//! with the quorum-cosigned checkpoints the requester holds (an unsigned
+//! hint, [`QueryMessage`]), and an answer signed by the
 //! responder listing the subject's listings with their status, the
 //! envelopes behind them with their proofs ([`crate::proven`]), and the
 //! responder's heads. Both are kept, as signed bytes, in each side's query
@@ -35,7 +36,10 @@ pub const QUERY_PAGES_MAX: u32 = 1024;
 /// Most checkpoints a request names (one per member at most).
 pub const QUERY_CHECKPOINTS_MAX: usize = crate::roster::MEMBERS_MAX;
 /// Largest encoded signed request.
-pub const QUERY_BYTES_MAX: usize = 3 * TEXT_BYTES_MAX + 1024 + QUERY_CHECKPOINTS_MAX * 72;
+pub const QUERY_BYTES_MAX: usize = 3 * TEXT_BYTES_MAX + 1024;
+/// Largest encoded query message: the signed request and the offer.
+pub const QUERY_MESSAGE_BYTES_MAX: usize =
+    QUERY_BYTES_MAX + 64 + 16 + QUERY_CHECKPOINTS_MAX * CHECKPOINT_REF_BYTES;
 /// Largest encoded signed answer.
 pub const ANSWER_BYTES_MAX: usize = 8 * 1024 * 1024;
 /// How far a request's time may be from the responder's clock.
@@ -65,11 +69,47 @@ pub struct QueryRequest {
     /// Which page of the subject's listings (newest first,
     /// [`ANSWER_LISTINGS_MAX`] a page, from 0).
     pub page: u32,
-    /// The quorum-cosigned checkpoints the requester holds, at most one per
-    /// log, in author order: an answer proves against one of them by
-    /// naming it ([`QueryAnswer::named`]) instead of carrying its note.
+}
+
+/// What a requester sends a responder: the signed request, and the
+/// quorum-cosigned checkpoints the requester holds, at most one per log,
+/// in author order. An answer proves against one of them by naming it
+/// ([`QueryAnswer::named`]) instead of carrying its note. The offer is a
+/// hint, not signed: the requester checks every name against the notes it
+/// holds, and a receipt carries the notes themselves.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueryMessage {
+    /// The signed request.
+    pub request: Signed,
+    /// The checkpoints offered.
     #[serde(with = "packed_refs")]
-    pub checkpoints: Vec<CheckpointRef>,
+    pub offer: Vec<CheckpointRef>,
+}
+
+impl QueryMessage {
+    /// Encodes (bounded).
+    pub fn encode(&self) -> Result<Vec<u8>, CodecError> {
+        codec::encode_bounded::<_, QUERY_MESSAGE_BYTES_MAX>("query message", self)
+    }
+
+    /// Decodes (bounded, canonical) and checks the offer's order and
+    /// limits ([`check_offer`]).
+    pub fn decode(bytes: &[u8]) -> Result<QueryMessage, QueryError> {
+        let message: QueryMessage =
+            codec::decode_bounded::<_, QUERY_MESSAGE_BYTES_MAX>("query message", bytes)?;
+        check_offer(&message.offer)?;
+        Ok(message)
+    }
+}
+
+/// An offer holds at most [`QUERY_CHECKPOINTS_MAX`] checkpoints, one per
+/// log in strictly increasing author order, none of size 0.
+pub fn check_offer(offer: &[CheckpointRef]) -> Result<(), QueryError> {
+    let ordered = offer.windows(2).all(|w| w[0].author < w[1].author);
+    if offer.len() > QUERY_CHECKPOINTS_MAX || !ordered || offer.iter().any(|c| c.size == 0) {
+        return Err(QueryError::Checkpoints);
+    }
+    Ok(())
 }
 
 /// A checkpoint named rather than carried: its log's author, size and
@@ -257,10 +297,10 @@ pub enum QueryError {
     /// A page past the last one a request may ask for.
     #[error("page {0} is past the last page a query may ask for ({QUERY_PAGES_MAX})")]
     Page(u32),
-    /// The checkpoints a request names are not one per log in author
-    /// order, or too many.
+    /// The checkpoints a query message offers are not one per log in
+    /// author order, or too many.
     #[error(
-        "the request's checkpoints must be at most {QUERY_CHECKPOINTS_MAX}, one per log in author order, each of size 1 or more"
+        "the checkpoints offered must be at most {QUERY_CHECKPOINTS_MAX}, one per log in author order, each of size 1 or more"
     )]
     Checkpoints,
 }
@@ -305,26 +345,7 @@ impl QueryRequest {
             return Err(QueryError::Page(self.page));
         }
         check_text("purpose", &self.purpose)?;
-        check_text("legal_basis", &self.legal_basis)?;
-        let ordered = self
-            .checkpoints
-            .windows(2)
-            .all(|w| w[0].author < w[1].author);
-        if self.checkpoints.len() > QUERY_CHECKPOINTS_MAX
-            || !ordered
-            || self.checkpoints.iter().any(|c| c.size == 0)
-        {
-            return Err(QueryError::Checkpoints);
-        }
-        Ok(())
-    }
-
-    /// The checkpoint of `author`'s log the request offers, if any.
-    pub fn offered(&self, author: &AuthorityId) -> Option<&CheckpointRef> {
-        self.checkpoints
-            .binary_search_by(|c| c.author.cmp(author))
-            .ok()
-            .map(|i| &self.checkpoints[i])
+        check_text("legal_basis", &self.legal_basis)
     }
 
     /// Signs the request with the requester's key.
@@ -386,12 +407,13 @@ impl SignedQuery {
 
 /// Answers a verified request from a replica's records at `now`, signed by
 /// `key`, with the notices behind each listing proven against the best of
-/// `proofs`' candidate checkpoints and the request's own
+/// `proofs`' candidate checkpoints and those the requester `offered`
 /// ([`crate::proven::prove`]). An auditor
 /// sees every listing; anyone else only shared ones.
 pub fn answer<S: Store>(
     replica: &Replica<S>,
     query: &SignedQuery,
+    offered: &[CheckpointRef],
     key: &AuthorityKey,
     now: Timestamp,
     proofs: &mut crate::proven::Proofs,
@@ -414,7 +436,7 @@ pub fn answer<S: Store>(
     let mut states: Vec<ListingState> = states.into_iter().skip(skip).collect();
     let mut truncated = states.len() > ANSWER_LISTINGS_MAX;
     states.truncate(ANSWER_LISTINGS_MAX);
-    let proven = crate::proven::prove(replica.store(), &states, proofs, &query.request.checkpoints)
+    let proven = crate::proven::prove(replica.store(), &states, proofs, offered)
         .map_err(ReplicaError::Store)?;
     if proven.listings < states.len() {
         // The proofs of the rest do not fit one answer.
@@ -528,7 +550,6 @@ mod tests {
             issued_at: now,
             nonce: 7,
             page: 0,
-            checkpoints: Vec::new(),
         }
     }
 
@@ -541,6 +562,7 @@ mod tests {
         let answer = answer(
             &replica,
             &received,
+            &[],
             &test.keys[2],
             now,
             &mut Default::default(),
@@ -599,7 +621,8 @@ mod tests {
             empty.sign(&test.keys[1]).unwrap_err().to_string(),
             format!("purpose must have 1 to {TEXT_BYTES_MAX} bytes")
         );
-        // The checkpoints offered: one per log, in author order, none empty.
+        // The checkpoints offered beside it: one per log, in author order,
+        // none empty; the message round-trips.
         let offer = |author: usize, size: u64| CheckpointRef {
             author: test.author(author),
             size,
@@ -607,26 +630,37 @@ mod tests {
         };
         let mut authors: Vec<usize> = (0..3).collect();
         authors.sort_by_key(|a| test.author(*a));
-        let mut ordered = request(&test, now);
-        ordered.checkpoints = authors.iter().map(|a| offer(*a, 4)).collect();
-        let signed = ordered.sign(&test.keys[1]).unwrap();
-        let received = SignedQuery::verify(&test.federation, signed.signed, now).unwrap();
-        assert_eq!(
-            received.request.offered(&test.author(authors[1])),
-            Some(&offer(authors[1], 4))
-        );
+        let signed = request(&test, now).sign(&test.keys[1]).unwrap();
+        let message = QueryMessage {
+            request: signed.signed.clone(),
+            offer: authors.iter().map(|a| offer(*a, 4)).collect(),
+        };
+        let bytes = message.encode().unwrap();
+        assert_eq!(QueryMessage::decode(&bytes).unwrap(), message);
         for bad in [
             vec![offer(authors[1], 4), offer(authors[0], 4)],
             vec![offer(authors[0], 4), offer(authors[0], 5)],
             vec![offer(authors[0], 0)],
         ] {
-            let mut unordered = request(&test, now);
-            unordered.checkpoints = bad;
+            let unordered = QueryMessage {
+                request: signed.signed.clone(),
+                offer: bad,
+            };
+            let bytes = unordered.encode().unwrap();
             assert_eq!(
-                unordered.sign(&test.keys[1]).unwrap_err(),
+                QueryMessage::decode(&bytes).unwrap_err(),
                 QueryError::Checkpoints
             );
         }
+        // A packed offer whose length is not a multiple of 72: malformed.
+        let mut cut = message.encode().unwrap();
+        let at = cut.len() - 72 * 3 - 8;
+        cut[at] -= 1;
+        cut.pop();
+        assert!(matches!(
+            QueryMessage::decode(&cut),
+            Err(QueryError::Codec(_))
+        ));
         let wrong_key = request(&test, now).sign(&test.keys[2]).unwrap();
         assert!(matches!(
             SignedQuery::verify(&test.federation, wrong_key.signed, now),

@@ -6,8 +6,8 @@
 //! A receipt file is the 16 bytes `credence-receipt`, then the encoding of
 //! [`Receipt`] (SPEC.md). Verification checks the federation against the
 //! roster, the request's signature by a member, each checkpoint the
-//! receipt carries (signed by its log's author, cosigned, and offered by
-//! the request), and each answer's signature by a member, that it names
+//! receipt carries (signed by its log's author, cosigned by a quorum,
+//! written one way, named by an answer), and each answer's signature by a member, that it names
 //! this request, that it was given within the clock skew of the request,
 //! and its checkpoints, envelopes, proofs and stated statuses. Every byte of a receipt is
 //! either framing (a change makes it unreadable) or signed (a change makes
@@ -175,8 +175,8 @@ impl Receipt {
         let subject = request
             .subject_key()
             .map_err(|e| invalid(format!("the request: {e}")))?;
-        // The checkpoints: each verified, each one the request offered,
-        // one per log in author order.
+        // The checkpoints the answers name: each verified, quorum-cosigned
+        // and canonical, one per log in author order.
         let mut offered = crate::proven::Offered::new();
         for (index, bytes) in self.checkpoints.iter().enumerate() {
             let at = |e: String| invalid(format!("checkpoint {}: {e}", index + 1));
@@ -184,16 +184,6 @@ impl Receipt {
             let verified =
                 checkpoint::verify_note(&note, federation).map_err(|e| at(e.to_string()))?;
             canonical(&note, &verified, federation).map_err(at)?;
-            let c = &verified.checkpoint;
-            let Some(named) = request.offered(&verified.author) else {
-                return Err(at("the request did not offer it".into()));
-            };
-            if named.size != c.size || named.root != c.root.0 {
-                return Err(at(format!(
-                    "the request offered size {} of that log, not this one (size {})",
-                    named.size, c.size
-                )));
-            }
             if offered
                 .keys()
                 .next_back()
@@ -356,13 +346,14 @@ mod tests {
             issued_at: now,
             nonce,
             page,
-            checkpoints: if offer { vec![offered] } else { Vec::new() },
         }
         .sign(&test.keys[1])
         .unwrap();
+        let offer = if offer { vec![offered] } else { Vec::new() };
         let a = query::answer(
             &replica,
             &request,
+            &offer,
             &test.keys[0],
             now,
             &mut crate::proven::Proofs::new(candidates.clone()),
@@ -372,15 +363,19 @@ mod tests {
         let b = query::answer(
             &replica,
             &request,
+            &offer,
             &test.keys[2],
             now.plus_ms(5),
             &mut crate::proven::Proofs::new(candidates.clone()),
         )
         .unwrap()
         .unwrap();
-        let named = offer && page == 0;
+        let named = !offer.is_empty() && page == 0;
         assert_eq!(a.answer.named.len(), usize::from(named));
-        assert_eq!(a.answer.checkpoints.len(), usize::from(!offer && page == 0));
+        assert_eq!(
+            a.answer.checkpoints.len(),
+            usize::from(offer.is_empty() && page == 0)
+        );
         let notes = if named { vec![note] } else { Vec::new() };
         let bytes = Receipt::new(test.federation.id(), &request, &[&a, &b], &notes)
             .to_bytes()
@@ -494,6 +489,6 @@ mod tests {
         assert!(receipt.checkpoints.is_empty());
         receipt.checkpoints = whole.checkpoints.clone();
         let error = receipt.verify(&test.federation).unwrap_err().to_string();
-        assert!(error.contains("did not offer it"), "{error}");
+        assert!(error.contains("named by no answer"), "{error}");
     }
 }

@@ -189,13 +189,17 @@ fn query_vectors() {
         issued_at: now,
         nonce: 7,
         page: 0,
-        checkpoints: vec![testkit::checkpoint_ref(&test, &note)],
     }
     .sign(&test.keys[1])
     .unwrap();
+    let message = query::QueryMessage {
+        request: request.signed.clone(),
+        offer: vec![testkit::checkpoint_ref(&test, &note)],
+    };
     let answer = query::answer(
         &replica,
         &request,
+        &message.offer,
         &test.keys[0],
         now,
         &mut credence_protocol::proven::Proofs::default(),
@@ -203,7 +207,7 @@ fn query_vectors() {
     .unwrap()
     .unwrap();
     assert!(answer.answer.checkpoints.is_empty());
-    assert_eq!(answer.answer.named, request.request.checkpoints);
+    assert_eq!(answer.answer.named, message.offer);
     assert_eq!(answer.answer.notices.len(), 1);
     assert_eq!(answer.answer.notices[0].checkpoint, 0);
     let request_bytes = request.signed.encode::<{ QUERY_BYTES_MAX + 64 }>().unwrap();
@@ -212,9 +216,10 @@ fn query_vectors() {
         .encode::<{ query::ANSWER_BYTES_MAX + 128 }>()
         .unwrap();
     let got = format!(
-        "request {} {}\nanswer {} {}\n",
+        "request {} {}\nmessage {}\nanswer {} {}\n",
         hex::encode(request.id().unwrap().0),
         hex::encode(&request_bytes),
+        hex::encode(message.encode().unwrap()),
         hex::encode(answer.signed.id().unwrap().0),
         hex::encode(&answer_bytes)
     );

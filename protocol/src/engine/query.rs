@@ -8,7 +8,8 @@ use crate::proven::{
     check_answer_with, held_notices, merge,
 };
 use crate::query::{
-    self, CheckpointRef, QUERY_VERSION, QueryRequest, Signed, SignedAnswer, SignedQuery,
+    self, CheckpointRef, QUERY_VERSION, QueryMessage, QueryRequest, Signed, SignedAnswer,
+    SignedQuery,
 };
 use crate::store::Store;
 use crate::time::Timestamp;
@@ -294,7 +295,6 @@ impl<S: Store> Engine<S> {
             issued_at: now,
             nonce: self.rng.next_u64(),
             page: ask.page,
-            checkpoints: offer.refs.clone(),
         };
         let signed = match request.sign(&self.key) {
             Ok(signed) => signed,
@@ -308,7 +308,7 @@ impl<S: Store> Engine<S> {
         };
         *self.counters.queries.entry("sent").or_default() += 1;
         if ask.scope == QueryScope::Local || peers.is_empty() {
-            let result = self.own_answer(&signed, now).and_then(|own| {
+            let result = self.own_answer(&signed, &offer.refs, now).and_then(|own| {
                 let checked = self.check(&signed, &offer, &own).map_err(|fault| {
                     Refusal::Store(format!("this node's own answer fails its check: {fault}"))
                 })?;
@@ -341,7 +341,11 @@ impl<S: Store> Engine<S> {
             });
             return;
         }
-        let bytes = match signed.signed.encode::<{ query::QUERY_BYTES_MAX + 64 }>() {
+        let message = QueryMessage {
+            request: signed.signed.clone(),
+            offer: offer.refs.clone(),
+        };
+        let bytes = match message.encode() {
             Ok(bytes) => bytes,
             Err(e) => {
                 out.push(Output::QueryDone {
@@ -452,7 +456,12 @@ impl<S: Store> Engine<S> {
         candidates
     }
 
-    fn own_answer(&mut self, query: &SignedQuery, now: Timestamp) -> Result<SignedAnswer, Refusal> {
+    fn own_answer(
+        &mut self,
+        query: &SignedQuery,
+        offered: &[CheckpointRef],
+        now: Timestamp,
+    ) -> Result<SignedAnswer, Refusal> {
         // The candidates change with the book and the own log only.
         let of = (self.book_version(), self.own_head());
         if self.queries.proofs_of != Some(of) {
@@ -460,7 +469,7 @@ impl<S: Store> Engine<S> {
             self.queries.proofs_of = Some(of);
         }
         let mut proofs = std::mem::take(&mut self.queries.proofs);
-        let answered = query::answer(&self.replica, query, &self.key, now, &mut proofs);
+        let answered = query::answer(&self.replica, query, offered, &self.key, now, &mut proofs);
         self.queries.proofs = proofs;
         match answered {
             Ok(Ok(answer)) => Ok(answer),
@@ -484,12 +493,14 @@ impl<S: Store> Engine<S> {
         }
         let request = fanout.request.clone();
         let offer = fanout.offer.clone();
-        let result = self.own_answer(&request, now).and_then(|answer| {
-            let checked = self
-                .check(&request, &offer, &answer)
-                .map_err(|fault| Refusal::Store(format!("it fails its own check: {fault}")))?;
-            Ok((answer, checked))
-        });
+        let result = self
+            .own_answer(&request, &offer.refs, now)
+            .and_then(|answer| {
+                let checked = self
+                    .check(&request, &offer, &answer)
+                    .map_err(|fault| Refusal::Store(format!("it fails its own check: {fault}")))?;
+                Ok((answer, checked))
+            });
         let me = self.me;
         if let Some(fanout) = self.queries.fanouts.get_mut(&id) {
             fanout.local_done = true;
@@ -518,11 +529,12 @@ impl<S: Store> Engine<S> {
         out: &mut Vec<Output>,
     ) {
         *self.counters.queries.entry("received").or_default() += 1;
-        let checked = Signed::decode::<{ query::QUERY_BYTES_MAX + 64 }>(bytes)
-            .map_err(query::QueryError::from)
-            .and_then(|signed| SignedQuery::verify(self.replica.federation(), signed, now));
-        let query = match checked {
-            Ok(query) if query.request.requester == peer => query,
+        let checked = QueryMessage::decode(bytes).and_then(|message| {
+            SignedQuery::verify(self.replica.federation(), message.request, now)
+                .map(|query| (query, message.offer))
+        });
+        let (query, offer) = match checked {
+            Ok((query, offer)) if query.request.requester == peer => (query, offer),
             Ok(_) => {
                 *self.counters.queries.entry("refused").or_default() += 1;
                 Self::log(
@@ -547,7 +559,7 @@ impl<S: Store> Engine<S> {
                 return;
             }
         };
-        let answer = match self.own_answer(&query, now) {
+        let answer = match self.own_answer(&query, &offer, now) {
             Ok(answer) => answer,
             Err(e) => {
                 Self::log(out, Level::Warn, format!("cannot answer a query: {e}"));
