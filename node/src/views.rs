@@ -154,7 +154,7 @@ impl ListingView {
                         seq: h.seq,
                         issued_at: h.issued_at.0,
                         kind: h.kind.into(),
-                        summary: h.summary.clone(),
+                        summary: h.summary(),
                     })
                     .collect()
             }),

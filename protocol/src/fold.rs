@@ -86,8 +86,16 @@ pub struct HistoryEntry {
     pub issued_at: Timestamp,
     /// Its kind name.
     pub kind: &'static str,
-    /// A one-line summary.
-    pub summary: String,
+    /// The notice.
+    pub notice: Arc<Notice>,
+}
+
+impl HistoryEntry {
+    /// A one-line summary (made when asked: folds that only want a
+    /// status do not pay for it).
+    pub fn summary(&self) -> String {
+        summarise(&self.notice)
+    }
 }
 
 /// The latest feedback of one implementer on one measure.
@@ -146,7 +154,7 @@ pub fn fold(listing: &FoldInput, referring: &[FoldInput], t: Timestamp) -> Listi
         unreachable!("fold is only called on List notices; the replica checks the kind")
     };
     let issuer = listing.notice.author;
-    let mut notices: BTreeMap<(AuthorityId, u64, NoticeId), &Notice> = BTreeMap::new();
+    let mut notices: BTreeMap<(AuthorityId, u64, NoticeId), &Arc<Notice>> = BTreeMap::new();
     for input in referring {
         notices.insert(
             (input.notice.author, input.notice.seq, input.id),
@@ -279,8 +287,20 @@ pub fn fold(listing: &FoldInput, referring: &[FoldInput], t: Timestamp) -> Listi
     }
 }
 
-fn history_entry(id: NoticeId, notice: &Notice) -> HistoryEntry {
-    let summary = match &notice.kind {
+fn history_entry(id: NoticeId, notice: &Arc<Notice>) -> HistoryEntry {
+    HistoryEntry {
+        id,
+        author: notice.author,
+        seq: notice.seq,
+        issued_at: notice.issued_at,
+        kind: notice.kind.name(),
+        notice: notice.clone(),
+    }
+}
+
+/// A one-line summary of a notice, for history views.
+fn summarise(notice: &Notice) -> String {
+    match &notice.kind {
         NoticeKind::List(listing) => format!(
             "{} list, {} ({}), measures: {}",
             listing.list.name(),
@@ -319,14 +339,6 @@ fn history_entry(id: NoticeId, notice: &Notice) -> HistoryEntry {
             FeedbackAction::Declined(reason) => format!("{measure}: declined: {reason}"),
             other => format!("{measure}: {}", other.name()),
         },
-    };
-    HistoryEntry {
-        id,
-        author: notice.author,
-        seq: notice.seq,
-        issued_at: notice.issued_at,
-        kind: notice.kind.name(),
-        summary,
     }
 }
 

@@ -489,10 +489,11 @@ pub fn check_answer(
 /// [`check_answer`], not verifying again what the requester verified
 /// before: the checkpoint signature lines `book` holds for the same
 /// checkpoint (a node's own book: the checkpoints it gathered are those
-/// answers lead to), and the signature of an envelope whose id `held`
-/// says the requester stores (the id is the hash of the very bytes, which
-/// the requester verified when it took them). Proofs, rules and statuses
-/// are checked all the same.
+/// answers lead to), and the canonical encoding, signature and stateless
+/// rules of an envelope whose id `held` says the requester stores (the id
+/// is the hash of the very bytes, which the requester checked when it
+/// took them). Proofs, authority rules and statuses are checked all the
+/// same.
 pub fn check_answer_with(
     federation: &Federation,
     subject: &SubjectKey,
@@ -546,18 +547,26 @@ pub fn check_answer_with(
     let mut notices = BTreeMap::new();
     for (index, proven) in answer.notices.iter().enumerate() {
         let bad = |reason: String| Fault::BadNotice { index, reason };
-        let envelope = codec::decode_envelope(&proven.envelope).map_err(|e| bad(e.to_string()))?;
-        let notice: Notice =
-            codec::decode_notice(&envelope.body).map_err(|e| bad(e.to_string()))?;
+        let (body, signature) =
+            codec::envelope_parts(&proven.envelope).map_err(|e| bad(e.to_string()))?;
+        let id = NoticeId::from(merkle::leaf_hash(&proven.envelope));
+        // The very bytes the requester stores passed the canonical
+        // encoding, signature and stateless checks when it took them.
+        let known = held(&id);
+        let notice: Notice = if known {
+            codec::decode_stored_notice(body)
+        } else {
+            codec::decode_notice(body)
+        }
+        .map_err(|e| bad(e.to_string()))?;
         let key = federation
             .public_key(&notice.author)
             .ok_or_else(|| bad(format!("{} is not a member", notice.author)))?;
-        let id = NoticeId::from(merkle::leaf_hash(&proven.envelope));
-        if !held(&id) {
-            key.verify(NOTICE_DOMAIN, &envelope.body, &envelope.signature.0)
+        if !known {
+            key.verify(NOTICE_DOMAIN, body, &signature)
                 .map_err(|_| bad("its signature does not verify".into()))?;
+            validate::check_notice(&notice, federation).map_err(|e| bad(e.to_string()))?;
         }
-        validate::check_notice(&notice, federation).map_err(|e| bad(e.to_string()))?;
         let proof = if proven.checkpoint == UNPROVEN {
             Proof::Unproven
         } else {
