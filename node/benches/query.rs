@@ -181,7 +181,7 @@ fn with_proofs<S: Store>(
         &test.federation,
         &key,
         &verified.answer,
-        offered,
+        &|author| offered.get(author),
         book,
         &held,
     )

@@ -480,7 +480,7 @@ pub fn check_answer(
         federation,
         subject,
         answer,
-        offered,
+        &|author| offered.get(author),
         &Book::default(),
         &|_| false,
     )
@@ -493,12 +493,12 @@ pub fn check_answer(
 /// rules of an envelope whose id `held` says the requester stores (the id
 /// is the hash of the very bytes, which the requester checked when it
 /// took them). Proofs, authority rules and statuses are checked all the
-/// same.
-pub fn check_answer_with(
+/// same. `offered` gives the checkpoint of a log the requester offered.
+pub fn check_answer_with<'o>(
     federation: &Federation,
     subject: &SubjectKey,
     answer: &crate::query::QueryAnswer,
-    offered: &Offered,
+    offered: &dyn Fn(&AuthorityId) -> Option<&'o Verified>,
     book: &Book,
     held: &dyn Fn(&NoticeId) -> bool,
 ) -> Result<CheckedAnswer, Fault> {
@@ -529,8 +529,7 @@ pub fn check_answer_with(
                 reason: "named checkpoints must be one per log, in author order".into(),
             });
         }
-        let resolved = offered
-            .get(&named.author)
+        let resolved = offered(&named.author)
             .filter(|v| v.checkpoint.size == named.size && v.checkpoint.root.0 == named.root);
         let Some(verified) = resolved else {
             return Err(Fault::BadCheckpoint {

@@ -2,10 +2,11 @@
 //! this node's own queries with its deadline and merge.
 
 use super::{Engine, FANOUTS_MAX, Level, Output, QUERY_DEADLINE_MAX_MS, Refusal};
+use crate::checkpoint::Verified;
 use crate::model::{AuthorityId, SubjectKind};
 use crate::proven::{
-    Candidates, CheckedAnswer, Disagreement, Fault, MergedListing, Offered, Proofs,
-    check_answer_with, held_notices, merge,
+    Candidates, CheckedAnswer, Disagreement, Fault, MergedListing, Proofs, check_answer_with,
+    held_notices, merge,
 };
 use crate::query::{
     self, CheckpointRef, QUERY_VERSION, QueryMessage, QueryRequest, Signed, SignedAnswer,
@@ -97,7 +98,7 @@ impl QueryResult {
             .collect();
         let checkpoints = named
             .iter()
-            .filter_map(|author| offer.notes.get(author).cloned())
+            .filter_map(|author| offer.entries.get(author).map(|e| e.1.clone()))
             .collect();
         let checked: Vec<CheckedAnswer> = answers.iter().map(|(_, c)| c.clone()).collect();
         let named: BTreeSet<crate::model::NoticeId> =
@@ -123,13 +124,13 @@ impl QueryResult {
 }
 
 /// The quorum-cosigned checkpoints a request offers, as of one version of
-/// the book: the references it sends, what an answer naming them resolves
-/// to, and their notes (for receipts).
+/// the book: the references it sends, and per log what an answer naming
+/// one resolves to with its note (for receipts), shared with the offers
+/// before and after it while that log's checkpoint stays the same.
 #[derive(Debug, Default)]
 pub(super) struct Offer {
     refs: Vec<CheckpointRef>,
-    verified: Offered,
-    notes: BTreeMap<AuthorityId, Note>,
+    entries: BTreeMap<AuthorityId, Arc<(Verified, Note)>>,
 }
 
 /// Which side of a query a register entry records.
@@ -262,6 +263,17 @@ impl<S: Store> Engine<S> {
         self.queries.proofs.trees.get(author).map_or(0, |t| t.len())
     }
 
+    /// The entry this node's next request offers for `author`'s log, and
+    /// the references it sends.
+    #[cfg(test)]
+    pub(super) fn offered(
+        &mut self,
+        author: &AuthorityId,
+    ) -> (Option<Arc<(Verified, Note)>>, Vec<CheckpointRef>) {
+        let offer = self.offer();
+        (offer.entries.get(author).cloned(), offer.refs.clone())
+    }
+
     pub(super) fn on_query(
         &mut self,
         ticket: u64,
@@ -390,11 +402,14 @@ impl<S: Store> Engine<S> {
     /// unchanged).
     fn offer(&mut self) -> Arc<Offer> {
         let version = self.book_version();
-        if let Some((of, offer)) = &self.queries.offer
-            && *of == version
-        {
-            return offer.clone();
-        }
+        let previous = match &self.queries.offer {
+            Some((of, offer)) if *of == version => return offer.clone(),
+            Some((_, offer)) => offer.clone(),
+            None => Arc::default(),
+        };
+        // Cosignatures change the book often, a log's quorum-cosigned
+        // checkpoint seldom: an entry whose checkpoint is unchanged is
+        // shared, not copied again.
         let mut offer = Offer::default();
         for (author, _, witnessed) in self.book().logs() {
             let Some(w) = witnessed else {
@@ -409,8 +424,14 @@ impl<S: Store> Engine<S> {
                 size: checkpoint.size,
                 root: checkpoint.root.0,
             });
-            offer.verified.insert(*author, w.verified.clone());
-            offer.notes.insert(*author, w.note());
+            let kept = previous.entries.get(author).filter(|e| {
+                e.0.checkpoint.size == checkpoint.size && e.0.checkpoint.root == checkpoint.root
+            });
+            let entry = match kept {
+                Some(entry) => entry.clone(),
+                None => Arc::new((w.verified.clone(), w.note())),
+            };
+            offer.entries.insert(*author, entry);
         }
         let offer = Arc::new(offer);
         self.queries.offer = Some((version, offer.clone()));
@@ -434,7 +455,7 @@ impl<S: Store> Engine<S> {
             self.replica.federation(),
             &subject,
             &answer.answer,
-            &offer.verified,
+            &|author| offer.entries.get(author).map(|e| &e.0),
             self.book(),
             &|id| store.contains(id).unwrap_or(false),
         )

@@ -892,6 +892,20 @@ fn answers_carry_proofs_to_witnessed_checkpoints_and_a_liar_is_rejected_by_name(
             "proven, not unproven"
         );
     }
+    // The offer is kept while the book is unchanged, and a change of the
+    // book that leaves member 0's quorum-cosigned checkpoint as it was
+    // shares that entry rather than copying it again.
+    let member0 = net.id(0);
+    let (entry, refs) = net.nodes[1].engine.offered(&member0);
+    let entry = entry.expect("member 0's checkpoint is offered");
+    assert_eq!(refs.len(), 1);
+    net.nodes[1].engine.touch_book();
+    let (again, refs_again) = net.nodes[1].engine.offered(&member0);
+    assert!(std::sync::Arc::ptr_eq(
+        &entry,
+        &again.expect("still offered")
+    ));
+    assert_eq!(refs, refs_again);
     // Member 2 now says the listing was withdrawn: its answer fails the
     // check, is rejected by name, and is not merged.
     net.liar = Some((2, |answer| {
