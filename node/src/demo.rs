@@ -202,6 +202,8 @@ pub fn example_listing(now: Timestamp) -> Listing {
         document_number: "Rong-Shi-Jian-Fa [2026] No. 118".into(),
         measures: vec![
             "procurement-ban".into(),
+            "subsidy-ban".into(),
+            "license-review".into(),
             "high-consumption-ban".into(),
             "more-inspections".into(),
         ],

@@ -22,6 +22,7 @@
 #![deny(missing_docs)]
 
 pub mod bundle;
+pub mod catalog;
 pub mod checkpoint;
 pub mod codec;
 pub mod defaults;

@@ -120,6 +120,11 @@ digest_newtype!(
     /// A federation: the BLAKE3 of its canonical genesis roster.
     FederationId
 );
+digest_newtype!(
+    /// A roster version: the BLAKE3 of its canonical body (version 0's is
+    /// the federation id).
+    RosterHash
+);
 
 /// An ed25519 signature, encoded as 64 bytes with no length prefix.
 #[derive(Clone, Copy, PartialEq, Eq)]

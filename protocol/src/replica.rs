@@ -2,11 +2,12 @@
 //! validation rule, holding what cannot be decided yet and keeping fork
 //! evidence. Sans-IO: time comes in as an argument, the store is a trait.
 
+use crate::catalog;
 use crate::codec::{self, CodecError};
 use crate::fold::{self, FoldInput, ListingState, Task};
 use crate::model::{
-    AuthorityId, DecodedNotice, Envelope, Listing, ListingChange, NOTICE_VERSION, Notice, NoticeId,
-    NoticeKind, Remedy, RulingOutcome, SignatureBytes, SubjectKey,
+    AuthorityId, DecodedNotice, Envelope, ListKind, Listing, ListingChange, NOTICE_VERSION, Notice,
+    NoticeId, NoticeKind, Remedy, RulingOutcome, SignatureBytes, SubjectKey,
 };
 use crate::roster::Federation;
 use crate::store::{Append, ForkEvidence, Head, Store};
@@ -928,7 +929,8 @@ impl<S: Store> Replica<S> {
             change.apply(&mut corrected);
         }
         validate::check_measures(&self.federation, corrected.list, &corrected.measures)?;
-        validate::check_dates(&corrected)
+        validate::check_dates(&corrected)?;
+        validate::check_rules(&self.federation, &corrected)
     }
 
     /// The listing's fields with its issuer's amendments and corrections so
@@ -1099,6 +1101,19 @@ impl<S: Store> Replica<S> {
         }
         if let Some(reference) = self.missing_reference(&kind)? {
             return Err(reference);
+        }
+        if let NoticeKind::List(listing) = &kind
+            && listing.list == ListKind::Red
+            && let Some(subject) = SubjectKey::new(listing.subject.kind, &listing.subject.id)
+        {
+            let states = self.subject_listings(&subject, now)?;
+            let lookback_ms = self.federation.red_lookback_ms();
+            if let Some(blacklisting) = catalog::red_list_conflict(listing, &states, lookback_ms) {
+                return Err(IssueError::Invalid(ValidationError::RedListIneligible {
+                    blacklisting,
+                    lookback_ms,
+                }));
+            }
         }
         let notice = Notice {
             version: NOTICE_VERSION,

@@ -6,9 +6,12 @@
 //! [`Roster`], whose codec bytes hash to the [`FederationId`]. The indexed
 //! [`Federation`] answers the questions validation asks.
 
+use crate::catalog::{Rule, RuleDocument};
 use crate::codec::{self, CodecError};
-use crate::model::{AuthorityId, CODE_BYTES_MAX, FederationId, ListKind, NAME_BYTES_MAX};
+use crate::defaults;
+use crate::model::{AuthorityId, CODE_BYTES_MAX, FederationId, ListKind, NAME_BYTES_MAX, Severity};
 use crate::time::{format_duration_ms, parse_duration_ms};
+use crate::validate::severity_name;
 use credence_crypto::{Digest, KeyError, PublicKey};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -25,15 +28,44 @@ pub const LISTEN_ADDRESSES_MAX: usize = 8;
 pub const ROSTER_BYTES_MAX: usize = 1024 * 1024;
 /// Longest listen address, in bytes.
 pub const ADDRESS_BYTES_MAX: usize = 256;
+/// The red list's look-back when a catalog names none: the 2016 joint
+/// incentives opinions ask for "no bad credit records for three
+/// consecutive years".
+pub const RED_LOOKBACK_DEFAULT_MS: u64 = 3 * 365 * crate::time::DAY_MS;
 
-/// A category of the catalog (field of conduct).
+/// The smallest threshold a roster may set: a majority of its members.
+pub fn threshold_min(members: usize) -> u32 {
+    (members / 2 + 1) as u32
+}
+
+/// The threshold of a roster that names none: two thirds of its members,
+/// rounded up, and never less than a majority.
+pub fn threshold_default(members: usize) -> u32 {
+    ((2 * members).div_ceil(3) as u32).max(threshold_min(members))
+}
+
+/// A category of the catalog (field of conduct) and its rules.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct Category {
     /// Short code, `[a-z0-9-]`.
     pub code: String,
     /// Human name.
     pub name: String,
+    /// Its rules per severity, sorted by severity, at most one each.
+    pub rules: Vec<Rule>,
+}
+
+/// A category as written in TOML.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CategoryDocument {
+    /// Short code, `[a-z0-9-]`.
+    pub code: String,
+    /// Human name.
+    pub name: String,
+    /// Its rules per severity.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rules: Vec<RuleDocument>,
 }
 
 /// A joint measure of the catalog.
@@ -80,6 +112,10 @@ pub struct Roster {
     pub name: String,
     /// Minimum time an issuer has to answer an objection.
     pub objection_window_ms: u64,
+    /// How far back a blacklisting bars a red listing.
+    pub red_lookback_ms: u64,
+    /// How many distinct members must sign the next roster version.
+    pub threshold: u32,
     /// Categories, sorted by code.
     pub categories: Vec<Category>,
     /// Measures, sorted by code.
@@ -94,9 +130,13 @@ pub struct Roster {
 pub struct CatalogDocument {
     /// Minimum objection response window, such as `"15d"`.
     pub objection_response_window: String,
+    /// How far back a blacklisting bars a red listing, such as `"3y"`
+    /// (three years when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub red_list_lookback: Option<String>,
     /// Categories.
     #[serde(default)]
-    pub categories: Vec<Category>,
+    pub categories: Vec<CategoryDocument>,
     /// Measures.
     #[serde(default)]
     pub measures: Vec<Measure>,
@@ -141,6 +181,10 @@ pub struct MemberDocument {
 pub struct MembersDocument {
     /// Federation name.
     pub name: String,
+    /// Distinct members' signatures a new roster version needs (two
+    /// thirds of the members, rounded up, when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threshold: Option<u32>,
     /// Members.
     #[serde(default)]
     pub members: Vec<MemberDocument>,
@@ -154,9 +198,15 @@ pub struct RosterDocument {
     pub name: String,
     /// Minimum objection response window.
     pub objection_response_window: String,
+    /// How far back a blacklisting bars a red listing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub red_list_lookback: Option<String>,
+    /// Distinct members' signatures a new roster version needs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threshold: Option<u32>,
     /// Categories.
     #[serde(default)]
-    pub categories: Vec<Category>,
+    pub categories: Vec<CategoryDocument>,
     /// Measures.
     #[serde(default)]
     pub measures: Vec<Measure>,
@@ -252,6 +302,8 @@ impl RosterDocument {
         RosterDocument {
             name: members.name,
             objection_response_window: catalog.objection_response_window,
+            red_list_lookback: catalog.red_list_lookback,
+            threshold: members.threshold,
             categories: catalog.categories,
             measures: catalog.measures,
             members: members.members,
@@ -267,22 +319,79 @@ impl RosterDocument {
     pub fn to_roster(&self) -> Result<Roster, RosterError> {
         let objection_window_ms = parse_duration_ms(&self.objection_response_window)
             .map_err(|error| invalid("objection_response_window", error.to_string()))?;
+        let red_lookback_ms = match &self.red_list_lookback {
+            Some(text) => parse_duration_ms(text)
+                .map_err(|error| invalid("red_list_lookback", error.to_string()))?,
+            None => RED_LOOKBACK_DEFAULT_MS,
+        };
         let members = self
             .members
             .iter()
             .enumerate()
             .map(|(i, member)| member.to_member(i))
             .collect::<Result<Vec<_>, _>>()?;
+        let categories = self
+            .categories
+            .iter()
+            .map(CategoryDocument::to_category)
+            .collect::<Result<Vec<_>, _>>()?;
         let mut roster = Roster {
             name: self.name.clone(),
             objection_window_ms,
-            categories: self.categories.clone(),
+            red_lookback_ms,
+            threshold: self
+                .threshold
+                .unwrap_or_else(|| threshold_default(members.len())),
+            categories,
             measures: self.measures.clone(),
             members,
         };
         roster.normalise();
         Federation::new(roster.clone())?;
         Ok(roster)
+    }
+}
+
+impl CategoryDocument {
+    fn to_category(&self) -> Result<Category, RosterError> {
+        let rules = self
+            .rules
+            .iter()
+            .map(|rule| {
+                rule.to_rule().map_err(|error| {
+                    invalid(
+                        format!(
+                            "category {:?}.rules[{}].{}",
+                            self.code,
+                            severity_name(rule.severity),
+                            error.field
+                        ),
+                        error.problem,
+                    )
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Category {
+            code: self.code.clone(),
+            name: self.name.clone(),
+            rules,
+        })
+    }
+}
+
+impl Category {
+    /// This category as written in TOML.
+    pub fn to_document(&self) -> CategoryDocument {
+        CategoryDocument {
+            code: self.code.clone(),
+            name: self.name.clone(),
+            rules: self.rules.iter().map(Rule::to_document).collect(),
+        }
+    }
+
+    /// Its rule for `severity`, if it has one.
+    pub fn rule(&self, severity: Severity) -> Option<&Rule> {
+        self.rules.iter().find(|rule| rule.severity == severity)
     }
 }
 
@@ -314,6 +423,13 @@ impl MemberDocument {
 impl Roster {
     fn normalise(&mut self) {
         self.categories.sort_by(|a, b| a.code.cmp(&b.code));
+        for category in &mut self.categories {
+            category.rules.sort_by_key(|rule| rule.severity);
+            for rule in &mut category.rules {
+                rule.mandatory.sort();
+                rule.mandatory.dedup();
+            }
+        }
         self.measures.sort_by(|a, b| a.code.cmp(&b.code));
         self.members.sort_by_key(|member| member.key);
         for member in &mut self.members {
@@ -347,7 +463,9 @@ impl Roster {
         RosterDocument {
             name: self.name.clone(),
             objection_response_window: format_duration_ms(self.objection_window_ms),
-            categories: self.categories.clone(),
+            red_list_lookback: Some(format_duration_ms(self.red_lookback_ms)),
+            threshold: Some(self.threshold),
+            categories: self.categories.iter().map(Category::to_document).collect(),
             measures: self.measures.clone(),
             members: self
                 .members
@@ -394,6 +512,7 @@ impl Federation {
             return Err(invalid("members", "a federation needs at least one member"));
         }
         check_catalog(&roster)?;
+        check_threshold(roster.threshold, roster.members.len())?;
         let mut keys = BTreeMap::new();
         for (index, member) in roster.members.iter().enumerate() {
             let public = check_member(&roster, member)?;
@@ -480,6 +599,39 @@ impl Federation {
             .map(|i| &self.0.roster.categories[i])
     }
 
+    /// The rule of a category at a severity, if the catalog has one.
+    pub fn rule(&self, category: &str, severity: Severity) -> Option<&Rule> {
+        self.category(category)?.rule(severity)
+    }
+
+    /// A listing's default publication, sharing and repair periods in a
+    /// category at a severity: the catalog's rule, or the built-in
+    /// defaults of [`crate::defaults`] where it has none.
+    pub fn default_periods(&self, category: &str, severity: Severity) -> (u64, u64, u64) {
+        match self.rule(category, severity) {
+            Some(rule) => (
+                rule.publish.default_ms,
+                rule.share.default_ms,
+                rule.repair.default_ms,
+            ),
+            None => (
+                defaults::PUBLISH_PERIOD_MS,
+                defaults::SHARE_PERIOD_MS,
+                defaults::REPAIR_AFTER_MS,
+            ),
+        }
+    }
+
+    /// Distinct members' signatures the next roster version needs.
+    pub fn threshold(&self) -> u32 {
+        self.0.roster.threshold
+    }
+
+    /// How far back a blacklisting bars a red listing.
+    pub fn red_lookback_ms(&self) -> u64 {
+        self.0.roster.red_lookback_ms
+    }
+
     /// A measure by code.
     pub fn measure(&self, code: &str) -> Option<&Measure> {
         self.0
@@ -532,6 +684,9 @@ fn check_catalog(roster: &Roster) -> Result<(), RosterError> {
         }
         check_name(format!("{what} {code:?}.name"), name)?;
     }
+    for category in &roster.categories {
+        check_rules(roster, category)?;
+    }
     let duplicate_category = roster
         .categories
         .windows(2)
@@ -548,6 +703,54 @@ fn check_catalog(roster: &Roster) -> Result<(), RosterError> {
             format!("measure {:?}", pair[0].code),
             "listed twice",
         ));
+    }
+    Ok(())
+}
+
+fn check_threshold(threshold: u32, members: usize) -> Result<(), RosterError> {
+    let min = threshold_min(members);
+    if threshold < min || threshold as usize > members {
+        return Err(invalid(
+            "threshold",
+            format!(
+                "{threshold} is not between a majority of the {members} members ({min}) and all of them"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn check_rules(roster: &Roster, category: &Category) -> Result<(), RosterError> {
+    if let Some(pair) = category
+        .rules
+        .windows(2)
+        .find(|w| w[0].severity == w[1].severity)
+    {
+        return Err(invalid(
+            format!("category {:?}.rules", category.code),
+            format!("two rules for severity {}", severity_name(pair[0].severity)),
+        ));
+    }
+    for rule in &category.rules {
+        let field = |name: &str| {
+            format!(
+                "category {:?}.rules[{}].{name}",
+                category.code,
+                severity_name(rule.severity)
+            )
+        };
+        rule.check()
+            .map_err(|error| invalid(field(error.field), error.problem))?;
+        if let Some(code) = rule
+            .mandatory
+            .iter()
+            .find(|code| !roster.measures.iter().any(|m| &m.code == *code))
+        {
+            return Err(invalid(
+                field("mandatory"),
+                format!("unknown measure {code:?}"),
+            ));
+        }
     }
     Ok(())
 }

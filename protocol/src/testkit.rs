@@ -92,11 +92,14 @@ pub fn federation(seed: u64, members: usize) -> TestFederation {
     let roster = Roster {
         name: format!("test federation {seed}"),
         objection_window_ms: OBJECTION_WINDOW_MS,
+        red_lookback_ms: crate::roster::RED_LOOKBACK_DEFAULT_MS,
+        threshold: crate::roster::threshold_default(members),
         categories: CATEGORIES
             .iter()
             .map(|(code, name)| Category {
                 code: code.to_string(),
                 name: name.to_string(),
+                rules: Vec::new(),
             })
             .collect(),
         measures: MEASURES

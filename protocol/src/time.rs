@@ -118,7 +118,13 @@ pub fn parse_duration_ms(text: &str) -> Result<u64, TimeParseError> {
 
 /// Formats milliseconds in the largest whole unit of [`parse_duration_ms`].
 pub fn format_duration_ms(ms: u64) -> String {
-    for (unit, unit_ms) in [("d", DAY_MS), ("h", 3_600_000), ("m", 60_000), ("s", 1000)] {
+    for (unit, unit_ms) in [
+        ("y", 365 * DAY_MS),
+        ("d", DAY_MS),
+        ("h", 3_600_000),
+        ("m", 60_000),
+        ("s", 1000),
+    ] {
         if ms >= unit_ms && ms.is_multiple_of(unit_ms) {
             return format!("{}{unit}", ms / unit_ms);
         }

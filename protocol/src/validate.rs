@@ -6,16 +6,17 @@
 //! rest of 5) are applied by [`crate::replica::Replica`], which reuses the
 //! error type here.
 
+use crate::catalog;
 use crate::codec::CodecError;
 use crate::identifiers::IdentifierError;
 use crate::model::{
     AuthorityId, CHANGES_PER_AMENDMENT_MAX, DOCUMENT_NUMBER_BYTES_MAX, EVIDENCE_PER_NOTICE_MAX,
     FederationId, FeedbackAction, ListKind, Listing, ListingChange, MEASURES_PER_LISTING_MAX,
-    NAME_BYTES_MAX, NOTICE_VERSION, Notice, NoticeId, NoticeKind, Remedy, RulingOutcome,
+    NAME_BYTES_MAX, NOTICE_VERSION, Notice, NoticeId, NoticeKind, Remedy, RulingOutcome, Severity,
     TEXT_BYTES_MAX,
 };
 use crate::roster::Federation;
-use crate::time::Timestamp;
+use crate::time::{Timestamp, format_duration_ms};
 
 /// Why a notice was refused. One variant per rule of the design.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -213,6 +214,56 @@ pub enum ValidationError {
         /// Earliest allowed.
         minimum: Timestamp,
     },
+    /// Rule 5: a period of a listing is longer than the catalog's rule for
+    /// its category and severity allows.
+    #[error(
+        "{field} sets a period of {} from the effective date; the catalog allows at most {} for category {category:?} at severity {}",
+        format_duration_ms(*period_ms),
+        format_duration_ms(*max_ms),
+        severity_name(*severity)
+    )]
+    PeriodTooLong {
+        /// `publish_until`, `share_until` or `repair_from`.
+        field: &'static str,
+        /// The category.
+        category: String,
+        /// The severity.
+        severity: Severity,
+        /// The listing's period.
+        period_ms: u64,
+        /// The catalog's maximum.
+        max_ms: u64,
+    },
+    /// Rule 5: a listing leaves out a measure the catalog makes mandatory
+    /// for its category and severity.
+    #[error(
+        "measure {measure:?} is mandatory for category {category:?} at severity {}, and the listing does not trigger it",
+        severity_name(*severity)
+    )]
+    MandatoryMeasureMissing {
+        /// The category.
+        category: String,
+        /// The severity.
+        severity: Severity,
+        /// The measure left out.
+        measure: String,
+    },
+    /// Rule 5, checked where the issuer decides: a red listing for a
+    /// subject with a blacklisting enforceable at its effective date or
+    /// within the catalog's look-back before it
+    /// ([`crate::catalog::red_list_conflict`]). Ingest cannot check it: it
+    /// depends on notices the red listing does not name, which replicas
+    /// receive in different orders.
+    #[error(
+        "the subject cannot be put on the red list: blacklisting {blacklisting} stands within the catalog's look-back of {} before the listing's effective date",
+        format_duration_ms(*lookback_ms)
+    )]
+    RedListIneligible {
+        /// The blacklisting in the way.
+        blacklisting: NoticeId,
+        /// The catalog's look-back.
+        lookback_ms: u64,
+    },
     /// Rule 5: a repair before the listing's earliest repair date.
     #[error("listing {listing} cannot be repaired before {repair_from}")]
     RepairTooEarly {
@@ -275,6 +326,9 @@ impl ValidationError {
             ValidationError::MandatoryMeasureDeclined { .. } => "mandatory_declined",
             ValidationError::RespondByTooSoon { .. } => "respond_by",
             ValidationError::RepairTooEarly { .. } => "repair_too_early",
+            ValidationError::PeriodTooLong { .. } => "period_too_long",
+            ValidationError::RedListIneligible { .. } => "red_list_ineligible",
+            ValidationError::MandatoryMeasureMissing { .. } => "mandatory_missing",
             ValidationError::AlreadyRuled { .. } => "already_ruled",
             ValidationError::NotAListing { .. } => "not_a_listing",
             ValidationError::NotAnObjection { .. } => "not_an_objection",
@@ -341,6 +395,48 @@ pub fn check_measures(
         }
     }
     Ok(())
+}
+
+/// Checks a listing against the catalog's rule for its category and
+/// severity: its periods within the maxima, and every mandatory measure
+/// of its list triggered. A category with no rule for the severity sets
+/// no limit.
+pub fn check_rules(federation: &Federation, listing: &Listing) -> Result<(), ValidationError> {
+    let Some(rule) = federation.rule(&listing.category, listing.severity) else {
+        return Ok(());
+    };
+    if let Some(breach) = catalog::period_breach(rule, listing) {
+        return Err(ValidationError::PeriodTooLong {
+            field: breach.field,
+            category: listing.category.clone(),
+            severity: listing.severity,
+            period_ms: breach.period_ms,
+            max_ms: breach.max_ms,
+        });
+    }
+    let missing = rule.mandatory.iter().find(|code| {
+        federation
+            .measure(code)
+            .is_some_and(|measure| measure.list == listing.list)
+            && !listing.measures.contains(code)
+    });
+    if let Some(measure) = missing {
+        return Err(ValidationError::MandatoryMeasureMissing {
+            category: listing.category.clone(),
+            severity: listing.severity,
+            measure: measure.clone(),
+        });
+    }
+    Ok(())
+}
+
+/// Lower-case name of a severity.
+pub fn severity_name(severity: Severity) -> &'static str {
+    match severity {
+        Severity::Minor => "minor",
+        Severity::General => "general",
+        Severity::Serious => "serious",
+    }
 }
 
 /// Checks that a listing's fields are well formed and within limits, and
@@ -465,7 +561,8 @@ pub fn check_notice(notice: &Notice, federation: &Federation) -> Result<(), Vali
                     granted: granted.clone(),
                 });
             }
-            check_measures(federation, listing.list, &listing.measures)
+            check_measures(federation, listing.list, &listing.measures)?;
+            check_rules(federation, listing)
         }
         NoticeKind::Amend { changes, .. } => check_changes(changes),
         NoticeKind::Repair {

@@ -60,6 +60,8 @@ fn envelope_and_notice_vectors() {
 /// order, normalised to its canonical bytes, and its federation id.
 #[test]
 fn roster_vector() {
+    use credence_protocol::catalog::{Period, Rule};
+    use credence_protocol::model::Severity;
     use credence_protocol::model::{AuthorityId, ListKind};
     use credence_protocol::roster::{Category, Federation, Measure, Member, Roster};
     let member = |key: &str, name: &str, black: &[&str], implements: &[&str]| {
@@ -80,14 +82,33 @@ fn roster_vector() {
     let roster = Roster {
         name: "spec federation".into(),
         objection_window_ms: 15 * 86_400_000,
+        red_lookback_ms: 3 * 365 * 86_400_000,
+        threshold: 2,
         categories: vec![
             Category {
                 code: "tax".into(),
                 name: "Taxation".into(),
+                rules: Vec::new(),
             },
             Category {
                 code: "food-drug".into(),
                 name: "Food and drug safety".into(),
+                rules: vec![Rule {
+                    severity: Severity::Serious,
+                    publish: Period {
+                        default_ms: 365 * 86_400_000,
+                        max_ms: 3 * 365 * 86_400_000,
+                    },
+                    share: Period {
+                        default_ms: 3 * 365 * 86_400_000,
+                        max_ms: 5 * 365 * 86_400_000,
+                    },
+                    repair: Period {
+                        default_ms: 365 * 86_400_000,
+                        max_ms: 3 * 365 * 86_400_000,
+                    },
+                    mandatory: vec!["procurement-ban".into()],
+                }],
             },
         ],
         measures: vec![Measure {

@@ -462,6 +462,9 @@ pub fn cluster_at(handles: &[&str], mut place: impl FnMut(usize) -> Placement) -
     members
         .members
         .retain(|m| handles.contains(&m.handle.as_str()));
+    // The example's threshold is for its three members; a subset gets the
+    // default for its size.
+    members.threshold = None;
     let mut peers = Vec::new();
     for (index, member) in members.members.iter_mut().enumerate() {
         let dir = root.path().join(&member.handle);
@@ -562,7 +565,14 @@ pub fn listing(n: u64) -> NoticeKind {
         reason: "sold a recalled batch after an order to stop".into(),
         legal_basis: "Food Safety Law art. 123".into(),
         document_number: format!("RSJ-2026-{n:05}"),
-        measures: vec!["high-consumption-ban".into(), "procurement-ban".into()],
+        // The example catalog's mandatory measures for serious food and
+        // drug listings, and the court's.
+        measures: vec![
+            "high-consumption-ban".into(),
+            "license-review".into(),
+            "procurement-ban".into(),
+            "subsidy-ban".into(),
+        ],
         effective_at,
         publish_until: effective_at.plus_ms(365 * DAY_MS),
         share_until: effective_at.plus_ms(730 * DAY_MS),

@@ -136,6 +136,7 @@ name = "Fuzhou Market Regulation Bureau"
 region = "350100"
 department = "market regulation"
 issues_black = ["food-drug", "quality"]
+issues_red = ["food-drug"]
 [[members]]
 handle = "implementer"
 name = "Quanzhou Intermediate Court"

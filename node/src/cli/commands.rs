@@ -13,11 +13,11 @@ use crate::node::{self, Node};
 use crate::render;
 use crate::views::{PeersView, QueryView, Status};
 use anyhow::{Context, Result, bail};
-use credence_protocol::defaults;
 use credence_protocol::model::{
     Classification, FeedbackAction, ListKind, Listing, NoticeId, NoticeKind, Remedy, RulingOutcome,
     Subject, SubjectKind,
 };
+use credence_protocol::{defaults, validate};
 use serde::Serialize;
 use std::path::Path;
 
@@ -201,27 +201,54 @@ fn list(command: ListCommand, json: bool) -> Result<()> {
     match command {
         ListCommand::Add(args) => {
             let effective_at = args.effective.unwrap_or_else(node::now);
-            let (publish_until, share_until, repair_from) = defaults::listing_windows(effective_at);
+            let federation = node::read_roster(&args.data.data.join(node::ROSTER_FILE))?;
+            let category = args.category.as_str();
+            let severity = args.severity.into();
+            let (publish_ms, share_ms, repair_ms) = federation.default_periods(category, severity);
+            let list = match args.list {
+                ListArg::Red => ListKind::Red,
+                ListArg::Black => ListKind::Black,
+            };
+            // The measures the catalog makes mandatory for this category
+            // and severity are triggered whether named or not.
+            let mut measures = args.measures.clone();
+            let added: Vec<String> = federation
+                .rule(category, severity)
+                .map(|rule| rule.mandatory.clone())
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|code| {
+                    federation.measure(code).is_some_and(|m| m.list == list)
+                        && !measures.contains(code)
+                })
+                .collect();
+            measures.extend(added.iter().cloned());
+            if !added.is_empty() && !json {
+                println!(
+                    "mandatory for {category} at severity {}: {} added",
+                    validate::severity_name(severity),
+                    added.join(", ")
+                );
+            }
             let listing = Listing {
                 subject: Subject {
                     kind: args.subject_kind.into(),
                     id: args.subject.clone(),
                     name: args.name.clone(),
                 },
-                list: match args.list {
-                    ListArg::Red => ListKind::Red,
-                    ListArg::Black => ListKind::Black,
-                },
+                list,
                 category: args.category.clone(),
-                severity: args.severity.into(),
+                severity,
                 reason: args.reason.clone(),
                 legal_basis: args.legal_basis.clone(),
                 document_number: args.document.clone(),
-                measures: args.measures.clone(),
+                measures,
                 effective_at,
-                publish_until: args.publish_until.unwrap_or(publish_until),
-                share_until: args.share_until.unwrap_or(share_until),
-                repair_from: args.repair_from.unwrap_or(repair_from),
+                publish_until: args
+                    .publish_until
+                    .unwrap_or(effective_at.plus_ms(publish_ms)),
+                share_until: args.share_until.unwrap_or(effective_at.plus_ms(share_ms)),
+                repair_from: args.repair_from.unwrap_or(effective_at.plus_ms(repair_ms)),
                 classification: if args.restricted {
                     Classification::Restricted
                 } else {

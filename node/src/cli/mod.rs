@@ -361,19 +361,23 @@ struct AddArgs {
     /// The decision document number.
     #[arg(long)]
     document: String,
-    /// A joint measure code from the catalog; repeatable.
+    /// A joint measure code from the catalog; repeatable. The measures the
+    /// catalog makes mandatory for the category and severity are added.
     #[arg(long = "measure")]
     measures: Vec<String>,
     /// Effective date (YYYY-MM-DD; default: now).
     #[arg(long, value_parser = parse_time)]
     effective: Option<Timestamp>,
-    /// End of publication (default: one year after effective).
+    /// End of publication (default: the catalog's publication period for
+    /// the category and severity, else one year after effective).
     #[arg(long, value_parser = parse_time)]
     publish_until: Option<Timestamp>,
-    /// End of sharing (default: three years after effective).
+    /// End of sharing (default: the catalog's sharing period, else three
+    /// years after effective).
     #[arg(long, value_parser = parse_time)]
     share_until: Option<Timestamp>,
-    /// Earliest credit repair (default: 90 days after effective).
+    /// Earliest credit repair (default: the catalog's repair period, else
+    /// 90 days after effective).
     #[arg(long, value_parser = parse_time)]
     repair_from: Option<Timestamp>,
     /// Share among members only; never publish.
