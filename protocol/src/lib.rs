@@ -28,6 +28,7 @@ pub mod codec;
 pub mod defaults;
 pub mod engine;
 pub mod fold;
+pub mod governance;
 pub mod identifiers;
 pub mod model;
 pub mod proven;

@@ -353,7 +353,7 @@ impl RosterDocument {
 }
 
 impl CategoryDocument {
-    fn to_category(&self) -> Result<Category, RosterError> {
+    pub(crate) fn to_category(&self) -> Result<Category, RosterError> {
         let rules = self
             .rules
             .iter()
@@ -396,7 +396,7 @@ impl Category {
 }
 
 impl MemberDocument {
-    fn to_member(&self, index: usize) -> Result<Member, RosterError> {
+    pub(crate) fn to_member(&self, index: usize) -> Result<Member, RosterError> {
         let label = if self.name.is_empty() {
             format!("members[{index}]")
         } else {
@@ -502,7 +502,18 @@ struct Indexed {
 
 impl Federation {
     /// Checks a canonical roster and indexes it.
-    pub fn new(mut roster: Roster) -> Result<Federation, RosterError> {
+    pub fn new(roster: Roster) -> Result<Federation, RosterError> {
+        Federation::indexed(roster, None)
+    }
+
+    /// Checks the roster of a later version of federation `id` and indexes
+    /// it: the federation keeps its genesis id, whatever its roster
+    /// becomes.
+    pub fn with_id(roster: Roster, id: FederationId) -> Result<Federation, RosterError> {
+        Federation::indexed(roster, Some(id))
+    }
+
+    fn indexed(mut roster: Roster, id: Option<FederationId>) -> Result<Federation, RosterError> {
         roster.normalise();
         check_name("name".into(), &roster.name)?;
         check_count("members", roster.members.len(), MEMBERS_MAX)?;
@@ -524,7 +535,7 @@ impl Federation {
             }
         }
         let canonical = roster.canonical_bytes()?;
-        let id = FederationId(Digest::of(&canonical).0);
+        let id = id.unwrap_or(FederationId(Digest::of(&canonical).0));
         Ok(Federation(std::sync::Arc::new(Indexed {
             id,
             roster,
