@@ -92,6 +92,7 @@ fn sign(
 ) -> (NoticeId, Vec<u8>) {
     let notice = Notice {
         version: NOTICE_VERSION,
+        roster: 0,
         federation: federation.id(),
         author: credence_protocol::AuthorityId(key.public_bytes()),
         seq,

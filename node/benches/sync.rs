@@ -36,6 +36,7 @@ fn logs(test: &TestFederation, per_author: usize) -> Vec<Vec<(u64, NoticeId, Vec
             let subject = (a as u64) * 1_000_000 + seq;
             let notice = Notice {
                 version: NOTICE_VERSION,
+                roster: 0,
                 federation: test.federation.id(),
                 author: test.author(a),
                 seq,

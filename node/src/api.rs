@@ -233,7 +233,7 @@ impl From<DaemonError> for ApiError {
         let (status, code) = match &error {
             DaemonError::Refused(refusal) => (
                 match refusal {
-                    Refusal::NotReady(Readiness::Forked { .. }) => 409,
+                    Refusal::NotReady(Readiness::Forked { .. }) | Refusal::KeyRetired(_) => 409,
                     Refusal::NotReady(_) | Refusal::Busy(_) => 503,
                     Refusal::Invalid(_) => 422,
                     Refusal::UnknownReference { .. } => 404,

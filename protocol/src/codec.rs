@@ -214,14 +214,19 @@ pub fn envelope_parts(bytes: &[u8]) -> Result<(&[u8], [u8; 64]), CodecError> {
 
 /// The author and seq of envelope bytes, read at their fixed offsets
 /// without decoding the notice: the body's length (8 bytes), then the
-/// notice's version (2), federation (32), author (32) and seq (8). For
-/// stores that must place a record in its log cheaply;
+/// notice's version (2), federation (32), the roster version (8, from
+/// notice format 2 on), author (32) and seq (8). For stores and answers
+/// that must place a record in its log cheaply;
 /// `author_and_seq_match_decoding` keeps it in step with the codec.
 pub fn envelope_author_seq(envelope: &[u8]) -> Option<(crate::model::AuthorityId, u64)> {
-    const AUTHOR_AT: usize = 8 + 2 + 32;
-    let author: [u8; 32] = envelope.get(AUTHOR_AT..AUTHOR_AT + 32)?.try_into().ok()?;
+    let version: [u8; 2] = envelope.get(8..10)?.try_into().ok()?;
+    let author_at = match u16::from_le_bytes(version) {
+        1 => 8 + 2 + 32,
+        _ => 8 + 2 + 32 + 8,
+    };
+    let author: [u8; 32] = envelope.get(author_at..author_at + 32)?.try_into().ok()?;
     let seq: [u8; 8] = envelope
-        .get(AUTHOR_AT + 32..AUTHOR_AT + 40)?
+        .get(author_at + 32..author_at + 40)?
         .try_into()
         .ok()?;
     Some((crate::model::AuthorityId(author), u64::from_le_bytes(seq)))

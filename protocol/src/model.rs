@@ -10,8 +10,12 @@ use credence_crypto::Digest;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-/// The notice format version this code writes and accepts.
-pub const NOTICE_VERSION: u16 = 1;
+/// The notice format version this code writes. Version 2 names the
+/// roster version the notice was signed under.
+pub const NOTICE_VERSION: u16 = 2;
+/// The oldest notice format this code still reads: version 1 has no
+/// roster field and reads as signed under roster version 0.
+pub const NOTICE_VERSION_MIN: u16 = 1;
 /// Largest canonical notice body, in bytes.
 pub const NOTICE_BYTES_MAX: usize = 16 * 1024;
 /// Largest envelope: body, its length prefix and the signature.
@@ -184,13 +188,22 @@ pub struct Envelope {
 }
 
 /// One signed decision of one authority, at one place in its log.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// Encoded as its fields in order, with `roster` only from format 2 on:
+/// `version | federation | roster (format ≥ 2) | author | seq | prev |
+/// issued_at | kind`. A format 1 notice decodes with `roster` 0 and
+/// encodes back to the same bytes.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Notice {
-    /// Format version ([`NOTICE_VERSION`]).
+    /// Format version ([`NOTICE_VERSION`], or [`NOTICE_VERSION_MIN`] for
+    /// notices signed before roster versions existed).
     pub version: u16,
     /// The federation this notice belongs to.
     pub federation: FederationId,
-    /// The signing authority.
+    /// The roster version it was signed under (0 in format 1).
+    pub roster: u64,
+    /// The signing authority: the member's stable id (the key it joined
+    /// with), whatever key signs this seq of its log.
     pub author: AuthorityId,
     /// Position in the author's log: 1, 2, 3, ... with no gaps.
     pub seq: u64,
@@ -200,6 +213,102 @@ pub struct Notice {
     pub issued_at: Timestamp,
     /// What it decides.
     pub kind: NoticeKind,
+}
+
+/// The named form of a notice, for human-readable formats (JSON).
+#[derive(Serialize, Deserialize)]
+struct NamedNotice {
+    version: u16,
+    federation: FederationId,
+    roster: u64,
+    author: AuthorityId,
+    seq: u64,
+    prev: NoticeId,
+    issued_at: Timestamp,
+    kind: NoticeKind,
+}
+
+impl Serialize for Notice {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if serializer.is_human_readable() {
+            return NamedNotice {
+                version: self.version,
+                federation: self.federation,
+                roster: self.roster,
+                author: self.author,
+                seq: self.seq,
+                prev: self.prev,
+                issued_at: self.issued_at,
+                kind: self.kind.clone(),
+            }
+            .serialize(serializer);
+        }
+        use serde::ser::SerializeTuple;
+        let with_roster = self.version >= 2;
+        let mut tuple = serializer.serialize_tuple(if with_roster { 8 } else { 7 })?;
+        tuple.serialize_element(&self.version)?;
+        tuple.serialize_element(&self.federation)?;
+        if with_roster {
+            tuple.serialize_element(&self.roster)?;
+        }
+        tuple.serialize_element(&self.author)?;
+        tuple.serialize_element(&self.seq)?;
+        tuple.serialize_element(&self.prev)?;
+        tuple.serialize_element(&self.issued_at)?;
+        tuple.serialize_element(&self.kind)?;
+        tuple.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for Notice {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        if deserializer.is_human_readable() {
+            let named = NamedNotice::deserialize(deserializer)?;
+            return Ok(Notice {
+                version: named.version,
+                federation: named.federation,
+                roster: named.roster,
+                author: named.author,
+                seq: named.seq,
+                prev: named.prev,
+                issued_at: named.issued_at,
+                kind: named.kind,
+            });
+        }
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Notice;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a notice")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Self::Value, A::Error> {
+                fn next<'de, T: Deserialize<'de>, A: serde::de::SeqAccess<'de>>(
+                    seq: &mut A,
+                    index: usize,
+                ) -> Result<T, A::Error> {
+                    seq.next_element()?
+                        .ok_or_else(|| serde::de::Error::invalid_length(index, &"a notice"))
+                }
+                let version: u16 = next(&mut seq, 0)?;
+                let federation = next(&mut seq, 1)?;
+                let roster = if version >= 2 { next(&mut seq, 2)? } else { 0 };
+                Ok(Notice {
+                    version,
+                    federation,
+                    roster,
+                    author: next(&mut seq, 3)?,
+                    seq: next(&mut seq, 4)?,
+                    prev: next(&mut seq, 5)?,
+                    issued_at: next(&mut seq, 6)?,
+                    kind: next(&mut seq, 7)?,
+                })
+            }
+        }
+        deserializer.deserialize_tuple(8, Visitor)
+    }
 }
 
 /// What a notice decides.

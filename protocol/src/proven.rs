@@ -844,6 +844,7 @@ mod tests {
         let test = testkit::federation(5, 4);
         let notice = |author: usize, kind| Notice {
             version: NOTICE_VERSION,
+            roster: 0,
             federation: test.federation.id(),
             author: test.author(author),
             seq: 1,
@@ -1032,6 +1033,7 @@ mod tests {
             &test.keys[0],
             &Notice {
                 version: NOTICE_VERSION,
+                roster: 0,
                 federation: test.federation.id(),
                 author: test.author(0),
                 seq: 3,
@@ -1161,6 +1163,7 @@ mod tests {
             &test.keys[2],
             &Notice {
                 version: NOTICE_VERSION,
+                roster: 0,
                 federation: test.federation.id(),
                 author: test.author(2),
                 seq: 1,

@@ -5,6 +5,8 @@
 use crate::catalog;
 use crate::codec::{self, CodecError};
 use crate::fold::{self, FoldInput, ListingState, Task};
+use crate::governance::chain::{Added, Chain};
+use crate::governance::{GovernanceError, SignedVersion};
 use crate::model::{
     AuthorityId, DecodedNotice, Envelope, ListKind, Listing, ListingChange, NOTICE_VERSION, Notice,
     NoticeId, NoticeKind, Remedy, RulingOutcome, SignatureBytes, SubjectKey,
@@ -14,7 +16,7 @@ use crate::store::{Append, ForkEvidence, Head, Store};
 use crate::time::Timestamp;
 use crate::validate::{self, ValidationError};
 use credence_crypto::merkle::{Frontier, leaf_hash};
-use credence_crypto::{AuthorityKey, BatchItem, NOTICE_DOMAIN, verify_batch};
+use credence_crypto::{AuthorityKey, BatchItem, NOTICE_DOMAIN, PublicKey, verify_batch};
 use rustc_hash::FxHashMap;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
@@ -140,9 +142,31 @@ pub enum IssueError<E: std::error::Error + 'static> {
         /// When one more notice fits.
         retry_after_ms: u64,
     },
+    /// The roster chain assigns another key to this seq of the author's
+    /// log (it was rotated or revoked): nothing was signed.
+    #[error(
+        "key {key} does not sign seq {seq} of this log under the current roster: it was rotated or revoked"
+    )]
+    NotOurKey {
+        /// The seq.
+        seq: u64,
+        /// The key that would have signed.
+        key: AuthorityId,
+    },
     /// The store failed or holds damaged records; nothing was issued.
     #[error("the replica failed: {0}")]
     Replica(#[from] ReplicaError<E>),
+}
+
+/// Why a roster version was not taken.
+#[derive(Debug, thiserror::Error)]
+pub enum RosterVersionError<E: std::error::Error + 'static> {
+    /// The version breaks a rule of the roster chain.
+    #[error("{0}")]
+    Invalid(#[from] GovernanceError),
+    /// The store failed.
+    #[error("the replica failed: {0}")]
+    Replica(ReplicaError<E>),
 }
 
 /// Notices an author's log may grow by at once (the bucket's size).
@@ -306,6 +330,9 @@ impl PendingBuffer {
 
 /// A replica of the federation's records over a store.
 pub struct Replica<S: Store> {
+    /// The roster chain every notice is validated against.
+    chain: Chain,
+    /// The current roster version's federation.
     federation: Federation,
     store: S,
     pending: PendingBuffer,
@@ -318,8 +345,10 @@ pub struct Replica<S: Store> {
 /// notice, so that replicas sharing it (the simulator's thousand replicas in
 /// one process) decode and verify each envelope once. Safe because a notice
 /// id hashes the whole envelope, signature included: the same id is the
-/// same signed bytes. Replicas sharing a memo must share their federation,
-/// which those checks depend on. A replica with a memo reads the listings
+/// same signed bytes. The roster chain those checks depend on may differ
+/// between replicas while roster versions travel: a remembered notice is
+/// checked against the replica's own chain again (cheap: no decoding and,
+/// when the chain assigns the key that verified it, no signature check). A replica with a memo reads the listings
 /// and objections it stored from the memo instead of keeping its own cache
 /// of them decoded.
 pub trait NoticeMemo: Send + Sync {
@@ -336,6 +365,8 @@ pub struct CheckedNotice {
     pub notice: Arc<Notice>,
     /// The envelope bytes.
     pub envelope: Arc<[u8]>,
+    /// The key its signature verified under.
+    pub signer: AuthorityId,
 }
 
 /// Listings and objections kept decoded, oldest out first: nearly every
@@ -381,6 +412,7 @@ impl<S: Store> Replica<S> {
     pub fn new(federation: Federation, store: S) -> Replica<S> {
         let members = federation.roster().members.len();
         Replica {
+            chain: Chain::new(federation.clone()),
             federation,
             store,
             pending: PendingBuffer {
@@ -438,9 +470,86 @@ impl<S: Store> Replica<S> {
         self.pending.expire(cutoff)
     }
 
-    /// The federation.
+    /// The current roster version's federation.
     pub fn federation(&self) -> &Federation {
         &self.federation
+    }
+
+    /// The roster chain.
+    pub fn chain(&self) -> &Chain {
+        &self.chain
+    }
+
+    /// The member whose log `key` signs (or signed): its stable id. A key
+    /// the chain does not know is taken as a member id itself (genesis).
+    pub fn member_of_key(&self, key: &AuthorityId) -> AuthorityId {
+        self.chain
+            .current()
+            .key_owners
+            .get(key)
+            .copied()
+            .unwrap_or(*key)
+    }
+
+    /// Adds a roster version received from anywhere (or read back from
+    /// the store). A valid one is kept in the store; the current roster
+    /// follows the chain.
+    pub fn add_roster_version(
+        &mut self,
+        signed: SignedVersion,
+    ) -> std::result::Result<Added, RosterVersionError<S::Error>> {
+        let bytes = signed.to_bytes().map_err(GovernanceError::from)?;
+        let hash = signed.hash();
+        let added = self.chain.add(signed)?;
+        if let Added::Valid { .. } = added {
+            self.store
+                .put_roster_version(&hash, &bytes)
+                .map_err(|e| RosterVersionError::Replica(ReplicaError::Store(e)))?;
+            // Held versions released by this one are stored too.
+            for signed in self.chain.signed_versions() {
+                let hash = signed.hash();
+                if !self
+                    .store
+                    .has_roster_version(&hash)
+                    .map_err(|e| RosterVersionError::Replica(ReplicaError::Store(e)))?
+                {
+                    let bytes = signed.to_bytes().map_err(GovernanceError::from)?;
+                    self.store
+                        .put_roster_version(&hash, &bytes)
+                        .map_err(|e| RosterVersionError::Replica(ReplicaError::Store(e)))?;
+                }
+            }
+        }
+        self.federation = self.chain.current().federation.clone();
+        self.pending.share_max = share_of(
+            self.pending.count_max,
+            self.federation.roster().members.len(),
+        );
+        Ok(added)
+    }
+
+    /// Reads the roster versions the store keeps into the chain (at
+    /// start). A stored version that no longer verifies is reported.
+    pub fn load_roster_versions(
+        &mut self,
+    ) -> std::result::Result<usize, RosterVersionError<S::Error>> {
+        let stored = self
+            .store
+            .roster_versions()
+            .map_err(|e| RosterVersionError::Replica(ReplicaError::Store(e)))?;
+        // In number order, so that each finds the one it replaces.
+        let mut versions = stored
+            .iter()
+            .map(|bytes| SignedVersion::from_bytes(bytes))
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(GovernanceError::from)?;
+        versions.sort_by_key(|signed| signed.version().map(|v| v.number).unwrap_or(u64::MAX));
+        let count = versions.len();
+        for signed in versions {
+            self.chain.add(signed)?;
+        }
+        self.federation = self.chain.current().federation.clone();
+        Ok(count)
     }
 
     /// The store.
@@ -493,7 +602,7 @@ impl<S: Store> Replica<S> {
         );
         let mut outcomes = Vec::with_capacity(envelopes.len());
         let fresh = self.unknown(envelopes, &mut BTreeSet::new(), true, &mut outcomes)?;
-        let checked = check_and_verify(&self.federation, &fresh, self.memo.as_deref());
+        let checked = check_and_verify(&self.chain, &fresh, self.memo.as_deref());
         self.admit_checked(checked, &mut outcomes)?;
         Ok(outcomes)
     }
@@ -506,7 +615,7 @@ impl<S: Store> Replica<S> {
     /// in the store before it is checked: a notice already stored is found
     /// when its place in its author's log is, after its signature check.
     pub fn ingest_all(&mut self, envelopes: &[&[u8]]) -> Result<Vec<Outcome>, S> {
-        let federation = self.federation.clone();
+        let chain = self.chain.clone();
         let mut outcomes = Vec::with_capacity(envelopes.len());
         let mut ready: Vec<Checked> = Vec::new();
         let mut seen = BTreeSet::new();
@@ -519,12 +628,11 @@ impl<S: Store> Replica<S> {
             let previous = std::mem::take(&mut ready);
             let next = AtomicUsize::new(0);
             ready = std::thread::scope(|scope| {
-                let (federation, memo, fresh, next) =
-                    (&federation, self.memo.clone(), &fresh, &next);
+                let (chain, memo, fresh, next) = (&chain, self.memo.clone(), &fresh, &next);
                 let verifier =
-                    scope.spawn(move || check_blocks(federation, fresh, memo.as_deref(), next));
+                    scope.spawn(move || check_blocks(chain, fresh, memo.as_deref(), next));
                 let admitted = self.admit_checked(previous, &mut outcomes);
-                let mut blocks = check_blocks(&self.federation, fresh, self.memo.as_deref(), next);
+                let mut blocks = check_blocks(chain, fresh, self.memo.as_deref(), next);
                 blocks.extend(
                     verifier
                         .join()
@@ -735,6 +843,14 @@ impl<S: Store> Replica<S> {
             }));
         }
         if let Some(head) = &head
+            && notice.roster < head.roster
+        {
+            return Ok(Admission::Reject(ValidationError::RosterVersionRegressed {
+                previous: head.roster,
+                found: notice.roster,
+            }));
+        }
+        if let Some(head) = &head
             && notice.issued_at < head.issued_at
         {
             return Ok(Admission::Reject(ValidationError::IssuedAtRegressed {
@@ -772,6 +888,7 @@ impl<S: Store> Replica<S> {
                 issued_at: notice.issued_at,
                 frontier,
                 budget,
+                roster: notice.roster,
             },
             listing,
             subject,
@@ -1075,7 +1192,10 @@ impl<S: Store> Replica<S> {
         kind: NoticeKind,
         now: Timestamp,
     ) -> std::result::Result<Issued, IssueError<S::Error>> {
-        let author = AuthorityId(key.public_bytes());
+        // The log is the member's, under the id it joined with, whatever
+        // key signs it now.
+        let key_id = AuthorityId(key.public_bytes());
+        let author = self.member_of_key(&key_id);
         // Later notices of our own log are waiting for a gap to fill (the
         // store was lost and peers are sending it back): a new notice now
         // would take a seq already signed and fork our own log.
@@ -1117,6 +1237,7 @@ impl<S: Store> Replica<S> {
         }
         let notice = Notice {
             version: NOTICE_VERSION,
+            roster: self.chain.current().number,
             federation: self.federation.id(),
             author,
             seq,
@@ -1124,7 +1245,10 @@ impl<S: Store> Replica<S> {
             issued_at,
             kind,
         };
-        validate::check_notice(&notice, &self.federation).map_err(IssueError::Invalid)?;
+        let signer = validate::check_in_chain(&notice, &self.chain).map_err(IssueError::Invalid)?;
+        if signer.to_bytes() != key.public_bytes() {
+            return Err(IssueError::NotOurKey { seq, key: key_id });
+        }
         let body = codec::encode_notice(&notice).map_err(|e| IssueError::Invalid(e.into()))?;
         let signature = SignatureBytes(key.sign(NOTICE_DOMAIN, &body));
         let envelope = codec::encode_envelope(&Envelope { body, signature })
@@ -1202,7 +1326,7 @@ const CHECK_BLOCK_NOTICES: usize = 128;
 /// Checks blocks of `envelopes` taken in turn from `next`, shared with
 /// another thread doing the same; each block comes with its number.
 fn check_blocks(
-    federation: &Federation,
+    chain: &Chain,
     envelopes: &[(NoticeId, &[u8])],
     memo: Option<&dyn NoticeMemo>,
     next: &AtomicUsize,
@@ -1217,31 +1341,39 @@ fn check_blocks(
             return checked;
         };
         let end = (start + CHECK_BLOCK_NOTICES).min(envelopes.len());
-        checked.push((
-            block,
-            check_and_verify(federation, &envelopes[start..end], memo),
-        ));
+        checked.push((block, check_and_verify(chain, &envelopes[start..end], memo)));
     }
 }
 
 /// Decoding, every rule that needs no store (rules 1, 2 and the
 /// self-contained part of 5), and one batch verification of the
-/// signatures. Needs only the federation, so it can run on another thread.
+/// signatures. Needs only the roster chain, so it can run on another
+/// thread.
 fn check_and_verify(
-    federation: &Federation,
+    chain: &Chain,
     envelopes: &[(NoticeId, &[u8])],
     memo: Option<&dyn NoticeMemo>,
 ) -> Vec<Checked> {
     let mut checked = Vec::with_capacity(envelopes.len());
-    let mut signed: Vec<(usize, &[u8], [u8; 64])> = Vec::with_capacity(envelopes.len());
+    let mut signed: Vec<(usize, &[u8], [u8; 64], PublicKey)> = Vec::with_capacity(envelopes.len());
     for &(id, bytes) in envelopes {
         if let Some(known) = memo.and_then(|m| m.checked(&id)) {
-            checked.push(Checked::Valid(Entry {
-                id,
-                bytes: known.envelope,
-                notice: known.notice,
-            }));
-            continue;
+            match validate::check_in_chain(&known.notice, chain) {
+                Ok(key) if key.to_bytes() == known.signer.0 => {
+                    checked.push(Checked::Valid(Entry {
+                        id,
+                        bytes: known.envelope,
+                        notice: known.notice,
+                    }));
+                    continue;
+                }
+                Ok(_) => {}
+                Err(error) => {
+                    let author = Some((known.notice.author, known.notice.seq));
+                    checked.push(Checked::Refused(Outcome::Rejected { id, author, error }));
+                    continue;
+                }
+            }
         }
         let refuse = |author, error| Checked::Refused(Outcome::Rejected { id, author, error });
         let (body, signature) = match codec::envelope_parts(bytes) {
@@ -1258,11 +1390,14 @@ fn check_and_verify(
                 continue;
             }
         };
-        if let Err(error) = validate::check_notice(&notice, federation) {
-            checked.push(refuse(Some((notice.author, notice.seq)), error));
-            continue;
-        }
-        signed.push((checked.len(), body, signature));
+        let key = match validate::check_in_chain(&notice, chain) {
+            Ok(key) => key,
+            Err(error) => {
+                checked.push(refuse(Some((notice.author, notice.seq)), error));
+                continue;
+            }
+        };
+        signed.push((checked.len(), body, signature, key));
         checked.push(Checked::Valid(Entry {
             id,
             bytes: Arc::from(bytes),
@@ -1271,31 +1406,20 @@ fn check_and_verify(
     }
     let items: Vec<BatchItem<'_>> = signed
         .iter()
-        .filter_map(|(index, body, signature)| {
-            let Checked::Valid(entry) = &checked[*index] else {
-                return None;
-            };
-            let key = federation.public_key(&entry.notice.author)?;
-            Some(BatchItem {
-                key,
-                message: body,
-                signature,
-            })
+        .map(|(_, body, signature, key)| BatchItem {
+            key,
+            message: body,
+            signature,
         })
         .collect();
-    // check_notice refused non-members, so every valid entry has a key.
-    assert_eq!(
-        items.len(),
-        signed.len(),
-        "every checked notice has a member key"
-    );
     let results = verify_batch(NOTICE_DOMAIN, &items);
-    for ((index, ..), result) in signed.iter().zip(results) {
+    for ((index, _, _, key), result) in signed.iter().zip(results) {
         if result.is_ok() {
             if let (Some(memo), Checked::Valid(entry)) = (memo, &checked[*index]) {
                 let known = CheckedNotice {
                     notice: entry.notice.clone(),
                     envelope: entry.bytes.clone(),
+                    signer: AuthorityId(key.to_bytes()),
                 };
                 memo.set_checked(entry.id, known);
             }

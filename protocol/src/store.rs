@@ -6,7 +6,7 @@
 //! its index entries and its author's new head land together or not at
 //! all. Durability is the caller's: [`Store::flush`] before acknowledging.
 
-use crate::model::{AuthorityId, NoticeId, SubjectKey};
+use crate::model::{AuthorityId, NoticeId, RosterHash, SubjectKey};
 use crate::time::Timestamp;
 use credence_crypto::Digest;
 use credence_crypto::merkle::Frontier;
@@ -28,6 +28,9 @@ pub struct Head {
     /// What is left of the author's notice budget after this notice, in
     /// thousandths of a notice ([`crate::replica::budget_after`]).
     pub budget: u64,
+    /// The roster version the newest notice names: the log's next notices
+    /// may not name an older one.
+    pub roster: u64,
 }
 
 impl Head {
@@ -118,6 +121,13 @@ pub trait Store {
     fn put_fork(&mut self, evidence: &ForkEvidence) -> Result<bool, Self::Error>;
     /// All fork evidence, by author and seq.
     fn forks(&self) -> Result<Vec<ForkEvidence>, Self::Error>;
+    /// Keeps a valid signed roster version (its canonical bytes) under its
+    /// hash.
+    fn put_roster_version(&mut self, hash: &RosterHash, bytes: &[u8]) -> Result<(), Self::Error>;
+    /// Whether a roster version is kept.
+    fn has_roster_version(&self, hash: &RosterHash) -> Result<bool, Self::Error>;
+    /// Every roster version kept, in hash order.
+    fn roster_versions(&self) -> Result<Vec<Vec<u8>>, Self::Error>;
     /// Makes everything written so far durable.
     fn flush(&mut self) -> Result<(), Self::Error>;
 }
@@ -133,6 +143,7 @@ pub struct MemStore {
     listings: BTreeSet<NoticeId>,
     arrivals: BTreeMap<u64, NoticeId>,
     forks: BTreeMap<(AuthorityId, u64, NoticeId), ForkEvidence>,
+    rosters: BTreeMap<RosterHash, Vec<u8>>,
 }
 
 impl MemStore {
@@ -240,6 +251,19 @@ impl Store for MemStore {
         Ok(self.forks.values().cloned().collect())
     }
 
+    fn put_roster_version(&mut self, hash: &RosterHash, bytes: &[u8]) -> Result<(), Self::Error> {
+        self.rosters.insert(*hash, bytes.to_vec());
+        Ok(())
+    }
+
+    fn has_roster_version(&self, hash: &RosterHash) -> Result<bool, Self::Error> {
+        Ok(self.rosters.contains_key(hash))
+    }
+
+    fn roster_versions(&self) -> Result<Vec<Vec<u8>>, Self::Error> {
+        Ok(self.rosters.values().cloned().collect())
+    }
+
     fn flush(&mut self) -> Result<(), Self::Error> {
         Ok(())
     }
@@ -268,6 +292,7 @@ pub mod suite {
         use crate::model::{Envelope, NOTICE_VERSION, Notice, NoticeKind, SignatureBytes};
         let notice = Notice {
             version: NOTICE_VERSION,
+            roster: 0,
             federation: Default::default(),
             author: who,
             seq,
@@ -309,6 +334,7 @@ pub mod suite {
                 issued_at: Timestamp(seq * 10),
                 frontier: frontier.clone(),
                 budget: seq * 7,
+                roster: seq / 2,
             };
             let bytes = envelope(who, seq);
             let append = Append {

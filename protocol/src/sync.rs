@@ -1026,6 +1026,7 @@ mod tests {
     fn notice(test: &testkit::TestFederation, seq: u64, prev: NoticeId, subject: u64) -> Notice {
         Notice {
             version: crate::model::NOTICE_VERSION,
+            roster: 0,
             federation: test.federation.id(),
             author: test.author(0),
             seq,

@@ -8,15 +8,18 @@
 
 use crate::catalog;
 use crate::codec::CodecError;
+use crate::governance::chain::Chain;
+use crate::governance::{KeySpan, Version};
 use crate::identifiers::IdentifierError;
 use crate::model::{
     AuthorityId, CHANGES_PER_AMENDMENT_MAX, DOCUMENT_NUMBER_BYTES_MAX, EVIDENCE_PER_NOTICE_MAX,
     FederationId, FeedbackAction, ListKind, Listing, ListingChange, MEASURES_PER_LISTING_MAX,
-    NAME_BYTES_MAX, NOTICE_VERSION, Notice, NoticeId, NoticeKind, Remedy, RulingOutcome, Severity,
-    TEXT_BYTES_MAX,
+    NAME_BYTES_MAX, NOTICE_VERSION, NOTICE_VERSION_MIN, Notice, NoticeId, NoticeKind, Remedy,
+    RulingOutcome, Severity, TEXT_BYTES_MAX,
 };
 use crate::roster::Federation;
 use crate::time::{Timestamp, format_duration_ms};
+use credence_crypto::PublicKey;
 
 /// Why a notice was refused. One variant per rule of the design.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -86,6 +89,38 @@ pub enum ValidationError {
     UnknownAuthor {
         /// The claimed author.
         author: AuthorityId,
+    },
+    /// Rule 2: the notice names a roster version this replica's chain has
+    /// not reached (sync brings roster versions before notices, and the
+    /// notice again once it has them).
+    #[error("the notice names roster version {named}; this node's roster is at version {current}")]
+    RosterVersionUnknown {
+        /// The version named.
+        named: u64,
+        /// This replica's current version.
+        current: u64,
+    },
+    /// Rule 2: the notice names an older roster version than the notice
+    /// before it in its author's log.
+    #[error(
+        "the notice names roster version {found}, older than version {previous} named by the notice before it in its log"
+    )]
+    RosterVersionRegressed {
+        /// Named by the previous notice.
+        previous: u64,
+        /// Named by this one.
+        found: u64,
+    },
+    /// Rule 2: a later roster version took from the author what this
+    /// notice needs, from a seq below this one on.
+    #[error("roster version {version} cut the author off after seq {after_seq}: {reason}")]
+    PastCutoff {
+        /// The version that states the cutoff.
+        version: u64,
+        /// The cutoff.
+        after_seq: u64,
+        /// What the notice needs that was taken away.
+        reason: String,
     },
     /// Rule 2: the signature does not verify strictly.
     #[error("signature of notice {id} does not verify for author {author}")]
@@ -313,6 +348,9 @@ impl ValidationError {
             ValidationError::DatesOutOfOrder(_) => "dates",
             ValidationError::UnknownAuthor { .. } => "unknown_author",
             ValidationError::BadSignature { .. } => "signature",
+            ValidationError::RosterVersionUnknown { .. } => "roster_version_unknown",
+            ValidationError::RosterVersionRegressed { .. } => "roster_version_regressed",
+            ValidationError::PastCutoff { .. } => "past_cutoff",
             ValidationError::SeqZero => "seq_zero",
             ValidationError::PrevMismatch { .. } => "prev",
             ValidationError::IssuedAtRegressed { .. } => "issued_at",
@@ -395,6 +433,91 @@ pub fn check_measures(
         }
     }
     Ok(())
+}
+
+/// Every rule that needs only the notice and the roster chain: the rules
+/// of [`check_notice`] against the roster version the notice names, and
+/// against every later version that cut its author off below its seq
+/// (removed it, withdrew a grant, or changed its key). Returns the key
+/// that must have signed it.
+pub fn check_in_chain(notice: &Notice, chain: &Chain) -> Result<PublicKey, ValidationError> {
+    let current = chain.current();
+    let Some(named) = chain.version(notice.roster) else {
+        return Err(ValidationError::RosterVersionUnknown {
+            named: notice.roster,
+            current: current.number,
+        });
+    };
+    check_notice(notice, &named.federation)?;
+    let Some(span) = named.key_for(&notice.author, notice.seq) else {
+        return Err(ValidationError::UnknownAuthor {
+            author: notice.author,
+        });
+    };
+    let Some(cutoffs) = current.cutoffs.get(&notice.author) else {
+        // No version took anything from the author; its key may still
+        // have changed since the named version.
+        return key_still_assigned(notice, named, current, span);
+    };
+    for cutoff in cutoffs {
+        if cutoff.version <= named.number || cutoff.after_seq >= notice.seq {
+            continue;
+        }
+        let Some(later) = chain.version(cutoff.version) else {
+            continue;
+        };
+        let past = |reason: String| ValidationError::PastCutoff {
+            version: cutoff.version,
+            after_seq: cutoff.after_seq,
+            reason,
+        };
+        if later.federation.member(&notice.author).is_none() {
+            return Err(past("the author was removed from the federation".into()));
+        }
+        check_notice(notice, &later.federation).map_err(|error| past(error.to_string()))?;
+    }
+    key_still_assigned(notice, named, current, span)
+}
+
+/// The key the named version assigns to the notice's seq is still the one
+/// the current version assigns: a key change since, below this seq,
+/// retired it for this seq.
+fn key_still_assigned(
+    notice: &Notice,
+    named: &Version,
+    current: &Version,
+    span: &KeySpan,
+) -> Result<PublicKey, ValidationError> {
+    match current.key_for(&notice.author, notice.seq) {
+        Some(now) if now.key == span.key => Ok(span.public),
+        Some(now) => Err(ValidationError::PastCutoff {
+            version: current.number,
+            after_seq: now.first_seq - 1,
+            reason: format!(
+                "the key that signs seq {} is {} now, not {} as in roster version {}{}",
+                notice.seq,
+                now.key.short(),
+                span.key.short(),
+                named.number,
+                if revoked(current, &notice.author, &span.key) {
+                    " (revoked as compromised)"
+                } else {
+                    ""
+                }
+            ),
+        }),
+        None => Err(ValidationError::UnknownAuthor {
+            author: notice.author,
+        }),
+    }
+}
+
+/// Whether `key` of `member` was revoked as compromised.
+fn revoked(current: &Version, member: &AuthorityId, key: &AuthorityId) -> bool {
+    current
+        .keys
+        .get(member)
+        .is_some_and(|spans| spans.iter().any(|s| s.key == *key && s.compromised))
 }
 
 /// Checks a listing against the catalog's rule for its category and
@@ -520,7 +643,7 @@ pub fn check_changes(changes: &[ListingChange]) -> Result<(), ValidationError> {
 /// federation, membership, field limits, identifiers, the roster's grants,
 /// the catalog, the objection window and the mandatory-measure rule.
 pub fn check_notice(notice: &Notice, federation: &Federation) -> Result<(), ValidationError> {
-    if notice.version != NOTICE_VERSION {
+    if !(NOTICE_VERSION_MIN..=NOTICE_VERSION).contains(&notice.version) {
         return Err(ValidationError::UnsupportedVersion {
             found: notice.version,
             supported: NOTICE_VERSION,

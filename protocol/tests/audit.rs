@@ -84,6 +84,7 @@ fn forged_repair_is_reported() {
     });
     let notice = Notice {
         version: NOTICE_VERSION,
+        roster: 0,
         federation: test.federation.id(),
         author: test.author(forger),
         seq,

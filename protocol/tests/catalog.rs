@@ -167,6 +167,7 @@ fn the_rule_holds_for_notices_of_other_members_too() {
     short.measures = vec!["procurement-ban".into()];
     let notice = credence_protocol::Notice {
         version: credence_protocol::model::NOTICE_VERSION,
+        roster: 0,
         federation: test.federation.id(),
         author: test.author(0),
         seq: 1,

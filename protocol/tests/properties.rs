@@ -161,6 +161,7 @@ fn notice() -> impl Strategy<Value = Notice> {
     (
         any::<u16>(),
         digest(),
+        any::<u64>(),
         digest(),
         any::<u64>(),
         digest(),
@@ -168,9 +169,11 @@ fn notice() -> impl Strategy<Value = Notice> {
         kind(),
     )
         .prop_map(
-            |(version, federation, author, seq, prev, issued_at, kind)| Notice {
+            |(version, federation, roster, author, seq, prev, issued_at, kind)| Notice {
                 version,
                 federation: FederationId(federation),
+                // Format 1 has no roster field: it reads as version 0.
+                roster: if version >= 2 { roster } else { 0 },
                 author: AuthorityId(author),
                 seq,
                 prev: NoticeId(prev),

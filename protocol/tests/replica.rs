@@ -31,6 +31,7 @@ fn notice(
 ) -> Notice {
     Notice {
         version: NOTICE_VERSION,
+        roster: 0,
         federation: test.federation.id(),
         author: test.author(author),
         seq,

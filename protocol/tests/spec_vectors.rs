@@ -13,6 +13,7 @@ fn vectors() -> Vec<(&'static str, Vec<u8>, NoticeId)> {
     let test = testkit::federation(7, 4);
     let list = Notice {
         version: NOTICE_VERSION,
+        roster: 0,
         federation: test.federation.id(),
         author: test.author(0),
         seq: 1,
@@ -23,6 +24,7 @@ fn vectors() -> Vec<(&'static str, Vec<u8>, NoticeId)> {
     let (list_id, list_bytes) = testkit::sign(&test.keys[0], &list);
     let withdraw = Notice {
         version: NOTICE_VERSION,
+        roster: 0,
         federation: test.federation.id(),
         author: test.author(0),
         seq: 2,
@@ -35,9 +37,19 @@ fn vectors() -> Vec<(&'static str, Vec<u8>, NoticeId)> {
         },
     };
     let (withdraw_id, withdraw_bytes) = testkit::sign(&test.keys[0], &withdraw);
+    // The listing in notice format 1, as signed before roster versions:
+    // no roster field, read as roster version 0.
+    let format_1 = Notice {
+        version: credence_protocol::model::NOTICE_VERSION_MIN,
+        ..list.clone()
+    };
+    let (format_1_id, format_1_bytes) = testkit::sign(&test.keys[0], &format_1);
+    let decoded = codec::decode_notice(codec::envelope_parts(&format_1_bytes).unwrap().0).unwrap();
+    assert_eq!((decoded.version, decoded.roster), (1, 0));
     vec![
         ("list", list_bytes, list_id),
         ("withdraw", withdraw_bytes, withdraw_id),
+        ("list-format-1", format_1_bytes, format_1_id),
     ]
 }
 
@@ -162,7 +174,7 @@ fn bundle_vector() {
     use credence_protocol::store::MemStore;
     let test = testkit::federation(7, 4);
     let mut replica = Replica::new(test.federation.clone(), MemStore::new());
-    for (_, bytes, _) in vectors() {
+    for (_, bytes, _) in vectors().into_iter().take(2) {
         replica.ingest(&bytes).unwrap();
     }
     let note = testkit::checkpoint_note(&test, replica.store(), 0, &[], 0);
@@ -274,5 +286,59 @@ fn query_vectors() {
     assert_eq!(
         report.listings[0].proof,
         credence_protocol::proven::Proof::Witnessed
+    );
+}
+
+/// SPEC.md's roster version vector: version 1 of the test federation
+/// (seed 7, four members, threshold three) adds a fifth member (the
+/// testkit key 4 of seed 7, region 350600, blacklisting `tax`,
+/// implementing `procurement-ban`) and sets the threshold to four; signed
+/// by members 0, 1 and 2 and by the new member's key.
+#[test]
+fn roster_version_vector() {
+    use credence_protocol::governance::SignedVersion;
+    use credence_protocol::governance::chain::{Added, Chain};
+    use credence_protocol::governance::proposal::{ChangeDocument, propose};
+    use credence_protocol::roster::MemberDocument;
+    let test = testkit::federation(7, 4);
+    let joining = testkit::key(7, 4);
+    let mut chain = Chain::new(test.federation.clone());
+    let version = propose(
+        chain.current(),
+        &ChangeDocument {
+            threshold: Some(4),
+            add: vec![MemberDocument {
+                handle: String::new(),
+                key: hex::encode(joining.public_bytes()),
+                name: "Zhangzhou Market Regulation Bureau".into(),
+                region: "350600".into(),
+                department: "market regulation".into(),
+                issues_black: vec!["tax".into()],
+                issues_red: Vec::new(),
+                implements: vec!["procurement-ban".into()],
+                auditor: false,
+                listen: Vec::new(),
+            }],
+            ..ChangeDocument::default()
+        },
+    )
+    .unwrap();
+    let mut signed = SignedVersion::new(&version).unwrap();
+    for key in [&test.keys[0], &test.keys[1], &test.keys[2], &joining] {
+        signed.sign(key);
+    }
+    let bytes = signed.to_bytes().unwrap();
+    let got = format!("{} {}\n", hex::encode(signed.hash().0), hex::encode(&bytes));
+    assert_eq!(
+        got,
+        include_str!("spec/roster_version.txt"),
+        "SPEC.md's roster version vector changed:\n{got}"
+    );
+    assert_eq!(
+        chain.add(SignedVersion::from_bytes(&bytes).unwrap()),
+        Ok(Added::Valid {
+            number: 1,
+            chosen: true
+        })
     );
 }

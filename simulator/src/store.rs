@@ -210,6 +210,7 @@ pub struct SimStore {
     listings: Vec<u32>,
     arrivals: Vec<u32>,
     forks: BTreeMap<(AuthorityId, u64, NoticeId), ForkEvidence>,
+    rosters: BTreeMap<credence_protocol::model::RosterHash, Vec<u8>>,
 }
 
 impl SimStore {
@@ -226,6 +227,7 @@ impl SimStore {
             listings: Vec::new(),
             arrivals: Vec::new(),
             forks: BTreeMap::new(),
+            rosters: BTreeMap::new(),
         }
     }
 
@@ -423,6 +425,26 @@ impl Store for SimStore {
         Ok(self.forks.values().cloned().collect())
     }
 
+    fn put_roster_version(
+        &mut self,
+        hash: &credence_protocol::model::RosterHash,
+        bytes: &[u8],
+    ) -> Result<(), Self::Error> {
+        self.rosters.insert(*hash, bytes.to_vec());
+        Ok(())
+    }
+
+    fn has_roster_version(
+        &self,
+        hash: &credence_protocol::model::RosterHash,
+    ) -> Result<bool, Self::Error> {
+        Ok(self.rosters.contains_key(hash))
+    }
+
+    fn roster_versions(&self) -> Result<Vec<Vec<u8>>, Self::Error> {
+        Ok(self.rosters.values().cloned().collect())
+    }
+
     fn flush(&mut self) -> Result<(), Self::Error> {
         Ok(())
     }
@@ -456,6 +478,7 @@ mod tests {
             issued_at: credence_protocol::time::Timestamp(1),
             frontier,
             budget: credence_protocol::replica::BUDGET_FULL - 1000,
+            roster: 0,
         };
         let append = |store: &mut SimStore| {
             store

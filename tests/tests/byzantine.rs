@@ -31,6 +31,7 @@ fn forged_unauthorised_and_malformed_messages_from_a_member_are_rejected_everywh
     let tax = credence_protocol::model::AuthorityId(key.public_bytes());
     let notice = |kind: NoticeKind| Notice {
         version: NOTICE_VERSION,
+        roster: 0,
         federation: federation.id(),
         author: tax,
         seq: 1,

@@ -212,6 +212,7 @@ fn forged_repair_is_refused_and_reported(
         .clone();
     let notice = Notice {
         version: NOTICE_VERSION,
+        roster: 0,
         federation: bundle.federation().unwrap().id(),
         author,
         seq: head.seq + 1,

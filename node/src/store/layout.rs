@@ -15,6 +15,7 @@ pub(super) const SUBJECT: u8 = b's';
 pub(super) const FORK: u8 = b'f';
 pub(super) const META: u8 = b'm';
 pub(super) const REGISTER: u8 = b'q';
+pub(super) const ROSTER: u8 = b'v';
 pub(super) const META_COUNT: &[u8] = b"count";
 pub(super) const META_FEDERATION: &[u8] = b"federation";
 
@@ -57,9 +58,10 @@ pub(super) fn id_from(bytes: &[u8]) -> Result<NoticeId, StoreError> {
 }
 
 /// Head layout: seq (8), id (32), issued_at (8), the frontier (8 + 32 per
-/// bit set in seq), then the author's notice budget (8). A head written
-/// before budgets were kept ends at the frontier; it reads as a full
-/// budget.
+/// bit set in seq), then the author's notice budget (8) and the roster
+/// version its newest notice names (8). A head written before budgets
+/// were kept ends at the frontier and reads as a full budget; one written
+/// before roster versions ends at the budget and reads as version 0.
 pub(super) fn encode_head(head: &Head) -> Vec<u8> {
     let mut bytes = Vec::with_capacity(48 + 8 + 32 * 8 + 8);
     bytes.extend_from_slice(&head.seq.to_be_bytes());
@@ -67,6 +69,7 @@ pub(super) fn encode_head(head: &Head) -> Vec<u8> {
     bytes.extend_from_slice(&head.issued_at.0.to_be_bytes());
     bytes.extend_from_slice(&head.frontier.to_bytes());
     bytes.extend_from_slice(&head.budget.to_be_bytes());
+    bytes.extend_from_slice(&head.roster.to_be_bytes());
     bytes
 }
 
@@ -83,9 +86,16 @@ pub(super) fn decode_head(author: AuthorityId, bytes: &[u8]) -> Result<Head, Sto
     let (frontier, budget) = rest.split_at(frontier_len);
     let frontier =
         Frontier::from_bytes(frontier).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    let budget = match budget {
-        [] => credence_protocol::replica::BUDGET_FULL,
-        bytes => u64::from_be_bytes(bytes.try_into().map_err(|_| corrupt())?),
+    let (budget, roster) = match budget {
+        [] => (credence_protocol::replica::BUDGET_FULL, 0),
+        bytes => {
+            let (budget, roster) = bytes.split_first_chunk::<8>().ok_or_else(corrupt)?;
+            let roster = match roster {
+                [] => 0,
+                bytes => u64::from_be_bytes(bytes.try_into().map_err(|_| corrupt())?),
+            };
+            (u64::from_be_bytes(*budget), roster)
+        }
     };
     let head = Head {
         author,
@@ -94,6 +104,7 @@ pub(super) fn decode_head(author: AuthorityId, bytes: &[u8]) -> Result<Head, Sto
         issued_at: Timestamp(u64::from_be_bytes(*issued_at)),
         frontier,
         budget,
+        roster,
     };
     if head.frontier.size() != head.seq {
         return Err(StoreError::Corrupt(format!(

@@ -27,7 +27,7 @@
 //! snapshot), and this file (the store itself).
 
 use credence_crypto::merkle::leaf_hash;
-use credence_protocol::model::{AuthorityId, FederationId, NoticeId, SubjectKey};
+use credence_protocol::model::{AuthorityId, FederationId, NoticeId, RosterHash, SubjectKey};
 use credence_protocol::store::{Append, ForkEvidence, Head, Store};
 use credence_protocol::time::Timestamp;
 use std::collections::{BTreeMap, VecDeque};
@@ -171,6 +171,19 @@ macro_rules! store_reads {
         fn forks(&self) -> Result<Vec<ForkEvidence>, StoreError> {
             self.view().forks()
         }
+
+        fn has_roster_version(&self, hash: &RosterHash) -> Result<bool, StoreError> {
+            Ok(self.view().get(&key(ROSTER, &[&hash.0]))?.is_some())
+        }
+
+        fn roster_versions(&self) -> Result<Vec<Vec<u8>>, StoreError> {
+            Ok(self
+                .view()
+                .prefix(&[ROSTER])?
+                .into_iter()
+                .map(|(_, v)| v)
+                .collect())
+        }
     };
 }
 
@@ -220,6 +233,11 @@ impl Store for SledStore {
 
     fn notice_count(&self) -> Result<u64, StoreError> {
         Ok(self.count)
+    }
+
+    fn put_roster_version(&mut self, hash: &RosterHash, bytes: &[u8]) -> Result<(), StoreError> {
+        self.overlay.insert(key(ROSTER, &[&hash.0]), bytes.to_vec());
+        Ok(())
     }
 
     fn put_fork(&mut self, evidence: &ForkEvidence) -> Result<bool, StoreError> {
@@ -519,6 +537,7 @@ mod tests {
             issued_at: Timestamp(seq),
             frontier,
             budget: 1000 * seq,
+            roster: 0,
         };
         let envelope = credence_protocol::store::suite::envelope(author, seq);
         store
@@ -709,6 +728,7 @@ mod tests {
                 issued_at: Timestamp(5),
                 frontier,
                 budget: 12_345,
+                roster: 3,
             };
             store
                 .append(Append {

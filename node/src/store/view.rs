@@ -4,7 +4,7 @@
 
 use super::layout::*;
 use super::{Entries, Layer, StoreError};
-use credence_protocol::model::{AuthorityId, NoticeId, SUBJECT_KEY_BYTES, SubjectKey};
+use credence_protocol::model::{AuthorityId, NoticeId, RosterHash, SUBJECT_KEY_BYTES, SubjectKey};
 use credence_protocol::store::{Append, ForkEvidence, Head, Store};
 use std::collections::BTreeMap;
 
@@ -241,6 +241,10 @@ impl Store for SledSnapshot {
     }
 
     fn put_fork(&mut self, _: &ForkEvidence) -> Result<bool, StoreError> {
+        Err(StoreError::ReadOnly)
+    }
+
+    fn put_roster_version(&mut self, _: &RosterHash, _: &[u8]) -> Result<(), StoreError> {
         Err(StoreError::ReadOnly)
     }
 

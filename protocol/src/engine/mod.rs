@@ -531,6 +531,10 @@ pub enum Refusal {
         /// When one more notice fits.
         retry_after_ms: u64,
     },
+    /// This node's key no longer signs its log: a roster version rotated
+    /// or revoked it (the node runs with the key the roster names now).
+    #[error("{0}")]
+    KeyRetired(String),
     /// The store failed.
     #[error("the store failed: {0}")]
     Store(String),
@@ -549,6 +553,7 @@ impl Refusal {
             Refusal::BadQuery(_) => "bad_query",
             Refusal::Busy(_) => "busy",
             Refusal::OverBudget { .. } => "over_budget",
+            Refusal::KeyRetired(_) => "key_retired",
             Refusal::Store(_) => "internal",
         }
     }
@@ -1251,6 +1256,7 @@ impl<S: Store> Engine<S> {
                     IssueError::OverBudget { retry_after_ms } => {
                         Refusal::OverBudget { retry_after_ms }
                     }
+                    IssueError::NotOurKey { .. } => Refusal::KeyRetired(e.to_string()),
                     IssueError::Replica(e) => Refusal::Store(e.to_string()),
                 };
                 out.push(Output::Issued {

@@ -632,6 +632,7 @@ fn fork_evidence_reaches_a_replica_by_sync_alone() {
     let make = |subject| {
         let notice = crate::model::Notice {
             version: crate::model::NOTICE_VERSION,
+            roster: 0,
             federation,
             author,
             seq: 1,

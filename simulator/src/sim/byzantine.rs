@@ -26,6 +26,7 @@ impl Sim {
         });
         let notice = Notice {
             version: NOTICE_VERSION,
+            roster: 0,
             federation: self.oracle.federation().id(),
             author,
             seq,

@@ -1,0 +1,365 @@
+//! Notices under the roster chain: a removed member's notices past its
+//! cutoff are refused everywhere and those before it stay valid; after a
+//! revocation the compromised key's notices past the cutoff are refused
+//! and the member continues with its new key; a log never names an older
+//! roster version; a notice naming a version not yet received waits for
+//! it; a new member's notices are taken once its version is; the chain is
+//! kept in the store and read back.
+
+use credence_crypto::AuthorityKey;
+use credence_protocol::AuthorityId;
+use credence_protocol::governance::SignedVersion;
+use credence_protocol::governance::chain::Added;
+use credence_protocol::governance::proposal::{
+    ChangeDocument, RemoveDocument, RotateDocument, propose,
+};
+use credence_protocol::model::{NOTICE_VERSION, NOTICE_VERSION_MIN, Notice, NoticeId, NoticeKind};
+use credence_protocol::replica::{IssueError, Outcome, Replica};
+use credence_protocol::roster::MemberDocument;
+use credence_protocol::store::{MemStore, Store};
+use credence_protocol::testkit::{self, TestFederation};
+use credence_protocol::time::Timestamp;
+use credence_protocol::validate::ValidationError;
+
+const T0: Timestamp = Timestamp(1_767_225_600_000); // 2026-01-01
+
+fn setup() -> (TestFederation, Replica<MemStore>) {
+    let test = testkit::federation(31, 3);
+    let replica = Replica::new(test.federation.clone(), MemStore::new());
+    (test, replica)
+}
+
+fn signed(
+    version: &credence_protocol::governance::RosterVersion,
+    keys: &[&AuthorityKey],
+) -> SignedVersion {
+    let mut signed = SignedVersion::new(version).expect("encodes");
+    for key in keys {
+        signed.sign(key);
+    }
+    signed
+}
+
+/// A notice of member `author` at `seq` naming roster version `roster`,
+/// signed by `key`.
+fn notice(
+    test: &TestFederation,
+    key: &AuthorityKey,
+    author: usize,
+    seq: u64,
+    prev: NoticeId,
+    roster: u64,
+    subject: u64,
+) -> (NoticeId, Vec<u8>) {
+    let notice = Notice {
+        version: NOTICE_VERSION,
+        federation: test.federation.id(),
+        roster,
+        author: test.author(author),
+        seq,
+        prev,
+        issued_at: T0.plus_ms(seq),
+        kind: NoticeKind::List(testkit::listing(subject, "tax", T0)),
+    };
+    testkit::sign(key, &notice)
+}
+
+fn rejected(outcomes: &[Outcome]) -> Option<&ValidationError> {
+    outcomes.iter().find_map(|outcome| match outcome {
+        Outcome::Rejected { error, .. } => Some(error),
+        _ => None,
+    })
+}
+
+fn accepted(outcomes: &[Outcome]) -> bool {
+    outcomes
+        .iter()
+        .any(|o| matches!(o, Outcome::Accepted { .. }))
+}
+
+#[test]
+fn a_removed_member_s_notices_past_its_cutoff_are_refused_and_earlier_ones_stay() {
+    let (test, mut replica) = setup();
+    // Member 2 signs seq 1 and 2 before its removal; a second replica gets
+    // them only after.
+    let (one, one_bytes) = notice(&test, &test.keys[2], 2, 1, NoticeId::default(), 0, 1);
+    let (two, two_bytes) = notice(&test, &test.keys[2], 2, 2, one, 0, 2);
+    let (_, three_bytes) = notice(&test, &test.keys[2], 2, 3, two, 0, 3);
+    assert!(accepted(&replica.ingest(&one_bytes).unwrap()));
+    let version = propose(
+        replica.chain().current(),
+        &ChangeDocument {
+            remove: vec![RemoveDocument {
+                member: test.author(2).to_string(),
+                after_seq: 2,
+            }],
+            ..ChangeDocument::default()
+        },
+    )
+    .expect("a removal");
+    let version = signed(&version, &[&test.keys[0], &test.keys[1]]);
+    assert_eq!(
+        replica.add_roster_version(version.clone()).unwrap(),
+        Added::Valid {
+            number: 1,
+            chosen: true
+        }
+    );
+    let mut late = Replica::new(test.federation.clone(), MemStore::new());
+    late.add_roster_version(version).unwrap();
+    for replica in [&mut replica, &mut late] {
+        let _ = replica.ingest(&one_bytes).unwrap();
+        assert!(
+            accepted(&replica.ingest(&two_bytes).unwrap()),
+            "seq 2 is at the cutoff: valid"
+        );
+        let outcomes = replica.ingest(&three_bytes).unwrap();
+        let error = rejected(&outcomes).expect("seq 3 is past the cutoff");
+        assert!(
+            matches!(
+                error,
+                ValidationError::PastCutoff {
+                    version: 1,
+                    after_seq: 2,
+                    ..
+                }
+            ),
+            "{error:?}"
+        );
+        assert!(error.to_string().contains("removed"), "{error}");
+        assert_eq!(error.code(), "past_cutoff");
+        // Naming the version that removed it does not help.
+        let (_, named_bytes) = notice(&test, &test.keys[2], 2, 3, two, 1, 3);
+        let outcomes = replica.ingest(&named_bytes).unwrap();
+        assert!(
+            matches!(
+                rejected(&outcomes),
+                Some(ValidationError::UnknownAuthor { .. })
+            ),
+            "{outcomes:?}"
+        );
+        assert_eq!(
+            replica.store().head(&test.author(2)).unwrap().unwrap().seq,
+            2
+        );
+    }
+    // Its own replica refuses to issue for it.
+    let error = replica
+        .issue(
+            &test.keys[2],
+            NoticeKind::List(testkit::listing(9, "tax", T0)),
+            T0.plus_ms(10),
+        )
+        .unwrap_err();
+    assert!(matches!(error, IssueError::Invalid(_)), "{error:?}");
+}
+
+#[test]
+fn after_a_revocation_the_member_continues_with_its_new_key() {
+    let (test, mut replica) = setup();
+    let (one, one_bytes) = notice(&test, &test.keys[1], 1, 1, NoticeId::default(), 0, 1);
+    assert!(accepted(&replica.ingest(&one_bytes).unwrap()));
+    let fresh = testkit::key(77, 0);
+    let version = propose(
+        replica.chain().current(),
+        &ChangeDocument {
+            rotate: vec![RotateDocument {
+                member: test.author(1).to_string(),
+                key: hex::encode(fresh.public_bytes()),
+                after_seq: 1,
+                compromised: true,
+            }],
+            ..ChangeDocument::default()
+        },
+    )
+    .expect("a revocation");
+    let version = signed(&version, &[&test.keys[0], &test.keys[2], &fresh]);
+    replica.add_roster_version(version).unwrap();
+
+    // The thief signs seq 2 with the compromised key, naming version 0.
+    let (_, stolen) = notice(&test, &test.keys[1], 1, 2, one, 0, 2);
+    let outcomes = replica.ingest(&stolen).unwrap();
+    let error = rejected(&outcomes).expect("the compromised key is retired past seq 1");
+    assert!(
+        error.to_string().contains("revoked as compromised"),
+        "{error}"
+    );
+    // Naming version 1 with the old key: the signature does not verify.
+    let (_, stolen) = notice(&test, &test.keys[1], 1, 2, one, 1, 2);
+    let outcomes = replica.ingest(&stolen).unwrap();
+    assert!(
+        matches!(
+            rejected(&outcomes),
+            Some(ValidationError::BadSignature { .. })
+        ),
+        "{outcomes:?}"
+    );
+    // The old key cannot issue any more; the new one continues the log
+    // under the member's stable id.
+    let error = replica
+        .issue(
+            &test.keys[1],
+            NoticeKind::List(testkit::listing(3, "tax", T0)),
+            T0.plus_ms(5),
+        )
+        .unwrap_err();
+    assert!(
+        matches!(error, IssueError::Invalid(_) | IssueError::NotOurKey { .. }),
+        "{error:?}"
+    );
+    let issued = replica
+        .issue(
+            &fresh,
+            NoticeKind::List(testkit::listing(3, "tax", T0)),
+            T0.plus_ms(5),
+        )
+        .expect("the new key signs seq 2");
+    assert_eq!(issued.seq, 2);
+    let head = replica.store().head(&test.author(1)).unwrap().unwrap();
+    assert_eq!((head.seq, head.roster), (2, 1));
+
+    // Another replica with the chain takes the member's log as it is.
+    let mut other = Replica::new(test.federation.clone(), MemStore::new());
+    for signed in replica.chain().signed_versions() {
+        other.add_roster_version((*signed).clone()).unwrap();
+    }
+    assert!(accepted(&other.ingest(&one_bytes).unwrap()));
+    assert!(accepted(&other.ingest(&issued.envelope).unwrap()));
+}
+
+#[test]
+fn a_log_never_names_an_older_version_and_unknown_versions_wait() {
+    let (test, mut replica) = setup();
+    let joining = testkit::key(78, 0);
+    let version = propose(
+        replica.chain().current(),
+        &ChangeDocument {
+            threshold: Some(3),
+            add: vec![MemberDocument {
+                handle: String::new(),
+                key: hex::encode(joining.public_bytes()),
+                name: "Nanping Bureau".into(),
+                region: "350700".into(),
+                department: "taxation".into(),
+                issues_black: vec!["tax".into()],
+                issues_red: Vec::new(),
+                implements: Vec::new(),
+                auditor: false,
+                listen: Vec::new(),
+            }],
+            ..ChangeDocument::default()
+        },
+    )
+    .expect("an addition");
+    let version = signed(&version, &[&test.keys[0], &test.keys[1], &joining]);
+
+    // Before the version arrives: a notice naming it is refused as not yet
+    // known, and so is the new member's.
+    let (one, one_bytes) = notice(&test, &test.keys[0], 0, 1, NoticeId::default(), 1, 1);
+    let outcomes = replica.ingest(&one_bytes).unwrap();
+    assert!(
+        matches!(
+            rejected(&outcomes),
+            Some(ValidationError::RosterVersionUnknown {
+                named: 1,
+                current: 0
+            })
+        ),
+        "{outcomes:?}"
+    );
+    let joined = AuthorityId(joining.public_bytes());
+    let newcomer = Notice {
+        version: NOTICE_VERSION,
+        federation: test.federation.id(),
+        roster: 1,
+        author: joined,
+        seq: 1,
+        prev: NoticeId::default(),
+        issued_at: T0,
+        kind: NoticeKind::List(testkit::listing(5, "tax", T0)),
+    };
+    let (_, newcomer_bytes) = testkit::sign(&joining, &newcomer);
+    assert!(!accepted(&replica.ingest(&newcomer_bytes).unwrap()));
+
+    replica.add_roster_version(version).unwrap();
+    assert!(accepted(&replica.ingest(&one_bytes).unwrap()));
+    assert!(accepted(&replica.ingest(&newcomer_bytes).unwrap()));
+    // The next notice of member 0 names version 0 again: refused.
+    let (_, back) = notice(&test, &test.keys[0], 0, 2, one, 0, 2);
+    let outcomes = replica.ingest(&back).unwrap();
+    assert_eq!(
+        rejected(&outcomes),
+        Some(&ValidationError::RosterVersionRegressed {
+            previous: 1,
+            found: 0
+        })
+    );
+    assert_eq!(
+        rejected(&outcomes).map(|e| e.code()),
+        Some("roster_version_regressed")
+    );
+}
+
+#[test]
+fn format_1_notices_read_as_roster_version_0() {
+    let (test, mut replica) = setup();
+    let old = Notice {
+        version: NOTICE_VERSION_MIN,
+        federation: test.federation.id(),
+        roster: 0,
+        author: test.author(0),
+        seq: 1,
+        prev: NoticeId::default(),
+        issued_at: T0,
+        kind: NoticeKind::List(testkit::listing(1, "tax", T0)),
+    };
+    let (id, bytes) = testkit::sign(&test.keys[0], &old);
+    assert!(accepted(&replica.ingest(&bytes).unwrap()));
+    let stored = replica.load(&id).unwrap().expect("stored");
+    assert_eq!((stored.notice.version, stored.notice.roster), (1, 0));
+    // The log continues in format 2.
+    let issued = replica
+        .issue(
+            &test.keys[0],
+            NoticeKind::List(testkit::listing(2, "tax", T0)),
+            T0,
+        )
+        .unwrap();
+    assert_eq!(issued.seq, 2);
+}
+
+#[test]
+fn the_chain_is_kept_in_the_store_and_read_back() {
+    let (test, mut replica) = setup();
+    let joining = testkit::key(79, 0);
+    let version = propose(
+        replica.chain().current(),
+        &ChangeDocument {
+            threshold: Some(3),
+            add: vec![MemberDocument {
+                handle: String::new(),
+                key: hex::encode(joining.public_bytes()),
+                name: "Putian Bureau".into(),
+                region: "350300".into(),
+                department: "taxation".into(),
+                issues_black: Vec::new(),
+                issues_red: Vec::new(),
+                implements: Vec::new(),
+                auditor: true,
+                listen: Vec::new(),
+            }],
+            ..ChangeDocument::default()
+        },
+    )
+    .unwrap();
+    replica
+        .add_roster_version(signed(&version, &[&test.keys[0], &test.keys[2], &joining]))
+        .unwrap();
+    let hash = replica.chain().current().hash;
+    let store = replica.store().clone();
+    let mut reopened = Replica::new(test.federation.clone(), store);
+    assert_eq!(reopened.chain().current().number, 0);
+    assert_eq!(reopened.load_roster_versions().unwrap(), 1);
+    assert_eq!(reopened.chain().current().hash, hash);
+    assert_eq!(reopened.federation().roster().members.len(), 4);
+}
