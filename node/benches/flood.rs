@@ -111,7 +111,8 @@ async fn flood(
     stop: Arc<AtomicBool>,
     sent: Arc<Sent>,
 ) {
-    let mut swarm = net::swarm(&key, &federation, false).expect("flooder swarm");
+    let mut swarm =
+        net::swarm(&key, &federation, &net::members(&federation), false).expect("flooder swarm");
     let topic = net::topic(&federation);
     swarm
         .behaviour_mut()

@@ -19,6 +19,11 @@
 //! | GET | `/v1/logs/{author}/inclusion?seq=&size=` | inclusion proof of the notice at `seq` |
 //! | GET | `/v1/logs/{author}/consistency?from=&to=` | consistency proof between two sizes |
 //! | GET | `/v1/logs/{author}/entries?from=&count=` | envelopes from `from` (at most 512) |
+//! | GET | `/v1/federation` | the roster chain, the current version, equivocations and the proposals held |
+//! | POST | `/v1/federation/proposals` | `{"change": {...}}`: build the next version, sign it, circulate it; `{"proposal": HEX}`: take a proposal file's bytes |
+//! | POST | `/v1/federation/proposals/{hash}/sign` | add this member's signature and circulate |
+//! | POST | `/v1/federation/proposals/{hash}/submit` | publish a proposal that reached its threshold |
+//! | POST | `/v1/federation/versions` | `{"version": HEX}`: take and publish a signed version |
 //! | GET | `/metrics` | Prometheus metrics |
 //!
 //! Errors are `{"error": {"code": "...", "message": "..."}}` with a stable
@@ -30,12 +35,13 @@
 //! one is closed after 30 s and a request is cut at 60 s.
 
 use crate::daemon::{
-    Command, DaemonError, ProofAnswer, ProofAsk, QUERY_DEADLINE_DEFAULT_MS, QUERY_DEADLINE_MAX_MS,
-    QueryAsk, QueryScope,
+    Command, DaemonError, GovernRequest, ProofAnswer, ProofAsk, QUERY_DEADLINE_DEFAULT_MS,
+    QUERY_DEADLINE_MAX_MS, QueryAsk, QueryScope,
 };
 use crate::views::{
-    ConsistencyView, EntriesView, ErrorBody, ErrorDetail, FeedView, IdentityAnswer, InclusionView,
-    IssueAnswer, ListingView, PeersView, QueryView, RegisterView, Status, SubjectView, TasksView,
+    ConsistencyView, EntriesView, ErrorBody, ErrorDetail, FeedView, GovernanceView, IdentityAnswer,
+    InclusionView, IssueAnswer, ListingView, PeersView, QueryView, RegisterView, RosterView,
+    Status, SubjectView, TasksView,
 };
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
@@ -45,7 +51,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use credence_protocol::engine::{Readiness, Refusal};
-use credence_protocol::model::{AuthorityId, NoticeId, NoticeKind, SubjectKey, SubjectKind};
+use credence_protocol::governance::SignedVersion;
+use credence_protocol::governance::proposal::{ChangeDocument, decode_proposal};
+use credence_protocol::model::{
+    AuthorityId, NoticeId, NoticeKind, RosterHash, SubjectKey, SubjectKind,
+};
 use credence_protocol::roster::Federation;
 use credence_protocol::time::Timestamp;
 use serde::Deserialize;
@@ -121,6 +131,14 @@ pub fn router(commands: mpsc::Sender<Command>, federation: Federation, token: St
         .route("/v1/logs/{author}/inclusion", get(inclusion))
         .route("/v1/logs/{author}/consistency", get(consistency))
         .route("/v1/logs/{author}/entries", get(entries))
+        .route("/v1/federation", get(roster))
+        .route("/v1/federation/proposals", post(propose))
+        .route("/v1/federation/proposals/{hash}/sign", post(sign_proposal))
+        .route(
+            "/v1/federation/proposals/{hash}/submit",
+            post(submit_proposal),
+        )
+        .route("/v1/federation/versions", post(take_version))
         .route("/metrics", get(metrics))
         .route_layer(middleware::from_fn_with_state(state.clone(), authorise));
     Router::new()
@@ -309,6 +327,80 @@ fn parse_id(field: &str, text: &str) -> Result<NoticeId, ApiError> {
             format!("{field}: {text:?} is not a notice id (64 hex digits)"),
         )
     })
+}
+
+async fn roster(State(state): State<AppState>) -> Result<Json<RosterView>, ApiError> {
+    Ok(Json(ask(&state, Command::Roster).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+enum ProposalBody {
+    #[serde(rename = "change")]
+    Change(Box<ChangeDocument>),
+    #[serde(rename = "proposal")]
+    Proposal(String),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VersionBody {
+    version: String,
+}
+
+fn parse_proposal(field: &str, text: &str) -> Result<SignedVersion, ApiError> {
+    let bytes = hex::decode(text.trim()).map_err(|e| {
+        ApiError::bad(
+            "bad_field",
+            format!("{field}: not hex ({e}): give the proposal file's bytes in hex"),
+        )
+    })?;
+    decode_proposal(&bytes).map_err(|e| ApiError::bad("bad_field", format!("{field}: {e}")))
+}
+
+fn parse_hash(text: &str) -> Result<RosterHash, ApiError> {
+    text.parse().map_err(|_| {
+        ApiError::bad(
+            "bad_field",
+            format!("hash: {text:?} is not a roster version hash (64 hex digits)"),
+        )
+    })
+}
+
+async fn govern(state: &AppState, request: GovernRequest) -> Result<Response, ApiError> {
+    let answer = ask(state, |tx| Command::Govern(request, tx)).await?;
+    Ok((StatusCode::OK, Json(GovernanceView::from(&answer))).into_response())
+}
+
+async fn propose(State(state): State<AppState>, body: Bytes) -> Result<Response, ApiError> {
+    let request = match parse_json::<ProposalBody>(&body)? {
+        ProposalBody::Change(change) => GovernRequest::Change(change),
+        ProposalBody::Proposal(text) => GovernRequest::Proposal(parse_proposal("proposal", &text)?),
+    };
+    govern(&state, request).await
+}
+
+async fn sign_proposal(
+    State(state): State<AppState>,
+    Path(hash): Path<String>,
+) -> Result<Response, ApiError> {
+    govern(&state, GovernRequest::Sign(parse_hash(&hash)?)).await
+}
+
+async fn submit_proposal(
+    State(state): State<AppState>,
+    Path(hash): Path<String>,
+) -> Result<Response, ApiError> {
+    govern(&state, GovernRequest::Submit(parse_hash(&hash)?)).await
+}
+
+async fn take_version(State(state): State<AppState>, body: Bytes) -> Result<Response, ApiError> {
+    let body: VersionBody = parse_json(&body)?;
+    govern(
+        &state,
+        GovernRequest::Version(parse_proposal("version", &body.version)?),
+    )
+    .await
 }
 
 async fn issue(State(state): State<AppState>, body: Bytes) -> Result<Response, ApiError> {

@@ -6,6 +6,7 @@
 //! connect (`allow_block_list` refuses everyone else at connection time).
 
 use credence_crypto::AuthorityKey;
+use credence_protocol::governance::Version;
 use credence_protocol::model::{AuthorityId, ENVELOPE_BYTES_MAX};
 use credence_protocol::query::{ANSWER_BYTES_MAX, QUERY_MESSAGE_BYTES_MAX, QUERY_PROTOCOL};
 use credence_protocol::roster::Federation;
@@ -75,6 +76,22 @@ pub fn members(federation: &Federation) -> BTreeMap<PeerId, AuthorityId> {
         .members
         .iter()
         .filter_map(|m| peer_id(&m.key).map(|peer| (peer, m.key)))
+        .collect()
+}
+
+/// Peer id of its current key → member id, for every member of a roster
+/// version: who may connect under the current version (a member that
+/// rotated its key connects under the new one).
+pub fn members_of(version: &Version) -> BTreeMap<PeerId, AuthorityId> {
+    version
+        .federation
+        .roster()
+        .members
+        .iter()
+        .filter_map(|m| {
+            let key = version.current_key(&m.key)?.key;
+            peer_id(&key).map(|peer| (peer, m.key))
+        })
         .collect()
 }
 
@@ -271,13 +288,14 @@ fn request_response(
     )
 }
 
-/// Builds the swarm of `key` in `federation`.
+/// Builds the swarm of `key` in `federation`, open to `members` (peer id
+/// → member).
 pub fn swarm(
     key: &AuthorityKey,
     federation: &Federation,
+    members: &BTreeMap<PeerId, AuthorityId>,
     mdns: bool,
 ) -> Result<Swarm<Behaviour>, NetError> {
-    let members = members(federation);
     let swarm = libp2p::SwarmBuilder::with_existing_identity(keypair(key))
         .with_tokio()
         .with_tcp(

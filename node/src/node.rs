@@ -4,7 +4,10 @@ use crate::keyfile::{self, KeyFileIoError};
 use crate::store::{SledStore, StoreError};
 use credence_crypto::AuthorityKey;
 use credence_protocol::bundle::Bundle;
-use credence_protocol::engine::{Engine, EngineConfig, Input, IssuedNotice, Mark, Output, Refusal};
+use credence_protocol::engine::{
+    Engine, EngineConfig, GovernanceAnswer, GovernanceCommand, Input, IssuedNotice, Mark, Output,
+    Refusal,
+};
 use credence_protocol::model::{AuthorityId, NoticeId, NoticeKind};
 use credence_protocol::replica::{IssueError, Outcome, Replica, ReplicaError};
 use credence_protocol::roster::{Federation, ROSTER_BYTES_MAX, RosterError};
@@ -109,6 +112,9 @@ pub enum NodeError {
         /// The federation name.
         federation: String,
     },
+    /// A governance act was refused.
+    #[error("{0}")]
+    Governance(String),
     /// The node already belongs to another federation.
     #[error(
         "this node already belongs to federation {existing}; joining {new} needs a fresh --data directory"
@@ -268,6 +274,51 @@ fn check_member(federation: &Federation, key: &AuthorityKey) -> Result<(), NodeE
     Ok(())
 }
 
+/// An operator's act on the roster chain, as the API and the command line
+/// ask it.
+#[derive(Clone, Debug)]
+pub enum GovernRequest {
+    /// Build the next version from a change, sign it with this node's key
+    /// and circulate it.
+    Change(Box<credence_protocol::governance::proposal::ChangeDocument>),
+    /// Take a proposal (from a file), keep the signatures that verify and
+    /// circulate it.
+    Proposal(credence_protocol::governance::SignedVersion),
+    /// Add this node's signature to a proposal it holds and circulate it.
+    Sign(credence_protocol::model::RosterHash),
+    /// Take a proposal held that reached its threshold as the next
+    /// version and publish it.
+    Submit(credence_protocol::model::RosterHash),
+    /// Take a complete signed version and publish it.
+    Version(credence_protocol::governance::SignedVersion),
+}
+
+/// The engine commands that carry out an operator's governance request
+/// on a replica's chain.
+pub fn governance_commands<S: credence_protocol::store::Store>(
+    replica: &Replica<S>,
+    request: GovernRequest,
+) -> Result<Vec<GovernanceCommand>, String> {
+    Ok(match request {
+        GovernRequest::Change(change) => {
+            let current = replica.chain().current();
+            let version = credence_protocol::governance::proposal::propose(current, &change)
+                .map_err(|e| format!("change: {e}"))?;
+            let signed = credence_protocol::governance::SignedVersion::new(&version)
+                .map_err(|e| format!("change: {e}"))?;
+            let hash = signed.hash();
+            vec![
+                GovernanceCommand::Propose(signed),
+                GovernanceCommand::Sign(hash),
+            ]
+        }
+        GovernRequest::Proposal(signed) => vec![GovernanceCommand::Propose(signed)],
+        GovernRequest::Sign(hash) => vec![GovernanceCommand::Sign(hash)],
+        GovernRequest::Submit(hash) => vec![GovernanceCommand::Submit(hash)],
+        GovernRequest::Version(signed) => vec![GovernanceCommand::Version(signed)],
+    })
+}
+
 /// What an import did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ImportSummary {
@@ -310,23 +361,34 @@ impl Node {
             });
         }
         let federation = read_roster(&roster_path)?;
-        check_member(&federation, &key)?;
         let store = SledStore::open(&dir.join(STORE_DIR), federation.id())?;
-        let author = AuthorityId(key.public_bytes());
+        let mut replica = Replica::new(federation.clone(), store);
+        // The roster versions this node holds: its key may be one a version
+        // added or rotated to.
+        replica
+            .load_roster_versions()
+            .map_err(|e| NodeError::Roster {
+                path: format!("the roster versions in {}", dir.join(STORE_DIR).display()),
+                source: credence_protocol::roster::RosterError::Invalid {
+                    field: "roster versions".into(),
+                    problem: e.to_string(),
+                },
+            })?;
+        let key_id = AuthorityId(key.public_bytes());
+        let author = replica.member_of_key(&key_id);
+        if !replica.chain().current().keys.contains_key(&author) {
+            return Err(NodeError::NotMember {
+                key: key_id,
+                federation: federation.roster().name.clone(),
+            });
+        }
         let mark = crate::mark::read(dir, &author)?;
         let mut seed = [0u8; 8];
         getrandom::fill(&mut seed).map_err(|error| NodeError::Io {
             path: "the operating system's random source".into(),
             source: std::io::Error::other(error.to_string()),
         })?;
-        let engine = Engine::new(
-            engine,
-            Replica::new(federation, store),
-            key,
-            mark,
-            u64::from_le_bytes(seed),
-            now(),
-        );
+        let engine = Engine::new(engine, replica, key, mark, u64::from_le_bytes(seed), now());
         Ok(Node {
             dir: dir.to_path_buf(),
             config,
@@ -355,6 +417,43 @@ impl Node {
         crate::mark::write(&self.dir, &self.author(), mark)?;
         self.engine.replica_mut().store_mut().flush()?;
         Ok(())
+    }
+
+    /// Carries out an operator's governance request on this node's chain
+    /// (not running: what it publishes reaches the peers by sync once it
+    /// runs), then makes the store durable.
+    pub fn govern(
+        &mut self,
+        request: GovernRequest,
+        now: Timestamp,
+    ) -> Result<GovernanceAnswer, NodeError> {
+        let commands = governance_commands(self.replica(), request)
+            .map_err(|e| NodeError::Refused(Refusal::BadQuery(e)))?;
+        let mut answer = None;
+        for command in commands {
+            let outputs = self.engine.handle(
+                Input::Govern {
+                    ticket: 0,
+                    command: Box::new(command),
+                },
+                now,
+            );
+            answer = outputs.into_iter().find_map(|output| match output {
+                Output::Governed { result, .. } => Some(*result),
+                _ => None,
+            });
+            if let Some(Err(e)) = &answer {
+                return Err(NodeError::Governance(e.clone()));
+            }
+        }
+        self.engine.replica_mut().store_mut().flush()?;
+        match answer {
+            Some(Ok(answer)) => Ok(answer),
+            Some(Err(e)) => Err(NodeError::Governance(e)),
+            None => Err(NodeError::Refused(Refusal::Store(
+                "the engine gave no answer".into(),
+            ))),
+        }
     }
 
     /// Signs, stores and makes durable a notice of this node's authority,
@@ -398,6 +497,23 @@ impl Node {
     pub fn import(&mut self, bundle: &Bundle) -> Result<ImportSummary, NodeError> {
         let mut summary = ImportSummary::default();
         let replica = self.engine.replica_mut();
+        // The roster versions first: notices name them.
+        let mut versions = Vec::new();
+        for (index, bytes) in bundle.roster_versions.iter().enumerate() {
+            match credence_protocol::governance::SignedVersion::from_bytes(bytes) {
+                Ok(signed) => versions.push(signed),
+                Err(e) => summary
+                    .rejected
+                    .push(format!("roster version {index}: {e}")),
+            }
+        }
+        versions.sort_by_key(|signed| signed.version().map_or(u64::MAX, |v| v.number));
+        for signed in versions {
+            let hash = signed.hash();
+            if let Err(e) = replica.add_roster_version(signed) {
+                summary.rejected.push(format!("roster version {hash}: {e}"));
+            }
+        }
         for chunk in bundle.envelopes.chunks(IMPORT_BATCH_NOTICES) {
             let slices: Vec<&[u8]> = chunk.iter().map(|b| b.as_slice()).collect();
             for outcome in replica.ingest_all(&slices)? {

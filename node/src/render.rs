@@ -202,6 +202,22 @@ pub fn audit(report: &AuditReport) -> String {
         report.federation_name, report.federation
     );
     let _ = writeln!(out, "envelopes: {}", report.envelopes);
+    let _ = writeln!(
+        out,
+        "roster: {} versions verified from version 0; current version {}",
+        report.roster.versions, report.roster.current
+    );
+    for (number, signers) in &report.roster.equivocations {
+        let _ = writeln!(
+            out,
+            "  EQUIVOCATION at roster version {number}: two valid versions, both signed by {}",
+            signers
+                .iter()
+                .map(|s| s.short())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
     let _ = writeln!(out, "authors:");
     for author in &report.authors {
         let _ = writeln!(

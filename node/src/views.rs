@@ -703,3 +703,224 @@ pub struct EntriesView {
     /// The envelopes (hex).
     pub envelopes: Vec<String>,
 }
+
+/// One version of the roster chain.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RosterVersionView {
+    /// Its number (0: genesis).
+    pub number: u64,
+    /// Its hash (genesis: the federation id).
+    pub hash: String,
+    /// Members.
+    pub members: Vec<String>,
+    /// Distinct members' signatures the next version needs.
+    pub threshold: u32,
+    /// Who signed it (genesis: nobody).
+    pub signed_by: Vec<String>,
+    /// Key changes: "member: key from seq N (revoked as compromised)".
+    pub keys: Vec<String>,
+    /// Cutoffs: "member after seq N".
+    pub cutoffs: Vec<String>,
+}
+
+/// A proposal for the next version, gathering signatures.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProposalView {
+    /// Its hash (what `credence federation sign` and `submit` name).
+    pub hash: String,
+    /// The number it would take.
+    pub number: u64,
+    /// The members who signed it (and added keys that proved possession).
+    pub signed_by: Vec<String>,
+    /// Distinct members of the current version who signed.
+    pub members_signed: usize,
+    /// The current version's threshold.
+    pub threshold: u32,
+    /// Whether it is a valid next version now, or why not.
+    pub ready: Result<(), String>,
+    /// Its members.
+    pub members: Vec<String>,
+}
+
+/// Two valid versions at one number: the members who signed both.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EquivocationView {
+    /// The number.
+    pub number: u64,
+    /// The version on the chain.
+    pub chosen: String,
+    /// The other.
+    pub other: String,
+    /// Who signed both.
+    pub signers: Vec<String>,
+}
+
+/// The roster chain of a node and the proposals it holds.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RosterView {
+    /// The current version's number.
+    pub current: u64,
+    /// The chosen chain, from version 0.
+    pub versions: Vec<RosterVersionView>,
+    /// Equivocation evidence.
+    pub equivocations: Vec<EquivocationView>,
+    /// Proposals for the next version.
+    pub proposals: Vec<ProposalView>,
+}
+
+impl RosterView {
+    /// The chain and proposals of an engine.
+    pub fn of<S: credence_protocol::store::Store>(
+        engine: &credence_protocol::engine::Engine<S>,
+    ) -> RosterView {
+        let chain = engine.replica().chain();
+        let current = chain.current();
+        let names = |federation: &Federation, ids: &mut dyn Iterator<Item = AuthorityId>| {
+            ids.map(|id| federation.name_of(&id)).collect::<Vec<_>>()
+        };
+        let signer_names = |previous: &credence_protocol::governance::Version,
+                            signed: &credence_protocol::governance::SignedVersion,
+                            federation: &Federation| {
+            signed
+                .signatures
+                .iter()
+                .map(|s| match previous.member_of_key(&s.key) {
+                    Some(member) => previous.federation.name_of(&member),
+                    None => match federation.member(&s.key) {
+                        Some(m) => format!("{} (new member)", m.name),
+                        None => format!("new key {}", s.key.short()),
+                    },
+                })
+                .collect::<Vec<_>>()
+        };
+        let versions = chain
+            .chosen()
+            .iter()
+            .enumerate()
+            .map(|(i, version)| {
+                let federation = &version.federation;
+                let body = version.signed.as_ref().and_then(|s| s.version().ok());
+                RosterVersionView {
+                    number: version.number,
+                    hash: version.hash.to_string(),
+                    members: names(
+                        federation,
+                        &mut federation.roster().members.iter().map(|m| m.key),
+                    ),
+                    threshold: federation.threshold(),
+                    signed_by: match (&version.signed, i.checked_sub(1)) {
+                        (Some(signed), Some(previous)) => {
+                            signer_names(&chain.chosen()[previous], signed, federation)
+                        }
+                        _ => Vec::new(),
+                    },
+                    keys: body
+                        .iter()
+                        .flat_map(|b| &b.keys)
+                        .map(|k| {
+                            format!(
+                                "{}: key {} from seq {}{}",
+                                federation.name_of(&k.member),
+                                k.key,
+                                k.after_seq + 1,
+                                if k.compromised {
+                                    " (the old key revoked as compromised)"
+                                } else {
+                                    ""
+                                }
+                            )
+                        })
+                        .collect(),
+                    cutoffs: body
+                        .iter()
+                        .flat_map(|b| &b.cutoffs)
+                        .map(|c| {
+                            let name = i
+                                .checked_sub(1)
+                                .map(|p| chain.chosen()[p].federation.name_of(&c.member))
+                                .unwrap_or_else(|| c.member.short());
+                            format!("{name} after seq {}", c.after_seq)
+                        })
+                        .collect(),
+                }
+            })
+            .collect();
+        let equivocations = chain
+            .evidence()
+            .iter()
+            .map(|e| EquivocationView {
+                number: e.number,
+                chosen: e.chosen.hash().to_string(),
+                other: e.other.hash().to_string(),
+                signers: e
+                    .signers
+                    .iter()
+                    .map(|m| current.federation.name_of(m))
+                    .collect(),
+            })
+            .collect();
+        let proposals = engine
+            .proposals()
+            .map(|signed| {
+                let body = signed.version().ok();
+                let federation = body.as_ref().and_then(|b| {
+                    Federation::with_id(b.roster.clone(), current.federation.id()).ok()
+                });
+                ProposalView {
+                    hash: signed.hash().to_string(),
+                    number: body.as_ref().map_or(0, |b| b.number),
+                    signed_by: match &federation {
+                        Some(f) => signer_names(current, signed, f),
+                        None => Vec::new(),
+                    },
+                    members_signed: credence_protocol::governance::signing_members(current, signed)
+                        .len(),
+                    threshold: current.federation.threshold(),
+                    ready: credence_protocol::governance::verify_next(current, signed)
+                        .map(|_| ())
+                        .map_err(|e| e.to_string()),
+                    members: body
+                        .iter()
+                        .flat_map(|b| &b.roster.members)
+                        .map(|m| m.name.clone())
+                        .collect(),
+                }
+            })
+            .collect();
+        RosterView {
+            current: current.number,
+            versions,
+            equivocations,
+            proposals,
+        }
+    }
+}
+
+/// What a governance act did.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GovernanceView {
+    /// The version or proposal.
+    pub hash: String,
+    /// The number it takes.
+    pub number: u64,
+    /// The signatures it has.
+    pub signatures: usize,
+    /// The chain's current version after the act.
+    pub current: u64,
+    /// The proposal file's bytes, hex (to write to a file and pass on).
+    pub proposal: String,
+}
+
+impl From<&credence_protocol::engine::GovernanceAnswer> for GovernanceView {
+    fn from(answer: &credence_protocol::engine::GovernanceAnswer) -> GovernanceView {
+        GovernanceView {
+            hash: answer.hash.to_string(),
+            number: answer.number,
+            signatures: answer.signatures,
+            current: answer.current,
+            proposal: credence_protocol::governance::proposal::encode_proposal(&answer.signed)
+                .map(hex::encode)
+                .unwrap_or_default(),
+        }
+    }
+}

@@ -23,8 +23,10 @@ use std::collections::BTreeMap;
 
 /// First bytes of every bundle file.
 pub const BUNDLE_MAGIC: &[u8; 16] = b"credence-bundle\0";
-/// Bundle format version.
-pub const BUNDLE_VERSION: u16 = 2;
+/// Bundle format version: 3 carries the roster versions.
+pub const BUNDLE_VERSION: u16 = 3;
+/// The previous format, still read (it has no roster versions).
+pub const BUNDLE_VERSION_2: u16 = 2;
 /// Signed checkpoints one bundle carries at most.
 pub const BUNDLE_CHECKPOINTS_MAX: usize = 4096;
 /// Largest bundle, in bytes.
@@ -71,6 +73,21 @@ pub struct Bundle {
     /// whatever cosignatures they carry), at most
     /// [`BUNDLE_CHECKPOINTS_MAX`].
     pub checkpoints: Vec<ByteBuf>,
+    /// Every valid signed roster version the exporter holds (its chain and
+    /// any version that lost to a lower hash), in number then hash order,
+    /// at most [`crate::governance::chain::VERSIONS_MAX`].
+    pub roster_versions: Vec<ByteBuf>,
+}
+
+/// A bundle of format 2: the same without roster versions.
+#[derive(Serialize, Deserialize)]
+struct BundleV2 {
+    version: u16,
+    roster: ByteBuf,
+    envelopes: Vec<ByteBuf>,
+    heads: Vec<BundleHead>,
+    forks: Vec<BundleFork>,
+    checkpoints: Vec<ByteBuf>,
 }
 
 /// Why a bundle could not be read at all.
@@ -131,11 +148,27 @@ impl Bundle {
             .collect();
         Ok(Bundle {
             version: BUNDLE_VERSION,
-            roster: ByteBuf::from(replica.federation().canonical_bytes().to_vec()),
+            // The genesis roster: its hash is the federation id, whatever
+            // version the chain is at.
+            roster: ByteBuf::from(
+                replica
+                    .chain()
+                    .genesis()
+                    .federation
+                    .canonical_bytes()
+                    .to_vec(),
+            ),
             envelopes,
             heads,
             forks,
             checkpoints: Vec::new(),
+            roster_versions: replica
+                .chain()
+                .signed_versions()
+                .iter()
+                .filter_map(|signed| signed.to_bytes().ok())
+                .map(ByteBuf::from)
+                .collect(),
         })
     }
 
@@ -160,6 +193,22 @@ impl Bundle {
         let body = bytes
             .strip_prefix(BUNDLE_MAGIC.as_slice())
             .ok_or(BundleError::NotABundle)?;
+        let version = body
+            .first_chunk::<2>()
+            .map(|v| u16::from_le_bytes(*v))
+            .ok_or(BundleError::NotABundle)?;
+        if version == BUNDLE_VERSION_2 {
+            let old: BundleV2 = codec::decode_bounded::<_, BUNDLE_BYTES_MAX>("bundle", body)?;
+            return Ok(Bundle {
+                version: old.version,
+                roster: old.roster,
+                envelopes: old.envelopes,
+                heads: old.heads,
+                forks: old.forks,
+                checkpoints: old.checkpoints,
+                roster_versions: Vec::new(),
+            });
+        }
         let bundle: Bundle = codec::decode_bounded::<_, BUNDLE_BYTES_MAX>("bundle", body)?;
         if bundle.version != BUNDLE_VERSION {
             return Err(BundleError::Version {
@@ -246,6 +295,8 @@ pub struct AuditReport {
     pub statuses: BTreeMap<&'static str, usize>,
     /// Signed checkpoints that verified and match the replayed logs.
     pub checkpoints: Vec<CheckpointFinding>,
+    /// The roster chain replayed from version 0.
+    pub roster: RosterFinding,
 }
 
 impl AuditReport {
@@ -267,6 +318,9 @@ pub fn audit(
     let mut replica = Replica::new(federation.clone(), MemStore::new()).with_pending_max(total + 1);
     let mut violations = Vec::new();
     let mut forks = Vec::new();
+    // The roster chain first, from version 0: every notice is checked
+    // against the version it names.
+    let roster = check_roster_versions(bundle, &mut replica, &mut violations);
     for (chunk_index, chunk) in bundle.envelopes.chunks(AUDIT_BATCH_NOTICES).enumerate() {
         let slices: Vec<&[u8]> = chunk.iter().map(|b| b.as_slice()).collect();
         let outcomes = replica.ingest_all(&slices).map_err(infallible)?;
@@ -331,7 +385,88 @@ pub fn audit(
         violations,
         statuses,
         checkpoints,
+        roster,
     })
+}
+
+/// What the audit found of the roster chain.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct RosterFinding {
+    /// Roster versions in the bundle that verified.
+    pub versions: usize,
+    /// The chain's current version.
+    pub current: u64,
+    /// Equivocations: (number, the members who signed both versions).
+    pub equivocations: Vec<(u64, Vec<AuthorityId>)>,
+}
+
+/// Replays the bundle's roster versions into the audit's chain from
+/// version 0; one that does not verify (or never finds the version it
+/// replaces) is a violation.
+fn check_roster_versions(
+    bundle: &Bundle,
+    replica: &mut Replica<MemStore>,
+    violations: &mut Vec<Violation>,
+) -> RosterFinding {
+    use crate::governance::SignedVersion;
+    let mut finding = RosterFinding::default();
+    if bundle.roster_versions.len() > crate::governance::chain::VERSIONS_MAX {
+        violations.push(Violation {
+            notice: NoticeId::default(),
+            place: None,
+            rule: "roster_version",
+            message: format!(
+                "{} roster versions; a bundle carries at most {}",
+                bundle.roster_versions.len(),
+                crate::governance::chain::VERSIONS_MAX
+            ),
+        });
+        return finding;
+    }
+    let mut versions = Vec::new();
+    for (index, bytes) in bundle.roster_versions.iter().enumerate() {
+        match SignedVersion::from_bytes(bytes) {
+            Ok(signed) => versions.push((index, signed)),
+            Err(e) => violations.push(Violation {
+                notice: NoticeId::default(),
+                place: None,
+                rule: "roster_version",
+                message: format!("roster version {index}: {e}"),
+            }),
+        }
+    }
+    versions.sort_by_key(|(_, signed)| signed.version().map_or(u64::MAX, |v| v.number));
+    for (index, signed) in versions {
+        match replica.add_roster_version(signed) {
+            Ok(crate::governance::chain::Added::Valid { .. }) => finding.versions += 1,
+            Ok(_) => {}
+            Err(e) => violations.push(Violation {
+                notice: NoticeId::default(),
+                place: None,
+                rule: "roster_version",
+                message: format!("roster version {index}: {e}"),
+            }),
+        }
+    }
+    if replica.chain().held_count() > 0 {
+        violations.push(Violation {
+            notice: NoticeId::default(),
+            place: None,
+            rule: "roster_version",
+            message: format!(
+                "{} roster versions replace a version the bundle does not hold",
+                replica.chain().held_count()
+            ),
+        });
+    }
+    finding.current = replica.chain().current().number;
+    finding.equivocations = replica
+        .chain()
+        .evidence()
+        .iter()
+        .map(|e| (e.number, e.signers.clone()))
+        .collect();
+    finding
 }
 
 /// Verifies each signed checkpoint and compares its root with the root of

@@ -30,7 +30,7 @@ use crate::roster::MEMBERS_MAX;
 use crate::store::{Head, Store};
 use credence_crypto::Digest;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 /// The request-response protocol name.
 pub const SYNC_PROTOCOL: &str = "/credence/sync/2";
@@ -103,7 +103,15 @@ pub enum SyncRequest {
     /// entries, one per log. The engine answers it from its checkpoint
     /// book ([`crate::checkpoint::book`]).
     Checkpoints(Vec<crate::checkpoint::wire::CheckpointHave>),
+    /// "Here are the hashes of the roster versions I hold; send me the
+    /// ones I lack": at most [`crate::governance::chain::VERSIONS_MAX`].
+    /// A session sends it first: a notice naming a version the puller
+    /// lacks would be refused.
+    Roster(Vec<crate::model::RosterHash>),
 }
+
+/// Most bytes of signed roster versions in one answer.
+pub const ROSTER_ANSWER_BYTES_MAX: usize = 4 * 1024 * 1024;
 
 /// One range of one author's log.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -155,6 +163,9 @@ pub enum SyncResponse {
         /// Pairs of one author's checkpoints with one size and two roots.
         split_views: Vec<crate::checkpoint::wire::SplitViewPair>,
     },
+    /// The signed roster versions the asker lacks, in number order (at
+    /// most [`ROSTER_ANSWER_BYTES_MAX`] bytes of them).
+    Roster(Vec<serde_bytes::ByteBuf>),
 }
 
 /// The two envelopes an author signed at one seq.
@@ -372,7 +383,37 @@ pub fn respond<S: Store>(
                 split_views: Vec::new(),
             })
         }
+        SyncRequest::Roster(held) => Ok(answer_roster(replica, held)),
     }
+}
+
+/// The signed roster versions `replica` holds that are not in `held`, in
+/// number order, up to [`ROSTER_ANSWER_BYTES_MAX`] bytes; a list longer
+/// than [`crate::governance::chain::VERSIONS_MAX`] is refused.
+pub fn answer_roster<S: Store>(
+    replica: &Replica<S>,
+    held: &[crate::model::RosterHash],
+) -> SyncResponse {
+    if held.len() > crate::governance::chain::VERSIONS_MAX {
+        return SyncResponse::Refused(RefusalReason::TooManyCheckpoints);
+    }
+    let held: BTreeSet<&crate::model::RosterHash> = held.iter().collect();
+    let mut versions = Vec::new();
+    let mut bytes = 0usize;
+    for signed in replica.chain().signed_versions() {
+        if held.contains(&signed.hash()) {
+            continue;
+        }
+        let Ok(encoded) = signed.to_bytes() else {
+            continue;
+        };
+        bytes += encoded.len();
+        if bytes > ROSTER_ANSWER_BYTES_MAX {
+            break;
+        }
+        versions.push(serde_bytes::ByteBuf::from(encoded));
+    }
+    SyncResponse::Roster(versions)
 }
 
 /// A ranges request keeps its limits: 1 to [`HEADS_MAX`] ranges, each
@@ -884,6 +925,7 @@ fn response_name(response: &SyncResponse) -> &'static str {
         SyncResponse::Notices { .. } => "notices",
         SyncResponse::Taken => "taken",
         SyncResponse::Checkpoints { .. } => "checkpoints",
+        SyncResponse::Roster(_) => "roster",
         SyncResponse::Refused(_) => "refused",
     }
 }

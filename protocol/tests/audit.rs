@@ -254,3 +254,60 @@ fn checkpoints_are_checked_against_the_logs() {
     assert!(report.checkpoints.is_empty());
     assert!(!report.passed());
 }
+
+// A bundle carries the roster chain: the audit verifies it from version 0
+// and checks every notice against the version it names. A version whose
+// signature was altered is a violation, and the notices that name it are
+// never accepted.
+#[test]
+fn the_roster_chain_is_audited_from_version_0() {
+    use credence_protocol::governance::SignedVersion;
+    use credence_protocol::governance::proposal::{ChangeDocument, propose};
+    let test = testkit::federation(3, 3);
+    let mut replica = Replica::new(test.federation.clone(), MemStore::new());
+    let version = propose(
+        replica.chain().current(),
+        &ChangeDocument {
+            threshold: Some(3),
+            ..ChangeDocument::default()
+        },
+    )
+    .unwrap();
+    let mut signed = SignedVersion::new(&version).unwrap();
+    signed.sign(&test.keys[0]);
+    signed.sign(&test.keys[2]);
+    replica.add_roster_version(signed).unwrap();
+    let issued = replica
+        .issue(
+            &test.keys[0],
+            NoticeKind::List(testkit::listing(1, "tax", T0)),
+            T0,
+        )
+        .unwrap();
+    let bundle = Bundle::export(&replica).unwrap();
+    assert_eq!(bundle.roster_versions.len(), 1);
+    let report = run(&bundle);
+    assert!(report.passed(), "{:?}", report.violations);
+    assert_eq!((report.roster.versions, report.roster.current), (1, 1));
+
+    let mut tampered = bundle.clone();
+    let mut bytes = tampered.roster_versions[0].to_vec();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    tampered.roster_versions[0] = ByteBuf::from(bytes);
+    let report = run(&tampered);
+    assert!(!report.passed());
+    assert_eq!(report.roster.current, 0);
+    let rules: Vec<&str> = report.violations.iter().map(|v| v.rule).collect();
+    assert!(rules.contains(&"roster_version"), "{rules:?}");
+    let refused = report
+        .violations
+        .iter()
+        .find(|v| v.notice == issued.id)
+        .expect("the notice naming version 1 is reported");
+    assert!(
+        refused.message.contains("roster version 1"),
+        "{}",
+        refused.message
+    );
+}

@@ -74,7 +74,8 @@ fn forged_unauthorised_and_malformed_messages_from_a_member_are_rejected_everywh
     let rogue = std::thread::spawn(move || {
         let runtime = tokio::runtime::Runtime::new().expect("runtime");
         runtime.block_on(async move {
-            let mut swarm = net::swarm(&key, &federation, false).expect("swarm");
+            let mut swarm = net::swarm(&key, &federation, &net::members(&federation), false)
+                .expect("swarm");
             swarm.listen_on("/ip4/127.0.0.1/tcp/0".parse().expect("address")).expect("listen");
             for address in addresses {
                 swarm.dial(address).expect("dial");

@@ -45,7 +45,7 @@ pub(super) fn run(command: Command, json: bool) -> Result<i32> {
                 "next: put this key in the members file, make the genesis roster, then `credence federation join`"
             );
         }
-        Command::Federation(command) => federation(command)?,
+        Command::Federation(command) => federation(command, json)?,
         Command::List(command) => list(command, json)?,
         Command::Objection(command) => objection(command, json)?,
         Command::Feedback(args) => {
@@ -91,7 +91,14 @@ pub(super) fn run(command: Command, json: bool) -> Result<i32> {
         Command::Import { data, bundle } => {
             let mut node = Node::open(&data.data)?;
             let bundle = read_bundle(&bundle)?;
-            if bundle.roster.as_slice() != node.federation().canonical_bytes() {
+            if bundle.roster.as_slice()
+                != node
+                    .replica()
+                    .chain()
+                    .genesis()
+                    .federation
+                    .canonical_bytes()
+            {
                 bail!(
                     "the bundle is from another federation than this node's; nothing was imported"
                 );

@@ -1,15 +1,130 @@
-//! `credence federation genesis` and `join`.
+//! `credence federation genesis` and `join`, and governance: `propose`,
+//! `sign`, `submit` and `show`.
 
 use super::FederationCommand;
-use crate::node::{self, read_bounded};
+use super::operator::Operator;
+use crate::daemon::GovernRequest;
+use crate::node::{self, Node, read_bounded};
+use crate::views::{GovernanceView, RosterView};
 use anyhow::{Context, Result, bail};
+use credence_protocol::governance::proposal::{ChangeDocument, decode_proposal, encode_proposal};
+use credence_protocol::governance::{
+    SIGNED_VERSION_BYTES_MAX, SignedVersion, Version, signing_members, verify_next,
+};
 use credence_protocol::roster::{
     CatalogDocument, MembersDocument, ROSTER_BYTES_MAX, RosterDocument,
 };
 use std::path::Path;
 
-pub(super) fn federation(command: FederationCommand) -> Result<()> {
+pub(super) fn federation(command: FederationCommand, json: bool) -> Result<()> {
     match command {
+        FederationCommand::Propose { data, change, out } => {
+            let text = String::from_utf8(read_bounded(&change, ROSTER_BYTES_MAX as u64, "change")?)
+                .with_context(|| format!("{} is not UTF-8 text", change.display()))?;
+            let change =
+                ChangeDocument::parse(&text).with_context(|| format!("{}", change.display()))?;
+            let answer = govern(&data.data, GovernRequest::Change(Box::new(change)))?;
+            write_proposal(&out, &answer)?;
+            report(
+                json,
+                &answer,
+                &format!("proposal written to {}", out.display()),
+            )?;
+        }
+        FederationCommand::Sign {
+            data,
+            proposal,
+            hash,
+            out,
+        } => match (proposal, hash) {
+            (Some(path), _) => {
+                let mut signed = read_proposal(&path)?;
+                let key = crate::keyfile::read(&data.data.join(node::KEY_FILE))?;
+                signed.sign(&key);
+                let target = out.unwrap_or(path);
+                std::fs::write(&target, encode_proposal(&signed)?)
+                    .with_context(|| format!("writing {}", target.display()))?;
+                // A running node circulates it as well.
+                let answer = match Operator::open(&data.data)? {
+                    Operator::Running(client) => Some(client.post::<_, GovernanceView>(
+                        "/v1/federation/proposals",
+                        &serde_json::json!({ "proposal": hex::encode(encode_proposal(&signed)?) }),
+                    )?),
+                    Operator::Local(_) => None,
+                };
+                let view = answer.unwrap_or_else(|| view_of(&signed, None));
+                report(
+                    json,
+                    &view,
+                    &format!("signed; proposal written to {}", target.display()),
+                )?;
+            }
+            (None, Some(hash)) => {
+                let client = Operator::running(&data.data)?;
+                let view: GovernanceView = client.post(
+                    &format!("/v1/federation/proposals/{}/sign", hash.trim()),
+                    &serde_json::json!({}),
+                )?;
+                report(json, &view, "signed and circulated")?;
+            }
+            (None, None) => bail!("give --proposal FILE or --hash HASH"),
+        },
+        FederationCommand::Submit {
+            data,
+            proposal,
+            hash,
+        } => {
+            let view = match (proposal, hash) {
+                (Some(path), _) => {
+                    let signed = read_proposal(&path)?;
+                    govern(&data.data, GovernRequest::Version(signed))?
+                }
+                (None, Some(hash)) => {
+                    let client = Operator::running(&data.data)?;
+                    client.post(
+                        &format!("/v1/federation/proposals/{}/submit", hash.trim()),
+                        &serde_json::json!({}),
+                    )?
+                }
+                (None, None) => bail!("give --proposal FILE or --hash HASH"),
+            };
+            report(
+                json,
+                &view,
+                &format!(
+                    "roster version {} taken; the roster is at version {}",
+                    view.number, view.current
+                ),
+            )?;
+        }
+        FederationCommand::Show { data, proposal } => {
+            let view: RosterView = match Operator::open(&data.data)? {
+                Operator::Running(client) => client.get("/v1/federation")?,
+                Operator::Local(node) => RosterView::of(&node.engine),
+            };
+            let standing = match &proposal {
+                Some(path) => {
+                    let signed = read_proposal(path)?;
+                    let node = Node::open(&data.data).ok();
+                    Some(match node {
+                        Some(node) => standing(node.replica().chain().current(), &signed),
+                        None => format!(
+                            "proposal {}: the node runs; submit it to check it",
+                            signed.hash()
+                        ),
+                    })
+                }
+                None => None,
+            };
+            if json {
+                println!("{}", serde_json::to_string_pretty(&view)?);
+            } else {
+                print!("{}", render_roster(&view));
+                if let Some(standing) = standing {
+                    println!("{standing}");
+                }
+            }
+        }
         FederationCommand::Genesis {
             catalog,
             members,
@@ -65,6 +180,147 @@ pub(super) fn federation(command: FederationCommand) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// A governance request through the running node, or on the data
+/// directory when it does not run.
+fn govern(dir: &Path, request: GovernRequest) -> Result<GovernanceView> {
+    Ok(match Operator::open(dir)? {
+        Operator::Running(client) => match request {
+            GovernRequest::Change(change) => client.post(
+                "/v1/federation/proposals",
+                &serde_json::json!({ "change": change }),
+            )?,
+            GovernRequest::Proposal(signed) => client.post(
+                "/v1/federation/proposals",
+                &serde_json::json!({ "proposal": hex::encode(encode_proposal(&signed)?) }),
+            )?,
+            GovernRequest::Version(signed) => client.post(
+                "/v1/federation/versions",
+                &serde_json::json!({ "version": hex::encode(encode_proposal(&signed)?) }),
+            )?,
+            GovernRequest::Sign(hash) => client.post(
+                &format!("/v1/federation/proposals/{hash}/sign"),
+                &serde_json::json!({}),
+            )?,
+            GovernRequest::Submit(hash) => client.post(
+                &format!("/v1/federation/proposals/{hash}/submit"),
+                &serde_json::json!({}),
+            )?,
+        },
+        Operator::Local(mut node) => {
+            let answer = node.govern(request, node::now())?;
+            GovernanceView::from(&answer)
+        }
+    })
+}
+
+fn read_proposal(path: &Path) -> Result<SignedVersion> {
+    let bytes = read_bounded(path, SIGNED_VERSION_BYTES_MAX as u64 + 64, "proposal")?;
+    decode_proposal(&bytes).with_context(|| format!("{}", path.display()))
+}
+
+fn write_proposal(path: &Path, view: &GovernanceView) -> Result<()> {
+    let bytes = hex::decode(&view.proposal).context("the node's proposal bytes")?;
+    std::fs::write(path, bytes).with_context(|| format!("writing {}", path.display()))
+}
+
+fn view_of(signed: &SignedVersion, current: Option<u64>) -> GovernanceView {
+    GovernanceView {
+        hash: signed.hash().to_string(),
+        number: signed.version().map_or(0, |v| v.number),
+        signatures: signed.signatures.len(),
+        current: current.unwrap_or(0),
+        proposal: encode_proposal(signed).map(hex::encode).unwrap_or_default(),
+    }
+}
+
+fn report(json: bool, view: &GovernanceView, what: &str) -> Result<()> {
+    if json {
+        let mut value = serde_json::to_value(view)?;
+        if let Some(object) = value.as_object_mut() {
+            object.remove("proposal");
+        }
+        println!("{}", serde_json::to_string_pretty(&value)?);
+    } else {
+        println!(
+            "{what}\n  roster version {} ({}), {} signatures",
+            view.number, view.hash, view.signatures
+        );
+    }
+    Ok(())
+}
+
+/// Whether a proposal is a valid next version now, or why not.
+fn standing(current: &Version, signed: &SignedVersion) -> String {
+    match verify_next(current, signed) {
+        Ok(_) => format!(
+            "proposal {}: valid as version {}: submit it",
+            signed.hash(),
+            current.number + 1
+        ),
+        Err(e) => format!(
+            "proposal {}: not yet a valid next version: {e} (members of version {} who signed: {})",
+            signed.hash(),
+            current.number,
+            signing_members(current, signed).len()
+        ),
+    }
+}
+
+fn render_roster(view: &RosterView) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let _ = writeln!(out, "roster at version {}", view.current);
+    for version in &view.versions {
+        let _ = writeln!(
+            out,
+            "  version {} ({}): {} members, threshold {}",
+            version.number,
+            &version.hash[..16],
+            version.members.len(),
+            version.threshold
+        );
+        let _ = writeln!(out, "    members: {}", version.members.join("; "));
+        if !version.signed_by.is_empty() {
+            let _ = writeln!(out, "    signed by: {}", version.signed_by.join("; "));
+        }
+        for key in &version.keys {
+            let _ = writeln!(out, "    key: {key}");
+        }
+        for cutoff in &version.cutoffs {
+            let _ = writeln!(out, "    cutoff: {cutoff}");
+        }
+    }
+    for e in &view.equivocations {
+        let _ = writeln!(
+            out,
+            "  EQUIVOCATION at version {}: {} chosen over {}, both signed by {}",
+            e.number,
+            &e.chosen[..16],
+            &e.other[..16],
+            e.signers.join("; ")
+        );
+    }
+    if view.proposals.is_empty() {
+        let _ = writeln!(out, "  no proposals held");
+    }
+    for p in &view.proposals {
+        let _ = writeln!(
+            out,
+            "  proposal {} for version {}: {} of the threshold {} signed ({}){}",
+            p.hash,
+            p.number,
+            p.members_signed,
+            p.threshold,
+            p.signed_by.join("; "),
+            match &p.ready {
+                Ok(()) => ": ready to submit".to_string(),
+                Err(why) => format!(": not ready: {why}"),
+            }
+        );
+    }
+    out
 }
 
 fn parse_toml<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {

@@ -222,6 +222,56 @@ enum FederationCommand {
         #[arg(long)]
         roster: PathBuf,
     },
+    /// Write a proposal for the next roster version from a change
+    /// description (TOML: add, remove, update, rotate, catalog,
+    /// threshold), signed by this member; a running node also circulates
+    /// it.
+    Propose {
+        #[command(flatten)]
+        data: DataDir,
+        /// The change description.
+        #[arg(long)]
+        change: PathBuf,
+        /// The proposal file to write.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Add this member's signature to a proposal: a file (written back,
+    /// or to --out), or one the running node holds (--hash).
+    Sign {
+        #[command(flatten)]
+        data: DataDir,
+        /// The proposal file.
+        #[arg(long, conflicts_with = "hash", required_unless_present = "hash")]
+        proposal: Option<PathBuf>,
+        /// The hash of a proposal the running node holds.
+        #[arg(long)]
+        hash: Option<String>,
+        /// Where to write the signed proposal (default: over --proposal).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Publish a proposal that reached its threshold as the next roster
+    /// version (a file, or one the running node holds).
+    Submit {
+        #[command(flatten)]
+        data: DataDir,
+        /// The proposal file.
+        #[arg(long, conflicts_with = "hash", required_unless_present = "hash")]
+        proposal: Option<PathBuf>,
+        /// The hash of a proposal the running node holds.
+        #[arg(long)]
+        hash: Option<String>,
+    },
+    /// Show the roster chain, the current version, equivocations and the
+    /// proposals held (and a proposal file's standing, with --proposal).
+    Show {
+        #[command(flatten)]
+        data: DataDir,
+        /// A proposal file to check against the current version.
+        #[arg(long)]
+        proposal: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

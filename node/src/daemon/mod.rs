@@ -21,13 +21,15 @@ pub use register::{REGISTER_RECORDS_MAX, RegisterRecord};
 
 use crate::config::RunConfig;
 use crate::net::{self, Behaviour, BehaviourEvent};
+pub use crate::node::GovernRequest;
 use crate::node::{Node, NodeError, now};
+use crate::views::RosterView;
 use credence_protocol::bundle::Bundle;
 pub use credence_protocol::engine::{
     Answered, QUERY_DEADLINE_DEFAULT_MS, QUERY_DEADLINE_MAX_MS, QueryAsk, QueryResult, QueryScope,
 };
 use credence_protocol::engine::{
-    EngineConfig, Input, Level, Output, Publication, Readiness, Refusal, Verdict,
+    EngineConfig, GovernanceAnswer, Input, Level, Output, Publication, Readiness, Refusal, Verdict,
 };
 use credence_protocol::fold::{ListingState, Task};
 use credence_protocol::model::{AuthorityId, NoticeId, NoticeKind, SubjectKey};
@@ -93,6 +95,10 @@ type Reply<T> = oneshot::Sender<Result<T, DaemonError>>;
 pub enum Command {
     /// Sign, store, make durable and publish a notice.
     Issue(NoticeKind, Reply<(NoticeId, u64)>),
+    /// Act on the roster chain (propose, sign, submit, take a version).
+    Govern(GovernRequest, Reply<GovernanceAnswer>),
+    /// The roster chain and the proposals held.
+    Roster(Reply<RosterView>),
     /// A subject's listings now (or at a time).
     Subject(SubjectKey, Option<Timestamp>, Reply<Vec<ListingState>>),
     /// One listing with its history.
@@ -202,6 +208,7 @@ struct Pending {
     messages: HashMap<u64, (gossipsub::MessageId, PeerId)>,
     /// Operator requests waiting for the engine.
     issues: HashMap<u64, Reply<(NoticeId, u64)>>,
+    governs: HashMap<u64, Reply<GovernanceAnswer>>,
     queries: HashMap<u64, Reply<QueryResult>>,
 }
 
@@ -297,12 +304,14 @@ impl Daemon {
         };
         let mut node = Node::open_with(&config.data, engine)?;
         let federation = node.federation().clone();
-        let mut swarm = net::swarm(node.engine.key(), &federation, config.mdns).map_err(|e| {
-            NodeError::Config {
-                path: config.data.display().to_string(),
-                reason: e.to_string(),
-            }
-        })?;
+        let members = net::members_of(node.replica().chain().current());
+        let mut swarm =
+            net::swarm(node.engine.key(), &federation, &members, config.mdns).map_err(|e| {
+                NodeError::Config {
+                    path: config.data.display().to_string(),
+                    reason: e.to_string(),
+                }
+            })?;
         for address in &config.listen {
             swarm
                 .listen_on(address.clone())
@@ -311,7 +320,6 @@ impl Daemon {
                     reason: format!("cannot listen on {address}: {e}"),
                 })?;
         }
-        let members = net::members(&federation);
         let peers = members.iter().map(|(p, a)| (*a, *p)).collect();
         let local = swarm.local_peer_id().to_owned();
         let t = now();
@@ -624,6 +632,15 @@ impl Daemon {
                     }
                 });
             }
+            Output::Governed { ticket, result } => {
+                if let Some(reply) = self.pending.governs.remove(&ticket) {
+                    let _ = reply.send((*result).map_err(DaemonError::BadRequest));
+                }
+            }
+            Output::RosterChanged { number } => {
+                self.dirty = true;
+                self.follow_roster(number);
+            }
             Output::Issued { ticket, result } => {
                 if let Some(reply) = self.pending.issues.remove(&ticket) {
                     let _ = reply.send(
@@ -692,6 +709,80 @@ impl Daemon {
             },
         }
         None
+    }
+
+    /// Carries out an operator's act on the roster chain through the
+    /// engine.
+    fn govern(&mut self, request: GovernRequest) -> Result<GovernanceAnswer, DaemonError> {
+        let commands = crate::node::governance_commands(self.node.replica(), request)
+            .map_err(DaemonError::BadRequest)?;
+        let mut answer = Err(DaemonError::Internal("the engine gave no answer".into()));
+        for command in commands {
+            let ticket = self.pending.handle();
+            let (tx, mut rx) = oneshot::channel();
+            self.pending.governs.insert(ticket, tx);
+            self.feed(Input::Govern {
+                ticket,
+                command: Box::new(command),
+            });
+            self.pending.governs.remove(&ticket);
+            answer = rx
+                .try_recv()
+                .unwrap_or_else(|_| Err(DaemonError::Internal("the engine gave no answer".into())));
+            if let Err(e) = &answer {
+                return Err(DaemonError::BadRequest(e.to_string()));
+            }
+        }
+        self.dirty = true;
+        answer
+    }
+
+    /// The roster's current version changed: the connection gate follows
+    /// it. Members removed (or whose key was rotated) are disconnected and
+    /// refused; members added are admitted and dialled.
+    fn follow_roster(&mut self, number: u64) {
+        let current = self.node.replica().chain().current().clone();
+        let members = net::members_of(&current);
+        let t = now();
+        for (peer, member) in &self.members {
+            if !members.contains_key(peer) {
+                tracing::warn!(
+                    "roster version {number}: {} ({peer}) may no longer connect",
+                    current.federation.name_of(member)
+                );
+                self.swarm.behaviour_mut().gate.disallow_peer(*peer);
+                let _ = self.swarm.disconnect_peer_id(*peer);
+            }
+        }
+        let me = self.node.author();
+        for (peer, member) in &members {
+            self.swarm.behaviour_mut().gate.allow_peer(*peer);
+            if self.members.contains_key(peer) || *member == me {
+                continue;
+            }
+            tracing::info!(
+                "roster version {number}: {} ({peer}) admitted",
+                current.federation.name_of(member)
+            );
+            let addresses = current
+                .federation
+                .member(member)
+                .map(|m| m.listen.clone())
+                .unwrap_or_default();
+            for text in addresses {
+                if let Ok(address) = text.parse::<Multiaddr>()
+                    && self.node.engine.add_dial_target(Some(*member), t).is_some()
+                {
+                    let address = address.with_p2p(*peer).unwrap_or_else(|a| a);
+                    self.targets.push(address.clone());
+                    let _ = self
+                        .swarm
+                        .dial(DialOpts::peer_id(*peer).addresses(vec![address]).build());
+                }
+            }
+        }
+        self.peers = members.iter().map(|(p, a)| (*a, *p)).collect();
+        self.members = members;
     }
 
     fn on_tick(&mut self) {
@@ -933,6 +1024,12 @@ impl Daemon {
     fn on_command(&mut self, command: Command) {
         let t = now();
         match command {
+            Command::Govern(request, reply) => {
+                let _ = reply.send(self.govern(request));
+            }
+            Command::Roster(reply) => {
+                let _ = reply.send(Ok(RosterView::of(&self.node.engine)));
+            }
             Command::Issue(kind, reply) => {
                 let ticket = self.pending.handle();
                 self.pending.issues.insert(ticket, reply);

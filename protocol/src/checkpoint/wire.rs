@@ -33,6 +33,13 @@ pub enum WitnessMessage {
     /// Split-view evidence: two checkpoints its author signed with one size
     /// and two roots.
     SplitView(SplitViewPair),
+    /// A signed roster version (the governance chain travels on this
+    /// topic too). One larger than this message's limit travels by sync
+    /// only.
+    Roster(serde_bytes::ByteBuf),
+    /// A roster version still gathering signatures: a proposal members
+    /// sign and pass on.
+    Proposal(serde_bytes::ByteBuf),
 }
 
 /// Two notes of one log, one size, two roots, both signed by its author.

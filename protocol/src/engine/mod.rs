@@ -44,10 +44,12 @@
 //! ```
 
 pub mod gate;
+mod governance;
 mod query;
 pub mod witnessing;
 
 pub use gate::{Mark, Readiness};
+pub use governance::{GovernanceAnswer, GovernanceCommand, PROPOSALS_MAX};
 pub use query::{Answered, Direction, QueryAsk, QueryResult, QueryScope, RegisterEntry};
 pub use witnessing::{Conflict, HeldCheckpoint, LogCheckpoints};
 
@@ -321,6 +323,13 @@ pub enum Input<'a> {
         /// Why.
         reason: &'static str,
     },
+    /// The operator acts on the roster chain.
+    Govern {
+        /// The shell's handle for the answer.
+        ticket: u64,
+        /// What to do (boxed: inputs stay small).
+        command: Box<GovernanceCommand>,
+    },
     /// The operator asks to sign a notice.
     Issue {
         /// The shell's handle for the answer.
@@ -446,6 +455,19 @@ pub enum Output {
     Persist {
         /// The own log's new high-water mark (boxed: outputs stay small).
         mark: Box<Mark>,
+    },
+    /// The answer to an [`Input::Govern`].
+    Governed {
+        /// The shell's handle.
+        ticket: u64,
+        /// What it did, or why not (boxed: outputs stay small).
+        result: Box<Result<GovernanceAnswer, String>>,
+    },
+    /// The roster chain's current version changed: the shells follow it
+    /// (the connection gate, the dials, the node's own identity).
+    RosterChanged {
+        /// The new current version's number.
+        number: u64,
     },
     /// The answer to an [`Input::Issue`].
     Issued {
@@ -605,6 +627,8 @@ pub struct Counters {
     /// Checkpoint events: `signed`, `cosigned`, `taken`, `ahead`,
     /// `rejected`, `conflict`, `split_view`.
     pub checkpoints: BTreeMap<&'static str, u64>,
+    /// Roster versions: `accepted`, `held`, `rejected`.
+    pub roster: BTreeMap<&'static str, u64>,
 }
 
 /// A peer's request budget: a token bucket of [`PEER_REQUEST_BURST`]
@@ -690,6 +714,7 @@ pub struct Engine<S: Store> {
     /// most).
     budgets: BTreeMap<AuthorityId, Budget>,
     witnessing: witnessing::Witnessing,
+    governance: governance::Governance,
 }
 
 impl<S: Store> Engine<S> {
@@ -704,7 +729,7 @@ impl<S: Store> Engine<S> {
         seed: u64,
         now: Timestamp,
     ) -> Engine<S> {
-        let me = AuthorityId(key.public_bytes());
+        let me = replica.member_of_key(&AuthorityId(key.public_bytes()));
         let others = replica
             .federation()
             .roster()
@@ -735,6 +760,7 @@ impl<S: Store> Engine<S> {
             counters: Counters::default(),
             budgets: BTreeMap::new(),
             witnessing: witnessing::Witnessing::default(),
+            governance: governance::Governance::default(),
         };
         let mut out = Vec::new();
         engine.restore_from_mark(&mut out);
@@ -895,6 +921,7 @@ impl<S: Store> Engine<S> {
                 self.connected.remove(&peer);
                 self.sessions.remove(&peer);
                 self.forget_checkpoint_asks(&peer);
+                self.forget_roster_asks(&peer);
             }
             Input::Refused { over_limit: false } => self.counters.refused_connections += 1,
             Input::Refused { over_limit: true } => self.counters.connections_over_limit += 1,
@@ -938,7 +965,7 @@ impl<S: Store> Engine<S> {
                 token,
                 reason,
             } => {
-                if self.checkpoint_ask_failed(token) {
+                if self.checkpoint_ask_failed(token) || self.roster_ask_failed(token) {
                     *self.counters.sync_failures.entry(reason).or_default() += 1;
                 } else if self.sessions.get(&peer).is_some_and(|s| s.token == token) {
                     self.end_session(peer, Some(reason), out);
@@ -960,6 +987,13 @@ impl<S: Store> Engine<S> {
                 reason,
             } => self.on_query_failed(peer, token, reason, now, out),
             Input::Issue { ticket, kind } => self.on_issue(ticket, *kind, now, out),
+            Input::Govern { ticket, command } => {
+                let result = self.govern(*command, out).map_err(|e| e.to_string());
+                out.push(Output::Governed {
+                    ticket,
+                    result: Box::new(result),
+                });
+            }
             Input::Persisted { seq } => {
                 self.on_persisted(seq, out);
                 self.checkpoint_own(now, out);
@@ -1480,6 +1514,9 @@ impl<S: Store> Engine<S> {
         if self.sessions.contains_key(&peer) || peer == self.me {
             return;
         }
+        // Roster versions first: a notice naming a version this node lacks
+        // would be refused.
+        self.ask_roster(peer, now, out);
         match SyncSession::start(&self.replica) {
             Ok((session, request)) => {
                 let token = self.token();
@@ -1586,6 +1623,21 @@ impl<S: Store> Engine<S> {
                 return;
             }
         };
+        if let SyncRequest::Roster(held) = &request {
+            let response = sync::answer_roster(&self.replica, held);
+            match sync::encode_response(&response) {
+                Ok(bytes) => self.send_sync_answer(reply, bytes, out),
+                Err(e) => {
+                    Self::log(
+                        out,
+                        Level::Error,
+                        format!("cannot encode a roster answer: {e}"),
+                    );
+                    out.push(Output::AnswerSync { reply, bytes: None });
+                }
+            }
+            return;
+        }
         if let SyncRequest::Checkpoints(have) = &request
             && have.len() <= sync::HEADS_MAX
         {
@@ -1670,6 +1722,14 @@ impl<S: Store> Engine<S> {
         out: &mut Vec<Output>,
     ) {
         self.counters.sync_bytes_in += bytes.len() as u64;
+        if self.roster_asked(token) {
+            let response = sync::decode_response(bytes).ok();
+            if response.is_none() {
+                *self.counters.malformed.entry("sync").or_default() += 1;
+            }
+            self.on_roster_answer(peer, token, response, out);
+            return;
+        }
         if self.witnessing_asked(token) {
             let response = sync::decode_response(bytes).ok();
             if response.is_none() {

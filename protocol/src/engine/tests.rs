@@ -1285,3 +1285,145 @@ fn a_checkpoint_answer_past_its_bounds_is_ignored() {
     let forged = serde_bytes::ByteBuf::from(forged.encode().into_bytes());
     assert_eq!(ask(&mut net, vec![forged.clone(), forged]), 2);
 }
+
+impl Net {
+    /// Carries out a governance command on node `i` and delivers what it
+    /// sends.
+    fn govern(&mut self, i: usize, command: GovernanceCommand) -> Result<GovernanceAnswer, String> {
+        let now = self.now;
+        let out = self.nodes[i].engine.handle(
+            Input::Govern {
+                ticket: 1,
+                command: Box::new(command),
+            },
+            now,
+        );
+        let answer = out.iter().find_map(|o| match o {
+            Output::Governed { result, .. } => Some((**result).clone()),
+            _ => None,
+        });
+        self.apply(i, out);
+        self.run();
+        answer.expect("the engine answers a governance command")
+    }
+
+    fn roster_at(&self, i: usize) -> u64 {
+        self.nodes[i].engine.replica().chain().current().number
+    }
+}
+
+/// Version 1 of the net's federation: member 2 removed after seq 0.
+fn removal(net: &Net) -> crate::governance::SignedVersion {
+    use crate::governance::proposal::{ChangeDocument, RemoveDocument, propose};
+    let version = propose(
+        net.nodes[0].engine.replica().chain().current(),
+        &ChangeDocument {
+            remove: vec![RemoveDocument {
+                member: net.id(2).to_string(),
+                after_seq: 0,
+            }],
+            ..ChangeDocument::default()
+        },
+    )
+    .expect("a removal");
+    crate::governance::SignedVersion::new(&version).expect("encodes")
+}
+
+#[test]
+fn a_proposal_gathers_signatures_over_gossip_and_the_version_reaches_everyone() {
+    let mut net = Net::new(3);
+    net.connect_all();
+    let proposal = removal(&net);
+    let hash = proposal.hash();
+    let answer = net
+        .govern(0, GovernanceCommand::Propose(proposal))
+        .expect("a proposal for the next version");
+    assert_eq!((answer.number, answer.signatures), (1, 0));
+    net.govern(0, GovernanceCommand::Sign(hash))
+        .expect("signed");
+    // Submitting below the threshold says why.
+    let error = net.govern(0, GovernanceCommand::Submit(hash)).unwrap_err();
+    assert!(error.contains("threshold is 2"), "{error}");
+    // Member 1 holds the proposal from gossip, with member 0's signature.
+    let held: Vec<_> = net.nodes[1].engine.proposals().cloned().collect();
+    assert_eq!(held.len(), 1);
+    assert_eq!(held[0].signatures.len(), 1);
+    let answer = net
+        .govern(1, GovernanceCommand::Sign(hash))
+        .expect("signed");
+    assert_eq!(answer.signatures, 2);
+    // Member 0 merged member 1's signature and submits.
+    let answer = net
+        .govern(0, GovernanceCommand::Submit(hash))
+        .expect("submitted");
+    assert_eq!(answer.current, 1);
+    for i in 0..3 {
+        assert_eq!(net.roster_at(i), 1, "node {i}");
+        assert_eq!(net.nodes[i].engine.proposals().count(), 0, "node {i}");
+    }
+    // The removed member can issue no more, and the others no longer
+    // answer it.
+    assert!(net.issue(2, 1).is_err());
+    net.issue(0, 2).expect("a member issues under version 1");
+    let before = net.nodes[2].engine.counters().sync_bytes_in;
+    for _ in 0..4 {
+        net.tick(2_000);
+    }
+    assert_eq!(
+        net.nodes[2].engine.counters().sync_bytes_in,
+        before,
+        "nobody syncs with the removed member, and its requests go unanswered"
+    );
+}
+
+#[test]
+fn roster_versions_reach_a_node_by_sync_alone_before_the_notices_that_name_them() {
+    use crate::governance::proposal::{ChangeDocument, UpdateDocument, propose};
+    let mut net = Net::new(3);
+    net.connect_all();
+    // Version 1 moves member 0 to another address.
+    let version = propose(
+        net.nodes[0].engine.replica().chain().current(),
+        &ChangeDocument {
+            update: vec![UpdateDocument {
+                member: net.id(0).to_string(),
+                listen: Some(vec!["/ip4/127.0.0.1/tcp/7201".into()]),
+                ..UpdateDocument::default()
+            }],
+            ..ChangeDocument::default()
+        },
+    )
+    .expect("an address change");
+    let mut version = crate::governance::SignedVersion::new(&version).expect("encodes");
+    version.sign(&net.test.keys[0]);
+    version.sign(&net.test.keys[1]);
+    // Node 2 is away while the version is taken and a notice names it.
+    net.nodes[2].up = false;
+    net.govern(0, GovernanceCommand::Version(version))
+        .expect("taken");
+    net.issue(1, 7).expect("issued under version 1");
+    assert_eq!(net.roster_at(2), 0);
+    // Back, without gossip: the first sync session brings the version and
+    // then the notice.
+    net.gossip = false;
+    net.nodes[2].up = true;
+    // (Its sessions whose answers were lost end at the sync timeout.)
+    for _ in 0..4 {
+        net.tick(2_000);
+    }
+    assert_eq!(net.roster_at(2), 1);
+    assert_eq!(
+        net.nodes[2]
+            .engine
+            .replica()
+            .store()
+            .notice_count()
+            .unwrap(),
+        net.nodes[1]
+            .engine
+            .replica()
+            .store()
+            .notice_count()
+            .unwrap()
+    );
+}

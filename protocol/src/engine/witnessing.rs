@@ -230,6 +230,9 @@ impl<S: Store> Engine<S> {
                 }
             },
             Ok(WitnessMessage::SplitView(pair)) => self.take_split_view(&pair, false, out),
+            Ok(message @ (WitnessMessage::Roster(_) | WitnessMessage::Proposal(_))) => {
+                self.on_roster_gossip(message, out)
+            }
         };
         out.push(Output::Verdict { message, verdict });
     }

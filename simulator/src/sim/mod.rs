@@ -631,6 +631,9 @@ impl Sim {
                     self.forward_witness(i, &Rc::from(bytes), None);
                     None
                 }
+                // The simulated overlay admits every member of the
+                // scenario's roster; governance answers go nowhere.
+                Output::RosterChanged { .. } | Output::Governed { .. } => None,
                 Output::Accepted { id, author, .. } => {
                     self.accepted(i, id, author);
                     None

@@ -1,0 +1,421 @@
+//! The roster chain in the engine: versions and proposals arrive by gossip
+//! (on the checkpoint topic) and by sync (each session asks for the
+//! versions it lacks first), the operator proposes, signs and submits, and
+//! the shells hear when the current version changes so that the
+//! connection gate follows it.
+
+use super::{Engine, Level, Output, Verdict};
+use crate::checkpoint::wire::{self, WitnessMessage};
+use crate::governance::chain::Added;
+use crate::governance::{GovernanceError, ROSTER_DOMAIN, SignedVersion, verify_next};
+use crate::model::{AuthorityId, RosterHash};
+use crate::store::Store;
+use crate::sync::{SyncRequest, SyncResponse};
+use crate::time::Timestamp;
+use credence_crypto::PublicKey;
+use std::collections::BTreeMap;
+
+/// Most proposals an engine keeps while they gather signatures.
+pub const PROPOSALS_MAX: usize = 16;
+
+/// The engine's governance state.
+#[derive(Debug, Default)]
+pub(super) struct Governance {
+    /// Roster exchanges in flight: token to peer and when it was asked.
+    asks: BTreeMap<u64, (AuthorityId, Timestamp)>,
+    /// Proposals for the next version, by hash, with the signatures
+    /// gathered (each verified).
+    proposals: BTreeMap<RosterHash, SignedVersion>,
+}
+
+/// What an operator asks of governance.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum GovernanceCommand {
+    /// Circulate a proposal (a version with the signatures it has).
+    Propose(SignedVersion),
+    /// Add this node's signature to a proposal it holds, and circulate it.
+    Sign(RosterHash),
+    /// Take a proposal that reached its threshold as the next version, and
+    /// publish it.
+    Submit(RosterHash),
+    /// Take a complete signed version (from a file) and publish it.
+    Version(SignedVersion),
+}
+
+/// What became of a [`GovernanceCommand`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GovernanceAnswer {
+    /// The version or proposal concerned.
+    pub hash: RosterHash,
+    /// Its number.
+    pub number: u64,
+    /// The signatures it has now.
+    pub signatures: usize,
+    /// The chain's current version after it.
+    pub current: u64,
+    /// The version or proposal as it stands (to write to a file).
+    pub signed: SignedVersion,
+}
+
+impl<S: Store> Engine<S> {
+    /// Asks `peer` for the roster versions this node lacks (first in each
+    /// sync session).
+    pub(super) fn ask_roster(&mut self, peer: AuthorityId, now: Timestamp, out: &mut Vec<Output>) {
+        // An exchange whose answer never came (and whose failure was never
+        // reported) does not hold the next one up past the sync timeout.
+        let timeout = self.config.sync_timeout_ms;
+        self.governance
+            .asks
+            .retain(|_, (_, at)| now.0.saturating_sub(at.0) < timeout);
+        if self.governance.asks.values().any(|(p, _)| *p == peer) {
+            return;
+        }
+        let held: Vec<RosterHash> = self
+            .replica
+            .chain()
+            .signed_versions()
+            .iter()
+            .map(|v| v.hash())
+            .collect();
+        let token = self.token();
+        if self.send_sync(peer, token, &SyncRequest::Roster(held), out) {
+            self.governance.asks.insert(token, (peer, now));
+        }
+    }
+
+    /// Whether `token` is a roster exchange in flight.
+    pub(super) fn roster_asked(&self, token: u64) -> bool {
+        self.governance.asks.contains_key(&token)
+    }
+
+    /// Forgets a roster exchange that failed; `false` if `token` was not one.
+    pub(super) fn roster_ask_failed(&mut self, token: u64) -> bool {
+        self.governance.asks.remove(&token).is_some()
+    }
+
+    /// Forgets the exchanges with a peer that left.
+    pub(super) fn forget_roster_asks(&mut self, peer: &AuthorityId) {
+        self.governance.asks.retain(|_, (p, _)| p != peer);
+    }
+
+    /// The answer to a roster exchange: every version it holds that the
+    /// peer lacks is taken in number order.
+    pub(super) fn on_roster_answer(
+        &mut self,
+        peer: AuthorityId,
+        token: u64,
+        response: Option<SyncResponse>,
+        out: &mut Vec<Output>,
+    ) {
+        if self.governance.asks.remove(&token).is_none() {
+            return;
+        }
+        let Some(SyncResponse::Roster(versions)) = response else {
+            return;
+        };
+        let mut decoded = Vec::with_capacity(versions.len());
+        for bytes in versions {
+            match SignedVersion::from_bytes(&bytes) {
+                Ok(signed) => decoded.push(signed),
+                Err(e) => {
+                    *self.counters.malformed.entry("roster").or_default() += 1;
+                    Self::log(
+                        out,
+                        Level::Warn,
+                        format!(
+                            "{} sent an unreadable roster version: {e}",
+                            self.name_of(&peer)
+                        ),
+                    );
+                    return;
+                }
+            }
+        }
+        decoded.sort_by_key(|signed| signed.version().map_or(u64::MAX, |v| v.number));
+        for signed in decoded {
+            self.take_version(signed, &self.name_of(&peer), out);
+        }
+    }
+
+    /// Takes a signed roster version from anywhere; tells the shells when
+    /// the current version changed.
+    pub(super) fn take_version(
+        &mut self,
+        signed: SignedVersion,
+        from: &str,
+        out: &mut Vec<Output>,
+    ) -> Verdict {
+        let before = self.replica.chain().current().hash;
+        let hash = signed.hash();
+        match self.replica.add_roster_version(signed) {
+            Ok(Added::Valid { number, .. }) => {
+                self.governance.proposals.remove(&hash);
+                *self.counters.roster.entry("accepted").or_default() += 1;
+                Self::log(
+                    out,
+                    Level::Info,
+                    format!(
+                        "roster version {number} ({}) from {from} is valid",
+                        hash.short()
+                    ),
+                );
+                self.after_roster_change(before, out);
+                Verdict::Accept
+            }
+            Ok(Added::Held { number }) => {
+                *self.counters.roster.entry("held").or_default() += 1;
+                Self::log(
+                    out,
+                    Level::Info,
+                    format!(
+                        "roster version {number} ({}) from {from} waits for the version it replaces",
+                        hash.short()
+                    ),
+                );
+                Verdict::Ignore
+            }
+            Ok(Added::Known) => Verdict::Ignore,
+            Err(e) => {
+                *self.counters.roster.entry("rejected").or_default() += 1;
+                Self::log(
+                    out,
+                    Level::Warn,
+                    format!("roster version {} from {from} refused: {e}", hash.short()),
+                );
+                Verdict::Reject
+            }
+        }
+    }
+
+    fn after_roster_change(&mut self, before: RosterHash, out: &mut Vec<Output>) {
+        let current = self.replica.chain().current().clone();
+        if current.hash == before {
+            return;
+        }
+        // Proposals that no longer extend the current version are dropped.
+        self.governance
+            .proposals
+            .retain(|_, p| p.version().is_ok_and(|v| v.previous == current.hash));
+        self.me = self
+            .replica
+            .member_of_key(&AuthorityId(self.key.public_bytes()));
+        // Members removed are peers no more: no sync with them, no query.
+        let gone: Vec<AuthorityId> = self
+            .connected
+            .iter()
+            .filter(|peer| current.federation.member(peer).is_none())
+            .copied()
+            .collect();
+        for peer in gone {
+            self.connected.remove(&peer);
+            self.sessions.remove(&peer);
+            self.forget_roster_asks(&peer);
+            out.push(Output::Disconnect { peer });
+        }
+        let evidence = self.replica.chain().evidence().len();
+        Self::log(
+            out,
+            if evidence > 0 {
+                Level::Warn
+            } else {
+                Level::Info
+            },
+            format!(
+                "the roster is at version {} ({} members){}",
+                current.number,
+                current.federation.roster().members.len(),
+                if evidence > 0 {
+                    format!("; {evidence} equivocations among its versions")
+                } else {
+                    String::new()
+                }
+            ),
+        );
+        out.push(Output::RosterChanged {
+            number: current.number,
+        });
+    }
+
+    /// A roster version or proposal from the checkpoint topic.
+    pub(super) fn on_roster_gossip(
+        &mut self,
+        message: WitnessMessage,
+        out: &mut Vec<Output>,
+    ) -> Verdict {
+        match message {
+            WitnessMessage::Roster(bytes) => match SignedVersion::from_bytes(&bytes) {
+                Ok(signed) => self.take_version(signed, "gossip", out),
+                Err(_) => {
+                    *self.counters.malformed.entry("roster").or_default() += 1;
+                    Verdict::Reject
+                }
+            },
+            WitnessMessage::Proposal(bytes) => match SignedVersion::from_bytes(&bytes) {
+                Ok(signed) => match self.take_proposal(signed) {
+                    Ok(true) => Verdict::Accept,
+                    Ok(false) => Verdict::Ignore,
+                    Err(_) => Verdict::Reject,
+                },
+                Err(_) => {
+                    *self.counters.malformed.entry("roster").or_default() += 1;
+                    Verdict::Reject
+                }
+            },
+            WitnessMessage::Note(_) | WitnessMessage::SplitView(_) => Verdict::Ignore,
+        }
+    }
+
+    /// Keeps a proposal for the next version, merging the signatures it
+    /// carries that verify (under a current member's key or a key the
+    /// proposal adds). `true` when something new was kept.
+    fn take_proposal(&mut self, signed: SignedVersion) -> Result<bool, GovernanceError> {
+        let version = signed.version()?;
+        let current = self.replica.chain().current();
+        if version.federation != current.federation.id()
+            || version.number != current.number + 1
+            || version.previous != current.hash
+        {
+            return Ok(false);
+        }
+        let hash = signed.hash();
+        let added: Vec<AuthorityId> = version
+            .roster
+            .members
+            .iter()
+            .map(|m| m.key)
+            .chain(version.keys.iter().map(|k| k.key))
+            .collect();
+        let valid: Vec<_> = signed
+            .signatures
+            .iter()
+            .filter(|s| current.member_of_key(&s.key).is_some() || added.contains(&s.key))
+            .filter(|s| {
+                PublicKey::from_bytes(&s.key.0).is_ok_and(|k| {
+                    k.verify(ROSTER_DOMAIN, &signed.body, &s.signature.0)
+                        .is_ok()
+                })
+            })
+            .cloned()
+            .collect();
+        let incoming = SignedVersion {
+            body: signed.body.clone(),
+            signatures: valid,
+        };
+        if let Some(kept) = self.governance.proposals.get_mut(&hash) {
+            let before = kept.signatures.len();
+            kept.merge(&incoming);
+            return Ok(kept.signatures.len() > before);
+        }
+        if self.governance.proposals.len() >= PROPOSALS_MAX {
+            return Err(GovernanceError::TooMany {
+                what: "roster proposals",
+                max: PROPOSALS_MAX,
+            });
+        }
+        self.governance.proposals.insert(hash, incoming);
+        Ok(true)
+    }
+
+    /// The proposals held, with their signatures.
+    pub fn proposals(&self) -> impl Iterator<Item = &SignedVersion> {
+        self.governance.proposals.values()
+    }
+
+    fn publish_roster(&mut self, message: WitnessMessage, out: &mut Vec<Output>) {
+        // A version or proposal too large for gossip travels by sync (a
+        // version) or by file (a proposal) only.
+        if let Ok(bytes) = wire::encode(&message) {
+            out.push(Output::PublishCheckpoint { bytes });
+        }
+    }
+
+    /// Carries out an operator's governance command.
+    pub(super) fn govern(
+        &mut self,
+        command: GovernanceCommand,
+        out: &mut Vec<Output>,
+    ) -> Result<GovernanceAnswer, GovernanceError> {
+        let signed = match command {
+            GovernanceCommand::Propose(signed) => {
+                let version = signed.version()?;
+                let current = self.replica.chain().current();
+                if version.previous != current.hash || version.number != current.number + 1 {
+                    return Err(GovernanceError::Number {
+                        found: version.number,
+                        previous: current.number,
+                    });
+                }
+                let hash = signed.hash();
+                self.take_proposal(signed)?;
+                let Some(kept) = self.governance.proposals.get(&hash).cloned() else {
+                    unreachable!("a proposal for the next version is kept")
+                };
+                self.publish_proposal(&kept, out);
+                return Ok(self.answer(&kept));
+            }
+            GovernanceCommand::Sign(hash) => {
+                let next = self.replica.chain().current().number + 1;
+                let Some(kept) = self.governance.proposals.get_mut(&hash) else {
+                    return Err(GovernanceError::Change {
+                        number: next,
+                        field: "proposal".into(),
+                        problem: format!("no proposal {hash} is held here"),
+                    });
+                };
+                kept.sign(&self.key);
+                let kept = kept.clone();
+                self.publish_proposal(&kept, out);
+                return Ok(self.answer(&kept));
+            }
+            GovernanceCommand::Submit(hash) => {
+                let Some(kept) = self.governance.proposals.get(&hash).cloned() else {
+                    return Err(GovernanceError::Change {
+                        number: self.replica.chain().current().number + 1,
+                        field: "proposal".into(),
+                        problem: format!("no proposal {hash} is held here"),
+                    });
+                };
+                // Checked before it is taken, to say why it is not ready.
+                verify_next(self.replica.chain().current(), &kept)?;
+                kept
+            }
+            GovernanceCommand::Version(signed) => signed,
+        };
+        let answer = self.answer(&signed);
+        let bytes = signed.to_bytes()?;
+        match self.take_version(signed.clone(), "the operator", out) {
+            Verdict::Accept => {
+                self.publish_roster(WitnessMessage::Roster(bytes.into()), out);
+                Ok(GovernanceAnswer {
+                    current: self.replica.chain().current().number,
+                    ..answer
+                })
+            }
+            _ => match self.replica.chain().knows(&signed.hash()) {
+                true => Ok(answer),
+                false => Err(verify_next(self.replica.chain().current(), &signed)
+                    .err()
+                    .unwrap_or(GovernanceError::UnknownPrevious {
+                        number: answer.number,
+                        previous: signed.version()?.previous,
+                    })),
+            },
+        }
+    }
+
+    fn publish_proposal(&mut self, signed: &SignedVersion, out: &mut Vec<Output>) {
+        if let Ok(bytes) = signed.to_bytes() {
+            self.publish_roster(WitnessMessage::Proposal(bytes.into()), out);
+        }
+    }
+
+    fn answer(&self, signed: &SignedVersion) -> GovernanceAnswer {
+        GovernanceAnswer {
+            hash: signed.hash(),
+            number: signed.version().map_or(0, |v| v.number),
+            signatures: signed.signatures.len(),
+            current: self.replica.chain().current().number,
+            signed: signed.clone(),
+        }
+    }
+}
