@@ -76,7 +76,7 @@ pub fn run(dir: Option<&Path>) -> Result<()> {
     std::fs::write(&roster_path, roster.to_toml())?;
     let mut nodes = Vec::new();
     for handle in handles {
-        let federation = node::join(&root.join(handle), &roster_path)?;
+        let federation = node::join(&root.join(handle), &roster_path, &[])?;
         if nodes.is_empty() {
             println!(
                 "     genesis roster: {} ({})",

@@ -94,7 +94,7 @@ pub fn prepare(
         RosterDocument::from_parts(catalog, members).to_toml(),
     )?;
     for (_, config) in &configs {
-        node::join(&config.data, &roster_path)?;
+        node::join(&config.data, &roster_path, &[])?;
     }
     Ok(configs)
 }

@@ -8,6 +8,7 @@ use credence_protocol::engine::{
     Engine, EngineConfig, GovernanceAnswer, GovernanceCommand, Input, IssuedNotice, Mark, Output,
     Refusal,
 };
+use credence_protocol::governance::SignedVersion;
 use credence_protocol::model::{AuthorityId, NoticeId, NoticeKind};
 use credence_protocol::replica::{IssueError, Outcome, Replica, ReplicaError};
 use credence_protocol::roster::{Federation, ROSTER_BYTES_MAX, RosterError};
@@ -238,13 +239,46 @@ fn read_config(dir: &Path) -> Result<NodeConfig, NodeError> {
     })
 }
 
-/// Installs the federation roster in a data directory, after checking
-/// that the node's key is a member.
-pub fn join(dir: &Path, roster: &Path) -> Result<Federation, NodeError> {
+/// Installs the federation's genesis roster in a data directory, with the
+/// roster versions that followed it (a member added after genesis joins
+/// with the version that added it), after checking that the node's key is
+/// a member of the last of them. The versions are kept in the store; the
+/// node learns the later ones from its peers.
+pub fn join(
+    dir: &Path,
+    roster: &Path,
+    versions: &[SignedVersion],
+) -> Result<Federation, NodeError> {
     read_config(dir)?;
     let key = keyfile::read(&dir.join(KEY_FILE))?;
     let federation = read_roster(roster)?;
-    check_member(&federation, &key)?;
+    if versions.is_empty() {
+        check_member(&federation, &key)?;
+    } else {
+        let mut chain = credence_protocol::governance::chain::Chain::new(federation.clone());
+        let mut sorted = versions.to_vec();
+        sorted.sort_by_key(|signed| signed.version().map_or(u64::MAX, |v| v.number));
+        for signed in sorted {
+            chain
+                .add(signed)
+                .map_err(|e| NodeError::Governance(e.to_string()))?;
+        }
+        let key_id = AuthorityId(key.public_bytes());
+        if chain.current().member_of_key(&key_id).is_none() {
+            return Err(NodeError::NotMember {
+                key: key_id,
+                federation: federation.roster().name.clone(),
+            });
+        }
+        let store = SledStore::open(&dir.join(STORE_DIR), federation.id())?;
+        let mut replica = Replica::new(federation.clone(), store);
+        for signed in chain.signed_versions() {
+            replica
+                .add_roster_version((*signed).clone())
+                .map_err(|e| NodeError::Governance(e.to_string()))?;
+        }
+        replica.store_mut().flush()?;
+    }
     let target = dir.join(ROSTER_FILE);
     if target.exists() {
         let existing = read_roster(&target)?;

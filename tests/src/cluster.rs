@@ -9,7 +9,7 @@ use credence_protocol::model::{
 use credence_protocol::roster::MembersDocument;
 use credence_protocol::time::{DAY_MS, Timestamp};
 use serde_json::Value;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -467,46 +467,9 @@ pub fn cluster_at(handles: &[&str], mut place: impl FnMut(usize) -> Placement) -
     members.threshold = None;
     let mut peers = Vec::new();
     for (index, member) in members.members.iter_mut().enumerate() {
-        let dir = root.path().join(&member.handle);
-        credence(&["init", "--data", arg(&dir), "--name", &member.handle]).ok();
-        let Placement {
-            host,
-            http_host,
-            netns,
-            p2p_port,
-            http_port,
-        } = place(index);
-        member.listen = vec![format!("/ip4/{host}/tcp/{p2p_port}")];
-        let config = root.path().join(format!("{}.run.toml", member.handle));
-        let remote = if http_host == "127.0.0.1" {
-            ""
-        } else {
-            "allow_remote_http = true\n"
-        };
-        std::fs::write(
-            &config,
-            format!(
-                "data = \"{}\"\nlisten = [\"/ip4/{host}/tcp/{p2p_port}\"]\nhttp = \"{http_host}:{http_port}\"\nsync_interval = \"1s\"\n{remote}",
-                member.handle
-            ),
-        )
-        .expect("run config");
-        peers.push(Peer {
-            handle: member.handle.clone(),
-            dir,
-            config,
-            p2p_port,
-            http_port,
-            host: http_host,
-            netns,
-            env: Vec::new(),
-            child: None,
-            agent: ureq::Agent::config_builder()
-                .http_status_as_error(false)
-                .timeout_global(Some(Duration::from_secs(30)))
-                .build()
-                .into(),
-        });
+        let (peer, listen) = new_peer(root.path(), &member.handle, place(index));
+        member.listen = vec![listen];
+        peers.push(peer);
     }
     let members_path = root.path().join("members.toml");
     std::fs::write(
@@ -546,6 +509,71 @@ pub fn cluster_at(handles: &[&str], mut place: impl FnMut(usize) -> Placement) -
         peers,
         roster,
         root,
+    }
+}
+
+/// A member's node in `root` at `placement`, initialised but in no
+/// federation yet, and its libp2p listen address.
+pub fn new_peer(root: &Path, handle: &str, placement: Placement) -> (Peer, String) {
+    let dir = root.join(handle);
+    credence(&["init", "--data", arg(&dir), "--name", handle]).ok();
+    let Placement {
+        host,
+        http_host,
+        netns,
+        p2p_port,
+        http_port,
+    } = placement;
+    let listen = format!("/ip4/{host}/tcp/{p2p_port}");
+    let config = root.join(format!("{handle}.run.toml"));
+    let remote = if http_host == "127.0.0.1" {
+        ""
+    } else {
+        "allow_remote_http = true\n"
+    };
+    std::fs::write(
+        &config,
+        format!(
+            "data = \"{handle}\"\nlisten = [\"{listen}\"]\nhttp = \"{http_host}:{http_port}\"\nsync_interval = \"1s\"\n{remote}"
+        ),
+    )
+    .expect("run config");
+    let peer = Peer {
+        handle: handle.to_string(),
+        dir,
+        config,
+        p2p_port,
+        http_port,
+        host: http_host,
+        netns,
+        env: Vec::new(),
+        child: None,
+        agent: ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(30)))
+            .build()
+            .into(),
+    };
+    (peer, listen)
+}
+
+impl Cluster {
+    /// A new member's node on 127.0.0.1, initialised but not in the
+    /// federation yet (a roster version adds it), and its listen address.
+    pub fn new_member(&mut self, handle: &str) -> String {
+        let (peer, listen) = new_peer(
+            self.root.path(),
+            handle,
+            Placement {
+                host: "127.0.0.1".into(),
+                http_host: "127.0.0.1".into(),
+                netns: None,
+                p2p_port: free_port(),
+                http_port: free_port(),
+            },
+        );
+        self.peers.push(peer);
+        listen
     }
 }
 

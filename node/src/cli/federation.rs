@@ -44,13 +44,14 @@ pub(super) fn federation(command: FederationCommand, json: bool) -> Result<()> {
                 let target = out.unwrap_or(path);
                 std::fs::write(&target, encode_proposal(&signed)?)
                     .with_context(|| format!("writing {}", target.display()))?;
-                // A running node circulates it as well.
-                let answer = match Operator::open(&data.data)? {
-                    Operator::Running(client) => Some(client.post::<_, GovernanceView>(
+                // A running node circulates it as well (a member still
+                // joining has none).
+                let answer = match crate::client::Client::for_data_dir(&data.data) {
+                    Some(client) if client.prove().is_ok() => Some(client.post::<_, GovernanceView>(
                         "/v1/federation/proposals",
                         &serde_json::json!({ "proposal": hex::encode(encode_proposal(&signed)?) }),
                     )?),
-                    Operator::Local(_) => None,
+                    _ => None,
                 };
                 let view = answer.unwrap_or_else(|| view_of(&signed, None));
                 report(
@@ -170,8 +171,16 @@ pub(super) fn federation(command: FederationCommand, json: bool) -> Result<()> {
             );
             println!("federation id: {}", federation.id());
         }
-        FederationCommand::Join { data, roster } => {
-            let federation = node::join(&data.data, &roster)?;
+        FederationCommand::Join {
+            data,
+            roster,
+            versions,
+        } => {
+            let versions = versions
+                .iter()
+                .map(|path| read_proposal(path))
+                .collect::<Result<Vec<_>>>()?;
+            let federation = node::join(&data.data, &roster, &versions)?;
             println!(
                 "joined federation {} ({})",
                 federation.roster().name,

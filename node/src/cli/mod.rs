@@ -214,13 +214,18 @@ enum FederationCommand {
         #[arg(long)]
         out: PathBuf,
     },
-    /// Install a genesis roster in this node's data directory.
+    /// Install a genesis roster in this node's data directory (and, for a
+    /// member added later, the roster versions up to the one that added
+    /// it).
     Join {
         #[command(flatten)]
         data: DataDir,
-        /// The roster file.
+        /// The genesis roster file.
         #[arg(long)]
         roster: PathBuf,
+        /// A signed roster version (a submitted proposal file); repeatable.
+        #[arg(long = "version", value_name = "FILE")]
+        versions: Vec<PathBuf>,
     },
     /// Write a proposal for the next roster version from a change
     /// description (TOML: add, remove, update, rotate, catalog,

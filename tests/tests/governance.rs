@@ -1,0 +1,271 @@
+//! Governance with real processes: a fourth region joins a running
+//! federation through a roster version proposed, signed and submitted with
+//! the command line, and catches up; a member removed by the next version
+//! is disconnected and its connections are refused afterwards. Bad
+//! proposals and change files are refused naming what is wrong, and
+//! nothing is stored.
+
+use credence_tests::cluster::{cluster, listing, wait_for};
+use credence_tests::{arg, credence, credence_owned};
+use std::path::Path;
+
+fn roster_at(c: &credence_tests::cluster::Cluster, handle: &str) -> u64 {
+    c.at(handle).get("/v1/federation")["current"]
+        .as_u64()
+        .unwrap_or(u64::MAX)
+}
+
+fn public_key(dir: &Path) -> String {
+    let key = credence_node::keyfile::read(&dir.join(credence_node::node::KEY_FILE))
+        .expect("the new member's key file");
+    hex::encode(key.public_bytes())
+}
+
+fn propose(data: &Path, change: &Path, out: &Path) -> String {
+    let run = credence(&[
+        "federation",
+        "propose",
+        "--data",
+        arg(data),
+        "--change",
+        arg(change),
+        "--out",
+        arg(out),
+    ])
+    .ok();
+    assert!(run.stdout.contains("proposal written to"), "{}", run.stdout);
+    run.stdout
+}
+
+fn sign(data: &Path, proposal: &Path) {
+    credence(&[
+        "federation",
+        "sign",
+        "--data",
+        arg(data),
+        "--proposal",
+        arg(proposal),
+    ])
+    .ok();
+}
+
+fn submit(data: &Path, proposal: &Path) -> String {
+    credence(&[
+        "federation",
+        "submit",
+        "--data",
+        arg(data),
+        "--proposal",
+        arg(proposal),
+    ])
+    .ok()
+    .stdout
+}
+
+#[test]
+fn a_fourth_region_joins_and_a_removed_one_is_refused() {
+    let mut c = cluster(&["market", "tax", "court"]);
+    c.start_all();
+    let first = c.at("market").issue(&listing(1));
+    c.wait_converged(&["market", "tax", "court"]);
+
+    // Version 1: a fourth region, the threshold raised to three of four.
+    let listen = c.new_member("zhangzhou");
+    let zhangzhou = c.at("zhangzhou").dir.clone();
+    let change = c.root.path().join("add.toml");
+    std::fs::write(
+        &change,
+        format!(
+            r#"threshold = 3
+
+[[add]]
+key = "{}"
+name = "Zhangzhou Municipal Market Regulation Bureau"
+region = "350600"
+department = "market regulation"
+issues_black = ["food-drug"]
+implements = ["more-inspections"]
+listen = ["{listen}"]
+"#,
+            public_key(&zhangzhou)
+        ),
+    )
+    .expect("change file");
+    let proposal = c.root.path().join("add.proposal");
+    propose(&c.at("market").dir, &change, &proposal);
+    // Below the threshold, submitting says why and takes nothing.
+    let early = credence(&[
+        "federation",
+        "submit",
+        "--data",
+        arg(&c.at("market").dir),
+        "--proposal",
+        arg(&proposal),
+    ]);
+    assert_ne!(early.code, 0);
+    assert!(early.stderr.contains("threshold is 2"), "{}", early.stderr);
+    sign(&c.at("tax").dir, &proposal);
+    // The new member proves it holds its key.
+    sign(&zhangzhou, &proposal);
+    let shown = credence(&["federation", "show", "--data", arg(&c.at("court").dir)])
+        .ok()
+        .stdout;
+    assert!(shown.contains("proposal"), "{shown}");
+    let submitted = submit(&c.at("market").dir, &proposal);
+    assert!(submitted.contains("roster version 1 taken"), "{submitted}");
+    for handle in ["market", "tax", "court"] {
+        wait_for(&format!("{handle} at roster version 1"), || {
+            roster_at(&c, handle) == 1
+        });
+    }
+
+    // The new region joins with the version that added it, and catches up.
+    credence(&[
+        "federation",
+        "join",
+        "--data",
+        arg(&zhangzhou),
+        "--roster",
+        arg(&c.roster),
+        "--version",
+        arg(&proposal),
+    ])
+    .ok();
+    c.peer("zhangzhou").start();
+    wait_for("the new region holds the earlier listing", || {
+        c.at("zhangzhou").has_listing(&first)
+    });
+    assert_eq!(roster_at(&c, "zhangzhou"), 1);
+    let theirs = c.at("zhangzhou").issue(&listing(2));
+    wait_for("the new region's listing reaches the others", || {
+        ["market", "tax", "court"]
+            .iter()
+            .all(|h| c.at(h).has_listing(&theirs))
+    });
+
+    // Version 2: the court is removed; three of four sign.
+    let change = c.root.path().join("remove.toml");
+    std::fs::write(
+        &change,
+        "[[remove]]\nmember = \"Quanzhou Intermediate People's Court\"\nafter_seq = 0\n",
+    )
+    .expect("change file");
+    let proposal = c.root.path().join("remove.proposal");
+    propose(&c.at("market").dir, &change, &proposal);
+    sign(&c.at("tax").dir, &proposal);
+    sign(&zhangzhou, &proposal);
+    let submitted = submit(&c.at("market").dir, &proposal);
+    assert!(submitted.contains("roster version 2 taken"), "{submitted}");
+    for handle in ["market", "tax", "zhangzhou"] {
+        wait_for(&format!("{handle} at roster version 2"), || {
+            roster_at(&c, handle) == 2
+        });
+    }
+    wait_for("nobody keeps the court connected", || {
+        c.at("court").get("/v1/peers")["peers"]
+            .as_array()
+            .is_some_and(|peers| peers.is_empty())
+    });
+    assert!(
+        c.at("market").log().contains("may no longer connect"),
+        "{}",
+        c.at("market").log()
+    );
+    // It keeps trying: every attempt is refused at the gate.
+    wait_for("the court's reconnections are refused", || {
+        c.at("market").metric("credence_connections_refused_total") > 0
+            || c.at("market").log().contains("not a roster member")
+    });
+    let later = c.at("market").issue(&listing(3));
+    wait_for("the remaining members converge", || {
+        ["tax", "zhangzhou"]
+            .iter()
+            .all(|h| c.at(h).has_listing(&later))
+    });
+    assert!(!c.at("court").has_listing(&later));
+    for handle in ["market", "tax", "court", "zhangzhou"] {
+        c.peer(handle).stop();
+    }
+}
+
+#[test]
+fn malformed_proposals_and_changes_are_refused_naming_the_field() {
+    let mut c = cluster(&["market", "tax"]);
+    let market = c.peer("market").dir.clone();
+    let root = c.root.path().to_path_buf();
+
+    let bad_change = root.join("bad.toml");
+    std::fs::write(
+        &bad_change,
+        "[[add]]\nname = \"No Key Bureau\"\nregion = \"3506\"\ndepartment = \"x\"\n",
+    )
+    .expect("change file");
+    let run = credence_owned(&[
+        "federation".to_string(),
+        "propose".into(),
+        "--data".into(),
+        arg(&market).into(),
+        "--change".into(),
+        arg(&bad_change).into(),
+        "--out".into(),
+        arg(&root.join("never.proposal")).into(),
+    ]);
+    assert_ne!(run.code, 0);
+    assert!(run.stderr.contains("key"), "{}", run.stderr);
+    assert!(!root.join("never.proposal").exists());
+
+    let unknown_field = root.join("unknown.toml");
+    std::fs::write(&unknown_field, "[[remove]]\nmembr = \"x\"\nafter_seq = 1\n").expect("file");
+    let run = credence_owned(&[
+        "federation".to_string(),
+        "propose".into(),
+        "--data".into(),
+        arg(&market).into(),
+        "--change".into(),
+        arg(&unknown_field).into(),
+        "--out".into(),
+        arg(&root.join("never.proposal")).into(),
+    ]);
+    assert_ne!(run.code, 0);
+    assert!(run.stderr.contains("membr"), "{}", run.stderr);
+
+    let garbage = root.join("garbage.proposal");
+    std::fs::write(&garbage, b"credence-roster\0not a version").expect("file");
+    for command in ["submit", "sign"] {
+        let run = credence(&[
+            "federation",
+            command,
+            "--data",
+            arg(&market),
+            "--proposal",
+            arg(&garbage),
+        ]);
+        assert_ne!(run.code, 0, "{command}");
+        assert!(
+            run.stderr.contains("signed roster version"),
+            "{command}: {}",
+            run.stderr
+        );
+    }
+    let not_a_proposal = root.join("roster.toml");
+    let run = credence(&[
+        "federation",
+        "submit",
+        "--data",
+        arg(&market),
+        "--proposal",
+        arg(&not_a_proposal),
+    ]);
+    assert_ne!(run.code, 0);
+    assert!(
+        run.stderr.contains("not a roster proposal"),
+        "{}",
+        run.stderr
+    );
+    let shown = credence(&["federation", "show", "--data", arg(&market)])
+        .ok()
+        .stdout;
+    // Nothing was stored: no version, no proposal.
+    assert!(shown.contains("roster at version 0"), "{shown}");
+    assert!(shown.contains("no proposals held"), "{shown}");
+}
