@@ -5,16 +5,19 @@
 //! every node, with the time each step took to get there.
 
 use crate::config::{LogFormat, RunConfig};
+use crate::daemon::GovernRequest;
 use crate::daemon::{Command, Handle, QueryAsk, QueryScope, Status};
 use crate::demo::{CATALOG_TOML, MEMBERS_TOML, SUBJECT_ID, example_listing};
 use crate::node;
 use crate::service::{self, Running};
+use crate::views::RosterView;
 use anyhow::{Context, Result, bail};
 use credence_protocol::fold::TaskAction;
+use credence_protocol::governance::proposal::{ChangeDocument, RotateDocument};
 use credence_protocol::model::{
     FeedbackAction, NoticeId, NoticeKind, RulingOutcome, SubjectKey, SubjectKind,
 };
-use credence_protocol::roster::{CatalogDocument, MembersDocument, RosterDocument};
+use credence_protocol::roster::{CatalogDocument, MemberDocument, MembersDocument, RosterDocument};
 use credence_protocol::time::DAY_MS;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -238,8 +241,9 @@ impl Scenario<'_> {
     }
 }
 
-/// Runs the scenario over running nodes (member order of [`prepare`]).
-pub async fn scenario(nodes: &[Running], names: &[String], root: &Path) -> Result<()> {
+/// Runs the scenario over running nodes (member order of [`prepare`]);
+/// returns the listing it made.
+pub async fn scenario(nodes: &[Running], names: &[String], root: &Path) -> Result<NoticeId> {
     let mut s = Scenario {
         nodes,
         names: names.to_vec(),
@@ -409,7 +413,272 @@ pub async fn scenario(nodes: &[Running], names: &[String], root: &Path) -> Resul
         "scenario finished in {:.0} ms",
         s.started.elapsed().as_secs_f64() * 1000.0
     );
-    Ok(())
+    Ok(listing)
+}
+
+/// Waits until every node's roster is at version `number`; returns how
+/// long it took.
+async fn roster_reaches(nodes: &[&Running], number: u64) -> Result<Duration> {
+    let started = Instant::now();
+    loop {
+        let mut all = true;
+        for node in nodes {
+            let view: RosterView = call(&node.handle, Command::Roster).await?;
+            all &= view.current == number;
+        }
+        if all {
+            return Ok(started.elapsed());
+        }
+        if started.elapsed() > STEP_TIMEOUT {
+            bail!("roster version {number} did not reach every node within {STEP_TIMEOUT:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A change proposed by node `by`, signed by the nodes `signers` and by
+/// the keys `proofs` (added or rotated to), then submitted by `by`.
+async fn govern(
+    nodes: &[Running],
+    by: usize,
+    change: ChangeDocument,
+    signers: &[usize],
+    proofs: &[&credence_crypto::AuthorityKey],
+) -> Result<u64> {
+    let proposed = call(&nodes[by].handle, |tx| {
+        Command::Govern(GovernRequest::Change(Box::new(change)), tx)
+    })
+    .await?;
+    let hash = proposed.hash;
+    let mut signed = proposed.signed;
+    for &signer in signers {
+        // The signer takes the proposal as it stands (gossip may not have
+        // brought it yet), then adds its signature.
+        call(&nodes[signer].handle, |tx| {
+            Command::Govern(GovernRequest::Proposal(signed.clone()), tx)
+        })
+        .await?;
+        signed = call(&nodes[signer].handle, |tx| {
+            Command::Govern(GovernRequest::Sign(hash), tx)
+        })
+        .await?
+        .signed;
+    }
+    for key in proofs {
+        signed.sign(key);
+    }
+    call(&nodes[by].handle, |tx| {
+        Command::Govern(GovernRequest::Proposal(signed), tx)
+    })
+    .await?;
+    let submitted = call(&nodes[by].handle, |tx| {
+        Command::Govern(GovernRequest::Submit(hash), tx)
+    })
+    .await?;
+    Ok(submitted.number)
+}
+
+/// The governance part of the scenario: a fourth region joins the running
+/// federation through a roster version and catches up, then a member's
+/// key is rotated and it comes back under its new identity.
+pub async fn governance(
+    mut nodes: Vec<Running>,
+    mut names: Vec<String>,
+    root: &Path,
+    listing: NoticeId,
+) -> Result<Vec<Running>> {
+    println!("\n[gov] the members add a fourth region, Zhangzhou, while the federation runs");
+    let dir = root.join("zhangzhou");
+    let key = node::init(&dir, "zhangzhou")?;
+    let port = free_port()?;
+    let listen = format!("/ip4/127.0.0.1/tcp/{port}");
+    let member = MemberDocument {
+        handle: String::new(),
+        key: hex::encode(key.public_bytes()),
+        name: "Zhangzhou Municipal Market Regulation Bureau".into(),
+        region: "350600".into(),
+        department: "market regulation".into(),
+        issues_black: vec!["food-drug".into()],
+        issues_red: Vec::new(),
+        implements: vec!["more-inspections".into()],
+        auditor: false,
+        listen: vec![listen.clone()],
+    };
+    let started = Instant::now();
+    let number = govern(
+        &nodes,
+        0,
+        ChangeDocument {
+            threshold: Some(3),
+            add: vec![member],
+            ..ChangeDocument::default()
+        },
+        &[1],
+        &[&key],
+    )
+    .await?;
+    let took = roster_reaches(&nodes.iter().collect::<Vec<_>>(), number).await?;
+    println!(
+        "     roster version {number} signed by 2 of 3 members and the new key, on every node in {:.1} ms",
+        (started.elapsed().max(took)).as_secs_f64() * 1000.0
+    );
+    let version: RosterView = call(&nodes[0].handle, Command::Roster).await?;
+    let signed = nodes_version(&nodes[0], number).await?;
+    node::join(&dir, &root.join("roster.toml"), &[signed])?;
+    let config = RunConfig {
+        data: dir,
+        listen: vec![listen.parse().context("listen address")?],
+        bootstrap: Vec::new(),
+        http: "127.0.0.1:0".parse().context("http address")?,
+        sync_interval: Duration::from_secs(10),
+        mdns: false,
+        log: LogFormat::Human,
+    };
+    let started = Instant::now();
+    let running = service::launch(config.clone()).await?;
+    names.push("Zhangzhou Municipal Market Regulation Bureau".into());
+    nodes.push(running);
+    wait_connected(&nodes).await?;
+    let newest = nodes.len() - 1;
+    loop {
+        let held = call(&nodes[newest].handle, |tx| {
+            Command::Listing(listing, None, tx)
+        })
+        .await;
+        if held.is_ok() {
+            break;
+        }
+        if started.elapsed() > STEP_TIMEOUT {
+            bail!("the fourth region did not catch up within {STEP_TIMEOUT:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    println!(
+        "     {} joined with version {number}, connected to all {} others and caught up in {:.1} ms; members now: {}",
+        names[newest],
+        nodes.len() - 1,
+        started.elapsed().as_secs_f64() * 1000.0,
+        version.versions.last().map_or(0, |v| v.members.len())
+    );
+
+    println!("\n[gov] {} rotates its key (a planned rotation)", names[2]);
+    let court_dir = nodes_dir(root, 2)?;
+    let next = node::prepare_next_key(&court_dir)?;
+    let status: Status = call(&nodes[2].handle, Command::Status).await?;
+    let own = status
+        .authors
+        .iter()
+        .find(|a| a.author == status.authority)
+        .map_or(0, |a| a.seq);
+    let started = Instant::now();
+    let number = govern(
+        &nodes,
+        0,
+        ChangeDocument {
+            rotate: vec![RotateDocument {
+                member: status.authority.to_string(),
+                key: hex::encode(next.public_bytes()),
+                after_seq: own,
+                compromised: false,
+            }],
+            ..ChangeDocument::default()
+        },
+        &[1, newest],
+        &[&next],
+    )
+    .await?;
+    // The court's node sees its key retired and stops to run under the
+    // next one; started again, it connects under its new identity.
+    let others: Vec<&Running> = nodes
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != 2)
+        .map(|(_, n)| n)
+        .collect();
+    roster_reaches(&others, number).await?;
+    let court = nodes.remove(2);
+    let old_peer = court.peer_id;
+    let stopped = court.stop().await;
+    anyhow::ensure!(
+        stopped
+            .as_ref()
+            .err()
+            .is_some_and(|e| e.to_string().contains("rotated this node's key")),
+        "the court's node did not stop for its new key: {stopped:?}"
+    );
+    let config = RunConfig {
+        data: court_dir,
+        listen: Vec::new(),
+        bootstrap: Vec::new(),
+        http: "127.0.0.1:0".parse().context("http address")?,
+        sync_interval: Duration::from_secs(10),
+        mdns: false,
+        log: LogFormat::Human,
+    };
+    let config = RunConfig {
+        listen: court_listen(root)?,
+        ..config
+    };
+    let running = service::launch(config).await?;
+    let new_peer = running.peer_id;
+    nodes.insert(2, running);
+    wait_connected(&nodes).await?;
+    println!(
+        "     roster version {number} on every node; the court came back as {new_peer} (was {old_peer}) and every node connected to it in {:.1} ms",
+        started.elapsed().as_secs_f64() * 1000.0
+    );
+    let mut s = Scenario {
+        nodes: &nodes,
+        names: names.clone(),
+        started: Instant::now(),
+        step: 0,
+    };
+    s.issue(
+        2,
+        "signs with its new key: the notice continues its log and reaches every node",
+        NoticeKind::Feedback {
+            listing,
+            measure: "high-consumption-ban".into(),
+            action: FeedbackAction::Lifted,
+        },
+    )
+    .await?;
+    Ok(nodes)
+}
+
+async fn nodes_version(
+    node: &Running,
+    number: u64,
+) -> Result<credence_protocol::governance::SignedVersion> {
+    let (tx, rx) = oneshot::channel();
+    node.handle
+        .commands
+        .send(Command::RosterVersion(number, tx))
+        .await
+        .context("the node stopped")?;
+    rx.await
+        .context("the node stopped")?
+        .map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+fn nodes_dir(root: &Path, index: usize) -> Result<std::path::PathBuf> {
+    let members: MembersDocument = toml::from_str(MEMBERS_TOML).context("embedded members")?;
+    let handle = &members.members.get(index).context("a member")?.handle;
+    Ok(root.join(handle))
+}
+
+fn court_listen(root: &Path) -> Result<Vec<libp2p::Multiaddr>> {
+    let roster = node::read_roster(&root.join("roster.toml"))?;
+    let court = roster
+        .roster()
+        .members
+        .iter()
+        .find(|m| m.department == "court enforcement");
+    court
+        .and_then(|m| m.listen.first())
+        .map(|a| a.parse().context("listen address"))
+        .transpose()
+        .map(|a| a.into_iter().collect())
 }
 
 /// `credence devnet`.
@@ -442,6 +711,14 @@ pub fn run(count: usize, exit: bool, dir: Option<&Path>) -> Result<()> {
         wait_connected(&nodes).await?;
         println!("all {count} nodes connected in {:.0} ms", started.elapsed().as_secs_f64() * 1000.0);
         let outcome = scenario(&nodes, &names, &root).await;
+        let (nodes, outcome) = match outcome {
+            Ok(listing) if count >= 3 => match governance(nodes, names, &root, listing).await {
+                Ok(nodes) => (nodes, Ok(())),
+                Err(e) => return Err(e),
+            },
+            Ok(_) => (nodes, Ok(())),
+            Err(e) => (nodes, Err(e)),
+        };
         if outcome.is_ok() && !exit {
             println!("\nthe nodes keep running; API tokens are in each data directory's api.token. Ctrl-C stops them.");
             let _ = tokio::signal::ctrl_c().await;

@@ -95,6 +95,28 @@ pub fn members_of(version: &Version) -> BTreeMap<PeerId, AuthorityId> {
         .collect()
 }
 
+/// Peer id of a retired key → member id, for the members of a roster
+/// version that retired a key in a planned rotation (not revoked as
+/// compromised): such a node may still connect, so that it learns the
+/// version that retired its key and restarts under its new one. Its old
+/// key signs nothing more (validation refuses it past the cutoff).
+pub fn retired_of(version: &Version) -> BTreeMap<PeerId, AuthorityId> {
+    version
+        .federation
+        .roster()
+        .members
+        .iter()
+        .flat_map(|m| {
+            let spans = version.keys.get(&m.key).map_or(&[][..], |s| s.as_slice());
+            let retired = spans.len().saturating_sub(1);
+            spans[..retired]
+                .iter()
+                .filter(|span| !span.compromised)
+                .filter_map(move |span| peer_id(&span.key).map(|peer| (peer, m.key)))
+        })
+        .collect()
+}
+
 /// Requests and responses as length-prefixed bytes, each direction with
 /// its own bound; decoding the bytes is the daemon's (where failures are
 /// counted by reason).

@@ -197,6 +197,58 @@ pub fn generate_key() -> Result<AuthorityKey, NodeError> {
     Ok(AuthorityKey::from_secret_bytes(secret))
 }
 
+/// The file of a member's next key, made by `credence rotate-key`.
+pub const NEXT_KEY_FILE: &str = "authority.key.next";
+
+/// Writes a new key beside the current one, as the member's next key.
+/// Refuses when one is already prepared (it may be named in a proposal).
+pub fn prepare_next_key(dir: &Path) -> Result<AuthorityKey, NodeError> {
+    read_config(dir)?;
+    let path = dir.join(NEXT_KEY_FILE);
+    if path.exists() {
+        return Err(NodeError::Config {
+            path: path.display().to_string(),
+            reason: "a next key is already prepared; it may be named in a proposal: remove it by hand to make another".into(),
+        });
+    }
+    let key = generate_key()?;
+    keyfile::write_new(&path, &key)?;
+    Ok(key)
+}
+
+/// At start: when a roster version retired this node's key and made the
+/// prepared next key current, the next key becomes the key (the old one is
+/// kept as `authority.key.retired-<its short id>`). Returns the key to run
+/// with.
+fn take_next_key(
+    dir: &Path,
+    key: AuthorityKey,
+    current: &credence_protocol::governance::Version,
+) -> Result<AuthorityKey, NodeError> {
+    let key_id = AuthorityId(key.public_bytes());
+    if current.member_of_key(&key_id).is_some() {
+        return Ok(key);
+    }
+    let next_path = dir.join(NEXT_KEY_FILE);
+    if !next_path.exists() {
+        return Ok(key);
+    }
+    let next = keyfile::read(&next_path)?;
+    let next_id = AuthorityId(next.public_bytes());
+    let owner = current.key_owners.get(&key_id);
+    if owner.is_none() || current.member_of_key(&next_id) != owner.copied() {
+        return Ok(key);
+    }
+    let io = |path: &Path| {
+        let path = path.display().to_string();
+        move |source| NodeError::Io { path, source }
+    };
+    let retired = dir.join(format!("{KEY_FILE}.retired-{}", key_id.short()));
+    fs::rename(dir.join(KEY_FILE), &retired).map_err(io(&retired))?;
+    fs::rename(&next_path, dir.join(KEY_FILE)).map_err(io(&next_path))?;
+    Ok(next)
+}
+
 /// Creates a data directory with a new key. Returns the key.
 pub fn init(dir: &Path, name: &str) -> Result<AuthorityKey, NodeError> {
     let shown = dir.display().to_string();
@@ -408,6 +460,7 @@ impl Node {
                     problem: e.to_string(),
                 },
             })?;
+        let key = take_next_key(dir, key, replica.chain().current())?;
         let key_id = AuthorityId(key.public_bytes());
         let author = replica.member_of_key(&key_id);
         if !replica.chain().current().keys.contains_key(&author) {

@@ -451,7 +451,8 @@ pub fn answer<S: Store>(
         version: QUERY_VERSION,
         federation: replica.federation().id(),
         request: request.0,
-        responder: AuthorityId(key.public_bytes()),
+        // The member's stable id, whatever key signs now.
+        responder: replica.member_of_key(&AuthorityId(key.public_bytes())),
         answered_at: now,
         listings: states
             .into_iter()

@@ -498,6 +498,10 @@ struct Indexed {
     roster: Roster,
     canonical: Vec<u8>,
     keys: BTreeMap<AuthorityId, (usize, PublicKey)>,
+    /// Every member's keys so far (members removed since included), each
+    /// from its first seq: the key that signs a seq of a log. Genesis: each
+    /// member's own key from seq 1.
+    spans: BTreeMap<AuthorityId, Vec<(u64, PublicKey)>>,
 }
 
 impl Federation {
@@ -536,12 +540,60 @@ impl Federation {
         }
         let canonical = roster.canonical_bytes()?;
         let id = id.unwrap_or(FederationId(Digest::of(&canonical).0));
+        let spans = keys
+            .iter()
+            .map(|(member, (_, key))| (*member, vec![(1, *key)]))
+            .collect();
         Ok(Federation(std::sync::Arc::new(Indexed {
             id,
             roster,
             canonical,
             keys,
+            spans,
         })))
+    }
+
+    /// This federation with the key history a roster chain gives its
+    /// members: [`Federation::public_key`] then names each member's
+    /// current key and [`Federation::key_for`] the key of any seq.
+    pub fn with_key_history(
+        &self,
+        spans: BTreeMap<AuthorityId, Vec<(u64, PublicKey)>>,
+    ) -> Federation {
+        let mut keys = self.0.keys.clone();
+        for (member, (_, key)) in keys.iter_mut() {
+            if let Some((_, current)) = spans.get(member).and_then(|s| s.last()) {
+                *key = *current;
+            }
+        }
+        Federation(std::sync::Arc::new(Indexed {
+            id: self.0.id,
+            roster: self.0.roster.clone(),
+            canonical: self.0.canonical.clone(),
+            keys,
+            spans,
+        }))
+    }
+
+    /// The member whose current key is `key`.
+    pub fn member_of_key(&self, key: &AuthorityId) -> Option<AuthorityId> {
+        self.0
+            .keys
+            .iter()
+            .find(|(_, (_, public))| public.to_bytes() == key.0)
+            .map(|(member, _)| *member)
+    }
+
+    /// The key that signs seq `seq` of `member`'s log (a member now, or
+    /// one removed since).
+    pub fn key_for(&self, member: &AuthorityId, seq: u64) -> Option<&PublicKey> {
+        self.0
+            .spans
+            .get(member)?
+            .iter()
+            .rev()
+            .find(|(first, _)| *first <= seq)
+            .map(|(_, key)| key)
     }
 
     /// The federation of canonical roster bytes (as carried in a bundle),
@@ -588,6 +640,8 @@ impl Federation {
     }
 
     /// A member's parsed public key.
+    /// (Its current key: the one that signs its checkpoints, cosignatures
+    /// and queries.)
     pub fn public_key(&self, author: &AuthorityId) -> Option<&PublicKey> {
         self.0.keys.get(author).map(|(_, key)| key)
     }

@@ -46,6 +46,17 @@ pub(super) fn run(command: Command, json: bool) -> Result<i32> {
             );
         }
         Command::Federation(command) => federation(command, json)?,
+        Command::RotateKey { data } => {
+            let key = node::prepare_next_key(&data.data)?;
+            println!(
+                "next authority key (public): {}",
+                hex::encode(key.public_bytes())
+            );
+            println!(
+                "next: propose a change with [[rotate]] member = \"<this member>\", key = \"{}\", after_seq = <the last seq the current key signs>",
+                hex::encode(key.public_bytes())
+            );
+        }
         Command::List(command) => list(command, json)?,
         Command::Objection(command) => objection(command, json)?,
         Command::Feedback(args) => {

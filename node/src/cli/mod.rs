@@ -45,9 +45,18 @@ enum Command {
         #[arg(long, default_value = "credence node")]
         name: String,
     },
-    /// Make or join a federation.
+    /// Make or join a federation, and govern it.
     #[command(subcommand)]
     Federation(FederationCommand),
+    /// Prepare this member's next key (a planned rotation, or a revocation
+    /// after a compromise): it is written beside the current key as
+    /// `authority.key.next`; put its public key in a change's `[[rotate]]`.
+    /// Once a roster version makes it current, the node takes it at its
+    /// next start (a running node stops to be restarted under it).
+    RotateKey {
+        #[command(flatten)]
+        data: DataDir,
+    },
     /// Issue listings and their corrections, repairs and withdrawals.
     #[command(subcommand)]
     List(ListCommand),

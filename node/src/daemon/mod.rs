@@ -99,6 +99,8 @@ pub enum Command {
     Govern(GovernRequest, Reply<GovernanceAnswer>),
     /// The roster chain and the proposals held.
     Roster(Reply<RosterView>),
+    /// The signed roster version `number` of the chosen chain.
+    RosterVersion(u64, Reply<credence_protocol::governance::SignedVersion>),
     /// A subject's listings now (or at a time).
     Subject(SubjectKey, Option<Timestamp>, Reply<Vec<ListingState>>),
     /// One listing with its history.
@@ -304,7 +306,13 @@ impl Daemon {
         };
         let mut node = Node::open_with(&config.data, engine)?;
         let federation = node.federation().clone();
-        let members = net::members_of(node.replica().chain().current());
+        let current = node.replica().chain().current().clone();
+        let current_members = net::members_of(&current);
+        let peers = current_members.iter().map(|(p, a)| (*a, *p)).collect();
+        // A member whose key was retired in a planned rotation may still
+        // connect under it, to learn the version and restart.
+        let mut members = current_members;
+        members.extend(net::retired_of(&current));
         let mut swarm =
             net::swarm(node.engine.key(), &federation, &members, config.mdns).map_err(|e| {
                 NodeError::Config {
@@ -320,7 +328,6 @@ impl Daemon {
                     reason: format!("cannot listen on {address}: {e}"),
                 })?;
         }
-        let peers = members.iter().map(|(p, a)| (*a, *p)).collect();
         let local = swarm.local_peer_id().to_owned();
         let t = now();
         let mut targets = Vec::new();
@@ -742,10 +749,36 @@ impl Daemon {
     /// refused; members added are admitted and dialled.
     fn follow_roster(&mut self, number: u64) {
         let current = self.node.replica().chain().current().clone();
-        let members = net::members_of(&current);
+        // This node's own key retired: with its next key prepared, it stops
+        // to be restarted under it (a libp2p identity cannot change while
+        // it runs); without one, it stops issuing and says so.
+        let own = AuthorityId(self.node.engine.key().public_bytes());
+        if current.member_of_key(&own).is_none() {
+            let next = crate::keyfile::read(&self.node.dir.join(crate::node::NEXT_KEY_FILE)).ok();
+            let owner = current.key_owners.get(&own).copied();
+            match next {
+                Some(next)
+                    if owner.is_some()
+                        && current.member_of_key(&AuthorityId(next.public_bytes())) == owner =>
+                {
+                    tracing::warn!(
+                        "roster version {number} rotated this node's key: stopping to restart under the next key"
+                    );
+                    self.fatal = Some(format!(
+                        "roster version {number} rotated this node's key; start it again to run under its next key"
+                    ));
+                }
+                _ => tracing::error!(
+                    "roster version {number}: this node's key {} no longer signs for its member; it issues nothing more",
+                    own.short()
+                ),
+            }
+        }
+        let mut members = net::members_of(&current);
+        let retired = net::retired_of(&current);
         let t = now();
         for (peer, member) in &self.members {
-            if !members.contains_key(peer) {
+            if !members.contains_key(peer) && !retired.contains_key(peer) {
                 tracing::warn!(
                     "roster version {number}: {} ({peer}) may no longer connect",
                     current.federation.name_of(member)
@@ -782,6 +815,10 @@ impl Daemon {
             }
         }
         self.peers = members.iter().map(|(p, a)| (*a, *p)).collect();
+        for (peer, member) in retired {
+            self.swarm.behaviour_mut().gate.allow_peer(peer);
+            members.insert(peer, member);
+        }
         self.members = members;
     }
 
@@ -1029,6 +1066,20 @@ impl Daemon {
             }
             Command::Roster(reply) => {
                 let _ = reply.send(Ok(RosterView::of(&self.node.engine)));
+            }
+            Command::RosterVersion(number, reply) => {
+                let signed = self
+                    .node
+                    .replica()
+                    .chain()
+                    .version(number)
+                    .and_then(|v| v.signed.as_deref().cloned())
+                    .ok_or_else(|| {
+                        DaemonError::BadRequest(format!(
+                            "roster version {number} is not on this node's chain (version 0 is the genesis roster)"
+                        ))
+                    });
+                let _ = reply.send(signed);
             }
             Command::Issue(kind, reply) => {
                 let ticket = self.pending.handle();

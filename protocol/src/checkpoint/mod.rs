@@ -172,6 +172,29 @@ impl Checkpoint {
     }
 }
 
+/// The author's line of a checkpoint note and the key it is under: the
+/// author signs with its current key, and a checkpoint it signed before a
+/// rotation is under the key of the seq at its size.
+pub fn author_line<'a>(
+    note: &'a Note,
+    checkpoint: &'a Checkpoint,
+    federation: &'a Federation,
+    author: &AuthorityId,
+) -> Option<(&'a credence_crypto::PublicKey, &'a NoteSignature)> {
+    let current = federation.public_key(author)?;
+    let at_size = federation
+        .key_for(author, checkpoint.size.max(1))
+        .filter(|key| *key != current);
+    [Some(current), at_size]
+        .into_iter()
+        .flatten()
+        .find_map(|key| {
+            note.lines_of(&checkpoint.origin, note::TYPE_ED25519, &key.to_bytes())
+                .next()
+                .map(|line| (key, line))
+        })
+}
+
 /// Signs the checkpoint of `key`'s own log: a note with one signature.
 pub fn sign(key: &AuthorityKey, checkpoint: &Checkpoint) -> Result<Note, CheckpointError> {
     let text = checkpoint.text();
@@ -190,7 +213,25 @@ pub fn cosign(
     text: &str,
     timestamp: u64,
 ) -> Result<NoteSignature, CheckpointError> {
-    let name = witness_name(federation, &AuthorityId(key.public_bytes()));
+    cosign_as(
+        key,
+        &AuthorityId(key.public_bytes()),
+        federation,
+        text,
+        timestamp,
+    )
+}
+
+/// [`cosign`] by member `member` with its current key `key` (a member that
+/// rotated its key keeps its witness name).
+pub fn cosign_as(
+    key: &AuthorityKey,
+    member: &AuthorityId,
+    federation: &FederationId,
+    text: &str,
+    timestamp: u64,
+) -> Result<NoteSignature, CheckpointError> {
+    let name = witness_name(federation, member);
     Ok(note::cosign(key, &name, text, timestamp)?)
 }
 
@@ -236,13 +277,9 @@ pub fn verify_note_known(
 ) -> Result<Verified, CheckpointError> {
     let checkpoint = Checkpoint::parse_text(&note.text)?;
     let author = checkpoint.author(federation)?;
-    let author_key = federation
-        .public_key(&author)
-        .ok_or(CheckpointError::Unsigned)?;
-    let line = note
-        .lines_of(&checkpoint.origin, note::TYPE_ED25519, &author.0)
-        .next()
-        .ok_or(CheckpointError::Unsigned)?;
+    let Some((author_key, line)) = author_line(note, &checkpoint, federation, &author) else {
+        return Err(CheckpointError::Unsigned);
+    };
     if !known(&author, line) && !note::verify(author_key, &note.text, line) {
         return Err(CheckpointError::BadSignature);
     }
@@ -281,7 +318,9 @@ pub fn verify_note_known(
         let timestamp = match held {
             Some(timestamp) => timestamp,
             None => {
-                if line.key_id != note::key_id(&line.name, note::TYPE_COSIGNATURE_V1, &witness.0) {
+                if line.key_id
+                    != note::key_id(&line.name, note::TYPE_COSIGNATURE_V1, &key.to_bytes())
+                {
                     continue;
                 }
                 note::verify_cosignature(key, &note.text, line)

@@ -93,7 +93,9 @@ impl WitnessState {
         store: &S,
         now_secs: u64,
     ) -> Result<Verdict, S::Error> {
-        let me = AuthorityId(key.public_bytes());
+        let me = federation
+            .member_of_key(&AuthorityId(key.public_bytes()))
+            .unwrap_or(AuthorityId(key.public_bytes()));
         if verified.author == me {
             return Ok(Verdict::Own);
         }
@@ -127,18 +129,13 @@ impl WitnessState {
         if own_root != root {
             return Ok(Verdict::Conflict { own_root });
         }
-        let Ok(line) = super::cosign(key, &federation.id(), &note.text, now_secs) else {
+        let Ok(line) = super::cosign_as(key, &me, &federation.id(), &note.text, now_secs) else {
             // Only a time past 2^63 - 1 seconds fails here.
             return Ok(Verdict::Stale { newest: size });
         };
-        let author_line = note
-            .lines_of(
-                &verified.checkpoint.origin,
-                credence_crypto::note::TYPE_ED25519,
-                &verified.author.0,
-            )
-            .next()
-            .cloned();
+        let author_line =
+            super::author_line(note, &verified.checkpoint, federation, &verified.author)
+                .map(|(_, line)| line.clone());
         self.cosigned.insert(
             verified.author,
             Cosigned {

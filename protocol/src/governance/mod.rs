@@ -646,6 +646,17 @@ pub fn verify_next(previous: &Version, signed: &SignedVersion) -> Result<Version
         ));
     }
     check_signatures(previous, &version, signed, &new_keys)?;
+    next.federation = federation.with_key_history(
+        next.keys
+            .iter()
+            .map(|(member, spans)| {
+                (
+                    *member,
+                    spans.iter().map(|s| (s.first_seq, s.public)).collect(),
+                )
+            })
+            .collect(),
+    );
     Ok(next)
 }
 
