@@ -575,6 +575,12 @@ impl Federation {
         }))
     }
 
+    /// Whether `author` has a log in this federation: a member now, or one
+    /// removed since (its notices up to its cutoff stay valid).
+    pub fn has_log(&self, author: &AuthorityId) -> bool {
+        self.0.spans.contains_key(author)
+    }
+
     /// The member whose current key is `key`.
     pub fn member_of_key(&self, key: &AuthorityId) -> Option<AuthorityId> {
         self.0

@@ -822,7 +822,7 @@ impl SyncSession {
         let mut peer_lacks = local.keys().any(|author| !peer.contains_key(author))
             || local_forks.iter().any(|a| !peer_forks.contains(a));
         for author in peer_forks {
-            if replica.federation().member(author).is_some()
+            if replica.federation().has_log(author)
                 && !local_forks.contains(author)
                 && !self.evidence_wants.contains(author)
             {
@@ -830,8 +830,10 @@ impl SyncSession {
             }
         }
         for (author, theirs) in peer {
-            // Heads of non-members are ignored: nothing they sign is valid.
-            if replica.federation().member(&author).is_none() || theirs.seq == 0 {
+            // Heads of those who never were members are ignored: nothing
+            // they sign is valid. A member removed since keeps its log up
+            // to its cutoff.
+            if !replica.federation().has_log(&author) || theirs.seq == 0 {
                 continue;
             }
             let ours = local.get(&author);

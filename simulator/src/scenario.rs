@@ -45,6 +45,42 @@ pub struct Scenario {
     /// After the last fault ends and the workload stops, honest replicas
     /// must converge within this bound.
     pub converge_within: String,
+    /// Roster changes during the run.
+    #[serde(default)]
+    pub governance: Vec<RosterChange>,
+}
+
+/// What a roster change does to its node.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChangeKind {
+    /// The node is not in the genesis roster: a version adds it, and it
+    /// joins with that version and catches up.
+    Add,
+    /// A version removes the node (cutoff: its own head then).
+    Remove,
+    /// A version rotates the node's key (planned); the node restarts under
+    /// the new one.
+    Rotate,
+    /// A version revokes the node's key as compromised; the node restarts
+    /// under the new one.
+    Revoke,
+}
+
+/// A roster change: at `at`, node `by` proposes it, the members of its
+/// current version sign it (as many as the threshold, honest ones) with
+/// the added key's proof of possession, and `by` takes and publishes it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RosterChange {
+    /// When.
+    pub at: String,
+    /// What.
+    pub change: ChangeKind,
+    /// The node it concerns.
+    pub node: usize,
+    /// The node that proposes and publishes it.
+    pub by: usize,
 }
 
 /// Link model.
@@ -336,6 +372,35 @@ impl Scenario {
         for p in &self.faults.partitions {
             if !(0.0..1.0).contains(&p.fraction) {
                 return fail("faults.partitions: fraction must be in [0, 1)".into());
+            }
+        }
+        let mut changed = std::collections::BTreeSet::new();
+        for change in &self.governance {
+            ms("governance.at", &change.at)?;
+            for (field, node) in [("node", change.node), ("by", change.by)] {
+                if node >= self.nodes {
+                    return fail(format!("governance.{field}: node {node} does not exist"));
+                }
+            }
+            if !changed.insert(change.node) {
+                return fail(format!("governance: node {} is changed twice", change.node));
+            }
+            if self.faults.byzantine.iter().any(|b| b.node == change.node) {
+                return fail(format!("governance: node {} is Byzantine", change.node));
+            }
+        }
+        for change in &self.governance {
+            if changed.contains(&change.by) {
+                return fail(format!(
+                    "governance.by: node {} is itself changed; a member no change touches proposes",
+                    change.by
+                ));
+            }
+            if change.change == ChangeKind::Add && change.node < self.authorities {
+                return fail(format!(
+                    "governance: node {} is an authority from the start and cannot be added",
+                    change.node
+                ));
             }
         }
         ms("links.latency_min", &self.links.latency_min)?;

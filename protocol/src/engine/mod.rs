@@ -1562,7 +1562,7 @@ impl<S: Store> Engine<S> {
         }
         let mut own = 0;
         for head in heads {
-            if self.replica.federation().member(&head.author).is_none() {
+            if !self.replica.federation().has_log(&head.author) {
                 continue;
             }
             let entry = self.seen.entry(head.author).or_default();

@@ -109,9 +109,13 @@ impl Sim {
         detail
     }
 
+    /// Honest members up (a node a roster version removed is a member no
+    /// more: nobody syncs with it).
     fn honest_up(&self) -> Vec<usize> {
         (0..self.nodes.len())
-            .filter(|i| self.nodes[*i].byzantine.is_empty() && self.up[*i])
+            .filter(|i| {
+                self.nodes[*i].byzantine.is_empty() && self.up[*i] && !self.removed.contains(i)
+            })
             .collect()
     }
 
@@ -162,7 +166,11 @@ impl Sim {
         // known everywhere.
         // Split-view evidence one honest node holds, every one must.
         let split_views = self.split_views_known(&honest);
+        // Every honest replica is on the reference replica's roster version.
+        let roster = self.oracle.chain().current().hash;
         honest.iter().all(|i| {
+            self.nodes[*i].engine.replica().chain().current().hash == roster
+        }) && honest.iter().all(|i| {
             let replica = &self.nodes[*i].engine.replica();
             let known: BTreeSet<AuthorityId> = replica.store().forks().unwrap_or_default().iter().map(|f| f.author).collect();
             self.comparable_heads(*i) == heads
@@ -381,7 +389,7 @@ impl Sim {
             let overdue = self.nodes[node]
                 .queries
                 .values()
-                .filter(|deadline| **deadline < self.now)
+                .filter(|(deadline, _)| *deadline < self.now)
                 .count();
             if overdue > 0 {
                 self.violate(

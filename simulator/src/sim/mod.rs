@@ -12,6 +12,7 @@
 
 mod byzantine;
 mod checks;
+mod governance;
 mod network;
 mod workload;
 
@@ -109,6 +110,10 @@ enum Event {
     StoreLoss(usize),
     Restart(usize),
     Misbehave(usize, Misbehaviour),
+    /// Roster change number this of the scenario.
+    Govern(usize),
+    /// A node's current roster version changed.
+    RosterChanged(usize),
     Sample,
     Check,
 }
@@ -180,8 +185,16 @@ struct Node {
     wrongly_accepted: BTreeSet<NoticeId>,
     /// Own notices the engine acknowledged.
     acknowledged: Vec<NoticeId>,
-    /// Queries asked and not answered yet (ticket → virtual deadline).
-    queries: BTreeMap<u64, u64>,
+    /// Queries asked and not answered yet (ticket → virtual deadline and
+    /// the members of the roster the query went out under).
+    queries: BTreeMap<u64, (u64, usize)>,
+    /// The key a roster version rotates this node to: it restarts under it
+    /// once its replica has that version.
+    next_key: Option<credence_crypto::AuthorityKey>,
+    /// Whether it issues again once restarted under its next key.
+    resume_issuing: bool,
+    /// The roster versions in the store at the last flush.
+    flushed_rosters: Vec<credence_protocol::governance::SignedVersion>,
 }
 
 /// Counters of one run.
@@ -267,6 +280,15 @@ pub struct Sim {
     current_witness: Option<Rc<[u8]>>,
     /// The peer and token of the request being answered.
     answering: Option<(usize, u64)>,
+    /// Every node's member in the full test roster (those a roster change
+    /// adds included).
+    full: credence_protocol::roster::Federation,
+    /// Each node's member id (the key it joined with).
+    member_ids: Vec<AuthorityId>,
+    /// Each member's current key, to sign roster versions with.
+    keys: BTreeMap<AuthorityId, credence_crypto::AuthorityKey>,
+    /// Nodes a roster version removed.
+    removed: BTreeSet<usize>,
     /// While an issue request runs: whether it is a new listing.
     issuing: Option<bool>,
     /// The engine's refusal of the last issue request.
@@ -295,6 +317,13 @@ impl Sim {
         let s = &cfg.scenario;
         let mut rng = Rng(SplitMix64(cfg.seed));
         let test = testkit::federation(cfg.seed, s.nodes);
+        let added: Vec<AuthorityId> = s
+            .governance
+            .iter()
+            .filter(|c| c.change == crate::scenario::ChangeKind::Add)
+            .map(|c| test.author(c.node))
+            .collect();
+        let genesis = governance::genesis(&test.federation, &added);
         let memo: Arc<Memo> = Arc::new(Memo::default());
         let interner = SharedInterner::default();
         let sync_interval = ms("sync_interval", &s.protocol.sync_interval)?.max(4);
@@ -315,7 +344,7 @@ impl Sim {
             let broken = cfg
                 .broken
                 .filter(|b| matches!(b, Broken::Replica(n) | Broken::Gate(n) if *n == i));
-            let replica = Replica::new(test.federation.clone(), SimStore::new(interner.clone()))
+            let replica = Replica::new(genesis.clone(), SimStore::new(interner.clone()))
                 .with_notice_memo(memo.clone());
             let author = AuthorityId(key.public_bytes());
             let engine = Engine::new(
@@ -344,13 +373,16 @@ impl Sim {
                 isolated_until: 0,
                 reachable: Vec::new(),
                 silenced: false,
-                issues: i < s.authorities,
+                issues: i < s.authorities && !added.contains(&author),
                 known_listings: Vec::new(),
                 own_listings: Vec::new(),
                 objections_to_mine: Vec::new(),
                 wrongly_accepted: BTreeSet::new(),
                 acknowledged: Vec::new(),
                 queries: BTreeMap::new(),
+                next_key: None,
+                resume_issuing: false,
+                flushed_rosters: Vec::new(),
             });
         }
         let index = nodes
@@ -363,8 +395,20 @@ impl Sim {
             nodes[b.node].byzantine = b.behaviours.clone();
             nodes[b.node].issues = true;
         }
-        let oracle = Replica::new(test.federation.clone(), SimStore::new(interner.clone()))
+        let oracle = Replica::new(genesis.clone(), SimStore::new(interner.clone()))
             .with_notice_memo(memo.clone());
+        let member_ids: Vec<AuthorityId> = (0..s.nodes).map(|i| test.author(i)).collect();
+        let keys = test
+            .keys
+            .iter()
+            .map(|k| {
+                (
+                    AuthorityId(k.public_bytes()),
+                    credence_crypto::AuthorityKey::from_secret_bytes(k.secret_bytes()),
+                )
+            })
+            .collect();
+        let up: Vec<bool> = member_ids.iter().map(|id| !added.contains(id)).collect();
         let n = s.nodes;
         let mut partitions = Vec::new();
         for p in &s.faults.partitions {
@@ -449,7 +493,7 @@ impl Sim {
             rng,
             queue: EventQueue::default(),
             now: 0,
-            up: vec![true; nodes.len()],
+            up,
             nodes,
             index,
             oracle,
@@ -478,6 +522,10 @@ impl Sim {
             current: None,
             current_witness: None,
             answering: None,
+            full: test.federation.clone(),
+            member_ids,
+            keys,
+            removed: BTreeSet::new(),
             issuing: None,
             refusal: None,
         };
@@ -521,6 +569,7 @@ impl Sim {
                 }
             }
         }
+        sim.schedule_governance()?;
         sim.schedule(0, Event::Sample);
         sim.schedule(sim.faults_end, Event::Check);
         Ok(sim)
@@ -631,9 +680,13 @@ impl Sim {
                     self.forward_witness(i, &Rc::from(bytes), None);
                     None
                 }
+                Output::RosterChanged { .. } => {
+                    self.schedule(0, Event::RosterChanged(i));
+                    None
+                }
                 // The simulated overlay admits every member of the
                 // scenario's roster; governance answers go nowhere.
-                Output::RosterChanged { .. } | Output::Governed { .. } => None,
+                Output::Governed { .. } => None,
                 Output::Accepted { id, author, .. } => {
                     self.accepted(i, id, author);
                     None
@@ -787,7 +840,11 @@ impl Sim {
                 }
             }
             Event::Query(node) => {
-                if self.up[node] && self.nodes[node].byzantine.is_empty() {
+                // A member removed asks nothing more: nobody would answer.
+                if self.up[node]
+                    && self.nodes[node].byzantine.is_empty()
+                    && !self.removed.contains(&node)
+                {
                     self.ask(node);
                 }
             }
@@ -809,6 +866,14 @@ impl Sim {
                 n.flushed = n.log.len();
                 let Ok(forks) = n.engine.replica().store().forks();
                 n.flushed_forks = forks;
+                n.flushed_rosters = n
+                    .engine
+                    .replica()
+                    .chain()
+                    .signed_versions()
+                    .iter()
+                    .map(|v| (**v).clone())
+                    .collect();
                 let next = self.flush_interval;
                 self.schedule(next, Event::Flush(node));
             }
@@ -842,6 +907,8 @@ impl Sim {
             }
             Event::Restart(node) => self.restart(node),
             Event::Misbehave(node, behaviour) => self.misbehave(node, behaviour),
+            Event::Govern(index) => self.govern(index),
+            Event::RosterChanged(node) => self.roster_changed(node),
             Event::Sample => {
                 self.sample_progress();
                 self.schedule(CHECK_EVERY_MS, Event::Sample);
@@ -869,13 +936,16 @@ impl Sim {
     /// A node comes back: volatile state is gone; the flushed store and
     /// the mark come back, and a fresh engine starts over them.
     fn restart(&mut self, node: usize) {
-        let federation = self.oracle.federation().clone();
+        let federation = self.oracle.chain().genesis().federation.clone();
         let flushed: Vec<u32> = {
             let n = &self.nodes[node];
             n.log[..n.flushed].to_vec()
         };
         let mut replica = Replica::new(federation, SimStore::new(self.interner.clone()))
             .with_notice_memo(self.memo.clone());
+        for signed in self.nodes[node].flushed_rosters.clone() {
+            let _ = replica.add_roster_version(signed);
+        }
         let envelopes: Vec<Rc<Envelope>> = {
             let interner = self.interner.borrow();
             flushed.iter().map(|i| interner.get(*i)).collect()
@@ -898,7 +968,24 @@ impl Sim {
         let seed = self.rng.0.next_u64();
         let now = self.now_ts();
         let n = &mut self.nodes[node];
-        let key = credence_crypto::AuthorityKey::from_secret_bytes(n.engine.key().secret_bytes());
+        // Restarted under its next key once a roster version made it
+        // current.
+        let key = match n.next_key.take() {
+            Some(next)
+                if replica
+                    .chain()
+                    .current()
+                    .member_of_key(&AuthorityId(next.public_bytes()))
+                    .is_some() =>
+            {
+                n.silenced = !n.resume_issuing;
+                next
+            }
+            other => {
+                n.next_key = other;
+                credence_crypto::AuthorityKey::from_secret_bytes(n.engine.key().secret_bytes())
+            }
+        };
         // The broken shell tells the engine it signed nothing.
         let mark = match n.broken {
             Some(Broken::Gate(_)) => n.mark.clone().or(Some(Mark::zero())),

@@ -282,9 +282,16 @@ impl Sim {
         self.next_ticket += 1;
         let ticket = self.next_ticket;
         self.counters.queries += 1;
+        let members = self.nodes[node]
+            .engine
+            .replica()
+            .federation()
+            .roster()
+            .members
+            .len();
         self.nodes[node]
             .queries
-            .insert(ticket, self.now + QUERY_DEADLINE_MS);
+            .insert(ticket, (self.now + QUERY_DEADLINE_MS, members));
         let query = Input::Query {
             ticket,
             ask: Box::new(ask),
@@ -299,7 +306,7 @@ impl Sim {
         ticket: u64,
         result: Result<QueryResult, Refusal>,
     ) {
-        let Some(deadline) = self.nodes[node].queries.remove(&ticket) else {
+        let Some((deadline, members)) = self.nodes[node].queries.remove(&ticket) else {
             return;
         };
         if self.now > deadline {
@@ -332,8 +339,17 @@ impl Sim {
                     }
                 }
                 self.counters.query_rejections += result.rejected.len() as u64;
-                let members = self.nodes.len();
-                if result.answers.len() + result.missing.len() + result.rejected.len() != members {
+                // Every member of the roster the query went out under, or
+                // of the roster when it ended (a version may come between).
+                let now_members = self.nodes[node]
+                    .engine
+                    .replica()
+                    .federation()
+                    .roster()
+                    .members
+                    .len();
+                let accounted = result.answers.len() + result.missing.len() + result.rejected.len();
+                if accounted != members && accounted != now_members {
                     self.violate(
                         "queries_answered_by_their_deadline",
                         format!(
