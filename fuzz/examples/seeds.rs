@@ -145,4 +145,12 @@ fn main() {
         "spec-vector",
         &hex::decode(receipt.trim()).expect("the receipt vector is hex"),
     );
+    // SPEC.md's roster version (version 1 of the same test federation).
+    let version = include_str!("../../protocol/tests/spec/roster_version.txt");
+    let (_, hex_bytes) = version.split_once(' ').expect("hash, then the bytes");
+    write(
+        "roster_version",
+        "spec-vector",
+        &hex::decode(hex_bytes.trim()).expect("the roster version vector is hex"),
+    );
 }

@@ -363,3 +363,73 @@ fn the_chain_is_kept_in_the_store_and_read_back() {
     assert_eq!(reopened.chain().current().hash, hash);
     assert_eq!(reopened.federation().roster().members.len(), 4);
 }
+
+#[test]
+fn a_version_changes_the_catalog_and_grants_and_notices_follow_the_version_they_name() {
+    use credence_protocol::governance::proposal::UpdateDocument;
+    use credence_protocol::roster::{CatalogDocument, CategoryDocument};
+    let (test, mut replica) = setup();
+    let roster = test.federation.roster();
+    let mut categories: Vec<CategoryDocument> =
+        roster.categories.iter().map(|c| c.to_document()).collect();
+    categories.push(CategoryDocument {
+        code: "wage-arrears".into(),
+        name: "Malicious non-payment of wages".into(),
+        rules: Vec::new(),
+    });
+    let catalog = CatalogDocument {
+        objection_response_window: "15d".into(),
+        red_list_lookback: Some("3y".into()),
+        categories,
+        measures: roster.measures.clone(),
+    };
+    let mut granted = roster.members[0].issues_black.clone();
+    granted.push("wage-arrears".into());
+    let version = propose(
+        replica.chain().current(),
+        &ChangeDocument {
+            catalog: Some(catalog),
+            update: vec![UpdateDocument {
+                member: test.author(0).to_string(),
+                issues_black: Some(granted),
+                ..UpdateDocument::default()
+            }],
+            ..ChangeDocument::default()
+        },
+    )
+    .expect("a catalog change");
+    assert!(version.cutoffs.is_empty(), "nothing was taken away");
+    replica
+        .add_roster_version(signed(&version, &[&test.keys[0], &test.keys[1]]))
+        .expect("valid");
+    let wages = |roster_version: u64| Notice {
+        version: NOTICE_VERSION,
+        federation: test.federation.id(),
+        roster: roster_version,
+        author: test.author(0),
+        seq: 1,
+        prev: NoticeId::default(),
+        issued_at: T0,
+        kind: NoticeKind::List(testkit::listing(8, "wage-arrears", T0)),
+    };
+    // Under version 0 the category does not exist.
+    let (_, old) = testkit::sign(&test.keys[0], &wages(0));
+    let outcomes = replica.ingest(&old).unwrap();
+    assert!(
+        matches!(
+            rejected(&outcomes),
+            Some(ValidationError::UnknownCategory { .. })
+        ),
+        "{outcomes:?}"
+    );
+    let (_, new) = testkit::sign(&test.keys[0], &wages(1));
+    assert!(accepted(&replica.ingest(&new).unwrap()));
+    // Issuing takes the current version, so the new category.
+    replica
+        .issue(
+            &test.keys[0],
+            NoticeKind::List(testkit::listing(9, "wage-arrears", T0)),
+            T0.plus_ms(5),
+        )
+        .expect("issued under version 1");
+}
