@@ -17,6 +17,7 @@ fuzz_target!(|data: &[u8]| {
     let notice = Notice {
         version: NOTICE_VERSION,
         federation: FederationId([1; 32]),
+        roster: 3,
         author: AuthorityId([2; 32]),
         seq: 1,
         prev: NoticeId::default(),

@@ -24,6 +24,7 @@
 //! | POST | `/v1/federation/proposals/{hash}/sign` | add this member's signature and circulate |
 //! | POST | `/v1/federation/proposals/{hash}/submit` | publish a proposal that reached its threshold |
 //! | POST | `/v1/federation/versions` | `{"version": HEX}`: take and publish a signed version |
+//! | GET | `/v1/federation/versions` | every valid signed roster version held, hex, in number order |
 //! | GET | `/metrics` | Prometheus metrics |
 //!
 //! Errors are `{"error": {"code": "...", "message": "..."}}` with a stable
@@ -41,7 +42,7 @@ use crate::daemon::{
 use crate::views::{
     ConsistencyView, EntriesView, ErrorBody, ErrorDetail, FeedView, GovernanceView, IdentityAnswer,
     InclusionView, IssueAnswer, ListingView, PeersView, QueryView, RegisterView, RosterView,
-    Status, SubjectView, TasksView,
+    Status, SubjectView, TasksView, VersionsView,
 };
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
@@ -132,6 +133,7 @@ pub fn router(commands: mpsc::Sender<Command>, federation: Federation, token: St
         .route("/v1/logs/{author}/consistency", get(consistency))
         .route("/v1/logs/{author}/entries", get(entries))
         .route("/v1/federation", get(roster))
+        .route("/v1/federation/versions", get(versions))
         .route("/v1/federation/proposals", post(propose))
         .route("/v1/federation/proposals/{hash}/sign", post(sign_proposal))
         .route(
@@ -331,6 +333,10 @@ fn parse_id(field: &str, text: &str) -> Result<NoticeId, ApiError> {
 
 async fn roster(State(state): State<AppState>) -> Result<Json<RosterView>, ApiError> {
     Ok(Json(ask(&state, Command::Roster).await?))
+}
+
+async fn versions(State(state): State<AppState>) -> Result<Json<VersionsView>, ApiError> {
+    Ok(Json(ask(&state, Command::RosterVersions).await?))
 }
 
 #[derive(Deserialize)]

@@ -379,6 +379,24 @@ pub enum GovernRequest {
     Version(credence_protocol::governance::SignedVersion),
 }
 
+/// The current roster of the chain of `genesis` and `versions` (each
+/// verified from version 0): what offline checks of answers and receipts
+/// need when members were added or keys rotated since genesis.
+pub fn federation_with(
+    genesis: Federation,
+    versions: Vec<SignedVersion>,
+) -> Result<Federation, NodeError> {
+    let mut chain = credence_protocol::governance::chain::Chain::new(genesis);
+    let mut versions = versions;
+    versions.sort_by_key(|signed| signed.version().map_or(u64::MAX, |v| v.number));
+    for signed in versions {
+        chain
+            .add(signed)
+            .map_err(|e| NodeError::Governance(e.to_string()))?;
+    }
+    Ok(chain.current().federation.clone())
+}
+
 /// The engine commands that carry out an operator's governance request
 /// on a replica's chain.
 pub fn governance_commands<S: credence_protocol::store::Store>(

@@ -924,3 +924,10 @@ impl From<&credence_protocol::engine::GovernanceAnswer> for GovernanceView {
         }
     }
 }
+
+/// The signed roster versions a node holds.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VersionsView {
+    /// Each signed version's bytes, hex, in number order.
+    pub versions: Vec<String>,
+}

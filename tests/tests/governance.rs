@@ -143,6 +143,49 @@ listen = ["{listen}"]
             .all(|h| c.at(h).has_listing(&theirs))
     });
 
+    // A query's receipt over the new region's listing: written with the
+    // node's chain, verified offline with the genesis roster and the
+    // version that added the region (without it, the region is unknown).
+    let receipt = c.root.path().join("query.receipt");
+    let subject = credence_protocol::testkit::uscc(2);
+    credence(&[
+        "query",
+        "--data",
+        arg(&c.at("market").dir),
+        "--subject",
+        &subject,
+        "--purpose",
+        "procurement award",
+        "--legal-basis",
+        "Government Procurement Law art. 22",
+        "--receipt",
+        arg(&receipt),
+    ])
+    .ok();
+    let verified = credence(&[
+        "receipt",
+        "verify",
+        arg(&receipt),
+        "--roster",
+        arg(&c.roster),
+        "--version",
+        arg(&proposal),
+    ])
+    .ok();
+    assert!(
+        verified.stdout.contains("RECEIPT VALID"),
+        "{}",
+        verified.stdout
+    );
+    let without = credence(&[
+        "receipt",
+        "verify",
+        arg(&receipt),
+        "--roster",
+        arg(&c.roster),
+    ]);
+    assert_eq!(without.code, 1, "{}{}", without.stdout, without.stderr);
+
     // Version 2: the court is removed; three of four sign.
     let change = c.root.path().join("remove.toml");
     std::fs::write(

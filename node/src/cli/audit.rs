@@ -53,10 +53,27 @@ pub(super) fn audit(path: &Path, roster: Option<&Path>, at: Option<Timestamp>) -
 }
 
 /// `credence receipt verify`: 0 valid, 1 invalid, 2 unreadable.
-pub(super) fn verify_receipt(path: &Path, roster: &Path) -> Result<i32> {
+pub(super) fn verify_receipt(
+    path: &Path,
+    roster: &Path,
+    versions: &[std::path::PathBuf],
+) -> Result<i32> {
     use credence_protocol::receipt::{RECEIPT_BYTES_MAX, Receipt, ReceiptError};
     let bytes = read_bounded(path, RECEIPT_BYTES_MAX as u64, "credence receipt")?;
-    let federation = node::read_roster(roster)?;
+    let genesis = node::read_roster(roster)?;
+    let versions = versions
+        .iter()
+        .map(|path| {
+            let bytes = read_bounded(
+                path,
+                credence_protocol::governance::SIGNED_VERSION_BYTES_MAX as u64 + 64,
+                "roster version",
+            )?;
+            credence_protocol::governance::proposal::decode_proposal(&bytes)
+                .with_context(|| format!("{}", path.display()))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let federation = node::federation_with(genesis, versions)?;
     let verified = Receipt::from_bytes(&bytes).and_then(|receipt| receipt.verify(&federation));
     match verified {
         Ok(report) => {

@@ -128,8 +128,12 @@ pub(super) fn run(command: Command, json: bool) -> Result<i32> {
             }
         }
         Command::Audit { bundle, roster, at } => return audit(&bundle, roster.as_deref(), at),
-        Command::Receipt(ReceiptCommand::Verify { file, roster }) => {
-            return verify_receipt(&file, &roster);
+        Command::Receipt(ReceiptCommand::Verify {
+            file,
+            roster,
+            versions,
+        }) => {
+            return verify_receipt(&file, &roster, &versions);
         }
         Command::Demo { dir } => crate::demo::run(dir.as_deref())?,
         Command::Run { config } => crate::service::run(&config)?,
@@ -184,8 +188,21 @@ fn query(args: QueryArgs, json: bool) -> Result<()> {
     };
     let answer: QueryView = client.post("/v1/query", &body)?;
     if let Some(path) = &args.receipt {
-        let federation = node::read_roster(&args.data.data.join(node::ROSTER_FILE))
+        let genesis = node::read_roster(&args.data.data.join(node::ROSTER_FILE))
             .with_context(|| "reading the federation's roster to check the receipt")?;
+        // The roster as the node holds it now: answers may hold notices of
+        // members added since genesis, or signed under a rotated key.
+        let versions: crate::views::VersionsView = client.get("/v1/federation/versions")?;
+        let versions = versions
+            .versions
+            .iter()
+            .map(|text| {
+                let bytes = hex::decode(text).context("a roster version from the node")?;
+                credence_protocol::governance::SignedVersion::from_bytes(&bytes)
+                    .context("a roster version from the node")
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let federation = node::federation_with(genesis, versions)?;
         write_receipt(path, &answer, &federation)?;
     }
     emit(json, &answer, |a| render::query(&args.subject, a))?;

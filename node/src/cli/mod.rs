@@ -196,6 +196,11 @@ enum ReceiptCommand {
         /// The genesis roster of the federation.
         #[arg(long)]
         roster: PathBuf,
+        /// A signed roster version (a submitted proposal file), when the
+        /// answers hold notices of members a version added or whose key
+        /// it rotated; repeatable.
+        #[arg(long = "version", value_name = "FILE")]
+        versions: Vec<PathBuf>,
     },
 }
 

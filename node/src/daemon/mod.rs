@@ -23,7 +23,7 @@ use crate::config::RunConfig;
 use crate::net::{self, Behaviour, BehaviourEvent};
 pub use crate::node::GovernRequest;
 use crate::node::{Node, NodeError, now};
-use crate::views::RosterView;
+use crate::views::{RosterView, VersionsView};
 use credence_protocol::bundle::Bundle;
 pub use credence_protocol::engine::{
     Answered, QUERY_DEADLINE_DEFAULT_MS, QUERY_DEADLINE_MAX_MS, QueryAsk, QueryResult, QueryScope,
@@ -99,6 +99,8 @@ pub enum Command {
     Govern(GovernRequest, Reply<GovernanceAnswer>),
     /// The roster chain and the proposals held.
     Roster(Reply<RosterView>),
+    /// Every valid signed roster version held.
+    RosterVersions(Reply<VersionsView>),
     /// The signed roster version `number` of the chosen chain.
     RosterVersion(u64, Reply<credence_protocol::governance::SignedVersion>),
     /// A subject's listings now (or at a time).
@@ -1066,6 +1068,18 @@ impl Daemon {
             }
             Command::Roster(reply) => {
                 let _ = reply.send(Ok(RosterView::of(&self.node.engine)));
+            }
+            Command::RosterVersions(reply) => {
+                let versions = self
+                    .node
+                    .replica()
+                    .chain()
+                    .signed_versions()
+                    .iter()
+                    .filter_map(|v| v.to_bytes().ok())
+                    .map(hex::encode)
+                    .collect();
+                let _ = reply.send(Ok(VersionsView { versions }));
             }
             Command::RosterVersion(number, reply) => {
                 let signed = self
