@@ -1358,6 +1358,17 @@ fn check_and_verify(
     let mut signed: Vec<(usize, &[u8], [u8; 64], PublicKey)> = Vec::with_capacity(envelopes.len());
     for &(id, bytes) in envelopes {
         if let Some(known) = memo.and_then(|m| m.checked(&id)) {
+            // A chain of genesis alone is every replica's in the process
+            // (they share the memo, so the federation): a notice that
+            // passed under version 0 passes again, with no second check.
+            if chain.chosen().len() == 1 && known.notice.roster == 0 {
+                checked.push(Checked::Valid(Entry {
+                    id,
+                    bytes: known.envelope,
+                    notice: known.notice,
+                }));
+                continue;
+            }
             match validate::check_in_chain(&known.notice, chain) {
                 Ok(key) if key.to_bytes() == known.signer.0 => {
                     checked.push(Checked::Valid(Entry {
