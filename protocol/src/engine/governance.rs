@@ -346,11 +346,15 @@ impl<S: Store> Engine<S> {
                     });
                 }
                 let hash = signed.hash();
-                self.take_proposal(signed)?;
+                let added = self.take_proposal(signed)?;
                 let Some(kept) = self.governance.proposals.get(&hash).cloned() else {
                     unreachable!("a proposal for the next version is kept")
                 };
-                self.publish_proposal(&kept, out);
+                // Circulated only when it brought something: the same
+                // bytes again would be a duplicate to every peer.
+                if added {
+                    self.publish_proposal(&kept, out);
+                }
                 return Ok(self.answer(&kept));
             }
             GovernanceCommand::Sign(hash) => {
@@ -362,9 +366,13 @@ impl<S: Store> Engine<S> {
                         problem: format!("no proposal {hash} is held here"),
                     });
                 };
+                let before = kept.signatures.len();
                 kept.sign(&self.key);
+                let signed_now = kept.signatures.len() > before;
                 let kept = kept.clone();
-                self.publish_proposal(&kept, out);
+                if signed_now {
+                    self.publish_proposal(&kept, out);
+                }
                 return Ok(self.answer(&kept));
             }
             GovernanceCommand::Submit(hash) => {
