@@ -432,6 +432,9 @@ async fn roster_reaches(nodes: &[&Running], number: u64) -> Result<Duration> {
         if started.elapsed() > STEP_TIMEOUT {
             bail!("roster version {number} did not reach every node within {STEP_TIMEOUT:?}");
         }
+        // Polling the nodes' loops: no event says "this version is held
+        // everywhere" or "this listing arrived"; the step's time is
+        // measured, not assumed.
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -551,6 +554,9 @@ pub async fn governance(
         if started.elapsed() > STEP_TIMEOUT {
             bail!("the fourth region did not catch up within {STEP_TIMEOUT:?}");
         }
+        // Polling the nodes' loops: no event says "this version is held
+        // everywhere" or "this listing arrived"; the step's time is
+        // measured, not assumed.
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     println!(

@@ -1601,6 +1601,28 @@ impl<S: Store> Engine<S> {
         });
     }
 
+    /// Answers a sync request the engine answers itself (not the
+    /// replica's sync step): encoded, or closed unanswered if it cannot be.
+    fn answer_encoded(
+        &mut self,
+        reply: u64,
+        response: &SyncResponse,
+        what: &str,
+        out: &mut Vec<Output>,
+    ) {
+        match sync::encode_response(response) {
+            Ok(bytes) => self.send_sync_answer(reply, bytes, out),
+            Err(e) => {
+                Self::log(
+                    out,
+                    Level::Error,
+                    format!("cannot encode a {what} answer: {e}"),
+                );
+                out.push(Output::AnswerSync { reply, bytes: None });
+            }
+        }
+    }
+
     fn on_sync_request(
         &mut self,
         peer: AuthorityId,
@@ -1625,34 +1647,14 @@ impl<S: Store> Engine<S> {
         };
         if let SyncRequest::Roster(held) = &request {
             let response = sync::answer_roster(&self.replica, held);
-            match sync::encode_response(&response) {
-                Ok(bytes) => self.send_sync_answer(reply, bytes, out),
-                Err(e) => {
-                    Self::log(
-                        out,
-                        Level::Error,
-                        format!("cannot encode a roster answer: {e}"),
-                    );
-                    out.push(Output::AnswerSync { reply, bytes: None });
-                }
-            }
+            self.answer_encoded(reply, &response, "roster", out);
             return;
         }
         if let SyncRequest::Checkpoints(have) = &request
             && have.len() <= sync::HEADS_MAX
         {
             let response = self.answer_checkpoints(have);
-            match sync::encode_response(&response) {
-                Ok(bytes) => self.send_sync_answer(reply, bytes, out),
-                Err(e) => {
-                    Self::log(
-                        out,
-                        Level::Error,
-                        format!("cannot encode a checkpoint answer: {e}"),
-                    );
-                    out.push(Output::AnswerSync { reply, bytes: None });
-                }
-            }
+            self.answer_encoded(reply, &response, "checkpoint", out);
             return;
         }
         if let SyncRequest::Ranges(ranges) = &request

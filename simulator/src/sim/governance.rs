@@ -60,29 +60,14 @@ impl Sim {
         let current = self.oracle.chain().current().clone();
         // The target's operator says where its log stands, and it issues
         // nothing more under the old arrangement.
-        let own_head = self.nodes[target]
-            .engine
-            .replica()
-            .store()
-            .head(&member)
-            .ok()
-            .flatten()
-            .map_or(0, |h| h.seq);
+        let own_head = self.head_seq(target, &member);
         // A removal is agreed on once the member's last notices are in: it
         // stops issuing, and the proposer waits until it holds them (a
         // notice only the removed node held would never reach anyone
         // else: nobody syncs with a node that is no member).
         if change.change == ChangeKind::Remove {
             self.nodes[target].silenced = true;
-            let held = self.nodes[by]
-                .engine
-                .replica()
-                .store()
-                .head(&member)
-                .ok()
-                .flatten()
-                .map_or(0, |h| h.seq);
-            if held < own_head {
+            if self.head_seq(by, &member) < own_head {
                 self.schedule(RETRY_MS, Event::Govern(index));
                 return;
             }
@@ -212,6 +197,18 @@ impl Sim {
         }
     }
 
+    /// The seq of `author`'s log that node `node` holds.
+    fn head_seq(&self, node: usize, author: &AuthorityId) -> u64 {
+        self.nodes[node]
+            .engine
+            .replica()
+            .store()
+            .head(author)
+            .ok()
+            .flatten()
+            .map_or(0, |h| h.seq)
+    }
+
     /// The node's roster changed: a node whose key was retired and whose
     /// next key is ready restarts under it, as its operator would.
     pub(super) fn roster_changed(&mut self, node: usize) {
@@ -228,17 +225,7 @@ impl Sim {
             .is_none()
         {
             // A clean stop: what the node holds is flushed first.
-            n.flushed = n.log.len();
-            n.flushed_rosters = n
-                .engine
-                .replica()
-                .chain()
-                .signed_versions()
-                .iter()
-                .map(|v| (**v).clone())
-                .collect();
-            let Ok(forks) = n.engine.replica().store().forks();
-            n.flushed_forks = forks;
+            n.flush();
             self.go_down(node);
             self.schedule(1, Event::Restart(node));
         }

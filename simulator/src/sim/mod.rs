@@ -197,6 +197,24 @@ struct Node {
     flushed_rosters: Vec<credence_protocol::governance::SignedVersion>,
 }
 
+impl Node {
+    /// Makes what the node holds durable: its log, fork evidence and
+    /// roster versions survive the next crash.
+    fn flush(&mut self) {
+        self.flushed = self.log.len();
+        let Ok(forks) = self.engine.replica().store().forks();
+        self.flushed_forks = forks;
+        self.flushed_rosters = self
+            .engine
+            .replica()
+            .chain()
+            .signed_versions()
+            .iter()
+            .map(|v| (**v).clone())
+            .collect();
+    }
+}
+
 /// Counters of one run.
 #[derive(Default, Debug, Clone)]
 pub struct Counters {
@@ -862,18 +880,7 @@ impl Sim {
                 }
             }
             Event::Flush(node) => {
-                let n = &mut self.nodes[node];
-                n.flushed = n.log.len();
-                let Ok(forks) = n.engine.replica().store().forks();
-                n.flushed_forks = forks;
-                n.flushed_rosters = n
-                    .engine
-                    .replica()
-                    .chain()
-                    .signed_versions()
-                    .iter()
-                    .map(|v| (**v).clone())
-                    .collect();
+                self.nodes[node].flush();
                 let next = self.flush_interval;
                 self.schedule(next, Event::Flush(node));
             }
