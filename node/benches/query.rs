@@ -179,6 +179,7 @@ fn with_proofs<S: Store>(
         |id: &credence_protocol::model::NoticeId| replica.store().contains(id).unwrap_or(false);
     let checked = proven::check_answer_with(
         &test.federation,
+        None,
         &key,
         &verified.answer,
         &|author| offered.get(author),

@@ -26,6 +26,7 @@ use crate::checkpoint::book::Book;
 use crate::checkpoint::{self, Checkpoint, Verified};
 use crate::codec;
 use crate::fold::{self, FoldInput, ListingState, Status};
+use crate::governance::chain::Chain;
 use crate::model::{AuthorityId, Notice, NoticeId, NoticeKind, SubjectKey};
 use crate::query::CheckpointRef;
 use crate::roster::Federation;
@@ -478,6 +479,7 @@ pub fn check_answer(
 ) -> Result<CheckedAnswer, Fault> {
     check_answer_with(
         federation,
+        None,
         subject,
         answer,
         &|author| offered.get(author),
@@ -496,6 +498,7 @@ pub fn check_answer(
 /// same. `offered` gives the checkpoint of a log the requester offered.
 pub fn check_answer_with<'o>(
     federation: &Federation,
+    chain: Option<&Chain>,
     subject: &SubjectKey,
     answer: &crate::query::QueryAnswer,
     offered: &dyn Fn(&AuthorityId) -> Option<&'o Verified>,
@@ -544,6 +547,7 @@ pub fn check_answer_with<'o>(
         checkpoints.push(verified.clone());
     }
     let mut notices = BTreeMap::new();
+    let mut voided = false;
     for (index, proven) in answer.notices.iter().enumerate() {
         let bad = |reason: String| Fault::BadNotice { index, reason };
         let (body, signature) =
@@ -558,19 +562,33 @@ pub fn check_answer_with<'o>(
             codec::decode_notice(body)
         }
         .map_err(|e| bad(e.to_string()))?;
-        let key = federation
-            .key_for(&notice.author, notice.seq)
-            .ok_or_else(|| bad(format!("{} is not a member", notice.author)))?;
+        let key = match chain {
+            // The rules of the roster version the notice names, and the
+            // key the chain gives its seq now.
+            Some(chain) => {
+                validate::check_signer(&notice, chain).map_err(|e| bad(e.to_string()))?
+            }
+            None => *federation
+                .key_for(&notice.author, notice.seq)
+                .ok_or_else(|| bad(format!("{} is not a member", notice.author)))?,
+        };
         if !known {
             key.verify(NOTICE_DOMAIN, body, &signature)
                 .map_err(|_| bad("its signature does not verify".into()))?;
-            // The stateless rules of the current roster; a member removed
-            // since is checked by its signature alone (its grants are
-            // those of the version its notice names, which the requester
-            // checked when it took the roster chain).
-            if federation.member(&notice.author).is_some() {
+            // Without the chain: the stateless rules of the current
+            // roster; a member removed since is checked by its signature
+            // alone.
+            if chain.is_none() && federation.member(&notice.author).is_some() {
                 validate::check_notice(&notice, federation).map_err(|e| bad(e.to_string()))?;
             }
+        }
+        // A notice a later roster version made void counts for nothing
+        // here, whether the responder knew that version or not.
+        if let Some(chain) = chain
+            && validate::cutoff_void(&notice, chain).is_some()
+        {
+            voided = true;
+            continue;
         }
         let proof = if proven.checkpoint == UNPROVEN {
             Proof::Unproven
@@ -612,11 +630,25 @@ pub fn check_answer_with<'o>(
     let checked = CheckedAnswer {
         responder: answer.responder,
         checkpoints,
-        listings: answer.listings.iter().map(|l| l.id).collect(),
+        listings: answer
+            .listings
+            .iter()
+            .map(|l| l.id)
+            .filter(|id| notices.contains_key(id))
+            .collect(),
         truncated: answer.truncated,
         notices,
     };
-    for listed in &answer.listings {
+    // With a notice the requester holds void in the answer, the responder
+    // may have answered before it knew the roster version that voided it:
+    // its statements are not compared (the requester folds for itself all
+    // the same).
+    let stated = if voided {
+        &[][..]
+    } else {
+        &answer.listings[..]
+    };
+    for listed in stated {
         let (state, _) = fold_listing(&checked.notices, &listed.id, subject, answer.answered_at)?;
         if state.status != listed.status || state.enforceable != listed.enforceable {
             return Err(Fault::Misstated {

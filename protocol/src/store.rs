@@ -82,6 +82,18 @@ pub struct Append<'a> {
     pub subject: Option<SubjectKey>,
 }
 
+/// A notice [`Store::truncate_log`] removes, with what it was indexed
+/// under.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Removed {
+    /// Its id.
+    pub id: NoticeId,
+    /// The listing it was indexed under, if any ([`Append::listing`]).
+    pub listing: Option<NoticeId>,
+    /// For a listing: its subject's key ([`Append::subject`]).
+    pub subject: Option<SubjectKey>,
+}
+
 /// Storage of a replica. Reads take `&self`; writes `&mut self`.
 pub trait Store {
     /// The store's failure.
@@ -117,6 +129,17 @@ pub trait Store {
     fn arrival_order(&self) -> Result<Vec<NoticeId>, Self::Error>;
     /// Number of notices stored.
     fn notice_count(&self) -> Result<u64, Self::Error>;
+    /// Cuts `author`'s log back to `head` (`None`: empty): removes the
+    /// notices past it, `removed`, with their index entries, and makes
+    /// `head` the author's head. Only a roster version that changed the
+    /// author's key does this, to the notices its old key signed past the
+    /// cutoff. Durable at the next [`Store::flush`], like an append.
+    fn truncate_log(
+        &mut self,
+        author: &AuthorityId,
+        head: Option<Head>,
+        removed: &[Removed],
+    ) -> Result<(), Self::Error>;
     /// Keeps fork evidence; `false` if this fork was already kept.
     fn put_fork(&mut self, evidence: &ForkEvidence) -> Result<bool, Self::Error>;
     /// All fork evidence, by author and seq.
@@ -142,6 +165,8 @@ pub struct MemStore {
     subjects: BTreeSet<(SubjectKey, NoticeId)>,
     listings: BTreeSet<NoticeId>,
     arrivals: BTreeMap<u64, NoticeId>,
+    /// Appends so far (arrival positions are never reused).
+    appended: u64,
     forks: BTreeMap<(AuthorityId, u64, NoticeId), ForkEvidence>,
     rosters: BTreeMap<RosterHash, Vec<u8>>,
 }
@@ -211,7 +236,8 @@ impl Store for MemStore {
     }
 
     fn append(&mut self, append: Append<'_>) -> Result<(), Self::Error> {
-        let position = self.notices.len() as u64 + 1;
+        self.appended += 1;
+        let position = self.appended;
         self.notices.insert(append.id, append.envelope.to_vec());
         self.logs
             .insert((append.head.author, append.head.seq), append.id);
@@ -233,6 +259,33 @@ impl Store for MemStore {
 
     fn notice_count(&self) -> Result<u64, Self::Error> {
         Ok(self.notices.len() as u64)
+    }
+
+    fn truncate_log(
+        &mut self,
+        author: &AuthorityId,
+        head: Option<Head>,
+        removed: &[Removed],
+    ) -> Result<(), Self::Error> {
+        let keep = head.as_ref().map_or(0, |h| h.seq);
+        self.logs.retain(|(a, seq), _| a != author || *seq <= keep);
+        for gone in removed {
+            self.notices.remove(&gone.id);
+            if let Some(listing) = gone.listing {
+                self.referring.remove(&(listing, gone.id));
+            }
+            if let Some(subject) = gone.subject {
+                self.subjects.remove(&(subject, gone.id));
+                self.listings.remove(&gone.id);
+            }
+        }
+        let gone: BTreeSet<NoticeId> = removed.iter().map(|r| r.id).collect();
+        self.arrivals.retain(|_, id| !gone.contains(id));
+        match head {
+            Some(head) => self.heads.insert(*author, head),
+            None => self.heads.remove(author),
+        };
+        Ok(())
     }
 
     fn put_fork(&mut self, evidence: &ForkEvidence) -> Result<bool, Self::Error> {
@@ -355,6 +408,79 @@ pub mod suite {
         indexes(&mut make());
         arrivals_in_order(&mut make());
         forks_kept_once(&mut make());
+        truncation(&mut make());
+    }
+
+    fn truncation<S: Store>(store: &mut S) {
+        append_log(store, author(1), 1..=5, 10);
+        append_log(store, author(2), 1..=2, 40);
+        store.flush().expect("flush");
+        let mut frontier = Frontier::new();
+        frontier.push(id(11).digest());
+        frontier.push(id(12).digest());
+        let head = Head {
+            author: author(1),
+            seq: 2,
+            id: id(12),
+            issued_at: Timestamp(20),
+            frontier,
+            budget: 14,
+            roster: 1,
+        };
+        let removed: Vec<Removed> = (13..=15)
+            .map(|n| Removed {
+                id: id(n),
+                listing: Some(id(11)),
+                subject: None,
+            })
+            .collect();
+        store
+            .truncate_log(&author(1), Some(head.clone()), &removed)
+            .expect("truncate");
+        assert_eq!(store.head(&author(1)).expect("head"), Some(head));
+        assert_eq!(store.log_id(&author(1), 3).expect("log"), None);
+        assert_eq!(
+            store.log_range(&author(1), 1, 10).expect("range"),
+            vec![id(11), id(12)]
+        );
+        assert!(!store.contains(&id(13)).expect("contains"));
+        assert_eq!(store.referring(&id(11)).expect("refs"), vec![id(12)]);
+        assert_eq!(store.notice_count().expect("count"), 4);
+        assert_eq!(
+            store.arrival_order().expect("arrivals"),
+            vec![id(11), id(12), id(41), id(42)]
+        );
+        // The log goes on from the cut, and survives a flush.
+        append_log(store, author(1), 3..=4, 50);
+        store.flush().expect("flush");
+        assert_eq!(
+            store.log_range(&author(1), 1, 10).expect("range"),
+            vec![id(11), id(12), id(53), id(54)]
+        );
+        let leaves: Vec<Digest> = [11, 12, 53, 54].iter().map(|n| id(*n).digest()).collect();
+        let head = store.head(&author(1)).expect("head").expect("present");
+        assert_eq!(head.root(), credence_crypto::merkle::root(&leaves));
+        assert_eq!(store.notice_count().expect("count"), 6);
+        // A cut to nothing leaves no head and no log.
+        let removed: Vec<Removed> = [41, 42]
+            .iter()
+            .map(|n| Removed {
+                id: id(*n),
+                listing: (*n == 42).then(|| id(41)),
+                subject: (*n == 41)
+                    .then(|| SubjectKey::new(SubjectKind::LegalPerson, "91350100M000100Y43"))
+                    .flatten(),
+            })
+            .collect();
+        store
+            .truncate_log(&author(2), None, &removed)
+            .expect("truncate");
+        store.flush().expect("flush");
+        assert_eq!(store.head(&author(2)).expect("head"), None);
+        assert_eq!(store.log_range(&author(2), 1, 10).expect("range"), vec![]);
+        assert_eq!(store.listings().expect("listings"), vec![id(11)]);
+        assert_eq!(store.referring(&id(41)).expect("refs"), vec![]);
+        assert_eq!(store.notice_count().expect("count"), 4);
     }
 
     fn reads_back_what_it_wrote<S: Store>(store: &mut S) {

@@ -439,8 +439,23 @@ pub fn check_measures(
 /// of [`check_notice`] against the roster version the notice names, and
 /// against every later version that cut its author off below its seq
 /// (removed it, withdrew a grant, or changed its key). Returns the key
-/// that must have signed it.
+/// that must have signed it. What a node signs must pass this.
 pub fn check_in_chain(notice: &Notice, chain: &Chain) -> Result<PublicKey, ValidationError> {
+    let key = check_signer(notice, chain)?;
+    match cutoff_void(notice, chain) {
+        Some(error) => Err(error),
+        None => Ok(key),
+    }
+}
+
+/// The rules a notice must pass to take its place in its author's log:
+/// [`check_notice`] against the roster version it names, which must be
+/// known, and the key that version gives its seq still the one the
+/// current version gives it (a key change below its seq retired it).
+/// Returns that key. A notice that passes may still be void
+/// ([`cutoff_void`]): it then keeps its place in the log, so that the
+/// author's later notices still chain on it, and counts for nothing.
+pub fn check_signer(notice: &Notice, chain: &Chain) -> Result<PublicKey, ValidationError> {
     let current = chain.current();
     let Some(named) = chain.version(notice.roster) else {
         return Err(ValidationError::RosterVersionUnknown {
@@ -454,13 +469,18 @@ pub fn check_in_chain(notice: &Notice, chain: &Chain) -> Result<PublicKey, Valid
             author: notice.author,
         });
     };
-    let Some(cutoffs) = current.cutoffs.get(&notice.author) else {
-        // No version took anything from the author; its key may still
-        // have changed since the named version.
-        return key_still_assigned(notice, named, current, span);
-    };
+    key_still_assigned(notice, named, current, span)
+}
+
+/// Why a notice is void under the current roster version, if it is: a
+/// version later than the one it names cut its author off below its seq
+/// and took away what it needs (removed the author, or withdrew the grant
+/// or the catalog entry it uses). Void notices are invalid everywhere:
+/// no fold, no answer and no task counts them.
+pub fn cutoff_void(notice: &Notice, chain: &Chain) -> Option<ValidationError> {
+    let cutoffs = chain.current().cutoffs.get(&notice.author)?;
     for cutoff in cutoffs {
-        if cutoff.version <= named.number || cutoff.after_seq >= notice.seq {
+        if cutoff.version <= notice.roster || cutoff.after_seq >= notice.seq {
             continue;
         }
         let Some(later) = chain.version(cutoff.version) else {
@@ -472,11 +492,13 @@ pub fn check_in_chain(notice: &Notice, chain: &Chain) -> Result<PublicKey, Valid
             reason,
         };
         if later.federation.member(&notice.author).is_none() {
-            return Err(past("the author was removed from the federation".into()));
+            return Some(past("the author was removed from the federation".into()));
         }
-        check_notice(notice, &later.federation).map_err(|error| past(error.to_string()))?;
+        if let Err(error) = check_notice(notice, &later.federation) {
+            return Some(past(error.to_string()));
+        }
     }
-    key_still_assigned(notice, named, current, span)
+    None
 }
 
 /// The key the named version assigns to the notice's seq is still the one

@@ -1,5 +1,6 @@
 //! Notices under the roster chain: a removed member's notices past its
-//! cutoff are refused everywhere and those before it stay valid; after a
+//! cutoff are void everywhere, whenever each replica got them, and those
+//! before it stay valid; after a
 //! revocation the compromised key's notices past the cutoff are refused
 //! and the member continues with its new key; a log never names an older
 //! roster version; a notice naming a version not yet received waits for
@@ -78,14 +79,25 @@ fn accepted(outcomes: &[Outcome]) -> bool {
 }
 
 #[test]
-fn a_removed_member_s_notices_past_its_cutoff_are_refused_and_earlier_ones_stay() {
+fn a_removed_member_s_notices_past_its_cutoff_are_void_everywhere_and_earlier_ones_stay() {
     let (test, mut replica) = setup();
-    // Member 2 signs seq 1 and 2 before its removal; a second replica gets
-    // them only after.
+    // Member 2 signs seq 1 to 3; seq 3 is past the cutoff the removal will
+    // state. One replica gets seq 1 before the removal, another gets all
+    // three before it, a third gets everything after it.
     let (one, one_bytes) = notice(&test, &test.keys[2], 2, 1, NoticeId::default(), 0, 1);
     let (two, two_bytes) = notice(&test, &test.keys[2], 2, 2, one, 0, 2);
-    let (_, three_bytes) = notice(&test, &test.keys[2], 2, 3, two, 0, 3);
+    let (three, three_bytes) = notice(&test, &test.keys[2], 2, 3, two, 0, 3);
     assert!(accepted(&replica.ingest(&one_bytes).unwrap()));
+    let mut early = Replica::new(test.federation.clone(), MemStore::new());
+    for bytes in [&one_bytes, &two_bytes, &three_bytes] {
+        assert!(accepted(&early.ingest(bytes).unwrap()));
+    }
+    assert!(
+        early
+            .listing_state(&three, T0.plus_ms(10))
+            .unwrap()
+            .is_some()
+    );
     let version = propose(
         replica.chain().current(),
         &ChangeDocument {
@@ -105,16 +117,29 @@ fn a_removed_member_s_notices_past_its_cutoff_are_refused_and_earlier_ones_stay(
             chosen: true
         }
     );
+    early.add_roster_version(version.clone()).unwrap();
     let mut late = Replica::new(test.federation.clone(), MemStore::new());
     late.add_roster_version(version).unwrap();
-    for replica in [&mut replica, &mut late] {
+    for replica in [&mut replica, &mut early, &mut late] {
         let _ = replica.ingest(&one_bytes).unwrap();
+        let _ = replica.ingest(&two_bytes).unwrap();
+        // Seq 3 keeps its place in the log (whatever follows it chains on
+        // it), and counts for nothing.
+        let _ = replica.ingest(&three_bytes).unwrap();
+        assert_eq!(
+            replica.store().head(&test.author(2)).unwrap().unwrap().seq,
+            3
+        );
+        let at = T0.plus_ms(10);
         assert!(
-            accepted(&replica.ingest(&two_bytes).unwrap()),
+            replica.listing_state(&two, at).unwrap().is_some(),
             "seq 2 is at the cutoff: valid"
         );
-        let outcomes = replica.ingest(&three_bytes).unwrap();
-        let error = rejected(&outcomes).expect("seq 3 is past the cutoff");
+        assert!(replica.listing_state(&three, at).unwrap().is_none());
+        let decoded = replica.load_decoded(&three).unwrap().expect("stored");
+        let error = replica
+            .void(&decoded.notice)
+            .expect("seq 3 is past the cutoff");
         assert!(
             matches!(
                 error,
@@ -128,8 +153,8 @@ fn a_removed_member_s_notices_past_its_cutoff_are_refused_and_earlier_ones_stay(
         );
         assert!(error.to_string().contains("removed"), "{error}");
         assert_eq!(error.code(), "past_cutoff");
-        // Naming the version that removed it does not help.
-        let (_, named_bytes) = notice(&test, &test.keys[2], 2, 3, two, 1, 3);
+        // Naming the version that removed it does not help: refused.
+        let (_, named_bytes) = notice(&test, &test.keys[2], 2, 4, three, 1, 4);
         let outcomes = replica.ingest(&named_bytes).unwrap();
         assert!(
             matches!(
@@ -137,10 +162,6 @@ fn a_removed_member_s_notices_past_its_cutoff_are_refused_and_earlier_ones_stay(
                 Some(ValidationError::UnknownAuthor { .. })
             ),
             "{outcomes:?}"
-        );
-        assert_eq!(
-            replica.store().head(&test.author(2)).unwrap().unwrap().seq,
-            2
         );
     }
     // Its own replica refuses to issue for it.
@@ -432,4 +453,205 @@ fn a_version_changes_the_catalog_and_grants_and_notices_follow_the_version_they_
             T0.plus_ms(5),
         )
         .expect("issued under version 1");
+}
+
+/// A notice of member `author` at `seq` of any kind, naming roster
+/// version `roster`, signed by `key`.
+fn notice_of(
+    test: &TestFederation,
+    key: &AuthorityKey,
+    author: usize,
+    seq: u64,
+    prev: NoticeId,
+    kind: NoticeKind,
+) -> (NoticeId, Vec<u8>) {
+    let notice = Notice {
+        version: NOTICE_VERSION,
+        federation: test.federation.id(),
+        roster: 0,
+        author: test.author(author),
+        seq,
+        prev,
+        issued_at: T0.plus_ms(seq),
+        kind,
+    };
+    testkit::sign(key, &notice)
+}
+
+#[test]
+fn a_grant_withdrawn_voids_the_notices_past_its_cutoff_that_need_it_and_keeps_the_log() {
+    let (test, mut before) = setup();
+    // Member 1 lists in "tax" at seq 2 while the federation withdraws its
+    // "tax" grant after seq 1; its seq 3 lists in "environment"; member 0
+    // objects to the seq 2 listing.
+    let (one, one_bytes) = notice(&test, &test.keys[1], 1, 1, NoticeId::default(), 0, 1);
+    let (two, two_bytes) = notice(&test, &test.keys[1], 1, 2, one, 0, 2);
+    let (three, three_bytes) = notice_of(
+        &test,
+        &test.keys[1],
+        1,
+        3,
+        two,
+        NoticeKind::List(testkit::listing(3, "environment", T0)),
+    );
+    let (objection, objection_bytes) = notice_of(
+        &test,
+        &test.keys[0],
+        0,
+        1,
+        NoticeId::default(),
+        NoticeKind::Object {
+            listing: two,
+            grounds: "the subject disputes the facts".into(),
+            respond_by: T0.plus_ms(20 * 86_400_000),
+        },
+    );
+    let all = [&one_bytes, &two_bytes, &three_bytes, &objection_bytes];
+    for bytes in all {
+        assert!(accepted(&before.ingest(bytes).unwrap()));
+    }
+    let remaining: Vec<String> = testkit::CATEGORIES
+        .iter()
+        .map(|(code, _)| code.to_string())
+        .filter(|code| code != "tax")
+        .collect();
+    let version = propose(
+        before.chain().current(),
+        &ChangeDocument {
+            update: vec![credence_protocol::governance::proposal::UpdateDocument {
+                member: test.author(1).to_string(),
+                issues_black: Some(remaining),
+                after_seq: Some(1),
+                ..Default::default()
+            }],
+            ..ChangeDocument::default()
+        },
+    )
+    .expect("a grant withdrawn");
+    let version = signed(&version, &[&test.keys[0], &test.keys[2]]);
+    before.add_roster_version(version.clone()).unwrap();
+    // A replica that learns the version first takes the same log.
+    let mut after = Replica::new(test.federation.clone(), MemStore::new());
+    after.add_roster_version(version).unwrap();
+    for bytes in all {
+        assert!(accepted(&after.ingest(bytes).unwrap()));
+    }
+    let at = T0.plus_ms(10);
+    for replica in [&before, &after] {
+        assert_eq!(
+            replica.store().head(&test.author(1)).unwrap().unwrap(),
+            before.store().head(&test.author(1)).unwrap().unwrap()
+        );
+        assert!(replica.listing_state(&one, at).unwrap().is_some());
+        assert!(replica.listing_state(&two, at).unwrap().is_none());
+        assert!(replica.listing_state(&three, at).unwrap().is_some());
+        let subject = credence_protocol::model::SubjectKey::new(
+            credence_protocol::model::SubjectKind::LegalPerson,
+            &testkit::uscc(2),
+        )
+        .unwrap();
+        assert!(replica.subject_listings(&subject, at).unwrap().is_empty());
+        let void = replica
+            .void(&replica.load_decoded(&two).unwrap().unwrap().notice)
+            .expect("void");
+        assert!(void.to_string().contains("tax"), "{void}");
+        // The objection stays in member 0's log; it counts for nothing.
+        assert!(replica.store().contains(&objection).unwrap());
+        assert!(
+            replica
+                .void(&replica.load_decoded(&objection).unwrap().unwrap().notice)
+                .is_none()
+        );
+    }
+    // What the member signs now must hold under the new version.
+    let error = before
+        .issue(
+            &test.keys[1],
+            NoticeKind::List(testkit::listing(4, "tax", T0)),
+            T0.plus_ms(10),
+        )
+        .unwrap_err();
+    assert!(matches!(error, IssueError::Invalid(_)), "{error:?}");
+}
+
+#[test]
+fn a_revocation_cuts_back_what_the_compromised_key_signed_past_the_cutoff() {
+    let (test, mut replica) = setup();
+    let thief = &test.keys[1];
+    let (one, one_bytes) = notice(&test, thief, 1, 1, NoticeId::default(), 0, 1);
+    let (two, two_bytes) = notice(&test, thief, 1, 2, one, 0, 2);
+    let (_, three_bytes) = notice(&test, thief, 1, 3, two, 0, 3);
+    // The thief signs two seq 2s: a fork, with evidence kept.
+    let (_, other_two) = notice(&test, thief, 1, 2, one, 0, 9);
+    for bytes in [&one_bytes, &two_bytes, &three_bytes] {
+        assert!(accepted(&replica.ingest(bytes).unwrap()));
+    }
+    let outcomes = replica.ingest(&other_two).unwrap();
+    assert!(
+        outcomes.iter().any(|o| matches!(o, Outcome::Forked { .. })),
+        "{outcomes:?}"
+    );
+    assert_eq!(replica.standing_forks().unwrap().len(), 1);
+    let fresh = testkit::key(79, 0);
+    let version = propose(
+        replica.chain().current(),
+        &ChangeDocument {
+            rotate: vec![RotateDocument {
+                member: test.author(1).to_string(),
+                key: hex::encode(fresh.public_bytes()),
+                after_seq: 1,
+                compromised: true,
+            }],
+            ..ChangeDocument::default()
+        },
+    )
+    .expect("a revocation");
+    let version = signed(&version, &[&test.keys[0], &test.keys[2], &fresh]);
+    replica.add_roster_version(version).unwrap();
+    let cuts = replica.take_cuts();
+    assert_eq!(cuts.len(), 1, "{cuts:?}");
+    assert_eq!(
+        (
+            cuts[0].author,
+            cuts[0].kept,
+            cuts[0].removed,
+            cuts[0].version
+        ),
+        (test.author(1), 1, 2, 1)
+    );
+    assert!(replica.take_cuts().is_empty());
+    let head = replica.store().head(&test.author(1)).unwrap().unwrap();
+    assert_eq!((head.seq, head.id), (1, one));
+    assert!(!replica.store().contains(&two).unwrap());
+    assert_eq!(replica.store().notice_count().unwrap(), 1);
+    // The evidence proves the old key was misused, which the revocation
+    // answered: it no longer stands against the member.
+    assert_eq!(replica.store().forks().unwrap().len(), 1);
+    assert!(replica.standing_forks().unwrap().is_empty());
+    // The member's new key continues at seq 2: no fork.
+    let issued = replica
+        .issue(
+            &fresh,
+            NoticeKind::List(testkit::listing(5, "tax", T0)),
+            T0.plus_ms(5),
+        )
+        .expect("the new key signs seq 2");
+    assert_eq!(issued.seq, 2);
+    // A replica that got the thief's notices too converges on the same log.
+    let mut other = Replica::new(test.federation.clone(), MemStore::new());
+    for bytes in [&one_bytes, &two_bytes, &three_bytes] {
+        assert!(accepted(&other.ingest(bytes).unwrap()));
+    }
+    for signed in replica.chain().signed_versions() {
+        other.add_roster_version((*signed).clone()).unwrap();
+    }
+    assert!(accepted(&other.ingest(&issued.envelope).unwrap()));
+    assert_eq!(
+        other.store().head(&test.author(1)).unwrap(),
+        replica.store().head(&test.author(1)).unwrap()
+    );
+    // The thief's notices come back by sync from a replica without the
+    // version: refused now.
+    let outcomes = other.ingest(&three_bytes).unwrap();
+    assert!(rejected(&outcomes).is_some(), "{outcomes:?}");
 }

@@ -13,7 +13,7 @@
 //! in-memory and sled stores.
 
 use credence_protocol::model::{AuthorityId, NoticeId, SubjectKey};
-use credence_protocol::store::{Append, ForkEvidence, Head, Store};
+use credence_protocol::store::{Append, ForkEvidence, Head, Removed, Store};
 use rustc_hash::FxHashMap;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -177,6 +177,14 @@ impl Interner {
         self.holders
             .get(at)
             .is_some_and(|w| w & (1 << (store % 64)) != 0)
+    }
+
+    /// Records that store `store` no longer holds the envelope at `index`.
+    fn release(&mut self, index: u32, store: usize) {
+        let at = index as usize * self.stride + store / 64;
+        if let Some(word) = self.holders.get_mut(at) {
+            *word &= !(1 << (store % 64));
+        }
     }
 
     /// Records that store `store` holds the envelope at `index`.
@@ -397,6 +405,51 @@ impl Store for SimStore {
             self.listings.push(index);
         }
         self.arrivals.push(index);
+        Ok(())
+    }
+
+    fn truncate_log(
+        &mut self,
+        author: &AuthorityId,
+        head: Option<Head>,
+        removed: &[Removed],
+    ) -> Result<(), Self::Error> {
+        let Some(number) = self.interner.borrow().author(author) else {
+            return Ok(());
+        };
+        let keep = usize::try_from(head.as_ref().map_or(0, |h| h.seq)).unwrap_or(usize::MAX);
+        let gone: Vec<(u32, &Removed)> = removed
+            .iter()
+            .filter_map(|r| Some((self.held_index(&r.id)?, r)))
+            .collect();
+        if let Some(slot) = self.logs.get_mut(number) {
+            match head {
+                Some(head) => {
+                    if let Some(log) = slot {
+                        log.slots.truncate(keep);
+                        log.head = head;
+                    }
+                }
+                None => *slot = None,
+            }
+        }
+        let mut interner = self.interner.borrow_mut();
+        for (gone_index, entry) in &gone {
+            interner.release(*gone_index, self.number);
+            if let Some(listing) = entry.listing
+                && let Some(list) = self.referring.get_mut(&listing)
+            {
+                list.retain(|i| i != gone_index);
+            }
+            if let Some(subject) = entry.subject
+                && let Some(list) = self.subjects.get_mut(&subject)
+            {
+                list.retain(|i| i != gone_index);
+                self.listings.retain(|i| i != gone_index);
+            }
+        }
+        self.arrivals.retain(|i| !gone.iter().any(|(g, _)| g == i));
+        self.count -= gone.len() as u64;
         Ok(())
     }
 

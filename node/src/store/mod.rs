@@ -28,7 +28,7 @@
 
 use credence_crypto::merkle::leaf_hash;
 use credence_protocol::model::{AuthorityId, FederationId, NoticeId, RosterHash, SubjectKey};
-use credence_protocol::store::{Append, ForkEvidence, Head, Store};
+use credence_protocol::store::{Append, ForkEvidence, Head, Removed, Store};
 use credence_protocol::time::Timestamp;
 use std::collections::{BTreeMap, VecDeque};
 use std::path::Path;
@@ -106,6 +106,8 @@ pub struct SledStore {
     frozen: VecDeque<(u64, Layer)>,
     writer: Writer,
     count: u64,
+    /// Notices [`Store::truncate_log`] removed.
+    removed: u64,
     /// Every author's head (at most one per roster member), kept in memory
     /// because every ingest reads one.
     heads: BTreeMap<AuthorityId, Head>,
@@ -232,7 +234,65 @@ impl Store for SledStore {
     }
 
     fn notice_count(&self) -> Result<u64, StoreError> {
-        Ok(self.count)
+        Ok(self.count - self.removed)
+    }
+
+    fn truncate_log(
+        &mut self,
+        author: &AuthorityId,
+        head: Option<Head>,
+        removed: &[Removed],
+    ) -> Result<(), StoreError> {
+        // Rare (a roster version changed the author's key): everything
+        // buffered goes to sled first, and the cut is written to sled
+        // directly, head first, so that a crash midway leaves records
+        // past the head, which opening removes (see the module doc).
+        self.flush()?;
+        let keep = head.as_ref().map_or(0, |h| h.seq);
+        match &head {
+            Some(head) => self
+                .tree
+                .insert(key(HEAD, &[&author.0]), encode_head(head))?,
+            None => self.tree.remove(key(HEAD, &[&author.0]))?,
+        };
+        for gone in removed {
+            self.tree.remove(key(NOTICE, &[&gone.id.0]))?;
+            if let Some(listing) = gone.listing {
+                self.tree
+                    .remove(key(REFERRING, &[&listing.0, &gone.id.0]))?;
+            }
+            if let Some(subject) = gone.subject {
+                self.tree.remove(key(SUBJECT, &[&subject.0, &gone.id.0]))?;
+            }
+        }
+        let first_page = keep / LOG_PAGE_IDS;
+        let pages: Vec<sled::IVec> = self
+            .tree
+            .range(log_page_key(author, first_page)..log_page_key(author, u64::MAX))
+            .keys()
+            .collect::<Result<_, _>>()?;
+        for page_key in pages {
+            let (_, number) = author_and_number(&page_key, "log page")?;
+            let held = usize::try_from(keep.saturating_sub(number * LOG_PAGE_IDS)).unwrap_or(0);
+            match self.tree.get(&page_key)? {
+                Some(page) if held > 0 && page.len() > held * 32 => {
+                    self.tree.insert(&page_key, &page[..held * 32])?;
+                }
+                Some(_) if held > 0 => {}
+                _ => {
+                    self.tree.remove(&page_key)?;
+                }
+            }
+        }
+        self.removed += removed.len() as u64;
+        self.tree
+            .insert(key(META, &[META_REMOVED]), &self.removed.to_be_bytes())?;
+        match head {
+            Some(head) => self.heads.insert(*author, head),
+            None => self.heads.remove(author),
+        };
+        self.tree.flush()?;
+        Ok(())
     }
 
     fn put_roster_version(&mut self, hash: &RosterHash, bytes: &[u8]) -> Result<(), StoreError> {
@@ -377,6 +437,16 @@ impl SledStore {
             }
             None => 0,
         };
+        let removed_count = match tree.get(key(META, &[META_REMOVED]))? {
+            Some(bytes) => {
+                let array: [u8; 8] = bytes
+                    .as_ref()
+                    .try_into()
+                    .map_err(|_| StoreError::Corrupt("removed notice count".into()))?;
+                u64::from_be_bytes(array)
+            }
+            None => 0,
+        };
         let register_count = tree.scan_prefix([REGISTER]).keys().count() as u64;
         let writer = Writer::start(tree.clone());
         Ok(SledStore {
@@ -385,6 +455,7 @@ impl SledStore {
             frozen: VecDeque::new(),
             writer,
             count,
+            removed: removed_count,
             heads,
             register_count: AtomicU64::new(register_count),
             register_kept_max: REGISTER_RECORDS_KEPT_MAX,
@@ -423,6 +494,7 @@ impl SledStore {
             layers,
             heads: self.heads.clone(),
             count: self.count,
+            removed: self.removed,
         }
     }
 
@@ -597,6 +669,67 @@ mod tests {
             store.referring(&listing).unwrap(),
             vec![first, second, next]
         );
+    }
+
+    // A log cut back (a roster version changed its author's key) stays cut
+    // when the store opens again, across log pages, and goes on from there.
+    #[test]
+    fn a_truncated_log_stays_truncated_after_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let federation = FederationId([1; 32]);
+        let author = AuthorityId([2; 32]);
+        let listing = NoticeId::default();
+        let id = |seq: u64| {
+            let mut bytes = [0u8; 32];
+            bytes[..8].copy_from_slice(&seq.to_be_bytes());
+            bytes[31] = 1;
+            NoticeId(bytes)
+        };
+        let kept = {
+            let mut store = SledStore::open(dir.path(), federation).unwrap();
+            for seq in 1..=70 {
+                append_one(&mut store, author, seq, id(seq), Some(listing));
+                if seq == 60 {
+                    store.flush().unwrap();
+                }
+            }
+            let kept = store.view().log_range(&author, 1, 100).unwrap()[..60].to_vec();
+            let mut frontier = Frontier::new();
+            for notice in &kept {
+                frontier.push(notice.digest());
+            }
+            let head = Head {
+                author,
+                seq: 60,
+                id: id(60),
+                issued_at: Timestamp(60),
+                frontier,
+                budget: 60_000,
+                roster: 0,
+            };
+            let removed: Vec<Removed> = (61..=70)
+                .map(|seq| Removed {
+                    id: id(seq),
+                    listing: Some(listing),
+                    subject: None,
+                })
+                .collect();
+            store.truncate_log(&author, Some(head), &removed).unwrap();
+            assert_eq!(store.notice_count().unwrap(), 60);
+            kept
+        };
+        let mut store = SledStore::open(dir.path(), federation).unwrap();
+        assert_eq!(store.log_range(&author, 1, 100).unwrap(), kept);
+        assert_eq!(store.head(&author).unwrap().unwrap().seq, 60);
+        assert_eq!(store.notice_count().unwrap(), 60);
+        assert!(!store.contains(&id(65)).unwrap());
+        assert_eq!(store.referring(&listing).unwrap().len(), 60);
+        assert_eq!(store.arrival_order().unwrap(), kept);
+        let next = NoticeId([0xee; 32]);
+        append_one(&mut store, author, 61, next, Some(listing));
+        store.flush().unwrap();
+        assert_eq!(store.log_id(&author, 61).unwrap(), Some(next));
+        assert_eq!(store.notice_count().unwrap(), 61);
     }
 
     // A layer handed to the writer but not yet written is read like the

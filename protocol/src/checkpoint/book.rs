@@ -105,6 +105,12 @@ pub struct Book {
 }
 
 impl Book {
+    /// Forgets every checkpoint of `author`'s log (a roster version cut
+    /// the log back: they may cover notices it no longer holds).
+    pub fn forget(&mut self, author: &AuthorityId) {
+        self.logs.remove(author);
+    }
+
     /// Takes a checkpoint whose signatures verified (`verify_note`).
     pub fn take(&mut self, note: &Note, verified: &Verified, federation: &Federation) -> Taken {
         let Some(incoming) = Gathered::new(note, verified, federation) else {

@@ -76,6 +76,12 @@ pub struct WitnessState {
 }
 
 impl WitnessState {
+    /// Forgets what this witness cosigned of `author`'s log (a roster
+    /// version cut the log back below it).
+    pub fn forget(&mut self, author: &AuthorityId) {
+        self.cosigned.remove(author);
+    }
+
     /// The newest size and root this witness cosigned for `author`'s log.
     pub fn newest(&self, author: &AuthorityId) -> Option<(u64, Digest)> {
         self.cosigned.get(author).map(|c| (c.size, c.root))

@@ -223,6 +223,18 @@ impl Gate {
         }
     }
 
+    /// A roster version cut the own log back (it gave the seqs past its
+    /// cutoff to a new key): the mark goes down to `mark`, the head kept,
+    /// and a fork the cut answered no longer stops issuing (the next
+    /// assessment finds any fork that still stands).
+    pub(crate) fn cut(&mut self, mark: Mark) {
+        self.mark = Some(mark);
+        self.reports.clear();
+        if matches!(self.readiness, Readiness::Forked { .. }) {
+            self.readiness = Readiness::Ready;
+        }
+    }
+
     /// Durability failed.
     pub(crate) fn halt(&mut self, reason: String) {
         self.readiness = Readiness::Halted { reason };

@@ -4,7 +4,7 @@
 //! the shells hear when the current version changes so that the
 //! connection gate follows it.
 
-use super::{Engine, Level, Output, Verdict};
+use super::{Engine, Level, Output, Refusal, Verdict};
 use crate::checkpoint::wire::{self, WitnessMessage};
 use crate::governance::chain::Added;
 use crate::governance::{GovernanceError, ROSTER_DOMAIN, SignedVersion, verify_next};
@@ -159,6 +159,7 @@ impl<S: Store> Engine<S> {
                         hash.short()
                     ),
                 );
+                self.settle_cuts(out);
                 self.after_roster_change(before, out);
                 Verdict::Accept
             }
@@ -234,6 +235,57 @@ impl<S: Store> Engine<S> {
         out.push(Output::RosterChanged {
             number: current.number,
         });
+    }
+
+    /// Logs the new version cut back (it gave their seqs past a cutoff
+    /// to a new key): their checkpoint state starts over; for the own
+    /// log, the mark goes down to the head kept, and notices signed past
+    /// it that were waiting to be durable are refused.
+    fn settle_cuts(&mut self, out: &mut Vec<Output>) {
+        for cut in self.replica.take_cuts() {
+            self.forget_log(&cut.author);
+            let own = cut.author == self.me;
+            Self::log(
+                out,
+                if own { Level::Error } else { Level::Warn },
+                format!(
+                    "roster version {} gave the seqs of {}'s log past {} to a new key: {} notices its retired key signed there are removed{}",
+                    cut.version,
+                    self.name_of(&cut.author),
+                    cut.kept,
+                    cut.removed,
+                    if own {
+                        " (this node's own: issue again what still holds)"
+                    } else {
+                        ""
+                    }
+                ),
+            );
+            if !own {
+                continue;
+            }
+            let mark = self.head_mark();
+            let kept = mark.seq;
+            self.gate.cut(mark.clone());
+            out.push(Output::Persist {
+                mark: Box::new(mark),
+            });
+            let (cut_off, waiting): (Vec<_>, Vec<_>) =
+                self.undurable.drain(..).partition(|u| u.mark.seq > kept);
+            self.undurable = waiting.into();
+            for undone in cut_off {
+                out.push(Output::Issued {
+                    ticket: undone.ticket,
+                    result: Err(Box::new(Refusal::KeyRetired(format!(
+                        "roster version {} gave seq {} to a new key before it was durable",
+                        cut.version, undone.mark.seq
+                    )))),
+                });
+            }
+            let store = self.replica.store();
+            self.publish
+                .retain(|(id, _)| store.contains(id).unwrap_or(false));
+        }
     }
 
     /// A roster version or proposal from the checkpoint topic.

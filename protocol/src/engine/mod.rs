@@ -53,13 +53,14 @@ pub use governance::{GovernanceAnswer, GovernanceCommand, PROPOSALS_MAX};
 pub use query::{Answered, Direction, QueryAsk, QueryResult, QueryScope, RegisterEntry};
 pub use witnessing::{Conflict, HeldCheckpoint, LogCheckpoints};
 
+use crate::codec;
 use crate::model::{AuthorityId, NoticeId, NoticeKind};
 use crate::replica::{IssueError, Outcome, PENDING_TTL_MS, Replica};
 use crate::store::Store;
 use crate::sync::{self, HeadEntry, SyncRequest, SyncResponse, SyncSession};
 use crate::testkit::SplitMix64;
 use crate::time::Timestamp;
-use crate::validate::ValidationError;
+use crate::validate::{self, ValidationError};
 use credence_crypto::AuthorityKey;
 use gate::Gate;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -763,6 +764,7 @@ impl<S: Store> Engine<S> {
             governance: governance::Governance::default(),
         };
         let mut out = Vec::new();
+        engine.mark_past_cutoff();
         engine.restore_from_mark(&mut out);
         engine.reassess(&mut out);
         engine
@@ -1049,6 +1051,41 @@ impl<S: Store> Engine<S> {
 
     // ----- the issuing gate -----
 
+    /// A mark whose notice the roster chain now refuses (a version gave
+    /// its seq to a new key while the node was down, or before the lowered
+    /// mark was written) marks nothing of the own log: the head the store
+    /// kept stands in for it, until the next own notice writes a mark.
+    fn mark_past_cutoff(&mut self) {
+        let Some(envelope) = self.gate.mark.as_ref().and_then(|m| m.envelope.as_ref()) else {
+            return;
+        };
+        let refused = codec::envelope_parts(envelope)
+            .ok()
+            .and_then(|(body, _)| codec::decode_stored_notice(body).ok())
+            .is_some_and(|notice| {
+                notice.author == self.me
+                    && validate::check_signer(&notice, self.replica.chain()).is_err()
+            });
+        if refused {
+            let mark = self.head_mark();
+            self.gate.cut(mark);
+        }
+    }
+
+    /// A mark of the own log's head as the store holds it.
+    fn head_mark(&self) -> Mark {
+        let store = self.replica.store();
+        match store.head(&self.me).ok().flatten() {
+            Some(head) => Mark {
+                seq: head.seq,
+                id: head.id,
+                root: Some(head.root()),
+                envelope: store.notice(&head.id).ok().flatten(),
+            },
+            None => Mark::zero(),
+        }
+    }
+
     /// A store that lost only the mark's own notice gets it back from the
     /// envelope the mark carries.
     fn restore_from_mark(&mut self, out: &mut Vec<Output>) {
@@ -1080,8 +1117,9 @@ impl<S: Store> Engine<S> {
         let held = head.as_ref().map_or(0, |h| h.seq);
         let store = self.replica.store();
         let me = self.me;
-        let forked_at = store
-            .forks()
+        let forked_at = self
+            .replica
+            .standing_forks()
             .ok()
             .and_then(|forks| forks.iter().find(|f| f.author == me).map(|f| f.seq));
         let recovered =
@@ -1090,12 +1128,10 @@ impl<S: Store> Engine<S> {
         if let Some(seq) = recovered {
             // A new machine recovered its own log from a majority: the
             // mark it writes now is what it builds on.
-            let mark = match &head {
-                Some(head) => Mark {
+            let mark = match head {
+                Some(_) => Mark {
                     seq,
-                    id: head.id,
-                    root: Some(head.root()),
-                    envelope: self.replica.store().notice(&head.id).ok().flatten(),
+                    ..self.head_mark()
                 },
                 None => Mark::zero(),
             };

@@ -453,6 +453,7 @@ impl<S: Store> Engine<S> {
         let store = self.replica.store();
         check_answer_with(
             self.replica.federation(),
+            Some(self.replica.chain()),
             &subject,
             &answer.answer,
             &|author| offer.entries.get(author).map(|e| &e.0),

@@ -714,6 +714,22 @@ impl<S: Store> Engine<S> {
         self.witnessing.version
     }
 
+    /// Forgets every checkpoint state of `author`'s log: a roster version
+    /// cut it back, so checkpoints past the cut are of notices no longer
+    /// in it, and the witness starts over from the log as it is now.
+    pub(super) fn forget_log(&mut self, author: &AuthorityId) {
+        let state = &mut self.witnessing;
+        state.book.forget(author);
+        state.witness.forget(author);
+        state.ahead.remove(author);
+        state.split.remove(author);
+        state.conflicts.remove(author);
+        if *author == self.me {
+            state.own = None;
+        }
+        state.version += 1;
+    }
+
     /// Marks the book changed, as a cosignature that adds nothing to the
     /// quorum-cosigned checkpoints does.
     #[cfg(test)]

@@ -13,10 +13,13 @@ use crate::model::{
 };
 use crate::roster::Federation;
 use crate::store::{Append, ForkEvidence, Head, Store};
+
+mod cut;
 use crate::time::Timestamp;
 use crate::validate::{self, ValidationError};
 use credence_crypto::merkle::{Frontier, leaf_hash};
 use credence_crypto::{AuthorityKey, BatchItem, NOTICE_DOMAIN, PublicKey, verify_batch};
+pub use cut::Cut;
 use rustc_hash::FxHashMap;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
@@ -338,6 +341,8 @@ pub struct Replica<S: Store> {
     pending: PendingBuffer,
     listings: ListingCache,
     memo: Option<Arc<dyn NoticeMemo>>,
+    /// Logs cut back by roster versions, not yet taken by the engine.
+    cuts: Vec<Cut>,
 }
 
 /// Remembers envelopes that passed every check needing no store (canonical
@@ -422,6 +427,7 @@ impl<S: Store> Replica<S> {
             },
             listings: ListingCache::default(),
             memo: None,
+            cuts: Vec::new(),
         }
     }
 
@@ -500,8 +506,17 @@ impl<S: Store> Replica<S> {
     ) -> std::result::Result<Added, RosterVersionError<S::Error>> {
         let bytes = signed.to_bytes().map_err(GovernanceError::from)?;
         let hash = signed.hash();
+        let before = self.chain.current().clone();
         let added = self.chain.add(signed)?;
         if let Added::Valid { .. } = added {
+            // Cut first, store the version after: a crash between the two
+            // leaves the version to come again, and the cut with it.
+            if self.chain.current().hash != before.hash {
+                let cuts = self
+                    .cut_retired_keys(&before)
+                    .map_err(RosterVersionError::Replica)?;
+                self.cuts.extend(cuts);
+            }
             self.store
                 .put_roster_version(&hash, &bytes)
                 .map_err(|e| RosterVersionError::Replica(ReplicaError::Store(e)))?;
@@ -526,6 +541,18 @@ impl<S: Store> Replica<S> {
             self.federation.roster().members.len(),
         );
         Ok(added)
+    }
+
+    /// Logs cut back by the roster versions added since the last call
+    /// (see [`cut`]): whoever keeps state about them starts it again.
+    pub fn take_cuts(&mut self) -> Vec<Cut> {
+        std::mem::take(&mut self.cuts)
+    }
+
+    /// Why a stored notice counts for nothing under the current roster
+    /// version, if it does (see [`validate::cutoff_void`]).
+    pub fn void(&self, notice: &Notice) -> Option<ValidationError> {
+        validate::cutoff_void(notice, &self.chain)
     }
 
     /// Reads the roster versions the store keeps into the chain (at
@@ -982,7 +1009,9 @@ impl<S: Store> Replica<S> {
                     return reject(not_issuer("amend"));
                 }
                 let effective = self.effective_listing(&listing_notice)?;
-                if let Err(error) = self.check_corrected(&effective, changes) {
+                if let Err(error) =
+                    Self::check_corrected(self.named_federation(notice), &effective, changes)
+                {
                     return reject(error);
                 }
             }
@@ -1013,21 +1042,23 @@ impl<S: Store> Replica<S> {
                 }
                 if let RulingOutcome::Upheld(Remedy::Correct(changes)) = outcome {
                     let effective = self.effective_listing(&listing_notice)?;
-                    if let Err(error) = self.check_corrected(&effective, changes) {
+                    if let Err(error) =
+                        Self::check_corrected(self.named_federation(notice), &effective, changes)
+                    {
                         return reject(error);
                     }
                 }
             }
             NoticeKind::Feedback { measure, .. } => {
-                let fits = self
-                    .federation
+                let catalog = self.named_federation(notice);
+                let fits = catalog
                     .measure(measure)
                     .is_some_and(|m| m.list == original.list);
                 if !fits {
                     return reject(ValidationError::UnknownMeasure {
                         measure: measure.clone(),
                         list: original.list,
-                        allowed: self.federation.measure_codes(original.list),
+                        allowed: catalog.measure_codes(original.list),
                     });
                 }
             }
@@ -1037,7 +1068,7 @@ impl<S: Store> Replica<S> {
     }
 
     fn check_corrected(
-        &self,
+        federation: &Federation,
         effective: &Listing,
         changes: &[ListingChange],
     ) -> std::result::Result<(), ValidationError> {
@@ -1045,9 +1076,18 @@ impl<S: Store> Replica<S> {
         for change in changes {
             change.apply(&mut corrected);
         }
-        validate::check_measures(&self.federation, corrected.list, &corrected.measures)?;
+        validate::check_measures(federation, corrected.list, &corrected.measures)?;
         validate::check_dates(&corrected)?;
-        validate::check_rules(&self.federation, &corrected)
+        validate::check_rules(federation, &corrected)
+    }
+
+    /// The roster the notice names (checked to exist before it gets
+    /// here): the catalog its rules are those of, whichever version is
+    /// current, so that every replica decides the same.
+    fn named_federation(&self, notice: &Notice) -> &Federation {
+        self.chain
+            .version(notice.roster)
+            .map_or(&self.federation, |version| &version.federation)
     }
 
     /// The listing's fields with its issuer's amendments and corrections so
@@ -1128,14 +1168,21 @@ impl<S: Store> Replica<S> {
     }
 
     /// A listing folded at `t`, or `None` if `id` is not a listing here.
+    ///
+    /// Void notices ([`Replica::void`]) count for nothing: a void listing
+    /// is not a listing here, and void notices about a listing are left
+    /// out of its fold.
     pub fn listing_state(&self, id: &NoticeId, t: Timestamp) -> Result<Option<ListingState>, S> {
         let Some(listing) = self.load(id)? else {
             return Ok(None);
         };
-        if !matches!(listing.notice.kind, NoticeKind::List(_)) {
+        if !matches!(listing.notice.kind, NoticeKind::List(_))
+            || self.void(&listing.notice).is_some()
+        {
             return Ok(None);
         }
-        let referring = self.referring_inputs(id)?;
+        let mut referring = self.referring_inputs(id)?;
+        referring.retain(|input| self.void(&input.notice).is_none());
         Ok(Some(fold::fold(&listing, &referring, t)))
     }
 
@@ -1369,7 +1416,7 @@ fn check_and_verify(
                 }));
                 continue;
             }
-            match validate::check_in_chain(&known.notice, chain) {
+            match validate::check_signer(&known.notice, chain) {
                 Ok(key) if key.to_bytes() == known.signer.0 => {
                     checked.push(Checked::Valid(Entry {
                         id,
@@ -1401,7 +1448,7 @@ fn check_and_verify(
                 continue;
             }
         };
-        let key = match validate::check_in_chain(&notice, chain) {
+        let key = match validate::check_signer(&notice, chain) {
             Ok(key) => key,
             Err(error) => {
                 checked.push(refuse(Some((notice.author, notice.seq)), error));
