@@ -280,14 +280,9 @@ fn canonical(
             checkpoint::quorum(federation)
         ));
     }
-    let author_first = note
-        .lines_of(
-            &verified.checkpoint.origin,
-            credence_crypto::note::TYPE_ED25519,
-            &verified.author.0,
-        )
-        .next()
-        .is_some_and(|line| Some(line) == note.signatures.first());
+    let author_first =
+        checkpoint::author_line(note, &verified.checkpoint, federation, &verified.author)
+            .is_some_and(|(_, line)| Some(line) == note.signatures.first());
     let ordered = note.signatures[1..]
         .windows(2)
         .all(|w| w[0].name < w[1].name);

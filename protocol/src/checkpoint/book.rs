@@ -24,19 +24,19 @@ pub struct Gathered {
 
 impl Gathered {
     fn new(note: &Note, verified: &Verified, federation: &Federation) -> Option<Gathered> {
-        let author_line = note
-            .lines_of(
-                &verified.checkpoint.origin,
-                note::TYPE_ED25519,
-                &verified.author.0,
-            )
-            .next()?
-            .clone();
+        // Lines are found by the key that signs them, which is a member's
+        // id only until it rotates its key.
+        let (_, author_line) =
+            super::author_line(note, &verified.checkpoint, federation, &verified.author)?;
+        let author_line = author_line.clone();
         let mut cosignatures = BTreeMap::new();
         for (witness, _) in &verified.cosigners {
             let name = witness_name(&federation.id(), witness);
+            let Some(key) = federation.public_key(witness) else {
+                continue;
+            };
             if let Some(line) = note
-                .lines_of(&name, note::TYPE_COSIGNATURE_V1, &witness.0)
+                .lines_of(&name, note::TYPE_COSIGNATURE_V1, &key.to_bytes())
                 .next()
             {
                 cosignatures.insert(*witness, line.clone());

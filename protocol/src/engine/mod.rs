@@ -775,6 +775,11 @@ impl<S: Store> Engine<S> {
         &self.replica
     }
 
+    /// The replica back, the engine gone (a restart under another key).
+    pub fn into_replica(self) -> Replica<S> {
+        self.replica
+    }
+
     /// The replica, to change (the simulator's faults; imports).
     pub fn replica_mut(&mut self) -> &mut Replica<S> {
         &mut self.replica
@@ -1070,6 +1075,16 @@ impl<S: Store> Engine<S> {
             let mark = self.head_mark();
             self.gate.cut(mark);
         }
+    }
+
+    /// Whether the roster's current version still gives this node's key to
+    /// its member (a key retired since signs nothing that would verify).
+    fn key_current(&self) -> bool {
+        self.replica
+            .chain()
+            .current()
+            .member_of_key(&AuthorityId(self.key.public_bytes()))
+            == Some(self.me)
     }
 
     /// A mark of the own log's head as the store holds it.

@@ -70,20 +70,23 @@ impl Net {
     }
 
     fn with_replica(&self, i: usize, replica: Replica<MemStore>, mark: Option<Mark>) -> Node {
+        self.with_key(i, key(&self.test, i), replica, mark)
+    }
+
+    fn with_key(
+        &self,
+        i: usize,
+        key: AuthorityKey,
+        replica: Replica<MemStore>,
+        mark: Option<Mark>,
+    ) -> Node {
         let config = EngineConfig {
             sync_interval_ms: 1_000,
             sync_timeout_ms: 5_000,
             ..EngineConfig::default()
         };
         Node {
-            engine: Engine::new(
-                config,
-                replica,
-                key(&self.test, i),
-                mark.clone(),
-                i as u64,
-                self.now,
-            ),
+            engine: Engine::new(config, replica, key, mark.clone(), i as u64, self.now),
             up: true,
             mark,
             issued: Vec::new(),
@@ -1426,4 +1429,110 @@ fn roster_versions_reach_a_node_by_sync_alone_before_the_notices_that_name_them(
             .notice_count()
             .unwrap()
     );
+}
+
+#[test]
+fn a_revocation_cuts_back_the_stolen_key_s_notices_and_the_member_goes_on_with_its_new_key() {
+    use crate::governance::proposal::{ChangeDocument, RotateDocument, propose};
+    let mut net = Net::new(3);
+    net.connect_all();
+    net.issue(0, 1).expect("issued");
+    // A thief with a copy of node 0's key signs seq 2 elsewhere; node 0
+    // signs its own seq 2 and learns of the thief's: its log is forked.
+    let mut copy = net.fresh(0, None);
+    let first = {
+        let store = net.nodes[0].engine.replica().store();
+        let id = store.log_id(&net.id(0), 1).unwrap().unwrap();
+        store.notice(&id).unwrap().unwrap()
+    };
+    copy.engine.replica_mut().ingest(&first).unwrap();
+    let stolen = copy
+        .engine
+        .replica_mut()
+        .issue(
+            &key(&net.test, 0),
+            NoticeKind::List(testkit::listing(77, "food-drug", START)),
+            START,
+        )
+        .expect("signed");
+    net.issue(0, 2).expect("issued");
+    let id = NoticeId::from(credence_crypto::merkle::leaf_hash(&stolen.envelope));
+    let peer = net.id(1);
+    let out = net.nodes[0].engine.handle(
+        Input::Gossip {
+            from: peer,
+            message: 5,
+            id,
+            bytes: &stolen.envelope,
+        },
+        net.now,
+    );
+    net.apply(0, out);
+    net.run();
+    assert_eq!(
+        net.nodes[0].engine.readiness(),
+        &Readiness::Forked { seq: 2 }
+    );
+    // The other members revoke the key after seq 1 (the last notice the
+    // member vouches for) and name its new one.
+    let fresh = testkit::key(99, 0);
+    let version = propose(
+        net.nodes[1].engine.replica().chain().current(),
+        &ChangeDocument {
+            rotate: vec![RotateDocument {
+                member: net.id(0).to_string(),
+                key: hex::encode(fresh.public_bytes()),
+                after_seq: 1,
+                compromised: true,
+            }],
+            ..ChangeDocument::default()
+        },
+    )
+    .expect("a revocation");
+    let mut version = crate::governance::SignedVersion::new(&version).expect("encodes");
+    for signer in [&net.test.keys[1], &net.test.keys[2], &fresh] {
+        version.sign(signer);
+    }
+    net.govern(1, GovernanceCommand::Version(version))
+        .expect("taken");
+    for i in 0..3 {
+        assert_eq!(net.roster_at(i), 1, "node {i}");
+        let head = net.nodes[i]
+            .engine
+            .replica()
+            .store()
+            .head(&net.id(0))
+            .unwrap()
+            .unwrap();
+        assert_eq!(head.seq, 1, "node {i} cut log 0 back to seq 1");
+    }
+    // Node 0 lowered its durable mark to what its log keeps.
+    assert_eq!(net.nodes[0].mark.as_ref().map(|m| m.seq), Some(1));
+    // The operator starts it again with the new key: it is ready, and its
+    // seq 2 is taken everywhere, with no fork.
+    let old = std::mem::replace(&mut net.nodes[0], copy);
+    let mark = old.mark.clone();
+    let replica = old.engine.into_replica();
+    net.nodes[0] = net.with_key(0, fresh, replica, mark);
+    assert_eq!(net.nodes[0].engine.readiness(), &Readiness::Ready);
+    net.connect_all();
+    let issued = net.issue(0, 3).expect("the new key issues");
+    assert_eq!(issued.seq, 2);
+    for _ in 0..3 {
+        net.tick(witnessing::CHECKPOINT_INTERVAL_MS);
+    }
+    for i in 0..3 {
+        let replica = net.nodes[i].engine.replica();
+        let head = replica.store().head(&net.id(0)).unwrap().unwrap();
+        assert_eq!((head.seq, head.id), (2, issued.id), "node {i}");
+        assert!(replica.standing_forks().unwrap().is_empty(), "node {i}");
+        // Its checkpoints start again from the log as it is now.
+        let held = checkpoints_of(&net, i, 0).expect("a checkpoint of log 0");
+        let witnessed = held.witnessed.expect("witnessed");
+        assert_eq!(
+            (witnessed.size, witnessed.root),
+            (2, head.root()),
+            "node {i}"
+        );
+    }
 }

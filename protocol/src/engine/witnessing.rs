@@ -31,11 +31,12 @@ use crate::checkpoint::wire::{self, CheckpointHave, SplitViewPair, WitnessMessag
 use crate::checkpoint::witness::{self, WitnessState};
 use crate::checkpoint::{self as cp, Checkpoint, Verified};
 use crate::model::AuthorityId;
+use crate::roster::Federation;
 use crate::store::Store;
 use crate::sync::{HEADS_MAX, SyncRequest, SyncResponse};
 use crate::time::Timestamp;
 use credence_crypto::Digest;
-use credence_crypto::note::{self, Note};
+use credence_crypto::note::Note;
 use std::collections::BTreeMap;
 
 /// An own checkpoint is signed at most this often while the log grows.
@@ -118,16 +119,14 @@ fn held(gathered: &Gathered, quorum: usize) -> HeldCheckpoint {
 }
 
 /// The note with only its author's signature line.
-fn author_only(note: &Note, author: &AuthorityId) -> Note {
-    let origin = Checkpoint::parse_text(&note.text).map(|c| c.origin);
+fn author_only(note: &Note, author: &AuthorityId, federation: &Federation) -> Note {
+    let checkpoint = Checkpoint::parse_text(&note.text);
     Note {
         text: note.text.clone(),
-        signatures: origin
+        signatures: checkpoint
             .ok()
-            .and_then(|o| {
-                note.lines_of(&o, note::TYPE_ED25519, &author.0)
-                    .next()
-                    .cloned()
+            .and_then(|c| {
+                cp::author_line(note, &c, federation, author).map(|(_, line)| line.clone())
             })
             .into_iter()
             .collect(),
@@ -298,7 +297,7 @@ impl<S: Store> Engine<S> {
     fn witness(&mut self, verified: &Verified, note: &Note, now: Timestamp, out: &mut Vec<Output>) {
         let author = verified.author;
         let Checkpoint { size, root, .. } = verified.checkpoint;
-        if self.witnessing.witness.newest(&author) == Some((size, root)) {
+        if self.witnessing.witness.newest(&author) == Some((size, root)) || !self.key_current() {
             return;
         }
         let considered = self.witnessing.witness.consider(
@@ -311,13 +310,13 @@ impl<S: Store> Engine<S> {
         );
         match considered {
             Ok(witness::Verdict::Cosign(line)) => {
-                let Some(author_line) = note
-                    .lines_of(&verified.checkpoint.origin, note::TYPE_ED25519, &author.0)
-                    .next()
-                    .cloned()
+                let federation = self.replica.federation();
+                let Some((_, author_line)) =
+                    cp::author_line(note, &verified.checkpoint, federation, &author)
                 else {
                     return;
                 };
+                let author_line = author_line.clone();
                 let timestamp = now.0 / 1000;
                 let cosigned = Note {
                     text: note.text.clone(),
@@ -407,7 +406,11 @@ impl<S: Store> Engine<S> {
         }
         // The evidence is the author's two signatures: cosignatures are
         // left out, so the pair stays small wherever it travels.
-        let (first, second) = (author_only(&first, &author), author_only(&second, &author));
+        let federation = self.replica.federation();
+        let (first, second) = (
+            author_only(&first, &author, federation),
+            author_only(&second, &author, federation),
+        );
         self.checkpoint_event("split_view");
         Self::log(
             out,
@@ -472,6 +475,7 @@ impl<S: Store> Engine<S> {
         if !self.config.checkpoints
             || self.gate.readiness != Readiness::Ready
             || !self.undurable.is_empty()
+            || !self.key_current()
         {
             return None;
         }
