@@ -436,6 +436,9 @@ pub struct ImportSummary {
     pub rejected: Vec<String>,
     /// Forks found.
     pub forks: usize,
+    /// Notices kept as orphans (signed by a retired key past its cutoff,
+    /// referred to by notices of other logs).
+    pub orphans: usize,
 }
 
 /// An open node: its data directory and the engine over its store.
@@ -619,17 +622,32 @@ impl Node {
                 summary.rejected.push(format!("roster version {hash}: {e}"));
             }
         }
+        let mut outcomes = Vec::new();
         for chunk in bundle.envelopes.chunks(IMPORT_BATCH_NOTICES) {
             let slices: Vec<&[u8]> = chunk.iter().map(|b| b.as_slice()).collect();
-            for outcome in replica.ingest_all(&slices)? {
-                match outcome {
-                    Outcome::Accepted { .. } => summary.accepted += 1,
-                    Outcome::Duplicate { .. } => summary.duplicates += 1,
-                    Outcome::Pending { .. } | Outcome::Dropped { .. } => {}
-                    Outcome::Forked { .. } => summary.forks += 1,
-                    Outcome::Rejected { id, error, .. } => {
-                        summary.rejected.push(format!("{id}: {error}"))
-                    }
+            outcomes.extend(replica.ingest_all(&slices)?);
+        }
+        // Orphans came before the notices of other logs that refer to them.
+        let slices: Vec<&[u8]> = bundle.envelopes.iter().map(|b| b.as_slice()).collect();
+        let again = replica.offer_wanted(&slices)?;
+        let adopted: std::collections::BTreeSet<NoticeId> = again
+            .iter()
+            .filter_map(|o| match o {
+                Outcome::Orphaned { id, .. } => Some(*id),
+                _ => None,
+            })
+            .collect();
+        outcomes.extend(again);
+        for outcome in outcomes {
+            match outcome {
+                Outcome::Accepted { .. } => summary.accepted += 1,
+                Outcome::Orphaned { .. } => summary.orphans += 1,
+                Outcome::Duplicate { .. } => summary.duplicates += 1,
+                Outcome::Pending { .. } | Outcome::Dropped { .. } => {}
+                Outcome::Forked { .. } => summary.forks += 1,
+                Outcome::Rejected { id, .. } if adopted.contains(&id) => {}
+                Outcome::Rejected { id, error, .. } => {
+                    summary.rejected.push(format!("{id}: {error}"))
                 }
             }
         }

@@ -19,7 +19,7 @@ use credence_crypto::Digest;
 use credence_crypto::merkle::leaf_hash;
 use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// First bytes of every bundle file.
 pub const BUNDLE_MAGIC: &[u8; 16] = b"credence-bundle\0";
@@ -330,6 +330,7 @@ pub fn audit(
             total,
         );
     }
+    adopt_orphans(bundle, &mut replica, &mut violations, &mut forks)?;
     for (id, waiting) in replica.pending() {
         let message = match waiting {
             Waiting::Predecessor { author, seq } => format!(
@@ -575,6 +576,34 @@ fn check_checkpoints(
     found
 }
 
+/// Offers again the envelopes pending notices wait for: orphans (notices a
+/// retired key signed past its cutoff, cut from their log) that notices
+/// of other logs refer to were refused when they came, before anything
+/// referred to them. An orphan kept is no violation.
+fn adopt_orphans(
+    bundle: &Bundle,
+    replica: &mut Replica<MemStore>,
+    violations: &mut Vec<Violation>,
+    forks: &mut Vec<ForkFinding>,
+) -> Result<(), BundleError> {
+    let envelopes: Vec<&[u8]> = bundle.envelopes.iter().map(|b| b.as_slice()).collect();
+    let outcomes = replica.offer_wanted(&envelopes).map_err(infallible)?;
+    let adopted: BTreeSet<NoticeId> = outcomes
+        .iter()
+        .filter_map(|o| match o {
+            Outcome::Orphaned { id, .. } => Some(*id),
+            _ => None,
+        })
+        .collect();
+    violations.retain(|v| !adopted.contains(&v.notice));
+    let rest: Vec<Outcome> = outcomes
+        .into_iter()
+        .filter(|o| !matches!(o, Outcome::Rejected { id, .. } if adopted.contains(id)))
+        .collect();
+    record(&rest, violations, forks, "duplicate");
+    Ok(())
+}
+
 fn record(
     outcomes: &[Outcome],
     violations: &mut Vec<Violation>,
@@ -612,7 +641,7 @@ fn record(
                 rule: "dropped",
                 message: "the audit's pending buffer overflowed".into(),
             }),
-            Outcome::Accepted { .. } | Outcome::Pending { .. } => {}
+            Outcome::Accepted { .. } | Outcome::Pending { .. } | Outcome::Orphaned { .. } => {}
         }
     }
 }

@@ -82,13 +82,14 @@ pub struct Append<'a> {
     pub subject: Option<SubjectKey>,
 }
 
-/// A notice [`Store::truncate_log`] removes, with what it was indexed
-/// under.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Removed {
+/// A notice stored outside its author's log ([`Store::put_orphan`]).
+#[derive(Clone, Copy, Debug)]
+pub struct Orphan<'a> {
     /// Its id.
     pub id: NoticeId,
-    /// The listing it was indexed under, if any ([`Append::listing`]).
+    /// Its envelope bytes.
+    pub envelope: &'a [u8],
+    /// The listing it is about, if any ([`Append::listing`]).
     pub listing: Option<NoticeId>,
     /// For a listing: its subject's key ([`Append::subject`]).
     pub subject: Option<SubjectKey>,
@@ -129,17 +130,19 @@ pub trait Store {
     fn arrival_order(&self) -> Result<Vec<NoticeId>, Self::Error>;
     /// Number of notices stored.
     fn notice_count(&self) -> Result<u64, Self::Error>;
-    /// Cuts `author`'s log back to `head` (`None`: empty): removes the
-    /// notices past it, `removed`, with their index entries, and makes
-    /// `head` the author's head. Only a roster version that changed the
+    /// Cuts `author`'s log back to `head` (`None`: empty): the seqs past
+    /// it leave the log and `head` becomes the author's head. The notices
+    /// that were there stay stored, with their index entries, as orphans
+    /// ([`Store::put_orphan`]). Only a roster version that changed the
     /// author's key does this, to the notices its old key signed past the
     /// cutoff. Durable at the next [`Store::flush`], like an append.
-    fn truncate_log(
-        &mut self,
-        author: &AuthorityId,
-        head: Option<Head>,
-        removed: &[Removed],
-    ) -> Result<(), Self::Error>;
+    fn truncate_log(&mut self, author: &AuthorityId, head: Option<Head>)
+    -> Result<(), Self::Error>;
+    /// Stores a notice outside its author's log: its record and index
+    /// entries, no place in the log, no head. Orphans are notices a key
+    /// retired by a roster version signed past its cutoff: void, kept so
+    /// that notices of other logs referring to them still resolve.
+    fn put_orphan(&mut self, orphan: Orphan<'_>) -> Result<(), Self::Error>;
     /// Keeps fork evidence; `false` if this fork was already kept.
     fn put_fork(&mut self, evidence: &ForkEvidence) -> Result<bool, Self::Error>;
     /// All fork evidence, by author and seq.
@@ -265,26 +268,30 @@ impl Store for MemStore {
         &mut self,
         author: &AuthorityId,
         head: Option<Head>,
-        removed: &[Removed],
     ) -> Result<(), Self::Error> {
         let keep = head.as_ref().map_or(0, |h| h.seq);
         self.logs.retain(|(a, seq), _| a != author || *seq <= keep);
-        for gone in removed {
-            self.notices.remove(&gone.id);
-            if let Some(listing) = gone.listing {
-                self.referring.remove(&(listing, gone.id));
-            }
-            if let Some(subject) = gone.subject {
-                self.subjects.remove(&(subject, gone.id));
-                self.listings.remove(&gone.id);
-            }
-        }
-        let gone: BTreeSet<NoticeId> = removed.iter().map(|r| r.id).collect();
-        self.arrivals.retain(|_, id| !gone.contains(id));
         match head {
             Some(head) => self.heads.insert(*author, head),
             None => self.heads.remove(author),
         };
+        Ok(())
+    }
+
+    fn put_orphan(&mut self, orphan: Orphan<'_>) -> Result<(), Self::Error> {
+        if self.notices.contains_key(&orphan.id) {
+            return Ok(());
+        }
+        self.appended += 1;
+        self.notices.insert(orphan.id, orphan.envelope.to_vec());
+        if let Some(listing) = orphan.listing {
+            self.referring.insert((listing, orphan.id));
+        }
+        if let Some(subject) = orphan.subject {
+            self.subjects.insert((subject, orphan.id));
+            self.listings.insert(orphan.id);
+        }
+        self.arrivals.insert(self.appended, orphan.id);
         Ok(())
     }
 
@@ -409,6 +416,7 @@ pub mod suite {
         arrivals_in_order(&mut make());
         forks_kept_once(&mut make());
         truncation(&mut make());
+        orphans(&mut make());
     }
 
     fn truncation<S: Store>(store: &mut S) {
@@ -427,15 +435,8 @@ pub mod suite {
             budget: 14,
             roster: 1,
         };
-        let removed: Vec<Removed> = (13..=15)
-            .map(|n| Removed {
-                id: id(n),
-                listing: Some(id(11)),
-                subject: None,
-            })
-            .collect();
         store
-            .truncate_log(&author(1), Some(head.clone()), &removed)
+            .truncate_log(&author(1), Some(head.clone()))
             .expect("truncate");
         assert_eq!(store.head(&author(1)).expect("head"), Some(head));
         assert_eq!(store.log_id(&author(1), 3).expect("log"), None);
@@ -443,13 +444,13 @@ pub mod suite {
             store.log_range(&author(1), 1, 10).expect("range"),
             vec![id(11), id(12)]
         );
-        assert!(!store.contains(&id(13)).expect("contains"));
-        assert_eq!(store.referring(&id(11)).expect("refs"), vec![id(12)]);
-        assert_eq!(store.notice_count().expect("count"), 4);
+        // What was cut stays stored, out of the log: an orphan.
+        assert!(store.contains(&id(13)).expect("contains"));
         assert_eq!(
-            store.arrival_order().expect("arrivals"),
-            vec![id(11), id(12), id(41), id(42)]
+            store.referring(&id(11)).expect("refs"),
+            vec![id(12), id(13), id(14), id(15)]
         );
+        assert_eq!(store.notice_count().expect("count"), 7);
         // The log goes on from the cut, and survives a flush.
         append_log(store, author(1), 3..=4, 50);
         store.flush().expect("flush");
@@ -460,26 +461,46 @@ pub mod suite {
         let leaves: Vec<Digest> = [11, 12, 53, 54].iter().map(|n| id(*n).digest()).collect();
         let head = store.head(&author(1)).expect("head").expect("present");
         assert_eq!(head.root(), credence_crypto::merkle::root(&leaves));
-        assert_eq!(store.notice_count().expect("count"), 6);
+        assert_eq!(store.notice_count().expect("count"), 9);
         // A cut to nothing leaves no head and no log.
-        let removed: Vec<Removed> = [41, 42]
-            .iter()
-            .map(|n| Removed {
-                id: id(*n),
-                listing: (*n == 42).then(|| id(41)),
-                subject: (*n == 41)
-                    .then(|| SubjectKey::new(SubjectKind::LegalPerson, "91350100M000100Y43"))
-                    .flatten(),
-            })
-            .collect();
-        store
-            .truncate_log(&author(2), None, &removed)
-            .expect("truncate");
+        store.truncate_log(&author(2), None).expect("truncate");
         store.flush().expect("flush");
         assert_eq!(store.head(&author(2)).expect("head"), None);
         assert_eq!(store.log_range(&author(2), 1, 10).expect("range"), vec![]);
-        assert_eq!(store.listings().expect("listings"), vec![id(11)]);
-        assert_eq!(store.referring(&id(41)).expect("refs"), vec![]);
+        assert!(store.contains(&id(41)).expect("contains"));
+    }
+
+    fn orphans<S: Store>(store: &mut S) {
+        append_log(store, author(1), 1..=2, 10);
+        let bytes = envelope(author(3), 7);
+        let subject = SubjectKey::new(SubjectKind::LegalPerson, "91350100M000100Y43");
+        store
+            .put_orphan(Orphan {
+                id: id(77),
+                envelope: &bytes,
+                listing: None,
+                subject,
+            })
+            .expect("orphan");
+        let answer = envelope(author(3), 8);
+        store
+            .put_orphan(Orphan {
+                id: id(78),
+                envelope: &answer,
+                listing: Some(id(77)),
+                subject: None,
+            })
+            .expect("orphan");
+        store.flush().expect("flush");
+        assert_eq!(store.notice(&id(77)).expect("read"), Some(bytes));
+        assert_eq!(store.head(&author(3)).expect("head"), None);
+        assert_eq!(store.log_id(&author(3), 7).expect("log"), None);
+        assert_eq!(store.referring(&id(77)).expect("refs"), vec![id(78)]);
+        assert_eq!(store.listings().expect("listings"), vec![id(11), id(77)]);
+        assert_eq!(
+            store.arrival_order().expect("arrivals"),
+            vec![id(11), id(12), id(77), id(78)]
+        );
         assert_eq!(store.notice_count().expect("count"), 4);
     }
 

@@ -50,6 +50,9 @@ pub const SESSION_REQUESTS_MAX: u64 = 100_000;
 /// holds at most two envelopes per author).
 pub const EVIDENCE_AUTHORS_MAX: usize = 16;
 
+/// Most notices one [`SyncRequest::Wanted`] asks for by id.
+pub const WANTED_IDS_MAX: usize = 32;
+
 const DIGEST_DOMAIN: &[u8] = b"credence/v1/heads\0";
 
 /// One author's newest notice, as exchanged in sync.
@@ -108,6 +111,11 @@ pub enum SyncRequest {
     /// A session sends it first: a notice naming a version the puller
     /// lacks would be refused.
     Roster(Vec<crate::model::RosterHash>),
+    /// "Send me these notices, if you store them": 1 to
+    /// [`WANTED_IDS_MAX`] ids of notices that pending notices of the
+    /// initiator refer to. An orphan (a notice a retired key signed past
+    /// its cutoff, cut from its log) is in no log a range can ask for.
+    Wanted(Vec<NoticeId>),
 }
 
 /// Most bytes of signed roster versions in one answer.
@@ -166,6 +174,9 @@ pub enum SyncResponse {
     /// The signed roster versions the asker lacks, in number order (at
     /// most [`ROSTER_ANSWER_BYTES_MAX`] bytes of them).
     Roster(Vec<serde_bytes::ByteBuf>),
+    /// The envelopes the responder stores among those asked by id (at
+    /// most as many, and at most [`SYNC_BATCH_BYTES_MAX`] bytes of them).
+    Wanted(Vec<serde_bytes::ByteBuf>),
 }
 
 /// The two envelopes an author signed at one seq.
@@ -197,6 +208,9 @@ pub enum RefusalReason {
     /// A checkpoint request held more entries than there can be members.
     #[error("a checkpoint request may hold at most {HEADS_MAX} entries")]
     TooManyCheckpoints,
+    /// A request by id named no notice or too many.
+    #[error("a request by id names 1 to {WANTED_IDS_MAX} notices")]
+    BadWanted,
 }
 
 /// Encodes a sync request.
@@ -365,6 +379,23 @@ pub fn respond<S: Store>(
             Ok(SyncResponse::Evidence(
                 pairs.into_iter().map(|(_, p)| p).collect(),
             ))
+        }
+        SyncRequest::Wanted(ids) => {
+            if ids.is_empty() || ids.len() > WANTED_IDS_MAX {
+                return Ok(SyncResponse::Refused(RefusalReason::BadWanted));
+            }
+            let mut envelopes = Vec::new();
+            let mut bytes = 0;
+            for id in ids {
+                if let Some(envelope) = replica.store().notice(id).map_err(ReplicaError::Store)? {
+                    if bytes + envelope.len() > SYNC_BATCH_BYTES_MAX {
+                        break;
+                    }
+                    bytes += envelope.len();
+                    envelopes.push(serde_bytes::ByteBuf::from(envelope));
+                }
+            }
+            Ok(SyncResponse::Wanted(envelopes))
         }
         SyncRequest::Ranges(ranges) => {
             if !ranges_valid(ranges) {
@@ -559,6 +590,7 @@ enum InFlight {
     Nothing,
     Ranges(Vec<Want>),
     Evidence(Vec<AuthorityId>),
+    Wanted(usize),
 }
 
 /// The initiating side of one sync session.
@@ -568,6 +600,8 @@ pub struct SyncSession {
     wants: VecDeque<Want>,
     /// Authors whose fork evidence the peer holds and this replica lacks.
     evidence_wants: Vec<AuthorityId>,
+    /// Notices pending notices of this replica refer to, asked by id.
+    reference_wants: Vec<NoticeId>,
     asked: InFlight,
     stats: SessionStats,
 }
@@ -578,6 +612,7 @@ impl SyncSession {
             phase,
             wants: VecDeque::new(),
             evidence_wants: Vec::new(),
+            reference_wants: Vec::new(),
             asked: InFlight::Nothing,
             stats: SessionStats::default(),
         }
@@ -680,6 +715,7 @@ impl SyncSession {
             Phase::Pulling => match std::mem::take(&mut self.asked) {
                 InFlight::Ranges(asked) => self.take_ranges(asked, response),
                 InFlight::Evidence(asked) => self.take_evidence(&asked, response),
+                InFlight::Wanted(asked) => self.take_wanted(asked, response),
                 InFlight::Nothing => Err(SessionError::Unexpected {
                     asked: "nothing",
                     got: response_name(&response),
@@ -790,6 +826,37 @@ impl SyncSession {
         })
     }
 
+    fn take_wanted<E: std::error::Error + 'static>(
+        &mut self,
+        asked: usize,
+        response: SyncResponse,
+    ) -> Result<Step, SessionError<E>> {
+        let SyncResponse::Wanted(envelopes) = response else {
+            return Err(SessionError::Unexpected {
+                asked: "notices by id",
+                got: response_name(&response),
+            });
+        };
+        if envelopes.len() > asked {
+            return Err(SessionError::Limit(format!(
+                "{} notices sent for {asked} asked by id",
+                envelopes.len()
+            )));
+        }
+        if let Some(big) = envelopes.iter().find(|e| e.len() > ENVELOPE_BYTES_MAX) {
+            return Err(SessionError::Limit(format!(
+                "an envelope of {} bytes (limit {ENVELOPE_BYTES_MAX})",
+                big.len()
+            )));
+        }
+        self.stats.notices_received += envelopes.len() as u64;
+        Ok(Step {
+            ingest: envelopes.into_iter().map(|e| e.into_vec()).collect(),
+            next: self.next_request()?,
+            offer: None,
+        })
+    }
+
     /// Plans the ranges and evidence to pull from the peer's summary.
     /// Returns whether the peer lacks something this replica holds.
     fn plan<S: Store>(
@@ -805,6 +872,9 @@ impl SyncSession {
                 peer_forks.len()
             )));
         }
+        // What pending notices wait for may be in no log (an orphan): the
+        // peer is asked for it by id.
+        self.reference_wants = replica.wanted_references(WANTED_IDS_MAX);
         let mut peer: BTreeMap<AuthorityId, &HeadEntry> = BTreeMap::new();
         for head in peer_heads {
             if peer.insert(head.author, head).is_some() {
@@ -872,7 +942,10 @@ impl SyncSession {
     fn next_request<E: std::error::Error + 'static>(
         &mut self,
     ) -> Result<Option<SyncRequest>, SessionError<E>> {
-        if self.wants.is_empty() && self.evidence_wants.is_empty() {
+        if self.wants.is_empty()
+            && self.evidence_wants.is_empty()
+            && self.reference_wants.is_empty()
+        {
             self.phase = Phase::Done;
             return Ok(None);
         }
@@ -886,6 +959,11 @@ impl SyncSession {
             let authors: Vec<AuthorityId> = self.evidence_wants.drain(..take).collect();
             self.asked = InFlight::Evidence(authors.clone());
             return Ok(Some(SyncRequest::Evidence(authors)));
+        }
+        if !self.reference_wants.is_empty() {
+            let ids = std::mem::take(&mut self.reference_wants);
+            self.asked = InFlight::Wanted(ids.len());
+            return Ok(Some(SyncRequest::Wanted(ids)));
         }
         // As many ranges as fit in one batch, splitting the last one.
         let mut budget = SYNC_BATCH_NOTICES_MAX;
@@ -928,6 +1006,7 @@ fn response_name(response: &SyncResponse) -> &'static str {
         SyncResponse::Taken => "taken",
         SyncResponse::Checkpoints { .. } => "checkpoints",
         SyncResponse::Roster(_) => "roster",
+        SyncResponse::Wanted(_) => "notices by id",
         SyncResponse::Refused(_) => "refused",
     }
 }
@@ -1170,6 +1249,78 @@ mod tests {
         );
     }
 
+    // A notice a revoked key signed is cut from its log but kept as an
+    // orphan where a notice of another log refers to it; a replica whose
+    // pending notice waits for it asks for it by id and gets it, and
+    // asking for too many or for none is refused.
+    #[test]
+    fn an_orphan_something_waits_for_is_fetched_by_id() {
+        use crate::governance::SignedVersion;
+        use crate::governance::proposal::{ChangeDocument, RotateDocument, propose};
+        let test = testkit::federation(9, 3);
+        let thief = &test.keys[0];
+        let (first, one) = testkit::sign(thief, &notice(&test, 1, NoticeId::default(), 1));
+        let (stolen, two) = testkit::sign(thief, &notice(&test, 2, first, 2));
+        let objection = Notice {
+            version: crate::model::NOTICE_VERSION,
+            roster: 0,
+            federation: test.federation.id(),
+            author: test.author(1),
+            seq: 1,
+            prev: NoticeId::default(),
+            issued_at: START.plus_ms(5),
+            kind: NoticeKind::Object {
+                listing: stolen,
+                grounds: "the subject disputes the facts".into(),
+                respond_by: START.plus_ms(20 * 86_400_000),
+            },
+        };
+        let (objection_id, objection) = testkit::sign(&test.keys[1], &objection);
+        let mut a = Replica::new(test.federation.clone(), MemStore::new());
+        a.ingest_all(&[&one, &two, &objection]).unwrap();
+        let fresh = testkit::key(90, 0);
+        let version = propose(
+            a.chain().current(),
+            &ChangeDocument {
+                rotate: vec![RotateDocument {
+                    member: test.author(0).to_string(),
+                    key: hex::encode(fresh.public_bytes()),
+                    after_seq: 1,
+                    compromised: true,
+                }],
+                ..ChangeDocument::default()
+            },
+        )
+        .unwrap();
+        let mut version = SignedVersion::new(&version).unwrap();
+        for key in [&test.keys[1], &test.keys[2], &fresh] {
+            version.sign(key);
+        }
+        a.add_roster_version(version.clone()).unwrap();
+        assert_eq!(a.store().head(&test.author(0)).unwrap().unwrap().seq, 1);
+        let mut b = Replica::new(test.federation.clone(), MemStore::new());
+        b.add_roster_version(version).unwrap();
+        // The first session brings the logs; the objection waits for the
+        // listing, which no log holds.
+        exchange(&mut b, &mut a).expect("sync");
+        assert_eq!(b.wanted_references(8), vec![stolen]);
+        // The next asks for it by id.
+        exchange(&mut b, &mut a).expect("sync");
+        assert!(b.wanted_references(8).is_empty());
+        assert!(b.store().contains(&stolen).unwrap());
+        assert_eq!(
+            b.store().log_id(&test.author(1), 1).unwrap(),
+            Some(objection_id)
+        );
+        assert_eq!(local_heads(&a).unwrap(), local_heads(&b).unwrap());
+        for ids in [Vec::new(), vec![stolen; WANTED_IDS_MAX + 1]] {
+            assert_eq!(
+                respond(&a, &SyncRequest::Wanted(ids)).unwrap(),
+                SyncResponse::Refused(RefusalReason::BadWanted)
+            );
+        }
+    }
+
     #[test]
     fn garbage_does_not_decode() {
         assert!(decode_request(&[0xff; 40]).is_err());
@@ -1267,11 +1418,21 @@ mod spec_vectors {
                     }],
                 }),
             ),
+            (
+                "Wanted",
+                request(&SyncRequest::Wanted(vec![NoticeId([0x44; 32])])),
+            ),
+            (
+                "WantedNotices",
+                response(&SyncResponse::Wanted(vec![serde_bytes::ByteBuf::from(
+                    vec![0xAA, 0xBB],
+                )])),
+            ),
         ]
     }
 
     /// The bytes SPEC.md gives, hex.
-    const SPEC: [(&str, &str); 12] = [
+    const SPEC: [(&str, &str); 14] = [
         (
             "Digest",
             "000000003333333333333333333333333333333333333333333333333333333333333333d0542e1d134c3585e308edf1bcac8da2bf53bdd7ab794126ddb8fbca5dc0dbc6",
@@ -1310,6 +1471,14 @@ mod spec_vectors {
         (
             "CheckpointNotes",
             "0600000001000000000000000200000000000000610a0100000000000000010000000000000001010000000000000002",
+        ),
+        (
+            "Wanted",
+            "0600000001000000000000004444444444444444444444444444444444444444444444444444444444444444",
+        ),
+        (
+            "WantedNotices",
+            "0800000001000000000000000200000000000000aabb",
         ),
     ];
 

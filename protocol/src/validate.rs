@@ -501,6 +501,39 @@ pub fn cutoff_void(notice: &Notice, chain: &Chain) -> Option<ValidationError> {
     None
 }
 
+/// Why a notice is void because the key that signed it was retired for
+/// its seq since (a rotation or revocation below its seq): the notices of
+/// a log the roster cut back, kept as orphans. `None` when the current
+/// version still gives its seq the key the named version gave it.
+pub fn retired_key(notice: &Notice, chain: &Chain) -> Option<ValidationError> {
+    let current = chain.current();
+    // Most members never changed their key: nothing to look up.
+    if current
+        .keys
+        .get(&notice.author)
+        .is_none_or(|spans| spans.len() < 2)
+    {
+        return None;
+    }
+    let named = chain.version(notice.roster)?;
+    let span = named.key_for(&notice.author, notice.seq)?;
+    key_still_assigned(notice, named, current, span).err()
+}
+
+/// The key that signed a notice the roster cut off by a key change: the
+/// one the version it names gives its seq, when that version's rules
+/// pass and the current version gives the seq another key. A notice for
+/// which this is `Some` and whose signature verifies under the key may be
+/// kept as an orphan ([`crate::store::Store::put_orphan`]).
+pub fn retired_signer(notice: &Notice, chain: &Chain) -> Option<PublicKey> {
+    let named = chain.version(notice.roster)?;
+    check_notice(notice, &named.federation).ok()?;
+    let span = named.key_for(&notice.author, notice.seq)?;
+    key_still_assigned(notice, named, chain.current(), span)
+        .is_err()
+        .then_some(span.public)
+}
+
 /// The key the named version assigns to the notice's seq is still the one
 /// the current version assigns: a key change since, below this seq,
 /// retired it for this seq.

@@ -622,8 +622,23 @@ fn a_revocation_cuts_back_what_the_compromised_key_signed_past_the_cutoff() {
     assert!(replica.take_cuts().is_empty());
     let head = replica.store().head(&test.author(1)).unwrap().unwrap();
     assert_eq!((head.seq, head.id), (1, one));
-    assert!(!replica.store().contains(&two).unwrap());
-    assert_eq!(replica.store().notice_count().unwrap(), 1);
+    // What the thief signed stays stored out of the log, void.
+    assert_eq!(replica.store().log_id(&test.author(1), 2).unwrap(), None);
+    assert!(replica.store().contains(&two).unwrap());
+    assert_eq!(replica.store().notice_count().unwrap(), 3);
+    assert!(
+        replica
+            .listing_state(&two, T0.plus_ms(10))
+            .unwrap()
+            .is_none()
+    );
+    let void = replica
+        .void(&replica.load_decoded(&two).unwrap().unwrap().notice)
+        .expect("void");
+    assert!(
+        void.to_string().contains("revoked as compromised"),
+        "{void}"
+    );
     // The evidence proves the old key was misused, which the revocation
     // answered: it no longer stands against the member.
     assert_eq!(replica.store().forks().unwrap().len(), 1);
@@ -651,7 +666,63 @@ fn a_revocation_cuts_back_what_the_compromised_key_signed_past_the_cutoff() {
         replica.store().head(&test.author(1)).unwrap()
     );
     // The thief's notices come back by sync from a replica without the
-    // version: refused now.
+    // version: kept as orphans already, they take no place in the log.
     let outcomes = other.ingest(&three_bytes).unwrap();
-    assert!(rejected(&outcomes).is_some(), "{outcomes:?}");
+    assert!(
+        matches!(outcomes[..], [Outcome::Duplicate { .. }]),
+        "{outcomes:?}"
+    );
+    assert_eq!(other.store().head(&test.author(1)).unwrap().unwrap().seq, 2);
+
+    // Member 0 objected to the thief's listing before the revocation. A
+    // replica that never got the listing takes the objection once it has
+    // the orphan it refers to, by id from a replica that keeps it.
+    let (objection, objection_bytes) = notice_of(
+        &test,
+        &test.keys[0],
+        0,
+        1,
+        NoticeId::default(),
+        NoticeKind::Object {
+            listing: two,
+            grounds: "the subject disputes the facts".into(),
+            respond_by: T0.plus_ms(20 * 86_400_000),
+        },
+    );
+    assert!(accepted(&replica.ingest(&objection_bytes).unwrap()));
+    let mut fresh_replica = Replica::new(test.federation.clone(), MemStore::new());
+    for signed in replica.chain().signed_versions() {
+        fresh_replica.add_roster_version((*signed).clone()).unwrap();
+    }
+    let outcomes = fresh_replica.ingest(&objection_bytes).unwrap();
+    assert!(
+        outcomes
+            .iter()
+            .any(|o| matches!(o, Outcome::Pending { .. })),
+        "{outcomes:?}"
+    );
+    assert_eq!(fresh_replica.wanted_references(8), vec![two]);
+    // Offered unasked, the thief's notice is refused; wanted, it is kept.
+    let orphan = replica.store().notice(&two).unwrap().unwrap();
+    let outcomes = fresh_replica.ingest(&orphan).unwrap();
+    assert!(
+        outcomes
+            .iter()
+            .any(|o| matches!(o, Outcome::Orphaned { id, .. } if *id == two)),
+        "{outcomes:?}"
+    );
+    assert!(
+        outcomes
+            .iter()
+            .any(|o| matches!(o, Outcome::Accepted { id, .. } if *id == objection)),
+        "{outcomes:?}"
+    );
+    assert!(fresh_replica.wanted_references(8).is_empty());
+    assert_eq!(fresh_replica.store().head(&test.author(1)).unwrap(), None);
+    let mut unasked = Replica::new(test.federation.clone(), MemStore::new());
+    for signed in replica.chain().signed_versions() {
+        unasked.add_roster_version((*signed).clone()).unwrap();
+    }
+    assert!(rejected(&unasked.ingest(&orphan).unwrap()).is_some());
+    assert!(!unasked.store().contains(&two).unwrap());
 }

@@ -104,6 +104,8 @@ fn sweep(path: &PathBuf, seeds: &str, jobs: Option<usize>) -> Result<i32> {
     let next = AtomicU64::new(range.start);
     let failures = Mutex::new(Vec::new());
     let totals = Mutex::new((0u64, 0u64, 0u64));
+    // Logs cut back, orphans kept, listings void, over every run.
+    let cutoffs = Mutex::new((0u64, 0u64, 0u64));
     let started = std::time::Instant::now();
     std::thread::scope(|scope| {
         for _ in 0..jobs {
@@ -113,27 +115,32 @@ fn sweep(path: &PathBuf, seeds: &str, jobs: Option<usize>) -> Result<i32> {
                     if seed >= range.end {
                         break;
                     }
-                    let (line, deliveries, notices) =
-                        match credence_sim::run(&scenario, &shown, seed, None) {
-                            Ok(report) if report.passed => {
-                                (None, report.deliveries, report.notices_issued)
-                            }
-                            Ok(report) => (
-                                Some(format!(
-                                    "FAILED seed {seed}: {}\n  replay: {}",
-                                    report
-                                        .violations
-                                        .iter()
-                                        .map(|v| format!("{}: {}", v.invariant, v.detail))
-                                        .collect::<Vec<_>>()
-                                        .join("; "),
-                                    report.replay
-                                )),
-                                report.deliveries,
-                                report.notices_issued,
-                            ),
-                            Err(e) => (Some(format!("FAILED seed {seed}: {e}")), 0, 0),
-                        };
+                    let outcome = credence_sim::run(&scenario, &shown, seed, None);
+                    if let (Ok(report), Ok(mut sum)) = (&outcome, cutoffs.lock()) {
+                        sum.0 += report.cutoffs.0;
+                        sum.1 += report.cutoffs.1;
+                        sum.2 += report.cutoffs.2;
+                    }
+                    let (line, deliveries, notices) = match outcome {
+                        Ok(report) if report.passed => {
+                            (None, report.deliveries, report.notices_issued)
+                        }
+                        Ok(report) => (
+                            Some(format!(
+                                "FAILED seed {seed}: {}\n  replay: {}",
+                                report
+                                    .violations
+                                    .iter()
+                                    .map(|v| format!("{}: {}", v.invariant, v.detail))
+                                    .collect::<Vec<_>>()
+                                    .join("; "),
+                                report.replay
+                            )),
+                            report.deliveries,
+                            report.notices_issued,
+                        ),
+                        Err(e) => (Some(format!("FAILED seed {seed}: {e}")), 0, 0),
+                    };
                     if let Some(line) = line {
                         println!("{line}");
                         if let Ok(mut failures) = failures.lock() {
@@ -160,6 +167,12 @@ fn sweep(path: &PathBuf, seeds: &str, jobs: Option<usize>) -> Result<i32> {
         failed.len(),
         started.elapsed().as_secs_f64()
     );
+    let (cuts, orphans, void) = cutoffs.into_inner().unwrap_or_default();
+    if cuts + orphans + void > 0 {
+        println!(
+            "roster cutoffs over the sweep: {cuts} logs cut back, {orphans} orphans kept, {void} listings void"
+        );
+    }
     if !failed.is_empty() {
         println!("failed seeds: {failed:?}");
     }

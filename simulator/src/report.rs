@@ -86,6 +86,10 @@ pub struct Report {
     pub witnessed_share: f64,
     /// Authors caught showing a split view of their checkpoints.
     pub split_views: usize,
+    /// What roster cutoffs did to notices already held: logs cut back and
+    /// orphans kept, summed over the honest nodes up at the end, and the
+    /// listings the reference replica holds void.
+    pub cutoffs: (u64, u64, u64),
 }
 
 /// The `q`th percentile of sorted values.
@@ -186,6 +190,13 @@ impl Report {
                 events.join(", "),
                 100.0 * self.witnessed_share,
                 self.split_views
+            );
+        }
+        let (cuts, orphans, void) = self.cutoffs;
+        if cuts + orphans + void > 0 {
+            let _ = writeln!(
+                out,
+                "  roster cutoffs: {cuts} logs cut back, {orphans} orphans kept (over the honest nodes); {void} listings void"
             );
         }
         for v in &self.violations {

@@ -50,6 +50,10 @@ pub struct Scenario {
     pub governance: Vec<RosterChange>,
 }
 
+/// Most notices a thief signs before a revocation (within one author's
+/// notice burst).
+pub const STOLEN_NOTICES_MAX: u64 = 8;
+
 /// What a roster change does to its node.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -63,8 +67,15 @@ pub enum ChangeKind {
     /// the new one.
     Rotate,
     /// A version revokes the node's key as compromised; the node restarts
-    /// under the new one.
+    /// under the new one. With `stolen`, a thief holding a copy of the old
+    /// key first signs that many notices past the cutoff and gossips them:
+    /// the version cuts them back everywhere.
     Revoke,
+    /// A version withdraws the node's grant of the blacklist category the
+    /// workload lists in, after the node's head then, while the node goes
+    /// on issuing until it has the version: what it listed past the cutoff
+    /// is void everywhere.
+    Withdraw,
 }
 
 /// A roster change: at `at`, node `by` proposes it, the members of its
@@ -81,6 +92,9 @@ pub struct RosterChange {
     pub node: usize,
     /// The node that proposes and publishes it.
     pub by: usize,
+    /// For a revocation: notices a thief signs with the old key first.
+    #[serde(default)]
+    pub stolen: u64,
 }
 
 /// Link model.
@@ -394,6 +408,18 @@ impl Scenario {
                 return fail(format!(
                     "governance.by: node {} is itself changed; a member no change touches proposes",
                     change.by
+                ));
+            }
+            if change.stolen > 0 && change.change != ChangeKind::Revoke {
+                return fail(format!(
+                    "governance: node {}: only a revocation has stolen notices",
+                    change.node
+                ));
+            }
+            if change.stolen > STOLEN_NOTICES_MAX {
+                return fail(format!(
+                    "governance.stolen: {} is more than {STOLEN_NOTICES_MAX} notices",
+                    change.stolen
                 ));
             }
             if change.change == ChangeKind::Add && change.node < self.authorities {

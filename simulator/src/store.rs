@@ -13,7 +13,7 @@
 //! in-memory and sled stores.
 
 use credence_protocol::model::{AuthorityId, NoticeId, SubjectKey};
-use credence_protocol::store::{Append, ForkEvidence, Head, Removed, Store};
+use credence_protocol::store::{Append, ForkEvidence, Head, Orphan, Store};
 use rustc_hash::FxHashMap;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -177,14 +177,6 @@ impl Interner {
         self.holders
             .get(at)
             .is_some_and(|w| w & (1 << (store % 64)) != 0)
-    }
-
-    /// Records that store `store` no longer holds the envelope at `index`.
-    fn release(&mut self, index: u32, store: usize) {
-        let at = index as usize * self.stride + store / 64;
-        if let Some(word) = self.holders.get_mut(at) {
-            *word &= !(1 << (store % 64));
-        }
     }
 
     /// Records that store `store` holds the envelope at `index`.
@@ -412,44 +404,45 @@ impl Store for SimStore {
         &mut self,
         author: &AuthorityId,
         head: Option<Head>,
-        removed: &[Removed],
     ) -> Result<(), Self::Error> {
         let Some(number) = self.interner.borrow().author(author) else {
             return Ok(());
         };
-        let keep = usize::try_from(head.as_ref().map_or(0, |h| h.seq)).unwrap_or(usize::MAX);
-        let gone: Vec<(u32, &Removed)> = removed
-            .iter()
-            .filter_map(|r| Some((self.held_index(&r.id)?, r)))
-            .collect();
-        if let Some(slot) = self.logs.get_mut(number) {
-            match head {
-                Some(head) => {
-                    if let Some(log) = slot {
-                        log.slots.truncate(keep);
-                        log.head = head;
-                    }
+        let Some(slot) = self.logs.get_mut(number) else {
+            return Ok(());
+        };
+        match head {
+            Some(head) => {
+                if let Some(log) = slot {
+                    log.slots
+                        .truncate(usize::try_from(head.seq).unwrap_or(usize::MAX));
+                    log.head = head;
                 }
-                None => *slot = None,
             }
+            None => *slot = None,
         }
-        let mut interner = self.interner.borrow_mut();
-        for (gone_index, entry) in &gone {
-            interner.release(*gone_index, self.number);
-            if let Some(listing) = entry.listing
-                && let Some(list) = self.referring.get_mut(&listing)
-            {
-                list.retain(|i| i != gone_index);
+        Ok(())
+    }
+
+    fn put_orphan(&mut self, orphan: Orphan<'_>) -> Result<(), Self::Error> {
+        let index = {
+            let mut interner = self.interner.borrow_mut();
+            let index = interner.intern(orphan.id, orphan.envelope);
+            if interner.held_by(index, self.number) {
+                return Ok(());
             }
-            if let Some(subject) = entry.subject
-                && let Some(list) = self.subjects.get_mut(&subject)
-            {
-                list.retain(|i| i != gone_index);
-                self.listings.retain(|i| i != gone_index);
-            }
+            interner.hold(index, self.number);
+            index
+        };
+        self.count += 1;
+        if let Some(listing) = orphan.listing {
+            self.referring.entry(listing).or_default().push(index);
         }
-        self.arrivals.retain(|i| !gone.iter().any(|(g, _)| g == i));
-        self.count -= gone.len() as u64;
+        if let Some(subject) = orphan.subject {
+            self.subjects.entry(subject).or_default().push(index);
+            self.listings.push(index);
+        }
+        self.arrivals.push(index);
         Ok(())
     }
 

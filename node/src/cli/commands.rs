@@ -116,12 +116,13 @@ pub(super) fn run(command: Command, json: bool) -> Result<i32> {
             }
             let summary = node.import(&bundle)?;
             println!(
-                "imported: {} accepted, {} already held, {} pending, {} refused, {} forks",
+                "imported: {} accepted, {} already held, {} pending, {} refused, {} forks, {} orphans",
                 summary.accepted,
                 summary.duplicates,
                 summary.pending,
                 summary.rejected.len(),
-                summary.forks
+                summary.forks,
+                summary.orphans
             );
             for refusal in &summary.rejected {
                 println!("  refused {refusal}");

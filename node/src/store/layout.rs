@@ -17,7 +17,6 @@ pub(super) const META: u8 = b'm';
 pub(super) const REGISTER: u8 = b'q';
 pub(super) const ROSTER: u8 = b'v';
 pub(super) const META_COUNT: &[u8] = b"count";
-pub(super) const META_REMOVED: &[u8] = b"removed";
 pub(super) const META_FEDERATION: &[u8] = b"federation";
 
 pub(super) fn key(prefix: u8, parts: &[&[u8]]) -> Vec<u8> {

@@ -28,7 +28,7 @@
 
 use credence_crypto::merkle::leaf_hash;
 use credence_protocol::model::{AuthorityId, FederationId, NoticeId, RosterHash, SubjectKey};
-use credence_protocol::store::{Append, ForkEvidence, Head, Removed, Store};
+use credence_protocol::store::{Append, ForkEvidence, Head, Orphan, Store};
 use credence_protocol::time::Timestamp;
 use std::collections::{BTreeMap, VecDeque};
 use std::path::Path;
@@ -106,8 +106,6 @@ pub struct SledStore {
     frozen: VecDeque<(u64, Layer)>,
     writer: Writer,
     count: u64,
-    /// Notices [`Store::truncate_log`] removed.
-    removed: u64,
     /// Every author's head (at most one per roster member), kept in memory
     /// because every ingest reads one.
     heads: BTreeMap<AuthorityId, Head>,
@@ -234,19 +232,16 @@ impl Store for SledStore {
     }
 
     fn notice_count(&self) -> Result<u64, StoreError> {
-        Ok(self.count - self.removed)
+        Ok(self.count)
     }
 
-    fn truncate_log(
-        &mut self,
-        author: &AuthorityId,
-        head: Option<Head>,
-        removed: &[Removed],
-    ) -> Result<(), StoreError> {
+    fn truncate_log(&mut self, author: &AuthorityId, head: Option<Head>) -> Result<(), StoreError> {
         // Rare (a roster version changed the author's key): everything
         // buffered goes to sled first, and the cut is written to sled
-        // directly, head first, so that a crash midway leaves records
-        // past the head, which opening removes (see the module doc).
+        // directly, head first. The notices cut off stay as orphans; a
+        // crash midway leaves log entries past the head, which opening
+        // removes with their notices (see the module doc): peers that
+        // still hold those orphans send them again when asked.
         self.flush()?;
         let keep = head.as_ref().map_or(0, |h| h.seq);
         match &head {
@@ -255,16 +250,6 @@ impl Store for SledStore {
                 .insert(key(HEAD, &[&author.0]), encode_head(head))?,
             None => self.tree.remove(key(HEAD, &[&author.0]))?,
         };
-        for gone in removed {
-            self.tree.remove(key(NOTICE, &[&gone.id.0]))?;
-            if let Some(listing) = gone.listing {
-                self.tree
-                    .remove(key(REFERRING, &[&listing.0, &gone.id.0]))?;
-            }
-            if let Some(subject) = gone.subject {
-                self.tree.remove(key(SUBJECT, &[&subject.0, &gone.id.0]))?;
-            }
-        }
         let first_page = keep / LOG_PAGE_IDS;
         let pages: Vec<sled::IVec> = self
             .tree
@@ -273,7 +258,9 @@ impl Store for SledStore {
             .collect::<Result<_, _>>()?;
         for page_key in pages {
             let (_, number) = author_and_number(&page_key, "log page")?;
-            let held = usize::try_from(keep.saturating_sub(number * LOG_PAGE_IDS)).unwrap_or(0);
+            let held = usize::try_from(keep.saturating_sub(number * LOG_PAGE_IDS))
+                .unwrap_or(usize::MAX)
+                .min(LOG_PAGE_IDS as usize);
             match self.tree.get(&page_key)? {
                 Some(page) if held > 0 && page.len() > held * 32 => {
                     self.tree.insert(&page_key, &page[..held * 32])?;
@@ -284,14 +271,35 @@ impl Store for SledStore {
                 }
             }
         }
-        self.removed += removed.len() as u64;
-        self.tree
-            .insert(key(META, &[META_REMOVED]), &self.removed.to_be_bytes())?;
         match head {
             Some(head) => self.heads.insert(*author, head),
             None => self.heads.remove(author),
         };
         self.tree.flush()?;
+        Ok(())
+    }
+
+    fn put_orphan(&mut self, orphan: Orphan<'_>) -> Result<(), StoreError> {
+        if self.view().contains(&orphan.id)? {
+            return Ok(());
+        }
+        let position = self.count + 1;
+        let mut value = Vec::with_capacity(8 + orphan.envelope.len());
+        value.extend_from_slice(&position.to_be_bytes());
+        value.extend_from_slice(orphan.envelope);
+        let overlay = &mut self.overlay;
+        overlay.insert(key(NOTICE, &[&orphan.id.0]), value);
+        if let Some(listing) = orphan.listing {
+            overlay.insert(key(REFERRING, &[&listing.0, &orphan.id.0]), Vec::new());
+        }
+        if let Some(subject) = orphan.subject {
+            overlay.insert(key(SUBJECT, &[&subject.0, &orphan.id.0]), Vec::new());
+        }
+        overlay.insert(key(META, &[META_COUNT]), position.to_be_bytes().to_vec());
+        self.count = position;
+        if self.overlay.len() >= OVERLAY_KEYS_MAX {
+            self.freeze()?;
+        }
         Ok(())
     }
 
@@ -437,16 +445,6 @@ impl SledStore {
             }
             None => 0,
         };
-        let removed_count = match tree.get(key(META, &[META_REMOVED]))? {
-            Some(bytes) => {
-                let array: [u8; 8] = bytes
-                    .as_ref()
-                    .try_into()
-                    .map_err(|_| StoreError::Corrupt("removed notice count".into()))?;
-                u64::from_be_bytes(array)
-            }
-            None => 0,
-        };
         let register_count = tree.scan_prefix([REGISTER]).keys().count() as u64;
         let writer = Writer::start(tree.clone());
         Ok(SledStore {
@@ -455,7 +453,6 @@ impl SledStore {
             frozen: VecDeque::new(),
             writer,
             count,
-            removed: removed_count,
             heads,
             register_count: AtomicU64::new(register_count),
             register_kept_max: REGISTER_RECORDS_KEPT_MAX,
@@ -494,7 +491,6 @@ impl SledStore {
             layers,
             heads: self.heads.clone(),
             count: self.count,
-            removed: self.removed,
         }
     }
 
@@ -707,29 +703,25 @@ mod tests {
                 budget: 60_000,
                 roster: 0,
             };
-            let removed: Vec<Removed> = (61..=70)
-                .map(|seq| Removed {
-                    id: id(seq),
-                    listing: Some(listing),
-                    subject: None,
-                })
-                .collect();
-            store.truncate_log(&author, Some(head), &removed).unwrap();
-            assert_eq!(store.notice_count().unwrap(), 60);
+            store.truncate_log(&author, Some(head)).unwrap();
             kept
         };
         let mut store = SledStore::open(dir.path(), federation).unwrap();
         assert_eq!(store.log_range(&author, 1, 100).unwrap(), kept);
         assert_eq!(store.head(&author).unwrap().unwrap().seq, 60);
-        assert_eq!(store.notice_count().unwrap(), 60);
-        assert!(!store.contains(&id(65)).unwrap());
-        assert_eq!(store.referring(&listing).unwrap().len(), 60);
-        assert_eq!(store.arrival_order().unwrap(), kept);
+        // The notices cut off stay, out of the log.
+        assert_eq!(store.notice_count().unwrap(), 70);
+        assert!(store.contains(&id(65)).unwrap());
+        assert_eq!(store.referring(&listing).unwrap().len(), 70);
         let next = NoticeId([0xee; 32]);
         append_one(&mut store, author, 61, next, Some(listing));
         store.flush().unwrap();
         assert_eq!(store.log_id(&author, 61).unwrap(), Some(next));
-        assert_eq!(store.notice_count().unwrap(), 61);
+        assert_eq!(
+            store.log_range(&author, 60, 100).unwrap(),
+            vec![id(60), next]
+        );
+        assert_eq!(store.notice_count().unwrap(), 71);
     }
 
     // A layer handed to the writer but not yet written is read like the

@@ -5,7 +5,7 @@
 use super::layout::*;
 use super::{Entries, Layer, StoreError};
 use credence_protocol::model::{AuthorityId, NoticeId, RosterHash, SUBJECT_KEY_BYTES, SubjectKey};
-use credence_protocol::store::{Append, ForkEvidence, Head, Removed, Store};
+use credence_protocol::store::{Append, ForkEvidence, Head, Orphan, Store};
 use std::collections::BTreeMap;
 
 /// What a read sees: buffered layers (later ones win) over sled.
@@ -215,8 +215,6 @@ pub struct SledSnapshot {
     pub(super) layers: Vec<Layer>,
     pub(super) heads: BTreeMap<AuthorityId, Head>,
     pub(super) count: u64,
-    /// Notices removed by a log truncation when it was taken.
-    pub(super) removed: u64,
 }
 
 impl SledSnapshot {
@@ -239,15 +237,14 @@ impl Store for SledSnapshot {
     }
 
     fn notice_count(&self) -> Result<u64, StoreError> {
-        Ok(self.count - self.removed)
+        Ok(self.count)
     }
 
-    fn truncate_log(
-        &mut self,
-        _: &AuthorityId,
-        _: Option<Head>,
-        _: &[Removed],
-    ) -> Result<(), StoreError> {
+    fn truncate_log(&mut self, _: &AuthorityId, _: Option<Head>) -> Result<(), StoreError> {
+        Err(StoreError::ReadOnly)
+    }
+
+    fn put_orphan(&mut self, _: Orphan<'_>) -> Result<(), StoreError> {
         Err(StoreError::ReadOnly)
     }
 

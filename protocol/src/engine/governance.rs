@@ -243,6 +243,7 @@ impl<S: Store> Engine<S> {
     /// it that were waiting to be durable are refused.
     fn settle_cuts(&mut self, out: &mut Vec<Output>) {
         for cut in self.replica.take_cuts() {
+            self.counters.cuts += 1;
             self.forget_log(&cut.author);
             let own = cut.author == self.me;
             Self::log(

@@ -594,6 +594,12 @@ pub struct Counters {
     pub duplicates: u64,
     /// Notices dropped because the pending buffer was full.
     pub dropped: u64,
+    /// Notices kept as orphans (signed by a retired key past its cutoff,
+    /// referred to by a notice of another log).
+    pub orphans: u64,
+    /// Logs a roster version cut back (it retired the key that signed
+    /// notices held past its cutoff).
+    pub cuts: u64,
     /// Forks found.
     pub forks: u64,
     /// Gossip payload bytes received.
@@ -1217,6 +1223,17 @@ impl<S: Store> Engine<S> {
                 Outcome::Duplicate { .. } => self.counters.duplicates += 1,
                 Outcome::Pending { .. } => {}
                 Outcome::Dropped { .. } => self.counters.dropped += 1,
+                Outcome::Orphaned { id, author, seq } => {
+                    self.counters.orphans += 1;
+                    Self::log(
+                        out,
+                        Level::Info,
+                        format!(
+                            "kept {id} (seq {seq} of {}, signed by a key the roster retired) as a void orphan: a notice of another log refers to it",
+                            self.name_of(author)
+                        ),
+                    );
+                }
                 Outcome::Forked {
                     id, author, seq, ..
                 } => {

@@ -9,19 +9,28 @@
 //!   the member continues its log with the new key from the cutoff on. The
 //!   log is cut back ([`Store::truncate_log`]) to just before the first
 //!   such notice, so that the new key's notice at that seq takes its place
-//!   instead of looking like a fork.
+//!   instead of looking like a fork. The notices cut off stay stored as
+//!   orphans, void: notices of other logs may refer to them (an
+//!   implementer's feedback on a listing a thief signed), and those must
+//!   still resolve everywhere. A replica that lacks an orphan something
+//!   waits for takes it, by id, from a peer that holds it
+//!   ([`Replica::wanted_references`], [`crate::sync`]).
 //! - **Something else taken away** (the member removed, a grant or a
 //!   catalog entry withdrawn) leaves the notice in its place, so that the
 //!   author's later notices still chain on it, and makes it void
-//!   ([`validate::cutoff_void`]): no fold, answer or task counts it, and a
-//!   notice referring to it is refused.
+//!   ([`validate::cutoff_void`]).
+//!
+//! No fold, answer or task counts a void notice ([`Replica::void`]).
 
-use super::{Replica, ReplicaError, Result, budget_after};
+use super::{Outcome, Replica, ReplicaError, Result, budget_after};
+use crate::fold::FoldInput;
 use crate::governance::{KeySpan, Version};
-use crate::model::{AuthorityId, NoticeKind, SubjectKey};
-use crate::store::{ForkEvidence, Head, Removed, Store};
-use crate::validate;
+use crate::model::{AuthorityId, NoticeId, NoticeKind, SubjectKey};
+use crate::store::{ForkEvidence, Head, Orphan, Store};
+use crate::{codec, validate};
+use credence_crypto::NOTICE_DOMAIN;
 use credence_crypto::merkle::Frontier;
+use std::sync::Arc;
 
 /// A log cut back because a roster version changed its author's key.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -30,7 +39,7 @@ pub struct Cut {
     pub author: AuthorityId,
     /// The seq it keeps up to.
     pub kept: u64,
-    /// Notices removed from it.
+    /// Notices cut off (kept as orphans).
     pub removed: u64,
     /// The current roster version after the change.
     pub version: u64,
@@ -77,69 +86,39 @@ impl<S: Store> Replica<S> {
     fn cut_from(&mut self, author: AuthorityId, from: u64, version: u64) -> Result<Option<Cut>, S> {
         let head = self.store.head(&author).map_err(ReplicaError::Store)?;
         let held = head.as_ref().map_or(0, |h| h.seq);
-        if held < from.max(1) {
+        let from = from.max(1);
+        if held < from {
             return Ok(None);
         }
         let ids = self
             .store
-            .log_range(&author, from.max(1), usize::MAX)
+            .log_range(&author, from, usize::MAX)
             .map_err(ReplicaError::Store)?;
-        let mut first_refused = None;
+        let mut cut_at = None;
         for id in &ids {
             let input = self.stored(id)?;
             if validate::check_signer(&input.notice, &self.chain).is_err() {
-                first_refused = Some(input.notice.seq);
+                cut_at = Some(input.notice.seq);
                 break;
             }
         }
-        let Some(cut_at) = first_refused else {
+        let Some(cut_at) = cut_at else {
             return Ok(None);
         };
-        let gone = self
-            .store
-            .log_range(&author, cut_at, usize::MAX)
-            .map_err(ReplicaError::Store)?;
-        let mut removed = Vec::with_capacity(gone.len());
-        for id in gone {
-            let input = self.stored(&id)?;
-            let (listing, subject) = match &input.notice.kind {
-                NoticeKind::List(listing) => (
-                    None,
-                    SubjectKey::new(listing.subject.kind, &listing.subject.id),
-                ),
-                NoticeKind::Rule { objection, .. } => (
-                    self.load(objection)?
-                        .and_then(|o| o.notice.kind.listing_reference()),
-                    None,
-                ),
-                kind => (kind.listing_reference(), None),
-            };
-            removed.push(Removed {
-                id,
-                listing,
-                subject,
-            });
-        }
         let kept = self.head_at(&author, cut_at - 1)?;
-        for gone in &removed {
-            self.listings.decoded.remove(&gone.id);
-        }
-        self.listings
-            .order
-            .retain(|id| !removed.iter().any(|gone| gone.id == *id));
         self.store
-            .truncate_log(&author, kept, &removed)
+            .truncate_log(&author, kept)
             .map_err(ReplicaError::Store)?;
         Ok(Some(Cut {
             author,
             kept: cut_at - 1,
-            removed: removed.len() as u64,
+            removed: held - (cut_at - 1),
             version,
         }))
     }
 
     /// A stored notice that must be there.
-    fn stored(&self, id: &crate::model::NoticeId) -> Result<crate::fold::FoldInput, S> {
+    fn stored(&self, id: &NoticeId) -> Result<FoldInput, S> {
         self.load(id)?.ok_or_else(|| ReplicaError::Corrupt {
             id: *id,
             reason: "in its author's log but not stored".into(),
@@ -175,15 +154,119 @@ impl<S: Store> Replica<S> {
         Ok(head.map(|head| Head { frontier, ..head }))
     }
 
+    /// Keeps, as orphans, the envelopes among `envelopes` that pending
+    /// notices wait for and that a key the roster retired signed past its
+    /// cutoff (their signature verified under that key), then releases
+    /// what waited for them.
+    pub(super) fn adopt_wanted(
+        &mut self,
+        envelopes: &[(NoticeId, &[u8])],
+        outcomes: &mut Vec<Outcome>,
+    ) -> Result<(), S> {
+        for &(id, bytes) in envelopes {
+            if !self.pending.by_reference.contains_key(&id)
+                || self.store.contains(&id).map_err(ReplicaError::Store)?
+            {
+                continue;
+            }
+            let Ok((body, signature)) = codec::envelope_parts(bytes) else {
+                continue;
+            };
+            let Ok(notice) = codec::decode_notice(body) else {
+                continue;
+            };
+            let Some(key) = validate::retired_signer(&notice, &self.chain) else {
+                continue;
+            };
+            if key.verify(NOTICE_DOMAIN, body, &signature).is_err() {
+                continue;
+            }
+            let (listing, subject) = match &notice.kind {
+                NoticeKind::List(listing) => (
+                    None,
+                    SubjectKey::new(listing.subject.kind, &listing.subject.id),
+                ),
+                NoticeKind::Rule { objection, .. } => (
+                    self.load(objection)?
+                        .and_then(|o| o.notice.kind.listing_reference()),
+                    None,
+                ),
+                kind => (kind.listing_reference(), None),
+            };
+            self.store
+                .put_orphan(Orphan {
+                    id,
+                    envelope: bytes,
+                    listing,
+                    subject,
+                })
+                .map_err(ReplicaError::Store)?;
+            outcomes.push(Outcome::Orphaned {
+                id,
+                author: notice.author,
+                seq: notice.seq,
+            });
+            let notice = Arc::new(notice);
+            if self.memo.is_none()
+                && matches!(notice.kind, NoticeKind::List(_) | NoticeKind::Object { .. })
+            {
+                self.listings.insert(FoldInput {
+                    id,
+                    notice: notice.clone(),
+                });
+            }
+            for waiting in self.pending.by_reference.remove(&id).unwrap_or_default() {
+                self.pending.forget(&waiting.id);
+                self.admit_and_release(waiting, outcomes)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Offers `envelopes` again, as long as pending notices wait for some
+    /// of them and that keeps some as orphans (an import or an audit
+    /// replays notices in arrival order, and an orphan arrived before what
+    /// refers to it). Returns the outcomes of those passes.
+    pub fn offer_wanted(&mut self, envelopes: &[&[u8]]) -> Result<Vec<Outcome>, S> {
+        let identified: Vec<(NoticeId, &[u8])> = envelopes
+            .iter()
+            .map(|bytes| {
+                (
+                    NoticeId::from(credence_crypto::merkle::leaf_hash(bytes)),
+                    *bytes,
+                )
+            })
+            .collect();
+        let mut all = Vec::new();
+        loop {
+            let again: Vec<(NoticeId, &[u8])> = identified
+                .iter()
+                .filter(|(id, _)| self.pending.by_reference.contains_key(id))
+                .copied()
+                .collect();
+            if again.is_empty() {
+                return Ok(all);
+            }
+            let outcomes = self.ingest_identified(&again)?;
+            let progress = outcomes
+                .iter()
+                .any(|o| matches!(o, Outcome::Orphaned { .. }));
+            all.extend(outcomes);
+            if !progress {
+                return Ok(all);
+            }
+        }
+    }
+
     /// Whether fork evidence still proves a fork under the current chain:
     /// both notices still take a place in the log. A pair one side of
     /// which a retired key signed past its cutoff proves only that the old
     /// key was misused, which the key change answered.
     pub fn fork_stands(&self, evidence: &ForkEvidence) -> bool {
         [&evidence.first, &evidence.second].iter().all(|bytes| {
-            crate::codec::envelope_parts(bytes)
+            codec::envelope_parts(bytes)
                 .ok()
-                .and_then(|(body, _)| crate::codec::decode_stored_notice(body).ok())
+                .and_then(|(body, _)| codec::decode_stored_notice(body).ok())
                 .is_some_and(|notice| validate::check_signer(&notice, &self.chain).is_ok())
         })
     }

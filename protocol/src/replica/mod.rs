@@ -94,6 +94,17 @@ pub enum Outcome {
         /// The notice.
         id: NoticeId,
     },
+    /// Kept outside its author's log: a key the roster retired signed it
+    /// past its cutoff, and a notice of another log that was waiting for
+    /// it refers to it. It is void; what waited for it is released.
+    Orphaned {
+        /// The notice.
+        id: NoticeId,
+        /// Its author and seq.
+        author: AuthorityId,
+        /// Its seq.
+        seq: u64,
+    },
 }
 
 /// A failure of the replica itself (not of a notice).
@@ -550,9 +561,24 @@ impl<S: Store> Replica<S> {
     }
 
     /// Why a stored notice counts for nothing under the current roster
-    /// version, if it does (see [`validate::cutoff_void`]).
+    /// version, if it does: a cutoff took away what it needs
+    /// ([`validate::cutoff_void`]), or the key that signed it was retired
+    /// for its seq and it is an orphan ([`validate::retired_key`]).
     pub fn void(&self, notice: &Notice) -> Option<ValidationError> {
         validate::cutoff_void(notice, &self.chain)
+            .or_else(|| validate::retired_key(notice, &self.chain))
+    }
+
+    /// The notices pending notices wait for as a reference (a listing or
+    /// an objection), at most `limit`: what anti-entropy asks peers for by
+    /// id, since no log of theirs may hold it (an orphan).
+    pub fn wanted_references(&self, limit: usize) -> Vec<NoticeId> {
+        self.pending
+            .by_reference
+            .keys()
+            .take(limit)
+            .copied()
+            .collect()
     }
 
     /// Reads the roster versions the store keeps into the chain (at
@@ -631,6 +657,7 @@ impl<S: Store> Replica<S> {
         let fresh = self.unknown(envelopes, &mut BTreeSet::new(), true, &mut outcomes)?;
         let checked = check_and_verify(&self.chain, &fresh, self.memo.as_deref());
         self.admit_checked(checked, &mut outcomes)?;
+        self.adopt_wanted(&fresh, &mut outcomes)?;
         Ok(outcomes)
     }
 
@@ -675,6 +702,9 @@ impl<S: Store> Replica<S> {
             })?;
         }
         self.admit_checked(ready, &mut outcomes)?;
+        if !self.pending.by_reference.is_empty() {
+            self.adopt_wanted(&identify(envelopes), &mut outcomes)?;
+        }
         Ok(outcomes)
     }
 
@@ -721,10 +751,22 @@ impl<S: Store> Replica<S> {
         // Released notices queue behind the first (allocated only then).
         let mut work = VecDeque::new();
         let mut next = Some(first);
-        while let Some(entry) = next.take().or_else(|| work.pop_front()) {
+        while let Some((entry, released)) = next
+            .take()
+            .map(|first| (first, false))
+            .or_else(|| work.pop_front().map(|e| (e, true)))
+        {
             let id = entry.id;
             let (author, seq) = (entry.notice.author, entry.notice.seq);
-            match self.admit(&entry)? {
+            // A notice that waited was checked against the chain of then: a
+            // roster version since may have retired the key that signed it.
+            let recheck = released && self.chain.chosen().len() > 1;
+            let admission =
+                match recheck.then(|| validate::check_signer(&entry.notice, &self.chain)) {
+                    Some(Err(error)) => Admission::Reject(error),
+                    _ => self.admit(&entry)?,
+                };
+            match admission {
                 Admission::Accept(append) => {
                     self.store_accepted(&entry, append)?;
                     outcomes.push(Outcome::Accepted { id, author, seq });

@@ -87,7 +87,7 @@ impl Sim {
             .iter()
             .filter(|n| {
                 self.comparable_heads(**n) != reference
-                || self.nodes[**n].engine.replica().pending().iter().any(|(id, w)| self.valid.contains(id) && !matches!(w, credence_protocol::replica::Waiting::Predecessor { author, .. } if self.equivocators.contains(author)))
+                || self.nodes[**n].engine.replica().pending().iter().any(|(id, w)| self.valid.contains(id) && !self.cut_back.contains(id) && !matches!(w, credence_protocol::replica::Waiting::Predecessor { author, .. } if self.equivocators.contains(author)))
             })
             .map(|n| {
                 let waiting: Vec<String> = self.nodes[*n]
@@ -145,7 +145,11 @@ impl Sim {
                 .forks()
                 .unwrap_or_default()
             {
-                if self.valid.contains(&id(&fork.first)) && self.valid.contains(&id(&fork.second)) {
+                let counts = |bytes: &[u8]| {
+                    let id = id(bytes);
+                    self.valid.contains(&id) && !self.cut_back.contains(&id)
+                };
+                if counts(&fork.first) && counts(&fork.second) {
                     detected.insert(fork.author);
                 }
             }
@@ -178,6 +182,7 @@ impl Sim {
                 && split_views.is_subset(&self.split_views_of(*i))
                 && replica.pending().iter().all(|(id, waiting)| {
                     !self.valid.contains(id)
+                        || self.cut_back.contains(id)
                         || matches!(waiting, credence_protocol::replica::Waiting::Predecessor { author, .. } if self.equivocators.contains(author))
                 })
         })
@@ -534,6 +539,29 @@ impl Sim {
             },
             witnessed_share: self.witnessed_share(),
             split_views: self.split_views_known(&self.honest_up()).len(),
+            cutoffs: {
+                let (mut cuts, mut orphans) = (0, 0);
+                for i in self.honest_up() {
+                    let counters = self.nodes[i].engine.counters();
+                    cuts += counters.cuts;
+                    orphans += counters.orphans;
+                }
+                let void = self
+                    .oracle
+                    .store()
+                    .listings()
+                    .unwrap_or_default()
+                    .iter()
+                    .filter(|id| {
+                        self.oracle
+                            .load(id)
+                            .ok()
+                            .flatten()
+                            .is_some_and(|l| self.oracle.void(&l.notice).is_some())
+                    })
+                    .count() as u64;
+                (cuts, orphans, void)
+            },
             issue_refused: self.counters.issue_refused,
             queries: (
                 self.counters.queries,

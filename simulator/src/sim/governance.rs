@@ -6,19 +6,30 @@
 //! has the version; a removed node stops issuing and is no longer an
 //! honest member whose replica must converge.
 
+use super::network::Msg;
 use super::{Event, Sim};
 use crate::scenario::{ChangeKind, ms};
+use crate::store::Envelope;
 use credence_crypto::AuthorityKey;
 use credence_protocol::AuthorityId;
 use credence_protocol::engine::{GovernanceCommand, Input};
 use credence_protocol::governance::SignedVersion;
 use credence_protocol::governance::chain::Added;
 use credence_protocol::governance::proposal::{
-    ChangeDocument, RemoveDocument, RotateDocument, propose,
+    ChangeDocument, RemoveDocument, RotateDocument, UpdateDocument, propose,
 };
+use credence_protocol::model::{NOTICE_VERSION, Notice, NoticeId, NoticeKind};
 use credence_protocol::roster::{Federation, MemberDocument, threshold_default, threshold_min};
 use credence_protocol::store::Store;
 use credence_protocol::testkit;
+use std::rc::Rc;
+
+/// The category a grant withdrawal takes away: the one the workload lists
+/// in.
+const WITHDRAWN_CATEGORY: &str = "food-drug";
+
+/// How long before a revocation a thief signs with the stolen key.
+const THEFT_LEAD_MS: u64 = 3_000;
 
 /// How long a proposer that is down waits before it tries again.
 const RETRY_MS: u64 = 1_000;
@@ -60,7 +71,26 @@ impl Sim {
         let current = self.oracle.chain().current().clone();
         // The target's operator says where its log stands, and it issues
         // nothing more under the old arrangement.
-        let own_head = self.head_seq(target, &member);
+        let mut own_head = self.head_seq(target, &member);
+        // A thief with a copy of the key signs first; the operator, who
+        // finds out, stops issuing and states its last own seq then, and
+        // the revocation follows a little later.
+        let mut stolen: Vec<(NoticeId, u64)> = Vec::new();
+        if change.stolen > 0 {
+            match self.thefts.remove(&index) {
+                Some((head, ids)) => {
+                    own_head = head;
+                    stolen = ids;
+                }
+                None => {
+                    self.nodes[target].silenced = true;
+                    let ids = self.steal(target, member, change.stolen);
+                    self.thefts.insert(index, (own_head, ids));
+                    self.schedule(THEFT_LEAD_MS, Event::Govern(index));
+                    return;
+                }
+            }
+        }
         // A removal is agreed on once the member's last notices are in: it
         // stops issuing, and the proposer waits until it holds them (a
         // notice only the removed node held would never reach anyone
@@ -111,11 +141,35 @@ impl Sim {
                 }],
                 ..ChangeDocument::default()
             },
+            ChangeKind::Withdraw => {
+                let Some(now) = current.federation.member(&member) else {
+                    self.violate(
+                        "governance",
+                        format!("change {index}: node {target} is no member"),
+                    );
+                    return;
+                };
+                let kept: Vec<String> = now
+                    .issues_black
+                    .iter()
+                    .filter(|code| code.as_str() != WITHDRAWN_CATEGORY)
+                    .cloned()
+                    .collect();
+                ChangeDocument {
+                    update: vec![UpdateDocument {
+                        member: member.to_string(),
+                        issues_black: Some(kept),
+                        after_seq: Some(own_head),
+                        ..UpdateDocument::default()
+                    }],
+                    ..ChangeDocument::default()
+                }
+            }
             ChangeKind::Rotate | ChangeKind::Revoke => {
                 let key = next_key(self.cfg.seed, target);
                 proof = Some(AuthorityKey::from_secret_bytes(key.secret_bytes()));
                 let n = &mut self.nodes[target];
-                n.resume_issuing = !n.silenced;
+                n.resume_issuing = !n.silenced || change.stolen > 0;
                 n.silenced = true;
                 n.next_key = Some(AuthorityKey::from_secret_bytes(key.secret_bytes()));
                 ChangeDocument {
@@ -169,6 +223,17 @@ impl Sim {
                 return;
             }
         }
+        // The version cut the thief's notices back: valid no more.
+        self.oracle.take_cuts();
+        for (id, seq) in stolen {
+            if self.oracle.store().log_id(&member, seq).ok().flatten() == Some(id) {
+                self.violate(
+                    "governance",
+                    format!("change {index}: the thief's notice {id} is still in the log"),
+                );
+            }
+            self.cut_back.insert(id);
+        }
         *self.counters.faults.entry("roster_version").or_default() += 1;
         self.feed(
             by,
@@ -189,12 +254,59 @@ impl Sim {
             ChangeKind::Remove => {
                 self.removed.insert(target);
             }
+            ChangeKind::Withdraw => {}
             ChangeKind::Rotate | ChangeKind::Revoke => {
                 if let Some(key) = proof {
                     self.keys.insert(member, key);
                 }
             }
         }
+    }
+
+    /// A thief with a copy of node `node`'s key signs `count` notices
+    /// continuing its log past the head the node holds, and gossips them
+    /// from where the node is. Returns their ids and seqs.
+    fn steal(&mut self, node: usize, member: AuthorityId, count: u64) -> Vec<(NoticeId, u64)> {
+        let Some(head) = self.nodes[node]
+            .engine
+            .replica()
+            .store()
+            .head(&member)
+            .ok()
+            .flatten()
+        else {
+            return Vec::new();
+        };
+        let key = AuthorityKey::from_secret_bytes(self.keys[&member].secret_bytes());
+        let roster = self.nodes[node].engine.replica().chain().current().number;
+        let federation = self.oracle.federation().id();
+        let mesh = self.nodes[node].mesh.clone();
+        let (mut prev, mut at) = (head.id, head.issued_at.max(self.now_ts()));
+        let mut ids = Vec::new();
+        for k in 1..=count {
+            let subject = self.rng.below(self.cfg.scenario.workload.subjects);
+            let notice = Notice {
+                version: NOTICE_VERSION,
+                roster,
+                federation,
+                author: member,
+                seq: head.seq + k,
+                prev,
+                issued_at: at,
+                kind: NoticeKind::List(self.listing(subject)),
+            };
+            let (id, bytes) = testkit::sign(&key, &notice);
+            self.witness(&bytes);
+            let envelope = Rc::new(Envelope::loose(bytes));
+            for peer in &mesh {
+                self.send(node, *peer, Msg::Gossip(envelope.clone()));
+            }
+            *self.counters.faults.entry("stolen_key_notice").or_default() += 1;
+            ids.push((id, head.seq + k));
+            prev = id;
+            at = at.plus_ms(1);
+        }
+        ids
     }
 
     /// The seq of `author`'s log that node `node` holds.

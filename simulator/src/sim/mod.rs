@@ -263,6 +263,13 @@ pub struct Sim {
     valid: BTreeSet<NoticeId>,
     refused: BTreeMap<NoticeId, String>,
     equivocators: BTreeSet<AuthorityId>,
+    /// Notices valid when signed that a key revocation cut back since: a
+    /// replica may hold them pending for a while, and none keeps them.
+    cut_back: BTreeSet<NoticeId>,
+    /// Per revocation with a thief: the last own seq its operator stated
+    /// and the notices the thief signed (ids and seqs), until the
+    /// revocation is made.
+    thefts: BTreeMap<usize, (u64, Vec<(NoticeId, u64)>)>,
     /// The split views Byzantine authors showed (author and size), and
     /// whether each of the two notes reached an honest node (only then can
     /// the pair be found).
@@ -521,6 +528,8 @@ impl Sim {
             valid: BTreeSet::new(),
             refused: BTreeMap::new(),
             equivocators: BTreeSet::new(),
+            cut_back: BTreeSet::new(),
+            thefts: BTreeMap::new(),
             split_views_sent: BTreeMap::new(),
             split_messages: FxHashMap::default(),
             lies: BTreeSet::new(),
@@ -958,7 +967,10 @@ impl Sim {
             flushed.iter().map(|i| interner.get(*i)).collect()
         };
         let slices: Vec<&[u8]> = envelopes.iter().map(|e| &*e.bytes).collect();
-        let result = replica.ingest_batch(&slices);
+        // Orphans came before what refers to them: offered again.
+        let result = replica
+            .ingest_batch(&slices)
+            .and_then(|_| replica.offer_wanted(&slices));
         for fork in &self.nodes[node].flushed_forks {
             let _ = replica.store_mut().put_fork(fork);
         }
@@ -1003,6 +1015,8 @@ impl Sim {
         n.flushed = n.log.len();
         self.up[node] = true;
         n.next_tick = NOT_ARMED;
+        // A notice a key revocation cut back is rightly gone.
+        lost.retain(|id| !self.cut_back.contains(id));
         for id in lost {
             self.violate(
                 "no_flushed_notice_lost",
