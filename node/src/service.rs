@@ -74,8 +74,15 @@ pub struct Running {
     pub token: String,
     task: JoinHandle<Result<(), NodeError>>,
     server: JoinHandle<()>,
+    /// Tells the API to stop taking connections and finish the answers
+    /// under way.
+    server_stop: tokio::sync::watch::Sender<bool>,
     address_file: std::path::PathBuf,
 }
+
+/// How long a stopping node lets the API finish the answers under way
+/// (the answer to the request that halted it among them).
+const API_DRAIN: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Starts a node (daemon and API) on the current tokio runtime.
 pub async fn launch(config: RunConfig) -> Result<Running> {
@@ -91,8 +98,13 @@ pub async fn launch(config: RunConfig) -> Result<Running> {
         .with_context(|| format!("the HTTP API cannot listen on {http_addr}"))?;
     let http = listener.local_addr()?;
     let router = api::router(handle.commands.clone(), federation, token.clone());
+    let (server_stop, mut stopping) = tokio::sync::watch::channel(false);
     let server = tokio::spawn(async move {
-        if let Err(e) = axum::serve(crate::http::CappedListener::new(listener), router).await {
+        let serve = axum::serve(crate::http::CappedListener::new(listener), router)
+            .with_graceful_shutdown(async move {
+                let _ = stopping.wait_for(|stop| *stop).await;
+            });
+        if let Err(e) = serve.await {
             tracing::error!("HTTP API stopped: {e}");
         }
     });
@@ -112,6 +124,7 @@ pub async fn launch(config: RunConfig) -> Result<Running> {
         token,
         task,
         server,
+        server_stop,
         address_file,
     })
 }
@@ -127,7 +140,7 @@ impl Running {
                 self.stop().await
             }
             result = &mut self.task => {
-                self.server.abort();
+                Self::drain(self.server_stop, self.server).await;
                 let _ = fs::remove_file(&self.address_file);
                 result
                     .context("the node task failed")?
@@ -140,9 +153,20 @@ impl Running {
     pub async fn stop(self) -> Result<()> {
         let _ = self.handle.stop.send(()).await;
         let result = self.task.await.context("the node task failed")?;
-        self.server.abort();
+        Self::drain(self.server_stop, self.server).await;
         let _ = fs::remove_file(&self.address_file);
         result.map_err(Into::into)
+    }
+
+    /// Stops the API: no new connection, and the answers under way (to
+    /// the request that stopped the node, say) get [`API_DRAIN`] to be
+    /// sent; connections still open then are closed.
+    async fn drain(stop: tokio::sync::watch::Sender<bool>, server: JoinHandle<()>) {
+        let _ = stop.send(true);
+        let abort = server.abort_handle();
+        if tokio::time::timeout(API_DRAIN, server).await.is_err() {
+            abort.abort();
+        }
     }
 }
 
