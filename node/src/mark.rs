@@ -128,12 +128,32 @@ pub fn parse(path: &Path, author: &AuthorityId, text: &str) -> Result<Mark, Node
 /// Reads the mark of a data directory: `None` when there is none (a new
 /// machine, or a store older than marks).
 pub fn read(dir: &Path, author: &AuthorityId) -> Result<Option<Mark>, NodeError> {
+    read_for(dir, author, author)
+}
+
+/// Reads the mark of member `author`'s log in a data directory whose key
+/// is `key` (the member's id until it rotates its key). A data directory
+/// made with `credence init` for a key a roster version gave an existing
+/// member holds the zero mark of that key, which says nothing of the
+/// member's log: it reads as no mark, so the node waits for a majority of
+/// its peers to show it the log, as a new machine does.
+pub fn read_for(
+    dir: &Path,
+    author: &AuthorityId,
+    key: &AuthorityId,
+) -> Result<Option<Mark>, NodeError> {
     let path = dir.join(MARK_FILE);
     if !path.exists() {
         return Ok(None);
     }
     let bytes = read_bounded(&path, MARK_BYTES_MAX, "own-log mark")?;
     let text = String::from_utf8(bytes).map_err(|_| invalid(&path, "not UTF-8 text"))?;
+    if author != key
+        && let Ok(mark) = parse(&path, key, &text)
+        && mark.seq == 0
+    {
+        return Ok(None);
+    }
     parse(&path, author, &text).map(Some)
 }
 
@@ -183,6 +203,34 @@ mod tests {
         write(dir.path(), &author(), &Mark::zero()).unwrap();
         assert_eq!(read(dir.path(), &author()).unwrap(), Some(Mark::zero()));
         assert!(!dir.path().join(format!("{MARK_FILE}.new")).exists());
+    }
+
+    // A data directory made for a member's new key holds the zero mark of
+    // that key: no mark of the member's log (the node waits for its
+    // peers). A mark of the new key past zero, or of another key, is
+    // refused.
+    #[test]
+    fn the_zero_mark_of_a_new_key_is_no_mark_of_the_member_s_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = AuthorityId([8; 32]);
+        write(dir.path(), &key, &Mark::zero()).unwrap();
+        assert_eq!(read_for(dir.path(), &author(), &key).unwrap(), None);
+        assert_eq!(
+            read_for(dir.path(), &key, &key).unwrap(),
+            Some(Mark::zero())
+        );
+        let signed = Mark {
+            seq: 3,
+            id: NoticeId([5; 32]),
+            root: None,
+            envelope: None,
+        };
+        write(dir.path(), &key, &signed).unwrap();
+        assert!(read_for(dir.path(), &author(), &key).is_err());
+        write(dir.path(), &author(), &signed).unwrap();
+        assert_eq!(read_for(dir.path(), &author(), &key).unwrap(), Some(signed));
+        write(dir.path(), &AuthorityId([9; 32]), &Mark::zero()).unwrap();
+        assert!(read_for(dir.path(), &author(), &key).is_err());
     }
 
     #[test]

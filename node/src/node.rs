@@ -490,7 +490,7 @@ impl Node {
                 federation: federation.roster().name.clone(),
             });
         }
-        let mark = crate::mark::read(dir, &author)?;
+        let mark = crate::mark::read_for(dir, &author, &key_id)?;
         let mut seed = [0u8; 8];
         getrandom::fill(&mut seed).map_err(|error| NodeError::Io {
             path: "the operating system's random source".into(),

@@ -312,3 +312,84 @@ fn malformed_proposals_and_changes_are_refused_naming_the_field() {
     assert!(shown.contains("roster at version 0"), "{shown}");
     assert!(shown.contains("no proposals held"), "{shown}");
 }
+
+// A member's machine is lost with its key: the operator makes a new data
+// directory (a new key), the others revoke the old key as compromised
+// after the member's last notice and name the new one, and the new
+// machine joins with that version. It holds no mark of the member's log
+// (the one `init` wrote is its new key's), so it waits until a majority
+// of the other members have shown it the log, then continues it under
+// the new key; every member takes what it signs.
+#[test]
+fn a_member_whose_machine_and_key_were_lost_continues_its_log_under_a_new_key() {
+    let mut c = cluster(&["market", "tax", "court"]);
+    c.start_all();
+    let first = c.at("market").issue(&listing(21));
+    let second = c.at("market").issue(&listing(22));
+    c.wait_converged(&["market", "tax", "court"]);
+    let market = public_key(&c.at("market").dir);
+    c.peer("market").stop();
+
+    let listen = c.new_member("market2");
+    let replacement = c.at("market2").dir.clone();
+    let change = c.root.path().join("revoke.toml");
+    std::fs::write(
+        &change,
+        format!(
+            r#"[[rotate]]
+member = "{market}"
+key = "{}"
+after_seq = 2
+compromised = true
+
+[[update]]
+member = "{market}"
+listen = ["{listen}"]
+"#,
+            public_key(&replacement)
+        ),
+    )
+    .expect("change file");
+    let proposal = c.root.path().join("revoke.proposal");
+    propose(&c.at("tax").dir, &change, &proposal);
+    sign(&c.at("court").dir, &proposal);
+    sign(&replacement, &proposal);
+    let submitted = submit(&c.at("tax").dir, &proposal);
+    assert!(submitted.contains("roster version 1 taken"), "{submitted}");
+    for handle in ["tax", "court"] {
+        wait_for(&format!("{handle} at roster version 1"), || {
+            roster_at(&c, handle) == 1
+        });
+    }
+
+    credence(&[
+        "federation",
+        "join",
+        "--data",
+        arg(&replacement),
+        "--roster",
+        arg(&c.roster),
+        "--version",
+        arg(&proposal),
+    ])
+    .ok();
+    c.peer("market2").start();
+    wait_for("the new machine holds the member's log", || {
+        c.at("market2").has_listing(&first) && c.at("market2").has_listing(&second)
+    });
+    wait_for(
+        "the new machine issues once a majority showed it the log",
+        || c.at("market2").get("/v1/status")["issuing"] == "ready",
+    );
+    let third = c.at("market2").issue(&listing(23));
+    wait_for("the new key's notice reaches the others", || {
+        ["tax", "court"].iter().all(|h| c.at(h).has_listing(&third))
+    });
+    for handle in ["tax", "court"] {
+        let forks = c.at(handle).metric("credence_forks_total");
+        assert_eq!(forks, 0, "{handle} found no fork");
+    }
+    for handle in ["tax", "court", "market2"] {
+        c.peer(handle).stop();
+    }
+}
