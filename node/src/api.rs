@@ -1,31 +1,36 @@
-//! The HTTP API (axum, JSON). Bound to loopback by default; every route
-//! but the public feed needs `Authorization: Bearer <token>` with the token
-//! from the data directory's `api.token`.
+//! The HTTP API (axum, JSON). Bound to loopback by default. Every route
+//! but the public feed and the identity proof needs a named account's
+//! credential, `Authorization: Bearer <account>.<secret>`, whose role
+//! grants the permission the route needs ([`crate::accounts`]): no
+//! credential or a wrong one is 401 `unauthorised`, a revoked account 401
+//! `revoked`, a role that does not grant it 403 `forbidden` naming the
+//! roles that do. The node's own command line uses the account
+//! `operator` (role admin), whose credential is in `api.token`.
 //!
-//! | method | path | what |
-//! |---|---|---|
-//! | POST | `/v1/notices` | issue a notice: `{"List": {...}}`, `{"Object": {...}}`, ... |
-//! | GET | `/v1/subjects/{id}?kind=&at=` | a subject's listings |
-//! | GET | `/v1/listings/{id}?at=` | one listing with its history |
-//! | GET | `/v1/tasks?at=` | this authority's apply/lift tasks |
-//! | POST | `/v1/query` | local or federation-wide query |
-//! | GET | `/v1/status` | peers, heads and lag per author, pending, forks |
-//! | GET | `/v1/peers` | connected members |
-//! | GET | `/v1/queries?limit=` | the query register |
-//! | GET | `/v1/feed` | the publicity feed (public, no token) |
-//! | GET | `/v1/identity?challenge=` | proof that this process knows the token (no token) |
-//! | GET | `/v1/export` | an audit bundle (binary) |
-//! | GET | `/v1/logs/{author}/checkpoint` | the signed checkpoint of this node's own log (C2SP signed note, text) |
-//! | GET | `/v1/logs/{author}/inclusion?seq=&size=` | inclusion proof of the notice at `seq` |
-//! | GET | `/v1/logs/{author}/consistency?from=&to=` | consistency proof between two sizes |
-//! | GET | `/v1/logs/{author}/entries?from=&count=` | envelopes from `from` (at most 512) |
-//! | GET | `/v1/federation` | the roster chain, the current version, equivocations and the proposals held |
-//! | POST | `/v1/federation/proposals` | `{"change": {...}}`: build the next version, sign it, circulate it; `{"proposal": HEX}`: take a proposal file's bytes |
-//! | POST | `/v1/federation/proposals/{hash}/sign` | add this member's signature and circulate |
-//! | POST | `/v1/federation/proposals/{hash}/submit` | publish a proposal that reached its threshold |
-//! | POST | `/v1/federation/versions` | `{"version": HEX}`: take and publish a signed version |
-//! | GET | `/v1/federation/versions` | every valid signed roster version held, hex, in number order |
-//! | GET | `/metrics` | Prometheus metrics |
+//! | method | path | permission | what |
+//! |---|---|---|---|
+//! | POST | `/v1/notices` | issue | issue a notice: `{"List": {...}}`, `{"Object": {...}}`, ... |
+//! | GET | `/v1/subjects/{id}?kind=&at=` | read | a subject's listings |
+//! | GET | `/v1/listings/{id}?at=` | read | one listing with its history |
+//! | GET | `/v1/tasks?at=` | read | this authority's apply/lift tasks |
+//! | POST | `/v1/query` | read | local or federation-wide query |
+//! | GET | `/v1/status` | read | peers, heads and lag per author, pending, forks |
+//! | GET | `/v1/peers` | read | connected members |
+//! | GET | `/v1/queries?limit=` | audit | the query register |
+//! | GET | `/v1/feed` | (public) | the publicity feed |
+//! | GET | `/v1/identity?challenge=&account=` | (public) | proof that this process holds the account's credential hash |
+//! | GET | `/v1/export` | audit | an audit bundle (binary) |
+//! | GET | `/v1/logs/{author}/checkpoint` | read | the signed checkpoint of this node's own log (C2SP signed note, text) |
+//! | GET | `/v1/logs/{author}/inclusion?seq=&size=` | read | inclusion proof of the notice at `seq` |
+//! | GET | `/v1/logs/{author}/consistency?from=&to=` | read | consistency proof between two sizes |
+//! | GET | `/v1/logs/{author}/entries?from=&count=` | read | envelopes from `from` (at most 512) |
+//! | GET | `/v1/federation` | read | the roster chain, the current version, equivocations and the proposals held |
+//! | POST | `/v1/federation/proposals` | issue | `{"change": {...}}`: build the next version, sign it, circulate it; `{"proposal": HEX}`: take a proposal file's bytes |
+//! | POST | `/v1/federation/proposals/{hash}/sign` | issue | add this member's signature and circulate |
+//! | POST | `/v1/federation/proposals/{hash}/submit` | issue | publish a proposal that reached its threshold |
+//! | POST | `/v1/federation/versions` | issue | `{"version": HEX}`: take and publish a signed version |
+//! | GET | `/v1/federation/versions` | read | every valid signed roster version held, hex, in number order |
+//! | GET | `/metrics` | read | Prometheus metrics |
 //!
 //! Errors are `{"error": {"code": "...", "message": "..."}}` with a stable
 //! code; a bad body names the offending field. Tasks, feed, export and
@@ -35,6 +40,7 @@
 //! the operators'. At most 256 connections are served at once, an idle
 //! one is closed after 30 s and a request is cut at 60 s.
 
+use crate::accounts::{AccountBook, AuthError, NODE_ACCOUNT, Permission};
 use crate::daemon::{
     Command, DaemonError, GovernRequest, ProofAnswer, ProofAsk, QUERY_DEADLINE_DEFAULT_MS,
     QUERY_DEADLINE_MAX_MS, QueryAsk, QueryScope,
@@ -108,32 +114,44 @@ impl IntoResponse for ApiError {
 struct AppState {
     commands: mpsc::Sender<Command>,
     federation: Arc<Federation>,
-    token: Arc<String>,
+    accounts: Arc<AccountBook>,
 }
 
+/// The account a request was made with (set by the authorisation layer).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Caller(pub String);
+
 /// The router of a node's API.
-pub fn router(commands: mpsc::Sender<Command>, federation: Federation, token: String) -> Router {
+pub fn router(
+    commands: mpsc::Sender<Command>,
+    federation: Federation,
+    accounts: Arc<AccountBook>,
+) -> Router {
     let state = AppState {
         commands,
         federation: Arc::new(federation),
-        token: Arc::new(token),
+        accounts,
     };
-    let private = Router::new()
-        .route("/v1/notices", post(issue))
+    let guard = |permission: Permission| {
+        middleware::from_fn_with_state((state.clone(), permission), authorise)
+    };
+    let read = Router::new()
         .route("/v1/subjects/{id}", get(subject))
         .route("/v1/listings/{id}", get(listing))
         .route("/v1/tasks", get(tasks))
         .route("/v1/query", post(query))
         .route("/v1/status", get(status))
         .route("/v1/peers", get(peers))
-        .route("/v1/queries", get(register))
-        .route("/v1/export", get(export))
         .route("/v1/logs/{author}/checkpoint", get(checkpoint))
         .route("/v1/logs/{author}/inclusion", get(inclusion))
         .route("/v1/logs/{author}/consistency", get(consistency))
         .route("/v1/logs/{author}/entries", get(entries))
         .route("/v1/federation", get(roster))
         .route("/v1/federation/versions", get(versions))
+        .route("/metrics", get(metrics))
+        .route_layer(guard(Permission::Read));
+    let issue = Router::new()
+        .route("/v1/notices", post(issue))
         .route("/v1/federation/proposals", post(propose))
         .route("/v1/federation/proposals/{hash}/sign", post(sign_proposal))
         .route(
@@ -141,12 +159,17 @@ pub fn router(commands: mpsc::Sender<Command>, federation: Federation, token: St
             post(submit_proposal),
         )
         .route("/v1/federation/versions", post(take_version))
-        .route("/metrics", get(metrics))
-        .route_layer(middleware::from_fn_with_state(state.clone(), authorise));
+        .route_layer(guard(Permission::Issue));
+    let audit = Router::new()
+        .route("/v1/queries", get(register))
+        .route("/v1/export", get(export))
+        .route_layer(guard(Permission::Audit));
     Router::new()
         .route("/v1/feed", get(feed))
         .route("/v1/identity", get(identity))
-        .merge(private)
+        .merge(read)
+        .merge(issue)
+        .merge(audit)
         .fallback(|| async {
             ApiError {
                 status: 404,
@@ -160,26 +183,36 @@ pub fn router(commands: mpsc::Sender<Command>, federation: Federation, token: St
 }
 
 async fn authorise(
-    State(state): State<AppState>,
+    State((state, permission)): State<(AppState, Permission)>,
     headers: HeaderMap,
-    request: Request,
+    mut request: Request,
     next: Next,
 ) -> Response {
     let given = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
-    let ok = given
-        .is_some_and(|given| constant_time_eq(given.trim().as_bytes(), state.token.as_bytes()));
-    if !ok {
-        return ApiError {
-            status: 401,
-            code: "unauthorised",
-            message: "missing or wrong bearer token (see api.token in the data directory)".into(),
+    match state.accounts.check(given, permission) {
+        Ok(account) => {
+            request.extensions_mut().insert(Caller(account));
+            next.run(request).await
         }
-        .into_response();
+        Err(error) => {
+            let (status, code) = match &error {
+                AuthError::Forbidden { .. } => (403, "forbidden"),
+                AuthError::Revoked(_) => (401, "revoked"),
+                AuthError::Missing | AuthError::Malformed | AuthError::Wrong => {
+                    (401, "unauthorised")
+                }
+            };
+            ApiError {
+                status,
+                code,
+                message: error.to_string(),
+            }
+            .into_response()
+        }
     }
-    next.run(request).await
 }
 
 /// Longest a request may take (a federation-wide query waits at most
@@ -206,11 +239,12 @@ const IDENTITY_DOMAIN: &str = "credence/v1/api-identity";
 /// Length of a challenge in hex digits.
 pub const CHALLENGE_HEX_LEN: usize = 64;
 
-/// The proof that whoever answers knows `token`, for `challenge`: a keyed
-/// BLAKE3 hash, so that the token itself never crosses the wire to prove
-/// it.
-pub fn identity_proof(token: &str, challenge: &str) -> String {
-    let key = blake3::derive_key(IDENTITY_DOMAIN, token.as_bytes());
+/// The proof that whoever answers holds the stored hash of an account's
+/// credential (`credential_hash`, hex), for `challenge`: a keyed BLAKE3
+/// hash, so that the credential itself never crosses the wire to prove
+/// it. The client computes the hash from its credential.
+pub fn identity_proof(credential_hash: &str, challenge: &str) -> String {
+    let key = blake3::derive_key(IDENTITY_DOMAIN, credential_hash.as_bytes());
     blake3::keyed_hash(&key, challenge.as_bytes())
         .to_hex()
         .to_string()
@@ -220,11 +254,13 @@ pub fn identity_proof(token: &str, challenge: &str) -> String {
 #[serde(deny_unknown_fields)]
 struct IdentityParams {
     challenge: String,
+    account: Option<String>,
 }
 
-/// `GET /v1/identity?challenge=HEX` (no token): proves this process holds
-/// the node's token before a client sends it (a stale `api.addr` may point
-/// at another process).
+/// `GET /v1/identity?challenge=HEX&account=NAME` (no credential): proves
+/// this process holds the account's credential hash before a client sends
+/// the credential (a stale `api.addr` may point at another process). The
+/// account defaults to the node's own.
 async fn identity(
     State(state): State<AppState>,
     Query(params): Query<IdentityParams>,
@@ -237,13 +273,17 @@ async fn identity(
             format!("challenge: expected {CHALLENGE_HEX_LEN} hex digits"),
         ));
     }
+    let account = params.account.as_deref().unwrap_or(NODE_ACCOUNT);
+    crate::accounts::check_name(account)
+        .map_err(|message| ApiError::bad("bad_field", format!("account: {message}")))?;
+    let hash = state.accounts.hash_of(account).ok_or_else(|| ApiError {
+        status: 404,
+        code: "not_found",
+        message: format!("no account {account}"),
+    })?;
     Ok(Json(IdentityAnswer {
-        proof: identity_proof(&state.token, &params.challenge),
+        proof: identity_proof(&hash, &params.challenge),
     }))
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 impl From<DaemonError> for ApiError {

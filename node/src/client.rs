@@ -89,13 +89,21 @@ impl Client {
             reason: format!("no random challenge: {e}"),
         })?;
         let challenge = hex::encode(challenge);
+        let account = self
+            .token
+            .split_once('.')
+            .map_or(crate::accounts::NODE_ACCOUNT, |(name, _)| name);
         let result = self
             .agent
-            .get(format!("{}/v1/identity?challenge={challenge}", self.base))
+            .get(format!(
+                "{}/v1/identity?challenge={challenge}&account={account}",
+                self.base
+            ))
             .call();
         let body = self.finish(result)?;
         let answer: IdentityAnswer = self.json(body)?;
-        if answer.proof != identity_proof(&self.token, &challenge) {
+        let hash = crate::accounts::credential_hash(&self.token);
+        if answer.proof != identity_proof(&hash, &challenge) {
             return Err(ClientError::NotTheNode {
                 address: self.base.clone(),
             });

@@ -8,6 +8,7 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 #![deny(missing_docs)]
 
+pub mod accounts;
 pub mod api;
 pub mod cli;
 pub mod client;

@@ -1,6 +1,7 @@
 //! Starting and stopping a node: the daemon loop, its HTTP API, its API
 //! token and address files, and the signals that stop it.
 
+use crate::accounts::{AccountBook, Accounts, AccountsLock, NODE_ACCOUNT, Role};
 use crate::api::{self, ADDRESS_FILE, TOKEN_FILE};
 use crate::config::RunConfig;
 use crate::daemon::{Daemon, Handle};
@@ -17,25 +18,54 @@ use tokio::task::JoinHandle;
 /// Bytes of a token file read (a token is 64 hex digits).
 const TOKEN_BYTES_MAX: u64 = 1024;
 
-/// The API token of a data directory, created (0600) if missing.
+/// The credential of the node's own account ([`NODE_ACCOUNT`], role
+/// admin), in `api.token` (0600), which the node's command line uses. It
+/// is made, with the account, when the data directory has neither; when
+/// `api.token` is missing, or does not open the account (a file from
+/// before accounts, or one an operator deleted), a new credential
+/// replaces the account's.
 pub fn ensure_token(dir: &Path) -> Result<String, NodeError> {
+    let _lock = AccountsLock::take(dir)?;
     let path = dir.join(TOKEN_FILE);
+    let mut accounts = Accounts::read(dir)?;
+    let held = if path.exists() {
+        Some(read_token(dir)?)
+    } else {
+        None
+    };
+    if let Some(token) = &held
+        && accounts
+            .authenticate(token)
+            .is_ok_and(|account| account.name == NODE_ACCOUNT)
+    {
+        return Ok(token.clone());
+    }
     let io = |source| NodeError::Io {
         path: path.display().to_string(),
         source,
     };
-    if !path.exists() {
-        let mut secret = [0u8; 32];
-        getrandom::fill(&mut secret).map_err(|e| io(std::io::Error::other(e.to_string())))?;
+    let mut fresh = Accounts::default();
+    let credential = fresh
+        .add(NODE_ACCOUNT, Role::Admin, crate::node::now().0)
+        .map_err(|reason| io(std::io::Error::other(reason)))?;
+    accounts.accounts.retain(|a| a.name != NODE_ACCOUNT);
+    accounts.accounts.insert(0, fresh.accounts.remove(0));
+    let temporary = dir.join(format!("{TOKEN_FILE}.new"));
+    {
+        let _ = fs::remove_file(&temporary);
         let mut options = fs::OpenOptions::new();
         options.write(true).create_new(true);
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let mut file = options.open(&path).map_err(io)?;
-        writeln!(file, "{}", hex::encode(secret)).map_err(io)?;
+        let mut file = options.open(&temporary).map_err(io)?;
+        writeln!(file, "{credential}").map_err(io)?;
         file.sync_all().map_err(io)?;
     }
-    read_token(dir)
+    // The account first: a crash between the two leaves the old token,
+    // which no longer opens it, and the next start makes another.
+    accounts.write(dir)?;
+    fs::rename(&temporary, &path).map_err(io)?;
+    Ok(credential)
 }
 
 /// Reads the API token of a data directory, refusing a file anyone but
@@ -97,7 +127,8 @@ pub async fn launch(config: RunConfig) -> Result<Running> {
         .await
         .with_context(|| format!("the HTTP API cannot listen on {http_addr}"))?;
     let http = listener.local_addr()?;
-    let router = api::router(handle.commands.clone(), federation, token.clone());
+    let accounts = std::sync::Arc::new(AccountBook::open(&data)?);
+    let router = api::router(handle.commands.clone(), federation, accounts);
     let (server_stop, mut stopping) = tokio::sync::watch::channel(false);
     let server = tokio::spawn(async move {
         let serve = axum::serve(crate::http::CappedListener::new(listener), router)
@@ -214,6 +245,35 @@ async fn wait_for_signal() {
 mod tests {
     use super::*;
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
+
+    // The node's own account is made with its credential in api.token; a
+    // token that no longer opens it (deleted, or from before accounts) is
+    // replaced, and other accounts stay.
+    #[test]
+    fn the_node_s_own_account_opens_with_api_token() {
+        let dir = tempfile::tempdir().unwrap();
+        let token = ensure_token(dir.path()).unwrap();
+        assert!(token.starts_with("operator."), "{token}");
+        let accounts = Accounts::read(dir.path()).unwrap();
+        assert_eq!(accounts.authenticate(&token).unwrap().role, Role::Admin);
+        assert_eq!(ensure_token(dir.path()).unwrap(), token);
+        let mut accounts = accounts;
+        accounts.add("desk", Role::Reader, 1).unwrap();
+        accounts.write(dir.path()).unwrap();
+        fs::write(
+            dir.path().join(TOKEN_FILE),
+            "0123456789abcdef0123456789abcdef\n",
+        )
+        .unwrap();
+        let fresh = ensure_token(dir.path()).unwrap();
+        assert_ne!(fresh, token);
+        let accounts = Accounts::read(dir.path()).unwrap();
+        assert!(accounts.authenticate(&token).is_err());
+        assert_eq!(accounts.authenticate(&fresh).unwrap().name, "operator");
+        assert!(accounts.get("desk").is_some());
+        assert_eq!(read_token(dir.path()).unwrap(), fresh);
+        assert!(!dir.path().join("accounts.toml.lock").exists());
+    }
 
     // The token is created private; a token file others can read, or one
     // another user owns, is refused with what to do.

@@ -46,6 +46,7 @@ pub(super) fn run(command: Command, json: bool) -> Result<i32> {
             );
         }
         Command::Federation(command) => federation(command, json)?,
+        Command::Account(command) => super::account::account(command, json)?,
         Command::RotateKey { data } => {
             let key = node::prepare_next_key(&data.data)?;
             println!(

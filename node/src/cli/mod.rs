@@ -3,6 +3,7 @@
 //! to a node whether or not it runs ([`operator`]), federation set-up
 //! ([`federation`]) and the offline audit ([`audit`]).
 
+mod account;
 mod audit;
 mod commands;
 mod federation;
@@ -48,6 +49,10 @@ enum Command {
     /// Make or join a federation, and govern it.
     #[command(subcommand)]
     Federation(FederationCommand),
+    /// Manage the node's API accounts: each official or department system
+    /// calls the API with its own credential and role.
+    #[command(subcommand)]
+    Account(AccountCommand),
     /// Prepare this member's next key (a planned rotation, or a revocation
     /// after a compromise): it is written beside the current key as
     /// `authority.key.next`; put its public key in a change's `[[rotate]]`.
@@ -201,6 +206,37 @@ enum ReceiptCommand {
         /// it rotated; repeatable.
         #[arg(long = "version", value_name = "FILE")]
         versions: Vec<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AccountCommand {
+    /// Add an account; its credential is printed once and kept nowhere
+    /// (the node keeps its hash).
+    Add {
+        #[command(flatten)]
+        data: DataDir,
+        /// Its name: lower-case letters, digits and '-'.
+        #[arg(long)]
+        name: String,
+        /// Its role: reader (look up and query), operator (also issue and
+        /// govern), auditor (also the registers and exports), admin
+        /// (everything, accounts included).
+        #[arg(long)]
+        role: String,
+    },
+    /// List the accounts, active and revoked.
+    List {
+        #[command(flatten)]
+        data: DataDir,
+    },
+    /// Revoke an account: its credential is refused from now on.
+    Revoke {
+        #[command(flatten)]
+        data: DataDir,
+        /// The account.
+        #[arg(long)]
+        name: String,
     },
 }
 
