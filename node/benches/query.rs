@@ -356,6 +356,7 @@ fn main() {
                     scope: if std::env::var("LOCAL").is_ok() { QueryScope::Local } else { QueryScope::Federation },
                     deadline_ms: 5_000,
                     page: 0,
+                    account: None,
                 };
                 let started = Instant::now();
                 let result = call(&nodes[1].handle, |tx| Command::Query(ask, tx)).await.expect("query");

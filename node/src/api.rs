@@ -56,7 +56,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use credence_protocol::engine::{Readiness, Refusal};
 use credence_protocol::governance::SignedVersion;
 use credence_protocol::governance::proposal::{ChangeDocument, decode_proposal};
@@ -544,7 +544,11 @@ pub struct QueryBody {
     pub page: Option<u32>,
 }
 
-async fn query(State(state): State<AppState>, body: Bytes) -> Result<Json<QueryView>, ApiError> {
+async fn query(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    body: Bytes,
+) -> Result<Json<QueryView>, ApiError> {
     let body: QueryBody = parse_json(&body)?;
     let ask_ = QueryAsk {
         subject_kind: parse_kind(body.subject_kind.as_deref())?,
@@ -557,6 +561,7 @@ async fn query(State(state): State<AppState>, body: Bytes) -> Result<Json<QueryV
             .unwrap_or(QUERY_DEADLINE_DEFAULT_MS)
             .min(QUERY_DEADLINE_MAX_MS),
         page: body.page.unwrap_or(0),
+        account: Some(caller.0),
     };
     let result = ask(&state, |tx| Command::Query(ask_, tx)).await?;
     QueryView::new(&state.federation, &result)

@@ -315,6 +315,7 @@ pub async fn scenario(nodes: &[Running], names: &[String], root: &Path) -> Resul
                 scope: QueryScope::Federation,
                 deadline_ms: 5_000,
                 page: 0,
+                account: None,
             },
             tx,
         )

@@ -1,7 +1,8 @@
 //! Named API accounts with real processes: an account added from the
 //! command line works at once with its own credential and only for what
-//! its role grants (a reader reads but may not issue or read the
-//! register, an auditor reads the register but may not issue); a revoked
+//! its role grants (a reader reads and queries but may not issue or read
+//! the register, which names it; an auditor reads the register but may
+//! not issue); a revoked
 //! one is refused at once; a missing, malformed or wrong credential gets
 //! 401, a role that does not grant the route 403 naming the roles that
 //! do; the file keeps no credential; bad command-line input is refused
@@ -56,9 +57,28 @@ fn each_account_gets_what_its_role_grants_and_no_more() {
     );
     let (status, _) = node.request("GET", "/v1/queries", Some(&reader), None);
     assert_eq!(status, 403);
-    // An auditor reads the register and exports; it may not issue.
+    // A reader queries the federation; the register names its account,
+    // and an auditor reads it. The auditor may not issue.
+    let ask = serde_json::json!({
+        "subject_id": credence_protocol::testkit::uscc(31),
+        "purpose": "procurement award",
+        "legal_basis": "Government Procurement Law art. 22",
+    })
+    .to_string();
+    let (status, answer) = node.request("POST", "/v1/query", Some(&reader), Some(&ask));
+    assert_eq!(status, 200, "{answer}");
     let (status, answer) = node.request("GET", "/v1/queries", Some(&auditor), None);
     assert_eq!(status, 200, "{answer}");
+    let accounts: Vec<&str> = answer["queries"]
+        .as_array()
+        .map(|records| {
+            records
+                .iter()
+                .filter_map(|r| r["account"].as_str())
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(accounts.contains(&"tax-desk-1"), "{answer}");
     let (status, _) = node.request("POST", "/v1/notices", Some(&auditor), Some(&notice));
     assert_eq!(status, 403);
     // The node's own account issues.

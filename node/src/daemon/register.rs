@@ -35,6 +35,11 @@ pub struct RegisterRecord {
     pub answer_digests: Vec<(String, String)>,
     /// Members that did not answer.
     pub missing: Vec<String>,
+    /// The local account that asked (a query sent through the API); none
+    /// for a query received from a member, or one recorded before
+    /// accounts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
 }
 
 fn hex_of(signed: &Signed) -> Result<String, String> {
@@ -80,6 +85,7 @@ impl RegisterRecord {
                 .iter()
                 .map(|(a, why)| format!("{}: {why}", federation.name_of(a)))
                 .collect(),
+            account: entry.account.clone(),
         };
         // A query sent and the same query answered here are two records.
         let mut key = id.0;

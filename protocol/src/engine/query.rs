@@ -45,6 +45,9 @@ pub struct QueryAsk {
     pub deadline_ms: u64,
     /// Which page of the subject's listings (from 0).
     pub page: u32,
+    /// The local account that asks, which the register names (`None` for
+    /// a caller in the process itself: the devnet, the simulator).
+    pub account: Option<String>,
 }
 
 /// One responder's verified answer.
@@ -165,10 +168,13 @@ pub struct RegisterEntry {
     pub answers: Vec<Answered>,
     /// Members that did not answer.
     pub missing: Vec<(AuthorityId, String)>,
+    /// The local account that asked (a query sent).
+    pub account: Option<String>,
 }
 
 struct Fanout {
     ticket: u64,
+    account: Option<String>,
     local_done: bool,
     request: SignedQuery,
     offer: Arc<Offer>,
@@ -296,6 +302,7 @@ impl<S: Store> Engine<S> {
         }
         self.queries.next += 1;
         let offer = self.offer();
+        let account = ask.account;
         let request = QueryRequest {
             version: QUERY_VERSION,
             federation: self.replica.federation().id(),
@@ -345,6 +352,7 @@ impl<S: Store> Engine<S> {
                     query: result.request.clone(),
                     answers: result.answers.clone(),
                     missing: Vec::new(),
+                    account: account.clone(),
                 })));
             }
             out.push(Output::QueryDone {
@@ -383,6 +391,7 @@ impl<S: Store> Engine<S> {
             id,
             Fanout {
                 ticket,
+                account: account.clone(),
                 local_done: false,
                 request: signed,
                 offer,
@@ -611,6 +620,7 @@ impl<S: Store> Engine<S> {
                 answer,
             }],
             missing: Vec::new(),
+            account: None,
         })));
     }
 
@@ -759,6 +769,7 @@ impl<S: Store> Engine<S> {
             query: fanout.request.clone(),
             answers: fanout.answers.iter().map(|(a, _)| a.clone()).collect(),
             missing,
+            account: fanout.account.clone(),
         })));
         out.push(Output::QueryDone {
             ticket: fanout.ticket,

@@ -848,6 +848,7 @@ fn procurement_check(subject: u64) -> QueryAsk {
         scope: QueryScope::Federation,
         deadline_ms: 2_000,
         page: 0,
+        account: None,
     }
 }
 
@@ -955,6 +956,7 @@ fn a_query_fans_out_and_merges_with_a_deadline() {
         scope: QueryScope::Federation,
         deadline_ms: 2_000,
         page: 0,
+        account: None,
     };
     net.input(
         1,

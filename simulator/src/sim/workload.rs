@@ -278,6 +278,7 @@ impl Sim {
             scope: QueryScope::Federation,
             deadline_ms: QUERY_DEADLINE_MS,
             page: 0,
+            account: None,
         };
         self.next_ticket += 1;
         let ticket = self.next_ticket;
