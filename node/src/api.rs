@@ -17,7 +17,7 @@
 //! | GET | `/v1/status` | read | peers, heads and lag per author, pending, forks |
 //! | GET | `/v1/peers` | read | connected members |
 //! | GET | `/v1/queries?limit=` | audit | the query register |
-//! | GET | `/v1/feed` | (public) | the publicity feed |
+//! | GET | `/v1/feed?limit=&after=` | (public) | a page of the publicity feed: published listings and public corrections, newest first, natural persons masked; `next` is the next page's `after` |
 //! | GET | `/v1/identity?challenge=&account=` | (public) | proof that this process holds the account's credential hash |
 //! | GET | `/v1/export` | audit | an audit bundle (binary) |
 //! | GET | `/v1/logs/{author}/checkpoint` | read | the signed checkpoint of this node's own log (C2SP signed note, text) |
@@ -45,6 +45,7 @@ use crate::daemon::{
     Command, DaemonError, GovernRequest, ProofAnswer, ProofAsk, QUERY_DEADLINE_DEFAULT_MS,
     QUERY_DEADLINE_MAX_MS, QueryAsk, QueryScope,
 };
+use crate::daemon::{FEED_LISTINGS_DEFAULT, FEED_LISTINGS_MAX};
 use crate::views::{
     ConsistencyView, EntriesView, ErrorBody, ErrorDetail, FeedView, GovernanceView, IdentityAnswer,
     InclusionView, IssueAnswer, ListingView, PeersView, QueryView, RegisterView, RosterView,
@@ -107,6 +108,29 @@ impl IntoResponse for ApiError {
             },
         };
         (status, Json(body)).into_response()
+    }
+}
+
+/// Query-string parameters: like axum's `Query`, but a string that does
+/// not parse (an unknown parameter, a wrong type, bad UTF-8) gets the
+/// API's JSON error naming what was wrong, not plain text.
+struct Params<T>(T);
+
+impl<T, S> axum::extract::FromRequestParts<S> for Params<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, ApiError> {
+        match Query::<T>::from_request_parts(parts, state).await {
+            Ok(Query(params)) => Ok(Params(params)),
+            Err(rejection) => Err(ApiError::bad("bad_field", rejection.body_text())),
+        }
     }
 }
 
@@ -263,7 +287,7 @@ struct IdentityParams {
 /// account defaults to the node's own.
 async fn identity(
     State(state): State<AppState>,
-    Query(params): Query<IdentityParams>,
+    Params(params): Params<IdentityParams>,
 ) -> Result<Json<IdentityAnswer>, ApiError> {
     if params.challenge.len() != CHALLENGE_HEX_LEN
         || !params.challenge.bytes().all(|b| b.is_ascii_hexdigit())
@@ -479,7 +503,7 @@ fn parse_kind(kind: Option<&str>) -> Result<SubjectKind, ApiError> {
 async fn subject(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    Query(params): Query<SubjectParams>,
+    Params(params): Params<SubjectParams>,
 ) -> Result<Json<SubjectView>, ApiError> {
     let kind = parse_kind(params.kind.as_deref())?;
     let key = SubjectKey::new(kind, &id).ok_or_else(|| {
@@ -502,7 +526,7 @@ struct AtParams {
 async fn listing(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    Query(params): Query<AtParams>,
+    Params(params): Params<AtParams>,
 ) -> Result<Json<ListingView>, ApiError> {
     let id = parse_id("id", &id)?;
     let at = parse_at(params.at.as_deref())?;
@@ -512,7 +536,7 @@ async fn listing(
 
 async fn tasks(
     State(state): State<AppState>,
-    Query(params): Query<AtParams>,
+    Params(params): Params<AtParams>,
 ) -> Result<Json<TasksView>, ApiError> {
     let at = parse_at(params.at.as_deref())?;
     let tasks = ask(&state, |tx| Command::Tasks(at, tx)).await?;
@@ -592,7 +616,7 @@ struct LimitParams {
 
 async fn register(
     State(state): State<AppState>,
-    Query(params): Query<LimitParams>,
+    Params(params): Params<LimitParams>,
 ) -> Result<Json<RegisterView>, ApiError> {
     let records = ask(&state, |tx| {
         Command::Register(params.limit.unwrap_or(100), tx)
@@ -601,10 +625,45 @@ async fn register(
     Ok(Json(RegisterView { queries: records }))
 }
 
-async fn feed(State(state): State<AppState>) -> Result<Json<FeedView>, ApiError> {
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FeedParams {
+    limit: Option<String>,
+    after: Option<String>,
+}
+
+/// `GET /v1/feed?limit=&after=`: one page of what the public sees,
+/// newest first; `next` in the answer is the `after` of the next page.
+async fn feed(
+    State(state): State<AppState>,
+    Params(params): Params<FeedParams>,
+) -> Result<Json<FeedView>, ApiError> {
+    let limit = match parse_count("limit", params.limit.as_deref())? {
+        None => FEED_LISTINGS_DEFAULT,
+        Some(n) if n >= 1 && n <= FEED_LISTINGS_MAX as u64 => n as usize,
+        Some(n) => {
+            return Err(ApiError::bad(
+                "bad_field",
+                format!("limit: {n} is not between 1 and {FEED_LISTINGS_MAX}"),
+            ));
+        }
+    };
+    let after = params
+        .after
+        .as_deref()
+        .map(crate::views::parse_feed_cursor)
+        .transpose()
+        .map_err(|message| ApiError::bad("bad_field", message))?;
     let listings = ask(&state, Command::Feed).await?;
-    // Only what the public may see: no history, no feedback.
-    Ok(Json(FeedView::new(&state.federation, &listings)))
+    // Only what the public may see: no history, no feedback, natural
+    // persons masked.
+    Ok(Json(FeedView::page(
+        &state.federation,
+        &listings,
+        after,
+        limit,
+        crate::node::now(),
+    )))
 }
 
 async fn export(State(state): State<AppState>) -> Result<Response, ApiError> {
@@ -662,7 +721,7 @@ struct InclusionParams {
 async fn inclusion(
     State(state): State<AppState>,
     Path(author): Path<String>,
-    Query(params): Query<InclusionParams>,
+    Params(params): Params<InclusionParams>,
 ) -> Result<Json<InclusionView>, ApiError> {
     let author = parse_author(&author)?;
     let ask_for = ProofAsk::Inclusion {
@@ -685,7 +744,7 @@ struct ConsistencyParams {
 async fn consistency(
     State(state): State<AppState>,
     Path(author): Path<String>,
-    Query(params): Query<ConsistencyParams>,
+    Params(params): Params<ConsistencyParams>,
 ) -> Result<Json<ConsistencyView>, ApiError> {
     let author = parse_author(&author)?;
     let ask_for = ProofAsk::Consistency {
@@ -708,7 +767,7 @@ struct EntriesParams {
 async fn entries(
     State(state): State<AppState>,
     Path(author): Path<String>,
-    Query(params): Query<EntriesParams>,
+    Params(params): Params<EntriesParams>,
 ) -> Result<Json<EntriesView>, ApiError> {
     let author = parse_author(&author)?;
     let from = required("from", parse_count("from", params.from.as_deref())?)?;

@@ -555,11 +555,19 @@ impl QueryView {
 /// One listing on the publicity feed: only what the public may see.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FeedItem {
+    /// `listing` (published) or `correction` (withdrawn, the subject's
+    /// reputation restored).
+    pub kind: String,
+    /// For a correction: when the listing was withdrawn (ms).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub corrected_at: Option<u64>,
     /// The listing notice.
     pub id: NoticeId,
     /// Its issuer's name.
     pub issuer_name: String,
-    /// The subject.
+    /// The subject (a natural person masked: identity number to its
+    /// first six and last four characters, name to the first character of
+    /// each word).
     pub subject: Subject,
     /// Red or black.
     pub list: ListKind,
@@ -577,32 +585,81 @@ pub struct FeedItem {
     pub publish_until: u64,
 }
 
-/// The publicity feed.
+/// One page of the publicity feed.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FeedView {
-    /// Published listings, newest first.
+    /// Published listings and public corrections, newest first (issue
+    /// time descending, then id).
     pub listings: Vec<FeedItem>,
+    /// The cursor of the next page (`?after=`), when there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
+}
+
+/// The cursor after a feed entry: its issue time (8 bytes, big-endian)
+/// and id, hex.
+pub fn feed_cursor(state: &ListingState) -> String {
+    let mut bytes = state.issued_at.0.to_be_bytes().to_vec();
+    bytes.extend_from_slice(&state.id.0);
+    hex::encode(bytes)
+}
+
+/// Reads a feed cursor: its issue time and id.
+pub fn parse_feed_cursor(text: &str) -> Result<(u64, NoticeId), String> {
+    let bytes = hex::decode(text).map_err(|_| "after: not a feed cursor (hex)".to_string())?;
+    let (at, id) = bytes
+        .split_first_chunk::<8>()
+        .filter(|(_, id)| id.len() == 32)
+        .ok_or_else(|| "after: not a feed cursor (80 hex digits)".to_string())?;
+    let mut raw = [0u8; 32];
+    raw.copy_from_slice(id);
+    Ok((u64::from_be_bytes(*at), NoticeId(raw)))
 }
 
 impl FeedView {
-    /// The feed of published listings.
-    pub fn new(federation: &Federation, states: &[ListingState]) -> FeedView {
+    /// The page of `limit` entries of `states` (in feed order) after
+    /// `after`, as the public sees them at `t`.
+    pub fn page(
+        federation: &Federation,
+        states: &[ListingState],
+        after: Option<(u64, NoticeId)>,
+        limit: usize,
+        t: credence_protocol::time::Timestamp,
+    ) -> FeedView {
+        let start = after.map_or(0, |(at, id)| {
+            states.partition_point(|s| {
+                (std::cmp::Reverse(s.issued_at.0), s.id) <= (std::cmp::Reverse(at), id)
+            })
+        });
+        let page: Vec<&ListingState> = states.iter().skip(start).take(limit).collect();
+        let next = (start + page.len() < states.len())
+            .then(|| page.last().map(|s| feed_cursor(s)))
+            .flatten();
         FeedView {
-            listings: states
-                .iter()
-                .map(|s| FeedItem {
-                    id: s.id,
-                    issuer_name: federation.name_of(&s.issuer),
-                    subject: s.listing.subject.clone(),
-                    list: s.listing.list,
-                    category: s.listing.category.clone(),
-                    reason: s.listing.reason.clone(),
-                    legal_basis: s.listing.legal_basis.clone(),
-                    document_number: s.listing.document_number.clone(),
-                    effective_at: s.listing.effective_at.0,
-                    publish_until: s.listing.publish_until.0,
+            listings: page
+                .into_iter()
+                .filter_map(|s| {
+                    let shown = credence_protocol::public::shown(s, t)?;
+                    Some(FeedItem {
+                        kind: shown.name().into(),
+                        corrected_at: match shown {
+                            credence_protocol::public::Shown::Correction { at } => Some(at.0),
+                            credence_protocol::public::Shown::Listing => None,
+                        },
+                        id: s.id,
+                        issuer_name: federation.name_of(&s.issuer),
+                        subject: credence_protocol::public::public_subject(&s.listing.subject),
+                        list: s.listing.list,
+                        category: s.listing.category.clone(),
+                        reason: s.listing.reason.clone(),
+                        legal_basis: s.listing.legal_basis.clone(),
+                        document_number: s.listing.document_number.clone(),
+                        effective_at: s.listing.effective_at.0,
+                        publish_until: s.listing.publish_until.0,
+                    })
                 })
                 .collect(),
+            next,
         }
     }
 }

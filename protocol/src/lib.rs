@@ -32,6 +32,7 @@ pub mod governance;
 pub mod identifiers;
 pub mod model;
 pub mod proven;
+pub mod public;
 pub mod query;
 pub mod receipt;
 pub mod replica;

@@ -15,7 +15,8 @@ mod register;
 pub use metrics::Gauges;
 pub use reads::{
     BACKGROUND_READS_MAX, BACKGROUND_READS_WAITING_MAX, Background, FEED_CACHE_MS,
-    FEED_LISTINGS_MAX, FeedCache, PUBLIC_READS_MAX, PUBLIC_READS_WAITING_MAX, feed,
+    FEED_LISTINGS_DEFAULT, FEED_LISTINGS_MAX, FeedCache, PUBLIC_READS_MAX,
+    PUBLIC_READS_WAITING_MAX, feed,
 };
 pub use register::{REGISTER_RECORDS_MAX, RegisterRecord};
 

@@ -24,8 +24,10 @@ pub const PUBLIC_READS_MAX: usize = 1;
 pub const PUBLIC_READS_WAITING_MAX: usize = 4;
 /// How long a computed feed is served to everyone who asks.
 pub const FEED_CACHE_MS: u64 = 1_000;
-/// Listings in one publicity feed answer.
+/// Most listings in one page of the publicity feed.
 pub const FEED_LISTINGS_MAX: usize = 1000;
+/// Listings in a page of the publicity feed when none is asked.
+pub const FEED_LISTINGS_DEFAULT: usize = 100;
 
 /// The places for background reads and the count of those admitted.
 #[derive(Clone, Debug)]
@@ -129,7 +131,9 @@ impl Background {
     }
 }
 
-/// The newest published listings (the publicity feed).
+/// What the public sees at `t` ([`credence_protocol::public::shown`]):
+/// published listings and public corrections, newest first (issue time
+/// descending, then id), the order the feed's pages follow.
 pub fn feed<S: Store>(
     replica: &Replica<S>,
     t: Timestamp,
@@ -139,13 +143,12 @@ pub fn feed<S: Store>(
         if let Some(state) = replica
             .listing_state(&id, t)
             .map_err(DaemonError::internal)?
-            && state.published
+            && credence_protocol::public::shown(&state, t).is_some()
         {
             out.push(state);
         }
     }
     out.sort_by(|a, b| b.issued_at.cmp(&a.issued_at).then(a.id.cmp(&b.id)));
-    out.truncate(FEED_LISTINGS_MAX);
     Ok(out)
 }
 

@@ -1,0 +1,115 @@
+//! The public feed with real processes: only what the public may see
+//! (published listings, and a withdrawal that restored the subject's
+//! reputation as a public correction; no restricted listing), natural
+//! persons masked, paged with a cursor in a stable order that every page
+//! follows without gaps or repeats; bad paging parameters are refused
+//! naming the field.
+
+use credence_protocol::model::{Classification, NoticeKind, SubjectKind};
+use credence_tests::cluster::{cluster, listing};
+use serde_json::Value;
+
+#[test]
+fn the_feed_shows_what_the_public_may_see_masked_and_paged() {
+    let mut c = cluster(&["market", "tax"]);
+    c.start_all();
+    let market = c.at("market");
+    let mut companies = Vec::new();
+    for n in 41..=45 {
+        companies.push(market.issue(&listing(n)));
+    }
+    let mut person = listing(46);
+    if let NoticeKind::List(l) = &mut person {
+        l.subject.kind = SubjectKind::NaturalPerson;
+        l.subject.id = "11010519491231002X".into();
+        l.subject.name = "王小明".into();
+    }
+    let person = market.issue(&person);
+    let mut restricted = listing(47);
+    if let NoticeKind::List(l) = &mut restricted {
+        l.classification = Classification::Restricted;
+    }
+    let restricted = market.issue(&restricted);
+    // The first company's listing is withdrawn restoring its reputation;
+    // the second's withdrawn without.
+    for (listing, restore) in [(&companies[0], true), (&companies[1], false)] {
+        let (status, answer) = market.post(
+            "/v1/notices",
+            &serde_json::json!({"Withdraw": {
+                "listing": listing,
+                "reason": "the decision was annulled on review",
+                "restore_reputation": restore,
+            }}),
+        );
+        assert_eq!(status, 201, "{answer}");
+    }
+
+    // Every page, two at a time, with no credential.
+    let mut seen: Vec<Value> = Vec::new();
+    let mut after: Option<String> = None;
+    for _ in 0..10 {
+        let path = match &after {
+            Some(cursor) => format!("/v1/feed?limit=2&after={cursor}"),
+            None => "/v1/feed?limit=2".to_string(),
+        };
+        let (status, page) = market.request("GET", &path, None, None);
+        assert_eq!(status, 200, "{page}");
+        let items = page["listings"].as_array().cloned().unwrap_or_default();
+        assert!(items.len() <= 2);
+        seen.extend(items);
+        match page["next"].as_str() {
+            Some(next) => after = Some(next.to_string()),
+            None => break,
+        }
+    }
+    let ids: Vec<&str> = seen.iter().filter_map(|i| i["id"].as_str()).collect();
+    // Four companies still listed or corrected, the person; not the
+    // listing withdrawn without restoring, not the restricted one.
+    assert_eq!(ids.len(), 5, "{seen:?}");
+    let mut unique = ids.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    assert_eq!(unique.len(), 5, "no entry twice: {ids:?}");
+    assert!(!ids.contains(&companies[1].as_str()));
+    assert!(!ids.contains(&restricted.as_str()));
+    // One page of everything gives the same order.
+    let (_, whole) = market.request("GET", "/v1/feed?limit=1000", None, None);
+    let whole: Vec<&str> = whole["listings"]
+        .as_array()
+        .map(|items| items.iter().filter_map(|i| i["id"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(whole, ids);
+    let entry = |id: &str| {
+        seen.iter()
+            .find(|i| i["id"] == id)
+            .cloned()
+            .unwrap_or_default()
+    };
+    let corrected = entry(&companies[0]);
+    assert_eq!(corrected["kind"], "correction", "{corrected}");
+    assert!(corrected["corrected_at"].as_u64().is_some(), "{corrected}");
+    assert_eq!(entry(&companies[2])["kind"], "listing");
+    let shown = entry(&person);
+    assert_eq!(shown["subject"]["id"], "110105********002X", "{shown}");
+    assert_eq!(shown["subject"]["name"], "王**", "{shown}");
+    assert!(
+        !seen
+            .iter()
+            .any(|i| i.to_string().contains("11010519491231002X"))
+    );
+
+    for (path, field) in [
+        ("/v1/feed?limit=0", "limit"),
+        ("/v1/feed?limit=1001", "limit"),
+        ("/v1/feed?after=zz", "after"),
+        ("/v1/feed?after=00ff", "after"),
+        ("/v1/feed?page=2", "page"),
+    ] {
+        let (status, answer) = market.request("GET", path, None, None);
+        assert_eq!(status, 400, "{path}: {answer}");
+        assert!(answer.to_string().contains(field), "{path}: {answer}");
+    }
+    for handle in ["market", "tax"] {
+        c.peer(handle).stop();
+    }
+}
