@@ -10,16 +10,16 @@
 //! | method | path | permission | what |
 //! |---|---|---|---|
 //! | POST | `/v1/notices` | issue | issue a notice: `{"List": {...}}`, `{"Object": {...}}`, ... |
-//! | GET | `/v1/subjects/{id}?kind=&at=` | read | a subject's listings |
-//! | GET | `/v1/listings/{id}?at=` | read | one listing with its history |
+//! | GET | `/v1/subjects/{id}?kind=&at=&purpose=&legal_basis=` | read | a subject's listings (the read is registered; purpose and legal basis required) |
+//! | GET | `/v1/listings/{id}?at=&purpose=&legal_basis=` | read | one listing with its history (registered likewise) |
 //! | GET | `/v1/tasks?at=` | read | this authority's apply/lift tasks |
 //! | POST | `/v1/query` | read | local or federation-wide query |
 //! | GET | `/v1/status` | read | peers, heads and lag per author, pending, forks |
 //! | GET | `/v1/peers` | read | connected members |
-//! | GET | `/v1/queries?limit=` | audit | the query register |
+//! | GET | `/v1/register?from=&limit=` | audit | records of the register of reads (lookups, listings shown, queries sent and answered, exports) with its checkpoint signed now |
 //! | GET | `/v1/feed?limit=&after=` | (public) | a page of the publicity feed: published listings and public corrections, newest first, natural persons masked; `next` is the next page's `after` |
 //! | GET | `/v1/identity?challenge=&account=` | (public) | proof that this process holds the account's credential hash |
-//! | GET | `/v1/export` | audit | an audit bundle (binary) |
+//! | GET | `/v1/export?purpose=&legal_basis=` | audit | an audit bundle (binary; the export is registered) |
 //! | GET | `/v1/logs/{author}/checkpoint` | read | the signed checkpoint of this node's own log (C2SP signed note, text) |
 //! | GET | `/v1/logs/{author}/inclusion?seq=&size=` | read | inclusion proof of the notice at `seq` |
 //! | GET | `/v1/logs/{author}/consistency?from=&to=` | read | consistency proof between two sizes |
@@ -45,7 +45,7 @@ use crate::daemon::{
     Command, DaemonError, GovernRequest, ProofAnswer, ProofAsk, QUERY_DEADLINE_DEFAULT_MS,
     QUERY_DEADLINE_MAX_MS, QueryAsk, QueryScope,
 };
-use crate::daemon::{FEED_LISTINGS_DEFAULT, FEED_LISTINGS_MAX};
+use crate::daemon::{FEED_LISTINGS_DEFAULT, FEED_LISTINGS_MAX, REGISTER_RECORDS_MAX, Read, Stated};
 use crate::views::{
     ConsistencyView, EntriesView, ErrorBody, ErrorDetail, FeedView, GovernanceView, IdentityAnswer,
     InclusionView, IssueAnswer, ListingView, PeersView, QueryView, RegisterView, RosterView,
@@ -185,7 +185,7 @@ pub fn router(
         .route("/v1/federation/versions", post(take_version))
         .route_layer(guard(Permission::Issue));
     let audit = Router::new()
-        .route("/v1/queries", get(register))
+        .route("/v1/register", get(register))
         .route("/v1/export", get(export))
         .route_layer(guard(Permission::Audit));
     Router::new()
@@ -484,6 +484,31 @@ async fn issue(State(state): State<AppState>, body: Bytes) -> Result<Response, A
 struct SubjectParams {
     kind: Option<String>,
     at: Option<String>,
+    purpose: Option<String>,
+    legal_basis: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReadParams {
+    at: Option<String>,
+    purpose: Option<String>,
+    legal_basis: Option<String>,
+}
+
+/// The registered read a route makes for its caller: purpose and legal
+/// basis are required (400 naming the one missing).
+fn read_of(
+    caller: Caller,
+    purpose: Option<String>,
+    legal_basis: Option<String>,
+) -> Result<Read, ApiError> {
+    let stated =
+        Stated::new(purpose, legal_basis).map_err(|message| ApiError::bad("bad_field", message))?;
+    Ok(Read {
+        account: caller.0,
+        stated,
+    })
 }
 
 fn parse_kind(kind: Option<&str>) -> Result<SubjectKind, ApiError> {
@@ -502,18 +527,21 @@ fn parse_kind(kind: Option<&str>) -> Result<SubjectKind, ApiError> {
 
 async fn subject(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
     Params(params): Params<SubjectParams>,
 ) -> Result<Json<SubjectView>, ApiError> {
     let kind = parse_kind(params.kind.as_deref())?;
-    let key = SubjectKey::new(kind, &id).ok_or_else(|| {
-        ApiError::bad(
+    if SubjectKey::new(kind, &id).is_none() {
+        return Err(ApiError::bad(
             "bad_field",
             format!("id: {id:?} is not an 18-character identifier"),
-        )
-    })?;
+        ));
+    }
     let at = parse_at(params.at.as_deref())?;
-    let states = ask(&state, |tx| Command::Subject(key, at, tx)).await?;
+    let read = read_of(caller, params.purpose, params.legal_basis)?;
+    let subject = id.clone();
+    let states = ask(&state, |tx| Command::Subject(kind, subject, at, read, tx)).await?;
     Ok(Json(SubjectView::new(&state.federation, &id, &states)))
 }
 
@@ -525,12 +553,14 @@ struct AtParams {
 
 async fn listing(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
-    Params(params): Params<AtParams>,
+    Params(params): Params<ReadParams>,
 ) -> Result<Json<ListingView>, ApiError> {
     let id = parse_id("id", &id)?;
     let at = parse_at(params.at.as_deref())?;
-    let listing = ask(&state, |tx| Command::Listing(id, at, tx)).await?;
+    let read = read_of(caller, params.purpose, params.legal_basis)?;
+    let listing = ask(&state, |tx| Command::Listing(id, at, read, tx)).await?;
     Ok(Json(ListingView::new(&state.federation, &listing, true)))
 }
 
@@ -610,19 +640,27 @@ async fn peers(State(state): State<AppState>) -> Result<Json<PeersView>, ApiErro
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct LimitParams {
-    limit: Option<usize>,
+struct RegisterParams {
+    from: Option<String>,
+    limit: Option<String>,
 }
 
+/// `GET /v1/register?from=&limit=`: records of the register of reads
+/// from an index on (at most 1,000), with its checkpoint signed now.
 async fn register(
     State(state): State<AppState>,
-    Params(params): Params<LimitParams>,
+    Params(params): Params<RegisterParams>,
 ) -> Result<Json<RegisterView>, ApiError> {
-    let records = ask(&state, |tx| {
-        Command::Register(params.limit.unwrap_or(100), tx)
-    })
-    .await?;
-    Ok(Json(RegisterView { queries: records }))
+    let from = parse_count("from", params.from.as_deref())?.unwrap_or(0);
+    let limit = parse_count("limit", params.limit.as_deref())?.unwrap_or(100);
+    if !(1..=REGISTER_RECORDS_MAX as u64).contains(&limit) {
+        return Err(ApiError::bad(
+            "bad_field",
+            format!("limit: {limit} is not between 1 and {REGISTER_RECORDS_MAX}"),
+        ));
+    }
+    let page = ask(&state, |tx| Command::Register(from, limit as usize, tx)).await?;
+    Ok(Json(page))
 }
 
 #[derive(Deserialize)]
@@ -666,8 +704,20 @@ async fn feed(
     )))
 }
 
-async fn export(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let bundle = ask(&state, Command::Export).await?;
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExportParams {
+    purpose: Option<String>,
+    legal_basis: Option<String>,
+}
+
+async fn export(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Params(params): Params<ExportParams>,
+) -> Result<Response, ApiError> {
+    let read = read_of(caller, params.purpose, params.legal_basis)?;
+    let bundle = ask(&state, |tx| Command::Export(read, tx)).await?;
     let bytes = bundle.to_bytes().map_err(|e| ApiError {
         status: 500,
         code: "internal",

@@ -47,6 +47,20 @@ pub enum ClientError {
     },
 }
 
+/// A value for a query string, percent-encoded (RFC 3986: everything but
+/// the unreserved characters).
+pub fn query_value(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
 /// A client of one node.
 pub struct Client {
     base: String,

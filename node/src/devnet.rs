@@ -6,7 +6,7 @@
 
 use crate::config::{LogFormat, RunConfig};
 use crate::daemon::GovernRequest;
-use crate::daemon::{Command, Handle, QueryAsk, QueryScope, Status};
+use crate::daemon::{Command, Handle, QueryAsk, QueryScope, Read, Stated, Status};
 use crate::demo::{CATALOG_TOML, MEMBERS_TOML, SUBJECT_ID, example_listing};
 use crate::node;
 use crate::service::{self, Running};
@@ -14,9 +14,7 @@ use crate::views::RosterView;
 use anyhow::{Context, Result, bail};
 use credence_protocol::fold::TaskAction;
 use credence_protocol::governance::proposal::{ChangeDocument, RotateDocument};
-use credence_protocol::model::{
-    FeedbackAction, NoticeId, NoticeKind, RulingOutcome, SubjectKey, SubjectKind,
-};
+use credence_protocol::model::{FeedbackAction, NoticeId, NoticeKind, RulingOutcome, SubjectKind};
 use credence_protocol::roster::{CatalogDocument, MemberDocument, MembersDocument, RosterDocument};
 use credence_protocol::time::DAY_MS;
 use std::path::Path;
@@ -200,7 +198,7 @@ impl Scenario<'_> {
 
     async fn show(&self, on: usize, listing: NoticeId) -> Result<()> {
         let state = call(&self.nodes[on].handle, |tx| {
-            Command::Listing(listing, None, tx)
+            Command::Listing(listing, None, operator_read(), tx)
         })
         .await?;
         println!(
@@ -394,27 +392,46 @@ pub async fn scenario(nodes: &[Running], names: &[String], root: &Path) -> Resul
     .await?;
     s.show(2, listing).await?;
     s.tasks(2).await?;
-    let key = SubjectKey::new(SubjectKind::LegalPerson, SUBJECT_ID).context("subject key")?;
-    let shared = call(&nodes[1].handle, |tx| Command::Subject(key, None, tx))
-        .await?
-        .iter()
-        .filter(|s| s.shared)
-        .count();
+    let shared = call(&nodes[1].handle, |tx| {
+        Command::Subject(
+            SubjectKind::LegalPerson,
+            SUBJECT_ID.into(),
+            None,
+            operator_read(),
+            tx,
+        )
+    })
+    .await?
+    .iter()
+    .filter(|s| s.shared)
+    .count();
     println!("     shared listings of the company now: {shared}");
     let mut registers = Vec::new();
     for node in nodes {
         registers.push(
-            call(&node.handle, |tx| Command::Register(100, tx))
+            call(&node.handle, |tx| Command::Register(0, 1, tx))
                 .await?
-                .len(),
+                .size,
         );
     }
-    println!("\nquery registers (records per node): {registers:?}");
+    println!("\nregisters of reads (records per node): {registers:?}");
     println!(
         "scenario finished in {:.0} ms",
         s.started.elapsed().as_secs_f64() * 1000.0
     );
     Ok(listing)
+}
+
+/// The reads the scenario makes as each node's operator, registered like
+/// any other.
+fn operator_read() -> Read {
+    Read {
+        account: crate::accounts::NODE_ACCOUNT.into(),
+        stated: Stated {
+            purpose: "devnet scenario: the operator follows the listing".into(),
+            legal_basis: "Social Credit System Construction Outline (2014-2020), ch. 4".into(),
+        },
+    }
 }
 
 /// Waits until every node's roster is at version `number`; returns how
@@ -546,7 +563,7 @@ pub async fn governance(
     let newest = nodes.len() - 1;
     loop {
         let held = call(&nodes[newest].handle, |tx| {
-            Command::Listing(listing, None, tx)
+            Command::Listing(listing, None, operator_read(), tx)
         })
         .await;
         if held.is_ok() {

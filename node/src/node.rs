@@ -519,6 +519,22 @@ impl Node {
         self.engine.replica().federation()
     }
 
+    /// Registers a read made on this data directory directly (no node
+    /// running), durably; returns its index.
+    pub fn register_read(
+        &self,
+        record: &credence_protocol::register::ReadRecord,
+    ) -> Result<u64, NodeError> {
+        let bytes = record.encode().map_err(|e| NodeError::Config {
+            path: "the register of reads".into(),
+            reason: e.to_string(),
+        })?;
+        let store = self.engine.replica().store();
+        let index = store.register_append(&bytes)?;
+        store.register_flush()?;
+        Ok(index)
+    }
+
     /// Makes an own notice durable: the mark first (so that a lost store
     /// cannot sign its seq again), then the store.
     pub fn persist(&mut self, mark: &Mark) -> Result<(), NodeError> {

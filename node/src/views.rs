@@ -370,11 +370,17 @@ pub struct PeersView {
     pub peers: Vec<PeerStatus>,
 }
 
-/// The query register, newest first.
+/// Records of the register of reads, with the register's checkpoint.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct RegisterView {
-    /// Its records.
-    pub queries: Vec<RegisterRecord>,
+    /// Records in the register.
+    pub size: u64,
+    /// Its checkpoint, signed by this node when answering (a C2SP signed
+    /// note: origin `credence/<federation>/register/<member>`, size,
+    /// root).
+    pub checkpoint: String,
+    /// The records asked, oldest first, with their indexes.
+    pub records: Vec<RegisterRecord>,
 }
 
 /// A member that did not answer a query.

@@ -35,6 +35,7 @@ pub mod proven;
 pub mod public;
 pub mod query;
 pub mod receipt;
+pub mod register;
 pub mod replica;
 pub mod roster;
 pub mod store;

@@ -342,3 +342,53 @@ fn roster_version_vector() {
         })
     );
 }
+
+/// The register of reads' vector: one record (a lookup under an account)
+/// and the checkpoint of a register holding it and one query answered,
+/// signed by the first key of the test federation (seed 7, four members).
+fn register_vector() -> String {
+    use credence_protocol::model::SubjectKind;
+    use credence_protocol::register::{READ_RECORD_FORMAT, ReadKind, ReadRecord, RegisterLog};
+    let test = testkit::federation(7, 4);
+    let lookup = ReadRecord {
+        format: READ_RECORD_FORMAT,
+        at: T0,
+        kind: ReadKind::Lookup,
+        account: Some("procurement-desk".into()),
+        requester: None,
+        subject: Some((SubjectKind::LegalPerson, "91350100M000100Y43".into())),
+        purpose: "procurement award".into(),
+        legal_basis: "Government Procurement Law art. 22".into(),
+        digest: [0x11; 32],
+        request: None,
+    };
+    let answered = ReadRecord {
+        kind: ReadKind::QueryAnswered,
+        account: None,
+        requester: Some(test.author(1)),
+        request: Some([0x22; 32]),
+        ..lookup.clone()
+    };
+    let mut log = RegisterLog::new();
+    let mut out = String::new();
+    for (name, record) in [("lookup", &lookup), ("query-answered", &answered)] {
+        let bytes = record.encode().unwrap();
+        log.append(&bytes);
+        out.push_str(&format!("{name} {}\n", hex::encode(&bytes)));
+    }
+    let note = log
+        .sign(&test.federation.id(), &test.author(0), &test.keys[0])
+        .unwrap();
+    out.push_str(&format!("root {}\n", hex::encode(log.root().0)));
+    out.push_str(&note.encode());
+    out
+}
+
+#[test]
+fn register_vectors() {
+    assert_eq!(
+        register_vector(),
+        include_str!("spec/register.txt"),
+        "SPEC.md, \"The register of reads\", and tests/spec/register.txt move with the encoding"
+    );
+}

@@ -219,8 +219,26 @@ impl Peer {
         }
     }
 
+    /// The URL of `path`. A read of subjects' records (a lookup, a listing,
+    /// an export) states the tests' purpose and legal basis unless the
+    /// path states either itself: every such read is registered and needs
+    /// them.
     fn url(&self, path: &str) -> String {
-        format!("http://{}:{}{path}", self.host, self.http_port)
+        let reads = ["/v1/subjects/", "/v1/listings/", "/v1/export"];
+        let stated = if reads.iter().any(|r| path.starts_with(r))
+            && !path.contains("purpose=")
+            && !path.contains("legal_basis=")
+        {
+            format!(
+                "{}purpose={}&legal_basis={}",
+                if path.contains('?') { '&' } else { '?' },
+                credence_node::client::query_value(crate::PURPOSE),
+                credence_node::client::query_value(crate::LEGAL_BASIS)
+            )
+        } else {
+            String::new()
+        };
+        format!("http://{}:{}{path}{stated}", self.host, self.http_port)
     }
 
     fn try_get(&self, path: &str) -> Option<Value> {

@@ -10,6 +10,12 @@ pub mod netlab;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+/// The purpose the tests state for their reads of subjects' records
+/// (every read is registered and needs one).
+pub const PURPOSE: &str = "end-to-end test of the node";
+/// The legal basis the tests state for their reads.
+pub const LEGAL_BASIS: &str = "credence test suite";
+
 /// The `credence` binary built by this workspace (`cargo test --workspace`
 /// builds it, since `credence-node` has integration tests of its own).
 /// `CREDENCE_BIN` overrides it.
@@ -185,7 +191,18 @@ implements = ["high-consumption-ban", "more-inspections"]
 
 /// Exports `from` and imports the bundle into `to`.
 pub fn transfer(from: &Path, to: &Path, bundle: &Path) -> Run {
-    credence(&["export", "--data", arg(from), "--out", arg(bundle)]).ok();
+    credence(&[
+        "export",
+        "--purpose",
+        PURPOSE,
+        "--legal-basis",
+        LEGAL_BASIS,
+        "--data",
+        arg(from),
+        "--out",
+        arg(bundle),
+    ])
+    .ok();
     credence(&["import", "--data", arg(to), arg(bundle)]).ok()
 }
 

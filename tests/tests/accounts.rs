@@ -40,7 +40,10 @@ fn each_account_gets_what_its_role_grants_and_no_more() {
     let reader = add(&data, "tax-desk-1", "reader");
     let auditor = add(&data, "audit-office", "auditor");
     let node = c.at("market");
-    let subject = format!("/v1/subjects/{}", credence_protocol::testkit::uscc(31));
+    let subject = format!(
+        "/v1/subjects/{}?purpose=supplier%20check&legal_basis=Procurement%20Law%20art.%2022",
+        credence_protocol::testkit::uscc(31)
+    );
     let notice = serde_json::to_string(&listing(32)).expect("JSON");
 
     // A reader looks up; it may not issue nor read the register.
@@ -55,7 +58,7 @@ fn each_account_gets_what_its_role_grants_and_no_more() {
         message.contains("tax-desk-1") && message.contains("operator or admin"),
         "{message}"
     );
-    let (status, _) = node.request("GET", "/v1/queries", Some(&reader), None);
+    let (status, _) = node.request("GET", "/v1/register", Some(&reader), None);
     assert_eq!(status, 403);
     // A reader queries the federation; the register names its account,
     // and an auditor reads it. The auditor may not issue.
@@ -67,9 +70,9 @@ fn each_account_gets_what_its_role_grants_and_no_more() {
     .to_string();
     let (status, answer) = node.request("POST", "/v1/query", Some(&reader), Some(&ask));
     assert_eq!(status, 200, "{answer}");
-    let (status, answer) = node.request("GET", "/v1/queries", Some(&auditor), None);
+    let (status, answer) = node.request("GET", "/v1/register", Some(&auditor), None);
     assert_eq!(status, 200, "{answer}");
-    let accounts: Vec<&str> = answer["queries"]
+    let accounts: Vec<&str> = answer["records"]
         .as_array()
         .map(|records| {
             records

@@ -12,9 +12,19 @@ fn with_arg(mut args: Vec<String>, name: &str, value: &str) -> Vec<String> {
 
 fn notice_count(data: &std::path::Path, fed: &TwoAuthorities) -> String {
     let out = fed.path("count.bundle");
-    credence(&["export", "--data", arg(data), "--out", arg(&out)])
-        .ok()
-        .stdout
+    credence(&[
+        "export",
+        "--purpose",
+        credence_tests::PURPOSE,
+        "--legal-basis",
+        credence_tests::LEGAL_BASIS,
+        "--data",
+        arg(data),
+        "--out",
+        arg(&out),
+    ])
+    .ok()
+    .stdout
 }
 
 // A malformed USCC names the expected check character; an unknown category
@@ -143,6 +153,10 @@ fn data_directory_in_use_is_refused() {
     drop(holder);
     let shown = credence(&[
         "show",
+        "--purpose",
+        credence_tests::PURPOSE,
+        "--legal-basis",
+        credence_tests::LEGAL_BASIS,
         "--data",
         arg(&fed.issuer),
         "--subject",
@@ -243,7 +257,18 @@ fn wrong_files_are_refused() {
         "{}",
         genesis.stderr
     );
-    let unknown = credence(&["show", "--data", arg(&fed.issuer), "--listing", "00"]).code(2);
+    let unknown = credence(&[
+        "show",
+        "--purpose",
+        credence_tests::PURPOSE,
+        "--legal-basis",
+        credence_tests::LEGAL_BASIS,
+        "--data",
+        arg(&fed.issuer),
+        "--listing",
+        "00",
+    ])
+    .code(2);
     assert!(
         unknown.stderr.contains("64 hex characters"),
         "{}",

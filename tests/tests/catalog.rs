@@ -43,9 +43,19 @@ fn add(data: &std::path::Path, list: &str, extra: &[&str]) -> Vec<String> {
 
 fn notice_count(fed: &credence_tests::TwoAuthorities) -> String {
     let out = fed.path("count.bundle");
-    credence(&["export", "--data", arg(&fed.issuer), "--out", arg(&out)])
-        .ok()
-        .stdout
+    credence(&[
+        "export",
+        "--purpose",
+        credence_tests::PURPOSE,
+        "--legal-basis",
+        credence_tests::LEGAL_BASIS,
+        "--data",
+        arg(&fed.issuer),
+        "--out",
+        arg(&out),
+    ])
+    .ok()
+    .stdout
 }
 
 #[test]
@@ -88,9 +98,19 @@ fn the_catalog_sets_defaults_and_limits_of_listings() {
         added.stdout
     );
     let listing = added.issued_id();
-    let shown = credence(&["show", "--data", arg(&fed.issuer), "--listing", &listing])
-        .ok()
-        .stdout;
+    let shown = credence(&[
+        "show",
+        "--purpose",
+        credence_tests::PURPOSE,
+        "--legal-basis",
+        credence_tests::LEGAL_BASIS,
+        "--data",
+        arg(&fed.issuer),
+        "--listing",
+        &listing,
+    ])
+    .ok()
+    .stdout;
     let effective = Timestamp::parse("2026-01-01").unwrap();
     let year = 365 * DAY_MS;
     let expected = format!(

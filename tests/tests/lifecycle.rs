@@ -69,6 +69,10 @@ fn listing_lifecycle_then_audit() {
     transfer(&fed.issuer, &fed.implementer, &bundle);
     let shown = credence(&[
         "show",
+        "--purpose",
+        credence_tests::PURPOSE,
+        "--legal-basis",
+        credence_tests::LEGAL_BASIS,
         "--data",
         arg(&fed.implementer),
         "--subject",
@@ -121,6 +125,10 @@ fn listing_lifecycle_then_audit() {
     let exported = fed.path("implementer.bundle");
     credence(&[
         "export",
+        "--purpose",
+        credence_tests::PURPOSE,
+        "--legal-basis",
+        credence_tests::LEGAL_BASIS,
         "--data",
         arg(&fed.implementer),
         "--out",
@@ -146,9 +154,19 @@ fn listing_lifecycle_then_audit() {
 }
 
 fn show_listing(data: &std::path::Path, listing: &str) -> String {
-    credence(&["show", "--data", arg(data), "--listing", listing])
-        .ok()
-        .stdout
+    credence(&[
+        "show",
+        "--purpose",
+        credence_tests::PURPOSE,
+        "--legal-basis",
+        credence_tests::LEGAL_BASIS,
+        "--data",
+        arg(data),
+        "--listing",
+        listing,
+    ])
+    .ok()
+    .stdout
 }
 
 // One flipped byte inside an envelope: the audit exits 1 and names the

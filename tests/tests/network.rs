@@ -315,28 +315,33 @@ fn a_cross_region_query_returns_signed_answers_and_both_registers_hold_it() {
         assert!(SignedAnswer::verify(&federation, &request_id, forged).is_err());
     }
     let request_hex = answer["request_id"].as_str().unwrap().to_string();
-    let sent = tax.get("/v1/queries");
+    let sent = tax.get("/v1/register");
     assert!(
-        sent["queries"]
+        sent["records"]
             .as_array()
             .unwrap()
             .iter()
-            .any(|r| r["direction"] == "sent"
+            .any(|r| r["kind"] == "query-sent"
                 && r["request_id"] == request_hex.as_str()
-                && r["purpose"] == "procurement award")
+                && r["account"] == "operator"
+                && r["purpose"] == "procurement award"),
+        "{sent}"
     );
     for handle in ["market", "court"] {
         let peer = c.peer(handle);
-        let register = peer.get("/v1/queries");
-        assert!(
-            register["queries"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .any(|r| r["direction"] == "received"
-                    && r["request_id"] == request_hex.as_str()
-                    && r["legal_basis"] == "Government Procurement Law art. 22"),
-            "{handle}: {register}"
+        wait_for(
+            &format!("{handle} registered the query it answered"),
+            || {
+                peer.get("/v1/register")["records"]
+                    .as_array()
+                    .is_some_and(|records| {
+                        records.iter().any(|r| {
+                            r["kind"] == "query-answered"
+                                && r["request_id"] == request_hex.as_str()
+                                && r["legal_basis"] == "Government Procurement Law art. 22"
+                        })
+                    })
+            },
         );
     }
 }
@@ -457,6 +462,10 @@ fn operator_commands_go_through_the_running_node() {
     assert!(status.stdout.contains("peers (1)"), "{}", status.stdout);
     let shown = credence_tests::credence(&[
         "show",
+        "--purpose",
+        credence_tests::PURPOSE,
+        "--legal-basis",
+        credence_tests::LEGAL_BASIS,
         "--data",
         credence_tests::arg(&dir),
         "--listing",
@@ -470,6 +479,10 @@ fn operator_commands_go_through_the_running_node() {
     );
     let shown_json = credence_tests::credence(&[
         "show",
+        "--purpose",
+        credence_tests::PURPOSE,
+        "--legal-basis",
+        credence_tests::LEGAL_BASIS,
         "--data",
         credence_tests::arg(&dir),
         "--listing",
@@ -501,6 +514,10 @@ fn operator_commands_go_through_the_running_node() {
     c.peer("market").stop();
     let offline = credence_tests::credence(&[
         "show",
+        "--purpose",
+        credence_tests::PURPOSE,
+        "--legal-basis",
+        credence_tests::LEGAL_BASIS,
         "--data",
         credence_tests::arg(&dir),
         "--listing",

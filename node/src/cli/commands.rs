@@ -47,6 +47,7 @@ pub(super) fn run(command: Command, json: bool) -> Result<i32> {
         }
         Command::Federation(command) => federation(command, json)?,
         Command::Account(command) => super::account::account(command, json)?,
+        Command::Register(command) => return super::register::register(command, json),
         Command::RotateKey { data } => {
             let key = node::prepare_next_key(&data.data)?;
             println!(
@@ -85,9 +86,10 @@ pub(super) fn run(command: Command, json: bool) -> Result<i32> {
             let tasks = Operator::open(&data.data)?.tasks(at)?;
             emit(json, &tasks, render::tasks)?;
         }
-        Command::Export { data, out } => {
+        Command::Export { data, out, stated } => {
+            let stated = stated.checked()?;
             let operator = Operator::open(&data.data)?;
-            let bytes = operator.export()?;
+            let bytes = operator.export(&stated)?;
             std::fs::write(&out, &bytes).with_context(|| format!("writing {}", out.display()))?;
             println!(
                 "exported {} bytes{} to {}",
@@ -190,21 +192,9 @@ fn query(args: QueryArgs, json: bool) -> Result<()> {
     };
     let answer: QueryView = client.post("/v1/query", &body)?;
     if let Some(path) = &args.receipt {
-        let genesis = node::read_roster(&args.data.data.join(node::ROSTER_FILE))
-            .with_context(|| "reading the federation's roster to check the receipt")?;
         // The roster as the node holds it now: answers may hold notices of
         // members added since genesis, or signed under a rotated key.
-        let versions: crate::views::VersionsView = client.get("/v1/federation/versions")?;
-        let versions = versions
-            .versions
-            .iter()
-            .map(|text| {
-                let bytes = hex::decode(text).context("a roster version from the node")?;
-                credence_protocol::governance::SignedVersion::from_bytes(&bytes)
-                    .context("a roster version from the node")
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let federation = node::federation_with(genesis, versions)?;
+        let federation = super::operator::running_federation(&client, &args.data.data)?;
         write_receipt(path, &answer, &federation)?;
     }
     emit(json, &answer, |a| render::query(&args.subject, a))?;
@@ -404,9 +394,10 @@ fn objection(command: ObjectionCommand, json: bool) -> Result<()> {
 }
 
 fn show(args: ShowArgs, json: bool) -> Result<()> {
+    let stated = args.stated.checked()?;
     let operator = Operator::open(&args.data.data)?;
     if let Some(id) = args.listing {
-        let listing = operator.listing(&id, args.at)?;
+        let listing = operator.listing(&id, args.at, &stated)?;
         return emit(json, &listing, |l| render::listing(l, true));
     }
     let Some(subject) = args.subject else {
@@ -416,6 +407,6 @@ fn show(args: ShowArgs, json: bool) -> Result<()> {
     if let Err(error) = kind.check_identifier(&subject) {
         eprintln!("warning: {error}");
     }
-    let view = operator.subject(kind, &subject, args.at)?;
+    let view = operator.subject(kind, &subject, args.at, &stated)?;
     emit(json, &view, render::subject)
 }

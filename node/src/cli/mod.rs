@@ -8,6 +8,7 @@ mod audit;
 mod commands;
 mod federation;
 mod operator;
+mod register;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -87,7 +88,13 @@ enum Command {
         /// The bundle file to write.
         #[arg(long)]
         out: PathBuf,
+        #[command(flatten)]
+        stated: StatedArgs,
     },
+    /// The node's register of reads: every lookup, listing shown, query
+    /// sent or answered and export, with who, why and under what law.
+    #[command(subcommand)]
+    Register(RegisterCommand),
     /// Ingest another node's bundle (offline transfer), validating every notice.
     Import {
         #[command(flatten)]
@@ -206,6 +213,27 @@ enum ReceiptCommand {
         /// it rotated; repeatable.
         #[arg(long = "version", value_name = "FILE")]
         versions: Vec<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum RegisterCommand {
+    /// Show records of the register, oldest first.
+    Show {
+        #[command(flatten)]
+        data: DataDir,
+        /// The first record's index.
+        #[arg(long, default_value_t = 0)]
+        from: u64,
+        /// How many records at most (1 to 1,000).
+        #[arg(long, default_value_t = 100)]
+        limit: u64,
+    },
+    /// Verify the register: every record decodes and states its purpose
+    /// and legal basis, and their Merkle root is the one the node signs.
+    Verify {
+        #[command(flatten)]
+        data: DataDir,
     },
 }
 
@@ -667,6 +695,27 @@ struct ShowArgs {
     /// Time to show the status at (default: now).
     #[arg(long, value_parser = parse_time)]
     at: Option<Timestamp>,
+    #[command(flatten)]
+    stated: StatedArgs,
+}
+
+/// Why a subject's records are read: required, and registered with the
+/// read in the node's register of reads.
+#[derive(Debug, Args)]
+struct StatedArgs {
+    /// The purpose of the read.
+    #[arg(long)]
+    purpose: String,
+    /// The law that allows it.
+    #[arg(long)]
+    legal_basis: String,
+}
+
+impl StatedArgs {
+    fn checked(self) -> Result<crate::daemon::Stated> {
+        crate::daemon::Stated::new(Some(self.purpose), Some(self.legal_basis))
+            .map_err(anyhow::Error::msg)
+    }
 }
 
 fn parse_time(text: &str) -> Result<Timestamp, String> {

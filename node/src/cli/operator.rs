@@ -3,11 +3,15 @@
 //! opened directly when it does not. Both give the same typed answers
 //! (`crate::views`), so the output is the same either way.
 
-use crate::client::{Client, ClientError};
+use crate::accounts::NODE_ACCOUNT;
+use crate::client::{Client, ClientError, query_value};
+use crate::daemon::{Stated, register};
 use crate::node::{self, Node};
 use crate::views::{IssueAnswer, ListingView, SubjectView, TasksView};
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use credence_protocol::model::{NoticeId, NoticeKind, SubjectKey, SubjectKind};
+use credence_protocol::register::ReadKind;
+use credence_protocol::store::Store;
 use credence_protocol::time::Timestamp;
 use std::path::Path;
 
@@ -25,6 +29,36 @@ fn kind_name(kind: SubjectKind) -> &'static str {
         SubjectKind::OtherOrganisation => "other-organisation",
         SubjectKind::NaturalPerson => "natural-person",
     }
+}
+
+/// The current roster of a running node's chain: the data directory's
+/// genesis roster and the signed versions the node holds (each verified
+/// here from version 0).
+pub(super) fn running_federation(
+    client: &Client,
+    dir: &Path,
+) -> Result<credence_protocol::roster::Federation> {
+    let genesis = node::read_roster(&dir.join(node::ROSTER_FILE))
+        .with_context(|| "reading the federation's genesis roster")?;
+    let versions: crate::views::VersionsView = client.get("/v1/federation/versions")?;
+    let versions = versions
+        .versions
+        .iter()
+        .map(|text| {
+            let bytes = hex::decode(text).context("a roster version from the node")?;
+            credence_protocol::governance::SignedVersion::from_bytes(&bytes)
+                .context("a roster version from the node")
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(node::federation_with(genesis, versions)?)
+}
+
+fn stated_query(stated: &Stated, first: char) -> String {
+    format!(
+        "{first}purpose={}&legal_basis={}",
+        query_value(&stated.purpose),
+        query_value(&stated.legal_basis)
+    )
 }
 
 fn at_query(at: Option<Timestamp>, first: char) -> String {
@@ -79,44 +113,67 @@ impl Operator {
         }
     }
 
-    /// A subject's listings.
+    /// A subject's listings; the read is registered.
     pub(super) fn subject(
         &self,
         kind: SubjectKind,
         id: &str,
         at: Option<Timestamp>,
+        stated: &Stated,
     ) -> Result<SubjectView> {
         let Some(key) = SubjectKey::new(kind, id) else {
             bail!("{id:?} is not an 18-character identifier");
         };
         match self {
             Operator::Running(client) => Ok(client.get(&format!(
-                "/v1/subjects/{id}?kind={}{}",
+                "/v1/subjects/{id}?kind={}{}{}",
                 kind_name(kind),
-                at_query(at, '&')
+                at_query(at, '&'),
+                stated_query(stated, '&')
             ))?),
             Operator::Local(node) => {
-                let states = node
-                    .replica()
-                    .subject_listings(&key, at.unwrap_or_else(node::now))?;
+                let t = node::now();
+                let states = node.replica().subject_listings(&key, at.unwrap_or(t))?;
+                node.register_read(&register::local_read(
+                    ReadKind::Lookup,
+                    NODE_ACCOUNT,
+                    Some((kind, id.to_string())),
+                    stated,
+                    register::listings_digest(&states),
+                    t,
+                ))?;
                 Ok(SubjectView::new(node.federation(), id, &states))
             }
         }
     }
 
-    /// One listing with its history.
-    pub(super) fn listing(&self, id: &NoticeId, at: Option<Timestamp>) -> Result<ListingView> {
+    /// One listing with its history; the read is registered.
+    pub(super) fn listing(
+        &self,
+        id: &NoticeId,
+        at: Option<Timestamp>,
+        stated: &Stated,
+    ) -> Result<ListingView> {
         match self {
-            Operator::Running(client) => {
-                Ok(client.get(&format!("/v1/listings/{id}{}", at_query(at, '?')))?)
-            }
+            Operator::Running(client) => Ok(client.get(&format!(
+                "/v1/listings/{id}{}{}",
+                at_query(at, '?'),
+                stated_query(stated, if at.is_some() { '&' } else { '?' })
+            ))?),
             Operator::Local(node) => {
-                let Some(state) = node
-                    .replica()
-                    .listing_state(id, at.unwrap_or_else(node::now))?
-                else {
+                let t = node::now();
+                let Some(state) = node.replica().listing_state(id, at.unwrap_or(t))? else {
                     bail!("listing {id} is not in this node's records");
                 };
+                let subject = &state.listing.subject;
+                node.register_read(&register::local_read(
+                    ReadKind::Listing,
+                    NODE_ACCOUNT,
+                    Some((subject.kind, subject.id.clone())),
+                    stated,
+                    register::listings_digest(std::slice::from_ref(&state)),
+                    t,
+                ))?;
                 Ok(ListingView::new(node.federation(), &state, true))
             }
         }
@@ -137,11 +194,31 @@ impl Operator {
         }
     }
 
-    /// An audit bundle of everything the node holds.
-    pub(super) fn export(&self) -> Result<Vec<u8>> {
+    /// An audit bundle of everything the node holds; the export is
+    /// registered.
+    pub(super) fn export(&self, stated: &Stated) -> Result<Vec<u8>> {
         match self {
-            Operator::Running(client) => Ok(client.get_bytes("/v1/export")?),
-            Operator::Local(node) => Ok(node.export()?.to_bytes()?),
+            Operator::Running(client) => {
+                Ok(client.get_bytes(&format!("/v1/export{}", stated_query(stated, '?')))?)
+            }
+            Operator::Local(node) => {
+                let heads: Vec<u8> = node
+                    .replica()
+                    .store()
+                    .heads()?
+                    .iter()
+                    .flat_map(|h| h.id.0)
+                    .collect();
+                node.register_read(&register::local_read(
+                    ReadKind::Export,
+                    NODE_ACCOUNT,
+                    None,
+                    stated,
+                    register::bytes_digest(&[&heads]),
+                    node::now(),
+                ))?;
+                Ok(node.export()?.to_bytes()?)
+            }
         }
     }
 }

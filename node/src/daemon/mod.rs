@@ -10,7 +10,7 @@
 
 mod metrics;
 mod reads;
-mod register;
+pub mod register;
 
 pub use metrics::Gauges;
 pub use reads::{
@@ -18,12 +18,13 @@ pub use reads::{
     FEED_LISTINGS_DEFAULT, FEED_LISTINGS_MAX, FeedCache, PUBLIC_READS_MAX,
     PUBLIC_READS_WAITING_MAX, feed,
 };
-pub use register::{REGISTER_RECORDS_MAX, RegisterRecord};
+pub use register::{REGISTER_RECORDS_MAX, RegisterRecord, Stated};
 
 use crate::config::RunConfig;
 use crate::net::{self, Behaviour, BehaviourEvent};
 pub use crate::node::GovernRequest;
 use crate::node::{Node, NodeError, now};
+use crate::views::RegisterView;
 use crate::views::{RosterView, VersionsView};
 use credence_protocol::bundle::Bundle;
 pub use credence_protocol::engine::{
@@ -33,7 +34,8 @@ use credence_protocol::engine::{
     EngineConfig, GovernanceAnswer, Input, Level, Output, Publication, Readiness, Refusal, Verdict,
 };
 use credence_protocol::fold::{ListingState, Task};
-use credence_protocol::model::{AuthorityId, NoticeId, NoticeKind, SubjectKey};
+use credence_protocol::model::{AuthorityId, NoticeId, NoticeKind, SubjectKey, SubjectKind};
+use credence_protocol::register::ReadKind;
 use credence_protocol::store::Store;
 use credence_protocol::time::Timestamp;
 use futures::StreamExt;
@@ -104,24 +106,31 @@ pub enum Command {
     RosterVersions(Reply<VersionsView>),
     /// The signed roster version `number` of the chosen chain.
     RosterVersion(u64, Reply<credence_protocol::governance::SignedVersion>),
-    /// A subject's listings now (or at a time).
-    Subject(SubjectKey, Option<Timestamp>, Reply<Vec<ListingState>>),
-    /// One listing with its history.
-    Listing(NoticeId, Option<Timestamp>, Reply<ListingState>),
+    /// A subject's listings now (or at a time), registered as a read.
+    Subject(
+        SubjectKind,
+        String,
+        Option<Timestamp>,
+        Read,
+        Reply<Vec<ListingState>>,
+    ),
+    /// One listing with its history, registered as a read.
+    Listing(NoticeId, Option<Timestamp>, Read, Reply<ListingState>),
     /// This authority's tasks.
     Tasks(Option<Timestamp>, Reply<Vec<(Task, ListingState)>>),
     /// Published listings.
     Feed(Reply<Vec<ListingState>>),
     /// Status.
     Status(Reply<Status>),
-    /// The query register, newest first.
-    Register(usize, Reply<Vec<RegisterRecord>>),
+    /// Records of the register of reads from an index on, with its
+    /// checkpoint signed now.
+    Register(u64, usize, Reply<RegisterView>),
     /// A query.
     Query(QueryAsk, Reply<QueryResult>),
     /// Metrics in Prometheus text format.
     Metrics(Reply<String>),
-    /// An audit bundle.
-    Export(Reply<Bundle>),
+    /// An audit bundle, registered as a read.
+    Export(Read, Reply<Bundle>),
     /// The signed checkpoint of a member's log.
     Checkpoint(AuthorityId, Reply<credence_crypto::note::Note>),
     /// Take checkpoint notes (from an audit bundle, or a fixture) as if
@@ -129,6 +138,15 @@ pub enum Command {
     TakeCheckpoints(Vec<credence_crypto::note::Note>, Reply<usize>),
     /// A proof over a member's log.
     Proof(ProofAsk, Reply<ProofAnswer>),
+}
+
+/// Who reads a subject's records, and why: registered with the read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Read {
+    /// The local account.
+    pub account: String,
+    /// Purpose and legal basis.
+    pub stated: Stated,
 }
 
 /// A proof asked over a member's log.
@@ -849,18 +867,45 @@ impl Daemon {
     }
 
     fn write_record(&mut self, entry: &credence_protocol::engine::RegisterEntry) {
-        let result = RegisterRecord::of(self.node.federation(), entry).and_then(|(key, record)| {
-            let bytes = serde_json::to_vec(&record).map_err(|e| e.to_string())?;
-            self.node
-                .replica()
-                .store()
-                .register_put(entry.at, &key, &bytes)
+        let result = register::query_read(entry).and_then(|record| {
+            self.register(&record)
+                .map(|_| ())
                 .map_err(|e| e.to_string())
         });
-        match result {
-            Ok(()) => self.dirty = true,
-            Err(e) => tracing::error!("cannot write the query register: {e}"),
+        if let Err(e) = result {
+            tracing::error!("cannot write the register of reads: {e}");
         }
+    }
+
+    /// Records of the register from `from` on, with its checkpoint signed
+    /// now by this node's key.
+    fn register_page(&self, from: u64, limit: usize) -> Result<RegisterView, DaemonError> {
+        register::page(
+            self.node.replica().store(),
+            self.node.federation(),
+            &self.node.author(),
+            self.node.engine.key(),
+            from,
+            limit,
+        )
+        .map_err(DaemonError::Internal)
+    }
+
+    /// Appends a read to the register of reads (durable with the next
+    /// flush); returns its index.
+    fn register(
+        &mut self,
+        record: &credence_protocol::register::ReadRecord,
+    ) -> Result<u64, DaemonError> {
+        let bytes = record.encode().map_err(DaemonError::internal)?;
+        let index = self
+            .node
+            .replica()
+            .store()
+            .register_append(&bytes)
+            .map_err(DaemonError::internal)?;
+        self.dirty = true;
+        Ok(index)
     }
 
     fn on_swarm(&mut self, event: SwarmEvent<BehaviourEvent>) {
@@ -1109,17 +1154,46 @@ impl Daemon {
                     )));
                 }
             }
-            Command::Subject(key, at, reply) => {
-                let _ = reply.send(
-                    self.node
-                        .replica()
-                        .subject_listings(&key, at.unwrap_or(t))
-                        .map_err(DaemonError::internal),
-                );
+            Command::Subject(kind, id, at, read, reply) => {
+                let Some(key) = SubjectKey::new(kind, &id) else {
+                    let _ = reply.send(Err(DaemonError::BadRequest(format!(
+                        "{id:?} is not an 18-character identifier"
+                    ))));
+                    return;
+                };
+                // Nothing is returned that was not registered first.
+                let result = self
+                    .node
+                    .replica()
+                    .subject_listings(&key, at.unwrap_or(t))
+                    .map_err(DaemonError::internal)
+                    .and_then(|states| {
+                        let record = register::local_read(
+                            ReadKind::Lookup,
+                            &read.account,
+                            Some((kind, id)),
+                            &read.stated,
+                            register::listings_digest(&states),
+                            t,
+                        );
+                        self.register(&record).map(|_| states)
+                    });
+                let _ = reply.send(result);
             }
-            Command::Listing(id, at, reply) => {
+            Command::Listing(id, at, read, reply) => {
                 let result = match self.node.replica().listing_state(&id, at.unwrap_or(t)) {
-                    Ok(Some(state)) => Ok(state),
+                    Ok(Some(state)) => {
+                        let subject = &state.listing.subject;
+                        let record = register::local_read(
+                            ReadKind::Listing,
+                            &read.account,
+                            Some((subject.kind, subject.id.clone())),
+                            &read.stated,
+                            register::listings_digest(std::slice::from_ref(&state)),
+                            t,
+                        );
+                        self.register(&record).map(|_| state)
+                    }
                     Ok(None) => Err(DaemonError::UnknownListing(id)),
                     Err(e) => Err(DaemonError::internal(e)),
                 };
@@ -1213,19 +1287,8 @@ impl Daemon {
             Command::Status(reply) => {
                 let _ = reply.send(self.status());
             }
-            Command::Register(limit, reply) => {
-                let result = self
-                    .node
-                    .replica()
-                    .store()
-                    .register_recent(limit.min(REGISTER_RECORDS_MAX))
-                    .map_err(DaemonError::internal)
-                    .map(|records| {
-                        records
-                            .iter()
-                            .filter_map(|bytes| serde_json::from_slice(bytes).ok())
-                            .collect()
-                    });
+            Command::Register(from, limit, reply) => {
+                let result = self.register_page(from, limit);
                 let _ = reply.send(result);
             }
             Command::Query(ask, reply) => {
@@ -1276,7 +1339,30 @@ impl Daemon {
                     Ok(metrics::render(&counters, &gauges))
                 });
             }
-            Command::Export(reply) => {
+            Command::Export(read, reply) => {
+                // Registered first: what it returns is every log held,
+                // which their heads fix.
+                let heads: Vec<u8> = self
+                    .node
+                    .replica()
+                    .store()
+                    .heads()
+                    .unwrap_or_default()
+                    .iter()
+                    .flat_map(|h| h.id.0)
+                    .collect();
+                let record = register::local_read(
+                    ReadKind::Export,
+                    &read.account,
+                    None,
+                    &read.stated,
+                    register::bytes_digest(&[&heads]),
+                    t,
+                );
+                if let Err(e) = self.register(&record) {
+                    let _ = reply.send(Err(e));
+                    return;
+                }
                 // The checkpoints held, with their cosignatures, go with it.
                 let own = crate::node::bundle_checkpoints(&self.node.engine);
                 self.in_background(reply, move |replica| {

@@ -1,95 +1,225 @@
-//! The query register as stored: one JSON record per query sent or
-//! answered, under the store's register prefix.
+//! The register of reads as the node keeps and shows it
+//! ([`credence_protocol::register`]): records built for each read, the
+//! digest of what a read returned, and the records as JSON.
 
-use credence_protocol::engine::RegisterEntry;
-use credence_protocol::query::{self, Signed};
+use credence_protocol::engine::{Direction, RegisterEntry};
+use credence_protocol::fold::ListingState;
+use credence_protocol::model::{SubjectKind, TEXT_BYTES_MAX};
+use credence_protocol::query;
+use credence_protocol::register::{READ_RECORD_FORMAT, ReadKind, ReadRecord};
 use credence_protocol::roster::Federation;
+use credence_protocol::time::Timestamp;
 use serde::{Deserialize, Serialize};
 
 /// Register records in one answer.
 pub const REGISTER_RECORDS_MAX: usize = 1000;
+/// Key derivation context of a read's digest.
+const DIGEST_CONTEXT: &str = "credence/v1/read-digest";
 
-/// A record of the query register, as stored (JSON) and shown.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+/// Why a read is made: both are required, and registered.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stated {
+    /// The purpose of the read.
+    pub purpose: String,
+    /// The law that allows it.
+    pub legal_basis: String,
+}
+
+impl Stated {
+    /// Checks both are given and within bounds; says which is wrong.
+    pub fn new(purpose: Option<String>, legal_basis: Option<String>) -> Result<Stated, String> {
+        let check = |field: &str, value: Option<String>| -> Result<String, String> {
+            match value {
+                Some(text) if !text.trim().is_empty() && text.len() <= TEXT_BYTES_MAX => Ok(text),
+                Some(_) => Err(format!("{field}: 1 to {TEXT_BYTES_MAX} bytes")),
+                None => Err(format!(
+                    "{field}: required; every read of a subject's records states its purpose and legal basis, and is registered"
+                )),
+            }
+        };
+        Ok(Stated {
+            purpose: check("purpose", purpose)?,
+            legal_basis: check("legal_basis", legal_basis)?,
+        })
+    }
+}
+
+/// The digest of listings returned: BLAKE3 (keyed for reads) over each
+/// listing's id and the id of every notice folded into it, in order. It
+/// fixes what the reader was shown without keeping it.
+pub fn listings_digest(states: &[ListingState]) -> [u8; 32] {
+    let mut hasher = blake3::Hasher::new_derive_key(DIGEST_CONTEXT);
+    for state in states {
+        hasher.update(&state.id.0);
+        for entry in &state.history {
+            hasher.update(&entry.id.0);
+        }
+    }
+    *hasher.finalize().as_bytes()
+}
+
+/// The digest of bytes returned (an export, the signed answers of a
+/// query).
+pub fn bytes_digest(parts: &[&[u8]]) -> [u8; 32] {
+    let mut hasher = blake3::Hasher::new_derive_key(DIGEST_CONTEXT);
+    for part in parts {
+        hasher.update(&(part.len() as u64).to_le_bytes());
+        hasher.update(part);
+    }
+    *hasher.finalize().as_bytes()
+}
+
+/// The record of a local read.
+pub fn local_read(
+    kind: ReadKind,
+    account: &str,
+    subject: Option<(SubjectKind, String)>,
+    stated: &Stated,
+    digest: [u8; 32],
+    at: Timestamp,
+) -> ReadRecord {
+    ReadRecord {
+        format: READ_RECORD_FORMAT,
+        at,
+        kind,
+        account: Some(account.to_string()),
+        requester: None,
+        subject,
+        purpose: stated.purpose.clone(),
+        legal_basis: stated.legal_basis.clone(),
+        digest,
+        request: None,
+    }
+}
+
+/// The record of a query sent or answered, from the engine's entry. A
+/// query sent in the process itself (the devnet) is registered under the
+/// node's own account.
+pub fn query_read(entry: &RegisterEntry) -> Result<ReadRecord, String> {
+    let id = entry.query.id().map_err(|e| e.to_string())?;
+    let request = &entry.query.request;
+    let mut answers = Vec::with_capacity(entry.answers.len());
+    for a in &entry.answers {
+        answers.push(
+            a.answer
+                .signed
+                .encode::<{ query::ANSWER_BYTES_MAX }>()
+                .map_err(|e| e.to_string())?,
+        );
+    }
+    let parts: Vec<&[u8]> = answers.iter().map(Vec::as_slice).collect();
+    let (kind, account, requester) = match entry.direction {
+        Direction::Sent => (
+            ReadKind::QuerySent,
+            Some(
+                entry
+                    .account
+                    .clone()
+                    .unwrap_or_else(|| crate::accounts::NODE_ACCOUNT.to_string()),
+            ),
+            None,
+        ),
+        Direction::Received => (ReadKind::QueryAnswered, None, Some(request.requester)),
+    };
+    Ok(ReadRecord {
+        format: READ_RECORD_FORMAT,
+        at: entry.at,
+        kind,
+        account,
+        requester,
+        subject: Some((request.subject_kind, request.subject_id.clone())),
+        purpose: request.purpose.clone(),
+        legal_basis: request.legal_basis.clone(),
+        digest: bytes_digest(&parts),
+        request: Some(id.0),
+    })
+}
+
+/// A register record as shown.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RegisterRecord {
-    /// `sent` or `received`.
-    pub direction: String,
+    /// Its index in the register.
+    pub index: u64,
     /// When it was recorded (ms).
     pub at: u64,
-    /// The request id (hex).
-    pub request_id: String,
-    /// The requester.
-    pub requester: String,
-    /// The requester's name.
-    pub requester_name: String,
-    /// The subject identifier.
-    pub subject: String,
+    /// `lookup`, `listing`, `query-sent`, `query-answered` or `export`.
+    pub kind: String,
+    /// The local account that read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
+    /// The member whose query was answered, and its name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requester: Option<String>,
+    /// The subject identifier (none for an export of everything).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
     /// Purpose stated.
     pub purpose: String,
     /// Legal basis stated.
     pub legal_basis: String,
-    /// The signed request (hex of its encoding).
-    pub request: String,
-    /// Responders and the BLAKE3 digest of each one's signed answer (the
-    /// answers themselves, up to 8 MiB each, are the requester's to keep).
-    pub answer_digests: Vec<(String, String)>,
-    /// Members that did not answer.
-    pub missing: Vec<String>,
-    /// The local account that asked (a query sent through the API); none
-    /// for a query received from a member, or one recorded before
-    /// accounts.
+    /// Digest of what was returned (hex).
+    pub digest: String,
+    /// The query request id (hex), for a query.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub account: Option<String>,
-}
-
-fn hex_of(signed: &Signed) -> Result<String, String> {
-    signed
-        .encode::<{ query::QUERY_BYTES_MAX + 64 }>()
-        .map(hex::encode)
-        .map_err(|e| e.to_string())
+    pub request_id: Option<String>,
+    /// The record's canonical bytes (hex), which the register's Merkle
+    /// root covers: what `credence register verify` checks.
+    pub bytes: String,
 }
 
 impl RegisterRecord {
-    /// The record of an engine's register entry, with its store key.
+    /// The record at `index`, of canonical bytes `bytes`, as shown.
     pub fn of(
         federation: &Federation,
-        entry: &RegisterEntry,
-    ) -> Result<([u8; 32], RegisterRecord), String> {
-        let id = entry.query.id().map_err(|e| e.to_string())?;
-        let request = &entry.query.request;
-        let mut answer_digests = Vec::with_capacity(entry.answers.len());
-        for a in &entry.answers {
-            let signed = a
-                .answer
-                .signed
-                .encode::<{ query::ANSWER_BYTES_MAX }>()
-                .map_err(|e| e.to_string())?;
-            answer_digests.push((
-                a.responder.to_string(),
-                blake3::hash(&signed).to_hex().to_string(),
-            ));
+        index: u64,
+        record: &ReadRecord,
+        bytes: &[u8],
+    ) -> RegisterRecord {
+        RegisterRecord {
+            index,
+            at: record.at.0,
+            kind: record.kind.name().into(),
+            account: record.account.clone(),
+            requester: record
+                .requester
+                .map(|r| format!("{} ({})", federation.name_of(&r), r)),
+            subject: record.subject.as_ref().map(|(_, id)| id.clone()),
+            purpose: record.purpose.clone(),
+            legal_basis: record.legal_basis.clone(),
+            digest: hex::encode(record.digest),
+            request_id: record.request.map(hex::encode),
+            bytes: hex::encode(bytes),
         }
-        let record = RegisterRecord {
-            direction: entry.direction.name().into(),
-            at: entry.at.0,
-            request_id: id.to_hex(),
-            requester: request.requester.to_string(),
-            requester_name: federation.name_of(&request.requester),
-            subject: request.subject_id.clone(),
-            purpose: request.purpose.clone(),
-            legal_basis: request.legal_basis.clone(),
-            request: hex_of(&entry.query.signed)?,
-            answer_digests,
-            missing: entry
-                .missing
-                .iter()
-                .map(|(a, why)| format!("{}: {why}", federation.name_of(a)))
-                .collect(),
-            account: entry.account.clone(),
-        };
-        // A query sent and the same query answered here are two records.
-        let mut key = id.0;
-        key[0] ^= u8::from(entry.direction == credence_protocol::engine::Direction::Sent);
-        Ok((key, record))
     }
+}
+
+/// Records of a node's register from `from` on (at most `limit`, capped
+/// at [`REGISTER_RECORDS_MAX`]), with its checkpoint signed now by `key`
+/// for `member`.
+pub fn page(
+    store: &crate::store::SledStore,
+    federation: &Federation,
+    member: &credence_protocol::model::AuthorityId,
+    key: &credence_crypto::AuthorityKey,
+    from: u64,
+    limit: usize,
+) -> Result<crate::views::RegisterView, String> {
+    let log = store.register_log().map_err(|e| e.to_string())?;
+    let records = store
+        .register_records(from, limit.min(REGISTER_RECORDS_MAX))
+        .map_err(|e| e.to_string())?;
+    let mut shown = Vec::with_capacity(records.len());
+    for (index, bytes) in records {
+        let record =
+            ReadRecord::decode(&bytes).map_err(|e| format!("register record {index}: {e}"))?;
+        shown.push(RegisterRecord::of(federation, index, &record, &bytes));
+    }
+    let note = log
+        .sign(&federation.id(), member, key)
+        .map_err(|e| e.to_string())?;
+    Ok(crate::views::RegisterView {
+        size: log.size(),
+        checkpoint: note.encode(),
+        records: shown,
+    })
 }

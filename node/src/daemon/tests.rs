@@ -37,8 +37,20 @@ async fn whole_store_reads_run_off_the_loop_and_are_bounded() {
     let live_feed = feed(daemon.node.replica(), t).unwrap();
 
     let (reply, answer) = oneshot::channel();
-    daemon.on_command(Command::Export(reply));
+    let read = Read {
+        account: "audit-office".into(),
+        stated: Stated {
+            purpose: "annual audit".into(),
+            legal_basis: "Audit Law art. 20".into(),
+        },
+    };
+    daemon.on_command(Command::Export(read, reply));
     let exported = answer.await.unwrap().unwrap();
+    // The export was registered, under the account that made it.
+    let page = daemon.register_page(0, 10).unwrap();
+    assert_eq!(page.size, 1);
+    assert_eq!(page.records[0].kind, "export");
+    assert_eq!(page.records[0].account.as_deref(), Some("audit-office"));
     assert_eq!(exported.envelopes, live.envelopes);
     assert_eq!(exported.heads, live.heads);
     let (reply, answer) = oneshot::channel();

@@ -14,9 +14,10 @@ pub(super) const REFERRING: u8 = b'r';
 pub(super) const SUBJECT: u8 = b's';
 pub(super) const FORK: u8 = b'f';
 pub(super) const META: u8 = b'm';
-pub(super) const REGISTER: u8 = b'q';
+pub(super) const REGISTER: u8 = b'g';
 pub(super) const ROSTER: u8 = b'v';
 pub(super) const META_COUNT: &[u8] = b"count";
+pub(super) const META_REGISTER: &[u8] = b"register";
 pub(super) const META_FEDERATION: &[u8] = b"federation";
 
 pub(super) fn key(prefix: u8, parts: &[&[u8]]) -> Vec<u8> {

@@ -26,14 +26,14 @@
 //! one), `view` (reads over the layers and sled, and the read-only
 //! snapshot), and this file (the store itself).
 
+use credence_crypto::merkle::Frontier;
 use credence_crypto::merkle::leaf_hash;
 use credence_protocol::model::{AuthorityId, FederationId, NoticeId, RosterHash, SubjectKey};
+use credence_protocol::register::RegisterLog;
 use credence_protocol::store::{Append, ForkEvidence, Head, Orphan, Store};
-use credence_protocol::time::Timestamp;
 use std::collections::{BTreeMap, VecDeque};
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Why the store failed.
 #[derive(Debug, thiserror::Error)]
@@ -109,14 +109,9 @@ pub struct SledStore {
     /// Every author's head (at most one per roster member), kept in memory
     /// because every ingest reads one.
     heads: BTreeMap<AuthorityId, Head>,
-    /// Records in the query register.
-    register_count: AtomicU64,
-    /// Records the register keeps.
-    register_kept_max: u64,
+    /// The register of reads: its frontier, kept beside its records.
+    register: std::sync::Mutex<RegisterLog>,
 }
-
-/// Query register records kept; past it the oldest are removed.
-pub const REGISTER_RECORDS_KEPT_MAX: u64 = 100_000;
 
 mod layout;
 /// The reads of [`Store`] through `self.view()` and `self.heads`, the same
@@ -353,51 +348,61 @@ impl SledStore {
         self.writer.request_flush()
     }
 
-    /// Appends a record to the query register under `(at, id)`. The
-    /// register lives beside the notices but outside the replicated state;
-    /// it is made durable by the next [`Store::flush`].
-    pub fn register_put(
-        &self,
-        at: Timestamp,
-        id: &[u8; 32],
-        record: &[u8],
-    ) -> Result<(), StoreError> {
-        let mut key = Vec::with_capacity(41);
-        key.push(REGISTER);
-        key.extend_from_slice(&at.0.to_be_bytes());
-        key.extend_from_slice(id);
-        if self.tree.insert(key, record)?.is_none() {
-            let held = self.register_count.fetch_add(1, Ordering::SeqCst) + 1;
-            if held > self.register_kept_max {
-                // Retention: the oldest record goes.
-                if let Some(oldest) = self.tree.scan_prefix([REGISTER]).next() {
-                    let (oldest, _) = oldest?;
-                    if self.tree.remove(oldest)?.is_some() {
-                        self.register_count.fetch_sub(1, Ordering::SeqCst);
-                    }
-                }
-            }
-        }
+    /// Appends a record (its canonical bytes) to the register of reads,
+    /// a Merkle log beside the notices but outside the replicated state:
+    /// the record and the log's new frontier are written together. It is
+    /// made durable by the next [`Store::flush`]. Returns its index.
+    pub fn register_append(&self, record: &[u8]) -> Result<u64, StoreError> {
+        let mut log = self
+            .register
+            .lock()
+            .map_err(|_| StoreError::Writer("the register lock was poisoned".into()))?;
+        let index = log.size();
+        let mut next = log.clone();
+        next.append(record);
+        let mut batch = sled::Batch::default();
+        batch.insert(key(REGISTER, &[&index.to_be_bytes()]), record);
+        batch.insert(key(META, &[META_REGISTER]), next.frontier().to_bytes());
+        self.tree.apply_batch(batch)?;
+        *log = next;
+        Ok(index)
+    }
+
+    /// Makes the register of reads durable now (a command that read on a
+    /// data directory directly, with no node running).
+    pub fn register_flush(&self) -> Result<(), StoreError> {
+        self.tree.flush()?;
         Ok(())
     }
 
-    /// Register records held.
-    pub fn register_count(&self) -> u64 {
-        self.register_count.load(Ordering::SeqCst)
+    /// The register of reads as it is: its size and root.
+    pub fn register_log(&self) -> Result<RegisterLog, StoreError> {
+        Ok(self
+            .register
+            .lock()
+            .map_err(|_| StoreError::Writer("the register lock was poisoned".into()))?
+            .clone())
     }
 
-    /// Keeps at most `max` register records (the default is
-    /// [`REGISTER_RECORDS_KEPT_MAX`]).
-    pub fn set_register_retention(&mut self, max: u64) {
-        self.register_kept_max = max.max(1);
-    }
-
-    /// The newest `limit` register records, newest first.
-    pub fn register_recent(&self, limit: usize) -> Result<Vec<Vec<u8>>, StoreError> {
+    /// Up to `limit` register records from index `from` on, with their
+    /// indexes.
+    pub fn register_records(
+        &self,
+        from: u64,
+        limit: usize,
+    ) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
         let mut records = Vec::new();
-        for item in self.tree.scan_prefix([REGISTER]).rev().take(limit) {
-            let (_, value) = item?;
-            records.push(value.to_vec());
+        for item in self
+            .tree
+            .range(key(REGISTER, &[&from.to_be_bytes()])..key(REGISTER, &[&u64::MAX.to_be_bytes()]))
+            .take(limit)
+        {
+            let (k, value) = item?;
+            let index: [u8; 8] = k
+                .get(1..9)
+                .and_then(|b| b.try_into().ok())
+                .ok_or_else(|| StoreError::Corrupt("register record key".into()))?;
+            records.push((u64::from_be_bytes(index), value.to_vec()));
         }
         Ok(records)
     }
@@ -445,7 +450,13 @@ impl SledStore {
             }
             None => 0,
         };
-        let register_count = tree.scan_prefix([REGISTER]).keys().count() as u64;
+        let register = match tree.get(key(META, &[META_REGISTER]))? {
+            Some(bytes) => RegisterLog::from_frontier(
+                Frontier::from_bytes(&bytes)
+                    .map_err(|e| StoreError::Corrupt(format!("register frontier: {e}")))?,
+            ),
+            None => RegisterLog::new(),
+        };
         let writer = Writer::start(tree.clone());
         Ok(SledStore {
             tree,
@@ -454,8 +465,7 @@ impl SledStore {
             writer,
             count,
             heads,
-            register_count: AtomicU64::new(register_count),
-            register_kept_max: REGISTER_RECORDS_KEPT_MAX,
+            register: std::sync::Mutex::new(register),
         })
     }
 
@@ -546,30 +556,35 @@ impl Drop for SledStore {
 mod tests {
     use super::*;
     use credence_crypto::merkle::Frontier;
+    use credence_protocol::time::Timestamp;
 
-    // The register keeps the newest records up to its retention.
+    // The register of reads is a Merkle log: records come back in order
+    // with their indexes, and its root survives a reopen.
     #[test]
-    fn the_register_keeps_its_newest_records_up_to_its_retention() {
+    fn the_register_is_a_merkle_log_that_survives_a_reopen() {
         let dir = tempfile::tempdir().unwrap();
-        let mut store = SledStore::open(dir.path(), FederationId([3; 32])).unwrap();
-        store.set_register_retention(10);
-        for n in 0..25u64 {
-            let mut id = [0u8; 32];
-            id[..8].copy_from_slice(&n.to_le_bytes());
-            store
-                .register_put(Timestamp(1_000 + n), &id, &n.to_le_bytes())
-                .unwrap();
-        }
-        assert_eq!(store.register_count(), 10);
-        let kept = store.register_recent(100).unwrap();
-        let kept: Vec<u64> = kept
-            .iter()
-            .map(|b| u64::from_le_bytes(b.as_slice().try_into().unwrap()))
-            .collect();
-        assert_eq!(kept, (15..25).rev().collect::<Vec<u64>>());
-        drop(store);
+        let root = {
+            let store = SledStore::open(dir.path(), FederationId([3; 32])).unwrap();
+            for n in 0..25u64 {
+                assert_eq!(store.register_append(&n.to_le_bytes()).unwrap(), n);
+            }
+            let records = store.register_records(20, 100).unwrap();
+            assert_eq!(
+                records.iter().map(|(i, _)| *i).collect::<Vec<u64>>(),
+                (20..25).collect::<Vec<u64>>()
+            );
+            assert_eq!(records[0].1, 20u64.to_le_bytes().to_vec());
+            let log = store.register_log().unwrap();
+            assert_eq!(log.size(), 25);
+            let leaves: Vec<credence_crypto::Digest> = (0..25u64)
+                .map(|n| credence_crypto::merkle::leaf_hash(&n.to_le_bytes()))
+                .collect();
+            assert_eq!(log.root(), credence_crypto::merkle::root(&leaves));
+            log.root()
+        };
         let store = SledStore::open(dir.path(), FederationId([3; 32])).unwrap();
-        assert_eq!(store.register_count(), 10);
+        assert_eq!(store.register_log().unwrap().root(), root);
+        assert_eq!(store.register_append(b"next").unwrap(), 25);
     }
 
     // The sled store passes the suite every store passes, and keeps what

@@ -1,0 +1,147 @@
+//! The register of reads with real processes: a lookup without a purpose
+//! or a legal basis is refused naming the one missing and registers
+//! nothing; every read that returns records (a lookup, a listing, a
+//! query sent and answered, an export, the command line's `show` whether
+//! or not the node runs) is registered with its account, subject,
+//! purpose and basis; the register verifies against the checkpoint the
+//! node signs, through the running node and on the data directory.
+
+use credence_tests::cluster::{cluster, listing};
+use credence_tests::{arg, credence};
+
+#[test]
+fn every_read_is_registered_and_the_register_verifies() {
+    let mut c = cluster(&["market", "tax"]);
+    c.start_all();
+    let market = c.at("market");
+    let id = market.issue(&listing(51));
+    let subject = credence_protocol::testkit::uscc(51);
+    let token = market.token();
+    let size = |peer: &credence_tests::cluster::Peer| {
+        peer.get("/v1/register")["size"].as_u64().unwrap_or(0)
+    };
+    let before = size(market);
+    for (path, missing) in [
+        (format!("/v1/subjects/{subject}?purpose=x"), "legal_basis"),
+        (format!("/v1/subjects/{subject}?legal_basis=y"), "purpose"),
+        (
+            format!("/v1/listings/{id}?purpose=%20&legal_basis=y"),
+            "purpose",
+        ),
+        ("/v1/export?purpose=x".to_string(), "legal_basis"),
+    ] {
+        let (status, answer) = market.request("GET", &path, Some(&token), None);
+        assert_eq!(status, 400, "{path}: {answer}");
+        assert!(
+            answer["error"]["message"]
+                .as_str()
+                .unwrap_or_default()
+                .starts_with(missing),
+            "{path}: {answer}"
+        );
+    }
+    assert_eq!(size(market), before, "a refused read registers nothing");
+
+    let (status, answer) = market.request(
+        "GET",
+        &format!("/v1/subjects/{subject}?purpose=credit%20check&legal_basis=Market%20Regulation%20Law%20art.%205"),
+        Some(&token),
+        None,
+    );
+    assert_eq!(status, 200, "{answer}");
+    let shown = credence(&[
+        "show",
+        "--data",
+        arg(&market.dir),
+        "--listing",
+        &id,
+        "--purpose",
+        "case review",
+        "--legal-basis",
+        "Administrative Penalty Law art. 3",
+    ])
+    .ok();
+    assert!(shown.stdout.contains("status active"), "{}", shown.stdout);
+    let page = market.get("/v1/register");
+    let records = page["records"].as_array().cloned().unwrap_or_default();
+    let lookup = records
+        .iter()
+        .find(|r| r["kind"] == "lookup" && r["purpose"] == "credit check")
+        .unwrap_or_else(|| panic!("the lookup is registered: {page}"));
+    assert_eq!(lookup["account"], "operator");
+    assert_eq!(lookup["subject"], subject.as_str());
+    assert_eq!(lookup["legal_basis"], "Market Regulation Law art. 5");
+    assert!(
+        records
+            .iter()
+            .any(|r| r["kind"] == "listing" && r["purpose"] == "case review")
+    );
+    assert!(
+        page["checkpoint"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("/register/"),
+        "{page}"
+    );
+
+    let verified = credence(&["register", "verify", "--data", arg(&market.dir)]).ok();
+    assert!(
+        verified.stdout.contains("REGISTER VALID"),
+        "{}",
+        verified.stdout
+    );
+    let listed = credence(&["register", "show", "--data", arg(&market.dir)]).ok();
+    assert!(listed.stdout.contains("credit check"), "{}", listed.stdout);
+
+    // With the node stopped: a read on the data directory is registered
+    // too, and the register verifies there.
+    c.peer("market").stop();
+    let dir = c.at("market").dir.clone();
+    credence(&[
+        "show",
+        "--data",
+        arg(&dir),
+        "--subject",
+        &subject,
+        "--purpose",
+        "offline check",
+        "--legal-basis",
+        "Administrative Penalty Law art. 3",
+    ])
+    .ok();
+    let listed = credence(&[
+        "--json",
+        "register",
+        "show",
+        "--data",
+        arg(&dir),
+        "--limit",
+        "1000",
+    ])
+    .ok();
+    assert!(listed.stdout.contains("offline check"), "{}", listed.stdout);
+    let verified = credence(&["register", "verify", "--data", arg(&dir)]).ok();
+    assert!(
+        verified.stdout.contains("REGISTER VALID"),
+        "{}",
+        verified.stdout
+    );
+    // Bad input to the command line: refused, naming it.
+    let run = credence(&[
+        "show",
+        "--data",
+        arg(&dir),
+        "--subject",
+        &subject,
+        "--purpose",
+        " ",
+        "--legal-basis",
+        "x",
+    ]);
+    assert_ne!(run.code, 0);
+    assert!(run.stderr.contains("purpose"), "{}", run.stderr);
+    let run = credence(&["register", "show", "--data", arg(&dir), "--limit", "0"]);
+    assert_ne!(run.code, 0);
+    assert!(run.stderr.contains("--limit"), "{}", run.stderr);
+    c.peer("tax").stop();
+}
