@@ -153,4 +153,16 @@ fn main() {
         "spec-vector",
         &hex::decode(hex_bytes.trim()).expect("the roster version vector is hex"),
     );
+    // SPEC.md's register of reads: its two records and its checkpoint.
+    let register = include_str!("../../protocol/tests/spec/register.txt");
+    for line in register.lines().take(2) {
+        let (name, hex_bytes) = line.split_once(' ').expect("name, then the bytes");
+        write(
+            "register",
+            name,
+            &hex::decode(hex_bytes).expect("a register record vector is hex"),
+        );
+    }
+    let note: String = register.lines().skip(3).collect::<Vec<_>>().join("\n") + "\n";
+    write("register", "checkpoint", note.as_bytes());
 }

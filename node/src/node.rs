@@ -675,8 +675,40 @@ impl Node {
     /// An audit bundle of everything this node holds, with the signed
     /// checkpoint of its own log (none while it does not issue).
     pub fn export(&self) -> Result<Bundle, NodeError> {
-        Ok(Bundle::export(self.replica())?.with_checkpoints(&bundle_checkpoints(&self.engine)))
+        let store = self.replica().store();
+        let log = store.register_log()?;
+        let records =
+            store.register_records(0, usize::try_from(log.size()).unwrap_or(usize::MAX))?;
+        let register = bundle_register(self, &log, records)?;
+        Ok(Bundle::export(self.replica())?
+            .with_checkpoints(&bundle_checkpoints(&self.engine))
+            .with_register(register))
     }
+}
+
+/// The register of reads an export carries: the records up to the log's
+/// size then (`records`), with its checkpoint signed by this node.
+pub fn bundle_register(
+    node: &Node,
+    log: &credence_protocol::register::RegisterLog,
+    records: Vec<(u64, Vec<u8>)>,
+) -> Result<credence_protocol::bundle::BundleRegister, NodeError> {
+    let note = log
+        .sign(&node.federation().id(), &node.author(), node.engine.key())
+        .map_err(|e| NodeError::Config {
+            path: "the register of reads".into(),
+            reason: e.to_string(),
+        })?;
+    let size = usize::try_from(log.size()).unwrap_or(usize::MAX);
+    Ok(credence_protocol::bundle::BundleRegister {
+        member: node.author(),
+        records: records
+            .into_iter()
+            .take(size)
+            .map(|(_, bytes)| bytes.into())
+            .collect(),
+        checkpoint: note.encode().into_bytes().into(),
+    })
 }
 
 /// The checkpoints an export carries: per log, the newest quorum-cosigned

@@ -218,6 +218,29 @@ pub fn audit(report: &AuditReport) -> String {
                 .join(", ")
         );
     }
+    match &report.register {
+        Some(register) => {
+            let kinds: Vec<String> = register
+                .kinds
+                .iter()
+                .map(|(kind, n)| format!("{kind} {n}"))
+                .collect();
+            let _ = writeln!(
+                out,
+                "register of reads of {}: {} records, each with its purpose and legal basis, under the member's signed root{}",
+                register.member.short(),
+                register.records,
+                if kinds.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", kinds.join(", "))
+                }
+            );
+        }
+        None => {
+            let _ = writeln!(out, "register of reads: not in the bundle");
+        }
+    }
     let _ = writeln!(out, "authors:");
     for author in &report.authors {
         let _ = writeln!(

@@ -9,7 +9,6 @@
 //! applies, then compares what it computed with what the bundle claims.
 
 use crate::codec::{self, CodecError};
-use crate::fold::Status;
 use crate::model::{AuthorityId, NoticeId};
 use crate::replica::{Outcome, Replica, ReplicaError, Waiting};
 use crate::roster::{Federation, RosterError};
@@ -24,7 +23,9 @@ use std::collections::{BTreeMap, BTreeSet};
 /// First bytes of every bundle file.
 pub const BUNDLE_MAGIC: &[u8; 16] = b"credence-bundle\0";
 /// Bundle format version: 3 carries the roster versions.
-pub const BUNDLE_VERSION: u16 = 3;
+pub const BUNDLE_VERSION: u16 = 4;
+/// The format before the register of reads (still read: no register).
+pub const BUNDLE_VERSION_3: u16 = 3;
 /// The previous format, still read (it has no roster versions).
 pub const BUNDLE_VERSION_2: u16 = 2;
 /// Signed checkpoints one bundle carries at most.
@@ -77,6 +78,32 @@ pub struct Bundle {
     /// any version that lost to a lower hash), in number then hash order,
     /// at most [`crate::governance::chain::VERSIONS_MAX`].
     pub roster_versions: Vec<ByteBuf>,
+    /// The exporter's register of reads, when it carries one.
+    pub register: Option<BundleRegister>,
+}
+
+/// A node's register of reads as a bundle carries it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BundleRegister {
+    /// The member whose register it is (the exporter).
+    pub member: AuthorityId,
+    /// Every record's canonical bytes, in the register's order.
+    pub records: Vec<ByteBuf>,
+    /// The register's checkpoint signed by the member (a C2SP signed
+    /// note), covering the records.
+    pub checkpoint: ByteBuf,
+}
+
+/// A bundle of format 3: the same without the register.
+#[derive(Serialize, Deserialize)]
+struct BundleV3 {
+    version: u16,
+    roster: ByteBuf,
+    envelopes: Vec<ByteBuf>,
+    heads: Vec<BundleHead>,
+    forks: Vec<BundleFork>,
+    checkpoints: Vec<ByteBuf>,
+    roster_versions: Vec<ByteBuf>,
 }
 
 /// A bundle of format 2: the same without roster versions.
@@ -169,7 +196,14 @@ impl Bundle {
                 .filter_map(|signed| signed.to_bytes().ok())
                 .map(ByteBuf::from)
                 .collect(),
+            register: None,
         })
+    }
+
+    /// The bundle with the exporter's register of reads.
+    pub fn with_register(mut self, register: BundleRegister) -> Bundle {
+        self.register = Some(register);
+        self
     }
 
     /// The bundle with these signed checkpoints added.
@@ -207,6 +241,20 @@ impl Bundle {
                 forks: old.forks,
                 checkpoints: old.checkpoints,
                 roster_versions: Vec::new(),
+                register: None,
+            });
+        }
+        if version == BUNDLE_VERSION_3 {
+            let old: BundleV3 = codec::decode_bounded::<_, BUNDLE_BYTES_MAX>("bundle", body)?;
+            return Ok(Bundle {
+                version: old.version,
+                roster: old.roster,
+                envelopes: old.envelopes,
+                heads: old.heads,
+                forks: old.forks,
+                checkpoints: old.checkpoints,
+                roster_versions: old.roster_versions,
+                register: None,
             });
         }
         let bundle: Bundle = codec::decode_bounded::<_, BUNDLE_BYTES_MAX>("bundle", body)?;
@@ -297,6 +345,19 @@ pub struct AuditReport {
     pub checkpoints: Vec<CheckpointFinding>,
     /// The roster chain replayed from version 0.
     pub roster: RosterFinding,
+    /// The exporter's register of reads, when the bundle carries one.
+    pub register: Option<RegisterFinding>,
+}
+
+/// What the audit found of the exporter's register of reads.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct RegisterFinding {
+    /// Whose register.
+    pub member: AuthorityId,
+    /// Records its signed checkpoint covers (and the audit checked).
+    pub records: u64,
+    /// Records by kind of read.
+    pub kinds: BTreeMap<&'static str, u64>,
 }
 
 impl AuditReport {
@@ -371,12 +432,17 @@ pub fn audit(
         .listings()
         .unwrap_or_else(|never| match never {})
     {
-        let status = replica
-            .listing_state(&id, at)
-            .map_err(corrupt)?
-            .map_or(Status::Withdrawn, |state| state.status);
-        *statuses.entry(status.name()).or_default() += 1;
+        let name = match replica.listing_state(&id, at).map_err(corrupt)? {
+            Some(state) => state.status.name(),
+            // Not a listing any more: void under the roster chain.
+            None => "void",
+        };
+        *statuses.entry(name).or_default() += 1;
     }
+    let register = bundle
+        .register
+        .as_ref()
+        .and_then(|register| check_register(register, replica.chain(), &mut violations));
     Ok(AuditReport {
         federation: federation.id(),
         federation_name: federation.roster().name.clone(),
@@ -387,6 +453,71 @@ pub fn audit(
         statuses,
         checkpoints,
         roster,
+        register,
+    })
+}
+
+/// Checks the exporter's register of reads: its checkpoint signed by the
+/// member under one of the keys the chain ever gave it, every record it
+/// covers decoding with its purpose and legal basis, and their Merkle
+/// root the signed one. Each failure is a violation.
+fn check_register(
+    register: &BundleRegister,
+    chain: &crate::governance::chain::Chain,
+    violations: &mut Vec<Violation>,
+) -> Option<RegisterFinding> {
+    use crate::register::{ReadRecord, check_records, verify_checkpoint};
+    let mut violation = |rule: &'static str, message: String| {
+        violations.push(Violation {
+            notice: NoticeId::default(),
+            place: None,
+            rule,
+            message,
+        });
+    };
+    let keys: Vec<credence_crypto::PublicKey> = chain
+        .current()
+        .keys
+        .get(&register.member)
+        .map(|spans| spans.iter().map(|s| s.public).collect())
+        .unwrap_or_default();
+    let note = match credence_crypto::note::Note::parse(&register.checkpoint) {
+        Ok(note) => note,
+        Err(e) => {
+            violation(
+                "register_checkpoint",
+                format!("the register's checkpoint: {e}"),
+            );
+            return None;
+        }
+    };
+    let federation = chain.genesis().federation.id();
+    let checkpoint = match verify_checkpoint(&note, &federation, &register.member, &keys) {
+        Ok(checkpoint) => checkpoint,
+        Err(e) => {
+            violation("register_checkpoint", e.to_string());
+            return None;
+        }
+    };
+    let records: Vec<Vec<u8>> = register.records.iter().map(|r| r.to_vec()).collect();
+    if let Err(e) = check_records(&records, &checkpoint) {
+        let rule = match &e {
+            crate::register::RegisterError::Field(_) => "read_without_basis",
+            _ => "register_tampered",
+        };
+        violation(rule, e.to_string());
+        return None;
+    }
+    let mut kinds: BTreeMap<&'static str, u64> = BTreeMap::new();
+    for bytes in records.iter().take(checkpoint.size as usize) {
+        if let Ok(record) = ReadRecord::decode(bytes) {
+            *kinds.entry(record.kind.name()).or_default() += 1;
+        }
+    }
+    Some(RegisterFinding {
+        member: register.member,
+        records: checkpoint.size,
+        kinds,
     })
 }
 

@@ -311,3 +311,95 @@ fn the_roster_chain_is_audited_from_version_0() {
         refused.message
     );
 }
+
+// The exporter's register of reads travels in the bundle: the audit
+// checks its signed checkpoint and every record's place under its root;
+// a record changed or without a legal basis, or a checkpoint another
+// member signed, is a violation.
+#[test]
+fn the_register_of_reads_is_audited() {
+    use credence_protocol::bundle::BundleRegister;
+    use credence_protocol::model::SubjectKind;
+    use credence_protocol::register::{READ_RECORD_FORMAT, ReadKind, ReadRecord, RegisterLog};
+    let (test, _, bundle) = exported(20);
+    let record = |n: u8, basis: &str| ReadRecord {
+        format: READ_RECORD_FORMAT,
+        at: T0.plus_ms(u64::from(n)),
+        kind: if n.is_multiple_of(2) {
+            ReadKind::Lookup
+        } else {
+            ReadKind::Export
+        },
+        account: Some("audit-office".into()),
+        requester: None,
+        subject: n
+            .is_multiple_of(2)
+            .then(|| (SubjectKind::LegalPerson, testkit::uscc(u64::from(n)))),
+        purpose: "annual audit".into(),
+        legal_basis: basis.into(),
+        digest: [n; 32],
+        request: None,
+    };
+    let records: Vec<Vec<u8>> = (0..4)
+        .map(|n| record(n, "Audit Law art. 20").encode().unwrap())
+        .collect();
+    let signed_by = |key: &credence_crypto::AuthorityKey, records: &[Vec<u8>]| {
+        let mut log = RegisterLog::new();
+        for bytes in records {
+            log.append(bytes);
+        }
+        let note = log
+            .sign(&test.federation.id(), &test.author(0), key)
+            .unwrap();
+        BundleRegister {
+            member: test.author(0),
+            records: records.iter().map(|r| ByteBuf::from(r.clone())).collect(),
+            checkpoint: ByteBuf::from(note.encode().into_bytes()),
+        }
+    };
+    let report = run(&bundle
+        .clone()
+        .with_register(signed_by(&test.keys[0], &records)));
+    assert!(report.passed(), "{:?}", report.violations);
+    let found = report.register.expect("a register finding");
+    assert_eq!(found.records, 4);
+    assert_eq!(found.kinds.get("lookup"), Some(&2));
+    // A record changed after signing.
+    let mut register = signed_by(&test.keys[0], &records);
+    register.records[1] = ByteBuf::from(record(9, "Audit Law art. 20").encode().unwrap());
+    let report = run(&bundle.clone().with_register(register));
+    assert!(
+        report
+            .violations
+            .iter()
+            .any(|v| v.rule == "register_tampered"),
+        "{:?}",
+        report.violations
+    );
+    // A record with no legal basis, signed as it is.
+    let mut bad = records.clone();
+    bad[2] = credence_protocol::codec::encode_bounded::<_, 8192>("record", &record(2, "")).unwrap();
+    let report = run(&bundle.clone().with_register(signed_by(&test.keys[0], &bad)));
+    assert!(
+        report
+            .violations
+            .iter()
+            .any(|v| v.rule == "read_without_basis"),
+        "{:?}",
+        report.violations
+    );
+    // Signed by another member's key.
+    let report = run(&bundle
+        .clone()
+        .with_register(signed_by(&test.keys[1], &records)));
+    assert!(
+        report
+            .violations
+            .iter()
+            .any(|v| v.rule == "register_checkpoint"),
+        "{:?}",
+        report.violations
+    );
+    // A bundle without one says so.
+    assert!(run(&bundle).register.is_none());
+}

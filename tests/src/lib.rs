@@ -251,3 +251,26 @@ pub fn credence_owned(args: &[String]) -> Run {
     let refs: Vec<&str> = args.iter().map(String::as_str).collect();
     credence(&refs)
 }
+
+/// The notices a data directory holds, counted in an export written to
+/// `out` (by envelopes: the export's register of reads grows with each
+/// export, the envelopes do not).
+pub fn stored_notices(data: &Path, out: &Path) -> usize {
+    credence(&[
+        "export",
+        "--purpose",
+        PURPOSE,
+        "--legal-basis",
+        LEGAL_BASIS,
+        "--data",
+        arg(data),
+        "--out",
+        arg(out),
+    ])
+    .ok();
+    let bytes = std::fs::read(out).expect("the bundle");
+    credence_protocol::bundle::Bundle::from_bytes(&bytes)
+        .expect("a bundle")
+        .envelopes
+        .len()
+}

@@ -10,21 +10,8 @@ fn with_arg(mut args: Vec<String>, name: &str, value: &str) -> Vec<String> {
     args
 }
 
-fn notice_count(data: &std::path::Path, fed: &TwoAuthorities) -> String {
-    let out = fed.path("count.bundle");
-    credence(&[
-        "export",
-        "--purpose",
-        credence_tests::PURPOSE,
-        "--legal-basis",
-        credence_tests::LEGAL_BASIS,
-        "--data",
-        arg(data),
-        "--out",
-        arg(&out),
-    ])
-    .ok()
-    .stdout
+fn notice_count(data: &std::path::Path, fed: &TwoAuthorities) -> usize {
+    credence_tests::stored_notices(data, &fed.path("count.bundle"))
 }
 
 // A malformed USCC names the expected check character; an unknown category

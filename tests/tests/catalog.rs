@@ -41,21 +41,8 @@ fn add(data: &std::path::Path, list: &str, extra: &[&str]) -> Vec<String> {
     args
 }
 
-fn notice_count(fed: &credence_tests::TwoAuthorities) -> String {
-    let out = fed.path("count.bundle");
-    credence(&[
-        "export",
-        "--purpose",
-        credence_tests::PURPOSE,
-        "--legal-basis",
-        credence_tests::LEGAL_BASIS,
-        "--data",
-        arg(&fed.issuer),
-        "--out",
-        arg(&out),
-    ])
-    .ok()
-    .stdout
+fn notice_count(fed: &credence_tests::TwoAuthorities) -> usize {
+    credence_tests::stored_notices(&fed.issuer, &fed.path("count.bundle"))
 }
 
 #[test]

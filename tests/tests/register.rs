@@ -126,6 +126,27 @@ fn every_read_is_registered_and_the_register_verifies() {
         "{}",
         verified.stdout
     );
+    // An export carries the register (its own record included), and the
+    // offline audit checks it.
+    let bundle = c.root.path().join("register.bundle");
+    credence(&[
+        "export",
+        "--data",
+        arg(&dir),
+        "--out",
+        arg(&bundle),
+        "--purpose",
+        "annual audit",
+        "--legal-basis",
+        "Audit Law art. 20",
+    ])
+    .ok();
+    let audited = credence(&["audit", arg(&bundle), "--roster", arg(&c.roster)]).ok();
+    assert!(
+        audited.stdout.contains("register of reads of") && audited.stdout.contains("export 1"),
+        "{}",
+        audited.stdout
+    );
     // Bad input to the command line: refused, naming it.
     let run = credence(&[
         "show",

@@ -1363,11 +1363,36 @@ impl Daemon {
                     let _ = reply.send(Err(e));
                     return;
                 }
-                // The checkpoints held, with their cosignatures, go with it.
+                // The checkpoints held, with their cosignatures, go with it,
+                // and the register of reads (this export's record in it)
+                // signed now; its records are read off the loop.
                 let own = crate::node::bundle_checkpoints(&self.node.engine);
+                let log = match self.node.replica().store().register_log() {
+                    Ok(log) => log,
+                    Err(e) => {
+                        let _ = reply.send(Err(DaemonError::internal(e)));
+                        return;
+                    }
+                };
+                let empty = match crate::node::bundle_register(&self.node, &log, Vec::new()) {
+                    Ok(register) => register,
+                    Err(e) => {
+                        let _ = reply.send(Err(DaemonError::internal(e)));
+                        return;
+                    }
+                };
+                let size = usize::try_from(log.size()).unwrap_or(usize::MAX);
+                let snapshot = self.node.replica().store().snapshot();
                 self.in_background(reply, move |replica| {
+                    let records = snapshot
+                        .register_records(0, size)
+                        .map_err(DaemonError::internal)?;
+                    let register = credence_protocol::bundle::BundleRegister {
+                        records: records.into_iter().map(|(_, bytes)| bytes.into()).collect(),
+                        ..empty
+                    };
                     Bundle::export(replica)
-                        .map(|bundle| bundle.with_checkpoints(&own))
+                        .map(|bundle| bundle.with_checkpoints(&own).with_register(register))
                         .map_err(DaemonError::internal)
                 });
             }

@@ -338,6 +338,29 @@ pub use view::SledSnapshot;
 use view::View;
 use writer::{Writer, open_tree, recover};
 
+/// Up to `limit` register records of `tree` from index `from` on, with
+/// their indexes (records are written to sled directly, so a snapshot
+/// reads them the same way).
+pub(super) fn register_records_in(
+    tree: &sled::Db,
+    from: u64,
+    limit: usize,
+) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+    let mut records = Vec::new();
+    for item in tree
+        .range(key(REGISTER, &[&from.to_be_bytes()])..key(REGISTER, &[&u64::MAX.to_be_bytes()]))
+        .take(limit)
+    {
+        let (k, value) = item?;
+        let index: [u8; 8] = k
+            .get(1..9)
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(|| StoreError::Corrupt("register record key".into()))?;
+        records.push((u64::from_be_bytes(index), value.to_vec()));
+    }
+    Ok(records)
+}
+
 impl SledStore {
     /// Starts making everything appended so far (and the query register)
     /// durable without waiting for it: the overlay goes to the writer
@@ -391,20 +414,7 @@ impl SledStore {
         from: u64,
         limit: usize,
     ) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
-        let mut records = Vec::new();
-        for item in self
-            .tree
-            .range(key(REGISTER, &[&from.to_be_bytes()])..key(REGISTER, &[&u64::MAX.to_be_bytes()]))
-            .take(limit)
-        {
-            let (k, value) = item?;
-            let index: [u8; 8] = k
-                .get(1..9)
-                .and_then(|b| b.try_into().ok())
-                .ok_or_else(|| StoreError::Corrupt("register record key".into()))?;
-            records.push((u64::from_be_bytes(index), value.to_vec()));
-        }
-        Ok(records)
+        register_records_in(&self.tree, from, limit)
     }
 
     /// Opens (or creates) the store in `path` for `federation`.

@@ -218,6 +218,16 @@ pub struct SledSnapshot {
 }
 
 impl SledSnapshot {
+    /// Up to `limit` register records from index `from` on (those written
+    /// after the snapshot was taken may show too).
+    pub fn register_records(
+        &self,
+        from: u64,
+        limit: usize,
+    ) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+        super::register_records_in(&self.tree, from, limit)
+    }
+
     pub(super) fn view(&self) -> View<'_> {
         View {
             tree: &self.tree,
