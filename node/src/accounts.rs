@@ -444,7 +444,8 @@ impl AccountBook {
         }
     }
 
-    /// Checks a credential for `permission`; returns the account's name.
+    /// Checks a credential for `permission`; returns the account's name
+    /// and role.
     /// A file changed since it was last read is read again first; one
     /// that no longer reads keeps the accounts read before (and says so
     /// in the log), so that a bad edit never locks everyone out or lets
@@ -453,7 +454,7 @@ impl AccountBook {
         &self,
         credential: Option<&str>,
         permission: Permission,
-    ) -> Result<String, AuthError> {
+    ) -> Result<(String, Role), AuthError> {
         self.refresh();
         let credential = credential.ok_or(AuthError::Missing)?;
         let guard = self
@@ -469,7 +470,7 @@ impl AccountBook {
                 granting: Role::granting(permission).join(" or "),
             });
         }
-        Ok(account.name.clone())
+        Ok((account.name.clone(), account.role))
     }
 
     /// The stored hash of an account's credential (the API's proof that it
@@ -589,7 +590,7 @@ mod tests {
         let book = AccountBook::open(dir.path()).unwrap();
         assert_eq!(
             book.check(Some(&reader), Permission::Read),
-            Ok("reader-1".to_string())
+            Ok(("reader-1".to_string(), Role::Reader))
         );
         let refused = book.check(Some(&reader), Permission::Issue).unwrap_err();
         assert!(

@@ -5,7 +5,10 @@
 //! credential or a wrong one is 401 `unauthorised`, a revoked account 401
 //! `revoked`, a role that does not grant it 403 `forbidden` naming the
 //! roles that do. The node's own command line uses the account
-//! `operator` (role admin), whose credential is in `api.token`.
+//! `operator` (role admin), whose credential is in `api.token`. A
+//! listing past its sharing period is served to an account with the audit
+//! permission only (a lookup leaves it out; asked for alone, 403
+//! `not_shared`).
 //!
 //! | method | path | permission | what |
 //! |---|---|---|---|
@@ -40,7 +43,7 @@
 //! the operators'. At most 256 connections are served at once, an idle
 //! one is closed after 30 s and a request is cut at 60 s.
 
-use crate::accounts::{AccountBook, AuthError, NODE_ACCOUNT, Permission};
+use crate::accounts::{AccountBook, AuthError, NODE_ACCOUNT, Permission, Role};
 use crate::daemon::{
     Command, DaemonError, GovernRequest, ProofAnswer, ProofAsk, QUERY_DEADLINE_DEFAULT_MS,
     QUERY_DEADLINE_MAX_MS, QueryAsk, QueryScope,
@@ -141,9 +144,15 @@ struct AppState {
     accounts: Arc<AccountBook>,
 }
 
-/// The account a request was made with (set by the authorisation layer).
+/// The account a request was made with, and its role (set by the
+/// authorisation layer).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Caller(pub String);
+pub struct Caller {
+    /// The account.
+    pub account: String,
+    /// Its role.
+    pub role: Role,
+}
 
 /// The router of a node's API.
 pub fn router(
@@ -217,8 +226,8 @@ async fn authorise(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
     match state.accounts.check(given, permission) {
-        Ok(account) => {
-            request.extensions_mut().insert(Caller(account));
+        Ok((account, role)) => {
+            request.extensions_mut().insert(Caller { account, role });
             next.run(request).await
         }
         Err(error) => {
@@ -328,6 +337,7 @@ impl From<DaemonError> for ApiError {
                 refusal.code(),
             ),
             DaemonError::UnknownListing(_) => (404, "unknown_listing"),
+            DaemonError::NotShared(_) => (403, "not_shared"),
             DaemonError::NoCheckpoint(_) => (404, "no_checkpoint"),
             DaemonError::NotHeld(_) => (404, "not_held"),
             DaemonError::BadRequest(_) => (400, "bad_request"),
@@ -506,7 +516,10 @@ fn read_of(
     let stated =
         Stated::new(purpose, legal_basis).map_err(|message| ApiError::bad("bad_field", message))?;
     Ok(Read {
-        account: caller.0,
+        // An auditor reads listings past their sharing period too; no one
+        // else is served them.
+        unshared: caller.role.permits(Permission::Audit),
+        account: caller.account,
         stated,
     })
 }
@@ -615,7 +628,7 @@ async fn query(
             .unwrap_or(QUERY_DEADLINE_DEFAULT_MS)
             .min(QUERY_DEADLINE_MAX_MS),
         page: body.page.unwrap_or(0),
-        account: Some(caller.0),
+        account: Some(caller.account),
     };
     let result = ask(&state, |tx| Command::Query(ask_, tx)).await?;
     QueryView::new(&state.federation, &result)
@@ -652,14 +665,8 @@ async fn register(
     Params(params): Params<RegisterParams>,
 ) -> Result<Json<RegisterView>, ApiError> {
     let from = parse_count("from", params.from.as_deref())?.unwrap_or(0);
-    let limit = parse_count("limit", params.limit.as_deref())?.unwrap_or(100);
-    if !(1..=REGISTER_RECORDS_MAX as u64).contains(&limit) {
-        return Err(ApiError::bad(
-            "bad_field",
-            format!("limit: {limit} is not between 1 and {REGISTER_RECORDS_MAX}"),
-        ));
-    }
-    let page = ask(&state, |tx| Command::Register(from, limit as usize, tx)).await?;
+    let limit = parse_limit(params.limit.as_deref(), 100, REGISTER_RECORDS_MAX)?;
+    let page = ask(&state, |tx| Command::Register(from, limit, tx)).await?;
     Ok(Json(page))
 }
 
@@ -676,16 +683,11 @@ async fn feed(
     State(state): State<AppState>,
     Params(params): Params<FeedParams>,
 ) -> Result<Json<FeedView>, ApiError> {
-    let limit = match parse_count("limit", params.limit.as_deref())? {
-        None => FEED_LISTINGS_DEFAULT,
-        Some(n) if n >= 1 && n <= FEED_LISTINGS_MAX as u64 => n as usize,
-        Some(n) => {
-            return Err(ApiError::bad(
-                "bad_field",
-                format!("limit: {n} is not between 1 and {FEED_LISTINGS_MAX}"),
-            ));
-        }
-    };
+    let limit = parse_limit(
+        params.limit.as_deref(),
+        FEED_LISTINGS_DEFAULT,
+        FEED_LISTINGS_MAX,
+    )?;
     let after = params
         .after
         .as_deref()
@@ -746,6 +748,18 @@ async fn checkpoint(
         note.encode(),
     )
         .into_response())
+}
+
+/// A `limit` parameter: `default` when absent, else 1 to `max`.
+fn parse_limit(text: Option<&str>, default: usize, max: usize) -> Result<usize, ApiError> {
+    match parse_count("limit", text)? {
+        None => Ok(default),
+        Some(n) if (1..=max as u64).contains(&n) => Ok(n as usize),
+        Some(n) => Err(ApiError::bad(
+            "bad_field",
+            format!("limit: {n} is not between 1 and {max}"),
+        )),
+    }
 }
 
 /// A required or optional whole-number query parameter.

@@ -427,6 +427,7 @@ pub async fn scenario(nodes: &[Running], names: &[String], root: &Path) -> Resul
 fn operator_read() -> Read {
     Read {
         account: crate::accounts::NODE_ACCOUNT.into(),
+        unshared: true,
         stated: Stated {
             purpose: "devnet scenario: the operator follows the listing".into(),
             legal_basis: "Social Credit System Construction Outline (2014-2020), ch. 4".into(),

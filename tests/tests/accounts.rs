@@ -88,6 +88,33 @@ fn each_account_gets_what_its_role_grants_and_no_more() {
     let (status, answer) = node.request("POST", "/v1/notices", Some(&node.token()), Some(&notice));
     assert_eq!(status, 201, "{answer}");
 
+    // A listing past its sharing period is served to auditors only.
+    let mut old = listing(33);
+    if let credence_protocol::model::NoticeKind::List(l) = &mut old {
+        let day = credence_protocol::time::DAY_MS;
+        l.effective_at = credence_protocol::time::Timestamp(l.effective_at.0 - 900 * day);
+        l.publish_until = l.effective_at.plus_ms(365 * day);
+        l.share_until = l.effective_at.plus_ms(730 * day);
+        l.repair_from = l.effective_at.plus_ms(day);
+    }
+    let expired = node.issue(&old);
+    let lookup = format!(
+        "/v1/subjects/{}?purpose=supplier%20check&legal_basis=Procurement%20Law%20art.%2022",
+        credence_protocol::testkit::uscc(33)
+    );
+    let one = format!(
+        "/v1/listings/{expired}?purpose=supplier%20check&legal_basis=Procurement%20Law%20art.%2022"
+    );
+    let (status, answer) = node.request("GET", &lookup, Some(&reader), None);
+    assert_eq!(status, 200, "{answer}");
+    assert!(!answer.to_string().contains(&expired), "{answer}");
+    let (status, answer) = node.request("GET", &one, Some(&reader), None);
+    assert_eq!(status, 403, "{answer}");
+    assert_eq!(answer["error"]["code"], "not_shared");
+    let (status, answer) = node.request("GET", &lookup, Some(&auditor), None);
+    assert_eq!(status, 200, "{answer}");
+    assert!(answer.to_string().contains(&expired), "{answer}");
+
     // No credential, a malformed one, another account's secret: 401.
     let (_, secret) = reader.split_once('.').expect("name.secret");
     for bad in [

@@ -66,6 +66,9 @@ pub enum DaemonError {
     /// The listing is not in this node's records.
     #[error("listing {0} is not in this node's records")]
     UnknownListing(NoticeId),
+    /// The listing is past its sharing period: only auditors read it.
+    #[error("listing {0} is past its sharing period: only an auditor may read it now")]
+    NotShared(NoticeId),
     /// Too much is already in progress.
     #[error("{0}")]
     Busy(String),
@@ -145,6 +148,8 @@ pub enum Command {
 pub struct Read {
     /// The local account.
     pub account: String,
+    /// It may read listings past their sharing period (an auditor).
+    pub unshared: bool,
     /// Purpose and legal basis.
     pub stated: Stated,
 }
@@ -1167,7 +1172,10 @@ impl Daemon {
                     .replica()
                     .subject_listings(&key, at.unwrap_or(t))
                     .map_err(DaemonError::internal)
-                    .and_then(|states| {
+                    .and_then(|mut states| {
+                        // Past its sharing period a listing is served to
+                        // auditors only.
+                        states.retain(|state| read.unshared || state.shared);
                         let record = register::local_read(
                             ReadKind::Lookup,
                             &read.account,
@@ -1182,6 +1190,9 @@ impl Daemon {
             }
             Command::Listing(id, at, read, reply) => {
                 let result = match self.node.replica().listing_state(&id, at.unwrap_or(t)) {
+                    Ok(Some(state)) if !state.shared && !read.unshared => {
+                        Err(DaemonError::NotShared(id))
+                    }
                     Ok(Some(state)) => {
                         let subject = &state.listing.subject;
                         let record = register::local_read(
