@@ -726,3 +726,72 @@ fn a_revocation_cuts_back_what_the_compromised_key_signed_past_the_cutoff() {
     assert!(rejected(&unasked.ingest(&orphan).unwrap()).is_some());
     assert!(!unasked.store().contains(&two).unwrap());
 }
+
+// A replica holding a thief's notice pending (its predecessor never
+// came) when the revocation arrives, and then a notice of another log
+// that refers to it, takes it as an orphan when it comes again (by id):
+// it leaves the pending buffer and what waited for it is released.
+#[test]
+fn a_pending_notice_of_a_retired_key_becomes_the_orphan_something_waits_for() {
+    let (test, mut replica) = setup();
+    let thief = &test.keys[1];
+    let (one, one_bytes) = notice(&test, thief, 1, 1, NoticeId::default(), 0, 1);
+    let (two, two_bytes) = notice(&test, thief, 1, 2, one, 0, 2);
+    let (three, three_bytes) = notice(&test, thief, 1, 3, two, 0, 3);
+    assert!(accepted(&replica.ingest(&one_bytes).unwrap()));
+    // Seq 3 comes before seq 2, which the revocation will refuse.
+    let outcomes = replica.ingest(&three_bytes).unwrap();
+    assert!(
+        outcomes
+            .iter()
+            .any(|o| matches!(o, Outcome::Pending { .. })),
+        "{outcomes:?}"
+    );
+    let fresh = testkit::key(81, 0);
+    let version = propose(
+        replica.chain().current(),
+        &ChangeDocument {
+            rotate: vec![RotateDocument {
+                member: test.author(1).to_string(),
+                key: hex::encode(fresh.public_bytes()),
+                after_seq: 1,
+                compromised: true,
+            }],
+            ..ChangeDocument::default()
+        },
+    )
+    .expect("a revocation");
+    replica
+        .add_roster_version(signed(&version, &[&test.keys[0], &test.keys[2], &fresh]))
+        .unwrap();
+    assert!(rejected(&replica.ingest(&two_bytes).unwrap()).is_some());
+    // Member 0 objected to the thief's seq 3 listing before the version.
+    let (objection, objection_bytes) = notice_of(
+        &test,
+        &test.keys[0],
+        0,
+        1,
+        NoticeId::default(),
+        NoticeKind::Object {
+            listing: three,
+            grounds: "the subject disputes the facts".into(),
+            respond_by: T0.plus_ms(20 * 86_400_000),
+        },
+    );
+    let _ = replica.ingest(&objection_bytes).unwrap();
+    assert_eq!(replica.wanted_references(8), vec![three]);
+    let outcomes = replica.ingest(&three_bytes).unwrap();
+    assert!(
+        outcomes
+            .iter()
+            .any(|o| matches!(o, Outcome::Orphaned { id, .. } if *id == three)),
+        "{outcomes:?}"
+    );
+    assert!(
+        outcomes
+            .iter()
+            .any(|o| matches!(o, Outcome::Accepted { id, .. } if *id == objection)),
+        "{outcomes:?}"
+    );
+    assert!(replica.pending().is_empty(), "{:?}", replica.pending());
+}

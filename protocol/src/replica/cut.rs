@@ -193,6 +193,14 @@ impl<S: Store> Replica<S> {
                 ),
                 kind => (kind.listing_reference(), None),
             };
+            // Held pending for a predecessor that will not come (the log
+            // was cut before it): it leaves the buffer as an orphan.
+            if let Some(held) = self.pending.ids.get(&id).copied()
+                && let super::Waiting::Predecessor { .. } = held.place
+            {
+                self.pending.by_slot.remove(&(held.author, held.seq));
+                self.pending.forget(&id);
+            }
             self.store
                 .put_orphan(Orphan {
                     id,

@@ -657,7 +657,11 @@ impl<S: Store> Replica<S> {
         let fresh = self.unknown(envelopes, &mut BTreeSet::new(), true, &mut outcomes)?;
         let checked = check_and_verify(&self.chain, &fresh, self.memo.as_deref());
         self.admit_checked(checked, &mut outcomes)?;
-        self.adopt_wanted(&fresh, &mut outcomes)?;
+        // An orphan something waits for may itself be pending (a thief's
+        // notice waiting for the predecessor no one will send).
+        if !self.pending.by_reference.is_empty() {
+            self.adopt_wanted(envelopes, &mut outcomes)?;
+        }
         Ok(outcomes)
     }
 
