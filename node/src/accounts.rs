@@ -323,29 +323,6 @@ impl Accounts {
         Ok(credential)
     }
 
-    /// Adds an account whose credential is given (the node's own, from
-    /// `api.token` of a data directory made before accounts).
-    pub fn add_with(
-        &mut self,
-        name: &str,
-        role: Role,
-        credential: &str,
-        now_ms: u64,
-    ) -> Result<(), String> {
-        check_name(name)?;
-        if self.get(name).is_some() {
-            return Err(format!("account {name} exists already"));
-        }
-        self.accounts.push(Account {
-            name: name.to_string(),
-            role,
-            hash: credential_hash(credential),
-            created_ms: now_ms,
-            revoked_ms: None,
-        });
-        Ok(())
-    }
-
     /// Revokes an account: its credential is refused from then on.
     pub fn revoke(&mut self, name: &str, now_ms: u64) -> Result<(), String> {
         let account = self
@@ -436,14 +413,6 @@ impl AccountBook {
         })
     }
 
-    /// An account book over accounts held in memory only (tests).
-    pub fn fixed(accounts: Accounts) -> AccountBook {
-        AccountBook {
-            dir: PathBuf::new(),
-            cached: RwLock::new((None, accounts)),
-        }
-    }
-
     /// Checks a credential for `permission`; returns the account's name
     /// and role.
     /// A file changed since it was last read is read again first; one
@@ -485,9 +454,6 @@ impl AccountBook {
     }
 
     fn refresh(&self) {
-        if self.dir.as_os_str().is_empty() {
-            return;
-        }
         let now = stamp(&self.dir);
         let known = self
             .cached

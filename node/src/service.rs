@@ -44,12 +44,10 @@ pub fn ensure_token(dir: &Path) -> Result<String, NodeError> {
         path: path.display().to_string(),
         source,
     };
-    let mut fresh = Accounts::default();
-    let credential = fresh
+    accounts.accounts.retain(|a| a.name != NODE_ACCOUNT);
+    let credential = accounts
         .add(NODE_ACCOUNT, Role::Admin, crate::node::now().0)
         .map_err(|reason| io(std::io::Error::other(reason)))?;
-    accounts.accounts.retain(|a| a.name != NODE_ACCOUNT);
-    accounts.accounts.insert(0, fresh.accounts.remove(0));
     let temporary = dir.join(format!("{TOKEN_FILE}.new"));
     {
         let _ = fs::remove_file(&temporary);
