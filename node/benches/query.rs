@@ -357,6 +357,7 @@ fn main() {
                     deadline_ms: 5_000,
                     page: 0,
                     account: None,
+                    clearance: credence_protocol::access::Clearance::Auditor,
                 };
                 let started = Instant::now();
                 let result = call(&nodes[1].handle, |tx| Command::Query(ask, tx)).await.expect("query");

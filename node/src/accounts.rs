@@ -122,6 +122,20 @@ impl Role {
         }
     }
 
+    /// How far the role sees listings ([`credence_protocol::access`]): an
+    /// account with the audit permission as an auditor, one that issues
+    /// as an operator, any other as a reader.
+    pub fn clearance(self) -> credence_protocol::access::Clearance {
+        use credence_protocol::access::Clearance;
+        if self.permits(Permission::Audit) {
+            Clearance::Auditor
+        } else if self.permits(Permission::Issue) {
+            Clearance::Operator
+        } else {
+            Clearance::Reader
+        }
+    }
+
     /// The roles that grant `permission`, for an error that says which.
     pub fn granting(permission: Permission) -> Vec<&'static str> {
         Role::ALL

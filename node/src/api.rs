@@ -331,6 +331,7 @@ impl From<DaemonError> for ApiError {
                     Refusal::Invalid(_) => 422,
                     Refusal::UnknownReference { .. } => 404,
                     Refusal::BadQuery(_) => 400,
+                    Refusal::Clearance(_) => 403,
                     Refusal::OverBudget { .. } => 429,
                     Refusal::Store(_) => 500,
                 },
@@ -338,6 +339,7 @@ impl From<DaemonError> for ApiError {
             ),
             DaemonError::UnknownListing(_) => (404, "unknown_listing"),
             DaemonError::NotShared(_) => (403, "not_shared"),
+            DaemonError::Withheld(..) => (403, "withheld"),
             DaemonError::NoCheckpoint(_) => (404, "no_checkpoint"),
             DaemonError::NotHeld(_) => (404, "not_held"),
             DaemonError::BadRequest(_) => (400, "bad_request"),
@@ -516,9 +518,7 @@ fn read_of(
     let stated =
         Stated::new(purpose, legal_basis).map_err(|message| ApiError::bad("bad_field", message))?;
     Ok(Read {
-        // An auditor reads listings past their sharing period too; no one
-        // else is served them.
-        unshared: caller.role.permits(Permission::Audit),
+        clearance: caller.role.clearance(),
         account: caller.account,
         stated,
     })
@@ -545,17 +545,22 @@ async fn subject(
     Params(params): Params<SubjectParams>,
 ) -> Result<Json<SubjectView>, ApiError> {
     let kind = parse_kind(params.kind.as_deref())?;
-    if SubjectKey::new(kind, &id).is_none() {
+    let Some(key) = SubjectKey::new(kind, &id) else {
         return Err(ApiError::bad(
             "bad_field",
             format!("id: {id:?} is not an 18-character identifier"),
         ));
-    }
+    };
     let at = parse_at(params.at.as_deref())?;
     let read = read_of(caller, params.purpose, params.legal_basis)?;
     let subject = id.clone();
     let states = ask(&state, |tx| Command::Subject(kind, subject, at, read, tx)).await?;
-    Ok(Json(SubjectView::new(&state.federation, &id, &states)))
+    Ok(Json(SubjectView::new(
+        &state.federation,
+        &key,
+        &id,
+        &states,
+    )))
 }
 
 #[derive(Deserialize)]
@@ -628,6 +633,7 @@ async fn query(
             .unwrap_or(QUERY_DEADLINE_DEFAULT_MS)
             .min(QUERY_DEADLINE_MAX_MS),
         page: body.page.unwrap_or(0),
+        clearance: caller.role.clearance(),
         account: Some(caller.account),
     };
     let result = ask(&state, |tx| Command::Query(ask_, tx)).await?;

@@ -214,6 +214,8 @@ pub fn example_listing(now: Timestamp) -> Listing {
         classification: Classification::Public,
         evidence: vec![*blake3::hash(b"inspection record 2026-118").as_bytes()],
         checksum_override: false,
+        readers: Vec::new(),
+        linked: Vec::new(),
     }
 }
 

@@ -314,6 +314,7 @@ pub async fn scenario(nodes: &[Running], names: &[String], root: &Path) -> Resul
                 deadline_ms: 5_000,
                 page: 0,
                 account: None,
+                clearance: credence_protocol::access::Clearance::Auditor,
             },
             tx,
         )
@@ -427,7 +428,7 @@ pub async fn scenario(nodes: &[Running], names: &[String], root: &Path) -> Resul
 fn operator_read() -> Read {
     Read {
         account: crate::accounts::NODE_ACCOUNT.into(),
-        unshared: true,
+        clearance: credence_protocol::access::Clearance::Auditor,
         stated: Stated {
             purpose: "devnet scenario: the operator follows the listing".into(),
             legal_basis: "Social Credit System Construction Outline (2014-2020), ch. 4".into(),

@@ -5,7 +5,9 @@
 
 use crate::daemon::{QueryResult, RegisterRecord};
 use credence_protocol::fold::{ListingState, Task, TaskAction};
-use credence_protocol::model::{AuthorityId, ListKind, Listing, NoticeId, Subject};
+use credence_protocol::model::{
+    AuthorityId, LinkRole, ListKind, Listing, Naming, NoticeId, Subject, SubjectKey,
+};
 use credence_protocol::query;
 use credence_protocol::roster::Federation;
 use serde::{Deserialize, Serialize};
@@ -106,6 +108,11 @@ pub struct ListingView {
     /// Every notice about it (one listing's page only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub history: Option<Vec<HistoryView>>,
+    /// In a lookup of a person the listing records as a linked person of
+    /// the listed organisation: how it links them. Absent when the person
+    /// or organisation looked up is the listing's subject.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub linked_as: Option<LinkRole>,
 }
 
 impl ListingView {
@@ -158,6 +165,7 @@ impl ListingView {
                     })
                     .collect()
             }),
+            linked_as: None,
         }
     }
 }
@@ -176,20 +184,43 @@ pub struct SubjectView {
 }
 
 impl SubjectView {
-    /// The view of a subject's folded listings.
-    pub fn new(federation: &Federation, subject: &str, states: &[ListingState]) -> SubjectView {
+    /// The view of the folded listings that name `key` (identifier
+    /// `subject`): the counts are of the listings it is the subject of;
+    /// those that record it as a linked person say so.
+    pub fn new(
+        federation: &Federation,
+        key: &SubjectKey,
+        subject: &str,
+        states: &[ListingState],
+    ) -> SubjectView {
+        let own = || {
+            states
+                .iter()
+                .filter(|s| s.listing.naming(key) == Some(Naming::Subject))
+        };
         SubjectView {
             subject: subject.into(),
-            enforceable: states.iter().filter(|s| s.enforceable).count(),
-            enforceable_black: states
-                .iter()
+            enforceable: own().filter(|s| s.enforceable).count(),
+            enforceable_black: own()
                 .filter(|s| s.enforceable && s.listing.list == ListKind::Black)
                 .count(),
             listings: states
                 .iter()
-                .map(|s| ListingView::new(federation, s, false))
+                .map(|s| ListingView {
+                    linked_as: linked_as(&s.listing, key),
+                    ..ListingView::new(federation, s, false)
+                })
                 .collect(),
         }
+    }
+}
+
+/// How `listing` links the person of `key`, if it records them as a
+/// linked person rather than as its subject.
+fn linked_as(listing: &Listing, key: &SubjectKey) -> Option<LinkRole> {
+    match listing.naming(key) {
+        Some(Naming::Linked(role)) => Some(role),
+        _ => None,
     }
 }
 
@@ -415,6 +446,10 @@ pub struct AnsweredListingView {
     pub notices: usize,
     /// Names of the members whose answers held it.
     pub answered_by: Vec<String>,
+    /// How it links the person asked about, when it records them as a
+    /// linked person rather than as its subject.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub linked_as: Option<LinkRole>,
 }
 
 /// An answer that left out a notice its own checkpoint covers.
@@ -507,6 +542,7 @@ impl QueryView {
                     .map_err(|e| e.to_string())?,
             });
         }
+        let asked = result.request.request.subject_key().ok();
         Ok(QueryView {
             request_id: result.request.id().map_err(|e| e.to_string())?.to_hex(),
             signed_request: result
@@ -538,6 +574,9 @@ impl QueryView {
                         .iter()
                         .map(|a| federation.name_of(a))
                         .collect(),
+                    linked_as: asked
+                        .as_ref()
+                        .and_then(|key| linked_as(&m.state.listing, key)),
                 })
                 .collect(),
             disagreements: result

@@ -11,7 +11,7 @@
 //! maxima, and its defaults are those of [`crate::defaults`].
 
 use crate::fold::{ListingState, Status};
-use crate::model::{ListKind, Listing, NoticeId, Severity};
+use crate::model::{ListKind, Listing, Naming, NoticeId, Severity, SubjectKey};
 use crate::time::{Timestamp, format_duration_ms, parse_duration_ms};
 use serde::{Deserialize, Serialize};
 
@@ -209,8 +209,10 @@ pub fn red_list_conflict(
     lookback_ms: u64,
 ) -> Option<NoticeId> {
     let window_start = red.effective_at.0.saturating_sub(lookback_ms);
+    let subject = SubjectKey::new(red.subject.kind, &red.subject.id)?;
     listings
         .iter()
+        .filter(|state| state.listing.naming(&subject) == Some(Naming::Subject))
         .filter(|state| state.listing.list == ListKind::Black && state.status != Status::Withdrawn)
         .find(|state| {
             let repaired_at = state

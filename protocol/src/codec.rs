@@ -5,7 +5,7 @@
 //! encoding and therefore one id. bincode is used only here: switching to a
 //! byte-compatible successor is a change to this file alone.
 
-use crate::model::{ENVELOPE_BYTES_MAX, Envelope, NOTICE_BYTES_MAX, Notice};
+use crate::model::{ENVELOPE_BYTES_MAX, Envelope, NOTICE_BYTES_MAX, Notice, NoticeKind};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -112,14 +112,78 @@ pub fn decode_bounded<T: Serialize + DeserializeOwned, const LIMIT: usize>(
     Ok(value)
 }
 
-/// Encodes a notice body.
+/// What a listing of notice format 3 adds after the fields formats 1 and
+/// 2 have: its readers and its linked persons, here both empty (a u64
+/// count of zero each). A List notice of an older format reads as one of
+/// format 3 with both lists empty, and encodes back without them.
+const LISTING_FORMAT_3_EMPTY_TAIL: [u8; 16] = [0; 16];
+
+/// Whether notice bytes are a List notice of format 1 or 2, read at their
+/// fixed offsets: the version (2 bytes), then federation (32), roster
+/// (8, format 2 only), author (32), seq (8), prev (32) and issued_at (8)
+/// before the kind's index (a u32, 0 for List).
+fn is_older_listing(bytes: &[u8]) -> bool {
+    let Some(version) = bytes.first_chunk::<2>().map(|v| u16::from_le_bytes(*v)) else {
+        return false;
+    };
+    let kind_at = match version {
+        1 => 2 + 32 + 32 + 8 + 32 + 8,
+        2 => 2 + 32 + 8 + 32 + 8 + 32 + 8,
+        _ => return false,
+    };
+    bytes.get(kind_at..kind_at + 4) == Some(&[0, 0, 0, 0][..])
+}
+
+/// The bytes to decode for a notice body: an older List notice with the
+/// empty lists format 3 adds appended.
+fn as_format_3(bytes: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    if is_older_listing(bytes) {
+        std::borrow::Cow::Owned([bytes, &LISTING_FORMAT_3_EMPTY_TAIL].concat())
+    } else {
+        std::borrow::Cow::Borrowed(bytes)
+    }
+}
+
+/// The limit while a notice is handled with its format 3 tail.
+const NOTICE_WITH_TAIL_MAX: usize = NOTICE_BYTES_MAX + LISTING_FORMAT_3_EMPTY_TAIL.len();
+
+fn notice_too_large(what: &'static str, bytes: usize) -> Result<(), CodecError> {
+    if bytes > NOTICE_BYTES_MAX {
+        return Err(CodecError::TooLarge {
+            what,
+            bytes,
+            bytes_max: NOTICE_BYTES_MAX,
+        });
+    }
+    Ok(())
+}
+
+/// Encodes a notice body. A listing in a notice of format 1 or 2 cannot
+/// name readers or linked persons.
 pub fn encode_notice(notice: &Notice) -> Result<Vec<u8>, CodecError> {
-    encode_bounded::<_, NOTICE_BYTES_MAX>("notice", notice)
+    let mut bytes = encode_bounded::<_, NOTICE_WITH_TAIL_MAX>("notice", notice)?;
+    if let (true, NoticeKind::List(listing)) = (notice.version < 3, &notice.kind) {
+        if !listing.readers.is_empty() || !listing.linked.is_empty() {
+            return Err(CodecError::Malformed {
+                what: "notice",
+                reason: format!(
+                    "a listing in notice format {} cannot name readers or linked persons (format 3 can)",
+                    notice.version
+                ),
+            });
+        }
+        bytes.truncate(bytes.len() - LISTING_FORMAT_3_EMPTY_TAIL.len());
+    }
+    notice_too_large("notice", bytes.len())?;
+    Ok(bytes)
 }
 
 /// Decodes a notice body.
 pub fn decode_notice(bytes: &[u8]) -> Result<Notice, CodecError> {
-    decode_bounded::<_, NOTICE_BYTES_MAX>("notice", bytes)
+    notice_too_large("notice", bytes.len())?;
+    // The canonical check re-encodes the padded bytes: an older listing
+    // decodes only from its exact bytes.
+    decode_bounded::<_, NOTICE_WITH_TAIL_MAX>("notice", &as_format_3(bytes))
 }
 
 /// Decodes a notice body read back from this replica's own store: bounded
@@ -127,15 +191,10 @@ pub fn decode_notice(bytes: &[u8]) -> Result<Notice, CodecError> {
 /// which was checked before the notice was stored.
 pub fn decode_stored_notice(bytes: &[u8]) -> Result<Notice, CodecError> {
     const WHAT: &str = "stored notice";
-    if bytes.len() > NOTICE_BYTES_MAX {
-        return Err(CodecError::TooLarge {
-            what: WHAT,
-            bytes: bytes.len(),
-            bytes_max: NOTICE_BYTES_MAX,
-        });
-    }
+    notice_too_large(WHAT, bytes.len())?;
+    let bytes = as_format_3(bytes);
     let (value, consumed): (Notice, usize) =
-        bincode::serde::decode_from_slice(bytes, config::<NOTICE_BYTES_MAX>()).map_err(
+        bincode::serde::decode_from_slice(&bytes, config::<NOTICE_WITH_TAIL_MAX>()).map_err(
             |error| CodecError::Malformed {
                 what: WHAT,
                 reason: error.to_string(),

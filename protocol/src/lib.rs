@@ -21,6 +21,7 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 #![deny(missing_docs)]
 
+pub mod access;
 pub mod bundle;
 pub mod catalog;
 pub mod checkpoint;

@@ -11,8 +11,10 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// The notice format version this code writes. Version 2 names the
-/// roster version the notice was signed under.
-pub const NOTICE_VERSION: u16 = 2;
+/// roster version the notice was signed under; version 3 adds a
+/// listing's named readers and linked persons, and the distribution
+/// levels that need them.
+pub const NOTICE_VERSION: u16 = 3;
 /// The oldest notice format this code still reads: version 1 has no
 /// roster field and reads as signed under roster version 0.
 pub const NOTICE_VERSION_MIN: u16 = 1;
@@ -34,6 +36,11 @@ pub const MEASURES_PER_LISTING_MAX: usize = 32;
 pub const EVIDENCE_PER_NOTICE_MAX: usize = 32;
 /// Most changes one amendment or correction may make.
 pub const CHANGES_PER_AMENDMENT_MAX: usize = 16;
+/// Most members one listing may name as its readers.
+pub const READERS_PER_LISTING_MAX: usize = 32;
+/// Most linked persons (legal representative, responsible persons) one
+/// listing may record.
+pub const LINKED_PER_LISTING_MAX: usize = 16;
 
 macro_rules! digest_newtype {
     ($(#[$meta:meta])* $name:ident) => {
@@ -384,6 +391,29 @@ impl NoticeKind {
         }
     }
 
+    /// The keys of the persons this notice links to the listing it is
+    /// about, besides the listing's subject: a listing's linked persons,
+    /// and those an amendment or a correcting ruling sets. A store indexes
+    /// the listing under them too.
+    pub fn linked_keys(&self) -> Vec<SubjectKey> {
+        let changes = match self {
+            NoticeKind::List(listing) => return linked_keys(&listing.linked).collect(),
+            NoticeKind::Amend { changes, .. } => changes,
+            NoticeKind::Rule {
+                outcome: RulingOutcome::Upheld(Remedy::Correct(changes)),
+                ..
+            } => changes,
+            _ => return Vec::new(),
+        };
+        changes
+            .iter()
+            .flat_map(|change| match change {
+                ListingChange::Linked(linked) => linked_keys(linked).collect(),
+                _ => Vec::new(),
+            })
+            .collect()
+    }
+
     /// The listing this notice names directly, if any (a ruling names its
     /// objection instead).
     pub fn listing_reference(&self) -> Option<NoticeId> {
@@ -434,14 +464,75 @@ pub enum Severity {
     Serious,
 }
 
-/// Who may see a listing.
+/// Who may see a listing: its distribution level, decided by its issuer.
+/// Every member replicates every listing whatever its level; the level
+/// governs what a node serves, and to whom ([`crate::access`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Classification {
-    /// Published to the public while its publication period lasts.
+    /// Published to the public while its publication period lasts, and
+    /// shared among all members.
     Public,
-    /// Shared among members only.
+    /// Shared among all members, never public.
     Restricted,
+    /// Shared with the issuer and the members the listing names as its
+    /// `readers` only (notice format 3).
+    Named,
+    /// Served to auditors only, and to the issuer's own operators
+    /// (notice format 3).
+    Auditors,
+}
+
+impl Classification {
+    /// Its name: `public`, `restricted`, `named` or `auditors`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Classification::Public => "public",
+            Classification::Restricted => "restricted",
+            Classification::Named => "named",
+            Classification::Auditors => "auditors",
+        }
+    }
+
+    /// The oldest notice format that can state this level.
+    pub fn since_version(self) -> u16 {
+        match self {
+            Classification::Public | Classification::Restricted => NOTICE_VERSION_MIN,
+            Classification::Named | Classification::Auditors => 3,
+        }
+    }
+}
+
+/// How a linked person is linked to a listed organisation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LinkRole {
+    /// The legal representative.
+    LegalRepresentative,
+    /// A principal responsible person.
+    ResponsiblePerson,
+}
+
+impl LinkRole {
+    /// `legal-representative` or `responsible-person`.
+    pub fn name(self) -> &'static str {
+        match self {
+            LinkRole::LegalRepresentative => "legal-representative",
+            LinkRole::ResponsiblePerson => "responsible-person",
+        }
+    }
+}
+
+/// A natural person a listing of an organisation records beside it: its
+/// legal representative or a principal responsible person.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkedPerson {
+    /// How the person is linked.
+    pub role: LinkRole,
+    /// The person's resident identity number.
+    pub id: String,
+    /// The person's name.
+    pub name: String,
 }
 
 /// Which identifier scheme a subject has.
@@ -506,6 +597,46 @@ impl SubjectKey {
     }
 }
 
+/// How a listing names a person or organisation looked up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Naming {
+    /// As its subject.
+    Subject,
+    /// As a linked person of the listed organisation.
+    Linked(LinkRole),
+}
+
+impl Listing {
+    /// Its subject's index key and each linked person's: the keys a
+    /// lookup finds it under.
+    pub fn subject_keys(&self) -> Vec<SubjectKey> {
+        SubjectKey::new(self.subject.kind, &self.subject.id)
+            .into_iter()
+            .chain(linked_keys(&self.linked))
+            .collect()
+    }
+
+    /// How it names the identifier of `key`, if it does.
+    pub fn naming(&self, key: &SubjectKey) -> Option<Naming> {
+        if SubjectKey::new(self.subject.kind, &self.subject.id).as_ref() == Some(key) {
+            return Some(Naming::Subject);
+        }
+        self.linked
+            .iter()
+            .find(|person| {
+                SubjectKey::new(SubjectKind::NaturalPerson, &person.id).as_ref() == Some(key)
+            })
+            .map(|person| Naming::Linked(person.role))
+    }
+}
+
+/// The index keys of linked persons.
+fn linked_keys(linked: &[LinkedPerson]) -> impl Iterator<Item = SubjectKey> + '_ {
+    linked
+        .iter()
+        .filter_map(|person| SubjectKey::new(SubjectKind::NaturalPerson, &person.id))
+}
+
 /// A listing as issued.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Listing {
@@ -540,6 +671,14 @@ pub struct Listing {
     /// The operator accepted an identifier whose check character does not
     /// match (a known pilot code); recorded so that the audit sees it.
     pub checksum_override: bool,
+    /// The members a [`Classification::Named`] listing is shared with, in
+    /// ascending order; empty at every other level (notice format 3).
+    #[serde(default)]
+    pub readers: Vec<AuthorityId>,
+    /// The legal representative and principal responsible persons of a
+    /// listed organisation (notice format 3).
+    #[serde(default)]
+    pub linked: Vec<LinkedPerson>,
 }
 
 /// One corrected field of a listing. The subject's identifier, the list
@@ -570,6 +709,10 @@ pub enum ListingChange {
     Classification(Classification),
     /// The full new set of evidence digests.
     Evidence(Vec<EvidenceDigest>),
+    /// The full new set of named readers (notice format 3).
+    Readers(Vec<AuthorityId>),
+    /// The full new set of linked persons (notice format 3).
+    Linked(Vec<LinkedPerson>),
 }
 
 impl ListingChange {
@@ -588,6 +731,17 @@ impl ListingChange {
             ListingChange::RepairFrom(t) => listing.repair_from = *t,
             ListingChange::Classification(c) => listing.classification = *c,
             ListingChange::Evidence(evidence) => listing.evidence.clone_from(evidence),
+            ListingChange::Readers(readers) => listing.readers.clone_from(readers),
+            ListingChange::Linked(linked) => listing.linked.clone_from(linked),
+        }
+    }
+
+    /// The oldest notice format that can state this change.
+    pub fn since_version(&self) -> u16 {
+        match self {
+            ListingChange::Classification(level) => level.since_version(),
+            ListingChange::Readers(_) | ListingChange::Linked(_) => 3,
+            _ => NOTICE_VERSION_MIN,
         }
     }
 }

@@ -408,8 +408,9 @@ impl SignedQuery {
 /// Answers a verified request from a replica's records at `now`, signed by
 /// `key`, with the notices behind each listing proven against the best of
 /// `proofs`' candidate checkpoints and those the requester `offered`
-/// ([`crate::proven::prove`]). An auditor
-/// sees every listing; anyone else only shared ones.
+/// ([`crate::proven::prove`]). What the requesting member is served
+/// follows [`crate::access::serves`]: an auditing member sees every
+/// listing, any other what its level and sharing period let it see.
 pub fn answer<S: Store>(
     replica: &Replica<S>,
     query: &SignedQuery,
@@ -426,10 +427,18 @@ pub fn answer<S: Store>(
         .federation()
         .member(&query.request.requester)
         .is_some_and(|m| m.auditor);
+    let viewer = crate::access::Viewer {
+        member: query.request.requester,
+        clearance: if auditor {
+            crate::access::Clearance::Auditor
+        } else {
+            crate::access::Clearance::Reader
+        },
+    };
     let mut states: Vec<ListingState> = replica
         .subject_listings(&subject, now)?
         .into_iter()
-        .filter(|state| auditor || state.shared)
+        .filter(|state| crate::access::serves(state, &viewer))
         .collect();
     states.sort_by(|a, b| b.issued_at.cmp(&a.issued_at).then(a.id.cmp(&b.id)));
     let skip = query.request.page as usize * ANSWER_LISTINGS_MAX;

@@ -80,10 +80,23 @@ pub struct Append<'a> {
     pub listing: Option<NoticeId>,
     /// For a listing: its subject's key.
     pub subject: Option<SubjectKey>,
+    /// The keys of persons the notice links to its listing (to itself, for
+    /// a listing): [`crate::model::NoticeKind::linked_keys`]. The listing
+    /// is indexed under them too; a lookup checks that the listing still
+    /// names them.
+    pub linked: Vec<SubjectKey>,
+}
+
+impl Append<'_> {
+    /// The listing the subject keys index: this notice, or the listing it
+    /// is about.
+    pub fn indexed_listing(&self) -> NoticeId {
+        self.listing.unwrap_or(self.id)
+    }
 }
 
 /// A notice stored outside its author's log ([`Store::put_orphan`]).
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct Orphan<'a> {
     /// Its id.
     pub id: NoticeId,
@@ -93,6 +106,15 @@ pub struct Orphan<'a> {
     pub listing: Option<NoticeId>,
     /// For a listing: its subject's key ([`Append::subject`]).
     pub subject: Option<SubjectKey>,
+    /// Keys of linked persons ([`Append::linked`]).
+    pub linked: Vec<SubjectKey>,
+}
+
+impl Orphan<'_> {
+    /// The listing the subject keys index ([`Append::indexed_listing`]).
+    pub fn indexed_listing(&self) -> NoticeId {
+        self.listing.unwrap_or(self.id)
+    }
 }
 
 /// Storage of a replica. Reads take `&self`; writes `&mut self`.
@@ -251,6 +273,9 @@ impl Store for MemStore {
             self.subjects.insert((subject, append.id));
             self.listings.insert(append.id);
         }
+        for key in &append.linked {
+            self.subjects.insert((*key, append.indexed_listing()));
+        }
         self.arrivals.insert(position, append.id);
         self.heads.insert(append.head.author, append.head);
         Ok(())
@@ -290,6 +315,9 @@ impl Store for MemStore {
         if let Some(subject) = orphan.subject {
             self.subjects.insert((subject, orphan.id));
             self.listings.insert(orphan.id);
+        }
+        for key in &orphan.linked {
+            self.subjects.insert((*key, orphan.indexed_listing()));
         }
         self.arrivals.insert(self.appended, orphan.id);
         Ok(())
@@ -403,9 +431,20 @@ pub mod suite {
                 head,
                 listing: (seq > 1).then(|| id(base + 1)),
                 subject: (seq == 1).then_some(subject).flatten(),
+                // A listing links one person, its third notice another.
+                linked: match seq {
+                    1 => vec![person(1)],
+                    3 => vec![person(2)],
+                    _ => Vec::new(),
+                },
             };
             store.append(append).expect("append");
         }
+    }
+
+    fn person(n: u8) -> SubjectKey {
+        let id = format!("11010519491231{n:03}X");
+        SubjectKey::new(SubjectKind::NaturalPerson, &id).expect("key")
     }
 
     /// Runs every check against fresh stores from `make`.
@@ -480,6 +519,7 @@ pub mod suite {
                 envelope: &bytes,
                 listing: None,
                 subject,
+                linked: Vec::new(),
             })
             .expect("orphan");
         let answer = envelope(author(3), 8);
@@ -489,6 +529,7 @@ pub mod suite {
                 envelope: &answer,
                 listing: Some(id(77)),
                 subject: None,
+                linked: Vec::new(),
             })
             .expect("orphan");
         store.flush().expect("flush");
@@ -568,6 +609,15 @@ pub mod suite {
             SubjectKey::new(SubjectKind::NaturalPerson, "91350100M000100Y43").expect("key");
         assert_eq!(store.listings_of(&person).expect("subject"), vec![]);
         assert_eq!(store.listings().expect("listings"), vec![id(11), id(41)]);
+        // Linked persons index the listing, whichever notice linked them.
+        assert_eq!(
+            store.listings_of(&self::person(1)).expect("linked"),
+            vec![id(11), id(41)]
+        );
+        assert_eq!(
+            store.listings_of(&self::person(2)).expect("linked"),
+            vec![id(11)]
+        );
     }
 
     fn arrivals_in_order<S: Store>(store: &mut S) {

@@ -170,6 +170,8 @@ pub fn listing(subject: u64, category: &str, effective_at: Timestamp) -> Listing
         classification: Classification::Public,
         evidence: vec![Digest::of(&subject.to_le_bytes()).0],
         checksum_override: false,
+        readers: Vec::new(),
+        linked: Vec::new(),
     }
 }
 

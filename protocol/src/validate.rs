@@ -10,12 +10,13 @@ use crate::catalog;
 use crate::codec::CodecError;
 use crate::governance::chain::Chain;
 use crate::governance::{KeySpan, Version};
-use crate::identifiers::IdentifierError;
+use crate::identifiers::{IdentifierError, check_resident_id};
 use crate::model::{
-    AuthorityId, CHANGES_PER_AMENDMENT_MAX, DOCUMENT_NUMBER_BYTES_MAX, EVIDENCE_PER_NOTICE_MAX,
-    FederationId, FeedbackAction, ListKind, Listing, ListingChange, MEASURES_PER_LISTING_MAX,
-    NAME_BYTES_MAX, NOTICE_VERSION, NOTICE_VERSION_MIN, Notice, NoticeId, NoticeKind, Remedy,
-    RulingOutcome, Severity, TEXT_BYTES_MAX,
+    AuthorityId, CHANGES_PER_AMENDMENT_MAX, Classification, DOCUMENT_NUMBER_BYTES_MAX,
+    EVIDENCE_PER_NOTICE_MAX, FederationId, FeedbackAction, LINKED_PER_LISTING_MAX, ListKind,
+    Listing, ListingChange, MEASURES_PER_LISTING_MAX, NAME_BYTES_MAX, NOTICE_VERSION,
+    NOTICE_VERSION_MIN, Notice, NoticeId, NoticeKind, READERS_PER_LISTING_MAX, Remedy,
+    RulingOutcome, Severity, SubjectKind, TEXT_BYTES_MAX,
 };
 use crate::roster::Federation;
 use crate::time::{Timestamp, format_duration_ms};
@@ -331,6 +332,23 @@ pub enum ValidationError {
         /// Its kind.
         found: &'static str,
     },
+    /// Rule 1: a field or value an older notice format cannot state.
+    #[error("{what} needs notice format {since}; this notice is format {version}")]
+    NeedsFormat {
+        /// What the notice states.
+        what: String,
+        /// The oldest format that can state it.
+        since: u16,
+        /// The notice's format.
+        version: u16,
+    },
+    /// Rule 5: a listing's named readers do not fit its distribution
+    /// level, or are not members.
+    #[error("readers: {0}")]
+    Readers(String),
+    /// Rule 5: a linked person that cannot be recorded.
+    #[error("linked persons: {0}")]
+    Linked(String),
 }
 
 impl ValidationError {
@@ -370,6 +388,9 @@ impl ValidationError {
             ValidationError::AlreadyRuled { .. } => "already_ruled",
             ValidationError::NotAListing { .. } => "not_a_listing",
             ValidationError::NotAnObjection { .. } => "not_an_objection",
+            ValidationError::NeedsFormat { .. } => "needs_format",
+            ValidationError::Readers(_) => "readers",
+            ValidationError::Linked(_) => "linked_person",
         }
     }
 }
@@ -683,6 +704,12 @@ pub fn check_changes(changes: &[ListingChange]) -> Result<(), ValidationError> {
                 count("evidence", evidence.len(), EVIDENCE_PER_NOTICE_MAX)?;
                 no_duplicates("evidence", evidence)?;
             }
+            ListingChange::Readers(readers) => {
+                count("readers", readers.len(), READERS_PER_LISTING_MAX)?;
+            }
+            ListingChange::Linked(linked) => {
+                count("linked", linked.len(), LINKED_PER_LISTING_MAX)?;
+            }
             ListingChange::Severity(_)
             | ListingChange::EffectiveAt(_)
             | ListingChange::PublishUntil(_)
@@ -692,6 +719,94 @@ pub fn check_changes(changes: &[ListingChange]) -> Result<(), ValidationError> {
         }
     }
     Ok(())
+}
+
+/// Checks a listing's distribution level against its named readers: a
+/// [`Classification::Named`] listing names between one and
+/// [`READERS_PER_LISTING_MAX`] members of the federation, in ascending
+/// order without repeats; a listing at any other level names none.
+pub fn check_readers(federation: &Federation, listing: &Listing) -> Result<(), ValidationError> {
+    let readers = &listing.readers;
+    if listing.classification != Classification::Named {
+        if readers.is_empty() {
+            return Ok(());
+        }
+        return Err(ValidationError::Readers(format!(
+            "a {} listing names no readers; only a named listing does",
+            listing.classification.name()
+        )));
+    }
+    if readers.is_empty() {
+        return Err(ValidationError::Readers(
+            "a named listing names at least one reader".into(),
+        ));
+    }
+    count("readers", readers.len(), READERS_PER_LISTING_MAX)?;
+    if readers.windows(2).any(|pair| pair[0] >= pair[1]) {
+        return Err(ValidationError::Readers(
+            "readers must be given in ascending order, without repeats".into(),
+        ));
+    }
+    match readers
+        .iter()
+        .find(|reader| federation.member(reader).is_none())
+    {
+        Some(stranger) => Err(ValidationError::Readers(format!(
+            "{stranger} is not a member of the federation"
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// Checks a listing's linked persons: only an organisation's listing
+/// records them, at most [`LINKED_PER_LISTING_MAX`], each with a valid
+/// resident identity number (no override) and a name, no person twice.
+pub fn check_linked(listing: &Listing) -> Result<(), ValidationError> {
+    let linked = &listing.linked;
+    if linked.is_empty() {
+        return Ok(());
+    }
+    if listing.subject.kind == SubjectKind::NaturalPerson {
+        return Err(ValidationError::Linked(
+            "a natural person's listing records no linked persons".into(),
+        ));
+    }
+    count("linked", linked.len(), LINKED_PER_LISTING_MAX)?;
+    for person in linked {
+        text("linked.name", &person.name, NAME_BYTES_MAX)?;
+        check_resident_id(&person.id).map_err(|error| {
+            ValidationError::Linked(format!("{} {:?}: {error}", person.role.name(), person.id))
+        })?;
+    }
+    let ids: Vec<&str> = linked.iter().map(|person| person.id.as_str()).collect();
+    no_duplicates("linked", &ids)
+}
+
+/// Refuses a value older notice formats cannot state.
+fn needs_format(
+    what: impl FnOnce() -> String,
+    since: u16,
+    version: u16,
+) -> Result<(), ValidationError> {
+    if since > version {
+        return Err(ValidationError::NeedsFormat {
+            what: what(),
+            since,
+            version,
+        });
+    }
+    Ok(())
+}
+
+/// Refuses changes an older notice format cannot state.
+fn changes_in_format(changes: &[ListingChange], version: u16) -> Result<(), ValidationError> {
+    changes.iter().try_for_each(|change| {
+        needs_format(
+            || format!("the change {change:?}"),
+            change.since_version(),
+            version,
+        )
+    })
 }
 
 /// Every rule that needs only the notice and the federation: version,
@@ -720,7 +835,15 @@ pub fn check_notice(notice: &Notice, federation: &Federation) -> Result<(), Vali
     }
     match &notice.kind {
         NoticeKind::List(listing) => {
+            let level = listing.classification;
+            needs_format(
+                || format!("distribution level {}", level.name()),
+                level.since_version(),
+                notice.version,
+            )?;
             check_listing_fields(listing)?;
+            check_readers(federation, listing)?;
+            check_linked(listing)?;
             if federation.category(&listing.category).is_none() {
                 return Err(ValidationError::UnknownCategory {
                     category: listing.category.clone(),
@@ -742,7 +865,10 @@ pub fn check_notice(notice: &Notice, federation: &Federation) -> Result<(), Vali
             check_measures(federation, listing.list, &listing.measures)?;
             check_rules(federation, listing)
         }
-        NoticeKind::Amend { changes, .. } => check_changes(changes),
+        NoticeKind::Amend { changes, .. } => {
+            changes_in_format(changes, notice.version)?;
+            check_changes(changes)
+        }
         NoticeKind::Repair {
             reason, evidence, ..
         } => {
@@ -773,7 +899,10 @@ pub fn check_notice(notice: &Notice, federation: &Federation) -> Result<(), Vali
         } => {
             text("reason", reason, TEXT_BYTES_MAX)?;
             match outcome {
-                RulingOutcome::Upheld(Remedy::Correct(changes)) => check_changes(changes),
+                RulingOutcome::Upheld(Remedy::Correct(changes)) => {
+                    changes_in_format(changes, notice.version)?;
+                    check_changes(changes)
+                }
                 RulingOutcome::Upheld(Remedy::Withdraw) | RulingOutcome::Rejected => Ok(()),
             }
         }

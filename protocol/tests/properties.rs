@@ -53,10 +53,16 @@ fn listing() -> impl Strategy<Value = Listing> {
         (
             prop_oneof![
                 Just(Classification::Public),
-                Just(Classification::Restricted)
+                Just(Classification::Restricted),
+                Just(Classification::Named),
+                Just(Classification::Auditors)
             ],
             proptest::collection::vec(digest(), 0..3),
             any::<bool>(),
+        ),
+        (
+            proptest::collection::vec(digest().prop_map(AuthorityId), 0..3),
+            proptest::collection::vec(linked_person(), 0..3),
         ),
     )
         .prop_map(
@@ -66,6 +72,7 @@ fn listing() -> impl Strategy<Value = Listing> {
                 (reason, legal_basis, document_number, measures),
                 (a, b, c, d),
                 (classification, evidence, checksum_override),
+                (readers, linked),
             )| Listing {
                 subject: Subject { kind, id, name },
                 list,
@@ -82,8 +89,22 @@ fn listing() -> impl Strategy<Value = Listing> {
                 classification,
                 evidence,
                 checksum_override,
+                readers,
+                linked,
             },
         )
+}
+
+fn linked_person() -> impl Strategy<Value = LinkedPerson> {
+    (
+        prop_oneof![
+            Just(LinkRole::LegalRepresentative),
+            Just(LinkRole::ResponsiblePerson)
+        ],
+        text(),
+        text(),
+    )
+        .prop_map(|(role, id, name)| LinkedPerson { role, id, name })
 }
 
 fn change() -> impl Strategy<Value = ListingChange> {
@@ -93,6 +114,9 @@ fn change() -> impl Strategy<Value = ListingChange> {
         proptest::collection::vec(text(), 0..3).prop_map(ListingChange::Measures),
         timestamp().prop_map(ListingChange::ShareUntil),
         Just(ListingChange::Classification(Classification::Restricted)),
+        proptest::collection::vec(digest().prop_map(AuthorityId), 0..3)
+            .prop_map(ListingChange::Readers),
+        proptest::collection::vec(linked_person(), 0..3).prop_map(ListingChange::Linked),
         proptest::collection::vec(digest(), 0..3).prop_map(ListingChange::Evidence),
     ]
 }
@@ -169,16 +193,24 @@ fn notice() -> impl Strategy<Value = Notice> {
         kind(),
     )
         .prop_map(
-            |(version, federation, roster, author, seq, prev, issued_at, kind)| Notice {
-                version,
-                federation: FederationId(federation),
-                // Format 1 has no roster field: it reads as version 0.
-                roster: if version >= 2 { roster } else { 0 },
-                author: AuthorityId(author),
-                seq,
-                prev: NoticeId(prev),
-                issued_at,
-                kind,
+            |(version, federation, roster, author, seq, prev, issued_at, mut kind)| {
+                // A listing of format 1 or 2 has no readers or linked
+                // persons to encode.
+                if let (true, NoticeKind::List(listing)) = (version < 3, &mut kind) {
+                    listing.readers.clear();
+                    listing.linked.clear();
+                }
+                Notice {
+                    version,
+                    federation: FederationId(federation),
+                    // Format 1 has no roster field: it reads as version 0.
+                    roster: if version >= 2 { roster } else { 0 },
+                    author: AuthorityId(author),
+                    seq,
+                    prev: NoticeId(prev),
+                    issued_at,
+                    kind,
+                }
             },
         )
 }

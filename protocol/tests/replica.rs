@@ -966,3 +966,191 @@ fn an_author_cannot_add_notices_without_bound() {
         Some(AUTHOR_NOTICE_BURST * 1000 - 1000)
     );
 }
+
+fn issue_err(
+    replica: &mut Replica<MemStore>,
+    test: &TestFederation,
+    kind: NoticeKind,
+) -> ValidationError {
+    match replica.issue(&test.keys[0], kind, T0) {
+        Err(IssueError::Invalid(error)) => error,
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+// A named listing names members in order; no other level names any; the
+// levels and fields format 3 added are refused in an older format.
+#[test]
+fn distribution_levels_and_readers() {
+    use credence_protocol::model::Classification;
+    let (test, mut replica) = setup();
+    let mut sorted = vec![test.author(1), test.author(2)];
+    sorted.sort();
+    let with = |level, readers: Vec<AuthorityId>| {
+        let mut listing = testkit::listing(1, "tax", T0);
+        listing.classification = level;
+        listing.readers = readers;
+        NoticeKind::List(listing)
+    };
+    let refused = issue_err(&mut replica, &test, with(Classification::Named, vec![]));
+    assert_eq!(refused.code(), "readers", "{refused}");
+    let reversed: Vec<AuthorityId> = sorted.iter().rev().copied().collect();
+    let refused = issue_err(&mut replica, &test, with(Classification::Named, reversed));
+    assert!(refused.to_string().contains("ascending order"), "{refused}");
+    let stranger = AuthorityId([0xee; 32]);
+    let refused = issue_err(
+        &mut replica,
+        &test,
+        with(Classification::Named, vec![stranger]),
+    );
+    assert!(refused.to_string().contains("not a member"), "{refused}");
+    let refused = issue_err(
+        &mut replica,
+        &test,
+        with(Classification::Restricted, sorted.clone()),
+    );
+    assert!(
+        refused.to_string().contains("only a named listing"),
+        "{refused}"
+    );
+    let named = replica
+        .issue(
+            &test.keys[0],
+            with(Classification::Named, sorted.clone()),
+            T0,
+        )
+        .unwrap();
+    // Turning it restricted without clearing its readers is refused;
+    // with them cleared it is accepted.
+    let amend = |changes| NoticeKind::Amend {
+        listing: named.id,
+        changes,
+    };
+    let refused = issue_err(
+        &mut replica,
+        &test,
+        amend(vec![ListingChange::Classification(
+            Classification::Restricted,
+        )]),
+    );
+    assert_eq!(refused.code(), "readers", "{refused}");
+    replica
+        .issue(
+            &test.keys[0],
+            amend(vec![
+                ListingChange::Classification(Classification::Restricted),
+                ListingChange::Readers(Vec::new()),
+            ]),
+            T0,
+        )
+        .unwrap();
+    // A format 2 notice cannot state a level format 3 added.
+    let mut old = notice(
+        &test,
+        1,
+        1,
+        NoticeId::default(),
+        T0,
+        with(Classification::Auditors, vec![]),
+    );
+    old.version = 2;
+    let (_, bytes) = testkit::sign(&test.keys[1], &old);
+    let outcomes = replica.ingest(&bytes).unwrap();
+    let error = rejected(&outcomes);
+    assert_eq!(error.code(), "needs_format", "{error}");
+    assert!(error.to_string().contains("auditors"), "{error}");
+}
+
+// The legal representative and responsible persons of a listed company
+// find its listing under their own numbers, marked as linked, whichever
+// notice linked them; a person an amendment unlinks no longer does, and
+// a natural person's listing links no one.
+#[test]
+fn linked_persons_find_the_listing() {
+    use credence_protocol::model::{LinkRole, LinkedPerson, Naming, SubjectKey, SubjectKind};
+    let (test, mut a) = setup();
+    let (_, mut b) = setup();
+    let person = |role, id: &str| LinkedPerson {
+        role,
+        id: id.into(),
+        name: "Li Si".into(),
+    };
+    let representative = person(LinkRole::LegalRepresentative, "11010519491231002X");
+    let responsible = person(LinkRole::ResponsiblePerson, "440524188001010014");
+    let key = |id: &str| SubjectKey::new(SubjectKind::NaturalPerson, id).unwrap();
+    let mut listing = testkit::listing(1, "tax", T0);
+    listing.linked = vec![representative.clone()];
+    let listed = a
+        .issue(&test.keys[0], NoticeKind::List(listing.clone()), T0)
+        .unwrap();
+    let added = a
+        .issue(
+            &test.keys[0],
+            NoticeKind::Amend {
+                listing: listed.id,
+                changes: vec![ListingChange::Linked(vec![
+                    representative.clone(),
+                    responsible.clone(),
+                ])],
+            },
+            T0,
+        )
+        .unwrap();
+    for envelope in [&listed.envelope, &added.envelope] {
+        b.ingest(envelope).unwrap();
+    }
+    let t = T0.plus_ms(DAY_MS);
+    for replica in [&a, &b] {
+        for (who, role) in [
+            (&representative, LinkRole::LegalRepresentative),
+            (&responsible, LinkRole::ResponsiblePerson),
+        ] {
+            let states = replica.subject_listings(&key(&who.id), t).unwrap();
+            assert_eq!(states.len(), 1);
+            assert_eq!(
+                states[0].listing.naming(&key(&who.id)),
+                Some(Naming::Linked(role))
+            );
+        }
+        let company = SubjectKey::new(SubjectKind::LegalPerson, &listing.subject.id).unwrap();
+        let states = replica.subject_listings(&company, t).unwrap();
+        assert_eq!(states[0].listing.naming(&company), Some(Naming::Subject));
+    }
+    a.issue(
+        &test.keys[0],
+        NoticeKind::Amend {
+            listing: listed.id,
+            changes: vec![ListingChange::Linked(vec![responsible.clone()])],
+        },
+        T0,
+    )
+    .unwrap();
+    assert!(
+        a.subject_listings(&key(&representative.id), t)
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        a.subject_listings(&key(&responsible.id), t).unwrap().len(),
+        1
+    );
+    // Refused: a bad number, a person twice, a natural person's listing.
+    let mut bad = listing.clone();
+    bad.linked = vec![person(LinkRole::ResponsiblePerson, "110105194912310021")];
+    assert_eq!(
+        issue_err(&mut a, &test, NoticeKind::List(bad)).code(),
+        "linked_person"
+    );
+    let mut twice = listing.clone();
+    twice.linked = vec![representative.clone(), representative.clone()];
+    assert_eq!(
+        issue_err(&mut a, &test, NoticeKind::List(twice)).code(),
+        "duplicate_entry"
+    );
+    let mut natural = listing;
+    natural.subject.kind = SubjectKind::NaturalPerson;
+    natural.subject.id = "110105198001010016".into();
+    natural.linked = vec![responsible];
+    let error = issue_err(&mut a, &test, NoticeKind::List(natural));
+    assert!(error.to_string().contains("natural person"), "{error}");
+}

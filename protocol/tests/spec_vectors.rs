@@ -3,7 +3,9 @@
 //! byte. The expected bytes are in `tests/spec/`; SPEC.md shows the same.
 
 use credence_protocol::codec;
-use credence_protocol::model::{NOTICE_VERSION, Notice, NoticeId, NoticeKind};
+use credence_protocol::model::{
+    Classification, LinkRole, LinkedPerson, NOTICE_VERSION, Notice, NoticeId, NoticeKind,
+};
 use credence_protocol::testkit;
 use credence_protocol::time::Timestamp;
 
@@ -11,6 +13,17 @@ const T0: Timestamp = Timestamp(1_767_225_600_000); // 2026-01-01T00:00:00Z
 
 fn vectors() -> Vec<(&'static str, Vec<u8>, NoticeId)> {
     let test = testkit::federation(7, 4);
+    // Format 3: shared with two named members, and the listed company's
+    // legal representative recorded beside it.
+    let mut named = testkit::listing(1, "tax", T0);
+    named.classification = Classification::Named;
+    named.readers = vec![test.author(1), test.author(2)];
+    named.readers.sort();
+    named.linked = vec![LinkedPerson {
+        role: LinkRole::LegalRepresentative,
+        id: "11010519491231002X".into(),
+        name: "Zhang San".into(),
+    }];
     let list = Notice {
         version: NOTICE_VERSION,
         roster: 0,
@@ -19,7 +32,7 @@ fn vectors() -> Vec<(&'static str, Vec<u8>, NoticeId)> {
         seq: 1,
         prev: NoticeId::default(),
         issued_at: T0,
-        kind: NoticeKind::List(testkit::listing(1, "tax", T0)),
+        kind: NoticeKind::List(named),
     };
     let (list_id, list_bytes) = testkit::sign(&test.keys[0], &list);
     let withdraw = Notice {
@@ -37,11 +50,19 @@ fn vectors() -> Vec<(&'static str, Vec<u8>, NoticeId)> {
         },
     };
     let (withdraw_id, withdraw_bytes) = testkit::sign(&test.keys[0], &withdraw);
-    // The listing in notice format 1, as signed before roster versions:
-    // no roster field, read as roster version 0.
+    // A public listing in notice format 2, as signed before readers and
+    // linked persons, and in format 1, before roster versions: no roster
+    // field, read as roster version 0. Both read as format 3 listings
+    // with no readers and no linked persons.
+    let format_2 = Notice {
+        version: 2,
+        kind: NoticeKind::List(testkit::listing(1, "tax", T0)),
+        ..list.clone()
+    };
+    let (format_2_id, format_2_bytes) = testkit::sign(&test.keys[0], &format_2);
     let format_1 = Notice {
         version: credence_protocol::model::NOTICE_VERSION_MIN,
-        ..list.clone()
+        ..format_2.clone()
     };
     let (format_1_id, format_1_bytes) = testkit::sign(&test.keys[0], &format_1);
     let decoded = codec::decode_notice(codec::envelope_parts(&format_1_bytes).unwrap().0).unwrap();
@@ -49,6 +70,7 @@ fn vectors() -> Vec<(&'static str, Vec<u8>, NoticeId)> {
     vec![
         ("list", list_bytes, list_id),
         ("withdraw", withdraw_bytes, withdraw_id),
+        ("list-format-2", format_2_bytes, format_2_id),
         ("list-format-1", format_1_bytes, format_1_id),
     ]
 }

@@ -251,6 +251,25 @@ impl SimStore {
     }
 
     /// The ids at `indexes`, in id order (as the other stores give them).
+    /// Indexes `listing` (the notice at `index`, or one it holds) under
+    /// the keys of linked persons.
+    fn index_linked(&mut self, keys: &[SubjectKey], listing: NoticeId, index: u32) {
+        let listing = if listing == self.interner.borrow().id(index) {
+            Some(index)
+        } else {
+            self.interner.borrow().find(&listing)
+        };
+        let Some(listing) = listing else {
+            return;
+        };
+        for key in keys {
+            let entries = self.subjects.entry(*key).or_default();
+            if !entries.contains(&listing) {
+                entries.push(listing);
+            }
+        }
+    }
+
     fn sorted_ids(&self, indexes: &[u32]) -> Vec<NoticeId> {
         let interner = self.interner.borrow();
         let mut ids: Vec<NoticeId> = indexes.iter().map(|i| interner.id(*i)).collect();
@@ -361,6 +380,7 @@ impl Store for SimStore {
     }
 
     fn append(&mut self, append: Append<'_>) -> Result<(), Self::Error> {
+        let listing = append.indexed_listing();
         let (index, number) = {
             let mut interner = self.interner.borrow_mut();
             let index = interner.intern(append.id, append.envelope);
@@ -396,6 +416,7 @@ impl Store for SimStore {
             self.subjects.entry(subject).or_default().push(index);
             self.listings.push(index);
         }
+        self.index_linked(&append.linked, listing, index);
         self.arrivals.push(index);
         Ok(())
     }
@@ -442,6 +463,7 @@ impl Store for SimStore {
             self.subjects.entry(subject).or_default().push(index);
             self.listings.push(index);
         }
+        self.index_linked(&orphan.linked, orphan.indexed_listing(), index);
         self.arrivals.push(index);
         Ok(())
     }
@@ -534,6 +556,7 @@ mod tests {
                     head: head.clone(),
                     listing: None,
                     subject: None,
+                    linked: Vec::new(),
                 })
                 .expect("append");
         };

@@ -626,6 +626,8 @@ pub fn listing(n: u64) -> NoticeKind {
         classification: Classification::Public,
         evidence: Vec::new(),
         checksum_override: false,
+        readers: Vec::new(),
+        linked: Vec::new(),
     })
 }
 

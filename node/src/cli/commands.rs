@@ -283,6 +283,8 @@ fn list(command: ListCommand, json: bool) -> Result<()> {
                 },
                 evidence: args.evidence.collect()?,
                 checksum_override: args.override_checksum,
+                readers: Vec::new(),
+                linked: Vec::new(),
             };
             issue(&args.data.data, NoticeKind::List(listing), "listing", json)?;
         }

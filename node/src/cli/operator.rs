@@ -142,7 +142,7 @@ impl Operator {
                     register::listings_digest(&states),
                     t,
                 ))?;
-                Ok(SubjectView::new(node.federation(), id, &states))
+                Ok(SubjectView::new(node.federation(), &key, id, &states))
             }
         }
     }

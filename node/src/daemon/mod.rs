@@ -26,6 +26,7 @@ pub use crate::node::GovernRequest;
 use crate::node::{Node, NodeError, now};
 use crate::views::RegisterView;
 use crate::views::{RosterView, VersionsView};
+use credence_protocol::access::{self, Clearance};
 use credence_protocol::bundle::Bundle;
 pub use credence_protocol::engine::{
     Answered, QUERY_DEADLINE_DEFAULT_MS, QUERY_DEADLINE_MAX_MS, QueryAsk, QueryResult, QueryScope,
@@ -69,6 +70,11 @@ pub enum DaemonError {
     /// The listing is past its sharing period: only auditors read it.
     #[error("listing {0} is past its sharing period: only an auditor may read it now")]
     NotShared(NoticeId),
+    /// The listing's distribution level does not reach the caller.
+    #[error(
+        "listing {0} is distributed at level {1}, which does not reach this account on this node"
+    )]
+    Withheld(NoticeId, &'static str),
     /// Too much is already in progress.
     #[error("{0}")]
     Busy(String),
@@ -148,8 +154,8 @@ pub enum Command {
 pub struct Read {
     /// The local account.
     pub account: String,
-    /// It may read listings past their sharing period (an auditor).
-    pub unshared: bool,
+    /// How far it may see ([`credence_protocol::access::serves`]).
+    pub clearance: Clearance,
     /// Purpose and legal basis.
     pub stated: Stated,
 }
@@ -896,6 +902,14 @@ impl Daemon {
         .map_err(DaemonError::Internal)
     }
 
+    /// An account of this node at `clearance`, as the access rules see it.
+    fn viewer(&self, clearance: Clearance) -> access::Viewer {
+        access::Viewer {
+            member: self.node.author(),
+            clearance,
+        }
+    }
+
     /// Appends a read to the register of reads (durable with the next
     /// flush); returns its index.
     fn register(
@@ -1173,9 +1187,11 @@ impl Daemon {
                     .subject_listings(&key, at.unwrap_or(t))
                     .map_err(DaemonError::internal)
                     .and_then(|mut states| {
-                        // Past its sharing period a listing is served to
-                        // auditors only.
-                        states.retain(|state| read.unshared || state.shared);
+                        // What the listing's level and sharing period let
+                        // this account see, as the subject or as a linked
+                        // person.
+                        let viewer = self.viewer(read.clearance);
+                        states.retain(|state| access::serves(state, &viewer));
                         let record = register::local_read(
                             ReadKind::Lookup,
                             &read.account,
@@ -1190,8 +1206,12 @@ impl Daemon {
             }
             Command::Listing(id, at, read, reply) => {
                 let result = match self.node.replica().listing_state(&id, at.unwrap_or(t)) {
-                    Ok(Some(state)) if !state.shared && !read.unshared => {
-                        Err(DaemonError::NotShared(id))
+                    Ok(Some(state)) if !access::serves(&state, &self.viewer(read.clearance)) => {
+                        Err(if state.shared {
+                            DaemonError::Withheld(id, state.listing.classification.name())
+                        } else {
+                            DaemonError::NotShared(id)
+                        })
                     }
                     Ok(Some(state)) => {
                         let subject = &state.listing.subject;

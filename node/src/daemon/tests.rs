@@ -39,7 +39,7 @@ async fn whole_store_reads_run_off_the_loop_and_are_bounded() {
     let (reply, answer) = oneshot::channel();
     let read = Read {
         account: "audit-office".into(),
-        unshared: true,
+        clearance: credence_protocol::access::Clearance::Auditor,
         stated: Stated {
             purpose: "annual audit".into(),
             legal_basis: "Audit Law art. 20".into(),

@@ -218,6 +218,10 @@ impl Store for SledStore {
         if let Some(subject) = append.subject {
             overlay.insert(key(SUBJECT, &[&subject.0, &append.id.0]), Vec::new());
         }
+        for linked in &append.linked {
+            let listing = append.indexed_listing();
+            overlay.insert(key(SUBJECT, &[&linked.0, &listing.0]), Vec::new());
+        }
         overlay.insert(key(META, &[META_COUNT]), position.to_be_bytes().to_vec());
         self.count = position;
         if self.overlay.len() >= OVERLAY_KEYS_MAX {
@@ -289,6 +293,10 @@ impl Store for SledStore {
         }
         if let Some(subject) = orphan.subject {
             overlay.insert(key(SUBJECT, &[&subject.0, &orphan.id.0]), Vec::new());
+        }
+        for linked in &orphan.linked {
+            let listing = orphan.indexed_listing();
+            overlay.insert(key(SUBJECT, &[&linked.0, &listing.0]), Vec::new());
         }
         overlay.insert(key(META, &[META_COUNT]), position.to_be_bytes().to_vec());
         self.count = position;
@@ -640,6 +648,7 @@ mod tests {
                 head,
                 listing,
                 subject: None,
+                linked: Vec::new(),
             })
             .unwrap();
     }
@@ -887,6 +896,7 @@ mod tests {
                     head,
                     listing: None,
                     subject: None,
+                    linked: Vec::new(),
                 })
                 .unwrap();
             store.flush().unwrap();

@@ -150,9 +150,11 @@ impl View<'_> {
     }
 
     pub(super) fn listings(&self) -> Result<Vec<NoticeId>, StoreError> {
-        // Every listing is indexed under exactly one subject.
+        // Every listing is indexed under its subject, and under each of
+        // its linked persons.
         let mut ids = self.scan_ids(vec![SUBJECT], 1 + SUBJECT_KEY_BYTES)?;
-        ids.sort();
+        ids.sort_unstable();
+        ids.dedup();
         Ok(ids)
     }
 

@@ -5,7 +5,7 @@ use super::layout::*;
 use super::{Layer, SEGMENT_BYTES, StoreError};
 use credence_protocol::NoticeKind;
 use credence_protocol::codec;
-use credence_protocol::model::{AuthorityId, NoticeId, SubjectKey};
+use credence_protocol::model::{AuthorityId, NoticeId};
 use credence_protocol::store::Head;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -141,7 +141,10 @@ pub(super) fn recover(
     Ok(torn.len())
 }
 
-/// The index keys (`r` or `s`) a notice record was indexed under.
+/// The index keys (`r` or `s`) a notice record was indexed under. A
+/// listing's linked persons are among them; those an amendment added
+/// index the listing it amends and stay (a lookup checks that the listing
+/// still names them).
 pub(super) fn index_keys_of(
     tree: &sled::Db,
     id: &NoticeId,
@@ -157,9 +160,10 @@ pub(super) fn index_keys_of(
     };
     let listing = match notice(record)?.kind {
         NoticeKind::List(listing) => {
-            return Ok(SubjectKey::new(listing.subject.kind, &listing.subject.id)
+            return Ok(listing
+                .subject_keys()
+                .iter()
                 .map(|subject| key(SUBJECT, &[&subject.0, &id.0]))
-                .into_iter()
                 .collect());
         }
         NoticeKind::Rule { objection, .. } => match tree.get(key(NOTICE, &[&objection.0]))? {

@@ -558,6 +558,10 @@ pub enum Refusal {
     /// or revoked it (the node runs with the key the roster names now).
     #[error("{0}")]
     KeyRetired(String),
+    /// The asking account's clearance is below what the answers would
+    /// show it.
+    #[error("{0}")]
+    Clearance(String),
     /// The store failed.
     #[error("the store failed: {0}")]
     Store(String),
@@ -577,6 +581,7 @@ impl Refusal {
             Refusal::Busy(_) => "busy",
             Refusal::OverBudget { .. } => "over_budget",
             Refusal::KeyRetired(_) => "key_retired",
+            Refusal::Clearance(_) => "forbidden",
             Refusal::Store(_) => "internal",
         }
     }

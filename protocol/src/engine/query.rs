@@ -2,6 +2,7 @@
 //! this node's own queries with its deadline and merge.
 
 use super::{Engine, FANOUTS_MAX, Level, Output, QUERY_DEADLINE_MAX_MS, Refusal};
+use crate::access::Clearance;
 use crate::checkpoint::Verified;
 use crate::model::{AuthorityId, SubjectKind};
 use crate::proven::{
@@ -48,6 +49,11 @@ pub struct QueryAsk {
     /// The local account that asks, which the register names (`None` for
     /// a caller in the process itself: the devnet, the simulator).
     pub account: Option<String>,
+    /// The asking account's clearance ([`crate::access`]): responders
+    /// serve this member at reader clearance, or at auditor clearance when
+    /// the roster makes it an auditor, and only an auditor account may
+    /// ask from an auditing member's node.
+    pub clearance: Clearance,
 }
 
 /// One responder's verified answer.
@@ -287,6 +293,21 @@ impl<S: Store> Engine<S> {
         now: Timestamp,
         out: &mut Vec<Output>,
     ) {
+        let auditing = self
+            .replica
+            .federation()
+            .member(&self.me)
+            .is_some_and(|member| member.auditor);
+        if auditing && ask.clearance != Clearance::Auditor {
+            out.push(Output::QueryDone {
+                ticket,
+                result: Box::new(Err(Refusal::Clearance(
+                    "this node's member is an auditor, whose queries are answered with every listing: only an account with the audit permission may query from it"
+                        .into(),
+                ))),
+            });
+            return;
+        }
         let peers = self.peers();
         if ask.scope == QueryScope::Federation
             && !peers.is_empty()

@@ -849,6 +849,7 @@ fn procurement_check(subject: u64) -> QueryAsk {
         deadline_ms: 2_000,
         page: 0,
         account: None,
+        clearance: crate::access::Clearance::Auditor,
     }
 }
 
@@ -957,6 +958,7 @@ fn a_query_fans_out_and_merges_with_a_deadline() {
         deadline_ms: 2_000,
         page: 0,
         account: None,
+        clearance: crate::access::Clearance::Auditor,
     };
     net.input(
         1,

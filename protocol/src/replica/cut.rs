@@ -207,6 +207,7 @@ impl<S: Store> Replica<S> {
                     envelope: bytes,
                     listing,
                     subject,
+                    linked: notice.kind.linked_keys(),
                 })
                 .map_err(ReplicaError::Store)?;
             outcomes.push(Outcome::Orphaned {

@@ -965,6 +965,7 @@ impl<S: Store> Replica<S> {
             },
             listing,
             subject,
+            linked: notice.kind.linked_keys(),
         };
         Ok(Admission::Accept(append))
     }
@@ -1124,6 +1125,8 @@ impl<S: Store> Replica<S> {
         }
         validate::check_measures(federation, corrected.list, &corrected.measures)?;
         validate::check_dates(&corrected)?;
+        validate::check_readers(federation, &corrected)?;
+        validate::check_linked(&corrected)?;
         validate::check_rules(federation, &corrected)
     }
 
@@ -1232,19 +1235,26 @@ impl<S: Store> Replica<S> {
         Ok(Some(fold::fold(&listing, &referring, t)))
     }
 
-    /// Every listing of a subject, folded at `t`.
+    /// Every listing that names `subject`, as its subject or as a linked
+    /// person of the listed organisation ([`crate::model::Listing::naming`]
+    /// says which), folded at `t`, each once, in id order.
     pub fn subject_listings(
         &self,
         subject: &SubjectKey,
         t: Timestamp,
     ) -> Result<Vec<ListingState>, S> {
-        let ids = self
+        let mut ids = self
             .store
             .listings_of(subject)
             .map_err(ReplicaError::Store)?;
+        ids.sort_unstable();
+        ids.dedup();
         let mut states = Vec::with_capacity(ids.len());
         for id in ids {
-            if let Some(state) = self.listing_state(&id, t)? {
+            // An index entry a later amendment made stale names no one.
+            if let Some(state) = self.listing_state(&id, t)?
+                && state.listing.naming(subject).is_some()
+            {
                 states.push(state);
             }
         }

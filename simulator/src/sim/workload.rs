@@ -45,6 +45,8 @@ impl Sim {
             classification: Classification::Public,
             evidence: Vec::new(),
             checksum_override: false,
+            readers: Vec::new(),
+            linked: Vec::new(),
         }
     }
 
@@ -279,6 +281,7 @@ impl Sim {
             deadline_ms: QUERY_DEADLINE_MS,
             page: 0,
             account: None,
+            clearance: credence_protocol::access::Clearance::Auditor,
         };
         self.next_ticket += 1;
         let ticket = self.next_ticket;
