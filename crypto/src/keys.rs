@@ -7,6 +7,8 @@ use rand_core::CryptoRng;
 pub const NOTICE_DOMAIN: &[u8] = b"credence/v1/notice\0";
 /// Domain tag for signed cross-region query requests and answers.
 pub const QUERY_DOMAIN: &[u8] = b"credence/v1/query\0";
+/// Domain tag for a node's signed report of a subject's records.
+pub const REPORT_DOMAIN: &[u8] = b"credence/v1/report\0";
 /// Length of an ed25519 signature.
 pub const SIGNATURE_BYTES: usize = 64;
 /// The first line of a key file; anything else is not a credence key.

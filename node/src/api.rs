@@ -23,6 +23,7 @@
 //! | GET | `/v1/feed?limit=&after=` | (public) | a page of the publicity feed: published listings and public corrections, newest first, natural persons masked; `next` is the next page's `after` |
 //! | GET | `/v1/identity?challenge=&account=` | (public) | proof that this process holds the account's credential hash |
 //! | GET | `/v1/export?purpose=&legal_basis=` | audit | an audit bundle (binary; the export is registered) |
+//! | GET | `/v1/subjects/{id}/report?kind=&purpose=&legal_basis=&format=` | audit | the subject's report: every listing that names it (as subject or linked person) with its history, and every consultation of its records here, signed by this node; JSON, or `format=html` for a printable page (registered) |
 //! | GET | `/v1/logs/{author}/checkpoint` | read | the signed checkpoint of this node's own log (C2SP signed note, text) |
 //! | GET | `/v1/logs/{author}/inclusion?seq=&size=` | read | inclusion proof of the notice at `seq` |
 //! | GET | `/v1/logs/{author}/consistency?from=&to=` | read | consistency proof between two sizes |
@@ -196,6 +197,7 @@ pub fn router(
     let audit = Router::new()
         .route("/v1/register", get(register))
         .route("/v1/export", get(export))
+        .route("/v1/subjects/{id}/report", get(report))
         .route_layer(guard(Permission::Audit));
     Router::new()
         .route("/v1/feed", get(feed))
@@ -536,6 +538,49 @@ fn parse_kind(kind: Option<&str>) -> Result<SubjectKind, ApiError> {
             ),
         )),
     }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReportParams {
+    kind: Option<String>,
+    purpose: Option<String>,
+    legal_basis: Option<String>,
+    format: Option<String>,
+}
+
+/// `GET /v1/subjects/{id}/report`: the subject's report, signed by this
+/// node, as JSON or (`format=html`) a printable page; registered.
+async fn report(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+    Params(params): Params<ReportParams>,
+) -> Result<Response, ApiError> {
+    let kind = parse_kind(params.kind.as_deref())?;
+    let html = match params.format.as_deref() {
+        None | Some("json") => false,
+        Some("html") => true,
+        Some(other) => {
+            return Err(ApiError::bad(
+                "bad_field",
+                format!("format: {other:?} is not json or html"),
+            ));
+        }
+    };
+    if SubjectKey::new(kind, &id).is_none() {
+        return Err(ApiError::bad(
+            "bad_field",
+            format!("id: {id:?} is not an 18-character identifier"),
+        ));
+    }
+    let read = read_of(caller, params.purpose, params.legal_basis)?;
+    let view = ask(&state, |tx| Command::Report(kind, id, read, tx)).await?;
+    if html {
+        let page = crate::render::report_html(&view);
+        return Ok(([(header::CONTENT_TYPE, "text/html; charset=utf-8")], page).into_response());
+    }
+    Ok(Json(view).into_response())
 }
 
 async fn subject(

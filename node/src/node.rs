@@ -530,7 +530,7 @@ impl Node {
             reason: e.to_string(),
         })?;
         let store = self.engine.replica().store();
-        let index = store.register_append(&bytes)?;
+        let index = store.register_append(&bytes, record.subject_key().as_ref())?;
         store.register_flush()?;
         Ok(index)
     }

@@ -2,7 +2,7 @@
 //! of audit reports: the same text whether the answer came from a running
 //! node or from a data directory opened directly.
 
-use crate::views::{ListingView, PeersView, QueryView, Status, SubjectView, TasksView};
+use crate::views::{ListingView, PeersView, QueryView, ReportView, Status, SubjectView, TasksView};
 use credence_protocol::bundle::AuditReport;
 use credence_protocol::time::Timestamp;
 use std::fmt::Write;
@@ -13,6 +13,13 @@ pub fn listing(view: &ListingView, history: bool) -> String {
     let l = &view.listing;
     let mut out = String::new();
     let _ = writeln!(out, "listing {}", view.id);
+    if let Some(role) = view.linked_as {
+        let _ = writeln!(
+            out,
+            "  names the person looked up as its {}",
+            role.name().replace('-', " ")
+        );
+    }
     let _ = writeln!(
         out,
         "  status {} (enforceable: {}, published: {}, shared: {})",
@@ -51,9 +58,26 @@ pub fn listing(view: &ListingView, history: bool) -> String {
     );
     let _ = writeln!(
         out,
-        "  effective {}, published until {}, shared until {}, repairable from {}, {:?}",
-        l.effective_at, l.publish_until, l.share_until, l.repair_from, l.classification
+        "  effective {}, published until {}, shared until {}, repairable from {}, level {}",
+        l.effective_at,
+        l.publish_until,
+        l.share_until,
+        l.repair_from,
+        l.classification.name()
     );
+    if !l.readers.is_empty() {
+        let readers: Vec<String> = l.readers.iter().map(|r| r.short()).collect();
+        let _ = writeln!(out, "  shared with: {}", readers.join(", "));
+    }
+    for person in &l.linked {
+        let _ = writeln!(
+            out,
+            "  {}: {} {}",
+            person.role.name().replace('-', " "),
+            person.id,
+            person.name
+        );
+    }
     for objection in &view.objections {
         let respond_by = Timestamp(objection.respond_by);
         let status = match &objection.ruling {
@@ -109,6 +133,216 @@ pub fn subject(view: &SubjectView) -> String {
     for state in &view.listings {
         out.push_str(&listing(state, false));
     }
+    out
+}
+
+/// A subject's report, as text.
+pub fn report(view: &ReportView) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "report on {} {} made by {} at {}{}",
+        view.subject_kind,
+        view.subject,
+        view.made_by,
+        Timestamp(view.made_at),
+        if view.truncated {
+            " (truncated: more than a report shows)"
+        } else {
+            ""
+        }
+    );
+    let _ = writeln!(out, "{} listing(s):", view.listings.len());
+    for state in &view.listings {
+        out.push_str(&listing(state, true));
+    }
+    let _ = writeln!(
+        out,
+        "{} consultation(s) of these records on this node:",
+        view.reads.len()
+    );
+    for read in &view.reads {
+        let _ = writeln!(
+            out,
+            "  #{} {} {} by {}: {} (basis: {})",
+            read.index,
+            Timestamp(read.at),
+            read.kind,
+            read.account
+                .as_deref()
+                .or(read.requester.as_deref())
+                .unwrap_or("-"),
+            read.purpose,
+            read.legal_basis
+        );
+    }
+    let _ = writeln!(
+        out,
+        "signed by {} ({}); register at size {}",
+        view.made_by,
+        view.member.short(),
+        view.register_size
+    );
+    out
+}
+
+/// Text for an HTML page: `&`, `<`, `>`, `"` and `'` escaped.
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A subject's report as a printable HTML page (no script, no external
+/// resource): the listings with their histories, the consultations, and
+/// the signature to check with `credence report verify`.
+pub fn report_html(view: &ReportView) -> String {
+    let mut out = String::new();
+    let title = format!("Credit record of {} {}", view.subject_kind, view.subject);
+    let _ = write!(
+        out,
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{}</title>\n\
+         <style>body{{font-family:serif;margin:2em;max-width:60em}}table{{border-collapse:collapse;width:100%}}\
+         td,th{{border:1px solid #888;padding:.2em .4em;text-align:left;vertical-align:top}}\
+         code{{word-break:break-all}}@media print{{a{{color:inherit}}}}</style></head><body>\n<h1>{}</h1>\n",
+        escape(&title),
+        escape(&title)
+    );
+    let _ = writeln!(
+        out,
+        "<p>Made by {} at {}. {} listing(s) name this subject; its records were consulted {} time(s) on this node.{}</p>",
+        escape(&view.made_by),
+        Timestamp(view.made_at),
+        view.listings.len(),
+        view.reads.len(),
+        if view.truncated {
+            " This report is truncated: the subject has more than a report shows."
+        } else {
+            ""
+        }
+    );
+    for state in &view.listings {
+        let l = &state.listing;
+        let _ = writeln!(
+            out,
+            "<h2>{} list: {} ({})</h2>\n<table>",
+            escape(l.list.name()),
+            escape(&l.category),
+            escape(&state.status)
+        );
+        let mut row = |name: &str, value: String| {
+            let _ = writeln!(out, "<tr><th>{}</th><td>{}</td></tr>", escape(name), value);
+        };
+        row("Listing", format!("<code>{}</code>", state.id));
+        if let Some(role) = state.linked_as {
+            row(
+                "Names the subject as",
+                escape(&role.name().replace('-', " ")),
+            );
+        }
+        row(
+            "Listed",
+            escape(&format!(
+                "{} {} ({})",
+                l.subject.id,
+                l.subject.name,
+                l.subject.kind.name()
+            )),
+        );
+        row("Issued by", escape(&state.issuer_name));
+        row("Reason", escape(&l.reason));
+        row(
+            "Legal basis",
+            escape(&format!(
+                "{}; decision {}",
+                l.legal_basis, l.document_number
+            )),
+        );
+        row("Measures", escape(&l.measures.join(", ")));
+        row(
+            "Periods",
+            escape(&format!(
+                "effective {}, published until {}, shared until {}, repairable from {}",
+                l.effective_at, l.publish_until, l.share_until, l.repair_from
+            )),
+        );
+        row("Level", escape(l.classification.name()));
+        for person in &l.linked {
+            row(
+                &person.role.name().replace('-', " "),
+                escape(&format!("{} {}", person.id, person.name)),
+            );
+        }
+        for objection in &state.objections {
+            let ruling = match &objection.ruling {
+                Some(r) if r.upheld => "upheld".to_string(),
+                Some(_) => "rejected".to_string(),
+                None => format!("open, respond by {}", Timestamp(objection.respond_by)),
+            };
+            row(
+                "Objection",
+                escape(&format!("by {}: {ruling}", objection.author_name)),
+            );
+        }
+        for feedback in &state.feedback {
+            row(
+                "Measure applied",
+                escape(&format!(
+                    "{} {} by {}",
+                    feedback.measure, feedback.action, feedback.author_name
+                )),
+            );
+        }
+        let _ = writeln!(
+            out,
+            "</table>\n<h3>History</h3>\n<table><tr><th>When</th><th>By</th><th>What</th></tr>"
+        );
+        for entry in state.history.iter().flatten() {
+            let _ = writeln!(
+                out,
+                "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+                Timestamp(entry.issued_at),
+                escape(&entry.author_name),
+                escape(&entry.summary)
+            );
+        }
+        out.push_str("</table>\n");
+    }
+    out.push_str("<h2>Consultations of these records</h2>\n<table><tr><th>#</th><th>When</th><th>What</th><th>Who</th><th>Purpose</th><th>Legal basis</th></tr>\n");
+    for read in &view.reads {
+        let who = read
+            .account
+            .as_deref()
+            .or(read.requester.as_deref())
+            .unwrap_or("-");
+        let _ = writeln!(
+            out,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            read.index,
+            Timestamp(read.at),
+            escape(&read.kind),
+            escape(who),
+            escape(&read.purpose),
+            escape(&read.legal_basis)
+        );
+    }
+    let _ = writeln!(
+        out,
+        "</table>\n<h2>Signature</h2>\n<p>Signed by {} (<code>{}</code>). Check it with <code>credence report verify</code> on the JSON form of this report.</p>\n<p>Body: <code>{}</code></p>\n<p>Signature: <code>{}</code></p>\n</body></html>",
+        escape(&view.made_by),
+        view.member,
+        view.body,
+        view.signature
+    );
     out
 }
 

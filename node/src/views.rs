@@ -9,6 +9,8 @@ use credence_protocol::model::{
     AuthorityId, LinkRole, ListKind, Listing, Naming, NoticeId, Subject, SubjectKey,
 };
 use credence_protocol::query;
+use credence_protocol::register::ReadRecord;
+use credence_protocol::report::{ReportBody, SignedReport};
 use credence_protocol::roster::Federation;
 use serde::{Deserialize, Serialize};
 
@@ -412,6 +414,134 @@ pub struct RegisterView {
     pub checkpoint: String,
     /// The records asked, oldest first, with their indexes.
     pub records: Vec<RegisterRecord>,
+}
+
+/// A subject's report ([`credence_protocol::report`]): every listing that
+/// names the subject, with its history, and every consultation of its
+/// records registered here, signed by this node. `body` and `signature`
+/// are what the signature covers; [`ReportView::verify`] checks that
+/// everything shown is what they say.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReportView {
+    /// `legal-person`, `other-organisation` or `natural-person`.
+    pub subject_kind: String,
+    /// The subject's identifier.
+    pub subject: String,
+    /// The member whose node made it.
+    pub member: AuthorityId,
+    /// Its name.
+    pub made_by: String,
+    /// When it was made (ms).
+    pub made_at: u64,
+    /// The listings that name the subject, newest first, with their
+    /// histories; `linked_as` on those that record it as a linked person.
+    pub listings: Vec<ListingView>,
+    /// The consultations of the subject's records, oldest first (this
+    /// report's own request last).
+    pub reads: Vec<RegisterRecord>,
+    /// The register's size when the report was made.
+    pub register_size: u64,
+    /// The register's checkpoint at that size, signed by this node (C2SP
+    /// signed note).
+    pub register_checkpoint: String,
+    /// Listings, notices or reads past a report's limits were left out.
+    pub truncated: bool,
+    /// The signed body (hex of its canonical bytes; SPEC.md, "Subject
+    /// reports").
+    pub body: String,
+    /// The member's signature over it (hex).
+    pub signature: String,
+}
+
+impl ReportView {
+    /// Verifies the signature under the member's key in `federation`, the
+    /// register checkpoint, and that every listing, notice and read shown
+    /// is the one the signed body names; returns the body.
+    pub fn verify(&self, federation: &Federation) -> Result<ReportBody, String> {
+        let bytes = hex::decode(&self.body).map_err(|_| "body: not hex".to_string())?;
+        let mut signature = [0u8; 64];
+        hex::decode_to_slice(&self.signature, &mut signature)
+            .map_err(|_| "signature: not 128 hex digits".to_string())?;
+        let body = SignedReport {
+            body: bytes,
+            signature,
+        }
+        .verify(federation)
+        .map_err(|e| e.to_string())?;
+        let differs = |what: &str| {
+            Err(format!(
+                "the report shows {what} other than its signed body"
+            ))
+        };
+        if (body.member, body.at.0, body.truncated, body.register_size)
+            != (
+                self.member,
+                self.made_at,
+                self.truncated,
+                self.register_size,
+            )
+        {
+            return differs("a member, time, size or truncation");
+        }
+        if body.subject_kind.name() != self.subject_kind || body.subject_id != self.subject {
+            return differs("a subject");
+        }
+        if body.listings.len() != self.listings.len() {
+            return differs("a number of listings");
+        }
+        for (signed, shown) in body.listings.iter().zip(&self.listings) {
+            let history: Vec<NoticeId> = shown
+                .history
+                .iter()
+                .flatten()
+                .map(|entry| entry.id)
+                .collect();
+            let same = signed.id == shown.id
+                && signed.issuer == shown.issuer
+                && signed.status.name() == shown.status
+                && signed.linked == shown.linked_as
+                && history.starts_with(&signed.notices)
+                && (history.len() == signed.notices.len() || body.truncated);
+            if !same {
+                return differs(&format!("listing {}", shown.id));
+            }
+        }
+        if body.reads.len() != self.reads.len() {
+            return differs("a number of reads");
+        }
+        for (signed, shown) in body.reads.iter().zip(&self.reads) {
+            let bytes = hex::decode(&shown.bytes)
+                .map_err(|_| format!("read {}: bytes not hex", shown.index))?;
+            let record =
+                ReadRecord::decode(&bytes).map_err(|e| format!("read {}: {e}", shown.index))?;
+            let same = signed.index == shown.index
+                && signed.leaf == ReadRecord::leaf(&bytes).0
+                && RegisterRecord::of(federation, shown.index, &record, &bytes) == *shown;
+            if !same {
+                return differs(&format!("read {}", shown.index));
+            }
+        }
+        let note = credence_crypto::note::Note::parse(self.register_checkpoint.as_bytes())
+            .map_err(|e| format!("register checkpoint: {e}"))?;
+        let keys: Vec<credence_crypto::PublicKey> = federation
+            .public_key(&body.member)
+            .into_iter()
+            .cloned()
+            .collect();
+        let checkpoint = credence_protocol::register::verify_checkpoint(
+            &note,
+            &body.federation,
+            &body.member,
+            &keys,
+        )
+        .map_err(|e| e.to_string())?;
+        if (checkpoint.size, checkpoint.root.0) != (body.register_size, body.register_root) {
+            return Err(
+                "the register checkpoint is not at the size and root the body signs".into(),
+            );
+        }
+        Ok(body)
+    }
 }
 
 /// A member that did not answer a query.

@@ -38,6 +38,7 @@ pub mod query;
 pub mod receipt;
 pub mod register;
 pub mod replica;
+pub mod report;
 pub mod roster;
 pub mod store;
 pub mod sync;

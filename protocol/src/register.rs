@@ -42,6 +42,8 @@ pub enum ReadKind {
     QueryAnswered,
     /// An export of the records this node holds.
     Export,
+    /// A subject's report ([`crate::report`]).
+    Report,
 }
 
 impl ReadKind {
@@ -53,6 +55,7 @@ impl ReadKind {
             ReadKind::QuerySent => "query-sent",
             ReadKind::QueryAnswered => "query-answered",
             ReadKind::Export => "export",
+            ReadKind::Report => "report",
         }
     }
 }
@@ -155,6 +158,12 @@ impl ReadRecord {
             codec::decode_bounded::<_, READ_RECORD_BYTES_MAX>("register record", bytes)?;
         record.check()?;
         Ok(record)
+    }
+
+    /// The index key of the subject it is about, if any.
+    pub fn subject_key(&self) -> Option<crate::model::SubjectKey> {
+        let (kind, id) = self.subject.as_ref()?;
+        crate::model::SubjectKey::new(*kind, id)
     }
 
     /// Its Merkle leaf: the leaf hash of its canonical bytes.

@@ -48,6 +48,7 @@ pub(super) fn run(command: Command, json: bool) -> Result<i32> {
         Command::Federation(command) => federation(command, json)?,
         Command::Account(command) => super::account::account(command, json)?,
         Command::Register(command) => return super::register::register(command, json),
+        Command::Report(args) => return super::report::report(args, json),
         Command::RotateKey { data } => {
             let key = node::prepare_next_key(&data.data)?;
             println!(
@@ -279,17 +280,18 @@ fn list(command: ListCommand, json: bool) -> Result<()> {
                 classification: if args.restricted {
                     Classification::Restricted
                 } else {
-                    Classification::Public
+                    args.level.into()
                 },
                 evidence: args.evidence.collect()?,
                 checksum_override: args.override_checksum,
-                readers: Vec::new(),
-                linked: Vec::new(),
+                readers: super::resolve_readers(&federation, &args.readers)?,
+                linked: args.linked.clone(),
             };
             issue(&args.data.data, NoticeKind::List(listing), "listing", json)?;
         }
         ListCommand::Amend(args) => {
-            let changes = args.changes.changes();
+            let federation = node::read_roster(&args.data.data.join(node::ROSTER_FILE))?;
+            let changes = args.changes.changes(&federation)?;
             if changes.is_empty() {
                 bail!("nothing to amend: give at least one field to change (see --help)");
             }
@@ -366,7 +368,8 @@ fn objection(command: ObjectionCommand, json: bool) -> Result<()> {
             )?;
         }
         ObjectionCommand::Rule(args) => {
-            let changes = args.changes.changes();
+            let federation = node::read_roster(&args.data.data.join(node::ROSTER_FILE))?;
+            let changes = args.changes.changes(&federation)?;
             let outcome = match args.outcome {
                 OutcomeArg::Reject => RulingOutcome::Rejected,
                 OutcomeArg::UpholdWithdraw => RulingOutcome::Upheld(Remedy::Withdraw),

@@ -9,13 +9,16 @@ mod commands;
 mod federation;
 mod operator;
 mod register;
+mod report;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use credence_crypto::Digest;
 use credence_protocol::model::{
-    Classification, EvidenceDigest, ListingChange, NoticeId, Severity, SubjectKind,
+    AuthorityId, Classification, EvidenceDigest, LinkRole, LinkedPerson, ListingChange, NoticeId,
+    Severity, SubjectKind,
 };
+use credence_protocol::roster::Federation;
 use credence_protocol::time::Timestamp;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -91,6 +94,12 @@ enum Command {
         #[command(flatten)]
         stated: StatedArgs,
     },
+    /// A subject's report: every listing that names it (as its subject or
+    /// as a linked person) with its history, and every consultation of
+    /// its records on this node, signed by the node (the request is
+    /// registered); or, with `verify FILE`, check a report's signature and
+    /// contents offline.
+    Report(ReportArgs),
     /// The node's register of reads: every lookup, listing shown, query
     /// sent or answered and export, with who, why and under what law.
     #[command(subcommand)]
@@ -513,9 +522,24 @@ struct AddArgs {
     /// 90 days after effective).
     #[arg(long, value_parser = parse_time)]
     repair_from: Option<Timestamp>,
-    /// Share among members only; never publish.
-    #[arg(long)]
+    /// Who may see it: `public` (published, and shared among members),
+    /// `restricted` (members only), `named` (the issuer and the members
+    /// given with --reader), `auditors` (auditors and this member's own
+    /// operators).
+    #[arg(long, value_enum, default_value = "public")]
+    level: LevelArg,
+    /// Share among members only; never publish (as --level restricted).
+    #[arg(long, conflicts_with = "level")]
     restricted: bool,
+    /// A member a named listing is shared with, by roster name or key
+    /// (64 hex digits); repeatable.
+    #[arg(long = "reader")]
+    readers: Vec<String>,
+    /// A natural person linked to a listed organisation, as
+    /// `ROLE:ID:NAME` (ROLE `legal-representative` or
+    /// `responsible-person`, ID a resident identity number); repeatable.
+    #[arg(long = "linked", value_parser = parse_linked)]
+    linked: Vec<LinkedPerson>,
     #[command(flatten)]
     evidence: EvidenceArgs,
     /// Accept an identifier whose check character does not match (a known
@@ -560,15 +584,30 @@ struct ChangeArgs {
     #[arg(long, value_parser = parse_time)]
     repair_from: Option<Timestamp>,
     /// Make it restricted.
-    #[arg(long, conflicts_with = "public")]
+    #[arg(long, conflicts_with_all = ["public", "level"])]
     restricted: bool,
     /// Make it public.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "level")]
     public: bool,
+    /// New distribution level (a named listing needs its readers too).
+    #[arg(long, value_enum)]
+    level: Option<LevelArg>,
+    /// Replace the named readers (repeatable; roster name or key).
+    #[arg(long = "reader")]
+    readers: Vec<String>,
+    /// Remove every named reader.
+    #[arg(long, conflicts_with = "readers")]
+    no_readers: bool,
+    /// Replace the linked persons (repeatable; `ROLE:ID:NAME`).
+    #[arg(long = "linked", value_parser = parse_linked)]
+    linked: Vec<LinkedPerson>,
+    /// Remove every linked person.
+    #[arg(long, conflicts_with = "linked")]
+    no_linked: bool,
 }
 
 impl ChangeArgs {
-    fn changes(&self) -> Vec<ListingChange> {
+    fn changes(&self, federation: &Federation) -> anyhow::Result<Vec<ListingChange>> {
         let mut changes = Vec::new();
         let mut push = |change: Option<ListingChange>| changes.extend(change);
         push(self.name.clone().map(ListingChange::SubjectName));
@@ -592,8 +631,98 @@ impl ChangeArgs {
             self.public
                 .then_some(ListingChange::Classification(Classification::Public)),
         );
-        changes
+        push(self.level.map(|l| ListingChange::Classification(l.into())));
+        if !self.readers.is_empty() || self.no_readers {
+            changes.push(ListingChange::Readers(resolve_readers(
+                federation,
+                &self.readers,
+            )?));
+        }
+        if !self.linked.is_empty() || self.no_linked {
+            changes.push(ListingChange::Linked(self.linked.clone()));
+        }
+        Ok(changes)
     }
+}
+
+/// A listing's distribution level.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LevelArg {
+    Public,
+    Restricted,
+    Named,
+    Auditors,
+}
+
+impl From<LevelArg> for Classification {
+    fn from(level: LevelArg) -> Classification {
+        match level {
+            LevelArg::Public => Classification::Public,
+            LevelArg::Restricted => Classification::Restricted,
+            LevelArg::Named => Classification::Named,
+            LevelArg::Auditors => Classification::Auditors,
+        }
+    }
+}
+
+/// Members named by roster name or key, in the ascending order a named
+/// listing gives them.
+fn resolve_readers(
+    federation: &Federation,
+    readers: &[String],
+) -> anyhow::Result<Vec<AuthorityId>> {
+    let mut ids = Vec::with_capacity(readers.len());
+    for reader in readers {
+        let member = federation
+            .roster()
+            .members
+            .iter()
+            .find(|m| m.name == *reader || m.key.to_string() == reader.to_ascii_lowercase());
+        let Some(member) = member else {
+            let names: Vec<&str> = federation
+                .roster()
+                .members
+                .iter()
+                .map(|m| m.name.as_str())
+                .collect();
+            anyhow::bail!(
+                "--reader {reader:?} is not a member; the roster's members: {}",
+                names.join(", ")
+            );
+        };
+        ids.push(member.key);
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    Ok(ids)
+}
+
+/// A linked person given as `ROLE:ID:NAME`.
+fn parse_linked(text: &str) -> Result<LinkedPerson, String> {
+    let mut parts = text.splitn(3, ':');
+    let (Some(role), Some(id), Some(name)) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(format!(
+            "{text:?}: expected ROLE:ID:NAME, e.g. legal-representative:11010519491231002X:Zhang San"
+        ));
+    };
+    let role = match role {
+        "legal-representative" => LinkRole::LegalRepresentative,
+        "responsible-person" => LinkRole::ResponsiblePerson,
+        other => {
+            return Err(format!(
+                "{other:?}: the role is legal-representative or responsible-person"
+            ));
+        }
+    };
+    credence_protocol::identifiers::check_resident_id(id).map_err(|e| format!("{id:?}: {e}"))?;
+    if name.trim().is_empty() {
+        return Err(format!("{text:?}: the person's name is empty"));
+    }
+    Ok(LinkedPerson {
+        role,
+        id: id.to_string(),
+        name: name.to_string(),
+    })
 }
 
 #[derive(Debug, Args)]
@@ -608,6 +737,8 @@ struct AmendArgs {
 }
 
 #[derive(Debug, Subcommand)]
+// Parsed once per run: the size of a variant does not matter.
+#[allow(clippy::large_enum_variant)]
 enum ObjectionCommand {
     /// File an objection on the subject's behalf: enforcement stops until a ruling.
     File {
@@ -697,6 +828,48 @@ struct ShowArgs {
     at: Option<Timestamp>,
     #[command(flatten)]
     stated: StatedArgs,
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+struct ReportArgs {
+    #[command(subcommand)]
+    verify: Option<ReportVerify>,
+    /// The node's data directory.
+    #[arg(long, env = "CREDENCE_DATA", value_name = "DIR")]
+    data: Option<PathBuf>,
+    /// The subject's identifier.
+    #[arg(long, required = true)]
+    subject: Option<String>,
+    /// Which identifier the subject has.
+    #[arg(long, value_enum, default_value = "legal-person")]
+    subject_kind: SubjectKindArg,
+    /// The purpose of the read (registered).
+    #[arg(long, required = true)]
+    purpose: Option<String>,
+    /// The law that allows it (registered).
+    #[arg(long, required = true)]
+    legal_basis: Option<String>,
+    /// Also write the report as a printable HTML page to this file.
+    #[arg(long, value_name = "FILE")]
+    html: Option<PathBuf>,
+    /// Write the report's JSON (what `verify` checks) to this file.
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+enum ReportVerify {
+    /// Check a report's JSON: the node's signature under the member's key
+    /// in the roster chain of the node of --data, its register
+    /// checkpoint, and that every listing, notice and consultation shown
+    /// is one the signature covers.
+    Verify {
+        #[command(flatten)]
+        data: DataDir,
+        /// The report (JSON, as `--out` or the API wrote it).
+        file: PathBuf,
+    },
 }
 
 /// Why a subject's records are read: required, and registered with the

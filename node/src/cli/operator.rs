@@ -7,7 +7,7 @@ use crate::accounts::NODE_ACCOUNT;
 use crate::client::{Client, ClientError, query_value};
 use crate::daemon::{Stated, register};
 use crate::node::{self, Node};
-use crate::views::{IssueAnswer, ListingView, SubjectView, TasksView};
+use crate::views::{IssueAnswer, ListingView, ReportView, SubjectView, TasksView};
 use anyhow::{Context, Result, bail};
 use credence_protocol::model::{NoticeId, NoticeKind, SubjectKey, SubjectKind};
 use credence_protocol::register::ReadKind;
@@ -21,14 +21,6 @@ pub(super) enum Operator {
     Running(Client),
     /// It does not: its data directory, opened here.
     Local(Box<Node>),
-}
-
-fn kind_name(kind: SubjectKind) -> &'static str {
-    match kind {
-        SubjectKind::LegalPerson => "legal-person",
-        SubjectKind::OtherOrganisation => "other-organisation",
-        SubjectKind::NaturalPerson => "natural-person",
-    }
 }
 
 /// The current roster of a running node's chain: the data directory's
@@ -127,7 +119,7 @@ impl Operator {
         match self {
             Operator::Running(client) => Ok(client.get(&format!(
                 "/v1/subjects/{id}?kind={}{}{}",
-                kind_name(kind),
+                kind.name(),
                 at_query(at, '&'),
                 stated_query(stated, '&')
             ))?),
@@ -196,6 +188,49 @@ impl Operator {
 
     /// An audit bundle of everything the node holds; the export is
     /// registered.
+    /// A subject's report, signed by the node; the request is registered
+    /// first, and the report shows it.
+    pub(super) fn report(
+        &self,
+        kind: SubjectKind,
+        id: &str,
+        stated: &Stated,
+    ) -> Result<ReportView> {
+        if SubjectKey::new(kind, id).is_none() {
+            bail!("{id:?} is not an 18-character identifier");
+        }
+        match self {
+            Operator::Running(client) => Ok(client.get(&format!(
+                "/v1/subjects/{id}/report?kind={}{}",
+                kind.name(),
+                stated_query(stated, '&')
+            ))?),
+            Operator::Local(node) => {
+                let t = node::now();
+                let key = SubjectKey::new(kind, id).context("a checked identifier")?;
+                let states = node.replica().subject_listings(&key, t)?;
+                node.register_read(&register::local_read(
+                    ReadKind::Report,
+                    NODE_ACCOUNT,
+                    Some((kind, id.to_string())),
+                    stated,
+                    register::listings_digest(&states),
+                    t,
+                ))?;
+                register::report(
+                    node.replica().store(),
+                    node.federation(),
+                    &node.author(),
+                    node.engine.key(),
+                    (kind, id),
+                    t,
+                    &states,
+                )
+                .map_err(anyhow::Error::msg)
+            }
+        }
+    }
+
     pub(super) fn export(&self, stated: &Stated) -> Result<Vec<u8>> {
         match self {
             Operator::Running(client) => {

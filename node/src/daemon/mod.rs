@@ -115,6 +115,8 @@ pub enum Command {
     RosterVersions(Reply<VersionsView>),
     /// The signed roster version `number` of the chosen chain.
     RosterVersion(u64, Reply<credence_protocol::governance::SignedVersion>),
+    /// A subject's report, signed; registered as a read first.
+    Report(SubjectKind, String, Read, Reply<crate::views::ReportView>),
     /// A subject's listings now (or at a time), registered as a read.
     Subject(
         SubjectKind,
@@ -902,6 +904,46 @@ impl Daemon {
         .map_err(DaemonError::Internal)
     }
 
+    /// A subject's report at `t`: every listing that names it, whatever
+    /// its level or period (the route serves accounts with the audit
+    /// permission only), and the register's records about it, this
+    /// request's own included.
+    fn report(
+        &mut self,
+        kind: SubjectKind,
+        id: &str,
+        read: &Read,
+        t: Timestamp,
+    ) -> Result<crate::views::ReportView, DaemonError> {
+        let key = SubjectKey::new(kind, id).ok_or_else(|| {
+            DaemonError::BadRequest(format!("{id:?} is not an 18-character identifier"))
+        })?;
+        let states = self
+            .node
+            .replica()
+            .subject_listings(&key, t)
+            .map_err(DaemonError::internal)?;
+        let record = register::local_read(
+            ReadKind::Report,
+            &read.account,
+            Some((kind, id.to_string())),
+            &read.stated,
+            register::listings_digest(&states),
+            t,
+        );
+        self.register(&record)?;
+        register::report(
+            self.node.replica().store(),
+            self.node.federation(),
+            &self.node.author(),
+            self.node.engine.key(),
+            (kind, id),
+            t,
+            &states,
+        )
+        .map_err(DaemonError::Internal)
+    }
+
     /// An account of this node at `clearance`, as the access rules see it.
     fn viewer(&self, clearance: Clearance) -> access::Viewer {
         access::Viewer {
@@ -921,7 +963,7 @@ impl Daemon {
             .node
             .replica()
             .store()
-            .register_append(&bytes)
+            .register_append(&bytes, record.subject_key().as_ref())
             .map_err(DaemonError::internal)?;
         self.dirty = true;
         Ok(index)
@@ -1172,6 +1214,9 @@ impl Daemon {
                         "the engine gave no answer".into(),
                     )));
                 }
+            }
+            Command::Report(kind, id, read, reply) => {
+                let _ = reply.send(self.report(kind, &id, &read, t));
             }
             Command::Subject(kind, id, at, read, reply) => {
                 let Some(key) = SubjectKey::new(kind, &id) else {

@@ -7,6 +7,7 @@ use credence_protocol::fold::ListingState;
 use credence_protocol::model::{SubjectKind, TEXT_BYTES_MAX};
 use credence_protocol::query;
 use credence_protocol::register::{READ_RECORD_FORMAT, ReadKind, ReadRecord};
+use credence_protocol::report::{REPORT_READS_MAX, ReportBody};
 use credence_protocol::roster::Federation;
 use credence_protocol::time::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -221,5 +222,74 @@ pub fn page(
         size: log.size(),
         checkpoint: note.encode(),
         records: shown,
+    })
+}
+
+/// A subject's report ([`credence_protocol::report`]), made by `member`
+/// at `at` after its own request was registered: `states` are the
+/// listings that name the subject; the register's records about it are
+/// read from `store`. Signed with `key`.
+#[allow(clippy::too_many_arguments)]
+pub fn report(
+    store: &crate::store::SledStore,
+    federation: &Federation,
+    member: &credence_protocol::model::AuthorityId,
+    key: &credence_crypto::AuthorityKey,
+    (kind, id): (SubjectKind, &str),
+    at: Timestamp,
+    states: &[ListingState],
+) -> Result<crate::views::ReportView, String> {
+    let subject = credence_protocol::model::SubjectKey::new(kind, id)
+        .ok_or_else(|| format!("{id:?} is not an 18-character identifier"))?;
+    let log = store.register_log().map_err(|e| e.to_string())?;
+    // One more than a report shows, so that it knows it left some out.
+    let reads = store
+        .register_of_subject(&subject, REPORT_READS_MAX + 1)
+        .map_err(|e| e.to_string())?;
+    let body = ReportBody::new(
+        federation.id(),
+        *member,
+        (kind, id),
+        at,
+        states,
+        &reads,
+        (log.size(), log.root().0),
+    );
+    let signed = body.sign(key).map_err(|e| e.to_string())?;
+    let checkpoint = log
+        .sign(&federation.id(), member, key)
+        .map_err(|e| e.to_string())?;
+    let shown_reads = &reads[reads.len().saturating_sub(REPORT_READS_MAX)..];
+    let mut records = Vec::with_capacity(shown_reads.len());
+    for (index, bytes) in shown_reads {
+        let record =
+            ReadRecord::decode(bytes).map_err(|e| format!("register record {index}: {e}"))?;
+        records.push(RegisterRecord::of(federation, *index, &record, bytes));
+    }
+    let listings = body
+        .listings
+        .iter()
+        .filter_map(|reported| states.iter().find(|s| s.id == reported.id))
+        .map(|state| crate::views::ListingView {
+            linked_as: match state.listing.naming(&subject) {
+                Some(credence_protocol::model::Naming::Linked(role)) => Some(role),
+                _ => None,
+            },
+            ..crate::views::ListingView::new(federation, state, true)
+        })
+        .collect();
+    Ok(crate::views::ReportView {
+        subject_kind: kind.name().into(),
+        subject: id.into(),
+        member: *member,
+        made_by: federation.name_of(member),
+        made_at: at.0,
+        listings,
+        reads: records,
+        register_size: log.size(),
+        register_checkpoint: checkpoint.encode(),
+        truncated: body.truncated,
+        body: hex::encode(&signed.body),
+        signature: hex::encode(signed.signature),
     })
 }

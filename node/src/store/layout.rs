@@ -15,9 +15,11 @@ pub(super) const SUBJECT: u8 = b's';
 pub(super) const FORK: u8 = b'f';
 pub(super) const META: u8 = b'm';
 pub(super) const REGISTER: u8 = b'g';
+pub(super) const REGISTER_SUBJECT: u8 = b'G';
 pub(super) const ROSTER: u8 = b'v';
 pub(super) const META_COUNT: &[u8] = b"count";
 pub(super) const META_REGISTER: &[u8] = b"register";
+pub(super) const META_REGISTER_SUBJECTS: &[u8] = b"register-subjects";
 pub(super) const META_FEDERATION: &[u8] = b"federation";
 
 pub(super) fn key(prefix: u8, parts: &[&[u8]]) -> Vec<u8> {

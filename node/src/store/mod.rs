@@ -28,7 +28,9 @@
 
 use credence_crypto::merkle::Frontier;
 use credence_crypto::merkle::leaf_hash;
-use credence_protocol::model::{AuthorityId, FederationId, NoticeId, RosterHash, SubjectKey};
+use credence_protocol::model::{
+    AuthorityId, FederationId, NoticeId, RosterHash, SUBJECT_KEY_BYTES, SubjectKey,
+};
 use credence_protocol::register::RegisterLog;
 use credence_protocol::store::{Append, ForkEvidence, Head, Orphan, Store};
 use std::collections::{BTreeMap, VecDeque};
@@ -369,6 +371,59 @@ pub(super) fn register_records_in(
     Ok(records)
 }
 
+/// The last `limit` register records of `tree` about `subject`, with
+/// their indexes, in index order.
+pub(super) fn register_of_subject_in(
+    tree: &sled::Db,
+    subject: &SubjectKey,
+    limit: usize,
+) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+    let mut indexes = Vec::new();
+    for item in tree.scan_prefix(key(REGISTER_SUBJECT, &[&subject.0])) {
+        let (k, _) = item?;
+        let index: [u8; 8] = k
+            .get(1 + SUBJECT_KEY_BYTES..)
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(|| StoreError::Corrupt("register subject key".into()))?;
+        indexes.push(u64::from_be_bytes(index));
+    }
+    let total = indexes.len();
+    let mut records = Vec::with_capacity(total.min(limit));
+    for index in &indexes[total.saturating_sub(limit)..] {
+        let record = tree
+            .get(key(REGISTER, &[&index.to_be_bytes()]))?
+            .ok_or_else(|| StoreError::Corrupt(format!("register record {index} is missing")))?;
+        records.push((*index, record.to_vec()));
+    }
+    Ok(records)
+}
+
+/// Indexes by subject the register records of a store written before the
+/// register had that index (once; a marker says it was done).
+fn index_register_subjects(tree: &sled::Db) -> Result<(), StoreError> {
+    if tree.contains_key(key(META, &[META_REGISTER_SUBJECTS]))? {
+        return Ok(());
+    }
+    let mut batch = sled::Batch::default();
+    for item in tree.scan_prefix([REGISTER]) {
+        let (k, record) = item?;
+        let Some(index) = k.get(1..9) else {
+            return Err(StoreError::Corrupt("register record key".into()));
+        };
+        let record = credence_protocol::register::ReadRecord::decode(&record)
+            .map_err(|e| StoreError::Corrupt(format!("register record: {e}")))?;
+        if let Some(subject) = record
+            .subject
+            .and_then(|(kind, id)| SubjectKey::new(kind, &id))
+        {
+            batch.insert(key(REGISTER_SUBJECT, &[&subject.0, index]), &[]);
+        }
+    }
+    batch.insert(key(META, &[META_REGISTER_SUBJECTS]), &[]);
+    tree.apply_batch(batch)?;
+    Ok(())
+}
+
 impl SledStore {
     /// Starts making everything appended so far (and the query register)
     /// durable without waiting for it: the overlay goes to the writer
@@ -382,8 +437,13 @@ impl SledStore {
     /// Appends a record (its canonical bytes) to the register of reads,
     /// a Merkle log beside the notices but outside the replicated state:
     /// the record and the log's new frontier are written together. It is
-    /// made durable by the next [`Store::flush`]. Returns its index.
-    pub fn register_append(&self, record: &[u8]) -> Result<u64, StoreError> {
+    /// made durable by the next [`Store::flush`]. A record about a
+    /// subject is indexed under the subject's key too. Returns its index.
+    pub fn register_append(
+        &self,
+        record: &[u8],
+        subject: Option<&SubjectKey>,
+    ) -> Result<u64, StoreError> {
         let mut log = self
             .register
             .lock()
@@ -393,6 +453,12 @@ impl SledStore {
         next.append(record);
         let mut batch = sled::Batch::default();
         batch.insert(key(REGISTER, &[&index.to_be_bytes()]), record);
+        if let Some(subject) = subject {
+            batch.insert(
+                key(REGISTER_SUBJECT, &[&subject.0, &index.to_be_bytes()]),
+                &[],
+            );
+        }
         batch.insert(key(META, &[META_REGISTER]), next.frontier().to_bytes());
         self.tree.apply_batch(batch)?;
         *log = next;
@@ -423,6 +489,16 @@ impl SledStore {
         limit: usize,
     ) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
         register_records_in(&self.tree, from, limit)
+    }
+
+    /// The last `limit` register records about `subject`, with their
+    /// indexes, in index order.
+    pub fn register_of_subject(
+        &self,
+        subject: &SubjectKey,
+        limit: usize,
+    ) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+        register_of_subject_in(&self.tree, subject, limit)
     }
 
     /// Opens (or creates) the store in `path` for `federation`.
@@ -468,6 +544,7 @@ impl SledStore {
             }
             None => 0,
         };
+        index_register_subjects(&tree)?;
         let register = match tree.get(key(META, &[META_REGISTER]))? {
             Some(bytes) => RegisterLog::from_frontier(
                 Frontier::from_bytes(&bytes)
@@ -584,7 +661,7 @@ mod tests {
         let root = {
             let store = SledStore::open(dir.path(), FederationId([3; 32])).unwrap();
             for n in 0..25u64 {
-                assert_eq!(store.register_append(&n.to_le_bytes()).unwrap(), n);
+                assert_eq!(store.register_append(&n.to_le_bytes(), None).unwrap(), n);
             }
             let records = store.register_records(20, 100).unwrap();
             assert_eq!(
@@ -602,7 +679,7 @@ mod tests {
         };
         let store = SledStore::open(dir.path(), FederationId([3; 32])).unwrap();
         assert_eq!(store.register_log().unwrap().root(), root);
-        assert_eq!(store.register_append(b"next").unwrap(), 25);
+        assert_eq!(store.register_append(b"next", None).unwrap(), 25);
     }
 
     // The sled store passes the suite every store passes, and keeps what
