@@ -6,7 +6,7 @@
 use crate::daemon::{QueryResult, RegisterRecord};
 use credence_protocol::fold::{ListingState, Task, TaskAction};
 use credence_protocol::model::{
-    AuthorityId, LinkRole, ListKind, Listing, Naming, NoticeId, Subject, SubjectKey,
+    AuthorityId, LinkRole, LinkedPerson, ListKind, Listing, Naming, NoticeId, Subject, SubjectKey,
 };
 use credence_protocol::query;
 use credence_protocol::register::ReadRecord;
@@ -758,6 +758,10 @@ pub struct FeedItem {
     pub effective_at: u64,
     /// Published until (ms).
     pub publish_until: u64,
+    /// The listed organisation's legal representative and responsible
+    /// persons, masked as natural persons are.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub linked: Vec<LinkedPerson>,
 }
 
 /// One page of the publicity feed.
@@ -831,6 +835,12 @@ impl FeedView {
                         document_number: s.listing.document_number.clone(),
                         effective_at: s.listing.effective_at.0,
                         publish_until: s.listing.publish_until.0,
+                        linked: s
+                            .listing
+                            .linked
+                            .iter()
+                            .map(credence_protocol::public::public_linked)
+                            .collect(),
                     })
                 })
                 .collect(),

@@ -6,7 +6,9 @@
 //! names to the first character of each word.
 
 use crate::fold::{ListingState, Status};
-use crate::model::{Classification, NoticeKind, Remedy, RulingOutcome, Subject, SubjectKind};
+use crate::model::{
+    Classification, LinkedPerson, NoticeKind, Remedy, RulingOutcome, Subject, SubjectKind,
+};
 use crate::time::Timestamp;
 
 /// What the public sees of a listing at a time.
@@ -90,6 +92,16 @@ pub fn mask_name(name: &str) -> String {
         })
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// A linked person as the public sees them: masked as a natural person
+/// is.
+pub fn public_linked(person: &LinkedPerson) -> LinkedPerson {
+    LinkedPerson {
+        role: person.role,
+        id: mask_identity(&person.id),
+        name: mask_name(&person.name),
+    }
 }
 
 /// A subject as the public sees it: a natural person masked, an

@@ -414,3 +414,53 @@ fn register_vectors() {
         "SPEC.md, \"The register of reads\", and tests/spec/register.txt move with the encoding"
     );
 }
+
+/// The subject report's vector: a report by member 0 of the test
+/// federation (seed 7, four members) on a natural person whom one listing
+/// records as its legal representative (status active, two notices), with
+/// one consultation (register record 1 of 2, of bytes `0x33` × 40),
+/// signed by member 0's key.
+fn report_vector() -> String {
+    use credence_protocol::fold::Status;
+    use credence_protocol::model::{LinkRole, SubjectKind};
+    use credence_protocol::report::{REPORT_VERSION, ReportBody, ReportedListing, ReportedRead};
+    let test = testkit::federation(7, 4);
+    let body = ReportBody {
+        version: REPORT_VERSION,
+        federation: test.federation.id(),
+        member: test.author(0),
+        subject_kind: SubjectKind::NaturalPerson,
+        subject_id: "11010519491231002X".into(),
+        at: T0,
+        listings: vec![ReportedListing {
+            id: NoticeId([0x44; 32]),
+            issuer: test.author(1),
+            status: Status::Active,
+            linked: Some(LinkRole::LegalRepresentative),
+            notices: vec![NoticeId([0x44; 32]), NoticeId([0x55; 32])],
+        }],
+        reads: vec![ReportedRead {
+            index: 1,
+            leaf: credence_protocol::register::ReadRecord::leaf(&[0x33; 40]).0,
+        }],
+        register_size: 2,
+        register_root: [0x66; 32],
+        truncated: false,
+    };
+    let signed = body.sign(&test.keys[0]).unwrap();
+    assert_eq!(signed.verify(&test.federation).unwrap(), body);
+    format!(
+        "body {}\nsignature {}\n",
+        hex::encode(&signed.body),
+        hex::encode(signed.signature)
+    )
+}
+
+#[test]
+fn report_vectors() {
+    assert_eq!(
+        report_vector(),
+        include_str!("spec/report.txt"),
+        "SPEC.md, \"Subject reports\", and tests/spec/report.txt move with the encoding"
+    );
+}

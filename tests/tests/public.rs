@@ -25,6 +25,16 @@ fn the_feed_shows_what_the_public_may_see_masked_and_paged() {
         l.subject.name = "王小明".into();
     }
     let person = market.issue(&person);
+    // A company with its legal representative recorded beside it.
+    let mut represented = listing(48);
+    if let NoticeKind::List(l) = &mut represented {
+        l.linked = vec![credence_protocol::model::LinkedPerson {
+            role: credence_protocol::model::LinkRole::LegalRepresentative,
+            id: "440524188001010014".into(),
+            name: "Li Si".into(),
+        }];
+    }
+    let represented = market.issue(&represented);
     let mut restricted = listing(47);
     if let NoticeKind::List(l) = &mut restricted {
         l.classification = Classification::Restricted;
@@ -63,13 +73,13 @@ fn the_feed_shows_what_the_public_may_see_masked_and_paged() {
         }
     }
     let ids: Vec<&str> = seen.iter().filter_map(|i| i["id"].as_str()).collect();
-    // Four companies still listed or corrected, the person; not the
+    // Five companies still listed or corrected, the person; not the
     // listing withdrawn without restoring, not the restricted one.
-    assert_eq!(ids.len(), 5, "{seen:?}");
+    assert_eq!(ids.len(), 6, "{seen:?}");
     let mut unique = ids.clone();
     unique.sort_unstable();
     unique.dedup();
-    assert_eq!(unique.len(), 5, "no entry twice: {ids:?}");
+    assert_eq!(unique.len(), 6, "no entry twice: {ids:?}");
     assert!(!ids.contains(&companies[1].as_str()));
     assert!(!ids.contains(&restricted.as_str()));
     // One page of everything gives the same order.
@@ -92,11 +102,20 @@ fn the_feed_shows_what_the_public_may_see_masked_and_paged() {
     let shown = entry(&person);
     assert_eq!(shown["subject"]["id"], "110105********002X", "{shown}");
     assert_eq!(shown["subject"]["name"], "王**", "{shown}");
-    assert!(
-        !seen
-            .iter()
-            .any(|i| i.to_string().contains("11010519491231002X"))
-    );
+    let linked = &entry(&represented)["linked"][0];
+    assert_eq!(linked["id"], "440524********0014", "{linked}");
+    assert_eq!(linked["name"], "L* S*", "{linked}");
+    assert_eq!(linked["role"], "legal-representative", "{linked}");
+    // No public body carries an unmasked identity number: every run of
+    // 17 digits and a check character is one of the masked forms' ends.
+    let (_, whole_page) = market.request("GET", "/v1/feed?limit=1000", None, None);
+    let bodies = seen
+        .iter()
+        .map(Value::to_string)
+        .chain([whole_page.to_string()]);
+    for body in bodies {
+        assert!(unmasked_identity(&body).is_none(), "{body}");
+    }
 
     for (path, field) in [
         ("/v1/feed?limit=0", "limit"),
@@ -112,4 +131,16 @@ fn the_feed_shows_what_the_public_may_see_masked_and_paged() {
     for handle in ["market", "tax"] {
         c.peer(handle).stop();
     }
+}
+
+/// The first resident identity number in `text` that is not masked: 17
+/// digits and a digit or X in a row.
+fn unmasked_identity(text: &str) -> Option<&str> {
+    let bytes = text.as_bytes();
+    (0..bytes.len().saturating_sub(17)).find_map(|start| {
+        let window = &bytes[start..start + 18];
+        let digits = window[..17].iter().all(u8::is_ascii_digit);
+        let check = window[17].is_ascii_digit() || window[17] == b'X';
+        (digits && check).then(|| &text[start..start + 18])
+    })
 }
