@@ -11,8 +11,8 @@ use crate::render;
 use anyhow::{Context, Result};
 use credence_protocol::bundle::{self, Bundle};
 use credence_protocol::model::{
-    Classification, FeedbackAction, ListKind, Listing, NoticeId, NoticeKind, RulingOutcome,
-    Severity, Subject, SubjectKey, SubjectKind,
+    Classification, FeedbackAction, LinkRole, LinkedPerson, ListKind, Listing, NoticeId,
+    NoticeKind, RulingOutcome, Severity, Subject, SubjectKey, SubjectKind,
 };
 use credence_protocol::roster::{CatalogDocument, MembersDocument, RosterDocument};
 use credence_protocol::time::{DAY_MS, Timestamp};
@@ -26,6 +26,9 @@ pub const MEMBERS_TOML: &str = include_str!("../../configs/members.toml");
 
 /// The listed company of the scenarios (a valid USCC).
 pub const SUBJECT_ID: &str = "91350100M000100Y43";
+/// The example company's legal representative (a valid resident identity
+/// number of the format).
+pub const REPRESENTATIVE_ID: &str = "350102198001010011";
 
 struct Step {
     started: Instant,
@@ -215,7 +218,11 @@ pub fn example_listing(now: Timestamp) -> Listing {
         evidence: vec![*blake3::hash(b"inspection record 2026-118").as_bytes()],
         checksum_override: false,
         readers: Vec::new(),
-        linked: Vec::new(),
+        linked: vec![LinkedPerson {
+            role: LinkRole::LegalRepresentative,
+            id: REPRESENTATIVE_ID.into(),
+            name: "Chen Jianguo".into(),
+        }],
     }
 }
 

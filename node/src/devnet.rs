@@ -7,7 +7,7 @@
 use crate::config::{LogFormat, RunConfig};
 use crate::daemon::GovernRequest;
 use crate::daemon::{Command, Handle, QueryAsk, QueryScope, Read, Stated, Status};
-use crate::demo::{CATALOG_TOML, MEMBERS_TOML, SUBJECT_ID, example_listing};
+use crate::demo::{CATALOG_TOML, MEMBERS_TOML, REPRESENTATIVE_ID, SUBJECT_ID, example_listing};
 use crate::node;
 use crate::service::{self, Running};
 use crate::views::RosterView;
@@ -416,11 +416,88 @@ pub async fn scenario(nodes: &[Running], names: &[String], root: &Path) -> Resul
         );
     }
     println!("\nregisters of reads (records per node): {registers:?}");
+    register_and_report(nodes, &s.names, root).await?;
     println!(
         "scenario finished in {:.0} ms",
         s.started.elapsed().as_secs_f64() * 1000.0
     );
     Ok(listing)
+}
+
+/// The scenario's last step: the report of the listed company's legal
+/// representative (found through the listing that links them), signed,
+/// checked and written out, and the first node's register of reads with
+/// the lookup and the report in it.
+async fn register_and_report(nodes: &[Running], names: &[String], root: &Path) -> Result<()> {
+    let lookup = call(&nodes[0].handle, |tx| {
+        Command::Subject(
+            SubjectKind::NaturalPerson,
+            REPRESENTATIVE_ID.into(),
+            None,
+            operator_read(),
+            tx,
+        )
+    })
+    .await?;
+    anyhow::ensure!(
+        !lookup.is_empty(),
+        "a lookup of the legal representative found no linked listing"
+    );
+    let view = call(&nodes[0].handle, |tx| {
+        Command::Report(
+            SubjectKind::NaturalPerson,
+            REPRESENTATIVE_ID.into(),
+            Read {
+                stated: Stated {
+                    purpose: "the legal representative asks for their own record".into(),
+                    legal_basis: "Personal Information Protection Law art. 45".into(),
+                },
+                ..operator_read()
+            },
+            tx,
+        )
+    })
+    .await?;
+    let roster = crate::node::read_roster(&root.join("roster.toml"))?;
+    view.verify(&roster)
+        .map_err(|e| anyhow::anyhow!("the devnet's own report: {e}"))?;
+    let json = root.join("report.json");
+    let html = root.join("report.html");
+    std::fs::write(&json, serde_json::to_string_pretty(&view)?)
+        .with_context(|| format!("writing {}", json.display()))?;
+    std::fs::write(&html, crate::render::report_html(&view))
+        .with_context(|| format!("writing {}", html.display()))?;
+    println!(
+        "\n{} reports on the company's legal representative {}: {} linked listing(s), {} consultation(s) of their records, signed and verified\n     {} (printable) and {} (credence report verify --data <node dir> {})",
+        names[0],
+        REPRESENTATIVE_ID,
+        view.listings.len(),
+        view.reads.len(),
+        html.display(),
+        json.display(),
+        json.display()
+    );
+    let page = call(&nodes[0].handle, |tx| Command::Register(0, 1000, tx)).await?;
+    println!(
+        "\n{}'s register of reads ({} records), the last ones:",
+        names[0], page.size
+    );
+    for record in page.records.iter().rev().take(4).rev() {
+        println!(
+            "     #{} {} by {} about {}: {} ({})",
+            record.index,
+            record.kind,
+            record
+                .account
+                .as_deref()
+                .or(record.requester.as_deref())
+                .unwrap_or("-"),
+            record.subject.as_deref().unwrap_or("every subject"),
+            record.purpose,
+            record.legal_basis
+        );
+    }
+    Ok(())
 }
 
 /// The reads the scenario makes as each node's operator, registered like
