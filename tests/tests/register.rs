@@ -166,3 +166,75 @@ fn every_read_is_registered_and_the_register_verifies() {
     assert!(run.stderr.contains("--limit"), "{}", run.stderr);
     c.peer("tax").stop();
 }
+
+// Each route that returns a subject's records appends exactly one record
+// (a federation query one on each side); the routes that return none
+// (the register itself, the feed, status) append nothing.
+#[test]
+fn each_read_route_appends_exactly_one_record() {
+    let mut c = cluster(&["market", "tax"]);
+    c.start_all();
+    let market = c.at("market");
+    let tax = c.at("tax");
+    let id = market.issue(&listing(52));
+    c.wait_converged(&["market", "tax"]);
+    let subject = credence_protocol::testkit::uscc(52);
+    let stated = "purpose=route%20walk&legal_basis=Audit%20Law%20art.%2020";
+    let size = |peer: &credence_tests::cluster::Peer| {
+        peer.get("/v1/register")["size"].as_u64().unwrap_or(0)
+    };
+    let token = market.token();
+    let ask = |scope: &str| {
+        serde_json::json!({
+            "subject_id": subject,
+            "purpose": "route walk",
+            "legal_basis": "Audit Law art. 20",
+            "scope": scope,
+        })
+        .to_string()
+    };
+    let routes: Vec<(&str, String, Option<String>, u64, u64)> = vec![
+        (
+            "GET",
+            format!("/v1/subjects/{subject}?{stated}"),
+            None,
+            1,
+            0,
+        ),
+        ("GET", format!("/v1/listings/{id}?{stated}"), None, 1, 0),
+        (
+            "GET",
+            format!("/v1/subjects/{subject}/report?{stated}"),
+            None,
+            1,
+            0,
+        ),
+        ("GET", format!("/v1/export?{stated}"), None, 1, 0),
+        ("POST", "/v1/query".into(), Some(ask("local")), 1, 0),
+        ("POST", "/v1/query".into(), Some(ask("federation")), 1, 1),
+        ("GET", "/v1/register".into(), None, 0, 0),
+        ("GET", "/v1/feed".into(), None, 0, 0),
+        ("GET", "/v1/status".into(), None, 0, 0),
+    ];
+    for (method, path, body, here, there) in routes {
+        let (before_here, before_there) = (size(market), size(tax));
+        let (status, answer) = market.request(method, &path, Some(&token), body.as_deref());
+        assert!(
+            status == 200 || path.starts_with("/v1/export"),
+            "{path}: {status} {answer}"
+        );
+        assert_eq!(
+            size(market) - before_here,
+            here,
+            "{method} {path} on the node asked"
+        );
+        assert_eq!(
+            size(tax) - before_there,
+            there,
+            "{method} {path} on the node answering"
+        );
+    }
+    for handle in ["market", "tax"] {
+        c.peer(handle).stop();
+    }
+}
