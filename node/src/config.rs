@@ -53,6 +53,10 @@ struct RunConfigFile {
     mdns: bool,
     #[serde(default)]
     log: LogFormat,
+    /// How long the register of reads keeps a record whole (`"5y"`,
+    /// `"180d"`); absent: for ever.
+    #[serde(default)]
+    register_retention: Option<String>,
 }
 
 fn default_http() -> String {
@@ -80,6 +84,32 @@ pub struct RunConfig {
     pub mdns: bool,
     /// Log format.
     pub log: LogFormat,
+    /// How long a register record is kept whole before it is pruned to
+    /// its leaf hash; `None`: kept for ever.
+    pub register_retention: Option<Duration>,
+}
+
+/// The shortest register retention: a record is kept at least this long,
+/// so that a subject's report and an audit within the year see it.
+pub const REGISTER_RETENTION_MIN: Duration = Duration::from_secs(365 * 86_400);
+/// The longest register retention that is not "for ever".
+pub const REGISTER_RETENTION_MAX: Duration = Duration::from_secs(100 * 365 * 86_400);
+
+fn retention(path: &Path, text: &str) -> Result<Duration, NodeError> {
+    let value = humantime::parse_duration(text).map_err(|e| {
+        bad(
+            path,
+            format!("register_retention: {text:?} is not a duration like \"5y\" or \"400d\": {e}"),
+        )
+    })?;
+    if !(REGISTER_RETENTION_MIN..=REGISTER_RETENTION_MAX).contains(&value) {
+        return Err(bad(
+            path,
+            "register_retention: must be between 1 year and 100 years (leave it out to keep every record)"
+                .into(),
+        ));
+    }
+    Ok(value)
 }
 
 fn bad(path: &Path, reason: String) -> NodeError {
@@ -175,6 +205,11 @@ impl RunConfig {
             sync_interval: duration(path, "sync_interval", &file.sync_interval)?,
             mdns: file.mdns,
             log: file.log,
+            register_retention: file
+                .register_retention
+                .as_deref()
+                .map(|text| retention(path, text))
+                .transpose()?,
         })
     }
 }
@@ -193,6 +228,17 @@ mod tests {
         assert_eq!(config.data, Path::new("/etc/credence/market"));
         assert_eq!(config.http.to_string(), "127.0.0.1:7500");
         assert_eq!(config.sync_interval, Duration::from_secs(30));
+    }
+
+    #[test]
+    fn register_retention_is_bounded() {
+        assert_eq!(parse("data = \"x\"").unwrap().register_retention, None);
+        let config = parse("data = \"x\"\nregister_retention = \"5y\"").unwrap();
+        assert!(config.register_retention > Some(Duration::from_secs(4 * 365 * 86_400)));
+        for bad in ["\"30d\"", "\"200y\"", "\"soon\""] {
+            let error = parse(&format!("data = \"x\"\nregister_retention = {bad}")).unwrap_err();
+            assert!(error.contains("register_retention"), "{error}");
+        }
     }
 
     #[test]

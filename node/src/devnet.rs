@@ -85,6 +85,7 @@ pub fn prepare(
                 sync_interval,
                 mdns: false,
                 log: LogFormat::Human,
+                register_retention: None,
             },
         ));
     }
@@ -633,6 +634,7 @@ pub async fn governance(
         sync_interval: Duration::from_secs(10),
         mdns: false,
         log: LogFormat::Human,
+        register_retention: None,
     };
     let started = Instant::now();
     let running = service::launch(config.clone()).await?;
@@ -717,6 +719,7 @@ pub async fn governance(
         sync_interval: Duration::from_secs(10),
         mdns: false,
         log: LogFormat::Human,
+        register_retention: None,
     };
     let config = RunConfig {
         listen: court_listen(root)?,

@@ -466,7 +466,7 @@ fn check_register(
     chain: &crate::governance::chain::Chain,
     violations: &mut Vec<Violation>,
 ) -> Option<RegisterFinding> {
-    use crate::register::{ReadRecord, check_records, verify_checkpoint};
+    use crate::register::{Entry, check_records, verify_checkpoint};
     let mut violation = |rule: &'static str, message: String| {
         violations.push(Violation {
             notice: NoticeId::default(),
@@ -510,9 +510,12 @@ fn check_register(
     }
     let mut kinds: BTreeMap<&'static str, u64> = BTreeMap::new();
     for bytes in records.iter().take(checkpoint.size as usize) {
-        if let Ok(record) = ReadRecord::decode(bytes) {
-            *kinds.entry(record.kind.name()).or_default() += 1;
-        }
+        let kind = match Entry::decode(bytes) {
+            Ok(Entry::Record(record)) => record.kind.name(),
+            Ok(Entry::Pruned(_)) => "pruned",
+            Err(_) => continue,
+        };
+        *kinds.entry(kind).or_default() += 1;
     }
     Some(RegisterFinding {
         member: register.member,

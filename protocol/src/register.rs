@@ -172,6 +172,61 @@ impl ReadRecord {
     }
 }
 
+/// The first byte of a pruned entry. A record's canonical bytes start
+/// with its format (`u16` 1, little-endian: `01 00`), so no record starts
+/// with it.
+pub const PRUNED_TAG: u8 = 0xff;
+/// Bytes of a pruned entry: the tag and the record's leaf hash.
+pub const PRUNED_ENTRY_BYTES: usize = 33;
+
+/// An entry of the register as kept and exported: a record's canonical
+/// bytes, or, once the node's retention period is past, the record pruned
+/// to its leaf hash. The log, its root and its checkpoints do not change
+/// when a record is pruned.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Entry {
+    /// The record.
+    Record(ReadRecord),
+    /// A record past retention: only its leaf remains.
+    Pruned(Digest),
+}
+
+impl Entry {
+    /// Reads entry bytes: a pruned entry (`PRUNED_TAG` and 32 bytes) or a
+    /// record's canonical bytes, checked.
+    pub fn decode(bytes: &[u8]) -> Result<Entry, RegisterError> {
+        if bytes.first() == Some(&PRUNED_TAG) {
+            let leaf: [u8; 32] = bytes
+                .get(1..)
+                .and_then(|leaf| leaf.try_into().ok())
+                .ok_or_else(|| {
+                    RegisterError::Field(format!(
+                        "a pruned entry has {PRUNED_ENTRY_BYTES} bytes, not {}",
+                        bytes.len()
+                    ))
+                })?;
+            return Ok(Entry::Pruned(Digest(leaf)));
+        }
+        ReadRecord::decode(bytes).map(Entry::Record)
+    }
+
+    /// The pruned entry of a record's canonical bytes.
+    pub fn pruned(record: &[u8]) -> Vec<u8> {
+        let mut entry = Vec::with_capacity(PRUNED_ENTRY_BYTES);
+        entry.push(PRUNED_TAG);
+        entry.extend_from_slice(&ReadRecord::leaf(record).0);
+        entry
+    }
+
+    /// The Merkle leaf of entry bytes (checked as [`Entry::decode`]).
+    pub fn leaf(bytes: &[u8]) -> Result<Digest, RegisterError> {
+        Ok(match Entry::decode(bytes)? {
+            Entry::Pruned(leaf) => leaf,
+            Entry::Record(_) => ReadRecord::leaf(bytes),
+        })
+    }
+}
+
 /// The register's origin line for `member` in `federation`.
 pub fn origin(federation: &FederationId, member: &AuthorityId) -> String {
     format!(
@@ -272,9 +327,10 @@ pub fn verify_checkpoint(
     Ok(checkpoint)
 }
 
-/// Checks records against a verified checkpoint: their Merkle root over
-/// the first `checkpoint.size` of them must be the checkpoint's root.
-/// Returns the index of the first record that does not decode, if any.
+/// Checks entries (records, or records pruned to their leaf) against a
+/// verified checkpoint: their Merkle root over the first
+/// `checkpoint.size` of them must be the checkpoint's root, and every
+/// record must decode with its purpose and legal basis.
 pub fn check_records(records: &[Vec<u8>], checkpoint: &Checkpoint) -> Result<(), RegisterError> {
     let size = usize::try_from(checkpoint.size).unwrap_or(usize::MAX);
     if records.len() < size {
@@ -284,13 +340,13 @@ pub fn check_records(records: &[Vec<u8>], checkpoint: &Checkpoint) -> Result<(),
             records.len()
         )));
     }
-    let mut log = RegisterLog::new();
+    let mut frontier = Frontier::new();
     for (index, bytes) in records.iter().take(size).enumerate() {
-        ReadRecord::decode(bytes)
-            .map_err(|e| RegisterError::Field(format!("record {index}: {e}")))?;
-        log.append(bytes);
+        let leaf =
+            Entry::leaf(bytes).map_err(|e| RegisterError::Field(format!("record {index}: {e}")))?;
+        frontier.push(leaf);
     }
-    if log.root() != checkpoint.root {
+    if frontier.root() != checkpoint.root {
         return Err(RegisterError::Checkpoint(format!(
             "the root of the {} records is not the root it signs: a record was changed, removed or reordered",
             checkpoint.size
@@ -372,5 +428,19 @@ mod tests {
         let mut more = records.clone();
         more.push(record(6).encode().unwrap());
         check_records(&more, &checkpoint).unwrap();
+        // Records pruned to their leaf keep the root; a pruned entry that
+        // is not the record's leaf does not.
+        let mut pruned = records.clone();
+        pruned[0] = Entry::pruned(&records[0]);
+        pruned[3] = Entry::pruned(&records[3]);
+        check_records(&pruned, &checkpoint).unwrap();
+        assert_eq!(
+            Entry::decode(&pruned[0]).unwrap(),
+            Entry::Pruned(ReadRecord::leaf(&records[0]))
+        );
+        pruned[3] = Entry::pruned(&records[4]);
+        assert!(check_records(&pruned, &checkpoint).is_err());
+        pruned[3] = pruned[3][..20].to_vec();
+        assert!(check_records(&pruned, &checkpoint).is_err());
     }
 }

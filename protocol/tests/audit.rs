@@ -364,6 +364,14 @@ fn the_register_of_reads_is_audited() {
     let found = report.register.expect("a register finding");
     assert_eq!(found.records, 4);
     assert_eq!(found.kinds.get("lookup"), Some(&2));
+    // Records pruned past the exporter's retention keep the signed root
+    // and are counted as pruned, not as reads without a basis.
+    let mut register = signed_by(&test.keys[0], &records);
+    register.records[0] = ByteBuf::from(credence_protocol::register::Entry::pruned(&records[0]));
+    let report = run(&bundle.clone().with_register(register));
+    assert!(report.passed(), "{:?}", report.violations);
+    let found = report.register.expect("a register finding");
+    assert_eq!(found.kinds.get("pruned"), Some(&1));
     // A record changed after signing.
     let mut register = signed_by(&test.keys[0], &records);
     register.records[1] = ByteBuf::from(record(9, "Audit Law art. 20").encode().unwrap());

@@ -109,6 +109,7 @@ pub fn data_dirs(
                 sync_interval: Duration::from_secs(30),
                 mdns: false,
                 log: LogFormat::Human,
+                register_retention: None,
             }
         })
         .collect()

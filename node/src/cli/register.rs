@@ -8,7 +8,7 @@ use crate::daemon::register;
 use crate::views::RegisterView;
 use anyhow::{Context, Result, bail};
 use credence_crypto::note::Note;
-use credence_protocol::register::{ReadRecord, check_records, verify_checkpoint};
+use credence_protocol::register::{Entry, check_records, verify_checkpoint};
 use std::path::Path;
 
 /// Records fetched per page while verifying.
@@ -46,6 +46,13 @@ pub(super) fn register(command: RegisterCommand, json: bool) -> Result<i32> {
             }
             println!("register of reads: {} records", page.size);
             for r in &page.records {
+                if r.kind == "pruned" {
+                    println!(
+                        "{:>6}  (pruned past the node's retention: leaf {})",
+                        r.index, r.digest
+                    );
+                    continue;
+                }
                 let who = r
                     .account
                     .clone()
@@ -105,18 +112,22 @@ pub(super) fn register(command: RegisterCommand, json: bool) -> Result<i32> {
             let result = check_records(&records, &checkpoint);
             let unbased = records
                 .iter()
-                .filter(|bytes| ReadRecord::decode(bytes).is_err())
+                .filter(|bytes| Entry::decode(bytes).is_err())
+                .count();
+            let pruned = records
+                .iter()
+                .filter(|bytes| matches!(Entry::decode(bytes), Ok(Entry::Pruned(_))))
                 .count();
             match result {
                 Ok(()) => {
                     if json {
                         println!(
                             "{}",
-                            serde_json::json!({"valid": true, "records": checkpoint.size})
+                            serde_json::json!({"valid": true, "records": checkpoint.size, "pruned": pruned})
                         );
                     } else {
                         println!(
-                            "REGISTER VALID: {} records, every one with its purpose and legal basis; their Merkle root is the one the node signs",
+                            "REGISTER VALID: {} records, every one with its purpose and legal basis ({pruned} pruned past retention to their leaf hash); their Merkle root is the one the node signs",
                             checkpoint.size
                         );
                     }

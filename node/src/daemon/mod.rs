@@ -57,6 +57,11 @@ pub const RECORDS_DEFERRED_MAX: usize = 1024;
 pub const DISCOVERED_MAX: usize = 1024;
 const TICK: Duration = Duration::from_millis(100);
 const FLUSH_EVERY_MS: u64 = 500;
+/// How often the register is pruned to its retention.
+const PRUNE_EVERY_MS: u64 = 3_600_000;
+/// Register records pruned in one tick at most (more wait for the next,
+/// which comes soon while there are more).
+const PRUNE_PER_TICK_MAX: usize = 10_000;
 
 /// Why a command was not done. The API turns these into HTTP statuses.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -307,6 +312,10 @@ pub struct Daemon {
     records: VecDeque<Box<credence_protocol::engine::RegisterEntry>>,
     last_flush: Timestamp,
     dirty: bool,
+    /// How long register records stay whole ([`RunConfig`]).
+    retention: Option<Duration>,
+    /// The register is pruned again from then.
+    prune_at: Timestamp,
     /// A failure that stops the node (storage that cannot be made durable).
     fatal: Option<String>,
     accepted: broadcast::Sender<NoticeId>,
@@ -409,6 +418,8 @@ impl Daemon {
             records: VecDeque::new(),
             last_flush: t,
             dirty: false,
+            retention: config.register_retention,
+            prune_at: t,
             fatal: None,
             accepted: accepted.clone(),
             background: Background::operators(),
@@ -868,6 +879,40 @@ impl Daemon {
             }
             self.dirty = false;
             self.last_flush = t;
+        }
+        if let Some(retention) = self.retention
+            && t >= self.prune_at
+        {
+            self.prune_register(retention, t);
+        }
+    }
+
+    /// Prunes register records older than `retention` to their leaf hash,
+    /// a batch at a time; the next batch at the next tick while there are
+    /// more, else in an hour.
+    fn prune_register(&mut self, retention: Duration, t: Timestamp) {
+        let keep_ms = u64::try_from(retention.as_millis()).unwrap_or(u64::MAX);
+        let before = Timestamp(t.0.saturating_sub(keep_ms));
+        let store = self.node.replica().store();
+        match store.register_prune(before, PRUNE_PER_TICK_MAX) {
+            Ok(pruned) => {
+                if pruned > 0 {
+                    tracing::info!(
+                        "register of reads: {pruned} records made before {before} pruned to their leaf hash (retention {})",
+                        humantime::format_duration(retention)
+                    );
+                    self.dirty = true;
+                }
+                self.prune_at = if pruned == PRUNE_PER_TICK_MAX {
+                    t
+                } else {
+                    t.plus_ms(PRUNE_EVERY_MS)
+                };
+            }
+            Err(e) => {
+                tracing::error!("cannot prune the register of reads: {e}");
+                self.prune_at = t.plus_ms(PRUNE_EVERY_MS);
+            }
         }
     }
 

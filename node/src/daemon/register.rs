@@ -6,7 +6,7 @@ use credence_protocol::engine::{Direction, RegisterEntry};
 use credence_protocol::fold::ListingState;
 use credence_protocol::model::{SubjectKind, TEXT_BYTES_MAX};
 use credence_protocol::query;
-use credence_protocol::register::{READ_RECORD_FORMAT, ReadKind, ReadRecord};
+use credence_protocol::register::{Entry, READ_RECORD_FORMAT, ReadKind, ReadRecord};
 use credence_protocol::report::{REPORT_READS_MAX, ReportBody};
 use credence_protocol::roster::Federation;
 use credence_protocol::time::Timestamp;
@@ -143,7 +143,9 @@ pub struct RegisterRecord {
     pub index: u64,
     /// When it was recorded (ms).
     pub at: u64,
-    /// `lookup`, `listing`, `query-sent`, `query-answered` or `export`.
+    /// `lookup`, `listing`, `query-sent`, `query-answered`, `export`,
+    /// `report`, or `pruned` (past the node's retention: only its leaf
+    /// hash, in `digest`, remains).
     pub kind: String,
     /// The local account that read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -169,6 +171,24 @@ pub struct RegisterRecord {
 }
 
 impl RegisterRecord {
+    /// A record pruned past the node's retention: only its leaf hash
+    /// remains (`kind` `pruned`, `digest` the leaf, `bytes` the entry).
+    pub fn pruned(index: u64, leaf: credence_crypto::Digest, entry: &[u8]) -> RegisterRecord {
+        RegisterRecord {
+            index,
+            at: 0,
+            kind: "pruned".into(),
+            account: None,
+            requester: None,
+            subject: None,
+            purpose: String::new(),
+            legal_basis: String::new(),
+            digest: leaf.to_hex(),
+            request_id: None,
+            bytes: hex::encode(entry),
+        }
+    }
+
     /// The record at `index`, of canonical bytes `bytes`, as shown.
     pub fn of(
         federation: &Federation,
@@ -211,9 +231,12 @@ pub fn page(
         .map_err(|e| e.to_string())?;
     let mut shown = Vec::with_capacity(records.len());
     for (index, bytes) in records {
-        let record =
-            ReadRecord::decode(&bytes).map_err(|e| format!("register record {index}: {e}"))?;
-        shown.push(RegisterRecord::of(federation, index, &record, &bytes));
+        match Entry::decode(&bytes).map_err(|e| format!("register record {index}: {e}"))? {
+            Entry::Record(record) => {
+                shown.push(RegisterRecord::of(federation, index, &record, &bytes));
+            }
+            Entry::Pruned(leaf) => shown.push(RegisterRecord::pruned(index, leaf, &bytes)),
+        }
     }
     let note = log
         .sign(&federation.id(), member, key)

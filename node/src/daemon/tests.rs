@@ -159,6 +159,7 @@ fn daemon_again(dir: &std::path::Path) -> Daemon {
         sync_interval: Duration::from_secs(30),
         mdns: false,
         log: LogFormat::Human,
+        register_retention: None,
     };
     Daemon::start(config).unwrap().0
 }

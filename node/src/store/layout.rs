@@ -20,6 +20,7 @@ pub(super) const ROSTER: u8 = b'v';
 pub(super) const META_COUNT: &[u8] = b"count";
 pub(super) const META_REGISTER: &[u8] = b"register";
 pub(super) const META_REGISTER_SUBJECTS: &[u8] = b"register-subjects";
+pub(super) const META_REGISTER_PRUNED: &[u8] = b"register-pruned";
 pub(super) const META_FEDERATION: &[u8] = b"federation";
 
 pub(super) fn key(prefix: u8, parts: &[&[u8]]) -> Vec<u8> {

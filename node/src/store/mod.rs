@@ -9,9 +9,12 @@
 //! | `l`    | author, page (seq-1)/64      | ids of up to 64 seqs        |
 //! | `h`    | author                       | head (see `encode_head`)    |
 //! | `r`    | listing id, notice id        | (empty)                     |
-//! | `s`    | subject key, listing id      | (empty)                     |
+//! | `s`    | subject key, listing id      | (empty): the listing's subject and each linked person |
 //! | `f`    | author, seq, second id       | fork evidence (one per author) |
 //! | `m`    | meta name                    | meta value                  |
+//! | `v`    | roster version hash          | the signed version          |
+//! | `g`    | register index               | register record (canonical) |
+//! | `G`    | subject key, register index  | (empty)                     |
 //!
 //! **Heads are the commit record.** The writer thread writes a layer's
 //! records in key order and its heads last, and sled recovers a prefix of
@@ -33,6 +36,7 @@ use credence_protocol::model::{
 };
 use credence_protocol::register::RegisterLog;
 use credence_protocol::store::{Append, ForkEvidence, Head, Orphan, Store};
+use credence_protocol::time::Timestamp;
 use std::collections::{BTreeMap, VecDeque};
 use std::path::Path;
 use std::sync::Arc;
@@ -410,12 +414,12 @@ fn index_register_subjects(tree: &sled::Db) -> Result<(), StoreError> {
         let Some(index) = k.get(1..9) else {
             return Err(StoreError::Corrupt("register record key".into()));
         };
-        let record = credence_protocol::register::ReadRecord::decode(&record)
-            .map_err(|e| StoreError::Corrupt(format!("register record: {e}")))?;
-        if let Some(subject) = record
-            .subject
-            .and_then(|(kind, id)| SubjectKey::new(kind, &id))
-        {
+        let record = match credence_protocol::register::Entry::decode(&record) {
+            Ok(credence_protocol::register::Entry::Record(record)) => record,
+            Ok(credence_protocol::register::Entry::Pruned(_)) => continue,
+            Err(e) => return Err(StoreError::Corrupt(format!("register record: {e}"))),
+        };
+        if let Some(subject) = record.subject_key() {
             batch.insert(key(REGISTER_SUBJECT, &[&subject.0, index]), &[]);
         }
     }
@@ -489,6 +493,71 @@ impl SledStore {
         limit: usize,
     ) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
         register_records_in(&self.tree, from, limit)
+    }
+
+    /// Prunes up to `limit` register records made before `before`, in
+    /// index order, to their leaf hash
+    /// ([`credence_protocol::register::Entry::pruned`]) and drops their
+    /// subject index entries: the log, its root and its checkpoints do
+    /// not change, and the records' contents are gone. Stops at the first
+    /// record made at or after `before`; a meta key keeps where it
+    /// stopped. Returns how many it pruned (`limit`: call again).
+    pub fn register_prune(&self, before: Timestamp, limit: usize) -> Result<usize, StoreError> {
+        use credence_protocol::register::Entry;
+        // Appends wait: the batch below sees a register that does not
+        // grow under it.
+        let _log = self
+            .register
+            .lock()
+            .map_err(|_| StoreError::Writer("the register lock was poisoned".into()))?;
+        let from = match self.tree.get(key(META, &[META_REGISTER_PRUNED]))? {
+            Some(bytes) => u64::from_be_bytes(
+                bytes
+                    .as_ref()
+                    .try_into()
+                    .map_err(|_| StoreError::Corrupt("register pruning mark".into()))?,
+            ),
+            None => 0,
+        };
+        let mut batch = sled::Batch::default();
+        let mut next = from;
+        let mut pruned = 0;
+        for item in self
+            .tree
+            .range(key(REGISTER, &[&from.to_be_bytes()])..key(REGISTER, &[&u64::MAX.to_be_bytes()]))
+        {
+            if pruned == limit {
+                break;
+            }
+            let (k, value) = item?;
+            let index = k
+                .get(1..9)
+                .and_then(|b| <[u8; 8]>::try_from(b).ok())
+                .map(u64::from_be_bytes)
+                .ok_or_else(|| StoreError::Corrupt("register record key".into()))?;
+            let record = match Entry::decode(&value) {
+                Ok(Entry::Record(record)) => record,
+                Ok(Entry::Pruned(_)) => {
+                    next = index + 1;
+                    continue;
+                }
+                Err(e) => {
+                    return Err(StoreError::Corrupt(format!("register record {index}: {e}")));
+                }
+            };
+            if record.at >= before {
+                break;
+            }
+            batch.insert(k, Entry::pruned(&value));
+            if let Some(subject) = record.subject_key() {
+                batch.remove(key(REGISTER_SUBJECT, &[&subject.0, &index.to_be_bytes()]));
+            }
+            next = index + 1;
+            pruned += 1;
+        }
+        batch.insert(key(META, &[META_REGISTER_PRUNED]), &next.to_be_bytes());
+        self.tree.apply_batch(batch)?;
+        Ok(pruned)
     }
 
     /// The last `limit` register records about `subject`, with their
@@ -680,6 +749,73 @@ mod tests {
         let store = SledStore::open(dir.path(), FederationId([3; 32])).unwrap();
         assert_eq!(store.register_log().unwrap().root(), root);
         assert_eq!(store.register_append(b"next", None).unwrap(), 25);
+    }
+
+    // Pruning past retention keeps the register's root and size, empties
+    // the old records to their leaf and their subject index, a batch at a
+    // time, from where it stopped, across a reopen.
+    #[test]
+    fn pruned_records_keep_the_root_and_lose_their_contents() {
+        use credence_protocol::register::{Entry, READ_RECORD_FORMAT, ReadKind, ReadRecord};
+        let dir = tempfile::tempdir().unwrap();
+        let subject = SubjectKey::new(
+            credence_protocol::model::SubjectKind::LegalPerson,
+            "91350100M000100Y43",
+        )
+        .unwrap();
+        let record = |n: u64| ReadRecord {
+            format: READ_RECORD_FORMAT,
+            at: Timestamp(1_000 + n),
+            kind: ReadKind::Lookup,
+            account: Some("desk".into()),
+            requester: None,
+            subject: Some((
+                credence_protocol::model::SubjectKind::LegalPerson,
+                "91350100M000100Y43".into(),
+            )),
+            purpose: "supplier check".into(),
+            legal_basis: "Procurement Law art. 22".into(),
+            digest: [n as u8; 32],
+            request: None,
+        };
+        let root = {
+            let store = SledStore::open(dir.path(), FederationId([3; 32])).unwrap();
+            for n in 0..10 {
+                let bytes = record(n).encode().unwrap();
+                store.register_append(&bytes, Some(&subject)).unwrap();
+            }
+            let root = store.register_log().unwrap().root();
+            assert_eq!(store.register_prune(Timestamp(1_005), 3).unwrap(), 3);
+            assert_eq!(store.register_prune(Timestamp(1_005), 3).unwrap(), 2);
+            assert_eq!(store.register_prune(Timestamp(1_005), 3).unwrap(), 0);
+            store.register_flush().unwrap();
+            root
+        };
+        let store = SledStore::open(dir.path(), FederationId([3; 32])).unwrap();
+        assert_eq!(store.register_log().unwrap().root(), root);
+        let entries = store.register_records(0, 100).unwrap();
+        let mut frontier = Frontier::new();
+        for (index, bytes) in &entries {
+            let pruned = matches!(Entry::decode(bytes).unwrap(), Entry::Pruned(_));
+            assert_eq!(pruned, *index < 5, "entry {index}");
+            frontier.push(Entry::leaf(bytes).unwrap());
+        }
+        assert_eq!(frontier.root(), root);
+        let about: Vec<u64> = store
+            .register_of_subject(&subject, 100)
+            .unwrap()
+            .iter()
+            .map(|(i, _)| *i)
+            .collect();
+        assert_eq!(about, (5..10).collect::<Vec<u64>>());
+        // Later: the rest goes too, and appends go on at the next index.
+        assert_eq!(store.register_prune(Timestamp(2_000), 100).unwrap(), 5);
+        assert_eq!(
+            store
+                .register_append(&record(10).encode().unwrap(), None)
+                .unwrap(),
+            10
+        );
     }
 
     // The sled store passes the suite every store passes, and keeps what
