@@ -41,18 +41,24 @@ pub fn serves(state: &ListingState, viewer: &Viewer) -> bool {
     if viewer.clearance == Clearance::Auditor {
         return true;
     }
-    if !state.shared {
+    if !state.shared || !level_reaches(state, &viewer.member) {
         return false;
     }
+    state.listing.classification != Classification::Auditors
+        || viewer.clearance == Clearance::Operator
+}
+
+/// Whether the listing's level reaches `member` at all, whatever the
+/// time: every member for `public` and `restricted`, the issuer and the
+/// named readers for `named`, the issuer alone for `auditors`. A member's
+/// apply and lift tasks come from the listings its level reaches (a lift
+/// comes after the listing ended, when it is no longer shared).
+pub fn level_reaches(state: &ListingState, member: &AuthorityId) -> bool {
     let listing = &state.listing;
     match listing.classification {
         Classification::Public | Classification::Restricted => true,
-        Classification::Named => {
-            viewer.member == state.issuer || listing.readers.contains(&viewer.member)
-        }
-        Classification::Auditors => {
-            viewer.clearance == Clearance::Operator && viewer.member == state.issuer
-        }
+        Classification::Named => *member == state.issuer || listing.readers.contains(member),
+        Classification::Auditors => *member == state.issuer,
     }
 }
 

@@ -409,7 +409,7 @@ pub enum Fault {
     },
     /// A listing is answered without its signed listing notice, or that
     /// notice is not a listing of the subject asked.
-    #[error("listing {id} is answered without a signed listing of this subject: invented")]
+    #[error("listing {id} is answered without a signed listing that names this subject: invented")]
     Invented {
         /// The listing.
         id: NoticeId,
@@ -678,10 +678,7 @@ pub fn fold_listing(
     t: Timestamp,
 ) -> Result<(ListingState, Proof), Fault> {
     let listing = notices.get(id).ok_or(Fault::Invented { id: *id })?;
-    let NoticeKind::List(fields) = &listing.input.notice.kind else {
-        return Err(Fault::Invented { id: *id });
-    };
-    if SubjectKey::new(fields.subject.kind, &fields.subject.id).as_ref() != Some(subject) {
+    if !matches!(&listing.input.notice.kind, NoticeKind::List(_)) {
         return Err(Fault::Invented { id: *id });
     }
     let issuer = listing.input.notice.author;
@@ -716,7 +713,13 @@ pub fn fold_listing(
         proof = proof.min(n.proof);
         referring.push(n.input.clone());
     }
-    Ok((fold::fold(&listing.input, &referring, t), proof))
+    let state = fold::fold(&listing.input, &referring, t);
+    // Of this subject, or of an organisation that records them as a
+    // linked person (as the listing stands, amendments applied).
+    if state.listing.naming(subject).is_none() {
+        return Err(Fault::Invented { id: *id });
+    }
+    Ok((state, proof))
 }
 
 /// A listing as the requester computed it from every accepted answer.

@@ -1154,3 +1154,62 @@ fn linked_persons_find_the_listing() {
     let error = issue_err(&mut a, &test, NoticeKind::List(natural));
     assert!(error.to_string().contains("natural person"), "{error}");
 }
+
+// An implementer's tasks come from the listings whose level reaches it: a
+// named listing gives tasks to its named readers only, an auditors-only
+// listing to no implementer; after a repair the named reader's lift task
+// still comes, though the listing is no longer shared.
+#[test]
+fn tasks_follow_the_distribution_level() {
+    use credence_protocol::model::Classification;
+    let (test, mut replica) = setup();
+    let (named, other) = (test.author(1), test.author(2));
+    let mut listing = testkit::listing(3, "tax", T0);
+    listing.classification = Classification::Named;
+    listing.readers = vec![named];
+    let listed = replica
+        .issue(&test.keys[0], NoticeKind::List(listing), T0)
+        .unwrap();
+    let mut hidden = testkit::listing(4, "tax", T0);
+    hidden.classification = Classification::Auditors;
+    replica
+        .issue(&test.keys[0], NoticeKind::List(hidden), T0)
+        .unwrap();
+    let t = T0.plus_ms(DAY_MS);
+    let tasks = replica.tasks(&named, t).unwrap();
+    assert!(!tasks.is_empty());
+    assert!(tasks.iter().all(|(_, state)| state.id == listed.id));
+    assert!(replica.tasks(&other, t).unwrap().is_empty());
+    let applied = replica
+        .issue(
+            &test.keys[1],
+            NoticeKind::Feedback {
+                listing: listed.id,
+                measure: "procurement-ban".into(),
+                action: FeedbackAction::Applied,
+            },
+            t,
+        )
+        .unwrap();
+    assert_eq!(applied.seq, 1);
+    let repaired_at = T0.plus_ms(100 * DAY_MS);
+    replica
+        .issue(
+            &test.keys[0],
+            NoticeKind::Repair {
+                listing: listed.id,
+                reason: "rectified".into(),
+                evidence: Vec::new(),
+            },
+            repaired_at,
+        )
+        .unwrap();
+    let after = replica.tasks(&named, repaired_at.plus_ms(1)).unwrap();
+    assert!(
+        after
+            .iter()
+            .any(|(task, _)| task.measure == "procurement-ban"
+                && task.action == credence_protocol::fold::TaskAction::Lift),
+        "{after:?}"
+    );
+}

@@ -154,6 +154,19 @@ fn levels_linked_persons_and_the_subjects_report() {
     assert_eq!(answer["listings"][0]["id"], linked.as_str(), "{answer}");
     assert_eq!(answer["listings"][0]["linked_as"], "legal-representative");
     assert_eq!(answer["enforceable"], 0, "{answer}");
+    // A federation query for the person: every member's answer holds it,
+    // marked as linked (a query is a read too, registered on both sides).
+    let ask = serde_json::json!({
+        "subject_kind": "natural-person",
+        "subject_id": PERSON,
+        "purpose": "licence check",
+        "legal_basis": "Administrative Licensing Law art. 31",
+    })
+    .to_string();
+    let (status, answer) = market.request("POST", "/v1/query", Some(&reader), Some(&ask));
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["listings"][0]["id"], linked.as_str(), "{answer}");
+    assert_eq!(answer["listings"][0]["linked_as"], "legal-representative");
 
     // The person's report: a reader may not ask; an auditor gets it,
     // signed, with the lookup above and its own request.
@@ -170,9 +183,9 @@ fn levels_linked_persons_and_the_subjects_report() {
     assert!(view["listings"][0]["history"].is_array(), "{view}");
     let reads = view["reads"].as_array().cloned().unwrap_or_default();
     let kinds: Vec<&str> = reads.iter().filter_map(|r| r["kind"].as_str()).collect();
-    assert_eq!(kinds, ["lookup", "report"], "{view}");
+    assert_eq!(kinds, ["lookup", "query-sent", "report"], "{view}");
     assert_eq!(reads[0]["account"], "desk");
-    assert_eq!(reads[1]["purpose"], "subject access request");
+    assert_eq!(reads[2]["purpose"], "subject access request");
     // As a page: printable, with the names escaped.
     let page = market.get_text(&format!("{report}&format=html"));
     assert!(page.starts_with("<!doctype html>"), "{page}");
@@ -201,8 +214,8 @@ fn levels_linked_persons_and_the_subjects_report() {
     assert_eq!(run.code, 1, "{}", run.stdout);
 
     // The command line, with the node stopped: the report is made on the
-    // data directory, shows the earlier ones (the lookup, the report, its
-    // page) and its own request.
+    // data directory, shows the earlier ones (the lookup, the query, the
+    // report, its page) and its own request.
     c.peer("market").stop();
     let dir = c.at("market").dir.clone();
     let html = c.root.path().join("report.html");
@@ -226,7 +239,7 @@ fn levels_linked_persons_and_the_subjects_report() {
     ])
     .ok();
     assert!(made.stdout.contains("1 listing(s)"), "{}", made.stdout);
-    assert!(made.stdout.contains("4 consultation(s)"), "{}", made.stdout);
+    assert!(made.stdout.contains("5 consultation(s)"), "{}", made.stdout);
     assert!(
         made.stdout
             .contains("subject access request at the counter"),

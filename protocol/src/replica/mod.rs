@@ -1262,7 +1262,8 @@ impl<S: Store> Replica<S> {
     }
 
     /// The apply and lift tasks of `authority` at `t`, with the listing
-    /// each belongs to.
+    /// each belongs to: of the listings whose distribution level reaches
+    /// it ([`crate::access::level_reaches`]).
     pub fn tasks(
         &self,
         authority: &AuthorityId,
@@ -1280,6 +1281,9 @@ impl<S: Store> Replica<S> {
             let Some(state) = self.listing_state(&id, t)? else {
                 continue;
             };
+            if !crate::access::level_reaches(&state, authority) {
+                continue;
+            }
             for task in fold::tasks(&state, authority, &implements) {
                 out.push((task, state.clone()));
             }
