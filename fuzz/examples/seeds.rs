@@ -165,4 +165,27 @@ fn main() {
     }
     let note: String = register.lines().skip(3).collect::<Vec<_>>().join("\n") + "\n";
     write("register", "checkpoint", note.as_bytes());
+    let (_, first) = register
+        .lines()
+        .next()
+        .and_then(|line| line.split_once(' '))
+        .expect("name, then the bytes");
+    let record = hex::decode(first).expect("a register record vector is hex");
+    write(
+        "register",
+        "pruned",
+        &credence_protocol::register::Entry::pruned(&record),
+    );
+    // SPEC.md's subject report body.
+    let report = include_str!("../../protocol/tests/spec/report.txt");
+    let (_, body) = report
+        .lines()
+        .next()
+        .and_then(|line| line.split_once(' '))
+        .expect("body, then the bytes");
+    write(
+        "report",
+        "spec-vector",
+        &hex::decode(body).expect("the report vector is hex"),
+    );
 }
