@@ -214,6 +214,7 @@ pub fn router(
         })
         .layer(DefaultBodyLimit::max(BODY_BYTES_MAX))
         .layer(middleware::from_fn(deadline))
+        .layer(middleware::map_response(json_errors))
         .with_state(state)
 }
 
@@ -253,6 +254,62 @@ async fn authorise(
 /// Longest a request may take (a federation-wide query waits at most
 /// 30 s); past it the caller gets 503 `timeout`.
 pub const HTTP_REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Longest framework message kept in an error answer.
+const FRAMEWORK_MESSAGE_BYTES_MAX: usize = 1024;
+
+/// Every error answer in the API's JSON envelope: the framework's own
+/// rejections (a method a route does not take, a body past the limit, a
+/// path that is not UTF-8 or does not parse, a body of the wrong type)
+/// come as plain text or empty, and are rewritten here with a stable code
+/// and the framework's words as the message.
+async fn json_errors(response: Response) -> Response {
+    let status = response.status();
+    let json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|t| t.as_bytes().starts_with(b"application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || json {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, FRAMEWORK_MESSAGE_BYTES_MAX)
+        .await
+        .map(|bytes| String::from_utf8_lossy(&bytes).trim().to_string())
+        .unwrap_or_default();
+    let (code, fallback) = match status.as_u16() {
+        400 => ("bad_request", "the request does not parse"),
+        404 => (
+            "not_found",
+            "no such route; see the API table in ARCHITECTURE.md",
+        ),
+        405 => ("method_not_allowed", "this route does not take that method"),
+        408 => ("timeout", "the request took too long to arrive"),
+        413 => ("too_large", "the request body is over the limit"),
+        415 => (
+            "unsupported_media_type",
+            "the body is not of a type this route takes",
+        ),
+        422 => ("bad_body", "the body does not parse"),
+        _ => ("internal", "the node failed to answer"),
+    };
+    let message = match (status.as_u16(), text.is_empty()) {
+        (413, _) => format!("the request body is over the limit of {BODY_BYTES_MAX} bytes"),
+        (_, true) => fallback.to_string(),
+        (_, false) => text,
+    };
+    let mut response = ApiError {
+        status: status.as_u16(),
+        code,
+        message,
+    }
+    .into_response();
+    // The methods a route takes stay known to the client.
+    if let Some(allow) = parts.headers.get(header::ALLOW) {
+        response.headers_mut().insert(header::ALLOW, allow.clone());
+    }
+    response
+}
 
 async fn deadline(request: Request, next: Next) -> Response {
     match tokio::time::timeout(HTTP_REQUEST_TIMEOUT, next.run(request)).await {

@@ -1,0 +1,97 @@
+//! Every error the API gives is its JSON envelope, also where the HTTP
+//! framework itself refuses a request: a method a route does not take
+//! (405, the methods it takes in `Allow`), a body past the limit (413), a
+//! path that is not UTF-8 (400), an unknown route (404), a body that is
+//! not JSON (400). Sent as raw HTTP, so that nothing in a client library
+//! tidies the request first.
+
+use credence_tests::cluster::cluster;
+use std::io::{Read, Write};
+
+/// Sends `head` (and `body`) to the peer's API; returns the status, the
+/// headers (lower-case) and the JSON body.
+fn raw(
+    peer: &credence_tests::cluster::Peer,
+    head: &str,
+    body: &[u8],
+) -> (u16, String, serde_json::Value) {
+    let mut stream =
+        std::net::TcpStream::connect((peer.host.as_str(), peer.http_port)).expect("connect");
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .expect("timeout");
+    let request = format!(
+        "{head}\r\nHost: {}\r\nAuthorization: Bearer {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        peer.host,
+        peer.token(),
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).expect("write");
+    // The server may answer before it has read a body it refuses.
+    let _ = stream.write_all(body);
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    let text = String::from_utf8_lossy(&answer).to_string();
+    let (headers, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = headers
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let json = serde_json::from_str(body.trim()).unwrap_or(serde_json::Value::Null);
+    (status, headers.to_ascii_lowercase(), json)
+}
+
+#[test]
+fn every_error_is_the_json_envelope() {
+    let mut c = cluster(&["market"]);
+    c.start_all();
+    let node = c.at("market");
+    let (status, headers, body) = raw(node, "GET /v1/notices HTTP/1.1", b"");
+    assert_eq!(status, 405, "{headers} {body}");
+    assert_eq!(body["error"]["code"], "method_not_allowed", "{body}");
+    assert!(headers.contains("allow: post"), "{headers}");
+    assert!(
+        headers.contains("content-type: application/json"),
+        "{headers}"
+    );
+
+    let big = vec![b'x'; 300 * 1024];
+    let (status, _, body) = raw(
+        node,
+        "POST /v1/notices HTTP/1.1\r\nContent-Type: application/json",
+        &big,
+    );
+    assert_eq!(status, 413, "{body}");
+    assert_eq!(body["error"]["code"], "too_large", "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("262144"),
+        "{body}"
+    );
+
+    let (status, _, body) = raw(
+        node,
+        "GET /v1/subjects/%FF%FE?purpose=x&legal_basis=y HTTP/1.1",
+        b"",
+    );
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["code"], "bad_request", "{body}");
+    assert!(
+        !body["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .is_empty()
+    );
+
+    let (status, _, body) = raw(node, "GET /v2/anything HTTP/1.1", b"");
+    assert_eq!(status, 404, "{body}");
+    assert_eq!(body["error"]["code"], "not_found", "{body}");
+
+    let (status, _, body) = raw(node, "POST /v1/notices HTTP/1.1", b"not json");
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["code"], "bad_json", "{body}");
+    c.peer("market").stop();
+}
