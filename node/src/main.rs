@@ -16,8 +16,12 @@ fn main() {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("CREDENCE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
+    // Colour codes only where a terminal shows them: a log file, a pipe or
+    // the journal gets plain text.
+    let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(terminal)
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Json => builder.json().init(),

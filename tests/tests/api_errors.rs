@@ -3,7 +3,8 @@
 //! (405, the methods it takes in `Allow`), a body past the limit (413), a
 //! path that is not UTF-8 (400), an unknown route (404), a body that is
 //! not JSON (400). Sent as raw HTTP, so that nothing in a client library
-//! tidies the request first.
+//! tidies the request first. The node's log, not on a terminal, has no
+//! colour codes.
 
 use credence_tests::cluster::cluster;
 use std::io::{Read, Write};
@@ -93,5 +94,9 @@ fn every_error_is_the_json_envelope() {
     let (status, _, body) = raw(node, "POST /v1/notices HTTP/1.1", b"not json");
     assert_eq!(status, 400, "{body}");
     assert_eq!(body["error"]["code"], "bad_json", "{body}");
+    // Its log, written to a file, carries no terminal colour codes.
+    let log = node.log();
+    assert!(log.contains("INFO"), "{log}");
+    assert!(!log.contains('\u{1b}'), "{log}");
     c.peer("market").stop();
 }
