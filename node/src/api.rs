@@ -111,7 +111,11 @@ impl IntoResponse for ApiError {
                 message: self.message,
             },
         };
-        (status, Json(body)).into_response()
+        let mut response = (status, Json(body)).into_response();
+        response
+            .extensions_mut()
+            .insert(crate::http_metrics::ErrorCode(self.code));
+        response
     }
 }
 
@@ -143,6 +147,7 @@ struct AppState {
     commands: mpsc::Sender<Command>,
     federation: Arc<Federation>,
     accounts: Arc<AccountBook>,
+    http: crate::http_metrics::HttpMetrics,
 }
 
 /// The account a request was made with, and its role (set by the
@@ -165,7 +170,9 @@ pub fn router(
         commands,
         federation: Arc::new(federation),
         accounts,
+        http: crate::http_metrics::HttpMetrics::default(),
     };
+    let counted = middleware::from_fn_with_state(state.http.clone(), crate::http_metrics::count);
     let guard = |permission: Permission| {
         middleware::from_fn_with_state((state.clone(), permission), authorise)
     };
@@ -215,6 +222,7 @@ pub fn router(
         .layer(DefaultBodyLimit::max(BODY_BYTES_MAX))
         .layer(middleware::from_fn(deadline))
         .layer(middleware::map_response(json_errors))
+        .layer(counted)
         .with_state(state)
 }
 
@@ -960,6 +968,7 @@ async fn entries(
 }
 
 async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let text = ask(&state, Command::Metrics).await?;
+    let mut text = ask(&state, Command::Metrics).await?;
+    text.push_str(&state.http.render());
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response())
 }

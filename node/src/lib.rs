@@ -17,6 +17,7 @@ pub mod daemon;
 pub mod demo;
 pub mod devnet;
 pub mod http;
+pub mod http_metrics;
 pub mod keyfile;
 pub mod mark;
 #[allow(missing_docs)] // the derived behaviour event enum

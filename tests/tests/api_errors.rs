@@ -3,8 +3,9 @@
 //! (405, the methods it takes in `Allow`), a body past the limit (413), a
 //! path that is not UTF-8 (400), an unknown route (404), a body that is
 //! not JSON (400). Sent as raw HTTP, so that nothing in a client library
-//! tidies the request first. The node's log, not on a terminal, has no
-//! colour codes.
+//! tidies the request first. `/metrics` counts them by route and status,
+//! and by error code. The node's log, not on a terminal, has no colour
+//! codes.
 
 use credence_tests::cluster::cluster;
 use std::io::{Read, Write};
@@ -94,6 +95,21 @@ fn every_error_is_the_json_envelope() {
     let (status, _, body) = raw(node, "POST /v1/notices HTTP/1.1", b"not json");
     assert_eq!(status, 400, "{body}");
     assert_eq!(body["error"]["code"], "bad_json", "{body}");
+    // The metrics count each by route template and status, and each
+    // error by its code; the build is named.
+    let metrics = node.get_text("/metrics");
+    for line in [
+        "credence_http_requests_total{route=\"/v1/notices\",status=\"405\"} 1",
+        "credence_http_requests_total{route=\"/v1/notices\",status=\"413\"} 1",
+        "credence_http_requests_total{route=\"unmatched\",status=\"404\"} 1",
+        "credence_http_errors_total{code=\"method_not_allowed\"} 1",
+        "credence_http_errors_total{code=\"too_large\"} 1",
+        "credence_http_errors_total{code=\"bad_json\"} 1",
+        "credence_http_request_duration_seconds_count{route=\"/v1/subjects/{id}\"} 1",
+        "credence_build_info{version=",
+    ] {
+        assert!(metrics.contains(line), "{line} in:\n{metrics}");
+    }
     // Its log, written to a file, carries no terminal colour codes.
     let log = node.log();
     assert!(log.contains("INFO"), "{log}");
