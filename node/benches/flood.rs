@@ -302,9 +302,10 @@ fn main() {
                 tax_listing(n as u64, now)
             };
             let since = Instant::now();
-            let (id, _) = call(&honest[issuer].handle, |tx| Command::Issue(kind, tx))
+            let id = call(&honest[issuer].handle, |tx| Command::Issue(Box::new(kind), None, tx))
                 .await
-                .expect("issue");
+                .expect("issue")
+                .id;
             let times = reach_all(&mut watched, id, since).await.expect("propagation");
             latencies.push(times[1 - issuer].saturating_sub(times[issuer]));
             // The honest issuing rate (a notice every 10 ms, as the module

@@ -41,9 +41,12 @@ fn main() {
             let mut listing = example_listing(now);
             listing.subject.id = credence_protocol::testkit::uscc(n as u64 + 1);
             let since = Instant::now();
-            let (id, _) = call(&nodes[0].handle, |tx| Command::Issue(NoticeKind::List(listing), tx))
-                .await
-                .expect("issue");
+            let id = call(&nodes[0].handle, |tx| {
+                Command::Issue(Box::new(NoticeKind::List(listing)), None, tx)
+            })
+            .await
+            .expect("issue")
+            .id;
             let times = reach_all(&mut watched, id, since).await.expect("propagation");
             let published = times[0];
             let all = times.iter().max().copied().unwrap_or_default();

@@ -12,7 +12,7 @@
 //!
 //! | method | path | permission | what |
 //! |---|---|---|---|
-//! | POST | `/v1/notices` | issue | issue a notice: `{"List": {...}}`, `{"Object": {...}}`, ... |
+//! | POST | `/v1/notices` | issue | issue a notice: `{"List": {...}}`, `{"Object": {...}}`, ...; with `Idempotency-Key`, at most once per key (a retry gets the first answer, `Idempotent-Replayed: true`; another body with the key is 409) |
 //! | GET | `/v1/subjects/{id}?kind=&at=&purpose=&legal_basis=` | read | a subject's listings (the read is registered; purpose and legal basis required) |
 //! | GET | `/v1/listings/{id}?at=&purpose=&legal_basis=` | read | one listing with its history (registered likewise) |
 //! | GET | `/v1/tasks?at=` | read | this authority's apply/lift tasks |
@@ -407,6 +407,7 @@ impl From<DaemonError> for ApiError {
             DaemonError::UnknownListing(_) => (404, "unknown_listing"),
             DaemonError::NotShared(_) => (403, "not_shared"),
             DaemonError::Withheld(..) => (403, "withheld"),
+            DaemonError::IdempotencyConflict(_) => (409, "idempotency_key_reused"),
             DaemonError::NoCheckpoint(_) => (404, "no_checkpoint"),
             DaemonError::NotHeld(_) => (404, "not_held"),
             DaemonError::BadRequest(_) => (400, "bad_request"),
@@ -552,10 +553,77 @@ async fn take_version(State(state): State<AppState>, body: Bytes) -> Result<Resp
     .await
 }
 
-async fn issue(State(state): State<AppState>, body: Bytes) -> Result<Response, ApiError> {
+/// Longest idempotency key.
+pub const IDEMPOTENCY_KEY_BYTES_MAX: usize = 255;
+
+/// The `Idempotency-Key` header of a request that signs, if any: 1 to 255
+/// visible ASCII characters, bound to the account and to a hash of the
+/// route and body.
+fn idempotency(
+    headers: &HeaderMap,
+    caller: &Caller,
+    route: &str,
+    body: &[u8],
+) -> Result<Option<crate::daemon::IssueKey>, ApiError> {
+    let Some(value) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let key = value
+        .to_str()
+        .ok()
+        .filter(|k| {
+            !k.is_empty()
+                && k.len() <= IDEMPOTENCY_KEY_BYTES_MAX
+                && k.bytes().all(|b| b.is_ascii_graphic())
+        })
+        .ok_or_else(|| {
+            ApiError::bad(
+                "bad_field",
+                format!(
+                    "Idempotency-Key: 1 to {IDEMPOTENCY_KEY_BYTES_MAX} visible ASCII characters (a UUID, say)"
+                ),
+            )
+        })?;
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(route.as_bytes());
+    hasher.update(&[0]);
+    hasher.update(body);
+    Ok(Some(crate::daemon::IssueKey {
+        account: caller.account.clone(),
+        key: key.to_string(),
+        request: *hasher.finalize().as_bytes(),
+    }))
+}
+
+/// `POST /v1/notices`: sign a notice. With an `Idempotency-Key`, a retry
+/// of the same request gets the first answer (marked
+/// `Idempotent-Replayed: true`) and signs nothing more, even after the
+/// first answer was lost in a crash; the same key with another body is
+/// 409.
+async fn issue(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let key = idempotency(&headers, &caller, "/v1/notices", &body)?;
     let kind: NoticeKind = parse_json(&body)?;
-    let (id, seq) = ask(&state, |tx| Command::Issue(kind, tx)).await?;
-    Ok((StatusCode::CREATED, Json(IssueAnswer { id, seq })).into_response())
+    let outcome = ask(&state, |tx| Command::Issue(Box::new(kind), key, tx)).await?;
+    let mut response = (
+        StatusCode::CREATED,
+        Json(IssueAnswer {
+            id: outcome.id,
+            seq: outcome.seq,
+        }),
+    )
+        .into_response();
+    if outcome.replayed {
+        response.headers_mut().insert(
+            "idempotent-replayed",
+            axum::http::HeaderValue::from_static("true"),
+        );
+    }
+    Ok(response)
 }
 
 #[derive(Deserialize)]

@@ -180,7 +180,11 @@ impl Scenario<'_> {
         println!("\n[{:>2}] {} {what}", self.step, self.names[by]);
         let mut receivers: Vec<_> = self.nodes.iter().map(|n| watch(&n.handle)).collect();
         let since = Instant::now();
-        let (id, _) = call(&self.nodes[by].handle, |tx| Command::Issue(kind, tx)).await?;
+        let id = call(&self.nodes[by].handle, |tx| {
+            Command::Issue(Box::new(kind), None, tx)
+        })
+        .await?
+        .id;
         let times = reach_all(&mut receivers, id, since).await?;
         let slowest = times.iter().max().copied().unwrap_or_default();
         let each: Vec<String> = times

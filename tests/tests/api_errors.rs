@@ -116,3 +116,53 @@ fn every_error_is_the_json_envelope() {
     assert!(!log.contains('\u{1b}'), "{log}");
     c.peer("market").stop();
 }
+
+// A request that signs, retried with its idempotency key, gets the first
+// answer and signs nothing more; another body under the key is 409; a
+// key that is not visible ASCII is refused naming the header.
+#[test]
+fn an_idempotent_retry_gets_the_first_answer() {
+    let mut c = cluster(&["market"]);
+    c.start_all();
+    let node = c.at("market");
+    let body = serde_json::to_string(&credence_tests::cluster::listing(81)).expect("JSON");
+    let post = |key: &str, body: &str| {
+        raw(
+            node,
+            &format!(
+                "POST /v1/notices HTTP/1.1\r\nContent-Type: application/json\r\nIdempotency-Key: {key}"
+            ),
+            body.as_bytes(),
+        )
+    };
+    let before = node.notices();
+    let (status, headers, first) = post("a1b2-c3", &body);
+    assert_eq!(status, 201, "{first}");
+    assert!(!headers.contains("idempotent-replayed"), "{headers}");
+    let (status, headers, again) = post("a1b2-c3", &body);
+    assert_eq!(status, 201, "{again}");
+    assert_eq!(again, first);
+    assert!(headers.contains("idempotent-replayed: true"), "{headers}");
+    assert_eq!(node.notices(), before + 1, "one notice for two requests");
+    let other = serde_json::to_string(&credence_tests::cluster::listing(82)).expect("JSON");
+    let (status, _, refused) = post("a1b2-c3", &other);
+    assert_eq!(status, 409, "{refused}");
+    assert_eq!(
+        refused["error"]["code"], "idempotency_key_reused",
+        "{refused}"
+    );
+    let (status, _, refused) = post("", &other);
+    assert_eq!(status, 400, "{refused}");
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("Idempotency-Key"),
+        "{refused}"
+    );
+    // A new key is a new request.
+    let (status, _, second) = post("a1b2-c4", &other);
+    assert_eq!(status, 201, "{second}");
+    assert_ne!(second["id"], first["id"]);
+    c.peer("market").stop();
+}

@@ -75,6 +75,11 @@ pub enum DaemonError {
     /// The listing is past its sharing period: only auditors read it.
     #[error("listing {0} is past its sharing period: only an auditor may read it now")]
     NotShared(NoticeId),
+    /// An idempotency key came back with another request.
+    #[error(
+        "idempotency key {0:?} was used with another request: a key stands for one request (use a new key for a new request)"
+    )]
+    IdempotencyConflict(String),
     /// The listing's distribution level does not reach the caller.
     #[error(
         "listing {0} is distributed at level {1}, which does not reach this account on this node"
@@ -110,8 +115,9 @@ type Reply<T> = oneshot::Sender<Result<T, DaemonError>>;
 /// What the API asks of the loop.
 #[derive(Debug)]
 pub enum Command {
-    /// Sign, store, make durable and publish a notice.
-    Issue(NoticeKind, Reply<(NoticeId, u64)>),
+    /// Sign, store, make durable and publish a notice; with an
+    /// idempotency key, at most once for the key.
+    Issue(Box<NoticeKind>, Option<IssueKey>, Reply<IssueOutcome>),
     /// Act on the roster chain (propose, sign, submit, take a version).
     Govern(GovernRequest, Reply<GovernanceAnswer>),
     /// The roster chain and the proposals held.
@@ -154,6 +160,30 @@ pub enum Command {
     TakeCheckpoints(Vec<credence_crypto::note::Note>, Reply<usize>),
     /// A proof over a member's log.
     Proof(ProofAsk, Reply<ProofAnswer>),
+}
+
+/// The idempotency key a request to issue came with: the account's key
+/// and a hash of the request (route and body).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IssueKey {
+    /// The account that asked.
+    pub account: String,
+    /// Its key (1 to 255 visible ASCII characters).
+    pub key: String,
+    /// BLAKE3 of the route and the body.
+    pub request: [u8; 32],
+}
+
+/// What a request to issue gave.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IssueOutcome {
+    /// The notice.
+    pub id: NoticeId,
+    /// Its seq in this authority's log.
+    pub seq: u64,
+    /// An earlier request with the same idempotency key signed it; this
+    /// one signed nothing.
+    pub replayed: bool,
 }
 
 /// Who reads a subject's records, and why: registered with the read.
@@ -248,7 +278,7 @@ struct Pending {
     /// Gossip messages waiting for a verdict.
     messages: HashMap<u64, (gossipsub::MessageId, PeerId)>,
     /// Operator requests waiting for the engine.
-    issues: HashMap<u64, Reply<(NoticeId, u64)>>,
+    issues: HashMap<u64, (Reply<IssueOutcome>, Option<IssueKey>)>,
     governs: HashMap<u64, Reply<GovernanceAnswer>>,
     queries: HashMap<u64, Reply<QueryResult>>,
 }
@@ -314,7 +344,8 @@ pub struct Daemon {
     dirty: bool,
     /// How long register records stay whole ([`RunConfig`]).
     retention: Option<Duration>,
-    /// The register is pruned again from then.
+    /// The register is pruned and old idempotency keys forgotten again
+    /// from then.
     prune_at: Timestamp,
     /// A failure that stops the node (storage that cannot be made durable).
     fatal: Option<String>,
@@ -694,10 +725,17 @@ impl Daemon {
                 self.follow_roster(number);
             }
             Output::Issued { ticket, result } => {
-                if let Some(reply) = self.pending.issues.remove(&ticket) {
+                if let Some((reply, key)) = self.pending.issues.remove(&ticket) {
+                    if let (Ok(issued), Some(key)) = (&result, &key) {
+                        self.remember_issued(key, issued.id, issued.seq);
+                    }
                     let _ = reply.send(
                         result
-                            .map(|issued| (issued.id, issued.seq))
+                            .map(|issued| IssueOutcome {
+                                id: issued.id,
+                                seq: issued.seq,
+                                replayed: false,
+                            })
                             .map_err(|refusal| DaemonError::Refused(*refusal)),
                     );
                 }
@@ -880,16 +918,22 @@ impl Daemon {
             self.dirty = false;
             self.last_flush = t;
         }
-        if let Some(retention) = self.retention
-            && t >= self.prune_at
-        {
-            self.prune_register(retention, t);
+        if t >= self.prune_at {
+            self.prune_at = t.plus_ms(PRUNE_EVERY_MS);
+            match self.node.replica().store().prune_idempotency(t) {
+                Ok(0) => {}
+                Ok(gone) => tracing::debug!("{gone} idempotency keys older than a day forgotten"),
+                Err(e) => tracing::error!("cannot forget old idempotency keys: {e}"),
+            }
+            if let Some(retention) = self.retention {
+                self.prune_register(retention, t);
+            }
         }
     }
 
     /// Prunes register records older than `retention` to their leaf hash,
     /// a batch at a time; the next batch at the next tick while there are
-    /// more, else in an hour.
+    /// more (else in an hour, as [`Daemon::on_tick`] set).
     fn prune_register(&mut self, retention: Duration, t: Timestamp) {
         let keep_ms = u64::try_from(retention.as_millis()).unwrap_or(u64::MAX);
         let before = Timestamp(t.0.saturating_sub(keep_ms));
@@ -903,16 +947,11 @@ impl Daemon {
                     );
                     self.dirty = true;
                 }
-                self.prune_at = if pruned == PRUNE_PER_TICK_MAX {
-                    t
-                } else {
-                    t.plus_ms(PRUNE_EVERY_MS)
-                };
+                if pruned == PRUNE_PER_TICK_MAX {
+                    self.prune_at = t;
+                }
             }
-            Err(e) => {
-                tracing::error!("cannot prune the register of reads: {e}");
-                self.prune_at = t.plus_ms(PRUNE_EVERY_MS);
-            }
+            Err(e) => tracing::error!("cannot prune the register of reads: {e}"),
         }
     }
 
@@ -987,6 +1026,77 @@ impl Daemon {
             &states,
         )
         .map_err(DaemonError::Internal)
+    }
+
+    /// What an idempotency key already stands for: another request's key
+    /// (409), the notice it signed, or, when its first answer was lost,
+    /// the durable notice its first attempt signed; `None` to issue (the
+    /// key is then remembered as seen).
+    fn replay(
+        &self,
+        kind: &NoticeKind,
+        key: &IssueKey,
+        t: Timestamp,
+    ) -> Result<Option<IssueOutcome>, DaemonError> {
+        let store = self.node.replica().store();
+        let Some(record) = store
+            .idempotency(&key.account, &key.key, t)
+            .map_err(DaemonError::internal)?
+        else {
+            let seen = crate::store::Idempotency {
+                request: key.request,
+                at: t,
+                issued: None,
+            };
+            store
+                .put_idempotency(&key.account, &key.key, &seen)
+                .map_err(DaemonError::internal)?;
+            return Ok(None);
+        };
+        if record.request != key.request {
+            return Err(DaemonError::IdempotencyConflict(key.key.clone()));
+        }
+        let issued = match record.issued {
+            Some(issued) => Some(issued),
+            None => self
+                .node
+                .replica()
+                .own_notice_like(&self.node.author(), record.at, kind)
+                .map_err(DaemonError::internal)?,
+        };
+        Ok(issued.map(|(id, seq)| {
+            if record.issued.is_none() {
+                self.remember_issued(key, id, seq);
+            }
+            IssueOutcome {
+                id,
+                seq,
+                replayed: true,
+            }
+        }))
+    }
+
+    /// Records the notice an idempotency key signed (durable with the next
+    /// flush; until then a retry finds the notice in the own log).
+    fn remember_issued(&self, key: &IssueKey, id: NoticeId, seq: u64) {
+        let store = self.node.replica().store();
+        let result = store
+            .idempotency(&key.account, &key.key, now())
+            .and_then(|record| {
+                let at = record.map_or(now(), |r| r.at);
+                store.put_idempotency(
+                    &key.account,
+                    &key.key,
+                    &crate::store::Idempotency {
+                        request: key.request,
+                        at,
+                        issued: Some((id, seq)),
+                    },
+                )
+            });
+        if let Err(e) = result {
+            tracing::error!("cannot record idempotency key {:?}: {e}", key.key);
+        }
     }
 
     /// An account of this node at `clearance`, as the access rules see it.
@@ -1247,14 +1357,24 @@ impl Daemon {
                     });
                 let _ = reply.send(signed);
             }
-            Command::Issue(kind, reply) => {
+            Command::Issue(kind, key, reply) => {
+                if let Some(key) = &key {
+                    match self.replay(&kind, key, t) {
+                        Ok(None) => {}
+                        Ok(Some(outcome)) => {
+                            let _ = reply.send(Ok(outcome));
+                            return;
+                        }
+                        Err(e) => {
+                            let _ = reply.send(Err(e));
+                            return;
+                        }
+                    }
+                }
                 let ticket = self.pending.handle();
-                self.pending.issues.insert(ticket, reply);
-                self.feed(Input::Issue {
-                    ticket,
-                    kind: Box::new(kind),
-                });
-                if let Some(reply) = self.pending.issues.remove(&ticket) {
+                self.pending.issues.insert(ticket, (reply, key));
+                self.feed(Input::Issue { ticket, kind });
+                if let Some((reply, _)) = self.pending.issues.remove(&ticket) {
                     let _ = reply.send(Err(DaemonError::Internal(
                         "the engine gave no answer".into(),
                     )));

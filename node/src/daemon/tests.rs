@@ -103,8 +103,12 @@ async fn issuing_writes_the_mark_and_a_lost_store_refuses() {
     let t = now();
     let (reply, answer) = oneshot::channel();
     let listing = testkit::listing(2, "food-drug", Timestamp(t.0 - 60_000));
-    daemon.on_command(Command::Issue(NoticeKind::List(listing), reply));
-    let (id, seq) = answer.await.unwrap().unwrap();
+    daemon.on_command(Command::Issue(
+        Box::new(NoticeKind::List(listing)),
+        None,
+        reply,
+    ));
+    let IssueOutcome { id, seq, .. } = answer.await.unwrap().unwrap();
     let me = daemon.node.author();
     let mark = crate::mark::read(dir.path(), &me).unwrap().unwrap();
     assert_eq!((mark.id, mark.seq), (id, seq));
@@ -135,7 +139,11 @@ async fn issuing_writes_the_mark_and_a_lost_store_refuses() {
     let mut daemon = super::tests::daemon_again(dir.path());
     let (reply, answer) = oneshot::channel();
     let listing = testkit::listing(3, "food-drug", Timestamp(t.0 - 60_000));
-    daemon.on_command(Command::Issue(NoticeKind::List(listing), reply));
+    daemon.on_command(Command::Issue(
+        Box::new(NoticeKind::List(listing)),
+        None,
+        reply,
+    ));
     let refused = answer.await.unwrap().unwrap_err();
     assert_eq!(
         refused,
@@ -208,4 +216,80 @@ async fn anonymous_feed_load_never_takes_the_operators_places() {
     let (reply, answer) = oneshot::channel();
     daemon.on_command(Command::Feed(reply));
     assert_eq!(answer.await.unwrap().unwrap().len(), 1);
+}
+
+// An idempotency key signs once: a retry gets the first notice, marked
+// replayed; another body under the key is refused; a key whose first
+// answer was lost before its record named the notice finds the notice in
+// the own log, across a restart.
+#[tokio::test]
+async fn an_idempotency_key_signs_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut daemon = daemon(dir.path());
+    let t = now();
+    let key = |body: u8| IssueKey {
+        account: "desk".into(),
+        key: "order-77".into(),
+        request: [body; 32],
+    };
+    let listing = NoticeKind::List(testkit::listing(7, "food-drug", Timestamp(t.0 - 60_000)));
+    let issue = |daemon: &mut Daemon, key: IssueKey| {
+        let (reply, answer) = oneshot::channel();
+        daemon.on_command(Command::Issue(Box::new(listing.clone()), Some(key), reply));
+        answer
+    };
+    let first = issue(&mut daemon, key(1)).await.unwrap().unwrap();
+    assert!(!first.replayed);
+    let again = issue(&mut daemon, key(1)).await.unwrap().unwrap();
+    assert_eq!(
+        (again.id, again.seq, again.replayed),
+        (first.id, first.seq, true)
+    );
+    let other = issue(&mut daemon, key(2)).await.unwrap().unwrap_err();
+    assert!(
+        matches!(other, DaemonError::IdempotencyConflict(_)),
+        "{other:?}"
+    );
+    // The first answer lost before the key's record named the notice.
+    let store = daemon.node.replica().store();
+    let seen = store
+        .idempotency("desk", "order-77", now())
+        .unwrap()
+        .unwrap();
+    store
+        .put_idempotency(
+            "desk",
+            "order-77",
+            &crate::store::Idempotency {
+                issued: None,
+                ..seen
+            },
+        )
+        .unwrap();
+    daemon
+        .node
+        .engine
+        .replica_mut()
+        .store_mut()
+        .flush()
+        .unwrap();
+    drop(daemon);
+    let mut daemon = daemon_again(dir.path());
+    let found = issue(&mut daemon, key(1)).await.unwrap().unwrap();
+    assert_eq!(
+        (found.id, found.seq, found.replayed),
+        (first.id, first.seq, true)
+    );
+    let me = daemon.node.author();
+    assert_eq!(
+        daemon
+            .node
+            .replica()
+            .store()
+            .head(&me)
+            .unwrap()
+            .map(|h| h.seq),
+        Some(first.seq),
+        "nothing more was signed"
+    );
 }

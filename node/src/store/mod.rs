@@ -15,6 +15,7 @@
 //! | `v`    | roster version hash          | the signed version          |
 //! | `g`    | register index               | register record (canonical) |
 //! | `G`    | subject key, register index  | (empty)                     |
+//! | `i`    | BLAKE3 of account and key    | an idempotency record (`Idempotency`) |
 //!
 //! **Heads are the commit record.** The writer thread writes a layer's
 //! records in key order and its heads last, and sled recovers a prefix of
@@ -375,6 +376,62 @@ pub(super) fn register_records_in(
     Ok(records)
 }
 
+/// What an idempotency key of an account stands for: the request it came
+/// with (a hash of its route and body), when it was first seen, and the
+/// notice it signed once known. Kept [`IDEMPOTENCY_KEEP_MS`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Idempotency {
+    /// BLAKE3 of the request's route and body.
+    pub request: [u8; 32],
+    /// When the key was first seen.
+    pub at: Timestamp,
+    /// The notice signed for it, and its seq.
+    pub issued: Option<(NoticeId, u64)>,
+}
+
+/// How long an idempotency key is remembered.
+pub const IDEMPOTENCY_KEEP_MS: u64 = 24 * 3_600_000;
+
+impl Idempotency {
+    const BYTES: usize = 32 + 8 + 32 + 8;
+
+    fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(Self::BYTES);
+        out.extend_from_slice(&self.request);
+        out.extend_from_slice(&self.at.0.to_be_bytes());
+        let (id, seq) = self.issued.unwrap_or((NoticeId::default(), 0));
+        out.extend_from_slice(&id.0);
+        out.extend_from_slice(&seq.to_be_bytes());
+        out
+    }
+
+    fn decode(bytes: &[u8]) -> Result<Idempotency, StoreError> {
+        let corrupt = || StoreError::Corrupt("idempotency record".into());
+        if bytes.len() != Self::BYTES {
+            return Err(corrupt());
+        }
+        let (request, rest) = bytes.split_at(32);
+        let (at, rest) = rest.split_at(8);
+        let (id, seq) = rest.split_at(32);
+        let seq = u64::from_be_bytes(seq.try_into().map_err(|_| corrupt())?);
+        Ok(Idempotency {
+            request: request.try_into().map_err(|_| corrupt())?,
+            at: Timestamp(u64::from_be_bytes(at.try_into().map_err(|_| corrupt())?)),
+            issued: (seq > 0)
+                .then(|| NoticeId(id.try_into().unwrap_or_default()))
+                .map(|id| (id, seq)),
+        })
+    }
+}
+
+fn idempotency_key(account: &str, idempotency: &str) -> Vec<u8> {
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(account.as_bytes());
+    hasher.update(&[0]);
+    hasher.update(idempotency.as_bytes());
+    key(IDEMPOTENCY, &[hasher.finalize().as_bytes()])
+}
+
 /// The last `limit` register records of `tree` about `subject`, with
 /// their indexes, in index order.
 pub(super) fn register_of_subject_in(
@@ -558,6 +615,51 @@ impl SledStore {
         batch.insert(key(META, &[META_REGISTER_PRUNED]), &next.to_be_bytes());
         self.tree.apply_batch(batch)?;
         Ok(pruned)
+    }
+
+    /// The record of `account`'s idempotency key, unless none was kept or
+    /// it is older than [`IDEMPOTENCY_KEEP_MS`] at `now`.
+    pub fn idempotency(
+        &self,
+        account: &str,
+        key: &str,
+        now: Timestamp,
+    ) -> Result<Option<Idempotency>, StoreError> {
+        let Some(bytes) = self.tree.get(idempotency_key(account, key))? else {
+            return Ok(None);
+        };
+        let record = Idempotency::decode(&bytes)?;
+        Ok((now.0.saturating_sub(record.at.0) < IDEMPOTENCY_KEEP_MS).then_some(record))
+    }
+
+    /// Keeps `record` for `account`'s idempotency key; durable with the
+    /// next flush, which an own notice's acknowledgement waits for.
+    pub fn put_idempotency(
+        &self,
+        account: &str,
+        key: &str,
+        record: &Idempotency,
+    ) -> Result<(), StoreError> {
+        self.tree
+            .insert(idempotency_key(account, key), record.encode())?;
+        Ok(())
+    }
+
+    /// Forgets idempotency keys older than [`IDEMPOTENCY_KEEP_MS`] at
+    /// `now`; returns how many.
+    pub fn prune_idempotency(&self, now: Timestamp) -> Result<usize, StoreError> {
+        let mut batch = sled::Batch::default();
+        let mut gone = 0;
+        for item in self.tree.scan_prefix([IDEMPOTENCY]) {
+            let (k, value) = item?;
+            let record = Idempotency::decode(&value)?;
+            if now.0.saturating_sub(record.at.0) >= IDEMPOTENCY_KEEP_MS {
+                batch.remove(k);
+                gone += 1;
+            }
+        }
+        self.tree.apply_batch(batch)?;
+        Ok(gone)
     }
 
     /// The last `limit` register records about `subject`, with their
@@ -815,6 +917,36 @@ mod tests {
                 .register_append(&record(10).encode().unwrap(), None)
                 .unwrap(),
             10
+        );
+    }
+
+    // An idempotency key is kept a day, per account, and then forgotten.
+    #[test]
+    fn idempotency_keys_last_a_day() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(dir.path(), FederationId([3; 32])).unwrap();
+        let record = Idempotency {
+            request: [1; 32],
+            at: Timestamp(1_000),
+            issued: Some((NoticeId([2; 32]), 9)),
+        };
+        store.put_idempotency("desk", "k", &record).unwrap();
+        let later = Timestamp(1_000 + IDEMPOTENCY_KEEP_MS - 1);
+        assert_eq!(store.idempotency("desk", "k", later).unwrap(), Some(record));
+        assert_eq!(store.idempotency("other", "k", later).unwrap(), None);
+        let expired = Timestamp(1_000 + IDEMPOTENCY_KEEP_MS);
+        assert_eq!(store.idempotency("desk", "k", expired).unwrap(), None);
+        assert_eq!(store.prune_idempotency(later).unwrap(), 0);
+        assert_eq!(store.prune_idempotency(expired).unwrap(), 1);
+        assert_eq!(store.idempotency("desk", "k", later).unwrap(), None);
+        let pending = Idempotency {
+            issued: None,
+            ..record
+        };
+        store.put_idempotency("desk", "k", &pending).unwrap();
+        assert_eq!(
+            store.idempotency("desk", "k", later).unwrap(),
+            Some(pending)
         );
     }
 

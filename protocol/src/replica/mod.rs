@@ -25,6 +25,8 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+/// How far back [`Replica::own_notice_like`] looks in its own log.
+pub const OWN_LOOKBACK_MAX: u64 = 1024;
 /// Default bound of the pending buffer (notices waiting for a gap in their
 /// author's log or for a notice they refer to).
 pub const PENDING_NOTICES_MAX: usize = 10_000;
@@ -1233,6 +1235,42 @@ impl<S: Store> Replica<S> {
         let mut referring = self.referring_inputs(id)?;
         referring.retain(|input| self.void(&input.notice).is_none());
         Ok(Some(fold::fold(&listing, &referring, t)))
+    }
+
+    /// The newest notice of `author`'s log issued at or after `since` that
+    /// decides exactly `kind`, looking back at most
+    /// [`OWN_LOOKBACK_MAX`] notices: how a retried request (an idempotency
+    /// key whose first answer was lost in a crash) finds the notice its
+    /// first attempt signed, if that one became durable.
+    pub fn own_notice_like(
+        &self,
+        author: &AuthorityId,
+        since: Timestamp,
+        kind: &NoticeKind,
+    ) -> Result<Option<(NoticeId, u64)>, S> {
+        let Some(head) = self.store.head(author).map_err(ReplicaError::Store)? else {
+            return Ok(None);
+        };
+        let low = head.seq.saturating_sub(OWN_LOOKBACK_MAX);
+        for seq in (low + 1..=head.seq).rev() {
+            let Some(id) = self
+                .store
+                .log_id(author, seq)
+                .map_err(ReplicaError::Store)?
+            else {
+                continue;
+            };
+            let Some(input) = self.load(&id)? else {
+                continue;
+            };
+            if input.notice.issued_at < since {
+                break;
+            }
+            if input.notice.kind == *kind {
+                return Ok(Some((id, seq)));
+            }
+        }
+        Ok(None)
     }
 
     /// Every listing that names `subject`, as its subject or as a linked
