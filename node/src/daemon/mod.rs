@@ -57,6 +57,10 @@ pub const RECORDS_DEFERRED_MAX: usize = 1024;
 pub const DISCOVERED_MAX: usize = 1024;
 const TICK: Duration = Duration::from_millis(100);
 const FLUSH_EVERY_MS: u64 = 500;
+/// Commands already queued that one turn takes together: the own notices
+/// they sign share one flush (group commit), each still acknowledged only
+/// once durable. Below the engine's `UNDURABLE_MAX`.
+const GROUP_COMMANDS_MAX: usize = 256;
 /// How often the register is pruned to its retention.
 const PRUNE_EVERY_MS: u64 = 3_600_000;
 /// Register records pruned in one tick at most (more wait for the next,
@@ -342,6 +346,9 @@ pub struct Daemon {
     records: VecDeque<Box<credence_protocol::engine::RegisterEntry>>,
     last_flush: Timestamp,
     dirty: bool,
+    /// While a group of commands is taken: the newest own mark they
+    /// signed, persisted once after the last ([`Daemon::on_commands`]).
+    group: Option<Option<Box<credence_protocol::engine::Mark>>>,
     /// How long register records stay whole ([`RunConfig`]).
     retention: Option<Duration>,
     /// The register is pruned and old idempotency keys forgotten again
@@ -449,6 +456,7 @@ impl Daemon {
             records: VecDeque::new(),
             last_flush: t,
             dirty: false,
+            group: None,
             retention: config.register_retention,
             prune_at: t,
             fatal: None,
@@ -510,7 +518,7 @@ impl Daemon {
                     self.on_swarm(event);
                 }
                 command = commands.recv() => match command {
-                    Some(command) => self.on_command(command),
+                    Some(command) => self.on_commands(command, &mut commands),
                     None => break,
                 },
                 _ = stop.recv() => break,
@@ -535,6 +543,48 @@ impl Daemon {
         tracing::info!("stopping: flushing the store");
         self.node.engine.replica_mut().store_mut().flush()?;
         Ok(())
+    }
+
+    /// Takes `first` and the commands already queued behind it (at most
+    /// [`GROUP_COMMANDS_MAX`]) in one turn: what they sign is made durable
+    /// by one flush at the end, then acknowledged (group commit).
+    fn on_commands(&mut self, first: Command, commands: &mut mpsc::Receiver<Command>) {
+        self.group = Some(None);
+        self.on_command(first);
+        for _ in 1..GROUP_COMMANDS_MAX {
+            match commands.try_recv() {
+                Ok(command) => self.on_command(command),
+                Err(_) => break,
+            }
+        }
+        if let Some(Some(mark)) = self.group.take() {
+            let input = self.persist(&mark);
+            self.feed(input);
+        }
+        // Every request answered: signed and durable, or refused.
+        let unanswered: Vec<u64> = self.pending.issues.keys().copied().collect();
+        for ticket in unanswered {
+            if let Some((reply, _)) = self.pending.issues.remove(&ticket) {
+                let _ = reply.send(Err(DaemonError::Internal(
+                    "the engine gave no answer".into(),
+                )));
+            }
+        }
+    }
+
+    /// Makes own notices durable up to `mark`; what the engine hears back.
+    fn persist(&mut self, mark: &credence_protocol::engine::Mark) -> Input<'static> {
+        let seq = mark.seq;
+        match self.node.persist(mark) {
+            Ok(()) => Input::Persisted { seq },
+            Err(e) => {
+                let reason = e.to_string();
+                self.fatal = Some(format!(
+                    "own notice seq {seq} could not be made durable: {reason}"
+                ));
+                Input::PersistFailed { seq, reason }
+            }
+        }
     }
 
     fn feed(&mut self, input: Input<'_>) {
@@ -703,17 +753,13 @@ impl Daemon {
                 }
             }
             Output::Persist { mark } => {
-                let seq = mark.seq;
-                return Some(match self.node.persist(&mark) {
-                    Ok(()) => Input::Persisted { seq },
-                    Err(e) => {
-                        let reason = e.to_string();
-                        self.fatal = Some(format!(
-                            "own notice seq {seq} could not be made durable: {reason}"
-                        ));
-                        Input::PersistFailed { seq, reason }
-                    }
-                });
+                // In a group of commands, the newest mark is persisted
+                // once, after the last of them.
+                if let Some(group) = &mut self.group {
+                    *group = Some(mark);
+                    return None;
+                }
+                return Some(self.persist(&mark));
             }
             Output::Governed { ticket, result } => {
                 if let Some(reply) = self.pending.governs.remove(&ticket) {
@@ -1373,12 +1419,8 @@ impl Daemon {
                 }
                 let ticket = self.pending.handle();
                 self.pending.issues.insert(ticket, (reply, key));
+                // Answered once durable: at the end of this turn's group.
                 self.feed(Input::Issue { ticket, kind });
-                if let Some((reply, _)) = self.pending.issues.remove(&ticket) {
-                    let _ = reply.send(Err(DaemonError::Internal(
-                        "the engine gave no answer".into(),
-                    )));
-                }
             }
             Command::Report(kind, id, read, reply) => {
                 let _ = reply.send(self.report(kind, &id, &read, t));
