@@ -543,6 +543,25 @@ impl Node {
         Ok(())
     }
 
+    /// The same, in two parts: what has been appended goes to the store's
+    /// writer now, and the returned work, run off the loop, writes the
+    /// mark and then waits for the store to be durable. The store may
+    /// reach the disk before the mark (harmless: a store ahead of its mark
+    /// is restored from, and nothing is acknowledged or published before
+    /// the work is done).
+    pub fn persist_later(
+        &mut self,
+        mark: Mark,
+    ) -> Result<impl FnOnce() -> Result<(), NodeError> + Send + 'static, NodeError> {
+        let flush = self.engine.replica_mut().store_mut().flush_later()?;
+        let (dir, author) = (self.dir.clone(), self.author());
+        Ok(move || {
+            crate::mark::write(&dir, &author, &mark)?;
+            flush.wait()?;
+            Ok(())
+        })
+    }
+
     /// Carries out an operator's governance request on this node's chain
     /// (not running: what it publishes reaches the peers by sync once it
     /// runs), then makes the store durable.

@@ -57,6 +57,9 @@ pub const RECORDS_DEFERRED_MAX: usize = 1024;
 pub const DISCOVERED_MAX: usize = 1024;
 const TICK: Duration = Duration::from_millis(100);
 const FLUSH_EVERY_MS: u64 = 500;
+/// A persist done off the loop: the mark's seq, and how it went.
+type PersistDone = (u64, Result<(), String>);
+
 /// Commands already queued that one turn takes together: the own notices
 /// they sign share one flush (group commit), each still acknowledged only
 /// once durable. Below the engine's `UNDURABLE_MAX`.
@@ -349,6 +352,18 @@ pub struct Daemon {
     /// While a group of commands is taken: the newest own mark they
     /// signed, persisted once after the last ([`Daemon::on_commands`]).
     group: Option<Option<Box<credence_protocol::engine::Mark>>>,
+    /// Persists run off the loop, one at a time ([`Daemon::run`] sets it;
+    /// a daemon driven command by command persists in place).
+    pipelined: bool,
+    /// A persist is running off the loop.
+    persisting: bool,
+    /// The newest mark signed while a persist ran: persisted next.
+    next_mark: Option<Box<credence_protocol::engine::Mark>>,
+    /// Persists done off the loop: the mark's seq and how it went.
+    persisted: (
+        mpsc::UnboundedSender<PersistDone>,
+        mpsc::UnboundedReceiver<PersistDone>,
+    ),
     /// How long register records stay whole ([`RunConfig`]).
     retention: Option<Duration>,
     /// The register is pruned and old idempotency keys forgotten again
@@ -457,6 +472,10 @@ impl Daemon {
             last_flush: t,
             dirty: false,
             group: None,
+            pipelined: false,
+            persisting: false,
+            next_mark: None,
+            persisted: mpsc::unbounded_channel(),
             retention: config.register_retention,
             prune_at: t,
             fatal: None,
@@ -504,6 +523,7 @@ impl Daemon {
         if readiness != Readiness::Ready {
             tracing::warn!("{}", readiness.explain());
         }
+        self.pipelined = true;
         while self.fatal.is_none() {
             let deferred = self.node.engine.has_deferred() || !self.records.is_empty();
             tokio::select! {
@@ -527,7 +547,15 @@ impl Daemon {
                     self.range_reads = self.range_reads.saturating_sub(1);
                     self.feed(Input::RangesRead { reply, result });
                 }
+                Some((seq, result)) = self.persisted.1.recv() => self.on_persisted(seq, result),
                 _ = std::future::ready(()), if deferred => self.run_deferred(),
+            }
+        }
+        // What was signed is made durable (and answered) before stopping.
+        while self.persisting {
+            match self.persisted.1.recv().await {
+                Some((seq, result)) => self.on_persisted(seq, result),
+                None => break,
             }
         }
         while !self.records.is_empty() || self.node.engine.has_deferred() {
@@ -558,8 +586,11 @@ impl Daemon {
             }
         }
         if let Some(Some(mark)) = self.group.take() {
-            let input = self.persist(&mark);
-            self.feed(input);
+            self.persist_now_or_soon(mark);
+        }
+        if self.pipelined {
+            // Answered once the persist running off the loop is done.
+            return;
         }
         // Every request answered: signed and durable, or refused.
         let unanswered: Vec<u64> = self.pending.issues.keys().copied().collect();
@@ -569,6 +600,54 @@ impl Daemon {
                     "the engine gave no answer".into(),
                 )));
             }
+        }
+    }
+
+    /// Makes own notices durable up to `mark`: off the loop when the loop
+    /// runs (one persist at a time; a mark signed meanwhile waits, and
+    /// only the newest), else in place.
+    fn persist_now_or_soon(&mut self, mark: Box<credence_protocol::engine::Mark>) {
+        if !self.pipelined {
+            let input = self.persist(&mark);
+            self.feed(input);
+        } else if self.persisting {
+            self.next_mark = Some(mark);
+        } else {
+            self.start_persist(*mark);
+        }
+    }
+
+    fn start_persist(&mut self, mark: credence_protocol::engine::Mark) {
+        let seq = mark.seq;
+        match self.node.persist_later(mark) {
+            Ok(work) => {
+                self.persisting = true;
+                let done = self.persisted.0.clone();
+                tokio::task::spawn_blocking(move || {
+                    let _ = done.send((seq, work().map_err(|e| e.to_string())));
+                });
+            }
+            Err(e) => self.on_persisted(seq, Err(e.to_string())),
+        }
+    }
+
+    /// A persist is done: the engine hears it, and the next one starts.
+    fn on_persisted(&mut self, seq: u64, result: Result<(), String>) {
+        self.persisting = false;
+        let input = match result {
+            Ok(()) => Input::Persisted { seq },
+            Err(reason) => {
+                self.fatal = Some(format!(
+                    "own notice seq {seq} could not be made durable: {reason}"
+                ));
+                Input::PersistFailed { seq, reason }
+            }
+        };
+        self.feed(input);
+        if let Some(next) = self.next_mark.take()
+            && self.fatal.is_none()
+        {
+            self.start_persist(*next);
         }
     }
 
@@ -757,6 +836,10 @@ impl Daemon {
                 // once, after the last of them.
                 if let Some(group) = &mut self.group {
                     *group = Some(mark);
+                    return None;
+                }
+                if self.pipelined {
+                    self.persist_now_or_soon(mark);
                     return None;
                 }
                 return Some(self.persist(&mark));

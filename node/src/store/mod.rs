@@ -485,7 +485,38 @@ fn index_register_subjects(tree: &sled::Db) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// A flush asked and not yet waited for: everything appended before it
+/// was asked is durable once [`PendingFlush::wait`] returns. Waited for
+/// off the loop (group commit).
+pub struct PendingFlush {
+    tree: sled::Db,
+    progress: Arc<(std::sync::Mutex<writer::Progress>, std::sync::Condvar)>,
+    layers: u64,
+}
+
+impl PendingFlush {
+    /// Waits until the writer wrote everything the flush covers, then
+    /// flushes sled.
+    pub fn wait(self) -> Result<(), StoreError> {
+        writer::wait_progress(&self.progress, self.layers)?;
+        self.tree.flush()?;
+        Ok(())
+    }
+}
+
 impl SledStore {
+    /// Hands everything appended so far to the writer and returns the
+    /// flush that makes it durable, to wait for elsewhere: the loop goes
+    /// on appending while the disk works.
+    pub fn flush_later(&mut self) -> Result<PendingFlush, StoreError> {
+        self.freeze()?;
+        Ok(PendingFlush {
+            tree: self.tree.clone(),
+            progress: Arc::clone(&self.writer.progress),
+            layers: self.writer.sent,
+        })
+    }
+
     /// Starts making everything appended so far (and the query register)
     /// durable without waiting for it: the overlay goes to the writer
     /// thread, which flushes sled after writing it. For background

@@ -265,19 +265,30 @@ impl Writer {
     /// Waits until at least `layers` layers are written; returns how many
     /// are.
     pub(super) fn wait_until(&self, layers: u64) -> Result<u64, StoreError> {
-        let (lock, signal) = &*self.progress;
-        let mut state = lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        while state.applied < layers && state.error.is_none() {
-            state = signal
-                .wait(state)
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
-        }
-        match &state.error {
-            Some(error) => Err(StoreError::Writer(error.clone())),
-            None => Ok(state.applied),
-        }
+        wait_progress(&self.progress, layers)
     }
+}
 
+/// Waits until the writer whose progress this is wrote at least `layers`
+/// layers; returns how many it wrote.
+pub(super) fn wait_progress(
+    progress: &(Mutex<Progress>, Condvar),
+    layers: u64,
+) -> Result<u64, StoreError> {
+    let (lock, signal) = progress;
+    let mut state = lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    while state.applied < layers && state.error.is_none() {
+        state = signal
+            .wait(state)
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+    }
+    match &state.error {
+        Some(error) => Err(StoreError::Writer(error.clone())),
+        None => Ok(state.applied),
+    }
+}
+
+impl Writer {
     pub(super) fn stop(&mut self) {
         self.sender = None;
         if let Some(thread) = self.thread.take() {
