@@ -274,3 +274,25 @@ pub fn stored_notices(data: &Path, out: &Path) -> usize {
         .envelopes
         .len()
 }
+
+/// Adds an API account of `role` to the node of `data` with the command
+/// line; returns its credential.
+pub fn add_account(data: &Path, name: &str, role: &str) -> String {
+    let run = credence(&[
+        "--json",
+        "account",
+        "add",
+        "--data",
+        arg(data),
+        "--name",
+        name,
+        "--role",
+        role,
+    ])
+    .ok();
+    let answer: serde_json::Value = serde_json::from_str(&run.stdout).expect("JSON");
+    answer["credential"]
+        .as_str()
+        .expect("a credential")
+        .to_string()
+}

@@ -12,23 +12,7 @@ use credence_tests::cluster::{cluster, listing};
 use credence_tests::{arg, credence};
 
 fn add(data: &std::path::Path, name: &str, role: &str) -> String {
-    let run = credence(&[
-        "--json",
-        "account",
-        "add",
-        "--data",
-        arg(data),
-        "--name",
-        name,
-        "--role",
-        role,
-    ])
-    .ok();
-    let answer: serde_json::Value = serde_json::from_str(&run.stdout).expect("JSON");
-    answer["credential"]
-        .as_str()
-        .expect("a credential")
-        .to_string()
+    credence_tests::add_account(data, name, role)
 }
 
 #[test]

@@ -16,23 +16,7 @@ const PERSON: &str = "11010519491231002X";
 const STATED: &str = "purpose=supplier%20check&legal_basis=Procurement%20Law%20art.%2022";
 
 fn add(peer: &Peer, name: &str, role: &str) -> String {
-    let run = credence(&[
-        "--json",
-        "account",
-        "add",
-        "--data",
-        arg(&peer.dir),
-        "--name",
-        name,
-        "--role",
-        role,
-    ])
-    .ok();
-    let answer: serde_json::Value = serde_json::from_str(&run.stdout).expect("JSON");
-    answer["credential"]
-        .as_str()
-        .expect("a credential")
-        .to_string()
+    credence_tests::add_account(&peer.dir, name, role)
 }
 
 fn with_level(
