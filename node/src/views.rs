@@ -209,20 +209,11 @@ impl SubjectView {
             listings: states
                 .iter()
                 .map(|s| ListingView {
-                    linked_as: linked_as(&s.listing, key),
+                    linked_as: s.listing.linked_role(key),
                     ..ListingView::new(federation, s, false)
                 })
                 .collect(),
         }
-    }
-}
-
-/// How `listing` links the person of `key`, if it records them as a
-/// linked person rather than as its subject.
-fn linked_as(listing: &Listing, key: &SubjectKey) -> Option<LinkRole> {
-    match listing.naming(key) {
-        Some(Naming::Linked(role)) => Some(role),
-        _ => None,
     }
 }
 
@@ -706,7 +697,7 @@ impl QueryView {
                         .collect(),
                     linked_as: asked
                         .as_ref()
-                        .and_then(|key| linked_as(&m.state.listing, key)),
+                        .and_then(|key| m.state.listing.linked_role(key)),
                 })
                 .collect(),
             disagreements: result

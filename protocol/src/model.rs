@@ -641,6 +641,15 @@ impl Listing {
             })
             .map(|person| Naming::Linked(person.role))
     }
+
+    /// How it links the person of `key`, when it records them as a linked
+    /// person rather than as its subject.
+    pub fn linked_role(&self, key: &SubjectKey) -> Option<LinkRole> {
+        match self.naming(key) {
+            Some(Naming::Linked(role)) => Some(role),
+            _ => None,
+        }
+    }
 }
 
 /// The index keys of linked persons.

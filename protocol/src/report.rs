@@ -17,9 +17,7 @@
 
 use crate::codec::{self, CodecError};
 use crate::fold::{ListingState, Status};
-use crate::model::{
-    AuthorityId, FederationId, LinkRole, Naming, NoticeId, SubjectKey, SubjectKind,
-};
+use crate::model::{AuthorityId, FederationId, LinkRole, NoticeId, SubjectKey, SubjectKind};
 use crate::roster::Federation;
 use crate::time::Timestamp;
 use credence_crypto::{AuthorityKey, REPORT_DOMAIN, SIGNATURE_BYTES};
@@ -110,7 +108,6 @@ impl ReportBody {
     /// at `at` from the listings that name it (in any order) and the
     /// register records about it (index and canonical bytes, in index
     /// order), with the register at `register` (size, root).
-    #[allow(clippy::too_many_arguments)]
     pub fn new(
         federation: FederationId,
         member: AuthorityId,
@@ -133,10 +130,7 @@ impl ReportBody {
                     id: state.id,
                     issuer: state.issuer,
                     status: state.status,
-                    linked: match key.as_ref().and_then(|k| state.listing.naming(k)) {
-                        Some(Naming::Linked(role)) => Some(role),
-                        _ => None,
-                    },
+                    linked: key.as_ref().and_then(|k| state.listing.linked_role(k)),
                     notices: state
                         .history
                         .iter()

@@ -252,7 +252,6 @@ pub fn page(
 /// at `at` after its own request was registered: `states` are the
 /// listings that name the subject; the register's records about it are
 /// read from `store`. Signed with `key`.
-#[allow(clippy::too_many_arguments)]
 pub fn report(
     store: &crate::store::SledStore,
     federation: &Federation,
@@ -294,10 +293,7 @@ pub fn report(
         .iter()
         .filter_map(|reported| states.iter().find(|s| s.id == reported.id))
         .map(|state| crate::views::ListingView {
-            linked_as: match state.listing.naming(&subject) {
-                Some(credence_protocol::model::Naming::Linked(role)) => Some(role),
-                _ => None,
-            },
+            linked_as: state.listing.linked_role(&subject),
             ..crate::views::ListingView::new(federation, state, true)
         })
         .collect();
