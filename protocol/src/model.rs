@@ -224,6 +224,7 @@ pub struct Notice {
 
 /// The named form of a notice, for human-readable formats (JSON).
 #[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct NamedNotice {
     version: u16,
     federation: FederationId,
@@ -323,6 +324,7 @@ impl<'de> Deserialize<'de> for Notice {
 // an allocation to nearly every decode to save space on the rest.
 #[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub enum NoticeKind {
     /// A new listing on the red list or the blacklist.
     List(Listing),
@@ -529,6 +531,7 @@ impl LinkRole {
 /// A natural person a listing of an organisation records beside it: its
 /// legal representative or a principal responsible person.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct LinkedPerson {
     /// How the person is linked.
     pub role: LinkRole,
@@ -579,6 +582,7 @@ impl SubjectKind {
 
 /// The listed company, organisation or person.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Subject {
     /// Identifier scheme.
     pub kind: SubjectKind,
@@ -661,6 +665,7 @@ fn linked_keys(linked: &[LinkedPerson]) -> impl Iterator<Item = SubjectKey> + '_
 
 /// A listing as issued.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Listing {
     /// Who is listed.
     pub subject: Subject,

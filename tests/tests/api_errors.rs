@@ -95,6 +95,20 @@ fn every_error_is_the_json_envelope() {
     let (status, _, body) = raw(node, "POST /v1/notices HTTP/1.1", b"not json");
     assert_eq!(status, 400, "{body}");
     assert_eq!(body["error"]["code"], "bad_json", "{body}");
+    // A field the format does not have is refused, named, not dropped.
+    let mut listing = serde_json::to_value(credence_tests::cluster::listing(83)).expect("JSON");
+    listing["List"]["colour"] = "red".into();
+    let (status, _, body) = raw(
+        node,
+        "POST /v1/notices HTTP/1.1",
+        listing.to_string().as_bytes(),
+    );
+    assert_eq!(status, 400, "{body}");
+    let message = body["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("colour") && message.starts_with("List"),
+        "{body}"
+    );
     // The metrics count each by route template and status, and each
     // error by its code; the build is named.
     let metrics = node.get_text("/metrics");
@@ -105,6 +119,7 @@ fn every_error_is_the_json_envelope() {
         "credence_http_errors_total{code=\"method_not_allowed\"} 1",
         "credence_http_errors_total{code=\"too_large\"} 1",
         "credence_http_errors_total{code=\"bad_json\"} 1",
+        "credence_http_errors_total{code=\"bad_field\"} 1",
         "credence_http_request_duration_seconds_count{route=\"/v1/subjects/{id}\"} 1",
         "credence_build_info{version=",
     ] {
