@@ -19,8 +19,11 @@ use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-/// The configuration file of a data directory.
-pub const CONFIG_FILE: &str = "node.toml";
+/// The identity file of a data directory (the node's name), named apart
+/// from the run configuration (`node.toml` by convention, outside it).
+pub const IDENTITY_FILE: &str = "identity.toml";
+/// What the identity file was called before: renamed when found.
+const IDENTITY_FILE_BEFORE: &str = "node.toml";
 /// The key file of a data directory.
 pub const KEY_FILE: &str = "authority.key";
 /// The roster of a data directory.
@@ -33,7 +36,7 @@ const CONFIG_BYTES_MAX: u64 = 64 * 1024;
 /// pipelines signature checks within each call).
 const IMPORT_BATCH_NOTICES: usize = 16 * 1024;
 
-/// A node's configuration (`node.toml`).
+/// A node's identity file (`identity.toml`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NodeConfig {
@@ -46,7 +49,7 @@ pub struct NodeConfig {
 pub enum NodeError {
     /// No node was initialised here.
     #[error(
-        "{dir} is not a credence data directory (no {CONFIG_FILE}); run `credence init --data {dir}` first"
+        "{dir} is not a credence data directory (no {IDENTITY_FILE}); run `credence init --data {dir}` first"
     )]
     NotInitialised {
         /// The directory.
@@ -252,7 +255,10 @@ fn take_next_key(
 /// Creates a data directory with a new key. Returns the key.
 pub fn init(dir: &Path, name: &str) -> Result<AuthorityKey, NodeError> {
     let shown = dir.display().to_string();
-    if dir.join(CONFIG_FILE).exists() || dir.join(KEY_FILE).exists() {
+    if dir.join(IDENTITY_FILE).exists()
+        || dir.join(IDENTITY_FILE_BEFORE).exists()
+        || dir.join(KEY_FILE).exists()
+    {
         return Err(NodeError::AlreadyInitialised { dir: shown });
     }
     let io = |path: &Path| {
@@ -269,16 +275,25 @@ pub fn init(dir: &Path, name: &str) -> Result<AuthorityKey, NodeError> {
         name: name.to_string(),
     };
     let text = toml::to_string(&config).map_err(|e| NodeError::Config {
-        path: CONFIG_FILE.into(),
+        path: IDENTITY_FILE.into(),
         reason: e.to_string(),
     })?;
-    fs::write(dir.join(CONFIG_FILE), text).map_err(io(&dir.join(CONFIG_FILE)))?;
+    fs::write(dir.join(IDENTITY_FILE), text).map_err(io(&dir.join(IDENTITY_FILE)))?;
     crate::service::ensure_token(dir)?;
     Ok(key)
 }
 
 fn read_config(dir: &Path) -> Result<NodeConfig, NodeError> {
-    let path = dir.join(CONFIG_FILE);
+    let path = dir.join(IDENTITY_FILE);
+    let before = dir.join(IDENTITY_FILE_BEFORE);
+    if !path.exists() && before.exists() {
+        // A data directory made before the rename: its identity file
+        // takes the new name once.
+        fs::rename(&before, &path).map_err(|source| NodeError::Io {
+            path: before.display().to_string(),
+            source,
+        })?;
+    }
     if !path.exists() {
         return Err(NodeError::NotInitialised {
             dir: dir.display().to_string(),
@@ -811,4 +826,30 @@ pub fn recover(dir: &Path, seq: u64, id: Option<NoticeId>) -> Result<Mark, NodeE
     };
     crate::mark::write(dir, &me, &mark)?;
     Ok(mark)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // A data directory made when the identity file was `node.toml` is
+    // read, and the file takes its new name; `init` refuses a directory
+    // holding either.
+    #[test]
+    fn an_identity_file_of_the_old_name_is_renamed() {
+        let dir = tempfile::tempdir().unwrap();
+        init(dir.path(), "market").unwrap();
+        fs::rename(
+            dir.path().join(IDENTITY_FILE),
+            dir.path().join(IDENTITY_FILE_BEFORE),
+        )
+        .unwrap();
+        assert!(matches!(
+            init(dir.path(), "again"),
+            Err(NodeError::AlreadyInitialised { .. })
+        ));
+        assert_eq!(read_config(dir.path()).unwrap().name, "market");
+        assert!(dir.path().join(IDENTITY_FILE).exists());
+        assert!(!dir.path().join(IDENTITY_FILE_BEFORE).exists());
+    }
 }

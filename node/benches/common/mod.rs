@@ -82,13 +82,13 @@ pub fn data_dirs(
     count: usize,
 ) -> Vec<credence_node::config::RunConfig> {
     use credence_node::config::{LogFormat, RunConfig};
-    use credence_node::node::{CONFIG_FILE, KEY_FILE, ROSTER_FILE};
+    use credence_node::node::{IDENTITY_FILE, KEY_FILE, ROSTER_FILE};
     let roster = test.federation.roster().to_document().to_toml();
     (0..count)
         .map(|i| {
             let dir = root.join(format!("member-{i}"));
             std::fs::create_dir_all(&dir).expect("data directory");
-            std::fs::write(dir.join(CONFIG_FILE), format!("name = \"member {i}\"\n"))
+            std::fs::write(dir.join(IDENTITY_FILE), format!("name = \"member {i}\"\n"))
                 .expect("config");
             credence_node::keyfile::write_new(&dir.join(KEY_FILE), &test.keys[i])
                 .expect("key file");

@@ -1,6 +1,6 @@
 use super::*;
 use crate::config::LogFormat;
-use crate::node::{CONFIG_FILE, KEY_FILE, ROSTER_FILE};
+use crate::node::{IDENTITY_FILE, KEY_FILE, ROSTER_FILE};
 use credence_protocol::testkit;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -9,7 +9,7 @@ use std::sync::atomic::Ordering;
 /// are handed to it directly.
 fn daemon(dir: &std::path::Path) -> Daemon {
     let test = testkit::federation(3, 2);
-    std::fs::write(dir.join(CONFIG_FILE), "name = \"market\"\n").unwrap();
+    std::fs::write(dir.join(IDENTITY_FILE), "name = \"market\"\n").unwrap();
     crate::keyfile::write_new(&dir.join(KEY_FILE), &test.keys[0]).unwrap();
     crate::mark::write(
         dir,
