@@ -21,6 +21,7 @@
 //! | GET | `/v1/peers` | read | connected members |
 //! | GET | `/v1/register?from=&limit=` | audit | records of the register of reads (lookups, listings shown, queries sent and answered, exports) with its checkpoint signed now |
 //! | GET | `/v1/feed?limit=&after=` | (public) | a page of the publicity feed: published listings and public corrections, newest first, natural persons masked; `next` is the next page's `after` |
+//! | GET | `/v1/extract?format=csv\|jsonl` | (public) | the public extract: every entry of the feed now, masked, as CSV (columns in `views::EXTRACT_CSV_COLUMNS`) or JSON Lines |
 //! | GET | `/v1/identity?challenge=&account=` | (public) | proof that this process holds the account's credential hash |
 //! | GET | `/v1/export?purpose=&legal_basis=` | audit | an audit bundle (binary; the export is registered) |
 //! | GET | `/v1/subjects/{id}/report?kind=&purpose=&legal_basis=&format=` | audit | the subject's report: every listing that names it (as subject or linked person) with its history, and every consultation of its records here, signed by this node; JSON, or `format=html` for a printable page (registered) |
@@ -208,6 +209,7 @@ pub fn router(
         .route_layer(guard(Permission::Audit));
     Router::new()
         .route("/v1/feed", get(feed))
+        .route("/v1/extract", get(extract))
         .route("/v1/identity", get(identity))
         .merge(read)
         .merge(issue)
@@ -888,6 +890,34 @@ async fn feed(
         limit,
         crate::node::now(),
     )))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExtractParams {
+    format: Option<String>,
+}
+
+/// `GET /v1/extract?format=csv|jsonl` (no credential): the public extract,
+/// every entry the publicity feed shows now, masked as it is, as CSV
+/// (default) or JSON Lines.
+async fn extract(
+    State(state): State<AppState>,
+    Params(params): Params<ExtractParams>,
+) -> Result<Response, ApiError> {
+    let (csv, content_type) = match params.format.as_deref() {
+        None | Some("csv") => (true, "text/csv; charset=utf-8"),
+        Some("jsonl") => (false, "application/jsonl; charset=utf-8"),
+        Some(other) => {
+            return Err(ApiError::bad(
+                "bad_field",
+                format!("format: {other:?} is not csv or jsonl"),
+            ));
+        }
+    };
+    let listings = ask(&state, Command::Feed).await?;
+    let text = crate::views::extract(&state.federation, &listings, crate::node::now(), csv);
+    Ok(([(header::CONTENT_TYPE, content_type)], text).into_response())
 }
 
 #[derive(Deserialize)]

@@ -786,6 +786,126 @@ pub fn parse_feed_cursor(text: &str) -> Result<(u64, NoticeId), String> {
     Ok((u64::from_be_bytes(*at), NoticeId(raw)))
 }
 
+impl FeedItem {
+    /// What the public sees of `state` at `t`, if anything
+    /// ([`credence_protocol::public::shown`]), natural persons masked.
+    pub fn of(
+        federation: &Federation,
+        s: &ListingState,
+        t: credence_protocol::time::Timestamp,
+    ) -> Option<FeedItem> {
+        let shown = credence_protocol::public::shown(s, t)?;
+        Some(FeedItem {
+            kind: shown.name().into(),
+            corrected_at: match shown {
+                credence_protocol::public::Shown::Correction { at } => Some(at.0),
+                credence_protocol::public::Shown::Listing => None,
+            },
+            id: s.id,
+            issuer_name: federation.name_of(&s.issuer),
+            subject: credence_protocol::public::public_subject(&s.listing.subject),
+            list: s.listing.list,
+            category: s.listing.category.clone(),
+            reason: s.listing.reason.clone(),
+            legal_basis: s.listing.legal_basis.clone(),
+            document_number: s.listing.document_number.clone(),
+            effective_at: s.listing.effective_at.0,
+            publish_until: s.listing.publish_until.0,
+            linked: s
+                .listing
+                .linked
+                .iter()
+                .map(credence_protocol::public::public_linked)
+                .collect(),
+        })
+    }
+}
+
+/// The columns of the public extract as CSV, in order.
+pub const EXTRACT_CSV_COLUMNS: [&str; 15] = [
+    "kind",
+    "corrected_at",
+    "id",
+    "issuer",
+    "subject_kind",
+    "subject_id",
+    "subject_name",
+    "list",
+    "category",
+    "reason",
+    "legal_basis",
+    "document_number",
+    "effective_at",
+    "publish_until",
+    "linked",
+];
+
+/// A field of a CSV row (RFC 4180): quoted when it holds a comma, a
+/// quote or a line break, quotes doubled.
+fn csv_field(text: &str) -> String {
+    if text.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text.to_string()
+    }
+}
+
+/// The public extract: every entry of the publicity feed at `t` (in feed
+/// order), as CSV with a header row ([`EXTRACT_CSV_COLUMNS`]; times
+/// RFC 3339; linked persons as `role id name` separated by `; `) or as
+/// JSON Lines (one [`FeedItem`] a line).
+pub fn extract(
+    federation: &Federation,
+    states: &[ListingState],
+    t: credence_protocol::time::Timestamp,
+    csv: bool,
+) -> String {
+    use credence_protocol::time::Timestamp;
+    let items = states.iter().filter_map(|s| FeedItem::of(federation, s, t));
+    let mut out = String::new();
+    if !csv {
+        for item in items {
+            if let Ok(line) = serde_json::to_string(&item) {
+                out.push_str(&line);
+                out.push('\n');
+            }
+        }
+        return out;
+    }
+    out.push_str(&EXTRACT_CSV_COLUMNS.join(","));
+    out.push_str("\r\n");
+    for item in items {
+        let linked: Vec<String> = item
+            .linked
+            .iter()
+            .map(|p| format!("{} {} {}", p.role.name(), p.id, p.name))
+            .collect();
+        let row = [
+            item.kind.clone(),
+            item.corrected_at
+                .map(|at| Timestamp(at).to_string())
+                .unwrap_or_default(),
+            item.id.to_string(),
+            item.issuer_name.clone(),
+            item.subject.kind.name().to_string(),
+            item.subject.id.clone(),
+            item.subject.name.clone(),
+            item.list.name().to_string(),
+            item.category.clone(),
+            item.reason.clone(),
+            item.legal_basis.clone(),
+            item.document_number.clone(),
+            Timestamp(item.effective_at).to_string(),
+            Timestamp(item.publish_until).to_string(),
+            linked.join("; "),
+        ];
+        let fields: Vec<String> = row.iter().map(|f| csv_field(f)).collect();
+        out.push_str(&fields.join(","));
+        out.push_str("\r\n");
+    }
+    out
+}
+
 impl FeedView {
     /// The page of `limit` entries of `states` (in feed order) after
     /// `after`, as the public sees them at `t`.
@@ -808,32 +928,7 @@ impl FeedView {
         FeedView {
             listings: page
                 .into_iter()
-                .filter_map(|s| {
-                    let shown = credence_protocol::public::shown(s, t)?;
-                    Some(FeedItem {
-                        kind: shown.name().into(),
-                        corrected_at: match shown {
-                            credence_protocol::public::Shown::Correction { at } => Some(at.0),
-                            credence_protocol::public::Shown::Listing => None,
-                        },
-                        id: s.id,
-                        issuer_name: federation.name_of(&s.issuer),
-                        subject: credence_protocol::public::public_subject(&s.listing.subject),
-                        list: s.listing.list,
-                        category: s.listing.category.clone(),
-                        reason: s.listing.reason.clone(),
-                        legal_basis: s.listing.legal_basis.clone(),
-                        document_number: s.listing.document_number.clone(),
-                        effective_at: s.listing.effective_at.0,
-                        publish_until: s.listing.publish_until.0,
-                        linked: s
-                            .listing
-                            .linked
-                            .iter()
-                            .map(credence_protocol::public::public_linked)
-                            .collect(),
-                    })
-                })
+                .filter_map(|s| FeedItem::of(federation, s, t))
                 .collect(),
             next,
         }

@@ -3,7 +3,8 @@
 //! reputation as a public correction; no restricted listing), natural
 //! persons masked, paged with a cursor in a stable order that every page
 //! follows without gaps or repeats; bad paging parameters are refused
-//! naming the field.
+//! naming the field; the public extract gives every entry as CSV and JSON
+//! Lines, through the API and on the data directory.
 
 use credence_protocol::model::{Classification, NoticeKind, SubjectKind};
 use credence_tests::cluster::{cluster, listing};
@@ -128,6 +129,53 @@ fn the_feed_shows_what_the_public_may_see_masked_and_paged() {
         assert_eq!(status, 400, "{path}: {answer}");
         assert!(answer.to_string().contains(field), "{path}: {answer}");
     }
+    // The public extract: the same entries, every one, as CSV and as
+    // JSON Lines, masked the same; with the node stopped, the command
+    // line writes the same from its data directory.
+    let text = |path: &str| {
+        let mut response = ureq::get(&format!(
+            "http://{}:{}{path}",
+            market.host, market.http_port
+        ))
+        .call()
+        .expect("the API answers");
+        response.body_mut().read_to_string().expect("text")
+    };
+    let csv = text("/v1/extract?format=csv");
+    let rows: Vec<&str> = csv.lines().collect();
+    assert_eq!(rows[0], credence_node::views::EXTRACT_CSV_COLUMNS.join(","));
+    assert_eq!(rows.len(), 1 + ids.len(), "{csv}");
+    assert!(csv.contains("110105********002X"), "{csv}");
+    assert!(
+        csv.contains("legal-representative 440524********0014 L* S*"),
+        "{csv}"
+    );
+    assert!(unmasked_identity(&csv).is_none(), "{csv}");
+    let jsonl = text("/v1/extract?format=jsonl");
+    let lines: Vec<Value> = jsonl
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("a JSON line"))
+        .collect();
+    let extracted: Vec<&str> = lines.iter().filter_map(|l| l["id"].as_str()).collect();
+    assert_eq!(extracted, ids);
+    let (status, answer) = market.request("GET", "/v1/extract?format=xml", None, None);
+    assert_eq!(status, 400, "{answer}");
+    c.peer("market").stop();
+    let market = c.at("market");
+    let offline = credence_tests::credence(&[
+        "extract",
+        "--data",
+        credence_tests::arg(&market.dir),
+        "--format",
+        "csv",
+    ])
+    .ok();
+    assert_eq!(
+        offline.stdout.lines().count(),
+        rows.len(),
+        "{}",
+        offline.stdout
+    );
     for handle in ["market", "tax"] {
         c.peer(handle).stop();
     }

@@ -49,6 +49,18 @@ pub(super) fn run(command: Command, json: bool) -> Result<i32> {
         Command::Account(command) => super::account::account(command, json)?,
         Command::Register(command) => return super::register::register(command, json),
         Command::Report(args) => return super::report::report(args, json),
+        Command::Extract { data, format, out } => {
+            let csv = matches!(format, super::ExtractFormatArg::Csv);
+            let text = Operator::open(&data.data)?.extract(csv)?;
+            match out {
+                Some(path) => {
+                    std::fs::write(&path, &text)
+                        .with_context(|| format!("writing {}", path.display()))?;
+                    eprintln!("extract written to {}", path.display());
+                }
+                None => print!("{text}"),
+            }
+        }
         Command::RotateKey { data } => {
             let key = node::prepare_next_key(&data.data)?;
             println!(

@@ -100,6 +100,19 @@ enum Command {
     /// registered); or, with `verify FILE`, check a report's signature and
     /// contents offline.
     Report(ReportArgs),
+    /// Write the public extract: every listing the publicity feed shows
+    /// now (and public corrections), natural persons masked, as CSV or
+    /// JSON Lines.
+    Extract {
+        #[command(flatten)]
+        data: DataDir,
+        /// `csv` (a header row, then one row a listing) or `jsonl`.
+        #[arg(long, value_enum, default_value = "csv")]
+        format: ExtractFormatArg,
+        /// The file to write (default: standard output).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// The node's register of reads: every lookup, listing shown, query
     /// sent or answered and export, with who, why and under what law.
     #[command(subcommand)]
@@ -643,6 +656,13 @@ impl ChangeArgs {
         }
         Ok(changes)
     }
+}
+
+/// The public extract's format.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ExtractFormatArg {
+    Csv,
+    Jsonl,
 }
 
 /// A listing's distribution level.

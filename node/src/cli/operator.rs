@@ -171,6 +171,25 @@ impl Operator {
         }
     }
 
+    /// The public extract (CSV or JSON Lines): what the publicity feed
+    /// shows, every entry.
+    pub(super) fn extract(&self, csv: bool) -> Result<String> {
+        match self {
+            Operator::Running(client) => {
+                let bytes = client.get_bytes(&format!(
+                    "/v1/extract?format={}",
+                    if csv { "csv" } else { "jsonl" }
+                ))?;
+                String::from_utf8(bytes).context("the extract is not UTF-8 text")
+            }
+            Operator::Local(node) => {
+                let t = node::now();
+                let states = crate::daemon::feed(node.replica(), t)?;
+                Ok(crate::views::extract(node.federation(), &states, t, csv))
+            }
+        }
+    }
+
     /// This authority's tasks.
     pub(super) fn tasks(&self, at: Option<Timestamp>) -> Result<TasksView> {
         match self {
@@ -186,8 +205,6 @@ impl Operator {
         }
     }
 
-    /// An audit bundle of everything the node holds; the export is
-    /// registered.
     /// A subject's report, signed by the node; the request is registered
     /// first, and the report shows it.
     pub(super) fn report(
@@ -231,6 +248,8 @@ impl Operator {
         }
     }
 
+    /// An audit bundle of everything the node holds; the export is
+    /// registered.
     pub(super) fn export(&self, stated: &Stated) -> Result<Vec<u8>> {
         match self {
             Operator::Running(client) => {
