@@ -191,6 +191,12 @@ implements = ["high-consumption-ban", "more-inspections"]
 
 /// Exports `from` and imports the bundle into `to`.
 pub fn transfer(from: &Path, to: &Path, bundle: &Path) -> Run {
+    export(from, bundle);
+    credence(&["import", "--data", arg(to), arg(bundle)]).ok()
+}
+
+/// Writes an audit bundle of the node of `data` to `out`.
+pub fn export(data: &Path, out: &Path) -> Run {
     credence(&[
         "export",
         "--purpose",
@@ -198,12 +204,11 @@ pub fn transfer(from: &Path, to: &Path, bundle: &Path) -> Run {
         "--legal-basis",
         LEGAL_BASIS,
         "--data",
-        arg(from),
+        arg(data),
         "--out",
-        arg(bundle),
+        arg(out),
     ])
-    .ok();
-    credence(&["import", "--data", arg(to), arg(bundle)]).ok()
+    .ok()
 }
 
 /// Arguments of a valid blacklist listing of the design's example company,
@@ -256,18 +261,7 @@ pub fn credence_owned(args: &[String]) -> Run {
 /// `out` (by envelopes: the export's register of reads grows with each
 /// export, the envelopes do not).
 pub fn stored_notices(data: &Path, out: &Path) -> usize {
-    credence(&[
-        "export",
-        "--purpose",
-        PURPOSE,
-        "--legal-basis",
-        LEGAL_BASIS,
-        "--data",
-        arg(data),
-        "--out",
-        arg(out),
-    ])
-    .ok();
+    export(data, out);
     let bytes = std::fs::read(out).expect("the bundle");
     credence_protocol::bundle::Bundle::from_bytes(&bytes)
         .expect("a bundle")

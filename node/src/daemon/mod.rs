@@ -585,32 +585,16 @@ impl Daemon {
                 Err(_) => break,
             }
         }
+        // The requests are answered once the persist is done.
         if let Some(Some(mark)) = self.group.take() {
-            self.persist_now_or_soon(mark);
-        }
-        if self.pipelined {
-            // Answered once the persist running off the loop is done.
-            return;
-        }
-        // Every request answered: signed and durable, or refused.
-        let unanswered: Vec<u64> = self.pending.issues.keys().copied().collect();
-        for ticket in unanswered {
-            if let Some((reply, _)) = self.pending.issues.remove(&ticket) {
-                let _ = reply.send(Err(DaemonError::Internal(
-                    "the engine gave no answer".into(),
-                )));
-            }
+            self.persist_soon(mark);
         }
     }
 
-    /// Makes own notices durable up to `mark`: off the loop when the loop
-    /// runs (one persist at a time; a mark signed meanwhile waits, and
-    /// only the newest), else in place.
-    fn persist_now_or_soon(&mut self, mark: Box<credence_protocol::engine::Mark>) {
-        if !self.pipelined {
-            let input = self.persist(&mark);
-            self.feed(input);
-        } else if self.persisting {
+    /// Makes own notices durable up to `mark` off the loop, one persist
+    /// at a time: a mark signed meanwhile waits, and only the newest.
+    fn persist_soon(&mut self, mark: Box<credence_protocol::engine::Mark>) {
+        if self.persisting {
             self.next_mark = Some(mark);
         } else {
             self.start_persist(*mark);
@@ -839,7 +823,7 @@ impl Daemon {
                     return None;
                 }
                 if self.pipelined {
-                    self.persist_now_or_soon(mark);
+                    self.persist_soon(mark);
                     return None;
                 }
                 return Some(self.persist(&mark));

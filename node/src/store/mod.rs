@@ -439,8 +439,13 @@ pub(super) fn register_of_subject_in(
     subject: &SubjectKey,
     limit: usize,
 ) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+    // The newest `limit` entries only, read from the end.
     let mut indexes = Vec::new();
-    for item in tree.scan_prefix(key(REGISTER_SUBJECT, &[&subject.0])) {
+    for item in tree
+        .scan_prefix(key(REGISTER_SUBJECT, &[&subject.0]))
+        .rev()
+        .take(limit)
+    {
         let (k, _) = item?;
         let index: [u8; 8] = k
             .get(1 + SUBJECT_KEY_BYTES..)
@@ -448,9 +453,9 @@ pub(super) fn register_of_subject_in(
             .ok_or_else(|| StoreError::Corrupt("register subject key".into()))?;
         indexes.push(u64::from_be_bytes(index));
     }
-    let total = indexes.len();
-    let mut records = Vec::with_capacity(total.min(limit));
-    for index in &indexes[total.saturating_sub(limit)..] {
+    indexes.reverse();
+    let mut records = Vec::with_capacity(indexes.len());
+    for index in &indexes {
         let record = tree
             .get(key(REGISTER, &[&index.to_be_bytes()]))?
             .ok_or_else(|| StoreError::Corrupt(format!("register record {index} is missing")))?;
