@@ -58,6 +58,10 @@ pub struct CheckpointHave {
     pub author: AuthorityId,
     /// Size of the newest checkpoint held (0: none).
     pub size: u64,
+    /// Root of that checkpoint (zeros: none). A peer holding a checkpoint
+    /// of the same size with another root answers with it, so the two
+    /// meet and make split-view evidence.
+    pub root: [u8; 32],
     /// Cosignatures gathered on it.
     pub cosigners: u32,
     /// Size of the newest checkpoint held that a quorum cosigned (0: none).

@@ -839,6 +839,101 @@ fn split_view_evidence_reaches_a_node_by_sync_alone() {
     }
 }
 
+/// Member `author`'s checkpoint of its log at `size` with `root`, signed
+/// by its key, as a witness gossip message.
+fn checkpoint_message(
+    net: &Net,
+    author: usize,
+    size: u64,
+    root: credence_crypto::Digest,
+) -> Vec<u8> {
+    let checkpoint = crate::checkpoint::Checkpoint::of_log(
+        &net.test.federation.id(),
+        &net.id(author),
+        size,
+        root,
+    );
+    let note = crate::checkpoint::sign(&key(&net.test, author), &checkpoint).expect("signed");
+    crate::checkpoint::wire::encode(&crate::checkpoint::wire::note_message(&note)).expect("encoded")
+}
+
+#[test]
+fn two_checkpoints_of_one_size_meet_in_sync_between_the_two_that_hold_them() {
+    // Only nodes 0 and 1 hold a note of member 2's log at size 5, each
+    // another root, and the liar is gone. Their checkpoint exchange names
+    // size and root, so the two notes meet.
+    let mut net = Net::new(3);
+    net.nodes[2].up = false;
+    net.connect_all();
+    net.gossip = false;
+    let leaf = credence_crypto::merkle::leaf_hash;
+    let a = checkpoint_message(&net, 2, 5, leaf(b"a"));
+    let b = checkpoint_message(&net, 2, 5, leaf(b"b"));
+    net.queue.push_back((2, 0, Msg::Witness(a)));
+    net.queue.push_back((2, 1, Msg::Witness(b)));
+    net.run();
+    assert!(
+        checkpoints_of(&net, 0, 2)
+            .expect("held")
+            .split_view
+            .is_none()
+    );
+    for _ in 0..3 {
+        net.tick(1_500);
+    }
+    for i in [0, 1] {
+        let held = checkpoints_of(&net, i, 2).expect("held");
+        assert!(held.split_view.is_some(), "node {i} holds the pair");
+    }
+}
+
+#[test]
+fn a_false_checkpoint_followed_by_a_true_one_is_still_compared_with_the_log() {
+    // Node 1's copy of member 2's log is empty when a false checkpoint at
+    // size 3 and the true one at size 4 arrive: both are ahead of it. Once
+    // sync brings the log, the false one is found to disagree, not dropped
+    // for the newer one.
+    let mut net = Net::new(3);
+    net.gossip = false;
+    for subject in 1..=4 {
+        net.issue(2, subject).expect("issued");
+    }
+    let head = net.nodes[2]
+        .engine
+        .replica()
+        .store()
+        .head(&net.id(2))
+        .unwrap()
+        .expect("a head");
+    assert_eq!(head.seq, 4);
+    let lie = checkpoint_message(
+        &net,
+        2,
+        3,
+        credence_crypto::merkle::leaf_hash(b"another log"),
+    );
+    let truth = checkpoint_message(&net, 2, 4, head.root());
+    net.queue.push_back((2, 1, Msg::Witness(lie)));
+    net.queue.push_back((2, 1, Msg::Witness(truth)));
+    net.run();
+    assert_eq!(
+        net.nodes[1].engine.counters().checkpoints.get("ahead"),
+        Some(&2)
+    );
+    net.connect_all();
+    for _ in 0..3 {
+        net.tick(1_500);
+    }
+    let held = checkpoints_of(&net, 1, 2).expect("held");
+    let conflict = held.conflict.expect("the false checkpoint was compared");
+    assert_eq!(conflict.size, 3);
+    assert_eq!(
+        conflict.signed,
+        credence_crypto::merkle::leaf_hash(b"another log")
+    );
+    assert_eq!(held.newest.expect("newest").size, 4);
+}
+
 fn procurement_check(subject: u64) -> QueryAsk {
     QueryAsk {
         subject_kind: crate::model::SubjectKind::LegalPerson,

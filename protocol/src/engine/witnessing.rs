@@ -45,14 +45,19 @@ pub const CHECKPOINT_INTERVAL_MS: u64 = 5_000;
 pub const CHECKPOINT_REPUBLISH_MS: u64 = 10 * 60_000;
 /// How often checkpoints ahead of this node's copy are looked at again.
 pub const AHEAD_RETRY_MS: u64 = 1_000;
+/// Checkpoints ahead of this node's copy kept per log (the largest sizes):
+/// an author that shows a false checkpoint and soon after a true one is
+/// still compared with the log for the false one once the copy catches up.
+pub const AHEAD_PER_LOG: usize = 4;
 
 /// The engine's checkpoint state.
 #[derive(Debug, Default)]
 pub(super) struct Witnessing {
     book: Book,
     witness: WitnessState,
-    /// Per log, the newest checkpoint ahead of this node's copy.
-    ahead: BTreeMap<AuthorityId, Note>,
+    /// Per log, the newest checkpoints ahead of this node's copy, by size
+    /// (at most [`AHEAD_PER_LOG`]).
+    ahead: BTreeMap<AuthorityId, BTreeMap<u64, Note>>,
     /// Per log, split-view evidence.
     split: BTreeMap<AuthorityId, (Note, Note)>,
     /// Per log, the newest checkpoint that disagrees with this node's copy.
@@ -293,8 +298,58 @@ impl<S: Store> Engine<S> {
         verdict
     }
 
-    /// Acts as a witness of another member's checkpoint.
+    /// Acts as a witness of another member's checkpoint, after the smaller
+    /// ones of its log held back as ahead that the copy now reaches (in
+    /// size order, so none is left stale unexamined).
     fn witness(&mut self, verified: &Verified, note: &Note, now: Timestamp, out: &mut Vec<Output>) {
+        let author = verified.author;
+        let size = verified.checkpoint.size;
+        let held = self.held_size(&author);
+        let earlier: Vec<Note> = self
+            .witnessing
+            .ahead
+            .get_mut(&author)
+            .map(|notes| {
+                let later = notes.split_off(&size.min(held.saturating_add(1)));
+                std::mem::replace(notes, later).into_values().collect()
+            })
+            .unwrap_or_default();
+        if self
+            .witnessing
+            .ahead
+            .get(&author)
+            .is_some_and(BTreeMap::is_empty)
+        {
+            self.witnessing.ahead.remove(&author);
+        }
+        for earlier in earlier {
+            if let Ok(v) = self
+                .witnessing
+                .book
+                .verify(&earlier, self.replica.federation())
+            {
+                self.witness_one(&v, &earlier, now, out);
+            }
+        }
+        self.witness_one(verified, note, now, out);
+    }
+
+    fn held_size(&self, author: &AuthorityId) -> u64 {
+        self.replica
+            .store()
+            .head(author)
+            .ok()
+            .flatten()
+            .map_or(0, |h| h.seq)
+    }
+
+    fn witness_one(
+        &mut self,
+        verified: &Verified,
+        note: &Note,
+        now: Timestamp,
+        out: &mut Vec<Output>,
+    ) {
         let author = verified.author;
         let Checkpoint { size, root, .. } = verified.checkpoint;
         if self.witnessing.witness.newest(&author) == Some((size, root)) || !self.key_current() {
@@ -331,31 +386,28 @@ impl<S: Store> Engine<S> {
                     .book
                     .take(&cosigned, &mine, self.replica.federation());
                 self.witnessing.version += 1;
-                if self
-                    .witnessing
-                    .ahead
-                    .get(&author)
-                    .and_then(|n| Checkpoint::parse_text(&n.text).ok())
-                    .is_some_and(|c| c.size <= size)
-                {
-                    self.witnessing.ahead.remove(&author);
+                if let Some(notes) = self.witnessing.ahead.get_mut(&author) {
+                    notes.retain(|s, _| *s > size);
+                    if notes.is_empty() {
+                        self.witnessing.ahead.remove(&author);
+                    }
                 }
                 self.checkpoint_event("cosigned");
                 self.publish_witness(&WitnessMessage::Note(encoded(&cosigned)), out);
             }
             Ok(witness::Verdict::Ahead { .. }) => {
-                let newer = self
-                    .witnessing
-                    .ahead
-                    .get(&author)
-                    .and_then(|n| Checkpoint::parse_text(&n.text).ok())
-                    .is_none_or(|c| c.size < size);
-                if newer {
+                if self.witnessing.ahead.is_empty() {
+                    self.witnessing.retry_at = now.plus_ms(AHEAD_RETRY_MS);
+                }
+                let notes = self.witnessing.ahead.entry(author).or_default();
+                let kept = notes.len() < AHEAD_PER_LOG
+                    || notes.keys().next().is_some_and(|smallest| *smallest < size);
+                let added = kept && notes.insert(size, note.clone()).is_none();
+                if notes.len() > AHEAD_PER_LOG {
+                    notes.pop_first();
+                }
+                if added {
                     self.checkpoint_event("ahead");
-                    if self.witnessing.ahead.is_empty() {
-                        self.witnessing.retry_at = now.plus_ms(AHEAD_RETRY_MS);
-                    }
-                    self.witnessing.ahead.insert(author, note.clone());
                 }
             }
             Ok(witness::Verdict::Conflict { own_root }) => {
@@ -529,21 +581,16 @@ impl<S: Store> Engine<S> {
             return;
         }
         self.witnessing.retry_at = now.plus_ms(AHEAD_RETRY_MS);
+        // The largest size each log's copy now reaches: witnessing it
+        // first examines the smaller ones (see `witness`).
         let ready: Vec<Note> = self
             .witnessing
             .ahead
             .iter()
-            .filter(|(author, note)| {
-                let held = self
-                    .replica
-                    .store()
-                    .head(author)
-                    .ok()
-                    .flatten()
-                    .map_or(0, |h| h.seq);
-                Checkpoint::parse_text(&note.text).is_ok_and(|c| c.size <= held)
+            .filter_map(|(author, notes)| {
+                let held = self.held_size(author);
+                notes.range(..=held).next_back().map(|(_, n)| n.clone())
             })
-            .map(|(_, note)| note.clone())
             .collect();
         for note in ready {
             if let Ok(verified) = self
@@ -551,7 +598,10 @@ impl<S: Store> Engine<S> {
                 .book
                 .verify(&note, self.replica.federation())
             {
-                self.witnessing.ahead.remove(&verified.author);
+                let size = verified.checkpoint.size;
+                if let Some(notes) = self.witnessing.ahead.get_mut(&verified.author) {
+                    notes.remove(&size);
+                }
                 self.witness(&verified, &note, now, out);
             }
         }
@@ -585,6 +635,7 @@ impl<S: Store> Engine<S> {
             .map(|(author, newest, witnessed)| CheckpointHave {
                 author: *author,
                 size: newest.map_or(0, |g| g.verified.checkpoint.size),
+                root: newest.map_or([0; 32], |g| g.verified.checkpoint.root.0),
                 cosigners: newest.map_or(0, |g| g.cosigners() as u32),
                 witnessed: witnessed.map_or(0, |g| g.verified.checkpoint.size),
                 split_view: w.split.contains_key(author),
@@ -595,6 +646,7 @@ impl<S: Store> Engine<S> {
                 have.push(CheckpointHave {
                     author: *author,
                     size: 0,
+                    root: [0; 32],
                     cosigners: 0,
                     witnessed: 0,
                     split_view: true,
@@ -630,11 +682,13 @@ impl<S: Store> Engine<S> {
         }
         for (author, newest, witnessed) in w.book.logs() {
             let theirs = have.iter().find(|h| h.author == *author);
-            let (size, cosigners, their_witnessed) =
-                theirs.map_or((0, 0, 0), |h| (h.size, h.cosigners, h.witnessed));
+            let (size, root, cosigners, their_witnessed) = theirs.map_or((0, [0; 32], 0, 0), |h| {
+                (h.size, h.root, h.cosigners, h.witnessed)
+            });
             if let Some(n) = newest {
                 let s = n.verified.checkpoint.size;
-                if s > size || (s == size && n.cosigners() as u32 > cosigners) {
+                let other_root = s == size && n.verified.checkpoint.root.0 != root;
+                if s > size || (s == size && n.cosigners() as u32 > cosigners) || other_root {
                     let note = encoded(&n.note());
                     if room(note.len()) {
                         notes.push(note);
