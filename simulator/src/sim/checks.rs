@@ -157,6 +157,15 @@ impl Sim {
         detected
     }
 
+    /// The authors that showed honest nodes both halves of a split view.
+    fn split_views_shown(&self) -> BTreeSet<AuthorityId> {
+        self.split_views_sent
+            .iter()
+            .filter(|(_, delivered)| delivered[0] && delivered[1])
+            .map(|((author, _), _)| *author)
+            .collect()
+    }
+
     pub(super) fn converged(&self) -> bool {
         let honest = self.honest_up();
         let Some(first) = honest.first() else {
@@ -168,8 +177,12 @@ impl Sim {
         // Byzantine notice waiting for a predecessor that never comes) may
         // wait forever; other valid ones may not. Every valid fork must be
         // known everywhere.
-        // Split-view evidence one honest node holds, every one must.
-        let split_views = self.split_views_known(&honest);
+        // Split-view evidence one honest node holds, every one must; and
+        // so must the split views a Byzantine author showed honest nodes
+        // both halves of (a split view shown just before the end gets the
+        // time to be found and spread).
+        let mut split_views = self.split_views_known(&honest);
+        split_views.extend(self.split_views_shown());
         // Every honest replica is on the reference replica's roster version.
         let roster = self.oracle.chain().current().hash;
         honest.iter().all(|i| {
@@ -450,13 +463,7 @@ impl Sim {
                 }
             }
             let split_views = self.split_views_of(node);
-            let shown: BTreeSet<AuthorityId> = self
-                .split_views_sent
-                .iter()
-                .filter(|(_, delivered)| delivered[0] && delivered[1])
-                .map(|((author, _), _)| *author)
-                .collect();
-            for author in shown {
+            for author in self.split_views_shown() {
                 if !split_views.contains(&author) {
                     self.violate(
                         "every_split_view_detected",
