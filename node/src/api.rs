@@ -12,7 +12,7 @@
 //!
 //! | method | path | permission | what |
 //! |---|---|---|---|
-//! | POST | `/v1/notices` | issue | issue a notice: `{"List": {...}}`, `{"Object": {...}}`, ...; with `Idempotency-Key`, at most once per key (a retry gets the first answer, `Idempotent-Replayed: true`; another body with the key is 409) |
+//! | POST | `/v1/notices` | issue | issue a notice: `{"list": {...}}`, `{"object": {...}}`, ...; with `Idempotency-Key`, at most once per key (a retry gets the first answer, `Idempotent-Replayed: true`; another body with the key is 409) |
 //! | GET | `/v1/subjects/{id}?kind=&at=&purpose=&legal_basis=` | read | a subject's listings (the read is registered; purpose and legal basis required) |
 //! | GET | `/v1/listings/{id}?at=&purpose=&legal_basis=` | read | one listing with its history (registered likewise) |
 //! | GET | `/v1/tasks?at=` | read | this authority's apply/lift tasks |
@@ -23,6 +23,7 @@
 //! | GET | `/v1/feed?limit=&after=` | (public) | a page of the publicity feed: published listings and public corrections, newest first, natural persons masked; `next` is the next page's `after` |
 //! | GET | `/v1/extract?format=csv\|jsonl` | (public) | the public extract: every entry of the feed now, masked, as CSV (columns in `views::EXTRACT_CSV_COLUMNS`) or JSON Lines |
 //! | GET | `/v1/identity?challenge=&account=` | (public) | proof that this process holds the account's credential hash |
+//! | GET | `/v1/openapi.json` | (public) | this API's OpenAPI 3.1 document ([`openapi`]): every route, parameter, body, answer and error |
 //! | GET | `/v1/export?purpose=&legal_basis=` | audit | an audit bundle (binary; the export is registered) |
 //! | GET | `/v1/subjects/{id}/report?kind=&purpose=&legal_basis=&format=` | audit | the subject's report: every listing that names it (as subject or linked person) with its history, and every consultation of its records here, signed by this node; JSON, or `format=html` for a printable page (registered) |
 //! | GET | `/v1/logs/{author}/checkpoint` | read | the signed checkpoint of this node's own log (C2SP signed note, text) |
@@ -38,7 +39,8 @@
 //! | GET | `/metrics` | read | Prometheus metrics |
 //!
 //! Errors are `{"error": {"code": "...", "message": "..."}}` with a stable
-//! code; a bad body names the offending field. Tasks, feed, export and
+//! code; a bad body names the offending field. JSON names and enum values
+//! are snake_case, and query strings take the same names. Tasks, feed, export and
 //! metrics fold every listing off the event loop, a few at a time; when
 //! too many already wait, another gets 503 `busy`. The anonymous feed has
 //! places of its own and a one-second cache, so that its load never takes
@@ -53,8 +55,8 @@ use crate::daemon::{
 use crate::daemon::{FEED_LISTINGS_DEFAULT, FEED_LISTINGS_MAX, REGISTER_RECORDS_MAX, Read, Stated};
 use crate::views::{
     ConsistencyView, EntriesView, ErrorBody, ErrorDetail, FeedView, GovernanceView, IdentityAnswer,
-    InclusionView, IssueAnswer, ListingView, PeersView, QueryView, RegisterView, RosterView,
-    Status, SubjectView, TasksView, VersionsView,
+    InclusionView, IssueAnswer, ListingView, PeersView, QueryView, RegisterView, ReportView,
+    RosterView, Status, SubjectView, TasksView, VersionsView,
 };
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
@@ -74,6 +76,8 @@ use credence_protocol::time::Timestamp;
 use serde::Deserialize;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
+
+mod openapi;
 
 /// Largest request body accepted.
 pub const BODY_BYTES_MAX: usize = 256 * 1024;
@@ -211,6 +215,7 @@ pub fn router(
         .route("/v1/feed", get(feed))
         .route("/v1/extract", get(extract))
         .route("/v1/identity", get(identity))
+        .route("/v1/openapi.json", get(openapi_json))
         .merge(read)
         .merge(issue)
         .merge(audit)
@@ -352,10 +357,13 @@ pub fn identity_proof(credential_hash: &str, challenge: &str) -> String {
         .to_string()
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct IdentityParams {
+    /// A fresh random challenge, hex.
     challenge: String,
+    /// The account (the node's own when absent).
     account: Option<String>,
 }
 
@@ -363,6 +371,9 @@ struct IdentityParams {
 /// this process holds the account's credential hash before a client sends
 /// the credential (a stale `api.addr` may point at another process). The
 /// account defaults to the node's own.
+#[utoipa::path(get, path = "/v1/identity", tag = "public", security(()), params(IdentityParams),
+    responses((status = 200, description = "Proof that this process holds the account's credential hash", body = IdentityAnswer),
+        (status = 404, description = "No such account (`not_found`)", body = ErrorBody), openapi::PublicErrors))]
 async fn identity(
     State(state): State<AppState>,
     Params(params): Params<IdentityParams>,
@@ -477,15 +488,21 @@ fn parse_id(field: &str, text: &str) -> Result<NoticeId, ApiError> {
     })
 }
 
+#[utoipa::path(get, path = "/v1/federation", tag = "federation", security(("account" = [])),
+    responses((status = 200, description = "The roster chain, the current version, equivocations and proposals held", body = RosterView), openapi::GuardedErrors))]
 async fn roster(State(state): State<AppState>) -> Result<Json<RosterView>, ApiError> {
     Ok(Json(ask(&state, Command::Roster).await?))
 }
 
+#[utoipa::path(get, path = "/v1/federation/versions", tag = "federation", security(("account" = [])),
+    responses((status = 200, description = "Every valid signed roster version held, hex, in number order", body = VersionsView), openapi::GuardedErrors))]
 async fn versions(State(state): State<AppState>) -> Result<Json<VersionsView>, ApiError> {
     Ok(Json(ask(&state, Command::RosterVersions).await?))
 }
 
-#[derive(Deserialize)]
+/// The body of `POST /v1/federation/proposals`: a change to build the
+/// next version from, or a proposal file's bytes in hex.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 enum ProposalBody {
     #[serde(rename = "change")]
@@ -494,9 +511,11 @@ enum ProposalBody {
     Proposal(String),
 }
 
-#[derive(Deserialize)]
+/// The body of `POST /v1/federation/versions`.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct VersionBody {
+    /// A signed roster version's bytes, hex.
     version: String,
 }
 
@@ -524,6 +543,8 @@ async fn govern(state: &AppState, request: GovernRequest) -> Result<Response, Ap
     Ok((StatusCode::OK, Json(GovernanceView::from(&answer))).into_response())
 }
 
+#[utoipa::path(post, path = "/v1/federation/proposals", tag = "federation", security(("account" = [])), request_body = ProposalBody,
+    responses((status = 200, description = "The proposal built or taken, signed and circulated", body = GovernanceView), openapi::SigningErrors))]
 async fn propose(State(state): State<AppState>, body: Bytes) -> Result<Response, ApiError> {
     let request = match parse_json::<ProposalBody>(&body)? {
         ProposalBody::Change(change) => GovernRequest::Change(change),
@@ -532,6 +553,8 @@ async fn propose(State(state): State<AppState>, body: Bytes) -> Result<Response,
     govern(&state, request).await
 }
 
+#[utoipa::path(post, path = "/v1/federation/proposals/{hash}/sign", tag = "federation", security(("account" = [])), params(("hash" = String, Path, pattern = "^[0-9a-fA-F]{64}$", description = "The proposal's hash")),
+    responses((status = 200, description = "This member's signature added and circulated", body = GovernanceView), openapi::SigningErrors))]
 async fn sign_proposal(
     State(state): State<AppState>,
     Path(hash): Path<String>,
@@ -539,6 +562,8 @@ async fn sign_proposal(
     govern(&state, GovernRequest::Sign(parse_hash(&hash)?)).await
 }
 
+#[utoipa::path(post, path = "/v1/federation/proposals/{hash}/submit", tag = "federation", security(("account" = [])), params(("hash" = String, Path, pattern = "^[0-9a-fA-F]{64}$", description = "The proposal's hash")),
+    responses((status = 200, description = "The proposal, at its threshold, published as the next version", body = GovernanceView), openapi::SigningErrors))]
 async fn submit_proposal(
     State(state): State<AppState>,
     Path(hash): Path<String>,
@@ -546,6 +571,8 @@ async fn submit_proposal(
     govern(&state, GovernRequest::Submit(parse_hash(&hash)?)).await
 }
 
+#[utoipa::path(post, path = "/v1/federation/versions", tag = "federation", security(("account" = [])), request_body = VersionBody,
+    responses((status = 200, description = "The signed version taken and published", body = GovernanceView), openapi::SigningErrors))]
 async fn take_version(State(state): State<AppState>, body: Bytes) -> Result<Response, ApiError> {
     let body: VersionBody = parse_json(&body)?;
     govern(
@@ -602,6 +629,14 @@ fn idempotency(
 /// `Idempotent-Replayed: true`) and signs nothing more, even after the
 /// first answer was lost in a crash; the same key with another body is
 /// 409.
+#[utoipa::path(post, path = "/v1/notices", tag = "notices", security(("account" = [])),
+    request_body(content = NoticeKind, description = "The notice to sign, by kind: `{\"list\": {...}}`, `{\"object\": {...}}`, ..."),
+    params(("Idempotency-Key" = Option<String>, Header, description = "1 to 255 visible ASCII characters: a retry with the same key and body gets the first answer")),
+    responses(
+        (status = 201, description = "Signed, durable and published", body = IssueAnswer,
+            headers(("Idempotent-Replayed" = String, description = "`true` when this is the first answer again"))),
+        openapi::SigningErrors,
+    ))]
 async fn issue(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -628,20 +663,36 @@ async fn issue(
     Ok(response)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct SubjectParams {
+    /// The identifier scheme (`legal_person` when absent)
+    #[param(value_type = Option<SubjectKind>)]
     kind: Option<String>,
+    /// The time to evaluate at: `YYYY-MM-DD` (midnight UTC) or unix milliseconds; now when absent
+    #[param(value_type = Option<String>, example = "2026-12-01")]
     at: Option<String>,
+    /// Why the records are read (registered with the read)
+    #[param(value_type = String)]
     purpose: Option<String>,
+    /// The law the read rests on (registered with the read)
+    #[param(value_type = String)]
     legal_basis: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct ReadParams {
+    /// The time to evaluate at: `YYYY-MM-DD` (midnight UTC) or unix milliseconds; now when absent
+    #[param(value_type = Option<String>, example = "2026-12-01")]
     at: Option<String>,
+    /// Why the records are read (registered with the read)
+    #[param(value_type = String)]
     purpose: Option<String>,
+    /// The law the read rests on (registered with the read)
+    #[param(value_type = String)]
     legal_basis: Option<String>,
 }
 
@@ -661,31 +712,56 @@ fn read_of(
     })
 }
 
+/// A subject kind as named in JSON (`legal_person`, ...); the hyphenated
+/// spelling of earlier releases is still read.
 fn parse_kind(kind: Option<&str>) -> Result<SubjectKind, ApiError> {
-    match kind.unwrap_or("legal-person") {
-        "legal-person" => Ok(SubjectKind::LegalPerson),
-        "other-organisation" => Ok(SubjectKind::OtherOrganisation),
-        "natural-person" => Ok(SubjectKind::NaturalPerson),
+    match kind.unwrap_or("legal_person") {
+        "legal_person" | "legal-person" => Ok(SubjectKind::LegalPerson),
+        "other_organisation" | "other-organisation" => Ok(SubjectKind::OtherOrganisation),
+        "natural_person" | "natural-person" => Ok(SubjectKind::NaturalPerson),
         other => Err(ApiError::bad(
             "bad_field",
             format!(
-                "kind: {other:?} is not one of legal-person, other-organisation, natural-person"
+                "kind: {other:?} is not one of legal_person, other_organisation, natural_person"
             ),
         )),
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct ReportParams {
+    /// The identifier scheme (`legal_person` when absent)
+    #[param(value_type = Option<SubjectKind>)]
     kind: Option<String>,
+    /// Why the records are read (registered with the read)
+    #[param(value_type = String)]
     purpose: Option<String>,
+    /// The law the read rests on (registered with the read)
+    #[param(value_type = String)]
     legal_basis: Option<String>,
+    /// `json` (default) or `html`, a printable page
+    #[param(value_type = Option<ReportFormat>)]
     format: Option<String>,
+}
+
+/// How a subject's report is given.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+#[schema(rename_all = "snake_case")]
+enum ReportFormat {
+    Json,
+    Html,
 }
 
 /// `GET /v1/subjects/{id}/report`: the subject's report, signed by this
 /// node, as JSON or (`format=html`) a printable page; registered.
+#[utoipa::path(get, path = "/v1/subjects/{id}/report", tag = "audit", security(("account" = [])),
+    params(("id" = String, Path, description = "The subject's identifier (18 characters)"), ReportParams),
+    responses((status = 200, description = "The subject's report, signed by this node (registered)", content(
+        (ReportView = "application/json"),
+        (String = "text/html"))), openapi::GuardedErrors))]
 async fn report(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -718,6 +794,9 @@ async fn report(
     Ok(Json(view).into_response())
 }
 
+#[utoipa::path(get, path = "/v1/subjects/{id}", tag = "reads", security(("account" = [])),
+    params(("id" = String, Path, description = "The subject's identifier: a USCC or a resident identity number (18 characters)"), SubjectParams),
+    responses((status = 200, description = "The listings that name the subject, as this account may see them (registered)", body = SubjectView), openapi::GuardedErrors))]
 async fn subject(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -743,12 +822,18 @@ async fn subject(
     )))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct AtParams {
+    /// The time to evaluate at: `YYYY-MM-DD` (midnight UTC) or unix milliseconds; now when absent
+    #[param(value_type = Option<String>, example = "2026-12-01")]
     at: Option<String>,
 }
 
+#[utoipa::path(get, path = "/v1/listings/{id}", tag = "reads", security(("account" = [])),
+    params(("id" = NoticeId, Path, description = "The listing's notice id"), ReadParams),
+    responses((status = 200, description = "The listing with its history (registered)", body = ListingView), openapi::LookupErrors))]
 async fn listing(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -762,6 +847,8 @@ async fn listing(
     Ok(Json(ListingView::new(&state.federation, &listing, true)))
 }
 
+#[utoipa::path(get, path = "/v1/tasks", tag = "reads", security(("account" = [])), params(AtParams),
+    responses((status = 200, description = "This authority's apply and lift tasks", body = TasksView), openapi::GuardedErrors))]
 async fn tasks(
     State(state): State<AppState>,
     Params(params): Params<AtParams>,
@@ -772,11 +859,12 @@ async fn tasks(
 }
 
 /// The body of `POST /v1/query`.
-#[derive(Clone, Debug, Deserialize, serde::Serialize)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct QueryBody {
-    /// `legal-person` (default), `other-organisation` or `natural-person`.
+    /// `legal_person` (default), `other_organisation` or `natural_person`.
     #[serde(default)]
+    #[schema(value_type = Option<SubjectKind>)]
     pub subject_kind: Option<String>,
     /// The identifier.
     pub subject_id: String,
@@ -796,6 +884,8 @@ pub struct QueryBody {
     pub page: Option<u32>,
 }
 
+#[utoipa::path(post, path = "/v1/query", tag = "reads", security(("account" = [])), request_body = QueryBody,
+    responses((status = 200, description = "Verified answers, merged (registered on each side)", body = QueryView), openapi::QueryErrors))]
 async fn query(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -826,10 +916,14 @@ async fn query(
         })
 }
 
+#[utoipa::path(get, path = "/v1/status", tag = "node", security(("account" = [])),
+    responses((status = 200, description = "Readiness, peers, heads and lag per author, pending, forks", body = Status), openapi::GuardedErrors))]
 async fn status(State(state): State<AppState>) -> Result<Json<Status>, ApiError> {
     Ok(Json(ask(&state, Command::Status).await?))
 }
 
+#[utoipa::path(get, path = "/v1/peers", tag = "node", security(("account" = [])),
+    responses((status = 200, description = "Connected members", body = PeersView), openapi::GuardedErrors))]
 async fn peers(State(state): State<AppState>) -> Result<Json<PeersView>, ApiError> {
     let status = ask(&state, Command::Status).await?;
     Ok(Json(PeersView {
@@ -837,15 +931,22 @@ async fn peers(State(state): State<AppState>) -> Result<Json<PeersView>, ApiErro
     }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct RegisterParams {
+    /// The first record's index (0 when absent)
+    #[param(value_type = Option<u64>, minimum = 0)]
     from: Option<String>,
+    /// How many records (100 when absent)
+    #[param(value_type = Option<u64>, minimum = 1, maximum = 1000)]
     limit: Option<String>,
 }
 
 /// `GET /v1/register?from=&limit=`: records of the register of reads
 /// from an index on (at most 1,000), with its checkpoint signed now.
+#[utoipa::path(get, path = "/v1/register", tag = "audit", security(("account" = [])), params(RegisterParams),
+    responses((status = 200, description = "Records of the register of reads, with its checkpoint signed now", body = RegisterView), openapi::GuardedErrors))]
 async fn register(
     State(state): State<AppState>,
     Params(params): Params<RegisterParams>,
@@ -856,15 +957,22 @@ async fn register(
     Ok(Json(page))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct FeedParams {
+    /// How many entries (50 when absent)
+    #[param(value_type = Option<u64>, minimum = 1, maximum = 500)]
     limit: Option<String>,
+    /// The previous page's `next`
+    #[param(value_type = Option<String>, pattern = "^[0-9a-fA-F]{80}$")]
     after: Option<String>,
 }
 
 /// `GET /v1/feed?limit=&after=`: one page of what the public sees,
 /// newest first; `next` in the answer is the `after` of the next page.
+#[utoipa::path(get, path = "/v1/feed", tag = "public", security(()), params(FeedParams),
+    responses((status = 200, description = "A page of the publicity feed, newest first, natural persons masked", body = FeedView), openapi::PublicErrors))]
 async fn feed(
     State(state): State<AppState>,
     Params(params): Params<FeedParams>,
@@ -892,15 +1000,31 @@ async fn feed(
     )))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct ExtractParams {
+    /// `csv` (default) or `jsonl`
+    #[param(value_type = Option<ExtractFormat>)]
     format: Option<String>,
+}
+
+/// The public extract's formats.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+#[schema(rename_all = "snake_case")]
+enum ExtractFormat {
+    Csv,
+    Jsonl,
 }
 
 /// `GET /v1/extract?format=csv|jsonl` (no credential): the public extract,
 /// every entry the publicity feed shows now, masked as it is, as CSV
 /// (default) or JSON Lines.
+#[utoipa::path(get, path = "/v1/extract", tag = "public", security(()), params(ExtractParams),
+    responses((status = 200, description = "Every entry of the feed now, masked", content(
+        (String = "text/csv"),
+        (String = "application/jsonl"))), openapi::PublicErrors))]
 async fn extract(
     State(state): State<AppState>,
     Params(params): Params<ExtractParams>,
@@ -920,13 +1044,20 @@ async fn extract(
     Ok(([(header::CONTENT_TYPE, content_type)], text).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct ExportParams {
+    /// Why the records are read (registered with the read)
+    #[param(value_type = String)]
     purpose: Option<String>,
+    /// The law the read rests on (registered with the read)
+    #[param(value_type = String)]
     legal_basis: Option<String>,
 }
 
+#[utoipa::path(get, path = "/v1/export", tag = "audit", security(("account" = [])), params(ExportParams),
+    responses((status = 200, description = "An audit bundle (registered)", content_type = "application/octet-stream", body = Vec<u8>), openapi::GuardedErrors))]
 async fn export(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -951,6 +1082,8 @@ fn parse_author(text: &str) -> Result<AuthorityId, ApiError> {
     })
 }
 
+#[utoipa::path(get, path = "/v1/logs/{author}/checkpoint", tag = "logs", security(("account" = [])), params(("author" = AuthorityId, Path, description = "The log's author: a member key, 64 hex digits")),
+    responses((status = 200, description = "The newest checkpoint held of the log, as a C2SP signed note", content_type = "text/plain", body = String), openapi::LookupErrors))]
 async fn checkpoint(
     State(state): State<AppState>,
     Path(author): Path<String>,
@@ -990,12 +1123,20 @@ fn required(field: &str, value: Option<u64>) -> Result<u64, ApiError> {
     value.ok_or_else(|| ApiError::bad("bad_field", format!("{field}: missing")))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct InclusionParams {
+    /// The notice's seq
+    #[param(value_type = u64, minimum = 1)]
     seq: Option<String>,
+    /// The log size to prove against (the newest checkpoint's when absent)
+    #[param(value_type = Option<u64>, minimum = 1)]
     size: Option<String>,
 }
 
+#[utoipa::path(get, path = "/v1/logs/{author}/inclusion", tag = "logs", security(("account" = [])), params(("author" = AuthorityId, Path, description = "The log's author: a member key, 64 hex digits"), InclusionParams),
+    responses((status = 200, description = "Inclusion proof of the notice at `seq`", body = InclusionView), openapi::LookupErrors))]
 async fn inclusion(
     State(state): State<AppState>,
     Path(author): Path<String>,
@@ -1013,12 +1154,20 @@ async fn inclusion(
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct ConsistencyParams {
+    /// The smaller size
+    #[param(value_type = u64, minimum = 1)]
     from: Option<String>,
+    /// The larger size
+    #[param(value_type = u64, minimum = 1)]
     to: Option<String>,
 }
 
+#[utoipa::path(get, path = "/v1/logs/{author}/consistency", tag = "logs", security(("account" = [])), params(("author" = AuthorityId, Path, description = "The log's author: a member key, 64 hex digits"), ConsistencyParams),
+    responses((status = 200, description = "Consistency proof between two sizes", body = ConsistencyView), openapi::LookupErrors))]
 async fn consistency(
     State(state): State<AppState>,
     Path(author): Path<String>,
@@ -1036,12 +1185,20 @@ async fn consistency(
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct EntriesParams {
+    /// The first seq
+    #[param(value_type = u64, minimum = 1)]
     from: Option<String>,
+    /// How many (512 when absent)
+    #[param(value_type = Option<u64>, minimum = 1, maximum = 512)]
     count: Option<String>,
 }
 
+#[utoipa::path(get, path = "/v1/logs/{author}/entries", tag = "logs", security(("account" = [])), params(("author" = AuthorityId, Path, description = "The log's author: a member key, 64 hex digits"), EntriesParams),
+    responses((status = 200, description = "Envelopes of the log from `from`, hex", body = EntriesView), openapi::LookupErrors))]
 async fn entries(
     State(state): State<AppState>,
     Path(author): Path<String>,
@@ -1065,8 +1222,22 @@ async fn entries(
     }
 }
 
+#[utoipa::path(get, path = "/metrics", tag = "node", security(("account" = [])),
+    responses((status = 200, description = "Prometheus metrics (text exposition format 0.0.4)", content_type = "text/plain", body = String), openapi::GuardedErrors))]
 async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
     let mut text = ask(&state, Command::Metrics).await?;
     text.push_str(&state.http.render());
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response())
+}
+
+/// `GET /v1/openapi.json` (no credential): this API's OpenAPI 3.1 document.
+#[utoipa::path(get, path = "/v1/openapi.json", tag = "public", security(()),
+    responses((status = 200, description = "The OpenAPI 3.1 document of this API", content_type = "application/json", body = Object), openapi::PublicErrors))]
+async fn openapi_json() -> Result<Response, ApiError> {
+    let document = openapi::document().map_err(|message| ApiError {
+        status: 500,
+        code: "internal",
+        message,
+    })?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], document).into_response())
 }

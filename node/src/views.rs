@@ -15,7 +15,7 @@ use credence_protocol::roster::Federation;
 use serde::{Deserialize, Serialize};
 
 /// The answer to `POST /v1/notices`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct IssueAnswer {
     /// The notice signed.
     pub id: NoticeId,
@@ -24,7 +24,7 @@ pub struct IssueAnswer {
 }
 
 /// A ruling on an objection.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RulingView {
     /// The ruling notice.
     pub id: NoticeId,
@@ -33,7 +33,7 @@ pub struct RulingView {
 }
 
 /// An objection to a listing.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ObjectionView {
     /// The objection notice.
     pub id: NoticeId,
@@ -50,7 +50,7 @@ pub struct ObjectionView {
 }
 
 /// An implementer's latest feedback on a measure.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct FeedbackView {
     /// The implementer.
     pub author: AuthorityId,
@@ -63,7 +63,7 @@ pub struct FeedbackView {
 }
 
 /// One notice in a listing's history.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct HistoryView {
     /// The notice.
     pub id: NoticeId,
@@ -82,7 +82,7 @@ pub struct HistoryView {
 }
 
 /// A listing folded at a time.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ListingView {
     /// The listing notice.
     pub id: NoticeId,
@@ -173,7 +173,7 @@ impl ListingView {
 }
 
 /// A subject's listings.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SubjectView {
     /// The identifier asked about.
     pub subject: String,
@@ -218,7 +218,7 @@ impl SubjectView {
 }
 
 /// One measure to apply or lift.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TaskView {
     /// `apply` or `lift`.
     pub action: String,
@@ -237,7 +237,7 @@ pub struct TaskView {
 }
 
 /// This authority's tasks.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TasksView {
     /// Measures to apply or lift.
     pub tasks: Vec<TaskView>,
@@ -268,7 +268,7 @@ impl TasksView {
 }
 
 /// Where one author stands.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AuthorStatus {
     /// The author.
     pub author: AuthorityId,
@@ -285,7 +285,7 @@ pub struct AuthorStatus {
 }
 
 /// A connected peer.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PeerStatus {
     /// Its authority.
     pub authority: AuthorityId,
@@ -296,7 +296,7 @@ pub struct PeerStatus {
 }
 
 /// What `/v1/status` shows.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Status {
     /// This node's authority.
     pub authority: AuthorityId,
@@ -333,7 +333,7 @@ pub struct Status {
 }
 
 /// What a node holds of one log's checkpoints.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CheckpointStatus {
     /// The log's author.
     pub author: AuthorityId,
@@ -388,14 +388,14 @@ impl CheckpointStatus {
 }
 
 /// The connected peers.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PeersView {
     /// Connected members.
     pub peers: Vec<PeerStatus>,
 }
 
 /// Records of the register of reads, with the register's checkpoint.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RegisterView {
     /// Records in the register.
     pub size: u64,
@@ -412,9 +412,9 @@ pub struct RegisterView {
 /// records registered here, signed by this node. `body` and `signature`
 /// are what the signature covers; [`ReportView::verify`] checks that
 /// everything shown is what they say.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ReportView {
-    /// `legal-person`, `other-organisation` or `natural-person`.
+    /// `legal_person`, `other_organisation` or `natural_person`.
     pub subject_kind: String,
     /// The subject's identifier.
     pub subject: String,
@@ -536,7 +536,7 @@ impl ReportView {
 }
 
 /// A member that did not answer a query.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct MissingView {
     /// The member.
     pub authority: AuthorityId,
@@ -548,7 +548,7 @@ pub struct MissingView {
 
 /// One listing of a query's answers, folded by this node from the proven
 /// notices of every accepted answer.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AnsweredListingView {
     /// The listing notice.
     pub id: NoticeId,
@@ -574,7 +574,7 @@ pub struct AnsweredListingView {
 }
 
 /// An answer that left out a notice its own checkpoint covers.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DisagreementView {
     /// The responder.
     pub responder: AuthorityId,
@@ -589,7 +589,7 @@ pub struct DisagreementView {
 }
 
 /// One responder's signed answer.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AnswerView {
     /// The responder.
     pub responder: AuthorityId,
@@ -606,7 +606,7 @@ pub struct AnswerView {
 }
 
 /// The answer to `POST /v1/query`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct QueryView {
     /// The request's id (hex).
     pub request_id: String,
@@ -719,7 +719,7 @@ impl QueryView {
 }
 
 /// One listing on the publicity feed: only what the public may see.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct FeedItem {
     /// `listing` (published) or `correction` (withdrawn, the subject's
     /// reputation restored).
@@ -756,7 +756,7 @@ pub struct FeedItem {
 }
 
 /// One page of the publicity feed.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct FeedView {
     /// Published listings and public corrections, newest first (issue
     /// time descending, then id).
@@ -936,14 +936,14 @@ impl FeedView {
 }
 
 /// The body of every error answer.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ErrorBody {
     /// The error.
     pub error: ErrorDetail,
 }
 
 /// An error: a stable code and a message saying what was wrong.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ErrorDetail {
     /// Stable machine-readable code.
     pub code: String,
@@ -952,7 +952,7 @@ pub struct ErrorDetail {
 }
 
 /// The answer to `GET /v1/identity`: proof that the node knows its token.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct IdentityAnswer {
     /// `identity_proof(token, challenge)`, hex.
     pub proof: String,
@@ -961,7 +961,7 @@ pub struct IdentityAnswer {
 /// The answer to `GET /v1/logs/{author}/inclusion`: the notice at `seq` is
 /// leaf `seq - 1` of the log of `size` whose root is `root` (RFC 9162
 /// audit path, hex).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct InclusionView {
     /// The log.
     pub author: AuthorityId,
@@ -991,7 +991,7 @@ impl From<&credence_protocol::checkpoint::proofs::Inclusion> for InclusionView {
 }
 
 /// The answer to `GET /v1/logs/{author}/consistency`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ConsistencyView {
     /// The log.
     pub author: AuthorityId,
@@ -1022,7 +1022,7 @@ impl From<&credence_protocol::checkpoint::proofs::Consistency> for ConsistencyVi
 
 /// The answer to `GET /v1/logs/{author}/entries`: envelopes in seq order
 /// from `from` (hex, exactly as signed).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct EntriesView {
     /// The log.
     pub author: AuthorityId,
@@ -1033,7 +1033,7 @@ pub struct EntriesView {
 }
 
 /// One version of the roster chain.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RosterVersionView {
     /// Its number (0: genesis).
     pub number: u64,
@@ -1052,7 +1052,7 @@ pub struct RosterVersionView {
 }
 
 /// A proposal for the next version, gathering signatures.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ProposalView {
     /// Its hash (what `credence federation sign` and `submit` name).
     pub hash: String,
@@ -1064,14 +1064,17 @@ pub struct ProposalView {
     pub members_signed: usize,
     /// The current version's threshold.
     pub threshold: u32,
-    /// Whether it is a valid next version now, or why not.
-    pub ready: Result<(), String>,
+    /// Whether it is a valid next version now.
+    pub ready: bool,
+    /// Why it is not, when it is not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_ready: Option<String>,
     /// Its members.
     pub members: Vec<String>,
 }
 
 /// Two valid versions at one number: the members who signed both.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct EquivocationView {
     /// The number.
     pub number: u64,
@@ -1084,7 +1087,7 @@ pub struct EquivocationView {
 }
 
 /// The roster chain of a node and the proposals it holds.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RosterView {
     /// The current version's number.
     pub current: u64,
@@ -1194,6 +1197,9 @@ impl RosterView {
                 let federation = body.as_ref().and_then(|b| {
                     Federation::with_id(b.roster.clone(), current.federation.id()).ok()
                 });
+                let not_ready = credence_protocol::governance::verify_next(current, signed)
+                    .err()
+                    .map(|e| e.to_string());
                 ProposalView {
                     hash: signed.hash().to_string(),
                     number: body.as_ref().map_or(0, |b| b.number),
@@ -1204,9 +1210,8 @@ impl RosterView {
                     members_signed: credence_protocol::governance::signing_members(current, signed)
                         .len(),
                     threshold: current.federation.threshold(),
-                    ready: credence_protocol::governance::verify_next(current, signed)
-                        .map(|_| ())
-                        .map_err(|e| e.to_string()),
+                    ready: not_ready.is_none(),
+                    not_ready,
                     members: body
                         .iter()
                         .flat_map(|b| &b.roster.members)
@@ -1225,7 +1230,7 @@ impl RosterView {
 }
 
 /// What a governance act did.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct GovernanceView {
     /// The version or proposal.
     pub hash: String,
@@ -1254,7 +1259,7 @@ impl From<&credence_protocol::engine::GovernanceAnswer> for GovernanceView {
 }
 
 /// The signed roster versions a node holds.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct VersionsView {
     /// Each signed version's bytes, hex, in number order.
     pub versions: Vec<String>,

@@ -41,6 +41,7 @@ pub struct Rule {
 }
 
 /// A rule as written in TOML: durations as text (`"90d"`, `"3y"`).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RuleDocument {

@@ -61,6 +61,21 @@ macro_rules! digest_newtype {
             }
         }
 
+        // In the OpenAPI document: the JSON form, 64 hex digits.
+        #[cfg(feature = "openapi")]
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                utoipa::openapi::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::schema::Type::String)
+                    .pattern(Some("^[0-9a-fA-F]{64}$"))
+                    .description(Some(concat!(stringify!($name), ": 32 bytes as 64 hex digits")))
+                    .into()
+            }
+        }
+
+        #[cfg(feature = "openapi")]
+        impl utoipa::ToSchema for $name {}
+
         impl<'de> Deserialize<'de> for $name {
             fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
                 if deserializer.is_human_readable() {
@@ -323,8 +338,9 @@ impl<'de> Deserialize<'de> for Notice {
 // Listings are most of the notices: boxing the largest variant would add
 // an allocation to nearly every decode to save space on the rest.
 #[allow(clippy::large_enum_variant)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
 pub enum NoticeKind {
     /// A new listing on the red list or the blacklist.
     List(Listing),
@@ -342,6 +358,7 @@ pub enum NoticeKind {
         /// Why the subject's credit is repaired.
         reason: String,
         /// Digests of the documents that show it.
+        #[cfg_attr(feature = "openapi", schema(schema_with = evidence_schema))]
         evidence: Vec<EvidenceDigest>,
     },
     /// The issuer takes the listing back.
@@ -437,7 +454,41 @@ impl NoticeKind {
 /// authority).
 pub type EvidenceDigest = [u8; 32];
 
+/// The JSON form of a list of evidence digests, in the OpenAPI document.
+#[cfg(feature = "openapi")]
+pub struct EvidenceDigests;
+
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for EvidenceDigests {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        evidence_schema().into()
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for EvidenceDigests {}
+
+/// The JSON schema of a list of evidence digests: each is 32 bytes as an
+/// array of 32 integers from 0 to 255.
+#[cfg(feature = "openapi")]
+pub fn evidence_schema() -> utoipa::openapi::schema::Array {
+    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Type};
+    let byte = ObjectBuilder::new()
+        .schema_type(Type::Integer)
+        .minimum(Some(0))
+        .maximum(Some(255));
+    let digest = ArrayBuilder::new()
+        .items(byte)
+        .min_items(Some(32))
+        .max_items(Some(32));
+    ArrayBuilder::new()
+        .items(digest)
+        .max_items(Some(EVIDENCE_PER_NOTICE_MAX))
+        .build()
+}
+
 /// The two lists.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ListKind {
@@ -458,6 +509,7 @@ impl ListKind {
 }
 
 /// How serious the conduct is.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
@@ -472,6 +524,7 @@ pub enum Severity {
 /// Who may see a listing: its distribution level, decided by its issuer.
 /// Every member replicates every listing whatever its level; the level
 /// governs what a node serves, and to whom ([`crate::access`]).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Classification {
@@ -509,8 +562,9 @@ impl Classification {
 }
 
 /// How a linked person is linked to a listed organisation.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
+#[serde(rename_all = "snake_case")]
 pub enum LinkRole {
     /// The legal representative.
     LegalRepresentative,
@@ -519,17 +573,18 @@ pub enum LinkRole {
 }
 
 impl LinkRole {
-    /// `legal-representative` or `responsible-person`.
+    /// `legal_representative` or `responsible_person`.
     pub fn name(self) -> &'static str {
         match self {
-            LinkRole::LegalRepresentative => "legal-representative",
-            LinkRole::ResponsiblePerson => "responsible-person",
+            LinkRole::LegalRepresentative => "legal_representative",
+            LinkRole::ResponsiblePerson => "responsible_person",
         }
     }
 }
 
 /// A natural person a listing of an organisation records beside it: its
 /// legal representative or a principal responsible person.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LinkedPerson {
@@ -542,7 +597,9 @@ pub struct LinkedPerson {
 }
 
 /// Which identifier scheme a subject has.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum SubjectKind {
     /// An enterprise (USCC).
     LegalPerson,
@@ -553,13 +610,13 @@ pub enum SubjectKind {
 }
 
 impl SubjectKind {
-    /// Its name in query strings and reports: `legal-person`,
-    /// `other-organisation` or `natural-person`.
+    /// Its name in query strings and reports, as in JSON: `legal_person`,
+    /// `other_organisation` or `natural_person`.
     pub fn name(self) -> &'static str {
         match self {
-            SubjectKind::LegalPerson => "legal-person",
-            SubjectKind::OtherOrganisation => "other-organisation",
-            SubjectKind::NaturalPerson => "natural-person",
+            SubjectKind::LegalPerson => "legal_person",
+            SubjectKind::OtherOrganisation => "other_organisation",
+            SubjectKind::NaturalPerson => "natural_person",
         }
     }
 
@@ -581,6 +638,7 @@ impl SubjectKind {
 }
 
 /// The listed company, organisation or person.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Subject {
@@ -664,6 +722,7 @@ fn linked_keys(linked: &[LinkedPerson]) -> impl Iterator<Item = SubjectKey> + '_
 }
 
 /// A listing as issued.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Listing {
@@ -694,6 +753,7 @@ pub struct Listing {
     /// Public or restricted.
     pub classification: Classification,
     /// Digests of the evidence documents.
+    #[cfg_attr(feature = "openapi", schema(schema_with = evidence_schema))]
     pub evidence: Vec<EvidenceDigest>,
     /// The operator accepted an identifier whose check character does not
     /// match (a known pilot code); recorded so that the audit sees it.
@@ -710,7 +770,9 @@ pub struct Listing {
 
 /// One corrected field of a listing. The subject's identifier, the list
 /// and the category cannot change: withdraw and list again instead.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum ListingChange {
     /// The subject's registered name.
     SubjectName(String),
@@ -735,6 +797,7 @@ pub enum ListingChange {
     /// Classification.
     Classification(Classification),
     /// The full new set of evidence digests.
+    #[cfg_attr(feature = "openapi", schema(value_type = EvidenceDigests))]
     Evidence(Vec<EvidenceDigest>),
     /// The full new set of named readers (notice format 3).
     Readers(Vec<AuthorityId>),
@@ -774,7 +837,9 @@ impl ListingChange {
 }
 
 /// How an objection was decided.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum RulingOutcome {
     /// The objection holds; the remedy says what happens to the listing.
     Upheld(Remedy),
@@ -783,7 +848,9 @@ pub enum RulingOutcome {
 }
 
 /// What an upheld objection does to its listing.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Remedy {
     /// The listing is withdrawn.
     Withdraw,
@@ -792,7 +859,9 @@ pub enum Remedy {
 }
 
 /// What an implementing authority did with a measure.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum FeedbackAction {
     /// The measure is applied.
     Applied,

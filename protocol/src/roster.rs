@@ -56,6 +56,7 @@ pub struct Category {
 }
 
 /// A category as written in TOML.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CategoryDocument {
@@ -69,6 +70,7 @@ pub struct CategoryDocument {
 }
 
 /// A joint measure of the catalog.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Measure {
@@ -125,6 +127,7 @@ pub struct Roster {
 }
 
 /// The catalog part of a roster document, also a file of its own.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CatalogDocument {
@@ -143,6 +146,7 @@ pub struct CatalogDocument {
 }
 
 /// A member as written in TOML (key in hex).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MemberDocument {

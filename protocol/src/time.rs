@@ -7,6 +7,8 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// Milliseconds since the unix epoch (UTC).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(value_type = u64))]
 #[derive(
     Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
 )]

@@ -97,7 +97,7 @@ fn every_error_is_the_json_envelope() {
     assert_eq!(body["error"]["code"], "bad_json", "{body}");
     // A field the format does not have is refused, named, not dropped.
     let mut listing = serde_json::to_value(credence_tests::cluster::listing(83)).expect("JSON");
-    listing["List"]["colour"] = "red".into();
+    listing["list"]["colour"] = "red".into();
     let (status, _, body) = raw(
         node,
         "POST /v1/notices HTTP/1.1",
@@ -106,7 +106,7 @@ fn every_error_is_the_json_envelope() {
     assert_eq!(status, 400, "{body}");
     let message = body["error"]["message"].as_str().unwrap_or_default();
     assert!(
-        message.contains("colour") && message.starts_with("List"),
+        message.contains("colour") && message.starts_with("list"),
         "{body}"
     );
     // The metrics count each by route template and status, and each

@@ -364,14 +364,14 @@ fn bad_http_input_gets_a_400_naming_the_field_and_no_token_a_401() {
         "POST",
         "/v1/notices",
         Some(&token),
-        Some("{\"List\": {\"subject\": 5}}"),
+        Some("{\"list\": {\"subject\": 5}}"),
     );
     assert_eq!(status, 400);
     assert!(
         answer["error"]["message"]
             .as_str()
             .unwrap()
-            .contains("List.subject"),
+            .contains("list.subject"),
         "{answer}"
     );
     let (status, answer) = market.request("POST", "/v1/notices", Some(&token), Some("not json"));

@@ -46,7 +46,7 @@ fn the_feed_shows_what_the_public_may_see_masked_and_paged() {
     for (listing, restore) in [(&companies[0], true), (&companies[1], false)] {
         let (status, answer) = market.post(
             "/v1/notices",
-            &serde_json::json!({"Withdraw": {
+            &serde_json::json!({"withdraw": {
                 "listing": listing,
                 "reason": "the decision was annulled on review",
                 "restore_reputation": restore,
@@ -106,7 +106,7 @@ fn the_feed_shows_what_the_public_may_see_masked_and_paged() {
     let linked = &entry(&represented)["linked"][0];
     assert_eq!(linked["id"], "440524********0014", "{linked}");
     assert_eq!(linked["name"], "L* S*", "{linked}");
-    assert_eq!(linked["role"], "legal-representative", "{linked}");
+    assert_eq!(linked["role"], "legal_representative", "{linked}");
     // No public body carries an unmasked identity number: every run of
     // 17 digits and a check character is one of the masked forms' ends.
     let (_, whole_page) = market.request("GET", "/v1/feed?limit=1000", None, None);
@@ -147,7 +147,7 @@ fn the_feed_shows_what_the_public_may_see_masked_and_paged() {
     assert_eq!(rows.len(), 1 + ids.len(), "{csv}");
     assert!(csv.contains("110105********002X"), "{csv}");
     assert!(
-        csv.contains("legal-representative 440524********0014 L* S*"),
+        csv.contains("legal_representative 440524********0014 L* S*"),
         "{csv}"
     );
     assert!(unmasked_identity(&csv).is_none(), "{csv}");

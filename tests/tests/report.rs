@@ -97,7 +97,7 @@ fn levels_linked_persons_and_the_subjects_report() {
                     ("operator", Classification::Auditors) => handle == "market",
                     _ => false,
                 };
-                let shown = seen(peer, &token, &subject, "legal-person").contains(id);
+                let shown = seen(peer, &token, &subject, "legal_person").contains(id);
                 assert_eq!(shown, expected, "{level:?} to a {role} on {handle}");
                 let (status, answer) = peer.request(
                     "GET",
@@ -130,18 +130,18 @@ fn levels_linked_persons_and_the_subjects_report() {
     let reader = add(market, "desk", "reader");
     let (status, answer) = market.request(
         "GET",
-        &format!("/v1/subjects/{PERSON}?kind=natural-person&{STATED}"),
+        &format!("/v1/subjects/{PERSON}?kind=natural_person&{STATED}"),
         Some(&reader),
         None,
     );
     assert_eq!(status, 200, "{answer}");
     assert_eq!(answer["listings"][0]["id"], linked.as_str(), "{answer}");
-    assert_eq!(answer["listings"][0]["linked_as"], "legal-representative");
+    assert_eq!(answer["listings"][0]["linked_as"], "legal_representative");
     assert_eq!(answer["enforceable"], 0, "{answer}");
     // A federation query for the person: every member's answer holds it,
     // marked as linked (a query is a read too, registered on both sides).
     let ask = serde_json::json!({
-        "subject_kind": "natural-person",
+        "subject_kind": "natural_person",
         "subject_id": PERSON,
         "purpose": "licence check",
         "legal_basis": "Administrative Licensing Law art. 31",
@@ -150,12 +150,12 @@ fn levels_linked_persons_and_the_subjects_report() {
     let (status, answer) = market.request("POST", "/v1/query", Some(&reader), Some(&ask));
     assert_eq!(status, 200, "{answer}");
     assert_eq!(answer["listings"][0]["id"], linked.as_str(), "{answer}");
-    assert_eq!(answer["listings"][0]["linked_as"], "legal-representative");
+    assert_eq!(answer["listings"][0]["linked_as"], "legal_representative");
 
     // The person's report: a reader may not ask; an auditor gets it,
     // signed, with the lookup above and its own request.
     let report = format!(
-        "/v1/subjects/{PERSON}/report?kind=natural-person&purpose=subject%20access%20request&legal_basis=Personal%20Information%20Protection%20Law%20art.%2045"
+        "/v1/subjects/{PERSON}/report?kind=natural_person&purpose=subject%20access%20request&legal_basis=Personal%20Information%20Protection%20Law%20art.%2045"
     );
     let (status, answer) = market.request("GET", &report, Some(&reader), None);
     assert_eq!(status, 403, "{answer}");
@@ -163,7 +163,7 @@ fn levels_linked_persons_and_the_subjects_report() {
     let (status, view) = market.request("GET", &report, Some(&auditor), None);
     assert_eq!(status, 200, "{view}");
     assert_eq!(view["listings"][0]["id"], linked.as_str(), "{view}");
-    assert_eq!(view["listings"][0]["linked_as"], "legal-representative");
+    assert_eq!(view["listings"][0]["linked_as"], "legal_representative");
     assert!(view["listings"][0]["history"].is_array(), "{view}");
     let reads = view["reads"].as_array().cloned().unwrap_or_default();
     let kinds: Vec<&str> = reads.iter().filter_map(|r| r["kind"].as_str()).collect();
@@ -211,7 +211,7 @@ fn levels_linked_persons_and_the_subjects_report() {
         "--subject",
         PERSON,
         "--subject-kind",
-        "natural-person",
+        "natural_person",
         "--purpose",
         "subject access request at the counter",
         "--legal-basis",

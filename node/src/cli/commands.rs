@@ -5,7 +5,7 @@ use super::federation::federation;
 use super::operator::Operator;
 use super::{
     ActionArg, Command, ListArg, ListCommand, ObjectionCommand, OutcomeArg, QueryArgs,
-    ReceiptCommand, ShowArgs, SubjectKindArg,
+    ReceiptCommand, ShowArgs,
 };
 use crate::api::QueryBody;
 use crate::daemon::QueryScope;
@@ -185,11 +185,7 @@ pub(super) fn run(command: Command, json: bool) -> Result<i32> {
 
 fn query(args: QueryArgs, json: bool) -> Result<()> {
     let client = Operator::running(&args.data.data)?;
-    let kind = match args.subject_kind {
-        SubjectKindArg::LegalPerson => "legal-person",
-        SubjectKindArg::OtherOrganisation => "other-organisation",
-        SubjectKindArg::NaturalPerson => "natural-person",
-    };
+    let kind = SubjectKind::from(args.subject_kind).name();
     let body = QueryBody {
         subject_kind: Some(kind.into()),
         subject_id: args.subject.clone(),

@@ -323,9 +323,9 @@ fn render_roster(view: &RosterView) -> String {
             p.members_signed,
             p.threshold,
             p.signed_by.join("; "),
-            match &p.ready {
-                Ok(()) => ": ready to submit".to_string(),
-                Err(why) => format!(": not ready: {why}"),
+            match &p.not_ready {
+                None => ": ready to submit".to_string(),
+                Some(why) => format!(": not ready: {why}"),
             }
         );
     }

@@ -379,10 +379,15 @@ enum FederationCommand {
     },
 }
 
+/// A subject kind on the command line: `legal-person`, ... (the API's
+/// snake_case names, `legal_person`, ..., are taken too).
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum SubjectKindArg {
+    #[value(alias = "legal_person")]
     LegalPerson,
+    #[value(alias = "other_organisation")]
     OtherOrganisation,
+    #[value(alias = "natural_person")]
     NaturalPerson,
 }
 
@@ -726,8 +731,8 @@ fn parse_linked(text: &str) -> Result<LinkedPerson, String> {
         ));
     };
     let role = match role {
-        "legal-representative" => LinkRole::LegalRepresentative,
-        "responsible-person" => LinkRole::ResponsiblePerson,
+        "legal-representative" | "legal_representative" => LinkRole::LegalRepresentative,
+        "responsible-person" | "responsible_person" => LinkRole::ResponsiblePerson,
         other => {
             return Err(format!(
                 "{other:?}: the role is legal-representative or responsible-person"

@@ -137,7 +137,7 @@ pub fn query_read(entry: &RegisterEntry) -> Result<ReadRecord, String> {
 }
 
 /// A register record as shown.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RegisterRecord {
     /// Its index in the register.
     pub index: u64,

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 pub const PROPOSAL_MAGIC: &[u8] = b"credence-roster\0";
 
 /// A member removed, with its cutoff.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RemoveDocument {
@@ -26,6 +27,7 @@ pub struct RemoveDocument {
 }
 
 /// A member's grants, roles or addresses changed.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateDocument {
@@ -53,6 +55,7 @@ pub struct UpdateDocument {
 }
 
 /// A member's key rotated (planned) or revoked (compromised).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RotateDocument {
@@ -68,6 +71,7 @@ pub struct RotateDocument {
 }
 
 /// A change to the roster, as an operator writes it.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ChangeDocument {
