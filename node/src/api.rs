@@ -362,8 +362,10 @@ pub fn identity_proof(credential_hash: &str, challenge: &str) -> String {
 #[into_params(parameter_in = Query)]
 struct IdentityParams {
     /// A fresh random challenge, hex.
+    #[param(pattern = "^[0-9a-fA-F]{64}$")]
     challenge: String,
     /// The account (the node's own when absent).
+    #[param(pattern = "^[a-z0-9][a-z0-9-]{0,63}$")]
     account: Option<String>,
 }
 
@@ -454,9 +456,67 @@ async fn ask<T>(
         .map_err(ApiError::from)
 }
 
+/// The body with every number written with a fraction or an exponent but
+/// of a whole value (`16.0`, `1.7e12`) written as that whole number: JSON
+/// Schema counts `16.0` as an integer, and so does the API. Other numbers,
+/// strings and everything else are left byte for byte.
+fn whole_numbers(body: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    let mut out: Option<Vec<u8>> = None;
+    let (mut i, mut copied, mut in_string, mut escaped) = (0, 0, false, false);
+    while i < body.len() {
+        let b = body[i];
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            i += 1;
+            continue;
+        }
+        if b == b'"' {
+            in_string = true;
+            i += 1;
+            continue;
+        }
+        if b == b'-' || b.is_ascii_digit() {
+            let end = body[i..]
+                .iter()
+                .position(|c| !matches!(c, b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E'))
+                .map_or(body.len(), |n| i + n);
+            let token = &body[i..end];
+            let whole = token
+                .iter()
+                .any(|c| matches!(c, b'.' | b'e' | b'E'))
+                .then(|| std::str::from_utf8(token).ok()?.parse::<f64>().ok())
+                .flatten()
+                .filter(|v| v.is_finite() && v.fract() == 0.0 && v.abs() < 9.2e18);
+            if let Some(value) = whole {
+                let out = out.get_or_insert_with(|| Vec::with_capacity(body.len()));
+                out.extend_from_slice(&body[copied..i]);
+                // Exact: a whole f64 below 2^63 converts without loss.
+                out.extend_from_slice((value as i64).to_string().as_bytes());
+                copied = end;
+            }
+            i = end;
+            continue;
+        }
+        i += 1;
+    }
+    match out {
+        None => std::borrow::Cow::Borrowed(body),
+        Some(mut out) => {
+            out.extend_from_slice(&body[copied..]);
+            std::borrow::Cow::Owned(out)
+        }
+    }
+}
+
 /// Parses a JSON body, naming the offending field on failure.
 pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    let mut deserializer = serde_json::Deserializer::from_slice(body);
+    let body = whole_numbers(body);
+    let mut deserializer = serde_json::Deserializer::from_slice(&body);
     let value: T = serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
@@ -631,7 +691,7 @@ fn idempotency(
 /// 409.
 #[utoipa::path(post, path = "/v1/notices", tag = "notices", security(("account" = [])),
     request_body(content = NoticeKind, description = "The notice to sign, by kind: `{\"list\": {...}}`, `{\"object\": {...}}`, ..."),
-    params(("Idempotency-Key" = Option<String>, Header, description = "1 to 255 visible ASCII characters: a retry with the same key and body gets the first answer")),
+    params(("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,255}$", description = "1 to 255 visible ASCII characters: a retry with the same key and body gets the first answer")),
     responses(
         (status = 201, description = "Signed, durable and published", body = IssueAnswer,
             headers(("Idempotent-Replayed" = String, description = "`true` when this is the first answer again"))),
@@ -670,14 +730,14 @@ struct SubjectParams {
     /// The identifier scheme (`legal_person` when absent)
     #[param(value_type = Option<SubjectKind>)]
     kind: Option<String>,
-    /// The time to evaluate at: `YYYY-MM-DD` (midnight UTC) or unix milliseconds; now when absent
-    #[param(value_type = Option<String>, example = "2026-12-01")]
+    /// The time to evaluate at: a date `YYYY-MM-DD` from 1970 (midnight UTC; unix milliseconds, more than 10 digits, are taken too); now when absent
+    #[param(value_type = Option<String>, format = Date, pattern = "^(19[7-9][0-9]|[2-9][0-9]{3})-", example = "2026-12-01")]
     at: Option<String>,
     /// Why the records are read (registered with the read)
-    #[param(value_type = String)]
+    #[param(value_type = String, min_length = 1, max_length = 512, pattern = "[^\\u0000-\\u0020\\u007F]")]
     purpose: Option<String>,
     /// The law the read rests on (registered with the read)
-    #[param(value_type = String)]
+    #[param(value_type = String, min_length = 1, max_length = 512, pattern = "[^\\u0000-\\u0020\\u007F]")]
     legal_basis: Option<String>,
 }
 
@@ -685,14 +745,14 @@ struct SubjectParams {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 struct ReadParams {
-    /// The time to evaluate at: `YYYY-MM-DD` (midnight UTC) or unix milliseconds; now when absent
-    #[param(value_type = Option<String>, example = "2026-12-01")]
+    /// The time to evaluate at: a date `YYYY-MM-DD` from 1970 (midnight UTC; unix milliseconds, more than 10 digits, are taken too); now when absent
+    #[param(value_type = Option<String>, format = Date, pattern = "^(19[7-9][0-9]|[2-9][0-9]{3})-", example = "2026-12-01")]
     at: Option<String>,
     /// Why the records are read (registered with the read)
-    #[param(value_type = String)]
+    #[param(value_type = String, min_length = 1, max_length = 512, pattern = "[^\\u0000-\\u0020\\u007F]")]
     purpose: Option<String>,
     /// The law the read rests on (registered with the read)
-    #[param(value_type = String)]
+    #[param(value_type = String, min_length = 1, max_length = 512, pattern = "[^\\u0000-\\u0020\\u007F]")]
     legal_basis: Option<String>,
 }
 
@@ -710,6 +770,20 @@ fn read_of(
         account: caller.account,
         stated,
     })
+}
+
+/// The index key of a subject identifier given to look up: 18 ASCII
+/// letters and digits (a USCC or a resident identity number; the check
+/// character is not needed to look up).
+fn subject_key(field: &str, kind: SubjectKind, id: &str) -> Result<SubjectKey, ApiError> {
+    SubjectKey::new(kind, id)
+        .filter(|_| id.bytes().all(|b| b.is_ascii_alphanumeric()))
+        .ok_or_else(|| {
+            ApiError::bad(
+                "bad_field",
+                format!("{field}: {id:?} is not an identifier of 18 letters and digits"),
+            )
+        })
 }
 
 /// A subject kind as named in JSON (`legal_person`, ...); the hyphenated
@@ -736,10 +810,10 @@ struct ReportParams {
     #[param(value_type = Option<SubjectKind>)]
     kind: Option<String>,
     /// Why the records are read (registered with the read)
-    #[param(value_type = String)]
+    #[param(value_type = String, min_length = 1, max_length = 512, pattern = "[^\\u0000-\\u0020\\u007F]")]
     purpose: Option<String>,
     /// The law the read rests on (registered with the read)
-    #[param(value_type = String)]
+    #[param(value_type = String, min_length = 1, max_length = 512, pattern = "[^\\u0000-\\u0020\\u007F]")]
     legal_basis: Option<String>,
     /// `json` (default) or `html`, a printable page
     #[param(value_type = Option<ReportFormat>)]
@@ -758,7 +832,7 @@ enum ReportFormat {
 /// `GET /v1/subjects/{id}/report`: the subject's report, signed by this
 /// node, as JSON or (`format=html`) a printable page; registered.
 #[utoipa::path(get, path = "/v1/subjects/{id}/report", tag = "audit", security(("account" = [])),
-    params(("id" = String, Path, description = "The subject's identifier (18 characters)"), ReportParams),
+    params(("id" = String, Path, pattern = "^[0-9A-Za-z]{18}$", description = "The subject's identifier (18 letters and digits)"), ReportParams),
     responses((status = 200, description = "The subject's report, signed by this node (registered)", content(
         (ReportView = "application/json"),
         (String = "text/html"))), openapi::GuardedErrors))]
@@ -779,12 +853,7 @@ async fn report(
             ));
         }
     };
-    if SubjectKey::new(kind, &id).is_none() {
-        return Err(ApiError::bad(
-            "bad_field",
-            format!("id: {id:?} is not an 18-character identifier"),
-        ));
-    }
+    subject_key("id", kind, &id)?;
     let read = read_of(caller, params.purpose, params.legal_basis)?;
     let view = ask(&state, |tx| Command::Report(kind, id, read, tx)).await?;
     if html {
@@ -795,7 +864,7 @@ async fn report(
 }
 
 #[utoipa::path(get, path = "/v1/subjects/{id}", tag = "reads", security(("account" = [])),
-    params(("id" = String, Path, description = "The subject's identifier: a USCC or a resident identity number (18 characters)"), SubjectParams),
+    params(("id" = String, Path, pattern = "^[0-9A-Za-z]{18}$", description = "The subject's identifier: a USCC or a resident identity number (18 letters and digits)"), SubjectParams),
     responses((status = 200, description = "The listings that name the subject, as this account may see them (registered)", body = SubjectView), openapi::GuardedErrors))]
 async fn subject(
     State(state): State<AppState>,
@@ -804,12 +873,7 @@ async fn subject(
     Params(params): Params<SubjectParams>,
 ) -> Result<Json<SubjectView>, ApiError> {
     let kind = parse_kind(params.kind.as_deref())?;
-    let Some(key) = SubjectKey::new(kind, &id) else {
-        return Err(ApiError::bad(
-            "bad_field",
-            format!("id: {id:?} is not an 18-character identifier"),
-        ));
-    };
+    let key = subject_key("id", kind, &id)?;
     let at = parse_at(params.at.as_deref())?;
     let read = read_of(caller, params.purpose, params.legal_basis)?;
     let subject = id.clone();
@@ -826,8 +890,8 @@ async fn subject(
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 struct AtParams {
-    /// The time to evaluate at: `YYYY-MM-DD` (midnight UTC) or unix milliseconds; now when absent
-    #[param(value_type = Option<String>, example = "2026-12-01")]
+    /// The time to evaluate at: a date `YYYY-MM-DD` from 1970 (midnight UTC; unix milliseconds, more than 10 digits, are taken too); now when absent
+    #[param(value_type = Option<String>, format = Date, pattern = "^(19[7-9][0-9]|[2-9][0-9]{3})-", example = "2026-12-01")]
     at: Option<String>,
 }
 
@@ -858,6 +922,9 @@ async fn tasks(
     Ok(Json(TasksView::new(&state.federation, &tasks)))
 }
 
+/// The last page a query may ask for (64 listings a page).
+pub const QUERY_PAGE_MAX: u32 = 65_535;
+
 /// The body of `POST /v1/query`.
 #[derive(Clone, Debug, Deserialize, serde::Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -866,21 +933,34 @@ pub struct QueryBody {
     #[serde(default)]
     #[schema(value_type = Option<SubjectKind>)]
     pub subject_kind: Option<String>,
-    /// The identifier.
+    /// The identifier: 18 letters and digits.
+    #[schema(pattern = "^[0-9A-Za-z]{18}$")]
     pub subject_id: String,
-    /// Why.
+    /// Why (1 to 512 characters, not only spaces).
+    #[schema(
+        min_length = 1,
+        max_length = 512,
+        pattern = "[^\\u0000-\\u0020\\u007F]"
+    )]
     pub purpose: String,
-    /// Under what law.
+    /// Under what law (1 to 512 characters, not only spaces).
+    #[schema(
+        min_length = 1,
+        max_length = 512,
+        pattern = "[^\\u0000-\\u0020\\u007F]"
+    )]
     pub legal_basis: String,
     /// `local` or `federation` (default).
     #[serde(default)]
     pub scope: Option<QueryScope>,
-    /// How long to wait for peers (ms, default 5000, at most 30000).
+    /// How long to wait for peers (ms, 1 to 30000, default 5000).
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 30000)]
     pub deadline_ms: Option<u64>,
-    /// Which page of the subject's listings (from 0, 64 a page, newest
-    /// first; the answer's `more` says another page exists).
+    /// Which page of the subject's listings (from 0 to 65535, 64 a page,
+    /// newest first; the answer's `more` says another page exists).
     #[serde(default)]
+    #[schema(maximum = 65535)]
     pub page: Option<u32>,
 }
 
@@ -892,17 +972,32 @@ async fn query(
     body: Bytes,
 ) -> Result<Json<QueryView>, ApiError> {
     let body: QueryBody = parse_json(&body)?;
+    let subject_kind = parse_kind(body.subject_kind.as_deref())?;
+    subject_key("subject_id", subject_kind, &body.subject_id)?;
+    let deadline_ms = body.deadline_ms.unwrap_or(QUERY_DEADLINE_DEFAULT_MS);
+    if !(1..=QUERY_DEADLINE_MAX_MS).contains(&deadline_ms) {
+        return Err(ApiError::bad(
+            "bad_field",
+            format!("deadline_ms: {deadline_ms} is not from 1 to {QUERY_DEADLINE_MAX_MS}"),
+        ));
+    }
+    let page = body.page.unwrap_or(0);
+    if page > QUERY_PAGE_MAX {
+        return Err(ApiError::bad(
+            "bad_field",
+            format!("page: {page} is past the last page a query may ask for, {QUERY_PAGE_MAX}"),
+        ));
+    }
+    Stated::new(Some(body.purpose.clone()), Some(body.legal_basis.clone()))
+        .map_err(|message| ApiError::bad("bad_field", message))?;
     let ask_ = QueryAsk {
-        subject_kind: parse_kind(body.subject_kind.as_deref())?,
+        subject_kind,
         subject_id: body.subject_id,
         purpose: body.purpose,
         legal_basis: body.legal_basis,
         scope: body.scope.unwrap_or(QueryScope::Federation),
-        deadline_ms: body
-            .deadline_ms
-            .unwrap_or(QUERY_DEADLINE_DEFAULT_MS)
-            .min(QUERY_DEADLINE_MAX_MS),
-        page: body.page.unwrap_or(0),
+        deadline_ms,
+        page,
         clearance: caller.role.clearance(),
         account: Some(caller.account),
     };
@@ -961,8 +1056,8 @@ async fn register(
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 struct FeedParams {
-    /// How many entries (50 when absent)
-    #[param(value_type = Option<u64>, minimum = 1, maximum = 500)]
+    /// How many entries (100 when absent)
+    #[param(value_type = Option<u64>, minimum = 1, maximum = 1000)]
     limit: Option<String>,
     /// The previous page's `next`
     #[param(value_type = Option<String>, pattern = "^[0-9a-fA-F]{80}$")]
@@ -1049,10 +1144,10 @@ async fn extract(
 #[into_params(parameter_in = Query)]
 struct ExportParams {
     /// Why the records are read (registered with the read)
-    #[param(value_type = String)]
+    #[param(value_type = String, min_length = 1, max_length = 512, pattern = "[^\\u0000-\\u0020\\u007F]")]
     purpose: Option<String>,
     /// The law the read rests on (registered with the read)
-    #[param(value_type = String)]
+    #[param(value_type = String, min_length = 1, max_length = 512, pattern = "[^\\u0000-\\u0020\\u007F]")]
     legal_basis: Option<String>,
 }
 
@@ -1109,12 +1204,19 @@ fn parse_limit(text: Option<&str>, default: usize, max: usize) -> Result<usize, 
     }
 }
 
-/// A required or optional whole-number query parameter.
+/// A required or optional whole-number query parameter, from 0 to
+/// 2^63 - 1 (the document's 64-bit integers).
 fn parse_count(field: &str, text: Option<&str>) -> Result<Option<u64>, ApiError> {
     text.map(|t| {
-        t.parse::<u64>().map_err(|_| {
-            ApiError::bad("bad_field", format!("{field}: {t:?} is not a whole number"))
-        })
+        t.parse::<u64>()
+            .ok()
+            .filter(|n| i64::try_from(*n).is_ok())
+            .ok_or_else(|| {
+                ApiError::bad(
+                    "bad_field",
+                    format!("{field}: {t:?} is not a whole number from 0 to 2^63 - 1"),
+                )
+            })
     })
     .transpose()
 }

@@ -174,7 +174,7 @@ impl Modify for Credential {
         metrics,
         openapi_json,
     ),
-    components(schemas(ErrorBody, ErrorDetail)),
+    components(schemas(ErrorBody, ErrorDetail, ExtractFormat, ReportFormat)),
     modifiers(&Credential),
     tags(
         (name = "notices", description = "Issuing signed notices"),
@@ -188,11 +188,32 @@ impl Modify for Credential {
 )]
 pub(super) struct ApiDoc;
 
+/// Every object that lists its properties takes no others: the API's
+/// bodies refuse unknown fields (and an enum's object holds its one
+/// variant's name), and its answers carry only what their types list.
+fn closed(schema: &mut serde_json::Value) {
+    match schema {
+        serde_json::Value::Object(map) => {
+            if map.contains_key("properties") && !map.contains_key("additionalProperties") {
+                map.insert("additionalProperties".into(), false.into());
+            }
+            map.values_mut().for_each(closed);
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(closed),
+        _ => {}
+    }
+}
+
 /// The document as JSON, built once.
 pub fn document() -> Result<&'static str, String> {
     static DOCUMENT: std::sync::OnceLock<Result<String, String>> = std::sync::OnceLock::new();
     DOCUMENT
-        .get_or_init(|| ApiDoc::openapi().to_json().map_err(|e| e.to_string()))
+        .get_or_init(|| {
+            let mut document =
+                serde_json::to_value(ApiDoc::openapi()).map_err(|e| e.to_string())?;
+            closed(&mut document["components"]["schemas"]);
+            serde_json::to_string(&document).map_err(|e| e.to_string())
+        })
         .as_deref()
         .map_err(Clone::clone)
 }
@@ -267,6 +288,89 @@ mod tests {
             .map(|p| p.as_object().map_or(0, |o| o.len()))
             .sum();
         assert_eq!(documented, routes.len());
+    }
+
+    #[test]
+    fn whole_numbers_written_as_floats_read_as_integers() {
+        let whole = |text: &str| {
+            String::from_utf8(super::super::whole_numbers(text.as_bytes()).into_owned())
+                .expect("UTF-8")
+        };
+        assert_eq!(
+            whole(r#"{"a": 16.0, "b": [1.7e3, -2.0, 2.5, 7], "c": "16.0 \" 3.0"}"#),
+            r#"{"a": 16, "b": [1700, -2, 2.5, 7], "c": "16.0 \" 3.0"}"#
+        );
+        assert_eq!(whole("1e400"), "1e400");
+        let parsed: Vec<u8> = super::super::parse_json(b"[16.0, 255]").expect("parsed");
+        assert_eq!(parsed, vec![16, 255]);
+        assert!(super::super::parse_json::<Vec<u8>>(b"[16.5]").is_err());
+    }
+
+    /// The limits the document states are the ones the API applies.
+    #[test]
+    fn the_documents_limits_are_the_apis() {
+        let document: serde_json::Value =
+            serde_json::from_str(document().expect("built")).expect("JSON");
+        let parameter = |path: &str, name: &str| -> serde_json::Value {
+            document["paths"][path]["get"]["parameters"]
+                .as_array()
+                .and_then(|ps| ps.iter().find(|p| p["name"] == name))
+                .map(|p| p["schema"].clone())
+                .unwrap_or_default()
+        };
+        let max = |schema: &serde_json::Value, key: &str| schema[key].as_u64();
+        let limits = [
+            (
+                parameter("/v1/feed", "limit"),
+                "maximum",
+                crate::daemon::FEED_LISTINGS_MAX as u64,
+            ),
+            (
+                parameter("/v1/register", "limit"),
+                "maximum",
+                crate::daemon::REGISTER_RECORDS_MAX as u64,
+            ),
+            (
+                parameter("/v1/logs/{author}/entries", "count"),
+                "maximum",
+                credence_protocol::checkpoint::proofs::ENTRIES_MAX,
+            ),
+            (
+                document["components"]["schemas"]["QueryBody"]["properties"]["page"].clone(),
+                "maximum",
+                u64::from(super::QUERY_PAGE_MAX),
+            ),
+            (
+                document["components"]["schemas"]["QueryBody"]["properties"]["deadline_ms"].clone(),
+                "maximum",
+                QUERY_DEADLINE_MAX_MS,
+            ),
+            (
+                parameter("/v1/listings/{id}", "purpose"),
+                "maxLength",
+                crate::daemon::STATED_CHARS_MAX as u64,
+            ),
+            (
+                document["components"]["schemas"]["QueryBody"]["properties"]["legal_basis"].clone(),
+                "maxLength",
+                crate::daemon::STATED_CHARS_MAX as u64,
+            ),
+        ];
+        for (schema, key, limit) in limits {
+            assert_eq!(max(&schema, key), Some(limit), "{schema}");
+        }
+        assert_eq!(
+            parameter("/v1/identity", "account")["pattern"],
+            format!(
+                "^[a-z0-9][a-z0-9-]{{0,{}}}$",
+                crate::accounts::ACCOUNT_NAME_MAX - 1
+            )
+        );
+        // Bodies refuse unknown fields, and the document says so.
+        assert_eq!(
+            document["components"]["schemas"]["Listing"]["additionalProperties"],
+            false
+        );
     }
 
     #[test]

@@ -18,7 +18,7 @@ pub use reads::{
     FEED_LISTINGS_DEFAULT, FEED_LISTINGS_MAX, FeedCache, PUBLIC_READS_MAX,
     PUBLIC_READS_WAITING_MAX, feed,
 };
-pub use register::{REGISTER_RECORDS_MAX, RegisterRecord, Stated};
+pub use register::{REGISTER_RECORDS_MAX, RegisterRecord, STATED_CHARS_MAX, Stated};
 
 use crate::config::RunConfig;
 use crate::net::{self, Behaviour, BehaviourEvent};

@@ -17,6 +17,17 @@ pub const REGISTER_RECORDS_MAX: usize = 1000;
 /// Key derivation context of a read's digest.
 const DIGEST_CONTEXT: &str = "credence/v1/read-digest";
 
+/// Longest stated purpose or legal basis, in characters (so at most
+/// [`TEXT_BYTES_MAX`] bytes in UTF-8).
+pub const STATED_CHARS_MAX: usize = TEXT_BYTES_MAX / 4;
+
+/// A stated purpose or legal basis says something: one character at least
+/// that is neither a space nor an ASCII control character (the OpenAPI
+/// document states the same as a pattern).
+fn says_something(text: &str) -> bool {
+    text.chars().any(|c| c > ' ' && c != '\u{7f}')
+}
+
 /// Why a read is made: both are required, and registered.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Stated {
@@ -31,8 +42,12 @@ impl Stated {
     pub fn new(purpose: Option<String>, legal_basis: Option<String>) -> Result<Stated, String> {
         let check = |field: &str, value: Option<String>| -> Result<String, String> {
             match value {
-                Some(text) if !text.trim().is_empty() && text.len() <= TEXT_BYTES_MAX => Ok(text),
-                Some(_) => Err(format!("{field}: 1 to {TEXT_BYTES_MAX} bytes")),
+                Some(text) if says_something(&text) && text.chars().count() <= STATED_CHARS_MAX => {
+                    Ok(text)
+                }
+                Some(_) => Err(format!(
+                    "{field}: 1 to {STATED_CHARS_MAX} characters, not only spaces"
+                )),
                 None => Err(format!(
                     "{field}: required; every read of a subject's records states its purpose and legal basis, and is registered"
                 )),

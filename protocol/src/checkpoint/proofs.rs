@@ -147,10 +147,16 @@ pub fn inclusion<S: Store>(
 ) -> Result<Inclusion, ProofError<S::Error>> {
     let size = match size {
         Some(size) => size,
-        None => store
-            .head(author)
-            .map_err(ProofError::Store)?
-            .map_or(0, |h| h.seq),
+        None => {
+            let held = store
+                .head(author)
+                .map_err(ProofError::Store)?
+                .map_or(0, |h| h.seq);
+            if seq > held {
+                return Err(ProofError::NotHeld { held, asked: seq });
+            }
+            held
+        }
     };
     if seq == 0 || seq > size {
         return Err(ProofError::Bad(format!(
