@@ -673,15 +673,21 @@ fn idempotency(
                 ),
             )
         })?;
+    Ok(Some(crate::daemon::IssueKey {
+        account: caller.account.clone(),
+        key: key.to_string(),
+        request: request_hash(route, body),
+    }))
+}
+
+/// What an idempotency key is bound to: BLAKE3 of the route, a zero byte
+/// and the body.
+pub fn request_hash(route: &str, body: &[u8]) -> [u8; 32] {
     let mut hasher = blake3::Hasher::new();
     hasher.update(route.as_bytes());
     hasher.update(&[0]);
     hasher.update(body);
-    Ok(Some(crate::daemon::IssueKey {
-        account: caller.account.clone(),
-        key: key.to_string(),
-        request: *hasher.finalize().as_bytes(),
-    }))
+    *hasher.finalize().as_bytes()
 }
 
 /// `POST /v1/notices`: sign a notice. With an `Idempotency-Key`, a retry

@@ -183,6 +183,32 @@ impl Client {
         self.json(body)
     }
 
+    /// `POST path` with JSON `body` (already encoded) and an
+    /// `Idempotency-Key`, decoded as the route's answer type: a retry with
+    /// the same key and body gets the first answer, and `true` with it.
+    pub fn post_once<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &[u8],
+        key: &str,
+    ) -> Result<(T, bool), ClientError> {
+        let result = self
+            .agent
+            .post(format!("{}{path}", self.base))
+            .header("Authorization", format!("Bearer {}", self.token))
+            .header("Content-Type", "application/json")
+            .header("Idempotency-Key", key)
+            .send(body);
+        let replayed = result.as_ref().is_ok_and(|response| {
+            response
+                .headers()
+                .get("idempotent-replayed")
+                .is_some_and(|v| v == "true")
+        });
+        let body = self.finish(result)?;
+        Ok((self.json(body)?, replayed))
+    }
+
     /// `POST path` with a JSON body, decoded as the route's answer type.
     pub fn post<B: Serialize, T: DeserializeOwned>(
         &self,

@@ -138,6 +138,11 @@ pub enum NodeError {
     /// A notice could not be issued.
     #[error(transparent)]
     Issue(#[from] IssueError<StoreError>),
+    /// An idempotency key came back with another request.
+    #[error(
+        "idempotency key {0:?} was used with another request: a key stands for one request (use a new key for a new request)"
+    )]
+    IdempotencyConflict(String),
     /// The engine refused the request.
     #[error(transparent)]
     Refused(#[from] Refusal),
@@ -188,6 +193,30 @@ pub fn now() -> Timestamp {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
     Timestamp(u64::try_from(since_epoch.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// The idempotency key a request to issue came with: the account's key
+/// and a hash of the request (route and body).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IssueKey {
+    /// The account that asked.
+    pub account: String,
+    /// Its key (1 to 255 visible ASCII characters).
+    pub key: String,
+    /// BLAKE3 of the route and the body.
+    pub request: [u8; 32],
+}
+
+/// What a request to issue gave.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IssueOutcome {
+    /// The notice.
+    pub id: NoticeId,
+    /// Its seq in this authority's log.
+    pub seq: u64,
+    /// An earlier request with the same idempotency key signed it; this
+    /// one signed nothing.
+    pub replayed: bool,
 }
 
 /// A fresh authority key from the operating system's RNG.
@@ -648,6 +677,95 @@ impl Node {
                 "the engine gave no answer".into(),
             ))),
         }
+    }
+
+    /// What an idempotency key already stands for: another request's key
+    /// ([`NodeError::IdempotencyConflict`]), the notice it signed, or, when
+    /// its first answer was lost, the durable notice its first attempt
+    /// signed; `None` to issue (the key is then remembered as seen, durable
+    /// with the notice).
+    pub fn replay(
+        &self,
+        kind: &NoticeKind,
+        key: &IssueKey,
+        t: Timestamp,
+    ) -> Result<Option<IssueOutcome>, NodeError> {
+        let store = self.replica().store();
+        let Some(record) = store.idempotency(&key.account, &key.key, t)? else {
+            let seen = crate::store::Idempotency {
+                request: key.request,
+                at: t,
+                issued: None,
+            };
+            store.put_idempotency(&key.account, &key.key, &seen)?;
+            return Ok(None);
+        };
+        if record.request != key.request {
+            return Err(NodeError::IdempotencyConflict(key.key.clone()));
+        }
+        let issued = match record.issued {
+            Some(issued) => Some(issued),
+            None => self
+                .replica()
+                .own_notice_like(&self.author(), record.at, kind)?,
+        };
+        let Some((id, seq)) = issued else {
+            return Ok(None);
+        };
+        if record.issued.is_none() {
+            self.remember_issued(key, id, seq, t)?;
+        }
+        Ok(Some(IssueOutcome {
+            id,
+            seq,
+            replayed: true,
+        }))
+    }
+
+    /// Records the notice an idempotency key signed (durable with the next
+    /// flush; until then a retry finds the notice in the own log).
+    pub fn remember_issued(
+        &self,
+        key: &IssueKey,
+        id: NoticeId,
+        seq: u64,
+        t: Timestamp,
+    ) -> Result<(), NodeError> {
+        let store = self.replica().store();
+        let at = store
+            .idempotency(&key.account, &key.key, t)?
+            .map_or(t, |r| r.at);
+        store.put_idempotency(
+            &key.account,
+            &key.key,
+            &crate::store::Idempotency {
+                request: key.request,
+                at,
+                issued: Some((id, seq)),
+            },
+        )?;
+        Ok(())
+    }
+
+    /// Signs a notice at most once for `key`, as the running node does for
+    /// an API request with an idempotency key: a retry gets the first
+    /// notice, even when the first attempt stopped before it was told.
+    pub fn issue_once(
+        &mut self,
+        kind: NoticeKind,
+        key: &IssueKey,
+        now: Timestamp,
+    ) -> Result<IssueOutcome, NodeError> {
+        if let Some(outcome) = self.replay(&kind, key, now)? {
+            return Ok(outcome);
+        }
+        let issued = self.issue(kind, now)?;
+        self.remember_issued(key, issued.id, issued.seq, now)?;
+        Ok(IssueOutcome {
+            id: issued.id,
+            seq: issued.seq,
+            replayed: false,
+        })
     }
 
     /// Ingests every envelope of a bundle from another node of the same

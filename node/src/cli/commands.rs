@@ -115,6 +115,20 @@ pub(super) fn run(command: Command, json: bool) -> Result<i32> {
                 out.display()
             );
         }
+        Command::ImportCsv {
+            data,
+            file,
+            dry_run,
+            skip_bad,
+        } => {
+            return super::import::run(super::import::ImportArgs {
+                data: &data.data,
+                file: &file,
+                dry_run,
+                skip_bad,
+                json,
+            });
+        }
         Command::Import { data, bundle } => {
             let mut node = Node::open(&data.data)?;
             let bundle = read_bundle(&bundle)?;
@@ -238,34 +252,11 @@ fn list(command: ListCommand, json: bool) -> Result<()> {
         ListCommand::Add(args) => {
             let effective_at = args.effective.unwrap_or_else(node::now);
             let federation = node::read_roster(&args.data.data.join(node::ROSTER_FILE))?;
-            let category = args.category.as_str();
             let severity = args.severity.into();
-            let (publish_ms, share_ms, repair_ms) = federation.default_periods(category, severity);
             let list = match args.list {
                 ListArg::Red => ListKind::Red,
                 ListArg::Black => ListKind::Black,
             };
-            // The measures the catalog makes mandatory for this category
-            // and severity are triggered whether named or not.
-            let mut measures = args.measures.clone();
-            let added: Vec<String> = federation
-                .rule(category, severity)
-                .map(|rule| rule.mandatory.clone())
-                .unwrap_or_default()
-                .into_iter()
-                .filter(|code| {
-                    federation.measure(code).is_some_and(|m| m.list == list)
-                        && !measures.contains(code)
-                })
-                .collect();
-            measures.extend(added.iter().cloned());
-            if !added.is_empty() && !json {
-                println!(
-                    "mandatory for {category} at severity {}: {} added",
-                    validate::severity_name(severity),
-                    added.join(", ")
-                );
-            }
             let listing = Listing {
                 subject: Subject {
                     kind: args.subject_kind.into(),
@@ -278,13 +269,12 @@ fn list(command: ListCommand, json: bool) -> Result<()> {
                 reason: args.reason.clone(),
                 legal_basis: args.legal_basis.clone(),
                 document_number: args.document.clone(),
-                measures,
+                measures: args.measures.clone(),
                 effective_at,
-                publish_until: args
-                    .publish_until
-                    .unwrap_or(effective_at.plus_ms(publish_ms)),
-                share_until: args.share_until.unwrap_or(effective_at.plus_ms(share_ms)),
-                repair_from: args.repair_from.unwrap_or(effective_at.plus_ms(repair_ms)),
+                // Completed below from the catalog.
+                publish_until: effective_at,
+                share_until: effective_at,
+                repair_from: effective_at,
                 classification: if args.restricted {
                     Classification::Restricted
                 } else {
@@ -295,6 +285,25 @@ fn list(command: ListCommand, json: bool) -> Result<()> {
                 readers: super::resolve_readers(&federation, &args.readers)?,
                 linked: args.linked.clone(),
             };
+            // The measures the catalog makes mandatory for this category
+            // and severity are triggered whether named or not.
+            let (listing, added) = super::complete_listing(
+                &federation,
+                listing,
+                super::Windows {
+                    publish_until: args.publish_until,
+                    share_until: args.share_until,
+                    repair_from: args.repair_from,
+                },
+            );
+            if !added.is_empty() && !json {
+                println!(
+                    "mandatory for {} at severity {}: {} added",
+                    listing.category,
+                    validate::severity_name(severity),
+                    added.join(", ")
+                );
+            }
             issue(&args.data.data, NoticeKind::List(listing), "listing", json)?;
         }
         ListCommand::Amend(args) => {

@@ -169,29 +169,7 @@ pub enum Command {
     Proof(ProofAsk, Reply<ProofAnswer>),
 }
 
-/// The idempotency key a request to issue came with: the account's key
-/// and a hash of the request (route and body).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct IssueKey {
-    /// The account that asked.
-    pub account: String,
-    /// Its key (1 to 255 visible ASCII characters).
-    pub key: String,
-    /// BLAKE3 of the route and the body.
-    pub request: [u8; 32],
-}
-
-/// What a request to issue gave.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct IssueOutcome {
-    /// The notice.
-    pub id: NoticeId,
-    /// Its seq in this authority's log.
-    pub seq: u64,
-    /// An earlier request with the same idempotency key signed it; this
-    /// one signed nothing.
-    pub replayed: bool,
-}
+pub use crate::node::{IssueKey, IssueOutcome};
 
 /// Who reads a subject's records, and why: registered with the read.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -1141,73 +1119,24 @@ impl Daemon {
         .map_err(DaemonError::Internal)
     }
 
-    /// What an idempotency key already stands for: another request's key
-    /// (409), the notice it signed, or, when its first answer was lost,
-    /// the durable notice its first attempt signed; `None` to issue (the
-    /// key is then remembered as seen).
+    /// What an idempotency key already stands for ([`Node::replay`]).
     fn replay(
         &self,
         kind: &NoticeKind,
         key: &IssueKey,
         t: Timestamp,
     ) -> Result<Option<IssueOutcome>, DaemonError> {
-        let store = self.node.replica().store();
-        let Some(record) = store
-            .idempotency(&key.account, &key.key, t)
-            .map_err(DaemonError::internal)?
-        else {
-            let seen = crate::store::Idempotency {
-                request: key.request,
-                at: t,
-                issued: None,
-            };
-            store
-                .put_idempotency(&key.account, &key.key, &seen)
-                .map_err(DaemonError::internal)?;
-            return Ok(None);
-        };
-        if record.request != key.request {
-            return Err(DaemonError::IdempotencyConflict(key.key.clone()));
-        }
-        let issued = match record.issued {
-            Some(issued) => Some(issued),
-            None => self
-                .node
-                .replica()
-                .own_notice_like(&self.node.author(), record.at, kind)
-                .map_err(DaemonError::internal)?,
-        };
-        Ok(issued.map(|(id, seq)| {
-            if record.issued.is_none() {
-                self.remember_issued(key, id, seq);
-            }
-            IssueOutcome {
-                id,
-                seq,
-                replayed: true,
-            }
-        }))
+        self.node.replay(kind, key, t).map_err(|e| match e {
+            NodeError::IdempotencyConflict(key) => DaemonError::IdempotencyConflict(key),
+            other => DaemonError::internal(other),
+        })
     }
 
-    /// Records the notice an idempotency key signed (durable with the next
-    /// flush; until then a retry finds the notice in the own log).
+    /// Records the notice an idempotency key signed
+    /// ([`Node::remember_issued`]); a failure is logged: the notice is
+    /// durable, and a retry finds it in the own log.
     fn remember_issued(&self, key: &IssueKey, id: NoticeId, seq: u64) {
-        let store = self.node.replica().store();
-        let result = store
-            .idempotency(&key.account, &key.key, now())
-            .and_then(|record| {
-                let at = record.map_or(now(), |r| r.at);
-                store.put_idempotency(
-                    &key.account,
-                    &key.key,
-                    &crate::store::Idempotency {
-                        request: key.request,
-                        at,
-                        issued: Some((id, seq)),
-                    },
-                )
-            });
-        if let Err(e) = result {
+        if let Err(e) = self.node.remember_issued(key, id, seq, now()) {
             tracing::error!("cannot record idempotency key {:?}: {e}", key.key);
         }
     }
