@@ -16,6 +16,8 @@
 //! | GET | `/v1/subjects/{id}?kind=&at=&purpose=&legal_basis=` | read | a subject's listings (the read is registered; purpose and legal basis required) |
 //! | GET | `/v1/listings/{id}?at=&purpose=&legal_basis=` | read | one listing with its history (registered likewise) |
 //! | GET | `/v1/tasks?at=` | read | this authority's apply/lift tasks |
+//! | GET | `/v1/changes?after=&limit=&wait=` | read | the change feed: each listing's state changes (by a notice, or by time: publication or sharing ends, repair becomes possible, a response falls overdue) and this authority's task changes, after a cursor; waits up to `wait` s for the next |
+//! | GET | `/v1/changes/stream?after=` | read | the same as server-sent events (`id:` the cursor; `Last-Event-ID` resumes) |
 //! | POST | `/v1/query` | read | local or federation-wide query |
 //! | GET | `/v1/status` | read | peers, heads and lag per author, pending, forks |
 //! | GET | `/v1/peers` | read | connected members |
@@ -54,9 +56,9 @@ use crate::daemon::{
 };
 use crate::daemon::{FEED_LISTINGS_DEFAULT, FEED_LISTINGS_MAX, REGISTER_RECORDS_MAX, Read, Stated};
 use crate::views::{
-    ConsistencyView, EntriesView, ErrorBody, ErrorDetail, FeedView, GovernanceView, IdentityAnswer,
-    InclusionView, IssueAnswer, ListingView, PeersView, QueryView, RegisterView, ReportView,
-    RosterView, Status, SubjectView, TasksView, VersionsView,
+    ChangeView, ChangesView, ConsistencyView, EntriesView, ErrorBody, ErrorDetail, FeedView,
+    GovernanceView, IdentityAnswer, InclusionView, IssueAnswer, ListingView, PeersView, QueryView,
+    RegisterView, ReportView, RosterView, Status, SubjectView, TasksView, VersionsView,
 };
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
@@ -150,6 +152,8 @@ where
 #[derive(Clone)]
 struct AppState {
     commands: mpsc::Sender<Command>,
+    /// The newest durable change of the change feed.
+    changes: tokio::sync::watch::Receiver<u64>,
     federation: Arc<Federation>,
     accounts: Arc<AccountBook>,
     http: crate::http_metrics::HttpMetrics,
@@ -168,11 +172,13 @@ pub struct Caller {
 /// The router of a node's API.
 pub fn router(
     commands: mpsc::Sender<Command>,
+    durable_changes: tokio::sync::watch::Receiver<u64>,
     federation: Federation,
     accounts: Arc<AccountBook>,
 ) -> Router {
     let state = AppState {
         commands,
+        changes: durable_changes,
         federation: Arc::new(federation),
         accounts,
         http: crate::http_metrics::HttpMetrics::default(),
@@ -185,6 +191,8 @@ pub fn router(
         .route("/v1/subjects/{id}", get(subject))
         .route("/v1/listings/{id}", get(listing))
         .route("/v1/tasks", get(tasks))
+        .route("/v1/changes", get(changes))
+        .route("/v1/changes/stream", get(changes_stream))
         .route("/v1/query", post(query))
         .route("/v1/status", get(status))
         .route("/v1/peers", get(peers))
@@ -1348,4 +1356,180 @@ async fn openapi_json() -> Result<Response, ApiError> {
         message,
     })?;
     Ok(([(header::CONTENT_TYPE, "application/json")], document).into_response())
+}
+
+/// Longest wait of a long poll of the change feed.
+pub const CHANGES_WAIT_MAX_S: u64 = 25;
+/// Changes a page holds when `limit` is not given.
+const CHANGES_PAGE_DEFAULT: usize = 100;
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+struct ChangesParams {
+    /// The cursor: changes after it (0, the default: from the first).
+    #[param(value_type = Option<u64>, minimum = 0)]
+    after: Option<String>,
+    /// How many changes at most (100 when absent).
+    #[param(value_type = Option<u64>, minimum = 1, maximum = 1000)]
+    limit: Option<String>,
+    /// Seconds to wait for a change when there is none yet (0, the
+    /// default: answer at once).
+    #[param(value_type = Option<u64>, minimum = 0, maximum = 25)]
+    wait: Option<String>,
+}
+
+/// The durable changes after `after` that `caller` is told of, and the
+/// cursor past every change looked at; `None` when none is durable yet.
+async fn changes_page(
+    state: &AppState,
+    clearance: credence_protocol::access::Clearance,
+    after: u64,
+    limit: usize,
+) -> Result<Option<ChangesView>, ApiError> {
+    if *state.changes.borrow() <= after {
+        return Ok(None);
+    }
+    let found = ask(state, |tx| Command::Changes(after, limit, tx)).await?;
+    let next = found.last().map_or(after, |c| c.seq);
+    Ok(Some(ChangesView {
+        changes: found
+            .iter()
+            .filter(|c| c.after.told_to(clearance))
+            .map(ChangeView::from)
+            .collect(),
+        next,
+    }))
+}
+
+/// `GET /v1/changes?after=&limit=&wait=`: a page of the change feed after
+/// the cursor `after`, oldest first; with `wait`, a long poll.
+#[utoipa::path(get, path = "/v1/changes", tag = "reads", security(("account" = [])), params(ChangesParams),
+    responses((status = 200, description = "Changes after the cursor, oldest first, and the next cursor (the same cursor and no change when none came within `wait`)", body = ChangesView), openapi::GuardedErrors))]
+async fn changes(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Params(params): Params<ChangesParams>,
+) -> Result<Json<ChangesView>, ApiError> {
+    let after = parse_count("after", params.after.as_deref())?.unwrap_or(0);
+    let limit = parse_limit(
+        params.limit.as_deref(),
+        CHANGES_PAGE_DEFAULT,
+        crate::daemon::CHANGES_PER_PAGE_MAX,
+    )?;
+    let wait = parse_count("wait", params.wait.as_deref())?.unwrap_or(0);
+    if wait > CHANGES_WAIT_MAX_S {
+        return Err(ApiError::bad(
+            "bad_field",
+            format!("wait: {wait} is more than {CHANGES_WAIT_MAX_S} seconds"),
+        ));
+    }
+    let clearance = caller.role.clearance();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(wait);
+    let mut durable = state.changes.clone();
+    loop {
+        durable.mark_unchanged();
+        if let Some(page) = changes_page(&state, clearance, after, limit).await? {
+            return Ok(Json(page));
+        }
+        match tokio::time::timeout_at(deadline, durable.changed()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => {
+                return Err(ApiError {
+                    status: 503,
+                    code: "stopping",
+                    message: "the node is stopping".into(),
+                });
+            }
+            Err(_) => {
+                return Ok(Json(ChangesView {
+                    changes: Vec::new(),
+                    next: after,
+                }));
+            }
+        }
+    }
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+struct StreamParams {
+    /// The cursor: changes after it (0: from the first). A
+    /// `Last-Event-ID` header, sent by a reconnecting client, wins.
+    #[param(value_type = Option<u64>, minimum = 0)]
+    after: Option<String>,
+}
+
+/// `GET /v1/changes/stream?after=`: the change feed as server-sent
+/// events, one `change` event per change (its `id` the cursor), kept open
+/// (a comment every 15 s); a client that reconnects with `Last-Event-ID`
+/// goes on after it.
+#[utoipa::path(get, path = "/v1/changes/stream", tag = "reads", security(("account" = [])), params(StreamParams,
+        ("Last-Event-ID" = Option<u64>, Header, minimum = 0, description = "The last change received: the stream goes on after it")),
+    responses((status = 200, description = "Server-sent events: `event: change`, `id:` its seq, `data:` the change as JSON (ChangeView)", content_type = "text/event-stream", body = String), openapi::GuardedErrors))]
+async fn changes_stream(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
+    Params(params): Params<StreamParams>,
+) -> Result<Response, ApiError> {
+    use axum::response::sse::{Event, KeepAlive, Sse};
+    use futures::StreamExt;
+    let resumed = headers
+        .get("last-event-id")
+        .map(|v| {
+            v.to_str()
+                .ok()
+                .and_then(|t| parse_count("Last-Event-ID", Some(t)).ok().flatten())
+                .ok_or_else(|| {
+                    ApiError::bad(
+                        "bad_field",
+                        "Last-Event-ID: not a change seq (a whole number)",
+                    )
+                })
+        })
+        .transpose()?;
+    let after = match resumed {
+        Some(seq) => seq,
+        None => parse_count("after", params.after.as_deref())?.unwrap_or(0),
+    };
+    let clearance = caller.role.clearance();
+    let durable = state.changes.clone();
+    let events = futures::stream::unfold(
+        (state, durable, after),
+        move |(state, mut durable, after)| async move {
+            loop {
+                durable.mark_unchanged();
+                match changes_page(&state, clearance, after, CHANGES_PAGE_DEFAULT).await {
+                    Ok(Some(page)) => {
+                        let events: Vec<Result<Event, std::convert::Infallible>> = page
+                            .changes
+                            .iter()
+                            .filter_map(|change| {
+                                Event::default()
+                                    .event("change")
+                                    .id(change.seq.to_string())
+                                    .json_data(change)
+                                    .ok()
+                                    .map(Ok)
+                            })
+                            .collect();
+                        let next = page.next;
+                        return Some((futures::stream::iter(events), (state, durable, next)));
+                    }
+                    Ok(None) => {}
+                    // The node stops: the stream ends, the client reconnects.
+                    Err(_) => return None,
+                }
+                if durable.changed().await.is_err() {
+                    return None;
+                }
+            }
+        },
+    )
+    .flatten();
+    Ok(Sse::new(events)
+        .keep_alive(KeepAlive::new().interval(std::time::Duration::from_secs(15)))
+        .into_response())
 }

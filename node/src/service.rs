@@ -126,7 +126,12 @@ pub async fn launch(config: RunConfig) -> Result<Running> {
         .with_context(|| format!("the HTTP API cannot listen on {http_addr}"))?;
     let http = listener.local_addr()?;
     let accounts = std::sync::Arc::new(AccountBook::open(&data)?);
-    let router = api::router(handle.commands.clone(), federation, accounts);
+    let router = api::router(
+        handle.commands.clone(),
+        handle.changes.clone(),
+        federation,
+        accounts,
+    );
     let (server_stop, mut stopping) = tokio::sync::watch::channel(false);
     let server = tokio::spawn(async move {
         let serve = axum::serve(crate::http::CappedListener::new(listener), router)

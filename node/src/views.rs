@@ -1264,3 +1264,108 @@ pub struct VersionsView {
     /// Each signed version's bytes, hex, in number order.
     pub versions: Vec<String>,
 }
+
+/// A listing's state as this node's member sees it, in the change feed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ListingSummaryView {
+    /// `active`, `suspended`, `pending`, `expired`, `repaired` or
+    /// `withdrawn`.
+    pub status: String,
+    /// Joint measures may be enforced.
+    pub enforceable: bool,
+    /// Shown to the public.
+    pub published: bool,
+    /// Shared among members.
+    pub shared: bool,
+    /// A credit repair is possible.
+    pub repairable: bool,
+    /// Objections open.
+    pub objections_open: u16,
+    /// Objections open past the issuer's deadline.
+    pub objections_overdue: u16,
+    /// Its distribution level.
+    pub level: String,
+    /// This member's tasks for it.
+    pub tasks: Vec<SummaryTaskView>,
+}
+
+/// A task in a listing's summary.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct SummaryTaskView {
+    /// The measure.
+    pub measure: String,
+    /// `apply` or `lift`.
+    pub action: String,
+}
+
+impl From<&credence_protocol::changes::Summary> for ListingSummaryView {
+    fn from(summary: &credence_protocol::changes::Summary) -> ListingSummaryView {
+        ListingSummaryView {
+            status: summary.status.name().into(),
+            enforceable: summary.enforceable,
+            published: summary.published,
+            shared: summary.shared,
+            repairable: summary.repairable,
+            objections_open: summary.objections_open,
+            objections_overdue: summary.objections_overdue,
+            level: summary.level.name().into(),
+            tasks: summary
+                .tasks
+                .iter()
+                .map(|(measure, action)| SummaryTaskView {
+                    measure: measure.clone(),
+                    action: match action {
+                        TaskAction::Apply => "apply",
+                        TaskAction::Lift => "lift",
+                    }
+                    .into(),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// One change of the change feed: a listing's state before and after.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ChangeView {
+    /// Its position in this node's feed: the cursor to resume after it.
+    pub seq: u64,
+    /// When it was recorded (ms).
+    pub at: u64,
+    /// The listing (its notice id).
+    pub listing: NoticeId,
+    /// `notice` (a notice about it came) or `time` (one of its dates
+    /// passed).
+    pub cause: String,
+    /// The state before (absent: the listing is new here).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before: Option<ListingSummaryView>,
+    /// The state now.
+    pub after: ListingSummaryView,
+}
+
+impl From<&credence_protocol::changes::Change> for ChangeView {
+    fn from(change: &credence_protocol::changes::Change) -> ChangeView {
+        ChangeView {
+            seq: change.seq,
+            at: change.at.0,
+            listing: change.listing,
+            cause: match change.cause {
+                credence_protocol::changes::Cause::Notice => "notice",
+                credence_protocol::changes::Cause::Time => "time",
+            }
+            .into(),
+            before: change.before.as_ref().map(ListingSummaryView::from),
+            after: ListingSummaryView::from(&change.after),
+        }
+    }
+}
+
+/// A page of the change feed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ChangesView {
+    /// The changes, oldest first (those this account is told of).
+    pub changes: Vec<ChangeView>,
+    /// The cursor of the next page: pass it as `after`.
+    pub next: u64,
+}

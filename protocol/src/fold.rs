@@ -343,7 +343,9 @@ fn summarise(notice: &Notice) -> String {
 }
 
 /// Apply a measure, or lift it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub enum TaskAction {
     /// The listing is enforceable and the measure is not applied yet.
     Apply,

@@ -24,6 +24,7 @@
 pub mod access;
 pub mod bundle;
 pub mod catalog;
+pub mod changes;
 pub mod checkpoint;
 pub mod codec;
 pub mod defaults;

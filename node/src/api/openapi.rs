@@ -152,6 +152,8 @@ impl Modify for Credential {
         subject,
         listing,
         tasks,
+        changes,
+        changes_stream,
         query,
         status,
         peers,

@@ -8,6 +8,7 @@
 //! the swarm, the mark file and the store, and answers the API. Reads that
 //! fold every listing run on a snapshot off the loop ([`reads`]).
 
+mod changes;
 mod metrics;
 mod reads;
 pub mod register;
@@ -116,6 +117,7 @@ impl DaemonError {
 }
 
 pub use crate::views::{AuthorStatus, CheckpointStatus, PeerStatus, Status};
+pub use changes::CHANGES_PER_PAGE_MAX;
 
 type Reply<T> = oneshot::Sender<Result<T, DaemonError>>;
 
@@ -147,6 +149,8 @@ pub enum Command {
     Listing(NoticeId, Option<Timestamp>, Read, Reply<ListingState>),
     /// This authority's tasks.
     Tasks(Option<Timestamp>, Reply<Vec<(Task, ListingState)>>),
+    /// Durable changes of the change feed after a seq, at most a number.
+    Changes(u64, usize, Reply<Vec<credence_protocol::changes::Change>>),
     /// Published listings.
     Feed(Reply<Vec<ListingState>>),
     /// Status.
@@ -246,6 +250,8 @@ pub struct Handle {
     pub accepted: broadcast::Sender<NoticeId>,
     /// Stops the node (it flushes first).
     pub stop: mpsc::Sender<()>,
+    /// The newest change of the change feed made durable.
+    pub changes: tokio::sync::watch::Receiver<u64>,
 }
 
 /// Handles the daemon keeps for the engine's tokens and tickets.
@@ -358,6 +364,8 @@ pub struct Daemon {
     /// Sync range reads running off the loop, and where they report.
     range_reads: usize,
     ranges_read: (mpsc::Sender<RangesRead>, mpsc::Receiver<RangesRead>),
+    /// The change feed.
+    watcher: changes::Watcher,
 }
 
 /// A sync request's handle and its ranges read (or why not).
@@ -433,6 +441,7 @@ impl Daemon {
         let (commands, command_rx) = mpsc::channel(COMMAND_QUEUE_MAX);
         let (stop, stop_rx) = mpsc::channel(1);
         let (accepted, _) = broadcast::channel(4096);
+        let (watcher, changes_rx) = changes::Watcher::new(node.replica().store().last_change()?);
         let topic = net::topic(&federation);
         let checkpoint_topic = net::checkpoint_topic(&federation);
         let daemon = Daemon {
@@ -466,11 +475,13 @@ impl Daemon {
                 let (tx, rx) = mpsc::channel(SYNC_RANGE_READS_IN_FLIGHT_MAX);
                 (tx, rx)
             },
+            watcher,
         };
         let handle = Handle {
             commands,
             accepted,
             stop,
+            changes: changes_rx,
         };
         Ok((daemon, handle, command_rx, stop_rx))
     }
@@ -709,6 +720,7 @@ impl Daemon {
             }
             Output::Accepted { id, .. } => {
                 self.dirty = true;
+                self.watcher.touch(id);
                 let _ = self.accepted.send(id);
             }
             Output::Forked { .. } => self.dirty = true,
@@ -999,6 +1011,7 @@ impl Daemon {
     fn on_tick(&mut self) {
         self.feed(Input::Tick);
         let t = now();
+        self.watch_tick(t);
         if self.dirty && t.0.saturating_sub(self.last_flush.0) >= FLUSH_EVERY_MS {
             // Own notices are durable before they are acknowledged; what
             // came from peers and the register are made durable here, off
@@ -1535,6 +1548,9 @@ impl Daemon {
                     }
                     .map_err(proof_error)
                 });
+            }
+            Command::Changes(after, limit, reply) => {
+                let _ = reply.send(self.changes(after, limit));
             }
             Command::Tasks(at, reply) => {
                 let me = self.node.author();

@@ -16,6 +16,9 @@
 //! | `g`    | register index               | register record (canonical) |
 //! | `G`    | subject key, register index  | (empty)                     |
 //! | `i`    | BLAKE3 of account and key    | an idempotency record (`Idempotency`) |
+//! | `c`    | change seq                   | a change of the change feed (`changes`) |
+//! | `w`    | listing id                   | its last summary and next transition |
+//! | `t`    | time, listing id             | (empty): the listings by next transition |
 //!
 //! **Heads are the commit record.** The writer thread writes a layer's
 //! records in key order and its heads last, and sled recovers a prefix of
@@ -120,6 +123,7 @@ pub struct SledStore {
     register: std::sync::Mutex<RegisterLog>,
 }
 
+mod changes;
 mod layout;
 /// The reads of [`Store`] through `self.view()` and `self.heads`, the same
 /// for the store and its snapshots.
@@ -348,6 +352,7 @@ impl Store for SledStore {
 mod view;
 mod writer;
 
+pub use changes::Watched;
 use layout::*;
 pub use view::SledSnapshot;
 use view::View;

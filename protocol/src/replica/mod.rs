@@ -1218,6 +1218,22 @@ impl<S: Store> Replica<S> {
         }))
     }
 
+    /// The listing a stored notice concerns: itself for a listing, the
+    /// listing its objection concerns for a ruling, the listing it names
+    /// otherwise; `None` when it is not stored (or its objection is not).
+    pub fn listing_of(&self, id: &NoticeId) -> Result<Option<NoticeId>, S> {
+        let Some(stored) = self.load(id)? else {
+            return Ok(None);
+        };
+        Ok(match &stored.notice.kind {
+            NoticeKind::List(_) => Some(*id),
+            NoticeKind::Rule { objection, .. } => self
+                .load(objection)?
+                .and_then(|o| o.notice.kind.listing_reference()),
+            kind => kind.listing_reference(),
+        })
+    }
+
     /// A listing folded at `t`, or `None` if `id` is not a listing here.
     ///
     /// Void notices ([`Replica::void`]) count for nothing: a void listing

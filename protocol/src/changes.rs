@@ -1,0 +1,298 @@
+//! What a department system watches: the state of each listing as a node
+//! sees it for its member ([`Summary`]), the changes between two states,
+//! and when a listing's state next changes by time alone
+//! ([`next_transition`]: publication ends, sharing ends, repair becomes
+//! possible, a response falls overdue, the listing takes effect).
+//!
+//! A node keeps the last summary of every listing and appends a change
+//! whenever a new notice or the clock makes the summary differ: the
+//! change feed is the sequence of those changes. Because a change is
+//! appended only when the summary differs from the one kept, deriving it
+//! again (a notice received twice, a store recovered after a crash) never
+//! repeats it.
+
+use crate::access::Clearance;
+use crate::fold::{ListingState, Status, TaskAction, tasks};
+use crate::model::{AuthorityId, Classification, NoticeId};
+use crate::time::Timestamp;
+use serde::{Deserialize, Serialize};
+
+/// Most tasks one summary holds (a listing triggers at most
+/// [`crate::model::MEASURES_PER_LISTING_MAX`] measures; an implementer
+/// has one task per measure).
+pub const SUMMARY_TASKS_MAX: usize = 2 * crate::model::MEASURES_PER_LISTING_MAX;
+
+/// A listing's state as one member's node sees it: what a department
+/// system acts on.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Summary {
+    /// Its status.
+    pub status: Status,
+    /// Joint measures may be enforced.
+    pub enforceable: bool,
+    /// Shown to the public.
+    pub published: bool,
+    /// Shared among members.
+    pub shared: bool,
+    /// A credit repair is possible (its earliest date has come).
+    pub repairable: bool,
+    /// Objections open.
+    pub objections_open: u16,
+    /// Objections open and past the issuer's deadline.
+    pub objections_overdue: u16,
+    /// This member's tasks for it: measure and apply or lift (empty where
+    /// its distribution level does not reach the member).
+    pub tasks: Vec<(String, TaskAction)>,
+    /// Its distribution level.
+    pub level: Classification,
+    /// The level reaches the member ([`crate::access::level_reaches`]).
+    pub reaches: bool,
+}
+
+impl Summary {
+    /// The summary of `state` (folded at `t`) for `member`, which
+    /// implements `implements`.
+    pub fn of(
+        state: &ListingState,
+        t: Timestamp,
+        member: &AuthorityId,
+        implements: &[String],
+    ) -> Summary {
+        let open = state.objections.iter().filter(|o| o.ruling.is_none());
+        let reaches = crate::access::level_reaches(state, member);
+        let tasks = if reaches {
+            tasks(state, member, implements)
+                .into_iter()
+                .map(|task| (task.measure, task.action))
+                .take(SUMMARY_TASKS_MAX)
+                .collect()
+        } else {
+            Vec::new()
+        };
+        Summary {
+            status: state.status,
+            enforceable: state.enforceable,
+            published: state.published,
+            shared: state.shared,
+            repairable: state.listing.repair_from <= t
+                && matches!(state.status, Status::Active | Status::Suspended),
+            objections_open: u16::try_from(open.count()).unwrap_or(u16::MAX),
+            objections_overdue: u16::try_from(state.overdue_objections().count())
+                .unwrap_or(u16::MAX),
+            tasks,
+            level: state.listing.classification,
+            reaches,
+        }
+    }
+
+    /// Whether an account of the member's node at `clearance` is told of
+    /// the change to this state: an auditor always; anyone else where the
+    /// level reaches the member, and an auditors-only listing to its
+    /// issuer's operators alone. Unlike a read of the listing, the end of
+    /// its sharing is told too (it carries no personal data: departments
+    /// stop enforcing on it).
+    pub fn told_to(&self, clearance: Clearance) -> bool {
+        clearance == Clearance::Auditor
+            || (self.reaches
+                && (self.level != Classification::Auditors || clearance == Clearance::Operator))
+    }
+}
+
+/// Why a change was recorded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Cause {
+    /// A notice about the listing was received or signed.
+    Notice,
+    /// Time passed one of its dates.
+    Time,
+}
+
+/// One entry of the change feed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Change {
+    /// Its position in this node's feed (from 1, no gaps).
+    pub seq: u64,
+    /// When it was recorded.
+    pub at: Timestamp,
+    /// The listing.
+    pub listing: NoticeId,
+    /// Why.
+    pub cause: Cause,
+    /// The state before (none: the listing is new here).
+    pub before: Option<Summary>,
+    /// The state now.
+    pub after: Summary,
+}
+
+/// The next time after `t` at which `state`'s summary may change by time
+/// alone: it takes effect, its publication or sharing ends, a repair
+/// becomes possible, an open objection's deadline passes. `None` when no
+/// date lies ahead (or the listing has ended for good).
+pub fn next_transition(state: &ListingState, t: Timestamp) -> Option<Timestamp> {
+    if matches!(state.status, Status::Withdrawn | Status::Repaired) {
+        return None;
+    }
+    let listing = &state.listing;
+    let deadlines = state
+        .objections
+        .iter()
+        .filter(|o| o.ruling.is_none())
+        // Overdue from the millisecond after the deadline.
+        .map(|o| o.respond_by.plus_ms(1));
+    [
+        listing.effective_at,
+        listing.publish_until,
+        listing.share_until,
+        listing.repair_from,
+    ]
+    .into_iter()
+    .chain(deadlines)
+    .filter(|at| *at > t)
+    .min()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fold::{FoldInput, fold};
+    use crate::model::{Notice, NoticeKind};
+    use crate::testkit;
+    use crate::time::DAY_MS;
+
+    fn input(
+        test: &testkit::TestFederation,
+        author: usize,
+        issued_at: Timestamp,
+        kind: NoticeKind,
+    ) -> FoldInput {
+        let notice = Notice {
+            version: crate::model::NOTICE_VERSION,
+            federation: test.federation.id(),
+            roster: 0,
+            author: test.author(author),
+            seq: 1,
+            prev: NoticeId::default(),
+            issued_at,
+            kind,
+        };
+        let id = NoticeId([author as u8 + 1; 32]);
+        FoldInput {
+            id,
+            notice: std::sync::Arc::new(notice),
+        }
+    }
+
+    #[test]
+    fn a_change_is_told_as_far_as_the_level_reaches() {
+        let summary = |level, reaches| Summary {
+            status: Status::Active,
+            enforceable: true,
+            published: false,
+            shared: true,
+            repairable: false,
+            objections_open: 0,
+            objections_overdue: 0,
+            tasks: Vec::new(),
+            level,
+            reaches,
+        };
+        let told = |s: &Summary| {
+            [Clearance::Reader, Clearance::Operator, Clearance::Auditor].map(|c| s.told_to(c))
+        };
+        assert_eq!(told(&summary(Classification::Restricted, true)), [true; 3]);
+        assert_eq!(told(&summary(Classification::Named, false)), [false, false, true]);
+        assert_eq!(told(&summary(Classification::Named, true)), [true; 3]);
+        assert_eq!(told(&summary(Classification::Auditors, true)), [false, true, true]);
+        assert_eq!(told(&summary(Classification::Auditors, false)), [false, false, true]);
+    }
+
+    /// The summary changes only at the dates `next_transition` names
+    /// (between two of them it stays), and every change of the listing's
+    /// life is met.
+    #[test]
+    fn the_summary_changes_only_at_the_transitions() {
+        let test = testkit::federation(3, 2);
+        let start = Timestamp(1_767_225_600_000);
+        let mut listing = testkit::listing(1, "food-drug", start);
+        listing.effective_at = start.plus_ms(DAY_MS);
+        listing.repair_from = start.plus_ms(10 * DAY_MS);
+        listing.publish_until = start.plus_ms(20 * DAY_MS);
+        listing.share_until = start.plus_ms(30 * DAY_MS);
+        let issuer = test.author(0);
+        let listed = input(&test, 0, start, NoticeKind::List(listing));
+        let objection = input(
+            &test,
+            1,
+            start.plus_ms(2 * DAY_MS),
+            NoticeKind::Object {
+                listing: listed.id,
+                grounds: "the batch was recalled before sale".into(),
+                respond_by: start.plus_ms(17 * DAY_MS),
+            },
+        );
+        let implements: Vec<String> = Vec::new();
+        // The summaries a listing goes through from `start` on, each date
+        // `next_transition` names visited.
+        let life = |referring: &[FoldInput]| {
+            let at = |t: Timestamp| {
+                let state = fold(&listed, referring, t);
+                (
+                    Summary::of(&state, t, &issuer, &implements),
+                    next_transition(&state, t),
+                )
+            };
+            let mut t = start;
+            let mut seen: Vec<Summary> = Vec::new();
+            loop {
+                let (summary, next) = at(t);
+                if seen.last() != Some(&summary) {
+                    seen.push(summary.clone());
+                }
+                let Some(next) = next else { break };
+                // Just before the next transition, nothing has changed yet.
+                assert_eq!(at(Timestamp(next.0 - 1)).0, summary, "before {next:?}");
+                t = next;
+            }
+            seen
+        };
+        let statuses = |seen: &[Summary]| seen.iter().map(|s| s.status).collect::<Vec<_>>();
+        // Unopposed: pending; active and published; repairable;
+        // publication ended; expired.
+        let seen = life(&[]);
+        assert_eq!(
+            statuses(&seen),
+            [
+                Status::Pending,
+                Status::Active,
+                Status::Active,
+                Status::Active,
+                Status::Expired
+            ],
+            "{seen:#?}"
+        );
+        assert!(seen[1].published && !seen[1].repairable);
+        assert!(seen[2].published && seen[2].repairable);
+        assert!(!seen[3].published && seen[3].shared);
+        assert!(!seen[4].shared);
+        // Objected: suspended from the start; repairable; the response
+        // overdue; expired.
+        let seen = life(std::slice::from_ref(&objection));
+        assert_eq!(
+            statuses(&seen),
+            [
+                Status::Pending,
+                Status::Suspended,
+                Status::Suspended,
+                Status::Suspended,
+                Status::Expired
+            ],
+            "{seen:#?}"
+        );
+        assert!(!seen[1].repairable && seen[2].repairable);
+        assert_eq!(
+            (seen[2].objections_overdue, seen[3].objections_overdue),
+            (0, 1)
+        );
+        assert_eq!(seen[3].objections_open, 1);
+    }
+}
