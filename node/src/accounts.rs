@@ -456,6 +456,20 @@ impl AccountBook {
         Ok((account.name.clone(), account.role))
     }
 
+    /// The role of an active (not revoked) account.
+    pub fn role_of(&self, name: &str) -> Option<Role> {
+        self.refresh();
+        let guard = self
+            .cached
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        guard
+            .1
+            .get(name)
+            .filter(|a| a.revoked_ms.is_none())
+            .map(|a| a.role)
+    }
+
     /// The stored hash of an account's credential (the API's proof that it
     /// knows the credential a client is about to send).
     pub fn hash_of(&self, name: &str) -> Option<String> {

@@ -27,3 +27,4 @@ pub mod render;
 pub mod service;
 pub mod store;
 pub mod views;
+pub mod webhooks;

@@ -130,7 +130,7 @@ pub async fn launch(config: RunConfig) -> Result<Running> {
         handle.commands.clone(),
         handle.changes.clone(),
         federation,
-        accounts,
+        accounts.clone(),
     );
     let (server_stop, mut stopping) = tokio::sync::watch::channel(false);
     let server = tokio::spawn(async move {
@@ -142,6 +142,13 @@ pub async fn launch(config: RunConfig) -> Result<Running> {
             tracing::error!("HTTP API stopped: {e}");
         }
     });
+    tokio::spawn(crate::webhooks::run(
+        data.clone(),
+        handle.commands.clone(),
+        handle.changes.clone(),
+        accounts.clone(),
+        server_stop.subscribe(),
+    ));
     let task = tokio::spawn(daemon.run(commands, stop, Some(listening_tx)));
     let listen = tokio::time::timeout(std::time::Duration::from_secs(10), listening_rx)
         .await

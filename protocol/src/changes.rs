@@ -200,10 +200,19 @@ mod tests {
             [Clearance::Reader, Clearance::Operator, Clearance::Auditor].map(|c| s.told_to(c))
         };
         assert_eq!(told(&summary(Classification::Restricted, true)), [true; 3]);
-        assert_eq!(told(&summary(Classification::Named, false)), [false, false, true]);
+        assert_eq!(
+            told(&summary(Classification::Named, false)),
+            [false, false, true]
+        );
         assert_eq!(told(&summary(Classification::Named, true)), [true; 3]);
-        assert_eq!(told(&summary(Classification::Auditors, true)), [false, true, true]);
-        assert_eq!(told(&summary(Classification::Auditors, false)), [false, false, true]);
+        assert_eq!(
+            told(&summary(Classification::Auditors, true)),
+            [false, true, true]
+        );
+        assert_eq!(
+            told(&summary(Classification::Auditors, false)),
+            [false, false, true]
+        );
     }
 
     /// The summary changes only at the dates `next_transition` names

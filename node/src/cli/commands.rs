@@ -47,6 +47,7 @@ pub(super) fn run(command: Command, json: bool) -> Result<i32> {
         }
         Command::Federation(command) => federation(command, json)?,
         Command::Account(command) => super::account::account(command, json)?,
+        Command::Webhook(command) => super::webhook::webhook(command, json)?,
         Command::Register(command) => return super::register::register(command, json),
         Command::Report(args) => return super::report::report(args, json),
         Command::Extract { data, format, out } => {

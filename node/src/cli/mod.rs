@@ -11,6 +11,7 @@ mod import;
 mod operator;
 mod register;
 mod report;
+mod webhook;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -58,6 +59,11 @@ enum Command {
     /// calls the API with its own credential and role.
     #[command(subcommand)]
     Account(AccountCommand),
+    /// Push the change feed to a department system: webhooks per account,
+    /// signed (HMAC-SHA256), retried with backoff, dead letters kept and
+    /// sent again on demand.
+    #[command(subcommand)]
+    Webhook(WebhookCommand),
     /// Prepare this member's next key (a planned rotation, or a revocation
     /// after a compromise): it is written beside the current key as
     /// `authority.key.next`; put its public key in a change's `[[rotate]]`.
@@ -278,6 +284,71 @@ enum RegisterCommand {
         #[command(flatten)]
         data: DataDir,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum WebhookCommand {
+    /// Register a webhook for an account: the changes the account is told
+    /// of are posted to the URL; its signing secret is printed once.
+    Add {
+        #[command(flatten)]
+        data: DataDir,
+        /// Its name: lower-case letters, digits and '-'.
+        #[arg(long)]
+        name: String,
+        /// The account whose clearance decides which changes it gets.
+        #[arg(long)]
+        account: String,
+        /// Where changes are posted (http:// or https://).
+        #[arg(long)]
+        url: String,
+        /// Attempts of one delivery before it becomes a dead letter.
+        #[arg(long, default_value_t = crate::webhooks::ATTEMPTS_DEFAULT)]
+        attempts: u32,
+        /// The first retry's delay (each next one doubles, up to a minute),
+        /// such as 500ms or 2s.
+        #[arg(long, default_value = "500ms", value_parser = parse_duration_arg)]
+        retry_first: u64,
+    },
+    /// List the webhooks (without their secrets), with their cursors and
+    /// dead letters.
+    List {
+        #[command(flatten)]
+        data: DataDir,
+    },
+    /// Remove a webhook.
+    Remove {
+        #[command(flatten)]
+        data: DataDir,
+        /// Its name.
+        #[arg(long)]
+        name: String,
+    },
+    /// List a webhook's dead letters: deliveries that failed every attempt.
+    Dead {
+        #[command(flatten)]
+        data: DataDir,
+        /// Its name.
+        #[arg(long)]
+        name: String,
+    },
+    /// Send a dead letter again (the running node takes it within a
+    /// second; a stopped one when it starts).
+    Redeliver {
+        #[command(flatten)]
+        data: DataDir,
+        /// The webhook's name.
+        #[arg(long)]
+        name: String,
+        /// The dead letter (FIRST-LAST, as `dead` lists it).
+        #[arg(long)]
+        id: String,
+    },
+}
+
+/// A duration argument in milliseconds (`500ms`, `2s`, ...).
+fn parse_duration_arg(text: &str) -> Result<u64, String> {
+    credence_protocol::time::parse_duration_ms(text).map_err(|e| e.to_string())
 }
 
 #[derive(Debug, Subcommand)]
