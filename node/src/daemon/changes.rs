@@ -15,15 +15,16 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::sync::watch;
 
-/// Listings folded again in one tick (more wait for the next).
+/// Notices whose listings are folded again in one tick (more wait for
+/// the next).
 pub const WATCH_PER_TICK_MAX: usize = 4_096;
 /// Changes in one answer.
 pub const CHANGES_PER_PAGE_MAX: usize = 1_000;
 
 /// The daemon's change-feed state.
 pub(super) struct Watcher {
-    /// Notices accepted since the last tick.
-    touched: BTreeSet<NoticeId>,
+    /// Notices accepted since the last tick, in the order they came.
+    touched: Vec<NoticeId>,
     /// The seq the next change takes.
     next: u64,
     /// The newest change sled holds durably.
@@ -39,7 +40,7 @@ impl Watcher {
         let (durable, rx) = watch::channel(last);
         (
             Watcher {
-                touched: BTreeSet::new(),
+                touched: Vec::new(),
                 next: last + 1,
                 durable: Arc::new(durable),
                 syncing: Arc::new(AtomicBool::new(false)),
@@ -50,7 +51,7 @@ impl Watcher {
 
     /// A notice was accepted: its listing is looked at in the next tick.
     pub(super) fn touch(&mut self, id: NoticeId) {
-        self.touched.insert(id);
+        self.touched.push(id);
     }
 }
 
@@ -65,11 +66,16 @@ impl Daemon {
             now
         };
         let result = (|| -> Result<(), DaemonError> {
+            // The listings touched, in the order their notices came (a
+            // client sees changes in the order they happened).
             let replica = self.node.replica();
-            let mut listings = BTreeSet::new();
+            let mut seen = BTreeSet::new();
+            let mut listings = Vec::new();
             for id in touched {
-                if let Some(listing) = replica.listing_of(&id).map_err(DaemonError::internal)? {
-                    listings.insert(listing);
+                if let Some(listing) = replica.listing_of(&id).map_err(DaemonError::internal)?
+                    && seen.insert(listing)
+                {
+                    listings.push(listing);
                 }
             }
             let store = replica.store();
@@ -77,7 +83,7 @@ impl Daemon {
                 .due(t, WATCH_PER_TICK_MAX)
                 .map_err(DaemonError::internal)?
             {
-                if !listings.contains(&listing) {
+                if !seen.contains(&listing) {
                     self.watch_listing(listing, Cause::Time, t)?;
                 }
             }
