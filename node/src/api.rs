@@ -16,6 +16,7 @@
 //! | GET | `/v1/subjects/{id}?kind=&at=&purpose=&legal_basis=` | read | a subject's listings (the read is registered; purpose and legal basis required) |
 //! | GET | `/v1/listings/{id}?at=&purpose=&legal_basis=` | read | one listing with its history (registered likewise) |
 //! | GET | `/v1/tasks?at=` | read | this authority's apply/lift tasks |
+//! | GET | `/v1/search?name=&limit=&purpose=&legal_basis=` | read | listings whose subject or linked person has a name holding the search (Chinese or Latin, in part; registered as a read of each person or organisation found) |
 //! | GET | `/v1/changes?after=&limit=&wait=` | read | the change feed: each listing's state changes (by a notice, or by time: publication or sharing ends, repair becomes possible, a response falls overdue) and this authority's task changes, after a cursor; waits up to `wait` s for the next |
 //! | GET | `/v1/changes/stream?after=` | read | the same as server-sent events (`id:` the cursor; `Last-Event-ID` resumes) |
 //! | POST | `/v1/query` | read | local or federation-wide query |
@@ -58,7 +59,7 @@ use crate::daemon::{FEED_LISTINGS_DEFAULT, FEED_LISTINGS_MAX, REGISTER_RECORDS_M
 use crate::views::{
     ChangeView, ChangesView, ConsistencyView, EntriesView, ErrorBody, ErrorDetail, FeedView,
     GovernanceView, IdentityAnswer, InclusionView, IssueAnswer, ListingView, PeersView, QueryView,
-    RegisterView, ReportView, RosterView, Status, SubjectView, TasksView, VersionsView,
+    RegisterView, ReportView, RosterView, SearchView, Status, SubjectView, TasksView, VersionsView,
 };
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
@@ -191,6 +192,7 @@ pub fn router(
         .route("/v1/subjects/{id}", get(subject))
         .route("/v1/listings/{id}", get(listing))
         .route("/v1/tasks", get(tasks))
+        .route("/v1/search", get(search))
         .route("/v1/changes", get(changes))
         .route("/v1/changes/stream", get(changes_stream))
         .route("/v1/query", post(query))
@@ -1532,4 +1534,53 @@ async fn changes_stream(
     Ok(Sse::new(events)
         .keep_alive(KeepAlive::new().interval(std::time::Duration::from_secs(15)))
         .into_response())
+}
+
+/// Listings a name search gives when `limit` is not given.
+const SEARCH_DEFAULT: usize = 20;
+/// Most listings a name search gives.
+pub const SEARCH_MAX: usize = 100;
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+struct SearchParams {
+    /// The name, or part of it: 2 to 64 characters (Chinese or Latin;
+    /// case, spaces, punctuation and full-width forms do not matter; one
+    /// with fewer than two letters or digits finds nothing).
+    #[param(min_length = 2, max_length = 64)]
+    name: String,
+    /// How many listings at most (20 when absent).
+    #[param(value_type = Option<u64>, minimum = 1, maximum = 100)]
+    limit: Option<String>,
+    /// Why the records are read (registered with the read)
+    #[param(value_type = String, min_length = 1, max_length = 512, pattern = "[^\\u0000-\\u0020\\u007F]")]
+    purpose: Option<String>,
+    /// The law the read rests on (registered with the read)
+    #[param(value_type = String, min_length = 1, max_length = 512, pattern = "[^\\u0000-\\u0020\\u007F]")]
+    legal_basis: Option<String>,
+}
+
+/// `GET /v1/search?name=`: listings by a name, in part.
+#[utoipa::path(get, path = "/v1/search", tag = "reads", security(("account" = [])), params(SearchParams),
+    responses((status = 200, description = "The listings whose subject or a linked person has a name holding the search (registered as a read of each found)", body = SearchView), openapi::GuardedErrors))]
+async fn search(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Params(params): Params<SearchParams>,
+) -> Result<Json<SearchView>, ApiError> {
+    let text = credence_protocol::names::search_text(&params.name)
+        .map_err(|e| ApiError::bad("bad_field", format!("name: {e}")))?;
+    let limit = parse_limit(params.limit.as_deref(), SEARCH_DEFAULT, SEARCH_MAX)?;
+    let read = read_of(caller, params.purpose, params.legal_basis)?;
+    let name = text.clone();
+    let (states, more) = ask(&state, |tx| Command::Search(text, limit, read, tx)).await?;
+    Ok(Json(SearchView {
+        name,
+        listings: states
+            .iter()
+            .map(|s| ListingView::new(&state.federation, s, false))
+            .collect(),
+        more,
+    }))
 }

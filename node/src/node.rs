@@ -8,6 +8,7 @@ use credence_protocol::engine::{
     Engine, EngineConfig, GovernanceAnswer, GovernanceCommand, Input, IssuedNotice, Mark, Output,
     Refusal,
 };
+use credence_protocol::fold::ListingState;
 use credence_protocol::governance::SignedVersion;
 use credence_protocol::model::{AuthorityId, NoticeId, NoticeKind};
 use credence_protocol::replica::{IssueError, Outcome, Replica, ReplicaError};
@@ -677,6 +678,41 @@ impl Node {
                 "the engine gave no answer".into(),
             ))),
         }
+    }
+
+    /// The listings whose subject or a linked person has a name that
+    /// matches `text` (already [`credence_protocol::names::search_text`]),
+    /// as `viewer` may see them at `t`: at most `limit`, and whether there
+    /// were more (or the search was too broad to find them all). Found
+    /// through the name index, each checked against its names now.
+    pub fn search(
+        &self,
+        text: &str,
+        limit: usize,
+        viewer: &credence_protocol::access::Viewer,
+        t: Timestamp,
+    ) -> Result<(Vec<ListingState>, bool), NodeError> {
+        use credence_protocol::names;
+        let replica = self.replica();
+        let (candidates, mut more) = replica.store().name_candidates(&names::grams(text))?;
+        let mut found = Vec::new();
+        for id in candidates {
+            let Some(state) = replica.listing_state(&id, t)? else {
+                continue;
+            };
+            let listing = &state.listing;
+            let named = names::matches(&listing.subject.name, text)
+                || listing.linked.iter().any(|p| names::matches(&p.name, text));
+            if !named || !credence_protocol::access::serves(&state, viewer) {
+                continue;
+            }
+            if found.len() == limit {
+                more = true;
+                break;
+            }
+            found.push(state);
+        }
+        Ok((found, more))
     }
 
     /// What an idempotency key already stands for: another request's key

@@ -117,6 +117,24 @@ pub fn listing(view: &ListingView, history: bool) -> String {
     out
 }
 
+/// The listings a name search found.
+pub fn search(view: &crate::views::SearchView) -> String {
+    let mut out = format!(
+        "{} listings found for {:?}{}\n",
+        view.listings.len(),
+        view.name,
+        if view.more {
+            " (more match: search with a longer name)"
+        } else {
+            ""
+        }
+    );
+    for listing in &view.listings {
+        out.push_str(&self::listing(listing, false));
+    }
+    out
+}
+
 /// A subject's listings.
 pub fn subject(view: &SubjectView) -> String {
     let mut out = String::new();

@@ -1361,6 +1361,17 @@ impl From<&credence_protocol::changes::Change> for ChangeView {
     }
 }
 
+/// The listings a name search found.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct SearchView {
+    /// The search, normalised (lower case, letters and digits).
+    pub name: String,
+    /// The listings found, as this account may see them.
+    pub listings: Vec<ListingView>,
+    /// More listings match than were given (ask with a longer name).
+    pub more: bool,
+}
+
 /// A page of the change feed.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ChangesView {

@@ -33,6 +33,7 @@ pub mod fold;
 pub mod governance;
 pub mod identifiers;
 pub mod model;
+pub mod names;
 pub mod proven;
 pub mod public;
 pub mod query;

@@ -436,6 +436,32 @@ impl NoticeKind {
             .collect()
     }
 
+    /// The names it gives its listing: the subject's and linked persons'
+    /// of a listing, those an amendment or an upheld correction sets.
+    pub fn names(&self) -> Vec<&str> {
+        let changes = match self {
+            NoticeKind::List(listing) => {
+                return std::iter::once(listing.subject.name.as_str())
+                    .chain(listing.linked.iter().map(|p| p.name.as_str()))
+                    .collect();
+            }
+            NoticeKind::Amend { changes, .. } => changes,
+            NoticeKind::Rule {
+                outcome: RulingOutcome::Upheld(Remedy::Correct(changes)),
+                ..
+            } => changes,
+            _ => return Vec::new(),
+        };
+        changes
+            .iter()
+            .flat_map(|change| match change {
+                ListingChange::SubjectName(name) => vec![name.as_str()],
+                ListingChange::Linked(linked) => linked.iter().map(|p| p.name.as_str()).collect(),
+                _ => Vec::new(),
+            })
+            .collect()
+    }
+
     /// The listing this notice names directly, if any (a ruling names its
     /// objection instead).
     pub fn listing_reference(&self) -> Option<NoticeId> {

@@ -85,6 +85,10 @@ pub struct Append<'a> {
     /// is indexed under them too; a lookup checks that the listing still
     /// names them.
     pub linked: Vec<SubjectKey>,
+    /// The names the notice gives its listing (subject and linked
+    /// persons): [`crate::model::NoticeKind::names`], for a store that
+    /// keeps a name-search index ([`crate::names`]).
+    pub names: Vec<String>,
 }
 
 impl Append<'_> {
@@ -437,6 +441,7 @@ pub mod suite {
                     3 => vec![person(2)],
                     _ => Vec::new(),
                 },
+                names: Vec::new(),
             };
             store.append(append).expect("append");
         }

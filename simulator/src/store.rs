@@ -557,6 +557,7 @@ mod tests {
                     listing: None,
                     subject: None,
                     linked: Vec::new(),
+                    names: Vec::new(),
                 })
                 .expect("append");
         };

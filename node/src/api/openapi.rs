@@ -152,6 +152,7 @@ impl Modify for Credential {
         subject,
         listing,
         tasks,
+        search,
         changes,
         changes_stream,
         query,

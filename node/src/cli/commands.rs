@@ -96,6 +96,19 @@ pub(super) fn run(command: Command, json: bool) -> Result<i32> {
             )?;
         }
         Command::Show(args) => show(args, json)?,
+        Command::Search {
+            data,
+            name,
+            limit,
+            stated,
+        } => {
+            let stated = stated.checked()?;
+            if !(1..=crate::api::SEARCH_MAX).contains(&limit) {
+                bail!("--limit is from 1 to {}", crate::api::SEARCH_MAX);
+            }
+            let found = Operator::open(&data.data)?.search(&name, limit, &stated)?;
+            emit(json, &found, render::search)?;
+        }
         Command::Tasks { data, at } => {
             let tasks = Operator::open(&data.data)?.tasks(at)?;
             emit(json, &tasks, render::tasks)?;

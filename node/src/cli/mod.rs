@@ -91,6 +91,22 @@ enum Command {
         #[arg(long, value_parser = parse_time)]
         at: Option<Timestamp>,
     },
+    /// Find listings by a name, in part: their subject's or a linked
+    /// person's (Chinese or Latin; case, spaces, punctuation and
+    /// full-width forms do not matter). Registered as a read of each
+    /// person or organisation found.
+    Search {
+        #[command(flatten)]
+        data: DataDir,
+        /// The name, or part of it (2 to 64 characters).
+        #[arg(long)]
+        name: String,
+        /// How many listings at most (1 to 100).
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        #[command(flatten)]
+        stated: StatedArgs,
+    },
     /// Write an audit bundle of everything this node holds.
     Export {
         #[command(flatten)]

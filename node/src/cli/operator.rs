@@ -7,7 +7,7 @@ use crate::accounts::NODE_ACCOUNT;
 use crate::client::{Client, ClientError, query_value};
 use crate::daemon::{Stated, register};
 use crate::node::{self, Node};
-use crate::views::{IssueAnswer, ListingView, ReportView, SubjectView, TasksView};
+use crate::views::{IssueAnswer, ListingView, ReportView, SearchView, SubjectView, TasksView};
 use anyhow::{Context, Result, bail};
 use credence_protocol::model::{NoticeId, NoticeKind, SubjectKey, SubjectKind};
 use credence_protocol::register::ReadKind;
@@ -167,6 +167,38 @@ impl Operator {
                     t,
                 ))?;
                 Ok(ListingView::new(node.federation(), &state, true))
+            }
+        }
+    }
+
+    /// Listings by a name, in part; each person or organisation found is
+    /// registered as read.
+    pub(super) fn search(&self, name: &str, limit: usize, stated: &Stated) -> Result<SearchView> {
+        let text = credence_protocol::names::search_text(name).map_err(anyhow::Error::msg)?;
+        match self {
+            Operator::Running(client) => Ok(client.get(&format!(
+                "/v1/search?name={}&limit={limit}{}",
+                query_value(name),
+                stated_query(stated, '&')
+            ))?),
+            Operator::Local(node) => {
+                let t = node::now();
+                let viewer = credence_protocol::access::Viewer {
+                    member: node.author(),
+                    clearance: crate::accounts::Role::Admin.clearance(),
+                };
+                let (states, more) = node.search(&text, limit, &viewer, t)?;
+                for record in register::search_reads(&states, &text, NODE_ACCOUNT, stated, t) {
+                    node.register_read(&record)?;
+                }
+                Ok(SearchView {
+                    name: text,
+                    listings: states
+                        .iter()
+                        .map(|s| ListingView::new(node.federation(), s, false))
+                        .collect(),
+                    more,
+                })
             }
         }
     }

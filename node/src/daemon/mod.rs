@@ -137,6 +137,10 @@ pub enum Command {
     RosterVersion(u64, Reply<credence_protocol::governance::SignedVersion>),
     /// A subject's report, signed; registered as a read first.
     Report(SubjectKind, String, Read, Reply<crate::views::ReportView>),
+    /// The listings whose subject or linked person has a name matching a
+    /// search (normalised), at most a number, and whether there were
+    /// more; registered as a read of each person or organisation found.
+    Search(String, usize, Read, Reply<(Vec<ListingState>, bool)>),
     /// A subject's listings now (or at a time), registered as a read.
     Subject(
         SubjectKind,
@@ -1433,6 +1437,22 @@ impl Daemon {
             }
             Command::Report(kind, id, read, reply) => {
                 let _ = reply.send(self.report(kind, &id, &read, t));
+            }
+            Command::Search(text, limit, read, reply) => {
+                let viewer = self.viewer(read.clearance);
+                let result = self
+                    .node
+                    .search(&text, limit, &viewer, t)
+                    .map_err(DaemonError::internal)
+                    .and_then(|(states, more)| {
+                        for record in
+                            register::search_reads(&states, &text, &read.account, &read.stated, t)
+                        {
+                            self.register(&record)?;
+                        }
+                        Ok((states, more))
+                    });
+                let _ = reply.send(result);
             }
             Command::Subject(kind, id, at, read, reply) => {
                 let Some(key) = SubjectKey::new(kind, &id) else {

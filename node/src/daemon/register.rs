@@ -108,6 +108,49 @@ pub fn local_read(
     }
 }
 
+/// The records of a name search: one lookup per person or organisation
+/// whose records it returned (each listing's subject, and each linked
+/// person whose name matched `text`), with the digest of the listings
+/// returned about them. Nothing is returned that was not registered.
+pub fn search_reads(
+    states: &[ListingState],
+    text: &str,
+    account: &str,
+    stated: &Stated,
+    at: Timestamp,
+) -> Vec<ReadRecord> {
+    let mut about: std::collections::BTreeMap<(SubjectKind, String), Vec<ListingState>> =
+        std::collections::BTreeMap::new();
+    for state in states {
+        let subject = &state.listing.subject;
+        about
+            .entry((subject.kind, subject.id.clone()))
+            .or_default()
+            .push(state.clone());
+        for person in &state.listing.linked {
+            if credence_protocol::names::matches(&person.name, text) {
+                about
+                    .entry((SubjectKind::NaturalPerson, person.id.clone()))
+                    .or_default()
+                    .push(state.clone());
+            }
+        }
+    }
+    about
+        .into_iter()
+        .map(|(subject, listings)| {
+            local_read(
+                ReadKind::Lookup,
+                account,
+                Some(subject),
+                stated,
+                listings_digest(&listings),
+                at,
+            )
+        })
+        .collect()
+}
+
 /// The record of a query sent or answered, from the engine's entry. A
 /// query sent in the process itself (the devnet) is registered under the
 /// node's own account.

@@ -19,6 +19,7 @@
 //! | `c`    | change seq                   | a change of the change feed (`changes`) |
 //! | `w`    | listing id                   | its last summary and next transition |
 //! | `t`    | time, listing id             | (empty): the listings by next transition |
+//! | `x`    | name gram, 0, listing id     | (empty): the name-search index (`names`) |
 //!
 //! **Heads are the commit record.** The writer thread writes a layer's
 //! records in key order and its heads last, and sled recovers a prefix of
@@ -125,6 +126,7 @@ pub struct SledStore {
 
 mod changes;
 mod layout;
+mod names;
 /// The reads of [`Store`] through `self.view()` and `self.heads`, the same
 /// for the store and its snapshots.
 macro_rules! store_reads {
@@ -232,6 +234,11 @@ impl Store for SledStore {
         for linked in &append.linked {
             let listing = append.indexed_listing();
             overlay.insert(key(SUBJECT, &[&linked.0, &listing.0]), Vec::new());
+        }
+        for name in &append.names {
+            for k in names::name_keys(name, &append.indexed_listing()) {
+                overlay.insert(k, Vec::new());
+            }
         }
         overlay.insert(key(META, &[META_COUNT]), position.to_be_bytes().to_vec());
         self.count = position;
@@ -757,6 +764,7 @@ impl SledStore {
             None => 0,
         };
         index_register_subjects(&tree)?;
+        names::backfill(&tree)?;
         let register = match tree.get(key(META, &[META_REGISTER]))? {
             Some(bytes) => RegisterLog::from_frontier(
                 Frontier::from_bytes(&bytes)
@@ -1035,6 +1043,7 @@ mod tests {
                 listing,
                 subject: None,
                 linked: Vec::new(),
+                names: Vec::new(),
             })
             .unwrap();
     }
@@ -1283,6 +1292,7 @@ mod tests {
                     listing: None,
                     subject: None,
                     linked: Vec::new(),
+                    names: Vec::new(),
                 })
                 .unwrap();
             store.flush().unwrap();

@@ -968,6 +968,7 @@ impl<S: Store> Replica<S> {
             listing,
             subject,
             linked: notice.kind.linked_keys(),
+            names: notice.kind.names().into_iter().map(String::from).collect(),
         };
         Ok(Admission::Accept(append))
     }
