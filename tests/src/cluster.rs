@@ -16,12 +16,29 @@ use std::time::{Duration, Instant};
 /// How long a test waits for the federation to reach a state.
 pub const CONVERGE_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// A port on 127.0.0.1 that was free a moment ago.
+/// Ports tests choose from: below Linux's ephemeral range (32768 and up
+/// by default), so that no outgoing connection's source port takes one
+/// between its choice and a node binding it (a libp2p port is written in
+/// the roster and cannot be chosen again).
+const TEST_PORTS: std::ops::Range<u32> = 20_000..32_000;
+
+/// A port on 127.0.0.1 that was free a moment ago, outside the ephemeral
+/// range; each call in a process gives another.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let span = TEST_PORTS.end - TEST_PORTS.start;
+    // Test binaries run one after another; a process's own calls never
+    // repeat a port until the span is used up.
+    let offset = std::process::id().wrapping_mul(7919) % span;
+    for _ in 0..span {
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let port = TEST_PORTS.start + (offset + n) % span;
+        let port = u16::try_from(port).expect("test ports fit in u16");
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free loopback port in {TEST_PORTS:?}")
 }
 
 /// Whether a node's log says its HTTP port was taken.
