@@ -413,21 +413,28 @@ impl NoticeKind {
         }
     }
 
+    /// The changes it makes to its listing: an amendment's, or an upheld
+    /// correction's (none for any other notice).
+    pub fn listing_changes(&self) -> &[ListingChange] {
+        match self {
+            NoticeKind::Amend { changes, .. }
+            | NoticeKind::Rule {
+                outcome: RulingOutcome::Upheld(Remedy::Correct(changes)),
+                ..
+            } => changes,
+            _ => &[],
+        }
+    }
+
     /// The keys of the persons this notice links to the listing it is
     /// about, besides the listing's subject: a listing's linked persons,
     /// and those an amendment or a correcting ruling sets. A store indexes
     /// the listing under them too.
     pub fn linked_keys(&self) -> Vec<SubjectKey> {
-        let changes = match self {
-            NoticeKind::List(listing) => return linked_keys(&listing.linked).collect(),
-            NoticeKind::Amend { changes, .. } => changes,
-            NoticeKind::Rule {
-                outcome: RulingOutcome::Upheld(Remedy::Correct(changes)),
-                ..
-            } => changes,
-            _ => return Vec::new(),
-        };
-        changes
+        if let NoticeKind::List(listing) = self {
+            return linked_keys(&listing.linked).collect();
+        }
+        self.listing_changes()
             .iter()
             .flat_map(|change| match change {
                 ListingChange::Linked(linked) => linked_keys(linked).collect(),
@@ -439,20 +446,12 @@ impl NoticeKind {
     /// The names it gives its listing: the subject's and linked persons'
     /// of a listing, those an amendment or an upheld correction sets.
     pub fn names(&self) -> Vec<&str> {
-        let changes = match self {
-            NoticeKind::List(listing) => {
-                return std::iter::once(listing.subject.name.as_str())
-                    .chain(listing.linked.iter().map(|p| p.name.as_str()))
-                    .collect();
-            }
-            NoticeKind::Amend { changes, .. } => changes,
-            NoticeKind::Rule {
-                outcome: RulingOutcome::Upheld(Remedy::Correct(changes)),
-                ..
-            } => changes,
-            _ => return Vec::new(),
-        };
-        changes
+        if let NoticeKind::List(listing) = self {
+            return std::iter::once(listing.subject.name.as_str())
+                .chain(listing.linked.iter().map(|p| p.name.as_str()))
+                .collect();
+        }
+        self.listing_changes()
             .iter()
             .flat_map(|change| match change {
                 ListingChange::SubjectName(name) => vec![name.as_str()],

@@ -140,6 +140,14 @@ fn a_header_with_an_unknown_or_missing_column_is_refused_whole() {
         "{}",
         run.stderr
     );
+    // A file with no line end is not read whole into one record.
+    std::fs::write(&file, vec![b'x'; 200_000]).expect("written");
+    let run = credence(&["import-csv", "--data", arg(&fed.issuer), arg(&file)]).code(2);
+    assert!(
+        run.stderr.contains("longer than 65536 bytes"),
+        "{}",
+        run.stderr
+    );
     assert_eq!(stored_notices(&fed.issuer, &fed.path("a.bundle")), 0);
 }
 

@@ -370,7 +370,10 @@ fn read_rows(
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
-        .from_reader(std::io::BufReader::new(file));
+        .from_reader(LineBound {
+            inner: std::io::BufReader::new(file),
+            run: 0,
+        });
     let mut record = csv::ByteRecord::new();
     let mut columns: Vec<&'static str> = Vec::new();
     let mut rows = 0u64;
@@ -417,6 +420,30 @@ fn read_rows(
         );
     }
     Ok(())
+}
+
+/// A reader that fails past [`ROW_BYTES_MAX`] bytes without a line end,
+/// so that a file that is not CSV (no line ends) is never read whole into
+/// one record.
+struct LineBound<R> {
+    inner: R,
+    run: usize,
+}
+
+impl<R: std::io::Read> std::io::Read for LineBound<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        for &b in &buf[..n] {
+            self.run = if b == b'\n' { 0 } else { self.run + 1 };
+            if self.run > ROW_BYTES_MAX {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("a line longer than {ROW_BYTES_MAX} bytes: not a CSV file of listings"),
+                ));
+            }
+        }
+        Ok(n)
+    }
 }
 
 fn header(record: &csv::ByteRecord) -> Result<Vec<&'static str>> {

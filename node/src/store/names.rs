@@ -15,6 +15,9 @@ const META_NAMES: &[u8] = b"names-indexed";
 /// The listings one gram's scan reads at most: a gram more common than
 /// this narrows nothing and is passed over.
 pub const GRAM_SCAN_MAX: usize = 20_000;
+/// Grams of a search whose listings are scanned (spread over the search);
+/// the others only check the candidates, one key each.
+pub const GRAMS_SCANNED_MAX: usize = 8;
 
 fn gram_prefix(gram: &str) -> Vec<u8> {
     key(NAME, &[gram.as_bytes(), &[0]])
@@ -81,13 +84,15 @@ pub(super) fn backfill(tree: &sled::Db) -> Result<(), StoreError> {
 
 impl SledStore {
     /// The listings indexed under every gram of `grams`, and whether the
-    /// search was too broad to list them all (every gram more common than
-    /// [`GRAM_SCAN_MAX`]): the rarest gram's listings, kept where the
-    /// others index them too.
+    /// search was too broad to list them all (every gram scanned more
+    /// common than [`GRAM_SCAN_MAX`]): the rarest of at most
+    /// [`GRAMS_SCANNED_MAX`] grams' listings, kept where the others index
+    /// them too.
     pub fn name_candidates(&self, grams: &[String]) -> Result<(Vec<NoticeId>, bool), StoreError> {
         let mut rarest: Option<(usize, Vec<NoticeId>)> = None;
         let mut truncated = true;
-        for (i, gram) in grams.iter().enumerate() {
+        let step = grams.len().div_ceil(GRAMS_SCANNED_MAX).max(1);
+        for (i, gram) in grams.iter().enumerate().step_by(step) {
             let prefix = gram_prefix(gram);
             let mut ids = Vec::new();
             for item in self.tree.scan_prefix(&prefix).take(GRAM_SCAN_MAX + 1) {

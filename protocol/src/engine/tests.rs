@@ -805,18 +805,11 @@ fn split_view_evidence_reaches_a_node_by_sync_alone() {
     net.issue(2, 1).expect("issued");
     net.gossip = false;
     // Member 2 shows node 0 one root and node 1 another, at one size.
-    let liar = key(&net.test, 2);
-    let federation = net.test.federation.id();
-    let checkpoint = |root| crate::checkpoint::Checkpoint::of_log(&federation, &net.id(2), 5, root);
-    let a = crate::checkpoint::sign(&liar, &checkpoint(credence_crypto::merkle::leaf_hash(b"a")))
-        .expect("signed");
-    let b = crate::checkpoint::sign(&liar, &checkpoint(credence_crypto::merkle::leaf_hash(b"b")))
-        .expect("signed");
-    for (to, note) in [(0, &a), (1, &b)] {
-        let bytes = crate::checkpoint::wire::encode(&crate::checkpoint::wire::note_message(note))
-            .expect("encoded");
-        net.queue.push_back((2, to, Msg::Witness(bytes)));
-    }
+    let leaf = credence_crypto::merkle::leaf_hash;
+    let a = checkpoint_message(&net, 2, 5, leaf(b"a"));
+    let b = checkpoint_message(&net, 2, 5, leaf(b"b"));
+    net.queue.push_back((2, 0, Msg::Witness(a)));
+    net.queue.push_back((2, 1, Msg::Witness(b)));
     net.run();
     assert!(
         checkpoints_of(&net, 0, 2)
