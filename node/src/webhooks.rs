@@ -426,7 +426,6 @@ struct Progress {
     /// Failed attempts of the delivery under way, and when to try again.
     failed: u32,
     retry_at: Option<tokio::time::Instant>,
-    last_error: String,
 }
 
 /// Delivers to every webhook of `dir` until `stop`: each in order, a page
@@ -572,7 +571,6 @@ async fn deliver_one(
         }
         Err(reason) => {
             state.failed += 1;
-            state.last_error.clone_from(&reason);
             if state.failed < webhook.attempts {
                 let delay = retry_delay(state.failed, webhook.retry_first_ms);
                 state.retry_at = Some(tokio::time::Instant::now() + delay);
