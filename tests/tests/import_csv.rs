@@ -119,6 +119,48 @@ fn bad_rows_are_named_and_nothing_is_stored_good_rows_go_in_once() {
 }
 
 #[test]
+fn rows_without_an_effective_date_resume_as_first_built() {
+    // Rows that take their effective date from the import's time: a run
+    // that lost its journal's entries (not its start) builds them as the
+    // first run did, so each is found by its key, not refused as another
+    // request under the same key.
+    let fed = two_authorities();
+    let file = fed.path("undated.csv");
+    let rows: Vec<String> = (1..=3)
+        .map(|n| {
+            format!(
+                "legal_person,{},Company {n},black,food-drug,serious,sold a recalled batch,Food Safety Law art. 123,RSJ-{n},,,,",
+                uscc(n)
+            )
+        })
+        .collect();
+    write(&file, &rows);
+    let data = arg(&fed.issuer);
+    credence(&["import-csv", "--data", data, arg(&file)]).ok();
+    assert_eq!(stored_notices(&fed.issuer, &fed.path("a.bundle")), 3);
+    let journal = std::fs::read_dir(fed.issuer.join("imports"))
+        .expect("journals")
+        .next()
+        .expect("a journal")
+        .expect("entry")
+        .path();
+    let text = std::fs::read_to_string(&journal).expect("journal");
+    let first = text.lines().next().expect("its start");
+    assert!(first.starts_with("started "), "{text}");
+    std::fs::write(&journal, format!("{first}\n")).expect("entries lost");
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let again = credence(&["import-csv", "--data", data, arg(&file)]).ok();
+    assert!(
+        again
+            .stdout
+            .contains("0 listings signed now, 3 signed by an earlier run"),
+        "{}",
+        again.stdout
+    );
+    assert_eq!(stored_notices(&fed.issuer, &fed.path("b.bundle")), 3);
+}
+
+#[test]
 fn a_header_with_an_unknown_or_missing_column_is_refused_whole() {
     let fed = two_authorities();
     let file = fed.path("list.csv");

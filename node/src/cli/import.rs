@@ -24,7 +24,7 @@ use credence_protocol::time::Timestamp;
 use credence_protocol::validate;
 use serde::Serialize;
 use std::collections::BTreeMap;
-use std::io::{BufRead, Write};
+use std::io::{BufRead, Read, Write};
 use std::path::{Path, PathBuf};
 
 /// Largest file taken.
@@ -157,7 +157,6 @@ pub(super) fn run(args: ImportArgs<'_>) -> Result<i32> {
     let key = crate::keyfile::read(&args.data.join(node::KEY_FILE))?;
     let me = AuthorityId(key.public_bytes());
     let author = federation.member_of_key(&me).unwrap_or(me);
-    let now = node::now();
     let size = std::fs::metadata(args.file)
         .with_context(|| format!("reading {}", args.file.display()))?
         .len();
@@ -168,6 +167,14 @@ pub(super) fn run(args: ImportArgs<'_>) -> Result<i32> {
         );
     }
     let digest = file_digest(args.file)?;
+    let journal_path = args
+        .data
+        .join("imports")
+        .join(format!("{}.journal", &digest[..32]));
+    // A resumed import builds every row as the first run did (a row
+    // without `effective_at` takes the first run's time), so that its
+    // idempotency key stands for the same request.
+    let now = Journal::started(&journal_path)?.unwrap_or_else(node::now);
     let mut report = ImportReport {
         file_digest: digest.clone(),
         ..ImportReport::default()
@@ -197,11 +204,7 @@ pub(super) fn run(args: ImportArgs<'_>) -> Result<i32> {
         return Ok(i32::from(report.bad_rows > 0));
     }
     // Second pass: the good rows signed, each at most once.
-    let journal_path = args
-        .data
-        .join("imports")
-        .join(format!("{}.journal", &digest[..32]));
-    let mut journal = Journal::open(&journal_path)?;
+    let mut journal = Journal::open(&journal_path, now)?;
     let mut operator = Operator::open(args.data)?;
     let progress = bar(report.good, "importing", args.json);
     let mut pending: Vec<(u64, NoticeKind)> = Vec::new();
@@ -623,7 +626,8 @@ impl<'a> Rows<'a> {
 }
 
 /// The lines of a file already signed, and their notices: an append-only
-/// text file of `LINE NOTICE_ID` lines in the data directory.
+/// text file in the data directory, `started MS` (the time the rows were
+/// built at) then `LINE NOTICE_ID` lines.
 struct Journal {
     path: PathBuf,
     done: BTreeMap<u64, NoticeId>,
@@ -632,7 +636,24 @@ struct Journal {
 }
 
 impl Journal {
-    fn open(path: &Path) -> Result<Journal> {
+    /// The time an import of this journal started, if one did.
+    fn started(path: &Path) -> Result<Option<Timestamp>> {
+        let Ok(file) = std::fs::File::open(path) else {
+            return Ok(None);
+        };
+        let mut first = String::new();
+        std::io::BufReader::new(file)
+            .take(64)
+            .read_line(&mut first)
+            .with_context(|| format!("reading {}", path.display()))?;
+        Ok(first
+            .trim()
+            .strip_prefix("started ")
+            .and_then(|ms| ms.parse().ok())
+            .map(Timestamp))
+    }
+
+    fn open(path: &Path, started: Timestamp) -> Result<Journal> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
@@ -645,6 +666,9 @@ impl Journal {
                 let Some((line, id)) = text.split_once(' ') else {
                     continue;
                 };
+                if line == "started" {
+                    continue;
+                }
                 let (Ok(line), Ok(id)) = (line.parse::<u64>(), id.parse::<NoticeId>()) else {
                     tracing::warn!("{}: line {} is not LINE ID; skipped", path.display(), n + 1);
                     continue;
@@ -652,17 +676,24 @@ impl Journal {
                 done.insert(line, id);
             }
         }
+        let fresh = !path.exists();
         let file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(path)
             .with_context(|| format!("opening {}", path.display()))?;
-        Ok(Journal {
+        let mut journal = Journal {
             path: path.to_path_buf(),
             done,
             file: std::io::BufWriter::new(file),
             unsynced: 0,
-        })
+        };
+        if fresh {
+            writeln!(journal.file, "started {}", started.0)
+                .with_context(|| format!("writing {}", path.display()))?;
+            journal.sync()?;
+        }
+        Ok(journal)
     }
 
     fn record(&mut self, line: u64, id: &NoticeId) -> Result<()> {
