@@ -459,12 +459,16 @@ pub async fn run(
                 tracing::error!("webhook {}: {e}", webhook.name);
             }
         }
+        // The next retry due, within a second (one whose time passed while
+        // the webhook could not send, its account inactive, waits a round).
+        let now = tokio::time::Instant::now();
         let wake = progress
             .values()
             .filter_map(|p| p.retry_at)
+            .filter(|at| *at > now)
             .min()
-            .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(1))
-            .min(tokio::time::Instant::now() + Duration::from_secs(1));
+            .unwrap_or(now + Duration::from_secs(1))
+            .min(now + Duration::from_secs(1));
         tokio::select! {
             _ = tokio::time::sleep_until(wake) => {}
             changed = durable.changed() => if changed.is_err() { return },
