@@ -148,6 +148,9 @@ fn rows_without_an_effective_date_resume_as_first_built() {
     let first = text.lines().next().expect("its start");
     assert!(first.starts_with("started "), "{text}");
     std::fs::write(&journal, format!("{first}\n")).expect("entries lost");
+    // Needed: the second run must start at another millisecond, so that a
+    // row built at its own time (not the journal's) would differ and be
+    // refused; this is what the test guards against, not a timing wait.
     std::thread::sleep(std::time::Duration::from_millis(20));
     let again = credence(&["import-csv", "--data", data, arg(&file)]).ok();
     assert!(
