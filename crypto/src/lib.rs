@@ -30,5 +30,5 @@ pub mod note;
 pub use digest::{Digest, DigestParseError};
 pub use keys::{
     AuthorityKey, BatchItem, KeyError, KeyFileError, NOTICE_DOMAIN, PublicKey, QUERY_DOMAIN,
-    REPORT_DOMAIN, SIGNATURE_BYTES, SignatureError, verify_batch,
+    REPORT_DOMAIN, SIGNATURE_BYTES, SignatureError, remember_verified, verify_batch,
 };
