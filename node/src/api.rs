@@ -1099,14 +1099,15 @@ async fn feed(
         .map(crate::views::parse_feed_cursor)
         .transpose()
         .map_err(|message| ApiError::bad("bad_field", message))?;
-    let listings = ask(&state, Command::Feed).await?;
+    let page = ask(&state, |tx| {
+        Command::Feed(crate::daemon::FeedAsk { after, limit }, tx)
+    })
+    .await?;
     // Only what the public may see: no history, no feedback, natural
     // persons masked.
     Ok(Json(FeedView::page(
         &state.federation,
-        &listings,
-        after,
-        limit,
+        &page,
         crate::node::now(),
     )))
 }
@@ -1150,8 +1151,12 @@ async fn extract(
             ));
         }
     };
-    let listings = ask(&state, Command::Feed).await?;
-    let text = crate::views::extract(&state.federation, &listings, crate::node::now(), csv);
+    let all = crate::daemon::FeedAsk {
+        after: None,
+        limit: usize::MAX,
+    };
+    let page = ask(&state, |tx| Command::Feed(all, tx)).await?;
+    let text = crate::views::extract(&state.federation, &page.listings, crate::node::now(), csv);
     Ok(([(header::CONTENT_TYPE, content_type)], text).into_response())
 }
 

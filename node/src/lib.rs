@@ -18,6 +18,7 @@ pub mod demo;
 pub mod devnet;
 pub mod http;
 pub mod http_metrics;
+pub mod keeper;
 pub mod keyfile;
 pub mod mark;
 #[allow(missing_docs)] // the derived behaviour event enum

@@ -133,6 +133,9 @@ pub enum NodeError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The materialized views could not be kept.
+    #[error("{0}")]
+    Views(String),
     /// The replica failed.
     #[error(transparent)]
     Replica(#[from] ReplicaError<StoreError>),
@@ -557,6 +560,23 @@ impl Node {
     /// This node's authority.
     pub fn author(&self) -> AuthorityId {
         self.engine.author()
+    }
+
+    /// The keeper of this node's views ([`crate::keeper`]), for its member
+    /// and the measures it implements.
+    pub fn keeper(&self) -> Result<crate::keeper::Keeper, NodeError> {
+        let me = self.author();
+        let implements = self.implements();
+        crate::keeper::Keeper::open(self.replica(), me, implements)
+            .map_err(|e| NodeError::Views(e.to_string()))
+    }
+
+    /// The measures this node's member implements.
+    pub fn implements(&self) -> Vec<String> {
+        self.federation()
+            .member(&self.author())
+            .map(|m| m.implements.clone())
+            .unwrap_or_default()
     }
 
     /// The federation.

@@ -907,27 +907,20 @@ pub fn extract(
 }
 
 impl FeedView {
-    /// The page of `limit` entries of `states` (in feed order) after
-    /// `after`, as the public sees them at `t`.
+    /// A page of the feed as the public sees it at `t`.
     pub fn page(
         federation: &Federation,
-        states: &[ListingState],
-        after: Option<(u64, NoticeId)>,
-        limit: usize,
+        page: &crate::daemon::FeedPage,
         t: credence_protocol::time::Timestamp,
     ) -> FeedView {
-        let start = after.map_or(0, |(at, id)| {
-            states.partition_point(|s| {
-                (std::cmp::Reverse(s.issued_at.0), s.id) <= (std::cmp::Reverse(at), id)
-            })
-        });
-        let page: Vec<&ListingState> = states.iter().skip(start).take(limit).collect();
-        let next = (start + page.len() < states.len())
-            .then(|| page.last().map(|s| feed_cursor(s)))
+        let next = page
+            .more
+            .then(|| page.listings.last().map(feed_cursor))
             .flatten();
         FeedView {
             listings: page
-                .into_iter()
+                .listings
+                .iter()
                 .filter_map(|s| FeedItem::of(federation, s, t))
                 .collect(),
             next,

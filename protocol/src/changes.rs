@@ -151,6 +151,142 @@ pub fn next_transition(state: &ListingState, t: Timestamp) -> Option<Timestamp> 
     .min()
 }
 
+/// What a node keeps of each listing so that its reads need not fold every
+/// listing (its materialized view): the listing's [`Summary`] for the
+/// node's member, the next time it may change by time alone, and, while
+/// the public feed shows it, its issue time (the feed's order).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Kept {
+    /// The summary.
+    pub summary: Summary,
+    /// When it may next change by time alone ([`next_transition`], and the
+    /// end of a shown correction's publication).
+    pub next: Option<Timestamp>,
+    /// The listing's issue time while [`crate::public::shown`] shows it.
+    pub shown: Option<Timestamp>,
+}
+
+impl Kept {
+    /// What is kept of `state` at `t` for `member`, which implements
+    /// `implements`.
+    pub fn of(
+        state: &ListingState,
+        t: Timestamp,
+        member: &AuthorityId,
+        implements: &[String],
+    ) -> Kept {
+        let shown = crate::public::shown(state, t).map(|_| state.issued_at);
+        // A correction is shown until the end of the listing's publication
+        // period, although nothing else of a withdrawn listing changes.
+        let correction_ends = (shown.is_some() && state.listing.publish_until > t)
+            .then_some(state.listing.publish_until);
+        let next = [next_transition(state, t), correction_ends]
+            .into_iter()
+            .flatten()
+            .min();
+        Kept {
+            summary: Summary::of(state, t, member, implements),
+            next,
+            shown,
+        }
+    }
+
+    /// Whether this member has tasks for the listing.
+    pub fn has_tasks(&self) -> bool {
+        !self.summary.tasks.is_empty()
+    }
+}
+
+/// What looking at a listing again asks to be written, given what was
+/// kept (`before`) and what is derived now.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Refresh {
+    /// Nothing differs.
+    Same,
+    /// The summary is the same; the next transition or the feed entry
+    /// differs (write what is kept, no change).
+    Quiet,
+    /// The summary differs: a change is recorded with it.
+    Changed,
+}
+
+/// Compares what was kept of a listing with what is derived now: a change
+/// is recorded exactly when the summary differs (a listing seen for the
+/// first time is a change from nothing).
+pub fn refresh(before: Option<&Kept>, now: &Kept) -> Refresh {
+    match before {
+        Some(kept) if kept.summary != now.summary => Refresh::Changed,
+        None => Refresh::Changed,
+        Some(kept) if kept == now => Refresh::Same,
+        Some(_) => Refresh::Quiet,
+    }
+}
+
+/// Counts over every kept listing, kept beside them: what the metrics
+/// report without folding the store.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counts {
+    /// Listings kept.
+    pub listings: u64,
+    /// Listings by status, in the order of [`STATUSES`].
+    pub by_status: [u64; 6],
+    /// Listings the public feed shows.
+    pub shown: u64,
+    /// Listings with tasks for this member.
+    pub with_tasks: u64,
+    /// Objections open, over every listing.
+    pub objections_open: u64,
+    /// Objections open past their deadline, over every listing.
+    pub objections_overdue: u64,
+}
+
+/// The statuses in the order [`Counts::by_status`] counts them.
+pub const STATUSES: [Status; 6] = [
+    Status::Pending,
+    Status::Active,
+    Status::Suspended,
+    Status::Expired,
+    Status::Repaired,
+    Status::Withdrawn,
+];
+
+impl Counts {
+    /// Counts `kept` in (`add`) or out (`!add`). Counting out what was
+    /// never counted in saturates at zero rather than wrapping.
+    pub fn count(&mut self, kept: &Kept, add: bool) {
+        let step = |n: &mut u64, by: u64| {
+            *n = if add {
+                n.saturating_add(by)
+            } else {
+                n.saturating_sub(by)
+            }
+        };
+        step(&mut self.listings, 1);
+        if let Some(i) = STATUSES.iter().position(|s| *s == kept.summary.status) {
+            step(&mut self.by_status[i], 1);
+        }
+        step(&mut self.shown, u64::from(kept.shown.is_some()));
+        step(&mut self.with_tasks, u64::from(kept.has_tasks()));
+        step(
+            &mut self.objections_open,
+            u64::from(kept.summary.objections_open),
+        );
+        step(
+            &mut self.objections_overdue,
+            u64::from(kept.summary.objections_overdue),
+        );
+    }
+
+    /// The counts after `before` is replaced by `now`.
+    pub fn replaced(mut self, before: Option<&Kept>, now: &Kept) -> Counts {
+        if let Some(before) = before {
+            self.count(before, false);
+        }
+        self.count(now, true);
+        self
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -185,10 +185,14 @@ fn the_feed_shows_what_the_public_may_see_masked_and_paged() {
 /// digits and a digit or X in a row.
 fn unmasked_identity(text: &str) -> Option<&str> {
     let bytes = text.as_bytes();
+    // A whole word: not a run of digits inside a hex notice id.
+    let apart = |i: Option<&u8>| !i.is_some_and(u8::is_ascii_alphanumeric);
     (0..bytes.len().saturating_sub(17)).find_map(|start| {
         let window = &bytes[start..start + 18];
         let digits = window[..17].iter().all(u8::is_ascii_digit);
         let check = window[17].is_ascii_digit() || window[17] == b'X';
-        (digits && check).then(|| &text[start..start + 18])
+        let word =
+            apart(start.checked_sub(1).and_then(|i| bytes.get(i))) && apart(bytes.get(start + 18));
+        (digits && check && word).then(|| &text[start..start + 18])
     })
 }

@@ -22,7 +22,11 @@ use serde::Serialize;
 use std::path::Path;
 
 /// Prints `value` as JSON, or as text.
-fn emit<T: Serialize>(json: bool, value: &T, human: impl FnOnce(&T) -> String) -> Result<()> {
+pub(super) fn emit<T: Serialize>(
+    json: bool,
+    value: &T,
+    human: impl FnOnce(&T) -> String,
+) -> Result<()> {
     if json {
         println!("{}", serde_json::to_string_pretty(value)?);
     } else {
@@ -129,6 +133,7 @@ pub(super) fn run(command: Command, json: bool) -> Result<i32> {
                 out.display()
             );
         }
+        Command::Check { data, repair } => return super::check::run(&data.data, repair, json),
         Command::ImportCsv {
             data,
             file,

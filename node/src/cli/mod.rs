@@ -5,6 +5,7 @@
 
 mod account;
 mod audit;
+mod check;
 mod commands;
 mod federation;
 mod import;
@@ -159,6 +160,18 @@ enum Command {
         /// Import the good rows even when some are bad (they are named).
         #[arg(long)]
         skip_bad: bool,
+    },
+    /// Check the node's views (listing states, tasks, the public feed,
+    /// the counts the metrics report, the change feed's transitions)
+    /// against a fold of every listing, with the node stopped; `--repair`
+    /// derives them again from the notices first. Exit code 1 when they
+    /// differ.
+    Check {
+        #[command(flatten)]
+        data: DataDir,
+        /// Clear the views and derive them again before checking.
+        #[arg(long)]
+        repair: bool,
     },
     /// Ingest another node's bundle (offline transfer), validating every notice.
     Import {

@@ -1,21 +1,23 @@
-//! The change feed as the daemon keeps it: the listings touched by
-//! accepted notices and those whose next transition has come are folded
-//! again at each tick; where the summary
-//! ([`credence_protocol::changes::Summary`]) differs from the one kept, a
-//! change is recorded (with the store's `watch`). Changes are served only
-//! once sled made them durable, so that a client's cursor never names a
-//! change a crash could take back: `durable` is the newest such seq.
+//! The change feed and the views as the daemon keeps them
+//! ([`crate::keeper`]): the listings touched by accepted notices and those
+//! whose next transition has come are derived again at each tick (and
+//! before a read that uses the views), and a step of a running sweep is
+//! taken. Changes are served only once sled made them durable, so that a
+//! client's cursor never names a change a crash could take back:
+//! `durable` is the newest such seq.
 
 use super::{Daemon, DaemonError};
-use credence_protocol::changes::{Cause, Change, Summary, next_transition};
-use credence_protocol::model::NoticeId;
+use crate::keeper::Keeper;
+use credence_protocol::changes::{Cause, Change};
+use credence_protocol::model::{AuthorityId, NoticeId};
+use credence_protocol::store::Store;
 use credence_protocol::time::Timestamp;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::sync::watch;
 
-/// Notices whose listings are folded again in one tick (more wait for
+/// Notices whose listings are derived again in one tick (more wait for
 /// the next).
 pub const WATCH_PER_TICK_MAX: usize = 4_096;
 /// Changes in one answer.
@@ -23,127 +25,155 @@ pub const CHANGES_PER_PAGE_MAX: usize = 1_000;
 
 /// The daemon's change-feed state.
 pub(super) struct Watcher {
-    /// Notices accepted since the last tick, in the order they came.
+    /// Keeps the views and numbers the changes.
+    keeper: Keeper,
+    /// Notices accepted (or found behind the views' watermarks) and not
+    /// yet looked at, in the order they came.
     touched: Vec<NoticeId>,
-    /// The seq the next change takes.
-    next: u64,
+    /// The newest seq of each log whose notices were looked at, not yet
+    /// recorded as the views' watermark.
+    reflected: std::collections::BTreeMap<AuthorityId, u64>,
     /// The newest change sled holds durably.
     durable: Arc<watch::Sender<u64>>,
     /// A sync of sled is running.
     syncing: Arc<AtomicBool>,
+    /// The views hold every listing and every accepted notice (no sweep
+    /// runs, nothing waits): reads may use them.
+    pub(super) current: bool,
+    /// Tests hold the views back to exercise the reads that fold.
+    #[cfg(test)]
+    pub(super) hold: bool,
 }
 
 impl Watcher {
-    /// The state of a store whose last change is `last`; the receiver
-    /// follows the durable seq.
-    pub(super) fn new(last: u64) -> (Watcher, watch::Receiver<u64>) {
-        let (durable, rx) = watch::channel(last);
+    /// The state of the views `keeper` keeps; the receiver follows the
+    /// durable seq.
+    pub(super) fn new(keeper: Keeper) -> (Watcher, watch::Receiver<u64>) {
+        let (durable, rx) = watch::channel(keeper.next_change() - 1);
         (
             Watcher {
+                keeper,
                 touched: Vec::new(),
-                next: last + 1,
+                reflected: std::collections::BTreeMap::new(),
                 durable: Arc::new(durable),
                 syncing: Arc::new(AtomicBool::new(false)),
+                current: false,
+                #[cfg(test)]
+                hold: false,
             },
             rx,
         )
     }
 
-    /// A notice was accepted: its listing is looked at in the next tick.
-    pub(super) fn touch(&mut self, id: NoticeId) {
+    /// A notice was accepted (`author`'s at `seq`): its listing is looked
+    /// at in the next tick.
+    pub(super) fn touch(&mut self, id: NoticeId, author: AuthorityId, seq: u64) {
         self.touched.push(id);
+        let newest = self.reflected.entry(author).or_insert(seq);
+        *newest = (*newest).max(seq);
+        self.current = false;
     }
 }
 
 impl Daemon {
-    /// Folds again the listings touched or due, records their changes, and
-    /// starts making them durable.
+    /// Derives again the listings touched or due, takes a step of a running
+    /// sweep, records the changes, and starts making them durable.
     pub(super) fn watch_tick(&mut self, t: Timestamp) {
+        if let Err(e) = self.watch(t) {
+            tracing::error!("change feed: {e}");
+            self.watcher.current = false;
+        }
+        self.sync_changes();
+    }
+
+    fn watch(&mut self, t: Timestamp) -> Result<(), DaemonError> {
+        if self.watcher.touched.is_empty() {
+            // Notices stored by a path that does not tell the watcher (an
+            // operator command on the node's own store) or before a
+            // restart: found by the logs' heads.
+            let behind = self
+                .watcher
+                .keeper
+                .behind(self.node.engine.replica())
+                .map_err(DaemonError::internal)?;
+            if !behind.is_empty() {
+                // Reflected once they are looked at.
+                let heads = self
+                    .node
+                    .engine
+                    .replica()
+                    .store()
+                    .heads()
+                    .map_err(DaemonError::internal)?;
+                for head in heads {
+                    let newest = self
+                        .watcher
+                        .reflected
+                        .entry(head.author)
+                        .or_insert(head.seq);
+                    *newest = (*newest).max(head.seq);
+                }
+            }
+            self.watcher.touched = behind;
+        }
         let touched: Vec<NoticeId> = {
             let mut all = std::mem::take(&mut self.watcher.touched).into_iter();
             let now = all.by_ref().take(WATCH_PER_TICK_MAX).collect();
             self.watcher.touched = all.collect();
             now
         };
-        let result = (|| -> Result<(), DaemonError> {
-            // The listings touched, in the order their notices came (a
-            // client sees changes in the order they happened).
-            let replica = self.node.replica();
-            let mut seen = BTreeSet::new();
-            let mut listings = Vec::new();
-            for id in touched {
-                if let Some(listing) = replica.listing_of(&id).map_err(DaemonError::internal)?
-                    && seen.insert(listing)
-                {
-                    listings.push(listing);
-                }
-            }
-            let store = replica.store();
-            for listing in store
-                .due(t, WATCH_PER_TICK_MAX)
-                .map_err(DaemonError::internal)?
+        let replica = self.node.engine.replica();
+        let keeper = &mut self.watcher.keeper;
+        // The listings touched, in the order their notices came (a client
+        // sees changes in the order they happened).
+        let mut seen = BTreeSet::new();
+        let mut listings = Vec::new();
+        for id in touched {
+            if let Some(listing) = replica.listing_of(&id).map_err(DaemonError::internal)?
+                && seen.insert(listing)
             {
-                if !seen.contains(&listing) {
-                    self.watch_listing(listing, Cause::Time, t)?;
-                }
+                listings.push(listing);
             }
-            for listing in listings {
-                self.watch_listing(listing, Cause::Notice, t)?;
-            }
-            Ok(())
-        })();
-        if let Err(e) = result {
-            tracing::error!("change feed: {e}");
         }
-        self.sync_changes();
-    }
-
-    /// Folds `listing` at `t` and records its change, if any.
-    fn watch_listing(
-        &mut self,
-        listing: NoticeId,
-        cause: Cause,
-        t: Timestamp,
-    ) -> Result<(), DaemonError> {
-        let replica = self.node.replica();
-        let Some(state) = replica
-            .listing_state(&listing, t)
+        for listing in replica
+            .store()
+            .due(t, WATCH_PER_TICK_MAX)
             .map_err(DaemonError::internal)?
-        else {
-            return Ok(());
-        };
-        let me = self.node.author();
-        let implements = self
-            .node
-            .federation()
-            .member(&me)
-            .map(|m| m.implements.clone())
-            .unwrap_or_default();
-        let summary = Summary::of(&state, t, &me, &implements);
-        let next = next_transition(&state, t);
-        let store = replica.store();
-        let before = store.watched(&listing).map_err(DaemonError::internal)?;
-        let change = match &before {
-            Some((kept, _)) if *kept == summary => None,
-            _ => Some(Change {
-                seq: self.watcher.next,
-                at: t,
-                listing,
-                cause,
-                before: before.as_ref().map(|(kept, _)| kept.clone()),
-                after: summary.clone(),
-            }),
-        };
-        if change.is_none() && before.as_ref().is_some_and(|(_, n)| *n == next) {
-            return Ok(());
+        {
+            if !seen.contains(&listing) {
+                keeper
+                    .refresh(replica, listing, Some(Cause::Time), t)
+                    .map_err(DaemonError::internal)?;
+            }
         }
-        store
-            .watch(&listing, before.as_ref(), &(summary, next), change.as_ref())
-            .map_err(DaemonError::internal)?;
-        if change.is_some() {
-            self.watcher.next += 1;
+        for listing in listings {
+            keeper
+                .refresh(replica, listing, Some(Cause::Notice), t)
+                .map_err(DaemonError::internal)?;
+        }
+        let sweeping = keeper.sweep(replica, t).map_err(DaemonError::internal)?;
+        let waiting = !self.watcher.touched.is_empty();
+        if !waiting && !self.watcher.reflected.is_empty() {
+            let marks: Vec<(AuthorityId, u64)> = std::mem::take(&mut self.watcher.reflected)
+                .into_iter()
+                .collect();
+            keeper
+                .reflect(replica, &marks)
+                .map_err(DaemonError::internal)?;
+        }
+        self.watcher.current = !sweeping && !waiting;
+        #[cfg(test)]
+        if self.watcher.hold {
+            self.watcher.current = false;
         }
         Ok(())
+    }
+
+    /// Brings the views up to `t` before a read that uses them; whether
+    /// they may be used (else the read folds).
+    pub(super) fn views_current(&mut self, t: Timestamp) -> bool {
+        self.watch_tick(t);
+        self.watcher.current
     }
 
     /// Starts making the changes recorded durable, unless a sync runs or
@@ -151,7 +181,7 @@ impl Daemon {
     /// that failed is tried again at the next tick).
     fn sync_changes(&mut self) {
         let watcher = &mut self.watcher;
-        let upto = watcher.next - 1;
+        let upto = watcher.keeper.next_change() - 1;
         if *watcher.durable.borrow() >= upto || watcher.syncing.swap(true, Ordering::AcqRel) {
             return;
         }

@@ -16,6 +16,9 @@ pub struct Gauges {
     pub overdue: usize,
     /// Notices stored.
     pub notices: u64,
+    /// The counts the views keep over every listing (`None` while they
+    /// are being derived again).
+    pub listings: Option<credence_protocol::changes::Counts>,
     /// Own notices waiting to be published.
     pub unpublished: usize,
     /// Whether the node issues.
@@ -245,6 +248,39 @@ pub fn render(counters: &Counters, gauges: &Gauges) -> String {
         ),
     ] {
         family(&mut out, name, "gauge", help, &plain(value));
+    }
+    if let Some(counts) = &gauges.listings {
+        let samples: Vec<(String, u64)> = credence_protocol::changes::STATUSES
+            .iter()
+            .zip(counts.by_status)
+            .map(|(status, n)| (format!("{{status=\"{}\"}}", status.name()), n))
+            .collect();
+        family(
+            &mut out,
+            "credence_listings",
+            "gauge",
+            "Listings held, by status.",
+            &samples,
+        );
+        for (name, help, value) in [
+            (
+                "credence_listings_shown",
+                "Listings the public feed shows (published, or a public correction).",
+                counts.shown,
+            ),
+            (
+                "credence_listings_with_tasks",
+                "Listings with tasks for this member.",
+                counts.with_tasks,
+            ),
+            (
+                "credence_objections_open",
+                "Objections open, over every listing.",
+                counts.objections_open,
+            ),
+        ] {
+            family(&mut out, name, "gauge", help, &plain(value));
+        }
     }
     let states = ["ready", "restoring", "recovering", "forked", "halted"];
     let samples: Vec<(String, u64)> = states

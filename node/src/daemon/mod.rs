@@ -16,7 +16,7 @@ pub mod register;
 pub use metrics::Gauges;
 pub use reads::{
     BACKGROUND_READS_MAX, BACKGROUND_READS_WAITING_MAX, Background, FEED_CACHE_MS,
-    FEED_LISTINGS_DEFAULT, FEED_LISTINGS_MAX, FeedCache, PUBLIC_READS_MAX,
+    FEED_LISTINGS_DEFAULT, FEED_LISTINGS_MAX, FeedAsk, FeedCache, FeedPage, PUBLIC_READS_MAX,
     PUBLIC_READS_WAITING_MAX, feed,
 };
 pub use register::{REGISTER_RECORDS_MAX, RegisterRecord, STATED_CHARS_MAX, Stated};
@@ -155,8 +155,8 @@ pub enum Command {
     Tasks(Option<Timestamp>, Reply<Vec<(Task, ListingState)>>),
     /// Durable changes of the change feed after a seq, at most a number.
     Changes(u64, usize, Reply<Vec<credence_protocol::changes::Change>>),
-    /// Published listings.
-    Feed(Reply<Vec<ListingState>>),
+    /// A page of what the public feed shows.
+    Feed(reads::FeedAsk, Reply<reads::FeedPage>),
     /// Status.
     Status(Reply<Status>),
     /// Records of the register of reads from an index on, with its
@@ -445,7 +445,7 @@ impl Daemon {
         let (commands, command_rx) = mpsc::channel(COMMAND_QUEUE_MAX);
         let (stop, stop_rx) = mpsc::channel(1);
         let (accepted, _) = broadcast::channel(4096);
-        let (watcher, changes_rx) = changes::Watcher::new(node.replica().store().last_change()?);
+        let (watcher, changes_rx) = changes::Watcher::new(node.keeper()?);
         let topic = net::topic(&federation);
         let checkpoint_topic = net::checkpoint_topic(&federation);
         let daemon = Daemon {
@@ -722,9 +722,11 @@ impl Daemon {
                         .report_message_validation_result(&id, &source, acceptance);
                 }
             }
-            Output::Accepted { id, .. } => {
+            Output::Accepted {
+                id, author, seq, ..
+            } => {
                 self.dirty = true;
-                self.watcher.touch(id);
+                self.watcher.touch(id, author, seq);
                 let _ = self.accepted.send(id);
             }
             Output::Forked { .. } => self.dirty = true,
@@ -1574,17 +1576,35 @@ impl Daemon {
             }
             Command::Tasks(at, reply) => {
                 let me = self.node.author();
+                let indexed = at.is_none() && self.views_current(t);
                 self.in_background(reply, move |replica| {
-                    replica
-                        .tasks(&me, at.unwrap_or(t))
-                        .map_err(DaemonError::internal)
+                    let tasks = if indexed {
+                        let listings = replica
+                            .store()
+                            .task_listings()
+                            .map_err(DaemonError::internal)?;
+                        replica.tasks_in(&me, listings, t)
+                    } else {
+                        replica.tasks(&me, at.unwrap_or(t))
+                    };
+                    tasks.map_err(DaemonError::internal)
                 });
             }
-            Command::Feed(reply) => {
-                // Everyone asking within a second gets the same feed; the
-                // anonymous feed never takes the operators' places.
+            Command::Feed(ask, reply) => {
+                if self.views_current(t) {
+                    self.public.run(
+                        self.node.federation().clone(),
+                        self.node.replica().store().snapshot(),
+                        reply,
+                        move |replica| reads::feed_page(replica, &ask, t),
+                    );
+                    return;
+                }
+                // While the views are derived again: everyone asking within
+                // a second gets the same feed; the anonymous feed never
+                // takes the operators' places.
                 if let Some(cached) = self.feed_cache.fresh(t) {
-                    let _ = reply.send(Ok(cached.as_ref().clone()));
+                    let _ = reply.send(Ok(reads::page_of(&cached, &ask)));
                     return;
                 }
                 let cache = self.feed_cache.clone();
@@ -1595,7 +1615,7 @@ impl Daemon {
                     move |replica| {
                         let listings = Arc::new(feed(replica, t)?);
                         cache.keep(t, Arc::clone(&listings));
-                        Ok(listings.as_ref().clone())
+                        Ok(reads::page_of(&listings, &ask))
                     },
                 );
             }
@@ -1622,6 +1642,7 @@ impl Daemon {
                     pending: engine.replica().pending_count(),
                     overdue: 0,
                     notices: 0,
+                    listings: None,
                     unpublished: engine.unpublished(),
                     readiness: engine.readiness().clone(),
                     checkpoints: engine
@@ -1645,12 +1666,23 @@ impl Daemon {
                         })
                         .collect(),
                 };
+                if self.views_current(t) {
+                    match self.node.replica().store().counts() {
+                        Ok(counts) => gauges.listings = Some(counts),
+                        Err(e) => tracing::error!("views: {e}"),
+                    }
+                }
                 self.in_background(reply, move |replica| {
                     gauges.notices = replica
                         .store()
                         .notice_count()
                         .map_err(DaemonError::internal)?;
-                    gauges.overdue = reads::overdue(replica, t)?;
+                    gauges.overdue = match &gauges.listings {
+                        Some(counts) => {
+                            usize::try_from(counts.objections_overdue).unwrap_or(usize::MAX)
+                        }
+                        None => reads::overdue(replica, t)?,
+                    };
                     Ok(metrics::render(&counters, &gauges))
                 });
             }

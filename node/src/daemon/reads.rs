@@ -5,6 +5,7 @@
 use super::{DaemonError, Reply};
 use crate::store::SledSnapshot;
 use credence_protocol::fold::ListingState;
+use credence_protocol::model::NoticeId;
 use credence_protocol::replica::Replica;
 use credence_protocol::roster::Federation;
 use credence_protocol::store::Store;
@@ -150,6 +151,67 @@ pub fn feed<S: Store>(
     }
     out.sort_by(|a, b| b.issued_at.cmp(&a.issued_at).then(a.id.cmp(&b.id)));
     Ok(out)
+}
+
+/// Which page of the public feed: after the entry `after` (issue time and
+/// id), at most `limit` entries.
+#[derive(Clone, Copy, Debug)]
+pub struct FeedAsk {
+    /// The entry the page follows (none: the newest first).
+    pub after: Option<(u64, NoticeId)>,
+    /// Most entries.
+    pub limit: usize,
+}
+
+/// A page of the public feed, newest first.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct FeedPage {
+    /// The listings shown.
+    pub listings: Vec<ListingState>,
+    /// More follow.
+    pub more: bool,
+}
+
+/// The page `ask` names of the whole feed `feed` (in the feed's order).
+pub fn page_of(feed: &[ListingState], ask: &FeedAsk) -> FeedPage {
+    let start = ask.after.map_or(0, |(at, id)| {
+        feed.partition_point(|s| {
+            (std::cmp::Reverse(s.issued_at.0), s.id) <= (std::cmp::Reverse(at), id)
+        })
+    });
+    let listings: Vec<ListingState> = feed.iter().skip(start).take(ask.limit).cloned().collect();
+    FeedPage {
+        more: start + listings.len() < feed.len(),
+        listings,
+    }
+}
+
+/// The page `ask` names, read through the feed index the views keep: it
+/// folds only the listings of the page.
+pub fn feed_page(
+    replica: &Replica<SledSnapshot>,
+    ask: &FeedAsk,
+    t: Timestamp,
+) -> Result<FeedPage, DaemonError> {
+    let ids = replica
+        .store()
+        .shown_page(
+            ask.after.map(|(at, id)| (Timestamp(at), id)),
+            ask.limit.saturating_add(1),
+        )
+        .map_err(DaemonError::internal)?;
+    let more = ids.len() > ask.limit;
+    let mut listings = Vec::with_capacity(ids.len().min(ask.limit));
+    for id in ids.into_iter().take(ask.limit) {
+        if let Some(state) = replica
+            .listing_state(&id, t)
+            .map_err(DaemonError::internal)?
+            && credence_protocol::public::shown(&state, t).is_some()
+        {
+            listings.push(state);
+        }
+    }
+    Ok(FeedPage { listings, more })
 }
 
 /// Objections past their ruling deadline, over every listing.

@@ -22,6 +22,12 @@ fn daemon(dir: &std::path::Path) -> Daemon {
     daemon_again(dir)
 }
 
+/// The whole feed, as the extract asks for it.
+const ALL: FeedAsk = FeedAsk {
+    after: None,
+    limit: usize::MAX,
+};
+
 // Reads that fold every listing are answered from a snapshot off the
 // event loop, the same as the live replica would answer; they wait for
 // one of BACKGROUND_READS_MAX places, and past the waiting bound the
@@ -55,10 +61,10 @@ async fn whole_store_reads_run_off_the_loop_and_are_bounded() {
     assert_eq!(exported.envelopes, live.envelopes);
     assert_eq!(exported.heads, live.heads);
     let (reply, answer) = oneshot::channel();
-    daemon.on_command(Command::Feed(reply));
+    daemon.on_command(Command::Feed(ALL, reply));
     let fed = answer.await.unwrap().unwrap();
-    assert_eq!(fed.len(), 1);
-    assert_eq!(fed, live_feed);
+    assert_eq!(fed.listings.len(), 1);
+    assert_eq!(fed.listings, live_feed);
 
     let most = BACKGROUND_READS_MAX + BACKGROUND_READS_WAITING_MAX;
     daemon.background.admitted.store(most, Ordering::SeqCst);
@@ -184,19 +190,21 @@ async fn anonymous_feed_load_never_takes_the_operators_places() {
     let listing = testkit::listing(4, "food-drug", Timestamp(t.0 - 60_000));
     daemon.node.issue(NoticeKind::List(listing), t).unwrap();
     let public_most = PUBLIC_READS_MAX + PUBLIC_READS_WAITING_MAX;
-    // A first feed fills the cache.
+    // While the views are derived again the feed folds every listing: a
+    // first feed fills the cache.
+    daemon.watcher.hold = true;
     let (reply, answer) = oneshot::channel();
-    daemon.on_command(Command::Feed(reply));
-    assert_eq!(answer.await.unwrap().unwrap().len(), 1);
+    daemon.on_command(Command::Feed(ALL, reply));
+    assert_eq!(answer.await.unwrap().unwrap().listings.len(), 1);
     // Anonymous load takes every public place.
     daemon.public.admitted.store(public_most, Ordering::SeqCst);
     let (reply, answer) = oneshot::channel();
     daemon.on_command(Command::Tasks(None, reply));
     assert!(answer.await.unwrap().is_ok(), "operators are served");
     let (reply, answer) = oneshot::channel();
-    daemon.on_command(Command::Feed(reply));
+    daemon.on_command(Command::Feed(ALL, reply));
     assert_eq!(
-        answer.await.unwrap().unwrap().len(),
+        answer.await.unwrap().unwrap().listings.len(),
         1,
         "a fresh feed comes from the cache"
     );
@@ -204,18 +212,23 @@ async fn anonymous_feed_load_never_takes_the_operators_places() {
     // told to come back; operators are still served.
     daemon.feed_cache = FeedCache::default();
     let (reply, answer) = oneshot::channel();
-    daemon.on_command(Command::Feed(reply));
+    daemon.on_command(Command::Feed(ALL, reply));
     assert!(matches!(answer.await.unwrap(), Err(DaemonError::Busy(_))));
     let (reply, answer) = oneshot::channel();
     daemon.on_command(Command::Metrics(reply));
     assert!(answer.await.unwrap().is_ok());
+    // The same through the views: a page read takes a public place too.
+    daemon.watcher.hold = false;
+    let (reply, answer) = oneshot::channel();
+    daemon.on_command(Command::Feed(ALL, reply));
+    assert!(matches!(answer.await.unwrap(), Err(DaemonError::Busy(_))));
     // And the other way round.
     daemon.public.admitted.store(0, Ordering::SeqCst);
     let most = BACKGROUND_READS_MAX + BACKGROUND_READS_WAITING_MAX;
     daemon.background.admitted.store(most, Ordering::SeqCst);
     let (reply, answer) = oneshot::channel();
-    daemon.on_command(Command::Feed(reply));
-    assert_eq!(answer.await.unwrap().unwrap().len(), 1);
+    daemon.on_command(Command::Feed(ALL, reply));
+    assert_eq!(answer.await.unwrap().unwrap().listings.len(), 1);
 }
 
 // An idempotency key signs once: a retry gets the first notice, marked

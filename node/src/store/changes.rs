@@ -1,34 +1,121 @@
-//! The change feed's records ([`credence_protocol::changes`]), beside the
-//! replicated state: the changes in order (`c`), the last summary of each
-//! listing with the next time it may change by time alone (`w`), and the
-//! listings by that time (`t`). A change, the summary it leads to and the
-//! time index move together in one sled batch, so that a crash keeps all
-//! three or none: a change is never recorded without the summary that
-//! stops it from being recorded again.
+//! The change feed and the materialized views
+//! ([`credence_protocol::changes`]), beside the replicated state: the
+//! changes in order (`c`), what is kept of each listing (`w`: its summary,
+//! next transition and feed entry), the listings by that transition time
+//! (`t`), the listings with tasks for this member (`k`), the listings the
+//! public feed shows, newest first (`p`), the counts over every kept
+//! listing and, per author, the seq up to which the views reflect its log
+//! (`a`). A change, what is kept and every index entry and count move
+//! together in one sled batch, so that a crash keeps all or none: a change
+//! is never recorded without the record that stops it from being recorded
+//! again, and the indexes and counts never disagree with the records.
 
-use super::layout::key;
+use super::layout::{META, SUBJECT, key};
 use super::{SledStore, StoreError};
-use credence_protocol::changes::{Change, Summary};
+use credence_protocol::changes::{Change, Counts, Kept};
 use credence_protocol::codec;
-use credence_protocol::model::NoticeId;
+use credence_protocol::model::{AuthorityId, NoticeId, SUBJECT_KEY_BYTES};
 use credence_protocol::time::Timestamp;
+use std::collections::BTreeMap;
 
 const CHANGE: u8 = b'c';
-const SUMMARY: u8 = b'w';
+const KEPT: u8 = b'w';
 const DUE: u8 = b't';
-/// Largest encoded change or summary.
+const TASKS: u8 = b'k';
+const SHOWN: u8 = b'p';
+const WATERMARK: u8 = b'a';
+const META_VIEWS: &[u8] = b"views";
+const META_COUNTS: &[u8] = b"views-counts";
+const META_SWEEP: &[u8] = b"views-sweep";
+/// The layout of `w`, `t`, `k`, `p`, `a` and the counts. A store whose
+/// views are of another version (or none: kept before they existed) has
+/// them cleared and derived again by a sweep.
+pub const VIEWS_VERSION: u64 = 2;
+/// Largest encoded change or kept record.
 const RECORD_BYTES_MAX: usize = 16 * 1024;
-
-/// A listing's last summary and the next time it may change by time
-/// alone.
-pub type Watched = (Summary, Option<Timestamp>);
 
 fn due_key(at: Timestamp, listing: &NoticeId) -> Vec<u8> {
     key(DUE, &[&at.0.to_be_bytes(), &listing.0])
 }
 
+/// Newest first: the issue time is stored inverted.
+fn shown_key(issued_at: Timestamp, listing: &NoticeId) -> Vec<u8> {
+    key(
+        SHOWN,
+        &[&(u64::MAX - issued_at.0).to_be_bytes(), &listing.0],
+    )
+}
+
 fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(format!("{what}: {e}"))
+}
+
+fn id_at(k: &[u8], from: usize, what: &str) -> Result<NoticeId, StoreError> {
+    k.get(from..)
+        .and_then(|id| <[u8; 32]>::try_from(id).ok())
+        .map(NoticeId)
+        .ok_or_else(|| corrupt(what, format!("a key of {} bytes", k.len())))
+}
+
+/// Where a sweep over every listing stands: the next key of the subject
+/// index to look at.
+pub type SweepCursor = Vec<u8>;
+
+/// Entries of a view index (the time each is under, if any, and the
+/// listing) and the key to continue after.
+pub type IndexPage = (Vec<(Option<Timestamp>, NoticeId)>, Option<Vec<u8>>);
+
+/// One of the views' indexes, for checking them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ViewIndex {
+    /// Listings by next transition (`t`).
+    Due,
+    /// Listings with tasks (`k`).
+    Tasks,
+    /// Listings the feed shows (`p`).
+    Shown,
+}
+
+fn encode_counts(counts: &Counts) -> Result<Vec<u8>, StoreError> {
+    codec::encode_bounded::<_, 256>("counts", counts).map_err(|e| corrupt("view counts", e))
+}
+
+/// The views a read off the event loop uses (sled's tree is shared: the
+/// snapshot sees the views as they are when it reads).
+impl super::SledSnapshot {
+    /// The listings with tasks for this member, in id order.
+    pub fn task_listings(&self) -> Result<Vec<NoticeId>, StoreError> {
+        let mut out = Vec::new();
+        for item in self.tree.scan_prefix([TASKS]) {
+            let (k, _) = item?;
+            out.push(id_at(&k, 1, "task index")?);
+        }
+        Ok(out)
+    }
+
+    /// The listings the public feed shows, newest first (issue time
+    /// descending, then id), after the entry `after` (issue time and id,
+    /// excluded), at most `limit`.
+    pub fn shown_page(
+        &self,
+        after: Option<(Timestamp, NoticeId)>,
+        limit: usize,
+    ) -> Result<Vec<NoticeId>, StoreError> {
+        let from = match after {
+            Some((at, id)) => {
+                let mut k = shown_key(at, &id);
+                k.push(0);
+                k
+            }
+            None => vec![SHOWN],
+        };
+        let mut out = Vec::new();
+        for item in self.tree.range(from..vec![SHOWN + 1]).take(limit) {
+            let (k, _) = item?;
+            out.push(id_at(&k, 9, "feed index")?);
+        }
+        Ok(out)
+    }
 }
 
 impl SledStore {
@@ -43,24 +130,25 @@ impl SledStore {
         Ok(u64::from_be_bytes(bytes))
     }
 
-    /// What is kept of `listing` for the change feed.
-    pub fn watched(&self, listing: &NoticeId) -> Result<Option<Watched>, StoreError> {
+    /// What is kept of `listing`.
+    pub fn kept(&self, listing: &NoticeId) -> Result<Option<Kept>, StoreError> {
         self.tree
-            .get(key(SUMMARY, &[&listing.0]))?
+            .get(key(KEPT, &[&listing.0]))?
             .map(|bytes| {
-                codec::decode_bounded::<Watched, RECORD_BYTES_MAX>("summary", &bytes)
-                    .map_err(|e| corrupt("listing summary", e))
+                codec::decode_bounded::<Kept, RECORD_BYTES_MAX>("kept", &bytes)
+                    .map_err(|e| corrupt("kept listing", e))
             })
             .transpose()
     }
 
-    /// Records `listing`'s new summary and next transition (`before`: what
-    /// was kept) and, when the summary changed, the change: one batch.
-    pub fn watch(
+    /// Keeps `now` for `listing` in place of `before` (what was kept), with
+    /// its index entries and the counts, and records `change` if any: one
+    /// batch.
+    pub fn keep(
         &self,
         listing: &NoticeId,
-        before: Option<&Watched>,
-        now: &Watched,
+        before: Option<&Kept>,
+        now: &Kept,
         change: Option<&Change>,
     ) -> Result<(), StoreError> {
         let mut batch = sled::Batch::default();
@@ -69,17 +157,231 @@ impl SledStore {
                 .map_err(|e| corrupt("change", e))?;
             batch.insert(key(CHANGE, &[&change.seq.to_be_bytes()]), bytes);
         }
-        let bytes = codec::encode_bounded::<_, RECORD_BYTES_MAX>("summary", now)
-            .map_err(|e| corrupt("listing summary", e))?;
-        batch.insert(key(SUMMARY, &[&listing.0]), bytes);
-        if let Some(at) = before.and_then(|(_, next)| *next) {
+        let bytes = codec::encode_bounded::<_, RECORD_BYTES_MAX>("kept", now)
+            .map_err(|e| corrupt("kept listing", e))?;
+        batch.insert(key(KEPT, &[&listing.0]), bytes);
+        if let Some(at) = before.and_then(|kept| kept.next) {
             batch.remove(due_key(at, listing));
         }
-        if let Some(at) = now.1 {
+        if let Some(at) = now.next {
             batch.insert(due_key(at, listing), &[][..]);
+        }
+        if let Some(at) = before.and_then(|kept| kept.shown) {
+            batch.remove(shown_key(at, listing));
+        }
+        if let Some(at) = now.shown {
+            batch.insert(shown_key(at, listing), &[][..]);
+        }
+        let tasks = key(TASKS, &[&listing.0]);
+        if now.has_tasks() {
+            batch.insert(tasks, &[][..]);
+        } else {
+            batch.remove(tasks);
+        }
+        let counts = self.counts()?.replaced(before, now);
+        batch.insert(key(META, &[META_COUNTS]), encode_counts(&counts)?);
+        self.tree.apply_batch(batch)?;
+        Ok(())
+    }
+
+    /// The counts over every kept listing.
+    pub fn counts(&self) -> Result<Counts, StoreError> {
+        match self.tree.get(key(META, &[META_COUNTS]))? {
+            Some(bytes) => codec::decode_bounded::<Counts, 256>("counts", &bytes)
+                .map_err(|e| corrupt("view counts", e)),
+            None => Ok(Counts::default()),
+        }
+    }
+
+    /// The seq of each author's log up to which the views reflect it.
+    pub fn watermarks(&self) -> Result<BTreeMap<AuthorityId, u64>, StoreError> {
+        let mut out = BTreeMap::new();
+        for item in self.tree.scan_prefix([WATERMARK]) {
+            let (k, v) = item?;
+            let author = id_at(&k, 1, "views watermark")?;
+            let seq: [u8; 8] = v
+                .as_ref()
+                .try_into()
+                .map_err(|_| corrupt("views watermark", format!("{} bytes", v.len())))?;
+            out.insert(AuthorityId(author.0), u64::from_be_bytes(seq));
+        }
+        Ok(out)
+    }
+
+    /// Records that the views reflect each log up to the seq given.
+    pub fn set_watermarks(&self, marks: &[(AuthorityId, u64)]) -> Result<(), StoreError> {
+        let mut batch = sled::Batch::default();
+        for (author, seq) in marks {
+            batch.insert(key(WATERMARK, &[&author.0]), &seq.to_be_bytes()[..]);
         }
         self.tree.apply_batch(batch)?;
         Ok(())
+    }
+
+    /// The version of the views this store keeps (`None`: kept before
+    /// views had a version).
+    pub fn views_version(&self) -> Result<Option<u64>, StoreError> {
+        self.tree
+            .get(key(META, &[META_VIEWS]))?
+            .map(|v| {
+                <[u8; 8]>::try_from(v.as_ref())
+                    .map(u64::from_be_bytes)
+                    .map_err(|_| corrupt("views version", format!("{} bytes", v.len())))
+            })
+            .transpose()
+    }
+
+    /// Clears every view (not the changes), marks them of the current
+    /// version and starts a sweep over every listing to derive them again
+    /// (the sweep stands for the notices held now: the watermarks are set
+    /// to the logs' heads).
+    pub fn clear_views(&self) -> Result<(), StoreError> {
+        for prefix in [KEPT, DUE, TASKS, SHOWN, WATERMARK] {
+            let mut batch = sled::Batch::default();
+            let mut n = 0usize;
+            for item in self.tree.scan_prefix([prefix]) {
+                let (k, _) = item?;
+                batch.remove(k);
+                n += 1;
+                if n.is_multiple_of(10_000) {
+                    self.tree.apply_batch(std::mem::take(&mut batch))?;
+                }
+            }
+            self.tree.apply_batch(batch)?;
+        }
+        let mut batch = sled::Batch::default();
+        batch.remove(key(META, &[META_COUNTS]));
+        // The sweep derives every listing held now: the logs as held now
+        // are reflected once it is done, and nothing is behind.
+        for head in credence_protocol::store::Store::heads(self)? {
+            batch.insert(
+                key(WATERMARK, &[&head.author.0]),
+                &head.seq.to_be_bytes()[..],
+            );
+        }
+        batch.insert(key(META, &[META_SWEEP]), vec![SUBJECT]);
+        batch.insert(key(META, &[META_VIEWS]), &VIEWS_VERSION.to_be_bytes()[..]);
+        self.tree.apply_batch(batch)?;
+        Ok(())
+    }
+
+    /// Where the sweep over every listing stands (`None`: no sweep runs).
+    pub fn sweep_cursor(&self) -> Result<Option<SweepCursor>, StoreError> {
+        Ok(self.tree.get(key(META, &[META_SWEEP]))?.map(|v| v.to_vec()))
+    }
+
+    /// Starts a sweep over every listing (without clearing the views).
+    pub fn start_sweep(&self) -> Result<(), StoreError> {
+        self.tree.insert(key(META, &[META_SWEEP]), vec![SUBJECT])?;
+        Ok(())
+    }
+
+    /// The next listings of a sweep from `cursor`, at most `limit` index
+    /// entries (a listing indexed under several subjects may come more
+    /// than once), and the cursor after them (`None`: the sweep is done).
+    pub fn sweep_step(
+        &self,
+        cursor: &[u8],
+        limit: usize,
+    ) -> Result<(Vec<NoticeId>, Option<SweepCursor>), StoreError> {
+        let mut out = Vec::new();
+        let mut last = None;
+        // Through the buffered layers too: a listing stored a moment ago
+        // may not be in sled yet.
+        let mut end = vec![SUBJECT];
+        end.resize(2 + SUBJECT_KEY_BYTES + 32, 0xff);
+        for (k, _) in self.view().range(cursor, &end, limit)? {
+            out.push(id_at(&k, 1 + SUBJECT_KEY_BYTES, "subject index")?);
+            last = Some(k);
+        }
+        let next = match last {
+            Some(k) if out.len() == limit => {
+                let mut next = k;
+                next.push(0);
+                Some(next)
+            }
+            _ => None,
+        };
+        Ok((out, next))
+    }
+
+    /// Moves the sweep to `cursor` (`None`: it is done).
+    pub fn set_sweep(&self, cursor: Option<&[u8]>) -> Result<(), StoreError> {
+        match cursor {
+            Some(c) => self.tree.insert(key(META, &[META_SWEEP]), c)?,
+            None => self.tree.remove(key(META, &[META_SWEEP]))?,
+        };
+        Ok(())
+    }
+
+    /// Every kept listing, in id order from `after` (excluded), at most
+    /// `limit`: for checking the views against the fold.
+    pub fn kept_page(
+        &self,
+        after: Option<&NoticeId>,
+        limit: usize,
+    ) -> Result<Vec<(NoticeId, Kept)>, StoreError> {
+        let from = match after {
+            Some(id) => key(KEPT, &[&id.0, &[0]]),
+            None => vec![KEPT],
+        };
+        let mut out = Vec::new();
+        for item in self.tree.range(from..vec![KEPT + 1]).take(limit) {
+            let (k, v) = item?;
+            let id = id_at(&k, 1, "kept listing")?;
+            let kept = codec::decode_bounded::<Kept, RECORD_BYTES_MAX>("kept", &v)
+                .map_err(|e| corrupt("kept listing", e))?;
+            out.push((id, kept));
+        }
+        Ok(out)
+    }
+
+    /// The listing ids of index `which` (`t`, `k` or `p` entries), with
+    /// the time the entry is under (`t`: the transition, `p`: the issue
+    /// time), in key order from `after` (a raw key, excluded), at most
+    /// `limit`; and the key to continue after.
+    pub fn index_page(
+        &self,
+        which: ViewIndex,
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<IndexPage, StoreError> {
+        let prefix = match which {
+            ViewIndex::Due => DUE,
+            ViewIndex::Tasks => TASKS,
+            ViewIndex::Shown => SHOWN,
+        };
+        let from = match after {
+            Some(k) => {
+                let mut k = k.to_vec();
+                k.push(0);
+                k
+            }
+            None => vec![prefix],
+        };
+        let mut out = Vec::new();
+        let mut last = None;
+        for item in self.tree.range(from..vec![prefix + 1]).take(limit) {
+            let (k, _) = item?;
+            let time = |k: &[u8]| {
+                k.get(1..9)
+                    .and_then(|b| <[u8; 8]>::try_from(b).ok())
+                    .map(u64::from_be_bytes)
+                    .ok_or_else(|| corrupt("view index", format!("a key of {} bytes", k.len())))
+            };
+            let entry = match which {
+                ViewIndex::Due => (Some(Timestamp(time(&k)?)), id_at(&k, 9, "due index")?),
+                ViewIndex::Shown => (
+                    Some(Timestamp(u64::MAX - time(&k)?)),
+                    id_at(&k, 9, "feed index")?,
+                ),
+                ViewIndex::Tasks => (None, id_at(&k, 1, "task index")?),
+            };
+            out.push(entry);
+            last = Some(k.to_vec());
+        }
+        let next = if out.len() == limit { last } else { None };
+        Ok((out, next))
     }
 
     /// Changes after `after`, at most `limit`, and none past `upto`.

@@ -359,7 +359,7 @@ impl Store for SledStore {
 mod view;
 mod writer;
 
-pub use changes::Watched;
+pub use changes::{SweepCursor, VIEWS_VERSION, ViewIndex};
 use layout::*;
 pub use view::SledSnapshot;
 use view::View;

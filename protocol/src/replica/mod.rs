@@ -1327,12 +1327,30 @@ impl<S: Store> Replica<S> {
         let Some(member) = self.federation.member(authority) else {
             return Ok(Vec::new());
         };
+        if member.implements.is_empty() {
+            return Ok(Vec::new());
+        }
+        let listings = self.store.listings().map_err(ReplicaError::Store)?;
+        self.tasks_in(authority, listings, t)
+    }
+
+    /// [`Replica::tasks`], of the listings `listings` only (a node that
+    /// keeps an index of the listings with tasks folds only those).
+    pub fn tasks_in(
+        &self,
+        authority: &AuthorityId,
+        listings: impl IntoIterator<Item = NoticeId>,
+        t: Timestamp,
+    ) -> Result<Vec<(Task, ListingState)>, S> {
+        let Some(member) = self.federation.member(authority) else {
+            return Ok(Vec::new());
+        };
         let implements = member.implements.clone();
         let mut out = Vec::new();
         if implements.is_empty() {
             return Ok(out);
         }
-        for id in self.store.listings().map_err(ReplicaError::Store)? {
+        for id in listings {
             let Some(state) = self.listing_state(&id, t)? else {
                 continue;
             };

@@ -1,0 +1,496 @@
+//! Keeping the materialized views and the change feed
+//! ([`credence_protocol::changes`]): what is kept of each listing is
+//! derived again whenever a notice about it is accepted or one of its
+//! dates passes; a change is recorded where its summary differs. Reads
+//! then cost what their answer holds (the listings with tasks, a page of
+//! the feed, the counts) instead of a fold of every listing.
+//!
+//! The views follow the logs: per author, the seq up to which they reflect
+//! its log is kept beside them (the watermark). On opening, the listings
+//! of notices past the watermarks (stored while the node was stopped, or
+//! accepted but not yet looked at when it crashed) are looked at again; a
+//! watermark past its log (a log cut back), a store whose views are of
+//! another version, or `credence check --repair` start a sweep that derives
+//! every listing again. Until the sweep is done, reads fold as before.
+//!
+//! The daemon and `credence check` both keep the views through a
+//! [`Keeper`]; the daemon does it on its loop's ticks.
+
+use crate::store::{SledStore, StoreError, ViewIndex};
+use credence_protocol::changes::{Cause, Change, Counts, Kept, Refresh, refresh};
+use credence_protocol::model::{AuthorityId, NoticeId};
+use credence_protocol::replica::Replica;
+use credence_protocol::store::Store;
+use credence_protocol::time::Timestamp;
+use std::collections::BTreeSet;
+
+/// Subject-index entries one sweep step looks at.
+pub const SWEEP_STEP: usize = 1_024;
+
+/// Why the views could not be kept.
+#[derive(Debug, thiserror::Error)]
+#[error("views: {0}")]
+pub struct KeepError(String);
+
+impl From<StoreError> for KeepError {
+    fn from(e: StoreError) -> KeepError {
+        KeepError(e.to_string())
+    }
+}
+
+fn replica_error(e: impl std::fmt::Display) -> KeepError {
+    KeepError(e.to_string())
+}
+
+/// Keeps the views of one node's store for its member.
+pub struct Keeper {
+    member: AuthorityId,
+    implements: Vec<String>,
+    /// The seq the next change takes.
+    next: u64,
+}
+
+impl Keeper {
+    /// The keeper of `replica`'s views for `member`, which implements
+    /// `implements`. Views of another version are cleared (and a sweep
+    /// started) here.
+    pub fn open(
+        replica: &Replica<SledStore>,
+        member: AuthorityId,
+        implements: Vec<String>,
+    ) -> Result<Keeper, KeepError> {
+        let store = replica.store();
+        if store.views_version()? != Some(crate::store::VIEWS_VERSION) {
+            tracing::info!("deriving the views again (kept before, or of another version)");
+            store.clear_views()?;
+        }
+        Ok(Keeper {
+            member,
+            implements,
+            next: store.last_change()? + 1,
+        })
+    }
+
+    /// The seq the next change takes.
+    pub fn next_change(&self) -> u64 {
+        self.next
+    }
+
+    /// The listings of notices the views do not reflect yet: those past
+    /// each author's watermark (written by another path than the one that
+    /// tells the keeper, or before a crash). A watermark past its log, or
+    /// of a log no longer held, is brought back and starts a sweep.
+    pub fn behind(&self, replica: &Replica<SledStore>) -> Result<Vec<NoticeId>, KeepError> {
+        let store = replica.store();
+        let marks = store.watermarks()?;
+        let heads = store.heads()?;
+        let mut listings = Vec::new();
+        let mut seen = BTreeSet::new();
+        let mut back = Vec::new();
+        for head in &heads {
+            let mark = marks.get(&head.author).copied().unwrap_or(0);
+            if mark > head.seq {
+                back.push((head.author, head.seq));
+                continue;
+            }
+            for seq in mark + 1..=head.seq {
+                let Some(id) = store.log_id(&head.author, seq)? else {
+                    continue;
+                };
+                if let Some(listing) = replica.listing_of(&id).map_err(replica_error)?
+                    && seen.insert(listing)
+                {
+                    listings.push(listing);
+                }
+            }
+        }
+        for author in marks.keys() {
+            if !heads.iter().any(|h| h.author == *author) {
+                back.push((*author, 0));
+            }
+        }
+        if !back.is_empty() {
+            tracing::warn!(
+                logs = back.len(),
+                "the views reflect more of a log than is held (it was cut back): every listing is derived again"
+            );
+            store.set_watermarks(&back)?;
+            store.start_sweep()?;
+        }
+        Ok(listings)
+    }
+
+    /// Records that the views reflect each log as held now.
+    pub fn settle(&self, replica: &Replica<SledStore>) -> Result<(), KeepError> {
+        let heads: Vec<(AuthorityId, u64)> = replica
+            .store()
+            .heads()?
+            .into_iter()
+            .map(|h| (h.author, h.seq))
+            .collect();
+        self.reflect(replica, &heads)
+    }
+
+    /// Records that the views reflect each log named up to the seq given
+    /// (a watermark only moves forward here).
+    pub fn reflect(
+        &self,
+        replica: &Replica<SledStore>,
+        marks: &[(AuthorityId, u64)],
+    ) -> Result<(), KeepError> {
+        let store = replica.store();
+        let kept = store.watermarks()?;
+        let moved: Vec<(AuthorityId, u64)> = marks
+            .iter()
+            .filter(|(author, seq)| kept.get(author).is_none_or(|k| k < seq))
+            .copied()
+            .collect();
+        if !moved.is_empty() {
+            store.set_watermarks(&moved)?;
+        }
+        Ok(())
+    }
+
+    /// Derives what is kept of `listing` at `t` again and records a change
+    /// when its summary differs (`cause`). A sweep (`cause` `None`) keeps a
+    /// listing it finds without a record quietly: deriving the views again
+    /// is not news. Whether a change was recorded.
+    pub fn refresh(
+        &mut self,
+        replica: &Replica<SledStore>,
+        listing: NoticeId,
+        cause: Option<Cause>,
+        t: Timestamp,
+    ) -> Result<bool, KeepError> {
+        let Some(state) = replica.listing_state(&listing, t).map_err(replica_error)? else {
+            return Ok(false);
+        };
+        let now = Kept::of(&state, t, &self.member, &self.implements);
+        let store = replica.store();
+        let before = store.kept(&listing)?;
+        let change = match refresh(before.as_ref(), &now) {
+            Refresh::Same => return Ok(false),
+            Refresh::Quiet => None,
+            Refresh::Changed if before.is_none() && cause.is_none() => None,
+            Refresh::Changed => Some(Change {
+                seq: self.next,
+                at: t,
+                listing,
+                cause: cause.unwrap_or(Cause::Notice),
+                before: before.as_ref().map(|kept| kept.summary.clone()),
+                after: now.summary.clone(),
+            }),
+        };
+        store.keep(&listing, before.as_ref(), &now, change.as_ref())?;
+        if change.is_some() {
+            self.next += 1;
+        }
+        Ok(change.is_some())
+    }
+
+    /// One step of the sweep, if one runs: derives the next listings again.
+    /// Whether a sweep still runs after it.
+    pub fn sweep(&mut self, replica: &Replica<SledStore>, t: Timestamp) -> Result<bool, KeepError> {
+        let store = replica.store();
+        let Some(cursor) = store.sweep_cursor()? else {
+            return Ok(false);
+        };
+        let (listings, next) = store.sweep_step(&cursor, SWEEP_STEP)?;
+        let mut seen = BTreeSet::new();
+        for listing in listings {
+            if seen.insert(listing) {
+                self.refresh(replica, listing, None, t)?;
+            }
+        }
+        store.set_sweep(next.as_deref())?;
+        if next.is_none() {
+            tracing::info!("the views are derived again");
+        }
+        Ok(next.is_some())
+    }
+
+    /// Whether the views hold every listing (no sweep runs).
+    pub fn complete(&self, replica: &Replica<SledStore>) -> Result<bool, KeepError> {
+        Ok(replica.store().sweep_cursor()?.is_none())
+    }
+
+    /// Brings the views up to date at `t` in one go: the listings behind
+    /// the watermarks, a whole sweep if one runs, every transition due.
+    /// For `credence check`, with the node stopped.
+    pub fn catch_up(
+        &mut self,
+        replica: &Replica<SledStore>,
+        t: Timestamp,
+    ) -> Result<(), KeepError> {
+        for listing in self.behind(replica)? {
+            self.refresh(replica, listing, Some(Cause::Notice), t)?;
+        }
+        while self.sweep(replica, t)? {}
+        loop {
+            let due = replica.store().due(t, SWEEP_STEP)?;
+            let mut changed = false;
+            for listing in &due {
+                self.refresh(replica, *listing, Some(Cause::Time), t)?;
+                changed = true;
+            }
+            if !changed {
+                break;
+            }
+        }
+        self.settle(replica)
+    }
+}
+
+/// Compares every view of `replica` with the fold at `t` (the views must
+/// be caught up to `t` first): each difference, said in words; none when
+/// they agree.
+pub fn check(
+    replica: &Replica<SledStore>,
+    member: &AuthorityId,
+    implements: &[String],
+    t: Timestamp,
+) -> Result<Vec<String>, KeepError> {
+    let store = replica.store();
+    let mut differences = Vec::new();
+    let mut say = |text: String| {
+        if differences.len() < CHECK_DIFFERENCES_MAX {
+            differences.push(text);
+        }
+    };
+    let mut counts = Counts::default();
+    let mut expected: [BTreeSet<(Option<Timestamp>, NoticeId)>; 3] = Default::default();
+    let listings: BTreeSet<NoticeId> = store.listings()?.into_iter().collect();
+    for listing in &listings {
+        let Some(state) = replica.listing_state(listing, t).map_err(replica_error)? else {
+            continue;
+        };
+        let derived = Kept::of(&state, t, member, implements);
+        counts.count(&derived, true);
+        if let Some(at) = derived.next {
+            expected[0].insert((Some(at), *listing));
+        }
+        if derived.has_tasks() {
+            expected[1].insert((None, *listing));
+        }
+        if let Some(at) = derived.shown {
+            expected[2].insert((Some(at), *listing));
+        }
+        match store.kept(listing)? {
+            None => say(format!("listing {listing}: not kept")),
+            Some(kept) if kept != derived => say(format!(
+                "listing {listing}: kept {kept:?}, but the fold gives {derived:?}"
+            )),
+            Some(_) => {}
+        }
+    }
+    let mut after: Option<NoticeId> = None;
+    loop {
+        let page = store.kept_page(after.as_ref(), SWEEP_STEP)?;
+        let Some((last, _)) = page.last() else { break };
+        after = Some(*last);
+        for (id, _) in &page {
+            if !listings.contains(id) {
+                say(format!("listing {id}: kept, but not held"));
+            }
+        }
+    }
+    for (index, (which, name)) in [
+        (ViewIndex::Due, "transition index"),
+        (ViewIndex::Tasks, "task index"),
+        (ViewIndex::Shown, "feed index"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut found = BTreeSet::new();
+        let mut from: Option<Vec<u8>> = None;
+        loop {
+            let (entries, next) = store.index_page(which, from.as_deref(), SWEEP_STEP)?;
+            found.extend(entries);
+            match next {
+                Some(k) => from = Some(k),
+                None => break,
+            }
+        }
+        for missing in expected[index].difference(&found) {
+            say(format!("{name}: {} at {:?} missing", missing.1, missing.0));
+        }
+        for extra in found.difference(&expected[index]) {
+            say(format!("{name}: {} at {:?} not derived", extra.1, extra.0));
+        }
+    }
+    let kept = store.counts()?;
+    if kept != counts {
+        say(format!(
+            "counts: kept {kept:?}, but the fold gives {counts:?}"
+        ));
+    }
+    Ok(differences)
+}
+
+/// Most differences `check` reports (past that, the views are rebuilt, not
+/// read).
+pub const CHECK_DIFFERENCES_MAX: usize = 1_000;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use credence_protocol::replica::Outcome;
+    use credence_protocol::testkit;
+    use credence_protocol::time::DAY_MS;
+    use proptest::prelude::*;
+
+    const START: Timestamp = Timestamp(1_767_225_600_000);
+
+    fn replica(dir: &std::path::Path, test: &testkit::TestFederation) -> Replica<SledStore> {
+        let store = SledStore::open(dir, test.federation.id()).unwrap();
+        Replica::new(test.federation.clone(), store)
+    }
+
+    /// What the daemon does at a tick: the listings of the notices just
+    /// accepted, then the transitions due.
+    fn tick(
+        keeper: &mut Keeper,
+        replica: &Replica<SledStore>,
+        accepted: &[(NoticeId, AuthorityId, u64)],
+        t: Timestamp,
+    ) {
+        for (id, ..) in accepted {
+            let listing = replica.listing_of(id).unwrap().unwrap();
+            keeper
+                .refresh(replica, listing, Some(Cause::Notice), t)
+                .unwrap();
+        }
+        for listing in replica.store().due(t, usize::MAX).unwrap() {
+            keeper
+                .refresh(replica, listing, Some(Cause::Time), t)
+                .unwrap();
+        }
+        let marks: Vec<(AuthorityId, u64)> = accepted.iter().map(|(_, a, s)| (*a, *s)).collect();
+        keeper.reflect(replica, &marks).unwrap();
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(12))]
+
+        // Views kept tick by tick over a random history, for a random
+        // member, at random times (crossing every kind of transition),
+        // equal the fold; so do they after a "crash" that lost the looks
+        // at some notices (found again by the watermarks on reopening)
+        // and after the views are cleared and swept again.
+        #[test]
+        fn views_equal_the_fold_on_random_histories(
+            seed in 0u64..1_000,
+            count in 20usize..90,
+            member in 0usize..3,
+            chunk in 1usize..12,
+            lost in proptest::collection::vec(any::<bool>(), 12),
+            later in 0u64..800,
+        ) {
+            let test = testkit::federation(7, 3);
+            let work = testkit::workload(&test, seed, count, 6, START);
+            let me = test.author(member);
+            let implements = test.federation.member(&me).unwrap().implements.clone();
+            let dir = tempfile::tempdir().unwrap();
+            let mut replica = replica(dir.path(), &test);
+            let mut keeper = Keeper::open(&replica, me, implements.clone()).unwrap();
+            // Each chunk arrives half a day after the one before; a lost
+            // chunk is stored but never looked at.
+            let mut t = START;
+            for (i, envelopes) in work.envelopes.chunks(chunk).enumerate() {
+                t = t.plus_ms(DAY_MS / 2);
+                let refs: Vec<&[u8]> = envelopes.iter().map(Vec::as_slice).collect();
+                let accepted: Vec<(NoticeId, AuthorityId, u64)> = replica
+                    .ingest_batch(&refs)
+                    .unwrap()
+                    .into_iter()
+                    .filter_map(|o| match o {
+                        Outcome::Accepted { id, author, seq } => Some((id, author, seq)),
+                        _ => None,
+                    })
+                    .collect();
+                if !lost[i % lost.len()] {
+                    tick(&mut keeper, &replica, &accepted, t);
+                }
+            }
+            let t = work.end.max(t).plus_ms(later * DAY_MS / 2);
+            // Reopened: what was lost is behind the watermarks.
+            replica.store_mut().flush().unwrap();
+            drop(keeper);
+            let mut keeper = Keeper::open(&replica, me, implements.clone()).unwrap();
+            keeper.catch_up(&replica, t).unwrap();
+            let differences = check(&replica, &me, &implements, t).unwrap();
+            prop_assert!(differences.is_empty(), "{differences:#?}");
+            // A change is recorded for each summary that moved, in order.
+            let changes = replica.store().changes(0, u64::MAX, usize::MAX).unwrap();
+            prop_assert!(changes.iter().enumerate().all(|(i, c)| c.seq == i as u64 + 1));
+            // Cleared and swept again: the same views, and no change
+            // recorded for a listing merely found again.
+            replica.store().clear_views().unwrap();
+            let mut keeper = Keeper::open(&replica, me, implements.clone()).unwrap();
+            keeper.catch_up(&replica, t).unwrap();
+            let differences = check(&replica, &me, &implements, t).unwrap();
+            prop_assert!(differences.is_empty(), "{differences:#?}");
+            prop_assert_eq!(replica.store().last_change().unwrap(), changes.len() as u64);
+        }
+    }
+
+    // The check finds views that disagree with the fold: a kept record
+    // out of date, and counts that count a listing twice.
+    #[test]
+    fn the_check_names_each_kind_of_difference() {
+        let test = testkit::federation(7, 3);
+        let work = testkit::workload(&test, 3, 40, 6, START);
+        let me = test.author(1);
+        let implements = test.federation.member(&me).unwrap().implements.clone();
+        let dir = tempfile::tempdir().unwrap();
+        let mut replica = replica(dir.path(), &test);
+        let refs: Vec<&[u8]> = work.envelopes.iter().map(Vec::as_slice).collect();
+        replica.ingest_batch(&refs).unwrap();
+        let mut keeper = Keeper::open(&replica, me, implements.clone()).unwrap();
+        let t = work.end;
+        keeper.catch_up(&replica, t).unwrap();
+        assert_eq!(
+            check(&replica, &me, &implements, t).unwrap(),
+            Vec::<String>::new()
+        );
+        // A listing's kept state from another time, written as if it were
+        // now: its record and the counts disagree.
+        let listing = work.listings[0];
+        let before = replica.store().kept(&listing).unwrap().unwrap();
+        let state = replica.listing_state(&listing, START).unwrap().unwrap();
+        let stale = Kept::of(&state, START, &me, &implements);
+        if stale != before {
+            replica
+                .store()
+                .keep(&listing, Some(&before), &stale, None)
+                .unwrap();
+            let differences = check(&replica, &me, &implements, t).unwrap();
+            assert!(
+                differences
+                    .iter()
+                    .any(|d| d.contains(&format!("listing {listing}"))),
+                "{differences:#?}"
+            );
+            replica
+                .store()
+                .keep(&listing, Some(&stale), &before, None)
+                .unwrap();
+        }
+        // A listing kept twice over in the counts.
+        replica.store().keep(&listing, None, &before, None).unwrap();
+        let differences = check(&replica, &me, &implements, t).unwrap();
+        assert!(
+            differences.iter().any(|d| d.starts_with("counts:")),
+            "{differences:#?}"
+        );
+        // Repaired by deriving again.
+        replica.store().clear_views().unwrap();
+        let mut keeper = Keeper::open(&replica, me, implements.clone()).unwrap();
+        keeper.catch_up(&replica, t).unwrap();
+        assert_eq!(
+            check(&replica, &me, &implements, t).unwrap(),
+            Vec::<String>::new()
+        );
+    }
+}
