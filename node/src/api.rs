@@ -15,7 +15,7 @@
 //! | POST | `/v1/notices` | issue | issue a notice: `{"list": {...}}`, `{"object": {...}}`, ...; with `Idempotency-Key`, at most once per key (a retry gets the first answer, `Idempotent-Replayed: true`; another body with the key is 409) |
 //! | GET | `/v1/subjects/{id}?kind=&at=&purpose=&legal_basis=` | read | a subject's listings (the read is registered; purpose and legal basis required) |
 //! | GET | `/v1/listings/{id}?at=&purpose=&legal_basis=` | read | one listing with its history (registered likewise) |
-//! | GET | `/v1/tasks?at=` | read | this authority's apply/lift tasks |
+//! | GET | `/v1/tasks?at=&limit=&after=` | read | this authority's apply/lift tasks, a page of listings at a time (`next` names the listing to continue after) |
 //! | GET | `/v1/search?name=&limit=&purpose=&legal_basis=` | read | listings whose subject or linked person has a name holding the search (Chinese or Latin, in part; registered as a read of each person or organisation found) |
 //! | GET | `/v1/changes?after=&limit=&wait=` | read | the change feed: each listing's state changes (by a notice, or by time: publication or sharing ends, repair becomes possible, a response falls overdue) and this authority's task changes, after a cursor; waits up to `wait` s for the next |
 //! | GET | `/v1/changes/stream?after=` | read | the same as server-sent events (`id:` the cursor; `Last-Event-ID` resumes) |
@@ -902,15 +902,6 @@ async fn subject(
     )))
 }
 
-#[derive(Deserialize, utoipa::IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-struct AtParams {
-    /// The time to evaluate at: a date `YYYY-MM-DD` from 1970 (midnight UTC; unix milliseconds, more than 10 digits, are taken too); now when absent
-    #[param(value_type = Option<String>, format = Date, pattern = "^(19[7-9][0-9]|[2-9][0-9]{3})-", example = "2026-12-01")]
-    at: Option<String>,
-}
-
 #[utoipa::path(get, path = "/v1/listings/{id}", tag = "reads", security(("account" = [])),
     params(("id" = NoticeId, Path, description = "The listing's notice id"), ReadParams),
     responses((status = 200, description = "The listing with its history (registered)", body = ListingView), openapi::LookupErrors))]
@@ -927,15 +918,48 @@ async fn listing(
     Ok(Json(ListingView::new(&state.federation, &listing, true)))
 }
 
-#[utoipa::path(get, path = "/v1/tasks", tag = "reads", security(("account" = [])), params(AtParams),
-    responses((status = 200, description = "This authority's apply and lift tasks", body = TasksView), openapi::GuardedErrors))]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+struct TasksParams {
+    /// The time to evaluate at: a date `YYYY-MM-DD` from 1970 (midnight UTC; unix milliseconds, more than 10 digits, are taken too); now when absent
+    #[param(value_type = Option<String>, format = Date, pattern = "^(19[7-9][0-9]|[2-9][0-9]{3})-", example = "2026-12-01")]
+    at: Option<String>,
+    /// The tasks of at most this many listings (1 to 1000, default 1000)
+    #[param(value_type = Option<u64>, minimum = 1, maximum = 1000)]
+    limit: Option<String>,
+    /// The listing the page follows: the previous page's `next`
+    #[param(value_type = Option<NoticeId>)]
+    after: Option<String>,
+}
+
+#[utoipa::path(get, path = "/v1/tasks", tag = "reads", security(("account" = [])), params(TasksParams),
+    responses((status = 200, description = "A page of this authority's apply and lift tasks, by listing id", body = TasksView), openapi::GuardedErrors))]
 async fn tasks(
     State(state): State<AppState>,
-    Params(params): Params<AtParams>,
+    Params(params): Params<TasksParams>,
 ) -> Result<Json<TasksView>, ApiError> {
     let at = parse_at(params.at.as_deref())?;
-    let tasks = ask(&state, |tx| Command::Tasks(at, tx)).await?;
-    Ok(Json(TasksView::new(&state.federation, &tasks)))
+    let limit = parse_limit(
+        params.limit.as_deref(),
+        crate::daemon::TASK_LISTINGS_MAX,
+        crate::daemon::TASK_LISTINGS_MAX,
+    )?;
+    let after = params
+        .after
+        .as_deref()
+        .map(|text| {
+            text.parse::<NoticeId>().map_err(|_| {
+                ApiError::bad(
+                    "bad_field",
+                    format!("after: {text:?} is not a listing id (64 hex digits)"),
+                )
+            })
+        })
+        .transpose()?;
+    let ask_for = crate::daemon::TaskAsk { after, limit };
+    let (tasks, more) = ask(&state, |tx| Command::Tasks(at, ask_for, tx)).await?;
+    Ok(Json(TasksView::new(&state.federation, &tasks, more)))
 }
 
 /// The last page a query may ask for (64 listings a page).

@@ -216,7 +216,12 @@ impl Scenario<'_> {
     }
 
     async fn tasks(&self, on: usize) -> Result<usize> {
-        let tasks = call(&self.nodes[on].handle, |tx| Command::Tasks(None, tx)).await?;
+        // The devnet's few listings fit one page.
+        let first = crate::daemon::TaskAsk {
+            after: None,
+            limit: crate::daemon::TASK_LISTINGS_MAX,
+        };
+        let (tasks, _) = call(&self.nodes[on].handle, |tx| Command::Tasks(None, first, tx)).await?;
         let lines: Vec<String> = tasks
             .iter()
             .map(|(t, _)| {

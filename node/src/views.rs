@@ -241,12 +241,19 @@ pub struct TaskView {
 pub struct TasksView {
     /// Measures to apply or lift.
     pub tasks: Vec<TaskView>,
+    /// The listing to ask for the next page after (`after=`); absent on
+    /// the last page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<NoticeId>,
 }
 
 impl TasksView {
-    /// The view of derived tasks.
-    pub fn new(federation: &Federation, tasks: &[(Task, ListingState)]) -> TasksView {
+    /// The view of derived tasks (`more`: another page follows).
+    pub fn new(federation: &Federation, tasks: &[(Task, ListingState)], more: bool) -> TasksView {
         TasksView {
+            next: more
+                .then(|| tasks.last().map(|(task, _)| task.listing))
+                .flatten(),
             tasks: tasks
                 .iter()
                 .map(|(task, state)| TaskView {

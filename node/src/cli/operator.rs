@@ -226,13 +226,32 @@ impl Operator {
     pub(super) fn tasks(&self, at: Option<Timestamp>) -> Result<TasksView> {
         match self {
             Operator::Running(client) => {
-                Ok(client.get(&format!("/v1/tasks{}", at_query(at, '?')))?)
+                // Every page, in order.
+                let mut all: Vec<crate::views::TaskView> = Vec::new();
+                let mut after: Option<NoticeId> = None;
+                loop {
+                    let mut path = format!("/v1/tasks{}", at_query(at, '?'));
+                    if let Some(listing) = after {
+                        path.push(if path.contains('?') { '&' } else { '?' });
+                        path.push_str(&format!("after={listing}"));
+                    }
+                    let page: TasksView = client.get(&path)?;
+                    all.extend(page.tasks);
+                    match page.next {
+                        Some(next) if Some(next) != after => after = Some(next),
+                        _ => break,
+                    }
+                }
+                Ok(TasksView {
+                    tasks: all,
+                    next: None,
+                })
             }
             Operator::Local(node) => {
                 let tasks = node
                     .replica()
                     .tasks(&node.author(), at.unwrap_or_else(node::now))?;
-                Ok(TasksView::new(node.federation(), &tasks))
+                Ok(TasksView::new(node.federation(), &tasks, false))
             }
         }
     }

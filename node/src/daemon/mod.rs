@@ -17,7 +17,7 @@ pub use metrics::Gauges;
 pub use reads::{
     BACKGROUND_READS_MAX, BACKGROUND_READS_WAITING_MAX, Background, FEED_CACHE_MS,
     FEED_LISTINGS_DEFAULT, FEED_LISTINGS_MAX, FeedAsk, FeedCache, FeedPage, PUBLIC_READS_MAX,
-    PUBLIC_READS_WAITING_MAX, feed,
+    PUBLIC_READS_WAITING_MAX, TASK_LISTINGS_MAX, TaskAsk, TaskPage, feed,
 };
 pub use register::{REGISTER_RECORDS_MAX, RegisterRecord, STATED_CHARS_MAX, Stated};
 
@@ -35,7 +35,7 @@ pub use credence_protocol::engine::{
 use credence_protocol::engine::{
     EngineConfig, GovernanceAnswer, Input, Level, Output, Publication, Readiness, Refusal, Verdict,
 };
-use credence_protocol::fold::{ListingState, Task};
+use credence_protocol::fold::ListingState;
 use credence_protocol::model::{AuthorityId, NoticeId, NoticeKind, SubjectKey, SubjectKind};
 use credence_protocol::register::ReadKind;
 use credence_protocol::store::Store;
@@ -151,8 +151,8 @@ pub enum Command {
     ),
     /// One listing with its history, registered as a read.
     Listing(NoticeId, Option<Timestamp>, Read, Reply<ListingState>),
-    /// This authority's tasks.
-    Tasks(Option<Timestamp>, Reply<Vec<(Task, ListingState)>>),
+    /// A page of this authority's tasks.
+    Tasks(Option<Timestamp>, reads::TaskAsk, Reply<reads::TaskPage>),
     /// Durable changes of the change feed after a seq, at most a number.
     Changes(u64, usize, Reply<Vec<credence_protocol::changes::Change>>),
     /// A page of what the public feed shows.
@@ -1574,20 +1574,26 @@ impl Daemon {
             Command::Changes(after, limit, reply) => {
                 let _ = reply.send(self.changes(after, limit));
             }
-            Command::Tasks(at, reply) => {
+            Command::Tasks(at, ask, reply) => {
                 let me = self.node.author();
                 let indexed = at.is_none() && self.views_current(t);
                 self.in_background(reply, move |replica| {
-                    let tasks = if indexed {
-                        let listings = replica
-                            .store()
-                            .task_listings()
+                    if !indexed {
+                        let all = replica
+                            .tasks(&me, at.unwrap_or(t))
                             .map_err(DaemonError::internal)?;
-                        replica.tasks_in(&me, listings, t)
-                    } else {
-                        replica.tasks(&me, at.unwrap_or(t))
-                    };
-                    tasks.map_err(DaemonError::internal)
+                        return Ok(reads::tasks_page(all, &ask));
+                    }
+                    let mut listings = replica
+                        .store()
+                        .task_listings(ask.after.as_ref(), ask.limit.saturating_add(1))
+                        .map_err(DaemonError::internal)?;
+                    let more = listings.len() > ask.limit;
+                    listings.truncate(ask.limit);
+                    let tasks = replica
+                        .tasks_in(&me, listings, t)
+                        .map_err(DaemonError::internal)?;
+                    Ok((tasks, more))
                 });
             }
             Command::Feed(ask, reply) => {

@@ -4,7 +4,7 @@
 
 use super::{DaemonError, Reply};
 use crate::store::SledSnapshot;
-use credence_protocol::fold::ListingState;
+use credence_protocol::fold::{ListingState, Task};
 use credence_protocol::model::NoticeId;
 use credence_protocol::replica::Replica;
 use credence_protocol::roster::Federation;
@@ -153,6 +153,47 @@ pub fn feed<S: Store>(
     Ok(out)
 }
 
+/// Most listings of one page of tasks.
+pub const TASK_LISTINGS_MAX: usize = 1000;
+
+/// Which page of this member's tasks: the tasks of at most `limit`
+/// listings, in listing id order, after the listing `after`.
+#[derive(Clone, Copy, Debug)]
+pub struct TaskAsk {
+    /// The listing the page follows (none: from the first).
+    pub after: Option<NoticeId>,
+    /// Most listings.
+    pub limit: usize,
+}
+
+/// A page of tasks, and whether more listings with tasks follow.
+pub type TaskPage = (Vec<(Task, ListingState)>, bool);
+
+/// The page `ask` names of every task `all` (as [`Replica::tasks`] gives
+/// them): ordered by listing id, each listing's tasks together.
+pub fn tasks_page(mut all: Vec<(Task, ListingState)>, ask: &TaskAsk) -> TaskPage {
+    all.sort_by_key(|(task, _)| task.listing);
+    let mut listings = 0;
+    let mut more = false;
+    let mut page = Vec::new();
+    let mut last: Option<NoticeId> = None;
+    for (task, state) in all {
+        if ask.after.is_some_and(|after| task.listing <= after) {
+            continue;
+        }
+        if last != Some(task.listing) {
+            if listings == ask.limit {
+                more = true;
+                break;
+            }
+            listings += 1;
+            last = Some(task.listing);
+        }
+        page.push((task, state));
+    }
+    (page, more)
+}
+
 /// Which page of the public feed: after the entry `after` (issue time and
 /// id), at most `limit` entries.
 #[derive(Clone, Copy, Debug)]
@@ -226,4 +267,68 @@ pub fn overdue<S: Store>(replica: &Replica<S>, t: Timestamp) -> Result<usize, Da
         }
     }
     Ok(count)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use credence_protocol::fold::TaskAction;
+    use credence_protocol::testkit;
+
+    // Pages hold whole listings, in id order, and follow one another with
+    // nothing left out or repeated.
+    #[test]
+    fn task_pages_hold_whole_listings_in_order() {
+        let test = testkit::federation(1, 2);
+        let t = Timestamp(1_767_225_600_000);
+        let notice = credence_protocol::model::Notice {
+            version: credence_protocol::model::NOTICE_VERSION,
+            federation: test.federation.id(),
+            roster: 0,
+            author: test.author(0),
+            seq: 1,
+            prev: NoticeId::default(),
+            issued_at: t,
+            kind: credence_protocol::model::NoticeKind::List(testkit::listing(1, "food-drug", t)),
+        };
+        let listed = credence_protocol::fold::FoldInput {
+            id: NoticeId([1; 32]),
+            notice: Arc::new(notice),
+        };
+        let state = credence_protocol::fold::fold(&listed, &[], t);
+        let task = |listing: u8, measure: &str| {
+            (
+                Task {
+                    listing: NoticeId([listing; 32]),
+                    measure: measure.into(),
+                    action: TaskAction::Apply,
+                },
+                state.clone(),
+            )
+        };
+        let all = vec![
+            task(3, "a"),
+            task(1, "a"),
+            task(2, "a"),
+            task(1, "b"),
+            task(3, "b"),
+        ];
+        let ask = |after: Option<u8>, limit| TaskAsk {
+            after: after.map(|l| NoticeId([l; 32])),
+            limit,
+        };
+        let listings = |page: &TaskPage| {
+            page.0
+                .iter()
+                .map(|(t, _)| t.listing.0[0])
+                .collect::<Vec<_>>()
+        };
+        let first = tasks_page(all.clone(), &ask(None, 2));
+        assert_eq!(listings(&first), [1, 1, 2]);
+        assert!(first.1);
+        let second = tasks_page(all.clone(), &ask(Some(2), 2));
+        assert_eq!(listings(&second), [3, 3]);
+        assert!(!second.1);
+        assert_eq!(tasks_page(all, &ask(Some(3), 2)), (Vec::new(), false));
+    }
 }

@@ -22,6 +22,12 @@ fn daemon(dir: &std::path::Path) -> Daemon {
     daemon_again(dir)
 }
 
+/// The first page of tasks.
+const FIRST_TASKS: TaskAsk = TaskAsk {
+    after: None,
+    limit: TASK_LISTINGS_MAX,
+};
+
 /// The whole feed, as the extract asks for it.
 const ALL: FeedAsk = FeedAsk {
     after: None,
@@ -80,14 +86,14 @@ async fn whole_store_reads_run_off_the_loop_and_are_bounded() {
         .await
         .unwrap();
     let (reply, mut waiting) = oneshot::channel();
-    daemon.on_command(Command::Tasks(None, reply));
+    daemon.on_command(Command::Tasks(None, FIRST_TASKS, reply));
     tokio::task::yield_now().await;
     assert!(waiting.try_recv().is_err(), "no place was free");
     assert_eq!(daemon.background.admitted.load(Ordering::SeqCst), 1);
     drop(taken);
     let me = daemon.node.author();
     let live_tasks = daemon.node.replica().tasks(&me, t).unwrap();
-    assert_eq!(waiting.await.unwrap().unwrap().len(), live_tasks.len());
+    assert_eq!(waiting.await.unwrap().unwrap().0.len(), live_tasks.len());
     let (reply, answer) = oneshot::channel();
     daemon.on_command(Command::Metrics(reply));
     let text = answer.await.unwrap().unwrap();
@@ -199,7 +205,7 @@ async fn anonymous_feed_load_never_takes_the_operators_places() {
     // Anonymous load takes every public place.
     daemon.public.admitted.store(public_most, Ordering::SeqCst);
     let (reply, answer) = oneshot::channel();
-    daemon.on_command(Command::Tasks(None, reply));
+    daemon.on_command(Command::Tasks(None, FIRST_TASKS, reply));
     assert!(answer.await.unwrap().is_ok(), "operators are served");
     let (reply, answer) = oneshot::channel();
     daemon.on_command(Command::Feed(ALL, reply));

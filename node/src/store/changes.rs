@@ -83,10 +83,19 @@ fn encode_counts(counts: &Counts) -> Result<Vec<u8>, StoreError> {
 /// The views a read off the event loop uses (sled's tree is shared: the
 /// snapshot sees the views as they are when it reads).
 impl super::SledSnapshot {
-    /// The listings with tasks for this member, in id order.
-    pub fn task_listings(&self) -> Result<Vec<NoticeId>, StoreError> {
+    /// The listings with tasks for this member, in id order after `after`
+    /// (excluded), at most `limit`.
+    pub fn task_listings(
+        &self,
+        after: Option<&NoticeId>,
+        limit: usize,
+    ) -> Result<Vec<NoticeId>, StoreError> {
+        let from = match after {
+            Some(id) => key(TASKS, &[&id.0, &[0]]),
+            None => vec![TASKS],
+        };
         let mut out = Vec::new();
-        for item in self.tree.scan_prefix([TASKS]) {
+        for item in self.tree.range(from..vec![TASKS + 1]).take(limit) {
             let (k, _) = item?;
             out.push(id_at(&k, 1, "task index")?);
         }
