@@ -12,7 +12,7 @@
 //!
 //! | method | path | permission | what |
 //! |---|---|---|---|
-//! | POST | `/v1/notices` | issue | issue a notice: `{"list": {...}}`, `{"object": {...}}`, ...; with `Idempotency-Key`, at most once per key (a retry gets the first answer, `Idempotent-Replayed: true`; another body with the key is 409) |
+//! | POST | `/v1/notices` | issue | issue a notice: `{"list": {...}}`, `{"object": {...}}`, ...; with `Idempotency-Key`, at most once per key (a retry gets the first answer, `Idempotent-Replayed: true`; another body with the key is 409; the governance POSTs take the key too) |
 //! | GET | `/v1/subjects/{id}?kind=&at=&purpose=&legal_basis=` | read | a subject's listings (the read is registered; purpose and legal basis required) |
 //! | GET | `/v1/listings/{id}?at=&purpose=&legal_basis=` | read | one listing with its history (registered likewise) |
 //! | GET | `/v1/tasks?at=&limit=&after=` | read | this authority's apply/lift tasks, a page of listings at a time (`next` names the listing to continue after) |
@@ -608,46 +608,83 @@ fn parse_hash(text: &str) -> Result<RosterHash, ApiError> {
     })
 }
 
-async fn govern(state: &AppState, request: GovernRequest) -> Result<Response, ApiError> {
-    let answer = ask(state, |tx| Command::Govern(request, tx)).await?;
-    Ok((StatusCode::OK, Json(GovernanceView::from(&answer))).into_response())
+/// A governance act; with an `Idempotency-Key`, a retry of the same
+/// request gets the first answer (marked `Idempotent-Replayed: true`) and
+/// acts no more; the key with another request is 409.
+async fn govern(
+    state: &AppState,
+    request: GovernRequest,
+    key: Option<crate::daemon::IssueKey>,
+) -> Result<Response, ApiError> {
+    let (answer, replayed) = ask(state, |tx| Command::Govern(request, key, tx)).await?;
+    let mut response = (StatusCode::OK, Json(GovernanceView::from(&answer))).into_response();
+    if replayed {
+        response.headers_mut().insert(
+            "idempotent-replayed",
+            axum::http::HeaderValue::from_static("true"),
+        );
+    }
+    Ok(response)
 }
 
-#[utoipa::path(post, path = "/v1/federation/proposals", tag = "federation", security(("account" = [])), request_body = ProposalBody,
-    responses((status = 200, description = "The proposal built or taken, signed and circulated", body = GovernanceView), openapi::SigningErrors))]
-async fn propose(State(state): State<AppState>, body: Bytes) -> Result<Response, ApiError> {
+#[utoipa::path(post, path = "/v1/federation/proposals", tag = "federation", security(("account" = [])), request_body = ProposalBody, params(("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,255}$", description = "1 to 255 visible ASCII characters: a retry with the same key and request gets the first answer")),
+    responses((status = 200, description = "The proposal built or taken, signed and circulated", body = GovernanceView, headers(("Idempotent-Replayed" = String, description = "`true` when this is the first answer again"))), openapi::SigningErrors))]
+async fn propose(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let key = idempotency(&headers, &caller, "/v1/federation/proposals", &body)?;
     let request = match parse_json::<ProposalBody>(&body)? {
         ProposalBody::Change(change) => GovernRequest::Change(change),
         ProposalBody::Proposal(text) => GovernRequest::Proposal(parse_proposal("proposal", &text)?),
     };
-    govern(&state, request).await
+    govern(&state, request, key).await
 }
 
-#[utoipa::path(post, path = "/v1/federation/proposals/{hash}/sign", tag = "federation", security(("account" = [])), params(("hash" = String, Path, pattern = "^[0-9a-fA-F]{64}$", description = "The proposal's hash")),
-    responses((status = 200, description = "This member's signature added and circulated", body = GovernanceView), openapi::SigningErrors))]
+#[utoipa::path(post, path = "/v1/federation/proposals/{hash}/sign", tag = "federation", security(("account" = [])), params(("hash" = String, Path, pattern = "^[0-9a-fA-F]{64}$", description = "The proposal's hash"), ("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,255}$", description = "1 to 255 visible ASCII characters: a retry with the same key and request gets the first answer")),
+    responses((status = 200, description = "This member's signature added and circulated", body = GovernanceView, headers(("Idempotent-Replayed" = String, description = "`true` when this is the first answer again"))), openapi::SigningErrors))]
 async fn sign_proposal(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
     Path(hash): Path<String>,
 ) -> Result<Response, ApiError> {
-    govern(&state, GovernRequest::Sign(parse_hash(&hash)?)).await
+    let hash = parse_hash(&hash)?;
+    let route = format!("/v1/federation/proposals/{hash}/sign");
+    let key = idempotency(&headers, &caller, &route, &[])?;
+    govern(&state, GovernRequest::Sign(hash), key).await
 }
 
-#[utoipa::path(post, path = "/v1/federation/proposals/{hash}/submit", tag = "federation", security(("account" = [])), params(("hash" = String, Path, pattern = "^[0-9a-fA-F]{64}$", description = "The proposal's hash")),
-    responses((status = 200, description = "The proposal, at its threshold, published as the next version", body = GovernanceView), openapi::SigningErrors))]
+#[utoipa::path(post, path = "/v1/federation/proposals/{hash}/submit", tag = "federation", security(("account" = [])), params(("hash" = String, Path, pattern = "^[0-9a-fA-F]{64}$", description = "The proposal's hash"), ("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,255}$", description = "1 to 255 visible ASCII characters: a retry with the same key and request gets the first answer")),
+    responses((status = 200, description = "The proposal, at its threshold, published as the next version", body = GovernanceView, headers(("Idempotent-Replayed" = String, description = "`true` when this is the first answer again"))), openapi::SigningErrors))]
 async fn submit_proposal(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
     Path(hash): Path<String>,
 ) -> Result<Response, ApiError> {
-    govern(&state, GovernRequest::Submit(parse_hash(&hash)?)).await
+    let hash = parse_hash(&hash)?;
+    let route = format!("/v1/federation/proposals/{hash}/submit");
+    let key = idempotency(&headers, &caller, &route, &[])?;
+    govern(&state, GovernRequest::Submit(hash), key).await
 }
 
-#[utoipa::path(post, path = "/v1/federation/versions", tag = "federation", security(("account" = [])), request_body = VersionBody,
-    responses((status = 200, description = "The signed version taken and published", body = GovernanceView), openapi::SigningErrors))]
-async fn take_version(State(state): State<AppState>, body: Bytes) -> Result<Response, ApiError> {
-    let body: VersionBody = parse_json(&body)?;
+#[utoipa::path(post, path = "/v1/federation/versions", tag = "federation", security(("account" = [])), request_body = VersionBody, params(("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,255}$", description = "1 to 255 visible ASCII characters: a retry with the same key and request gets the first answer")),
+    responses((status = 200, description = "The signed version taken and published", body = GovernanceView, headers(("Idempotent-Replayed" = String, description = "`true` when this is the first answer again"))), openapi::SigningErrors))]
+async fn take_version(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let key = idempotency(&headers, &caller, "/v1/federation/versions", &body)?;
+    let parsed: VersionBody = parse_json(&body)?;
     govern(
         &state,
-        GovernRequest::Version(parse_proposal("version", &body.version)?),
+        GovernRequest::Version(parse_proposal("version", &parsed.version)?),
+        key,
     )
     .await
 }
@@ -925,7 +962,7 @@ struct TasksParams {
     /// The time to evaluate at: a date `YYYY-MM-DD` from 1970 (midnight UTC; unix milliseconds, more than 10 digits, are taken too); now when absent
     #[param(value_type = Option<String>, format = Date, pattern = "^(19[7-9][0-9]|[2-9][0-9]{3})-", example = "2026-12-01")]
     at: Option<String>,
-    /// The tasks of at most this many listings (1 to 1000, default 1000)
+    /// The tasks of at most this many listings (1 to 1000, default 100)
     #[param(value_type = Option<u64>, minimum = 1, maximum = 1000)]
     limit: Option<String>,
     /// The listing the page follows: the previous page's `next`
@@ -942,7 +979,7 @@ async fn tasks(
     let at = parse_at(params.at.as_deref())?;
     let limit = parse_limit(
         params.limit.as_deref(),
-        crate::daemon::TASK_LISTINGS_MAX,
+        crate::daemon::TASK_LISTINGS_DEFAULT,
         crate::daemon::TASK_LISTINGS_MAX,
     )?;
     let after = params

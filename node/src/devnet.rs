@@ -556,36 +556,37 @@ async fn govern(
     proofs: &[&credence_crypto::AuthorityKey],
 ) -> Result<u64> {
     let proposed = call(&nodes[by].handle, |tx| {
-        Command::Govern(GovernRequest::Change(Box::new(change)), tx)
+        Command::Govern(GovernRequest::Change(Box::new(change)), None, tx)
     })
     .await?;
-    let hash = proposed.hash;
-    let mut signed = proposed.signed;
+    let hash = proposed.0.hash;
+    let mut signed = proposed.0.signed;
     for &signer in signers {
         // The signer takes the proposal as it stands (gossip may not have
         // brought it yet), then adds its signature.
         call(&nodes[signer].handle, |tx| {
-            Command::Govern(GovernRequest::Proposal(signed.clone()), tx)
+            Command::Govern(GovernRequest::Proposal(signed.clone()), None, tx)
         })
         .await?;
         signed = call(&nodes[signer].handle, |tx| {
-            Command::Govern(GovernRequest::Sign(hash), tx)
+            Command::Govern(GovernRequest::Sign(hash), None, tx)
         })
         .await?
+        .0
         .signed;
     }
     for key in proofs {
         signed.sign(key);
     }
     call(&nodes[by].handle, |tx| {
-        Command::Govern(GovernRequest::Proposal(signed), tx)
+        Command::Govern(GovernRequest::Proposal(signed), None, tx)
     })
     .await?;
     let submitted = call(&nodes[by].handle, |tx| {
-        Command::Govern(GovernRequest::Submit(hash), tx)
+        Command::Govern(GovernRequest::Submit(hash), None, tx)
     })
     .await?;
-    Ok(submitted.number)
+    Ok(submitted.0.number)
 }
 
 /// The governance part of the scenario: a fourth region joins the running

@@ -747,6 +747,9 @@ impl Node {
         t: Timestamp,
     ) -> Result<Option<IssueOutcome>, NodeError> {
         let store = self.replica().store();
+        if store.governed(&key.account, &key.key, t)?.is_some() {
+            return Err(NodeError::IdempotencyConflict(key.key.clone()));
+        }
         let Some(record) = store.idempotency(&key.account, &key.key, t)? else {
             let seen = crate::store::Idempotency {
                 request: key.request,
@@ -776,6 +779,48 @@ impl Node {
             seq,
             replayed: true,
         }))
+    }
+
+    /// What a governance act under `key` answered before, if anything (a
+    /// retry gets it again and acts no more); the key used for another
+    /// request, a governance act's or a notice's, is a conflict.
+    pub fn governed_before(
+        &self,
+        key: &IssueKey,
+        t: Timestamp,
+    ) -> Result<Option<credence_protocol::engine::GovernanceAnswer>, NodeError> {
+        let store = self.replica().store();
+        if store.idempotency(&key.account, &key.key, t)?.is_some() {
+            return Err(NodeError::IdempotencyConflict(key.key.clone()));
+        }
+        match store.governed(&key.account, &key.key, t)? {
+            None => Ok(None),
+            Some(record) if record.request != key.request => {
+                Err(NodeError::IdempotencyConflict(key.key.clone()))
+            }
+            Some(record) => Ok(Some(record.answer)),
+        }
+    }
+
+    /// Records what a governance act under `key` answered (durable with
+    /// the next flush; a retry after a crash before it acts again, which a
+    /// governance act bears: the same proposal, signed again, gains no
+    /// second signature).
+    pub fn remember_governed(
+        &self,
+        key: &IssueKey,
+        answer: &credence_protocol::engine::GovernanceAnswer,
+        t: Timestamp,
+    ) -> Result<(), NodeError> {
+        let record = crate::store::Governed {
+            request: key.request,
+            at: t,
+            answer: answer.clone(),
+        };
+        self.replica()
+            .store()
+            .put_governed(&key.account, &key.key, &record)?;
+        Ok(())
     }
 
     /// Records the notice an idempotency key signed (durable with the next

@@ -181,3 +181,57 @@ fn an_idempotent_retry_gets_the_first_answer() {
     assert_ne!(second["id"], first["id"]);
     c.peer("market").stop();
 }
+
+// The governance POSTs take an idempotency key too: a retried proposal or
+// signature gets the first answer and acts no more; the key with another
+// request, a governance act's or a notice's, is 409.
+#[test]
+fn an_idempotent_governance_retry_gets_the_first_answer() {
+    let mut c = cluster(&["market", "tax", "court"]);
+    c.start_all();
+    let post = |handle: &str, path: &str, key: &str, body: &str| {
+        raw(
+            c.at(handle),
+            &format!(
+                "POST {path} HTTP/1.1\r\nContent-Type: application/json\r\nIdempotency-Key: {key}"
+            ),
+            body.as_bytes(),
+        )
+    };
+    let change = r#"{"change": {"threshold": 3}}"#;
+    let proposals = "/v1/federation/proposals";
+    let (status, headers, first) = post("market", proposals, "gov-1", change);
+    assert_eq!(status, 200, "{first}");
+    assert!(!headers.contains("idempotent-replayed"), "{headers}");
+    let (status, headers, again) = post("market", proposals, "gov-1", change);
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(again, first);
+    assert!(headers.contains("idempotent-replayed: true"), "{headers}");
+    let other = r#"{"change": {"threshold": 2}}"#;
+    let (status, _, refused) = post("market", proposals, "gov-1", other);
+    assert_eq!(status, 409, "{refused}");
+    assert_eq!(refused["error"]["code"], "idempotency_key_reused");
+    let listing = serde_json::to_string(&credence_tests::cluster::listing(91)).expect("JSON");
+    let (status, _, refused) = post("market", "/v1/notices", "gov-1", &listing);
+    assert_eq!(status, 409, "{refused}");
+    // The tax office takes the proposal and signs it; the signature,
+    // retried, is the first answer again: two signatures, not three.
+    let taken = format!(
+        r#"{{"proposal": "{}"}}"#,
+        first["proposal"].as_str().expect("hex")
+    );
+    let (status, _, held) = post("tax", proposals, "take-1", &taken);
+    assert_eq!(status, 200, "{held}");
+    let hash = first["hash"].as_str().expect("hash");
+    let sign = format!("/v1/federation/proposals/{hash}/sign");
+    let (status, _, signed) = post("tax", &sign, "sign-1", "");
+    assert_eq!(status, 200, "{signed}");
+    assert_eq!(signed["signatures"], 2, "{signed}");
+    let (status, headers, signed_again) = post("tax", &sign, "sign-1", "");
+    assert_eq!(status, 200, "{signed_again}");
+    assert_eq!(signed_again, signed);
+    assert!(headers.contains("idempotent-replayed: true"), "{headers}");
+    for handle in ["market", "tax", "court"] {
+        c.peer(handle).stop();
+    }
+}

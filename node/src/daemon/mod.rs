@@ -17,7 +17,8 @@ pub use metrics::Gauges;
 pub use reads::{
     BACKGROUND_READS_MAX, BACKGROUND_READS_WAITING_MAX, Background, FEED_CACHE_MS,
     FEED_LISTINGS_DEFAULT, FEED_LISTINGS_MAX, FeedAsk, FeedCache, FeedPage, PUBLIC_READS_MAX,
-    PUBLIC_READS_WAITING_MAX, TASK_LISTINGS_MAX, TaskAsk, TaskPage, feed,
+    PUBLIC_READS_WAITING_MAX, TASK_LISTINGS_DEFAULT, TASK_LISTINGS_MAX, TaskAsk, TaskPage, feed,
+    feed_page, overdue, page_of, tasks_page,
 };
 pub use register::{REGISTER_RECORDS_MAX, RegisterRecord, STATED_CHARS_MAX, Stated};
 
@@ -128,7 +129,11 @@ pub enum Command {
     /// idempotency key, at most once for the key.
     Issue(Box<NoticeKind>, Option<IssueKey>, Reply<IssueOutcome>),
     /// Act on the roster chain (propose, sign, submit, take a version).
-    Govern(GovernRequest, Reply<GovernanceAnswer>),
+    Govern(
+        GovernRequest,
+        Option<IssueKey>,
+        Reply<(GovernanceAnswer, bool)>,
+    ),
     /// The roster chain and the proposals held.
     Roster(Reply<RosterView>),
     /// Every valid signed roster version held.
@@ -912,6 +917,28 @@ impl Daemon {
 
     /// Carries out an operator's act on the roster chain through the
     /// engine.
+    /// A governance act, at most once per idempotency key: a retry gets
+    /// the first answer (and `true`).
+    fn govern_once(
+        &mut self,
+        request: GovernRequest,
+        key: Option<&IssueKey>,
+        t: Timestamp,
+    ) -> Result<(GovernanceAnswer, bool), DaemonError> {
+        if let Some(key) = key
+            && let Some(answer) = self.node.governed_before(key, t).map_err(keyed_error)?
+        {
+            return Ok((answer, true));
+        }
+        let answer = self.govern(request)?;
+        if let Some(key) = key {
+            self.node
+                .remember_governed(key, &answer, t)
+                .map_err(keyed_error)?;
+        }
+        Ok((answer, false))
+    }
+
     fn govern(&mut self, request: GovernRequest) -> Result<GovernanceAnswer, DaemonError> {
         let commands = crate::node::governance_commands(self.node.replica(), request)
             .map_err(DaemonError::BadRequest)?;
@@ -1145,10 +1172,7 @@ impl Daemon {
         key: &IssueKey,
         t: Timestamp,
     ) -> Result<Option<IssueOutcome>, DaemonError> {
-        self.node.replay(kind, key, t).map_err(|e| match e {
-            NodeError::IdempotencyConflict(key) => DaemonError::IdempotencyConflict(key),
-            other => DaemonError::internal(other),
-        })
+        self.node.replay(kind, key, t).map_err(keyed_error)
     }
 
     /// Records the notice an idempotency key signed
@@ -1386,8 +1410,8 @@ impl Daemon {
     fn on_command(&mut self, command: Command) {
         let t = now();
         match command {
-            Command::Govern(request, reply) => {
-                let _ = reply.send(self.govern(request));
+            Command::Govern(request, key, reply) => {
+                let _ = reply.send(self.govern_once(request, key.as_ref(), t));
             }
             Command::Roster(reply) => {
                 let _ = reply.send(Ok(RosterView::of(&self.node.engine)));
@@ -1844,3 +1868,12 @@ impl Daemon {
 
 #[cfg(test)]
 mod tests;
+
+/// An error of a request under an idempotency key: the key reused for
+/// another request is the caller's conflict; anything else is the node's.
+fn keyed_error(e: NodeError) -> DaemonError {
+    match e {
+        NodeError::IdempotencyConflict(key) => DaemonError::IdempotencyConflict(key),
+        other => DaemonError::internal(other),
+    }
+}

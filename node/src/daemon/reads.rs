@@ -155,6 +155,8 @@ pub fn feed<S: Store>(
 
 /// Most listings of one page of tasks.
 pub const TASK_LISTINGS_MAX: usize = 1000;
+/// Listings of a page of tasks unless the caller asks for another number.
+pub const TASK_LISTINGS_DEFAULT: usize = 100;
 
 /// Which page of this member's tasks: the tasks of at most `limit`
 /// listings, in listing id order, after the listing `after`.

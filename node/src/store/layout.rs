@@ -17,6 +17,7 @@ pub(super) const META: u8 = b'm';
 pub(super) const REGISTER: u8 = b'g';
 pub(super) const REGISTER_SUBJECT: u8 = b'G';
 pub(super) const IDEMPOTENCY: u8 = b'i';
+pub(super) const GOVERNED: u8 = b'j';
 pub(super) const ROSTER: u8 = b'v';
 pub(super) const META_COUNT: &[u8] = b"count";
 pub(super) const META_REGISTER: &[u8] = b"register";

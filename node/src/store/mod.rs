@@ -16,9 +16,13 @@
 //! | `g`    | register index               | register record (canonical) |
 //! | `G`    | subject key, register index  | (empty)                     |
 //! | `i`    | BLAKE3 of account and key    | an idempotency record (`Idempotency`) |
+//! | `j`    | BLAKE3 of account and key    | a governance act's idempotency record (`Governed`) |
 //! | `c`    | change seq                   | a change of the change feed (`changes`) |
-//! | `w`    | listing id                   | its last summary and next transition |
+//! | `w`    | listing id                   | what the views keep of it (`changes::Kept`: summary, next transition, feed entry) |
 //! | `t`    | time, listing id             | (empty): the listings by next transition |
+//! | `k`    | listing id                   | (empty): the listings with tasks for this member |
+//! | `p`    | MAX - issue time, listing id | (empty): the listings the public feed shows, newest first |
+//! | `a`    | author                       | the seq up to which the views reflect its log |
 //! | `x`    | name gram, 0, listing id     | (empty): the name-search index (`names`) |
 //!
 //! **Heads are the commit record.** The writer thread writes a layer's
@@ -437,11 +441,75 @@ impl Idempotency {
 }
 
 fn idempotency_key(account: &str, idempotency: &str) -> Vec<u8> {
+    keyed(IDEMPOTENCY, account, idempotency)
+}
+
+fn keyed(prefix: u8, account: &str, idempotency: &str) -> Vec<u8> {
     let mut hasher = blake3::Hasher::new();
     hasher.update(account.as_bytes());
     hasher.update(&[0]);
     hasher.update(idempotency.as_bytes());
-    key(IDEMPOTENCY, &[hasher.finalize().as_bytes()])
+    key(prefix, &[hasher.finalize().as_bytes()])
+}
+
+/// What a governance act under an idempotency key answered: the request
+/// it was bound to (a hash of its route and body), when, and the answer.
+/// Kept [`IDEMPOTENCY_KEEP_MS`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Governed {
+    /// BLAKE3 of the request's route and body.
+    pub request: [u8; 32],
+    /// When it was answered.
+    pub at: Timestamp,
+    /// The answer.
+    pub answer: credence_protocol::engine::GovernanceAnswer,
+}
+
+impl Governed {
+    fn encode(&self) -> Result<Vec<u8>, StoreError> {
+        let signed = self
+            .answer
+            .signed
+            .to_bytes()
+            .map_err(|e| StoreError::Corrupt(format!("governance answer: {e}")))?;
+        let mut out = Vec::with_capacity(32 + 8 + 32 + 24 + signed.len());
+        out.extend_from_slice(&self.request);
+        out.extend_from_slice(&self.at.0.to_be_bytes());
+        out.extend_from_slice(&self.answer.hash.0);
+        for n in [
+            self.answer.number,
+            self.answer.signatures as u64,
+            self.answer.current,
+        ] {
+            out.extend_from_slice(&n.to_be_bytes());
+        }
+        out.extend_from_slice(&signed);
+        Ok(out)
+    }
+
+    fn decode(bytes: &[u8]) -> Result<Governed, StoreError> {
+        let corrupt = || StoreError::Corrupt("a governance idempotency record".into());
+        let (request, rest) = bytes.split_first_chunk::<32>().ok_or_else(corrupt)?;
+        let (at, rest) = rest.split_first_chunk::<8>().ok_or_else(corrupt)?;
+        let (hash, rest) = rest.split_first_chunk::<32>().ok_or_else(corrupt)?;
+        let (number, rest) = rest.split_first_chunk::<8>().ok_or_else(corrupt)?;
+        let (signatures, rest) = rest.split_first_chunk::<8>().ok_or_else(corrupt)?;
+        let (current, signed) = rest.split_first_chunk::<8>().ok_or_else(corrupt)?;
+        let signed = credence_protocol::governance::SignedVersion::from_bytes(signed)
+            .map_err(|_| corrupt())?;
+        Ok(Governed {
+            request: *request,
+            at: Timestamp(u64::from_be_bytes(*at)),
+            answer: credence_protocol::engine::GovernanceAnswer {
+                hash: RosterHash(*hash),
+                number: u64::from_be_bytes(*number),
+                signatures: usize::try_from(u64::from_be_bytes(*signatures))
+                    .map_err(|_| corrupt())?,
+                current: u64::from_be_bytes(*current),
+                signed,
+            },
+        })
+    }
 }
 
 /// The last `limit` register records of `tree` about `subject`, with
@@ -693,17 +761,53 @@ impl SledStore {
         Ok(())
     }
 
+    /// What `account`'s idempotency key answered on a governance act,
+    /// unless none was kept or it is older than [`IDEMPOTENCY_KEEP_MS`] at
+    /// `now`.
+    pub fn governed(
+        &self,
+        account: &str,
+        key: &str,
+        now: Timestamp,
+    ) -> Result<Option<Governed>, StoreError> {
+        let Some(bytes) = self.tree.get(keyed(GOVERNED, account, key))? else {
+            return Ok(None);
+        };
+        let record = Governed::decode(&bytes)?;
+        Ok((now.0.saturating_sub(record.at.0) < IDEMPOTENCY_KEEP_MS).then_some(record))
+    }
+
+    /// Keeps what a governance act under `account`'s idempotency key
+    /// answered; durable with the next flush.
+    pub fn put_governed(
+        &self,
+        account: &str,
+        key: &str,
+        record: &Governed,
+    ) -> Result<(), StoreError> {
+        self.tree
+            .insert(keyed(GOVERNED, account, key), record.encode()?)?;
+        Ok(())
+    }
+
     /// Forgets idempotency keys older than [`IDEMPOTENCY_KEEP_MS`] at
     /// `now`; returns how many.
     pub fn prune_idempotency(&self, now: Timestamp) -> Result<usize, StoreError> {
         let mut batch = sled::Batch::default();
         let mut gone = 0;
-        for item in self.tree.scan_prefix([IDEMPOTENCY]) {
-            let (k, value) = item?;
-            let record = Idempotency::decode(&value)?;
-            if now.0.saturating_sub(record.at.0) >= IDEMPOTENCY_KEEP_MS {
-                batch.remove(k);
-                gone += 1;
+        for prefix in [IDEMPOTENCY, GOVERNED] {
+            for item in self.tree.scan_prefix([prefix]) {
+                let (k, value) = item?;
+                // Both records begin with the request hash and the time.
+                let at = value
+                    .get(32..40)
+                    .and_then(|b| <[u8; 8]>::try_from(b).ok())
+                    .map(u64::from_be_bytes)
+                    .ok_or_else(|| StoreError::Corrupt("an idempotency record".into()))?;
+                if now.0.saturating_sub(at) >= IDEMPOTENCY_KEEP_MS {
+                    batch.remove(k);
+                    gone += 1;
+                }
             }
         }
         self.tree.apply_batch(batch)?;
