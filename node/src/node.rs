@@ -16,6 +16,7 @@ use credence_protocol::roster::{Federation, ROSTER_BYTES_MAX, RosterError};
 use credence_protocol::store::Store;
 use credence_protocol::time::Timestamp;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -848,25 +849,84 @@ impl Node {
         Ok(())
     }
 
-    /// Signs a notice at most once for `key`, as the running node does for
-    /// an API request with an idempotency key: a retry gets the first
-    /// notice, even when the first attempt stopped before it was told.
-    pub fn issue_once(
+    /// Signs each notice at most once for its key, as the running node
+    /// does for API requests with idempotency keys: a retry gets the first
+    /// notice, even when the first attempt stopped before it was told. The
+    /// notices signed share one flush (group commit, as in the running
+    /// node): none is answered before all are durable.
+    pub fn issue_once_all(
         &mut self,
-        kind: NoticeKind,
-        key: &IssueKey,
+        rows: Vec<(NoticeKind, IssueKey)>,
         now: Timestamp,
-    ) -> Result<IssueOutcome, NodeError> {
-        if let Some(outcome) = self.replay(&kind, key, now)? {
-            return Ok(outcome);
+    ) -> Vec<Result<IssueOutcome, NodeError>> {
+        let mut results: Vec<Option<Result<IssueOutcome, NodeError>>> =
+            rows.iter().map(|_| None).collect();
+        let mut keys: BTreeMap<u64, IssueKey> = BTreeMap::new();
+        let mut newest: Option<Mark> = None;
+        let mut answered: Vec<(u64, Result<IssuedNotice, Box<Refusal>>)> = Vec::new();
+        let mut take = |outputs: Vec<Output>, newest: &mut Option<Mark>| {
+            for output in outputs {
+                match output {
+                    Output::Persist { mark } => *newest = Some(*mark),
+                    Output::Issued { ticket, result } => answered.push((ticket, result)),
+                    _ => {}
+                }
+            }
+        };
+        for (index, (kind, key)) in rows.into_iter().enumerate() {
+            match self.replay(&kind, &key, now) {
+                Ok(Some(outcome)) => results[index] = Some(Ok(outcome)),
+                Err(e) => results[index] = Some(Err(e)),
+                Ok(None) => {
+                    let ticket = index as u64;
+                    keys.insert(ticket, key);
+                    let issue = Input::Issue {
+                        ticket,
+                        kind: Box::new(kind),
+                    };
+                    take(self.engine.handle(issue, now), &mut newest);
+                }
+            }
         }
-        let issued = self.issue(kind, now)?;
-        self.remember_issued(key, issued.id, issued.seq, now)?;
-        Ok(IssueOutcome {
-            id: issued.id,
-            seq: issued.seq,
-            replayed: false,
-        })
+        if let Some(mark) = newest {
+            let seq = mark.seq;
+            let next = match self.persist(&mark) {
+                Ok(()) => Input::Persisted { seq },
+                Err(e) => Input::PersistFailed {
+                    seq,
+                    reason: e.to_string(),
+                },
+            };
+            take(self.engine.handle(next, now), &mut None);
+        }
+        for (ticket, result) in answered {
+            let Some(key) = keys.remove(&ticket) else {
+                continue;
+            };
+            let outcome = match result {
+                Ok(issued) => self
+                    .remember_issued(&key, issued.id, issued.seq, now)
+                    .map(|()| IssueOutcome {
+                        id: issued.id,
+                        seq: issued.seq,
+                        replayed: false,
+                    }),
+                Err(refusal) => Err(NodeError::Refused(*refusal)),
+            };
+            if let Some(slot) = results.get_mut(ticket as usize) {
+                *slot = Some(outcome);
+            }
+        }
+        results
+            .into_iter()
+            .map(|result| {
+                result.unwrap_or_else(|| {
+                    Err(NodeError::Refused(Refusal::Store(
+                        "the engine gave no answer".into(),
+                    )))
+                })
+            })
+            .collect()
     }
 
     /// Ingests every envelope of a bundle from another node of the same

@@ -247,7 +247,7 @@ pub(super) fn run(args: ImportArgs<'_>) -> Result<i32> {
 }
 
 /// Signs the rows gathered, through the running node several at a time or
-/// through the store one after the other, and journals each.
+/// through the store under one flush, and journals each.
 fn sign(
     operator: &mut Operator,
     digest: &str,
@@ -291,24 +291,26 @@ fn sign(
                     .collect()
             })
         }
-        Operator::Local(node) => batch
-            .into_iter()
-            .map(|(line, kind)| {
-                let body = match serde_json::to_vec(&kind) {
-                    Ok(body) => body,
-                    Err(e) => return (line, Err(e.into())),
-                };
+        Operator::Local(node) => {
+            // The rows share one flush.
+            let mut lines = Vec::with_capacity(batch.len());
+            let mut rows = Vec::with_capacity(batch.len());
+            for (line, kind) in batch {
+                let body = serde_json::to_vec(&kind)?;
                 let key = IssueKey {
                     account: NODE_ACCOUNT.to_string(),
                     key: row_key(digest, line),
                     request: request_hash(ROUTE, &body),
                 };
-                (
-                    line,
-                    node.issue_once(kind, &key, node::now()).map_err(Into::into),
-                )
-            })
-            .collect(),
+                lines.push(line);
+                rows.push((kind, key));
+            }
+            lines
+                .into_iter()
+                .zip(node.issue_once_all(rows, node::now()))
+                .map(|(line, result)| (line, result.map_err(Into::into)))
+                .collect()
+        }
     };
     let mut first_error = None;
     for (line, result) in results {
