@@ -180,6 +180,19 @@ pub trait Store {
     fn has_roster_version(&self, hash: &RosterHash) -> Result<bool, Self::Error>;
     /// Every roster version kept, in hash order.
     fn roster_versions(&self) -> Result<Vec<Vec<u8>>, Self::Error>;
+    /// Keeps the checkpoint notes a witness holds of `author`'s log (its
+    /// book's notes: the sizes seen, the newest with its cosignatures, the
+    /// newest a quorum cosigned, a split-view pair), each in the note's
+    /// text form, in place of those kept before: a restart keeps them, so
+    /// that a split view shown only to this node is not lost with its
+    /// memory.
+    fn put_checkpoint_notes(
+        &mut self,
+        author: &AuthorityId,
+        notes: &[Vec<u8>],
+    ) -> Result<(), Self::Error>;
+    /// Every log's checkpoint notes kept, in author order.
+    fn checkpoint_notes(&self) -> Result<Vec<(AuthorityId, Vec<Vec<u8>>)>, Self::Error>;
     /// Makes everything written so far durable.
     fn flush(&mut self) -> Result<(), Self::Error>;
 }
@@ -198,6 +211,7 @@ pub struct MemStore {
     appended: u64,
     forks: BTreeMap<(AuthorityId, u64, NoticeId), ForkEvidence>,
     rosters: BTreeMap<RosterHash, Vec<u8>>,
+    checkpoints: BTreeMap<AuthorityId, Vec<Vec<u8>>>,
 }
 
 impl MemStore {
@@ -354,6 +368,23 @@ impl Store for MemStore {
 
     fn roster_versions(&self) -> Result<Vec<Vec<u8>>, Self::Error> {
         Ok(self.rosters.values().cloned().collect())
+    }
+
+    fn put_checkpoint_notes(
+        &mut self,
+        author: &AuthorityId,
+        notes: &[Vec<u8>],
+    ) -> Result<(), Self::Error> {
+        self.checkpoints.insert(*author, notes.to_vec());
+        Ok(())
+    }
+
+    fn checkpoint_notes(&self) -> Result<Vec<(AuthorityId, Vec<Vec<u8>>)>, Self::Error> {
+        Ok(self
+            .checkpoints
+            .iter()
+            .map(|(a, n)| (*a, n.clone()))
+            .collect())
     }
 
     fn flush(&mut self) -> Result<(), Self::Error> {

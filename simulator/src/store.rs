@@ -211,6 +211,8 @@ pub struct SimStore {
     arrivals: Vec<u32>,
     forks: BTreeMap<(AuthorityId, u64, NoticeId), ForkEvidence>,
     rosters: BTreeMap<credence_protocol::model::RosterHash, Vec<u8>>,
+    /// The witness's checkpoint notes per log (`Store::put_checkpoint_notes`).
+    checkpoints: BTreeMap<AuthorityId, Vec<Vec<u8>>>,
 }
 
 impl SimStore {
@@ -228,6 +230,7 @@ impl SimStore {
             arrivals: Vec::new(),
             forks: BTreeMap::new(),
             rosters: BTreeMap::new(),
+            checkpoints: BTreeMap::new(),
         }
     }
 
@@ -511,6 +514,23 @@ impl Store for SimStore {
 
     fn roster_versions(&self) -> Result<Vec<Vec<u8>>, Self::Error> {
         Ok(self.rosters.values().cloned().collect())
+    }
+
+    fn put_checkpoint_notes(
+        &mut self,
+        author: &AuthorityId,
+        notes: &[Vec<u8>],
+    ) -> Result<(), Self::Error> {
+        self.checkpoints.insert(*author, notes.to_vec());
+        Ok(())
+    }
+
+    fn checkpoint_notes(&self) -> Result<Vec<(AuthorityId, Vec<Vec<u8>>)>, Self::Error> {
+        Ok(self
+            .checkpoints
+            .iter()
+            .map(|(a, n)| (*a, n.clone()))
+            .collect())
     }
 
     fn flush(&mut self) -> Result<(), Self::Error> {

@@ -18,6 +18,9 @@ pub(super) const REGISTER: u8 = b'g';
 pub(super) const REGISTER_SUBJECT: u8 = b'G';
 pub(super) const IDEMPOTENCY: u8 = b'i';
 pub(super) const GOVERNED: u8 = b'j';
+pub(super) const CHECKPOINT_NOTES: u8 = b'q';
+/// Largest record of one log's checkpoint notes.
+pub(super) const CHECKPOINT_NOTES_BYTES_MAX: usize = 1 << 20;
 pub(super) const ROSTER: u8 = b'v';
 pub(super) const META_COUNT: &[u8] = b"count";
 pub(super) const META_REGISTER: &[u8] = b"register";

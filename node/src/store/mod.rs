@@ -17,6 +17,7 @@
 //! | `G`    | subject key, register index  | (empty)                     |
 //! | `i`    | BLAKE3 of account and key    | an idempotency record (`Idempotency`) |
 //! | `j`    | BLAKE3 of account and key    | a governance act's idempotency record (`Governed`) |
+//! | `q`    | author                       | the witness's checkpoint notes of its log (`Store::put_checkpoint_notes`) |
 //! | `c`    | change seq                   | a change of the change feed (`changes`) |
 //! | `w`    | listing id                   | what the views keep of it (`changes::Kept`: summary, next transition, feed entry) |
 //! | `t`    | time, listing id             | (empty): the listings by next transition |
@@ -196,6 +197,20 @@ macro_rules! store_reads {
                 .map(|(_, v)| v)
                 .collect())
         }
+
+        fn checkpoint_notes(&self) -> Result<Vec<(AuthorityId, Vec<Vec<u8>>)>, StoreError> {
+            let mut out = Vec::new();
+            for (k, v) in self.view().prefix(&[CHECKPOINT_NOTES])? {
+                let author = AuthorityId(id_from(&k[1..])?.0);
+                let notes = credence_protocol::codec::decode_bounded::<
+                    Vec<Vec<u8>>,
+                    CHECKPOINT_NOTES_BYTES_MAX,
+                >("checkpoint notes", &v)
+                .map_err(|e| StoreError::Corrupt(format!("checkpoint notes of {author}: {e}")))?;
+                out.push((author, notes));
+            }
+            Ok(out)
+        }
     };
 }
 
@@ -330,6 +345,21 @@ impl Store for SledStore {
 
     fn put_roster_version(&mut self, hash: &RosterHash, bytes: &[u8]) -> Result<(), StoreError> {
         self.overlay.insert(key(ROSTER, &[&hash.0]), bytes.to_vec());
+        Ok(())
+    }
+
+    fn put_checkpoint_notes(
+        &mut self,
+        author: &AuthorityId,
+        notes: &[Vec<u8>],
+    ) -> Result<(), StoreError> {
+        let bytes = credence_protocol::codec::encode_bounded::<_, CHECKPOINT_NOTES_BYTES_MAX>(
+            "checkpoint notes",
+            &notes,
+        )
+        .map_err(|e| StoreError::Corrupt(format!("checkpoint notes of {author}: {e}")))?;
+        self.overlay
+            .insert(key(CHECKPOINT_NOTES, &[&author.0]), bytes);
         Ok(())
     }
 

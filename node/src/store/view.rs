@@ -268,6 +268,10 @@ impl Store for SledSnapshot {
         Err(StoreError::ReadOnly)
     }
 
+    fn put_checkpoint_notes(&mut self, _: &AuthorityId, _: &[Vec<u8>]) -> Result<(), StoreError> {
+        Err(StoreError::ReadOnly)
+    }
+
     fn flush(&mut self) -> Result<(), StoreError> {
         Ok(())
     }

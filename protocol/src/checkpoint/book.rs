@@ -277,6 +277,18 @@ impl Book {
             .map(|(author, log)| (author, log.newest.as_ref(), log.witnessed.as_ref()))
     }
 
+    /// The notes held of `author`'s log to keep across a restart: the
+    /// newest with its cosignatures and the newest a quorum cosigned.
+    pub fn notes_of(&self, author: &AuthorityId) -> Vec<Note> {
+        self.logs.get(author).map_or_else(Vec::new, |log| {
+            [&log.newest, &log.witnessed]
+                .into_iter()
+                .flatten()
+                .map(Gathered::note)
+                .collect()
+        })
+    }
+
     /// The newest checkpoint held for `author`'s log, with what it gathered.
     pub fn newest(&self, author: &AuthorityId) -> Option<&Gathered> {
         self.logs.get(author)?.newest.as_ref()

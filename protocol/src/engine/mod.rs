@@ -776,6 +776,7 @@ impl<S: Store> Engine<S> {
         };
         let mut out = Vec::new();
         engine.mark_past_cutoff();
+        engine.restore_checkpoints();
         engine.restore_from_mark(&mut out);
         engine.reassess(&mut out);
         engine
@@ -1020,6 +1021,7 @@ impl<S: Store> Engine<S> {
             Input::Query { ticket, ask } => self.on_query(ticket, *ask, now, out),
             Input::RunDeferred => self.run_deferred(now),
         }
+        self.save_checkpoints(out);
     }
 
     /// Takes one request from `peer`'s budget; a peer past it is counted,

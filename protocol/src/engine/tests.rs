@@ -881,6 +881,59 @@ fn two_checkpoints_of_one_size_meet_in_sync_between_the_two_that_hold_them() {
 }
 
 #[test]
+fn a_checkpoint_held_through_a_restart_still_meets_its_other_half() {
+    // Node 0 alone holds one half of member 2's split view, and restarts
+    // before it meets the other half (node 1's): the note comes back from
+    // its store, and the two still meet in sync. Without the notes kept,
+    // the half dies with node 0's memory and the split view is never
+    // found (simulator seed 12254 of the ci scenario).
+    let mut net = Net::new(3);
+    net.nodes[2].up = false;
+    net.nodes[1].up = false;
+    net.gossip = false;
+    let leaf = credence_crypto::merkle::leaf_hash;
+    let a = checkpoint_message(&net, 2, 5, leaf(b"a"));
+    let b = checkpoint_message(&net, 2, 5, leaf(b"b"));
+    net.queue.push_back((2, 0, Msg::Witness(a)));
+    net.run();
+    assert!(
+        checkpoints_of(&net, 0, 2).is_some(),
+        "node 0 holds its half"
+    );
+    // Restarted: a fresh engine over the same store.
+    let placeholder = net.fresh(0, None);
+    let old = std::mem::replace(&mut net.nodes[0], placeholder);
+    let mark = old.mark.clone();
+    let replica = old.engine.into_replica();
+    net.nodes[0] = net.with_replica(0, replica, mark);
+    let held = checkpoints_of(&net, 0, 2).expect("the note came back from the store");
+    assert!(held.split_view.is_none());
+    net.nodes[1].up = true;
+    net.queue.push_back((2, 1, Msg::Witness(b)));
+    net.run();
+    net.connect_all();
+    for _ in 0..3 {
+        net.tick(1_500);
+    }
+    for i in [0, 1] {
+        let held = checkpoints_of(&net, i, 2).expect("held");
+        assert!(held.split_view.is_some(), "node {i} holds the pair");
+    }
+    // The pair itself is kept too: a second restart still holds it.
+    let placeholder = net.fresh(0, None);
+    let old = std::mem::replace(&mut net.nodes[0], placeholder);
+    let mark = old.mark.clone();
+    let replica = old.engine.into_replica();
+    net.nodes[0] = net.with_replica(0, replica, mark);
+    assert!(
+        checkpoints_of(&net, 0, 2)
+            .expect("held")
+            .split_view
+            .is_some()
+    );
+}
+
+#[test]
 fn a_false_checkpoint_followed_by_a_true_one_is_still_compared_with_the_log() {
     // Node 1's copy of member 2's log is empty when a false checkpoint at
     // size 3 and the true one at size 4 arrive: both are ahead of it. Once

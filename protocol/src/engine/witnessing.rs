@@ -37,7 +37,7 @@ use crate::sync::{HEADS_MAX, SyncRequest, SyncResponse};
 use crate::time::Timestamp;
 use credence_crypto::Digest;
 use credence_crypto::note::Note;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// An own checkpoint is signed at most this often while the log grows.
 pub const CHECKPOINT_INTERVAL_MS: u64 = 5_000;
@@ -70,6 +70,8 @@ pub(super) struct Witnessing {
     retry_at: Timestamp,
     /// Bumped whenever the book changes (answers' proofs are chosen again).
     version: u64,
+    /// Logs whose notes changed since they were last kept in the store.
+    unsaved: BTreeSet<AuthorityId>,
 }
 
 /// A checkpoint whose root is not the root of this node's copy.
@@ -279,6 +281,7 @@ impl<S: Store> Engine<S> {
         let taken = self.witnessing.book.take(note, &verified, federation);
         if taken != Taken::Nothing {
             self.witnessing.version += 1;
+            self.witnessing.unsaved.insert(verified.author);
         }
         let verdict = match taken {
             Taken::Newer | Taken::MoreCosignatures => {
@@ -386,6 +389,7 @@ impl<S: Store> Engine<S> {
                     .book
                     .take(&cosigned, &mine, self.replica.federation());
                 self.witnessing.version += 1;
+                self.witnessing.unsaved.insert(author);
                 if let Some(notes) = self.witnessing.ahead.get_mut(&author) {
                     notes.retain(|s, _| *s > size);
                     if notes.is_empty() {
@@ -476,6 +480,7 @@ impl<S: Store> Engine<S> {
             self.publish_witness(&WitnessMessage::SplitView(wire::pair(&first, &second)), out);
         }
         self.witnessing.split.insert(author, (first, second));
+        self.witnessing.unsaved.insert(author);
     }
 
     fn take_split_view(
@@ -786,6 +791,74 @@ impl<S: Store> Engine<S> {
             state.own = None;
         }
         state.version += 1;
+        state.unsaved.insert(*author);
+    }
+
+    /// Keeps in the store the notes of each log whose notes changed: the
+    /// book's newest and quorum-cosigned notes and any split-view pair
+    /// (a restart takes them back with [`Engine::restore_checkpoints`]).
+    pub(super) fn save_checkpoints(&mut self, out: &mut Vec<Output>) {
+        for author in std::mem::take(&mut self.witnessing.unsaved) {
+            let mut notes: Vec<Vec<u8>> = self
+                .witnessing
+                .book
+                .notes_of(&author)
+                .iter()
+                .map(|note| note.encode().into_bytes())
+                .collect();
+            if let Some((first, second)) = self.witnessing.split.get(&author) {
+                notes.push(first.encode().into_bytes());
+                notes.push(second.encode().into_bytes());
+            }
+            if let Err(e) = self
+                .replica
+                .store_mut()
+                .put_checkpoint_notes(&author, &notes)
+            {
+                Self::log(
+                    out,
+                    Level::Error,
+                    format!(
+                        "cannot keep the checkpoint notes of {}: {e}",
+                        self.name_of(&author)
+                    ),
+                );
+            }
+        }
+    }
+
+    /// Takes back the checkpoint notes kept in the store (at start): the
+    /// book as it was, and the split views it held, each verified again.
+    pub(super) fn restore_checkpoints(&mut self) {
+        let Ok(kept) = self.replica.store().checkpoint_notes() else {
+            return;
+        };
+        for (_, notes) in kept {
+            let mut parsed: Vec<(u64, Note)> = notes
+                .iter()
+                .filter_map(|bytes| Note::parse(bytes).ok())
+                .filter_map(|note| {
+                    Checkpoint::parse_text(&note.text)
+                        .ok()
+                        .map(|c| (c.size, note))
+                })
+                .collect();
+            parsed.sort_by_key(|(size, _)| *size);
+            for (_, note) in parsed {
+                let federation = self.replica.federation();
+                let Ok(verified) = self.witnessing.book.verify(&note, federation) else {
+                    continue;
+                };
+                if let Taken::SplitView(pair) =
+                    self.witnessing.book.take(&note, &verified, federation)
+                {
+                    let (first, second) = *pair;
+                    self.found_split_view(verified.author, first, second, false, &mut Vec::new());
+                }
+            }
+        }
+        self.witnessing.unsaved.clear();
+        self.witnessing.version += 1;
     }
 
     /// Marks the book changed, as a cosignature that adds nothing to the

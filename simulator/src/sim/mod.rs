@@ -195,15 +195,19 @@ struct Node {
     resume_issuing: bool,
     /// The roster versions in the store at the last flush.
     flushed_rosters: Vec<credence_protocol::governance::SignedVersion>,
+    /// The witness's checkpoint notes in the store at the last flush.
+    flushed_checkpoints: Vec<(AuthorityId, Vec<Vec<u8>>)>,
 }
 
 impl Node {
-    /// Makes what the node holds durable: its log, fork evidence and
-    /// roster versions survive the next crash.
+    /// Makes what the node holds durable: its log, fork evidence, roster
+    /// versions and checkpoint notes survive the next crash.
     fn flush(&mut self) {
         self.flushed = self.log.len();
         let Ok(forks) = self.engine.replica().store().forks();
         self.flushed_forks = forks;
+        let Ok(checkpoints) = self.engine.replica().store().checkpoint_notes();
+        self.flushed_checkpoints = checkpoints;
         self.flushed_rosters = self
             .engine
             .replica()
@@ -408,6 +412,7 @@ impl Sim {
                 next_key: None,
                 resume_issuing: false,
                 flushed_rosters: Vec::new(),
+                flushed_checkpoints: Vec::new(),
             });
         }
         let index = nodes
@@ -913,6 +918,7 @@ impl Sim {
                 n.log.clear();
                 n.flushed = 0;
                 n.flushed_forks.clear();
+                n.flushed_checkpoints.clear();
                 n.isolated_until = self.now + down + alone;
                 n.reachable = reachable;
                 // A broken shell forgets its mark with the store.
@@ -973,6 +979,9 @@ impl Sim {
             .and_then(|_| replica.offer_wanted(&slices));
         for fork in &self.nodes[node].flushed_forks {
             let _ = replica.store_mut().put_fork(fork);
+        }
+        for (author, notes) in &self.nodes[node].flushed_checkpoints {
+            let _ = replica.store_mut().put_checkpoint_notes(author, notes);
         }
         let mut lost = Vec::new();
         if result.is_ok() {
