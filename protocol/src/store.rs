@@ -121,6 +121,10 @@ impl Orphan<'_> {
     }
 }
 
+/// A log's author and the checkpoint notes a witness keeps of it, each in
+/// the note's text form ([`Store::put_checkpoint_notes`]).
+pub type CheckpointNotes = (AuthorityId, Vec<Vec<u8>>);
+
 /// Storage of a replica. Reads take `&self`; writes `&mut self`.
 pub trait Store {
     /// The store's failure.
@@ -192,7 +196,7 @@ pub trait Store {
         notes: &[Vec<u8>],
     ) -> Result<(), Self::Error>;
     /// Every log's checkpoint notes kept, in author order.
-    fn checkpoint_notes(&self) -> Result<Vec<(AuthorityId, Vec<Vec<u8>>)>, Self::Error>;
+    fn checkpoint_notes(&self) -> Result<Vec<CheckpointNotes>, Self::Error>;
     /// Makes everything written so far durable.
     fn flush(&mut self) -> Result<(), Self::Error>;
 }
@@ -379,7 +383,7 @@ impl Store for MemStore {
         Ok(())
     }
 
-    fn checkpoint_notes(&self) -> Result<Vec<(AuthorityId, Vec<Vec<u8>>)>, Self::Error> {
+    fn checkpoint_notes(&self) -> Result<Vec<CheckpointNotes>, Self::Error> {
         Ok(self
             .checkpoints
             .iter()

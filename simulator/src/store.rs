@@ -525,7 +525,9 @@ impl Store for SimStore {
         Ok(())
     }
 
-    fn checkpoint_notes(&self) -> Result<Vec<(AuthorityId, Vec<Vec<u8>>)>, Self::Error> {
+    fn checkpoint_notes(
+        &self,
+    ) -> Result<Vec<credence_protocol::store::CheckpointNotes>, Self::Error> {
         Ok(self
             .checkpoints
             .iter()

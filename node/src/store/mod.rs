@@ -198,7 +198,9 @@ macro_rules! store_reads {
                 .collect())
         }
 
-        fn checkpoint_notes(&self) -> Result<Vec<(AuthorityId, Vec<Vec<u8>>)>, StoreError> {
+        fn checkpoint_notes(
+            &self,
+        ) -> Result<Vec<credence_protocol::store::CheckpointNotes>, StoreError> {
             let mut out = Vec::new();
             for (k, v) in self.view().prefix(&[CHECKPOINT_NOTES])? {
                 let author = AuthorityId(id_from(&k[1..])?.0);

@@ -196,7 +196,7 @@ struct Node {
     /// The roster versions in the store at the last flush.
     flushed_rosters: Vec<credence_protocol::governance::SignedVersion>,
     /// The witness's checkpoint notes in the store at the last flush.
-    flushed_checkpoints: Vec<(AuthorityId, Vec<Vec<u8>>)>,
+    flushed_checkpoints: Vec<credence_protocol::store::CheckpointNotes>,
 }
 
 impl Node {
