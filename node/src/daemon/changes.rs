@@ -79,14 +79,20 @@ impl Daemon {
     /// Derives again the listings touched or due, takes a step of a running
     /// sweep, records the changes, and starts making them durable.
     pub(super) fn watch_tick(&mut self, t: Timestamp) {
-        if let Err(e) = self.watch(t) {
+        self.watch_now(t, true);
+    }
+
+    /// [`Daemon::watch_tick`]; a sweep step only when `sweep` (the tick's,
+    /// not a read's: reads do not drive a sweep's folds).
+    fn watch_now(&mut self, t: Timestamp, sweep: bool) {
+        if let Err(e) = self.watch(t, sweep) {
             tracing::error!("change feed: {e}");
             self.watcher.current = false;
         }
         self.sync_changes();
     }
 
-    fn watch(&mut self, t: Timestamp) -> Result<(), DaemonError> {
+    fn watch(&mut self, t: Timestamp, sweep: bool) -> Result<(), DaemonError> {
         if self.watcher.touched.is_empty() {
             // Notices stored by a path that does not tell the watcher (an
             // operator command on the node's own store) or before a
@@ -151,7 +157,11 @@ impl Daemon {
                 .refresh(replica, listing, Some(Cause::Notice), t)
                 .map_err(DaemonError::internal)?;
         }
-        let sweeping = keeper.sweep(replica, t).map_err(DaemonError::internal)?;
+        let sweeping = if sweep {
+            keeper.sweep(replica, t).map_err(DaemonError::internal)?
+        } else {
+            !keeper.complete(replica).map_err(DaemonError::internal)?
+        };
         let waiting = !self.watcher.touched.is_empty();
         if !waiting && !self.watcher.reflected.is_empty() {
             let marks: Vec<(AuthorityId, u64)> = std::mem::take(&mut self.watcher.reflected)
@@ -172,7 +182,7 @@ impl Daemon {
     /// Brings the views up to `t` before a read that uses them; whether
     /// they may be used (else the read folds).
     pub(super) fn views_current(&mut self, t: Timestamp) -> bool {
-        self.watch_tick(t);
+        self.watch_now(t, false);
         self.watcher.current
     }
 
