@@ -18,10 +18,8 @@ mod common;
 use common::*;
 use credence_node::daemon::Stated;
 use credence_node::daemon::register::{listings_digest, local_read};
-use credence_node::store::SledStore;
 use credence_protocol::model::{SubjectKey, SubjectKind};
 use credence_protocol::register::ReadKind;
-use credence_protocol::replica::Replica;
 use credence_protocol::store::Store;
 use credence_protocol::testkit::{self, SplitMix64};
 use std::time::{Duration, Instant};
@@ -48,20 +46,8 @@ fn main() {
     let notices = notices_from_env(1_000_000);
     let subjects = notices as u64 / 4;
     let (test, workload) = fixture(100, notices, subjects);
-    let dir = tempfile::tempdir().expect("temporary directory");
-    let store = SledStore::open(dir.path(), test.federation.id()).expect("store");
-    let mut replica = Replica::new(test.federation.clone(), store);
-    let started = Instant::now();
-    for chunk in workload.envelopes.chunks(64 * 1024) {
-        let slices: Vec<&[u8]> = chunk.iter().map(Vec::as_slice).collect();
-        replica.ingest_all(&slices).expect("ingest");
-    }
-    replica.store_mut().flush().expect("flush");
+    let (dir, replica) = stored_in_sled(&test, &workload);
     let stored = replica.store().notice_count().expect("count");
-    eprintln!(
-        "stored {stored} notices in {:.1} s",
-        started.elapsed().as_secs_f64()
-    );
     let envelope_bytes: usize = workload.envelopes.iter().map(Vec::len).sum();
     drop(workload);
     let disk = directory_bytes(dir.path());

@@ -21,7 +21,6 @@ mod common;
 use common::*;
 use credence_node::daemon::{FeedAsk, TaskAsk, feed, feed_page, overdue, page_of, tasks_page};
 use credence_node::keeper::Keeper;
-use credence_node::store::SledStore;
 use credence_protocol::model::{NoticeId, SubjectKey, SubjectKind};
 use credence_protocol::replica::Replica;
 use credence_protocol::store::Store;
@@ -69,20 +68,8 @@ fn time<T>(mut read: impl FnMut(usize) -> T, count: usize) -> Vec<Duration> {
 fn measure(notices: usize, figures: &mut Vec<Figure>) {
     let subjects = (notices as u64 / 4).max(1);
     let (test, workload) = fixture(100, notices, subjects);
-    let dir = tempfile::tempdir().expect("temporary directory");
-    let store = SledStore::open(dir.path(), test.federation.id()).expect("store");
-    let mut replica = Replica::new(test.federation.clone(), store);
-    let started = Instant::now();
-    for chunk in workload.envelopes.chunks(64 * 1024) {
-        let slices: Vec<&[u8]> = chunk.iter().map(Vec::as_slice).collect();
-        replica.ingest_all(&slices).expect("ingest");
-    }
-    replica.store_mut().flush().expect("flush");
+    let (_dir, replica) = stored_in_sled(&test, &workload);
     let stored = replica.store().notice_count().expect("count");
-    eprintln!(
-        "stored {stored} notices in {:.1} s",
-        started.elapsed().as_secs_f64()
-    );
     let t = workload.end;
     drop(workload);
     // Member 1 implements every measure of the catalog.

@@ -609,6 +609,19 @@ impl Node {
         Ok(())
     }
 
+    /// Makes own notices durable up to `mark` ([`Node::persist`]); what
+    /// the engine hears back.
+    fn persisted(&mut self, mark: &Mark) -> Input<'static> {
+        let seq = mark.seq;
+        match self.persist(mark) {
+            Ok(()) => Input::Persisted { seq },
+            Err(e) => Input::PersistFailed {
+                seq,
+                reason: e.to_string(),
+            },
+        }
+    }
+
     /// The same, in two parts: what has been appended goes to the store's
     /// writer now, and the returned work, run off the loop, writes the
     /// mark and then waits for the store to be durable. The store may
@@ -678,14 +691,7 @@ impl Node {
             for output in outputs {
                 match output {
                     Output::Persist { mark } => {
-                        let seq = mark.seq;
-                        let next = match self.persist(&mark) {
-                            Ok(()) => Input::Persisted { seq },
-                            Err(e) => Input::PersistFailed {
-                                seq,
-                                reason: e.to_string(),
-                            },
-                        };
+                        let next = self.persisted(&mark);
                         pending.push(self.engine.handle(next, now));
                     }
                     Output::Issued { result, .. } => answer = Some(result),
@@ -889,14 +895,7 @@ impl Node {
             }
         }
         if let Some(mark) = newest {
-            let seq = mark.seq;
-            let next = match self.persist(&mark) {
-                Ok(()) => Input::Persisted { seq },
-                Err(e) => Input::PersistFailed {
-                    seq,
-                    reason: e.to_string(),
-                },
-            };
+            let next = self.persisted(&mark);
             take(self.engine.handle(next, now), &mut None);
         }
         for (ticket, result) in answered {

@@ -126,3 +126,32 @@ pub fn percentiles(mut times: Vec<Duration>) -> (Duration, Duration, Duration) {
 pub fn ms(time: Duration) -> String {
     format!("{:.3} ms", time.as_secs_f64() * 1000.0)
 }
+
+/// The workload's envelopes ingested into sled in a temporary directory
+/// (kept while the returned directory lives) and flushed; prints the
+/// time it took.
+pub fn stored_in_sled(
+    test: &TestFederation,
+    workload: &Workload,
+) -> (
+    tempfile::TempDir,
+    credence_protocol::replica::Replica<credence_node::store::SledStore>,
+) {
+    use credence_protocol::store::Store;
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let store =
+        credence_node::store::SledStore::open(dir.path(), test.federation.id()).expect("store");
+    let mut replica = credence_protocol::replica::Replica::new(test.federation.clone(), store);
+    let started = Instant::now();
+    for chunk in workload.envelopes.chunks(64 * 1024) {
+        let slices: Vec<&[u8]> = chunk.iter().map(Vec::as_slice).collect();
+        replica.ingest_all(&slices).expect("ingest");
+    }
+    replica.store_mut().flush().expect("flush");
+    eprintln!(
+        "stored {} notices in {:.1} s",
+        replica.store().notice_count().expect("count"),
+        started.elapsed().as_secs_f64()
+    );
+    (dir, replica)
+}
