@@ -1021,7 +1021,7 @@ impl<S: Store> Engine<S> {
             Input::Query { ticket, ask } => self.on_query(ticket, *ask, now, out),
             Input::RunDeferred => self.run_deferred(now),
         }
-        self.save_checkpoints(out);
+        self.save_checkpoints(now, out);
     }
 
     /// Takes one request from `peer`'s budget; a peer past it is counted,

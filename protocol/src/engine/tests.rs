@@ -900,6 +900,8 @@ fn a_checkpoint_held_through_a_restart_still_meets_its_other_half() {
         checkpoints_of(&net, 0, 2).is_some(),
         "node 0 holds its half"
     );
+    // Its notes are kept once the save interval has passed.
+    net.tick(witnessing::CHECKPOINT_SAVE_MS);
     // Restarted: a fresh engine over the same store.
     let placeholder = net.fresh(0, None);
     let old = std::mem::replace(&mut net.nodes[0], placeholder);

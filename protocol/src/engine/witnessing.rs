@@ -72,7 +72,14 @@ pub(super) struct Witnessing {
     version: u64,
     /// Logs whose notes changed since they were last kept in the store.
     unsaved: BTreeSet<AuthorityId>,
+    /// When they are kept (at most every [`CHECKPOINT_SAVE_MS`]).
+    save_at: Option<Timestamp>,
 }
+
+/// How long changed checkpoint notes wait to be kept in the store: each
+/// log's are written once for all the changes of that time (a note
+/// gathers cosignatures one message at a time).
+pub const CHECKPOINT_SAVE_MS: u64 = 250;
 
 /// A checkpoint whose root is not the root of this node's copy.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -625,6 +632,9 @@ impl<S: Store> Engine<S> {
         if !self.witnessing.ahead.is_empty() {
             earliest(self.witnessing.retry_at);
         }
+        if let Some(save) = self.witnessing.save_at {
+            earliest(save);
+        }
         at
     }
 
@@ -794,10 +804,22 @@ impl<S: Store> Engine<S> {
         state.unsaved.insert(*author);
     }
 
-    /// Keeps in the store the notes of each log whose notes changed: the
+    /// Keeps in the store, once [`CHECKPOINT_SAVE_MS`] have passed since
+    /// the first change, the notes of each log whose notes changed: the
     /// book's newest and quorum-cosigned notes and any split-view pair
     /// (a restart takes them back with [`Engine::restore_checkpoints`]).
-    pub(super) fn save_checkpoints(&mut self, out: &mut Vec<Output>) {
+    pub(super) fn save_checkpoints(&mut self, now: Timestamp, out: &mut Vec<Output>) {
+        if self.witnessing.unsaved.is_empty() {
+            return;
+        }
+        match self.witnessing.save_at {
+            None => {
+                self.witnessing.save_at = Some(now.plus_ms(CHECKPOINT_SAVE_MS));
+                return;
+            }
+            Some(at) if at > now => return,
+            Some(_) => self.witnessing.save_at = None,
+        }
         for author in std::mem::take(&mut self.witnessing.unsaved) {
             let mut notes: Vec<Vec<u8>> = self
                 .witnessing
