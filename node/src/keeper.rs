@@ -10,8 +10,10 @@
 //! of notices past the watermarks (stored while the node was stopped, or
 //! accepted but not yet looked at when it crashed) are looked at again; a
 //! watermark past its log (a log cut back), a store whose views are of
-//! another version, or `credence check --repair` start a sweep that derives
-//! every listing again. Until the sweep is done, reads fold as before.
+//! another version, a new roster version (what this member implements
+//! and which listings reach it may change) or `credence check --repair`
+//! start a sweep that derives every listing again. Until the sweep is
+//! done, reads fold as before.
 //!
 //! The daemon and `credence check` both keep the views through a
 //! [`Keeper`]; the daemon does it on its loop's ticks.
@@ -69,6 +71,19 @@ impl Keeper {
             implements,
             next: store.last_change()? + 1,
         })
+    }
+
+    /// A new roster version: what this member implements and which
+    /// listings reach it may have changed, so every listing is derived
+    /// again (a sweep; a summary that moved is recorded as a change).
+    pub fn follow_roster(
+        &mut self,
+        replica: &Replica<SledStore>,
+        implements: Vec<String>,
+    ) -> Result<(), KeepError> {
+        self.implements = implements;
+        replica.store().start_sweep()?;
+        Ok(())
     }
 
     /// The seq the next change takes.
@@ -433,6 +448,35 @@ mod tests {
             prop_assert!(differences.is_empty(), "{differences:#?}");
             prop_assert_eq!(replica.store().last_change().unwrap(), changes.len() as u64);
         }
+    }
+
+    // A roster version that changes what the member implements derives
+    // every listing again: the tasks follow, and the change is recorded.
+    #[test]
+    fn a_new_roster_derives_the_views_again() {
+        let test = testkit::federation(7, 3);
+        let work = testkit::workload(&test, 5, 40, 6, START);
+        let me = test.author(1);
+        let implements = test.federation.member(&me).unwrap().implements.clone();
+        let dir = tempfile::tempdir().unwrap();
+        let mut replica = replica(dir.path(), &test);
+        let refs: Vec<&[u8]> = work.envelopes.iter().map(Vec::as_slice).collect();
+        replica.ingest_batch(&refs).unwrap();
+        let t = work.end;
+        let mut keeper = Keeper::open(&replica, me, Vec::new()).unwrap();
+        keeper.catch_up(&replica, t).unwrap();
+        let few = replica.store().counts().unwrap().with_tasks;
+        assert!(!check(&replica, &me, &implements, t).unwrap().is_empty());
+        let before = replica.store().last_change().unwrap();
+        keeper.follow_roster(&replica, implements.clone()).unwrap();
+        keeper.catch_up(&replica, t).unwrap();
+        assert_eq!(
+            check(&replica, &me, &implements, t).unwrap(),
+            Vec::<String>::new()
+        );
+        let more = replica.store().counts().unwrap().with_tasks;
+        assert!(more > few, "{more} > {few}");
+        assert!(replica.store().last_change().unwrap() >= before + (more - few));
     }
 
     // The check finds views that disagree with the fold: a kept record

@@ -26,7 +26,7 @@ pub const CHANGES_PER_PAGE_MAX: usize = 1_000;
 /// The daemon's change-feed state.
 pub(super) struct Watcher {
     /// Keeps the views and numbers the changes.
-    keeper: Keeper,
+    pub(super) keeper: Keeper,
     /// Notices accepted (or found behind the views' watermarks) and not
     /// yet looked at, in the order they came.
     touched: Vec<NoticeId>,

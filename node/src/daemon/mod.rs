@@ -837,6 +837,12 @@ impl Daemon {
             Output::RosterChanged { number } => {
                 self.dirty = true;
                 self.follow_roster(number);
+                let implements = self.node.implements();
+                let replica = self.node.engine.replica();
+                if let Err(e) = self.watcher.keeper.follow_roster(replica, implements) {
+                    tracing::error!("change feed: {e}");
+                }
+                self.watcher.current = false;
             }
             Output::Issued { ticket, result } => {
                 if let Some((reply, key)) = self.pending.issues.remove(&ticket) {
