@@ -1307,6 +1307,18 @@ fn required(field: &str, value: Option<u64>) -> Result<u64, ApiError> {
     value.ok_or_else(|| ApiError::bad("bad_field", format!("{field}: missing")))
 }
 
+/// An optional seq or log size: a whole number from 1 (as the document
+/// says), since seqs and sizes count from 1.
+fn from_one(field: &str, text: Option<&str>) -> Result<Option<u64>, ApiError> {
+    match parse_count(field, text)? {
+        Some(0) => Err(ApiError::bad(
+            "bad_field",
+            format!("{field}: 0 is below 1 (seqs and log sizes count from 1)"),
+        )),
+        other => Ok(other),
+    }
+}
+
 #[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
@@ -1329,8 +1341,8 @@ async fn inclusion(
     let author = parse_author(&author)?;
     let ask_for = ProofAsk::Inclusion {
         author,
-        seq: required("seq", parse_count("seq", params.seq.as_deref())?)?,
-        size: parse_count("size", params.size.as_deref())?,
+        seq: required("seq", from_one("seq", params.seq.as_deref())?)?,
+        size: from_one("size", params.size.as_deref())?,
     };
     match ask(&state, |tx| Command::Proof(ask_for, tx)).await? {
         ProofAnswer::Inclusion(proof) => Ok(Json(InclusionView::from(&proof))),
@@ -1360,8 +1372,8 @@ async fn consistency(
     let author = parse_author(&author)?;
     let ask_for = ProofAsk::Consistency {
         author,
-        from: required("from", parse_count("from", params.from.as_deref())?)?,
-        to: required("to", parse_count("to", params.to.as_deref())?)?,
+        from: required("from", from_one("from", params.from.as_deref())?)?,
+        to: required("to", from_one("to", params.to.as_deref())?)?,
     };
     match ask(&state, |tx| Command::Proof(ask_for, tx)).await? {
         ProofAnswer::Consistency(proof) => Ok(Json(ConsistencyView::from(&proof))),
@@ -1389,7 +1401,7 @@ async fn entries(
     Params(params): Params<EntriesParams>,
 ) -> Result<Json<EntriesView>, ApiError> {
     let author = parse_author(&author)?;
-    let from = required("from", parse_count("from", params.from.as_deref())?)?;
+    let from = required("from", from_one("from", params.from.as_deref())?)?;
     let ask_for = ProofAsk::Entries {
         author,
         from,

@@ -155,7 +155,13 @@ fn checkpoints_and_proofs_verify() {
             404,
             "not_held",
         ),
-        (format!("/v1/logs/{me}/inclusion?seq=0"), 400, "bad_request"),
+        (format!("/v1/logs/{me}/inclusion?seq=0"), 400, "bad_field"),
+        (
+            format!("/v1/logs/{me}/consistency?from=0&to=0"),
+            400,
+            "bad_field",
+        ),
+        (format!("/v1/logs/{me}/entries?from=0"), 400, "bad_field"),
         (
             format!("/v1/logs/{me}/inclusion?seq=three"),
             400,

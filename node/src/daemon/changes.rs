@@ -88,6 +88,9 @@ impl Daemon {
         if let Err(e) = self.watch(t, sweep) {
             tracing::error!("change feed: {e}");
             self.watcher.current = false;
+            // The watermarks stay where they were: what this step did not
+            // look at is found behind them again.
+            self.watcher.reflected.clear();
         }
         self.sync_changes();
     }
