@@ -28,7 +28,6 @@ use credence_crypto::note::Note;
 use credence_node::daemon::{Command, QueryAsk, QueryScope};
 use credence_node::devnet::{call, wait_connected};
 use credence_node::service;
-use credence_node::store::SledStore;
 use credence_protocol::checkpoint;
 use credence_protocol::checkpoint::book::Book;
 use credence_protocol::model::{SubjectKey, SubjectKind};
@@ -218,21 +217,8 @@ fn main() {
     let notes;
     let root = tempfile::tempdir().expect("temporary directory");
     let mut configs = data_dirs(&test, root.path(), 2);
-    let started = Instant::now();
     {
-        let store =
-            SledStore::open(&configs[0].data.join("store"), test.federation.id()).expect("store");
-        let mut replica = Replica::new(test.federation.clone(), store);
-        for chunk in workload.envelopes.chunks(64 * 1024) {
-            let slices: Vec<&[u8]> = chunk.iter().map(Vec::as_slice).collect();
-            replica.ingest_all(&slices).expect("ingest");
-        }
-        replica.store_mut().flush().expect("flush");
-        eprintln!(
-            "stored {} notices in {:.1} s",
-            replica.store().notice_count().expect("count"),
-            started.elapsed().as_secs_f64()
-        );
+        let replica = stored_at(&configs[0].data.join("store"), &test, &workload);
         let signing = Instant::now();
         notes = witnessed_checkpoints(&test, &replica);
         eprintln!(

@@ -362,6 +362,28 @@ mod tests {
         Replica::new(test.federation.clone(), store)
     }
 
+    /// A workload of 40 notices (seed `seed`) stored in sled, and member
+    /// 1 (which implements every measure) with its measures.
+    fn stored(
+        seed: u64,
+    ) -> (
+        tempfile::TempDir,
+        testkit::Workload,
+        Replica<SledStore>,
+        AuthorityId,
+        Vec<String>,
+    ) {
+        let test = testkit::federation(7, 3);
+        let work = testkit::workload(&test, seed, 40, 6, START);
+        let me = test.author(1);
+        let implements = test.federation.member(&me).unwrap().implements.clone();
+        let dir = tempfile::tempdir().unwrap();
+        let mut replica = replica(dir.path(), &test);
+        let refs: Vec<&[u8]> = work.envelopes.iter().map(Vec::as_slice).collect();
+        replica.ingest_batch(&refs).unwrap();
+        (dir, work, replica, me, implements)
+    }
+
     /// What the daemon does at a tick: the listings of the notices just
     /// accepted, then the transitions due.
     fn tick(
@@ -454,14 +476,7 @@ mod tests {
     // every listing again: the tasks follow, and the change is recorded.
     #[test]
     fn a_new_roster_derives_the_views_again() {
-        let test = testkit::federation(7, 3);
-        let work = testkit::workload(&test, 5, 40, 6, START);
-        let me = test.author(1);
-        let implements = test.federation.member(&me).unwrap().implements.clone();
-        let dir = tempfile::tempdir().unwrap();
-        let mut replica = replica(dir.path(), &test);
-        let refs: Vec<&[u8]> = work.envelopes.iter().map(Vec::as_slice).collect();
-        replica.ingest_batch(&refs).unwrap();
+        let (_dir, work, replica, me, implements) = stored(5);
         let t = work.end;
         let mut keeper = Keeper::open(&replica, me, Vec::new()).unwrap();
         keeper.catch_up(&replica, t).unwrap();
@@ -483,14 +498,7 @@ mod tests {
     // out of date, and counts that count a listing twice.
     #[test]
     fn the_check_names_each_kind_of_difference() {
-        let test = testkit::federation(7, 3);
-        let work = testkit::workload(&test, 3, 40, 6, START);
-        let me = test.author(1);
-        let implements = test.federation.member(&me).unwrap().implements.clone();
-        let dir = tempfile::tempdir().unwrap();
-        let mut replica = replica(dir.path(), &test);
-        let refs: Vec<&[u8]> = work.envelopes.iter().map(Vec::as_slice).collect();
-        replica.ingest_batch(&refs).unwrap();
+        let (_dir, work, replica, me, implements) = stored(3);
         let mut keeper = Keeper::open(&replica, me, implements.clone()).unwrap();
         let t = work.end;
         keeper.catch_up(&replica, t).unwrap();

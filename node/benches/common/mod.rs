@@ -137,10 +137,20 @@ pub fn stored_in_sled(
     tempfile::TempDir,
     credence_protocol::replica::Replica<credence_node::store::SledStore>,
 ) {
-    use credence_protocol::store::Store;
     let dir = tempfile::tempdir().expect("temporary directory");
-    let store =
-        credence_node::store::SledStore::open(dir.path(), test.federation.id()).expect("store");
+    let replica = stored_at(dir.path(), test, workload);
+    (dir, replica)
+}
+
+/// The workload's envelopes ingested into a sled store at `path` and
+/// flushed; prints the time it took.
+pub fn stored_at(
+    path: &std::path::Path,
+    test: &TestFederation,
+    workload: &Workload,
+) -> credence_protocol::replica::Replica<credence_node::store::SledStore> {
+    use credence_protocol::store::Store;
+    let store = credence_node::store::SledStore::open(path, test.federation.id()).expect("store");
     let mut replica = credence_protocol::replica::Replica::new(test.federation.clone(), store);
     let started = Instant::now();
     for chunk in workload.envelopes.chunks(64 * 1024) {
@@ -153,5 +163,5 @@ pub fn stored_in_sled(
         replica.store().notice_count().expect("count"),
         started.elapsed().as_secs_f64()
     );
-    (dir, replica)
+    replica
 }
