@@ -19,7 +19,9 @@
 mod common;
 
 use common::*;
-use credence_node::daemon::{FeedAsk, TaskAsk, feed, feed_page, overdue, page_of, tasks_page};
+use credence_node::daemon::{
+    FeedAsk, FeedFilter, TaskAsk, feed, feed_page, overdue, page_of, tasks_page,
+};
 use credence_node::keeper::Keeper;
 use credence_protocol::model::{NoticeId, SubjectKey, SubjectKind};
 use credence_protocol::replica::Replica;
@@ -95,7 +97,7 @@ fn measure(notices: usize, figures: &mut Vec<Figure>) {
     let mut rng = SplitMix64(notices as u64);
     let mut cursors: Vec<Option<(u64, NoticeId)>> = vec![None];
     for _ in 0..64.min(shown.len()) {
-        let id = shown[rng.index(shown.len())];
+        let (_, id) = shown[rng.index(shown.len())];
         let state = reads.listing_state(&id, t).expect("fold").expect("held");
         cursors.push(Some((state.issued_at.0, id)));
     }
@@ -142,6 +144,7 @@ fn measure(notices: usize, figures: &mut Vec<Figure>) {
                     cursors[n % cursors.len()]
                 },
                 limit: PAGE,
+                filter: FeedFilter::ALL,
             };
             feed_page(&reads, &ask, t).expect("feed")
         },
@@ -151,10 +154,12 @@ fn measure(notices: usize, figures: &mut Vec<Figure>) {
         |_| {
             let all = feed(&reads, t).expect("feed");
             page_of(
+                &test.federation,
                 &all,
                 &FeedAsk {
                     after: None,
                     limit: PAGE,
+                    filter: FeedFilter::ALL,
                 },
             )
         },

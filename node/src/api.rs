@@ -81,6 +81,7 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
 mod openapi;
+mod web;
 
 /// Largest request body accepted.
 pub const BODY_BYTES_MAX: usize = 256 * 1024;
@@ -158,6 +159,8 @@ struct AppState {
     federation: Arc<Federation>,
     accounts: Arc<AccountBook>,
     http: crate::http_metrics::HttpMetrics,
+    /// The web console's sessions.
+    sessions: web::Sessions,
 }
 
 /// The account a request was made with, and its role (set by the
@@ -183,6 +186,7 @@ pub fn router(
         federation: Arc::new(federation),
         accounts,
         http: crate::http_metrics::HttpMetrics::default(),
+        sessions: web::Sessions::default(),
     };
     let counted = middleware::from_fn_with_state(state.http.clone(), crate::http_metrics::count);
     let guard = |permission: Permission| {
@@ -226,6 +230,7 @@ pub fn router(
         .route("/v1/extract", get(extract))
         .route("/v1/identity", get(identity))
         .route("/v1/openapi.json", get(openapi_json))
+        .merge(web::routes())
         .merge(read)
         .merge(issue)
         .merge(audit)
@@ -290,11 +295,14 @@ const FRAMEWORK_MESSAGE_BYTES_MAX: usize = 1024;
 /// and the framework's words as the message.
 async fn json_errors(response: Response) -> Response {
     let status = response.status();
-    let json = response
+    // A JSON error is the API's own; an HTML one is a page of the web's.
+    let ours = response
         .headers()
         .get(header::CONTENT_TYPE)
-        .is_some_and(|t| t.as_bytes().starts_with(b"application/json"));
-    if !(status.is_client_error() || status.is_server_error()) || json {
+        .is_some_and(|t| {
+            t.as_bytes().starts_with(b"application/json") || t.as_bytes().starts_with(b"text/html")
+        });
+    if !(status.is_client_error() || status.is_server_error()) || ours {
         return response;
     }
     let (parts, body) = response.into_parts();
@@ -1161,7 +1169,14 @@ async fn feed(
         .transpose()
         .map_err(|message| ApiError::bad("bad_field", message))?;
     let page = ask(&state, |tx| {
-        Command::Feed(crate::daemon::FeedAsk { after, limit }, tx)
+        Command::Feed(
+            crate::daemon::FeedAsk {
+                after,
+                limit,
+                filter: crate::daemon::FeedFilter::ALL,
+            },
+            tx,
+        )
     })
     .await?;
     // Only what the public may see: no history, no feedback, natural
@@ -1215,6 +1230,7 @@ async fn extract(
     let all = crate::daemon::FeedAsk {
         after: None,
         limit: usize::MAX,
+        filter: crate::daemon::FeedFilter::ALL,
     };
     let page = ask(&state, |tx| Command::Feed(all, tx)).await?;
     let text = crate::views::extract(&state.federation, &page.listings, crate::node::now(), csv);

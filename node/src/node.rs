@@ -716,7 +716,7 @@ impl Node {
         &self,
         text: &str,
         limit: usize,
-        viewer: &credence_protocol::access::Viewer,
+        admit: &dyn Fn(&ListingState) -> bool,
         t: Timestamp,
     ) -> Result<(Vec<ListingState>, bool), NodeError> {
         use credence_protocol::names;
@@ -730,7 +730,7 @@ impl Node {
             let listing = &state.listing;
             let named = names::matches(&listing.subject.name, text)
                 || listing.linked.iter().any(|p| names::matches(&p.name, text));
-            if !named || !credence_protocol::access::serves(&state, viewer) {
+            if !named || !admit(&state) {
                 continue;
             }
             if found.len() == limit {

@@ -775,9 +775,9 @@ pub struct FeedView {
 
 /// The cursor after a feed entry: its issue time (8 bytes, big-endian)
 /// and id, hex.
-pub fn feed_cursor(state: &ListingState) -> String {
-    let mut bytes = state.issued_at.0.to_be_bytes().to_vec();
-    bytes.extend_from_slice(&state.id.0);
+pub fn feed_cursor_of(at: u64, id: &NoticeId) -> String {
+    let mut bytes = at.to_be_bytes().to_vec();
+    bytes.extend_from_slice(&id.0);
     hex::encode(bytes)
 }
 
@@ -922,8 +922,9 @@ impl FeedView {
     ) -> FeedView {
         let next = page
             .more
-            .then(|| page.listings.last().map(feed_cursor))
-            .flatten();
+            .then_some(page.last)
+            .flatten()
+            .map(|(at, id)| feed_cursor_of(at, &id));
         FeedView {
             listings: page
                 .listings

@@ -411,7 +411,10 @@ pub fn audit(
     }
     check_fork_evidence(bundle, &mut replica, &mut violations, &mut forks)?;
     check_heads(bundle, &replica, &mut violations)?;
-    let checkpoints = check_checkpoints(bundle, &federation, &replica, &mut violations);
+    // Checkpoints and names are of the roster the chain reached: a member
+    // added by a version has a log the genesis roster does not know.
+    let current = replica.federation().clone();
+    let checkpoints = check_checkpoints(bundle, &current, &replica, &mut violations);
     forks.sort();
     forks.dedup();
     let authors = replica
@@ -421,7 +424,7 @@ pub fn audit(
         .into_iter()
         .map(|head| AuthorReport {
             author: head.author,
-            name: federation.name_of(&head.author),
+            name: current.name_of(&head.author),
             notices: head.seq,
             root: head.root(),
         })

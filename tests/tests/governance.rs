@@ -186,6 +186,29 @@ listen = ["{listen}"]
     ]);
     assert_eq!(without.code, 1, "{}{}", without.stdout, without.stderr);
 
+    // An export of a running node past a roster version carries the
+    // genesis roster (its hash is the federation id) and the version, so
+    // that the audit replays the chain and passes.
+    let exported = c.root.path().join("market.bundle");
+    credence(&[
+        "export",
+        "--purpose",
+        credence_tests::PURPOSE,
+        "--legal-basis",
+        credence_tests::LEGAL_BASIS,
+        "--data",
+        arg(&c.at("market").dir),
+        "--out",
+        arg(&exported),
+    ])
+    .ok();
+    let audit = credence(&["audit", arg(&exported), "--roster", arg(&c.roster)]);
+    assert!(
+        audit.stdout.contains("AUDIT PASSED"),
+        "{}{}",
+        audit.stdout,
+        audit.stderr
+    );
     // Version 2: the court is removed; three of four sign.
     let change = c.root.path().join("remove.toml");
     std::fs::write(

@@ -99,6 +99,17 @@ pub(super) fn write_receipt(
     answer: &crate::views::QueryView,
     federation: &credence_protocol::roster::Federation,
 ) -> Result<()> {
+    let bytes = receipt_bytes(answer, federation)?;
+    std::fs::write(path, bytes).with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
+
+/// The receipt of a query's answer as the API gave it, checked: the
+/// signed request and every signed answer with their checkpoints.
+pub(crate) fn receipt_bytes(
+    answer: &crate::views::QueryView,
+    federation: &credence_protocol::roster::Federation,
+) -> Result<Vec<u8>> {
     use credence_protocol::query::{ANSWER_BYTES_MAX, QUERY_BYTES_MAX, Signed};
     use credence_protocol::receipt::Receipt;
     let signed = |hex_text: &str, what: &str, max: usize| -> Result<Signed> {
@@ -135,7 +146,5 @@ pub(super) fn write_receipt(
     receipt
         .verify(federation)
         .with_context(|| "the answers do not make a valid receipt")?;
-    let bytes = receipt.to_bytes()?;
-    std::fs::write(path, bytes).with_context(|| format!("writing {}", path.display()))?;
-    Ok(())
+    Ok(receipt.to_bytes()?)
 }

@@ -4,7 +4,7 @@
 //! ([`federation`]) and the offline audit ([`audit`]).
 
 mod account;
-mod audit;
+pub(crate) mod audit;
 mod check;
 mod commands;
 mod federation;
@@ -844,17 +844,17 @@ fn resolve_readers(
 }
 
 /// The dates of a listing its issuer may leave to the catalog.
-struct Windows {
-    publish_until: Option<Timestamp>,
-    share_until: Option<Timestamp>,
-    repair_from: Option<Timestamp>,
+pub(crate) struct Windows {
+    pub(crate) publish_until: Option<Timestamp>,
+    pub(crate) share_until: Option<Timestamp>,
+    pub(crate) repair_from: Option<Timestamp>,
 }
 
 /// A listing as its issuer wrote it, completed as the catalog says: the
 /// publication, sharing and repair dates not given take the category's
 /// periods at the severity (or the built-in defaults), and the measures
 /// the catalog makes mandatory are added. Returns the measures added.
-fn complete_listing(
+pub(crate) fn complete_listing(
     federation: &Federation,
     mut listing: credence_protocol::model::Listing,
     windows: Windows,

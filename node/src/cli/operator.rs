@@ -187,7 +187,12 @@ impl Operator {
                     member: node.author(),
                     clearance: crate::accounts::Role::Admin.clearance(),
                 };
-                let (states, more) = node.search(&text, limit, &viewer, t)?;
+                let (states, more) = node.search(
+                    &text,
+                    limit,
+                    &|s| credence_protocol::access::serves(s, &viewer),
+                    t,
+                )?;
                 for record in register::search_reads(&states, &text, NODE_ACCOUNT, stated, t) {
                     node.register_read(&record)?;
                 }

@@ -16,9 +16,9 @@ pub mod register;
 pub use metrics::Gauges;
 pub use reads::{
     BACKGROUND_READS_MAX, BACKGROUND_READS_WAITING_MAX, Background, FEED_CACHE_MS,
-    FEED_LISTINGS_DEFAULT, FEED_LISTINGS_MAX, FeedAsk, FeedCache, FeedPage, PUBLIC_READS_MAX,
-    PUBLIC_READS_WAITING_MAX, TASK_LISTINGS_DEFAULT, TASK_LISTINGS_MAX, TaskAsk, TaskPage, feed,
-    feed_page, overdue, page_of, tasks_page,
+    FEED_LISTINGS_DEFAULT, FEED_LISTINGS_MAX, FEED_SCAN_MAX, FeedAsk, FeedCache, FeedFilter,
+    FeedPage, PUBLIC_READS_MAX, PUBLIC_READS_WAITING_MAX, PublicAsk, TASK_LISTINGS_DEFAULT,
+    TASK_LISTINGS_MAX, TaskAsk, TaskPage, feed, feed_page, overdue, page_of, tasks_page,
 };
 pub use register::{REGISTER_RECORDS_MAX, RegisterRecord, STATED_CHARS_MAX, Stated};
 
@@ -162,6 +162,9 @@ pub enum Command {
     Changes(u64, usize, Reply<Vec<credence_protocol::changes::Change>>),
     /// A page of what the public feed shows.
     Feed(reads::FeedAsk, Reply<reads::FeedPage>),
+    /// The public portal's look-ups: listings the feed shows now, and
+    /// whether a name search had more.
+    Public(reads::PublicAsk, Reply<(Vec<ListingState>, bool)>),
     /// Status.
     Status(Reply<Status>),
     /// Records of the register of reads from an index on, with its
@@ -1474,7 +1477,7 @@ impl Daemon {
                 let viewer = self.viewer(read.clearance);
                 let result = self
                     .node
-                    .search(&text, limit, &viewer, t)
+                    .search(&text, limit, &|s| access::serves(s, &viewer), t)
                     .map_err(DaemonError::internal)
                     .and_then(|(states, more)| {
                         for record in
@@ -1484,6 +1487,28 @@ impl Daemon {
                         }
                         Ok((states, more))
                     });
+                let _ = reply.send(result);
+            }
+            Command::Public(ask, reply) => {
+                let shown = |s: &ListingState| credence_protocol::public::shown(s, t).is_some();
+                let replica = self.node.replica();
+                let result = match ask {
+                    PublicAsk::Subject(key) => replica
+                        .subject_listings(&key, t)
+                        .map(|mut states| {
+                            states.retain(shown);
+                            (states, false)
+                        })
+                        .map_err(DaemonError::internal),
+                    PublicAsk::Name(text, limit) => self
+                        .node
+                        .search(&text, limit, &shown, t)
+                        .map_err(DaemonError::internal),
+                    PublicAsk::Listing(id) => replica
+                        .listing_state(&id, t)
+                        .map(|state| (state.into_iter().filter(shown).collect(), false))
+                        .map_err(DaemonError::internal),
+                };
                 let _ = reply.send(result);
             }
             Command::Subject(kind, id, at, read, reply) => {
@@ -1640,7 +1665,7 @@ impl Daemon {
                 // a second gets the same feed; the anonymous feed never
                 // takes the operators' places.
                 if let Some(cached) = self.feed_cache.fresh(t) {
-                    let _ = reply.send(Ok(reads::page_of(&cached, &ask)));
+                    let _ = reply.send(Ok(reads::page_of(self.node.federation(), &cached, &ask)));
                     return;
                 }
                 let cache = self.feed_cache.clone();
@@ -1651,7 +1676,7 @@ impl Daemon {
                     move |replica| {
                         let listings = Arc::new(feed(replica, t)?);
                         cache.keep(t, Arc::clone(&listings));
-                        Ok(reads::page_of(&listings, &ask))
+                        Ok(reads::page_of(replica.federation(), &listings, &ask))
                     },
                 );
             }
@@ -1766,6 +1791,19 @@ impl Daemon {
                 };
                 let size = usize::try_from(log.size()).unwrap_or(usize::MAX);
                 let snapshot = self.node.replica().store().snapshot();
+                // The snapshot's replica knows the current roster only: the
+                // genesis roster (whose hash is the federation id) and the
+                // signed versions come from the node's own chain.
+                let chain = self.node.replica().chain();
+                let genesis = serde_bytes::ByteBuf::from(
+                    chain.genesis().federation.canonical_bytes().to_vec(),
+                );
+                let versions: Vec<serde_bytes::ByteBuf> = chain
+                    .signed_versions()
+                    .iter()
+                    .filter_map(|signed| signed.to_bytes().ok())
+                    .map(serde_bytes::ByteBuf::from)
+                    .collect();
                 self.in_background(reply, move |replica| {
                     let records = snapshot
                         .register_records(0, size)
@@ -1775,7 +1813,11 @@ impl Daemon {
                         ..empty
                     };
                     Bundle::export(replica)
-                        .map(|bundle| bundle.with_checkpoints(&own).with_register(register))
+                        .map(|bundle| Bundle {
+                            roster: genesis,
+                            roster_versions: versions,
+                            ..bundle.with_checkpoints(&own).with_register(register)
+                        })
                         .map_err(DaemonError::internal)
                 });
             }

@@ -5,7 +5,7 @@
 use super::{DaemonError, Reply};
 use crate::store::SledSnapshot;
 use credence_protocol::fold::{ListingState, Task};
-use credence_protocol::model::NoticeId;
+use credence_protocol::model::{AuthorityId, ListKind, NoticeId};
 use credence_protocol::replica::Replica;
 use credence_protocol::roster::Federation;
 use credence_protocol::store::Store;
@@ -197,13 +197,70 @@ pub fn tasks_page(mut all: Vec<(Task, ListingState)>, ask: &TaskAsk) -> TaskPage
 }
 
 /// Which page of the public feed: after the entry `after` (issue time and
-/// id), at most `limit` entries.
-#[derive(Clone, Copy, Debug)]
+/// id), at most `limit` entries, of those `filter` admits.
+#[derive(Clone, Debug)]
 pub struct FeedAsk {
     /// The entry the page follows (none: the newest first).
     pub after: Option<(u64, NoticeId)>,
     /// Most entries.
     pub limit: usize,
+    /// Which entries.
+    pub filter: FeedFilter,
+}
+
+/// Most feed entries one filtered page looks at: a filter that admits
+/// few entries answers a short page with a cursor to go on from, so that
+/// no page costs more than this many entries.
+pub const FEED_SCAN_MAX: usize = 4096;
+
+/// Which entries of the public feed a page shows (the portal's filters):
+/// every field set must hold.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FeedFilter {
+    /// The red list or the blacklist.
+    pub list: Option<ListKind>,
+    /// The issuer's administrative region code.
+    pub region: Option<String>,
+    /// The category code.
+    pub category: Option<String>,
+    /// The issuing member.
+    pub issuer: Option<AuthorityId>,
+    /// Taking effect at or after.
+    pub since: Option<Timestamp>,
+    /// Taking effect before.
+    pub until: Option<Timestamp>,
+}
+
+impl FeedFilter {
+    /// Every entry.
+    pub const ALL: FeedFilter = FeedFilter {
+        list: None,
+        region: None,
+        category: None,
+        issuer: None,
+        since: None,
+        until: None,
+    };
+
+    /// Whether no field is set.
+    pub fn is_all(&self) -> bool {
+        *self == FeedFilter::ALL
+    }
+
+    /// Whether `state` is one of the entries asked for.
+    pub fn admits(&self, federation: &Federation, state: &ListingState) -> bool {
+        let l = &state.listing;
+        self.list.is_none_or(|list| l.list == list)
+            && self.category.as_ref().is_none_or(|c| *c == l.category)
+            && self.issuer.is_none_or(|issuer| issuer == state.issuer)
+            && self.region.as_ref().is_none_or(|region| {
+                federation
+                    .member(&state.issuer)
+                    .is_some_and(|m| m.region == *region)
+            })
+            && self.since.is_none_or(|since| l.effective_at >= since)
+            && self.until.is_none_or(|until| l.effective_at < until)
+    }
 }
 
 /// A page of the public feed, newest first.
@@ -213,49 +270,113 @@ pub struct FeedPage {
     pub listings: Vec<ListingState>,
     /// More follow.
     pub more: bool,
+    /// The entry the page stopped at (the next page's `after`): the last
+    /// listing of the page, or past it the last entry a filter looked at.
+    pub last: Option<(u64, NoticeId)>,
+}
+
+fn cursor_of(state: &ListingState) -> (u64, NoticeId) {
+    (state.issued_at.0, state.id)
 }
 
 /// The page `ask` names of the whole feed `feed` (in the feed's order).
-pub fn page_of(feed: &[ListingState], ask: &FeedAsk) -> FeedPage {
+pub fn page_of(federation: &Federation, feed: &[ListingState], ask: &FeedAsk) -> FeedPage {
     let start = ask.after.map_or(0, |(at, id)| {
         feed.partition_point(|s| {
             (std::cmp::Reverse(s.issued_at.0), s.id) <= (std::cmp::Reverse(at), id)
         })
     });
-    let listings: Vec<ListingState> = feed.iter().skip(start).take(ask.limit).cloned().collect();
+    let rest = &feed[start..];
+    let (mut listings, mut last, mut scanned) = (Vec::new(), None, 0);
+    for state in rest {
+        if listings.len() == ask.limit || scanned == FEED_SCAN_MAX {
+            break;
+        }
+        scanned += 1;
+        last = Some(cursor_of(state));
+        if ask.filter.admits(federation, state) {
+            listings.push(state.clone());
+        }
+    }
     FeedPage {
-        more: start + listings.len() < feed.len(),
+        more: scanned < rest.len(),
         listings,
+        last,
     }
 }
 
 /// The page `ask` names, read through the feed index the views keep: it
-/// folds only the listings of the page.
+/// folds only the entries it looks at (the page's, and with a filter at
+/// most [`FEED_SCAN_MAX`]).
 pub fn feed_page(
     replica: &Replica<SledSnapshot>,
     ask: &FeedAsk,
     t: Timestamp,
 ) -> Result<FeedPage, DaemonError> {
-    let ids = replica
-        .store()
-        .shown_page(
-            ask.after.map(|(at, id)| (Timestamp(at), id)),
-            ask.limit.saturating_add(1),
-        )
-        .map_err(DaemonError::internal)?;
-    let more = ids.len() > ask.limit;
-    let mut listings = Vec::with_capacity(ids.len().min(ask.limit));
-    for id in ids.into_iter().take(ask.limit) {
-        if let Some(state) = replica
-            .listing_state(&id, t)
-            .map_err(DaemonError::internal)?
-            && credence_protocol::public::shown(&state, t).is_some()
-        {
-            listings.push(state);
+    let federation = replica.federation();
+    let mut after = ask.after.map(|(at, id)| (Timestamp(at), id));
+    let mut listings = Vec::new();
+    let mut last = None;
+    let mut scanned = 0;
+    let batch = if ask.filter.is_all() {
+        ask.limit.saturating_add(1)
+    } else {
+        FEED_SCAN_BATCH
+    };
+    loop {
+        let ids = replica
+            .store()
+            .shown_page(after, batch)
+            .map_err(DaemonError::internal)?;
+        if ids.is_empty() {
+            return Ok(FeedPage {
+                listings,
+                more: false,
+                last,
+            });
+        }
+        for (at, id) in ids {
+            if listings.len() == ask.limit || scanned == FEED_SCAN_MAX {
+                return Ok(FeedPage {
+                    listings,
+                    more: true,
+                    last,
+                });
+            }
+            scanned += 1;
+            after = Some((at, id));
+            last = Some((at.0, id));
+            let Some(state) = replica
+                .listing_state(&id, t)
+                .map_err(DaemonError::internal)?
+            else {
+                continue;
+            };
+            if credence_protocol::public::shown(&state, t).is_some()
+                && ask.filter.admits(federation, &state)
+            {
+                listings.push(state);
+            }
         }
     }
-    Ok(FeedPage { listings, more })
 }
+
+/// What the public portal looks up: only what the publicity feed shows
+/// (published listings and public corrections), which is public already,
+/// so such a look-up is not a consultation of restricted records and is
+/// not registered.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PublicAsk {
+    /// The listings naming a subject, by identifier.
+    Subject(credence_protocol::model::SubjectKey),
+    /// Listings by a name (search text, normalised), at most a number.
+    Name(String, usize),
+    /// One listing.
+    Listing(NoticeId),
+}
+
+/// Entries a filtered page reads from the feed index at a time.
+const FEED_SCAN_BATCH: usize = 256;
 
 /// Objections past their ruling deadline, over every listing.
 pub fn overdue<S: Store>(replica: &Replica<S>, t: Timestamp) -> Result<usize, DaemonError> {

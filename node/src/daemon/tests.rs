@@ -32,6 +32,7 @@ const FIRST_TASKS: TaskAsk = TaskAsk {
 const ALL: FeedAsk = FeedAsk {
     after: None,
     limit: usize::MAX,
+    filter: FeedFilter::ALL,
 };
 
 // Reads that fold every listing are answered from a snapshot off the

@@ -103,13 +103,13 @@ impl super::SledSnapshot {
     }
 
     /// The listings the public feed shows, newest first (issue time
-    /// descending, then id), after the entry `after` (issue time and id,
-    /// excluded), at most `limit`.
+    /// descending, then id), with their issue times, after the entry
+    /// `after` (issue time and id, excluded), at most `limit`.
     pub fn shown_page(
         &self,
         after: Option<(Timestamp, NoticeId)>,
         limit: usize,
-    ) -> Result<Vec<NoticeId>, StoreError> {
+    ) -> Result<Vec<(Timestamp, NoticeId)>, StoreError> {
         let from = match after {
             Some((at, id)) => {
                 let mut k = shown_key(at, &id);
@@ -121,7 +121,14 @@ impl super::SledSnapshot {
         let mut out = Vec::new();
         for item in self.tree.range(from..vec![SHOWN + 1]).take(limit) {
             let (k, _) = item?;
-            out.push(id_at(&k, 9, "feed index")?);
+            let inverted: [u8; 8] = k
+                .get(1..9)
+                .and_then(|b| b.try_into().ok())
+                .ok_or_else(|| corrupt("feed index", format!("key of {} bytes", k.len())))?;
+            out.push((
+                Timestamp(u64::MAX - u64::from_be_bytes(inverted)),
+                id_at(&k, 9, "feed index")?,
+            ));
         }
         Ok(out)
     }
