@@ -273,7 +273,7 @@ pub fn check(
         }
     };
     let mut counts = Counts::default();
-    let mut expected: [BTreeSet<(Option<Timestamp>, NoticeId)>; 3] = Default::default();
+    let mut expected: [BTreeSet<(Option<Timestamp>, NoticeId)>; 4] = Default::default();
     let listings: BTreeSet<NoticeId> = store.listings()?.into_iter().collect();
     for listing in &listings {
         let Some(state) = replica.listing_state(listing, t).map_err(replica_error)? else {
@@ -289,6 +289,9 @@ pub fn check(
         }
         if let Some(at) = derived.shown {
             expected[2].insert((Some(at), *listing));
+        }
+        if derived.summary.objections_open > 0 {
+            expected[3].insert((None, *listing));
         }
         match store.kept(listing)? {
             None => say(format!("listing {listing}: not kept")),
@@ -313,6 +316,7 @@ pub fn check(
         (ViewIndex::Due, "transition index"),
         (ViewIndex::Tasks, "task index"),
         (ViewIndex::Shown, "feed index"),
+        (ViewIndex::Objected, "objection index"),
     ]
     .into_iter()
     .enumerate()

@@ -236,6 +236,26 @@ test('the web, end to end, in headless Chromium', { timeout: 300_000 }, async (t
       assert.ok(!(await page.textContent('main')).includes('闽信E2E食品有限公司'), 'gone from the blacklist page');
     });
 
+    await t.test("the issuer sees the objection and its deadline on its dashboard, rules, and the portal shows the correction", async () => {
+      await until('the objection on the dashboard', async () => {
+        await page.goto(`${net.market.url}/console`);
+        return (await page.locator('tr', { hasText: '闽信E2E食品有限公司' }).count()) > 0;
+      });
+      const row = page.locator('tr', { hasText: '闽信E2E食品有限公司' });
+      assert.match(await row.textContent(), /须由本单位裁决/);
+      const objection = (await row.locator('code').textContent()).trim();
+      await shot(page, 'console-dashboard-objection');
+      await page.goto(`${net.market.url}/console/objections`);
+      await page.fill('#objection', objection);
+      await page.selectOption('#outcome', 'withdraw');
+      await page.fill('#reason', 'the samples were taken from another company');
+      await page.click('form:has(input[value=rule]) button[type=submit]');
+      await page.waitForSelector('p.notice code');
+      await until('the correction on the tax node', async () => (await status(`${net.tax.url}/listings/${companyListing}`)) === 200);
+      await page.goto(`${net.tax.url}/listings/${companyListing}`);
+      assert.match(await page.textContent('main p.notice'), /公开更正/);
+    });
+
     await t.test('an implementer applies its task', async () => {
       const court = await context.browser().newContext();
       const courtPage = await court.newPage();

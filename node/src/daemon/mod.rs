@@ -162,6 +162,9 @@ pub enum Command {
     Changes(u64, usize, Reply<Vec<credence_protocol::changes::Change>>),
     /// A page of what the public feed shows.
     Feed(reads::FeedAsk, Reply<reads::FeedPage>),
+    /// A page of the listings with an open objection (the console's
+    /// dashboard), and whether more follow.
+    Objections(reads::TaskAsk, Reply<(Vec<ListingState>, bool)>),
     /// The public portal's look-ups: listings the feed shows now, and
     /// whether a name search had more.
     Public(reads::PublicAsk, Reply<(Vec<ListingState>, bool)>),
@@ -1649,6 +1652,12 @@ impl Daemon {
                         .tasks_in(&me, listings, t)
                         .map_err(DaemonError::internal)?;
                     Ok((tasks, more))
+                });
+            }
+            Command::Objections(ask, reply) => {
+                let indexed = self.views_current(t);
+                self.in_background(reply, move |replica| {
+                    reads::objected_page(replica, &ask, t, indexed)
                 });
             }
             Command::Feed(ask, reply) => {

@@ -375,6 +375,46 @@ pub enum PublicAsk {
     Listing(NoticeId),
 }
 
+/// A page of the listings with an open objection, in id order after
+/// `ask.after`, at most `ask.limit`, and whether more follow: through the
+/// objection index the views keep (`indexed`), or, while the views are
+/// derived again, by folding every listing.
+pub fn objected_page(
+    replica: &Replica<SledSnapshot>,
+    ask: &TaskAsk,
+    t: Timestamp,
+    indexed: bool,
+) -> Result<(Vec<ListingState>, bool), DaemonError> {
+    let open = |s: &ListingState| s.objections.iter().any(|o| o.ruling.is_none());
+    let ids = if indexed {
+        replica
+            .store()
+            .objected_listings(ask.after.as_ref(), ask.limit.saturating_add(1))
+            .map_err(DaemonError::internal)?
+    } else {
+        let mut all = replica.store().listings().map_err(DaemonError::internal)?;
+        all.sort_unstable();
+        all.retain(|id| ask.after.is_none_or(|after| *id > after));
+        all
+    };
+    let mut found = Vec::new();
+    for id in ids {
+        let Some(state) = replica
+            .listing_state(&id, t)
+            .map_err(DaemonError::internal)?
+        else {
+            continue;
+        };
+        if open(&state) {
+            if found.len() == ask.limit {
+                return Ok((found, true));
+            }
+            found.push(state);
+        }
+    }
+    Ok((found, false))
+}
+
 /// Entries a filtered page reads from the feed index at a time.
 const FEED_SCAN_BATCH: usize = 256;
 

@@ -313,3 +313,70 @@ async fn an_idempotency_key_signs_once() {
         "nothing more was signed"
     );
 }
+
+// The portal's filtered pages: only the entries the filter admits, and a
+// page that stops early names where it stopped, so that the next one goes
+// on from there; the same whether the feed is read through the views or
+// folded while they are derived again.
+#[tokio::test]
+async fn a_filtered_feed_page_shows_what_it_asks_and_goes_on_from_where_it_stopped() {
+    use credence_protocol::model::ListKind;
+    use credence_protocol::time::DAY_MS;
+    let dir = tempfile::tempdir().unwrap();
+    let mut daemon = daemon(dir.path());
+    let t = now();
+    for (subject, days_ago) in [(1, 10), (2, 5), (3, 1)] {
+        let listing = testkit::listing(subject, "food-drug", Timestamp(t.0 - days_ago * DAY_MS));
+        daemon.node.issue(NoticeKind::List(listing), t).unwrap();
+    }
+    let recent = FeedFilter {
+        since: Some(Timestamp(t.0 - 6 * DAY_MS)),
+        ..FeedFilter::ALL
+    };
+    for hold in [true, false] {
+        daemon.watcher.hold = hold;
+        daemon.feed_cache = FeedCache::default();
+        let ask = |after, limit, filter: &FeedFilter| FeedAsk {
+            after,
+            limit,
+            filter: filter.clone(),
+        };
+        let (reply, answer) = oneshot::channel();
+        daemon.on_command(Command::Feed(ask(None, 10, &recent), reply));
+        let page = answer.await.unwrap().unwrap();
+        // Issued at the same time, the feed orders them by id.
+        let mut subjects: Vec<&str> = page
+            .listings
+            .iter()
+            .map(|s| s.listing.subject.id.as_str())
+            .collect();
+        subjects.sort_unstable();
+        assert_eq!(
+            subjects,
+            [testkit::uscc(2), testkit::uscc(3)],
+            "hold {hold}"
+        );
+        assert!(!page.more);
+        // One at a time: the first page stops after its one entry.
+        let (reply, answer) = oneshot::channel();
+        daemon.on_command(Command::Feed(ask(None, 1, &recent), reply));
+        let first = answer.await.unwrap().unwrap();
+        assert_eq!(first.listings.len(), 1);
+        assert!(first.more, "hold {hold}");
+        let (reply, answer) = oneshot::channel();
+        daemon.on_command(Command::Feed(ask(first.last, 1, &recent), reply));
+        let second = answer.await.unwrap().unwrap();
+        assert_eq!(second.listings.len(), 1);
+        assert_ne!(second.listings[0].id, first.listings[0].id, "it goes on");
+        assert_ne!(second.listings[0].listing.subject.id, testkit::uscc(1));
+        // Nothing on the red list: an empty page, and nothing more.
+        let red = FeedFilter {
+            list: Some(ListKind::Red),
+            ..FeedFilter::ALL
+        };
+        let (reply, answer) = oneshot::channel();
+        daemon.on_command(Command::Feed(ask(None, 10, &red), reply));
+        let none = answer.await.unwrap().unwrap();
+        assert!(none.listings.is_empty() && !none.more, "hold {hold}");
+    }
+}

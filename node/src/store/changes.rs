@@ -24,13 +24,14 @@ const DUE: u8 = b't';
 const TASKS: u8 = b'k';
 const SHOWN: u8 = b'p';
 const WATERMARK: u8 = b'a';
+const OBJECTED: u8 = b'o';
 const META_VIEWS: &[u8] = b"views";
 const META_COUNTS: &[u8] = b"views-counts";
 const META_SWEEP: &[u8] = b"views-sweep";
 /// The layout of `w`, `t`, `k`, `p`, `a` and the counts. A store whose
 /// views are of another version (or none: kept before they existed) has
 /// them cleared and derived again by a sweep.
-pub const VIEWS_VERSION: u64 = 2;
+pub const VIEWS_VERSION: u64 = 3;
 /// Largest encoded change or kept record.
 const RECORD_BYTES_MAX: usize = 16 * 1024;
 
@@ -74,6 +75,8 @@ pub enum ViewIndex {
     Tasks,
     /// Listings the feed shows (`p`).
     Shown,
+    /// Listings with an open objection (`o`).
+    Objected,
 }
 
 fn encode_counts(counts: &Counts) -> Result<Vec<u8>, StoreError> {
@@ -90,14 +93,35 @@ impl super::SledSnapshot {
         after: Option<&NoticeId>,
         limit: usize,
     ) -> Result<Vec<NoticeId>, StoreError> {
+        self.listed(TASKS, "task index", after, limit)
+    }
+
+    /// The listings with an open objection, in id order after `after`
+    /// (excluded), at most `limit`.
+    pub fn objected_listings(
+        &self,
+        after: Option<&NoticeId>,
+        limit: usize,
+    ) -> Result<Vec<NoticeId>, StoreError> {
+        self.listed(OBJECTED, "objection index", after, limit)
+    }
+
+    /// The listing ids of an index keyed by id alone, after `after`.
+    fn listed(
+        &self,
+        prefix: u8,
+        what: &str,
+        after: Option<&NoticeId>,
+        limit: usize,
+    ) -> Result<Vec<NoticeId>, StoreError> {
         let from = match after {
-            Some(id) => key(TASKS, &[&id.0, &[0]]),
-            None => vec![TASKS],
+            Some(id) => key(prefix, &[&id.0, &[0]]),
+            None => vec![prefix],
         };
         let mut out = Vec::new();
-        for item in self.tree.range(from..vec![TASKS + 1]).take(limit) {
+        for item in self.tree.range(from..vec![prefix + 1]).take(limit) {
             let (k, _) = item?;
-            out.push(id_at(&k, 1, "task index")?);
+            out.push(id_at(&k, 1, what)?);
         }
         Ok(out)
     }
@@ -194,6 +218,12 @@ impl SledStore {
         } else {
             batch.remove(tasks);
         }
+        let objected = key(OBJECTED, &[&listing.0]);
+        if now.summary.objections_open > 0 {
+            batch.insert(objected, &[][..]);
+        } else {
+            batch.remove(objected);
+        }
         let counts = self.counts()?.replaced(before, now);
         batch.insert(key(META, &[META_COUNTS]), encode_counts(&counts)?);
         self.tree.apply_batch(batch)?;
@@ -252,7 +282,7 @@ impl SledStore {
     /// (the sweep stands for the notices held now: the watermarks are set
     /// to the logs' heads).
     pub fn clear_views(&self) -> Result<(), StoreError> {
-        for prefix in [KEPT, DUE, TASKS, SHOWN, WATERMARK] {
+        for prefix in [KEPT, DUE, TASKS, SHOWN, OBJECTED, WATERMARK] {
             let mut batch = sled::Batch::default();
             let mut n = 0usize;
             for item in self.tree.scan_prefix([prefix]) {
@@ -366,6 +396,7 @@ impl SledStore {
             ViewIndex::Due => DUE,
             ViewIndex::Tasks => TASKS,
             ViewIndex::Shown => SHOWN,
+            ViewIndex::Objected => OBJECTED,
         };
         let from = match after {
             Some(k) => {
@@ -392,6 +423,7 @@ impl SledStore {
                     id_at(&k, 9, "feed index")?,
                 ),
                 ViewIndex::Tasks => (None, id_at(&k, 1, "task index")?),
+                ViewIndex::Objected => (None, id_at(&k, 1, "objection index")?),
             };
             out.push(entry);
             last = Some(k.to_vec());

@@ -27,6 +27,9 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::time::Instant;
 
+/// Listings with an open objection the dashboard lists.
+const DASHBOARD_OBJECTIONS: usize = 50;
+
 /// Largest bundle or receipt the audit page takes.
 pub const AUDIT_UPLOAD_BYTES_MAX: usize = 64 * 1024 * 1024;
 
@@ -190,6 +193,15 @@ async fn dashboard(State(state): State<AppState>, c: Console) -> Response {
         .checkpoints
         .iter()
         .find(|cp| cp.author == status.authority);
+    let first = crate::daemon::TaskAsk {
+        after: None,
+        limit: DASHBOARD_OBJECTIONS,
+    };
+    let (objected, more) = match ask(&state, |tx| Command::Objections(first, tx)).await {
+        Ok(page) => page,
+        Err(error) => return error.page(c.lang),
+    };
+    let now = crate::node::now();
     console_page(
         &c,
         t("节点概况", "Node dashboard"),
@@ -214,6 +226,51 @@ async fn dashboard(State(state): State<AppState>, c: Console) -> Response {
                         None => { (t("尚无", "none yet")) }
                     }
                 }
+            }
+            h2 { (t("待裁决的异议", "Objections awaiting a ruling")) }
+            @if objected.is_empty() { p class="empty" { (t("没有未裁决的异议。", "No open objection.")) } }
+            @else {
+                table {
+                    thead { tr {
+                        th scope="col" { (t("主体", "Subject")) }
+                        th scope="col" { (t("认定单位", "Issuer")) }
+                        th scope="col" { (t("异议编号", "Objection")) }
+                        th scope="col" { (t("提出者", "Filed by")) }
+                        th scope="col" { (t("答复期限", "Respond by")) }
+                    } }
+                    tbody {
+                        @for l in &objected {
+                            @for o in l.objections.iter().filter(|o| o.ruling.is_none()) {
+                                tr {
+                                    td { (l.listing.subject.name) @if l.issuer == status.authority { " · " strong { (t("须由本单位裁决", "ours to rule")) } } }
+                                    td { (state.federation.name_of(&l.issuer)) }
+                                    td { code class="key" { (o.id) } }
+                                    td { (state.federation.name_of(&o.author)) }
+                                    td class={ @if o.respond_by <= now { "state-bad" } } {
+                                        (date(o.respond_by.0))
+                                        @if o.respond_by <= now { " · " (t("已逾期", "OVERDUE")) }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+                @if more { p { (t("仅列出前若干条。", "Only the first are listed.")) } }
+            }
+            h2 { (t("各日志的检查点", "Checkpoints of each log")) }
+            table {
+                thead { tr {
+                    th scope="col" { (t("日志", "Log")) }
+                    th scope="col" { (t("规模", "Size")) }
+                    th scope="col" { (t("联署者", "Cosigned by")) }
+                    th scope="col" { (t("见证规模", "Witnessed size")) }
+                } }
+                tbody { @for cp in &status.checkpoints { tr {
+                    td { (cp.name) @if cp.split_view { " · " strong class="state-bad" { (t("分裂视图", "split view")) } } }
+                    td { (cp.size) }
+                    td { (cp.cosigners.join(", ")) }
+                    td { (cp.witnessed_size.map_or_else(|| "-".to_string(), |s| s.to_string())) }
+                } } }
             }
             h2 { (t("对等节点", "Peers")) }
             table {

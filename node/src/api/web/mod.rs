@@ -562,3 +562,66 @@ pub(super) fn field(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_form_names_only_its_own_fields_and_keeps_repeated_ones() {
+        let fields = Fields::parse(
+            b"csrf=abc&measures=a&measures=b&name=+Wang%20Wei+&empty=",
+            &["csrf", "measures", "name", "empty"],
+        )
+        .expect("parses");
+        assert_eq!(fields.get("name"), Some("Wang Wei"));
+        assert_eq!(fields.all("measures"), ["a", "b"]);
+        assert_eq!(fields.get("empty"), None, "an empty field is not given");
+        let missing = fields.need("empty").expect_err("required");
+        assert_eq!(missing.message, "empty: required");
+        let unknown = Fields::parse(b"csrf=abc&admin=1", &["csrf"])
+            .err()
+            .expect("refused");
+        assert_eq!(unknown.code, "bad_field");
+        assert!(unknown.message.starts_with("admin:"), "{}", unknown.message);
+        let many = "a=1&".repeat(FORM_FIELDS_MAX + 1);
+        assert!(Fields::parse(many.as_bytes(), &["a"]).is_err());
+    }
+
+    #[test]
+    fn cookies_and_languages_are_read_from_the_header() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::COOKIE,
+            "other=1; credence_lang=en; credence_session=abc"
+                .parse()
+                .expect("header"),
+        );
+        assert_eq!(cookie(&headers, LANG_COOKIE), Some("en"));
+        assert_eq!(cookie(&headers, SESSION_COOKIE), Some("abc"));
+        assert_eq!(cookie(&headers, "missing"), None);
+        assert_eq!(status_name(Lang::Zh, "suspended"), "暂停（异议处理中）");
+        assert_eq!(status_name(Lang::En, "suspended"), "suspended");
+        assert_eq!(urlencode("a b/中"), "a%20b/%E4%B8%AD");
+    }
+
+    #[test]
+    fn sessions_end_and_are_bounded() {
+        let sessions = Sessions::default();
+        let now = Instant::now();
+        let id = sessions
+            .open("operator.secret".into(), now)
+            .expect("opened");
+        assert!(sessions.get(&id, now).is_some());
+        assert!(sessions.get(&id, now + SESSION_TTL).is_none(), "expired");
+        sessions.close(&id);
+        assert!(sessions.get(&id, now).is_none(), "closed");
+        for _ in 0..SESSIONS_MAX {
+            sessions.open("a.b".into(), now).expect("room");
+        }
+        let full = sessions.open("a.b".into(), now).expect_err("full");
+        assert_eq!(full.status, 503);
+        // Expired sessions make room.
+        assert!(sessions.open("a.b".into(), now + SESSION_TTL).is_ok());
+    }
+}
