@@ -156,11 +156,19 @@ struct AppState {
     commands: mpsc::Sender<Command>,
     /// The newest durable change of the change feed.
     changes: tokio::sync::watch::Receiver<u64>,
-    federation: Arc<Federation>,
+    /// The federation at the roster's current version.
+    federation: tokio::sync::watch::Receiver<Federation>,
     accounts: Arc<AccountBook>,
     http: crate::http_metrics::HttpMetrics,
     /// The web console's sessions.
     sessions: web::Sessions,
+}
+
+impl AppState {
+    /// The federation at the roster's current version.
+    fn federation(&self) -> Federation {
+        self.federation.borrow().clone()
+    }
 }
 
 /// The account a request was made with, and its role (set by the
@@ -177,13 +185,13 @@ pub struct Caller {
 pub fn router(
     commands: mpsc::Sender<Command>,
     durable_changes: tokio::sync::watch::Receiver<u64>,
-    federation: Federation,
+    federation: tokio::sync::watch::Receiver<Federation>,
     accounts: Arc<AccountBook>,
 ) -> Router {
     let state = AppState {
         commands,
         changes: durable_changes,
-        federation: Arc::new(federation),
+        federation,
         accounts,
         http: crate::http_metrics::HttpMetrics::default(),
         sessions: web::Sessions::default(),
@@ -940,7 +948,7 @@ async fn subject(
     let subject = id.clone();
     let states = ask(&state, |tx| Command::Subject(kind, subject, at, read, tx)).await?;
     Ok(Json(SubjectView::new(
-        &state.federation,
+        &state.federation(),
         &key,
         &id,
         &states,
@@ -960,7 +968,7 @@ async fn listing(
     let at = parse_at(params.at.as_deref())?;
     let read = read_of(caller, params.purpose, params.legal_basis)?;
     let listing = ask(&state, |tx| Command::Listing(id, at, read, tx)).await?;
-    Ok(Json(ListingView::new(&state.federation, &listing, true)))
+    Ok(Json(ListingView::new(&state.federation(), &listing, true)))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -1004,7 +1012,7 @@ async fn tasks(
         .transpose()?;
     let ask_for = crate::daemon::TaskAsk { after, limit };
     let (tasks, more) = ask(&state, |tx| Command::Tasks(at, ask_for, tx)).await?;
-    Ok(Json(TasksView::new(&state.federation, &tasks, more)))
+    Ok(Json(TasksView::new(&state.federation(), &tasks, more)))
 }
 
 /// The last page a query may ask for (64 listings a page).
@@ -1087,7 +1095,7 @@ async fn query(
         account: Some(caller.account),
     };
     let result = ask(&state, |tx| Command::Query(ask_, tx)).await?;
-    QueryView::new(&state.federation, &result)
+    QueryView::new(&state.federation(), &result)
         .map(Json)
         .map_err(|message| ApiError {
             status: 500,
@@ -1182,7 +1190,7 @@ async fn feed(
     // Only what the public may see: no history, no feedback, natural
     // persons masked.
     Ok(Json(FeedView::page(
-        &state.federation,
+        &state.federation(),
         &page,
         crate::node::now(),
     )))
@@ -1233,7 +1241,7 @@ async fn extract(
         filter: crate::daemon::FeedFilter::ALL,
     };
     let page = ask(&state, |tx| Command::Feed(all, tx)).await?;
-    let text = crate::views::extract(&state.federation, &page.listings, crate::node::now(), csv);
+    let text = crate::views::extract(&state.federation(), &page.listings, crate::node::now(), csv);
     Ok(([(header::CONTENT_TYPE, content_type)], text).into_response())
 }
 
@@ -1673,7 +1681,7 @@ async fn search(
         name,
         listings: states
             .iter()
-            .map(|s| ListingView::new(&state.federation, s, false))
+            .map(|s| ListingView::new(&state.federation(), s, false))
             .collect(),
         more,
     }))

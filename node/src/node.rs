@@ -716,6 +716,7 @@ impl Node {
         &self,
         text: &str,
         limit: usize,
+        candidate: &dyn Fn(&NoticeId) -> bool,
         admit: &dyn Fn(&ListingState) -> bool,
         t: Timestamp,
     ) -> Result<(Vec<ListingState>, bool), NodeError> {
@@ -724,6 +725,9 @@ impl Node {
         let (candidates, mut more) = replica.store().name_candidates(&names::grams(text))?;
         let mut found = Vec::new();
         for id in candidates {
+            if !candidate(&id) {
+                continue;
+            }
             let Some(state) = replica.listing_state(&id, t)? else {
                 continue;
             };

@@ -119,7 +119,6 @@ pub async fn launch(config: RunConfig) -> Result<Running> {
     let data = config.data.clone();
     let (daemon, handle, commands, stop) = Daemon::start(config)?;
     let peer_id = daemon.local_peer_id();
-    let federation = daemon.federation().clone();
     let (listening_tx, listening_rx) = oneshot::channel();
     let listener = tokio::net::TcpListener::bind(http_addr)
         .await
@@ -129,7 +128,7 @@ pub async fn launch(config: RunConfig) -> Result<Running> {
     let router = api::router(
         handle.commands.clone(),
         handle.changes.clone(),
-        federation,
+        handle.federation.clone(),
         accounts.clone(),
     );
     let (server_stop, mut stopping) = tokio::sync::watch::channel(false);

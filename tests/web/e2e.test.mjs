@@ -301,6 +301,34 @@ test('the web, end to end, in headless Chromium', { timeout: 300_000 }, async (t
       await shot(page, 'console-audit-fail');
     });
 
+    await t.test('a federation query gives verified answers and a receipt that verifies on the audit page', async () => {
+      await page.goto(`${net.market.url}/console/query`);
+      await page.selectOption('#subject_kind', 'natural_person');
+      await page.fill('#subject_id', person);
+      await page.fill('#purpose', 'contract award check');
+      await page.fill('#legal_basis', 'Government Procurement Law art. 22');
+      await page.click('main form.stacked button[type=submit]');
+      await page.waitForSelector('main h2');
+      assert.match(await page.textContent('main table'), new RegExp(personListing));
+      await shot(page, 'console-query');
+      assert.equal(await page.locator('main p.error').count(), 0, await page.textContent('main'));
+      const href = await page.getAttribute('a[download]', 'href');
+      assert.match(href, /^data:application\/octet-stream,/);
+      const receipt = join(dir, 'query.receipt');
+      // Every byte of the data address is percent-encoded.
+      const encoded = href.slice(href.indexOf(',') + 1).match(/%[0-9A-F]{2}/g);
+      writeFileSync(receipt, Buffer.from(encoded.map((h) => parseInt(h.slice(1), 16))));
+      await page.goto(`${net.market.url}/console/audit`);
+      await page.setInputFiles('#file', receipt);
+      await page.click('main form.stacked button[type=submit]');
+      await page.waitForSelector('section.verdict');
+      assert.equal(await page.getAttribute('section.verdict', 'class'), 'verdict pass');
+      assert.match(await page.textContent('section.verdict h2'), /receipt/);
+      await page.goto(`${net.market.url}/console/federation`);
+      assert.match(await page.textContent('main table'), /Zhangzhou/);
+      await shot(page, 'console-federation');
+    });
+
     await t.test('a wrong secret and a form without its session token are refused', async () => {
       const other = await context.browser().newContext();
       const p = await other.newPage();

@@ -190,6 +190,7 @@ impl Operator {
                 let (states, more) = node.search(
                     &text,
                     limit,
+                    &|_| true,
                     &|s| credence_protocol::access::serves(s, &viewer),
                     t,
                 )?;

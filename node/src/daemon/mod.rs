@@ -267,6 +267,9 @@ pub struct Handle {
     pub stop: mpsc::Sender<()>,
     /// The newest change of the change feed made durable.
     pub changes: tokio::sync::watch::Receiver<u64>,
+    /// The federation at the roster's current version (members added,
+    /// keys rotated), for the API's names and checks.
+    pub federation: tokio::sync::watch::Receiver<credence_protocol::roster::Federation>,
 }
 
 /// Handles the daemon keeps for the engine's tokens and tickets.
@@ -333,6 +336,8 @@ fn outbound_name(error: &request_response::OutboundFailure) -> &'static str {
 /// The node's event loop.
 pub struct Daemon {
     node: Node,
+    /// The current federation, told to the API when the roster moves.
+    federation_tx: tokio::sync::watch::Sender<credence_protocol::roster::Federation>,
     swarm: Swarm<Behaviour>,
     topic: gossipsub::IdentTopic,
     checkpoint_topic: gossipsub::IdentTopic,
@@ -457,10 +462,12 @@ impl Daemon {
         let (stop, stop_rx) = mpsc::channel(1);
         let (accepted, _) = broadcast::channel(4096);
         let (watcher, changes_rx) = changes::Watcher::new(node.keeper()?);
+        let (federation_tx, federation_rx) = tokio::sync::watch::channel(node.federation().clone());
         let topic = net::topic(&federation);
         let checkpoint_topic = net::checkpoint_topic(&federation);
         let daemon = Daemon {
             node,
+            federation_tx,
             swarm,
             topic,
             checkpoint_topic,
@@ -497,6 +504,7 @@ impl Daemon {
             accepted,
             stop,
             changes: changes_rx,
+            federation: federation_rx,
         };
         Ok((daemon, handle, command_rx, stop_rx))
     }
@@ -979,6 +987,8 @@ impl Daemon {
     /// it. Members removed (or whose key was rotated) are disconnected and
     /// refused; members added are admitted and dialled.
     fn follow_roster(&mut self, number: u64) {
+        self.federation_tx
+            .send_replace(self.node.federation().clone());
         let current = self.node.replica().chain().current().clone();
         // This node's own key retired: with its next key prepared, it stops
         // to be restarted under it (a libp2p identity cannot change while
@@ -1480,7 +1490,7 @@ impl Daemon {
                 let viewer = self.viewer(read.clearance);
                 let result = self
                     .node
-                    .search(&text, limit, &|s| access::serves(s, &viewer), t)
+                    .search(&text, limit, &|_| true, &|s| access::serves(s, &viewer), t)
                     .map_err(DaemonError::internal)
                     .and_then(|(states, more)| {
                         for record in
@@ -1493,6 +1503,7 @@ impl Daemon {
                 let _ = reply.send(result);
             }
             Command::Public(ask, reply) => {
+                let indexed = self.views_current(t);
                 let shown = |s: &ListingState| credence_protocol::public::shown(s, t).is_some();
                 let replica = self.node.replica();
                 let result = match ask {
@@ -1503,10 +1514,22 @@ impl Daemon {
                             (states, false)
                         })
                         .map_err(DaemonError::internal),
-                    PublicAsk::Name(text, limit) => self
-                        .node
-                        .search(&text, limit, &shown, t)
-                        .map_err(DaemonError::internal),
+                    // Through the views, a listing the feed does not show
+                    // is passed over without folding it.
+                    PublicAsk::Name(text, limit) => {
+                        let store = replica.store();
+                        let candidate = |id: &NoticeId| {
+                            !indexed
+                                || store
+                                    .kept(id)
+                                    .ok()
+                                    .flatten()
+                                    .is_none_or(|k| k.shown.is_some())
+                        };
+                        self.node
+                            .search(&text, limit, &candidate, &shown, t)
+                            .map_err(DaemonError::internal)
+                    }
                     PublicAsk::Listing(id) => replica
                         .listing_state(&id, t)
                         .map(|state| (state.into_iter().filter(shown).collect(), false))

@@ -5,7 +5,7 @@
 use super::{DaemonError, Reply};
 use crate::store::SledSnapshot;
 use credence_protocol::fold::{ListingState, Task};
-use credence_protocol::model::{AuthorityId, ListKind, NoticeId};
+use credence_protocol::model::{AuthorityId, ListKind, Listing, NoticeId};
 use credence_protocol::replica::Replica;
 use credence_protocol::roster::Federation;
 use credence_protocol::store::Store;
@@ -250,16 +250,50 @@ impl FeedFilter {
     /// Whether `state` is one of the entries asked for.
     pub fn admits(&self, federation: &Federation, state: &ListingState) -> bool {
         let l = &state.listing;
-        self.list.is_none_or(|list| l.list == list)
-            && self.category.as_ref().is_none_or(|c| *c == l.category)
-            && self.issuer.is_none_or(|issuer| issuer == state.issuer)
-            && self.region.as_ref().is_none_or(|region| {
-                federation
-                    .member(&state.issuer)
-                    .is_some_and(|m| m.region == *region)
-            })
+        self.may_admit(federation, &state.issuer, l)
             && self.since.is_none_or(|since| l.effective_at >= since)
             && self.until.is_none_or(|until| l.effective_at < until)
+    }
+
+    /// Whether a listing its issuer signed so may be admitted: by what no
+    /// amendment changes (its list, category and issuer), so that a page
+    /// passes over the others without folding them.
+    fn may_admit(&self, federation: &Federation, issuer: &AuthorityId, l: &Listing) -> bool {
+        self.list.is_none_or(|list| l.list == list)
+            && self.category.as_ref().is_none_or(|c| *c == l.category)
+            && self.issuer.is_none_or(|wanted| wanted == *issuer)
+            && self.region.as_ref().is_none_or(|region| {
+                federation
+                    .member(issuer)
+                    .is_some_and(|m| m.region == *region)
+            })
+    }
+
+    /// Whether the stored listing `id` may be admitted, read from its
+    /// notice alone (no fold); a notice that cannot be read is left to
+    /// the fold to judge.
+    fn may_admit_stored(&self, replica: &Replica<SledSnapshot>, id: &NoticeId) -> bool {
+        if self.list.is_none()
+            && self.category.is_none()
+            && self.issuer.is_none()
+            && self.region.is_none()
+        {
+            return true;
+        }
+        let Ok(Some(bytes)) = replica.store().notice(id) else {
+            return true;
+        };
+        let notice = credence_protocol::codec::decode_envelope(&bytes)
+            .and_then(|envelope| credence_protocol::codec::decode_stored_notice(&envelope.body));
+        match notice {
+            Ok(notice) => match &notice.kind {
+                credence_protocol::model::NoticeKind::List(listing) => {
+                    self.may_admit(replica.federation(), &notice.author, listing)
+                }
+                _ => false,
+            },
+            Err(_) => true,
+        }
     }
 }
 
@@ -346,6 +380,9 @@ pub fn feed_page(
             scanned += 1;
             after = Some((at, id));
             last = Some((at.0, id));
+            if !ask.filter.may_admit_stored(replica, &id) {
+                continue;
+            }
             let Some(state) = replica
                 .listing_state(&id, t)
                 .map_err(DaemonError::internal)?

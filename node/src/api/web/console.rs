@@ -243,9 +243,9 @@ async fn dashboard(State(state): State<AppState>, c: Console) -> Response {
                             @for o in l.objections.iter().filter(|o| o.ruling.is_none()) {
                                 tr {
                                     td { (l.listing.subject.name) @if l.issuer == status.authority { " · " strong { (t("须由本单位裁决", "ours to rule")) } } }
-                                    td { (state.federation.name_of(&l.issuer)) }
+                                    td { (state.federation().name_of(&l.issuer)) }
                                     td { code class="key" { (o.id) } }
-                                    td { (state.federation.name_of(&o.author)) }
+                                    td { (state.federation().name_of(&o.author)) }
                                     td class={ @if o.respond_by <= now { "state-bad" } } {
                                         (date(o.respond_by.0))
                                         @if o.respond_by <= now { " · " (t("已逾期", "OVERDUE")) }
@@ -442,7 +442,7 @@ async fn issue_form(State(state): State<AppState>, c: Console) -> Response {
         .collect(),
         ..IssueForm::default()
     };
-    issue_page(&c, &state.federation, &form, StatusCode::OK)
+    issue_page(&c, &state.federation(), &form, StatusCode::OK)
 }
 
 /// Reads the issue form into a listing, or the form back with an error
@@ -580,12 +580,12 @@ async fn issue(State(state): State<AppState>, c: Console, body: Bytes) -> Respon
         Ok(fields) => fields,
         Err(error) => return error.page(c.lang),
     };
-    let listing = match read_issue(&state.federation, &fields) {
+    let listing = match read_issue(&state.federation(), &fields) {
         Ok(listing) => listing,
         Err(form) => {
             return issue_page(
                 &c,
-                &state.federation,
+                &state.federation(),
                 &form,
                 StatusCode::UNPROCESSABLE_ENTITY,
             );
@@ -598,7 +598,7 @@ async fn issue(State(state): State<AppState>, c: Console, body: Bytes) -> Respon
             let mut form = IssueForm::given(&fields);
             let status = StatusCode::from_u16(error.status).unwrap_or(StatusCode::BAD_REQUEST);
             form.error = Some(format!("{} ({})", error.message, error.code));
-            issue_page(&c, &state.federation, &form, status)
+            issue_page(&c, &state.federation(), &form, status)
         }
     }
 }
@@ -671,7 +671,7 @@ async fn objections(State(state): State<AppState>, c: Console) -> Response {
     }
     c.page(
         c.lang.t("异议与裁决", "Objections and rulings"),
-        objections_page(&c, &state.federation, None),
+        objections_page(&c, &state.federation(), None),
     )
 }
 
@@ -737,7 +737,7 @@ async fn object(State(state): State<AppState>, c: Console, body: Bytes) -> Respo
                 c.lang.t("异议与裁决", "Objections and rulings"),
                 objections_page(
                     &c,
-                    &state.federation,
+                    &state.federation(),
                     Some(&format!("{} ({})", error.message, error.code)),
                 ),
             );
@@ -772,7 +772,7 @@ async fn tasks_page(
         Ok(page) => page,
         Err(error) => return error.page(c.lang),
     };
-    let view = TasksView::new(&state.federation, &tasks, more);
+    let view = TasksView::new(&state.federation(), &tasks, more);
     let may_act = c.role.permits(Permission::Issue);
     let body = html! {
         @if let Some(error) = &error { p class="error" role="alert" { (error) } }
@@ -974,7 +974,7 @@ async fn query(State(state): State<AppState>, c: Console, body: Bytes) -> Respon
         Err(error) => Err(error),
     };
     let view = result.and_then(|result| {
-        QueryView::new(&state.federation, &result).map_err(|message| ApiError {
+        QueryView::new(&state.federation(), &result).map_err(|message| ApiError {
             status: 500,
             code: "internal",
             message,
@@ -982,7 +982,7 @@ async fn query(State(state): State<AppState>, c: Console, body: Bytes) -> Respon
     });
     let (status, shown) = match view {
         Ok(view) => {
-            let receipt = crate::cli::audit::receipt_bytes(&view, &state.federation);
+            let receipt = crate::cli::audit::receipt_bytes(&view, &state.federation());
             (
                 StatusCode::OK,
                 html! {
@@ -1304,7 +1304,7 @@ async fn audit(
     if let Err(error) = c.check_csrf(&token) {
         return error.page(c.lang);
     }
-    let federation = state.federation.clone();
+    let federation = state.federation();
     let verified = tokio::task::spawn_blocking(move || verify_upload(&federation, &bytes)).await;
     let (status, passed, title, detail) = match verified {
         Ok(Ok(found)) => (StatusCode::OK, found.passed, found.title, found.detail),

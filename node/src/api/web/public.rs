@@ -181,7 +181,7 @@ async fn search(
             Err(error) => return error.page(lang),
         }
     }
-    let shown = items(&state.federation, &found);
+    let shown = items(&state.federation(), &found);
     page(
         lang,
         title,
@@ -321,7 +321,7 @@ async fn list_page(
         return error_page(lang, 404, "no such list: black or red");
     };
     let title = list_name(lang, kind);
-    let filter = match list_filter(&state.federation, kind, &params) {
+    let filter = match list_filter(&state.federation(), kind, &params) {
         Ok(filter) => filter,
         Err(error) => return error.page(lang),
     };
@@ -338,7 +338,7 @@ async fn list_page(
         Ok(feed) => feed,
         Err(error) => return error.page(lang),
     };
-    let shown = items(&state.federation, &feed.listings);
+    let shown = items(&state.federation(), &feed.listings);
     let query = |after: Option<String>| {
         let mut parts = Vec::new();
         for (name, value) in [
@@ -369,7 +369,7 @@ async fn list_page(
         &here,
         None,
         html! {
-            (filters_form(lang, &state.federation, &list, &params))
+            (filters_form(lang, &state.federation(), &list, &params))
             (table(lang, &shown))
             nav class="pager" aria-label=(lang.t("翻页", "Pages")) {
                 @if params.after.is_some() { a href={ "/lists/" (list) "?" (query(None)) } { (lang.t("第一页", "First page")) } }
@@ -396,7 +396,7 @@ async fn listing(State(state): State<AppState>, lang: Lang, Path(id): Path<Strin
     let now = crate::node::now();
     let Some((state_of, item)) = states
         .first()
-        .and_then(|s| FeedItem::of(&state.federation, s, now).map(|item| (s, item)))
+        .and_then(|s| FeedItem::of(&state.federation(), s, now).map(|item| (s, item)))
     else {
         return error_page(
             lang,
@@ -407,15 +407,15 @@ async fn listing(State(state): State<AppState>, lang: Lang, Path(id): Path<Strin
             ),
         );
     };
-    let view = ListingView::new(&state.federation, state_of, true);
+    let view = ListingView::new(&state.federation(), state_of, true);
     let l = &state_of.listing;
     let measure = |code: &String| {
         state
-            .federation
+            .federation()
             .measure(code)
             .map_or_else(|| code.clone(), |m| format!("{} ({code})", m.name))
     };
-    let category = state.federation.category(&l.category).map_or_else(
+    let category = state.federation().category(&l.category).map_or_else(
         || l.category.clone(),
         |c| format!("{} ({})", c.name, c.code),
     );
@@ -462,13 +462,14 @@ async fn listing(State(state): State<AppState>, lang: Lang, Path(id): Path<Strin
 
 async fn members(State(state): State<AppState>, lang: Lang) -> Response {
     let t = |zh, en| lang.t(zh, en);
-    let roster = state.federation.roster();
+    let federation = state.federation();
+    let roster = federation.roster();
     let names = |codes: &[String]| {
         codes
             .iter()
             .map(|code| {
                 state
-                    .federation
+                    .federation()
                     .category(code)
                     .map_or_else(|| code.clone(), |c| c.name.clone())
             })
