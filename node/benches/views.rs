@@ -22,7 +22,6 @@ use common::*;
 use credence_node::daemon::{
     FeedAsk, FeedFilter, TaskAsk, feed, feed_page, overdue, page_of, tasks_page,
 };
-use credence_node::keeper::Keeper;
 use credence_protocol::model::{NoticeId, SubjectKey, SubjectKind};
 use credence_protocol::replica::Replica;
 use credence_protocol::store::Store;
@@ -76,19 +75,11 @@ fn measure(notices: usize, figures: &mut Vec<Figure>) {
     drop(workload);
     // Member 1 implements every measure of the catalog.
     let me = test.author(1);
-    let implements = test
-        .federation
-        .member(&me)
-        .expect("member")
-        .implements
-        .clone();
-    let started = Instant::now();
-    let mut keeper = Keeper::open(&replica, me, implements).expect("keeper");
-    keeper.catch_up(&replica, t).expect("views");
+    let took = views_derived(&test, &replica, 1, t);
     let listings = replica.store().listings().expect("listings").len();
     println!(
         "{stored:>9} notices: views of {listings} listings derived in {:.1} s",
-        started.elapsed().as_secs_f64()
+        took.as_secs_f64()
     );
     let counts = replica.store().counts().expect("counts");
     let reads = Replica::new(test.federation.clone(), replica.store().snapshot());

@@ -13,7 +13,6 @@
 mod common;
 
 use common::*;
-use credence_node::keeper::Keeper;
 use credence_node::service;
 use credence_node::views::feed_cursor_of;
 use credence_protocol::replica::Replica;
@@ -92,19 +91,8 @@ fn main() {
     let samples;
     {
         let replica = stored_at(&configs[0].data.join("store"), &test, &workload);
-        let me = test.author(0);
-        let implements = test
-            .federation
-            .member(&me)
-            .expect("member")
-            .implements
-            .clone();
-        let started = Instant::now();
-        let mut keeper = Keeper::open(&replica, me, implements).expect("views");
-        keeper
-            .catch_up(&replica, credence_node::node::now())
-            .expect("views");
-        eprintln!("views derived in {:.1} s", started.elapsed().as_secs_f64());
+        let took = views_derived(&test, &replica, 0, credence_node::node::now());
+        eprintln!("views derived in {:.1} s", took.as_secs_f64());
         samples = sample_of(&replica);
     }
     drop(workload);

@@ -190,18 +190,7 @@ listen = ["{listen}"]
     // genesis roster (its hash is the federation id) and the version, so
     // that the audit replays the chain and passes.
     let exported = c.root.path().join("market.bundle");
-    credence(&[
-        "export",
-        "--purpose",
-        credence_tests::PURPOSE,
-        "--legal-basis",
-        credence_tests::LEGAL_BASIS,
-        "--data",
-        arg(&c.at("market").dir),
-        "--out",
-        arg(&exported),
-    ])
-    .ok();
+    credence_tests::export(&c.at("market").dir, &exported);
     let audit = credence(&["audit", arg(&exported), "--roster", arg(&c.roster)]);
     assert!(
         audit.stdout.contains("AUDIT PASSED"),

@@ -123,18 +123,7 @@ fn listing_lifecycle_then_audit() {
     assert!(tasks.starts_with("LIFT  high-consumption-ban"), "{tasks}");
 
     let exported = fed.path("implementer.bundle");
-    credence(&[
-        "export",
-        "--purpose",
-        credence_tests::PURPOSE,
-        "--legal-basis",
-        credence_tests::LEGAL_BASIS,
-        "--data",
-        arg(&fed.implementer),
-        "--out",
-        arg(&exported),
-    ])
-    .ok();
+    credence_tests::export(&fed.implementer, &exported);
     let audit = credence(&["audit", arg(&exported), "--roster", arg(&fed.roster)])
         .ok()
         .stdout;

@@ -160,18 +160,7 @@ fn a_copy_of_the_key_signing_elsewhere_stops_the_node_issuing() {
     c.wait_converged(&["market", "tax"]);
     credence_owned(&listing_args(&copy)).ok();
     let bundle = c.root.path().join("copy.bundle");
-    credence(&[
-        "export",
-        "--purpose",
-        credence_tests::PURPOSE,
-        "--legal-basis",
-        credence_tests::LEGAL_BASIS,
-        "--data",
-        arg(&copy),
-        "--out",
-        arg(&bundle),
-    ])
-    .ok();
+    credence_tests::export(&copy, &bundle);
     // The copy's notice reaches the tax service.
     c.peer("tax").stop();
     credence(&["import", "--data", arg(&c.at("tax").dir), arg(&bundle)]).ok();

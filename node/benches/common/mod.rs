@@ -165,3 +165,24 @@ pub fn stored_at(
     );
     replica
 }
+
+/// The views of member `member` of `test` derived over `replica` at `t`,
+/// as on a node that has run (a sweep of every listing); the time it took.
+pub fn views_derived(
+    test: &TestFederation,
+    replica: &credence_protocol::replica::Replica<credence_node::store::SledStore>,
+    member: usize,
+    t: Timestamp,
+) -> Duration {
+    let me = test.author(member);
+    let implements = test
+        .federation
+        .member(&me)
+        .expect("member")
+        .implements
+        .clone();
+    let started = Instant::now();
+    let mut keeper = credence_node::keeper::Keeper::open(replica, me, implements).expect("views");
+    keeper.catch_up(replica, t).expect("views");
+    started.elapsed()
+}

@@ -591,16 +591,30 @@ async fn issue(State(state): State<AppState>, c: Console, body: Bytes) -> Respon
             );
         }
     };
-    let kind = NoticeKind::List(listing);
-    match ask(&state, |tx| Command::Issue(Box::new(kind), None, tx)).await {
+    match sign_notice(&state, Ok(NoticeKind::List(listing))).await {
         Ok(outcome) => signed_page(&c, outcome.id, outcome.seq),
         Err(error) => {
             let mut form = IssueForm::given(&fields);
-            let status = StatusCode::from_u16(error.status).unwrap_or(StatusCode::BAD_REQUEST);
-            form.error = Some(format!("{} ({})", error.message, error.code));
-            issue_page(&c, &state.federation(), &form, status)
+            form.error = Some(error.said());
+            let page = issue_page(&c, &state.federation(), &form, StatusCode::OK);
+            failed(page, &error)
         }
     }
+}
+
+/// Signs `kind` through the node, as `POST /v1/notices` does.
+async fn sign_notice(
+    state: &AppState,
+    kind: Result<NoticeKind, ApiError>,
+) -> Result<crate::daemon::IssueOutcome, ApiError> {
+    let kind = kind?;
+    ask(state, |tx| Command::Issue(Box::new(kind), None, tx)).await
+}
+
+/// A page shown again after `error`, with the error's status.
+fn failed(mut response: Response, error: &ApiError) -> Response {
+    *response.status_mut() = StatusCode::from_u16(error.status).unwrap_or(StatusCode::BAD_REQUEST);
+    response
 }
 
 /// What a signed notice's page says.
@@ -726,24 +740,14 @@ async fn object(State(state): State<AppState>, c: Console, body: Bytes) -> Respo
             )),
         }
     })();
-    let result = match kind {
-        Ok(kind) => ask(&state, |tx| Command::Issue(Box::new(kind), None, tx)).await,
-        Err(error) => Err(error),
-    };
-    match result {
+    match sign_notice(&state, kind).await {
         Ok(outcome) => signed_page(&c, outcome.id, outcome.seq),
         Err(error) => {
-            let mut response = c.page(
+            let page = c.page(
                 c.lang.t("异议与裁决", "Objections and rulings"),
-                objections_page(
-                    &c,
-                    &state.federation(),
-                    Some(&format!("{} ({})", error.message, error.code)),
-                ),
+                objections_page(&c, &state.federation(), Some(&error.said())),
             );
-            *response.status_mut() =
-                StatusCode::from_u16(error.status).unwrap_or(StatusCode::BAD_REQUEST);
-            response
+            failed(page, &error)
         }
     }
 }
@@ -863,23 +867,11 @@ async fn feedback(State(state): State<AppState>, c: Console, body: Bytes) -> Res
             },
         })
     })();
-    let result = match kind {
-        Ok(kind) => ask(&state, |tx| Command::Issue(Box::new(kind), None, tx)).await,
-        Err(error) => Err(error),
-    };
-    match result {
+    match sign_notice(&state, kind).await {
         Ok(_) => Redirect::to("/console/tasks").into_response(),
         Err(error) => {
-            let mut response = tasks_page(
-                &state,
-                &c,
-                None,
-                Some(format!("{} ({})", error.message, error.code)),
-            )
-            .await;
-            *response.status_mut() =
-                StatusCode::from_u16(error.status).unwrap_or(StatusCode::BAD_REQUEST);
-            response
+            let page = tasks_page(&state, &c, None, Some(error.said())).await;
+            failed(page, &error)
         }
     }
 }
@@ -1021,7 +1013,7 @@ async fn query(State(state): State<AppState>, c: Console, body: Bytes) -> Respon
         }
         Err(error) => (
             StatusCode::from_u16(error.status).unwrap_or(StatusCode::BAD_REQUEST),
-            html! { p class="error" role="alert" { (error.message) " (" (error.code) ")" } },
+            html! { p class="error" role="alert" { (error.said()) } },
         ),
     };
     let mut response = c.page(
@@ -1216,15 +1208,8 @@ async fn sign(State(state): State<AppState>, c: Console, body: Bytes) -> Respons
     {
         Ok(_) => Redirect::to("/console/federation").into_response(),
         Err(error) => {
-            let mut response = federation_page(
-                &state,
-                &c,
-                Some(format!("{} ({})", error.message, error.code)),
-            )
-            .await;
-            *response.status_mut() =
-                StatusCode::from_u16(error.status).unwrap_or(StatusCode::BAD_REQUEST);
-            response
+            let page = federation_page(&state, &c, Some(error.said())).await;
+            failed(page, &error)
         }
     }
 }

@@ -260,10 +260,14 @@ pub(super) fn error_page(lang: Lang, status: u16, message: &str) -> Response {
 }
 
 impl ApiError {
+    /// What this error says on a page: its message and its code.
+    pub(super) fn said(&self) -> String {
+        format!("{} ({})", self.message, self.code)
+    }
+
     /// This error as a page in `lang`.
     pub(super) fn page(self, lang: Lang) -> Response {
-        let message = format!("{} ({})", self.message, self.code);
-        let mut response = error_page(lang, self.status, &message);
+        let mut response = error_page(lang, self.status, &self.said());
         response
             .extensions_mut()
             .insert(crate::http_metrics::ErrorCode(self.code));
