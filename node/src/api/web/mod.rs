@@ -346,6 +346,24 @@ pub(super) fn status_name(lang: Lang, status: &str) -> String {
     }
 }
 
+/// A notice's kind (`list`, `amend`, ...) in `lang`.
+pub(super) fn kind_name(lang: Lang, kind: &str) -> String {
+    let zh = match kind {
+        "list" => "认定",
+        "amend" => "更正",
+        "repair" => "信用修复",
+        "withdraw" => "撤销",
+        "object" => "异议",
+        "rule" => "异议裁决",
+        "feedback" => "措施反馈",
+        other => return other.to_string(),
+    };
+    match lang {
+        Lang::Zh => zh.to_string(),
+        Lang::En => kind.to_string(),
+    }
+}
+
 /// A date as the pages show it (`YYYY-MM-DD`, UTC).
 pub(super) fn date(ms: u64) -> String {
     let (year, month, day) = Timestamp(ms).date();
@@ -606,6 +624,8 @@ mod tests {
         assert_eq!(cookie(&headers, "missing"), None);
         assert_eq!(status_name(Lang::Zh, "suspended"), "暂停（异议处理中）");
         assert_eq!(status_name(Lang::En, "suspended"), "suspended");
+        assert_eq!(kind_name(Lang::Zh, "rule"), "异议裁决");
+        assert_eq!(kind_name(Lang::En, "rule"), "rule");
         assert_eq!(urlencode("a b/中"), "a%20b/%E4%B8%AD");
     }
 

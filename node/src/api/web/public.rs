@@ -451,7 +451,7 @@ async fn listing(State(state): State<AppState>, lang: Lang, Path(id): Path<Strin
             h2 { (t("历史", "History")) }
             ol class="history" {
                 @for h in view.history.iter().flatten() {
-                    li { (date(h.issued_at)) " · " (h.kind) " · " (h.author_name) }
+                    li { (date(h.issued_at)) " · " (super::kind_name(lang, &h.kind)) " · " (h.author_name) }
                 }
             }
             p { a href={ "/v1/feed" } { (t("以机器可读格式获取公示数据", "The same data, machine-readable")) } }
