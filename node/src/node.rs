@@ -709,9 +709,10 @@ impl Node {
 
     /// The listings whose subject or a linked person has a name that
     /// matches `text` (already [`credence_protocol::names::search_text`]),
-    /// as `viewer` may see them at `t`: at most `limit`, and whether there
-    /// were more (or the search was too broad to find them all). Found
-    /// through the name index, each checked against its names now.
+    /// those `admit` lets through at `t` (`candidate` passes over a listing
+    /// before it is folded): at most `limit`, and whether there were more
+    /// (or the search was too broad to find them all). Found through the
+    /// name index, each checked against its names now.
     pub fn search(
         &self,
         text: &str,
@@ -720,30 +721,13 @@ impl Node {
         admit: &dyn Fn(&ListingState) -> bool,
         t: Timestamp,
     ) -> Result<(Vec<ListingState>, bool), NodeError> {
-        use credence_protocol::names;
         let replica = self.replica();
-        let (candidates, mut more) = replica.store().name_candidates(&names::grams(text))?;
-        let mut found = Vec::new();
-        for id in candidates {
-            if !candidate(&id) {
-                continue;
-            }
-            let Some(state) = replica.listing_state(&id, t)? else {
-                continue;
-            };
-            let listing = &state.listing;
-            let named = names::matches(&listing.subject.name, text)
-                || listing.linked.iter().any(|p| names::matches(&p.name, text));
-            if !named || !admit(&state) {
-                continue;
-            }
-            if found.len() == limit {
-                more = true;
-                break;
-            }
-            found.push(state);
-        }
-        Ok((found, more))
+        let found = replica
+            .store()
+            .name_candidates(&credence_protocol::names::grams(text))?;
+        Ok(search_among(
+            replica, found, text, limit, candidate, admit, t,
+        )?)
     }
 
     /// What an idempotency key already stands for: another request's key
@@ -1108,6 +1092,44 @@ pub fn recover(dir: &Path, seq: u64, id: Option<NoticeId>) -> Result<Mark, NodeE
     };
     crate::mark::write(dir, &me, &mark)?;
     Ok(mark)
+}
+
+/// Of the name index's `found` candidates (and whether it had more), the
+/// listings whose subject or a linked person has a name that matches
+/// `text`, those `admit` lets through at `t` (`candidate` passes over a
+/// listing before it is folded): at most `limit`, and whether there were
+/// more.
+pub fn search_among<S: credence_protocol::store::Store>(
+    replica: &Replica<S>,
+    (candidates, mut more): (Vec<NoticeId>, bool),
+    text: &str,
+    limit: usize,
+    candidate: &dyn Fn(&NoticeId) -> bool,
+    admit: &dyn Fn(&ListingState) -> bool,
+    t: Timestamp,
+) -> Result<(Vec<ListingState>, bool), credence_protocol::replica::ReplicaError<S::Error>> {
+    use credence_protocol::names;
+    let mut found = Vec::new();
+    for id in candidates {
+        if !candidate(&id) {
+            continue;
+        }
+        let Some(state) = replica.listing_state(&id, t)? else {
+            continue;
+        };
+        let listing = &state.listing;
+        let named = names::matches(&listing.subject.name, text)
+            || listing.linked.iter().any(|p| names::matches(&p.name, text));
+        if !named || !admit(&state) {
+            continue;
+        }
+        if found.len() == limit {
+            more = true;
+            break;
+        }
+        found.push(state);
+    }
+    Ok((found, more))
 }
 
 #[cfg(test)]

@@ -1514,21 +1514,17 @@ impl Daemon {
                             (states, false)
                         })
                         .map_err(DaemonError::internal),
-                    // Through the views, a listing the feed does not show
-                    // is passed over without folding it.
+                    // Off the event loop, on the public places: through the
+                    // views, a listing the feed does not show is passed over
+                    // without folding it.
                     PublicAsk::Name(text, limit) => {
-                        let store = replica.store();
-                        let candidate = |id: &NoticeId| {
-                            !indexed
-                                || store
-                                    .kept(id)
-                                    .ok()
-                                    .flatten()
-                                    .is_none_or(|k| k.shown.is_some())
-                        };
-                        self.node
-                            .search(&text, limit, &candidate, &shown, t)
-                            .map_err(DaemonError::internal)
+                        self.public.run(
+                            self.node.federation().clone(),
+                            replica.store().snapshot(),
+                            reply,
+                            move |replica| reads::public_search(replica, &text, limit, t, indexed),
+                        );
+                        return;
                     }
                     PublicAsk::Listing(id) => replica
                         .listing_state(&id, t)

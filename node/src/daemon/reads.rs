@@ -452,6 +452,34 @@ pub fn objected_page(
     Ok((found, false))
 }
 
+/// The listings the public feed shows whose subject or a linked person
+/// has a name matching `text`, at most `limit`, and whether there were
+/// more; through the views (`indexed`), a listing the feed does not show
+/// is passed over without folding it.
+pub fn public_search(
+    replica: &Replica<SledSnapshot>,
+    text: &str,
+    limit: usize,
+    t: Timestamp,
+    indexed: bool,
+) -> Result<(Vec<ListingState>, bool), DaemonError> {
+    let store = replica.store();
+    let found = store
+        .name_candidates(&credence_protocol::names::grams(text))
+        .map_err(DaemonError::internal)?;
+    let candidate = |id: &NoticeId| {
+        !indexed
+            || store
+                .kept(id)
+                .ok()
+                .flatten()
+                .is_none_or(|k| k.shown.is_some())
+    };
+    let shown = |s: &ListingState| credence_protocol::public::shown(s, t).is_some();
+    crate::node::search_among(replica, found, text, limit, &candidate, &shown, t)
+        .map_err(DaemonError::internal)
+}
+
 /// Entries a filtered page reads from the feed index at a time.
 const FEED_SCAN_BATCH: usize = 256;
 

@@ -96,6 +96,11 @@ impl super::SledSnapshot {
         self.listed(TASKS, "task index", after, limit)
     }
 
+    /// What is kept of `listing`, read off the event loop.
+    pub fn kept(&self, listing: &NoticeId) -> Result<Option<Kept>, StoreError> {
+        kept_in(&self.tree, listing)
+    }
+
     /// The listings with an open objection, in id order after `after`
     /// (excluded), at most `limit`.
     pub fn objected_listings(
@@ -158,6 +163,16 @@ impl super::SledSnapshot {
     }
 }
 
+/// What `tree` keeps of `listing`.
+fn kept_in(tree: &sled::Db, listing: &NoticeId) -> Result<Option<Kept>, StoreError> {
+    tree.get(key(KEPT, &[&listing.0]))?
+        .map(|bytes| {
+            codec::decode_bounded::<Kept, RECORD_BYTES_MAX>("kept", &bytes)
+                .map_err(|e| corrupt("kept listing", e))
+        })
+        .transpose()
+}
+
 impl SledStore {
     /// The seq of the last change recorded (0: none).
     pub fn last_change(&self) -> Result<u64, StoreError> {
@@ -172,13 +187,7 @@ impl SledStore {
 
     /// What is kept of `listing`.
     pub fn kept(&self, listing: &NoticeId) -> Result<Option<Kept>, StoreError> {
-        self.tree
-            .get(key(KEPT, &[&listing.0]))?
-            .map(|bytes| {
-                codec::decode_bounded::<Kept, RECORD_BYTES_MAX>("kept", &bytes)
-                    .map_err(|e| corrupt("kept listing", e))
-            })
-            .transpose()
+        kept_in(&self.tree, listing)
     }
 
     /// Keeps `now` for `listing` in place of `before` (what was kept), with

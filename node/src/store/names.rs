@@ -89,46 +89,58 @@ impl SledStore {
     /// [`GRAMS_SCANNED_MAX`] grams' listings, kept where the others index
     /// them too.
     pub fn name_candidates(&self, grams: &[String]) -> Result<(Vec<NoticeId>, bool), StoreError> {
-        let mut rarest: Option<(usize, Vec<NoticeId>)> = None;
-        let mut truncated = true;
-        let step = grams.len().div_ceil(GRAMS_SCANNED_MAX).max(1);
-        for (i, gram) in grams.iter().enumerate().step_by(step) {
-            let prefix = gram_prefix(gram);
-            let mut ids = Vec::new();
-            for item in self.tree.scan_prefix(&prefix).take(GRAM_SCAN_MAX + 1) {
-                let (k, _) = item?;
-                let id: [u8; 32] = k
-                    .get(prefix.len()..)
-                    .and_then(|id| id.try_into().ok())
-                    .ok_or_else(|| StoreError::Corrupt(format!("name key of {} bytes", k.len())))?;
-                ids.push(NoticeId(id));
-            }
-            let complete = ids.len() <= GRAM_SCAN_MAX;
-            ids.truncate(GRAM_SCAN_MAX);
-            if rarest.as_ref().is_none_or(|(_, r)| ids.len() < r.len()) {
-                truncated = !complete;
-                rarest = Some((i, ids));
-            }
-        }
-        let Some((skip, ids)) = rarest else {
-            return Ok((Vec::new(), false));
-        };
-        let mut out = Vec::with_capacity(ids.len());
-        'ids: for id in ids {
-            for (i, gram) in grams.iter().enumerate() {
-                if i == skip {
-                    continue;
-                }
-                let mut k = gram_prefix(gram);
-                k.extend_from_slice(&id.0);
-                if !self.tree.contains_key(k)? {
-                    continue 'ids;
-                }
-            }
-            out.push(id);
-        }
-        Ok((out, truncated))
+        candidates_in(&self.tree, grams)
     }
+}
+
+impl super::SledSnapshot {
+    /// [`SledStore::name_candidates`], read off the event loop (the name
+    /// index is written to the tree directly, so the snapshot sees it).
+    pub fn name_candidates(&self, grams: &[String]) -> Result<(Vec<NoticeId>, bool), StoreError> {
+        candidates_in(&self.tree, grams)
+    }
+}
+
+fn candidates_in(tree: &sled::Db, grams: &[String]) -> Result<(Vec<NoticeId>, bool), StoreError> {
+    let mut rarest: Option<(usize, Vec<NoticeId>)> = None;
+    let mut truncated = true;
+    let step = grams.len().div_ceil(GRAMS_SCANNED_MAX).max(1);
+    for (i, gram) in grams.iter().enumerate().step_by(step) {
+        let prefix = gram_prefix(gram);
+        let mut ids = Vec::new();
+        for item in tree.scan_prefix(&prefix).take(GRAM_SCAN_MAX + 1) {
+            let (k, _) = item?;
+            let id: [u8; 32] = k
+                .get(prefix.len()..)
+                .and_then(|id| id.try_into().ok())
+                .ok_or_else(|| StoreError::Corrupt(format!("name key of {} bytes", k.len())))?;
+            ids.push(NoticeId(id));
+        }
+        let complete = ids.len() <= GRAM_SCAN_MAX;
+        ids.truncate(GRAM_SCAN_MAX);
+        if rarest.as_ref().is_none_or(|(_, r)| ids.len() < r.len()) {
+            truncated = !complete;
+            rarest = Some((i, ids));
+        }
+    }
+    let Some((skip, ids)) = rarest else {
+        return Ok((Vec::new(), false));
+    };
+    let mut out = Vec::with_capacity(ids.len());
+    'ids: for id in ids {
+        for (i, gram) in grams.iter().enumerate() {
+            if i == skip {
+                continue;
+            }
+            let mut k = gram_prefix(gram);
+            k.extend_from_slice(&id.0);
+            if !tree.contains_key(k)? {
+                continue 'ids;
+            }
+        }
+        out.push(id);
+    }
+    Ok((out, truncated))
 }
 
 #[cfg(test)]
