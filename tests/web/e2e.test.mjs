@@ -299,6 +299,17 @@ test('the web, end to end, in headless Chromium', { timeout: 300_000 }, async (t
       assert.match(report, /AUDIT FAILED/);
       assert.match(report, /notice [0-9a-f]{64}/, report);
       await shot(page, 'console-audit-fail');
+      // A file that is neither (and larger than an API body may be) is
+      // refused with what it is not.
+      const junk = join(dir, 'junk.bin');
+      writeFileSync(junk, Buffer.alloc(1024 * 1024, 7));
+      await page.setInputFiles('#file', junk);
+      const [refused] = await Promise.all([
+        page.waitForResponse((r) => r.url().endsWith('/console/audit') && r.request().method() === 'POST'),
+        page.click('main form.stacked button[type=submit]'),
+      ]);
+      assert.equal(refused.status(), 422);
+      assert.match(await page.textContent('section.verdict pre'), /neither an audit bundle nor a query receipt/);
     });
 
     await t.test('a federation query gives verified answers and a receipt that verifies on the audit page', async () => {
