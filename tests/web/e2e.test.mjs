@@ -181,7 +181,23 @@ test('the web, end to end, in headless Chromium', { timeout: 300_000 }, async (t
       await shot(page, 'console-issue-error');
       const after = await (await fetch(`${net.market.url}/v1/status`, { headers: { authorization: `Bearer ${net.market.token}` } })).json();
       assert.equal(after.notices, before.notices, 'a refused form stores nothing');
+      // A category this member may not list, then a publication period
+      // past the catalog's maximum: each refused under its field.
       await page.fill('#subject_id', company);
+      await page.selectOption('#category', 'tax');
+      await page.click('main form.stacked button[type=submit]');
+      assert.match(await page.textContent('#category-error'), /not_granted/);
+      await page.selectOption('#category', 'food-drug');
+      // Four years: within the sharing period, past the three years the
+      // catalog allows a serious food-safety listing's publication.
+      const fourYears = new Date(Date.now() + 4 * 365 * 86_400_000).toISOString().slice(0, 10);
+      await page.fill('#publish_until', fourYears);
+      await page.click('main form.stacked button[type=submit]');
+      assert.match(await page.textContent('#publish_until-error'), /period_too_long/);
+      await shot(page, 'console-issue-period');
+      const still = await (await fetch(`${net.market.url}/v1/status`, { headers: { authorization: `Bearer ${net.market.token}` } })).json();
+      assert.equal(still.notices, before.notices, 'refused forms store nothing');
+      await page.fill('#publish_until', '');
       await page.click('main form.stacked button[type=submit]');
       await page.waitForSelector('p.notice code');
       companyListing = (await page.textContent('p.notice code')).trim();
@@ -221,7 +237,18 @@ test('the web, end to end, in headless Chromium', { timeout: 300_000 }, async (t
     await t.test('an objection suspends the listing in the portal', async () => {
       const tax = await context.browser().newContext();
       const taxPage = await tax.newPage();
-      await login(taxPage, net.tax);
+      // With the keyboard alone: Tab to each field, Enter to send.
+      await taxPage.goto(`${net.tax.url}/console/login`);
+      const [account, secret] = net.tax.token.split('.');
+      for (let i = 0; i < 20 && (await taxPage.evaluate(() => document.activeElement?.id)) !== 'account'; i++) {
+        await taxPage.keyboard.press('Tab');
+      }
+      await taxPage.keyboard.type(account);
+      await taxPage.keyboard.press('Tab');
+      assert.equal(await taxPage.evaluate(() => document.activeElement?.id), 'secret');
+      await taxPage.keyboard.type(secret);
+      await taxPage.keyboard.press('Enter');
+      await taxPage.waitForURL(/\/console$/);
       await taxPage.goto(`${net.tax.url}/console/objections`);
       await shot(taxPage, 'console-objections');
       await taxPage.fill('#listing', companyListing);

@@ -595,6 +595,11 @@ async fn issue(State(state): State<AppState>, c: Console, body: Bytes) -> Respon
         Ok(outcome) => signed_page(&c, outcome.id, outcome.seq),
         Err(error) => {
             let mut form = IssueForm::given(&fields);
+            // The rule's error goes under the field it concerns, and above
+            // the form.
+            if let Some(field) = field_of(&error) {
+                form.errors.insert(field, error.said());
+            }
             form.error = Some(error.said());
             let page = issue_page(&c, &state.federation(), &form, StatusCode::OK);
             failed(page, &error)
@@ -615,6 +620,20 @@ async fn sign_notice(
 fn failed(mut response: Response, error: &ApiError) -> Response {
     *response.status_mut() = StatusCode::from_u16(error.status).unwrap_or(StatusCode::BAD_REQUEST);
     response
+}
+
+/// The field of the issue form a refusal of the listing concerns, if one.
+fn field_of(error: &ApiError) -> Option<&'static str> {
+    match error.code {
+        "not_granted" | "unknown_category" => Some("category"),
+        "identifier" => Some("subject_id"),
+        "period_too_long" | "dates" | "repair_too_early" => {
+            ["publish_until", "share_until", "repair_from", "effective"]
+                .into_iter()
+                .find(|field| error.message.contains(field))
+        }
+        _ => None,
+    }
 }
 
 /// What a signed notice's page says.
