@@ -247,6 +247,17 @@ impl FeedFilter {
         *self == FeedFilter::ALL
     }
 
+    /// Most entries a page with this filter looks at: every entry up to
+    /// the page's limit without a filter (the extract asks for them all),
+    /// [`FEED_SCAN_MAX`] with one.
+    fn scan_max(&self) -> usize {
+        if self.is_all() {
+            usize::MAX
+        } else {
+            FEED_SCAN_MAX
+        }
+    }
+
     /// Whether `state` is one of the entries asked for.
     pub fn admits(&self, federation: &Federation, state: &ListingState) -> bool {
         let l = &state.listing;
@@ -323,7 +334,7 @@ pub fn page_of(federation: &Federation, feed: &[ListingState], ask: &FeedAsk) ->
     let rest = &feed[start..];
     let (mut listings, mut last, mut scanned) = (Vec::new(), None, 0);
     for state in rest {
-        if listings.len() == ask.limit || scanned == FEED_SCAN_MAX {
+        if listings.len() == ask.limit || scanned == ask.filter.scan_max() {
             break;
         }
         scanned += 1;
@@ -370,7 +381,7 @@ pub fn feed_page(
             });
         }
         for (at, id) in ids {
-            if listings.len() == ask.limit || scanned == FEED_SCAN_MAX {
+            if listings.len() == ask.limit || scanned == ask.filter.scan_max() {
                 return Ok(FeedPage {
                     listings,
                     more: true,

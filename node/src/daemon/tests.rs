@@ -380,3 +380,46 @@ async fn a_filtered_feed_page_shows_what_it_asks_and_goes_on_from_where_it_stopp
         assert!(none.listings.is_empty() && !none.more, "hold {hold}");
     }
 }
+
+// Without a filter a page looks at every entry up to its limit (the
+// extract asks for them all); with one, at most FEED_SCAN_MAX, then says
+// where it stopped.
+#[tokio::test]
+async fn only_a_filtered_page_stops_at_the_scan_bound() {
+    use credence_protocol::model::ListKind;
+    let dir = tempfile::tempdir().unwrap();
+    let mut daemon = daemon(dir.path());
+    let t = now();
+    let listing = testkit::listing(1, "food-drug", Timestamp(t.0 - 60_000));
+    daemon.node.issue(NoticeKind::List(listing), t).unwrap();
+    let (reply, answer) = oneshot::channel();
+    daemon.on_command(Command::Feed(ALL, reply));
+    let one = answer.await.unwrap().unwrap().listings.remove(0);
+    let count = FEED_SCAN_MAX + 904;
+    // The same entry many times over, newest first, each its own id.
+    let feed: Vec<ListingState> = (0..count)
+        .map(|n| {
+            let mut state = one.clone();
+            state.issued_at = Timestamp(t.0 - n as u64);
+            state.id.0[..8].copy_from_slice(&(n as u64).to_be_bytes());
+            state
+        })
+        .collect();
+    let federation = daemon.node.federation().clone();
+    let all = reads::page_of(&federation, &feed, &ALL);
+    assert_eq!(all.listings.len(), count);
+    assert!(!all.more);
+    let red = FeedAsk {
+        after: None,
+        limit: 100,
+        filter: FeedFilter {
+            list: Some(ListKind::Red),
+            ..FeedFilter::ALL
+        },
+    };
+    let page = reads::page_of(&federation, &feed, &red);
+    assert!(page.listings.is_empty());
+    assert!(page.more, "it stopped before the end");
+    let stopped = &feed[FEED_SCAN_MAX - 1];
+    assert_eq!(page.last, Some((stopped.issued_at.0, stopped.id)));
+}
