@@ -77,6 +77,14 @@ impl Lang {
         }
     }
 
+    /// The language a request's cookie chose (Chinese when none).
+    fn of(headers: &HeaderMap) -> Lang {
+        match cookie(headers, LANG_COOKIE) {
+            Some("en") => Lang::En,
+            _ => Lang::Zh,
+        }
+    }
+
     fn code(self) -> &'static str {
         match self {
             Lang::Zh => "zh-CN",
@@ -101,10 +109,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Lang {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Lang, Self::Rejection> {
-        Ok(match cookie(&parts.headers, LANG_COOKIE) {
-            Some("en") => Lang::En,
-            _ => Lang::Zh,
-        })
+        Ok(Lang::of(&parts.headers))
     }
 }
 
@@ -463,10 +468,7 @@ impl FromRequestParts<AppState> for Console {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Console, Response> {
-        let lang = match cookie(&parts.headers, LANG_COOKIE) {
-            Some("en") => Lang::En,
-            _ => Lang::Zh,
-        };
+        let lang = Lang::of(&parts.headers);
         let path = parts
             .uri
             .path_and_query()
