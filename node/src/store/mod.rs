@@ -103,6 +103,17 @@ const FROZEN_LAYERS_MAX: usize = 2;
 /// shared instead ([`SledStore::snapshot_cheaply`]).
 pub const SNAPSHOT_COPY_KEYS_MAX: usize = 1024;
 
+/// Records of one kind in sled ([`SledStore::usage`]).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct RecordUsage {
+    /// How many.
+    pub records: u64,
+    /// Their keys' bytes.
+    pub key_bytes: u64,
+    /// Their values' bytes.
+    pub value_bytes: u64,
+}
+
 /// A frozen overlay on its way to sled.
 type Layer = Arc<BTreeMap<Vec<u8>, Vec<u8>>>;
 
@@ -939,6 +950,24 @@ impl SledStore {
             .iter()
             .map(|(_, layer)| layer.as_ref())
             .chain(std::iter::once(&self.overlay))
+    }
+
+    /// The records in sled by kind (the key's prefix byte): how many, and
+    /// their key and value bytes, before sled's own framing. Flushes
+    /// first; a whole scan, for benchmarks and diagnosis.
+    pub fn usage(&mut self) -> Result<BTreeMap<char, RecordUsage>, StoreError> {
+        self.flush()?;
+        let mut usage: BTreeMap<char, RecordUsage> = BTreeMap::new();
+        for item in self.tree.iter() {
+            let (k, v) = item?;
+            let kind = usage
+                .entry(k.first().map_or('?', |&b| b as char))
+                .or_default();
+            kind.records += 1;
+            kind.key_bytes += k.len() as u64;
+            kind.value_bytes += v.len() as u64;
+        }
+        Ok(usage)
     }
 
     /// A read-only view of the store as it is now, for reads that take
