@@ -6,9 +6,8 @@
 //! appended to the register with its subject index). Goals: unregistered
 //! p99 under 1 ms; registered p99 under 2 ms and under twice the
 //! unregistered. Then the register's append rate, alone and with a flush
-//! every 500 ms as the node makes reads durable. It also prints the
-//! store's bytes on disk per notice beside the envelopes' (goal: under
-//! twice).
+//! every 500 ms as the node makes reads durable. (The store's bytes per
+//! notice are the `store` bench's.)
 //!
 //! Run: `cargo bench -p credence-node --bench lookup` (NOTICES overrides the
 //! count).
@@ -26,42 +25,13 @@ use std::time::{Duration, Instant};
 
 const LOOKUPS: usize = 10_000;
 
-/// Bytes of the files under `dir`.
-fn directory_bytes(dir: &std::path::Path) -> u64 {
-    std::fs::read_dir(dir)
-        .map(|entries| {
-            entries
-                .flatten()
-                .map(|entry| match entry.metadata() {
-                    Ok(meta) if meta.is_dir() => directory_bytes(&entry.path()),
-                    Ok(meta) => meta.len(),
-                    Err(_) => 0,
-                })
-                .sum()
-        })
-        .unwrap_or(0)
-}
-
 fn main() {
     let notices = notices_from_env(1_000_000);
     let subjects = notices as u64 / 4;
     let (test, workload) = fixture(100, notices, subjects);
-    let (dir, replica) = stored_in_sled(&test, &workload);
+    let (_dir, replica) = stored_in_sled(&test, &workload);
     let stored = replica.store().notice_count().expect("count");
-    let envelope_bytes: usize = workload.envelopes.iter().map(Vec::len).sum();
     drop(workload);
-    let disk = directory_bytes(dir.path());
-    let per_notice = disk as f64 / stored as f64;
-    let per_envelope = envelope_bytes as f64 / stored as f64;
-    println!(
-        "store bytes per notice:        {per_notice:>8.0} (envelopes {per_envelope:.0} bytes on average: {:.2}x; goal: under 2x) {}",
-        per_notice / per_envelope,
-        if per_notice < 2.0 * per_envelope {
-            "MET"
-        } else {
-            "NOT MET"
-        }
-    );
 
     let stated = Stated {
         purpose: "supplier check before a contract".into(),

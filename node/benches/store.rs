@@ -13,22 +13,6 @@ mod common;
 use common::*;
 use credence_protocol::store::Store;
 
-/// Bytes of the files under `dir`.
-fn directory_bytes(dir: &std::path::Path) -> u64 {
-    std::fs::read_dir(dir)
-        .map(|entries| {
-            entries
-                .flatten()
-                .map(|entry| match entry.metadata() {
-                    Ok(meta) if meta.is_dir() => directory_bytes(&entry.path()),
-                    Ok(meta) => meta.len(),
-                    Err(_) => 0,
-                })
-                .sum()
-        })
-        .unwrap_or(0)
-}
-
 fn main() {
     let notices = notices_from_env(200_000);
     let (test, workload) = fixture(100, notices, notices as u64 / 4);

@@ -186,3 +186,19 @@ pub fn views_derived(
     keeper.catch_up(replica, t).expect("views");
     started.elapsed()
 }
+
+/// Bytes of the files under `dir`.
+pub fn directory_bytes(dir: &std::path::Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|entry| match entry.metadata() {
+                    Ok(meta) if meta.is_dir() => directory_bytes(&entry.path()),
+                    Ok(meta) => meta.len(),
+                    Err(_) => 0,
+                })
+                .sum()
+        })
+        .unwrap_or(0)
+}
