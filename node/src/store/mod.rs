@@ -1213,6 +1213,49 @@ mod tests {
             .unwrap();
     }
 
+    // The usage counts sled's records by kind, the buffered ones too (it
+    // flushes first).
+    #[test]
+    fn usage_counts_the_records_by_kind() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = SledStore::open(dir.path(), FederationId([1; 32])).unwrap();
+        let author = AuthorityId([2; 32]);
+        let listing = NoticeId::default();
+        append_one(&mut store, author, 1, NoticeId([11; 32]), Some(listing));
+        append_one(&mut store, author, 2, NoticeId([12; 32]), Some(listing));
+        let usage = store.usage().unwrap();
+        // A notice: its id, then its arrival position and its envelope.
+        let envelopes: u64 = (1..=2)
+            .map(|seq| 8 + credence_protocol::store::suite::envelope(author, seq).len() as u64)
+            .sum();
+        assert_eq!(
+            usage[&'n'],
+            RecordUsage {
+                records: 2,
+                key_bytes: 2 * 33,
+                value_bytes: envelopes
+            }
+        );
+        assert_eq!(
+            usage[&'r'],
+            RecordUsage {
+                records: 2,
+                key_bytes: 2 * 65,
+                value_bytes: 0
+            }
+        );
+        // One log page of two ids.
+        assert_eq!(
+            usage[&'l'],
+            RecordUsage {
+                records: 1,
+                key_bytes: 41,
+                value_bytes: 64
+            }
+        );
+        assert_eq!(usage[&'h'].records, 1);
+    }
+
     // A layer torn by a crash (its records written, its head not) is
     // removed when the store opens, and the log continues over it.
     #[test]
