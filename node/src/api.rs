@@ -803,10 +803,10 @@ struct SubjectParams {
     #[param(value_type = Option<String>, format = Date, pattern = "^(19[7-9][0-9]|[2-9][0-9]{3})-", example = "2026-12-01")]
     at: Option<String>,
     /// Why the records are read (registered with the read)
-    #[param(value_type = String, min_length = 1, max_length = 512, pattern = "[^\\u0000-\\u0020\\u007F]")]
+    #[param(value_type = String, min_length = 1, max_length = 512, pattern = "[^\\u0000-\\u0020\\u007F-\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000\\uFEFF]")]
     purpose: Option<String>,
     /// The law the read rests on (registered with the read)
-    #[param(value_type = String, min_length = 1, max_length = 512, pattern = "[^\\u0000-\\u0020\\u007F]")]
+    #[param(value_type = String, min_length = 1, max_length = 512, pattern = "[^\\u0000-\\u0020\\u007F-\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000\\uFEFF]")]
     legal_basis: Option<String>,
 }
 
@@ -818,10 +818,10 @@ struct ReadParams {
     #[param(value_type = Option<String>, format = Date, pattern = "^(19[7-9][0-9]|[2-9][0-9]{3})-", example = "2026-12-01")]
     at: Option<String>,
     /// Why the records are read (registered with the read)
-    #[param(value_type = String, min_length = 1, max_length = 512, pattern = "[^\\u0000-\\u0020\\u007F]")]
+    #[param(value_type = String, min_length = 1, max_length = 512, pattern = "[^\\u0000-\\u0020\\u007F-\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000\\uFEFF]")]
     purpose: Option<String>,
     /// The law the read rests on (registered with the read)
-    #[param(value_type = String, min_length = 1, max_length = 512, pattern = "[^\\u0000-\\u0020\\u007F]")]
+    #[param(value_type = String, min_length = 1, max_length = 512, pattern = "[^\\u0000-\\u0020\\u007F-\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000\\uFEFF]")]
     legal_basis: Option<String>,
 }
 
@@ -879,10 +879,10 @@ struct ReportParams {
     #[param(value_type = Option<SubjectKind>)]
     kind: Option<String>,
     /// Why the records are read (registered with the read)
-    #[param(value_type = String, min_length = 1, max_length = 512, pattern = "[^\\u0000-\\u0020\\u007F]")]
+    #[param(value_type = String, min_length = 1, max_length = 512, pattern = "[^\\u0000-\\u0020\\u007F-\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000\\uFEFF]")]
     purpose: Option<String>,
     /// The law the read rests on (registered with the read)
-    #[param(value_type = String, min_length = 1, max_length = 512, pattern = "[^\\u0000-\\u0020\\u007F]")]
+    #[param(value_type = String, min_length = 1, max_length = 512, pattern = "[^\\u0000-\\u0020\\u007F-\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000\\uFEFF]")]
     legal_basis: Option<String>,
     /// `json` (default) or `html`, a printable page
     #[param(value_type = Option<ReportFormat>)]
@@ -1033,14 +1033,14 @@ pub struct QueryBody {
     #[schema(
         min_length = 1,
         max_length = 512,
-        pattern = "[^\\u0000-\\u0020\\u007F]"
+        pattern = "[^\\u0000-\\u0020\\u007F-\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000\\uFEFF]"
     )]
     pub purpose: String,
     /// Under what law (1 to 512 characters, not only spaces).
     #[schema(
         min_length = 1,
         max_length = 512,
-        pattern = "[^\\u0000-\\u0020\\u007F]"
+        pattern = "[^\\u0000-\\u0020\\u007F-\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000\\uFEFF]"
     )]
     pub legal_basis: String,
     /// `local` or `federation` (default).
@@ -1250,10 +1250,10 @@ async fn extract(
 #[into_params(parameter_in = Query)]
 struct ExportParams {
     /// Why the records are read (registered with the read)
-    #[param(value_type = String, min_length = 1, max_length = 512, pattern = "[^\\u0000-\\u0020\\u007F]")]
+    #[param(value_type = String, min_length = 1, max_length = 512, pattern = "[^\\u0000-\\u0020\\u007F-\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000\\uFEFF]")]
     purpose: Option<String>,
     /// The law the read rests on (registered with the read)
-    #[param(value_type = String, min_length = 1, max_length = 512, pattern = "[^\\u0000-\\u0020\\u007F]")]
+    #[param(value_type = String, min_length = 1, max_length = 512, pattern = "[^\\u0000-\\u0020\\u007F-\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000\\uFEFF]")]
     legal_basis: Option<String>,
 }
 
@@ -1656,10 +1656,10 @@ struct SearchParams {
     #[param(value_type = Option<u64>, minimum = 1, maximum = 100)]
     limit: Option<String>,
     /// Why the records are read (registered with the read)
-    #[param(value_type = String, min_length = 1, max_length = 512, pattern = "[^\\u0000-\\u0020\\u007F]")]
+    #[param(value_type = String, min_length = 1, max_length = 512, pattern = "[^\\u0000-\\u0020\\u007F-\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000\\uFEFF]")]
     purpose: Option<String>,
     /// The law the read rests on (registered with the read)
-    #[param(value_type = String, min_length = 1, max_length = 512, pattern = "[^\\u0000-\\u0020\\u007F]")]
+    #[param(value_type = String, min_length = 1, max_length = 512, pattern = "[^\\u0000-\\u0020\\u007F-\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000\\uFEFF]")]
     legal_basis: Option<String>,
 }
 
