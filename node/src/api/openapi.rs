@@ -369,6 +369,29 @@ mod tests {
                 crate::accounts::ACCOUNT_NAME_MAX - 1
             )
         );
+        // Every stated purpose and legal basis of a read, as a query
+        // parameter or in the query body, carries the pattern of what the
+        // node refuses as blank.
+        let mut patterns: Vec<serde_json::Value> = document["paths"]
+            .as_object()
+            .expect("paths")
+            .values()
+            .flat_map(|operations| operations.as_object().expect("operations").values())
+            .flat_map(|operation| {
+                operation["parameters"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+            })
+            .filter(|p| p["name"] == "purpose" || p["name"] == "legal_basis")
+            .map(|p| p["schema"]["pattern"].clone())
+            .collect();
+        let query = &document["components"]["schemas"]["QueryBody"]["properties"];
+        patterns.extend(["purpose", "legal_basis"].map(|name| query[name]["pattern"].clone()));
+        assert_eq!(patterns.len(), 12, "{patterns:?}");
+        for pattern in patterns {
+            assert_eq!(pattern, crate::daemon::register::STATED_PATTERN);
+        }
         // Bodies refuse unknown fields, and the document says so.
         assert_eq!(
             document["components"]["schemas"]["Listing"]["additionalProperties"],

@@ -23,8 +23,8 @@ pub const STATED_CHARS_MAX: usize = TEXT_BYTES_MAX / 4;
 
 /// A character that says nothing: a control character, or a space of any
 /// kind (every Unicode white space, which the register record's own check
-/// trims, and the zero-width no-break space). The OpenAPI document states
-/// the same set as a pattern on every `purpose` and `legal_basis`.
+/// trims, and the zero-width no-break space). [`STATED_PATTERN`] states the
+/// same set.
 fn blank(c: char) -> bool {
     matches!(
         c,
@@ -46,6 +46,12 @@ fn blank(c: char) -> bool {
 fn says_something(text: &str) -> bool {
     text.chars().any(|c| !blank(c))
 }
+
+/// The pattern the OpenAPI document gives every `purpose` and
+/// `legal_basis`: one character that is not [`blank`]. utoipa takes only a
+/// literal there, so each place repeats it; a test of the document checks
+/// that each is this one, and a test here that it is [`blank`]'s set.
+pub const STATED_PATTERN: &str = "[^\\u0000-\\u0020\\u007F-\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000\\uFEFF]";
 
 /// Why a read is made: both are required, and registered.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -429,5 +435,42 @@ mod tests {
                 .len()
                 <= TEXT_BYTES_MAX
         );
+    }
+
+    // The OpenAPI pattern names exactly the characters `blank` refuses: a
+    // generated request the document calls valid is never refused here
+    // for saying nothing, and the other way round.
+    #[test]
+    fn the_documented_pattern_is_the_blank_set() {
+        let class = STATED_PATTERN
+            .strip_prefix("[^")
+            .and_then(|p| p.strip_suffix(']'))
+            .expect("a negated class");
+        // `\uXXXX` escapes, a `-` after one making a range with the next.
+        let code = |hex: &str| -> u32 {
+            assert_eq!(hex.len(), 4, "{hex}");
+            u32::from_str_radix(hex, 16).expect("hex")
+        };
+        let mut ranges: Vec<(u32, u32)> = Vec::new();
+        let mut open_range = false;
+        for item in class.split("\\u").filter(|s| !s.is_empty()) {
+            let (hex, opens) = match item.strip_suffix('-') {
+                Some(hex) => (hex, true),
+                None => (item, false),
+            };
+            let at = code(hex);
+            match ranges.last_mut() {
+                Some(last) if open_range => last.1 = at,
+                _ => ranges.push((at, at)),
+            }
+            open_range = opens;
+        }
+        assert!(ranges.len() >= 10, "{ranges:?}");
+        for c in (0..=0x10FFFF).filter_map(char::from_u32) {
+            let listed = ranges
+                .iter()
+                .any(|(low, high)| (*low..=*high).contains(&(c as u32)));
+            assert_eq!(listed, blank(c), "{:#x}", c as u32);
+        }
     }
 }
