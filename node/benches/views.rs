@@ -104,12 +104,10 @@ fn measure(notices: usize, figures: &mut Vec<Figure>) {
     let tasks = time(
         |n| {
             let after = (n % 8 != 0).then(|| afters[n % afters.len()]);
-            let mut ids = reads
+            reads
                 .store()
-                .task_listings(after.as_ref(), PAGE + 1)
-                .expect("index");
-            ids.truncate(PAGE);
-            reads.tasks_in(&me, ids, t).expect("tasks")
+                .task_page(after.as_ref(), PAGE)
+                .expect("tasks")
         },
         READS,
     );

@@ -256,7 +256,7 @@ fn show(node: &Node, listing: &NoticeId, now: Timestamp) -> Result<()> {
 
 fn print_tasks(who: &str, node: &Node, now: Timestamp) -> Result<()> {
     let tasks = node.replica().tasks(&node.author(), now)?;
-    let tasks = crate::views::TasksView::new(node.federation(), &tasks, false);
+    let tasks = crate::views::TasksView::folded(node.federation(), &tasks);
     print!(
         "{}",
         indent(&format!("tasks of {who}:\n{}", render::tasks(&tasks)))

@@ -224,15 +224,15 @@ impl Scenario<'_> {
         let (tasks, _) = call(&self.nodes[on].handle, |tx| Command::Tasks(None, first, tx)).await?;
         let lines: Vec<String> = tasks
             .iter()
-            .map(|(t, _)| {
+            .map(|row| {
                 format!(
                     "{} {}",
-                    if t.action == TaskAction::Apply {
+                    if row.task.action == TaskAction::Apply {
                         "apply"
                     } else {
                         "lift"
                     },
-                    t.measure
+                    row.task.measure
                 )
             })
             .collect();

@@ -427,6 +427,7 @@ mod tests {
             chunk in 1usize..12,
             lost in proptest::collection::vec(any::<bool>(), 12),
             later in 0u64..800,
+            page in 1usize..5,
         ) {
             let test = testkit::federation(7, 3);
             let work = testkit::workload(&test, seed, count, 6, START);
@@ -462,6 +463,24 @@ mod tests {
             keeper.catch_up(&replica, t).unwrap();
             let differences = check(&replica, &me, &implements, t).unwrap();
             prop_assert!(differences.is_empty(), "{differences:#?}");
+            // The task pages read from what is kept, walked `page`
+            // listings at a time, are the fold's rows.
+            let folded = crate::daemon::tasks_page(
+                replica.tasks(&me, t).unwrap(),
+                &crate::daemon::TaskAsk { after: None, limit: usize::MAX },
+            )
+            .0;
+            let snapshot = replica.store().snapshot();
+            let (mut kept, mut after) = (Vec::new(), None);
+            loop {
+                let (rows, more) = snapshot.task_page(after.as_ref(), page).unwrap();
+                after = rows.last().map(|row| row.task.listing);
+                kept.extend(rows);
+                if !more {
+                    break;
+                }
+            }
+            prop_assert_eq!(kept, folded);
             // A change is recorded for each summary that moved, in order.
             let changes = replica.store().changes(0, u64::MAX, usize::MAX).unwrap();
             prop_assert!(changes.iter().enumerate().all(|(i, c)| c.seq == i as u64 + 1));

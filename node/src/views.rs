@@ -4,6 +4,7 @@
 //! values, the same human output and the same `--json`.
 
 use crate::daemon::{QueryResult, RegisterRecord};
+use credence_protocol::changes::TaskRow;
 use credence_protocol::fold::{ListingState, Task, TaskAction};
 use credence_protocol::model::{
     AuthorityId, LinkRole, LinkedPerson, ListKind, Listing, Naming, NoticeId, Subject, SubjectKey,
@@ -248,29 +249,39 @@ pub struct TasksView {
 }
 
 impl TasksView {
-    /// The view of derived tasks (`more`: another page follows).
-    pub fn new(federation: &Federation, tasks: &[(Task, ListingState)], more: bool) -> TasksView {
+    /// The view of a page of tasks (`more`: another page follows).
+    pub fn new(federation: &Federation, rows: &[TaskRow], more: bool) -> TasksView {
         TasksView {
             next: more
-                .then(|| tasks.last().map(|(task, _)| task.listing))
+                .then(|| rows.last().map(|row| row.task.listing))
                 .flatten(),
-            tasks: tasks
+            tasks: rows
                 .iter()
-                .map(|(task, state)| TaskView {
-                    action: match task.action {
+                .map(|row| TaskView {
+                    action: match row.task.action {
                         TaskAction::Apply => "apply",
                         TaskAction::Lift => "lift",
                     }
                     .into(),
-                    measure: task.measure.clone(),
-                    listing: task.listing,
-                    subject: state.listing.subject.id.clone(),
-                    subject_name: state.listing.subject.name.clone(),
-                    status: state.status.name().into(),
-                    issuer_name: federation.name_of(&state.issuer),
+                    measure: row.task.measure.clone(),
+                    listing: row.task.listing,
+                    subject: row.tasked.subject.clone(),
+                    subject_name: row.tasked.subject_name.clone(),
+                    status: row.status.name().into(),
+                    issuer_name: federation.name_of(&row.tasked.issuer),
                 })
                 .collect(),
         }
+    }
+
+    /// The view of every task, folded ([`credence_protocol::replica::Replica::tasks`]
+    /// gives them), as one page.
+    pub fn folded(federation: &Federation, tasks: &[(Task, ListingState)]) -> TasksView {
+        let rows: Vec<TaskRow> = tasks
+            .iter()
+            .map(|(task, state)| TaskRow::of(task.clone(), state))
+            .collect();
+        TasksView::new(federation, &rows, false)
     }
 }
 

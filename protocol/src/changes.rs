@@ -12,7 +12,7 @@
 //! repeats it.
 
 use crate::access::Clearance;
-use crate::fold::{ListingState, Status, TaskAction, tasks};
+use crate::fold::{ListingState, Status, Task, TaskAction, tasks};
 use crate::model::{AuthorityId, Classification, NoticeId};
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -164,6 +164,54 @@ pub struct Kept {
     pub next: Option<Timestamp>,
     /// The listing's issue time while [`crate::public::shown`] shows it.
     pub shown: Option<Timestamp>,
+    /// While the member has tasks for the listing: its subject (as
+    /// amended) and issuer, so that a page of tasks is read from what is
+    /// kept, without folding ([`Kept::task_rows`]).
+    pub tasked: Option<Tasked>,
+}
+
+/// What a page of tasks shows of a listing besides the tasks.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tasked {
+    /// The subject's identifier.
+    pub subject: String,
+    /// The subject's name.
+    pub subject_name: String,
+    /// The listing's issuer.
+    pub issuer: AuthorityId,
+}
+
+/// One task of a member, with what it acts on: a row of its page of tasks.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TaskRow {
+    /// The task (its listing, measure and action).
+    pub task: Task,
+    /// The listing's subject and issuer.
+    pub tasked: Tasked,
+    /// The listing's status.
+    pub status: Status,
+}
+
+impl TaskRow {
+    /// The row of `task`, a task of the listing folded as `state`.
+    pub fn of(task: Task, state: &ListingState) -> TaskRow {
+        TaskRow {
+            task,
+            tasked: Tasked::of(state),
+            status: state.status,
+        }
+    }
+}
+
+impl Tasked {
+    /// What a page of tasks shows of the listing folded as `state`.
+    pub fn of(state: &ListingState) -> Tasked {
+        Tasked {
+            subject: state.listing.subject.id.clone(),
+            subject_name: state.listing.subject.name.clone(),
+            issuer: state.issuer,
+        }
+    }
 }
 
 impl Kept {
@@ -184,16 +232,41 @@ impl Kept {
             .into_iter()
             .flatten()
             .min();
+        let summary = Summary::of(state, t, member, implements);
+        let tasked = (!summary.tasks.is_empty()).then(|| Tasked::of(state));
         Kept {
-            summary: Summary::of(state, t, member, implements),
+            summary,
             next,
             shown,
+            tasked,
         }
     }
 
     /// Whether this member has tasks for the listing.
     pub fn has_tasks(&self) -> bool {
         !self.summary.tasks.is_empty()
+    }
+
+    /// The member's tasks for `listing`, kept as this, in the order
+    /// [`crate::fold::tasks`] gives them: the same rows as folding the
+    /// listing at the time it was kept for.
+    pub fn task_rows(&self, listing: NoticeId) -> Vec<TaskRow> {
+        let Some(tasked) = &self.tasked else {
+            return Vec::new();
+        };
+        self.summary
+            .tasks
+            .iter()
+            .map(|(measure, action)| TaskRow {
+                task: Task {
+                    listing,
+                    measure: measure.clone(),
+                    action: *action,
+                },
+                tasked: tasked.clone(),
+                status: self.summary.status,
+            })
+            .collect()
     }
 }
 

@@ -257,7 +257,7 @@ impl Operator {
                 let tasks = node
                     .replica()
                     .tasks(&node.author(), at.unwrap_or_else(node::now))?;
-                Ok(TasksView::new(node.federation(), &tasks, false))
+                Ok(TasksView::folded(node.federation(), &tasks))
             }
         }
     }

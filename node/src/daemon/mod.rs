@@ -1661,16 +1661,10 @@ impl Daemon {
                             .map_err(DaemonError::internal)?;
                         return Ok(reads::tasks_page(all, &ask));
                     }
-                    let mut listings = replica
+                    replica
                         .store()
-                        .task_listings(ask.after.as_ref(), ask.limit.saturating_add(1))
-                        .map_err(DaemonError::internal)?;
-                    let more = listings.len() > ask.limit;
-                    listings.truncate(ask.limit);
-                    let tasks = replica
-                        .tasks_in(&me, listings, t)
-                        .map_err(DaemonError::internal)?;
-                    Ok((tasks, more))
+                        .task_page(ask.after.as_ref(), ask.limit)
+                        .map_err(DaemonError::internal)
                 });
             }
             Command::Objections(ask, reply) => {

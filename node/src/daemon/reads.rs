@@ -4,6 +4,7 @@
 
 use super::{DaemonError, Reply};
 use crate::store::SledSnapshot;
+use credence_protocol::changes::TaskRow;
 use credence_protocol::fold::{ListingState, Task};
 use credence_protocol::model::{AuthorityId, ListKind, Listing, NoticeId};
 use credence_protocol::replica::Replica;
@@ -169,7 +170,7 @@ pub struct TaskAsk {
 }
 
 /// A page of tasks, and whether more listings with tasks follow.
-pub type TaskPage = (Vec<(Task, ListingState)>, bool);
+pub type TaskPage = (Vec<TaskRow>, bool);
 
 /// The page `ask` names of every task `all` (as [`Replica::tasks`] gives
 /// them): ordered by listing id, each listing's tasks together.
@@ -191,7 +192,7 @@ pub fn tasks_page(mut all: Vec<(Task, ListingState)>, ask: &TaskAsk) -> TaskPage
             listings += 1;
             last = Some(task.listing);
         }
-        page.push((task, state));
+        page.push(TaskRow::of(task, &state));
     }
     (page, more)
 }
@@ -559,7 +560,7 @@ mod tests {
         let listings = |page: &TaskPage| {
             page.0
                 .iter()
-                .map(|(t, _)| t.listing.0[0])
+                .map(|row| row.task.listing.0[0])
                 .collect::<Vec<_>>()
         };
         let first = tasks_page(all.clone(), &ask(None, 2));

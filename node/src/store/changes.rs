@@ -1,7 +1,8 @@
 //! The change feed and the materialized views
 //! ([`credence_protocol::changes`]), beside the replicated state: the
 //! changes in order (`c`), what is kept of each listing (`w`: its summary,
-//! next transition and feed entry), the listings by that transition time
+//! next transition, feed entry and, while it has tasks, its subject and
+//! issuer), the listings by that transition time
 //! (`t`), the listings with tasks for this member (`k`), the listings the
 //! public feed shows, newest first (`p`), the counts over every kept
 //! listing and, per author, the seq up to which the views reflect its log
@@ -12,7 +13,7 @@
 
 use super::layout::{META, SUBJECT, key};
 use super::{SledStore, StoreError};
-use credence_protocol::changes::{Change, Counts, Kept};
+use credence_protocol::changes::{Change, Counts, Kept, TaskRow};
 use credence_protocol::codec;
 use credence_protocol::model::{AuthorityId, NoticeId, SUBJECT_KEY_BYTES};
 use credence_protocol::time::Timestamp;
@@ -31,7 +32,7 @@ const META_SWEEP: &[u8] = b"views-sweep";
 /// The layout of `w`, `t`, `k`, `p`, `a` and the counts. A store whose
 /// views are of another version (or none: kept before they existed) has
 /// them cleared and derived again by a sweep.
-pub const VIEWS_VERSION: u64 = 3;
+pub const VIEWS_VERSION: u64 = 4;
 /// Largest encoded change or kept record.
 const RECORD_BYTES_MAX: usize = 16 * 1024;
 
@@ -86,14 +87,25 @@ fn encode_counts(counts: &Counts) -> Result<Vec<u8>, StoreError> {
 /// The views a read off the event loop uses (sled's tree is shared: the
 /// snapshot sees the views as they are when it reads).
 impl super::SledSnapshot {
-    /// The listings with tasks for this member, in id order after `after`
-    /// (excluded), at most `limit`.
-    pub fn task_listings(
+    /// A page of this member's tasks read from what is kept: the tasks of
+    /// at most `limit` listings of the task index, in id order after
+    /// `after` (excluded), and whether more listings with tasks follow.
+    pub fn task_page(
         &self,
         after: Option<&NoticeId>,
         limit: usize,
-    ) -> Result<Vec<NoticeId>, StoreError> {
-        self.listed(TASKS, "task index", after, limit)
+    ) -> Result<(Vec<TaskRow>, bool), StoreError> {
+        let mut listings = self.listed(TASKS, "task index", after, limit.saturating_add(1))?;
+        let more = listings.len() > limit;
+        listings.truncate(limit);
+        let mut rows = Vec::new();
+        for id in listings {
+            let kept = self
+                .kept(&id)?
+                .ok_or_else(|| corrupt("task index", format!("listing {id} has no kept record")))?;
+            rows.extend(kept.task_rows(id));
+        }
+        Ok((rows, more))
     }
 
     /// What is kept of `listing`, read off the event loop.

@@ -1334,9 +1334,8 @@ impl<S: Store> Replica<S> {
         self.tasks_in(authority, listings, t)
     }
 
-    /// [`Replica::tasks`], of the listings `listings` only (a node that
-    /// keeps an index of the listings with tasks folds only those).
-    pub fn tasks_in(
+    /// [`Replica::tasks`], of the listings `listings` only.
+    fn tasks_in(
         &self,
         authority: &AuthorityId,
         listings: impl IntoIterator<Item = NoticeId>,
