@@ -18,7 +18,7 @@
 //! The daemon and `credence check` both keep the views through a
 //! [`Keeper`]; the daemon does it on its loop's ticks.
 
-use crate::store::{SledStore, StoreError, ViewIndex};
+use crate::store::{Keeping, SledStore, StoreError, ViewIndex};
 use credence_protocol::changes::{Cause, Change, Counts, Kept, Refresh, refresh};
 use credence_protocol::model::{AuthorityId, NoticeId};
 use credence_protocol::replica::Replica;
@@ -50,6 +50,9 @@ pub struct Keeper {
     implements: Vec<String>,
     /// The seq the next change takes.
     next: u64,
+    /// While a batch is open ([`Keeper::begin`]): what it keeps, and the
+    /// seq the next change took when it opened.
+    open: Option<(Keeping, u64)>,
 }
 
 impl Keeper {
@@ -70,7 +73,39 @@ impl Keeper {
             member,
             implements,
             next: store.last_change()? + 1,
+            open: None,
         })
+    }
+
+    /// Opens a batch: what [`Keeper::refresh`] keeps from now on is
+    /// written together by [`Keeper::commit`] (or dropped by
+    /// [`Keeper::abandon`]).
+    pub fn begin(&mut self) {
+        if self.open.is_none() {
+            self.open = Some((Keeping::default(), self.next));
+        }
+    }
+
+    /// Writes the open batch, if any, as one, and closes it.
+    pub fn commit(&mut self, replica: &Replica<SledStore>) -> Result<(), KeepError> {
+        let Some((keeping, first)) = self.open.take() else {
+            return Ok(());
+        };
+        if let Err(e) = replica.store().keep_all(keeping) {
+            // Nothing of it was recorded: its changes' seqs are free again.
+            self.next = first;
+            return Err(e.into());
+        }
+        Ok(())
+    }
+
+    /// Drops the open batch, if any (a step that failed half-way): none of
+    /// it was written, and its listings are found again behind the
+    /// watermarks, which it never moved.
+    pub fn abandon(&mut self) {
+        if let Some((_, first)) = self.open.take() {
+            self.next = first;
+        }
     }
 
     /// A new roster version: what this member implements and which
@@ -182,7 +217,10 @@ impl Keeper {
         };
         let now = Kept::of(&state, t, &self.member, &self.implements);
         let store = replica.store();
-        let before = store.kept(&listing)?;
+        let before = match &self.open {
+            Some((keeping, _)) => store.kept_after(keeping, &listing)?,
+            None => store.kept(&listing)?,
+        };
         let change = match refresh(before.as_ref(), &now) {
             Refresh::Same => return Ok(false),
             Refresh::Quiet => None,
@@ -196,7 +234,12 @@ impl Keeper {
                 after: now.summary.clone(),
             }),
         };
-        store.keep(&listing, before.as_ref(), &now, change.as_ref())?;
+        match &mut self.open {
+            Some((keeping, _)) => {
+                store.keep_into(keeping, &listing, before.as_ref(), &now, change.as_ref())?
+            }
+            None => store.keep(&listing, before.as_ref(), &now, change.as_ref())?,
+        }
         if change.is_some() {
             self.next += 1;
         }
@@ -217,7 +260,13 @@ impl Keeper {
                 self.refresh(replica, listing, None, t)?;
             }
         }
+        // The step's listings are written before the sweep moves past them.
+        let open = self.open.is_some();
+        self.commit(replica)?;
         store.set_sweep(next.as_deref())?;
+        if open {
+            self.begin();
+        }
         if next.is_none() {
             tracing::info!("the views are derived again");
         }
@@ -389,13 +438,17 @@ mod tests {
     }
 
     /// What the daemon does at a tick: the listings of the notices just
-    /// accepted, then the transitions due.
+    /// accepted, then the transitions due, in one batch; a step that
+    /// fails half-way (`!commit`) abandons its batch and moves no
+    /// watermark.
     fn tick(
         keeper: &mut Keeper,
         replica: &Replica<SledStore>,
         accepted: &[(NoticeId, AuthorityId, u64)],
         t: Timestamp,
+        commit: bool,
     ) {
+        keeper.begin();
         for (id, ..) in accepted {
             let listing = replica.listing_of(id).unwrap().unwrap();
             keeper
@@ -407,6 +460,11 @@ mod tests {
                 .refresh(replica, listing, Some(Cause::Time), t)
                 .unwrap();
         }
+        if !commit {
+            keeper.abandon();
+            return;
+        }
+        keeper.commit(replica).unwrap();
         let marks: Vec<(AuthorityId, u64)> = accepted.iter().map(|(_, a, s)| (*a, *s)).collect();
         keeper.reflect(replica, &marks).unwrap();
     }
@@ -437,7 +495,8 @@ mod tests {
             let mut replica = replica(dir.path(), &test);
             let mut keeper = Keeper::open(&replica, me, implements.clone()).unwrap();
             // Each chunk arrives half a day after the one before; a lost
-            // chunk is stored but never looked at.
+            // chunk is stored but never looked at, or looked at in a step
+            // that fails half-way.
             let mut t = START;
             for (i, envelopes) in work.envelopes.chunks(chunk).enumerate() {
                 t = t.plus_ms(DAY_MS / 2);
@@ -451,8 +510,10 @@ mod tests {
                         _ => None,
                     })
                     .collect();
-                if !lost[i % lost.len()] {
-                    tick(&mut keeper, &replica, &accepted, t);
+                match (lost[i % lost.len()], i % 2 == 0) {
+                    (false, _) => tick(&mut keeper, &replica, &accepted, t, true),
+                    (true, true) => tick(&mut keeper, &replica, &accepted, t, false),
+                    (true, false) => {}
                 }
             }
             let t = work.end.max(t).plus_ms(later * DAY_MS / 2);

@@ -85,7 +85,10 @@ impl Daemon {
     /// [`Daemon::watch_tick`]; a sweep step only when `sweep` (the tick's,
     /// not a read's: reads do not drive a sweep's folds).
     fn watch_now(&mut self, t: Timestamp, sweep: bool) {
+        // What this step keeps is one batch ([`Keeper::begin`]).
+        self.watcher.keeper.begin();
         if let Err(e) = self.watch(t, sweep) {
+            self.watcher.keeper.abandon();
             tracing::error!("change feed: {e}");
             self.watcher.current = false;
             // The watermarks stay where they were: what this step did not
@@ -165,6 +168,8 @@ impl Daemon {
         } else {
             !keeper.complete(replica).map_err(DaemonError::internal)?
         };
+        // Written before any watermark moves past the notices it reflects.
+        keeper.commit(replica).map_err(DaemonError::internal)?;
         let waiting = !self.watcher.touched.is_empty();
         if !waiting && !self.watcher.reflected.is_empty() {
             let marks: Vec<(AuthorityId, u64)> = std::mem::take(&mut self.watcher.reflected)

@@ -67,6 +67,19 @@ pub type SweepCursor = Vec<u8>;
 /// listing) and the key to continue after.
 pub type IndexPage = (Vec<(Option<Timestamp>, NoticeId)>, Option<Vec<u8>>);
 
+/// What is kept of several listings, their index entries, the changes
+/// recorded and the counts after them, written together as one sled batch
+/// ([`SledStore::keep_all`]): a tick's listings cost one batch (one hold
+/// of sled's write lock, one write of the counts) instead of one each, and
+/// a crash keeps all of them or none.
+#[derive(Default)]
+pub struct Keeping {
+    batch: sled::Batch,
+    kept: BTreeMap<NoticeId, Kept>,
+    /// The counts after the listings kept so far (none: nothing kept).
+    counts: Option<Counts>,
+}
+
 /// One of the views' indexes, for checking them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ViewIndex {
@@ -212,7 +225,35 @@ impl SledStore {
         now: &Kept,
         change: Option<&Change>,
     ) -> Result<(), StoreError> {
-        let mut batch = sled::Batch::default();
+        let mut keeping = Keeping::default();
+        self.keep_into(&mut keeping, listing, before, now, change)?;
+        self.keep_all(keeping)
+    }
+
+    /// What is kept of `listing` once `keeping` is written.
+    pub fn kept_after(
+        &self,
+        keeping: &Keeping,
+        listing: &NoticeId,
+    ) -> Result<Option<Kept>, StoreError> {
+        match keeping.kept.get(listing) {
+            Some(kept) => Ok(Some(kept.clone())),
+            None => self.kept(listing),
+        }
+    }
+
+    /// [`SledStore::keep`] into `keeping`, written later by
+    /// [`SledStore::keep_all`]; `before` is what is kept of `listing` once
+    /// `keeping` is written ([`SledStore::kept_after`]).
+    pub fn keep_into(
+        &self,
+        keeping: &mut Keeping,
+        listing: &NoticeId,
+        before: Option<&Kept>,
+        now: &Kept,
+        change: Option<&Change>,
+    ) -> Result<(), StoreError> {
+        let batch = &mut keeping.batch;
         if let Some(change) = change {
             let bytes = codec::encode_bounded::<_, RECORD_BYTES_MAX>("change", change)
                 .map_err(|e| corrupt("change", e))?;
@@ -245,7 +286,23 @@ impl SledStore {
         } else {
             batch.remove(objected);
         }
-        let counts = self.counts()?.replaced(before, now);
+        let counts = match keeping.counts {
+            Some(counts) => counts,
+            None => self.counts()?,
+        };
+        keeping.counts = Some(counts.replaced(before, now));
+        keeping.kept.insert(*listing, now.clone());
+        Ok(())
+    }
+
+    /// Writes what `keeping` holds, with the counts after it, as one batch.
+    pub fn keep_all(&self, keeping: Keeping) -> Result<(), StoreError> {
+        let Keeping {
+            mut batch, counts, ..
+        } = keeping;
+        let Some(counts) = counts else {
+            return Ok(());
+        };
         batch.insert(key(META, &[META_COUNTS]), encode_counts(&counts)?);
         self.tree.apply_batch(batch)?;
         Ok(())

@@ -406,7 +406,7 @@ impl Store for SledStore {
 mod view;
 mod writer;
 
-pub use changes::{SweepCursor, VIEWS_VERSION, ViewIndex};
+pub use changes::{Keeping, SweepCursor, VIEWS_VERSION, ViewIndex};
 use layout::*;
 pub use view::SledSnapshot;
 use view::View;
