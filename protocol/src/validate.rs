@@ -157,7 +157,7 @@ pub enum ValidationError {
     /// [`crate::replica::AUTHOR_NOTICES_PER_HOUR`] an hour after that, by
     /// the notices' own `issued_at`.
     #[error(
-        "the author is over its notice budget at seq {seq} (at most {burst} notices at once and {per_hour} an hour, by issued_at)"
+        "the author is over its notice budget at seq {seq} (at most {burst} notices at once and {per_hour} an hour, by issued_at, past any allowance its roster chain granted)"
     )]
     OverBudget {
         /// The notice's seq.

@@ -795,3 +795,136 @@ fn a_pending_notice_of_a_retired_key_becomes_the_orphan_something_waits_for() {
     );
     assert!(replica.pending().is_empty(), "{:?}", replica.pending());
 }
+
+/// Member 0's notices of listings `from..to` issued at `at` by `issuer`.
+fn issue_all(
+    issuer: &mut Replica<MemStore>,
+    test: &TestFederation,
+    from: u64,
+    to: u64,
+    at: Timestamp,
+) -> Vec<Vec<u8>> {
+    (from..to)
+        .map(|n| {
+            issuer
+                .issue(
+                    &test.keys[0],
+                    NoticeKind::List(testkit::listing(n, "tax", T0)),
+                    at,
+                )
+                .unwrap_or_else(|e| panic!("listing {n}: {e}"))
+                .envelope
+        })
+        .collect()
+}
+
+#[test]
+fn an_allowance_lets_a_log_grow_past_its_budget_once_and_every_replica_agrees() {
+    use credence_protocol::governance::proposal::AllowDocument;
+    use credence_protocol::replica::AUTHOR_NOTICE_BURST;
+    const ALLOWED: u64 = 300;
+    let (test, mut issuer) = setup();
+    issuer.advance_clock(T0);
+    let mut envelopes = issue_all(&mut issuer, &test, 0, AUTHOR_NOTICE_BURST, T0);
+    let over = |issuer: &mut Replica<MemStore>, n: u64| {
+        matches!(
+            issuer.issue(
+                &test.keys[0],
+                NoticeKind::List(testkit::listing(n, "tax", T0)),
+                T0,
+            ),
+            Err(IssueError::OverBudget { .. })
+        )
+    };
+    assert!(over(&mut issuer, 999_999), "the burst is spent");
+    // The federation grants member 0 an allowance (and member 1 one it
+    // never uses).
+    let grant = |notices: u64, member: usize| AllowDocument {
+        member: test.author(member).to_string(),
+        notices,
+    };
+    let version = propose(
+        issuer.chain().current(),
+        &ChangeDocument {
+            allow: vec![grant(ALLOWED, 0), grant(7, 1)],
+            ..ChangeDocument::default()
+        },
+    )
+    .expect("a valid change");
+    let version = signed(&version, &[&test.keys[0], &test.keys[1], &test.keys[2]]);
+    issuer.add_roster_version(version.clone()).unwrap();
+    // At the same instant, exactly the allowance more.
+    envelopes.extend(issue_all(
+        &mut issuer,
+        &test,
+        AUTHOR_NOTICE_BURST,
+        AUTHOR_NOTICE_BURST + ALLOWED,
+        T0,
+    ));
+    assert!(over(&mut issuer, 999_998), "the allowance is spent");
+    // A later version grants nothing again: the allowance was taken once.
+    let next = propose(
+        issuer.chain().current(),
+        &ChangeDocument {
+            threshold: Some(2),
+            ..ChangeDocument::default()
+        },
+    )
+    .expect("a valid change");
+    assert_eq!(next.format, 1);
+    let next = signed(&next, &[&test.keys[0], &test.keys[1], &test.keys[2]]);
+    issuer.add_roster_version(next.clone()).unwrap();
+    assert!(over(&mut issuer, 999_997), "a later version grants nothing");
+    let head = issuer.store().head(&test.author(0)).unwrap().unwrap();
+    assert_eq!(head.seq, AUTHOR_NOTICE_BURST + ALLOWED);
+    assert_eq!(head.roster, 1);
+
+    // A replica with the version before the notices, and one that gets
+    // the notices first (those naming version 1 wait for it), take the
+    // same log, with the same budget; both refuse one more notice signed
+    // by hand.
+    let mut before = Replica::new(test.federation.clone(), MemStore::new());
+    before.advance_clock(T0);
+    before.add_roster_version(version.clone()).unwrap();
+    let mut after = Replica::new(test.federation.clone(), MemStore::new());
+    after.advance_clock(T0);
+    for bytes in &envelopes {
+        before.ingest(bytes).unwrap();
+        after.ingest(bytes).unwrap();
+    }
+    after.add_roster_version(version).unwrap();
+    // A replica holds only so many notices pending per author: sync
+    // brings again those it dropped.
+    for bytes in &envelopes[AUTHOR_NOTICE_BURST as usize..] {
+        after.ingest(bytes).unwrap();
+    }
+    let extra = Notice {
+        version: NOTICE_VERSION,
+        federation: test.federation.id(),
+        roster: 1,
+        author: test.author(0),
+        seq: head.seq + 1,
+        prev: head.id,
+        issued_at: T0,
+        kind: NoticeKind::List(testkit::listing(999_996, "tax", T0)),
+    };
+    let (_, extra) = testkit::sign(&test.keys[0], &extra);
+    for replica in [&mut before, &mut after] {
+        assert_eq!(
+            replica.store().head(&test.author(0)).unwrap(),
+            Some(head.clone())
+        );
+        assert!(matches!(
+            rejected(&replica.ingest(&extra).unwrap()),
+            Some(ValidationError::OverBudget { .. })
+        ));
+    }
+    // Without the version, the same log stops at the burst.
+    let mut without = Replica::new(test.federation.clone(), MemStore::new());
+    without.advance_clock(T0);
+    for bytes in &envelopes[..AUTHOR_NOTICE_BURST as usize] {
+        without.ingest(bytes).unwrap();
+    }
+    let stored = without.store().head(&test.author(0)).unwrap().unwrap();
+    assert_eq!(stored.seq, AUTHOR_NOTICE_BURST);
+}

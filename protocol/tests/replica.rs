@@ -956,13 +956,13 @@ fn an_author_cannot_add_notices_without_bound() {
     ));
     // The arithmetic: full at first; refilled to the burst and no more.
     assert_eq!(
-        budget_after(None, T0),
+        budget_after(None, T0, 0),
         Some(AUTHOR_NOTICE_BURST * 1000 - 1000)
     );
     let spent = issuer.store().head(&test.author(0)).unwrap().unwrap();
-    assert_eq!(budget_after(Some(&spent), spent.issued_at), None);
+    assert_eq!(budget_after(Some(&spent), spent.issued_at, 0), None);
     assert_eq!(
-        budget_after(Some(&spent), Timestamp(spent.issued_at.0 + 365 * DAY_MS)),
+        budget_after(Some(&spent), Timestamp(spent.issued_at.0 + 365 * DAY_MS), 0),
         Some(AUTHOR_NOTICE_BURST * 1000 - 1000)
     );
 }

@@ -320,7 +320,7 @@ fn query_vectors() {
 fn roster_version_vector() {
     use credence_protocol::governance::SignedVersion;
     use credence_protocol::governance::chain::{Added, Chain};
-    use credence_protocol::governance::proposal::{ChangeDocument, propose};
+    use credence_protocol::governance::proposal::{AllowDocument, ChangeDocument, propose};
     use credence_protocol::roster::MemberDocument;
     let test = testkit::federation(7, 4);
     let joining = testkit::key(7, 4);
@@ -363,6 +363,40 @@ fn roster_version_vector() {
             chosen: true
         })
     );
+
+    // Version 2 (format 2): grants member 1 an allowance of 1,000,000
+    // notices; signed by members 0 to 3 (the threshold is four).
+    let granting = propose(
+        chain.current(),
+        &ChangeDocument {
+            allow: vec![AllowDocument {
+                member: test.author(1).to_string(),
+                notices: 1_000_000,
+            }],
+            ..ChangeDocument::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(granting.format, 2);
+    let mut signed = SignedVersion::new(&granting).unwrap();
+    for key in &test.keys[..4] {
+        signed.sign(key);
+    }
+    let bytes = signed.to_bytes().unwrap();
+    let got = format!("{} {}\n", hex::encode(signed.hash().0), hex::encode(&bytes));
+    assert_eq!(
+        got,
+        include_str!("spec/roster_version_2.txt"),
+        "SPEC.md's roster version 2 vector changed:\n{got}"
+    );
+    assert_eq!(
+        chain.add(SignedVersion::from_bytes(&bytes).unwrap()),
+        Ok(Added::Valid {
+            number: 2,
+            chosen: true
+        })
+    );
+    assert_eq!(chain.allowance(&test.author(1), Some(0), 2), 1_000_000);
 }
 
 /// The register of reads' vector: one record (a lookup under an account)

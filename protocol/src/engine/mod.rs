@@ -546,7 +546,7 @@ pub enum Refusal {
     Busy(String),
     /// This authority has used up its notice budget; nothing was signed.
     #[error(
-        "this authority has used up its notice budget ({} notices at once, {} an hour); issue again in {retry_after_ms} ms",
+        "this authority has used up its notice budget ({} notices at once, {} an hour, past any allowance a roster version granted); issue again in {retry_after_ms} ms, or have the federation grant an allowance (`allow` in a roster change)",
         crate::replica::AUTHOR_NOTICE_BURST,
         crate::replica::AUTHOR_NOTICES_PER_HOUR
     )]

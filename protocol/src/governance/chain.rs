@@ -94,6 +94,23 @@ impl Chain {
         self.chosen.get(usize::try_from(number).ok()?)
     }
 
+    /// The notices the chosen versions after `after` up to `through`
+    /// grant `member` as allowances (saturating): what its notice budget
+    /// gains when its log first names a version past `after` (`None`:
+    /// its log is empty, so every version from 1 on counts).
+    pub fn allowance(&self, member: &AuthorityId, after: Option<u64>, through: u64) -> u64 {
+        let first = after.map_or(1, |after| after.saturating_add(1));
+        let (Ok(first), Ok(through)) = (usize::try_from(first), usize::try_from(through)) else {
+            return 0;
+        };
+        self.chosen
+            .get(first..=through.min(self.chosen.len().saturating_sub(1)))
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|version| version.allowances.get(member))
+            .fold(0u64, |sum, notices| sum.saturating_add(*notices))
+    }
+
     /// The chosen chain, from version 0.
     pub fn chosen(&self) -> &[Arc<Version>] {
         &self.chosen

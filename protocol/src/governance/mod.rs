@@ -35,13 +35,24 @@ use std::sync::Arc;
 
 /// Domain tag prefixed to a roster version's body before signing.
 pub const ROSTER_DOMAIN: &[u8] = b"credence/v1/roster\0";
-/// The roster version format this code writes and accepts.
-pub const ROSTER_VERSION_FORMAT: u16 = 1;
+/// The newest roster version format this code writes and accepts:
+/// format 2 adds notice allowances. A version with none is written in
+/// format 1, which every node since roster versions began reads.
+pub const ROSTER_VERSION_FORMAT: u16 = 2;
+/// The oldest roster version format this code accepts.
+pub const ROSTER_VERSION_FORMAT_MIN: u16 = 1;
+/// Most notices one allowance may grant (a hundred million: the largest
+/// list a member could bring in at once).
+pub const ALLOWANCE_NOTICES_MAX: u64 = 100_000_000;
 /// Most signatures on one version: every member of the version it
 /// replaces and every key it adds.
 pub const SIGNATURES_MAX: usize = 2 * MEMBERS_MAX;
-/// Largest canonical version body, in bytes.
-pub const VERSION_BODY_BYTES_MAX: usize = ROSTER_BYTES_MAX + 2 * MEMBERS_MAX * 48 + 64;
+/// Largest canonical version body, in bytes: the roster, a key change
+/// (73 bytes), a cutoff (40) and an allowance (40) per member, and the
+/// fixed fields.
+pub const VERSION_BODY_BYTES_MAX: usize = ROSTER_BYTES_MAX + MEMBERS_MAX * 160 + 64;
+/// The limit while a format 1 body is decoded with its format 2 tail.
+const VERSION_BODY_WITH_TAIL_MAX: usize = VERSION_BODY_BYTES_MAX + FORMAT_2_EMPTY_TAIL.len();
 /// Largest signed version, in bytes.
 pub const SIGNED_VERSION_BYTES_MAX: usize = VERSION_BODY_BYTES_MAX + 16 + SIGNATURES_MAX * 96;
 
@@ -69,10 +80,21 @@ pub struct Cutoff {
     pub after_seq: u64,
 }
 
+/// A member's log may grow past its notice budget by this many notices,
+/// once: the federation's decision to let it bring in an existing list
+/// (`credence import-csv`) faster than the flood budget allows.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Allowance {
+    /// The member.
+    pub member: AuthorityId,
+    /// Notices granted, 1 to [`ALLOWANCE_NOTICES_MAX`].
+    pub notices: u64,
+}
+
 /// One version of the roster after genesis.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RosterVersion {
-    /// [`ROSTER_VERSION_FORMAT`].
+    /// [`ROSTER_VERSION_FORMAT`], or 1 when it grants no allowance.
     pub format: u16,
     /// The federation (its genesis roster's hash, forever).
     pub federation: FederationId,
@@ -87,7 +109,15 @@ pub struct RosterVersion {
     /// The cutoffs of the members it removes or takes grants from, sorted
     /// by member, one per member.
     pub cutoffs: Vec<Cutoff>,
+    /// Notice allowances it grants, sorted by member, one per member
+    /// (format 2; a format 1 body has none and ends before them).
+    pub allowances: Vec<Allowance>,
 }
+
+/// What a version of format 2 adds after the fields of format 1: its
+/// allowances, here none (a u64 count of zero). A format 1 body reads as
+/// one of format 2 with no allowance, and encodes back without them.
+const FORMAT_2_EMPTY_TAIL: [u8; 8] = [0; 8];
 
 /// One signature on a version.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -116,7 +146,9 @@ pub enum GovernanceError {
     #[error("roster version: {0}")]
     Codec(#[from] CodecError),
     /// A format this code does not know.
-    #[error("roster version format {0} is not supported (this node speaks format 1)")]
+    #[error(
+        "roster version format {0} is not supported (this node speaks formats {ROSTER_VERSION_FORMAT_MIN} to {ROSTER_VERSION_FORMAT})"
+    )]
     Format(u16),
     /// It belongs to another federation.
     #[error("roster version is for federation {found}, this is federation {expected}")]
@@ -245,13 +277,45 @@ impl GovernanceError {
 }
 
 impl RosterVersion {
-    /// The canonical body bytes.
+    /// The canonical body bytes. A version of format 1 cannot grant
+    /// allowances.
     pub fn to_bytes(&self) -> Result<Vec<u8>, CodecError> {
-        codec::encode_bounded::<_, VERSION_BODY_BYTES_MAX>("roster version", self)
+        let mut bytes = codec::encode_bounded::<_, VERSION_BODY_BYTES_MAX>("roster version", self)?;
+        if self.format < 2 {
+            if !self.allowances.is_empty() {
+                return Err(CodecError::Malformed {
+                    what: "roster version",
+                    reason: format!(
+                        "a roster version of format {} cannot grant notice allowances (format 2 can)",
+                        self.format
+                    ),
+                });
+            }
+            bytes.truncate(bytes.len() - FORMAT_2_EMPTY_TAIL.len());
+        }
+        Ok(bytes)
     }
 
-    /// Decodes canonical body bytes.
+    /// Decodes canonical body bytes (of format 1, with no allowances,
+    /// or later).
     pub fn from_bytes(bytes: &[u8]) -> Result<RosterVersion, CodecError> {
+        let format = bytes.first_chunk::<2>().map(|f| u16::from_le_bytes(*f));
+        if format.is_some_and(|f| f < 2) {
+            if bytes.len() > VERSION_BODY_BYTES_MAX {
+                return Err(CodecError::TooLarge {
+                    what: "roster version",
+                    bytes: bytes.len(),
+                    bytes_max: VERSION_BODY_BYTES_MAX,
+                });
+            }
+            // The canonical check re-encodes the padded bytes: a body of
+            // format 1 decodes only from its exact bytes.
+            let padded = [bytes, &FORMAT_2_EMPTY_TAIL].concat();
+            return codec::decode_bounded::<_, VERSION_BODY_WITH_TAIL_MAX>(
+                "roster version",
+                &padded,
+            );
+        }
         codec::decode_bounded::<_, VERSION_BODY_BYTES_MAX>("roster version", bytes)
     }
 }
@@ -360,6 +424,9 @@ pub struct Version {
     pub removed: BTreeMap<AuthorityId, u64>,
     /// Which member each key ever used belongs to.
     pub key_owners: BTreeMap<AuthorityId, AuthorityId>,
+    /// The notice allowances this version grants (its own, not the
+    /// chain's), by member.
+    pub allowances: BTreeMap<AuthorityId, u64>,
 }
 
 impl Version {
@@ -391,6 +458,7 @@ impl Version {
             cutoffs: BTreeMap::new(),
             removed: BTreeMap::new(),
             key_owners,
+            allowances: BTreeMap::new(),
         }
     }
 
@@ -451,7 +519,7 @@ fn sorted_unique<T>(items: &[T], key: impl Fn(&T) -> AuthorityId) -> Option<Auth
 pub fn verify_next(previous: &Version, signed: &SignedVersion) -> Result<Version, GovernanceError> {
     let version = RosterVersion::from_bytes(&signed.body)?;
     let number = version.number;
-    if version.format != ROSTER_VERSION_FORMAT {
+    if !(ROSTER_VERSION_FORMAT_MIN..=ROSTER_VERSION_FORMAT).contains(&version.format) {
         return Err(GovernanceError::Format(version.format));
     }
     let ours = previous.federation.id();
@@ -482,12 +550,18 @@ pub fn verify_next(previous: &Version, signed: &SignedVersion) -> Result<Version
             "not in canonical form (categories, measures and members sorted by code and key, each list sorted without repeats)",
         ));
     }
-    if version.keys.len() > MEMBERS_MAX || version.cutoffs.len() > MEMBERS_MAX {
-        return Err(change(
-            number,
-            "keys",
-            format!("more than {MEMBERS_MAX} entries"),
-        ));
+    for (field, count) in [
+        ("keys", version.keys.len()),
+        ("cutoffs", version.cutoffs.len()),
+        ("allowances", version.allowances.len()),
+    ] {
+        if count > MEMBERS_MAX {
+            return Err(change(
+                number,
+                field,
+                format!("{count} entries, more than {MEMBERS_MAX}"),
+            ));
+        }
     }
     if let Some(member) = sorted_unique(&version.keys, |k| k.member) {
         return Err(change(
@@ -503,6 +577,33 @@ pub fn verify_next(previous: &Version, signed: &SignedVersion) -> Result<Version
             "cutoffs must be sorted by member, one per member",
         ));
     }
+    if let Some(member) = sorted_unique(&version.allowances, |a| a.member) {
+        return Err(change(
+            number,
+            format!("allowances[{member}]"),
+            "allowances must be sorted by member, one per member",
+        ));
+    }
+    for allowance in &version.allowances {
+        let field = format!("allowances[{}]", federation.name_of(&allowance.member));
+        if federation.member(&allowance.member).is_none() {
+            return Err(change(
+                number,
+                field,
+                "an allowance is for a member of this version",
+            ));
+        }
+        if !(1..=ALLOWANCE_NOTICES_MAX).contains(&allowance.notices) {
+            return Err(change(
+                number,
+                field,
+                format!(
+                    "{} notices: an allowance grants 1 to {ALLOWANCE_NOTICES_MAX}",
+                    allowance.notices
+                ),
+            ));
+        }
+    }
     let before = previous.federation.roster();
     let name = |id: &AuthorityId| previous.federation.name_of(id);
     let mut next = Version {
@@ -515,6 +616,11 @@ pub fn verify_next(previous: &Version, signed: &SignedVersion) -> Result<Version
         cutoffs: previous.cutoffs.clone(),
         removed: previous.removed.clone(),
         key_owners: previous.key_owners.clone(),
+        allowances: version
+            .allowances
+            .iter()
+            .map(|a| (a.member, a.notices))
+            .collect(),
     };
     // Keys that must prove possession: added members' and rotated keys.
     let mut new_keys: BTreeMap<AuthorityId, String> = BTreeMap::new();

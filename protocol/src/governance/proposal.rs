@@ -3,7 +3,10 @@
 //! ([`propose`]), and the proposal file that carries a signed version
 //! between members while it gathers signatures.
 
-use super::{Cutoff, KeyChange, ROSTER_VERSION_FORMAT, RosterVersion, SignedVersion, Version};
+use super::{
+    ALLOWANCE_NOTICES_MAX, Allowance, Cutoff, KeyChange, ROSTER_VERSION_FORMAT,
+    ROSTER_VERSION_FORMAT_MIN, RosterVersion, SignedVersion, Version,
+};
 use crate::codec::CodecError;
 use crate::model::AuthorityId;
 use crate::roster::{
@@ -70,6 +73,18 @@ pub struct RotateDocument {
     pub compromised: bool,
 }
 
+/// A member allowed to grow its log past its notice budget by a number
+/// of notices, once (to bring in an existing list).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AllowDocument {
+    /// The member: its id (64 hex digits) or its exact name.
+    pub member: String,
+    /// Notices allowed past the budget, 1 to 100,000,000.
+    pub notices: u64,
+}
+
 /// A change to the roster, as an operator writes it.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -89,6 +104,9 @@ pub struct ChangeDocument {
     /// Keys rotated or revoked.
     #[serde(default)]
     pub rotate: Vec<RotateDocument>,
+    /// Notice allowances granted.
+    #[serde(default)]
+    pub allow: Vec<AllowDocument>,
     /// A new catalog, replacing the current one whole.
     pub catalog: Option<CatalogDocument>,
 }
@@ -249,6 +267,40 @@ pub fn propose(current: &Version, change: &ChangeDocument) -> Result<RosterVersi
             compromised: rotation.compromised,
         });
     }
+    let mut allowances: Vec<Allowance> = Vec::new();
+    for (i, allow) in change.allow.iter().enumerate() {
+        let field = format!("allow[{i}]");
+        let id = resolve(federation, &format!("{field}.member"), &allow.member)?;
+        if !roster.members.iter().any(|m| m.key == id) {
+            return Err(invalid(
+                format!("{field}.member"),
+                "the member is removed by this change",
+            ));
+        }
+        if !(1..=ALLOWANCE_NOTICES_MAX).contains(&allow.notices) {
+            return Err(invalid(
+                format!("{field}.notices"),
+                format!(
+                    "{}: an allowance grants 1 to {ALLOWANCE_NOTICES_MAX} notices",
+                    allow.notices
+                ),
+            ));
+        }
+        allowances.push(Allowance {
+            member: id,
+            notices: allow.notices,
+        });
+    }
+    allowances.sort_by_key(|a| a.member);
+    if let Some(pair) = allowances.windows(2).find(|w| w[0].member == w[1].member) {
+        return Err(invalid(
+            "allow",
+            format!(
+                "{} has two allowances: grant one",
+                federation.name_of(&pair[0].member)
+            ),
+        ));
+    }
     let members = roster.members.len();
     match change.threshold {
         Some(threshold) => roster.threshold = threshold,
@@ -288,13 +340,20 @@ pub fn propose(current: &Version, change: &ChangeDocument) -> Result<RosterVersi
         ));
     }
     Ok(RosterVersion {
-        format: ROSTER_VERSION_FORMAT,
+        // The oldest format that can state the change, so that members
+        // not yet upgraded still take a version that grants nothing.
+        format: if allowances.is_empty() {
+            ROSTER_VERSION_FORMAT_MIN
+        } else {
+            ROSTER_VERSION_FORMAT
+        },
         federation: federation.id(),
         number: current.number + 1,
         previous: current.hash,
         roster: checked.roster().clone(),
         keys,
         cutoffs,
+        allowances,
     })
 }
 

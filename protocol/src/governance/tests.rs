@@ -1,6 +1,6 @@
 use super::chain::{Added, Chain};
 use super::proposal::{
-    ChangeDocument, RemoveDocument, RotateDocument, UpdateDocument, decode_proposal,
+    AllowDocument, ChangeDocument, RemoveDocument, RotateDocument, UpdateDocument, decode_proposal,
     encode_proposal, propose,
 };
 use super::*;
@@ -345,6 +345,133 @@ fn proposal_files_round_trip_and_refuse_other_bytes() {
     signed.merge(&other);
     assert_eq!(signed, other);
     assert_eq!(signed.signatures.len(), 3);
+}
+
+fn allow(member: &str, notices: u64) -> ChangeDocument {
+    ChangeDocument {
+        allow: vec![AllowDocument {
+            member: member.into(),
+            notices,
+        }],
+        ..ChangeDocument::default()
+    }
+}
+
+#[test]
+fn an_allowance_is_format_2_and_a_version_without_one_stays_format_1() {
+    let (test, mut chain) = setup(3);
+    let member = test.author(2);
+    // Without an allowance: format 1, which decodes and encodes back to
+    // the same bytes and reads as no allowance.
+    let plain = add_member(&chain, &new_key(3), "Putian Bureau", 3);
+    assert_eq!(plain.format, 1);
+    let bytes = plain.to_bytes().expect("encodes");
+    assert_eq!(RosterVersion::from_bytes(&bytes), Ok(plain.clone()));
+    // A format 1 body cannot carry one: neither encoded, nor decoded with
+    // one appended.
+    let mut smuggled = plain.clone();
+    smuggled.allowances = vec![Allowance { member, notices: 5 }];
+    assert!(
+        smuggled
+            .to_bytes()
+            .unwrap_err()
+            .to_string()
+            .contains("format 2 can")
+    );
+    smuggled.format = 2;
+    let tail = &smuggled.to_bytes().expect("format 2")[bytes.len()..];
+    let with_tail = [bytes.as_slice(), tail].concat();
+    assert!(matches!(
+        RosterVersion::from_bytes(&with_tail),
+        Err(CodecError::TrailingBytes { .. })
+    ));
+
+    let granting =
+        propose(chain.current(), &allow(&hex::encode(member.0), 500_000)).expect("a valid change");
+    assert_eq!(granting.format, 2);
+    assert_eq!(
+        granting.allowances,
+        vec![Allowance {
+            member,
+            notices: 500_000
+        }]
+    );
+    let bytes = granting.to_bytes().expect("encodes");
+    assert_eq!(RosterVersion::from_bytes(&bytes), Ok(granting.clone()));
+    let signed = signed_by(&granting, &[&test.keys[0], &test.keys[1]]);
+    assert_eq!(
+        chain.add(signed),
+        Ok(Added::Valid {
+            number: 1,
+            chosen: true
+        })
+    );
+    assert_eq!(chain.current().allowances.get(&member), Some(&500_000));
+    // What a log takes: once, when its notices first name the version.
+    assert_eq!(chain.allowance(&member, None, 1), 500_000);
+    assert_eq!(chain.allowance(&member, Some(0), 1), 500_000);
+    assert_eq!(chain.allowance(&member, Some(1), 1), 0);
+    assert_eq!(chain.allowance(&member, Some(0), 0), 0);
+    assert_eq!(chain.allowance(&test.author(0), None, 1), 0);
+    // A version the chain has not reached grants nothing yet.
+    assert_eq!(chain.allowance(&member, Some(0), 7), 500_000);
+}
+
+#[test]
+fn allowances_outside_the_rules_are_refused() {
+    let (test, chain) = setup(3);
+    let member = test.author(1);
+    let name = test.federation.name_of(&member);
+    for (notices, problem) in [
+        (0, "1 to 100000000"),
+        (ALLOWANCE_NOTICES_MAX + 1, "1 to 100000000"),
+    ] {
+        let error = propose(chain.current(), &allow(&name, notices)).unwrap_err();
+        assert!(error.to_string().contains(problem), "{error}");
+    }
+    let error = propose(chain.current(), &allow("Nobody", 5)).unwrap_err();
+    assert!(
+        error.to_string().contains("neither the id nor the name"),
+        "{error}"
+    );
+    let mut twice = allow(&name, 5);
+    twice.allow.push(AllowDocument {
+        member: hex::encode(member.0),
+        notices: 6,
+    });
+    let error = propose(chain.current(), &twice).unwrap_err();
+    assert!(error.to_string().contains("two allowances"), "{error}");
+
+    // A version built by hand past the proposal's checks is refused by
+    // every replica: for a non-member, of zero notices, unsorted.
+    let valid = propose(chain.current(), &allow(&name, 5)).expect("valid");
+    let refused = |version: &RosterVersion| {
+        let signed = signed_by(version, &[&test.keys[0], &test.keys[1]]);
+        verify_next(chain.current(), &signed)
+            .unwrap_err()
+            .to_string()
+    };
+    let mut stranger = valid.clone();
+    stranger.allowances[0].member = AuthorityId(new_key(5).public_bytes());
+    assert!(refused(&stranger).contains("a member of this version"));
+    let mut zero = valid.clone();
+    zero.allowances[0].notices = 0;
+    assert!(refused(&zero).contains("grants 1 to"));
+    let mut unsorted = valid.clone();
+    unsorted.allowances = vec![
+        Allowance {
+            member: test.author(2).max(member),
+            notices: 1,
+        },
+        Allowance {
+            member: test.author(2).min(member),
+            notices: 1,
+        },
+    ];
+    assert!(refused(&unsorted).contains("sorted by member"));
+    let mut format = valid.clone();
+    format.format = 3;
+    assert!(refused(&format).contains("formats 1 to 2"));
 }
 
 /// Three versions that all replace genesis: each signed by two of four

@@ -140,7 +140,8 @@ impl<S: Store> Replica<S> {
         for id in ids {
             let input = self.stored(&id)?;
             frontier.push(id.digest());
-            let budget = budget_after(head.as_ref(), input.notice.issued_at).unwrap_or(0);
+            let granted = self.granted(author, head.as_ref(), input.notice.roster);
+            let budget = budget_after(head.as_ref(), input.notice.issued_at, granted).unwrap_or(0);
             head = Some(Head {
                 author: *author,
                 seq: input.notice.seq,

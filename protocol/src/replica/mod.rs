@@ -152,7 +152,7 @@ pub enum IssueError<E: std::error::Error + 'static> {
     /// ([`AUTHOR_NOTICE_BURST`] at once, [`AUTHOR_NOTICES_PER_HOUR`] an
     /// hour); nothing was signed.
     #[error(
-        "this authority has used up its notice budget ({AUTHOR_NOTICE_BURST} notices at once, {AUTHOR_NOTICES_PER_HOUR} an hour); issue again in {retry_after_ms} ms"
+        "this authority has used up its notice budget ({AUTHOR_NOTICE_BURST} notices at once, {AUTHOR_NOTICES_PER_HOUR} an hour, past any allowance a roster version granted); issue again in {retry_after_ms} ms, or have the federation grant an allowance (`allow` in a roster change)"
     )]
     OverBudget {
         /// When one more notice fits.
@@ -209,7 +209,11 @@ pub const BUDGET_FULL: u64 = AUTHOR_NOTICE_BURST * 1000;
 /// `issued_at`, so every replica computes the same: a new log starts full,
 /// each notice costs 1,000, and time between two notices refills
 /// [`AUTHOR_NOTICES_PER_HOUR`] an hour up to [`AUTHOR_NOTICE_BURST`].
-pub fn budget_after(head: Option<&Head>, issued_at: Timestamp) -> Option<u64> {
+/// `granted` is the allowance, in notices, that roster versions give the
+/// author when this notice is the first to name them
+/// ([`crate::governance::chain::Chain::allowance`]): it is added at once,
+/// and a budget above the burst is spent before it refills again.
+pub fn budget_after(head: Option<&Head>, issued_at: Timestamp, granted: u64) -> Option<u64> {
     let before = match head {
         None => BUDGET_FULL,
         Some(head) => {
@@ -217,9 +221,12 @@ pub fn budget_after(head: Option<&Head>, issued_at: Timestamp) -> Option<u64> {
             head.budget
                 .saturating_add(elapsed.saturating_mul(BUDGET_REFILL_MILLI_PER_MS))
                 .min(BUDGET_FULL)
+                .max(head.budget)
         }
     };
-    before.checked_sub(1000)
+    before
+        .saturating_add(granted.saturating_mul(1000))
+        .checked_sub(1000)
 }
 
 /// Milliseconds after `head` until one more notice fits its budget.
@@ -936,7 +943,8 @@ impl<S: Store> Replica<S> {
         if let Some(error) = self.ahead_of_clock(notice.issued_at) {
             return Ok(Admission::Reject(error));
         }
-        let Some(budget) = budget_after(head.as_ref(), notice.issued_at) else {
+        let granted = self.granted(&notice.author, head.as_ref(), notice.roster);
+        let Some(budget) = budget_after(head.as_ref(), notice.issued_at, granted) else {
             return Ok(Admission::Reject(ValidationError::OverBudget {
                 seq: notice.seq,
                 burst: AUTHOR_NOTICE_BURST,
@@ -1393,7 +1401,8 @@ impl<S: Store> Replica<S> {
             None => (1, NoticeId::default(), now),
         };
         // Refused before signing: a notice every replica would refuse.
-        if budget_after(head.as_ref(), issued_at).is_none() {
+        let granted = self.granted(&author, head.as_ref(), self.chain.current().number);
+        if budget_after(head.as_ref(), issued_at, granted).is_none() {
             return Err(IssueError::OverBudget {
                 retry_after_ms: head.as_ref().map_or(0, budget_wait_ms),
             });
@@ -1452,6 +1461,13 @@ impl<S: Store> Replica<S> {
                 unreachable!("references were resolved and the seq follows the head")
             }
         }
+    }
+
+    /// The allowance, in notices, that `author`'s next notice takes when
+    /// it names roster version `roster` after `head`.
+    fn granted(&self, author: &AuthorityId, head: Option<&Head>, roster: u64) -> u64 {
+        self.chain
+            .allowance(author, head.map(|head| head.roster), roster)
     }
 
     fn missing_reference(
