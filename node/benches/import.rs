@@ -5,10 +5,16 @@
 //! core, measured in the same run.
 //!
 //! ROWS sets the rows (default 20,000: an author's notice burst,
-//! `AUTHOR_NOTICE_BURST`; past it the flood budget lets an author's log
-//! grow by `AUTHOR_NOTICES_PER_HOUR` only, which bounds any import).
+//! `AUTHOR_NOTICE_BURST`). Past the burst the flood budget lets an
+//! author's log grow by `AUTHOR_NOTICES_PER_HOUR` only, so a larger import
+//! first has the federation grant the member an allowance of the rows
+//! past the burst: a roster version (format 2), proposed and submitted
+//! with `credence federation` as an operator would (the benchmark's
+//! federation has one member, threshold one).
 //!
-//! Run: `cargo bench -p credence-node --bench import`.
+//! Run: `cargo bench -p credence-node --bench import`
+//! (`ROWS=1000000 cargo bench -p credence-node --bench import` for the
+//! issue's million rows: about 200 MB of CSV and 10 minutes).
 
 use credence_crypto::NOTICE_DOMAIN;
 use credence_protocol::codec;
@@ -89,6 +95,38 @@ listen = ["/ip4/127.0.0.1/tcp/7101"]
         path(&roster),
     ]);
 
+    if rows > AUTHOR_NOTICE_BURST {
+        let allowed = rows - AUTHOR_NOTICE_BURST;
+        let change = root.path().join("allow.toml");
+        std::fs::write(
+            &change,
+            format!("[[allow]]\nmember = \"Fuzhou Municipal Market Regulation Bureau\"\nnotices = {allowed}\n"),
+        )
+        .expect("change file");
+        let proposal = root.path().join("allow.proposal");
+        credence(&[
+            "federation",
+            "propose",
+            "--data",
+            path(&data),
+            "--change",
+            path(&change),
+            "--out",
+            path(&proposal),
+        ]);
+        credence(&[
+            "federation",
+            "submit",
+            "--data",
+            path(&data),
+            "--proposal",
+            path(&proposal),
+        ]);
+        println!(
+            "roster version 1 grants the importing member an allowance of {allowed} notices past its {AUTHOR_NOTICE_BURST}-notice burst"
+        );
+    }
+
     let mut csv = String::from(
         "subject_kind,subject_id,subject_name,list,category,severity,reason,legal_basis,document_number\n",
     );
@@ -139,8 +177,7 @@ listen = ["/ip4/127.0.0.1/tcp/7101"]
         "raw ed25519 signing:       {rows} bodies in {signing:.2} s: {raw:>8.0} signatures/s (one core)"
     );
     println!(
-        "import at {:.1}% of the raw signing rate; past the {AUTHOR_NOTICE_BURST}-notice burst an author's log grows by {AUTHOR_NOTICES_PER_HOUR} an hour: 1,000,000 rows take at least {:.1} h",
+        "import at {:.1}% of the raw signing rate (without an allowance, rows past the {AUTHOR_NOTICE_BURST}-notice burst would go in at {AUTHOR_NOTICES_PER_HOUR} an hour)",
         100.0 * rate / raw,
-        (1_000_000 - AUTHOR_NOTICE_BURST) as f64 / AUTHOR_NOTICES_PER_HOUR as f64
     );
 }

@@ -1061,6 +1061,26 @@ pub struct RosterVersionView {
     pub keys: Vec<String>,
     /// Cutoffs: "member after seq N".
     pub cutoffs: Vec<String>,
+    /// Notice allowances it grants: "member: N notices past its budget,
+    /// once".
+    pub allowances: Vec<String>,
+}
+
+/// The allowances of a version's body, as the views state them.
+fn allowance_lines(
+    body: Option<&credence_protocol::governance::RosterVersion>,
+    federation: Option<&Federation>,
+) -> Vec<String> {
+    body.iter()
+        .flat_map(|b| &b.allowances)
+        .map(|a| {
+            format!(
+                "{}: {} notices past its budget, once",
+                federation.map_or_else(|| a.member.short(), |f| f.name_of(&a.member)),
+                a.notices
+            )
+        })
+        .collect()
 }
 
 /// A proposal for the next version, gathering signatures.
@@ -1083,6 +1103,8 @@ pub struct ProposalView {
     pub not_ready: Option<String>,
     /// Its members.
     pub members: Vec<String>,
+    /// Notice allowances it would grant.
+    pub allowances: Vec<String>,
 }
 
 /// Two valid versions at one number: the members who signed both.
@@ -1185,6 +1207,7 @@ impl RosterView {
                             format!("{name} after seq {}", c.after_seq)
                         })
                         .collect(),
+                    allowances: allowance_lines(body.as_ref(), Some(federation)),
                 }
             })
             .collect();
@@ -1229,6 +1252,7 @@ impl RosterView {
                         .flat_map(|b| &b.roster.members)
                         .map(|m| m.name.clone())
                         .collect(),
+                    allowances: allowance_lines(body.as_ref(), federation.as_ref()),
                 }
             })
             .collect();

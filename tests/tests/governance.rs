@@ -1,7 +1,9 @@
 //! Governance with real processes: a fourth region joins a running
 //! federation through a roster version proposed, signed and submitted with
 //! the command line, and catches up; a member removed by the next version
-//! is disconnected and its connections are refused afterwards. Bad
+//! is disconnected and its connections are refused afterwards; a third
+//! version grants a member a notice allowance, which every member shows
+//! and takes. Bad
 //! proposals and change files are refused naming what is wrong, and
 //! nothing is stored.
 
@@ -238,6 +240,55 @@ listen = ["{listen}"]
             .all(|h| c.at(h).has_listing(&later))
     });
     assert!(!c.at("court").has_listing(&later));
+
+    // Version 3 (format 2): the market is allowed 50,000 notices past its
+    // budget, to bring in an existing list; every member shows it, and the
+    // market's next listing, under version 3, reaches the others.
+    let change = c.root.path().join("allow.toml");
+    std::fs::write(
+        &change,
+        "[[allow]]\nmember = \"Fuzhou Municipal Market Regulation Bureau\"\nnotices = 50000\n",
+    )
+    .expect("change file");
+    let proposal = c.root.path().join("allow.proposal");
+    propose(&c.at("market").dir, &change, &proposal);
+    sign(&c.at("tax").dir, &proposal);
+    let shown = credence(&["federation", "show", "--data", arg(&c.at("tax").dir)])
+        .ok()
+        .stdout;
+    assert!(
+        shown.contains(
+            "would grant the allowance: Fuzhou Municipal Market Regulation Bureau: 50000 notices past its budget, once"
+        ),
+        "{shown}"
+    );
+    sign(&zhangzhou, &proposal);
+    let submitted = submit(&c.at("market").dir, &proposal);
+    assert!(submitted.contains("roster version 3 taken"), "{submitted}");
+    for handle in ["market", "tax", "zhangzhou"] {
+        wait_for(&format!("{handle} at roster version 3"), || {
+            roster_at(&c, handle) == 3
+        });
+        let roster = c.at(handle).get("/v1/federation");
+        assert_eq!(
+            roster["versions"][3]["allowances"][0],
+            "Fuzhou Municipal Market Regulation Bureau: 50000 notices past its budget, once",
+            "{roster}"
+        );
+    }
+    let shown = credence(&["federation", "show", "--data", arg(&zhangzhou)])
+        .ok()
+        .stdout;
+    assert!(
+        shown.contains("allowance: Fuzhou Municipal Market Regulation Bureau: 50000 notices"),
+        "{shown}"
+    );
+    let granted = c.at("market").issue(&listing(4));
+    wait_for("the listing under version 3 reaches the others", || {
+        ["tax", "zhangzhou"]
+            .iter()
+            .all(|h| c.at(h).has_listing(&granted))
+    });
     for handle in ["market", "tax", "court", "zhangzhou"] {
         c.peer(handle).stop();
     }

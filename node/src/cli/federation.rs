@@ -300,6 +300,9 @@ fn render_roster(view: &RosterView) -> String {
         for cutoff in &version.cutoffs {
             let _ = writeln!(out, "    cutoff: {cutoff}");
         }
+        for allowance in &version.allowances {
+            let _ = writeln!(out, "    allowance: {allowance}");
+        }
     }
     for e in &view.equivocations {
         let _ = writeln!(
@@ -328,6 +331,9 @@ fn render_roster(view: &RosterView) -> String {
                 Some(why) => format!(": not ready: {why}"),
             }
         );
+        for allowance in &p.allowances {
+            let _ = writeln!(out, "    would grant the allowance: {allowance}");
+        }
     }
     out
 }
