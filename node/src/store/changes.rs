@@ -7,11 +7,13 @@
 //! public feed shows, newest first (`p`), the counts over every kept
 //! listing and, per author, the seq up to which the views reflect its log
 //! (`a`). A change, what is kept and every index entry and count move
-//! together in one sled batch, so that a crash keeps all or none: a change
-//! is never recorded without the record that stops it from being recorded
-//! again, and the indexes and counts never disagree with the records.
+//! together (one redo record, `store::redo`), so that a crash keeps all or
+//! none: a change is never recorded without the record that stops it from
+//! being recorded again, and the indexes and counts never disagree with
+//! the records.
 
 use super::layout::{META, SUBJECT, key};
+use super::redo::{self, Writes};
 use super::{SledStore, StoreError};
 use credence_protocol::changes::{Change, Counts, Kept, TaskRow};
 use credence_protocol::codec;
@@ -68,13 +70,13 @@ pub type SweepCursor = Vec<u8>;
 pub type IndexPage = (Vec<(Option<Timestamp>, NoticeId)>, Option<Vec<u8>>);
 
 /// What is kept of several listings, their index entries, the changes
-/// recorded and the counts after them, written together as one sled batch
-/// ([`SledStore::keep_all`]): a tick's listings cost one batch (one hold
-/// of sled's write lock, one write of the counts) instead of one each, and
-/// a crash keeps all of them or none.
+/// recorded and the counts after them, written together
+/// ([`SledStore::keep_all`], one redo record): a tick's listings cost one
+/// write of the counts instead of one each, and a crash keeps all of them
+/// or none.
 #[derive(Default)]
 pub struct Keeping {
-    batch: sled::Batch,
+    batch: Writes,
     kept: BTreeMap<NoticeId, Kept>,
     /// The counts after the listings kept so far (none: nothing kept).
     counts: Option<Counts>,
@@ -295,7 +297,7 @@ impl SledStore {
         Ok(())
     }
 
-    /// Writes what `keeping` holds, with the counts after it, as one batch.
+    /// Writes what `keeping` holds, with the counts after it, together.
     pub fn keep_all(&self, keeping: Keeping) -> Result<(), StoreError> {
         let Keeping {
             mut batch, counts, ..
@@ -304,8 +306,7 @@ impl SledStore {
             return Ok(());
         };
         batch.insert(key(META, &[META_COUNTS]), encode_counts(&counts)?);
-        self.tree.apply_batch(batch)?;
-        Ok(())
+        redo::apply(&self.tree, &self.redo, batch)
     }
 
     /// The counts over every kept listing.
@@ -334,12 +335,11 @@ impl SledStore {
 
     /// Records that the views reflect each log up to the seq given.
     pub fn set_watermarks(&self, marks: &[(AuthorityId, u64)]) -> Result<(), StoreError> {
-        let mut batch = sled::Batch::default();
+        let mut batch = Writes::default();
         for (author, seq) in marks {
-            batch.insert(key(WATERMARK, &[&author.0]), &seq.to_be_bytes()[..]);
+            batch.insert(key(WATERMARK, &[&author.0]), seq.to_be_bytes());
         }
-        self.tree.apply_batch(batch)?;
-        Ok(())
+        redo::apply(&self.tree, &self.redo, batch)
     }
 
     /// The version of the views this store keeps (`None`: kept before

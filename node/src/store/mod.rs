@@ -138,11 +138,14 @@ pub struct SledStore {
     heads: BTreeMap<AuthorityId, Head>,
     /// The register of reads: its frontier, kept beside its records.
     register: std::sync::Mutex<RegisterLog>,
+    /// Held while a redo record is written and applied (`redo::apply`).
+    redo: std::sync::Mutex<()>,
 }
 
 mod changes;
 mod layout;
 mod names;
+mod redo;
 /// The reads of [`Store`] through `self.view()` and `self.heads`, the same
 /// for the store and its snapshots.
 macro_rules! store_reads {
@@ -870,6 +873,9 @@ impl SledStore {
     /// Opens (or creates) the store in `path` for `federation`.
     pub fn open(path: &Path, federation: FederationId) -> Result<SledStore, StoreError> {
         let tree = open_tree(path)?;
+        if redo::replay(&tree)? {
+            tracing::warn!("applied the views' writes a crash had left half done");
+        }
         let meta_federation = key(META, &[META_FEDERATION]);
         match tree.get(&meta_federation)? {
             Some(found) => {
@@ -928,6 +934,7 @@ impl SledStore {
             count,
             heads,
             register: std::sync::Mutex::new(register),
+            redo: std::sync::Mutex::new(()),
         })
     }
 
