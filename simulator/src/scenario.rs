@@ -76,6 +76,10 @@ pub enum ChangeKind {
     /// on issuing until it has the version: what it listed past the cutoff
     /// is void everywhere.
     Withdraw,
+    /// A version (of format 2) grants the node's member an allowance of
+    /// notices past its budget; every replica must carry the same budget
+    /// in its head afterwards.
+    Allow,
 }
 
 /// A roster change: at `at`, node `by` proposes it, the members of its
@@ -403,6 +407,12 @@ impl Scenario {
                 return fail(format!("governance: node {} is Byzantine", change.node));
             }
         }
+        // An allowance leaves its member as it was: it may propose.
+        for change in &self.governance {
+            if change.change == ChangeKind::Allow {
+                changed.remove(&change.node);
+            }
+        }
         for change in &self.governance {
             if changed.contains(&change.by) {
                 return fail(format!(
@@ -420,6 +430,12 @@ impl Scenario {
                 return fail(format!(
                     "governance.stolen: {} is more than {STOLEN_NOTICES_MAX} notices",
                     change.stolen
+                ));
+            }
+            if change.change == ChangeKind::Allow && change.node >= self.authorities {
+                return fail(format!(
+                    "governance: node {} is no authority from the start: an allowance is for a member",
+                    change.node
                 ));
             }
             if change.change == ChangeKind::Add && change.node < self.authorities {

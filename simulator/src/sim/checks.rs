@@ -119,7 +119,10 @@ impl Sim {
             .collect()
     }
 
-    fn comparable_heads(&self, node: usize) -> Vec<(AuthorityId, u64, NoticeId)> {
+    /// Each log's head: author, seq, id and notice budget (which follows
+    /// from the log and the roster chain alone, allowances included, so
+    /// equal logs carry equal budgets).
+    fn comparable_heads(&self, node: usize) -> Vec<(AuthorityId, u64, NoticeId, u64)> {
         self.nodes[node]
             .engine
             .replica()
@@ -128,7 +131,7 @@ impl Sim {
             .unwrap_or_default()
             .into_iter()
             .filter(|h| !self.equivocators.contains(&h.author))
-            .map(|h| (h.author, h.seq, h.id))
+            .map(|h| (h.author, h.seq, h.id, h.budget))
             .collect()
     }
 

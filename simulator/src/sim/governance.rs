@@ -16,7 +16,7 @@ use credence_protocol::engine::{GovernanceCommand, Input};
 use credence_protocol::governance::SignedVersion;
 use credence_protocol::governance::chain::Added;
 use credence_protocol::governance::proposal::{
-    ChangeDocument, RemoveDocument, RotateDocument, UpdateDocument, propose,
+    AllowDocument, ChangeDocument, RemoveDocument, RotateDocument, UpdateDocument, propose,
 };
 use credence_protocol::model::{NOTICE_VERSION, Notice, NoticeId, NoticeKind};
 use credence_protocol::roster::{Federation, MemberDocument, threshold_default, threshold_min};
@@ -33,6 +33,9 @@ const THEFT_LEAD_MS: u64 = 3_000;
 
 /// How long a proposer that is down waits before it tries again.
 const RETRY_MS: u64 = 1_000;
+
+/// The notices an allowance change grants its node's member.
+const ALLOWANCE_NOTICES: u64 = 50_000;
 
 /// The genesis of a scenario: every node's member, but those a roster
 /// change adds later.
@@ -165,6 +168,13 @@ impl Sim {
                     ..ChangeDocument::default()
                 }
             }
+            ChangeKind::Allow => ChangeDocument {
+                allow: vec![AllowDocument {
+                    member: member.to_string(),
+                    notices: ALLOWANCE_NOTICES,
+                }],
+                ..ChangeDocument::default()
+            },
             ChangeKind::Rotate | ChangeKind::Revoke => {
                 let key = next_key(self.cfg.seed, target);
                 proof = Some(AuthorityKey::from_secret_bytes(key.secret_bytes()));
@@ -254,7 +264,7 @@ impl Sim {
             ChangeKind::Remove => {
                 self.removed.insert(target);
             }
-            ChangeKind::Withdraw => {}
+            ChangeKind::Withdraw | ChangeKind::Allow => {}
             ChangeKind::Rotate | ChangeKind::Revoke => {
                 if let Some(key) = proof {
                     self.keys.insert(member, key);
