@@ -291,6 +291,19 @@ mod tests {
             .map(|p| p.as_object().map_or(0, |o| o.len()))
             .sum();
         assert_eq!(documented, routes.len());
+        // A roster change's every part is described, allowances included.
+        let schemas = &document["components"]["schemas"];
+        for part in ["add", "remove", "update", "rotate", "allow"] {
+            assert!(
+                schemas["ChangeDocument"]["properties"][part].is_object(),
+                "ChangeDocument.{part}: {}",
+                schemas["ChangeDocument"]
+            );
+        }
+        assert_eq!(
+            schemas["AllowDocument"]["required"],
+            serde_json::json!(["member", "notices"])
+        );
     }
 
     #[test]
