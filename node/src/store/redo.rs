@@ -3,8 +3,9 @@
 //! A sled batch is atomic, but sled 0.34 pays for it with two synchronous
 //! writes of its log (`sync_file_range` with waits, before and after the
 //! batch's manifest) while it holds a lock that stops every other insert
-//! and read of the store: measured on the issuing path, the views' batch
-//! of each tick kept the store writer waiting for most of a persist.
+//! and read of the store. The views wrote two batches a tick; without
+//! them, issuing at 32 clients went 5 to 23% faster (BENCHMARKS.md,
+//! session 16).
 //!
 //! [`apply`] writes the same records as a redo record instead: all of
 //! them encoded as one value under one key (a single insert, atomic), then
