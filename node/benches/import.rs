@@ -14,7 +14,7 @@
 //!
 //! Run: `cargo bench -p credence-node --bench import`
 //! (`ROWS=1000000 cargo bench -p credence-node --bench import` for the
-//! issue's million rows: about 200 MB of CSV and 10 minutes).
+//! issue's million rows: about 160 MB of CSV and 11 minutes).
 
 use credence_crypto::NOTICE_DOMAIN;
 use credence_protocol::codec;
