@@ -292,12 +292,12 @@ pub fn propose(current: &Version, change: &ChangeDocument) -> Result<RosterVersi
         });
     }
     allowances.sort_by_key(|a| a.member);
-    if let Some(pair) = allowances.windows(2).find(|w| w[0].member == w[1].member) {
+    if let Some(member) = super::sorted_unique(&allowances, |x| x.member) {
         return Err(invalid(
             "allow",
             format!(
                 "{} has two allowances: grant one",
-                federation.name_of(&pair[0].member)
+                federation.name_of(&member)
             ),
         ));
     }
@@ -321,21 +321,18 @@ pub fn propose(current: &Version, change: &ChangeDocument) -> Result<RosterVersi
     let checked = Federation::with_id(roster, federation.id())?;
     keys.sort_by_key(|k| k.member);
     cutoffs.sort_by_key(|c| c.member);
-    if let Some(pair) = keys.windows(2).find(|w| w[0].member == w[1].member) {
+    if let Some(member) = super::sorted_unique(&keys, |x| x.member) {
         return Err(invalid(
             "rotate",
-            format!(
-                "{} has two key changes",
-                federation.name_of(&pair[0].member)
-            ),
+            format!("{} has two key changes", federation.name_of(&member)),
         ));
     }
-    if let Some(pair) = cutoffs.windows(2).find(|w| w[0].member == w[1].member) {
+    if let Some(member) = super::sorted_unique(&cutoffs, |x| x.member) {
         return Err(invalid(
             "remove",
             format!(
                 "{} is both removed and updated",
-                federation.name_of(&pair[0].member)
+                federation.name_of(&member)
             ),
         ));
     }
