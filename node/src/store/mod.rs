@@ -24,7 +24,7 @@
 //! | `k`    | listing id                   | (empty): the listings with tasks for this member |
 //! | `p`    | MAX - issue time, listing id | (empty): the listings the public feed shows, newest first |
 //! | `a`    | author                       | the seq up to which the views reflect its log |
-//! | `x`    | name gram, 0, listing id     | (empty): the name-search index (`names`) |
+//! | `x`    | name gram, 0, block number   | ids of the block's listings with the gram: the name-search index (`names`) |
 //!
 //! **Heads are the commit record.** The writer thread writes a layer's
 //! records in key order and its heads last, and sled recovers a prefix of
@@ -140,6 +140,9 @@ pub struct SledStore {
     register: std::sync::Mutex<RegisterLog>,
     /// Held while a redo record is written and applied (`redo::apply`).
     redo: std::sync::Mutex<()>,
+    /// The name index's listings by gram since the overlay began: written
+    /// with it as one block ([`names`]).
+    names: names::Pending,
 }
 
 mod changes;
@@ -270,14 +273,12 @@ impl Store for SledStore {
             let listing = append.indexed_listing();
             overlay.insert(key(SUBJECT, &[&linked.0, &listing.0]), Vec::new());
         }
-        for name in &append.names {
-            for k in names::name_keys(name, &append.indexed_listing()) {
-                overlay.insert(k, Vec::new());
-            }
-        }
         overlay.insert(key(META, &[META_COUNT]), position.to_be_bytes().to_vec());
+        for name in &append.names {
+            self.names.add(name, &append.indexed_listing());
+        }
         self.count = position;
-        if self.overlay.len() >= OVERLAY_KEYS_MAX {
+        if self.overlay.len() + self.names.postings() >= OVERLAY_KEYS_MAX {
             self.freeze()?;
         }
         Ok(())
@@ -935,6 +936,7 @@ impl SledStore {
             heads,
             register: std::sync::Mutex::new(register),
             redo: std::sync::Mutex::new(()),
+            names: names::Pending::default(),
         })
     }
 
@@ -1005,6 +1007,11 @@ impl SledStore {
     /// Hands the overlay to the writer thread as one frozen layer, and
     /// forgets the layers it has written.
     fn freeze(&mut self) -> Result<(), StoreError> {
+        // The layer's name-index block, numbered by its last notice's
+        // position (every posting came with a notice of this layer).
+        if self.names.postings() > 0 {
+            self.overlay.extend(self.names.take(self.count));
+        }
         if !self.overlay.is_empty() {
             let layer: Layer = Arc::new(std::mem::take(&mut self.overlay));
             let number = self.writer.send(Arc::clone(&layer))?;
