@@ -8,7 +8,11 @@
 //! listings/s, p99 under 25 ms.
 //!
 //! Run: `cargo bench -p credence-node --bench issue` (NOTICES overrides the
-//! count at concurrency 32; a tenth of it goes one at a time).
+//! count at concurrency 32; a tenth of it goes one at a time). `NODES=1`
+//! starts only the issuing member of the two (its peer is down): what
+//! issuing costs the issuer's machine when its peers run elsewhere, as
+//! they do in a federation; the default, both members on this machine,
+//! also pays for the peer that takes every notice.
 
 mod common;
 
@@ -86,6 +90,14 @@ fn post(
 fn main() {
     let count = notices_from_env(10_000);
     let single = (count / 10).max(100);
+    let members: usize = match std::env::var("NODES") {
+        Ok(n) => n
+            .parse()
+            .ok()
+            .filter(|n| (1..=2).contains(n))
+            .expect("NODES: 1 or 2"),
+        Err(_) => 2,
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -94,7 +106,7 @@ fn main() {
         let root = tempfile::tempdir().expect("temporary directory");
         let configs = prepare(root.path(), 2, Duration::from_secs(30)).expect("data directories");
         let mut nodes = Vec::new();
-        for (_, config) in configs {
+        for (_, config) in configs.into_iter().take(members) {
             nodes.push(service::launch(config).await.expect("node starts"));
         }
         wait_connected(&nodes).await.expect("connected");
@@ -108,7 +120,14 @@ fn main() {
     let (p50, p99, _) = percentiles(many);
     let rate_one = rate(single, one_time);
     let rate_many = rate(count, many_time);
-    println!("listings issued through the API, each acknowledged once durable:");
+    println!(
+        "listings issued through the API, each acknowledged once durable ({}):",
+        if members == 1 {
+            "the issuing member alone, its peer down"
+        } else {
+            "two members on this machine, the peer taking every notice"
+        }
+    );
     println!(
         "  one client:      {single:>6} in {:>6.2} s: {rate_one:>8.0} listings/s, p50 {}, p99 {}",
         one_time.as_secs_f64(),
