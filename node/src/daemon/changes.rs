@@ -20,6 +20,10 @@ use tokio::sync::watch;
 /// Notices whose listings are derived again in one tick (more wait for
 /// the next).
 pub const WATCH_PER_TICK_MAX: usize = 4_096;
+/// While accepted notices wait for the views, how often a step derives
+/// their listings between ticks: many short steps hold the loop up for
+/// less at a time than one long one a tick.
+pub const VIEWS_STEP: std::time::Duration = std::time::Duration::from_millis(20);
 /// Changes in one answer.
 pub const CHANGES_PER_PAGE_MAX: usize = 1_000;
 
@@ -73,6 +77,11 @@ impl Watcher {
         *newest = (*newest).max(seq);
         self.current = false;
     }
+
+    /// Accepted notices wait to be looked at.
+    pub(super) fn waiting(&self) -> bool {
+        !self.touched.is_empty()
+    }
 }
 
 impl Daemon {
@@ -80,6 +89,12 @@ impl Daemon {
     /// sweep, records the changes, and starts making them durable.
     pub(super) fn watch_tick(&mut self, t: Timestamp) {
         self.watch_now(t, true);
+    }
+
+    /// Derives again the listings of the notices accepted since the last
+    /// step ([`VIEWS_STEP`]), without a sweep step.
+    pub(super) fn watch_step(&mut self, t: Timestamp) {
+        self.watch_now(t, false);
     }
 
     /// [`Daemon::watch_tick`]; a sweep step only when `sweep` (the tick's,

@@ -531,6 +531,8 @@ impl Daemon {
         let mut listening = listening;
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut views_step = tokio::time::interval(changes::VIEWS_STEP);
+        views_step.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let readiness = self.node.engine.readiness().clone();
         if readiness != Readiness::Ready {
             tracing::warn!("{}", readiness.explain());
@@ -555,6 +557,7 @@ impl Daemon {
                 },
                 _ = stop.recv() => break,
                 _ = tick.tick() => self.on_tick(),
+                _ = views_step.tick(), if self.watcher.waiting() => self.watch_step(now()),
                 Some((reply, result)) = self.ranges_read.1.recv() => {
                     self.range_reads = self.range_reads.saturating_sub(1);
                     self.feed(Input::RangesRead { reply, result });
