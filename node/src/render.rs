@@ -602,8 +602,8 @@ pub fn status(status: &Status) -> String {
     for author in &status.authors {
         let _ = writeln!(
             out,
-            "    {:<40} seq {:>8}  seen {:>8}  lag {:>6}",
-            author.name, author.seq, author.seen, author.lag
+            "    {:<40} seq {:>8}  seen {:>8}  lag {:>6}  budget {:>8}",
+            author.name, author.seq, author.seen, author.lag, author.budget
         );
     }
     let _ = writeln!(

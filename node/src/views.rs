@@ -300,6 +300,10 @@ pub struct AuthorStatus {
     pub lag: u64,
     /// The Merkle root of its log here (empty when the log is empty).
     pub root: String,
+    /// How many more notices its log can take now, by the flood budget
+    /// every replica enforces (with any allowance of a roster version its
+    /// next notice would take).
+    pub budget: u64,
 }
 
 /// A connected peer.

@@ -825,7 +825,14 @@ fn an_allowance_lets_a_log_grow_past_its_budget_once_and_every_replica_agrees() 
     const ALLOWED: u64 = 300;
     let (test, mut issuer) = setup();
     issuer.advance_clock(T0);
+    let available = |issuer: &Replica<MemStore>, t: Timestamp| {
+        issuer.notices_available(&test.author(0), t).unwrap()
+    };
+    assert_eq!(available(&issuer, T0), AUTHOR_NOTICE_BURST);
     let mut envelopes = issue_all(&mut issuer, &test, 0, AUTHOR_NOTICE_BURST, T0);
+    assert_eq!(available(&issuer, T0), 0);
+    // The budget refills: 72,000 an hour, one every 50 ms.
+    assert_eq!(available(&issuer, T0.plus_ms(50 * 7 + 49)), 7);
     let over = |issuer: &mut Replica<MemStore>, n: u64| {
         matches!(
             issuer.issue(
@@ -853,6 +860,7 @@ fn an_allowance_lets_a_log_grow_past_its_budget_once_and_every_replica_agrees() 
     .expect("a valid change");
     let version = signed(&version, &[&test.keys[0], &test.keys[1], &test.keys[2]]);
     issuer.add_roster_version(version.clone()).unwrap();
+    assert_eq!(available(&issuer, T0), ALLOWED);
     // At the same instant, exactly the allowance more.
     envelopes.extend(issue_all(
         &mut issuer,
@@ -875,6 +883,7 @@ fn an_allowance_lets_a_log_grow_past_its_budget_once_and_every_replica_agrees() 
     let next = signed(&next, &[&test.keys[0], &test.keys[1], &test.keys[2]]);
     issuer.add_roster_version(next.clone()).unwrap();
     assert!(over(&mut issuer, 999_997), "a later version grants nothing");
+    assert_eq!(available(&issuer, T0), 0);
     let head = issuer.store().head(&test.author(0)).unwrap().unwrap();
     assert_eq!(head.seq, AUTHOR_NOTICE_BURST + ALLOWED);
     assert_eq!(head.roster, 1);

@@ -69,6 +69,12 @@ fn bad_rows_are_named_and_nothing_is_stored_good_rows_go_in_once() {
         "{}",
         dry.stdout
     );
+    assert!(
+        dry.stdout
+            .contains("the notice budget covers the 3 rows to sign (20000 notices available now)"),
+        "{}",
+        dry.stdout
+    );
     // Not a dry run, but bad rows: nothing is stored either.
     let refused = credence(&["import-csv", "--data", data, arg(&file)]).code(1);
     assert!(
@@ -116,6 +122,40 @@ fn bad_rows_are_named_and_nothing_is_stored_good_rows_go_in_once() {
     assert_eq!(report["already"], 3, "{report}");
     assert_eq!(report["bad_rows"], 4, "{report}");
     assert_eq!(stored_notices(&fed.issuer, &fed.path("d.bundle")), 3);
+}
+
+// A file larger than the member's notice budget: the dry run says by how
+// much, and how to get an allowance, and fails; the budget is what the
+// node's status shows.
+#[test]
+fn a_dry_run_says_when_the_notice_budget_does_not_cover_the_file() {
+    let fed = two_authorities();
+    let file = fed.path("large.csv");
+    let rows: Vec<String> = (1..=20_003).map(good).collect();
+    write(&file, &rows);
+    let data = arg(&fed.issuer);
+    let dry = credence(&["import-csv", "--data", data, arg(&file), "--dry-run"]).code(1);
+    assert!(
+        dry.stdout.contains(
+            "the notice budget covers 20000 of the 20003 rows to sign, 3 short: have the federation grant an allowance of at least 3 notices (`[[allow]]`"
+        ),
+        "{}",
+        dry.stdout
+    );
+    let json = credence(&[
+        "import-csv",
+        "--data",
+        data,
+        arg(&file),
+        "--dry-run",
+        "--json",
+    ])
+    .code(1);
+    let report: serde_json::Value = serde_json::from_str(&json.stdout).expect("JSON report");
+    assert_eq!(report["budget"], 20_000, "{report}");
+    assert_eq!(report["to_sign"], 20_003, "{report}");
+    assert_eq!(report["bad_rows"], 0, "{report}");
+    assert_eq!(stored_notices(&fed.issuer, &fed.path("a.bundle")), 0);
 }
 
 #[test]

@@ -148,14 +148,35 @@ pub struct ImportReport {
     pub already: u64,
     /// Nothing was stored (a dry run, or bad rows without `--skip-bad`).
     pub dry_run: bool,
+    /// Good rows no earlier run journaled: the notices still to sign (at
+    /// most: a row signed by a run that lost its journal is found by its
+    /// idempotency key and takes no notice).
+    pub to_sign: u64,
+    /// Notices this member's log could take when the import began, by the
+    /// flood budget every replica enforces and any allowance granted.
+    pub budget: u64,
+}
+
+impl ImportReport {
+    /// Notices the budget lacks for the rows to sign.
+    fn short(&self) -> u64 {
+        self.to_sign.saturating_sub(self.budget)
+    }
 }
 
 /// Runs the import; the exit status is 0 when every row is in (or, in a
 /// dry run, would go in), 1 otherwise.
 pub(super) fn run(args: ImportArgs<'_>) -> Result<i32> {
-    let federation = node::read_roster(&args.data.join(node::ROSTER_FILE))?;
     let key = crate::keyfile::read(&args.data.join(node::KEY_FILE))?;
     let me = AuthorityId(key.public_bytes());
+    // Rows are checked against the federation as it stands now (the
+    // genesis roster and the versions the node holds), and signed through
+    // the running node or the data directory.
+    let mut operator = Operator::open(args.data)?;
+    let federation = match &operator {
+        Operator::Running(client) => super::operator::running_federation(client, args.data)?,
+        Operator::Local(node) => node.federation().clone(),
+    };
     let author = federation.member_of_key(&me).unwrap_or(me);
     let size = std::fs::metadata(args.file)
         .with_context(|| format!("reading {}", args.file.display()))?
@@ -177,8 +198,10 @@ pub(super) fn run(args: ImportArgs<'_>) -> Result<i32> {
     let now = Journal::started(&journal_path)?.unwrap_or_else(node::now);
     let mut report = ImportReport {
         file_digest: digest.clone(),
+        budget: operator.notices_available(&author)?,
         ..ImportReport::default()
     };
+    let done = Journal::done(&journal_path)?;
     // First pass: every row checked, nothing stored.
     let checker = Rows::new(&federation, author, now);
     let progress = bar(size, "checking", args.json);
@@ -186,7 +209,10 @@ pub(super) fn run(args: ImportArgs<'_>) -> Result<i32> {
     read_rows(args.file, &progress, |line, row| {
         rows += 1;
         match row.and_then(|fields| checker.listing(&fields)) {
-            Ok(_) => report.good += 1,
+            Ok(_) => {
+                report.good += 1;
+                report.to_sign += u64::from(!done.contains_key(&line));
+            }
             Err(reason) => {
                 report.bad_rows += 1;
                 if report.bad.len() < BAD_ROWS_SHOWN_MAX {
@@ -201,11 +227,16 @@ pub(super) fn run(args: ImportArgs<'_>) -> Result<i32> {
     if args.dry_run || (report.bad_rows > 0 && !args.skip_bad) {
         report.dry_run = true;
         print_report(&report, args.json, args.skip_bad)?;
-        return Ok(i32::from(report.bad_rows > 0));
+        return Ok(i32::from(report.bad_rows > 0 || report.short() > 0));
+    }
+    if report.short() > 0 && !args.json {
+        // The import goes on: it stops where the budget does, and a run
+        // once the budget refilled (or an allowance came) goes on from
+        // there.
+        println!("{}", budget_line(&report));
     }
     // Second pass: the good rows signed, each at most once.
     let mut journal = Journal::open(&journal_path, now)?;
-    let mut operator = Operator::open(args.data)?;
     let progress = bar(report.good, "importing", args.json);
     let mut pending: Vec<(u64, NoticeKind)> = Vec::new();
     let outcome = read_rows(args.file, &indicatif::ProgressBar::hidden(), |line, row| {
@@ -655,10 +686,9 @@ impl Journal {
             .map(Timestamp))
     }
 
-    fn open(path: &Path, started: Timestamp) -> Result<Journal> {
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        }
+    /// The lines an import of this journal signed (none when there is no
+    /// journal).
+    fn done(path: &Path) -> Result<BTreeMap<u64, NoticeId>> {
         let mut done = BTreeMap::new();
         if let Ok(file) = std::fs::File::open(path) {
             for (n, text) in std::io::BufReader::new(file).lines().enumerate() {
@@ -678,6 +708,14 @@ impl Journal {
                 done.insert(line, id);
             }
         }
+        Ok(done)
+    }
+
+    fn open(path: &Path, started: Timestamp) -> Result<Journal> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        let done = Journal::done(path)?;
         let fresh = !path.exists();
         let file = std::fs::OpenOptions::new()
             .create(true)
@@ -719,6 +757,23 @@ impl Journal {
     }
 }
 
+/// Whether the member's notice budget covers the rows to sign, and what
+/// to do when it does not.
+fn budget_line(report: &ImportReport) -> String {
+    match report.short() {
+        0 => format!(
+            "the notice budget covers the {} rows to sign ({} notices available now)",
+            report.to_sign, report.budget
+        ),
+        short => format!(
+            "the notice budget covers {} of the {} rows to sign, {short} short: have the federation grant an allowance of at least {short} notices (`[[allow]]` in `credence federation propose`), or import again as the budget refills ({} notices an hour)",
+            report.budget,
+            report.to_sign,
+            credence_protocol::replica::AUTHOR_NOTICES_PER_HOUR
+        ),
+    }
+}
+
 fn print_report(report: &ImportReport, json: bool, skip_bad: bool) -> Result<()> {
     if json {
         println!("{}", serde_json::to_string_pretty(report)?);
@@ -738,6 +793,7 @@ fn print_report(report: &ImportReport, json: bool, skip_bad: bool) -> Result<()>
         report.rows, report.good, report.bad_rows
     );
     if report.dry_run {
+        println!("{}", budget_line(report));
         if report.bad_rows > 0 && !skip_bad {
             println!(
                 "nothing was stored: correct the rows above, or pass --skip-bad to import the good rows alone"

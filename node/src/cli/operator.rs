@@ -85,6 +85,29 @@ impl Operator {
         }
     }
 
+    /// How many notices `author`'s log can take now, by the flood budget
+    /// ([`crate::views::AuthorStatus::budget`]).
+    pub(super) fn notices_available(
+        &self,
+        author: &credence_protocol::model::AuthorityId,
+    ) -> Result<u64> {
+        match self {
+            Operator::Running(client) => {
+                let status: crate::views::Status = client.get("/v1/status")?;
+                status
+                    .authors
+                    .iter()
+                    .find(|a| a.author == *author)
+                    .map(|a| a.budget)
+                    .ok_or_else(|| anyhow::anyhow!("the node's status shows no log of {author}"))
+            }
+            Operator::Local(node) => Ok(node
+                .replica()
+                .notices_available(author, node::now())
+                .map_err(|e| anyhow::anyhow!("reading the notice budget: {e}"))?),
+        }
+    }
+
     /// Whether the answers come from a running node.
     pub(super) fn is_running(&self) -> bool {
         matches!(self, Operator::Running(_))

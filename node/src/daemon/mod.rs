@@ -1892,6 +1892,10 @@ impl Daemon {
                 seen: peak,
                 lag: peak - seq,
                 root: head.map(|h| h.root().to_hex()).unwrap_or_default(),
+                budget: engine
+                    .replica()
+                    .notices_available(&member.key, now())
+                    .map_err(DaemonError::internal)?,
             });
         }
         let readiness = engine.readiness();

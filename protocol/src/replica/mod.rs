@@ -1463,6 +1463,17 @@ impl<S: Store> Replica<S> {
         }
     }
 
+    /// How many notices `author`'s log can take at `t` by the flood budget
+    /// every replica enforces: what is left of its budget, refilled up to
+    /// `t`, with the allowance its next notice would take
+    /// ([`budget_after`]).
+    pub fn notices_available(&self, author: &AuthorityId, t: Timestamp) -> Result<u64, S> {
+        let head = self.store.head(author).map_err(ReplicaError::Store)?;
+        let at = head.as_ref().map_or(t, |head| t.max(head.issued_at));
+        let granted = self.granted(author, head.as_ref(), self.chain.current().number);
+        Ok(budget_after(head.as_ref(), at, granted).map_or(0, |after| after / 1000 + 1))
+    }
+
     /// The allowance, in notices, that `author`'s next notice takes when
     /// it names roster version `roster` after `head`.
     fn granted(&self, author: &AuthorityId, head: Option<&Head>, roster: u64) -> u64 {

@@ -284,10 +284,12 @@ async fn dashboard(State(state): State<AppState>, c: Console) -> Response {
                     th scope="col" { (t("已持有", "Held")) }
                     th scope="col" { (t("已见", "Seen")) }
                     th scope="col" { (t("落后", "Lag")) }
+                    th scope="col" { (t("可发布额度", "Notice budget")) }
                 } }
                 tbody { @for a in &status.authors { tr {
                     td { (a.name) } td { (a.seq) } td { (a.seen) }
                     td class={ @if a.lag > 0 { "state-warn" } } { (a.lag) }
+                    td class={ @if a.budget == 0 { "state-warn" } } { (a.budget) }
                 } } }
             }
         },
