@@ -250,9 +250,12 @@ fn a_mark_that_cannot_be_written_stops_the_node() {
     c.start_all();
     c.at("market").issue(&listing(110));
     c.wait_converged(&["market", "tax"]);
-    // The temporary file of the next mark cannot be created (a directory
-    // is in its way; permissions would not stop root).
-    std::fs::create_dir(c.at("market").dir.join("own-log.mark.new")).expect("block the mark");
+    // The next mark can be written neither in place nor whole: a
+    // directory stands where the file was (permissions would not stop
+    // root).
+    let mark = c.at("market").dir.join("own-log.mark");
+    std::fs::remove_file(&mark).expect("the mark removed");
+    std::fs::create_dir(&mark).expect("block the mark");
     let (status, answer) = try_issue(c.at("market"), 111);
     assert_eq!(status, 503, "{answer}");
     assert_eq!(answer["error"]["code"], "halted", "{answer}");
