@@ -12,7 +12,9 @@
 //! starts only the issuing member of the two (its peer is down): what
 //! issuing costs the issuer's machine when its peers run elsewhere, as
 //! they do in a federation; the default, both members on this machine,
-//! also pays for the peer that takes every notice.
+//! also pays for the peer that takes every notice. Each listing names a
+//! company of its own (`company_name`); `NAMES=one` gives every listing
+//! the example's name, as the benchmark did up to session 16.
 
 mod common;
 
@@ -25,6 +27,34 @@ use std::time::{Duration, Instant};
 
 const CONCURRENCY: usize = 32;
 
+/// A company name of the kind the lists hold, one of about 140,000:
+/// a city, a trade name of two characters, a trade and the legal form
+/// (`福州闽江食品有限公司`), so that names share some pairs of characters
+/// (city, trade, form) and not others (the trade name), as real ones do.
+fn company_name(n: u64) -> String {
+    const CITIES: [&str; 9] = [
+        "福州", "厦门", "泉州", "漳州", "莆田", "三明", "南平", "龙岩", "宁德",
+    ];
+    const TRADE_NAME: &str =
+        "闽江海峡鼓山榕城东南华兴鑫源恒泰盛达宏远金丰永安瑞祥新创嘉和鸿运兴业天成利民顺发国泰长城";
+    const TRADES: [&str; 8] = [
+        "食品", "药业", "建材", "物流", "餐饮", "电子", "纺织", "化工",
+    ];
+    let chars: Vec<char> = TRADE_NAME.chars().collect();
+    let mut x = n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    let mut pick = |len: usize| {
+        x = x.rotate_left(17) ^ (x >> 7);
+        (x % len as u64) as usize
+    };
+    format!(
+        "{}{}{}{}有限公司",
+        CITIES[pick(CITIES.len())],
+        chars[pick(chars.len())],
+        chars[pick(chars.len())],
+        TRADES[pick(TRADES.len())]
+    )
+}
+
 /// Posts `count` listings from `clients` threads, numbered from `first`;
 /// returns the wall time and each request's latency.
 fn post(
@@ -33,6 +63,7 @@ fn post(
     clients: usize,
     first: usize,
     count: usize,
+    varied: bool,
 ) -> (Duration, Vec<Duration>) {
     let now = credence_node::node::now();
     let bodies: Vec<Vec<String>> = (0..clients)
@@ -43,6 +74,9 @@ fn post(
                     let mut listing = example_listing(now);
                     listing.subject.id = credence_protocol::testkit::uscc((first + n) as u64 + 1);
                     listing.linked.clear();
+                    if varied {
+                        listing.subject.name = company_name((first + n) as u64);
+                    }
                     serde_json::to_string(&NoticeKind::List(listing)).expect("JSON")
                 })
                 .collect()
@@ -98,6 +132,11 @@ fn main() {
             .expect("NODES: 1 or 2"),
         Err(_) => 2,
     };
+    let varied = match std::env::var("NAMES").as_deref() {
+        Ok("one") => false,
+        Ok("varied") | Err(_) => true,
+        Ok(other) => panic!("NAMES: one or varied, not {other}"),
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -114,14 +153,19 @@ fn main() {
         let token = nodes[0].token.clone();
         (url, token, (root, nodes))
     });
-    let (one_time, one) = post(&url, &token, 1, 0, single);
-    let (many_time, many) = post(&url, &token, CONCURRENCY, single, count);
+    let (one_time, one) = post(&url, &token, 1, 0, single, varied);
+    let (many_time, many) = post(&url, &token, CONCURRENCY, single, count, varied);
     let (p50_one, p99_one, _) = percentiles(one);
     let (p50, p99, _) = percentiles(many);
     let rate_one = rate(single, one_time);
     let rate_many = rate(count, many_time);
     println!(
-        "listings issued through the API, each acknowledged once durable ({}):",
+        "listings issued through the API, each acknowledged once durable ({}; {}):",
+        if varied {
+            "a company name of its own each"
+        } else {
+            "one company name for all"
+        },
         if members == 1 {
             "the issuing member alone, its peer down"
         } else {
