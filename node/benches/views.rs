@@ -14,7 +14,8 @@
 //!
 //! Run: `cargo bench -p credence-node --bench views` (`SIZES` is a comma
 //! list of notice counts, default `10000,100000,1000000`; ten million
-//! takes about 17 GB of disk and an hour).
+//! takes about 17 GB of disk and an hour; `FOLDS` sets how many times
+//! each fold is timed, default 3).
 
 mod common;
 
@@ -30,7 +31,9 @@ use std::time::{Duration, Instant};
 
 /// Reads of each kind through the views, per size.
 const READS: usize = 2_000;
-/// Reads of each kind by the fold, per size (each folds every listing).
+/// Reads of each kind by the fold, per size (each folds every listing),
+/// unless `FOLDS` says otherwise (one fold of ten million notices takes
+/// minutes).
 const FOLDS: usize = 3;
 /// Listings or entries a page holds.
 const PAGE: usize = 100;
@@ -66,7 +69,7 @@ fn time<T>(mut read: impl FnMut(usize) -> T, count: usize) -> Vec<Duration> {
         .collect()
 }
 
-fn measure(notices: usize, figures: &mut Vec<Figure>) {
+fn measure(notices: usize, folds: usize, figures: &mut Vec<Figure>) {
     let subjects = (notices as u64 / 4).max(1);
     let (test, workload) = fixture(100, notices, subjects);
     let (_dir, replica) = stored_in_sled(&test, &workload);
@@ -122,7 +125,7 @@ fn measure(notices: usize, figures: &mut Vec<Figure>) {
                 },
             )
         },
-        FOLDS,
+        folds,
     );
     let feed_views = time(
         |n| {
@@ -152,10 +155,10 @@ fn measure(notices: usize, figures: &mut Vec<Figure>) {
                 },
             )
         },
-        FOLDS,
+        folds,
     );
     let counts_views = time(|_| replica.store().counts().expect("counts"), READS);
-    let counts_fold = time(|_| overdue(&reads, t).expect("overdue"), FOLDS);
+    let counts_fold = time(|_| overdue(&reads, t).expect("overdue"), folds);
     let lookups = time(
         |_| {
             let id = testkit::uscc(rng.below(subjects));
@@ -308,9 +311,15 @@ fn main() {
                 .expect("SIZES: a comma list of notice counts")
         })
         .collect();
+    let folds = std::env::var("FOLDS").map_or(FOLDS, |n| {
+        n.parse()
+            .ok()
+            .filter(|&n| n >= 1)
+            .expect("FOLDS: a count of at least 1")
+    });
     let mut figures = Vec::new();
     for notices in sizes {
-        measure(notices, &mut figures);
+        measure(notices, folds, &mut figures);
     }
     let path = std::env::var("PLOT")
         .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/views-scale.svg").into());

@@ -263,6 +263,8 @@ pub fn workload(
         attempts += 1;
         now = now.plus_ms(rng.below(DAY_MS));
         let roll = rng.below(100);
+        // The issuer of the listing an objection names: its ruling's author.
+        let mut objection_of = None;
         let (author, kind) = if roll < 35 || listings.is_empty() {
             let author = rng.index(members);
             let category = CATEGORIES[rng.index(CATEGORIES.len())].0;
@@ -288,14 +290,17 @@ pub fn workload(
                         ],
                     },
                 ),
-                45..=56 => (
-                    rng.index(members),
-                    NoticeKind::Object {
-                        listing,
-                        grounds: "the subject disputes the facts".into(),
-                        respond_by: now.plus_ms(OBJECTION_WINDOW_MS + rng.below(5 * DAY_MS)),
-                    },
-                ),
+                45..=56 => {
+                    objection_of = Some(issuer);
+                    (
+                        rng.index(members),
+                        NoticeKind::Object {
+                            listing,
+                            grounds: "the subject disputes the facts".into(),
+                            respond_by: now.plus_ms(OBJECTION_WINDOW_MS + rng.below(5 * DAY_MS)),
+                        },
+                    )
+                }
                 57..=68 if !objections.is_empty() => {
                     let (objection, issuer) = objections[rng.index(objections.len())];
                     let outcome = match rng.below(4) {
@@ -350,14 +355,6 @@ pub fn workload(
         };
         let is_listing = if let NoticeKind::List(l) = &kind {
             Some(l.measures.clone())
-        } else {
-            None
-        };
-        let objection_of = if let NoticeKind::Object { listing, .. } = &kind {
-            listings
-                .iter()
-                .find(|(id, ..)| id == listing)
-                .map(|(_, issuer, _)| *issuer)
         } else {
             None
         };
