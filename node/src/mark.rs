@@ -257,23 +257,12 @@ pub fn write(dir: &Path, author: &AuthorityId, mark: &Mark) -> Result<(), NodeEr
     if let Ok(file) = fs::OpenOptions::new().read(true).write(true).open(&path)
         && file.metadata().map_err(io(&path))?.len() == FILE_BYTES
     {
-        let mut header = [0u8; FILE_HEADER.len()];
-        file.read_exact_at(&mut header, 0).map_err(io(&path))?;
-        if &header == FILE_HEADER {
-            let mut generations = [0u64; 2];
-            for (k, generation) in generations.iter_mut().enumerate() {
-                let at = SLOTS_AT + k as u64 * SLOT_BYTES;
-                let mut head = vec![0u8; SLOT_HEAD_BYTES];
-                file.read_exact_at(&mut head, at).map_err(io(&path))?;
-                let len = u32::from_be_bytes([head[8], head[9], head[10], head[11]]);
-                let mut mark = vec![0u8; (len as u64).min(MARK_BYTES_MAX) as usize];
-                file.read_exact_at(&mut mark, at + SLOT_HEAD_BYTES as u64)
-                    .map_err(io(&path))?;
-                let claimed = u64::from_be_bytes(head[..8].try_into().unwrap_or_default());
-                if claimed != 0 && slot_digest(claimed, &mark) == head[12..] {
-                    *generation = claimed;
-                }
-            }
+        let mut bytes = vec![0u8; FILE_BYTES as usize];
+        file.read_exact_at(&mut bytes, 0).map_err(io(&path))?;
+        if bytes.starts_with(FILE_HEADER) {
+            // A torn copy counts as generation 0: it is written over.
+            let generations =
+                [0, 1].map(|k| slot(&bytes, k).map_or(0, |(generation, _)| generation));
             let older = usize::from(generations[1] < generations[0]);
             let generation = generations[0].max(generations[1]) + 1;
             file.write_all_at(&copy(generation), SLOTS_AT + older as u64 * SLOT_BYTES)
