@@ -114,6 +114,14 @@ impl Daemon {
     }
 
     fn watch(&mut self, t: Timestamp, sweep: bool) -> Result<(), DaemonError> {
+        // The notices this step looks at reach sled before what it keeps
+        // of them: a crash never keeps a view of a notice it took back.
+        self.node
+            .engine
+            .replica_mut()
+            .store_mut()
+            .write_through()
+            .map_err(DaemonError::internal)?;
         if self.watcher.touched.is_empty() {
             // Notices stored by a path that does not tell the watcher (an
             // operator command on the node's own store) or before a

@@ -649,6 +649,24 @@ impl SledStore {
         })
     }
 
+    /// Waits until everything appended so far is in sled (not yet
+    /// durable): what is inserted into sled after this comes after those
+    /// notices in sled's log, so a crash that keeps it keeps them. The
+    /// views are written after this (a view of a notice a crash took back
+    /// would describe a listing no longer held).
+    pub fn write_through(&mut self) -> Result<(), StoreError> {
+        self.freeze()?;
+        let applied = self.writer.wait_until(self.writer.sent)?;
+        while self
+            .frozen
+            .front()
+            .is_some_and(|(number, _)| *number <= applied)
+        {
+            self.frozen.pop_front();
+        }
+        Ok(())
+    }
+
     /// Starts making everything appended so far (and the query register)
     /// durable without waiting for it: the overlay goes to the writer
     /// thread, which flushes sled after writing it. For background
