@@ -657,13 +657,7 @@ impl SledStore {
     pub fn write_through(&mut self) -> Result<(), StoreError> {
         self.freeze()?;
         let applied = self.writer.wait_until(self.writer.sent)?;
-        while self
-            .frozen
-            .front()
-            .is_some_and(|(number, _)| *number <= applied)
-        {
-            self.frozen.pop_front();
-        }
+        self.forget_written(applied);
         Ok(())
     }
 
@@ -1022,6 +1016,18 @@ impl SledStore {
         Ok(self.snapshot())
     }
 
+    /// Forgets the frozen layers the writer has written (`applied` of
+    /// them in all): reads find them in sled.
+    fn forget_written(&mut self, applied: u64) {
+        while self
+            .frozen
+            .front()
+            .is_some_and(|(number, _)| *number <= applied)
+        {
+            self.frozen.pop_front();
+        }
+    }
+
     /// Hands the overlay to the writer thread as one frozen layer, and
     /// forgets the layers it has written.
     fn freeze(&mut self) -> Result<(), StoreError> {
@@ -1043,13 +1049,7 @@ impl SledStore {
         } else {
             self.writer.applied()?
         };
-        while self
-            .frozen
-            .front()
-            .is_some_and(|(number, _)| *number <= applied)
-        {
-            self.frozen.pop_front();
-        }
+        self.forget_written(applied);
         Ok(())
     }
 }
