@@ -1235,14 +1235,22 @@ async fn extract(
             ));
         }
     };
-    let all = crate::daemon::FeedAsk {
-        after: None,
-        limit: usize::MAX,
-        filter: crate::daemon::FeedFilter::ALL,
-    };
-    let page = ask(&state, |tx| Command::Feed(all, tx)).await?;
-    let text = crate::views::extract(&state.federation(), &page.listings, crate::node::now(), csv);
-    Ok(([(header::CONTENT_TYPE, content_type)], text).into_response())
+    // Streamed as it is read, from one snapshot: memory stays bounded
+    // however many listings the feed shows. A failure past the first
+    // piece cuts the body short (the client sees an incomplete answer).
+    let pieces = ask(&state, |tx| Command::Extract(csv, tx)).await?;
+    let stream = futures::stream::unfold(pieces, |mut pieces| async move {
+        let piece = pieces.recv().await?.map(Bytes::from).map_err(|error| {
+            tracing::warn!("public extract cut short: {error}");
+            std::io::Error::other(error.to_string())
+        });
+        Some((piece, pieces))
+    });
+    Ok((
+        [(header::CONTENT_TYPE, content_type)],
+        axum::body::Body::from_stream(stream),
+    )
+        .into_response())
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]

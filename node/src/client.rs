@@ -177,6 +177,27 @@ impl Client {
         self.finish(result)
     }
 
+    /// `GET path`, its body copied to `out` as it arrives (no size
+    /// limit: for answers as large as the store, such as the extract);
+    /// the bytes copied. An error answer is read and returned as usual.
+    pub fn get_to(&self, path: &str, out: &mut dyn std::io::Write) -> Result<u64, ClientError> {
+        let result = self
+            .agent
+            .get(format!("{}{path}", self.base))
+            .header("Authorization", format!("Bearer {}", self.token))
+            .call();
+        let response = match result {
+            Ok(response) if response.status().as_u16() < 400 => response,
+            other => return self.finish(other).map(|_| 0),
+        };
+        let mut body = response.into_body();
+        let mut reader = body.with_config().limit(u64::MAX).reader();
+        std::io::copy(&mut reader, out).map_err(|e| ClientError::Unreachable {
+            address: self.base.clone(),
+            reason: format!("the answer was cut short or could not be written: {e}"),
+        })
+    }
+
     /// `GET path`, decoded as the route's answer type.
     pub fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
         let body = self.get_bytes(path)?;

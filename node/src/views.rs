@@ -872,60 +872,65 @@ fn csv_field(text: &str) -> String {
     }
 }
 
-/// The public extract: every entry of the publicity feed at `t` (in feed
-/// order), as CSV with a header row ([`EXTRACT_CSV_COLUMNS`]; times
-/// RFC 3339; linked persons as `role id name` separated by `; `) or as
-/// JSON Lines (one [`FeedItem`] a line).
-pub fn extract(
+/// The public extract's first bytes: the CSV header row
+/// ([`EXTRACT_CSV_COLUMNS`]), or nothing for JSON Lines.
+pub fn extract_header(csv: bool) -> Vec<u8> {
+    if csv {
+        format!("{}\r\n", EXTRACT_CSV_COLUMNS.join(",")).into_bytes()
+    } else {
+        Vec::new()
+    }
+}
+
+/// Appends one entry of the public extract to `out`: the listing as the
+/// publicity feed shows it at `t`, as a CSV row (times RFC 3339; linked
+/// persons as `role id name` separated by `; `) or a line of JSON (a
+/// [`FeedItem`]); nothing when the feed does not show it.
+pub fn extract_row(
     federation: &Federation,
-    states: &[ListingState],
+    state: &ListingState,
     t: credence_protocol::time::Timestamp,
     csv: bool,
-) -> String {
+    out: &mut Vec<u8>,
+) {
     use credence_protocol::time::Timestamp;
-    let items = states.iter().filter_map(|s| FeedItem::of(federation, s, t));
-    let mut out = String::new();
+    let Some(item) = FeedItem::of(federation, state, t) else {
+        return;
+    };
     if !csv {
-        for item in items {
-            if let Ok(line) = serde_json::to_string(&item) {
-                out.push_str(&line);
-                out.push('\n');
-            }
+        if let Ok(line) = serde_json::to_vec(&item) {
+            out.extend_from_slice(&line);
+            out.push(b'\n');
         }
-        return out;
+        return;
     }
-    out.push_str(&EXTRACT_CSV_COLUMNS.join(","));
-    out.push_str("\r\n");
-    for item in items {
-        let linked: Vec<String> = item
-            .linked
-            .iter()
-            .map(|p| format!("{} {} {}", p.role.name(), p.id, p.name))
-            .collect();
-        let row = [
-            item.kind.clone(),
-            item.corrected_at
-                .map(|at| Timestamp(at).to_string())
-                .unwrap_or_default(),
-            item.id.to_string(),
-            item.issuer_name.clone(),
-            item.subject.kind.name().to_string(),
-            item.subject.id.clone(),
-            item.subject.name.clone(),
-            item.list.name().to_string(),
-            item.category.clone(),
-            item.reason.clone(),
-            item.legal_basis.clone(),
-            item.document_number.clone(),
-            Timestamp(item.effective_at).to_string(),
-            Timestamp(item.publish_until).to_string(),
-            linked.join("; "),
-        ];
-        let fields: Vec<String> = row.iter().map(|f| csv_field(f)).collect();
-        out.push_str(&fields.join(","));
-        out.push_str("\r\n");
-    }
-    out
+    let linked: Vec<String> = item
+        .linked
+        .iter()
+        .map(|p| format!("{} {} {}", p.role.name(), p.id, p.name))
+        .collect();
+    let row = [
+        item.kind.clone(),
+        item.corrected_at
+            .map(|at| Timestamp(at).to_string())
+            .unwrap_or_default(),
+        item.id.to_string(),
+        item.issuer_name.clone(),
+        item.subject.kind.name().to_string(),
+        item.subject.id.clone(),
+        item.subject.name.clone(),
+        item.list.name().to_string(),
+        item.category.clone(),
+        item.reason.clone(),
+        item.legal_basis.clone(),
+        item.document_number.clone(),
+        Timestamp(item.effective_at).to_string(),
+        Timestamp(item.publish_until).to_string(),
+        linked.join("; "),
+    ];
+    let fields: Vec<String> = row.iter().map(|f| csv_field(f)).collect();
+    out.extend_from_slice(fields.join(",").as_bytes());
+    out.extend_from_slice(b"\r\n");
 }
 
 impl FeedView {

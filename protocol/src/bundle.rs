@@ -414,7 +414,7 @@ pub fn audit(
     // Checkpoints and names are of the roster the chain reached: a member
     // added by a version has a log the genesis roster does not know.
     let current = replica.federation().clone();
-    let checkpoints = check_checkpoints(bundle, &current, &replica, &mut violations);
+    let checkpoints = check_checkpoints(bundle, &replica, &mut violations);
     forks.sort();
     forks.dedup();
     let authors = replica
@@ -614,7 +614,6 @@ fn check_roster_versions(
 /// the export left notices out).
 fn check_checkpoints(
     bundle: &Bundle,
-    federation: &Federation,
     replica: &Replica<MemStore>,
     violations: &mut Vec<Violation>,
 ) -> Vec<CheckpointFinding> {
@@ -634,16 +633,16 @@ fn check_checkpoints(
     }
     // Verify every checkpoint, then read each log once for the roots at
     // all the sizes its checkpoints state, then report in bundle order.
-    let checked: Vec<Result<checkpoint::Verified, String>> = bundle
+    let checked: Vec<Result<(checkpoint::Verified, &Federation), String>> = bundle
         .checkpoints
         .iter()
         .enumerate()
         .map(|(index, bytes)| {
-            checkpoint::verify(bytes, federation).map_err(|e| format!("checkpoint {index}: {e}"))
+            verify_in_chain(bytes, replica.chain()).map_err(|e| format!("checkpoint {index}: {e}"))
         })
         .collect();
     let mut sizes: BTreeMap<AuthorityId, std::collections::BTreeSet<u64>> = BTreeMap::new();
-    for verified in checked.iter().flatten() {
+    for (verified, _) in checked.iter().flatten() {
         sizes
             .entry(verified.author)
             .or_default()
@@ -655,7 +654,7 @@ fn check_checkpoints(
         roots.insert(*author, read);
     }
     for result in checked {
-        let verified = match result {
+        let (verified, federation) = match result {
             Ok(verified) => verified,
             Err(message) => {
                 violations.push(Violation {
@@ -711,6 +710,34 @@ fn check_checkpoints(
         }
     }
     found
+}
+
+/// Verifies a signed checkpoint under the federation of the newest version
+/// of the chosen chain that had its log's member: the current one, or for
+/// a member a version removed, the last version before that (its log, up
+/// to its cutoff, is still part of the record, and so are the checkpoints
+/// it and its witnesses signed while it was a member). The federation it
+/// verified under comes back with it (for names and the quorum).
+fn verify_in_chain<'a>(
+    bytes: &[u8],
+    chain: &'a crate::governance::chain::Chain,
+) -> Result<(crate::checkpoint::Verified, &'a Federation), crate::checkpoint::CheckpointError> {
+    use crate::checkpoint::{self, CheckpointError};
+    let current = &chain.current().federation;
+    match checkpoint::verify(bytes, current) {
+        Err(CheckpointError::ForeignOrigin(origin)) => {
+            // The current version is the chosen chain's last.
+            for version in chain.chosen().iter().rev().skip(1) {
+                match checkpoint::verify(bytes, &version.federation) {
+                    Ok(verified) => return Ok((verified, &version.federation)),
+                    Err(CheckpointError::ForeignOrigin(_)) => {}
+                    Err(error) => return Err(error),
+                }
+            }
+            Err(CheckpointError::ForeignOrigin(origin))
+        }
+        verified => verified.map(|verified| (verified, current)),
+    }
 }
 
 /// Offers again the envelopes pending notices wait for: orphans (notices a

@@ -255,6 +255,80 @@ fn checkpoints_are_checked_against_the_logs() {
     assert!(!report.passed());
 }
 
+// A member a roster version removed keeps its log up to its cutoff, and the
+// checkpoints it and its witnesses signed while it was a member are still
+// checked: under the last version that had it, not refused as a stranger's.
+#[test]
+fn checkpoints_of_a_removed_member_are_checked_under_the_version_that_had_it() {
+    use credence_protocol::checkpoint::{self, Checkpoint};
+    use credence_protocol::governance::SignedVersion;
+    use credence_protocol::governance::proposal::{ChangeDocument, RemoveDocument, propose};
+    let (test, mut replica, _) = exported(40);
+    let removed = test.author(2);
+    let head = credence_protocol::store::Store::head(replica.store(), &removed)
+        .unwrap()
+        .expect("the workload gives member 2 a log");
+    let of_log = Checkpoint::of_log(&test.federation.id(), &removed, head.seq, head.root());
+    let mut note = checkpoint::sign(&test.keys[2], &of_log).unwrap();
+    for (n, key) in [&test.keys[0], &test.keys[1]].into_iter().enumerate() {
+        let cosigned = checkpoint::cosign(key, &test.federation.id(), &note.text, n as u64 + 1);
+        note.signatures.push(cosigned.unwrap());
+    }
+    let lying = Checkpoint {
+        root: credence_crypto::Digest([7; 32]),
+        ..of_log.clone()
+    };
+    let version = propose(
+        replica.chain().current(),
+        &ChangeDocument {
+            remove: vec![RemoveDocument {
+                member: removed.to_string(),
+                after_seq: head.seq,
+            }],
+            ..ChangeDocument::default()
+        },
+    )
+    .expect("a removal");
+    let mut signed = SignedVersion::new(&version).unwrap();
+    signed.sign(&test.keys[0]);
+    signed.sign(&test.keys[1]);
+    replica.add_roster_version(signed).unwrap();
+    assert!(replica.federation().member(&removed).is_none());
+    let bundle = Bundle::export(&replica).unwrap();
+
+    let report = run(&bundle.clone().with_checkpoints(std::slice::from_ref(&note)));
+    assert!(report.passed(), "{:?}", report.violations);
+    assert_eq!(report.checkpoints.len(), 1);
+    assert_eq!(report.checkpoints[0].author, removed);
+    assert_eq!(report.checkpoints[0].size, head.seq);
+    assert!(report.checkpoints[0].witnessed);
+
+    // Checked all the same: a root the log does not give is a violation.
+    let report = run(&bundle
+        .clone()
+        .with_checkpoints(&[checkpoint::sign(&test.keys[2], &lying).unwrap()]));
+    let rules: Vec<&str> = report.violations.iter().map(|v| v.rule).collect();
+    assert_eq!(rules, ["checkpoint_root"]);
+    assert!(
+        report.violations[0].message.contains("Authority"),
+        "{:?}",
+        report.violations
+    );
+
+    // A log no version ever had is still a stranger's.
+    let stranger = testkit::federation(99, 1);
+    let foreign = Checkpoint::of_log(&test.federation.id(), &stranger.author(0), 1, head.root());
+    let report =
+        run(&bundle.with_checkpoints(&[checkpoint::sign(&stranger.keys[0], &foreign).unwrap()]));
+    let rules: Vec<&str> = report.violations.iter().map(|v| v.rule).collect();
+    assert_eq!(rules, ["checkpoint"]);
+    assert!(
+        report.violations[0].message.contains("not a member's log"),
+        "{:?}",
+        report.violations
+    );
+}
+
 // A bundle carries the roster chain: the audit verifies it from version 0
 // and checks every notice against the version it names. A version whose
 // signature was altered is a violation, and the notices that name it are

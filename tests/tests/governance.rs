@@ -289,6 +289,18 @@ listen = ["{listen}"]
             .iter()
             .all(|h| c.at(h).has_listing(&granted))
     });
+    // An export past the removal still audits: the court's log stays part
+    // of the record, and its checkpoints are checked under the last
+    // version that had it.
+    let exported = c.root.path().join("tax.bundle");
+    credence_tests::export(&c.at("tax").dir, &exported);
+    let audit = credence(&["audit", arg(&exported), "--roster", arg(&c.roster)]);
+    assert!(
+        audit.stdout.contains("AUDIT PASSED"),
+        "{}{}",
+        audit.stdout,
+        audit.stderr
+    );
     for handle in ["market", "tax", "court", "zhangzhou"] {
         c.peer(handle).stop();
     }

@@ -160,6 +160,27 @@ fn the_feed_shows_what_the_public_may_see_masked_and_paged() {
     assert_eq!(extracted, ids);
     let (status, answer) = market.request("GET", "/v1/extract?format=xml", None, None);
     assert_eq!(status, 400, "{answer}");
+    // The command line streams the running node's extract into a file.
+    let written = c.root.path().join("extract.jsonl");
+    let online = credence_tests::credence(&[
+        "extract",
+        "--data",
+        credence_tests::arg(&market.dir),
+        "--format",
+        "jsonl",
+        "--out",
+        credence_tests::arg(&written),
+    ])
+    .ok();
+    assert!(
+        online.stderr.contains("extract written to"),
+        "{}",
+        online.stderr
+    );
+    assert_eq!(
+        std::fs::read_to_string(&written).expect("the extract file"),
+        jsonl
+    );
     c.peer("market").stop();
     let market = c.at("market");
     let offline = credence_tests::credence(&[

@@ -56,14 +56,36 @@ pub(super) fn run(command: Command, json: bool) -> Result<i32> {
         Command::Report(args) => return super::report::report(args, json),
         Command::Extract { data, format, out } => {
             let csv = matches!(format, super::ExtractFormatArg::Csv);
-            let text = Operator::open(&data.data)?.extract(csv)?;
+            let operator = Operator::open(&data.data)?;
             match out {
                 Some(path) => {
-                    std::fs::write(&path, &text)
+                    // Written beside, then renamed: a failed extract never
+                    // leaves a partial file under the name asked for.
+                    let partial = path.with_extension("partial");
+                    let written = (|| -> Result<u64> {
+                        let file = std::fs::File::create(&partial)?;
+                        let mut writer = std::io::BufWriter::new(file);
+                        let written = operator.extract(csv, &mut writer)?;
+                        writer
+                            .into_inner()
+                            .map_err(|e| e.into_error())?
+                            .sync_all()?;
+                        std::fs::rename(&partial, &path)?;
+                        Ok(written)
+                    })();
+                    let written = written
+                        .inspect_err(|_| {
+                            let _ = std::fs::remove_file(&partial);
+                        })
                         .with_context(|| format!("writing {}", path.display()))?;
-                    eprintln!("extract written to {}", path.display());
+                    eprintln!("extract written to {} ({written} bytes)", path.display());
                 }
-                None => print!("{text}"),
+                None => {
+                    let stdout = std::io::stdout();
+                    let mut writer = std::io::BufWriter::new(stdout.lock());
+                    operator.extract(csv, &mut writer)?;
+                    std::io::Write::flush(&mut writer)?;
+                }
             }
         }
         Command::RotateKey { data } => {

@@ -233,20 +233,29 @@ impl Operator {
     }
 
     /// The public extract (CSV or JSON Lines): what the publicity feed
-    /// shows, every entry.
-    pub(super) fn extract(&self, csv: bool) -> Result<String> {
+    /// shows, every entry, written to `out` as it is read; the bytes
+    /// written.
+    pub(super) fn extract(&self, csv: bool, out: &mut dyn std::io::Write) -> Result<u64> {
         match self {
-            Operator::Running(client) => {
-                let bytes = client.get_bytes(&format!(
-                    "/v1/extract?format={}",
-                    if csv { "csv" } else { "jsonl" }
-                ))?;
-                String::from_utf8(bytes).context("the extract is not UTF-8 text")
-            }
+            Operator::Running(client) => Ok(client.get_to(
+                &format!("/v1/extract?format={}", if csv { "csv" } else { "jsonl" }),
+                out,
+            )?),
             Operator::Local(node) => {
                 let t = node::now();
-                let states = crate::daemon::feed(node.replica(), t)?;
-                Ok(crate::views::extract(node.federation(), &states, t, csv))
+                let federation = node.federation();
+                let mut piece = crate::views::extract_header(csv);
+                let mut written = 0u64;
+                for state in &crate::daemon::feed(node.replica(), t)? {
+                    crate::views::extract_row(federation, state, t, csv, &mut piece);
+                    if piece.len() >= crate::daemon::EXTRACT_CHUNK_BYTES {
+                        out.write_all(&piece)?;
+                        written += piece.len() as u64;
+                        piece.clear();
+                    }
+                }
+                out.write_all(&piece)?;
+                Ok(written + piece.len() as u64)
             }
         }
     }

@@ -15,10 +15,11 @@ pub mod register;
 
 pub use metrics::Gauges;
 pub use reads::{
-    BACKGROUND_READS_MAX, BACKGROUND_READS_WAITING_MAX, Background, FEED_CACHE_MS,
-    FEED_LISTINGS_DEFAULT, FEED_LISTINGS_MAX, FEED_SCAN_MAX, FeedAsk, FeedCache, FeedFilter,
-    FeedPage, PUBLIC_READS_MAX, PUBLIC_READS_WAITING_MAX, PublicAsk, TASK_LISTINGS_DEFAULT,
-    TASK_LISTINGS_MAX, TaskAsk, TaskPage, feed, feed_page, overdue, page_of, tasks_page,
+    BACKGROUND_READS_MAX, BACKGROUND_READS_WAITING_MAX, Background, Chunks, EXTRACT_CHUNK_BYTES,
+    EXTRACTS_MAX, FEED_CACHE_MS, FEED_LISTINGS_DEFAULT, FEED_LISTINGS_MAX, FEED_SCAN_MAX, FeedAsk,
+    FeedCache, FeedFilter, FeedPage, PUBLIC_READS_MAX, PUBLIC_READS_WAITING_MAX, PublicAsk,
+    TASK_LISTINGS_DEFAULT, TASK_LISTINGS_MAX, TaskAsk, TaskPage, feed, feed_page, overdue, page_of,
+    tasks_page,
 };
 pub use register::{REGISTER_RECORDS_MAX, RegisterRecord, STATED_CHARS_MAX, Stated};
 
@@ -162,6 +163,9 @@ pub enum Command {
     Changes(u64, usize, Reply<Vec<credence_protocol::changes::Change>>),
     /// A page of what the public feed shows.
     Feed(reads::FeedAsk, Reply<reads::FeedPage>),
+    /// The public extract, CSV (`true`) or JSON Lines, streamed in pieces
+    /// ([`reads::extract`]).
+    Extract(bool, Reply<reads::Chunks>),
     /// A page of the listings with an open objection (the console's
     /// dashboard), and whether more follow.
     Objections(reads::TaskAsk, Reply<(Vec<ListingState>, bool)>),
@@ -380,6 +384,8 @@ pub struct Daemon {
     background: Background,
     /// The anonymous feed's reads, apart.
     public: Background,
+    /// Public extracts being streamed, apart again.
+    extracts: Background,
     feed_cache: FeedCache,
     /// Sync range reads running off the loop, and where they report.
     range_reads: usize,
@@ -491,6 +497,7 @@ impl Daemon {
             accepted: accepted.clone(),
             background: Background::operators(),
             public: Background::public(),
+            extracts: Background::extracts(),
             feed_cache: FeedCache::default(),
             range_reads: 0,
             ranges_read: {
@@ -1675,6 +1682,15 @@ impl Daemon {
                 self.in_background(reply, move |replica| {
                     reads::objected_page(replica, &ask, t, indexed)
                 });
+            }
+            Command::Extract(csv, reply) => {
+                let indexed = self.views_current(t);
+                self.extracts.stream(
+                    self.node.federation().clone(),
+                    self.node.replica().store().snapshot(),
+                    reply,
+                    move |replica, sink| reads::extract(replica, t, csv, indexed, sink),
+                );
             }
             Command::Feed(ask, reply) => {
                 if self.views_current(t) {

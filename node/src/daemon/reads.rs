@@ -26,6 +26,22 @@ pub const PUBLIC_READS_MAX: usize = 1;
 pub const PUBLIC_READS_WAITING_MAX: usize = 4;
 /// How long a computed feed is served to everyone who asks.
 pub const FEED_CACHE_MS: u64 = 1_000;
+/// Public extracts streamed at once: they have places of their own, so
+/// that a long download takes no feed page's place; past that, `busy`.
+pub const EXTRACTS_MAX: usize = 2;
+/// Bytes of one piece of a streamed extract.
+pub const EXTRACT_CHUNK_BYTES: usize = 64 * 1024;
+/// Pieces of a streamed extract read ahead of the client.
+pub const EXTRACT_CHUNKS_AHEAD: usize = 4;
+/// How long a streamed extract waits for its client to take the next
+/// piece before it gives up (and frees its place): a client that stalls
+/// must not hold one of the [`EXTRACTS_MAX`] places for ever.
+pub const EXTRACT_SEND_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+/// Feed entries one step of an extract reads.
+const EXTRACT_PAGE: usize = 1024;
+
+/// The pieces of a streamed read, in order; an error ends it.
+pub type Chunks = tokio::sync::mpsc::Receiver<Result<Vec<u8>, DaemonError>>;
 /// Most listings in one page of the publicity feed.
 pub const FEED_LISTINGS_MAX: usize = 1000;
 /// Listings in a page of the publicity feed when none is asked.
@@ -59,6 +75,12 @@ impl Background {
     /// The public feed's pool.
     pub fn public() -> Background {
         Background::new(PUBLIC_READS_MAX, PUBLIC_READS_WAITING_MAX)
+    }
+
+    /// The public extracts' pool (no waiting: a download starts or is
+    /// told to come back).
+    pub fn extracts() -> Background {
+        Background::new(EXTRACTS_MAX, 0)
     }
 }
 
@@ -131,6 +153,120 @@ impl Background {
             .await;
         });
     }
+}
+
+impl Background {
+    /// Answers `reply` at once with the receiving end of a stream that
+    /// `produce` fills over `snapshot` on a blocking thread, piece by
+    /// piece, at most [`EXTRACT_CHUNKS_AHEAD`] ahead of the reader (so
+    /// memory stays bounded however large the answer). `produce` hands
+    /// each piece to its sink, which says whether to go on: the reader
+    /// left, or took no piece for [`EXTRACT_SEND_WAIT`], ends it. An
+    /// error `produce` returns is the stream's last item. `busy` when
+    /// every place is taken.
+    pub fn stream(
+        &self,
+        federation: Federation,
+        snapshot: SledSnapshot,
+        reply: Reply<Chunks>,
+        produce: impl FnOnce(
+            &Replica<SledSnapshot>,
+            &mut dyn FnMut(Vec<u8>) -> bool,
+        ) -> Result<(), DaemonError>
+        + Send
+        + 'static,
+    ) {
+        let most = self.most;
+        if self.admitted.fetch_add(1, Ordering::SeqCst) >= most {
+            self.admitted.fetch_sub(1, Ordering::SeqCst);
+            let _ = reply.send(Err(DaemonError::Busy(format!(
+                "this node is already streaming {most} extracts; try again in a moment"
+            ))));
+            return;
+        }
+        let counted = Admitted(Arc::clone(&self.admitted));
+        let places = Arc::clone(&self.places);
+        let replica = Replica::new(federation, snapshot);
+        let (sender, receiver) = tokio::sync::mpsc::channel(EXTRACT_CHUNKS_AHEAD);
+        if reply.send(Ok(receiver)).is_err() {
+            return;
+        }
+        let runtime = tokio::runtime::Handle::current();
+        tokio::spawn(async move {
+            // The semaphore is never closed.
+            let Ok(place) = places.acquire_owned().await else {
+                return;
+            };
+            let _ = tokio::task::spawn_blocking(move || {
+                let mut sink = |piece: Vec<u8>| {
+                    runtime
+                        .block_on(tokio::time::timeout(
+                            EXTRACT_SEND_WAIT,
+                            sender.send(Ok(piece)),
+                        ))
+                        .is_ok_and(|sent| sent.is_ok())
+                };
+                if let Err(error) = produce(&replica, &mut sink) {
+                    let _ = runtime.block_on(tokio::time::timeout(
+                        EXTRACT_SEND_WAIT,
+                        sender.send(Err(error)),
+                    ));
+                }
+                drop((place, counted));
+            })
+            .await;
+        });
+    }
+}
+
+/// The public extract at `t`, in pieces of about [`EXTRACT_CHUNK_BYTES`]
+/// handed to `sink` (until it says stop): every entry the publicity feed
+/// shows, in feed order, as CSV or JSON Lines
+/// ([`crate::views::extract_row`]), all read from one snapshot. Through
+/// the feed index the views keep (`indexed`), a page at a time; while the
+/// views are derived again, by folding every listing.
+pub fn extract(
+    replica: &Replica<SledSnapshot>,
+    t: Timestamp,
+    csv: bool,
+    indexed: bool,
+    sink: &mut dyn FnMut(Vec<u8>) -> bool,
+) -> Result<(), DaemonError> {
+    let federation = replica.federation();
+    let mut piece = crate::views::extract_header(csv);
+    let mut add = |state: &ListingState, piece: &mut Vec<u8>| {
+        crate::views::extract_row(federation, state, t, csv, piece);
+        piece.len() < EXTRACT_CHUNK_BYTES || sink(std::mem::take(piece))
+    };
+    if indexed {
+        let mut ask = FeedAsk {
+            after: None,
+            limit: EXTRACT_PAGE,
+            filter: FeedFilter::ALL,
+        };
+        loop {
+            let page = feed_page(replica, &ask, t)?;
+            for state in &page.listings {
+                if !add(state, &mut piece) {
+                    return Ok(());
+                }
+            }
+            match page.last {
+                Some(last) if page.more => ask.after = Some(last),
+                _ => break,
+            }
+        }
+    } else {
+        for state in &feed(replica, t)? {
+            if !add(state, &mut piece) {
+                return Ok(());
+            }
+        }
+    }
+    if !piece.is_empty() {
+        sink(piece);
+    }
+    Ok(())
 }
 
 /// What the public sees at `t` ([`credence_protocol::public::shown`]):

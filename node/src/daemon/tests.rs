@@ -423,3 +423,113 @@ async fn only_a_filtered_page_stops_at_the_scan_bound() {
     let stopped = &feed[FEED_SCAN_MAX - 1];
     assert_eq!(page.last, Some((stopped.issued_at.0, stopped.id)));
 }
+
+/// Every piece of a streamed extract, joined; the error that ended it, if
+/// any.
+async fn drained(mut pieces: Chunks) -> (Vec<u8>, usize, Option<DaemonError>) {
+    let (mut whole, mut count) = (Vec::new(), 0);
+    while let Some(piece) = pieces.recv().await {
+        match piece {
+            Ok(piece) => {
+                assert!(
+                    piece.len() <= reads::EXTRACT_CHUNK_BYTES * 2,
+                    "{}",
+                    piece.len()
+                );
+                whole.extend_from_slice(&piece);
+                count += 1;
+            }
+            Err(error) => return (whole, count, Some(error)),
+        }
+    }
+    (whole, count, None)
+}
+
+// The public extract streams in pieces read page by page from one
+// snapshot: what it gives, through the views or (while they are derived
+// again) by the fold, is the whole feed rendered row by row; extracts have
+// places of their own, and one whose reader left frees its place.
+#[tokio::test]
+async fn the_extract_streams_the_whole_feed_in_bounded_pieces() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut daemon = daemon(dir.path());
+    let t = now();
+    // More entries than one page of the extract reads, and more bytes
+    // than one piece holds.
+    for batch in 0..3u32 {
+        let rows: Vec<(NoticeKind, crate::node::IssueKey)> = (batch * 500..(batch + 1) * 500)
+            .map(|n| {
+                let listing =
+                    testkit::listing(u64::from(n) + 1, "food-drug", Timestamp(t.0 - 60_000));
+                let key = crate::node::IssueKey {
+                    account: "desk".into(),
+                    key: format!("row-{n}"),
+                    request: [0; 32],
+                };
+                (NoticeKind::List(listing), key)
+            })
+            .collect();
+        for issued in daemon.node.issue_once_all(rows, t) {
+            issued.unwrap();
+        }
+    }
+    let t = now();
+    let federation = daemon.node.federation().clone();
+    let states = feed(daemon.node.replica(), t).unwrap();
+    assert_eq!(states.len(), 1500);
+    for csv in [true, false] {
+        let mut expected = crate::views::extract_header(csv);
+        for state in &states {
+            crate::views::extract_row(&federation, state, t, csv, &mut expected);
+        }
+        for derived_again in [false, true] {
+            daemon.watcher.hold = derived_again;
+            let (reply, answer) = oneshot::channel();
+            daemon.on_command(Command::Extract(csv, reply));
+            let (whole, pieces, error) = drained(answer.await.unwrap().unwrap()).await;
+            assert!(error.is_none(), "{error:?}");
+            assert!(pieces > 2, "{pieces} pieces");
+            let (got, want) = (
+                String::from_utf8(whole).unwrap(),
+                String::from_utf8(expected.clone()).unwrap(),
+            );
+            assert_eq!(
+                got.lines().count(),
+                want.lines().count(),
+                "csv {csv}, fold {derived_again}"
+            );
+            assert!(
+                got == want,
+                "csv {csv}, fold {derived_again}: the extract differs from the feed"
+            );
+        }
+    }
+    daemon.watcher.hold = false;
+    // Feed pages are still answered while every extract place is taken,
+    // and a further extract is told to come back.
+    daemon
+        .extracts
+        .admitted
+        .store(EXTRACTS_MAX, Ordering::SeqCst);
+    let (reply, answer) = oneshot::channel();
+    daemon.on_command(Command::Extract(true, reply));
+    assert!(matches!(answer.await.unwrap(), Err(DaemonError::Busy(_))));
+    let (reply, answer) = oneshot::channel();
+    daemon.on_command(Command::Feed(ALL, reply));
+    assert_eq!(answer.await.unwrap().unwrap().listings.len(), 1500);
+    daemon.extracts.admitted.store(0, Ordering::SeqCst);
+    // A reader that leaves after the first piece: the extract stops and
+    // its place is free again.
+    let (reply, answer) = oneshot::channel();
+    daemon.on_command(Command::Extract(false, reply));
+    let mut pieces = answer.await.unwrap().unwrap();
+    assert!(pieces.recv().await.unwrap().is_ok());
+    drop(pieces);
+    for _ in 0..500 {
+        if daemon.extracts.admitted.load(Ordering::SeqCst) == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(daemon.extracts.admitted.load(Ordering::SeqCst), 0);
+}
