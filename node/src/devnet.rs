@@ -55,6 +55,7 @@ pub fn prepare(
     sync_interval: Duration,
 ) -> Result<Vec<(String, RunConfig)>> {
     let mut members: MembersDocument = toml::from_str(MEMBERS_TOML).context("embedded members")?;
+    let listed = members.members.len();
     while members.members.len() < count {
         let n = members.members.len() + 1;
         let mut extra = members.members[0].clone();
@@ -66,6 +67,11 @@ pub fn prepare(
         extra.implements = vec!["more-inspections".into()];
         extra.auditor = false;
         members.members.push(extra);
+    }
+    // The file's threshold is for its own members; for any other count
+    // the roster takes the default (two thirds, at least a majority).
+    if listed != count {
+        members.threshold = None;
     }
     members.members.truncate(count);
     let mut configs = Vec::new();
@@ -847,4 +853,27 @@ pub fn run(count: usize, exit: bool, dir: Option<&Path>) -> Result<()> {
         }
         outcome
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Every node count the devnet takes gives a roster that opens: the
+    // embedded members file's threshold is for its three members, and
+    // other counts take the default threshold.
+    #[test]
+    fn every_devnet_size_has_a_valid_roster() {
+        for count in [1, 2, 3, 5, 16] {
+            let root = tempfile::tempdir().unwrap();
+            let configs = prepare(root.path(), count, Duration::from_secs(10))
+                .unwrap_or_else(|e| panic!("{count} nodes: {e:#}"));
+            assert_eq!(configs.len(), count);
+            let text = std::fs::read_to_string(root.path().join("roster.toml")).unwrap();
+            let document: RosterDocument = toml::from_str(&text).unwrap();
+            let roster = document.to_roster().unwrap();
+            assert_eq!(roster.members.len(), count);
+            assert!(2 * roster.threshold as usize > count, "{count}: {}", roster.threshold);
+        }
+    }
 }
