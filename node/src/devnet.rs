@@ -112,15 +112,30 @@ pub async fn wait_connected(nodes: &[Running]) -> Result<()> {
     let started = Instant::now();
     loop {
         let mut all = true;
+        let mut states = Vec::new();
         for node in nodes {
             let status: Status = call(&node.handle, Command::Status).await?;
             all &= status.ready && status.peers.len() + 1 == nodes.len();
+            states.push(format!(
+                "{}: {} peer(s), issuing {}{}",
+                status.name,
+                status.peers.len(),
+                status.issuing,
+                if status.issuing_detail.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", status.issuing_detail)
+                }
+            ));
         }
         if all {
             return Ok(());
         }
         if started.elapsed() > STEP_TIMEOUT {
-            bail!("the nodes did not all connect within {STEP_TIMEOUT:?}");
+            bail!(
+                "the nodes did not all connect and become ready within {STEP_TIMEOUT:?}: {}",
+                states.join("; ")
+            );
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -873,7 +888,11 @@ mod tests {
             let document: RosterDocument = toml::from_str(&text).unwrap();
             let roster = document.to_roster().unwrap();
             assert_eq!(roster.members.len(), count);
-            assert!(2 * roster.threshold as usize > count, "{count}: {}", roster.threshold);
+            assert!(
+                2 * roster.threshold as usize > count,
+                "{count}: {}",
+                roster.threshold
+            );
         }
     }
 }
