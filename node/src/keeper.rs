@@ -28,6 +28,9 @@ use std::collections::BTreeSet;
 
 /// Subject-index entries one sweep step looks at.
 pub const SWEEP_STEP: usize = 1_024;
+/// Notices past the views' watermarks that [`Keeper::behind`] still walks
+/// one by one; past that, a sweep derives every listing again instead.
+pub const BEHIND_WALK_MAX: u64 = 65_536;
 
 /// Why the views could not be kept.
 #[derive(Debug, thiserror::Error)]
@@ -129,11 +132,38 @@ impl Keeper {
     /// The listings of notices the views do not reflect yet: those past
     /// each author's watermark (written by another path than the one that
     /// tells the keeper, or before a crash). A watermark past its log, or
-    /// of a log no longer held, is brought back and starts a sweep.
+    /// of a log no longer held, is brought back and starts a sweep. More
+    /// than [`BEHIND_WALK_MAX`] notices behind (a store filled without
+    /// its views) start a sweep too, instead of a walk that would hold the
+    /// caller for seconds: the sweep goes a step a tick, and the
+    /// watermarks move to the heads it covers.
     pub fn behind(&self, replica: &Replica<SledStore>) -> Result<Vec<NoticeId>, KeepError> {
+        self.behind_within(replica, BEHIND_WALK_MAX)
+    }
+
+    fn behind_within(
+        &self,
+        replica: &Replica<SledStore>,
+        walk_max: u64,
+    ) -> Result<Vec<NoticeId>, KeepError> {
         let store = replica.store();
         let marks = store.watermarks()?;
         let heads = store.heads()?;
+        let gap = heads.iter().fold(0u64, |gap, head| {
+            let mark = marks.get(&head.author).copied().unwrap_or(0);
+            gap.saturating_add(head.seq.saturating_sub(mark))
+        });
+        if gap > walk_max {
+            tracing::info!(
+                notices = gap,
+                "the views are far behind the store: every listing is derived again, a step a tick"
+            );
+            // The sweep is recorded before the watermarks move past what
+            // it covers: a crash between the two sweeps again.
+            store.start_sweep()?;
+            self.settle(replica)?;
+            return Ok(Vec::new());
+        }
         let mut listings = Vec::new();
         let mut seen = BTreeSet::new();
         let mut back = Vec::new();
@@ -576,6 +606,58 @@ mod tests {
         let more = replica.store().counts().unwrap().with_tasks;
         assert!(more > few, "{more} > {few}");
         assert!(replica.store().last_change().unwrap() >= before + (more - few));
+    }
+
+    // A store far behind its views (filled without them) is not walked
+    // notice by notice: a sweep starts, the watermarks move to the heads,
+    // and once the sweep is done the views equal the fold.
+    #[test]
+    fn a_store_far_behind_its_views_is_swept_not_walked() {
+        let (_dir, work, replica, me, implements) = stored(9);
+        let t = work.end;
+        let mut keeper = Keeper::open(&replica, me, implements.clone()).unwrap();
+        // The sweep a store without views starts at open, done; the
+        // watermarks have not moved.
+        keeper.begin();
+        while keeper.sweep(&replica, t).unwrap() {}
+        keeper.commit(&replica).unwrap();
+        assert!(keeper.complete(&replica).unwrap());
+        // Then notices stored without the views (as a bulk load does):
+        // every watermark back at the start.
+        let heads = replica.store().heads().unwrap();
+        let zero: Vec<(AuthorityId, u64)> = heads.iter().map(|h| (h.author, 0)).collect();
+        replica.store().set_watermarks(&zero).unwrap();
+        assert!(keeper.behind_within(&replica, 10).unwrap().is_empty());
+        assert!(!keeper.complete(&replica).unwrap(), "a sweep runs");
+        let marks = replica.store().watermarks().unwrap();
+        for head in replica.store().heads().unwrap() {
+            assert_eq!(marks.get(&head.author), Some(&head.seq));
+        }
+        assert!(
+            keeper.behind(&replica).unwrap().is_empty(),
+            "nothing left behind"
+        );
+        keeper.begin();
+        while keeper.sweep(&replica, t).unwrap() {}
+        keeper.commit(&replica).unwrap();
+        assert_eq!(
+            check(&replica, &me, &implements, t).unwrap(),
+            Vec::<String>::new()
+        );
+        // A few notices behind are still walked.
+        let (_dir, _, replica, me, implements) = stored(9);
+        let keeper = Keeper::open(&replica, me, implements).unwrap();
+        let zero: Vec<(AuthorityId, u64)> = replica
+            .store()
+            .heads()
+            .unwrap()
+            .iter()
+            .map(|h| (h.author, 0))
+            .collect();
+        replica.store().set_watermarks(&zero).unwrap();
+        assert!(!keeper.behind_within(&replica, 1_000).unwrap().is_empty());
+        let marks = replica.store().watermarks().unwrap();
+        assert!(marks.values().all(|seq| *seq == 0), "{marks:?}");
     }
 
     // The check finds views that disagree with the fold: a kept record
