@@ -119,6 +119,16 @@ impl Drop for Admitted {
 }
 
 impl Background {
+    /// One more read counted while it lives, or none when as many as the
+    /// pool takes already run or wait.
+    fn admit(&self) -> Option<Admitted> {
+        if self.admitted.fetch_add(1, Ordering::SeqCst) >= self.most {
+            self.admitted.fetch_sub(1, Ordering::SeqCst);
+            return None;
+        }
+        Some(Admitted(Arc::clone(&self.admitted)))
+    }
+
     /// Answers `reply` with `read` over `snapshot` on a blocking thread,
     /// or `busy` when too many such reads already run or wait.
     pub fn run<T: Send + 'static>(
@@ -128,15 +138,13 @@ impl Background {
         reply: Reply<T>,
         read: impl FnOnce(&Replica<SledSnapshot>) -> Result<T, DaemonError> + Send + 'static,
     ) {
-        let most = self.most;
-        if self.admitted.fetch_add(1, Ordering::SeqCst) >= most {
-            self.admitted.fetch_sub(1, Ordering::SeqCst);
+        let Some(counted) = self.admit() else {
             let _ = reply.send(Err(DaemonError::Busy(format!(
-                "this node is already answering or holding {most} requests that read every listing; try again in a moment"
+                "this node is already answering or holding {} requests that read every listing; try again in a moment",
+                self.most
             ))));
             return;
-        }
-        let counted = Admitted(Arc::clone(&self.admitted));
+        };
         let places = Arc::clone(&self.places);
         let replica = Replica::new(federation, snapshot);
         tokio::spawn(async move {
@@ -176,15 +184,13 @@ impl Background {
         + Send
         + 'static,
     ) {
-        let most = self.most;
-        if self.admitted.fetch_add(1, Ordering::SeqCst) >= most {
-            self.admitted.fetch_sub(1, Ordering::SeqCst);
+        let Some(counted) = self.admit() else {
             let _ = reply.send(Err(DaemonError::Busy(format!(
-                "this node is already streaming {most} extracts; try again in a moment"
+                "this node is already streaming {} extracts; try again in a moment",
+                self.most
             ))));
             return;
-        }
-        let counted = Admitted(Arc::clone(&self.admitted));
+        };
         let places = Arc::clone(&self.places);
         let replica = Replica::new(federation, snapshot);
         let (sender, receiver) = tokio::sync::mpsc::channel(EXTRACT_CHUNKS_AHEAD);
