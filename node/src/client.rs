@@ -180,11 +180,18 @@ impl Client {
     /// `GET path`, its body copied to `out` as it arrives (no size
     /// limit: for answers as large as the store, such as the extract);
     /// the bytes copied. An error answer is read and returned as usual.
+    /// The answer must begin within the usual call timeout; its body may
+    /// take as long as it takes (the node ends a stream its reader
+    /// stalls, not one that moves).
     pub fn get_to(&self, path: &str, out: &mut dyn std::io::Write) -> Result<u64, ClientError> {
         let result = self
             .agent
             .get(format!("{}{path}", self.base))
             .header("Authorization", format!("Bearer {}", self.token))
+            .config()
+            .timeout_global(None)
+            .timeout_recv_response(Some(CALL_TIMEOUT))
+            .build()
             .call();
         let response = match result {
             Ok(response) if response.status().as_u16() < 400 => response,

@@ -242,20 +242,28 @@ impl Operator {
                 out,
             )?),
             Operator::Local(node) => {
-                let t = node::now();
-                let federation = node.federation();
-                let mut piece = crate::views::extract_header(csv);
-                let mut written = 0u64;
-                for state in &crate::daemon::feed(node.replica(), t)? {
-                    crate::views::extract_row(federation, state, t, csv, &mut piece);
-                    if piece.len() >= crate::daemon::EXTRACT_CHUNK_BYTES {
-                        out.write_all(&piece)?;
+                // The running node's producer, over a snapshot of the
+                // store, folding every listing (the views may lag with the
+                // node stopped).
+                let snapshot = node.replica().store().snapshot();
+                let replica =
+                    credence_protocol::replica::Replica::new(node.federation().clone(), snapshot);
+                let (mut written, mut failed) = (0u64, None);
+                let mut sink = |piece: Vec<u8>| match out.write_all(&piece) {
+                    Ok(()) => {
                         written += piece.len() as u64;
-                        piece.clear();
+                        true
                     }
+                    Err(error) => {
+                        failed = Some(error);
+                        false
+                    }
+                };
+                crate::daemon::extract(&replica, node::now(), csv, false, &mut sink)?;
+                match failed {
+                    Some(error) => Err(error.into()),
+                    None => Ok(written),
                 }
-                out.write_all(&piece)?;
-                Ok(written + piece.len() as u64)
             }
         }
     }

@@ -18,8 +18,8 @@ pub use reads::{
     BACKGROUND_READS_MAX, BACKGROUND_READS_WAITING_MAX, Background, Chunks, EXTRACT_CHUNK_BYTES,
     EXTRACTS_MAX, FEED_CACHE_MS, FEED_LISTINGS_DEFAULT, FEED_LISTINGS_MAX, FEED_SCAN_MAX, FeedAsk,
     FeedCache, FeedFilter, FeedPage, PUBLIC_READS_MAX, PUBLIC_READS_WAITING_MAX, PublicAsk,
-    TASK_LISTINGS_DEFAULT, TASK_LISTINGS_MAX, TaskAsk, TaskPage, feed, feed_page, overdue, page_of,
-    tasks_page,
+    TASK_LISTINGS_DEFAULT, TASK_LISTINGS_MAX, TaskAsk, TaskPage, extract, feed, feed_page, overdue,
+    page_of, tasks_page,
 };
 pub use register::{REGISTER_RECORDS_MAX, RegisterRecord, STATED_CHARS_MAX, Stated};
 

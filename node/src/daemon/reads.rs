@@ -218,7 +218,9 @@ impl Background {
                         sender.send(Err(error)),
                     ));
                 }
-                drop((place, counted));
+                // Counted out before its place is free: whoever can take every
+                // place finds the count down too.
+                drop((counted, place));
             })
             .await;
         });

@@ -525,11 +525,9 @@ async fn the_extract_streams_the_whole_feed_in_bounded_pieces() {
     let mut pieces = answer.await.unwrap().unwrap();
     assert!(pieces.recv().await.unwrap().is_ok());
     drop(pieces);
-    for _ in 0..500 {
-        if daemon.extracts.admitted.load(Ordering::SeqCst) == 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    // Every place can be taken once the stream's thread has let go.
+    let places = u32::try_from(EXTRACTS_MAX).unwrap();
+    let all = daemon.extracts.places.acquire_many(places).await.unwrap();
     assert_eq!(daemon.extracts.admitted.load(Ordering::SeqCst), 0);
+    drop(all);
 }
