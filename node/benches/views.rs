@@ -23,6 +23,7 @@ use common::*;
 use credence_node::daemon::{
     FeedAsk, FeedFilter, TaskAsk, feed, feed_page, overdue, page_of, tasks_page,
 };
+use credence_node::store::ViewsStore;
 use credence_protocol::model::{NoticeId, SubjectKey, SubjectKind};
 use credence_protocol::replica::Replica;
 use credence_protocol::store::Store;
@@ -84,7 +85,7 @@ fn measure(notices: usize, folds: usize, figures: &mut Vec<Figure>) {
         "{stored:>9} notices: views of {listings} listings derived in {:.1} s",
         took.as_secs_f64()
     );
-    let counts = replica.store().counts().expect("counts");
+    let counts = replica.store().views().counts().expect("counts");
     let reads = Replica::new(test.federation.clone(), replica.store().snapshot());
     // Feed cursors at random places (found untimed).
     let shown = reads.store().shown_page(None, usize::MAX).expect("shown");
@@ -157,7 +158,7 @@ fn measure(notices: usize, folds: usize, figures: &mut Vec<Figure>) {
         },
         folds,
     );
-    let counts_views = time(|_| replica.store().counts().expect("counts"), READS);
+    let counts_views = time(|_| replica.store().views().counts().expect("counts"), READS);
     let counts_fold = time(|_| overdue(&reads, t).expect("overdue"), folds);
     let lookups = time(
         |_| {

@@ -18,7 +18,7 @@
 //! The daemon and `credence check` both keep the views through a
 //! [`Keeper`]; the daemon does it on its loop's ticks.
 
-use crate::store::{Keeping, SledStore, StoreError, ViewIndex};
+use crate::store::{Keeping, SledStore, StoreError, ViewIndex, ViewsStore};
 use credence_protocol::changes::{Cause, Change, Counts, Kept, Refresh, refresh};
 use credence_protocol::model::{AuthorityId, NoticeId};
 use credence_protocol::replica::Replica;
@@ -43,8 +43,15 @@ impl From<StoreError> for KeepError {
     }
 }
 
+impl KeepError {
+    /// Any other error, said in its words.
+    pub fn of(e: impl std::fmt::Display) -> KeepError {
+        KeepError(e.to_string())
+    }
+}
+
 fn replica_error(e: impl std::fmt::Display) -> KeepError {
-    KeepError(e.to_string())
+    KeepError::of(e)
 }
 
 /// Keeps the views of one node's store for its member.
@@ -62,20 +69,20 @@ impl Keeper {
     /// The keeper of `replica`'s views for `member`, which implements
     /// `implements`. Views of another version are cleared (and a sweep
     /// started) here.
-    pub fn open(
-        replica: &Replica<SledStore>,
+    pub fn open<S: ViewsStore>(
+        replica: &Replica<S>,
         member: AuthorityId,
         implements: Vec<String>,
     ) -> Result<Keeper, KeepError> {
         let store = replica.store();
-        if store.views_version()? != Some(crate::store::VIEWS_VERSION) {
+        if store.views().views_version()? != Some(crate::store::VIEWS_VERSION) {
             tracing::info!("deriving the views again (kept before, or of another version)");
             store.clear_views()?;
         }
         Ok(Keeper {
             member,
             implements,
-            next: store.last_change()? + 1,
+            next: store.views().last_change()? + 1,
             open: None,
         })
     }
@@ -90,11 +97,11 @@ impl Keeper {
     }
 
     /// Writes the open batch, if any, as one, and closes it.
-    pub fn commit(&mut self, replica: &Replica<SledStore>) -> Result<(), KeepError> {
+    pub fn commit<S: ViewsStore>(&mut self, replica: &Replica<S>) -> Result<(), KeepError> {
         let Some((keeping, first)) = self.open.take() else {
             return Ok(());
         };
-        if let Err(e) = replica.store().keep_all(keeping) {
+        if let Err(e) = replica.store().views().keep_all(keeping) {
             // Nothing of it was recorded: its changes' seqs are free again.
             self.next = first;
             return Err(e.into());
@@ -114,13 +121,13 @@ impl Keeper {
     /// A new roster version: what this member implements and which
     /// listings reach it may have changed, so every listing is derived
     /// again (a sweep; a summary that moved is recorded as a change).
-    pub fn follow_roster(
+    pub fn follow_roster<S: ViewsStore>(
         &mut self,
-        replica: &Replica<SledStore>,
+        replica: &Replica<S>,
         implements: Vec<String>,
     ) -> Result<(), KeepError> {
         self.implements = implements;
-        replica.store().start_sweep()?;
+        replica.store().views().start_sweep()?;
         Ok(())
     }
 
@@ -137,17 +144,17 @@ impl Keeper {
     /// its views) start a sweep too, instead of a walk that would hold the
     /// caller for seconds: the sweep goes a step a tick, and the
     /// watermarks move to the heads it covers.
-    pub fn behind(&self, replica: &Replica<SledStore>) -> Result<Vec<NoticeId>, KeepError> {
+    pub fn behind<S: ViewsStore>(&self, replica: &Replica<S>) -> Result<Vec<NoticeId>, KeepError> {
         self.behind_within(replica, BEHIND_WALK_MAX)
     }
 
-    fn behind_within(
+    fn behind_within<S: ViewsStore>(
         &self,
-        replica: &Replica<SledStore>,
+        replica: &Replica<S>,
         walk_max: u64,
     ) -> Result<Vec<NoticeId>, KeepError> {
         let store = replica.store();
-        let marks = store.watermarks()?;
+        let marks = store.views().watermarks()?;
         let heads = store.heads()?;
         let gap = heads.iter().fold(0u64, |gap, head| {
             let mark = marks.get(&head.author).copied().unwrap_or(0);
@@ -160,7 +167,7 @@ impl Keeper {
             );
             // The sweep is recorded before the watermarks move past what
             // it covers: a crash between the two sweeps again.
-            store.start_sweep()?;
+            store.views().start_sweep()?;
             self.settle(replica)?;
             return Ok(Vec::new());
         }
@@ -194,14 +201,14 @@ impl Keeper {
                 logs = back.len(),
                 "the views reflect more of a log than is held (it was cut back): every listing is derived again"
             );
-            store.set_watermarks(&back)?;
-            store.start_sweep()?;
+            store.views().set_watermarks(&back)?;
+            store.views().start_sweep()?;
         }
         Ok(listings)
     }
 
     /// Records that the views reflect each log as held now.
-    pub fn settle(&self, replica: &Replica<SledStore>) -> Result<(), KeepError> {
+    pub fn settle<S: ViewsStore>(&self, replica: &Replica<S>) -> Result<(), KeepError> {
         let heads: Vec<(AuthorityId, u64)> = replica
             .store()
             .heads()?
@@ -213,20 +220,20 @@ impl Keeper {
 
     /// Records that the views reflect each log named up to the seq given
     /// (a watermark only moves forward here).
-    pub fn reflect(
+    pub fn reflect<S: ViewsStore>(
         &self,
-        replica: &Replica<SledStore>,
+        replica: &Replica<S>,
         marks: &[(AuthorityId, u64)],
     ) -> Result<(), KeepError> {
         let store = replica.store();
-        let kept = store.watermarks()?;
+        let kept = store.views().watermarks()?;
         let moved: Vec<(AuthorityId, u64)> = marks
             .iter()
             .filter(|(author, seq)| kept.get(author).is_none_or(|k| k < seq))
             .copied()
             .collect();
         if !moved.is_empty() {
-            store.set_watermarks(&moved)?;
+            store.views().set_watermarks(&moved)?;
         }
         Ok(())
     }
@@ -235,9 +242,9 @@ impl Keeper {
     /// when its summary differs (`cause`). A sweep (`cause` `None`) keeps a
     /// listing it finds without a record quietly: deriving the views again
     /// is not news. Whether a change was recorded.
-    pub fn refresh(
+    pub fn refresh<S: ViewsStore>(
         &mut self,
-        replica: &Replica<SledStore>,
+        replica: &Replica<S>,
         listing: NoticeId,
         cause: Option<Cause>,
         t: Timestamp,
@@ -248,8 +255,8 @@ impl Keeper {
         let now = Kept::of(&state, t, &self.member, &self.implements);
         let store = replica.store();
         let before = match &self.open {
-            Some((keeping, _)) => store.kept_after(keeping, &listing)?,
-            None => store.kept(&listing)?,
+            Some((keeping, _)) => store.views().kept_after(keeping, &listing)?,
+            None => store.views().kept(&listing)?,
         };
         let change = match refresh(before.as_ref(), &now) {
             Refresh::Same => return Ok(false),
@@ -265,10 +272,16 @@ impl Keeper {
             }),
         };
         match &mut self.open {
-            Some((keeping, _)) => {
-                store.keep_into(keeping, &listing, before.as_ref(), &now, change.as_ref())?
-            }
-            None => store.keep(&listing, before.as_ref(), &now, change.as_ref())?,
+            Some((keeping, _)) => store.views().keep_into(
+                keeping,
+                &listing,
+                before.as_ref(),
+                &now,
+                change.as_ref(),
+            )?,
+            None => store
+                .views()
+                .keep(&listing, before.as_ref(), &now, change.as_ref())?,
         }
         if change.is_some() {
             self.next += 1;
@@ -278,9 +291,13 @@ impl Keeper {
 
     /// One step of the sweep, if one runs: derives the next listings again.
     /// Whether a sweep still runs after it.
-    pub fn sweep(&mut self, replica: &Replica<SledStore>, t: Timestamp) -> Result<bool, KeepError> {
+    pub fn sweep<S: ViewsStore>(
+        &mut self,
+        replica: &Replica<S>,
+        t: Timestamp,
+    ) -> Result<bool, KeepError> {
         let store = replica.store();
-        let Some(cursor) = store.sweep_cursor()? else {
+        let Some(cursor) = store.views().sweep_cursor()? else {
             return Ok(false);
         };
         let (listings, next) = store.sweep_step(&cursor, SWEEP_STEP)?;
@@ -293,7 +310,7 @@ impl Keeper {
         // The step's listings are written before the sweep moves past them.
         let open = self.open.is_some();
         self.commit(replica)?;
-        store.set_sweep(next.as_deref())?;
+        store.views().set_sweep(next.as_deref())?;
         if open {
             self.begin();
         }
@@ -304,16 +321,16 @@ impl Keeper {
     }
 
     /// Whether the views hold every listing (no sweep runs).
-    pub fn complete(&self, replica: &Replica<SledStore>) -> Result<bool, KeepError> {
-        Ok(replica.store().sweep_cursor()?.is_none())
+    pub fn complete<S: ViewsStore>(&self, replica: &Replica<S>) -> Result<bool, KeepError> {
+        Ok(replica.store().views().sweep_cursor()?.is_none())
     }
 
     /// Brings the views up to date at `t` in one go: the listings behind
     /// the watermarks, a whole sweep if one runs, every transition due.
     /// For `credence check`, with the node stopped.
-    pub fn catch_up(
+    pub fn catch_up<S: ViewsStore>(
         &mut self,
-        replica: &Replica<SledStore>,
+        replica: &Replica<S>,
         t: Timestamp,
     ) -> Result<(), KeepError> {
         for listing in self.behind(replica)? {
@@ -321,7 +338,7 @@ impl Keeper {
         }
         while self.sweep(replica, t)? {}
         loop {
-            let due = replica.store().due(t, SWEEP_STEP)?;
+            let due = replica.store().views().due(t, SWEEP_STEP)?;
             let mut changed = false;
             for listing in &due {
                 self.refresh(replica, *listing, Some(Cause::Time), t)?;
@@ -372,7 +389,7 @@ pub fn check(
         if derived.summary.objections_open > 0 {
             expected[3].insert((None, *listing));
         }
-        match store.kept(listing)? {
+        match store.views().kept(listing)? {
             None => say(format!("listing {listing}: not kept")),
             Some(kept) if kept != derived => say(format!(
                 "listing {listing}: kept {kept:?}, but the fold gives {derived:?}"
@@ -382,7 +399,7 @@ pub fn check(
     }
     let mut after: Option<NoticeId> = None;
     loop {
-        let page = store.kept_page(after.as_ref(), SWEEP_STEP)?;
+        let page = store.views().kept_page(after.as_ref(), SWEEP_STEP)?;
         let Some((last, _)) = page.last() else { break };
         after = Some(*last);
         for (id, _) in &page {
@@ -403,7 +420,9 @@ pub fn check(
         let mut found = BTreeSet::new();
         let mut from: Option<Vec<u8>> = None;
         loop {
-            let (entries, next) = store.index_page(which, from.as_deref(), SWEEP_STEP)?;
+            let (entries, next) = store
+                .views()
+                .index_page(which, from.as_deref(), SWEEP_STEP)?;
             found.extend(entries);
             match next {
                 Some(k) => from = Some(k),
@@ -417,7 +436,7 @@ pub fn check(
             say(format!("{name}: {} at {:?} not derived", extra.1, extra.0));
         }
     }
-    let kept = store.counts()?;
+    let kept = store.views().counts()?;
     if kept != counts {
         say(format!(
             "counts: kept {kept:?}, but the fold gives {counts:?}"
@@ -485,7 +504,7 @@ mod tests {
                 .refresh(replica, listing, Some(Cause::Notice), t)
                 .unwrap();
         }
-        for listing in replica.store().due(t, usize::MAX).unwrap() {
+        for listing in replica.store().views().due(t, usize::MAX).unwrap() {
             keeper
                 .refresh(replica, listing, Some(Cause::Time), t)
                 .unwrap();
@@ -573,7 +592,7 @@ mod tests {
             }
             prop_assert_eq!(kept, folded);
             // A change is recorded for each summary that moved, in order.
-            let changes = replica.store().changes(0, u64::MAX, usize::MAX).unwrap();
+            let changes = replica.store().views().changes(0, u64::MAX, usize::MAX).unwrap();
             prop_assert!(changes.iter().enumerate().all(|(i, c)| c.seq == i as u64 + 1));
             // Cleared and swept again: the same views, and no change
             // recorded for a listing merely found again.
@@ -582,7 +601,7 @@ mod tests {
             keeper.catch_up(&replica, t).unwrap();
             let differences = check(&replica, &me, &implements, t).unwrap();
             prop_assert!(differences.is_empty(), "{differences:#?}");
-            prop_assert_eq!(replica.store().last_change().unwrap(), changes.len() as u64);
+            prop_assert_eq!(replica.store().views().last_change().unwrap(), changes.len() as u64);
         }
     }
 
@@ -594,18 +613,18 @@ mod tests {
         let t = work.end;
         let mut keeper = Keeper::open(&replica, me, Vec::new()).unwrap();
         keeper.catch_up(&replica, t).unwrap();
-        let few = replica.store().counts().unwrap().with_tasks;
+        let few = replica.store().views().counts().unwrap().with_tasks;
         assert!(!check(&replica, &me, &implements, t).unwrap().is_empty());
-        let before = replica.store().last_change().unwrap();
+        let before = replica.store().views().last_change().unwrap();
         keeper.follow_roster(&replica, implements.clone()).unwrap();
         keeper.catch_up(&replica, t).unwrap();
         assert_eq!(
             check(&replica, &me, &implements, t).unwrap(),
             Vec::<String>::new()
         );
-        let more = replica.store().counts().unwrap().with_tasks;
+        let more = replica.store().views().counts().unwrap().with_tasks;
         assert!(more > few, "{more} > {few}");
-        assert!(replica.store().last_change().unwrap() >= before + (more - few));
+        assert!(replica.store().views().last_change().unwrap() >= before + (more - few));
     }
 
     // A store far behind its views (filled without them) is not walked
@@ -626,10 +645,10 @@ mod tests {
         // every watermark back at the start.
         let heads = replica.store().heads().unwrap();
         let zero: Vec<(AuthorityId, u64)> = heads.iter().map(|h| (h.author, 0)).collect();
-        replica.store().set_watermarks(&zero).unwrap();
+        replica.store().views().set_watermarks(&zero).unwrap();
         assert!(keeper.behind_within(&replica, 10).unwrap().is_empty());
         assert!(!keeper.complete(&replica).unwrap(), "a sweep runs");
-        let marks = replica.store().watermarks().unwrap();
+        let marks = replica.store().views().watermarks().unwrap();
         for head in replica.store().heads().unwrap() {
             assert_eq!(marks.get(&head.author), Some(&head.seq));
         }
@@ -654,9 +673,9 @@ mod tests {
             .iter()
             .map(|h| (h.author, 0))
             .collect();
-        replica.store().set_watermarks(&zero).unwrap();
+        replica.store().views().set_watermarks(&zero).unwrap();
         assert!(!keeper.behind_within(&replica, 1_000).unwrap().is_empty());
-        let marks = replica.store().watermarks().unwrap();
+        let marks = replica.store().views().watermarks().unwrap();
         assert!(marks.values().all(|seq| *seq == 0), "{marks:?}");
     }
 
@@ -675,12 +694,13 @@ mod tests {
         // A listing's kept state from another time, written as if it were
         // now: its record and the counts disagree.
         let listing = work.listings[0];
-        let before = replica.store().kept(&listing).unwrap().unwrap();
+        let before = replica.store().views().kept(&listing).unwrap().unwrap();
         let state = replica.listing_state(&listing, START).unwrap().unwrap();
         let stale = Kept::of(&state, START, &me, &implements);
         if stale != before {
             replica
                 .store()
+                .views()
                 .keep(&listing, Some(&before), &stale, None)
                 .unwrap();
             let differences = check(&replica, &me, &implements, t).unwrap();
@@ -692,11 +712,16 @@ mod tests {
             );
             replica
                 .store()
+                .views()
                 .keep(&listing, Some(&stale), &before, None)
                 .unwrap();
         }
         // A listing kept twice over in the counts.
-        replica.store().keep(&listing, None, &before, None).unwrap();
+        replica
+            .store()
+            .views()
+            .keep(&listing, None, &before, None)
+            .unwrap();
         let differences = check(&replica, &me, &implements, t).unwrap();
         assert!(
             differences.iter().any(|d| d.starts_with("counts:")),

@@ -3,6 +3,7 @@
 
 use super::operator::Operator;
 use crate::keeper;
+use crate::store::ViewsStore;
 use anyhow::{Result, bail};
 use credence_protocol::store::Store;
 use serde::Serialize;
@@ -38,7 +39,7 @@ pub(super) fn run(dir: &Path, repair: bool, json: bool) -> Result<i32> {
     let mut keeper = node.keeper()?;
     keeper.catch_up(replica, t)?;
     let differences = keeper::check(replica, &node.author(), &node.implements(), t)?;
-    replica.store().sync_later()()?;
+    replica.store().views().sync_later()()?;
     let checked = Checked {
         listings: replica.store().listings()?.len(),
         repaired: repair,

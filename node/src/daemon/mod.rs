@@ -27,6 +27,7 @@ use crate::config::RunConfig;
 use crate::net::{self, Behaviour, BehaviourEvent};
 pub use crate::node::GovernRequest;
 use crate::node::{Node, NodeError, now};
+use crate::store::ViewsStore;
 use crate::views::RegisterView;
 use crate::views::{RosterView, VersionsView};
 use credence_protocol::access::{self, Clearance};
@@ -540,6 +541,7 @@ impl Daemon {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut views_step = tokio::time::interval(changes::VIEWS_STEP);
         views_step.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let views_done = Arc::clone(&self.watcher.done);
         let readiness = self.node.engine.readiness().clone();
         if readiness != Readiness::Ready {
             tracing::warn!("{}", readiness.explain());
@@ -564,7 +566,8 @@ impl Daemon {
                 },
                 _ = stop.recv() => break,
                 _ = tick.tick() => self.on_tick(),
-                _ = views_step.tick(), if self.watcher.waiting() => self.watch_step(now()),
+                _ = views_step.tick(), if self.watcher.waiting() && !self.watcher.running() => self.watch_step(now()),
+                _ = views_done.notified(), if self.watcher.running() => self.watch_done(),
                 Some((reply, result)) = self.ranges_read.1.recv() => {
                     self.range_reads = self.range_reads.saturating_sub(1);
                     self.feed(Input::RangesRead { reply, result });
@@ -583,6 +586,8 @@ impl Daemon {
         while !self.records.is_empty() || self.node.engine.has_deferred() {
             self.run_deferred();
         }
+        // What the views' step keeps is written before the last flush.
+        self.watch_settle();
         if let Some(reason) = self.fatal.take() {
             tracing::error!("stopping: {reason}");
             return Err(NodeError::Config {
@@ -862,8 +867,9 @@ impl Daemon {
                 self.dirty = true;
                 self.follow_roster(number);
                 let implements = self.node.implements();
-                let replica = self.node.engine.replica();
-                if let Err(e) = self.watcher.keeper.follow_roster(replica, implements) {
+                if let Some(keeper) = self.watcher.keeper()
+                    && let Err(e) = keeper.follow_roster(self.node.engine.replica(), implements)
+                {
                     tracing::error!("change feed: {e}");
                 }
                 self.watcher.current = false;
@@ -1769,7 +1775,7 @@ impl Daemon {
                         .collect(),
                 };
                 if self.views_current(t) {
-                    match self.node.replica().store().counts() {
+                    match self.node.replica().store().views().counts() {
                         Ok(counts) => gauges.listings = Some(counts),
                         Err(e) => tracing::error!("views: {e}"),
                     }

@@ -531,3 +531,73 @@ async fn the_extract_streams_the_whole_feed_in_bounded_pieces() {
     assert_eq!(daemon.extracts.admitted.load(Ordering::SeqCst), 0);
     drop(all);
 }
+
+// The views are kept by a step on its own thread over a snapshot: the
+// loop goes on taking notices while it runs, and they wait for the next
+// step; a read that uses the views waits for the step that runs and then
+// brings them up to date, equal to the fold.
+#[tokio::test]
+async fn the_views_step_runs_off_the_loop_while_notices_come() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut daemon = daemon(dir.path());
+    let me = daemon.node.author();
+    let t = now();
+    let issue = |daemon: &mut Daemon, from: u64, to: u64| -> Vec<(NoticeId, u64)> {
+        (from..to)
+            .map(|n| {
+                let listing = testkit::listing(n, "food-drug", Timestamp(t.0 - 60_000));
+                let issued = daemon.node.issue(NoticeKind::List(listing), t).unwrap();
+                (issued.id, issued.seq)
+            })
+            .collect()
+    };
+    // A new store's views are derived by a sweep, a step a tick.
+    daemon.watch_tick(t);
+    daemon.watcher.done.notified().await;
+    daemon.watch_done();
+    assert!(
+        daemon.watcher.current,
+        "the sweep of an empty store is done"
+    );
+    // Stored without telling the watcher: the step finds them behind the
+    // watermarks.
+    issue(&mut daemon, 1, 201);
+    daemon.watch_step(t);
+    assert!(daemon.watcher.running(), "the step runs on its own thread");
+    // Accepted while it runs: told to the watcher, left for the next step.
+    for (id, seq) in issue(&mut daemon, 201, 301) {
+        daemon.watcher.touch(id, me, seq);
+    }
+    daemon.watcher.done.notified().await;
+    daemon.watch_done();
+    assert!(!daemon.watcher.running());
+    assert!(
+        daemon.watcher.waiting(),
+        "the notices accepted meanwhile wait"
+    );
+    assert!(!daemon.watcher.current, "the views miss them: reads fold");
+    let kept = |daemon: &Daemon| daemon.node.replica().store().views().counts().unwrap();
+    assert_eq!(kept(&daemon).listings, 200, "the step kept what it found");
+    // A read's step, while another runs: it waits for it, then takes the
+    // rest on the loop.
+    for (id, seq) in issue(&mut daemon, 301, 311) {
+        daemon.watcher.touch(id, me, seq);
+    }
+    daemon.watch_step(t);
+    assert!(daemon.watcher.running());
+    assert!(daemon.views_current(t), "every notice is in the views");
+    assert!(!daemon.watcher.running() && !daemon.watcher.waiting());
+    assert_eq!(kept(&daemon).listings, 310);
+    assert_eq!(feed(daemon.node.replica(), t).unwrap().len(), 310);
+    let differences =
+        crate::keeper::check(daemon.node.replica(), &me, &daemon.node.implements(), t).unwrap();
+    assert!(differences.is_empty(), "{differences:?}");
+    // Every notice is reflected: nothing is found behind the watermarks.
+    let behind = daemon
+        .watcher
+        .keeper()
+        .unwrap()
+        .behind(daemon.node.replica())
+        .unwrap();
+    assert!(behind.is_empty(), "{} behind", behind.len());
+}

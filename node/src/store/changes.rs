@@ -14,12 +14,15 @@
 
 use super::layout::{META, SUBJECT, key};
 use super::redo::{self, Writes};
+use super::view::View;
 use super::{SledStore, StoreError};
 use credence_protocol::changes::{Change, Counts, Kept, TaskRow};
 use credence_protocol::codec;
 use credence_protocol::model::{AuthorityId, NoticeId, SUBJECT_KEY_BYTES};
+use credence_protocol::store::{Head, Store};
 use credence_protocol::time::Timestamp;
 use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 
 const CHANGE: u8 = b'c';
 const KEPT: u8 = b'w';
@@ -71,7 +74,7 @@ pub type IndexPage = (Vec<(Option<Timestamp>, NoticeId)>, Option<Vec<u8>>);
 
 /// What is kept of several listings, their index entries, the changes
 /// recorded and the counts after them, written together
-/// ([`SledStore::keep_all`], one redo record): a tick's listings cost one
+/// ([`ViewsDb::keep_all`], one redo record): a tick's listings cost one
 /// write of the counts instead of one each, and a crash keeps all of them
 /// or none.
 #[derive(Default)]
@@ -200,7 +203,101 @@ fn kept_in(tree: &sled::Db, listing: &NoticeId) -> Result<Option<Kept>, StoreErr
         .transpose()
 }
 
-impl SledStore {
+/// The views' records in sled, beside the replicated state: a handle the
+/// store, its snapshots and the thread that keeps the views share. Only
+/// one keeper writes them at a time (the daemon hands its [`crate::keeper::Keeper`]
+/// to one step at a time, or a command runs with the node stopped).
+#[derive(Clone)]
+pub struct ViewsDb {
+    tree: sled::Db,
+    /// Held while a redo record is written and applied (`redo::apply`).
+    redo: Arc<Mutex<()>>,
+}
+
+/// A store the views can be kept over: the store itself, or a snapshot of
+/// it read on the keeper's own thread.
+pub trait ViewsStore: Store<Error = StoreError> {
+    /// Its views.
+    fn views(&self) -> &ViewsDb;
+
+    /// The next listings of a sweep from `cursor`, at most `limit` index
+    /// entries (a listing indexed under several subjects may come more
+    /// than once), and the cursor after them (`None`: the sweep is done).
+    /// Through the buffered layers too: a listing stored a moment ago may
+    /// not be in sled yet.
+    fn sweep_step(
+        &self,
+        cursor: &[u8],
+        limit: usize,
+    ) -> Result<(Vec<NoticeId>, Option<SweepCursor>), StoreError>;
+
+    /// Clears every view (not the changes) and starts a sweep that derives
+    /// them again ([`ViewsDb::clear`]), standing for the logs held now.
+    fn clear_views(&self) -> Result<(), StoreError> {
+        self.views().clear(&self.heads()?)
+    }
+}
+
+impl ViewsStore for SledStore {
+    fn views(&self) -> &ViewsDb {
+        &self.views
+    }
+
+    fn sweep_step(
+        &self,
+        cursor: &[u8],
+        limit: usize,
+    ) -> Result<(Vec<NoticeId>, Option<SweepCursor>), StoreError> {
+        sweep_step_in(&self.view(), cursor, limit)
+    }
+}
+
+impl ViewsStore for super::SledSnapshot {
+    fn views(&self) -> &ViewsDb {
+        &self.views
+    }
+
+    fn sweep_step(
+        &self,
+        cursor: &[u8],
+        limit: usize,
+    ) -> Result<(Vec<NoticeId>, Option<SweepCursor>), StoreError> {
+        sweep_step_in(&self.view(), cursor, limit)
+    }
+}
+
+fn sweep_step_in(
+    view: &View<'_>,
+    cursor: &[u8],
+    limit: usize,
+) -> Result<(Vec<NoticeId>, Option<SweepCursor>), StoreError> {
+    let mut out = Vec::new();
+    let mut last = None;
+    let mut end = vec![SUBJECT];
+    end.resize(2 + SUBJECT_KEY_BYTES + 32, 0xff);
+    for (k, _) in view.range(cursor, &end, limit)? {
+        out.push(id_at(&k, 1 + SUBJECT_KEY_BYTES, "subject index")?);
+        last = Some(k);
+    }
+    let next = match last {
+        Some(k) if out.len() == limit => {
+            let mut next = k;
+            next.push(0);
+            Some(next)
+        }
+        _ => None,
+    };
+    Ok((out, next))
+}
+
+impl ViewsDb {
+    pub(super) fn new(tree: sled::Db) -> ViewsDb {
+        ViewsDb {
+            tree,
+            redo: Arc::new(Mutex::new(())),
+        }
+    }
+
     /// The seq of the last change recorded (0: none).
     pub fn last_change(&self) -> Result<u64, StoreError> {
         let Some((k, _)) = self.tree.scan_prefix([CHANGE]).next_back().transpose()? else {
@@ -244,9 +341,9 @@ impl SledStore {
         }
     }
 
-    /// [`SledStore::keep`] into `keeping`, written later by
-    /// [`SledStore::keep_all`]; `before` is what is kept of `listing` once
-    /// `keeping` is written ([`SledStore::kept_after`]).
+    /// [`ViewsDb::keep`] into `keeping`, written later by
+    /// [`ViewsDb::keep_all`]; `before` is what is kept of `listing` once
+    /// `keeping` is written ([`ViewsDb::kept_after`]).
     pub fn keep_into(
         &self,
         keeping: &mut Keeping,
@@ -358,8 +455,8 @@ impl SledStore {
     /// Clears every view (not the changes), marks them of the current
     /// version and starts a sweep over every listing to derive them again
     /// (the sweep stands for the notices held now: the watermarks are set
-    /// to the logs' heads).
-    pub fn clear_views(&self) -> Result<(), StoreError> {
+    /// to `heads`, the logs' heads).
+    pub fn clear(&self, heads: &[Head]) -> Result<(), StoreError> {
         for prefix in [KEPT, DUE, TASKS, SHOWN, OBJECTED, WATERMARK] {
             let mut batch = sled::Batch::default();
             let mut n = 0usize;
@@ -377,7 +474,7 @@ impl SledStore {
         batch.remove(key(META, &[META_COUNTS]));
         // The sweep derives every listing held now: the logs as held now
         // are reflected once it is done, and nothing is behind.
-        for head in credence_protocol::store::Store::heads(self)? {
+        for head in heads {
             batch.insert(
                 key(WATERMARK, &[&head.author.0]),
                 &head.seq.to_be_bytes()[..],
@@ -398,35 +495,6 @@ impl SledStore {
     pub fn start_sweep(&self) -> Result<(), StoreError> {
         self.tree.insert(key(META, &[META_SWEEP]), vec![SUBJECT])?;
         Ok(())
-    }
-
-    /// The next listings of a sweep from `cursor`, at most `limit` index
-    /// entries (a listing indexed under several subjects may come more
-    /// than once), and the cursor after them (`None`: the sweep is done).
-    pub fn sweep_step(
-        &self,
-        cursor: &[u8],
-        limit: usize,
-    ) -> Result<(Vec<NoticeId>, Option<SweepCursor>), StoreError> {
-        let mut out = Vec::new();
-        let mut last = None;
-        // Through the buffered layers too: a listing stored a moment ago
-        // may not be in sled yet.
-        let mut end = vec![SUBJECT];
-        end.resize(2 + SUBJECT_KEY_BYTES + 32, 0xff);
-        for (k, _) in self.view().range(cursor, &end, limit)? {
-            out.push(id_at(&k, 1 + SUBJECT_KEY_BYTES, "subject index")?);
-            last = Some(k);
-        }
-        let next = match last {
-            Some(k) if out.len() == limit => {
-                let mut next = k;
-                next.push(0);
-                Some(next)
-            }
-            _ => None,
-        };
-        Ok((out, next))
     }
 
     /// Moves the sweep to `cursor` (`None`: it is done).

@@ -138,8 +138,9 @@ pub struct SledStore {
     heads: BTreeMap<AuthorityId, Head>,
     /// The register of reads: its frontier, kept beside its records.
     register: std::sync::Mutex<RegisterLog>,
-    /// Held while a redo record is written and applied (`redo::apply`).
-    redo: std::sync::Mutex<()>,
+    /// The views' records in sled, shared with the thread that keeps
+    /// them.
+    views: ViewsDb,
     /// The name index's listings by gram since the overlay began: written
     /// with it as one block ([`names`]).
     names: names::Pending,
@@ -410,7 +411,7 @@ impl Store for SledStore {
 mod view;
 mod writer;
 
-pub use changes::{Keeping, SweepCursor, VIEWS_VERSION, ViewIndex};
+pub use changes::{Keeping, SweepCursor, VIEWS_VERSION, ViewIndex, ViewsDb, ViewsStore};
 use layout::*;
 pub use view::SledSnapshot;
 use view::View;
@@ -622,16 +623,30 @@ fn index_register_subjects(tree: &sled::Db) -> Result<(), StoreError> {
 /// off the loop (group commit).
 pub struct PendingFlush {
     tree: sled::Db,
-    progress: Arc<(std::sync::Mutex<writer::Progress>, std::sync::Condvar)>,
-    layers: u64,
+    written: PendingWrite,
 }
 
 impl PendingFlush {
     /// Waits until the writer wrote everything the flush covers, then
     /// flushes sled.
     pub fn wait(self) -> Result<(), StoreError> {
-        writer::wait_progress(&self.progress, self.layers)?;
+        self.written.wait()?;
         self.tree.flush()?;
+        Ok(())
+    }
+}
+
+/// Layers handed to the writer and not yet waited for: once
+/// [`PendingWrite::wait`] returns they are in sled (not yet durable).
+pub struct PendingWrite {
+    progress: Arc<(std::sync::Mutex<writer::Progress>, std::sync::Condvar)>,
+    layers: u64,
+}
+
+impl PendingWrite {
+    /// Waits until the writer wrote every layer this covers.
+    pub fn wait(self) -> Result<(), StoreError> {
+        writer::wait_progress(&self.progress, self.layers)?;
         Ok(())
     }
 }
@@ -641,12 +656,32 @@ impl SledStore {
     /// flush that makes it durable, to wait for elsewhere: the loop goes
     /// on appending while the disk works.
     pub fn flush_later(&mut self) -> Result<PendingFlush, StoreError> {
-        self.freeze()?;
         Ok(PendingFlush {
             tree: self.tree.clone(),
+            written: self.write_later()?,
+        })
+    }
+
+    /// Hands everything appended so far to the writer without waiting for
+    /// it: what waits on the answer, on another thread, until it is in
+    /// sled.
+    fn write_later(&mut self) -> Result<PendingWrite, StoreError> {
+        self.freeze()?;
+        Ok(PendingWrite {
             progress: Arc::clone(&self.writer.progress),
             layers: self.writer.sent,
         })
+    }
+
+    /// A snapshot of the store as it is now for the thread that keeps the
+    /// views, and the wait for everything it holds to be in sled: the
+    /// thread folds over the snapshot and writes what it keeps only once
+    /// the wait is over, so that a crash never keeps a view of a notice it
+    /// took back (as [`SledStore::write_through`], without holding up the
+    /// caller while the writer works).
+    pub fn snapshot_for_views(&mut self) -> Result<(SledSnapshot, PendingWrite), StoreError> {
+        let written = self.write_later()?;
+        Ok((self.snapshot(), written))
     }
 
     /// Waits until everything appended so far is in sled (not yet
@@ -940,6 +975,7 @@ impl SledStore {
         };
         let writer = Writer::start(tree.clone());
         Ok(SledStore {
+            views: ViewsDb::new(tree.clone()),
             tree,
             overlay: BTreeMap::new(),
             frozen: VecDeque::new(),
@@ -947,7 +983,6 @@ impl SledStore {
             count,
             heads,
             register: std::sync::Mutex::new(register),
-            redo: std::sync::Mutex::new(()),
             names: names::Pending::default(),
         })
     }
@@ -999,6 +1034,7 @@ impl SledStore {
         layers.push(Arc::new(self.overlay.clone()));
         SledSnapshot {
             tree: self.tree.clone(),
+            views: self.views.clone(),
             layers,
             heads: self.heads.clone(),
             count: self.count,

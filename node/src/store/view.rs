@@ -213,6 +213,8 @@ impl View<'_> {
 /// Writes are refused.
 pub struct SledSnapshot {
     pub(super) tree: sled::Db,
+    /// The views, which the keeper's thread writes through a snapshot.
+    pub(super) views: super::ViewsDb,
     /// Oldest first, the overlay of that moment last.
     pub(super) layers: Vec<Layer>,
     pub(super) heads: BTreeMap<AuthorityId, Head>,

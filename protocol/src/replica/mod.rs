@@ -451,6 +451,17 @@ impl<S: Store> Replica<S> {
         }
     }
 
+    /// A replica over `store` (a snapshot of this one's store, read on
+    /// another thread) that judges notices by this one's federation and
+    /// roster chain, so that its folds void what this replica voids. It
+    /// holds nothing pending.
+    pub fn reader<T: Store>(&self, store: T) -> Replica<T> {
+        let mut reader = Replica::new(self.federation.clone(), store);
+        reader.chain = self.chain.clone();
+        reader.memo = self.memo.clone();
+        reader
+    }
+
     /// Shares a memo of checked notices (see [`NoticeMemo`]).
     pub fn with_notice_memo(mut self, memo: Arc<dyn NoticeMemo>) -> Replica<S> {
         self.memo = Some(memo);
