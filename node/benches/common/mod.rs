@@ -166,6 +166,16 @@ pub fn stored_at(
     replica
 }
 
+/// The replica of `test`'s federation over the sled store at `path` (made
+/// before, as by [`stored_at`]).
+pub fn open_at(
+    path: &std::path::Path,
+    test: &TestFederation,
+) -> credence_protocol::replica::Replica<credence_node::store::SledStore> {
+    let store = credence_node::store::SledStore::open(path, test.federation.id()).expect("store");
+    credence_protocol::replica::Replica::new(test.federation.clone(), store)
+}
+
 /// The views of member `member` of `test` derived over `replica` at `t`,
 /// as on a node that has run (a sweep of every listing); the time it took.
 pub fn views_derived(
