@@ -16,7 +16,8 @@
 //! done, reads fold as before.
 //!
 //! The daemon and `credence check` both keep the views through a
-//! [`Keeper`]; the daemon does it on its loop's ticks.
+//! [`Keeper`]; the daemon hands it to one step at a time, each on a thread
+//! of its own over a snapshot of the store (`daemon::changes`).
 
 use crate::store::{Keeping, SledStore, StoreError, ViewIndex, ViewsStore};
 use credence_protocol::changes::{Cause, Change, Counts, Kept, Refresh, refresh};
@@ -48,10 +49,6 @@ impl KeepError {
     pub fn of(e: impl std::fmt::Display) -> KeepError {
         KeepError(e.to_string())
     }
-}
-
-fn replica_error(e: impl std::fmt::Display) -> KeepError {
-    KeepError::of(e)
 }
 
 /// Keeps the views of one node's store for its member.
@@ -184,7 +181,7 @@ impl Keeper {
                 let Some(id) = store.log_id(&head.author, seq)? else {
                     continue;
                 };
-                if let Some(listing) = replica.listing_of(&id).map_err(replica_error)?
+                if let Some(listing) = replica.listing_of(&id).map_err(KeepError::of)?
                     && seen.insert(listing)
                 {
                     listings.push(listing);
@@ -249,7 +246,7 @@ impl Keeper {
         cause: Option<Cause>,
         t: Timestamp,
     ) -> Result<bool, KeepError> {
-        let Some(state) = replica.listing_state(&listing, t).map_err(replica_error)? else {
+        let Some(state) = replica.listing_state(&listing, t).map_err(KeepError::of)? else {
             return Ok(false);
         };
         let now = Kept::of(&state, t, &self.member, &self.implements);
@@ -372,7 +369,7 @@ pub fn check(
     let mut expected: [BTreeSet<(Option<Timestamp>, NoticeId)>; 4] = Default::default();
     let listings: BTreeSet<NoticeId> = store.listings()?.into_iter().collect();
     for listing in &listings {
-        let Some(state) = replica.listing_state(listing, t).map_err(replica_error)? else {
+        let Some(state) = replica.listing_state(listing, t).map_err(KeepError::of)? else {
             continue;
         };
         let derived = Kept::of(&state, t, member, implements);

@@ -238,33 +238,28 @@ pub trait ViewsStore: Store<Error = StoreError> {
     }
 }
 
-impl ViewsStore for SledStore {
-    fn views(&self) -> &ViewsDb {
-        &self.views
-    }
+/// [`ViewsStore`] for the store and its snapshot alike: their views, and
+/// the sweep read through their layered view.
+macro_rules! views_store {
+    ($store:ty) => {
+        impl ViewsStore for $store {
+            fn views(&self) -> &ViewsDb {
+                &self.views
+            }
 
-    fn sweep_step(
-        &self,
-        cursor: &[u8],
-        limit: usize,
-    ) -> Result<(Vec<NoticeId>, Option<SweepCursor>), StoreError> {
-        sweep_step_in(&self.view(), cursor, limit)
-    }
+            fn sweep_step(
+                &self,
+                cursor: &[u8],
+                limit: usize,
+            ) -> Result<(Vec<NoticeId>, Option<SweepCursor>), StoreError> {
+                sweep_step_in(&self.view(), cursor, limit)
+            }
+        }
+    };
 }
 
-impl ViewsStore for super::SledSnapshot {
-    fn views(&self) -> &ViewsDb {
-        &self.views
-    }
-
-    fn sweep_step(
-        &self,
-        cursor: &[u8],
-        limit: usize,
-    ) -> Result<(Vec<NoticeId>, Option<SweepCursor>), StoreError> {
-        sweep_step_in(&self.view(), cursor, limit)
-    }
-}
+views_store!(SledStore);
+views_store!(super::SledSnapshot);
 
 fn sweep_step_in(
     view: &View<'_>,
