@@ -48,7 +48,7 @@ pub(super) struct Watcher {
     /// The newest seq of each log whose notices were accepted, not yet
     /// recorded as the views' watermark.
     reflected: BTreeMap<AuthorityId, u64>,
-    /// Whether a sweep ran after the last step.
+    /// Whether a sweep still ran after the last step.
     sweeping: bool,
     /// The newest change sled holds durably.
     durable: Arc<watch::Sender<u64>>,
