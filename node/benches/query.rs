@@ -313,8 +313,9 @@ fn main() {
             "member {member}'s views derived in {:.1} s",
             took.as_secs_f64()
         );
+        // Closed here; opening it again waits for sled's lock
+        // (`SledStore::open` tries again for a second).
         drop(replica);
-        std::thread::sleep(Duration::from_millis(500));
     }
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
