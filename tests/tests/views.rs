@@ -3,6 +3,7 @@
 //! the issuing node and a receiving one are killed in the middle of a
 //! burst, the tasks read through them equal the tasks a fold gives, and
 //! `credence check` finds nothing to report; `--repair` derives them again.
+//! Every listing is found by name on both after the restart.
 
 use credence_tests::cluster::{cluster, listing, now_ms, wait_for};
 use credence_tests::{arg, credence};
@@ -116,6 +117,44 @@ fn the_views_equal_the_fold_after_a_crash_in_a_burst() {
         .and_then(|n| n.trim().parse::<u64>().ok())
         .unwrap_or_else(|| panic!("no active count in\n{metrics}"));
     assert!(active >= 20, "{active}");
+
+    // Every listing is found by its name on both nodes: the name index's
+    // postings the crash took before they were written as a block were
+    // gathered again from the logs at start.
+    let mut named: Vec<(String, String)> = viewed
+        .iter()
+        .map(|t| {
+            let field = |f: &str| t[f].as_str().unwrap_or_else(|| panic!("{f} in {t}"));
+            (
+                field("listing").to_string(),
+                field("subject_name").to_string(),
+            )
+        })
+        .collect();
+    named.dedup();
+    assert!(named.len() >= 20, "{}", named.len());
+    for handle in ["market", "tax"] {
+        let peer = c.at(handle);
+        let token = peer.token();
+        for (id, name) in &named {
+            let (status, answer) = peer.request(
+                "GET",
+                &format!(
+                    "/v1/search?name={}&purpose=licence%20check&legal_basis=Regulation%2012",
+                    name.replace(' ', "%20")
+                ),
+                Some(&token),
+                None,
+            );
+            assert_eq!(status, 200, "{answer}");
+            assert!(
+                answer["listings"]
+                    .as_array()
+                    .is_some_and(|found| found.iter().any(|l| l["id"] == id.as_str())),
+                "{name} ({id}) not found on {handle}: {answer}"
+            );
+        }
+    }
 
     for handle in ["market", "tax"] {
         c.peer(handle).stop();

@@ -368,16 +368,19 @@ impl ViewsDb {
         if let Some(at) = now.shown {
             batch.insert(shown_key(at, listing), &[][..]);
         }
+        // An index entry is removed only where what was kept had one (a
+        // removal of a key sled does not hold still costs it a search).
         let tasks = key(TASKS, &[&listing.0]);
         if now.has_tasks() {
             batch.insert(tasks, &[][..]);
-        } else {
+        } else if before.is_some_and(Kept::has_tasks) {
             batch.remove(tasks);
         }
         let objected = key(OBJECTED, &[&listing.0]);
-        if now.summary.objections_open > 0 {
+        let open = |kept: &Kept| kept.summary.objections_open > 0;
+        if open(now) {
             batch.insert(objected, &[][..]);
-        } else {
+        } else if before.is_some_and(open) {
             batch.remove(objected);
         }
         let counts = match keeping.counts {

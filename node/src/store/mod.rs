@@ -25,6 +25,7 @@
 //! | `p`    | MAX - issue time, listing id | (empty): the listings the public feed shows, newest first |
 //! | `a`    | author                       | the seq up to which the views reflect its log |
 //! | `x`    | name gram, 0, block number   | ids of the block's listings with the gram: the name-search index (`names`) |
+//! | `y`    | (none)                       | per log, author and the seq up to which the name index's blocks index it (`names`) |
 //!
 //! **Heads are the commit record.** The writer thread writes a layer's
 //! records in key order and its heads last, and sled recovers a prefix of
@@ -141,9 +142,13 @@ pub struct SledStore {
     /// The views' records in sled, shared with the thread that keeps
     /// them.
     views: ViewsDb,
-    /// The name index's listings by gram since the overlay began: written
-    /// with it as one block ([`names`]).
-    names: names::Pending,
+    /// The name index's listings by gram not yet in sled, shared with the
+    /// snapshots: gathered across layers and written as one block
+    /// ([`names`]).
+    names: names::Names,
+    /// The seq of each log up to which the blocks written index its
+    /// notices.
+    names_through: BTreeMap<AuthorityId, u64>,
 }
 
 mod changes;
@@ -275,11 +280,15 @@ impl Store for SledStore {
             overlay.insert(key(SUBJECT, &[&linked.0, &listing.0]), Vec::new());
         }
         overlay.insert(key(META, &[META_COUNT]), position.to_be_bytes().to_vec());
-        for name in &append.names {
-            self.names.add(name, &append.indexed_listing());
+        if !append.names.is_empty() {
+            let listing = append.indexed_listing();
+            let mut names = names::lock(&self.names);
+            for name in &append.names {
+                names.add(name, &listing);
+            }
         }
         self.count = position;
-        if self.overlay.len() + self.names.postings() >= OVERLAY_KEYS_MAX {
+        if self.overlay.len() >= OVERLAY_KEYS_MAX {
             self.freeze()?;
         }
         Ok(())
@@ -295,9 +304,18 @@ impl Store for SledStore {
         // directly, head first. The notices cut off stay as orphans; a
         // crash midway leaves log entries past the head, which opening
         // removes with their notices (see the module doc): peers that
-        // still hold those orphans send them again when asked.
+        // still hold those orphans send them again when asked. The name
+        // index's gathered postings go with them, as a block.
+        self.freeze_with(true)?;
         self.flush()?;
         let keep = head.as_ref().map_or(0, |h| h.seq);
+        // The name index's mark stands at the cut: seqs past it will be
+        // other notices.
+        if let Some(seq) = self.names_through.get_mut(author) {
+            *seq = (*seq).min(keep);
+            let (k, v) = names::through_record(&self.names_through);
+            self.tree.insert(k, v)?;
+        }
         match &head {
             Some(head) => self
                 .tree
@@ -966,6 +984,7 @@ impl SledStore {
         };
         index_register_subjects(&tree)?;
         names::backfill(&tree)?;
+        let (names, names_through) = names::recover(&tree, &heads)?;
         let register = match tree.get(key(META, &[META_REGISTER]))? {
             Some(bytes) => RegisterLog::from_frontier(
                 Frontier::from_bytes(&bytes)
@@ -983,7 +1002,8 @@ impl SledStore {
             count,
             heads,
             register: std::sync::Mutex::new(register),
-            names: names::Pending::default(),
+            names: Arc::new(std::sync::Mutex::new(names)),
+            names_through,
         })
     }
 
@@ -1012,6 +1032,7 @@ impl SledStore {
     /// their key and value bytes, before sled's own framing. Flushes
     /// first; a whole scan, for benchmarks and diagnosis.
     pub fn usage(&mut self) -> Result<BTreeMap<char, RecordUsage>, StoreError> {
+        self.freeze_with(true)?;
         self.flush()?;
         let mut usage: BTreeMap<char, RecordUsage> = BTreeMap::new();
         for item in self.tree.iter() {
@@ -1038,6 +1059,7 @@ impl SledStore {
             layers,
             heads: self.heads.clone(),
             count: self.count,
+            names: Arc::clone(&self.names),
         }
     }
 
@@ -1062,15 +1084,37 @@ impl SledStore {
         {
             self.frozen.pop_front();
         }
+        names::lock(&self.names).written(applied);
     }
 
     /// Hands the overlay to the writer thread as one frozen layer, and
     /// forgets the layers it has written.
     fn freeze(&mut self) -> Result<(), StoreError> {
-        // The layer's name-index block, numbered by its last notice's
-        // position (every posting came with a notice of this layer).
-        if self.names.postings() > 0 {
-            self.overlay.extend(self.names.take(self.count));
+        self.freeze_with(false)
+    }
+
+    /// [`SledStore::freeze`], the layer carrying the name index's block
+    /// when [`names::BLOCK_POSTINGS`] are gathered, or any at all when
+    /// `names_block` (the store closes or cuts a log): numbered by the
+    /// position of the newest notice, then the index's mark, the heads now
+    /// (every notice appended so far is in this block or an earlier one).
+    fn freeze_with(&mut self, names_block: bool) -> Result<(), StoreError> {
+        {
+            let mut names = names::lock(&self.names);
+            let least = if names_block {
+                1
+            } else {
+                names::BLOCK_POSTINGS
+            };
+            if names.postings() >= least {
+                // The block's postings stay readable until the writer has
+                // written this layer, the next it is sent.
+                self.overlay
+                    .extend(names.hand(self.count, self.writer.sent + 1));
+                self.names_through = self.heads.iter().map(|(a, h)| (*a, h.seq)).collect();
+                let (k, v) = names::through_record(&self.names_through);
+                self.overlay.insert(k, v);
+            }
         }
         if !self.overlay.is_empty() {
             let layer: Layer = Arc::new(std::mem::take(&mut self.overlay));
@@ -1094,7 +1138,7 @@ impl Drop for SledStore {
     fn drop(&mut self) {
         // Best effort: what was appended but never flushed was never
         // acknowledged, so losing it is allowed; keeping it is kinder.
-        let _ = self.freeze();
+        let _ = self.freeze_with(true);
         self.writer.stop();
         let _ = self.tree.flush();
     }

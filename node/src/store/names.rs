@@ -5,22 +5,39 @@
 //! amendment keeps its old grams, and every candidate is checked against
 //! the listing's names now.
 //!
-//! The index is written in blocks: the appends of one layer gather their
-//! listings by gram, and each gram gets one record for the layer (`x`,
-//! gram, 0, the block's number; the sorted ids of its listings), so a
-//! listing costs the store no insert of its own per gram of its name. A
-//! block's number is the store position of the layer's last notice:
-//! unique among the layers written, larger than every block before it.
-//! Stores written before blocks hold one record per gram and listing
-//! (`x`, gram, 0, listing id; empty); reads take both.
+//! The index is written in blocks: appends gather their listings by gram
+//! ([`Unwritten`]) across layers, and once [`BLOCK_POSTINGS`] pairs of
+//! gram and listing are gathered (or the store closes), a layer carries
+//! one record per gram (`x`, gram, 0, the block's number; the sorted ids
+//! of its listings), so a listing costs the store no insert of its own per
+//! gram of its name, and a gram shared by many listings one insert for
+//! all of them. A block's number is the store position of the newest
+//! notice it indexes: larger than every block before it. Stores written
+//! before blocks hold one record per gram and listing (`x`, gram, 0,
+//! listing id; empty); reads take both.
+//!
+//! Searches read what is gathered, and the blocks handed to the writer
+//! until it wrote them, beside sled: a listing is found from its append
+//! on. The gathered postings are not durable: the layer that writes a
+//! block writes after it, under `y`, the seq of each log up to which the
+//! blocks index its notices (the commit record of the index), and opening
+//! indexes again the notices past it, read from the logs.
 
-use super::layout::{META, id_from, key};
+use super::layout::{LOG_PAGE_IDS, META, NOTICE, id_from, key, log_page_key};
 use super::{SledStore, StoreError};
-use credence_protocol::model::NoticeId;
+use credence_protocol::model::{AuthorityId, NoticeId};
 use credence_protocol::names;
-use std::collections::{BTreeMap, BTreeSet};
+use credence_protocol::store::Head;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::{Arc, Mutex, PoisonError};
 
 const NAME: u8 = b'x';
+/// The seq of each log up to which the blocks written index its notices:
+/// after every `x` key, so a layer writes it after its block.
+const THROUGH: u8 = b'y';
+/// Pairs of gram and listing gathered before they are written as a block.
+/// Opening indexes again at most the notices of one block's worth.
+pub(super) const BLOCK_POSTINGS: usize = 8_192;
 const META_NAMES: &[u8] = b"names-indexed";
 /// The listings one gram's scan reads at most: a gram more common than
 /// this narrows nothing and is passed over.
@@ -59,22 +76,203 @@ impl Pending {
         self.postings
     }
 
-    /// The block's records, numbered `block`; empties the gathering.
-    pub(super) fn take(&mut self, block: u64) -> Vec<(Vec<u8>, Vec<u8>)> {
-        self.postings = 0;
-        std::mem::take(&mut self.grams)
-            .into_iter()
+    /// The block's records, numbered `block`.
+    fn records(&self, block: u64) -> Vec<(Vec<u8>, Vec<u8>)> {
+        self.grams
+            .iter()
             .map(|(gram, listings)| {
-                let mut k = gram_prefix(&gram);
+                let mut k = gram_prefix(gram);
                 k.extend_from_slice(&block.to_be_bytes());
                 let mut ids = Vec::with_capacity(32 * listings.len());
-                for id in &listings {
+                for id in listings {
                     ids.extend_from_slice(&id.0);
                 }
                 (k, ids)
             })
             .collect()
     }
+}
+
+/// Listings by gram per block handed to the writer.
+type Postings = BTreeMap<String, BTreeSet<NoticeId>>;
+
+/// The name index's postings not yet in sled, shared by the store and its
+/// snapshots: those gathered for the next block, and the blocks handed to
+/// the writer in a layer, kept until it wrote that layer (a search reads
+/// them meanwhile).
+#[derive(Default)]
+pub(super) struct Unwritten {
+    gathering: Pending,
+    handed: VecDeque<(u64, Postings)>,
+}
+
+/// [`Unwritten`], shared.
+pub(super) type Names = Arc<Mutex<Unwritten>>;
+
+/// Locks the unwritten postings. Every section holding the lock only
+/// moves postings between maps and cannot leave them half changed, so a
+/// panic elsewhere that poisoned it leaves them usable.
+pub(super) fn lock(names: &Mutex<Unwritten>) -> std::sync::MutexGuard<'_, Unwritten> {
+    names.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Unwritten {
+    /// Adds `name`'s grams for `listing` to the next block.
+    pub(super) fn add(&mut self, name: &str, listing: &NoticeId) {
+        self.gathering.add(name, listing);
+    }
+
+    /// The pairs of gram and listing gathered for the next block.
+    pub(super) fn postings(&self) -> usize {
+        self.gathering.postings()
+    }
+
+    /// The block of what was gathered, numbered `block`, as records for
+    /// the layer numbered `layer`; its postings stay readable here until
+    /// that layer is written ([`Unwritten::written`]).
+    pub(super) fn hand(&mut self, block: u64, layer: u64) -> Vec<(Vec<u8>, Vec<u8>)> {
+        let postings = std::mem::take(&mut self.gathering);
+        let records = postings.records(block);
+        self.handed.push_back((layer, postings.grams));
+        records
+    }
+
+    /// Forgets the blocks of layers up to `applied`: sled holds them.
+    pub(super) fn written(&mut self, applied: u64) {
+        while self
+            .handed
+            .front()
+            .is_some_and(|(layer, _)| *layer <= applied)
+        {
+            self.handed.pop_front();
+        }
+    }
+
+    /// The listings under `gram` not yet in sled.
+    fn listings(&self, gram: &str) -> impl Iterator<Item = &NoticeId> {
+        self.handed
+            .iter()
+            .map(|(_, grams)| grams)
+            .chain(std::iter::once(&self.gathering.grams))
+            .filter_map(move |grams| grams.get(gram))
+            .flatten()
+    }
+}
+
+/// The `y` record: per log, its author and the seq up to which the blocks
+/// index its notices.
+pub(super) fn through_record(through: &BTreeMap<AuthorityId, u64>) -> (Vec<u8>, Vec<u8>) {
+    let mut value = Vec::with_capacity(40 * through.len());
+    for (author, seq) in through {
+        value.extend_from_slice(&author.0);
+        value.extend_from_slice(&seq.to_be_bytes());
+    }
+    (vec![THROUGH], value)
+}
+
+fn decode_through(value: &[u8]) -> Result<BTreeMap<AuthorityId, u64>, StoreError> {
+    if !value.len().is_multiple_of(40) {
+        return Err(StoreError::Corrupt(format!(
+            "name index mark of {} bytes",
+            value.len()
+        )));
+    }
+    let mut through = BTreeMap::new();
+    for entry in value.chunks_exact(40) {
+        let (author, seq) = entry.split_at(32);
+        let seq: [u8; 8] = seq
+            .try_into()
+            .map_err(|_| StoreError::Corrupt("name index mark".into()))?;
+        through.insert(AuthorityId(id_from(author)?.0), u64::from_be_bytes(seq));
+    }
+    Ok(through)
+}
+
+/// At open, after torn layers are removed: where the blocks stand, and
+/// the names of the notices past it (their block was never written, or a
+/// crash lost it) gathered again. A store written before the mark had a
+/// block in every layer, so its blocks index every log up to its head.
+pub(super) fn recover(
+    tree: &sled::Db,
+    heads: &BTreeMap<AuthorityId, Head>,
+) -> Result<(Unwritten, BTreeMap<AuthorityId, u64>), StoreError> {
+    let stored = match tree.get([THROUGH])? {
+        Some(value) => Some(decode_through(&value)?),
+        None => None,
+    };
+    // A mark past a head (its log was cut, or a crash tore the layer after
+    // the mark) stands at the head: the notices stored later under those
+    // seqs are not indexed yet.
+    let through: BTreeMap<AuthorityId, u64> = heads
+        .values()
+        .map(|head| {
+            let seq = stored
+                .as_ref()
+                .map_or(head.seq, |s| s.get(&head.author).copied().unwrap_or(0));
+            (head.author, seq.min(head.seq))
+        })
+        .filter(|(_, seq)| *seq > 0)
+        .collect();
+    let mut unwritten = Unwritten::default();
+    for head in heads.values() {
+        let from = through.get(&head.author).copied().unwrap_or(0);
+        for seq in from + 1..=head.seq {
+            let page = tree
+                .get(log_page_key(&head.author, (seq - 1) / LOG_PAGE_IDS))?
+                .unwrap_or_default();
+            let at = ((seq - 1) % LOG_PAGE_IDS) as usize * 32;
+            let id = page
+                .get(at..at + 32)
+                .ok_or_else(|| {
+                    StoreError::Corrupt(format!("log of {} without seq {seq}", head.author))
+                })
+                .and_then(id_from)?;
+            let record = tree
+                .get(key(NOTICE, &[&id.0]))?
+                .ok_or_else(|| StoreError::Corrupt(format!("notice {id} of a log missing")))?;
+            if let Some((listing, names)) = indexed(tree, &id, &record)? {
+                for name in names {
+                    unwritten.add(&name, &listing);
+                }
+            }
+        }
+    }
+    if stored.as_ref() != Some(&through) {
+        let (k, v) = through_record(&through);
+        tree.insert(k, v)?;
+    }
+    Ok((unwritten, through))
+}
+
+/// The listing a stored notice's names are indexed under, and those
+/// names (none: it gives no name). A stored notice is its arrival
+/// position (8 bytes), then its envelope; a ruling's correction is
+/// indexed under its objection's listing.
+fn indexed(
+    tree: &sled::Db,
+    id: &NoticeId,
+    record: &[u8],
+) -> Result<Option<(NoticeId, Vec<String>)>, StoreError> {
+    use credence_protocol::model::NoticeKind;
+    let Some(notice) = decode_stored(record) else {
+        return Ok(None);
+    };
+    let listing = match &notice.kind {
+        NoticeKind::List(_) => Some(*id),
+        NoticeKind::Rule { objection, .. } => tree
+            .get(key(NOTICE, &[&objection.0]))?
+            .and_then(|v| decode_stored(&v))
+            .and_then(|o| o.kind.listing_reference()),
+        kind => kind.listing_reference(),
+    };
+    let names: Vec<String> = notice.kind.names().into_iter().map(String::from).collect();
+    Ok(listing.filter(|_| !names.is_empty()).map(|l| (l, names)))
+}
+
+fn decode_stored(record: &[u8]) -> Option<credence_protocol::model::Notice> {
+    let envelope = record.get(8..)?;
+    let (body, _) = credence_protocol::codec::envelope_parts(envelope).ok()?;
+    credence_protocol::codec::decode_stored_notice(body).ok()
 }
 
 /// Indexes the names of every notice stored before the index existed
@@ -84,20 +282,12 @@ impl Pending {
 /// objection is found. Nothing else writes while a store opens: a backfill
 /// a crash stopped is done again alike.
 pub(super) fn backfill(tree: &sled::Db) -> Result<(), StoreError> {
-    use credence_protocol::model::NoticeKind;
     if tree.contains_key(key(META, &[META_NAMES]))? {
         return Ok(());
     }
-    // A stored notice is its arrival position (8 bytes), then its
-    // envelope.
-    let decode = |bytes: &[u8]| {
-        let envelope = bytes.get(8..)?;
-        let (body, _) = credence_protocol::codec::envelope_parts(envelope).ok()?;
-        credence_protocol::codec::decode_stored_notice(body).ok()
-    };
     let write = |pending: &mut Pending, block: u64| -> Result<(), StoreError> {
         let mut batch = sled::Batch::default();
-        for (k, v) in pending.take(block) {
+        for (k, v) in std::mem::take(pending).records(block) {
             batch.insert(k, v);
         }
         tree.apply_batch(batch)?;
@@ -105,28 +295,17 @@ pub(super) fn backfill(tree: &sled::Db) -> Result<(), StoreError> {
     };
     let mut pending = Pending::default();
     let (mut notices, mut block) = (0, 0u64);
-    for item in tree.scan_prefix([super::layout::NOTICE]) {
+    for item in tree.scan_prefix([NOTICE]) {
         let (k, value) = item?;
-        let Some(notice) = decode(&value) else {
-            continue;
-        };
         let id = id_from(&k[1..])?;
         let position = value
             .get(..8)
             .and_then(|p| p.try_into().ok())
             .map(u64::from_be_bytes)
             .ok_or_else(|| StoreError::Corrupt(format!("notice {id} without its position")))?;
-        let listing = match &notice.kind {
-            NoticeKind::List(_) => Some(id),
-            NoticeKind::Rule { objection, .. } => tree
-                .get(key(super::layout::NOTICE, &[&objection.0]))?
-                .and_then(|v| decode(&v))
-                .and_then(|o| o.kind.listing_reference()),
-            kind => kind.listing_reference(),
-        };
-        if let Some(listing) = listing {
-            for name in notice.kind.names() {
-                pending.add(name, &listing);
+        if let Some((listing, names)) = indexed(tree, &id, &value)? {
+            for name in names {
+                pending.add(&name, &listing);
             }
         }
         block = block.max(position);
@@ -148,23 +327,36 @@ impl SledStore {
     /// grams spread over the search, the listings of the rarest kept where
     /// the others (those not too common) index them too.
     pub fn name_candidates(&self, grams: &[String]) -> Result<(Vec<NoticeId>, bool), StoreError> {
-        candidates_in(&self.tree, grams)
+        candidates_in(&self.tree, &self.names, grams)
     }
 }
 
 impl super::SledSnapshot {
-    /// [`SledStore::name_candidates`], read off the event loop (the name
-    /// index is written to the tree directly, so the snapshot sees it).
+    /// [`SledStore::name_candidates`], read off the event loop (the
+    /// snapshot shares sled and the unwritten postings with the store, so
+    /// it sees listings indexed after it was taken too).
     pub fn name_candidates(&self, grams: &[String]) -> Result<(Vec<NoticeId>, bool), StoreError> {
-        candidates_in(&self.tree, grams)
+        candidates_in(&self.tree, &self.names, grams)
     }
 }
 
 /// The listings indexed under `gram`, at most [`GRAM_SCAN_MAX`] + 1 of
-/// them (more means the gram narrows nothing).
-fn gram_listings(tree: &sled::Db, gram: &str) -> Result<BTreeSet<NoticeId>, StoreError> {
+/// them (more means the gram narrows nothing): those not yet in sled,
+/// then sled's.
+fn gram_listings(
+    tree: &sled::Db,
+    unwritten: &Mutex<Unwritten>,
+    gram: &str,
+) -> Result<BTreeSet<NoticeId>, StoreError> {
     let prefix = gram_prefix(gram);
-    let mut ids = BTreeSet::new();
+    let mut ids: BTreeSet<NoticeId> = lock(unwritten)
+        .listings(gram)
+        .take(GRAM_SCAN_MAX + 1)
+        .copied()
+        .collect();
+    if ids.len() > GRAM_SCAN_MAX {
+        return Ok(ids);
+    }
     for item in tree.scan_prefix(&prefix) {
         let (k, v) = item?;
         match k.len() - prefix.len() {
@@ -193,12 +385,16 @@ fn gram_listings(tree: &sled::Db, gram: &str) -> Result<BTreeSet<NoticeId>, Stor
     Ok(ids)
 }
 
-fn candidates_in(tree: &sled::Db, grams: &[String]) -> Result<(Vec<NoticeId>, bool), StoreError> {
+fn candidates_in(
+    tree: &sled::Db,
+    unwritten: &Mutex<Unwritten>,
+    grams: &[String],
+) -> Result<(Vec<NoticeId>, bool), StoreError> {
     let step = grams.len().div_ceil(GRAMS_SCANNED_MAX).max(1);
     let mut complete: Vec<BTreeSet<NoticeId>> = Vec::new();
     let mut rarest_broad: Option<BTreeSet<NoticeId>> = None;
     for gram in grams.iter().step_by(step) {
-        let ids = gram_listings(tree, gram)?;
+        let ids = gram_listings(tree, unwritten, gram)?;
         if ids.len() <= GRAM_SCAN_MAX {
             complete.push(ids);
         } else if rarest_broad.as_ref().is_none_or(|r| ids.len() < r.len()) {
@@ -310,6 +506,9 @@ mod tests {
             assert_eq!(found(&store, "minjiang"), [id]);
             assert!(found(&store, "厦门").is_empty());
             // The index is lost, as in a store written before it existed.
+            let mut store = store;
+            store.freeze_with(true).expect("block");
+            store.flush().expect("flush");
             let mut batch = sled::Batch::default();
             for item in store.tree.scan_prefix([NAME]) {
                 batch.remove(item.expect("key").0);
@@ -324,13 +523,13 @@ mod tests {
         assert_eq!(found(&store, "food"), [id]);
     }
 
-    // Listings written in several layers are found through the blocks of
-    // every layer, intersected over the search's grams; a record of a
-    // store written before blocks is read beside them; a gram too common
-    // to narrow anything makes the search too broad; a damaged record is
-    // refused, naming what it is.
+    // Listings are found whether their postings are gathered, handed to
+    // the writer or written as blocks, intersected over the search's
+    // grams; a record of a store written before blocks is read beside
+    // them; a gram too common to narrow anything makes the search too
+    // broad; a damaged record is refused, naming what it is.
     #[test]
-    fn blocks_of_several_layers_are_intersected() {
+    fn blocks_and_gathered_postings_are_intersected() {
         let dir = tempfile::tempdir().expect("dir");
         let test = testkit::federation(5, 1);
         let mut store = SledStore::open(dir.path(), FederationId([5; 32])).expect("store");
@@ -342,9 +541,10 @@ mod tests {
             (3, "福州马尾船舶有限公司"),
         ] {
             ids.push(append_named(&mut store, &test, seq, &mut prev, name));
-            // One layer each, and the third shares its block with the
-            // fourth.
+            // A block each for the first two; the third and the fourth
+            // stay gathered.
             if seq < 3 {
+                store.freeze_with(true).expect("block");
                 store.flush().expect("flush");
             }
         }
@@ -356,8 +556,13 @@ mod tests {
             "Minjiang Food",
         ));
         store.flush().expect("flush");
-        let blocks = store.tree.scan_prefix(gram_prefix("公司")).count();
-        assert_eq!(blocks, 3, "one block of 公司 per layer");
+        let blocks = |store: &SledStore| store.tree.scan_prefix(gram_prefix("公司")).count();
+        assert_eq!(
+            blocks(&store),
+            2,
+            "one block of 公司 for each of the first two"
+        );
+        assert!(lock(&store.names).postings() > 0);
         let sorted = |mut v: Vec<NoticeId>| {
             v.sort();
             v
@@ -368,6 +573,13 @@ mod tests {
         assert_eq!(found(&store, "有限公司"), sorted(ids[..3].to_vec()));
         assert_eq!(found(&store, "food"), [ids[3]]);
         assert!(found(&store, "闽江船舶").is_empty());
+        // Written as a third block, they are found the same.
+        store.freeze_with(true).expect("block");
+        store.flush().expect("flush");
+        assert_eq!(blocks(&store), 3);
+        assert_eq!(lock(&store.names).postings(), 0);
+        assert_eq!(found(&store, "福州"), sorted(vec![ids[0], ids[2]]));
+        assert_eq!(found(&store, "food"), [ids[3]]);
 
         // A record of the older layout: one listing, an empty value.
         let old = NoticeId([7; 32]);
@@ -404,5 +616,66 @@ mod tests {
             .name_candidates(&names::grams("船舶"))
             .expect_err("a damaged record");
         assert!(error.to_string().contains("name index record"), "{error}");
+    }
+
+    // Postings gathered but never written (the process died before their
+    // block) are gathered again at open from the notices past the index's
+    // mark; a mark past a log's head (a cut log) stands at the head; the
+    // block written at close moves the mark to the heads.
+    #[test]
+    fn names_not_yet_in_a_block_are_indexed_again_at_open() {
+        let dir = tempfile::tempdir().expect("dir");
+        let test = testkit::federation(5, 1);
+        let author = test.author(0);
+        let open = || SledStore::open(dir.path(), FederationId([5; 32])).expect("store");
+        let mark = |store: &SledStore| {
+            decode_through(&store.tree.get([THROUGH]).expect("read").expect("a mark"))
+                .expect("decoded")
+        };
+        let mut store = open();
+        let mut prev = Default::default();
+        let first = append_named(&mut store, &test, 1, &mut prev, "福州闽江食品有限公司");
+        store.freeze_with(true).expect("block");
+        store.flush().expect("flush");
+        assert_eq!(mark(&store), BTreeMap::from([(author, 1)]));
+        let second = append_named(&mut store, &test, 2, &mut prev, "厦门海沧建材有限公司");
+        let third = append_named(&mut store, &test, 3, &mut prev, "Minjiang Food");
+        store.flush().expect("flush");
+        assert_eq!(found(&store, "海沧建材"), [second]);
+        // The process dies: what was gathered is lost with it.
+        *lock(&store.names) = Unwritten::default();
+        assert!(found(&store, "海沧建材").is_empty());
+        drop(store);
+
+        let store = open();
+        assert_eq!(mark(&store), BTreeMap::from([(author, 1)]));
+        assert_eq!(found(&store, "海沧建材"), [second]);
+        assert_eq!(found(&store, "minjiang food"), [third]);
+        assert_eq!(found(&store, "福州闽江"), [first]);
+        drop(store);
+
+        // Closed, the store wrote them as a block and moved the mark; a
+        // mark past the head is brought back to it.
+        let store = open();
+        assert_eq!(mark(&store), BTreeMap::from([(author, 3)]));
+        assert_eq!(lock(&store.names).postings(), 0);
+        assert_eq!(found(&store, "海沧建材"), [second]);
+        let (k, v) = through_record(&BTreeMap::from([(author, 9)]));
+        store.tree.insert(k, v).expect("insert");
+        drop(store);
+        let store = open();
+        assert_eq!(mark(&store), BTreeMap::from([(author, 3)]));
+        assert_eq!(lock(&store.names).postings(), 0);
+
+        // A damaged mark is refused, naming what it is.
+        store
+            .tree
+            .insert([THROUGH], &[1, 2, 3][..])
+            .expect("insert");
+        drop(store);
+        let error = SledStore::open(dir.path(), FederationId([5; 32]))
+            .err()
+            .expect("a damaged mark");
+        assert!(error.to_string().contains("name index mark"), "{error}");
     }
 }

@@ -219,6 +219,8 @@ pub struct SledSnapshot {
     pub(super) layers: Vec<Layer>,
     pub(super) heads: BTreeMap<AuthorityId, Head>,
     pub(super) count: u64,
+    /// The name index's postings not yet in sled, shared with the store.
+    pub(super) names: super::names::Names,
 }
 
 impl SledSnapshot {
