@@ -18,7 +18,8 @@
 //! all (both can be set per webhook); then it becomes a dead letter and
 //! the webhook goes on with the next changes. `credence webhook dead` lists the dead letters and
 //! `credence webhook redeliver` sends one again (the running node takes
-//! it within a second).
+//! it within a second). Each webhook is delivered to on its own: a
+//! receiver that is slow or does not answer holds up no other webhook.
 //!
 //! State, in the data directory: `webhooks.toml` (the registrations,
 //! 0600: it holds the secrets), and per webhook under `webhooks/<name>/`
@@ -33,7 +34,7 @@ use crate::node::{NodeError, read_bounded};
 use crate::views::{ChangeView, ChangesView};
 use hmac::Mac;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -430,7 +431,11 @@ struct Progress {
 
 /// Delivers to every webhook of `dir` until `stop`: each in order, a page
 /// at a time, retried, dead-lettered; dead letters asked for again are
-/// sent too.
+/// sent too. Each webhook's rounds run as a task of their own, so that a
+/// receiver that is slow or does not answer (up to [`DELIVERY_TIMEOUT`] an
+/// attempt) holds up its own webhook only. A round runs when the feed
+/// grows, each second (retries due, dead letters asked for again, the
+/// file changed), and at once after a round that delivered a full page.
 pub async fn run(
     dir: PathBuf,
     commands: mpsc::Sender<Command>,
@@ -443,21 +448,54 @@ pub async fn run(
         .timeout_global(Some(DELIVERY_TIMEOUT))
         .build()
         .into();
+    // Where each webhook stands between its rounds.
     let mut progress: BTreeMap<String, Progress> = BTreeMap::new();
+    // The rounds under way, and the webhook of each.
+    let mut rounds: tokio::task::JoinSet<(Progress, bool)> = tokio::task::JoinSet::new();
+    let mut running: BTreeMap<tokio::task::Id, String> = BTreeMap::new();
+    // Every webhook's round is due, or only those of `again`.
+    let mut everyone = true;
+    let mut again: BTreeSet<String> = BTreeSet::new();
     loop {
-        let webhooks = match read(&dir) {
-            Ok(webhooks) => webhooks,
-            Err(e) => {
-                tracing::error!("webhooks: {e}");
-                Vec::new()
+        if everyone || !again.is_empty() {
+            let webhooks = match read(&dir) {
+                Ok(webhooks) => webhooks,
+                Err(e) => {
+                    tracing::error!("webhooks: {e}");
+                    Vec::new()
+                }
+            };
+            progress.retain(|name, _| webhooks.iter().any(|w| w.name == *name));
+            for webhook in webhooks {
+                let due = everyone || again.contains(&webhook.name);
+                if !due || running.values().any(|name| *name == webhook.name) {
+                    continue;
+                }
+                let mut state = progress.remove(&webhook.name).unwrap_or_default();
+                let name = webhook.name.clone();
+                let (dir, agent, commands, accounts) = (
+                    dir.clone(),
+                    agent.clone(),
+                    commands.clone(),
+                    Arc::clone(&accounts),
+                );
+                let task = rounds.spawn(async move {
+                    let more =
+                        match deliver_one(&dir, &agent, &commands, &accounts, &webhook, &mut state)
+                            .await
+                        {
+                            Ok(more) => more,
+                            Err(e) => {
+                                tracing::error!("webhook {}: {e}", webhook.name);
+                                false
+                            }
+                        };
+                    (state, more)
+                });
+                running.insert(task.id(), name);
             }
-        };
-        progress.retain(|name, _| webhooks.iter().any(|w| w.name == *name));
-        for webhook in &webhooks {
-            let state = progress.entry(webhook.name.clone()).or_default();
-            if let Err(e) = deliver_one(&dir, &agent, &commands, &accounts, webhook, state).await {
-                tracing::error!("webhook {}: {e}", webhook.name);
-            }
+            everyone = false;
+            again.clear();
         }
         // The next retry due, within a second (one whose time passed while
         // the webhook could not send, its account inactive, waits a round).
@@ -470,15 +508,39 @@ pub async fn run(
             .unwrap_or(now + Duration::from_secs(1))
             .min(now + Duration::from_secs(1));
         tokio::select! {
-            _ = tokio::time::sleep_until(wake) => {}
-            changed = durable.changed() => if changed.is_err() { return },
+            _ = tokio::time::sleep_until(wake) => everyone = true,
+            changed = durable.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+                everyone = true;
+            }
+            Some(done) = rounds.join_next_with_id() => {
+                let (id, outcome) = match done {
+                    Ok((id, outcome)) => (id, Some(outcome)),
+                    Err(e) => (e.id(), None),
+                };
+                let Some(name) = running.remove(&id) else { continue };
+                match outcome {
+                    Some((state, more)) => {
+                        progress.insert(name.clone(), state);
+                        if more {
+                            again.insert(name);
+                        }
+                    }
+                    // Its progress is lost with it: the round starts again
+                    // from the webhook's cursor.
+                    None => tracing::error!("webhook {name}: a delivery round failed"),
+                }
+            }
             _ = stop.wait_for(|s| *s) => return,
         }
     }
 }
 
 /// One round for one webhook: the dead letters asked for again, then the
-/// next page of changes if it is due.
+/// next page of changes if it is due. Returns whether it took a full page
+/// off the feed (more may follow at once).
 async fn deliver_one(
     dir: &Path,
     agent: &ureq::Agent,
@@ -486,7 +548,7 @@ async fn deliver_one(
     accounts: &AccountBook,
     webhook: &Webhook,
     state: &mut Progress,
-) -> Result<(), String> {
+) -> Result<bool, String> {
     for letter in letters(dir, &webhook.name, true).map_err(|e| e.to_string())? {
         let delivery = format!("{}-{}", webhook.name, letter.id);
         let result = send(agent, webhook, &delivery, letter.body.clone().into_bytes()).await;
@@ -518,7 +580,7 @@ async fn deliver_one(
         .retry_at
         .is_some_and(|at| at > tokio::time::Instant::now())
     {
-        return Ok(());
+        return Ok(false);
     }
     let Some(role) = accounts.role_of(&webhook.account) else {
         tracing::warn!(
@@ -526,7 +588,7 @@ async fn deliver_one(
             webhook.name,
             webhook.account
         );
-        return Ok(());
+        return Ok(false);
     };
     if letters(dir, &webhook.name, false)
         .map_err(|e| e.to_string())?
@@ -537,7 +599,7 @@ async fn deliver_one(
             "webhook {}: {DEAD_LETTERS_MAX} dead letters; waiting until some are sent again or removed",
             webhook.name
         );
-        return Ok(());
+        return Ok(false);
     }
     let after = cursor(dir, &webhook.name).map_err(|e| e.to_string())?;
     let (tx, rx) = oneshot::channel();
@@ -550,8 +612,9 @@ async fn deliver_one(
         .map_err(|_| "the node is stopping".to_string())?
         .map_err(|e| e.to_string())?;
     let Some(last) = found.last().map(|c| c.seq) else {
-        return Ok(());
+        return Ok(false);
     };
+    let full = found.len() >= DELIVERY_CHANGES_MAX;
     let clearance = role.clearance();
     let page = ChangesView {
         changes: found
@@ -562,7 +625,8 @@ async fn deliver_one(
         next: last,
     };
     if page.changes.is_empty() {
-        return set_cursor(dir, &webhook.name, last).map_err(|e| e.to_string());
+        set_cursor(dir, &webhook.name, last).map_err(|e| e.to_string())?;
+        return Ok(full);
     }
     let first = found.first().map_or(last, |c| c.seq);
     let id = format!("{first}-{last}");
@@ -571,7 +635,8 @@ async fn deliver_one(
     match send(agent, webhook, &delivery, body.clone()).await {
         Ok(()) => {
             *state = Progress::default();
-            set_cursor(dir, &webhook.name, last).map_err(|e| e.to_string())
+            set_cursor(dir, &webhook.name, last).map_err(|e| e.to_string())?;
+            Ok(full)
         }
         Err(reason) => {
             state.failed += 1;
@@ -583,7 +648,7 @@ async fn deliver_one(
                     webhook.name,
                     state.failed + 1,
                 );
-                return Ok(());
+                return Ok(false);
             }
             let letter = DeadLetter {
                 id: id.clone(),
@@ -599,7 +664,8 @@ async fn deliver_one(
                 state.failed
             );
             *state = Progress::default();
-            set_cursor(dir, &webhook.name, last).map_err(|e| e.to_string())
+            set_cursor(dir, &webhook.name, last).map_err(|e| e.to_string())?;
+            Ok(full)
         }
     }
 }

@@ -1,7 +1,8 @@
 //! Webhooks with a bad receiver: a delivery is retried (the same delivery
 //! id, signed with the webhook's secret) until the receiver takes it;
 //! one that fails every attempt becomes a dead letter, the feed goes on,
-//! and a redelivery sends it again.
+//! and a redelivery sends it again. A receiver that never answers holds
+//! up no other webhook.
 
 use credence_tests::cluster::{cluster, listing, wait_for};
 use credence_tests::{add_account, arg, credence};
@@ -93,6 +94,42 @@ impl Receiver {
 
     fn all(&self) -> Vec<Received> {
         self.got.lock().expect("lock").clone()
+    }
+}
+
+/// A receiver on 127.0.0.1 that reads each request and never answers:
+/// how many requests came, and whether the sender gave up on one (closed
+/// its connection).
+struct Silent {
+    port: u16,
+    requests: Arc<AtomicU32>,
+    given_up: Arc<AtomicBool>,
+}
+
+fn silent() -> Silent {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("address").port();
+    let requests = Arc::new(AtomicU32::new(0));
+    let given_up = Arc::new(AtomicBool::new(false));
+    let (r, g) = (requests.clone(), given_up.clone());
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            r.fetch_add(1, Ordering::SeqCst);
+            let g = g.clone();
+            std::thread::spawn(move || {
+                // Reads the request, then whatever else comes, until the
+                // sender closes the connection.
+                let mut buffer = [0u8; 4096];
+                while matches!(stream.read(&mut buffer), Ok(n) if n > 0) {}
+                g.store(true, Ordering::SeqCst);
+            });
+        }
+    });
+    Silent {
+        port,
+        requests,
+        given_up,
     }
 }
 
@@ -214,4 +251,50 @@ fn a_bad_receiver_gets_retries_then_a_dead_letter_then_a_redelivery() {
         hook.taken().iter().any(|r| r.delivery == "desk-hook-2-2")
     });
     assert!(dead().is_empty());
+}
+
+#[test]
+fn a_receiver_that_does_not_answer_holds_up_no_other_webhook() {
+    let mut c = cluster(&["market"]);
+    let dir = c.at("market").dir.clone();
+    add_account(&dir, "desk", "reader");
+    let quiet = silent();
+    let hook = receiver();
+    // The silent one first: delivered one after another, the second
+    // would wait for the first's attempt to time out.
+    for (name, port) in [("a-silent", quiet.port), ("b-desk", hook.port)] {
+        credence(&[
+            "webhook",
+            "add",
+            "--data",
+            arg(&dir),
+            "--name",
+            name,
+            "--account",
+            "desk",
+            "--url",
+            &format!("http://127.0.0.1:{port}/credence"),
+        ])
+        .ok();
+    }
+    c.start_all();
+    let market = c.at("market");
+    wait_for("the node ready", || {
+        market.get("/v1/status")["ready"] == true
+    });
+    market.issue(&listing(1));
+    wait_for("the silent receiver asked", || {
+        quiet.requests.load(Ordering::SeqCst) >= 1
+    });
+    wait_for("the other webhook's delivery taken", || {
+        !hook.taken().is_empty()
+    });
+    // Taken while the silent receiver's first attempt still waited for
+    // its answer (the node gives an attempt 10 s): not behind it.
+    assert!(
+        !quiet.given_up.load(Ordering::SeqCst),
+        "the other webhook was delivered to only after the silent one gave up"
+    );
+    assert_eq!(quiet.requests.load(Ordering::SeqCst), 1);
+    assert_eq!(seqs(&hook.taken()[0].body), [1]);
 }
