@@ -40,15 +40,24 @@ pub async fn call<T>(
         .map_err(|e| anyhow::anyhow!("{e}"))
 }
 
-/// A port on 127.0.0.1 that was free a moment ago.
-pub fn free_port() -> Result<u16> {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").context("binding a loopback port")?;
-    Ok(listener.local_addr()?.port())
+/// `count` different ports on 127.0.0.1 that were free a moment ago: all
+/// held at once while they are chosen, so that no two are the same. The
+/// devnet gives each node both its ports this way: a port left for the
+/// kernel to choose at start (`:0`) could be one another node was given
+/// and has not bound yet.
+pub fn free_ports(count: usize) -> Result<Vec<u16>> {
+    let listeners = (0..count)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").context("binding a loopback port"))
+        .collect::<Result<Vec<_>>>()?;
+    listeners
+        .iter()
+        .map(|l| Ok(l.local_addr()?.port()))
+        .collect()
 }
 
 /// Creates `count` data directories under `root` with a genesis roster
 /// that lists each on its own loopback port. Returns their run
-/// configurations (HTTP on an ephemeral port) in member order.
+/// configurations (HTTP on a loopback port of its own) in member order.
 pub fn prepare(
     root: &Path,
     count: usize,
@@ -75,19 +84,21 @@ pub fn prepare(
     }
     members.members.truncate(count);
     let mut configs = Vec::new();
-    for member in &mut members.members {
+    let ports = free_ports(2 * members.members.len())?;
+    for (member, ports) in members.members.iter_mut().zip(ports.chunks_exact(2)) {
         let dir = root.join(&member.handle);
         let key = node::init(&dir, &member.handle)?;
         member.key = hex::encode(key.public_bytes());
-        let port = free_port()?;
-        member.listen = vec![format!("/ip4/127.0.0.1/tcp/{port}")];
+        member.listen = vec![format!("/ip4/127.0.0.1/tcp/{}", ports[0])];
         configs.push((
             member.name.clone(),
             RunConfig {
                 data: dir,
                 listen: vec![member.listen[0].parse().context("listen address")?],
                 bootstrap: Vec::new(),
-                http: "127.0.0.1:0".parse().context("http address")?,
+                http: format!("127.0.0.1:{}", ports[1])
+                    .parse()
+                    .context("http address")?,
                 sync_interval,
                 mdns: false,
                 log: LogFormat::Human,
@@ -622,8 +633,8 @@ pub async fn governance(
     println!("\n[gov] the members add a fourth region, Zhangzhou, while the federation runs");
     let dir = root.join("zhangzhou");
     let key = node::init(&dir, "zhangzhou")?;
-    let port = free_port()?;
-    let listen = format!("/ip4/127.0.0.1/tcp/{port}");
+    let ports = free_ports(2)?;
+    let listen = format!("/ip4/127.0.0.1/tcp/{}", ports[0]);
     let member = MemberDocument {
         handle: String::new(),
         key: hex::encode(key.public_bytes()),
@@ -661,7 +672,9 @@ pub async fn governance(
         data: dir,
         listen: vec![listen.parse().context("listen address")?],
         bootstrap: Vec::new(),
-        http: "127.0.0.1:0".parse().context("http address")?,
+        http: format!("127.0.0.1:{}", ports[1])
+            .parse()
+            .context("http address")?,
         sync_interval: Duration::from_secs(10),
         mdns: false,
         log: LogFormat::Human,
