@@ -149,6 +149,8 @@ pub struct SledStore {
     /// The seq of each log up to which the blocks written index its
     /// notices.
     names_through: BTreeMap<AuthorityId, u64>,
+    /// The thread writing the name index's latest block.
+    names_writing: Option<std::thread::JoinHandle<Result<(), StoreError>>>,
 }
 
 mod changes;
@@ -306,7 +308,7 @@ impl Store for SledStore {
         // removes with their notices (see the module doc): peers that
         // still hold those orphans send them again when asked. The name
         // index's gathered postings go with them, as a block.
-        self.freeze_with(true)?;
+        self.write_names_now()?;
         self.flush()?;
         let keep = head.as_ref().map_or(0, |h| h.seq);
         // The name index's mark stands at the cut: seqs past it will be
@@ -1004,6 +1006,7 @@ impl SledStore {
             register: std::sync::Mutex::new(register),
             names: Arc::new(std::sync::Mutex::new(names)),
             names_through,
+            names_writing: None,
         })
     }
 
@@ -1032,7 +1035,7 @@ impl SledStore {
     /// their key and value bytes, before sled's own framing. Flushes
     /// first; a whole scan, for benchmarks and diagnosis.
     pub fn usage(&mut self) -> Result<BTreeMap<char, RecordUsage>, StoreError> {
-        self.freeze_with(true)?;
+        self.write_names_now()?;
         self.flush()?;
         let mut usage: BTreeMap<char, RecordUsage> = BTreeMap::new();
         for item in self.tree.iter() {
@@ -1084,38 +1087,12 @@ impl SledStore {
         {
             self.frozen.pop_front();
         }
-        names::lock(&self.names).written(applied);
     }
 
-    /// Hands the overlay to the writer thread as one frozen layer, and
-    /// forgets the layers it has written.
+    /// Hands the overlay to the writer thread as one frozen layer, forgets
+    /// the layers it has written, then writes the name index's block if
+    /// [`names::BLOCK_POSTINGS`] are gathered ([`SledStore::write_names`]).
     fn freeze(&mut self) -> Result<(), StoreError> {
-        self.freeze_with(false)
-    }
-
-    /// [`SledStore::freeze`], the layer carrying the name index's block
-    /// when [`names::BLOCK_POSTINGS`] are gathered, or any at all when
-    /// `names_block` (the store closes or cuts a log): numbered by the
-    /// position of the newest notice, then the index's mark, the heads now
-    /// (every notice appended so far is in this block or an earlier one).
-    fn freeze_with(&mut self, names_block: bool) -> Result<(), StoreError> {
-        {
-            let mut names = names::lock(&self.names);
-            let least = if names_block {
-                1
-            } else {
-                names::BLOCK_POSTINGS
-            };
-            if names.postings() >= least {
-                // The block's postings stay readable until the writer has
-                // written this layer, the next it is sent.
-                self.overlay
-                    .extend(names.hand(self.count, self.writer.sent + 1));
-                self.names_through = self.heads.iter().map(|(a, h)| (*a, h.seq)).collect();
-                let (k, v) = names::through_record(&self.names_through);
-                self.overlay.insert(k, v);
-            }
-        }
         if !self.overlay.is_empty() {
             let layer: Layer = Arc::new(std::mem::take(&mut self.overlay));
             let number = self.writer.send(Arc::clone(&layer))?;
@@ -1130,7 +1107,52 @@ impl SledStore {
             self.writer.applied()?
         };
         self.forget_written(applied);
+        self.write_names(names::BLOCK_POSTINGS)
+    }
+
+    /// Writes the name index's gathered postings as a block once at least
+    /// `least` are gathered: numbered by the position of the newest
+    /// notice, then the index's mark, the heads now (every notice appended
+    /// so far is in this block or an earlier one). A thread of its own
+    /// writes them, one block at a time, off the path of the flushes that
+    /// acknowledge notices: the index is derived from the logs, and
+    /// opening gathers again what a crash took ([`names::recover`]).
+    fn write_names(&mut self, least: usize) -> Result<(), StoreError> {
+        if names::lock(&self.names).postings() < least.max(1) {
+            return Ok(());
+        }
+        self.names_settled()?;
+        let block = self.count;
+        let records = names::lock(&self.names).hand(block);
+        self.names_through = self.heads.iter().map(|(a, h)| (*a, h.seq)).collect();
+        let mark = names::through_record(&self.names_through);
+        let (tree, shared) = (self.tree.clone(), Arc::clone(&self.names));
+        let thread = std::thread::Builder::new()
+            .name("credence-names".into())
+            .spawn(move || names::write_block(&tree, &shared, block, records, mark))
+            .map_err(|e| {
+                StoreError::Writer(format!("the name index's thread did not start: {e}"))
+            })?;
+        self.names_writing = Some(thread);
         Ok(())
+    }
+
+    /// Waits for the name index's block being written, if any.
+    fn names_settled(&mut self) -> Result<(), StoreError> {
+        match self.names_writing.take().map(std::thread::JoinHandle::join) {
+            None | Some(Ok(Ok(()))) => Ok(()),
+            Some(Ok(Err(e))) => Err(e),
+            Some(Err(_)) => Err(StoreError::Writer(
+                "the name index's thread panicked".into(),
+            )),
+        }
+    }
+
+    /// Writes every gathered posting of the name index as a block, and
+    /// waits until it is in sled (the store closes or cuts a log).
+    fn write_names_now(&mut self) -> Result<(), StoreError> {
+        self.write_names(1)?;
+        self.names_settled()
     }
 }
 
@@ -1138,7 +1160,8 @@ impl Drop for SledStore {
     fn drop(&mut self) {
         // Best effort: what was appended but never flushed was never
         // acknowledged, so losing it is allowed; keeping it is kinder.
-        let _ = self.freeze_with(true);
+        let _ = self.freeze();
+        let _ = self.write_names_now();
         self.writer.stop();
         let _ = self.tree.flush();
     }

@@ -7,21 +7,23 @@
 //!
 //! The index is written in blocks: appends gather their listings by gram
 //! ([`Unwritten`]) across layers, and once [`BLOCK_POSTINGS`] pairs of
-//! gram and listing are gathered (or the store closes), a layer carries
-//! one record per gram (`x`, gram, 0, the block's number; the sorted ids
-//! of its listings), so a listing costs the store no insert of its own per
+//! gram and listing are gathered (or the store closes), a thread of its
+//! own writes one record per gram (`x`, gram, 0, the block's number; the
+//! sorted ids of its listings), off the path of the flushes that
+//! acknowledge notices. A listing costs the store no insert of its own per
 //! gram of its name, and a gram shared by many listings one insert for
 //! all of them. A block's number is the store position of the newest
 //! notice it indexes: larger than every block before it. Stores written
 //! before blocks hold one record per gram and listing (`x`, gram, 0,
 //! listing id; empty); reads take both.
 //!
-//! Searches read what is gathered, and the blocks handed to the writer
-//! until it wrote them, beside sled: a listing is found from its append
-//! on. The gathered postings are not durable: the layer that writes a
-//! block writes after it, under `y`, the seq of each log up to which the
-//! blocks index its notices (the commit record of the index), and opening
-//! indexes again the notices past it, read from the logs.
+//! Searches read what is gathered, and the block being written, beside
+//! sled: a listing is found from its append on. The gathered postings are
+//! not durable: after a block comes, under `y`, the seq of each log up to
+//! which the blocks index its notices (the commit record of the index),
+//! and opening indexes again the notices past it, read from the logs (a
+//! mark past a log's head, whose notices a crash took back, stands at the
+//! head).
 
 use super::layout::{LOG_PAGE_IDS, META, NOTICE, id_from, key, log_page_key};
 use super::{SledStore, StoreError};
@@ -97,9 +99,8 @@ impl Pending {
 type Postings = BTreeMap<String, BTreeSet<NoticeId>>;
 
 /// The name index's postings not yet in sled, shared by the store and its
-/// snapshots: those gathered for the next block, and the blocks handed to
-/// the writer in a layer, kept until it wrote that layer (a search reads
-/// them meanwhile).
+/// snapshots: those gathered for the next block, and the block being
+/// written, kept until it is (a search reads them meanwhile).
 #[derive(Default)]
 pub(super) struct Unwritten {
     gathering: Pending,
@@ -127,25 +128,19 @@ impl Unwritten {
         self.gathering.postings()
     }
 
-    /// The block of what was gathered, numbered `block`, as records for
-    /// the layer numbered `layer`; its postings stay readable here until
-    /// that layer is written ([`Unwritten::written`]).
-    pub(super) fn hand(&mut self, block: u64, layer: u64) -> Vec<(Vec<u8>, Vec<u8>)> {
+    /// The block of what was gathered, numbered `block`, as records; its
+    /// postings stay readable here until it is written
+    /// ([`Unwritten::written`]).
+    pub(super) fn hand(&mut self, block: u64) -> Vec<(Vec<u8>, Vec<u8>)> {
         let postings = std::mem::take(&mut self.gathering);
         let records = postings.records(block);
-        self.handed.push_back((layer, postings.grams));
+        self.handed.push_back((block, postings.grams));
         records
     }
 
-    /// Forgets the blocks of layers up to `applied`: sled holds them.
-    pub(super) fn written(&mut self, applied: u64) {
-        while self
-            .handed
-            .front()
-            .is_some_and(|(layer, _)| *layer <= applied)
-        {
-            self.handed.pop_front();
-        }
+    /// Forgets block `block`: sled holds it.
+    pub(super) fn written(&mut self, block: u64) {
+        self.handed.retain(|(number, _)| *number != block);
     }
 
     /// The listings under `gram` not yet in sled.
@@ -157,6 +152,24 @@ impl Unwritten {
             .filter_map(move |grams| grams.get(gram))
             .flatten()
     }
+}
+
+/// Writes block `block`'s records, then the index's `mark` after them
+/// (sled recovers a prefix of its writes: a mark is never kept without
+/// its block), and tells the unwritten postings it is written.
+pub(super) fn write_block(
+    tree: &sled::Db,
+    unwritten: &Mutex<Unwritten>,
+    block: u64,
+    records: Vec<(Vec<u8>, Vec<u8>)>,
+    mark: (Vec<u8>, Vec<u8>),
+) -> Result<(), StoreError> {
+    for (k, v) in records {
+        tree.insert(k, v)?;
+    }
+    tree.insert(mark.0, mark.1)?;
+    lock(unwritten).written(block);
+    Ok(())
 }
 
 /// The `y` record: per log, its author and the seq up to which the blocks
@@ -507,7 +520,7 @@ mod tests {
             assert!(found(&store, "厦门").is_empty());
             // The index is lost, as in a store written before it existed.
             let mut store = store;
-            store.freeze_with(true).expect("block");
+            store.write_names_now().expect("block");
             store.flush().expect("flush");
             let mut batch = sled::Batch::default();
             for item in store.tree.scan_prefix([NAME]) {
@@ -544,7 +557,7 @@ mod tests {
             // A block each for the first two; the third and the fourth
             // stay gathered.
             if seq < 3 {
-                store.freeze_with(true).expect("block");
+                store.write_names_now().expect("block");
                 store.flush().expect("flush");
             }
         }
@@ -574,7 +587,7 @@ mod tests {
         assert_eq!(found(&store, "food"), [ids[3]]);
         assert!(found(&store, "闽江船舶").is_empty());
         // Written as a third block, they are found the same.
-        store.freeze_with(true).expect("block");
+        store.write_names_now().expect("block");
         store.flush().expect("flush");
         assert_eq!(blocks(&store), 3);
         assert_eq!(lock(&store.names).postings(), 0);
@@ -635,7 +648,7 @@ mod tests {
         let mut store = open();
         let mut prev = Default::default();
         let first = append_named(&mut store, &test, 1, &mut prev, "福州闽江食品有限公司");
-        store.freeze_with(true).expect("block");
+        store.write_names_now().expect("block");
         store.flush().expect("flush");
         assert_eq!(mark(&store), BTreeMap::from([(author, 1)]));
         let second = append_named(&mut store, &test, 2, &mut prev, "厦门海沧建材有限公司");
