@@ -15,7 +15,12 @@
 //! Run: `cargo bench -p credence-node --bench views` (`SIZES` is a comma
 //! list of notice counts, default `10000,100000,1000000`; ten million
 //! takes about 17 GB of disk and an hour; `FOLDS` sets how many times
-//! each fold is timed, default 3).
+//! each fold is timed, default 3). At ten million, keep the fixture in a
+//! file and store it from a fresh process: `FIXTURES=<dir>
+//! FIXTURES_ONLY=1` writes it, then the same command without
+//! `FIXTURES_ONLY` reads it (one process that generated it and stored
+//! it left the store waiting on disk reads, its pages pushed out of
+//! memory by the generator's).
 
 mod common;
 
@@ -318,6 +323,16 @@ fn main() {
             .filter(|&n| n >= 1)
             .expect("FOLDS: a count of at least 1")
     });
+    if std::env::var_os("FIXTURES_ONLY").is_some() {
+        assert!(
+            std::env::var_os("FIXTURES").is_some(),
+            "FIXTURES_ONLY: FIXTURES names the directory to write them to"
+        );
+        for notices in sizes {
+            fixture(100, notices, (notices as u64 / 4).max(1));
+        }
+        return;
+    }
     let mut figures = Vec::new();
     for notices in sizes {
         measure(notices, folds, &mut figures);

@@ -21,17 +21,96 @@ pub fn notices_from_env(default: usize) -> usize {
 }
 
 /// A federation of `authorities` members and about `notices` valid notices
-/// of every kind over `subjects` companies.
+/// of every kind over `subjects` companies. With `FIXTURES` (a directory)
+/// set, the workload is read from a file there if an earlier run wrote
+/// it, else generated and written there: a workload of ten million
+/// notices takes minutes to generate, and a process that generated one
+/// keeps the generator's freed memory, which the store then lacks for
+/// its pages (`FIXTURES_ONLY=1` makes `views` write its fixtures and
+/// stop, so that a second run reads them in a fresh process).
 pub fn fixture(authorities: usize, notices: usize, subjects: u64) -> (TestFederation, Workload) {
     let started = Instant::now();
     let test = testkit::federation(1, authorities);
+    let cached = std::env::var_os("FIXTURES").map(|dir| {
+        std::path::PathBuf::from(dir)
+            .join(format!("workload-{authorities}-{notices}-{subjects}.bin"))
+    });
+    if let Some(path) = cached.as_ref().filter(|p| p.exists()) {
+        let workload = read_workload(path);
+        eprintln!(
+            "fixture: {} notices from {authorities} authorities read from {} in {:.1} s",
+            workload.envelopes.len(),
+            path.display(),
+            started.elapsed().as_secs_f64()
+        );
+        return (test, workload);
+    }
     let workload = testkit::workload(&test, 2, notices, subjects, START);
     eprintln!(
         "fixture: {} notices from {authorities} authorities generated and signed in {:.1} s",
         workload.envelopes.len(),
         started.elapsed().as_secs_f64()
     );
+    if let Some(path) = cached {
+        write_workload(&path, &workload);
+        eprintln!("fixture written to {}", path.display());
+    }
     (test, workload)
+}
+
+/// The fixture file's first bytes.
+const WORKLOAD_MAGIC: &[u8] = b"credence bench workload 1\n";
+
+/// A workload as a file: the magic, the envelopes (count, then each its
+/// length and bytes), the listings (count, then ids) and the end time,
+/// integers big-endian.
+fn write_workload(path: &std::path::Path, workload: &Workload) {
+    use std::io::Write;
+    let file = std::fs::File::create(path).expect("fixture file");
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
+    let mut put = |bytes: &[u8]| out.write_all(bytes).expect("fixture written");
+    put(WORKLOAD_MAGIC);
+    put(&(workload.envelopes.len() as u64).to_be_bytes());
+    for envelope in &workload.envelopes {
+        put(&(envelope.len() as u32).to_be_bytes());
+        put(envelope);
+    }
+    put(&(workload.listings.len() as u64).to_be_bytes());
+    for id in &workload.listings {
+        put(&id.0);
+    }
+    put(&workload.end.0.to_be_bytes());
+    drop(put);
+    out.flush().expect("fixture written");
+}
+
+fn read_workload(path: &std::path::Path) -> Workload {
+    use std::io::Read;
+    let file = std::fs::File::open(path).expect("fixture file");
+    let mut input = std::io::BufReader::with_capacity(1 << 20, file);
+    let mut take = |n: usize| {
+        let mut bytes = vec![0; n];
+        input.read_exact(&mut bytes).expect("a whole fixture file");
+        bytes
+    };
+    assert_eq!(take(WORKLOAD_MAGIC.len()), WORKLOAD_MAGIC, "a fixture file");
+    let number = |bytes: Vec<u8>| u64::from_be_bytes(bytes.try_into().expect("8 bytes"));
+    let count = number(take(8)) as usize;
+    let mut envelopes = Vec::with_capacity(count);
+    for _ in 0..count {
+        let length = u32::from_be_bytes(take(4).try_into().expect("4 bytes")) as usize;
+        envelopes.push(take(length));
+    }
+    let count = number(take(8)) as usize;
+    let listings = (0..count)
+        .map(|_| credence_protocol::model::NoticeId(take(32).try_into().expect("32 bytes")))
+        .collect();
+    let end = Timestamp(number(take(8)));
+    Workload {
+        envelopes,
+        listings,
+        end,
+    }
 }
 
 /// Time of raw ed25519 batch verification of the envelopes' signatures, in
