@@ -80,7 +80,6 @@ fn write_workload(path: &std::path::Path, workload: &Workload) {
         put(&id.0);
     }
     put(&workload.end.0.to_be_bytes());
-    drop(put);
     out.flush().expect("fixture written");
 }
 
