@@ -14,7 +14,7 @@
 //!
 //! Run: `cargo bench -p credence-node --bench views` (`SIZES` is a comma
 //! list of notice counts, default `10000,100000,1000000`; ten million
-//! takes about 17 GB of disk and an hour; `FOLDS` sets how many times
+//! takes about 23 GB of disk and well over an hour; `FOLDS` sets how many times
 //! each fold is timed, default 3). At ten million, keep the fixture in a
 //! file and store it from a fresh process: `FIXTURES=<dir>
 //! FIXTURES_ONLY=1` writes it, then the same command without
