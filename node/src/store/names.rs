@@ -25,7 +25,7 @@
 //! mark past a log's head, whose notices a crash took back, stands at the
 //! head).
 
-use super::layout::{LOG_PAGE_IDS, META, NOTICE, id_from, key, log_page_key};
+use super::layout::{META, NOTICE, id_from, key};
 use super::{SledStore, StoreError};
 use credence_protocol::model::{AuthorityId, NoticeId};
 use credence_protocol::names;
@@ -227,19 +227,23 @@ pub(super) fn recover(
         .filter(|(_, seq)| *seq > 0)
         .collect();
     let mut unwritten = Unwritten::default();
+    let logs = super::view::View {
+        tree,
+        layers: Vec::new(),
+        count: 0,
+    };
     for head in heads.values() {
         let from = through.get(&head.author).copied().unwrap_or(0);
-        for seq in from + 1..=head.seq {
-            let page = tree
-                .get(log_page_key(&head.author, (seq - 1) / LOG_PAGE_IDS))?
-                .unwrap_or_default();
-            let at = ((seq - 1) % LOG_PAGE_IDS) as usize * 32;
-            let id = page
-                .get(at..at + 32)
-                .ok_or_else(|| {
-                    StoreError::Corrupt(format!("log of {} without seq {seq}", head.author))
-                })
-                .and_then(id_from)?;
+        let behind = usize::try_from(head.seq - from).unwrap_or(usize::MAX);
+        let ids = logs.log_range(&head.author, from + 1, behind)?;
+        if ids.len() != behind {
+            return Err(StoreError::Corrupt(format!(
+                "log of {} holds {} of its seqs past {from}, its head says {behind}",
+                head.author,
+                ids.len()
+            )));
+        }
+        for id in ids {
             let record = tree
                 .get(key(NOTICE, &[&id.0]))?
                 .ok_or_else(|| StoreError::Corrupt(format!("notice {id} of a log missing")))?;
