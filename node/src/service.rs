@@ -6,7 +6,7 @@ use crate::api::{self, ADDRESS_FILE, TOKEN_FILE};
 use crate::config::RunConfig;
 use crate::daemon::{Daemon, Handle};
 use crate::node::{NodeError, read_bounded};
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use libp2p::{Multiaddr, PeerId};
 use std::fs;
 use std::io::Write;
@@ -202,6 +202,27 @@ impl Running {
         Self::drain(self.server_stop, self.server).await;
         let _ = fs::remove_file(&self.address_file);
         result.map_err(Into::into)
+    }
+
+    /// Waits up to `within` for the node to stop on its own (as it does
+    /// when a roster version retires its key); a node still running then is
+    /// stopped, and that is an error. The node's own result is returned.
+    pub async fn until_stopped_within(mut self, within: std::time::Duration) -> Result<()> {
+        match tokio::time::timeout(within, &mut self.task).await {
+            Ok(result) => {
+                Self::drain(self.server_stop, self.server).await;
+                let _ = fs::remove_file(&self.address_file);
+                result
+                    .context("the node task failed")?
+                    .context("the node stopped")
+            }
+            Err(_) => {
+                let stopped = self.stop().await;
+                bail!(
+                    "the node did not stop on its own within {within:?} (stopped then: {stopped:?})"
+                )
+            }
+        }
     }
 
     /// Stops the API: no new connection, and the answers under way (to

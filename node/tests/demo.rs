@@ -53,6 +53,10 @@ fn devnet_runs_its_scenario_across_three_nodes() {
         "{stdout}"
     );
     assert!(
+        stdout.contains("joined with version 1") && stdout.contains("the court came back as"),
+        "the governance steps ran: {stdout}"
+    );
+    assert!(
         !dir.path().join("market/api.addr").exists(),
         "the nodes stopped cleanly"
     );
