@@ -14,7 +14,11 @@
 //! they do in a federation; the default, both members on this machine,
 //! also pays for the peer that takes every notice. Each listing names a
 //! company of its own (`company_name`); `NAMES=one` gives every listing
-//! the example's name, as the benchmark did up to session 16.
+//! the example's name, as the benchmark did up to session 16. The
+//! clients share the machine with the node: by default they are a light
+//! load generator (every client a task of one thread, its requests'
+//! bytes prepared before the clock starts); `CLIENT=ureq` gives each
+//! client a thread and a `ureq` agent, as up to session 20.
 
 mod common;
 
@@ -55,15 +59,113 @@ fn company_name(n: u64) -> String {
     )
 }
 
-/// Posts `count` listings from `clients` threads, numbered from `first`;
+/// How the benchmark's clients send their requests.
+#[derive(Clone, Copy, PartialEq)]
+enum Client {
+    /// A load generator of its own (the default): every client a task of
+    /// one thread, each request's bytes prepared before the clock starts,
+    /// the answer's status, length and id read from its bytes. The
+    /// clients share the node's two cores, so what they spend is taken
+    /// from the node: this one spends little.
+    Light,
+    /// `ureq`, one thread per client (as up to session 20).
+    Ureq,
+}
+
+/// The answer to one request on a kept connection, read whole: its status
+/// and body. Only what the node sends is understood (a `Content-Length`,
+/// no chunks).
+async fn answer(
+    stream: &mut tokio::net::TcpStream,
+    buffer: &mut Vec<u8>,
+) -> std::io::Result<(u16, Vec<u8>)> {
+    use tokio::io::AsyncReadExt;
+    let invalid =
+        |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, what.to_string());
+    buffer.clear();
+    loop {
+        if let Some(end) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head =
+                std::str::from_utf8(&buffer[..end]).map_err(|_| invalid("head not UTF-8"))?;
+            let status: u16 = head
+                .get(9..12)
+                .and_then(|s| s.parse().ok())
+                .ok_or_else(|| invalid("no status"))?;
+            let length: usize = head
+                .lines()
+                .find_map(|line| {
+                    let (name, value) = line.split_once(':')?;
+                    name.eq_ignore_ascii_case("content-length")
+                        .then(|| value.trim().parse().ok())?
+                })
+                .ok_or_else(|| invalid("no content-length"))?;
+            let body_at = end + 4;
+            while buffer.len() < body_at + length {
+                if stream.read_buf(buffer).await? == 0 {
+                    return Err(invalid("closed within the body"));
+                }
+            }
+            return Ok((status, buffer[body_at..body_at + length].to_vec()));
+        }
+        if stream.read_buf(buffer).await? == 0 {
+            return Err(invalid("closed before the answer"));
+        }
+    }
+}
+
+/// Posts each client's `requests` (whole HTTP/1.1 requests) on a
+/// connection of its own, every client a task of one thread; each
+/// request's latency.
+fn post_light(http: std::net::SocketAddr, requests: Vec<Vec<Vec<u8>>>) -> Vec<Duration> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("the clients' runtime");
+    runtime.block_on(async move {
+        let mut clients = tokio::task::JoinSet::new();
+        for requests in requests {
+            clients.spawn(async move {
+                use tokio::io::AsyncWriteExt;
+                let mut stream = tokio::net::TcpStream::connect(http)
+                    .await
+                    .expect("connects");
+                stream.set_nodelay(true).expect("nodelay");
+                let mut buffer = Vec::with_capacity(4096);
+                let mut times = Vec::with_capacity(requests.len());
+                for request in requests {
+                    let since = Instant::now();
+                    stream.write_all(&request).await.expect("the request sent");
+                    let (status, body) = answer(&mut stream, &mut buffer)
+                        .await
+                        .expect("the API answers");
+                    assert_eq!(status, 201, "issued: {}", String::from_utf8_lossy(&body));
+                    // A department system reads the notice's id from the
+                    // answer.
+                    let answer: serde_json::Value = serde_json::from_slice(&body).expect("JSON");
+                    assert!(answer["id"].is_string(), "{answer}");
+                    times.push(since.elapsed());
+                }
+                times
+            });
+        }
+        let mut times = Vec::new();
+        while let Some(done) = clients.join_next().await {
+            times.extend(done.expect("client"));
+        }
+        times
+    })
+}
+
+/// Posts `count` listings from `clients` clients, numbered from `first`;
 /// returns the wall time and each request's latency.
 fn post(
-    url: &str,
+    http: std::net::SocketAddr,
     token: &str,
     clients: usize,
     first: usize,
     count: usize,
     varied: bool,
+    client: Client,
 ) -> (Duration, Vec<Duration>) {
     let now = credence_node::node::now();
     let bodies: Vec<Vec<String>> = (0..clients)
@@ -82,6 +184,28 @@ fn post(
                 .collect()
         })
         .collect();
+    if client == Client::Light {
+        let requests: Vec<Vec<Vec<u8>>> = bodies
+            .into_iter()
+            .map(|bodies| {
+                bodies
+                    .into_iter()
+                    .map(|body| {
+                        format!(
+                            "POST /v1/notices HTTP/1.1\r\nHost: {http}\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                            body.len()
+                        )
+                        .into_bytes()
+                    })
+                    .collect()
+            })
+            .collect();
+        let started = Instant::now();
+        let times = post_light(http, requests);
+        return (started.elapsed(), times);
+    }
+    let url = format!("http://{http}/v1/notices");
+    let url = url.as_str();
     let started = Instant::now();
     let times: Vec<Duration> = std::thread::scope(|scope| {
         let workers: Vec<_> = bodies
@@ -137,6 +261,11 @@ fn main() {
         Ok("varied") | Err(_) => true,
         Ok(other) => panic!("NAMES: one or varied, not {other}"),
     };
+    let client = match std::env::var("CLIENT").as_deref() {
+        Ok("light") | Err(_) => Client::Light,
+        Ok("ureq") => Client::Ureq,
+        Ok(other) => panic!("CLIENT: light or ureq, not {other}"),
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -149,18 +278,18 @@ fn main() {
             nodes.push(service::launch(config).await.expect("node starts"));
         }
         wait_connected(&nodes).await.expect("connected");
-        let url = format!("http://{}/v1/notices", nodes[0].http);
+        let http = nodes[0].http;
         let token = nodes[0].token.clone();
-        (url, token, (root, nodes))
+        (http, token, (root, nodes))
     });
-    let (one_time, one) = post(&url, &token, 1, 0, single, varied);
-    let (many_time, many) = post(&url, &token, CONCURRENCY, single, count, varied);
+    let (one_time, one) = post(url, &token, 1, 0, single, varied, client);
+    let (many_time, many) = post(url, &token, CONCURRENCY, single, count, varied, client);
     let (p50_one, p99_one, _) = percentiles(one);
     let (p50, p99, _) = percentiles(many);
     let rate_one = rate(single, one_time);
     let rate_many = rate(count, many_time);
     println!(
-        "listings issued through the API, each acknowledged once durable ({}; {}):",
+        "listings issued through the API, each acknowledged once durable ({}; {}; {}):",
         if varied {
             "a company name of its own each"
         } else {
@@ -170,6 +299,10 @@ fn main() {
             "the issuing member alone, its peer down"
         } else {
             "two members on this machine, the peer taking every notice"
+        },
+        match client {
+            Client::Light => "clients: tasks of one thread, requests prepared",
+            Client::Ureq => "clients: ureq, a thread each",
         }
     );
     println!(
