@@ -1117,9 +1117,28 @@ impl SledStore {
     /// writes them, one block at a time, off the path of the flushes that
     /// acknowledge notices: the index is derived from the logs, and
     /// opening gathers again what a crash took ([`names::recover`]).
+    ///
+    /// Once [`names::MARK_NOTICES_MAX`] notices are past the mark (with
+    /// `least` of 1, any), the block is written however few postings it
+    /// holds, none included: the mark then bounds what opening reads again.
     fn write_names(&mut self, least: usize) -> Result<(), StoreError> {
         if names::lock(&self.names).postings() < least.max(1) {
-            return Ok(());
+            let past_mark: u64 = self
+                .heads
+                .iter()
+                .map(|(author, head)| {
+                    head.seq
+                        .saturating_sub(self.names_through.get(author).copied().unwrap_or(0))
+                })
+                .sum();
+            let due = if least <= 1 {
+                1
+            } else {
+                names::MARK_NOTICES_MAX
+            };
+            if past_mark < due {
+                return Ok(());
+            }
         }
         self.names_settled()?;
         let block = self.count;

@@ -23,7 +23,9 @@
 //! which the blocks index its notices (the commit record of the index),
 //! and opening indexes again the notices past it, read from the logs (a
 //! mark past a log's head, whose notices a crash took back, stands at the
-//! head).
+//! head). A mark is also written once [`MARK_NOTICES_MAX`] notices are
+//! past it, so that opening reads again a bounded number of notices
+//! however few names they give.
 
 use super::layout::{META, NOTICE, id_from, key};
 use super::{SledStore, StoreError};
@@ -40,6 +42,11 @@ const THROUGH: u8 = b'y';
 /// Pairs of gram and listing gathered before they are written as a block.
 /// Opening indexes again at most the notices of one block's worth.
 pub(super) const BLOCK_POSTINGS: usize = 8_192;
+/// Notices past the index's mark after which the gathered postings are
+/// written as a block (and the mark moved) however few they are: notices
+/// that give no name (feedback, say) gather none, and opening reads again
+/// every notice past the mark.
+pub(super) const MARK_NOTICES_MAX: u64 = 8_192;
 const META_NAMES: &[u8] = b"names-indexed";
 /// The listings one gram's scan reads at most: a gram more common than
 /// this narrows nothing and is passed over.
@@ -459,6 +466,10 @@ mod tests {
     ) -> NoticeId {
         let mut listing = testkit::listing(seq, "food-drug", Timestamp(1_767_225_600_000));
         listing.subject.name = name.into();
+        if name.is_empty() {
+            // A notice that gives no name at all.
+            listing.linked.clear();
+        }
         let notice = Notice {
             version: NOTICE_VERSION,
             roster: 0,
@@ -659,9 +670,12 @@ mod tests {
         let third = append_named(&mut store, &test, 3, &mut prev, "Minjiang Food");
         store.flush().expect("flush");
         assert_eq!(found(&store, "海沧建材"), [second]);
-        // The process dies: what was gathered is lost with it.
+        // The process dies: what was gathered is lost with it, and no
+        // close writes a block or moves the mark (told that the mark
+        // stands at the heads already, the dropped store writes nothing).
         *lock(&store.names) = Unwritten::default();
         assert!(found(&store, "海沧建材").is_empty());
+        store.names_through = store.heads.iter().map(|(a, h)| (*a, h.seq)).collect();
         drop(store);
 
         let store = open();
@@ -694,5 +708,56 @@ mod tests {
             .err()
             .expect("a damaged mark");
         assert!(error.to_string().contains("name index mark"), "{error}");
+    }
+
+    // Notices that give no name gather no postings; the mark still moves
+    // once `MARK_NOTICES_MAX` of them are past it, and at close, so that
+    // opening reads again a bounded number of notices.
+    #[test]
+    fn the_mark_moves_past_notices_that_give_no_name() {
+        let dir = tempfile::tempdir().expect("dir");
+        let test = testkit::federation(5, 1);
+        let author = test.author(0);
+        let open = || SledStore::open(dir.path(), FederationId([5; 32])).expect("store");
+        let mark = |store: &SledStore| {
+            decode_through(&store.tree.get([THROUGH]).expect("read").expect("a mark"))
+                .expect("decoded")
+        };
+        let mut store = open();
+        let mut prev = Default::default();
+        let named = append_named(&mut store, &test, 1, &mut prev, "福州闽江食品有限公司");
+        store.write_names_now().expect("block");
+        assert_eq!(mark(&store), BTreeMap::from([(author, 1)]));
+        let last = MARK_NOTICES_MAX + 1;
+        for seq in 2..=last {
+            append_named(&mut store, &test, seq, &mut prev, "");
+            if seq % 1024 == 0 {
+                store.flush().expect("flush");
+            }
+        }
+        store.names_settled().expect("settled");
+        assert_eq!(lock(&store.names).postings(), 0, "no name given");
+        assert_eq!(
+            mark(&store),
+            BTreeMap::from([(author, 1)]),
+            "fewer than MARK_NOTICES_MAX past the mark"
+        );
+        store.flush().expect("flush");
+        store.names_settled().expect("settled");
+        assert_eq!(mark(&store), BTreeMap::from([(author, last)]));
+        for seq in last + 1..=last + 5 {
+            append_named(&mut store, &test, seq, &mut prev, "");
+        }
+        store.flush().expect("flush");
+        store.names_settled().expect("settled");
+        assert_eq!(mark(&store), BTreeMap::from([(author, last)]));
+        drop(store);
+        let store = open();
+        assert_eq!(
+            mark(&store),
+            BTreeMap::from([(author, last + 5)]),
+            "moved at close"
+        );
+        assert_eq!(found(&store, "闽江食品"), [named]);
     }
 }
