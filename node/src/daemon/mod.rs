@@ -391,12 +391,27 @@ pub struct Daemon {
     /// Sync range reads running off the loop, and where they report.
     range_reads: usize,
     ranges_read: (mpsc::Sender<RangesRead>, mpsc::Receiver<RangesRead>),
+    /// Name searches read off the loop, back to be registered.
+    searched: (mpsc::Sender<Searched>, mpsc::Receiver<Searched>),
     /// The change feed.
     watcher: changes::Watcher,
 }
 
 /// A sync request's handle and its ranges read (or why not).
 type RangesRead = (u64, Result<Vec<u8>, String>);
+
+/// A name search read off the loop, to be registered and answered on it.
+struct Searched {
+    text: String,
+    read: Read,
+    at: Timestamp,
+    result: Result<(Vec<ListingState>, bool), DaemonError>,
+    reply: Reply<(Vec<ListingState>, bool)>,
+}
+
+/// Name searches read off the loop and not yet registered: at most the
+/// operators' background reads running or waiting.
+const SEARCHES_BACK_MAX: usize = 64;
 
 /// Sync range reads (a peer's "send me these notices") read at once off
 /// the event loop; past it a request is closed unanswered and the peer
@@ -505,6 +520,7 @@ impl Daemon {
                 let (tx, rx) = mpsc::channel(SYNC_RANGE_READS_IN_FLIGHT_MAX);
                 (tx, rx)
             },
+            searched: mpsc::channel(SEARCHES_BACK_MAX),
             watcher,
         };
         let handle = Handle {
@@ -573,6 +589,7 @@ impl Daemon {
                     self.feed(Input::RangesRead { reply, result });
                 }
                 Some((seq, result)) = self.persisted.1.recv() => self.on_persisted(seq, result),
+                Some(searched) = self.searched.1.recv() => self.on_searched(searched),
                 _ = std::future::ready(()), if deferred => self.run_deferred(),
             }
         }
@@ -1503,20 +1520,45 @@ impl Daemon {
                 let _ = reply.send(self.report(kind, &id, &read, t));
             }
             Command::Search(text, limit, read, reply) => {
+                // The candidates are read and folded off the loop (a broad
+                // search folds thousands); what it found is registered on
+                // the loop, before the answer is sent.
                 let viewer = self.viewer(read.clearance);
-                let result = self
-                    .node
-                    .search(&text, limit, &|_| true, &|s| access::serves(s, &viewer), t)
+                let (found, searched) = oneshot::channel();
+                let asked = text.clone();
+                self.in_background(found, move |replica| {
+                    let candidates = replica
+                        .store()
+                        .name_candidates(&credence_protocol::names::grams(&asked))
+                        .map_err(DaemonError::internal)?;
+                    crate::node::search_among(
+                        replica,
+                        candidates,
+                        &asked,
+                        limit,
+                        &|_| true,
+                        &|s| access::serves(s, &viewer),
+                        t,
+                    )
                     .map_err(DaemonError::internal)
-                    .and_then(|(states, more)| {
-                        for record in
-                            register::search_reads(&states, &text, &read.account, &read.stated, t)
-                        {
-                            self.register(&record)?;
-                        }
-                        Ok((states, more))
+                });
+                let back = self.searched.0.clone();
+                tokio::spawn(async move {
+                    let result = searched.await.unwrap_or_else(|_| {
+                        Err(DaemonError::internal(
+                            "the search stopped before it answered",
+                        ))
                     });
-                let _ = reply.send(result);
+                    let _ = back
+                        .send(Searched {
+                            text,
+                            read,
+                            at: t,
+                            result,
+                            reply,
+                        })
+                        .await;
+                });
             }
             Command::Public(ask, reply) => {
                 let indexed = self.views_current(t);
@@ -1869,6 +1911,26 @@ impl Daemon {
                 });
             }
         }
+    }
+
+    /// A name search read off the loop: each person or organisation it
+    /// found registered as read, then the answer sent (nothing is
+    /// answered that was not registered).
+    fn on_searched(&mut self, searched: Searched) {
+        let Searched {
+            text,
+            read,
+            at,
+            result,
+            reply,
+        } = searched;
+        let result = result.and_then(|(states, more)| {
+            for record in register::search_reads(&states, &text, &read.account, &read.stated, at) {
+                self.register(&record)?;
+            }
+            Ok((states, more))
+        });
+        let _ = reply.send(result);
     }
 
     fn in_background<T: Send + 'static>(
