@@ -646,6 +646,11 @@ mod tests {
         assert!(error.to_string().contains("name index record"), "{error}");
     }
 
+    /// The name index's mark in `store`.
+    fn mark(store: &SledStore) -> BTreeMap<AuthorityId, u64> {
+        decode_through(&store.tree.get([THROUGH]).expect("read").expect("a mark")).expect("decoded")
+    }
+
     // Postings gathered but never written (the process died before their
     // block) are gathered again at open from the notices past the index's
     // mark; a mark past a log's head (a cut log) stands at the head; the
@@ -656,10 +661,6 @@ mod tests {
         let test = testkit::federation(5, 1);
         let author = test.author(0);
         let open = || SledStore::open(dir.path(), FederationId([5; 32])).expect("store");
-        let mark = |store: &SledStore| {
-            decode_through(&store.tree.get([THROUGH]).expect("read").expect("a mark"))
-                .expect("decoded")
-        };
         let mut store = open();
         let mut prev = Default::default();
         let first = append_named(&mut store, &test, 1, &mut prev, "福州闽江食品有限公司");
@@ -719,10 +720,6 @@ mod tests {
         let test = testkit::federation(5, 1);
         let author = test.author(0);
         let open = || SledStore::open(dir.path(), FederationId([5; 32])).expect("store");
-        let mark = |store: &SledStore| {
-            decode_through(&store.tree.get([THROUGH]).expect("read").expect("a mark"))
-                .expect("decoded")
-        };
         let mut store = open();
         let mut prev = Default::default();
         let named = append_named(&mut store, &test, 1, &mut prev, "福州闽江食品有限公司");
