@@ -383,6 +383,8 @@ pub struct Daemon {
     accepted: broadcast::Sender<NoticeId>,
     /// Operator reads that fold every listing.
     background: Background,
+    /// Account name searches, apart.
+    searches: Background,
     /// The anonymous feed's reads, apart.
     public: Background,
     /// Public extracts being streamed, apart again.
@@ -409,9 +411,9 @@ struct Searched {
     reply: Reply<(Vec<ListingState>, bool)>,
 }
 
-/// Name searches read off the loop and not yet registered: at most the
-/// operators' background reads running or waiting.
-const SEARCHES_BACK_MAX: usize = 64;
+/// Name searches read off the loop and not yet registered: at most those
+/// the searches' pool admits.
+const SEARCHES_BACK_MAX: usize = reads::SEARCHES_MAX + reads::SEARCHES_WAITING_MAX;
 
 /// Sync range reads (a peer's "send me these notices") read at once off
 /// the event loop; past it a request is closed unanswered and the peer
@@ -512,6 +514,7 @@ impl Daemon {
             fatal: None,
             accepted: accepted.clone(),
             background: Background::operators(),
+            searches: Background::searches(),
             public: Background::public(),
             extracts: Background::extracts(),
             feed_cache: FeedCache::default(),
@@ -1526,22 +1529,27 @@ impl Daemon {
                 let viewer = self.viewer(read.clearance);
                 let (found, searched) = oneshot::channel();
                 let asked = text.clone();
-                self.in_background(found, move |replica| {
-                    let candidates = replica
-                        .store()
-                        .name_candidates(&credence_protocol::names::grams(&asked))
-                        .map_err(DaemonError::internal)?;
-                    crate::node::search_among(
-                        replica,
-                        candidates,
-                        &asked,
-                        limit,
-                        &|_| true,
-                        &|s| access::serves(s, &viewer),
-                        t,
-                    )
-                    .map_err(DaemonError::internal)
-                });
+                self.searches.run(
+                    self.node.federation().clone(),
+                    self.node.replica().store().snapshot(),
+                    found,
+                    move |replica| {
+                        let candidates = replica
+                            .store()
+                            .name_candidates(&credence_protocol::names::grams(&asked))
+                            .map_err(DaemonError::internal)?;
+                        crate::node::search_among(
+                            replica,
+                            candidates,
+                            &asked,
+                            limit,
+                            &|_| true,
+                            &|s| access::serves(s, &viewer),
+                            t,
+                        )
+                        .map_err(DaemonError::internal)
+                    },
+                );
                 let back = self.searched.0.clone();
                 tokio::spawn(async move {
                     let result = searched.await.unwrap_or_else(|_| {

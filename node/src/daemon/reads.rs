@@ -18,6 +18,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 pub const BACKGROUND_READS_MAX: usize = 2;
 /// Such requests waiting for one of those places; past that, `busy`.
 pub const BACKGROUND_READS_WAITING_MAX: usize = 8;
+/// Account name searches read at once: a pool of their own, so that a
+/// burst of searches never makes a department's page of tasks wait.
+pub const SEARCHES_MAX: usize = 2;
+/// Name searches waiting for one of those places; past that, `busy`.
+pub const SEARCHES_WAITING_MAX: usize = 16;
 /// Public feed folds at once: the anonymous feed has places of its own, so
 /// that no anonymous load takes the operators'.
 pub const PUBLIC_READS_MAX: usize = 1;
@@ -55,32 +60,48 @@ pub struct Background {
     /// Places to run them.
     pub(super) places: Arc<tokio::sync::Semaphore>,
     most: usize,
+    /// What its reads are, for the answer that says it is busy.
+    reads: &'static str,
 }
 
 impl Background {
     /// A pool of `places` with `waiting` more reads let wait.
-    pub fn new(places: usize, waiting: usize) -> Background {
+    pub fn new(places: usize, waiting: usize, reads: &'static str) -> Background {
         Background {
             admitted: Arc::default(),
             places: Arc::new(tokio::sync::Semaphore::new(places)),
             most: places + waiting,
+            reads,
         }
     }
 
     /// The operators' pool.
     pub fn operators() -> Background {
-        Background::new(BACKGROUND_READS_MAX, BACKGROUND_READS_WAITING_MAX)
+        Background::new(
+            BACKGROUND_READS_MAX,
+            BACKGROUND_READS_WAITING_MAX,
+            "requests that read every listing",
+        )
+    }
+
+    /// The account name searches' pool.
+    pub fn searches() -> Background {
+        Background::new(SEARCHES_MAX, SEARCHES_WAITING_MAX, "name searches")
     }
 
     /// The public feed's pool.
     pub fn public() -> Background {
-        Background::new(PUBLIC_READS_MAX, PUBLIC_READS_WAITING_MAX)
+        Background::new(
+            PUBLIC_READS_MAX,
+            PUBLIC_READS_WAITING_MAX,
+            "public reads that read every listing",
+        )
     }
 
     /// The public extracts' pool (no waiting: a download starts or is
     /// told to come back).
     pub fn extracts() -> Background {
-        Background::new(EXTRACTS_MAX, 0)
+        Background::new(EXTRACTS_MAX, 0, "extracts")
     }
 }
 
@@ -140,8 +161,8 @@ impl Background {
     ) {
         let Some(counted) = self.admit() else {
             let _ = reply.send(Err(DaemonError::Busy(format!(
-                "this node is already answering or holding {} requests that read every listing; try again in a moment",
-                self.most
+                "this node is already answering or holding {} {}; try again in a moment",
+                self.most, self.reads
             ))));
             return;
         };
