@@ -601,3 +601,103 @@ async fn the_views_step_runs_off_the_loop_while_notices_come() {
         .unwrap();
     assert!(behind.is_empty(), "{} behind", behind.len());
 }
+
+// An account's name search reads and folds its candidates in a pool of
+// its own, off the loop: while every one of its places is taken, the
+// search waits there and the loop goes on answering; what it found comes
+// back to the loop, which registers each subject read before it answers;
+// past the pool's waiting bound the caller is told the name searches are
+// busy.
+#[tokio::test]
+async fn a_name_search_waits_off_the_loop_and_is_registered_before_its_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut daemon = daemon(dir.path());
+    let t = now();
+    for subject in [7, 8] {
+        let listing = testkit::listing(subject, "food-drug", Timestamp(t.0 - 60_000));
+        daemon.node.issue(NoticeKind::List(listing), t).unwrap();
+    }
+    let read = Read {
+        account: "procurement-office".into(),
+        clearance: credence_protocol::access::Clearance::Auditor,
+        stated: Stated {
+            purpose: "tender 2026-114".into(),
+            legal_basis: "Procurement Law art. 22".into(),
+        },
+    };
+    let registered = |daemon: &Daemon| daemon.register_page(0, 10).unwrap().size;
+    let search = |text: &str| credence_protocol::names::search_text(text).unwrap();
+
+    let taken = Arc::clone(&daemon.searches.places)
+        .acquire_many_owned(reads::SEARCHES_MAX as u32)
+        .await
+        .unwrap();
+    let (reply, mut searching) = oneshot::channel();
+    daemon.on_command(Command::Search(
+        search("Company 7"),
+        10,
+        read.clone(),
+        reply,
+    ));
+    tokio::task::yield_now().await;
+    assert!(searching.try_recv().is_err(), "no search place was free");
+    assert_eq!(daemon.searches.admitted.load(Ordering::SeqCst), 1);
+    // The loop is free meanwhile: another listing is issued and a page of
+    // tasks is answered, neither waiting for the search.
+    let (reply, issued) = oneshot::channel();
+    let listing = testkit::listing(9, "food-drug", Timestamp(t.0 - 60_000));
+    daemon.on_command(Command::Issue(
+        Box::new(NoticeKind::List(listing)),
+        None,
+        reply,
+    ));
+    issued.await.unwrap().unwrap();
+    let (reply, tasks) = oneshot::channel();
+    daemon.on_command(Command::Tasks(None, FIRST_TASKS, reply));
+    tasks.await.unwrap().unwrap();
+    assert!(searching.try_recv().is_err(), "the search still waits");
+    assert_eq!(
+        registered(&daemon),
+        0,
+        "nothing read yet, nothing registered"
+    );
+
+    drop(taken);
+    let found = daemon.searched.1.recv().await.unwrap();
+    // Read, but neither answered nor registered until the loop takes it.
+    assert!(searching.try_recv().is_err(), "answered before registered");
+    assert_eq!(registered(&daemon), 0);
+    assert_eq!(daemon.searches.admitted.load(Ordering::SeqCst), 0);
+    daemon.on_searched(found);
+    let (states, more) = searching.await.unwrap().unwrap();
+    assert!(!more);
+    let ids: Vec<&str> = states
+        .iter()
+        .map(|s| s.listing.subject.id.as_str())
+        .collect();
+    assert_eq!(ids, [testkit::uscc(7).as_str()]);
+    let page = daemon.register_page(0, 10).unwrap();
+    assert_eq!(page.size, 1);
+    assert_eq!(page.records[0].kind, "lookup");
+    assert_eq!(
+        page.records[0].account.as_deref(),
+        Some("procurement-office")
+    );
+    assert_eq!(page.records[0].subject, Some(testkit::uscc(7)));
+    assert_eq!(page.records[0].purpose, "tender 2026-114");
+
+    let most = reads::SEARCHES_MAX + reads::SEARCHES_WAITING_MAX;
+    daemon.searches.admitted.store(most, Ordering::SeqCst);
+    let (reply, answer) = oneshot::channel();
+    daemon.on_command(Command::Search(search("Company 8"), 10, read, reply));
+    // Refused at once, and still handed back through the loop.
+    let back = daemon.searched.1.recv().await.unwrap();
+    daemon.on_searched(back);
+    let refused = answer.await.unwrap().unwrap_err();
+    let DaemonError::Busy(why) = &refused else {
+        panic!("{refused:?}");
+    };
+    assert!(why.contains("name searches"), "{why}");
+    assert_eq!(registered(&daemon), 1, "a refused search registers nothing");
+    daemon.searches.admitted.store(0, Ordering::SeqCst);
+}
