@@ -10,6 +10,9 @@
 use crate::Digest;
 use smallvec::SmallVec;
 
+mod paged;
+pub use paged::{PAGE_LEAVES, PagedError, PagedTree};
+
 /// Prefix of leaf hashes (second-preimage separation from nodes).
 const LEAF_PREFIX: u8 = 0x00;
 /// Prefix of interior node hashes.
@@ -109,6 +112,12 @@ impl Tree {
     /// Leaves held.
     pub fn len(&self) -> u64 {
         self.levels.first().map_or(0, |l| l.len() as u64)
+    }
+
+    /// Digests kept at every level (what the tree costs in memory, 32
+    /// bytes each, before the cache of incomplete subtrees).
+    pub fn digests(&self) -> u64 {
+        self.levels.iter().map(|l| l.len() as u64).sum()
     }
 
     /// No leaf yet.

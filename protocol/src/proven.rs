@@ -130,15 +130,16 @@ impl Proof {
 pub type Candidates = BTreeMap<AuthorityId, Vec<(Note, bool)>>;
 
 /// What a responder proves with: the candidate checkpoints, and per log
-/// the tree of its leaves kept between answers ([`merkle::Tree`]: proofs
-/// in O(log² n) hashes; a tree is extended from the store as the log
-/// grows, reading only the new leaves).
+/// the tree of its leaves kept between answers ([`merkle::PagedTree`]:
+/// two digests per 64 leaves in memory, proofs in O(log² n) hashes and a
+/// few of the store's log pages; a tree is extended from the store as the
+/// log grows, reading only the new leaves).
 #[derive(Clone, Debug, Default)]
 pub struct Proofs {
     /// The checkpoints proofs may lead to.
     pub candidates: Candidates,
     /// Per log, its tree so far.
-    pub trees: BTreeMap<AuthorityId, merkle::Tree>,
+    pub trees: BTreeMap<AuthorityId, merkle::PagedTree>,
     /// Checkpoints (author, size, root) whose root the tree was found to
     /// have: not recomputed for every answer.
     pub matched: BTreeSet<(AuthorityId, u64, [u8; 32])>,
@@ -162,7 +163,7 @@ const MATCHED_MAX: usize = 65_536;
 pub fn extend<S: Store>(
     store: &S,
     author: &AuthorityId,
-    tree: &mut merkle::Tree,
+    tree: &mut merkle::PagedTree,
     size: u64,
 ) -> Result<(), S::Error> {
     const CHUNK: u64 = 65_536;
@@ -257,7 +258,12 @@ pub fn prove<S: Store>(
     let mut options: BTreeMap<AuthorityId, Vec<Usable>> = BTreeMap::new();
     for author in needed.keys() {
         let held = store.head(author)?.map_or(0, |h| h.seq);
-        let fits = |size: u64| size <= held && size <= checkpoint::proofs::PROOF_LEAVES_MAX;
+        // A kept tree catches up with its log a tick at a time; an answer
+        // extends it itself by at most PROOF_LEAVES_MAX leaves.
+        let kept = proofs.trees.get(author).map_or(0, merkle::PagedTree::len);
+        let fits = |size: u64| {
+            size <= held && size.saturating_sub(kept) <= checkpoint::proofs::PROOF_LEAVES_MAX
+        };
         let mut usable: Vec<Usable> = candidates
             .get(author)
             .into_iter()
@@ -291,21 +297,40 @@ pub fn prove<S: Store>(
         };
         let tree = proofs.trees.entry(*author).or_default();
         extend(store, author, tree, largest)?;
-        usable.retain(|u| {
+        let mut read = checkpoint::proofs::page_reader(store, author);
+        let mut matching = Vec::with_capacity(usable.len());
+        let mut damaged = false;
+        for u in usable {
             let key = (*author, u.size, u.root);
             if proofs.matched.contains(&key) {
-                return true;
+                matching.push(u);
+                continue;
             }
-            if tree.root(u.size) != Some(Digest(u.root)) {
+            match tree.root(u.size, &mut read) {
+                Ok(Some(root)) if root == Digest(u.root) => {
+                    if proofs.matched.len() >= MATCHED_MAX {
+                        proofs.matched.clear();
+                    }
+                    proofs.matched.insert(key);
+                    matching.push(u);
+                }
                 // This copy is not that log: proofs from it would fail.
-                return false;
+                Ok(_) => {}
+                Err(merkle::PagedError::Read { source, .. }) => return Err(source),
+                Err(merkle::PagedError::Mismatch { .. }) => {
+                    damaged = true;
+                    break;
+                }
             }
-            if proofs.matched.len() >= MATCHED_MAX {
-                proofs.matched.clear();
-            }
-            proofs.matched.insert(key);
-            true
-        });
+        }
+        if damaged {
+            // The store's pages are not what the tree was built from: the
+            // tree is built again from them, and this answer proves none
+            // of the log's notices.
+            proofs.trees.remove(author);
+            continue;
+        }
+        let mut usable = matching;
         // One per size: witnessed first, then the one not carried.
         usable.sort_by_key(|u| (u.size, !u.witnessed, u.note.is_some()));
         usable.dedup_by_key(|u| u.size);
@@ -360,13 +385,19 @@ pub fn prove<S: Store>(
         }
     }
     for ((_, envelope, author, seq), pick) in per_listing.into_iter().flatten().zip(chosen) {
-        let proof = pick.and_then(|i| {
-            let path = proofs
-                .trees
-                .get(&author)?
-                .inclusion(seq - 1, options[&author][i].size)?;
-            Some((index_of[&(author, i)], path))
-        });
+        let proof = match (pick, proofs.trees.get(&author)) {
+            (Some(i), Some(tree)) => {
+                let size = options[&author][i].size;
+                let read = checkpoint::proofs::page_reader(store, &author);
+                match tree.inclusion(seq - 1, size, read) {
+                    Ok(path) => path.map(|path| (index_of[&(author, i)], path)),
+                    Err(merkle::PagedError::Read { source, .. }) => return Err(source),
+                    // Left unproven: the requester sees it as such.
+                    Err(merkle::PagedError::Mismatch { .. }) => None,
+                }
+            }
+            _ => None,
+        };
         let (checkpoint, path) = match proof {
             Some((index, path)) => (index, path.iter().map(|d| d.0).collect()),
             None => (UNPROVEN, Vec::new()),

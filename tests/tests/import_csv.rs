@@ -122,6 +122,13 @@ fn bad_rows_are_named_and_nothing_is_stored_good_rows_go_in_once() {
     assert_eq!(report["already"], 3, "{report}");
     assert_eq!(report["bad_rows"], 4, "{report}");
     assert_eq!(stored_notices(&fed.issuer, &fed.path("d.bundle")), 3);
+    // The data directory's extract shows the three imported listings: it
+    // brings the views up first (no node has run since the import).
+    let extract = credence(&["extract", "--data", data, "--format", "csv"]).ok();
+    assert_eq!(extract.stdout.lines().count(), 4, "{}", extract.stdout);
+    for n in [1, 2, 5] {
+        assert!(extract.stdout.contains(&uscc(n)), "{}", extract.stdout);
+    }
 }
 
 // A file larger than the member's notice budget: the dry run says by how

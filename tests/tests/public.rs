@@ -197,6 +197,10 @@ fn the_feed_shows_what_the_public_may_see_masked_and_paged() {
         "{}",
         offline.stdout
     );
+    assert_eq!(
+        offline.stdout, csv,
+        "the data directory's extract is the node's"
+    );
     for handle in ["market", "tax"] {
         c.peer(handle).stop();
     }

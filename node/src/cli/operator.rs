@@ -242,9 +242,15 @@ impl Operator {
                 out,
             )?),
             Operator::Local(node) => {
-                // The running node's producer, over a snapshot of the
-                // store, folding every listing (the views may lag with the
-                // node stopped).
+                // The views caught up first, as the node does when it
+                // starts (they lag when notices were stored with the node
+                // stopped, by an import or an operator command), then the
+                // running node's producer over a snapshot of the store,
+                // from the feed index: no fold of every listing.
+                let t = node::now();
+                let mut keeper = node.keeper()?;
+                keeper.catch_up(node.replica(), t)?;
+                crate::store::ViewsStore::views(node.replica().store()).sync_later()()?;
                 let snapshot = node.replica().store().snapshot();
                 let replica =
                     credence_protocol::replica::Replica::new(node.federation().clone(), snapshot);
@@ -259,7 +265,7 @@ impl Operator {
                         false
                     }
                 };
-                crate::daemon::extract(&replica, node::now(), csv, false, &mut sink)?;
+                crate::daemon::extract(&replica, t, csv, true, &mut sink)?;
                 match failed {
                     Some(error) => Err(error.into()),
                     None => Ok(written),

@@ -257,6 +257,9 @@ fn proof_error<E: std::error::Error>(
         ProofError::NotHeld { .. } => DaemonError::NotHeld(error.to_string()),
         ProofError::Bad(message) => DaemonError::BadRequest(message),
         ProofError::Store(e) => DaemonError::internal(e),
+        // Served by a tree built off the loop instead; never answered.
+        ProofError::NotKept { .. } => DaemonError::Internal(error.to_string()),
+        ProofError::Damaged(_) => DaemonError::Internal(error.to_string()),
     }
 }
 
@@ -1694,25 +1697,55 @@ impl Daemon {
                 let _ = reply.send(result);
             }
             Command::Proof(ask, reply) => {
-                use credence_protocol::checkpoint::proofs;
-                self.in_background(reply, move |replica| {
-                    let store = replica.store();
-                    match ask {
-                        ProofAsk::Inclusion { author, seq, size } => {
-                            proofs::inclusion(store, &author, seq, size).map(ProofAnswer::Inclusion)
-                        }
-                        ProofAsk::Consistency { author, from, to } => {
-                            proofs::consistency(store, &author, from, to)
-                                .map(ProofAnswer::Consistency)
-                        }
-                        ProofAsk::Entries {
-                            author,
-                            from,
-                            count,
-                        } => proofs::entries(store, &author, from, count).map(ProofAnswer::Entries),
+                use credence_protocol::checkpoint::proofs::{self, ProofError, Source};
+                // Inclusion and consistency come from the engine's kept
+                // tree of the log, on the loop: a few log pages read. A
+                // size the tree does not reach yet (it grows after a
+                // start) is served by a tree built off the loop.
+                let engine = &self.node.engine;
+                let store = engine.replica().store();
+                let kept = match &ask {
+                    ProofAsk::Inclusion { author, seq, size } => {
+                        engine.kept_tree(author).map(|tree| {
+                            proofs::inclusion(store, author, *seq, *size, Source::Kept(tree))
+                                .map(ProofAnswer::Inclusion)
+                        })
                     }
-                    .map_err(proof_error)
-                });
+                    ProofAsk::Consistency { author, from, to } => {
+                        engine.kept_tree(author).map(|tree| {
+                            proofs::consistency(store, author, *from, *to, Source::Kept(tree))
+                                .map(ProofAnswer::Consistency)
+                        })
+                    }
+                    ProofAsk::Entries { .. } => None,
+                };
+                match kept {
+                    Some(Err(ProofError::NotKept { .. })) | None => {
+                        self.in_background(reply, move |replica| {
+                            let store = replica.store();
+                            match ask {
+                                ProofAsk::Inclusion { author, seq, size } => {
+                                    proofs::inclusion(store, &author, seq, size, Source::Built)
+                                        .map(ProofAnswer::Inclusion)
+                                }
+                                ProofAsk::Consistency { author, from, to } => {
+                                    proofs::consistency(store, &author, from, to, Source::Built)
+                                        .map(ProofAnswer::Consistency)
+                                }
+                                ProofAsk::Entries {
+                                    author,
+                                    from,
+                                    count,
+                                } => proofs::entries(store, &author, from, count)
+                                    .map(ProofAnswer::Entries),
+                            }
+                            .map_err(proof_error)
+                        });
+                    }
+                    Some(answered) => {
+                        let _ = reply.send(answered.map_err(proof_error));
+                    }
+                }
             }
             Command::Changes(after, limit, reply) => {
                 let _ = reply.send(self.changes(after, limit));

@@ -1,15 +1,17 @@
 //! Proofs over a replica's copy of a member's log, for auditors and
 //! department systems: the root at a size, inclusion of a notice, the
 //! consistency of two sizes, and a range of entries. They are computed
-//! from the leaves (the notice ids in seq order) the store holds, and are
-//! checked with `credence_crypto::merkle::verify_inclusion` and
+//! from the leaves (the notice ids in seq order) the store holds, through
+//! a paged tree (`merkle::PagedTree`): the one the node keeps of each log,
+//! or one built for the answer. They are checked with `credence_crypto::merkle::verify_inclusion` and
 //! `verify_consistency` against the roots of signed checkpoints.
 
 use crate::model::{AuthorityId, NoticeId};
 use crate::store::Store;
 use credence_crypto::{Digest, merkle};
 
-/// The largest log a proof is computed over (its leaves are read in full).
+/// The largest log a proof is built over when the node's kept tree cannot
+/// serve it (its leaves are then read in full).
 pub const PROOF_LEAVES_MAX: u64 = 4_000_000;
 
 /// Entries one range answer gives at most.
@@ -29,6 +31,19 @@ pub enum ProofError<E: std::error::Error + 'static> {
     /// The request does not make sense (what is wrong is said).
     #[error("{0}")]
     Bad(String),
+    /// The node's kept tree of the log does not reach the size asked yet
+    /// (it grows from the store after a start): a tree built for the
+    /// answer serves it instead.
+    #[error("the kept tree of this log holds {kept} leaves; {asked} were asked for")]
+    NotKept {
+        /// Leaves the kept tree holds.
+        kept: u64,
+        /// The size asked.
+        asked: u64,
+    },
+    /// The store's copy of the log no longer matches the tree kept of it.
+    #[error("this node's copy of the log is damaged: {0}")]
+    Damaged(String),
     /// The store failed.
     #[error("the store failed: {0}")]
     Store(E),
@@ -69,11 +84,25 @@ pub struct Consistency {
     pub path: Vec<Digest>,
 }
 
-fn leaves<S: Store>(
+/// Where the tree a proof is computed from comes from.
+#[derive(Clone, Copy, Debug)]
+pub enum Source<'a> {
+    /// The tree the node keeps of the log (grown as the log grows): a
+    /// proof reads a few of the store's log pages, whatever the log's
+    /// size. A size the tree does not reach yet is [`ProofError::NotKept`].
+    Kept(&'a merkle::PagedTree),
+    /// A tree built from the store's leaves for this one answer: reads the
+    /// log up to the size asked, at most [`PROOF_LEAVES_MAX`] leaves.
+    Built,
+}
+
+/// `author`'s tree up to `size`, from `source`.
+fn tree_for<'a, S: Store>(
     store: &S,
     author: &AuthorityId,
     size: u64,
-) -> Result<Vec<Digest>, ProofError<S::Error>> {
+    source: Source<'a>,
+) -> Result<std::borrow::Cow<'a, merkle::PagedTree>, ProofError<S::Error>> {
     let held = store
         .head(author)
         .map_err(ProofError::Store)?
@@ -81,22 +110,50 @@ fn leaves<S: Store>(
     if size > held {
         return Err(ProofError::NotHeld { held, asked: size });
     }
-    if size > PROOF_LEAVES_MAX {
-        return Err(ProofError::Bad(format!(
-            "proofs are given over logs of at most {PROOF_LEAVES_MAX} notices"
-        )));
-    }
-    let count = usize::try_from(size).map_err(|_| ProofError::Bad("size too large".into()))?;
-    let ids = store
-        .log_range(author, 1, count)
-        .map_err(ProofError::Store)?;
-    if ids.len() != count {
-        return Err(ProofError::NotHeld {
-            held: ids.len() as u64,
+    match source {
+        Source::Kept(tree) if tree.len() >= size => Ok(std::borrow::Cow::Borrowed(tree)),
+        Source::Kept(tree) => Err(ProofError::NotKept {
+            kept: tree.len(),
             asked: size,
-        });
+        }),
+        Source::Built => {
+            if size > PROOF_LEAVES_MAX {
+                return Err(ProofError::Bad(format!(
+                    "proofs are built over logs of at most {PROOF_LEAVES_MAX} notices \
+                     while the node's kept tree is not ready"
+                )));
+            }
+            let mut tree = merkle::PagedTree::new();
+            crate::proven::extend(store, author, &mut tree, size).map_err(ProofError::Store)?;
+            if tree.len() != size {
+                return Err(ProofError::NotHeld {
+                    held: tree.len(),
+                    asked: size,
+                });
+            }
+            Ok(std::borrow::Cow::Owned(tree))
+        }
     }
-    Ok(ids.iter().map(NoticeId::digest).collect())
+}
+
+/// Reads page `page` of `author`'s log (its [`merkle::PAGE_LEAVES`]
+/// leaves) from the store, for a paged tree.
+pub fn page_reader<'s, S: Store>(
+    store: &'s S,
+    author: &'s AuthorityId,
+) -> impl FnMut(u64) -> Result<Vec<Digest>, S::Error> + 's {
+    move |page| {
+        let from = page.saturating_mul(merkle::PAGE_LEAVES).saturating_add(1);
+        let ids = store.log_range(author, from, merkle::PAGE_LEAVES as usize)?;
+        Ok(ids.iter().map(NoticeId::digest).collect())
+    }
+}
+
+fn paged<E: std::error::Error + 'static>(error: merkle::PagedError<E>) -> ProofError<E> {
+    match error {
+        merkle::PagedError::Read { source, .. } => ProofError::Store(source),
+        mismatch @ merkle::PagedError::Mismatch { .. } => ProofError::Damaged(mismatch.to_string()),
+    }
 }
 
 /// The root of `author`'s log at `size` (at most the size held).
@@ -105,7 +162,13 @@ pub fn root_at<S: Store>(
     author: &AuthorityId,
     size: u64,
 ) -> Result<Digest, ProofError<S::Error>> {
-    Ok(merkle::root(&leaves(store, author, size)?))
+    let tree = tree_for(store, author, size, Source::Built)?;
+    tree.root(size, page_reader(store, author))
+        .map_err(paged)?
+        .ok_or(ProofError::NotHeld {
+            held: tree.len(),
+            asked: size,
+        })
 }
 
 /// The roots of `author`'s log at each of `sizes` that it holds, in one
@@ -128,22 +191,37 @@ pub fn roots_at<S: Store>(
     if sizes.contains(&0) {
         roots.insert(0, frontier.root());
     }
-    for id in leaves(store, author, largest)? {
-        frontier.push(id);
-        if sizes.contains(&frontier.size()) {
-            roots.insert(frontier.size(), frontier.root());
+    // Read a chunk at a time: memory stays bounded whatever the log.
+    const CHUNK: u64 = 65_536;
+    while frontier.size() < largest {
+        let count = (largest - frontier.size()).min(CHUNK);
+        let ids = store
+            .log_range(author, frontier.size() + 1, count as usize)
+            .map_err(ProofError::Store)?;
+        if ids.is_empty() {
+            return Err(ProofError::NotHeld {
+                held: frontier.size(),
+                asked: largest,
+            });
+        }
+        for id in ids.iter().take(count as usize) {
+            frontier.push(id.digest());
+            if sizes.contains(&frontier.size()) {
+                roots.insert(frontier.size(), frontier.root());
+            }
         }
     }
     Ok(roots)
 }
 
 /// The inclusion proof of the notice at `seq` in `author`'s log at `size`
-/// (`None`: the size held).
+/// (`None`: the size held), from the tree `source` gives.
 pub fn inclusion<S: Store>(
     store: &S,
     author: &AuthorityId,
     seq: u64,
     size: Option<u64>,
+    source: Source<'_>,
 ) -> Result<Inclusion, ProofError<S::Error>> {
     let size = match size {
         Some(size) => size,
@@ -163,40 +241,66 @@ pub fn inclusion<S: Store>(
             "seq {seq} is not in a log of {size} notices"
         )));
     }
-    let leaves = leaves(store, author, size)?;
-    let index = usize::try_from(seq - 1).map_err(|_| ProofError::Bad("seq too large".into()))?;
-    let path = merkle::inclusion_proof(&leaves, index)
-        .ok_or_else(|| ProofError::Bad(format!("seq {seq} is not in the log")))?;
+    let tree = tree_for(store, author, size, source)?;
+    let mut read = page_reader(store, author);
+    let missing = || ProofError::Bad(format!("seq {seq} is not in the log"));
+    let path = tree
+        .inclusion(seq - 1, size, &mut read)
+        .map_err(paged)?
+        .ok_or_else(missing)?;
+    let root = tree
+        .root(size, &mut read)
+        .map_err(paged)?
+        .ok_or_else(missing)?;
+    let id = store
+        .log_id(author, seq)
+        .map_err(ProofError::Store)?
+        .ok_or_else(missing)?;
+    if !merkle::verify_inclusion(&id.digest(), seq - 1, size, &path, &root) {
+        return Err(ProofError::Damaged(format!(
+            "the id held at seq {seq} is not the leaf its kept tree proves"
+        )));
+    }
     Ok(Inclusion {
         author: *author,
         seq,
-        id: NoticeId(leaves[index].0),
+        id,
         size,
-        root: merkle::root(&leaves),
+        root,
         path,
     })
 }
 
-/// The consistency proof of `author`'s log from `from` to `to` notices.
+/// The consistency proof of `author`'s log from `from` to `to` notices,
+/// from the tree `source` gives.
 pub fn consistency<S: Store>(
     store: &S,
     author: &AuthorityId,
     from: u64,
     to: u64,
+    source: Source<'_>,
 ) -> Result<Consistency, ProofError<S::Error>> {
     if from > to {
         return Err(ProofError::Bad(format!("from ({from}) is past to ({to})")));
     }
-    let leaves = leaves(store, author, to)?;
-    let old = usize::try_from(from).map_err(|_| ProofError::Bad("from too large".into()))?;
-    let path = merkle::consistency_proof(&leaves, old)
-        .ok_or_else(|| ProofError::Bad(format!("no consistency proof from {from} to {to}")))?;
+    let tree = tree_for(store, author, to, source)?;
+    let mut read = page_reader(store, author);
+    let none = || ProofError::Bad(format!("no consistency proof from {from} to {to}"));
+    let path = tree
+        .consistency(from, to, &mut read)
+        .map_err(paged)?
+        .ok_or_else(none)?;
+    let from_root = tree
+        .root(from, &mut read)
+        .map_err(paged)?
+        .ok_or_else(none)?;
+    let to_root = tree.root(to, &mut read).map_err(paged)?.ok_or_else(none)?;
     Ok(Consistency {
         author: *author,
         from,
-        from_root: merkle::root(&leaves[..old]),
+        from_root,
         to,
-        to_root: merkle::root(&leaves),
+        to_root,
         path,
     })
 }

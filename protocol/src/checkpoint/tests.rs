@@ -322,6 +322,7 @@ mod witnessing {
 mod proving {
     use super::witnessing_fixture as fixture;
     use super::*;
+    use proofs::Source::Built;
     use proofs::{ProofError, consistency, entries, inclusion, root_at};
 
     #[test]
@@ -334,7 +335,7 @@ mod proving {
             let root = root_at(store, &author, size).unwrap();
             assert_eq!(root, merkle::root(&leaves[..size as usize]));
             for seq in 1..=size {
-                let proof = inclusion(store, &author, seq, Some(size)).unwrap();
+                let proof = inclusion(store, &author, seq, Some(size), Built).unwrap();
                 assert_eq!(proof.id.digest(), leaves[seq as usize - 1]);
                 assert_eq!(proof.root, root);
                 assert!(merkle::verify_inclusion(
@@ -346,7 +347,7 @@ mod proving {
                 ));
             }
             for from in 0..=size {
-                let proof = consistency(store, &author, from, size).unwrap();
+                let proof = consistency(store, &author, from, size, Built).unwrap();
                 assert!(merkle::verify_consistency(
                     from,
                     size,
@@ -364,18 +365,18 @@ mod proving {
         assert_eq!(roots[&2], root_at(store, &author, 2).unwrap());
         assert_eq!(roots[&5], root_at(store, &author, 5).unwrap());
         // The size held is the default.
-        assert_eq!(inclusion(store, &author, 2, None).unwrap().size, 5);
+        assert_eq!(inclusion(store, &author, 2, None, Built).unwrap().size, 5);
         // What cannot be proven says why.
         assert!(matches!(
-            inclusion(store, &author, 2, Some(6)),
+            inclusion(store, &author, 2, Some(6), Built),
             Err(ProofError::NotHeld { held: 5, asked: 6 })
         ));
         assert!(matches!(
-            inclusion(store, &author, 0, None),
+            inclusion(store, &author, 0, None, Built),
             Err(ProofError::Bad(_))
         ));
         assert!(matches!(
-            consistency(store, &author, 4, 3),
+            consistency(store, &author, 4, 3, Built),
             Err(ProofError::Bad(_))
         ));
         assert!(matches!(
@@ -394,6 +395,109 @@ mod proving {
             entries(store, &author, 1, proofs::ENTRIES_MAX + 1),
             Err(ProofError::Bad(_))
         ));
+    }
+}
+
+mod paged_proofs {
+    use super::*;
+    use crate::model::NoticeKind;
+    use crate::replica::Replica;
+    use crate::store::MemStore;
+    use crate::time::Timestamp;
+    use proofs::Source::{Built, Kept};
+    use proofs::{ProofError, consistency, inclusion};
+
+    const T0: Timestamp = Timestamp(1_767_225_600_000);
+
+    /// Member 0's log of `n` listings (names from `first` on).
+    fn log(test: &testkit::TestFederation, first: u64, n: u64) -> Replica<MemStore> {
+        let mut replica = Replica::new(test.federation.clone(), MemStore::new());
+        for i in first..first + n {
+            replica
+                .issue(
+                    &test.keys[0],
+                    NoticeKind::List(testkit::listing(i, "tax", T0)),
+                    T0,
+                )
+                .unwrap();
+        }
+        replica
+    }
+
+    #[test]
+    fn a_kept_tree_proves_as_the_leaves_do_across_pages_and_says_what_it_lacks() {
+        let test = testkit::federation(7, 3);
+        let replica = log(&test, 0, 150);
+        let store = replica.store();
+        let author = test.author(0);
+        let mut kept = merkle::PagedTree::new();
+        crate::proven::extend(store, &author, &mut kept, 150).unwrap();
+        assert_eq!(kept.len(), 150);
+        for size in [1u64, 2, 63, 64, 65, 127, 128, 129, 150] {
+            for seq in [1, 2, size / 2 + 1, size.saturating_sub(1).max(1), size] {
+                if seq > size {
+                    continue;
+                }
+                let from_kept = inclusion(store, &author, seq, Some(size), Kept(&kept)).unwrap();
+                let built = inclusion(store, &author, seq, Some(size), Built).unwrap();
+                assert_eq!(from_kept, built, "seq {seq} of {size}");
+                assert!(merkle::verify_inclusion(
+                    &from_kept.id.digest(),
+                    seq - 1,
+                    size,
+                    &from_kept.path,
+                    &from_kept.root
+                ));
+            }
+            for from in [0, 1, 63, 64, 65, 100, size] {
+                if from > size {
+                    continue;
+                }
+                let from_kept = consistency(store, &author, from, size, Kept(&kept)).unwrap();
+                assert_eq!(
+                    from_kept,
+                    consistency(store, &author, from, size, Built).unwrap()
+                );
+                assert!(merkle::verify_consistency(
+                    from,
+                    size,
+                    &from_kept.from_root,
+                    &from_kept.to_root,
+                    &from_kept.path
+                ));
+            }
+        }
+        // A tree that lags its log says so; the size held is the default.
+        let mut lagging = merkle::PagedTree::new();
+        crate::proven::extend(store, &author, &mut lagging, 100).unwrap();
+        assert!(matches!(
+            inclusion(store, &author, 3, None, Kept(&lagging)),
+            Err(ProofError::NotKept {
+                kept: 100,
+                asked: 150
+            })
+        ));
+        assert_eq!(
+            inclusion(store, &author, 3, Some(100), Kept(&lagging)).unwrap(),
+            inclusion(store, &author, 3, Some(100), Built).unwrap()
+        );
+    }
+
+    #[test]
+    fn a_kept_tree_over_another_copy_of_the_log_is_reported_damaged() {
+        let test = testkit::federation(7, 3);
+        let author = test.author(0);
+        let mut kept = merkle::PagedTree::new();
+        crate::proven::extend(log(&test, 0, 130).store(), &author, &mut kept, 130).unwrap();
+        let other = log(&test, 1_000, 130);
+        for result in [
+            inclusion(other.store(), &author, 5, Some(130), Kept(&kept)).map(|_| ()),
+            consistency(other.store(), &author, 70, 130, Kept(&kept)).map(|_| ()),
+        ] {
+            let err = result.unwrap_err();
+            assert!(matches!(err, ProofError::Damaged(_)), "{err}");
+            assert!(err.to_string().contains("damaged"), "{err}");
+        }
     }
 }
 

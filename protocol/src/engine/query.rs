@@ -270,6 +270,12 @@ impl<S: Store> Engine<S> {
         }
     }
 
+    /// The tree kept of `author`'s log, as far as it has grown: proofs
+    /// from it read a few log pages (`checkpoint::proofs::Source::Kept`).
+    pub fn kept_tree(&self, author: &AuthorityId) -> Option<&credence_crypto::merkle::PagedTree> {
+        self.queries.proofs.trees.get(author)
+    }
+
     /// Leaves held in the kept tree of `author`'s log.
     #[cfg(test)]
     pub(super) fn tree_len(&self, author: &AuthorityId) -> u64 {
