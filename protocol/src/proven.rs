@@ -995,6 +995,62 @@ mod tests {
     }
 
     #[test]
+    fn a_kept_tree_that_no_longer_matches_the_store_is_dropped_and_proves_nothing() {
+        let test = testkit::federation(5, 4);
+        let author = test.author(0);
+        let issue = |replica: &mut Replica<MemStore>, names: std::ops::Range<u64>| {
+            for n in names {
+                replica
+                    .issue(
+                        &test.keys[0],
+                        NoticeKind::List(testkit::listing(n, "food-drug", T0)),
+                        T0,
+                    )
+                    .expect("issued");
+            }
+        };
+        // Member 0's log of 130 listings (two pages and two), checkpointed
+        // at 100 (inside the second page), and another copy of 130 made of
+        // other listings.
+        let mut held = Replica::new(test.federation.clone(), MemStore::new());
+        issue(&mut held, 0..100);
+        let note = testkit::checkpoint_note(&test, held.store(), 0, &[1, 2], 1_790_000_000);
+        issue(&mut held, 100..130);
+        let mut other = Replica::new(test.federation.clone(), MemStore::new());
+        issue(&mut other, 1_000..1_130);
+        let mut proofs = Proofs::new([(author, vec![(note, true)])].into_iter().collect());
+        // The tree kept is the other copy's: the store changed under it.
+        let mut kept = merkle::PagedTree::new();
+        extend(other.store(), &author, &mut kept, 130).expect("extended");
+        proofs.trees.insert(author, kept);
+        let listing = held
+            .store()
+            .log_id(&author, 3)
+            .expect("store")
+            .expect("seq 3");
+        let state = held
+            .listing_state(&listing, T0)
+            .expect("store")
+            .expect("held");
+        let proven =
+            prove(held.store(), std::slice::from_ref(&state), &mut proofs, &[]).expect("store");
+        assert_eq!(proven.notices.len(), 1);
+        assert_eq!(proven.notices[0].checkpoint, UNPROVEN);
+        assert!(proven.checkpoints.is_empty());
+        assert!(
+            !proofs.trees.contains_key(&author),
+            "dropped, to be built again"
+        );
+        // The next answer builds the tree from the store and proves.
+        let proven = prove(held.store(), &[state], &mut proofs, &[]).expect("store");
+        assert_eq!(proven.notices[0].checkpoint, 0);
+        assert_eq!(
+            proofs.trees.get(&author).map(merkle::PagedTree::len),
+            Some(100)
+        );
+    }
+
+    #[test]
     fn an_honest_answer_checks_and_its_listing_is_folded_here() {
         let (test, replica, listing, candidates) = world();
         let answer = honest(&test, &replica, &candidates);
