@@ -1720,6 +1720,14 @@ impl Daemon {
                     ProofAsk::Entries { .. } => None,
                 };
                 match kept {
+                    Some(Err(ProofError::NotKept { kept, asked }))
+                        if asked > proofs::PROOF_LEAVES_MAX =>
+                    {
+                        let _ = reply.send(Err(DaemonError::Busy(format!(
+                            "this node is still reading its tree of that log from the store \
+                             ({kept} of the {asked} notices asked about); ask again in a few seconds"
+                        ))));
+                    }
                     Some(Err(ProofError::NotKept { .. })) | None => {
                         self.in_background(reply, move |replica| {
                             let store = replica.store();

@@ -701,3 +701,69 @@ async fn a_name_search_waits_off_the_loop_and_is_registered_before_its_answer() 
     assert_eq!(registered(&daemon), 1, "a refused search registers nothing");
     daemon.searches.admitted.store(0, Ordering::SeqCst);
 }
+
+// Inclusion and consistency proofs come from the engine's kept tree of
+// the log, on the loop: the answer is there before the loop turns again.
+// Before the tree reaches the size asked (it grows on the engine's
+// ticks), a tree built off the loop gives the same answer.
+#[tokio::test]
+async fn proofs_come_from_the_kept_tree_on_the_loop_and_from_a_built_one_before() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut daemon = daemon(dir.path());
+    let t = now();
+    let me = daemon.node.author();
+    for n in 1..=130 {
+        let listing = testkit::listing(n, "food-drug", Timestamp(t.0 - 60_000));
+        daemon.node.issue(NoticeKind::List(listing), t).unwrap();
+    }
+    let asks = [
+        ProofAsk::Inclusion {
+            author: me,
+            seq: 70,
+            size: Some(100),
+        },
+        ProofAsk::Consistency {
+            author: me,
+            from: 70,
+            to: 130,
+        },
+    ];
+    let kept_len = |daemon: &Daemon| daemon.node.engine.kept_tree(&me).map_or(0, |t| t.len());
+    assert!(kept_len(&daemon) < 100, "no tree grown yet");
+    let mut built = Vec::new();
+    for ask in asks.clone() {
+        let (reply, mut answer) = oneshot::channel();
+        daemon.on_command(Command::Proof(ask, reply));
+        assert!(answer.try_recv().is_err(), "built off the loop");
+        built.push(answer.await.unwrap().unwrap());
+    }
+    daemon.feed(Input::Tick);
+    assert_eq!(kept_len(&daemon), 130, "a tick grows the tree");
+    for (ask, built) in asks.into_iter().zip(&built) {
+        let (reply, mut answer) = oneshot::channel();
+        daemon.on_command(Command::Proof(ask, reply));
+        let kept = answer.try_recv().expect("answered on the loop").unwrap();
+        assert_eq!(&kept, built);
+    }
+    let [
+        ProofAnswer::Inclusion(inclusion),
+        ProofAnswer::Consistency(consistency),
+    ] = &built[..]
+    else {
+        panic!("{built:?}");
+    };
+    assert!(credence_crypto::merkle::verify_inclusion(
+        &inclusion.id.digest(),
+        69,
+        100,
+        &inclusion.path,
+        &inclusion.root
+    ));
+    assert!(credence_crypto::merkle::verify_consistency(
+        70,
+        130,
+        &consistency.from_root,
+        &consistency.to_root,
+        &consistency.path
+    ));
+}

@@ -3,8 +3,9 @@
 //! consistency of two sizes, and a range of entries. They are computed
 //! from the leaves (the notice ids in seq order) the store holds, through
 //! a paged tree (`merkle::PagedTree`): the one the node keeps of each log,
-//! or one built for the answer. They are checked with `credence_crypto::merkle::verify_inclusion` and
-//! `verify_consistency` against the roots of signed checkpoints.
+//! or one built for the answer. They are checked with
+//! `credence_crypto::merkle::verify_inclusion` and `verify_consistency`
+//! against the roots of signed checkpoints.
 
 use crate::model::{AuthorityId, NoticeId};
 use crate::store::Store;
