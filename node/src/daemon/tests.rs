@@ -731,7 +731,7 @@ async fn proofs_come_from_the_kept_tree_on_the_loop_and_from_a_built_one_before(
     let kept_len = |daemon: &Daemon| daemon.node.engine.kept_tree(&me).map_or(0, |t| t.len());
     assert!(kept_len(&daemon) < 100, "no tree grown yet");
     let mut built = Vec::new();
-    for ask in asks.clone() {
+    for ask in asks {
         let (reply, mut answer) = oneshot::channel();
         daemon.on_command(Command::Proof(ask, reply));
         assert!(answer.try_recv().is_err(), "built off the loop");
