@@ -433,6 +433,21 @@ pub fn check(
             say(format!("{name}: {} at {:?} not derived", extra.1, extra.0));
         }
     }
+    // What each task index entry carries is what is kept of its listing.
+    let mut after: Option<NoticeId> = None;
+    loop {
+        let page = store.views().task_entries(after.as_ref(), SWEEP_STEP)?;
+        let Some((last, _)) = page.last() else { break };
+        after = Some(*last);
+        for (id, carried) in page {
+            let Some(carried) = carried else { continue };
+            if store.views().kept(&id)?.as_ref() != Some(&carried) {
+                say(format!(
+                    "task index: listing {id} carries {carried:?}, which is not what is kept of it"
+                ));
+            }
+        }
+    }
     let kept = store.views().counts()?;
     if kept != counts {
         say(format!(

@@ -3,7 +3,8 @@
 //! changes in order (`c`), what is kept of each listing (`w`: its summary,
 //! next transition, feed entry and, while it has tasks, its subject and
 //! issuer), the listings by that transition time
-//! (`t`), the listings with tasks for this member (`k`), the listings the
+//! (`t`), the listings with tasks for this member, each entry carrying
+//! what `w` keeps of it (`k`: a page of tasks is one range read), the listings the
 //! public feed shows, newest first (`p`), the counts over every kept
 //! listing and, per author, the seq up to which the views reflect its log
 //! (`a`). A change, what is kept and every index entry and count move
@@ -113,14 +114,17 @@ impl super::SledSnapshot {
         after: Option<&NoticeId>,
         limit: usize,
     ) -> Result<(Vec<TaskRow>, bool), StoreError> {
-        let mut listings = self.listed(TASKS, "task index", after, limit.saturating_add(1))?;
+        let mut listings = tasks_in(&self.tree, after, limit.saturating_add(1))?;
         let more = listings.len() > limit;
         listings.truncate(limit);
         let mut rows = Vec::new();
-        for id in listings {
-            let kept = self
-                .kept(&id)?
-                .ok_or_else(|| corrupt("task index", format!("listing {id} has no kept record")))?;
+        for (id, inline) in listings {
+            let kept = match inline {
+                Some(kept) => kept,
+                None => self.kept(&id)?.ok_or_else(|| {
+                    corrupt("task index", format!("listing {id} has no kept record"))
+                })?,
+            };
             rows.extend(kept.task_rows(id));
         }
         Ok((rows, more))
@@ -191,6 +195,36 @@ impl super::SledSnapshot {
         }
         Ok(out)
     }
+}
+
+/// The task index's listings in id order after `after` (excluded), at
+/// most `limit`, each with what is kept of it as the entry carries it: a
+/// page of tasks is one range read, not a read a listing. An entry written
+/// before entries carried it (empty) gives `None`: its `w` record is read.
+fn tasks_in(
+    tree: &sled::Db,
+    after: Option<&NoticeId>,
+    limit: usize,
+) -> Result<Vec<(NoticeId, Option<Kept>)>, StoreError> {
+    let from = match after {
+        Some(id) => key(TASKS, &[&id.0, &[0]]),
+        None => vec![TASKS],
+    };
+    let mut out = Vec::new();
+    for item in tree.range(from..vec![TASKS + 1]).take(limit) {
+        let (k, v) = item?;
+        let id = id_at(&k, 1, "task index")?;
+        let kept = if v.is_empty() {
+            None
+        } else {
+            Some(
+                codec::decode_bounded::<Kept, RECORD_BYTES_MAX>("kept", &v)
+                    .map_err(|e| corrupt("task index", e))?,
+            )
+        };
+        out.push((id, kept));
+    }
+    Ok(out)
 }
 
 /// What `tree` keeps of `listing`.
@@ -309,6 +343,17 @@ impl ViewsDb {
         kept_in(&self.tree, listing)
     }
 
+    /// The task index's listings after `after` (excluded), at most
+    /// `limit`, each with what its entry carries of it (`None`: an entry
+    /// written before entries carried it): for checking them.
+    pub fn task_entries(
+        &self,
+        after: Option<&NoticeId>,
+        limit: usize,
+    ) -> Result<Vec<(NoticeId, Option<Kept>)>, StoreError> {
+        tasks_in(&self.tree, after, limit)
+    }
+
     /// Keeps `now` for `listing` in place of `before` (what was kept), with
     /// its index entries and the counts, and records `change` if any: one
     /// batch.
@@ -355,6 +400,9 @@ impl ViewsDb {
         }
         let bytes = codec::encode_bounded::<_, RECORD_BYTES_MAX>("kept", now)
             .map_err(|e| corrupt("kept listing", e))?;
+        // A listing with tasks carries what is kept of it in its task
+        // index entry too: a page of tasks is then one range read.
+        let inline = now.has_tasks().then(|| bytes.clone());
         batch.insert(key(KEPT, &[&listing.0]), bytes);
         if let Some(at) = before.and_then(|kept| kept.next) {
             batch.remove(due_key(at, listing));
@@ -371,8 +419,8 @@ impl ViewsDb {
         // An index entry is removed only where what was kept had one (a
         // removal of a key sled does not hold still costs it a search).
         let tasks = key(TASKS, &[&listing.0]);
-        if now.has_tasks() {
-            batch.insert(tasks, &[][..]);
+        if let Some(inline) = inline {
+            batch.insert(tasks, inline);
         } else if before.is_some_and(Kept::has_tasks) {
             batch.remove(tasks);
         }
@@ -617,5 +665,68 @@ impl ViewsDb {
             tree.flush()?;
             Ok(())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keeper::{Keeper, check};
+    use credence_protocol::replica::Replica;
+    use credence_protocol::testkit;
+
+    // A task index entry carries what is kept of its listing, so a page
+    // of tasks is one range read; an entry written before entries carried
+    // it (empty) is read through the listing's `w` record, and `check`
+    // names an entry whose record is not what is kept.
+    #[test]
+    fn task_entries_carry_what_is_kept_and_an_empty_one_is_read_through_w() {
+        let test = testkit::federation(7, 3);
+        let work = testkit::workload(&test, 3, 40, 6, Timestamp(1_767_225_600_000));
+        let me = test.author(1);
+        let implements = test.federation.member(&me).unwrap().implements.clone();
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(dir.path(), test.federation.id()).unwrap();
+        let mut replica = Replica::new(test.federation.clone(), store);
+        let refs: Vec<&[u8]> = work.envelopes.iter().map(Vec::as_slice).collect();
+        replica.ingest_batch(&refs).unwrap();
+        let t = work.end;
+        let mut keeper = Keeper::open(&replica, me, implements.clone()).unwrap();
+        keeper.catch_up(&replica, t).unwrap();
+        let views = replica.store().views();
+        let entries = views.task_entries(None, usize::MAX).unwrap();
+        assert!(entries.len() >= 2, "{} listings with tasks", entries.len());
+        for (id, carried) in &entries {
+            assert!(carried.is_some());
+            assert_eq!(carried.as_ref(), views.kept(id).unwrap().as_ref());
+        }
+        let page = || {
+            replica
+                .store()
+                .snapshot()
+                .task_page(None, usize::MAX)
+                .unwrap()
+        };
+        let before = page();
+        assert!(!before.0.is_empty());
+        let (first, _) = entries[0];
+        views.tree.insert(key(TASKS, &[&first.0]), &[][..]).unwrap();
+        assert_eq!(views.task_entries(None, 1).unwrap(), [(first, None)]);
+        assert_eq!(page(), before, "read through the kept record");
+        assert_eq!(
+            check(&replica, &me, &implements, t).unwrap(),
+            Vec::<String>::new()
+        );
+        // Another listing's record under the first one's entry.
+        let other = entries[1].1.as_ref().unwrap();
+        assert_ne!(Some(other), entries[0].1.as_ref());
+        let bytes = codec::encode_bounded::<_, RECORD_BYTES_MAX>("kept", other).unwrap();
+        views.tree.insert(key(TASKS, &[&first.0]), bytes).unwrap();
+        let differences = check(&replica, &me, &implements, t).unwrap();
+        assert_eq!(differences.len(), 1, "{differences:?}");
+        assert!(
+            differences[0].starts_with(&format!("task index: listing {first} carries")),
+            "{differences:?}"
+        );
     }
 }
