@@ -101,12 +101,23 @@ pub struct ApiError {
     pub message: String,
 }
 
+/// Characters of an error message at most: a message that quotes what was
+/// sent (a path segment, a parameter) is cut there, so that a long input
+/// is never echoed whole.
+const ERROR_MESSAGE_CHARS_MAX: usize = 400;
+
 impl ApiError {
     fn bad(code: &'static str, message: impl Into<String>) -> ApiError {
+        let mut message = message.into();
+        if let Some((cut, _)) = message.char_indices().nth(ERROR_MESSAGE_CHARS_MAX) {
+            let chars = message.chars().count();
+            message.truncate(cut);
+            message.push_str(&format!("… (cut: {chars} characters in all)"));
+        }
         ApiError {
             status: 400,
             code,
-            message: message.into(),
+            message,
         }
     }
 }
@@ -922,6 +933,7 @@ async fn report(
             ));
         }
     };
+    let id = id.to_ascii_uppercase();
     subject_key("id", kind, &id)?;
     let read = read_of(caller, params.purpose, params.legal_basis)?;
     let view = ask(&state, |tx| Command::Report(kind, id, read, tx)).await?;
@@ -942,6 +954,9 @@ async fn subject(
     Params(params): Params<SubjectParams>,
 ) -> Result<Json<SubjectView>, ApiError> {
     let kind = parse_kind(params.kind.as_deref())?;
+    // Identifiers are written in capitals; a lookup in small letters
+    // finds what the same identifier in capitals finds.
+    let id = id.to_ascii_uppercase();
     let key = subject_key("id", kind, &id)?;
     let at = parse_at(params.at.as_deref())?;
     let read = read_of(caller, params.purpose, params.legal_basis)?;

@@ -30,7 +30,7 @@ fn main() {
     match credence_node::cli::run(cli) {
         Ok(code) => std::process::exit(code),
         Err(error) => {
-            eprintln!("error: {error:#}");
+            eprintln!("error: {}", credence_node::cli::describe(&error));
             std::process::exit(2);
         }
     }

@@ -138,6 +138,9 @@ pub fn search(view: &crate::views::SearchView) -> String {
 /// A subject's listings.
 pub fn subject(view: &SubjectView) -> String {
     let mut out = String::new();
+    if let Some(problem) = &view.identifier_problem {
+        let _ = writeln!(out, "warning: {problem}");
+    }
     if view.listings.is_empty() {
         let _ = writeln!(out, "no listings for {}", view.subject);
     }

@@ -8,6 +8,7 @@ use credence_protocol::changes::TaskRow;
 use credence_protocol::fold::{ListingState, Task, TaskAction};
 use credence_protocol::model::{
     AuthorityId, LinkRole, LinkedPerson, ListKind, Listing, Naming, NoticeId, Subject, SubjectKey,
+    SubjectKind,
 };
 use credence_protocol::query;
 use credence_protocol::register::ReadRecord;
@@ -184,6 +185,13 @@ pub struct SubjectView {
     pub enforceable_black: usize,
     /// Its listings, newest first.
     pub listings: Vec<ListingView>,
+    /// Present when the identifier fails its scheme's check (a check
+    /// character that does not match, a letter the scheme does not use, a
+    /// birth date that does not exist): most likely mistyped, so that no
+    /// listing names it, and an empty answer says nothing of the subject
+    /// meant. A listing issued with the checksum override is still found.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identifier_problem: Option<String>,
 }
 
 impl SubjectView {
@@ -214,7 +222,32 @@ impl SubjectView {
                     ..ListingView::new(federation, s, false)
                 })
                 .collect(),
+            identifier_problem: identifier_problem(key, subject),
         }
+    }
+}
+
+/// Why `subject` (the identifier of `key`'s kind) fails its scheme's
+/// check, if it does.
+fn identifier_problem(key: &SubjectKey, subject: &str) -> Option<String> {
+    use credence_protocol::identifiers::IdentifierError;
+    let kind = if SubjectKey::new(SubjectKind::NaturalPerson, subject) == Some(*key) {
+        SubjectKind::NaturalPerson
+    } else {
+        SubjectKind::LegalPerson
+    };
+    match kind.check_identifier(subject).err()? {
+        IdentifierError::Checksum {
+            scheme,
+            found_check,
+            expected,
+            ..
+        } => Some(format!(
+            "{scheme} {subject}: the check character is {found_check}, but the rest of the identifier gives {expected}: if it was mistyped, these are not the listings of the subject meant"
+        )),
+        other => Some(format!(
+            "{other}: if it was mistyped, these are not the listings of the subject meant"
+        )),
     }
 }
 

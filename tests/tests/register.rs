@@ -49,6 +49,70 @@ fn every_read_is_registered_and_the_register_verifies() {
         None,
     );
     assert_eq!(status, 200, "{answer}");
+    assert!(answer.get("identifier_problem").is_none(), "{answer}");
+    let found = answer["listings"].clone();
+    assert_eq!(found.as_array().map(Vec::len), Some(1), "{answer}");
+    // The identifier in small letters finds the same listing, and the
+    // register records it as written in capitals.
+    let stated = "purpose=credit%20check&legal_basis=Market%20Regulation%20Law%20art.%205";
+    let lower = subject.to_ascii_lowercase();
+    let (status, answer) = market.request(
+        "GET",
+        &format!("/v1/subjects/{lower}?{stated}"),
+        Some(&token),
+        None,
+    );
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["subject"], subject.as_str(), "{answer}");
+    assert_eq!(answer["listings"], found, "{answer}");
+    // A mistyped check character finds nothing, and the answer says why
+    // an empty answer says nothing of the subject meant.
+    let last = subject.chars().last().unwrap_or('0');
+    let mistyped = format!("{}{}", &subject[..17], if last == '1' { '2' } else { '1' });
+    let (status, answer) = market.request(
+        "GET",
+        &format!("/v1/subjects/{mistyped}?{stated}"),
+        Some(&token),
+        None,
+    );
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["listings"], serde_json::json!([]), "{answer}");
+    let problem = answer["identifier_problem"].as_str().unwrap_or_default();
+    assert!(
+        problem.contains("check character") && problem.contains("mistyped"),
+        "{answer}"
+    );
+    let looked = credence(&[
+        "show",
+        "--data",
+        arg(&market.dir),
+        "--subject",
+        &mistyped,
+        "--purpose",
+        "credit check",
+        "--legal-basis",
+        "Market Regulation Law art. 5",
+    ])
+    .ok();
+    assert!(
+        looked.stdout.starts_with("warning: ") && looked.stdout.contains("mistyped"),
+        "{}",
+        looked.stdout
+    );
+    // An identifier far too long is refused, and not echoed whole.
+    let long = "9".repeat(5_000);
+    let (status, answer) = market.request(
+        "GET",
+        &format!("/v1/subjects/{long}?{stated}"),
+        Some(&token),
+        None,
+    );
+    assert_eq!(status, 400, "{answer}");
+    let message = answer["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.len() < 1_000 && message.ends_with("characters in all)"),
+        "{message}"
+    );
     let shown = credence(&[
         "show",
         "--data",

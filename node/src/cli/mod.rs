@@ -1100,6 +1100,21 @@ pub fn run(cli: Cli) -> Result<i32> {
     commands::run(cli.command, cli.json)
 }
 
+/// The words an error ends a command with: its message, then each cause
+/// the message does not already say (many errors name their cause in
+/// their own message, and printing the chain again would say it twice).
+pub fn describe(error: &anyhow::Error) -> String {
+    let mut text = error.to_string();
+    for cause in error.chain().skip(1) {
+        let cause = cause.to_string();
+        if !text.contains(&cause) {
+            text.push_str(": ");
+            text.push_str(&cause);
+        }
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     // clap's own consistency checks of every subcommand and argument.
@@ -1107,5 +1122,25 @@ mod tests {
     fn command_line_is_consistent() {
         use clap::CommandFactory;
         super::Cli::command().debug_assert();
+    }
+
+    // A cause the message already says is not said again; one it does not
+    // say is added, in order.
+    #[test]
+    fn an_error_says_each_cause_once() {
+        let missing = std::io::Error::new(std::io::ErrorKind::NotFound, "no such file");
+        let io = crate::node::NodeError::Io {
+            path: "/tmp/run.toml".into(),
+            source: missing,
+        };
+        assert_eq!(
+            super::describe(&anyhow::Error::new(io)),
+            "/tmp/run.toml: no such file"
+        );
+        let wrapped = anyhow::anyhow!("no such file").context("reading the roster");
+        assert_eq!(
+            super::describe(&wrapped),
+            "reading the roster: no such file"
+        );
     }
 }

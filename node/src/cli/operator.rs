@@ -136,8 +136,10 @@ impl Operator {
         at: Option<Timestamp>,
         stated: &Stated,
     ) -> Result<SubjectView> {
-        let Some(key) = SubjectKey::new(kind, id) else {
-            bail!("{id:?} is not an 18-character identifier");
+        // Identifiers are written in capitals (as the API takes them).
+        let id = &id.to_ascii_uppercase();
+        let Some(key) = subject_key(kind, id) else {
+            bail!("{id:?} is not an identifier of 18 letters and digits");
         };
         match self {
             Operator::Running(client) => Ok(client.get(&format!(
@@ -316,8 +318,9 @@ impl Operator {
         id: &str,
         stated: &Stated,
     ) -> Result<ReportView> {
-        if SubjectKey::new(kind, id).is_none() {
-            bail!("{id:?} is not an 18-character identifier");
+        let id = &id.to_ascii_uppercase();
+        if subject_key(kind, id).is_none() {
+            bail!("{id:?} is not an identifier of 18 letters and digits");
         }
         match self {
             Operator::Running(client) => Ok(client.get(&format!(
@@ -327,7 +330,7 @@ impl Operator {
             ))?),
             Operator::Local(node) => {
                 let t = node::now();
-                let key = SubjectKey::new(kind, id).context("a checked identifier")?;
+                let key = subject_key(kind, id).context("a checked identifier")?;
                 let states = node.replica().subject_listings(&key, t)?;
                 node.register_read(&register::local_read(
                     ReadKind::Report,
@@ -378,4 +381,10 @@ impl Operator {
             }
         }
     }
+}
+
+/// The index key of identifier `id` of `kind`, if it has 18 letters and
+/// digits (as the API takes it; anything else could not go in a path).
+fn subject_key(kind: SubjectKind, id: &str) -> Option<SubjectKey> {
+    SubjectKey::new(kind, id).filter(|_| id.bytes().all(|b| b.is_ascii_alphanumeric()))
 }
