@@ -1079,8 +1079,9 @@ async fn query(
     Extension(caller): Extension<Caller>,
     body: Bytes,
 ) -> Result<Json<QueryView>, ApiError> {
-    let body: QueryBody = parse_json(&body)?;
+    let mut body: QueryBody = parse_json(&body)?;
     let subject_kind = parse_kind(body.subject_kind.as_deref())?;
+    body.subject_id.make_ascii_uppercase();
     subject_key("subject_id", subject_kind, &body.subject_id)?;
     let deadline_ms = body.deadline_ms.unwrap_or(QUERY_DEADLINE_DEFAULT_MS);
     if !(1..=QUERY_DEADLINE_MAX_MS).contains(&deadline_ms) {
