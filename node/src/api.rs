@@ -257,7 +257,8 @@ pub fn router(
             ApiError {
                 status: 404,
                 code: "not_found",
-                message: "no such route; see the API table in ARCHITECTURE.md".into(),
+                message: "no such route; /v1/openapi.json lists every route this node serves"
+                    .into(),
             }
         })
         .layer(DefaultBodyLimit::max(BODY_BYTES_MAX))
@@ -333,7 +334,7 @@ async fn json_errors(response: Response) -> Response {
         400 => ("bad_request", "the request does not parse"),
         404 => (
             "not_found",
-            "no such route; see the API table in ARCHITECTURE.md",
+            "no such route; /v1/openapi.json lists every route this node serves",
         ),
         405 => ("method_not_allowed", "this route does not take that method"),
         408 => ("timeout", "the request took too long to arrive"),
@@ -855,8 +856,11 @@ fn read_of(
 /// The index key of a subject identifier given to look up: 18 ASCII
 /// letters and digits (a USCC or a resident identity number; the check
 /// character is not needed to look up).
+/// The index key of identifier `id` (in capitals: identifiers are written
+/// so, and one in small letters finds the same listings), or the error
+/// that quotes it as sent.
 fn subject_key(field: &str, kind: SubjectKind, id: &str) -> Result<SubjectKey, ApiError> {
-    SubjectKey::new(kind, id)
+    SubjectKey::new(kind, &id.to_ascii_uppercase())
         .filter(|_| id.bytes().all(|b| b.is_ascii_alphanumeric()))
         .ok_or_else(|| {
             ApiError::bad(
@@ -933,8 +937,8 @@ async fn report(
             ));
         }
     };
-    let id = id.to_ascii_uppercase();
     subject_key("id", kind, &id)?;
+    let id = id.to_ascii_uppercase();
     let read = read_of(caller, params.purpose, params.legal_basis)?;
     let view = ask(&state, |tx| Command::Report(kind, id, read, tx)).await?;
     if html {
@@ -954,10 +958,8 @@ async fn subject(
     Params(params): Params<SubjectParams>,
 ) -> Result<Json<SubjectView>, ApiError> {
     let kind = parse_kind(params.kind.as_deref())?;
-    // Identifiers are written in capitals; a lookup in small letters
-    // finds what the same identifier in capitals finds.
-    let id = id.to_ascii_uppercase();
     let key = subject_key("id", kind, &id)?;
+    let id = id.to_ascii_uppercase();
     let at = parse_at(params.at.as_deref())?;
     let read = read_of(caller, params.purpose, params.legal_basis)?;
     let subject = id.clone();
@@ -1081,8 +1083,8 @@ async fn query(
 ) -> Result<Json<QueryView>, ApiError> {
     let mut body: QueryBody = parse_json(&body)?;
     let subject_kind = parse_kind(body.subject_kind.as_deref())?;
-    body.subject_id.make_ascii_uppercase();
     subject_key("subject_id", subject_kind, &body.subject_id)?;
+    body.subject_id.make_ascii_uppercase();
     let deadline_ms = body.deadline_ms.unwrap_or(QUERY_DEADLINE_DEFAULT_MS);
     if !(1..=QUERY_DEADLINE_MAX_MS).contains(&deadline_ms) {
         return Err(ApiError::bad(

@@ -137,9 +137,10 @@ impl Operator {
         stated: &Stated,
     ) -> Result<SubjectView> {
         // Identifiers are written in capitals (as the API takes them).
+        let typed = id;
         let id = &id.to_ascii_uppercase();
         let Some(key) = subject_key(kind, id) else {
-            bail!("{id:?} is not an identifier of 18 letters and digits");
+            bail!("{typed:?} is not an identifier of 18 letters and digits");
         };
         match self {
             Operator::Running(client) => Ok(client.get(&format!(
@@ -318,9 +319,10 @@ impl Operator {
         id: &str,
         stated: &Stated,
     ) -> Result<ReportView> {
+        let typed = id;
         let id = &id.to_ascii_uppercase();
         if subject_key(kind, id).is_none() {
-            bail!("{id:?} is not an identifier of 18 letters and digits");
+            bail!("{typed:?} is not an identifier of 18 letters and digits");
         }
         match self {
             Operator::Running(client) => Ok(client.get(&format!(
