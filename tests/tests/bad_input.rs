@@ -91,6 +91,28 @@ fn refused_listings_name_the_problem_and_store_nothing() {
     let mut overridden = overridden;
     overridden.push("--override-checksum".into());
     credence_owned(&overridden).ok();
+    // A lookup of that identifier finds the listing, and warns that the
+    // identifier fails its check (a mistyped one would find nothing).
+    let shown = credence(&[
+        "show",
+        "--data",
+        arg(&fed.issuer),
+        "--subject",
+        "91350100m000100y44",
+        "--purpose",
+        "case review",
+        "--legal-basis",
+        "Administrative Penalty Law art. 3",
+    ])
+    .ok();
+    assert!(
+        shown
+            .stdout
+            .starts_with("warning: USCC 91350100M000100Y44: the check character is 4")
+            && shown.stdout.contains("status active"),
+        "{}",
+        shown.stdout
+    );
 }
 
 // Key files: group-readable, corrupt and foreign files are refused with

@@ -120,31 +120,64 @@ struct SearchParams {
     q: Option<String>,
 }
 
+/// An identifier searched for whose check character does not match the
+/// rest: looked up all the same (a pilot code's listing is published
+/// under it), with a warning that a mistyped one finds nothing.
+#[derive(Debug, PartialEq, Eq)]
+struct CheckMismatch {
+    found: char,
+    expected: char,
+}
+
 /// What a search text asks for: an identifier (18 letters and digits) or
-/// a name.
-fn search_ask(q: &str) -> Result<Vec<PublicAsk>, String> {
+/// a name; for an identifier that fails only its check character, also
+/// the mismatch to warn of.
+fn search_ask(q: &str) -> Result<(Vec<PublicAsk>, Option<CheckMismatch>), String> {
+    use credence_protocol::identifiers::IdentifierError;
     if q.len() == 18 && q.bytes().all(|b| b.is_ascii_alphanumeric()) {
         let upper = q.to_ascii_uppercase();
         let uscc = identifiers::check_uscc(&upper);
         let resident = identifiers::check_resident_id(&upper);
-        let kinds: &[SubjectKind] = match (&uscc, &resident) {
-            (Ok(()), _) => &[SubjectKind::LegalPerson, SubjectKind::OtherOrganisation],
-            (_, Ok(())) => &[SubjectKind::NaturalPerson],
-            (Err(e), Err(_)) if upper.bytes().take(17).all(|b| b.is_ascii_digit()) => {
-                return Err(resident
-                    .err()
-                    .map_or_else(|| e.to_string(), |r| r.to_string()));
-            }
-            (Err(e), Err(_)) => return Err(e.to_string()),
+        let mismatch = |checked: &Result<(), IdentifierError>| match checked {
+            Err(IdentifierError::Checksum {
+                found_check,
+                expected,
+                ..
+            }) => Some(CheckMismatch {
+                found: *found_check,
+                expected: *expected,
+            }),
+            _ => None,
         };
-        return Ok(kinds
-            .iter()
-            .filter_map(|kind| SubjectKey::new(*kind, &upper))
-            .map(PublicAsk::Subject)
-            .collect());
+        let digits = upper.bytes().take(17).all(|b| b.is_ascii_digit());
+        let (kinds, warning): (&[SubjectKind], _) = match (&uscc, &resident) {
+            (Ok(()), _) => (
+                &[SubjectKind::LegalPerson, SubjectKind::OtherOrganisation],
+                None,
+            ),
+            (_, Ok(())) => (&[SubjectKind::NaturalPerson], None),
+            // Seventeen digits read as a resident identity number first.
+            (_, Err(_)) if digits && mismatch(&resident).is_some() => {
+                (&[SubjectKind::NaturalPerson], mismatch(&resident))
+            }
+            (Err(_), Err(r)) if digits => return Err(r.to_string()),
+            (Err(_), _) if mismatch(&uscc).is_some() => (
+                &[SubjectKind::LegalPerson, SubjectKind::OtherOrganisation],
+                mismatch(&uscc),
+            ),
+            (Err(e), _) => return Err(e.to_string()),
+        };
+        return Ok((
+            kinds
+                .iter()
+                .filter_map(|kind| SubjectKey::new(*kind, &upper))
+                .map(PublicAsk::Subject)
+                .collect(),
+            warning,
+        ));
     }
     let text = credence_protocol::names::search_text(q).map_err(|e| e.to_string())?;
-    Ok(vec![PublicAsk::Name(text, SEARCH_SHOWN)])
+    Ok((vec![PublicAsk::Name(text, SEARCH_SHOWN)], None))
 }
 
 async fn search(
@@ -156,8 +189,8 @@ async fn search(
     let q = q.trim();
     let here = format!("/search?q={}", urlencode(q));
     let title = lang.t("查询结果", "Search results");
-    let asks = match search_ask(q) {
-        Ok(asks) => asks,
+    let (asks, mismatch) = match search_ask(q) {
+        Ok(asked) => asked,
         Err(message) => {
             let body = html! {
                 (search_form(lang, q))
@@ -189,6 +222,16 @@ async fn search(
         None,
         html! {
             (search_form(lang, q))
+            @if let Some(m) = &mismatch {
+                p class="error" role="alert" {
+                    (lang.t("校验码不符", "The check character does not match"))
+                    " (" (m.found) " / " (m.expected) "): "
+                    (lang.t(
+                        "号码若有误，将查不到该主体的记录；以下为以此号码公示的记录。",
+                        "if the identifier was mistyped, the subject's listings are not found; these are the listings published under it as typed."
+                    ))
+                }
+            }
             p { (shown.len()) " " (lang.t("条公示记录", "published listing(s)"))
                 @if more { " " (lang.t("（仅显示前若干条，请缩小查询范围）", "(only the first are shown: narrow the search)")) } }
             (table(lang, &shown))
@@ -516,21 +559,45 @@ mod tests {
 
     #[test]
     fn a_search_text_is_an_identifier_or_a_name() {
+        let (asks, warning) = search_ask("91350100M000100Y43").expect("uscc");
         assert_eq!(
-            search_ask("91350100M000100Y43").expect("uscc").len(),
+            asks.len(),
             2,
             "a USCC is looked up as a legal person and as another organisation"
         );
+        assert_eq!(warning, None);
         assert!(matches!(
-            search_ask("11010519491231002x").expect("resident id")[..],
-            [PublicAsk::Subject(_)]
+            search_ask("11010519491231002x").expect("resident id"),
+            (ref asks, None) if matches!(asks[..], [PublicAsk::Subject(_)])
         ));
+        // A character no USCC has, even as its check character: refused.
         let bad = search_ask("91350100M000100Y4Z").expect_err("bad check character");
         assert!(bad.contains("expected"), "{bad}");
-        let bad = search_ask("110105194912310021").expect_err("bad resident id");
-        assert!(bad.contains("resident identity number"), "{bad}");
+        // A check character that does not match: looked up, with a warning
+        // (a pilot code's listing is published under it).
+        let (asks, warning) = search_ask("91350100M000100Y44").expect("looked up");
+        assert_eq!(asks.len(), 2);
+        assert_eq!(
+            warning,
+            Some(CheckMismatch {
+                found: '4',
+                expected: '3'
+            })
+        );
+        let (asks, warning) = search_ask("110105194912310021").expect("looked up");
+        assert!(matches!(asks[..], [PublicAsk::Subject(_)]));
+        assert_eq!(
+            warning,
+            Some(CheckMismatch {
+                found: '1',
+                expected: 'X'
+            })
+        );
+        // A birth date that does not exist: refused.
+        let bad = search_ask("110105194913310021").expect_err("no such date");
+        assert!(bad.contains("birth date"), "{bad}");
         assert!(matches!(
-            search_ask("华信").expect("name")[..],
+            search_ask("华信").expect("name").0[..],
             [PublicAsk::Name(_, SEARCH_SHOWN)]
         ));
         assert!(search_ask("a").is_err(), "too short to search");
