@@ -253,14 +253,35 @@ pub fn router(
         .merge(read)
         .merge(issue)
         .merge(audit)
-        .fallback(|| async {
-            ApiError {
-                status: 404,
-                code: "not_found",
-                message: "no such route; /v1/openapi.json lists every route this node serves"
-                    .into(),
-            }
-        })
+        .fallback(
+            |uri: axum::http::Uri, lang: web::Lang, headers: HeaderMap| async move {
+                // A path outside the API that a browser asked for (it takes
+                // HTML) gets the web's page; anything else the JSON error.
+                let api = uri.path().starts_with("/v1/") || uri.path() == "/metrics";
+                let browser = headers
+                    .get_all(header::ACCEPT)
+                    .iter()
+                    .filter_map(|v| v.to_str().ok())
+                    .any(|v| v.contains("text/html"));
+                if api || !browser {
+                    ApiError {
+                        status: 404,
+                        code: "not_found",
+                        message:
+                            "no such route; /v1/openapi.json lists every route this node serves"
+                                .into(),
+                    }
+                    .into_response()
+                } else {
+                    ApiError {
+                        status: 404,
+                        code: "not_found",
+                        message: lang.t("没有这个页面", "no such page").into(),
+                    }
+                    .page(lang)
+                }
+            },
+        )
         .layer(DefaultBodyLimit::max(BODY_BYTES_MAX))
         .layer(middleware::from_fn(deadline))
         .layer(middleware::map_response(json_errors))

@@ -91,6 +91,21 @@ fn every_error_is_the_json_envelope() {
     let (status, _, body) = raw(node, "GET /v2/anything HTTP/1.1", b"");
     assert_eq!(status, 404, "{body}");
     assert_eq!(body["error"]["code"], "not_found", "{body}");
+    // A browser that asks for a page that is not there gets a page.
+    let (status, headers, _) = raw(
+        node,
+        "GET /no/such/page HTTP/1.1\r\nAccept: text/html,application/xhtml+xml",
+        b"",
+    );
+    assert_eq!(status, 404, "{headers}");
+    assert!(headers.contains("content-type: text/html"), "{headers}");
+    let (status, headers, body) = raw(
+        node,
+        "GET /v1/no-such-route HTTP/1.1\r\nAccept: text/html",
+        b"",
+    );
+    assert_eq!(status, 404, "{headers}");
+    assert_eq!(body["error"]["code"], "not_found", "{body}");
 
     let (status, _, body) = raw(node, "POST /v1/notices HTTP/1.1", b"not json");
     assert_eq!(status, 400, "{body}");
@@ -115,7 +130,7 @@ fn every_error_is_the_json_envelope() {
     for line in [
         "credence_http_requests_total{route=\"/v1/notices\",status=\"405\"} 1",
         "credence_http_requests_total{route=\"/v1/notices\",status=\"413\"} 1",
-        "credence_http_requests_total{route=\"unmatched\",status=\"404\"} 1",
+        "credence_http_requests_total{route=\"unmatched\",status=\"404\"} 3",
         "credence_http_errors_total{code=\"method_not_allowed\"} 1",
         "credence_http_errors_total{code=\"too_large\"} 1",
         "credence_http_errors_total{code=\"bad_json\"} 1",

@@ -70,7 +70,7 @@ const LANG_COOKIE: &str = "credence_lang";
 
 impl Lang {
     /// The text in this language.
-    fn t(self, zh: &'static str, en: &'static str) -> &'static str {
+    pub(super) fn t(self, zh: &'static str, en: &'static str) -> &'static str {
         match self {
             Lang::Zh => zh,
             Lang::En => en,
