@@ -254,7 +254,12 @@ fn levels_linked_persons_and_the_subjects_report() {
         "y",
     ]);
     assert_ne!(run.code, 0);
-    assert!(run.stderr.contains("18-character"), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("\"short\" is not an identifier of 18 letters and digits"),
+        "{}",
+        run.stderr
+    );
     for handle in ["tax", "court"] {
         c.peer(handle).stop();
     }

@@ -914,6 +914,11 @@ impl Daemon {
                 }
             }
             Output::QueryDone { ticket, result } => {
+                // The query's own record (output just before) is in the
+                // register before its answer reaches the caller.
+                while let Some(entry) = self.records.pop_front() {
+                    self.write_record(&entry);
+                }
                 if let Some(reply) = self.pending.queries.remove(&ticket) {
                     let _ = reply.send((*result).map_err(DaemonError::Refused));
                 }

@@ -277,6 +277,22 @@ fn list_filter(
                 })
         })
         .transpose()?;
+    let region = some(&p.region).map(str::to_string);
+    if let Some(region) = &region {
+        let members = &federation.roster().members;
+        if !members.iter().any(|m| m.region == *region) {
+            let mut regions: Vec<&str> = members.iter().map(|m| m.region.as_str()).collect();
+            regions.sort_unstable();
+            regions.dedup();
+            return Err(ApiError::bad(
+                "bad_field",
+                format!(
+                    "region: no member lists for {region:?}; the members' regions are {}",
+                    regions.join(", ")
+                ),
+            ));
+        }
+    }
     let category = some(&p.category).map(str::to_string);
     if let Some(code) = &category
         && federation.category(code).is_none()
@@ -288,7 +304,7 @@ fn list_filter(
     }
     Ok(FeedFilter {
         list: Some(list),
-        region: some(&p.region).map(str::to_string),
+        region,
         category,
         issuer,
         since: day("from", some(&p.from))?,
@@ -601,6 +617,34 @@ mod tests {
             [PublicAsk::Name(_, SEARCH_SHOWN)]
         ));
         assert!(search_ask("a").is_err(), "too short to search");
+    }
+
+    // A region no member lists for is refused, naming the regions there
+    // are; a member's region filters; an empty one is no filter.
+    #[test]
+    fn a_list_filter_takes_only_a_members_region() {
+        let test = credence_protocol::testkit::federation(1, 2);
+        let region = test.federation.roster().members[0].region.clone();
+        let params = |region: &str| ListParams {
+            region: Some(region.into()),
+            category: None,
+            issuer: None,
+            from: None,
+            to: None,
+            after: None,
+        };
+        let filter = list_filter(&test.federation, ListKind::Black, &params(&region))
+            .expect("a member's region");
+        assert_eq!(filter.region, Some(region.clone()));
+        let blank = list_filter(&test.federation, ListKind::Black, &params(" ")).expect("blank");
+        assert_eq!(blank.region, None);
+        let error = list_filter(&test.federation, ListKind::Black, &params("999999"))
+            .expect_err("no member's region");
+        assert!(
+            error.message.starts_with("region:") && error.message.contains(&region),
+            "{}",
+            error.message
+        );
     }
 
     #[test]
