@@ -876,10 +876,9 @@ fn read_of(
 
 /// The index key of a subject identifier given to look up: 18 ASCII
 /// letters and digits (a USCC or a resident identity number; the check
-/// character is not needed to look up).
-/// The index key of identifier `id` (in capitals: identifiers are written
-/// so, and one in small letters finds the same listings), or the error
-/// that quotes it as sent.
+/// character is not needed to look up), taken in capitals (identifiers
+/// are written so, and one in small letters finds the same listings), or
+/// the error that quotes it as sent.
 fn subject_key(field: &str, kind: SubjectKind, id: &str) -> Result<SubjectKey, ApiError> {
     SubjectKey::new(kind, &id.to_ascii_uppercase())
         .filter(|_| id.bytes().all(|b| b.is_ascii_alphanumeric()))
