@@ -874,20 +874,16 @@ fn read_of(
     })
 }
 
-/// The index key of a subject identifier given to look up: 18 ASCII
-/// letters and digits (a USCC or a resident identity number; the check
-/// character is not needed to look up), taken in capitals (identifiers
-/// are written so, and one in small letters finds the same listings), or
-/// the error that quotes it as sent.
-fn subject_key(field: &str, kind: SubjectKind, id: &str) -> Result<SubjectKey, ApiError> {
-    SubjectKey::new(kind, &id.to_ascii_uppercase())
-        .filter(|_| id.bytes().all(|b| b.is_ascii_alphanumeric()))
-        .ok_or_else(|| {
-            ApiError::bad(
-                "bad_field",
-                format!("{field}: {id:?} is not an identifier of 18 letters and digits"),
-            )
-        })
+/// The index key and the identifier in capitals of a subject identifier
+/// given to look up ([`crate::views::lookup_key`]), or the error that
+/// quotes it as sent.
+fn subject_key(field: &str, kind: SubjectKind, id: &str) -> Result<(SubjectKey, String), ApiError> {
+    crate::views::lookup_key(kind, id).ok_or_else(|| {
+        ApiError::bad(
+            "bad_field",
+            format!("{field}: {id:?} is not an identifier of 18 letters and digits"),
+        )
+    })
 }
 
 /// A subject kind as named in JSON (`legal_person`, ...); the hyphenated
@@ -957,8 +953,7 @@ async fn report(
             ));
         }
     };
-    subject_key("id", kind, &id)?;
-    let id = id.to_ascii_uppercase();
+    let (_, id) = subject_key("id", kind, &id)?;
     let read = read_of(caller, params.purpose, params.legal_basis)?;
     let view = ask(&state, |tx| Command::Report(kind, id, read, tx)).await?;
     if html {
@@ -978,8 +973,7 @@ async fn subject(
     Params(params): Params<SubjectParams>,
 ) -> Result<Json<SubjectView>, ApiError> {
     let kind = parse_kind(params.kind.as_deref())?;
-    let key = subject_key("id", kind, &id)?;
-    let id = id.to_ascii_uppercase();
+    let (key, id) = subject_key("id", kind, &id)?;
     let at = parse_at(params.at.as_deref())?;
     let read = read_of(caller, params.purpose, params.legal_basis)?;
     let subject = id.clone();
@@ -1101,10 +1095,9 @@ async fn query(
     Extension(caller): Extension<Caller>,
     body: Bytes,
 ) -> Result<Json<QueryView>, ApiError> {
-    let mut body: QueryBody = parse_json(&body)?;
+    let body: QueryBody = parse_json(&body)?;
     let subject_kind = parse_kind(body.subject_kind.as_deref())?;
-    subject_key("subject_id", subject_kind, &body.subject_id)?;
-    body.subject_id.make_ascii_uppercase();
+    let (_, subject_id) = subject_key("subject_id", subject_kind, &body.subject_id)?;
     let deadline_ms = body.deadline_ms.unwrap_or(QUERY_DEADLINE_DEFAULT_MS);
     if !(1..=QUERY_DEADLINE_MAX_MS).contains(&deadline_ms) {
         return Err(ApiError::bad(
@@ -1123,7 +1116,7 @@ async fn query(
         .map_err(|message| ApiError::bad("bad_field", message))?;
     let ask_ = QueryAsk {
         subject_kind,
-        subject_id: body.subject_id,
+        subject_id,
         purpose: body.purpose,
         legal_basis: body.legal_basis,
         scope: body.scope.unwrap_or(QueryScope::Federation),

@@ -227,6 +227,19 @@ impl SubjectView {
     }
 }
 
+/// The index key and the identifier a lookup of `typed` asks about: 18
+/// ASCII letters and digits (a USCC or a resident identity number; the
+/// check character is not needed to look up), taken in capitals, as
+/// identifiers are written, so that one typed in small letters finds the
+/// same listings. The API and the command line both take it so.
+pub fn lookup_key(kind: SubjectKind, typed: &str) -> Option<(SubjectKey, String)> {
+    if !typed.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return None;
+    }
+    let id = typed.to_ascii_uppercase();
+    SubjectKey::new(kind, &id).map(|key| (key, id))
+}
+
 /// Why `subject` (the identifier of `key`'s kind) fails its scheme's
 /// check, if it does.
 fn identifier_problem(key: &SubjectKey, subject: &str) -> Option<String> {

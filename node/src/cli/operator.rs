@@ -7,9 +7,11 @@ use crate::accounts::NODE_ACCOUNT;
 use crate::client::{Client, ClientError, query_value};
 use crate::daemon::{Stated, register};
 use crate::node::{self, Node};
-use crate::views::{IssueAnswer, ListingView, ReportView, SearchView, SubjectView, TasksView};
+use crate::views::{
+    IssueAnswer, ListingView, ReportView, SearchView, SubjectView, TasksView, lookup_key,
+};
 use anyhow::{Context, Result, bail};
-use credence_protocol::model::{NoticeId, NoticeKind, SubjectKey, SubjectKind};
+use credence_protocol::model::{NoticeId, NoticeKind, SubjectKind};
 use credence_protocol::register::ReadKind;
 use credence_protocol::store::Store;
 use credence_protocol::time::Timestamp;
@@ -137,11 +139,10 @@ impl Operator {
         stated: &Stated,
     ) -> Result<SubjectView> {
         // Identifiers are written in capitals (as the API takes them).
-        let typed = id;
-        let id = &id.to_ascii_uppercase();
-        let Some(key) = subject_key(kind, id) else {
-            bail!("{typed:?} is not an identifier of 18 letters and digits");
+        let Some((key, id)) = lookup_key(kind, id) else {
+            bail!("{id:?} is not an identifier of 18 letters and digits");
         };
+        let id = &id;
         match self {
             Operator::Running(client) => Ok(client.get(&format!(
                 "/v1/subjects/{id}?kind={}{}{}",
@@ -319,11 +320,10 @@ impl Operator {
         id: &str,
         stated: &Stated,
     ) -> Result<ReportView> {
-        let typed = id;
-        let id = &id.to_ascii_uppercase();
-        if subject_key(kind, id).is_none() {
-            bail!("{typed:?} is not an identifier of 18 letters and digits");
-        }
+        let Some((key, id)) = lookup_key(kind, id) else {
+            bail!("{id:?} is not an identifier of 18 letters and digits");
+        };
+        let id = &id;
         match self {
             Operator::Running(client) => Ok(client.get(&format!(
                 "/v1/subjects/{id}/report?kind={}{}",
@@ -332,7 +332,6 @@ impl Operator {
             ))?),
             Operator::Local(node) => {
                 let t = node::now();
-                let key = subject_key(kind, id).context("a checked identifier")?;
                 let states = node.replica().subject_listings(&key, t)?;
                 node.register_read(&register::local_read(
                     ReadKind::Report,
@@ -383,10 +382,4 @@ impl Operator {
             }
         }
     }
-}
-
-/// The index key of identifier `id` of `kind`, if it has 18 letters and
-/// digits (as the API takes it; anything else could not go in a path).
-fn subject_key(kind: SubjectKind, id: &str) -> Option<SubjectKey> {
-    SubjectKey::new(kind, id).filter(|_| id.bytes().all(|b| b.is_ascii_alphanumeric()))
 }
