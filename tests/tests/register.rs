@@ -302,3 +302,72 @@ fn each_read_route_appends_exactly_one_record() {
         c.peer(handle).stop();
     }
 }
+
+// A read is answered only once its record is durable: a node killed with
+// `kill -9` the moment its answer arrived still holds the record when it
+// starts again, on the node asked and, for a federation query, on the
+// node that answered it.
+#[test]
+fn a_read_answered_is_registered_even_if_the_node_dies_at_once() {
+    let mut c = cluster(&["market", "tax"]);
+    c.start_all();
+    let id = c.at("market").issue(&listing(53));
+    c.wait_converged(&["market", "tax"]);
+    let subject = credence_protocol::testkit::uscc(53);
+    let stated = "purpose=crash%20check&legal_basis=Audit%20Law%20art.%2020";
+    let size = |peer: &credence_tests::cluster::Peer| {
+        peer.get("/v1/register")["size"].as_u64().unwrap_or(0)
+    };
+    let federation = serde_json::json!({
+        "subject_id": subject,
+        "purpose": "crash check",
+        "legal_basis": "Audit Law art. 20",
+        "scope": "federation",
+    })
+    .to_string();
+    let reads: Vec<(&str, String, Option<String>, u64, u64)> = vec![
+        (
+            "GET",
+            format!("/v1/subjects/{subject}?{stated}"),
+            None,
+            1,
+            0,
+        ),
+        ("GET", format!("/v1/listings/{id}?{stated}"), None, 1, 0),
+        (
+            "GET",
+            format!("/v1/subjects/{subject}/report?{stated}"),
+            None,
+            1,
+            0,
+        ),
+        ("POST", "/v1/query".into(), Some(federation), 1, 1),
+    ];
+    for (method, path, body, here, there) in reads {
+        let (before_here, before_there) = (size(c.at("market")), size(c.at("tax")));
+        let token = c.at("market").token();
+        let (status, answer) = c
+            .at("market")
+            .request(method, &path, Some(&token), body.as_deref());
+        assert_eq!(status, 200, "{method} {path}: {answer}");
+        c.peer("market").kill9();
+        c.peer("tax").kill9();
+        c.peer("market").start();
+        c.peer("tax").start();
+        assert_eq!(
+            size(c.at("market")) - before_here,
+            here,
+            "{method} {path}: the record on the node asked, after kill -9"
+        );
+        assert_eq!(
+            size(c.at("tax")) - before_there,
+            there,
+            "{method} {path}: the record on the node answering, after kill -9"
+        );
+    }
+    let verified = credence(&["register", "verify", "--data", arg(&c.at("market").dir)]);
+    assert_eq!(verified.code, 0, "{}", verified.stderr);
+    for handle in ["market", "tax"] {
+        c.peer(handle).stop();
+    }
+}

@@ -21,6 +21,8 @@ pub struct Gauges {
     pub listings: Option<credence_protocol::changes::Counts>,
     /// Own notices waiting to be published.
     pub unpublished: usize,
+    /// Answers to reads held until their register records are durable.
+    pub reads_held: usize,
     /// Whether the node issues.
     pub readiness: Readiness,
     /// Per log (author key in hex): newest checkpoint size, its
@@ -240,6 +242,11 @@ pub fn render(counters: &Counters, gauges: &Gauges) -> String {
             "credence_unpublished_notices",
             "Own notices waiting to be published.",
             gauges.unpublished as u64,
+        ),
+        (
+            "credence_reads_awaiting_register",
+            "Answers to reads held until their register records are durable.",
+            gauges.reads_held as u64,
         ),
         (
             "credence_own_log_forked",

@@ -12,6 +12,7 @@ mod changes;
 mod metrics;
 mod reads;
 pub mod register;
+mod registered;
 
 pub use metrics::Gauges;
 pub use reads::{
@@ -400,7 +401,17 @@ pub struct Daemon {
     searched: (mpsc::Sender<Searched>, mpsc::Receiver<Searched>),
     /// The change feed.
     watcher: changes::Watcher,
+    /// Answers held until the register records of their reads are
+    /// durable, and where the flushes that release them report.
+    registered: registered::Registered,
+    register_flushed: (
+        mpsc::UnboundedSender<RegisterFlushed>,
+        mpsc::UnboundedReceiver<RegisterFlushed>,
+    ),
 }
+
+/// How a flush of the register of reads went.
+type RegisterFlushed = Result<(), String>;
 
 /// A sync request's handle and its ranges read (or why not).
 type RangesRead = (u64, Result<Vec<u8>, String>);
@@ -512,6 +523,8 @@ impl Daemon {
             persisting: false,
             next_mark: None,
             persisted: mpsc::unbounded_channel(),
+            registered: registered::Registered::default(),
+            register_flushed: mpsc::unbounded_channel(),
             retention: config.register_retention,
             prune_at: t,
             fatal: None,
@@ -595,6 +608,7 @@ impl Daemon {
                     self.feed(Input::RangesRead { reply, result });
                 }
                 Some((seq, result)) = self.persisted.1.recv() => self.on_persisted(seq, result),
+                Some(result) = self.register_flushed.1.recv() => self.on_register_flushed(result),
                 Some(searched) = self.searched.1.recv() => self.on_searched(searched),
                 _ = std::future::ready(()), if deferred => self.run_deferred(),
             }
@@ -619,7 +633,15 @@ impl Daemon {
             });
         }
         tracing::info!("stopping: flushing the store");
-        self.node.engine.replica_mut().store_mut().flush()?;
+        let flushed = self.node.engine.replica_mut().store_mut().flush();
+        // The reads held for the register are answered once this flush
+        // made their records durable (a flush still running is covered).
+        let held = self.registered.all();
+        self.release(
+            held,
+            flushed.as_ref().map(|_| ()).map_err(|e| e.to_string()),
+        );
+        flushed?;
         Ok(())
     }
 
@@ -861,11 +883,12 @@ impl Daemon {
                 if let (Some(channel), Some(bytes)) =
                     (self.pending.query_replies.remove(&reply), bytes)
                 {
-                    let _ = self
-                        .swarm
-                        .behaviour_mut()
-                        .query
-                        .send_response(channel, bytes);
+                    // The record of this peer's read (output just before)
+                    // is durable before the answer leaves.
+                    while let Some(entry) = self.records.pop_front() {
+                        self.write_record(&entry);
+                    }
+                    self.when_registered(registered::Waiting::Peer(channel, bytes));
                 }
             }
             Output::Persist { mark } => {
@@ -915,12 +938,12 @@ impl Daemon {
             }
             Output::QueryDone { ticket, result } => {
                 // The query's own record (output just before) is in the
-                // register before its answer reaches the caller.
+                // register, durable, before its answer reaches the caller.
                 while let Some(entry) = self.records.pop_front() {
                     self.write_record(&entry);
                 }
                 if let Some(reply) = self.pending.queries.remove(&ticket) {
-                    let _ = reply.send((*result).map_err(DaemonError::Refused));
+                    self.after_register(reply, (*result).map_err(DaemonError::Refused));
                 }
             }
             Output::Record(entry) => {
@@ -1174,6 +1197,88 @@ impl Daemon {
         });
         if let Err(e) = result {
             tracing::error!("cannot write the register of reads: {e}");
+        }
+    }
+
+    /// Answers `reply` once the register records written so far are
+    /// durable (a read is never answered before its record could survive
+    /// a crash); a refusal goes at once, as it registered nothing.
+    fn after_register<T: Send + 'static>(
+        &mut self,
+        reply: Reply<T>,
+        result: Result<T, DaemonError>,
+    ) {
+        match result {
+            Err(e) => {
+                let _ = reply.send(Err(e));
+            }
+            Ok(answer) => {
+                self.when_registered(registered::Waiting::Caller(Box::new(move |durable| {
+                    let _ = reply.send(durable.map(|()| answer));
+                })))
+            }
+        }
+    }
+
+    /// Holds an answer until the register is durable: a flush starts off
+    /// the loop unless one runs (then the next takes it); a daemon driven
+    /// command by command flushes in place.
+    fn when_registered(&mut self, waiting: registered::Waiting) {
+        self.registered.hold(waiting);
+        if !self.pipelined {
+            let flushed = self.node.replica().store().register_flush();
+            let held = self.registered.all();
+            self.release(held, flushed.map_err(|e| e.to_string()));
+            return;
+        }
+        self.flush_register();
+    }
+
+    fn flush_register(&mut self) {
+        if !self.registered.due() {
+            return;
+        }
+        self.registered.start();
+        let flush = self.node.replica().store().register_flush_later();
+        let done = self.register_flushed.0.clone();
+        tokio::task::spawn_blocking(move || {
+            let _ = done.send(flush().map_err(|e| e.to_string()));
+        });
+    }
+
+    /// A flush for held answers is done: they go (or are refused), and
+    /// the next flush starts for those that came meanwhile.
+    fn on_register_flushed(&mut self, result: Result<(), String>) {
+        let held = self.registered.done();
+        self.release(held, result);
+        self.flush_register();
+    }
+
+    fn release(&mut self, held: Vec<registered::Waiting>, result: Result<(), String>) {
+        if let Err(reason) = &result {
+            tracing::error!(
+                "the register of reads could not be made durable: {reason}; {} reads not answered",
+                held.len()
+            );
+        }
+        for waiting in held {
+            match waiting {
+                registered::Waiting::Caller(answer) => answer(
+                    result
+                        .as_ref()
+                        .map(|_| ())
+                        .map_err(|e| registered::not_durable(e)),
+                ),
+                registered::Waiting::Peer(channel, bytes) => {
+                    if result.is_ok() {
+                        let _ = self
+                            .swarm
+                            .behaviour_mut()
+                            .query
+                            .send_response(channel, bytes);
+                    }
+                }
+            }
         }
     }
 
@@ -1528,7 +1633,8 @@ impl Daemon {
                 self.feed(Input::Issue { ticket, kind });
             }
             Command::Report(kind, id, read, reply) => {
-                let _ = reply.send(self.report(kind, &id, &read, t));
+                let report = self.report(kind, &id, &read, t);
+                self.after_register(reply, report);
             }
             Command::Search(text, limit, read, reply) => {
                 // The candidates are read and folded off the loop (a broad
@@ -1636,7 +1742,7 @@ impl Daemon {
                         );
                         self.register(&record).map(|_| states)
                     });
-                let _ = reply.send(result);
+                self.after_register(reply, result);
             }
             Command::Listing(id, at, read, reply) => {
                 let result = match self.node.replica().listing_state(&id, at.unwrap_or(t)) {
@@ -1662,7 +1768,7 @@ impl Daemon {
                     Ok(None) => Err(DaemonError::UnknownListing(id)),
                     Err(e) => Err(DaemonError::internal(e)),
                 };
-                let _ = reply.send(result);
+                self.after_register(reply, result);
             }
             Command::TakeCheckpoints(notes, reply) => {
                 let mut taken = 0;
@@ -1848,6 +1954,7 @@ impl Daemon {
                     notices: 0,
                     listings: None,
                     unpublished: engine.unpublished(),
+                    reads_held: self.registered.held(),
                     readiness: engine.readiness().clone(),
                     checkpoints: engine
                         .checkpoints()
@@ -1934,6 +2041,9 @@ impl Daemon {
                 };
                 let size = usize::try_from(log.size()).unwrap_or(usize::MAX);
                 let snapshot = self.node.replica().store().snapshot();
+                // The export's record is durable before anything of the
+                // bundle is read (on the background thread).
+                let durable = self.node.replica().store().register_flush_later();
                 // The snapshot's replica knows the current roster only: the
                 // genesis roster (whose hash is the federation id) and the
                 // signed versions come from the node's own chain.
@@ -1948,6 +2058,7 @@ impl Daemon {
                     .map(serde_bytes::ByteBuf::from)
                     .collect();
                 self.in_background(reply, move |replica| {
+                    durable().map_err(|e| registered::not_durable(&e.to_string()))?;
                     let records = snapshot
                         .register_records(0, size)
                         .map_err(DaemonError::internal)?;
@@ -1984,7 +2095,7 @@ impl Daemon {
             }
             Ok((states, more))
         });
-        let _ = reply.send(result);
+        self.after_register(reply, result);
     }
 
     fn in_background<T: Send + 'static>(

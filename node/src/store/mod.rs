@@ -763,6 +763,18 @@ impl SledStore {
         Ok(())
     }
 
+    /// The flush that makes the register of reads durable (and all else
+    /// sled holds), to run off the loop: answers to reads wait for it.
+    pub fn register_flush_later(
+        &self,
+    ) -> impl FnOnce() -> Result<(), StoreError> + Send + 'static + use<> {
+        let tree = self.tree.clone();
+        move || {
+            tree.flush()?;
+            Ok(())
+        }
+    }
+
     /// The register of reads as it is: its size and root.
     pub fn register_log(&self) -> Result<RegisterLog, StoreError> {
         Ok(self

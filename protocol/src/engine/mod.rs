@@ -444,7 +444,9 @@ pub enum Output {
         /// The encoded signed request.
         bytes: Vec<u8>,
     },
-    /// Answer a query (`None`: close it unanswered).
+    /// Answer a query (`None`: close it unanswered). An answer follows
+    /// its [`Output::Record`]: the shell sends it once the record is
+    /// durable.
     AnswerQuery {
         /// The shell's handle.
         reply: u64,
@@ -477,14 +479,16 @@ pub enum Output {
         /// The notice, or why not (boxed: outputs stay small).
         result: Result<IssuedNotice, Box<Refusal>>,
     },
-    /// The answer to an [`Input::Query`].
+    /// The answer to an [`Input::Query`], after its [`Output::Record`]:
+    /// the shell answers once the record is durable.
     QueryDone {
         /// The shell's handle.
         ticket: u64,
         /// The answers, or why none (boxed: outputs stay small).
         result: Box<Result<QueryResult, Refusal>>,
     },
-    /// Append this to the query register.
+    /// Append this to the query register (before the answer it records
+    /// is given).
     Record(Box<RegisterEntry>),
     /// Dial this target.
     Dial {

@@ -626,7 +626,20 @@ impl<S: Store> Engine<S> {
                 return;
             }
         };
-        match answer.signed.encode::<{ query::ANSWER_BYTES_MAX + 128 }>() {
+        let encoded = answer.signed.encode::<{ query::ANSWER_BYTES_MAX + 128 }>();
+        // The read is in the register before its answer leaves.
+        out.push(Output::Record(Box::new(RegisterEntry {
+            direction: Direction::Received,
+            at: now,
+            query,
+            answers: vec![Answered {
+                responder: self.me,
+                answer,
+            }],
+            missing: Vec::new(),
+            account: None,
+        })));
+        match encoded {
             Ok(bytes) => {
                 *self.counters.queries.entry("answered").or_default() += 1;
                 out.push(Output::AnswerQuery {
@@ -639,17 +652,6 @@ impl<S: Store> Engine<S> {
                 out.push(Output::AnswerQuery { reply, bytes: None });
             }
         }
-        out.push(Output::Record(Box::new(RegisterEntry {
-            direction: Direction::Received,
-            at: now,
-            query,
-            answers: vec![Answered {
-                responder: self.me,
-                answer,
-            }],
-            missing: Vec::new(),
-            account: None,
-        })));
     }
 
     pub(super) fn on_query_response(
