@@ -197,6 +197,14 @@ pub trait Store {
     ) -> Result<(), Self::Error>;
     /// Every log's checkpoint notes kept, in author order.
     fn checkpoint_notes(&self) -> Result<Vec<CheckpointNotes>, Self::Error>;
+    /// Keeps the proposals for the next roster version the engine holds
+    /// (each a signed version's bytes, with the signatures gathered), in
+    /// place of those kept before (at most
+    /// [`crate::engine::PROPOSALS_MAX`]): a restart keeps a proposal and
+    /// its signatures while it circulates.
+    fn put_proposals(&mut self, proposals: &[Vec<u8>]) -> Result<(), Self::Error>;
+    /// The proposals kept.
+    fn proposals(&self) -> Result<Vec<Vec<u8>>, Self::Error>;
     /// Makes everything written so far durable.
     fn flush(&mut self) -> Result<(), Self::Error>;
 }
@@ -216,6 +224,7 @@ pub struct MemStore {
     forks: BTreeMap<(AuthorityId, u64, NoticeId), ForkEvidence>,
     rosters: BTreeMap<RosterHash, Vec<u8>>,
     checkpoints: BTreeMap<AuthorityId, Vec<Vec<u8>>>,
+    proposals: Vec<Vec<u8>>,
 }
 
 impl MemStore {
@@ -389,6 +398,15 @@ impl Store for MemStore {
             .iter()
             .map(|(a, n)| (*a, n.clone()))
             .collect())
+    }
+
+    fn put_proposals(&mut self, proposals: &[Vec<u8>]) -> Result<(), Self::Error> {
+        self.proposals = proposals.to_vec();
+        Ok(())
+    }
+
+    fn proposals(&self) -> Result<Vec<Vec<u8>>, Self::Error> {
+        Ok(self.proposals.clone())
     }
 
     fn flush(&mut self) -> Result<(), Self::Error> {
@@ -597,6 +615,14 @@ pub mod suite {
             Some(envelope(author(1), 2))
         );
         assert_eq!(store.notice(&id(99)).expect("read"), None);
+        // The proposals held: none at first, then the last set kept.
+        assert!(store.proposals().expect("proposals").is_empty());
+        store
+            .put_proposals(&[vec![1, 2], vec![3]])
+            .expect("proposals kept");
+        store.put_proposals(&[vec![4]]).expect("proposals kept");
+        store.flush().expect("flush");
+        assert_eq!(store.proposals().expect("proposals"), vec![vec![4]]);
     }
 
     fn heads_and_logs<S: Store>(store: &mut S) {

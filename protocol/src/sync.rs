@@ -116,10 +116,37 @@ pub enum SyncRequest {
     /// initiator refer to. An orphan (a notice a retired key signed past
     /// its cutoff, cut from its log) is in no log a range can ask for.
     Wanted(Vec<NoticeId>),
+    /// "Here are the proposals for the next roster version I hold, with
+    /// who signed each; send me those I lack and signatures I lack": at
+    /// most [`crate::engine::PROPOSALS_MAX`] entries. Sent after the
+    /// roster exchange, so that a member away while a proposal circulated
+    /// (or restarted since) still gets it to sign.
+    Proposals(Vec<ProposalHave>),
 }
 
-/// Most bytes of signed roster versions in one answer.
-pub const ROSTER_ANSWER_BYTES_MAX: usize = 4 * 1024 * 1024;
+/// A proposal the asker of [`SyncRequest::Proposals`] holds.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProposalHave {
+    /// Its hash.
+    pub hash: crate::model::RosterHash,
+    /// The keys whose signatures on it the asker holds (at most
+    /// [`crate::governance::SIGNATURES_MAX`]).
+    pub signers: Vec<AuthorityId>,
+}
+
+/// Most bytes of signed roster versions in one answer: a batch, so that
+/// the answer with its framing stays within [`SYNC_MESSAGE_BYTES_MAX`]
+/// (an answer past it could not be sent, and a node lacking that many
+/// versions would never get them). A larger signed version than a batch
+/// cannot be made ([`crate::governance::SIGNED_VERSION_BYTES_MAX`]); an
+/// asker that got some asks again for the rest in its next session.
+pub const ROSTER_ANSWER_BYTES_MAX: usize = SYNC_BATCH_BYTES_MAX;
+
+const _: () = assert!(
+    ROSTER_ANSWER_BYTES_MAX + 16 + 8 * crate::governance::chain::VERSIONS_MAX
+        <= SYNC_MESSAGE_BYTES_MAX
+        && crate::governance::SIGNED_VERSION_BYTES_MAX <= ROSTER_ANSWER_BYTES_MAX
+);
 
 /// One range of one author's log.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -177,6 +204,11 @@ pub enum SyncResponse {
     /// The envelopes the responder stores among those asked by id (at
     /// most as many, and at most [`SYNC_BATCH_BYTES_MAX`] bytes of them).
     Wanted(Vec<serde_bytes::ByteBuf>),
+    /// The proposals for the version after the responder's current one
+    /// that the asker lacks or holds without some of their signatures,
+    /// each signed version with every signature the responder holds (at
+    /// most [`ROSTER_ANSWER_BYTES_MAX`] bytes of them).
+    Proposals(Vec<serde_bytes::ByteBuf>),
 }
 
 /// The two envelopes an author signed at one seq.
@@ -211,6 +243,13 @@ pub enum RefusalReason {
     /// A request by id named no notice or too many.
     #[error("a request by id names 1 to {WANTED_IDS_MAX} notices")]
     BadWanted,
+    /// A proposals request held too many proposals or signers.
+    #[error(
+        "a proposals request holds at most {} proposals of at most {} signers each",
+        crate::engine::PROPOSALS_MAX,
+        crate::governance::SIGNATURES_MAX
+    )]
+    BadProposals,
 }
 
 /// Encodes a sync request.
@@ -415,7 +454,25 @@ pub fn respond<S: Store>(
             })
         }
         SyncRequest::Roster(held) => Ok(answer_roster(replica, held)),
+        SyncRequest::Proposals(held) => {
+            if !proposals_valid(held) {
+                return Ok(SyncResponse::Refused(RefusalReason::BadProposals));
+            }
+            // A replica holds no proposals: the engine answers from its
+            // own before a request reaches this.
+            Ok(SyncResponse::Proposals(Vec::new()))
+        }
     }
+}
+
+/// A proposals request keeps its limits: at most
+/// [`crate::engine::PROPOSALS_MAX`] proposals, each with at most
+/// [`crate::governance::SIGNATURES_MAX`] signers.
+pub fn proposals_valid(held: &[ProposalHave]) -> bool {
+    held.len() <= crate::engine::PROPOSALS_MAX
+        && held
+            .iter()
+            .all(|h| h.signers.len() <= crate::governance::SIGNATURES_MAX)
 }
 
 /// The signed roster versions `replica` holds that are not in `held`, in
@@ -1007,6 +1064,7 @@ fn response_name(response: &SyncResponse) -> &'static str {
         SyncResponse::Checkpoints { .. } => "checkpoints",
         SyncResponse::Roster(_) => "roster",
         SyncResponse::Wanted(_) => "notices by id",
+        SyncResponse::Proposals(_) => "proposals",
         SyncResponse::Refused(_) => "refused",
     }
 }
@@ -1429,11 +1487,28 @@ mod spec_vectors {
                     vec![0xAA, 0xBB],
                 )])),
             ),
+            (
+                "Proposals",
+                request(&SyncRequest::Proposals(vec![ProposalHave {
+                    hash: crate::model::RosterHash([0x55; 32]),
+                    signers: vec![author],
+                }])),
+            ),
+            (
+                "ProposalsAnswer",
+                response(&SyncResponse::Proposals(vec![serde_bytes::ByteBuf::from(
+                    vec![0xCC],
+                )])),
+            ),
+            (
+                "RefusedProposals",
+                response(&SyncResponse::Refused(RefusalReason::BadProposals)),
+            ),
         ]
     }
 
     /// The bytes SPEC.md gives, hex.
-    const SPEC: [(&str, &str); 14] = [
+    const SPEC: [(&str, &str); 17] = [
         (
             "Digest",
             "000000003333333333333333333333333333333333333333333333333333333333333333d0542e1d134c3585e308edf1bcac8da2bf53bdd7ab794126ddb8fbca5dc0dbc6",
@@ -1481,6 +1556,15 @@ mod spec_vectors {
             "WantedNotices",
             "0800000001000000000000000200000000000000aabb",
         ),
+        (
+            "Proposals",
+            "070000000100000000000000555555555555555555555555555555555555555555555555555555555555555501000000000000001111111111111111111111111111111111111111111111111111111111111111",
+        ),
+        (
+            "ProposalsAnswer",
+            "0900000001000000000000000100000000000000cc",
+        ),
+        ("RefusedProposals", "0500000006000000"),
     ];
 
     // The encoding of every sync message is the one SPEC.md specifies: a

@@ -213,6 +213,8 @@ pub struct SimStore {
     rosters: BTreeMap<credence_protocol::model::RosterHash, Vec<u8>>,
     /// The witness's checkpoint notes per log (`Store::put_checkpoint_notes`).
     checkpoints: BTreeMap<AuthorityId, Vec<Vec<u8>>>,
+    /// The roster proposals held (`Store::put_proposals`).
+    proposals: Vec<Vec<u8>>,
 }
 
 impl SimStore {
@@ -231,6 +233,7 @@ impl SimStore {
             forks: BTreeMap::new(),
             rosters: BTreeMap::new(),
             checkpoints: BTreeMap::new(),
+            proposals: Vec::new(),
         }
     }
 
@@ -529,6 +532,15 @@ impl Store for SimStore {
             .iter()
             .map(|(a, n)| (*a, n.clone()))
             .collect())
+    }
+
+    fn put_proposals(&mut self, proposals: &[Vec<u8>]) -> Result<(), Self::Error> {
+        self.proposals = proposals.to_vec();
+        Ok(())
+    }
+
+    fn proposals(&self) -> Result<Vec<Vec<u8>>, Self::Error> {
+        Ok(self.proposals.clone())
     }
 
     fn flush(&mut self) -> Result<(), Self::Error> {

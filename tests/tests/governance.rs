@@ -468,3 +468,98 @@ listen = ["{listen}"]
         c.peer(handle).stop();
     }
 }
+
+// A proposal gathers signatures over days: the nodes holding it restart,
+// and a member whose node was down while it circulated signs it later.
+// The proposal and its signatures are kept in each node's store and
+// reach the member that was away by sync (nobody gossips them again).
+#[test]
+fn a_proposal_survives_restarts_and_reaches_a_member_that_was_down() {
+    let mut c = cluster(&["market", "tax", "court"]);
+    c.start_all();
+    c.at("market").issue(&listing(61));
+    c.wait_converged(&["market", "tax", "court"]);
+    c.peer("court").stop();
+    let change = c.root.path().join("allow.toml");
+    std::fs::write(
+        &change,
+        "[[allow]]\nmember = \"Fuzhou Municipal Market Regulation Bureau\"\nnotices = 1000\n",
+    )
+    .expect("change file");
+    let file = c.root.path().join("allow.proposal");
+    propose(&c.at("market").dir, &change, &file);
+    let proposals = |c: &credence_tests::cluster::Cluster, handle: &str| {
+        c.at(handle).get("/v1/federation")["proposals"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    };
+    let held = proposals(&c, "market");
+    assert_eq!(held.len(), 1, "{held:?}");
+    let hash = held[0]["hash"].as_str().unwrap_or_default().to_string();
+    // The market signs it by its hash, on the running node.
+    credence(&[
+        "federation",
+        "sign",
+        "--data",
+        arg(&c.at("market").dir),
+        "--hash",
+        &hash,
+    ])
+    .ok();
+    wait_for("the tax bureau holds the market's signature", || {
+        proposals(&c, "tax")
+            .first()
+            .is_some_and(|p| p["members_signed"] == 1)
+    });
+    // Both nodes that hold it restart: it is still there, signature and all.
+    for handle in ["market", "tax"] {
+        c.peer(handle).stop();
+        c.peer(handle).start();
+        let held = proposals(&c, handle);
+        assert_eq!(held.len(), 1, "{handle} after a restart: {held:?}");
+        assert_eq!(held[0]["hash"], hash.as_str(), "{handle}");
+        assert_eq!(held[0]["members_signed"], 1, "{handle}");
+    }
+    // The court comes back and gets it by sync, then signs it.
+    c.peer("court").start();
+    wait_for("the court holds the proposal", || {
+        proposals(&c, "court")
+            .first()
+            .is_some_and(|p| p["hash"] == hash.as_str() && p["members_signed"] == 1)
+    });
+    credence(&[
+        "federation",
+        "sign",
+        "--data",
+        arg(&c.at("court").dir),
+        "--hash",
+        &hash,
+    ])
+    .ok();
+    wait_for("the market holds the court's signature", || {
+        proposals(&c, "market")
+            .first()
+            .is_some_and(|p| p["members_signed"] == 2 && p["ready"] == true)
+    });
+    let submitted = credence(&[
+        "federation",
+        "submit",
+        "--data",
+        arg(&c.at("market").dir),
+        "--hash",
+        &hash,
+    ])
+    .ok()
+    .stdout;
+    assert!(submitted.contains("roster version 1 taken"), "{submitted}");
+    for handle in ["market", "tax", "court"] {
+        wait_for(&format!("{handle} at roster version 1"), || {
+            roster_at(&c, handle) == 1
+        });
+        assert!(proposals(&c, handle).is_empty(), "{handle}");
+    }
+    for handle in ["market", "tax", "court"] {
+        c.peer(handle).stop();
+    }
+}

@@ -27,6 +27,13 @@ pub(super) const META_REGISTER: &[u8] = b"register";
 pub(super) const META_REGISTER_SUBJECTS: &[u8] = b"register-subjects";
 pub(super) const META_REGISTER_PRUNED: &[u8] = b"register-pruned";
 pub(super) const META_FEDERATION: &[u8] = b"federation";
+/// The roster proposals the engine holds (`m` + this: one record).
+pub(super) const META_PROPOSALS: &[u8] = b"proposals";
+/// Largest record of the proposals held: as many signed versions as the
+/// engine holds at most, with their lengths.
+pub(super) const PROPOSALS_BYTES_MAX: usize = credence_protocol::engine::PROPOSALS_MAX
+    * (credence_protocol::governance::SIGNED_VERSION_BYTES_MAX + 8)
+    + 8;
 
 pub(super) fn key(prefix: u8, parts: &[&[u8]]) -> Vec<u8> {
     let mut key = Vec::with_capacity(1 + parts.iter().map(|p| p.len()).sum::<usize>());

@@ -238,6 +238,17 @@ macro_rules! store_reads {
             }
             Ok(out)
         }
+
+        fn proposals(&self) -> Result<Vec<Vec<u8>>, StoreError> {
+            let Some(bytes) = self.view().get(&key(META, &[META_PROPOSALS]))? else {
+                return Ok(Vec::new());
+            };
+            credence_protocol::codec::decode_bounded::<Vec<Vec<u8>>, PROPOSALS_BYTES_MAX>(
+                "roster proposals",
+                &bytes,
+            )
+            .map_err(|e| StoreError::Corrupt(format!("the roster proposals kept: {e}")))
+        }
     };
 }
 
@@ -398,6 +409,16 @@ impl Store for SledStore {
         .map_err(|e| StoreError::Corrupt(format!("checkpoint notes of {author}: {e}")))?;
         self.overlay
             .insert(key(CHECKPOINT_NOTES, &[&author.0]), bytes);
+        Ok(())
+    }
+
+    fn put_proposals(&mut self, proposals: &[Vec<u8>]) -> Result<(), StoreError> {
+        let bytes = credence_protocol::codec::encode_bounded::<_, PROPOSALS_BYTES_MAX>(
+            "roster proposals",
+            &proposals,
+        )
+        .map_err(|e| StoreError::Corrupt(format!("the roster proposals held: {e}")))?;
+        self.overlay.insert(key(META, &[META_PROPOSALS]), bytes);
         Ok(())
     }
 

@@ -276,6 +276,10 @@ impl Store for SledSnapshot {
         Err(StoreError::ReadOnly)
     }
 
+    fn put_proposals(&mut self, _: &[Vec<u8>]) -> Result<(), StoreError> {
+        Err(StoreError::ReadOnly)
+    }
+
     fn flush(&mut self) -> Result<(), StoreError> {
         Ok(())
     }

@@ -1,8 +1,10 @@
 //! The roster chain in the engine: versions and proposals arrive by gossip
 //! (on the checkpoint topic) and by sync (each session asks for the
-//! versions it lacks first), the operator proposes, signs and submits, and
-//! the shells hear when the current version changes so that the
-//! connection gate follows it.
+//! versions it lacks first, then for the proposals and signatures it
+//! lacks), the operator proposes, signs and submits, and the shells hear
+//! when the current version changes so that the connection gate follows
+//! it. The proposals held are kept in the store, so that a restart does
+//! not lose a proposal that gathers signatures over days.
 
 use super::{Engine, Level, Output, Refusal, Verdict};
 use crate::checkpoint::wire::{self, WitnessMessage};
@@ -10,7 +12,7 @@ use crate::governance::chain::Added;
 use crate::governance::{GovernanceError, ROSTER_DOMAIN, SignedVersion, verify_next};
 use crate::model::{AuthorityId, RosterHash};
 use crate::store::Store;
-use crate::sync::{SyncRequest, SyncResponse};
+use crate::sync::{ProposalHave, RefusalReason, SyncRequest, SyncResponse};
 use crate::time::Timestamp;
 use credence_crypto::PublicKey;
 use std::collections::BTreeMap;
@@ -23,9 +25,13 @@ pub const PROPOSALS_MAX: usize = 16;
 pub(super) struct Governance {
     /// Roster exchanges in flight: token to peer and when it was asked.
     asks: BTreeMap<u64, (AuthorityId, Timestamp)>,
+    /// Proposal exchanges in flight: token to peer and when it was asked.
+    proposal_asks: BTreeMap<u64, (AuthorityId, Timestamp)>,
     /// Proposals for the next version, by hash, with the signatures
     /// gathered (each verified).
     proposals: BTreeMap<RosterHash, SignedVersion>,
+    /// The proposals changed since they were last kept in the store.
+    unsaved: bool,
 }
 
 /// What an operator asks of governance.
@@ -96,6 +102,7 @@ impl<S: Store> Engine<S> {
     /// Forgets the exchanges with a peer that left.
     pub(super) fn forget_roster_asks(&mut self, peer: &AuthorityId) {
         self.governance.asks.retain(|_, (p, _)| p != peer);
+        self.governance.proposal_asks.retain(|_, (p, _)| p != peer);
     }
 
     /// The answer to a roster exchange: every version it holds that the
@@ -105,6 +112,7 @@ impl<S: Store> Engine<S> {
         peer: AuthorityId,
         token: u64,
         response: Option<SyncResponse>,
+        now: Timestamp,
         out: &mut Vec<Output>,
     ) {
         if self.governance.asks.remove(&token).is_none() {
@@ -135,6 +143,166 @@ impl<S: Store> Engine<S> {
         for signed in decoded {
             self.take_version(signed, &self.name_of(&peer), out);
         }
+        // With the chain as far as the peer's, proposals for the version
+        // after it are next.
+        self.ask_proposals(peer, now, out);
+    }
+
+    /// Asks `peer` for the proposals and signatures this node lacks (after
+    /// each roster exchange).
+    fn ask_proposals(&mut self, peer: AuthorityId, now: Timestamp, out: &mut Vec<Output>) {
+        let timeout = self.config.sync_timeout_ms;
+        self.governance
+            .proposal_asks
+            .retain(|_, (_, at)| now.0.saturating_sub(at.0) < timeout);
+        if self
+            .governance
+            .proposal_asks
+            .values()
+            .any(|(p, _)| *p == peer)
+        {
+            return;
+        }
+        let held: Vec<ProposalHave> = self
+            .governance
+            .proposals
+            .iter()
+            .map(|(hash, signed)| ProposalHave {
+                hash: *hash,
+                signers: signed.signatures.iter().map(|s| s.key).collect(),
+            })
+            .collect();
+        let token = self.token();
+        if self.send_sync(peer, token, &SyncRequest::Proposals(held), out) {
+            self.governance.proposal_asks.insert(token, (peer, now));
+        }
+    }
+
+    /// Whether `token` is a proposal exchange in flight.
+    pub(super) fn proposals_asked(&self, token: u64) -> bool {
+        self.governance.proposal_asks.contains_key(&token)
+    }
+
+    /// Forgets a proposal exchange that failed; `false` if `token` was not
+    /// one.
+    pub(super) fn proposal_ask_failed(&mut self, token: u64) -> bool {
+        self.governance.proposal_asks.remove(&token).is_some()
+    }
+
+    /// The answer to a peer's [`SyncRequest::Proposals`]: each proposal
+    /// held that it lacks, or holds without a signature held here, up to
+    /// [`crate::sync::ROSTER_ANSWER_BYTES_MAX`] bytes.
+    pub(super) fn answer_proposals(&self, held: &[ProposalHave]) -> SyncResponse {
+        if !crate::sync::proposals_valid(held) {
+            return SyncResponse::Refused(RefusalReason::BadProposals);
+        }
+        let mut proposals = Vec::new();
+        let mut bytes = 0usize;
+        for (hash, signed) in &self.governance.proposals {
+            let theirs = held.iter().find(|h| h.hash == *hash);
+            let lacking = theirs.is_none_or(|h| {
+                signed
+                    .signatures
+                    .iter()
+                    .any(|s| !h.signers.contains(&s.key))
+            });
+            if !lacking {
+                continue;
+            }
+            let Ok(encoded) = signed.to_bytes() else {
+                continue;
+            };
+            bytes += encoded.len();
+            if bytes > crate::sync::ROSTER_ANSWER_BYTES_MAX {
+                break;
+            }
+            proposals.push(serde_bytes::ByteBuf::from(encoded));
+        }
+        SyncResponse::Proposals(proposals)
+    }
+
+    /// The answer to a proposal exchange: each proposal taken as if it
+    /// came by gossip (its signatures verified, merged into one held).
+    pub(super) fn on_proposals_answer(
+        &mut self,
+        peer: AuthorityId,
+        token: u64,
+        response: Option<SyncResponse>,
+        out: &mut Vec<Output>,
+    ) {
+        if self.governance.proposal_asks.remove(&token).is_none() {
+            return;
+        }
+        let Some(SyncResponse::Proposals(proposals)) = response else {
+            return;
+        };
+        let mut taken = 0usize;
+        for bytes in proposals {
+            let signed = match SignedVersion::from_bytes(&bytes) {
+                Ok(signed) => signed,
+                Err(e) => {
+                    *self.counters.malformed.entry("roster").or_default() += 1;
+                    Self::log(
+                        out,
+                        Level::Warn,
+                        format!("{} sent an unreadable proposal: {e}", self.name_of(&peer)),
+                    );
+                    return;
+                }
+            };
+            if let Ok(true) = self.take_proposal(signed) {
+                taken += 1;
+            }
+        }
+        if taken > 0 {
+            Self::log(
+                out,
+                Level::Info,
+                format!(
+                    "{taken} roster proposals or signatures on them came from {} by sync",
+                    self.name_of(&peer)
+                ),
+            );
+        }
+    }
+
+    /// Keeps the proposals held in the store when they changed (at the end
+    /// of each input).
+    pub(super) fn save_proposals(&mut self, out: &mut Vec<Output>) {
+        if !self.governance.unsaved {
+            return;
+        }
+        self.governance.unsaved = false;
+        let encoded: Vec<Vec<u8>> = self
+            .governance
+            .proposals
+            .values()
+            .filter_map(|signed| signed.to_bytes().ok())
+            .collect();
+        if let Err(e) = self.replica.store_mut().put_proposals(&encoded) {
+            Self::log(
+                out,
+                Level::Error,
+                format!("cannot keep the roster proposals held: {e}"),
+            );
+        }
+    }
+
+    /// Takes back the proposals kept in the store (at start), each
+    /// checked again as one from gossip: those for a version that is no
+    /// longer next are dropped, and the signatures that do not verify.
+    pub(super) fn restore_proposals(&mut self) {
+        let Ok(kept) = self.replica.store().proposals() else {
+            return;
+        };
+        let count = kept.len();
+        for bytes in kept {
+            if let Ok(signed) = SignedVersion::from_bytes(&bytes) {
+                let _ = self.take_proposal(signed);
+            }
+        }
+        // Kept again only if some were dropped.
+        self.governance.unsaved = self.governance.proposals.len() != count;
     }
 
     /// Takes a signed roster version from anywhere; tells the shells when
@@ -149,7 +317,9 @@ impl<S: Store> Engine<S> {
         let hash = signed.hash();
         match self.replica.add_roster_version(signed) {
             Ok(Added::Valid { number, .. }) => {
-                self.governance.proposals.remove(&hash);
+                if self.governance.proposals.remove(&hash).is_some() {
+                    self.governance.unsaved = true;
+                }
                 *self.counters.roster.entry("accepted").or_default() += 1;
                 Self::log(
                     out,
@@ -194,9 +364,13 @@ impl<S: Store> Engine<S> {
             return;
         }
         // Proposals that no longer extend the current version are dropped.
+        let held = self.governance.proposals.len();
         self.governance
             .proposals
             .retain(|_, p| p.version().is_ok_and(|v| v.previous == current.hash));
+        if self.governance.proposals.len() != held {
+            self.governance.unsaved = true;
+        }
         self.me = self
             .replica
             .member_of_key(&AuthorityId(self.key.public_bytes()));
@@ -357,7 +531,9 @@ impl<S: Store> Engine<S> {
         if let Some(kept) = self.governance.proposals.get_mut(&hash) {
             let before = kept.signatures.len();
             kept.merge(&incoming);
-            return Ok(kept.signatures.len() > before);
+            let added = kept.signatures.len() > before;
+            self.governance.unsaved |= added;
+            return Ok(added);
         }
         if self.governance.proposals.len() >= PROPOSALS_MAX {
             return Err(GovernanceError::TooMany {
@@ -366,6 +542,7 @@ impl<S: Store> Engine<S> {
             });
         }
         self.governance.proposals.insert(hash, incoming);
+        self.governance.unsaved = true;
         Ok(true)
     }
 
@@ -422,6 +599,7 @@ impl<S: Store> Engine<S> {
                 let before = kept.signatures.len();
                 kept.sign(&self.key);
                 let signed_now = kept.signatures.len() > before;
+                self.governance.unsaved |= signed_now;
                 let kept = kept.clone();
                 if signed_now {
                     self.publish_proposal(&kept, out);

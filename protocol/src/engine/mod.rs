@@ -781,6 +781,7 @@ impl<S: Store> Engine<S> {
         let mut out = Vec::new();
         engine.mark_past_cutoff();
         engine.restore_checkpoints();
+        engine.restore_proposals();
         engine.restore_from_mark(&mut out);
         engine.reassess(&mut out);
         engine
@@ -988,7 +989,10 @@ impl<S: Store> Engine<S> {
                 token,
                 reason,
             } => {
-                if self.checkpoint_ask_failed(token) || self.roster_ask_failed(token) {
+                if self.checkpoint_ask_failed(token)
+                    || self.roster_ask_failed(token)
+                    || self.proposal_ask_failed(token)
+                {
                     *self.counters.sync_failures.entry(reason).or_default() += 1;
                 } else if self.sessions.get(&peer).is_some_and(|s| s.token == token) {
                     self.end_session(peer, Some(reason), out);
@@ -1026,6 +1030,7 @@ impl<S: Store> Engine<S> {
             Input::RunDeferred => self.run_deferred(now),
         }
         self.save_checkpoints(now, out);
+        self.save_proposals(out);
     }
 
     /// Takes one request from `peer`'s budget; a peer past it is counted,
@@ -1729,6 +1734,11 @@ impl<S: Store> Engine<S> {
             self.answer_encoded(reply, &response, "roster", out);
             return;
         }
+        if let SyncRequest::Proposals(held) = &request {
+            let response = self.answer_proposals(held);
+            self.answer_encoded(reply, &response, "proposals", out);
+            return;
+        }
         if let SyncRequest::Checkpoints(have) = &request
             && have.len() <= sync::HEADS_MAX
         {
@@ -1808,7 +1818,15 @@ impl<S: Store> Engine<S> {
             if response.is_none() {
                 *self.counters.malformed.entry("sync").or_default() += 1;
             }
-            self.on_roster_answer(peer, token, response, out);
+            self.on_roster_answer(peer, token, response, now, out);
+            return;
+        }
+        if self.proposals_asked(token) {
+            let response = sync::decode_response(bytes).ok();
+            if response.is_none() {
+                *self.counters.malformed.entry("sync").or_default() += 1;
+            }
+            self.on_proposals_answer(peer, token, response, out);
             return;
         }
         if self.witnessing_asked(token) {

@@ -1527,6 +1527,96 @@ fn a_proposal_gathers_signatures_over_gossip_and_the_version_reaches_everyone() 
 }
 
 #[test]
+fn a_proposal_reaches_a_member_away_while_it_circulated_and_survives_a_restart() {
+    let mut net = Net::new(3);
+    net.connect_all();
+    let proposal = removal(&net);
+    let hash = proposal.hash();
+    // Node 2 is away while node 0 proposes and signs.
+    net.nodes[2].up = false;
+    net.govern(0, GovernanceCommand::Propose(proposal))
+        .expect("proposed");
+    net.govern(0, GovernanceCommand::Sign(hash))
+        .expect("signed");
+    assert_eq!(net.nodes[1].engine.proposals().count(), 1, "by gossip");
+    assert_eq!(net.nodes[2].engine.proposals().count(), 0);
+    // Node 1 restarts: the proposal and node 0's signature come back
+    // from its store, not from anyone.
+    let placeholder = net.fresh(1, None);
+    let old = std::mem::replace(&mut net.nodes[1], placeholder);
+    let mark = old.mark.clone();
+    let replica = old.engine.into_replica();
+    net.nodes[1] = net.with_replica(1, replica, mark);
+    let held: Vec<_> = net.nodes[1].engine.proposals().cloned().collect();
+    assert_eq!(held.len(), 1, "kept through the restart");
+    assert_eq!(held[0].signatures.len(), 1);
+    // Node 2 comes back with gossip off: sync alone brings the proposal
+    // and its signature, and node 2 signs it.
+    net.gossip = false;
+    net.nodes[2].up = true;
+    net.connect_all();
+    for _ in 0..4 {
+        net.tick(2_000);
+    }
+    let held: Vec<_> = net.nodes[2].engine.proposals().cloned().collect();
+    assert_eq!(held.len(), 1, "the proposal came by sync");
+    assert_eq!(held[0].signatures.len(), 1, "with node 0's signature");
+    let answer = net
+        .govern(2, GovernanceCommand::Sign(hash))
+        .expect("signed");
+    assert_eq!(answer.signatures, 2);
+    // Node 2's signature reaches node 0 by sync too, and node 0 submits.
+    for _ in 0..4 {
+        net.tick(2_000);
+    }
+    let answer = net
+        .govern(0, GovernanceCommand::Submit(hash))
+        .expect("submitted with the signature that came by sync");
+    assert_eq!(answer.current, 1);
+    for _ in 0..4 {
+        net.tick(2_000);
+    }
+    // (Node 2 is the member the version removes: nobody syncs with it.)
+    for i in 0..2 {
+        assert_eq!(net.roster_at(i), 1, "node {i}");
+        assert_eq!(net.nodes[i].engine.proposals().count(), 0, "node {i}");
+        assert!(
+            net.nodes[i]
+                .engine
+                .replica()
+                .store()
+                .proposals()
+                .expect("kept")
+                .is_empty(),
+            "node {i} no longer keeps the proposal taken"
+        );
+    }
+}
+
+#[test]
+fn a_proposals_request_past_its_limits_is_refused() {
+    let net = Net::new(2);
+    let have = |signers: usize| crate::sync::ProposalHave {
+        hash: crate::model::RosterHash([7; 32]),
+        signers: vec![net.id(0); signers],
+    };
+    let engine = &net.nodes[0].engine;
+    let too_many: Vec<_> = (0..=PROPOSALS_MAX).map(|_| have(1)).collect();
+    assert_eq!(
+        engine.answer_proposals(&too_many),
+        crate::sync::SyncResponse::Refused(crate::sync::RefusalReason::BadProposals)
+    );
+    assert_eq!(
+        engine.answer_proposals(&[have(crate::governance::SIGNATURES_MAX + 1)]),
+        crate::sync::SyncResponse::Refused(crate::sync::RefusalReason::BadProposals)
+    );
+    assert_eq!(
+        engine.answer_proposals(&[have(1)]),
+        crate::sync::SyncResponse::Proposals(Vec::new())
+    );
+}
+
+#[test]
 fn roster_versions_reach_a_node_by_sync_alone_before_the_notices_that_name_them() {
     use crate::governance::proposal::{ChangeDocument, UpdateDocument, propose};
     let mut net = Net::new(3);
