@@ -19,6 +19,12 @@ use std::collections::BTreeMap;
 
 /// Most proposals an engine keeps while they gather signatures.
 pub const PROPOSALS_MAX: usize = 16;
+/// Most proposals held that one member's signature may bring in: a
+/// proposal from a peer is kept only with the signature of a current
+/// member who signed fewer of those held, so that a member who makes up
+/// proposals fills this many places at most, never all of them (a key a
+/// proposal adds does not count: anyone can make one up).
+pub const PROPOSALS_PER_SIGNER_MAX: usize = 4;
 
 /// The engine's governance state.
 #[derive(Debug, Default)]
@@ -250,7 +256,7 @@ impl<S: Store> Engine<S> {
                     return;
                 }
             };
-            if let Ok(true) = self.take_proposal(signed) {
+            if let Ok(true) = self.take_proposal(signed, false) {
                 taken += 1;
             }
         }
@@ -297,8 +303,9 @@ impl<S: Store> Engine<S> {
         };
         let count = kept.len();
         for bytes in kept {
+            // Each was kept once already: held again as the operator's.
             if let Ok(signed) = SignedVersion::from_bytes(&bytes) {
-                let _ = self.take_proposal(signed);
+                let _ = self.take_proposal(signed, true);
             }
         }
         // Kept again only if some were dropped.
@@ -478,7 +485,7 @@ impl<S: Store> Engine<S> {
                 }
             },
             WitnessMessage::Proposal(bytes) => match SignedVersion::from_bytes(&bytes) {
-                Ok(signed) => match self.take_proposal(signed) {
+                Ok(signed) => match self.take_proposal(signed, false) {
                     Ok(true) => Verdict::Accept,
                     Ok(false) => Verdict::Ignore,
                     Err(_) => Verdict::Reject,
@@ -494,8 +501,17 @@ impl<S: Store> Engine<S> {
 
     /// Keeps a proposal for the next version, merging the signatures it
     /// carries that verify (under a current member's key or a key the
-    /// proposal adds). `true` when something new was kept.
-    fn take_proposal(&mut self, signed: SignedVersion) -> Result<bool, GovernanceError> {
+    /// proposal adds). `true` when something new was kept. A new proposal
+    /// from a peer (not `from_operator`) is kept only with a current
+    /// member's signature that has brought in fewer than
+    /// [`PROPOSALS_PER_SIGNER_MAX`] of those held, and while there is
+    /// room; else it is passed over (`false`), without blaming the peer
+    /// that forwarded it, whose held set may differ.
+    fn take_proposal(
+        &mut self,
+        signed: SignedVersion,
+        from_operator: bool,
+    ) -> Result<bool, GovernanceError> {
         let version = signed.version()?;
         let current = self.replica.chain().current();
         if version.federation != current.federation.id()
@@ -535,6 +551,11 @@ impl<S: Store> Engine<S> {
             self.governance.unsaved |= added;
             return Ok(added);
         }
+        if !from_operator
+            && (self.governance.proposals.len() >= PROPOSALS_MAX || !self.room_for(&incoming))
+        {
+            return Ok(false);
+        }
         if self.governance.proposals.len() >= PROPOSALS_MAX {
             return Err(GovernanceError::TooMany {
                 what: "roster proposals",
@@ -544,6 +565,27 @@ impl<S: Store> Engine<S> {
         self.governance.proposals.insert(hash, incoming);
         self.governance.unsaved = true;
         Ok(true)
+    }
+
+    /// Whether one of the current members who signed `proposal` has
+    /// signed fewer than [`PROPOSALS_PER_SIGNER_MAX`] of the proposals
+    /// held.
+    fn room_for(&self, proposal: &SignedVersion) -> bool {
+        let current = self.replica.chain().current();
+        proposal
+            .signatures
+            .iter()
+            .filter(|s| current.member_of_key(&s.key).is_some())
+            .any(|s| self.signed_by(&s.key) < PROPOSALS_PER_SIGNER_MAX)
+    }
+
+    /// How many of the proposals held `key` signed.
+    fn signed_by(&self, key: &AuthorityId) -> usize {
+        self.governance
+            .proposals
+            .values()
+            .filter(|p| p.signatures.iter().any(|s| s.key == *key))
+            .count()
     }
 
     /// The proposals held, with their signatures.
@@ -576,7 +618,7 @@ impl<S: Store> Engine<S> {
                     });
                 }
                 let hash = signed.hash();
-                let added = self.take_proposal(signed)?;
+                let added = self.take_proposal(signed, true)?;
                 let Some(kept) = self.governance.proposals.get(&hash).cloned() else {
                     unreachable!("a proposal for the next version is kept")
                 };
@@ -589,12 +631,26 @@ impl<S: Store> Engine<S> {
             }
             GovernanceCommand::Sign(hash) => {
                 let next = self.replica.chain().current().number + 1;
-                let Some(kept) = self.governance.proposals.get_mut(&hash) else {
+                let Some(kept) = self.governance.proposals.get(&hash) else {
                     return Err(GovernanceError::Change {
                         number: next,
                         field: "proposal".into(),
                         problem: format!("no proposal {hash} is held here"),
                     });
+                };
+                let own = AuthorityId(self.key.public_bytes());
+                let signed_here = kept.signatures.iter().any(|s| s.key == own);
+                if !signed_here && self.signed_by(&own) >= PROPOSALS_PER_SIGNER_MAX {
+                    return Err(GovernanceError::Change {
+                        number: next,
+                        field: "proposal".into(),
+                        problem: format!(
+                            "this member already signed {PROPOSALS_PER_SIGNER_MAX} of the proposals held for version {next}: the other members would not keep one more it signs (sign a file instead, or let a version be taken first)"
+                        ),
+                    });
+                }
+                let Some(kept) = self.governance.proposals.get_mut(&hash) else {
+                    unreachable!("looked up just before")
                 };
                 let before = kept.signatures.len();
                 kept.sign(&self.key);
@@ -642,7 +698,17 @@ impl<S: Store> Engine<S> {
         }
     }
 
+    /// Circulates a proposal, once a current member signed it (the
+    /// members keep no other from a peer).
     fn publish_proposal(&mut self, signed: &SignedVersion, out: &mut Vec<Output>) {
+        let current = self.replica.chain().current();
+        if !signed
+            .signatures
+            .iter()
+            .any(|s| current.member_of_key(&s.key).is_some())
+        {
+            return;
+        }
         if let Ok(bytes) = signed.to_bytes() {
             self.publish_roster(WitnessMessage::Proposal(bytes.into()), out);
         }

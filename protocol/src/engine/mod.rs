@@ -49,7 +49,9 @@ mod query;
 pub mod witnessing;
 
 pub use gate::{Mark, Readiness};
-pub use governance::{GovernanceAnswer, GovernanceCommand, PROPOSALS_MAX};
+pub use governance::{
+    GovernanceAnswer, GovernanceCommand, PROPOSALS_MAX, PROPOSALS_PER_SIGNER_MAX,
+};
 pub use query::{Answered, Direction, QueryAsk, QueryResult, QueryScope, RegisterEntry};
 pub use witnessing::{Conflict, HeldCheckpoint, LogCheckpoints};
 

@@ -1593,6 +1593,127 @@ fn a_proposal_reaches_a_member_away_while_it_circulated_and_survives_a_restart()
     }
 }
 
+/// A proposal for version 1 granting `member` an allowance of `notices`,
+/// signed by the keys of `signers`.
+fn allowance(
+    net: &Net,
+    member: usize,
+    notices: u64,
+    signers: &[usize],
+) -> crate::governance::SignedVersion {
+    use crate::governance::proposal::{AllowDocument, ChangeDocument, propose};
+    let version = propose(
+        net.nodes[0].engine.replica().chain().current(),
+        &ChangeDocument {
+            allow: vec![AllowDocument {
+                member: net.id(member).to_string(),
+                notices,
+            }],
+            ..ChangeDocument::default()
+        },
+    )
+    .expect("an allowance");
+    let mut signed = crate::governance::SignedVersion::new(&version).expect("encodes");
+    for i in signers {
+        signed.sign(&net.test.keys[*i]);
+    }
+    signed
+}
+
+fn proposal_message(signed: &crate::governance::SignedVersion) -> Vec<u8> {
+    crate::checkpoint::wire::encode(&crate::checkpoint::wire::WitnessMessage::Proposal(
+        signed.to_bytes().expect("encodes").into(),
+    ))
+    .expect("encoded")
+}
+
+#[test]
+fn a_member_making_up_proposals_fills_a_few_places_and_governance_goes_on() {
+    let mut net = Net::new(3);
+    net.connect_all();
+    // Member 2 floods its peers with made-up proposals it signed, and
+    // with proposals signed only by a key they add (anyone can make one).
+    for n in 1..=40 {
+        net.queue.push_back((
+            2,
+            0,
+            Msg::Witness(proposal_message(&allowance(&net, 2, n, &[2]))),
+        ));
+    }
+    let stranger = credence_crypto::AuthorityKey::from_secret_bytes([9; 32]);
+    let added = {
+        use crate::governance::proposal::{ChangeDocument, RotateDocument, propose};
+        let version = propose(
+            net.nodes[0].engine.replica().chain().current(),
+            &ChangeDocument {
+                rotate: vec![RotateDocument {
+                    member: net.id(1).to_string(),
+                    key: hex::encode(stranger.public_bytes()),
+                    after_seq: 0,
+                    compromised: false,
+                }],
+                ..ChangeDocument::default()
+            },
+        )
+        .expect("a rotation");
+        let mut signed = crate::governance::SignedVersion::new(&version).expect("encodes");
+        signed.sign(&stranger);
+        signed
+    };
+    net.queue
+        .push_back((2, 0, Msg::Witness(proposal_message(&added))));
+    net.run();
+    let held = net.nodes[0].engine.proposals().count();
+    assert_eq!(
+        held, PROPOSALS_PER_SIGNER_MAX,
+        "member 2's signature brings in {PROPOSALS_PER_SIGNER_MAX} proposals, the added key none"
+    );
+    // Member 0's own proposal is still held everywhere, and it passes.
+    let legit = allowance(&net, 0, 7, &[]);
+    let hash = legit.hash();
+    net.govern(0, GovernanceCommand::Propose(legit))
+        .expect("room for a member's proposal");
+    net.govern(0, GovernanceCommand::Sign(hash))
+        .expect("signed");
+    net.run();
+    assert!(
+        net.nodes[1].engine.proposals().any(|p| p.hash() == hash),
+        "node 1 keeps it"
+    );
+    net.govern(1, GovernanceCommand::Sign(hash))
+        .expect("signed");
+    net.run();
+    let answer = net
+        .govern(0, GovernanceCommand::Submit(hash))
+        .expect("submitted");
+    assert_eq!(answer.current, 1);
+    // The made-up proposals no longer extend the chain: all gone.
+    assert_eq!(net.nodes[0].engine.proposals().count(), 0);
+}
+
+#[test]
+fn a_member_signs_a_bounded_number_of_the_proposals_held() {
+    let mut net = Net::new(3);
+    let mut hashes = Vec::new();
+    for n in 1..=PROPOSALS_PER_SIGNER_MAX as u64 + 1 {
+        let proposal = allowance(&net, 0, n, &[]);
+        hashes.push(proposal.hash());
+        net.govern(0, GovernanceCommand::Propose(proposal))
+            .expect("proposed");
+    }
+    for hash in &hashes[..PROPOSALS_PER_SIGNER_MAX] {
+        net.govern(0, GovernanceCommand::Sign(*hash))
+            .expect("signed");
+    }
+    let error = net
+        .govern(0, GovernanceCommand::Sign(hashes[PROPOSALS_PER_SIGNER_MAX]))
+        .unwrap_err();
+    assert!(error.contains("already signed"), "{error}");
+    // Signing again one it signed is no new signature, and no error.
+    net.govern(0, GovernanceCommand::Sign(hashes[0]))
+        .expect("signed already");
+}
+
 #[test]
 fn a_proposals_request_past_its_limits_is_refused() {
     let net = Net::new(2);
