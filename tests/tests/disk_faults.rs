@@ -11,7 +11,8 @@
 //! Either way the node must stop with a message that names the cause,
 //! having acknowledged only what is durable; with a working disk again it
 //! restarts with every acknowledged notice, continues its log at the right
-//! seq, and no node records a fork.
+//! seq, and no node records a fork. A read the failing disk cannot
+//! register is not answered either.
 
 use credence_tests::cluster::{Cluster, Peer, cluster, listing, wait_for};
 use std::path::{Path, PathBuf};
@@ -188,10 +189,10 @@ fn comes_back_whole(c: &mut Cluster, acknowledged: &[String]) {
     c.peer("tax").stop();
 }
 
-#[test]
-fn a_failing_disk_stops_the_node_and_loses_nothing_acknowledged() {
-    let work = tempfile::tempdir().expect("temporary directory");
-    let library = work.path().join("libeio.so");
+/// The fault-injection library built into `work`, and the trigger file
+/// that makes `market`'s store fail once it exists (`market` loads it).
+fn failing_market(work: &Path) -> (Cluster, PathBuf) {
+    let library = work.join("libeio.so");
     let source = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("faults/eio.c");
     let built = Command::new("cc")
         .args(["-shared", "-fPIC", "-O2", "-o"])
@@ -201,7 +202,7 @@ fn a_failing_disk_stops_the_node_and_loses_nothing_acknowledged() {
         .status()
         .expect("a C compiler (cc) to build the fault-injection library");
     assert!(built.success(), "building {}", source.display());
-    let trigger = work.path().join("fail-now");
+    let trigger = work.join("fail-now");
     let mut c = cluster(&["market", "tax"]);
     let store = c.at("market").dir.join("store");
     c.peer("market").env = vec![
@@ -209,6 +210,13 @@ fn a_failing_disk_stops_the_node_and_loses_nothing_acknowledged() {
         ("CREDENCE_EIO_TRIGGER".into(), s(&trigger).into()),
         ("CREDENCE_EIO_PATH".into(), format!("{}/", s(&store))),
     ];
+    (c, trigger)
+}
+
+#[test]
+fn a_failing_disk_stops_the_node_and_loses_nothing_acknowledged() {
+    let work = tempfile::tempdir().expect("temporary directory");
+    let (mut c, trigger) = failing_market(work.path());
     c.start_all();
     let mut acknowledged = Vec::new();
     for n in 0..5 {
@@ -233,4 +241,54 @@ fn a_failing_disk_stops_the_node_and_loses_nothing_acknowledged() {
     // The disk works again.
     std::fs::remove_file(&trigger).expect("trigger removed");
     comes_back_whole(&mut c, &acknowledged);
+}
+
+#[test]
+fn a_read_a_failing_disk_cannot_register_is_not_answered() {
+    let work = tempfile::tempdir().expect("temporary directory");
+    let (mut c, trigger) = failing_market(work.path());
+    c.start_all();
+    let acknowledged = vec![c.at("market").issue(&listing(7))];
+    let subject = credence_protocol::testkit::uscc(7);
+    let path = format!("/v1/subjects/{subject}");
+    let token = c.at("market").token();
+    let (status, answer) = c.at("market").request("GET", &path, Some(&token), None);
+    assert_eq!(status, 200, "{answer}");
+    // The disk starts failing: the lookup's record cannot be made
+    // durable, so the lookup is refused, and the node stops.
+    std::fs::write(&trigger, b"").expect("trigger");
+    let (status, answer) = c.at("market").request("GET", &path, Some(&token), None);
+    assert_ne!(
+        status, 200,
+        "answered a read it could not register: {answer}"
+    );
+    assert!(answer["listings"].is_null(), "{answer}");
+    let (code, log) = stops_with_an_error(&mut c);
+    let stopping = log
+        .lines()
+        .find(|l| l.contains("stopping:"))
+        .unwrap_or_default();
+    assert!(
+        stopping.contains("register of reads could not be made durable"),
+        "the log names the cause:\n{}",
+        &log[log.len().saturating_sub(4000)..]
+    );
+    eprintln!("failing disk, a read: HTTP {status}, exit code {code:?}: {stopping}");
+    std::fs::remove_file(&trigger).expect("trigger removed");
+    comes_back_whole(&mut c, &acknowledged);
+    // The register verifies, the first lookup's record in it.
+    c.peer("market").stop();
+    let verified = credence_tests::credence(&[
+        "register",
+        "verify",
+        "--data",
+        credence_tests::arg(&c.at("market").dir),
+    ])
+    .ok();
+    assert!(
+        verified.stdout.contains("REGISTER VALID"),
+        "{}",
+        verified.stdout
+    );
+    c.peer("tax").stop();
 }

@@ -1254,12 +1254,20 @@ impl Daemon {
         self.flush_register();
     }
 
+    /// Answers the reads held (or refuses them). A register that cannot
+    /// be made durable stops the node, as a store that cannot does: it
+    /// could answer no read.
     fn release(&mut self, held: Vec<registered::Waiting>, result: Result<(), String>) {
         if let Err(reason) = &result {
             tracing::error!(
                 "the register of reads could not be made durable: {reason}; {} reads not answered",
                 held.len()
             );
+            if self.fatal.is_none() {
+                self.fatal = Some(format!(
+                    "the register of reads could not be made durable: {reason}"
+                ));
+            }
         }
         for waiting in held {
             match waiting {
