@@ -521,6 +521,14 @@ impl<S: Store> Engine<S> {
             return Ok(false);
         }
         let hash = signed.hash();
+        // A new one from a peer that could not be kept whatever its
+        // signatures is passed over before any is verified.
+        if !from_operator
+            && !self.governance.proposals.contains_key(&hash)
+            && (self.governance.proposals.len() >= PROPOSALS_MAX || !self.room_for(&signed))
+        {
+            return Ok(false);
+        }
         let added: Vec<AuthorityId> = version
             .roster
             .members
