@@ -289,6 +289,9 @@ pub enum Misbehaviour {
     /// Answers every query with the first listing's status misstated (a
     /// standing behaviour, like `withhold`).
     Lie,
+    /// Makes up proposals for the next roster version, signs them and
+    /// sends them to its peers.
+    ProposalFlood,
 }
 
 /// A Byzantine member.

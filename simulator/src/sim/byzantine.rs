@@ -11,6 +11,10 @@ use credence_protocol::store::Store;
 use credence_protocol::testkit;
 use std::rc::Rc;
 
+/// Made-up proposals a flooding member sends at a time: more than an
+/// engine holds in all.
+const PROPOSALS_PER_FLOOD: usize = credence_protocol::engine::PROPOSALS_MAX + 4;
+
 impl Sim {
     fn next_notice(&self, node: usize, kind: NoticeKind) -> (Notice, u64) {
         let author = AuthorityId(self.nodes[node].engine.key().public_bytes());
@@ -53,6 +57,7 @@ impl Sim {
                 Misbehaviour::Withhold => "byzantine_withhold",
                 Misbehaviour::SplitView => "byzantine_split_view",
                 Misbehaviour::Lie => "byzantine_lie_armed",
+                Misbehaviour::ProposalFlood => "byzantine_proposal_flood",
             })
             .or_default() += 1;
         let key = AuthorityKey::from_secret_bytes(self.nodes[node].engine.key().secret_bytes());
@@ -136,6 +141,10 @@ impl Sim {
                 self.split_view(node, &key, &mesh);
                 return;
             }
+            Misbehaviour::ProposalFlood => {
+                self.proposal_flood(node, &key, &mesh);
+                return;
+            }
         }
         for (peers, bytes) in messages {
             self.witness(&bytes);
@@ -177,6 +186,45 @@ impl Sim {
                 .insert(super::network::witness_hash(&bytes), (author, head.seq, i));
             let bytes: Rc<[u8]> = Rc::from(bytes);
             for peer in mesh.iter().skip(i).step_by(2) {
+                self.send(node, *peer, Msg::Witness(bytes.clone()));
+            }
+        }
+    }
+
+    /// Made-up proposals for the version after the one its engine holds
+    /// (allowances to itself), signed with its key, a batch of them to
+    /// every peer of its mesh: honest members keep at most
+    /// [`credence_protocol::engine::PROPOSALS_PER_SIGNER_MAX`] of those
+    /// one member signed.
+    fn proposal_flood(&mut self, node: usize, key: &AuthorityKey, mesh: &[usize]) {
+        use credence_protocol::checkpoint::wire;
+        use credence_protocol::governance::SignedVersion;
+        use credence_protocol::governance::proposal::{AllowDocument, ChangeDocument, propose};
+        let current = self.nodes[node].engine.replica().chain().current().clone();
+        let me = AuthorityId(key.public_bytes());
+        for _ in 0..PROPOSALS_PER_FLOOD {
+            let change = ChangeDocument {
+                allow: vec![AllowDocument {
+                    member: me.to_string(),
+                    notices: 1 + self.rng.below(1_000_000),
+                }],
+                ..ChangeDocument::default()
+            };
+            let Ok(version) = propose(&current, &change) else {
+                return;
+            };
+            let Ok(mut signed) = SignedVersion::new(&version) else {
+                return;
+            };
+            signed.sign(key);
+            let Ok(body) = signed.to_bytes() else {
+                return;
+            };
+            let Ok(bytes) = wire::encode(&wire::WitnessMessage::Proposal(body.into())) else {
+                return;
+            };
+            let bytes: Rc<[u8]> = Rc::from(bytes);
+            for peer in mesh {
                 self.send(node, *peer, Msg::Witness(bytes.clone()));
             }
         }

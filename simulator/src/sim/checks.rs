@@ -474,6 +474,26 @@ impl Sim {
                     );
                 }
             }
+            // A member that makes up proposals fills a few places at most.
+            let flooders: Vec<AuthorityId> = self
+                .nodes
+                .iter()
+                .filter(|n| !n.byzantine.is_empty())
+                .map(|n| AuthorityId(n.engine.key().public_bytes()))
+                .collect();
+            for signer in flooders {
+                let held = self.nodes[node]
+                    .engine
+                    .proposals()
+                    .filter(|p| p.signatures.iter().any(|s| s.key == signer))
+                    .count();
+                if held > credence_protocol::engine::PROPOSALS_PER_SIGNER_MAX {
+                    self.violate(
+                        "made_up_proposals_bounded",
+                        format!("node {node} holds {held} proposals {signer} signed"),
+                    );
+                }
+            }
             if let Some(bad) = self.nodes[node]
                 .wrongly_accepted
                 .iter()
