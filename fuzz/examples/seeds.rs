@@ -111,6 +111,15 @@ fn main() {
         "notices",
         &sync::encode_response(&answer).expect("encodes"),
     );
+    let proposals = SyncRequest::Proposals(vec![sync::ProposalHave {
+        hash: credence_protocol::model::RosterHash([0x55; 32]),
+        signers: vec![test.author(0), test.author(1)],
+    }]);
+    write(
+        "sync_messages",
+        "proposals",
+        &sync::encode_request(&proposals).expect("encodes"),
+    );
     let bundle = Bundle::export(&replica).expect("export");
     write("bundle", "workload", &bundle.to_bytes().expect("bytes"));
     write(
