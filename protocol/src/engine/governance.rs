@@ -653,7 +653,7 @@ impl<S: Store> Engine<S> {
                         number: next,
                         field: "proposal".into(),
                         problem: format!(
-                            "this member already signed {PROPOSALS_PER_SIGNER_MAX} of the proposals held for version {next}: the other members would not keep one more it signs (sign a file instead, or let a version be taken first)"
+                            "this member already signed {PROPOSALS_PER_SIGNER_MAX} of the proposals held for version {next}: the other members keep a proposal from a peer only with the signature of a member who signed fewer, so one more would be lost (let a version be taken first, or have another member sign it first)"
                         ),
                     });
                 }
