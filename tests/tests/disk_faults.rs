@@ -112,10 +112,7 @@ fn a_full_disk_stops_the_node_and_loses_nothing_acknowledged() {
         &log[log.len().saturating_sub(4000)..]
     );
 
-    let stopping = log
-        .lines()
-        .find(|l| l.contains("stopping:"))
-        .unwrap_or_default();
+    let stopping = stopping_line(&log);
     eprintln!(
         "full disk: {} notices acknowledged, then HTTP {status}; the node stopped with exit code {code:?}: {stopping}",
         acknowledged.len()
@@ -136,6 +133,13 @@ fn stops_with_an_error(c: &mut Cluster) -> (Option<i32>, String) {
         "a node whose store cannot write stops with an error"
     );
     (code, c.at("market").log())
+}
+
+/// The line of a node's log that says why it stopped.
+fn stopping_line(log: &str) -> &str {
+    log.lines()
+        .find(|l| l.contains("stopping:"))
+        .unwrap_or_default()
 }
 
 /// The seq of `market`'s log as `peer` holds it.
@@ -228,10 +232,7 @@ fn a_failing_disk_stops_the_node_and_loses_nothing_acknowledged() {
     let (status, answer) = c.at("market").post("/v1/notices", &body);
     assert_ne!(status, 201, "acknowledged on a failing disk: {answer}");
     let (code, log) = stops_with_an_error(&mut c);
-    let stopping = log
-        .lines()
-        .find(|l| l.contains("stopping:"))
-        .unwrap_or_default();
+    let stopping = stopping_line(&log);
     assert!(
         stopping.contains("Input/output error") || stopping.contains("os error 5"),
         "the log names the cause:\n{}",
@@ -264,10 +265,7 @@ fn a_read_a_failing_disk_cannot_register_is_not_answered() {
     );
     assert!(answer["listings"].is_null(), "{answer}");
     let (code, log) = stops_with_an_error(&mut c);
-    let stopping = log
-        .lines()
-        .find(|l| l.contains("stopping:"))
-        .unwrap_or_default();
+    let stopping = stopping_line(&log);
     assert!(
         stopping.contains("register of reads could not be made durable"),
         "the log names the cause:\n{}",

@@ -69,17 +69,30 @@ pub struct GovernanceAnswer {
     pub signed: SignedVersion,
 }
 
+/// Exchanges in flight (token to peer and when asked): whether one with
+/// `peer` still waits. An exchange whose answer never came (and whose
+/// failure was never reported) does not hold the next one up past the
+/// sync timeout.
+fn asking(
+    asks: &mut BTreeMap<u64, (AuthorityId, Timestamp)>,
+    peer: AuthorityId,
+    now: Timestamp,
+    timeout_ms: u64,
+) -> bool {
+    asks.retain(|_, (_, at)| now.0.saturating_sub(at.0) < timeout_ms);
+    asks.values().any(|(p, _)| *p == peer)
+}
+
 impl<S: Store> Engine<S> {
     /// Asks `peer` for the roster versions this node lacks (first in each
     /// sync session).
     pub(super) fn ask_roster(&mut self, peer: AuthorityId, now: Timestamp, out: &mut Vec<Output>) {
-        // An exchange whose answer never came (and whose failure was never
-        // reported) does not hold the next one up past the sync timeout.
-        let timeout = self.config.sync_timeout_ms;
-        self.governance
-            .asks
-            .retain(|_, (_, at)| now.0.saturating_sub(at.0) < timeout);
-        if self.governance.asks.values().any(|(p, _)| *p == peer) {
+        if asking(
+            &mut self.governance.asks,
+            peer,
+            now,
+            self.config.sync_timeout_ms,
+        ) {
             return;
         }
         let held: Vec<RosterHash> = self
@@ -157,16 +170,12 @@ impl<S: Store> Engine<S> {
     /// Asks `peer` for the proposals and signatures this node lacks (after
     /// each roster exchange).
     fn ask_proposals(&mut self, peer: AuthorityId, now: Timestamp, out: &mut Vec<Output>) {
-        let timeout = self.config.sync_timeout_ms;
-        self.governance
-            .proposal_asks
-            .retain(|_, (_, at)| now.0.saturating_sub(at.0) < timeout);
-        if self
-            .governance
-            .proposal_asks
-            .values()
-            .any(|(p, _)| *p == peer)
-        {
+        if asking(
+            &mut self.governance.proposal_asks,
+            peer,
+            now,
+            self.config.sync_timeout_ms,
+        ) {
             return;
         }
         let held: Vec<ProposalHave> = self
@@ -657,15 +666,11 @@ impl<S: Store> Engine<S> {
                         ),
                     });
                 }
-                let Some(kept) = self.governance.proposals.get_mut(&hash) else {
-                    unreachable!("looked up just before")
-                };
-                let before = kept.signatures.len();
-                kept.sign(&self.key);
-                let signed_now = kept.signatures.len() > before;
-                self.governance.unsaved |= signed_now;
-                let kept = kept.clone();
-                if signed_now {
+                let mut kept = kept.clone();
+                if !signed_here {
+                    kept.sign(&self.key);
+                    self.governance.proposals.insert(hash, kept.clone());
+                    self.governance.unsaved = true;
                     self.publish_proposal(&kept, out);
                 }
                 return Ok(self.answer(&kept));

@@ -69,6 +69,15 @@ impl Net {
         self.with_replica(i, replica, mark)
     }
 
+    /// Restarts node `i`: a fresh engine over the same store and mark.
+    fn restart(&mut self, i: usize) {
+        let placeholder = self.fresh(i, None);
+        let old = std::mem::replace(&mut self.nodes[i], placeholder);
+        let mark = old.mark.clone();
+        let replica = old.engine.into_replica();
+        self.nodes[i] = self.with_replica(i, replica, mark);
+    }
+
     fn with_replica(&self, i: usize, replica: Replica<MemStore>, mark: Option<Mark>) -> Node {
         self.with_key(i, key(&self.test, i), replica, mark)
     }
@@ -903,11 +912,7 @@ fn a_checkpoint_held_through_a_restart_still_meets_its_other_half() {
     // Its notes are kept once the save interval has passed.
     net.tick(witnessing::CHECKPOINT_SAVE_MS);
     // Restarted: a fresh engine over the same store.
-    let placeholder = net.fresh(0, None);
-    let old = std::mem::replace(&mut net.nodes[0], placeholder);
-    let mark = old.mark.clone();
-    let replica = old.engine.into_replica();
-    net.nodes[0] = net.with_replica(0, replica, mark);
+    net.restart(0);
     let held = checkpoints_of(&net, 0, 2).expect("the note came back from the store");
     assert!(held.split_view.is_none());
     net.nodes[1].up = true;
@@ -922,11 +927,7 @@ fn a_checkpoint_held_through_a_restart_still_meets_its_other_half() {
         assert!(held.split_view.is_some(), "node {i} holds the pair");
     }
     // The pair itself is kept too: a second restart still holds it.
-    let placeholder = net.fresh(0, None);
-    let old = std::mem::replace(&mut net.nodes[0], placeholder);
-    let mark = old.mark.clone();
-    let replica = old.engine.into_replica();
-    net.nodes[0] = net.with_replica(0, replica, mark);
+    net.restart(0);
     assert!(
         checkpoints_of(&net, 0, 2)
             .expect("held")
@@ -1542,11 +1543,7 @@ fn a_proposal_reaches_a_member_away_while_it_circulated_and_survives_a_restart()
     assert_eq!(net.nodes[2].engine.proposals().count(), 0);
     // Node 1 restarts: the proposal and node 0's signature come back
     // from its store, not from anyone.
-    let placeholder = net.fresh(1, None);
-    let old = std::mem::replace(&mut net.nodes[1], placeholder);
-    let mark = old.mark.clone();
-    let replica = old.engine.into_replica();
-    net.nodes[1] = net.with_replica(1, replica, mark);
+    net.restart(1);
     let held: Vec<_> = net.nodes[1].engine.proposals().cloned().collect();
     assert_eq!(held.len(), 1, "kept through the restart");
     assert_eq!(held[0].signatures.len(), 1);
