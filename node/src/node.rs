@@ -46,6 +46,10 @@ pub struct NodeConfig {
     pub name: String,
 }
 
+/// The exit status of `credence run` when the node stopped to be started
+/// again ([`NodeError::Restart`]); 2 is a failure, 0 a requested stop.
+pub const EXIT_RESTART: i32 = 3;
+
 /// Why a node could not be opened or used.
 #[derive(Debug, thiserror::Error)]
 pub enum NodeError {
@@ -88,6 +92,15 @@ pub enum NodeError {
         bytes_max: u64,
         /// What it should have been.
         what: &'static str,
+    },
+    /// The node stopped on purpose, to be started again (a roster version
+    /// rotated its key, and a libp2p identity cannot change while it
+    /// runs). Not a failure: `credence run` exits with
+    /// [`EXIT_RESTART`] so that a service manager starts it again.
+    #[error("{reason}")]
+    Restart {
+        /// Why, and what starting it again does.
+        reason: String,
     },
     /// The configuration does not parse.
     #[error("{path}: {reason}")]

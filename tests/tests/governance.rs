@@ -3,7 +3,9 @@
 //! the command line, and catches up; a member removed by the next version
 //! is disconnected and its connections are refused afterwards; a third
 //! version grants a member a notice allowance, which every member shows
-//! and takes. Bad
+//! and takes; a planned key rotation, done with the command line alone,
+//! stops the member's node with its own exit status and it comes back
+//! under the new key. Bad
 //! proposals and change files are refused naming what is wrong, and
 //! nothing is stored.
 
@@ -15,6 +17,14 @@ fn roster_at(c: &credence_tests::cluster::Cluster, handle: &str) -> u64 {
     c.at(handle).get("/v1/federation")["current"]
         .as_u64()
         .unwrap_or(u64::MAX)
+}
+
+/// The proposals `handle`'s node holds, as `/v1/federation` shows them.
+fn proposals(c: &credence_tests::cluster::Cluster, handle: &str) -> Vec<serde_json::Value> {
+    c.at(handle).get("/v1/federation")["proposals"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
 }
 
 fn public_key(dir: &Path) -> String {
@@ -488,12 +498,6 @@ fn a_proposal_survives_restarts_and_reaches_a_member_that_was_down() {
     .expect("change file");
     let file = c.root.path().join("allow.proposal");
     propose(&c.at("market").dir, &change, &file);
-    let proposals = |c: &credence_tests::cluster::Cluster, handle: &str| {
-        c.at(handle).get("/v1/federation")["proposals"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default()
-    };
     let held = proposals(&c, "market");
     assert_eq!(held.len(), 1, "{held:?}");
     let hash = held[0]["hash"].as_str().unwrap_or_default().to_string();
@@ -560,6 +564,124 @@ fn a_proposal_survives_restarts_and_reaches_a_member_that_was_down() {
         assert!(proposals(&c, handle).is_empty(), "{handle}");
     }
     for handle in ["market", "tax", "court"] {
+        c.peer(handle).stop();
+    }
+}
+
+// A planned key rotation with the command line alone: the market prepares
+// its next key, the tax bureau proposes the `[[rotate]]`, the market signs
+// by hash (its node signs with the current key, the command adds the next
+// key's proof of possession), the court signs the file, and the version is
+// submitted. The market's node stops by itself to be started again: exit
+// status 3, said as a planned stop, not as an error. Started again, it
+// runs under the new key and its next listing continues its log on every
+// member.
+#[test]
+fn a_planned_key_rotation_stops_the_node_to_be_started_again_under_the_new_key() {
+    let mut c = cluster(&["market", "tax", "court"]);
+    c.start_all();
+    let first = c.at("market").issue(&listing(71));
+    c.wait_converged(&["market", "tax", "court"]);
+    let market_dir = c.at("market").dir.clone();
+    let market = public_key(&market_dir);
+    let prepared = credence(&["rotate-key", "--data", arg(&market_dir)]).ok();
+    let next = hex::encode(
+        credence_node::keyfile::read(&market_dir.join(credence_node::node::NEXT_KEY_FILE))
+            .expect("the next key file")
+            .public_bytes(),
+    );
+    assert!(prepared.stdout.contains(&next), "{}", prepared.stdout);
+
+    let change = c.root.path().join("rotate.toml");
+    std::fs::write(
+        &change,
+        format!("[[rotate]]\nmember = \"{market}\"\nkey = \"{next}\"\nafter_seq = 1\n"),
+    )
+    .expect("change file");
+    let file = c.root.path().join("rotate.proposal");
+    propose(&c.at("tax").dir, &change, &file);
+    let hash = proposals(&c, "tax")[0]["hash"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    // The court's signature travels from its node; the market's node gets
+    // the proposal with it.
+    sign(&c.at("court").dir, &file);
+    wait_for("the market holds the proposal", || {
+        proposals(&c, "market")
+            .first()
+            .is_some_and(|p| p["hash"] == hash.as_str())
+    });
+    let signed = credence(&[
+        "federation",
+        "sign",
+        "--data",
+        arg(&market_dir),
+        "--hash",
+        &hash,
+    ])
+    .ok()
+    .stdout;
+    assert!(signed.contains("proving possession"), "{signed}");
+    wait_for("the tax bureau holds a proposal ready to submit", || {
+        proposals(&c, "tax")
+            .first()
+            .is_some_and(|p| p["ready"] == true)
+    });
+    let submitted = credence(&[
+        "federation",
+        "submit",
+        "--data",
+        arg(&c.at("tax").dir),
+        "--hash",
+        &hash,
+    ])
+    .ok()
+    .stdout;
+    assert!(submitted.contains("roster version 1 taken"), "{submitted}");
+
+    // The market's node stops by itself, as planned.
+    let code = c.peer("market").wait_exit();
+    let log = c.at("market").log();
+    assert_eq!(code, Some(credence_node::node::EXIT_RESTART), "{log}");
+    assert!(
+        log.contains("stopped to be started again: roster version 1 rotated this node's key"),
+        "{log}"
+    );
+    assert!(
+        !log.contains(" ERROR "),
+        "a planned stop is not an error:\n{log}"
+    );
+    assert!(
+        !log.contains("error:"),
+        "a planned stop is not an error:\n{log}"
+    );
+
+    // Started again, it runs under the new key: the old one is kept aside.
+    c.peer("market").start();
+    assert_eq!(public_key(&market_dir), next);
+    let retired = std::fs::read_dir(&market_dir)
+        .expect("data directory")
+        .filter_map(Result::ok)
+        .any(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("authority.key.retired-")
+        });
+    assert!(retired, "the retired key is kept beside the new one");
+    assert!(!market_dir.join(credence_node::node::NEXT_KEY_FILE).exists());
+    wait_for("the market issues under its new key", || {
+        c.at("market").get("/v1/status")["issuing"] == "ready"
+    });
+    let second = c.at("market").issue(&listing(72));
+    wait_for("the new key's listing reaches every member", || {
+        ["tax", "court"]
+            .iter()
+            .all(|h| c.at(h).has_listing(&first) && c.at(h).has_listing(&second))
+    });
+    for handle in ["market", "tax", "court"] {
+        assert_eq!(roster_at(&c, handle), 1, "{handle}");
+        assert_eq!(c.at(handle).metric("credence_forks_total"), 0, "{handle}");
         c.peer(handle).stop();
     }
 }

@@ -208,7 +208,21 @@ pub(super) fn run(command: Command, json: bool) -> Result<i32> {
             return verify_receipt(&file, &roster, &versions);
         }
         Command::Demo { dir } => crate::demo::run(dir.as_deref())?,
-        Command::Run { config } => crate::service::run(&config)?,
+        Command::Run { config } => {
+            if let Err(error) = crate::service::run(&config) {
+                // A planned stop is said as such, with its own exit status,
+                // not as a failure.
+                let planned = error.chain().find_map(|cause| match cause.downcast_ref() {
+                    Some(node::NodeError::Restart { reason }) => Some(reason.clone()),
+                    _ => None,
+                });
+                let Some(reason) = planned else {
+                    return Err(error);
+                };
+                eprintln!("stopped to be started again: {reason}");
+                return Ok(node::EXIT_RESTART);
+            }
+        }
         Command::Devnet { nodes, exit, dir } => {
             crate::devnet::run(usize::from(nodes), exit, dir.as_deref())?
         }

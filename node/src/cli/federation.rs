@@ -41,32 +41,36 @@ pub(super) fn federation(command: FederationCommand, json: bool) -> Result<()> {
                 let mut signed = read_proposal(&path)?;
                 let key = crate::keyfile::read(&data.data.join(node::KEY_FILE))?;
                 signed.sign(&key);
+                let proven = sign_with_next_key(&data.data, &mut signed)?;
                 let target = out.unwrap_or(path);
                 std::fs::write(&target, encode_proposal(&signed)?)
                     .with_context(|| format!("writing {}", target.display()))?;
                 // A running node circulates it as well (a member still
                 // joining has none).
                 let answer = match crate::client::Client::for_data_dir(&data.data) {
-                    Some(client) if client.prove().is_ok() => Some(client.post::<_, GovernanceView>(
-                        "/v1/federation/proposals",
-                        &serde_json::json!({ "proposal": hex::encode(encode_proposal(&signed)?) }),
-                    )?),
+                    Some(client) if client.prove().is_ok() => Some(circulate(&client, &signed)?),
                     _ => None,
                 };
                 let view = answer.unwrap_or_else(|| view_of(&signed, None));
                 report(
                     json,
                     &view,
-                    &format!("signed; proposal written to {}", target.display()),
+                    &format!("signed{proven}; proposal written to {}", target.display()),
                 )?;
             }
             (None, Some(hash)) => {
                 let client = Operator::running(&data.data)?;
-                let view: GovernanceView = client.post(
+                let mut view: GovernanceView = client.post(
                     &format!("/v1/federation/proposals/{}/sign", hash.trim()),
                     &serde_json::json!({}),
                 )?;
-                report(json, &view, "signed and circulated")?;
+                let bytes = hex::decode(&view.proposal).context("the node's proposal bytes")?;
+                let mut signed = decode_proposal(&bytes).context("the node's proposal")?;
+                let proven = sign_with_next_key(&data.data, &mut signed)?;
+                if !proven.is_empty() {
+                    view = circulate(&client, &signed)?;
+                }
+                report(json, &view, &format!("signed{proven} and circulated"))?;
             }
             (None, None) => bail!("give --proposal FILE or --hash HASH"),
         },
@@ -222,6 +226,37 @@ fn govern(dir: &Path, request: GovernRequest) -> Result<GovernanceView> {
             GovernanceView::from(&answer)
         }
     })
+}
+
+/// Adds the signature of this member's next key (`credence rotate-key`)
+/// when `signed` rotates a key to it: a rotated key proves possession by
+/// signing the version that names it. Says so (for the report), or
+/// returns nothing when there is no such key or the version does not
+/// name it.
+fn sign_with_next_key(dir: &Path, signed: &mut SignedVersion) -> Result<&'static str> {
+    let path = dir.join(node::NEXT_KEY_FILE);
+    if !path.exists() {
+        return Ok("");
+    }
+    let next = crate::keyfile::read(&path)?;
+    let id = credence_protocol::model::AuthorityId(next.public_bytes());
+    let version = signed
+        .version()
+        .context("the proposal's roster version does not decode")?;
+    if !version.keys.iter().any(|change| change.key == id) {
+        return Ok("");
+    }
+    signed.sign(&next);
+    Ok(" (and by the next key it rotates to, proving possession)")
+}
+
+/// Hands a signed proposal to the running node, which keeps and
+/// circulates it.
+fn circulate(client: &crate::client::Client, signed: &SignedVersion) -> Result<GovernanceView> {
+    Ok(client.post(
+        "/v1/federation/proposals",
+        &serde_json::json!({ "proposal": hex::encode(encode_proposal(signed)?) }),
+    )?)
 }
 
 fn read_proposal(path: &Path) -> Result<SignedVersion> {

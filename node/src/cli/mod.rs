@@ -200,6 +200,10 @@ enum Command {
         dir: Option<PathBuf>,
     },
     /// Run the node: libp2p gossip and sync, cross-region queries, the HTTP API.
+    ///
+    /// Exits with 0 when asked to stop (Ctrl-C, SIGTERM), 2 on a failure,
+    /// and 3 when it stopped to be started again (a roster version rotated
+    /// its key: the next start runs under the new key).
     Run {
         /// The run configuration (TOML; see ARCHITECTURE.md).
         #[arg(long, value_name = "FILE")]

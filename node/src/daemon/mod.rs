@@ -384,6 +384,10 @@ pub struct Daemon {
     prune_at: Timestamp,
     /// A failure that stops the node (storage that cannot be made durable).
     fatal: Option<String>,
+    /// A planned stop, to be started again (its key rotated): the store is
+    /// flushed as for any stop, then the node exits with
+    /// [`crate::node::EXIT_RESTART`].
+    restart: Option<String>,
     accepted: broadcast::Sender<NoticeId>,
     /// Operator reads that fold every listing.
     background: Background,
@@ -528,6 +532,7 @@ impl Daemon {
             retention: config.register_retention,
             prune_at: t,
             fatal: None,
+            restart: None,
             accepted: accepted.clone(),
             background: Background::operators(),
             searches: Background::searches(),
@@ -582,7 +587,7 @@ impl Daemon {
             tracing::warn!("{}", readiness.explain());
         }
         self.pipelined = true;
-        while self.fatal.is_none() {
+        while self.fatal.is_none() && self.restart.is_none() {
             let deferred = self.node.engine.has_deferred() || !self.records.is_empty();
             tokio::select! {
                 biased;
@@ -632,7 +637,10 @@ impl Daemon {
                 reason,
             });
         }
-        tracing::info!("stopping: flushing the store");
+        match &self.restart {
+            Some(reason) => tracing::warn!("stopping to be started again: {reason}"),
+            None => tracing::info!("stopping: flushing the store"),
+        }
         let flushed = self.node.engine.replica_mut().store_mut().flush();
         // The reads held for the register are answered once this flush
         // made their records durable (a flush still running is covered).
@@ -642,7 +650,10 @@ impl Daemon {
             flushed.as_ref().map(|_| ()).map_err(|e| e.to_string()),
         );
         flushed?;
-        Ok(())
+        match self.restart.take() {
+            Some(reason) => Err(NodeError::Restart { reason }),
+            None => Ok(()),
+        }
     }
 
     /// Takes `first` and the commands already queued behind it (at most
@@ -1069,10 +1080,7 @@ impl Daemon {
                     if owner.is_some()
                         && current.member_of_key(&AuthorityId(next.public_bytes())) == owner =>
                 {
-                    tracing::warn!(
-                        "roster version {number} rotated this node's key: stopping to restart under the next key"
-                    );
-                    self.fatal = Some(format!(
+                    self.restart = Some(format!(
                         "roster version {number} rotated this node's key; start it again to run under its next key"
                     ));
                 }
