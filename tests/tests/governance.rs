@@ -5,7 +5,8 @@
 //! version grants a member a notice allowance, which every member shows
 //! and takes; a planned key rotation, done with the command line alone,
 //! stops the member's node with its own exit status and it comes back
-//! under the new key. Bad
+//! under the new key; a new catalog applies to the notices signed under
+//! it and not to earlier ones. Bad
 //! proposals and change files are refused naming what is wrong, and
 //! nothing is stored.
 
@@ -682,6 +683,94 @@ fn a_planned_key_rotation_stops_the_node_to_be_started_again_under_the_new_key()
     for handle in ["market", "tax", "court"] {
         assert_eq!(roster_at(&c, handle), 1, "{handle}");
         assert_eq!(c.at(handle).metric("credence_forks_total"), 0, "{handle}");
+        c.peer(handle).stop();
+    }
+}
+
+// A whole new catalog through a roster version: it shortens how long a
+// serious food and drug listing may be published. A listing signed under
+// the genesis catalog stays valid on every member (a notice is checked
+// against the catalog of the version it names), a new one past the new
+// limit is refused naming it, and one within it reaches every member.
+#[test]
+fn a_new_catalog_applies_to_notices_signed_under_it_and_not_to_earlier_ones() {
+    let mut c = cluster(&["market", "tax", "court"]);
+    c.start_all();
+    let before = c.at("market").issue(&listing(81));
+    c.wait_converged(&["market", "tax", "court"]);
+
+    // The example catalog as a change's [catalog], with the serious food
+    // and drug rule published for at most 180 days (3 years before).
+    let catalog = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/catalog.toml"),
+    )
+    .expect("the example catalog");
+    let serious = "severity = \"serious\"\npublish = \"3y\"\npublish_max = \"3y\"\n";
+    // The first serious rule is food and drug's, the first category.
+    let food = catalog.find("code = \"food-drug\"").expect("food-drug");
+    let next = food
+        + catalog[food..]
+            .find("[[categories]]")
+            .expect("a next category");
+    let rule = catalog.find(serious).expect("a serious rule");
+    assert!(food < rule && rule < next, "the food and drug rule");
+    let catalog = catalog.replacen(
+        serious,
+        "severity = \"serious\"\npublish = \"180d\"\npublish_max = \"180d\"\n",
+        1,
+    );
+    let change_text = format!(
+        "[catalog]\n{}",
+        catalog
+            .replace("[[categories", "[[catalog.categories")
+            .replace("[[measures", "[[catalog.measures")
+    );
+    let change = c.root.path().join("catalog.toml");
+    std::fs::write(&change, change_text).expect("change file");
+    let proposal = c.root.path().join("catalog.proposal");
+    propose(&c.at("market").dir, &change, &proposal);
+    sign(&c.at("tax").dir, &proposal);
+    let submitted = submit(&c.at("market").dir, &proposal);
+    assert!(submitted.contains("roster version 1 taken"), "{submitted}");
+    for handle in ["market", "tax", "court"] {
+        wait_for(&format!("{handle} at roster version 1"), || {
+            roster_at(&c, handle) == 1
+        });
+    }
+
+    // Published for a year: past the new limit, refused before signing.
+    let body = serde_json::to_value(listing(82)).expect("notice JSON");
+    let (status, answer) = c.at("market").post("/v1/notices", &body);
+    assert_eq!(status, 422, "{answer}");
+    let message = answer.to_string();
+    assert_eq!(answer["error"]["code"], "period_too_long", "{answer}");
+    assert!(
+        message.contains("at most 180d"),
+        "the refusal names the new limit: {message}"
+    );
+    // Within it: signed under version 1 and taken by every member.
+    let mut within = listing(83);
+    if let credence_protocol::model::NoticeKind::List(l) = &mut within {
+        l.publish_until = l
+            .effective_at
+            .plus_ms(150 * credence_protocol::time::DAY_MS);
+    }
+    let after = c.at("market").issue(&within);
+    wait_for(
+        "the listing under the new catalog reaches every member",
+        || ["tax", "court"].iter().all(|h| c.at(h).has_listing(&after)),
+    );
+    // The listing signed under the genesis catalog stands everywhere, and
+    // a member restarted (checking its store again) still holds both.
+    c.peer("court").stop();
+    c.peer("court").start();
+    for handle in ["market", "tax", "court"] {
+        let shown = c.at(handle).get(&format!("/v1/listings/{before}"));
+        assert_eq!(shown["status"], "active", "{handle}: {shown}");
+        assert!(c.at(handle).has_listing(&after), "{handle}");
+        assert_eq!(c.at(handle).metric("credence_forks_total"), 0, "{handle}");
+    }
+    for handle in ["market", "tax", "court"] {
         c.peer(handle).stop();
     }
 }
