@@ -464,6 +464,8 @@ pub const CHECK_DIFFERENCES_MAX: usize = 1_000;
 #[cfg(test)]
 mod tests {
     use super::*;
+    use credence_protocol::fold::Status;
+    use credence_protocol::model::NoticeKind;
     use credence_protocol::replica::Outcome;
     use credence_protocol::testkit;
     use credence_protocol::time::DAY_MS;
@@ -615,6 +617,79 @@ mod tests {
             prop_assert!(differences.is_empty(), "{differences:#?}");
             prop_assert_eq!(replica.store().views().last_change().unwrap(), changes.len() as u64);
         }
+    }
+
+    // A listing withdrawn while an objection to it is open: the objection,
+    // never ruled on, falls overdue at its deadline in the views as in the
+    // fold (the views once kept no date for a withdrawn listing, and
+    // `check` then found them apart), and the change is recorded then,
+    // without any read.
+    #[test]
+    fn an_objection_to_a_withdrawn_listing_falls_overdue_in_the_views() {
+        let test = testkit::federation(7, 3);
+        let dir = tempfile::tempdir().unwrap();
+        let mut replica = replica(dir.path(), &test);
+        let me = test.author(1);
+        let implements = test.federation.member(&me).unwrap().implements.clone();
+        let mut keeper = Keeper::open(&replica, me, implements.clone()).unwrap();
+        let listing = testkit::listing(1, "food-drug", START);
+        let listed = replica
+            .issue(&test.keys[0], NoticeKind::List(listing), START)
+            .unwrap();
+        let respond_by = START.plus_ms(20 * DAY_MS);
+        let objected = replica
+            .issue(
+                &test.keys[1],
+                NoticeKind::Object {
+                    listing: listed.id,
+                    grounds: "the batch was recalled before sale".into(),
+                    respond_by,
+                },
+                START.plus_ms(DAY_MS),
+            )
+            .unwrap();
+        let withdrawn = replica
+            .issue(
+                &test.keys[0],
+                NoticeKind::Withdraw {
+                    listing: listed.id,
+                    reason: "issued in error".into(),
+                    restore_reputation: true,
+                },
+                START.plus_ms(2 * DAY_MS),
+            )
+            .unwrap();
+        let accepted = [
+            (listed.id, test.author(0), listed.seq),
+            (objected.id, test.author(1), objected.seq),
+            (withdrawn.id, test.author(0), withdrawn.seq),
+        ];
+        tick(
+            &mut keeper,
+            &replica,
+            &accepted,
+            START.plus_ms(2 * DAY_MS),
+            true,
+        );
+        let overdue = |replica: &Replica<SledStore>| {
+            let kept = replica.store().views().kept(&listed.id).unwrap().unwrap();
+            (kept.summary.status, kept.summary.objections_overdue)
+        };
+        assert_eq!(overdue(&replica), (Status::Withdrawn, 0));
+        let before = replica.store().views().last_change().unwrap();
+        // Past the deadline, a tick with nothing new: the deadline is due.
+        let later = respond_by.plus_ms(DAY_MS);
+        tick(&mut keeper, &replica, &[], later, true);
+        assert_eq!(overdue(&replica), (Status::Withdrawn, 1));
+        assert_eq!(replica.store().views().last_change().unwrap(), before + 1);
+        assert_eq!(
+            replica.store().views().counts().unwrap().objections_overdue,
+            1
+        );
+        assert_eq!(
+            check(&replica, &me, &implements, later).unwrap(),
+            Vec::<String>::new()
+        );
     }
 
     // A roster version that changes what the member implements derives

@@ -30,15 +30,17 @@ pub fn listing(view: &ListingView, history: bool) -> String {
     );
     let _ = writeln!(
         out,
-        "  subject {} {} ({:?})",
-        l.subject.id, l.subject.name, l.subject.kind
+        "  subject {} {} ({})",
+        l.subject.id,
+        l.subject.name,
+        l.subject.kind.name()
     );
     let _ = writeln!(
         out,
-        "  {} list, category {}, severity {:?}, issued by {}",
+        "  {} list, category {}, severity {}, issued by {}",
         l.list.name(),
         l.category,
-        l.severity,
+        credence_protocol::validate::severity_name(l.severity),
         view.issuer_name
     );
     let _ = writeln!(out, "  reason: {}", l.reason);
@@ -120,8 +122,11 @@ pub fn listing(view: &ListingView, history: bool) -> String {
 /// The listings a name search found.
 pub fn search(view: &crate::views::SearchView) -> String {
     let mut out = format!(
-        "{} listings found for {:?}{}\n",
-        view.listings.len(),
+        "{} found for {:?}{}\n",
+        match view.listings.len() {
+            1 => "1 listing".to_string(),
+            n => format!("{n} listings"),
+        },
         view.name,
         if view.more {
             " (more match: search with a longer name)"
@@ -601,11 +606,19 @@ pub fn status(status: &Status) -> String {
     for peer in &status.peers {
         let _ = writeln!(out, "    {}  {}", peer.name, peer.peer_id);
     }
+    // The members' names in one column, as wide as the longest.
+    let width = status
+        .authors
+        .iter()
+        .map(|a| a.name.chars().count())
+        .chain(status.checkpoints.iter().map(|c| c.name.chars().count()))
+        .max()
+        .unwrap_or(0);
     let _ = writeln!(out, "  logs:");
     for author in &status.authors {
         let _ = writeln!(
             out,
-            "    {:<40} seq {:>8}  seen {:>8}  lag {:>6}  budget {:>8}",
+            "    {:<width$} seq {:>8}  seen {:>8}  lag {:>6}  budget {:>8}",
             author.name, author.seq, author.seen, author.lag, author.budget
         );
     }
@@ -627,7 +640,7 @@ pub fn status(status: &Status) -> String {
         };
         let _ = writeln!(
             out,
-            "    {:<40} newest size {:>8} ({} cosigners); {witnessed}",
+            "    {:<width$} newest size {:>8} ({} cosigners); {witnessed}",
             log.name,
             log.size,
             log.cosigners.len()

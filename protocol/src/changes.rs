@@ -126,12 +126,13 @@ pub struct Change {
 
 /// The next time after `t` at which `state`'s summary may change by time
 /// alone: it takes effect, its publication or sharing ends, a repair
-/// becomes possible, an open objection's deadline passes. `None` when no
-/// date lies ahead (or the listing has ended for good).
+/// becomes possible, an open objection's deadline passes. A withdrawn or
+/// repaired listing has ended for good, but an objection to it that was
+/// never ruled on still falls overdue at its deadline (DESIGN: overdue is
+/// an open objection past `respond_by`, whatever became of the listing).
+/// `None` when no date lies ahead.
 pub fn next_transition(state: &ListingState, t: Timestamp) -> Option<Timestamp> {
-    if matches!(state.status, Status::Withdrawn | Status::Repaired) {
-        return None;
-    }
+    let ended = matches!(state.status, Status::Withdrawn | Status::Repaired);
     let listing = &state.listing;
     let deadlines = state
         .objections
@@ -139,16 +140,18 @@ pub fn next_transition(state: &ListingState, t: Timestamp) -> Option<Timestamp> 
         .filter(|o| o.ruling.is_none())
         // Overdue from the millisecond after the deadline.
         .map(|o| o.respond_by.plus_ms(1));
-    [
+    let dates = [
         listing.effective_at,
         listing.publish_until,
         listing.share_until,
         listing.repair_from,
-    ]
-    .into_iter()
-    .chain(deadlines)
-    .filter(|at| *at > t)
-    .min()
+    ];
+    dates
+        .into_iter()
+        .filter(|_| !ended)
+        .chain(deadlines)
+        .filter(|at| *at > t)
+        .min()
 }
 
 /// What a node keeps of each listing so that its reads need not fold every
@@ -466,7 +469,12 @@ mod tests {
                 if seen.last() != Some(&summary) {
                     seen.push(summary.clone());
                 }
-                let Some(next) = next else { break };
+                let Some(next) = next else {
+                    // No date ahead: the summary stays as it is for good.
+                    let far = t.plus_ms(100 * 365 * DAY_MS);
+                    assert_eq!(at(far).0, summary, "after the last transition");
+                    break;
+                };
                 // Just before the next transition, nothing has changed yet.
                 assert_eq!(at(Timestamp(next.0 - 1)).0, summary, "before {next:?}");
                 t = next;
@@ -512,5 +520,50 @@ mod tests {
             (0, 1)
         );
         assert_eq!(seen[3].objections_open, 1);
+        // Withdrawn while the objection is open (a withdrawal counts
+        // whenever it came): the listing has ended for good, but the
+        // objection, never ruled on, still falls overdue at its deadline.
+        let withdrawal = input(
+            &test,
+            0,
+            start.plus_ms(5 * DAY_MS),
+            NoticeKind::Withdraw {
+                listing: listed.id,
+                reason: "issued in error".into(),
+                restore_reputation: true,
+            },
+        );
+        let seen = life(&[objection.clone(), withdrawal]);
+        assert_eq!(
+            statuses(&seen),
+            [Status::Withdrawn, Status::Withdrawn],
+            "{seen:#?}"
+        );
+        assert_eq!(
+            (seen[0].objections_overdue, seen[1].objections_overdue),
+            (0, 1)
+        );
+        assert!(!seen[1].shared && !seen[1].enforceable);
+        // Repaired likewise.
+        let repair = input(
+            &test,
+            0,
+            start.plus_ms(12 * DAY_MS),
+            NoticeKind::Repair {
+                listing: listed.id,
+                reason: "rectified and fined".into(),
+                evidence: Vec::new(),
+            },
+        );
+        let seen = life(&[objection.clone(), repair]);
+        assert_eq!(
+            statuses(&seen),
+            [Status::Repaired, Status::Repaired],
+            "{seen:#?}"
+        );
+        assert_eq!(
+            (seen[0].objections_overdue, seen[1].objections_overdue),
+            (0, 1)
+        );
     }
 }

@@ -37,8 +37,11 @@ const META_COUNTS: &[u8] = b"views-counts";
 const META_SWEEP: &[u8] = b"views-sweep";
 /// The layout of `w`, `t`, `k`, `p`, `a` and the counts. A store whose
 /// views are of another version (or none: kept before they existed) has
-/// them cleared and derived again by a sweep.
-pub const VIEWS_VERSION: u64 = 4;
+/// them cleared and derived again by a sweep. Version 5: the transition
+/// index also holds the deadline of an open objection to a withdrawn or
+/// repaired listing (version 4 held none for such a listing, so the
+/// objection never fell overdue in the views).
+pub const VIEWS_VERSION: u64 = 5;
 /// Largest encoded change or kept record.
 const RECORD_BYTES_MAX: usize = 16 * 1024;
 
