@@ -533,7 +533,7 @@ mod tests {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(12))]
+        #![proptest_config(ProptestConfig::with_cases(40))]
 
         // Views kept tick by tick over a random history, for a random
         // member, at random times (crossing every kind of transition),
