@@ -628,6 +628,12 @@ impl<S: Store> Engine<S> {
             GovernanceCommand::Propose(signed) => {
                 let version = signed.version()?;
                 let current = self.replica.chain().current();
+                if version.federation != current.federation.id() {
+                    return Err(GovernanceError::WrongFederation {
+                        found: version.federation,
+                        expected: current.federation.id(),
+                    });
+                }
                 if version.previous != current.hash || version.number != current.number + 1 {
                     return Err(GovernanceError::Number {
                         found: version.number,
@@ -636,8 +642,15 @@ impl<S: Store> Engine<S> {
                 }
                 let hash = signed.hash();
                 let added = self.take_proposal(signed, true)?;
+                // `take_proposal` keeps an operator's proposal for the next
+                // version, or says why not; should it ever pass one over,
+                // the operator hears so rather than the node stopping.
                 let Some(kept) = self.governance.proposals.get(&hash).cloned() else {
-                    unreachable!("a proposal for the next version is kept")
+                    return Err(GovernanceError::Change {
+                        number: version.number,
+                        field: "proposal".into(),
+                        problem: "it is not a proposal this node can keep".into(),
+                    });
                 };
                 // Circulated only when it brought something: the same
                 // bytes again would be a duplicate to every peer.

@@ -1891,3 +1891,31 @@ fn a_revocation_cuts_back_the_stolen_key_s_notices_and_the_member_goes_on_with_i
         );
     }
 }
+
+// A proposal an operator hands in that names another federation, though
+// its number and previous hash fit, is refused with an error saying so;
+// the engine does not stop on it, and nothing is kept.
+#[test]
+fn an_operator_s_proposal_for_another_federation_is_refused() {
+    use crate::governance::proposal::{ChangeDocument, RemoveDocument, propose};
+    let mut net = Net::new(3);
+    net.connect_all();
+    let mut version = propose(
+        net.nodes[0].engine.replica().chain().current(),
+        &ChangeDocument {
+            remove: vec![RemoveDocument {
+                member: net.id(2).to_string(),
+                after_seq: 0,
+            }],
+            ..ChangeDocument::default()
+        },
+    )
+    .expect("a removal");
+    version.federation = crate::model::FederationId([7; 32]);
+    let proposal = crate::governance::SignedVersion::new(&version).expect("encodes");
+    let error = net
+        .govern(0, GovernanceCommand::Propose(proposal))
+        .unwrap_err();
+    assert!(error.contains("federation"), "{error}");
+    assert_eq!(net.nodes[0].engine.proposals().count(), 0);
+}
