@@ -630,6 +630,32 @@ enum ProposalBody {
     Proposal(String),
 }
 
+/// `?competing=true` on signing a proposal.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+struct CompetingParams {
+    /// Sign even though this member signed another proposal for the same
+    /// version: if both reach the threshold, the one with the lower hash is
+    /// taken and the members who signed both are named as equivocating
+    /// (refused without it, saying so)
+    competing: Option<bool>,
+}
+
+impl CompetingParams {
+    /// Whether to sign as competing, and the route as the idempotency key
+    /// remembers it (a retry must ask the same).
+    fn of(self, route: &str) -> (bool, String) {
+        let competing = self.competing.unwrap_or(false);
+        let route = if competing {
+            format!("{route}?competing=true")
+        } else {
+            route.to_string()
+        };
+        (competing, route)
+    }
+}
+
 /// The body of `POST /v1/federation/versions`.
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -676,34 +702,37 @@ async fn govern(
     Ok(response)
 }
 
-#[utoipa::path(post, path = "/v1/federation/proposals", tag = "federation", security(("account" = [])), request_body = ProposalBody, params(("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,255}$", description = "1 to 255 visible ASCII characters: a retry with the same key and request gets the first answer")),
+#[utoipa::path(post, path = "/v1/federation/proposals", tag = "federation", security(("account" = [])), request_body = ProposalBody, params(CompetingParams, ("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,255}$", description = "1 to 255 visible ASCII characters: a retry with the same key and request gets the first answer")),
     responses((status = 200, description = "The proposal built or taken, signed and circulated", body = GovernanceView, headers(("Idempotent-Replayed" = String, description = "`true` when this is the first answer again"))), openapi::SigningErrors))]
 async fn propose(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
+    Params(params): Params<CompetingParams>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let key = idempotency(&headers, &caller, "/v1/federation/proposals", &body)?;
+    let (competing, route) = params.of("/v1/federation/proposals");
+    let key = idempotency(&headers, &caller, &route, &body)?;
     let request = match parse_json::<ProposalBody>(&body)? {
-        ProposalBody::Change(change) => GovernRequest::Change(change),
+        ProposalBody::Change(change) => GovernRequest::Change(change, competing),
         ProposalBody::Proposal(text) => GovernRequest::Proposal(parse_proposal("proposal", &text)?),
     };
     govern(&state, request, key).await
 }
 
-#[utoipa::path(post, path = "/v1/federation/proposals/{hash}/sign", tag = "federation", security(("account" = [])), params(("hash" = String, Path, pattern = "^[0-9a-fA-F]{64}$", description = "The proposal's hash"), ("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,255}$", description = "1 to 255 visible ASCII characters: a retry with the same key and request gets the first answer")),
+#[utoipa::path(post, path = "/v1/federation/proposals/{hash}/sign", tag = "federation", security(("account" = [])), params(CompetingParams, ("hash" = String, Path, pattern = "^[0-9a-fA-F]{64}$", description = "The proposal's hash"), ("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,255}$", description = "1 to 255 visible ASCII characters: a retry with the same key and request gets the first answer")),
     responses((status = 200, description = "This member's signature added and circulated", body = GovernanceView, headers(("Idempotent-Replayed" = String, description = "`true` when this is the first answer again"))), openapi::SigningErrors))]
 async fn sign_proposal(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     headers: HeaderMap,
     Path(hash): Path<String>,
+    Params(params): Params<CompetingParams>,
 ) -> Result<Response, ApiError> {
     let hash = parse_hash(&hash)?;
-    let route = format!("/v1/federation/proposals/{hash}/sign");
+    let (competing, route) = params.of(&format!("/v1/federation/proposals/{hash}/sign"));
     let key = idempotency(&headers, &caller, &route, &[])?;
-    govern(&state, GovernRequest::Sign(hash), key).await
+    govern(&state, GovernRequest::Sign(hash, competing), key).await
 }
 
 #[utoipa::path(post, path = "/v1/federation/proposals/{hash}/submit", tag = "federation", security(("account" = [])), params(("hash" = String, Path, pattern = "^[0-9a-fA-F]{64}$", description = "The proposal's hash"), ("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,255}$", description = "1 to 255 visible ASCII characters: a retry with the same key and request gets the first answer")),

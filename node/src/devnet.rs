@@ -588,7 +588,7 @@ async fn govern(
     proofs: &[&credence_crypto::AuthorityKey],
 ) -> Result<u64> {
     let proposed = call(&nodes[by].handle, |tx| {
-        Command::Govern(GovernRequest::Change(Box::new(change)), None, tx)
+        Command::Govern(GovernRequest::Change(Box::new(change), false), None, tx)
     })
     .await?;
     let hash = proposed.0.hash;
@@ -601,7 +601,7 @@ async fn govern(
         })
         .await?;
         signed = call(&nodes[signer].handle, |tx| {
-            Command::Govern(GovernRequest::Sign(hash), None, tx)
+            Command::Govern(GovernRequest::Sign(hash, false), None, tx)
         })
         .await?
         .0

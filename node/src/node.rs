@@ -427,13 +427,18 @@ fn check_member(federation: &Federation, key: &AuthorityKey) -> Result<(), NodeE
 #[derive(Clone, Debug)]
 pub enum GovernRequest {
     /// Build the next version from a change, sign it with this node's key
-    /// and circulate it.
-    Change(Box<credence_protocol::governance::proposal::ChangeDocument>),
+    /// and circulate it (`competing`: see [`GovernRequest::Sign`]).
+    Change(
+        Box<credence_protocol::governance::proposal::ChangeDocument>,
+        bool,
+    ),
     /// Take a proposal (from a file), keep the signatures that verify and
     /// circulate it.
     Proposal(credence_protocol::governance::SignedVersion),
-    /// Add this node's signature to a proposal it holds and circulate it.
-    Sign(credence_protocol::model::RosterHash),
+    /// Add this node's signature to a proposal it holds and circulate it;
+    /// beside another proposal this member signed only when `competing`
+    /// ([`GovernanceCommand::Sign`]).
+    Sign(credence_protocol::model::RosterHash, bool),
     /// Take a proposal held that reached its threshold as the next
     /// version and publish it.
     Submit(credence_protocol::model::RosterHash),
@@ -466,7 +471,7 @@ pub fn governance_commands<S: credence_protocol::store::Store>(
     request: GovernRequest,
 ) -> Result<Vec<GovernanceCommand>, String> {
     Ok(match request {
-        GovernRequest::Change(change) => {
+        GovernRequest::Change(change, competing) => {
             let current = replica.chain().current();
             let version = credence_protocol::governance::proposal::propose(current, &change)
                 .map_err(|e| format!("change: {e}"))?;
@@ -475,11 +480,13 @@ pub fn governance_commands<S: credence_protocol::store::Store>(
             let hash = signed.hash();
             vec![
                 GovernanceCommand::Propose(signed),
-                GovernanceCommand::Sign(hash),
+                GovernanceCommand::Sign { hash, competing },
             ]
         }
         GovernRequest::Proposal(signed) => vec![GovernanceCommand::Propose(signed)],
-        GovernRequest::Sign(hash) => vec![GovernanceCommand::Sign(hash)],
+        GovernRequest::Sign(hash, competing) => {
+            vec![GovernanceCommand::Sign { hash, competing }]
+        }
         GovernRequest::Submit(hash) => vec![GovernanceCommand::Submit(hash)],
         GovernRequest::Version(signed) => vec![GovernanceCommand::Version(signed)],
     })

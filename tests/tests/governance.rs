@@ -774,3 +774,119 @@ fn a_new_catalog_applies_to_notices_signed_under_it_and_not_to_earlier_ones() {
         c.peer(handle).stop();
     }
 }
+
+// Two members each propose a change for version 1. The court signs the
+// market's; its signature on the tax bureau's is refused (by hash and by
+// file alike) saying why: two versions 1 would be an equivocation naming
+// it. Said so with --competing, it signs. The market, whose own proposal
+// it signed, is refused a second proposal of its own the same way.
+#[test]
+fn a_member_is_refused_a_second_proposal_for_one_version_unless_it_says_so() {
+    let mut c = cluster(&["market", "tax", "court"]);
+    c.start_all();
+    let write = |name: &str, text: &str| {
+        let path = c.root.path().join(name);
+        std::fs::write(&path, text).expect("change file");
+        path
+    };
+    let allow = |member: &str, notices: u64| {
+        format!("[[allow]]\nmember = \"{member}\"\nnotices = {notices}\n")
+    };
+    let market_change = write(
+        "market.toml",
+        &allow("Fuzhou Municipal Market Regulation Bureau", 1000),
+    );
+    let tax_change = write("tax.toml", &allow("Xiamen Municipal Tax Service", 500));
+    let market_file = c.root.path().join("market.proposal");
+    let tax_file = c.root.path().join("tax.proposal");
+    propose(&c.at("market").dir, &market_change, &market_file);
+    propose(&c.at("tax").dir, &tax_change, &tax_file);
+    let hash_of = |file: &Path| {
+        let bytes = std::fs::read(file).expect("proposal file");
+        credence_protocol::governance::proposal::decode_proposal(&bytes)
+            .expect("a proposal")
+            .hash()
+            .to_string()
+    };
+    let (market_hash, tax_hash) = (hash_of(&market_file), hash_of(&tax_file));
+    wait_for("the court holds both proposals", || {
+        proposals(&c, "court").len() == 2
+    });
+    let court = c.at("court").dir.clone();
+    let sign_hash = |hash: &str, extra: &[&str]| {
+        let mut args = vec!["federation", "sign", "--data", arg(&court), "--hash", hash];
+        args.extend_from_slice(extra);
+        credence(&args)
+    };
+    sign_hash(&market_hash, &[]).ok();
+    for refused in [
+        sign_hash(&tax_hash, &[]),
+        credence(&[
+            "federation",
+            "sign",
+            "--data",
+            arg(&court),
+            "--proposal",
+            arg(&tax_file),
+        ]),
+    ] {
+        assert_ne!(refused.code, 0, "{}", refused.stdout);
+        assert!(
+            refused
+                .stderr
+                .contains(&format!("already signed proposal {market_hash}")),
+            "{}",
+            refused.stderr
+        );
+        assert!(refused.stderr.contains("--competing"), "{}", refused.stderr);
+    }
+    let court_signed = |hash: &str| {
+        proposals(&c, "court")
+            .iter()
+            .find(|p| p["hash"] == hash)
+            .map_or(0, |p| p["members_signed"].as_u64().unwrap_or(0))
+    };
+    assert_eq!(
+        court_signed(&tax_hash),
+        1,
+        "only the tax bureau's signature"
+    );
+    sign_hash(&tax_hash, &["--competing"]).ok();
+    assert_eq!(court_signed(&tax_hash), 2);
+
+    // The market signed its own proposal: another of its own is refused,
+    // then taken with --competing.
+    let again = write(
+        "again.toml",
+        &allow("Quanzhou Intermediate People's Court", 10),
+    );
+    let again_file = c.root.path().join("again.proposal");
+    let market = c.at("market").dir.clone();
+    let propose_again = |extra: &[&str]| {
+        let mut args = vec![
+            "federation",
+            "propose",
+            "--data",
+            arg(&market),
+            "--change",
+            arg(&again),
+            "--out",
+            arg(&again_file),
+        ];
+        args.extend_from_slice(extra);
+        credence(&args)
+    };
+    let refused = propose_again(&[]);
+    assert_ne!(refused.code, 0, "{}", refused.stdout);
+    assert!(
+        refused.stderr.contains("already signed proposal"),
+        "{}",
+        refused.stderr
+    );
+    assert!(!again_file.exists(), "no proposal file written");
+    propose_again(&["--competing"]).ok();
+    assert!(again_file.exists());
+    for handle in ["market", "tax", "court"] {
+        c.peer(handle).stop();
+    }
+}

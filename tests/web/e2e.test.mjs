@@ -367,6 +367,36 @@ test('the web, end to end, in headless Chromium', { timeout: 300_000 }, async (t
       await shot(page, 'console-federation');
     });
 
+    await t.test('a second proposal for one version is signed only with the box ticked', async () => {
+      const api = (node, path, body) => fetch(`${node.url}${path}`, {
+        method: body === undefined ? 'GET' : 'POST',
+        headers: { authorization: `Bearer ${node.token}`, 'content-type': 'application/json' },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+      const allow = (member) => ({ change: { allow: [{ member, notices: 100 }] } });
+      const theirs = await api(net.tax, '/v1/federation/proposals', allow('Xiamen Municipal Tax Service'));
+      const text = await theirs.text();
+      assert.equal(theirs.status, 200, text);
+      const { hash } = JSON.parse(text);
+      const ours = await api(net.market, '/v1/federation/proposals', allow('Fuzhou Municipal Market Regulation Bureau'));
+      assert.equal(ours.status, 200, await ours.text());
+      const held = async () => (await (await api(net.market, '/v1/federation')).json())
+        .proposals.find((p) => p.hash === hash);
+      await until('the market holds the tax office\'s proposal', async () => (await held()) !== undefined);
+      await page.goto(`${net.market.url}/console/federation`);
+      const section = () => page.locator('section.proposal', { hasText: hash });
+      await section().locator('button[type=submit]').click();
+      await page.waitForSelector('main p.error');
+      assert.match(await page.textContent('main p.error'), /already signed proposal/);
+      assert.equal((await held()).members_signed, 1);
+      await shot(page, 'console-federation-competing');
+      await section().locator('input[name=competing]').check();
+      await section().locator('button[type=submit]').click();
+      await page.waitForURL(/\/console\/federation$/);
+      assert.equal(await page.locator('main p.error').count(), 0, await page.textContent('main'));
+      assert.equal((await held()).members_signed, 2);
+    });
+
     await t.test('a wrong secret and a form without its session token are refused', async () => {
       const other = await context.browser().newContext();
       const p = await other.newPage();

@@ -18,12 +18,20 @@ use std::path::Path;
 
 pub(super) fn federation(command: FederationCommand, json: bool) -> Result<()> {
     match command {
-        FederationCommand::Propose { data, change, out } => {
+        FederationCommand::Propose {
+            data,
+            change,
+            out,
+            competing,
+        } => {
             let text = String::from_utf8(read_bounded(&change, ROSTER_BYTES_MAX as u64, "change")?)
                 .with_context(|| format!("{} is not UTF-8 text", change.display()))?;
             let change =
                 ChangeDocument::parse(&text).with_context(|| format!("{}", change.display()))?;
-            let answer = govern(&data.data, GovernRequest::Change(Box::new(change)))?;
+            let answer = govern(
+                &data.data,
+                GovernRequest::Change(Box::new(change), competing),
+            )?;
             write_proposal(&out, &answer)?;
             report(
                 json,
@@ -33,25 +41,45 @@ pub(super) fn federation(command: FederationCommand, json: bool) -> Result<()> {
         }
         FederationCommand::Sign {
             data,
+            competing,
             proposal,
             hash,
             out,
         } => match (proposal, hash) {
             (Some(path), _) => {
-                let mut signed = read_proposal(&path)?;
-                let key = crate::keyfile::read(&data.data.join(node::KEY_FILE))?;
-                signed.sign(&key);
+                let read = read_proposal(&path)?;
+                let hash = read.hash();
+                // The node (running, or its store) takes the file's
+                // signatures and signs, deciding whether it may; a member
+                // still joining has no node yet and signs with its key.
+                let (mut signed, view) =
+                    match govern(&data.data, GovernRequest::Proposal(read.clone())) {
+                        Err(error) if joining(&error) => {
+                            let mut signed = read;
+                            let key = crate::keyfile::read(&data.data.join(node::KEY_FILE))?;
+                            signed.sign(&key);
+                            let view = view_of(&signed, None);
+                            (signed, view)
+                        }
+                        taken => {
+                            taken?;
+                            let view = govern(&data.data, GovernRequest::Sign(hash, competing))?;
+                            (proposal_of(&view)?, view)
+                        }
+                    };
                 let proven = sign_with_next_key(&data.data, &mut signed)?;
+                let view = match proven.is_empty() {
+                    true => view,
+                    false => govern(&data.data, GovernRequest::Proposal(signed.clone())).or_else(
+                        |error| match joining(&error) {
+                            true => Ok(view_of(&signed, None)),
+                            false => Err(error),
+                        },
+                    )?,
+                };
                 let target = out.unwrap_or(path);
                 std::fs::write(&target, encode_proposal(&signed)?)
                     .with_context(|| format!("writing {}", target.display()))?;
-                // A running node circulates it as well (a member still
-                // joining has none).
-                let answer = match crate::client::Client::for_data_dir(&data.data) {
-                    Some(client) if client.prove().is_ok() => Some(circulate(&client, &signed)?),
-                    _ => None,
-                };
-                let view = answer.unwrap_or_else(|| view_of(&signed, None));
                 report(
                     json,
                     &view,
@@ -59,13 +87,13 @@ pub(super) fn federation(command: FederationCommand, json: bool) -> Result<()> {
                 )?;
             }
             (None, Some(hash)) => {
+                let hash: credence_protocol::model::RosterHash =
+                    hash.trim().parse().map_err(|_| {
+                        anyhow::anyhow!("--hash: {hash:?} is not a proposal hash (64 hex digits)")
+                    })?;
                 let client = Operator::running(&data.data)?;
-                let mut view: GovernanceView = client.post(
-                    &format!("/v1/federation/proposals/{}/sign", hash.trim()),
-                    &serde_json::json!({}),
-                )?;
-                let bytes = hex::decode(&view.proposal).context("the node's proposal bytes")?;
-                let mut signed = decode_proposal(&bytes).context("the node's proposal")?;
+                let mut view = govern(&data.data, GovernRequest::Sign(hash, competing))?;
+                let mut signed = proposal_of(&view)?;
                 let proven = sign_with_next_key(&data.data, &mut signed)?;
                 if !proven.is_empty() {
                     view = circulate(&client, &signed)?;
@@ -200,8 +228,8 @@ pub(super) fn federation(command: FederationCommand, json: bool) -> Result<()> {
 fn govern(dir: &Path, request: GovernRequest) -> Result<GovernanceView> {
     Ok(match Operator::open(dir)? {
         Operator::Running(client) => match request {
-            GovernRequest::Change(change) => client.post(
-                "/v1/federation/proposals",
+            GovernRequest::Change(change, competing) => client.post(
+                &format!("/v1/federation/proposals{}", competing_query(competing)),
                 &serde_json::json!({ "change": change }),
             )?,
             GovernRequest::Proposal(signed) => client.post(
@@ -212,8 +240,11 @@ fn govern(dir: &Path, request: GovernRequest) -> Result<GovernanceView> {
                 "/v1/federation/versions",
                 &serde_json::json!({ "version": hex::encode(encode_proposal(&signed)?) }),
             )?,
-            GovernRequest::Sign(hash) => client.post(
-                &format!("/v1/federation/proposals/{hash}/sign"),
+            GovernRequest::Sign(hash, competing) => client.post(
+                &format!(
+                    "/v1/federation/proposals/{hash}/sign{}",
+                    competing_query(competing)
+                ),
                 &serde_json::json!({}),
             )?,
             GovernRequest::Submit(hash) => client.post(
@@ -248,6 +279,24 @@ fn sign_with_next_key(dir: &Path, signed: &mut SignedVersion) -> Result<&'static
     }
     signed.sign(&next);
     Ok(" (and by the next key it rotates to, proving possession)")
+}
+
+fn competing_query(competing: bool) -> &'static str {
+    if competing { "?competing=true" } else { "" }
+}
+
+/// Whether `error` is that of a member still joining: its data directory
+/// has no roster yet, so no node to hand a proposal to.
+fn joining(error: &anyhow::Error) -> bool {
+    error
+        .chain()
+        .any(|cause| matches!(cause.downcast_ref(), Some(node::NodeError::NoRoster { .. })))
+}
+
+/// The proposal a node's answer carries.
+fn proposal_of(view: &GovernanceView) -> Result<SignedVersion> {
+    let bytes = hex::decode(&view.proposal).context("the node's proposal bytes")?;
+    decode_proposal(&bytes).context("the node's proposal")
 }
 
 /// Hands a signed proposal to the running node, which keeps and

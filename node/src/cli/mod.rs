@@ -465,12 +465,22 @@ enum FederationCommand {
         /// The proposal file to write.
         #[arg(long)]
         out: PathBuf,
+        /// Sign it even though this member signed another proposal for the
+        /// same version (refused otherwise: if both reach the threshold,
+        /// the lower hash is taken and the members who signed both are
+        /// named as equivocating).
+        #[arg(long)]
+        competing: bool,
     },
     /// Add this member's signature to a proposal: a file (written back,
     /// or to --out), or one the running node holds (--hash).
     Sign {
         #[command(flatten)]
         data: DataDir,
+        /// Sign it even though this member signed another proposal for the
+        /// same version (see `propose --competing`).
+        #[arg(long)]
+        competing: bool,
         /// The proposal file.
         #[arg(long, conflicts_with = "hash", required_unless_present = "hash")]
         proposal: Option<PathBuf>,

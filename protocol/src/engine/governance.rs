@@ -46,7 +46,15 @@ pub enum GovernanceCommand {
     /// Circulate a proposal (a version with the signatures it has).
     Propose(SignedVersion),
     /// Add this node's signature to a proposal it holds, and circulate it.
-    Sign(RosterHash),
+    /// Refused while this member's signature is on another proposal held
+    /// for the same version, unless `competing`: two that both reach the
+    /// threshold are an equivocation.
+    Sign {
+        /// The proposal.
+        hash: RosterHash,
+        /// Sign it even beside another this member signed.
+        competing: bool,
+    },
     /// Take a proposal that reached its threshold as the next version, and
     /// publish it.
     Submit(RosterHash),
@@ -659,7 +667,7 @@ impl<S: Store> Engine<S> {
                 }
                 return Ok(self.answer(&kept));
             }
-            GovernanceCommand::Sign(hash) => {
+            GovernanceCommand::Sign { hash, competing } => {
                 let next = self.replica.chain().current().number + 1;
                 let Some(kept) = self.governance.proposals.get(&hash) else {
                     return Err(GovernanceError::Change {
@@ -670,6 +678,26 @@ impl<S: Store> Engine<S> {
                 };
                 let own = AuthorityId(self.key.public_bytes());
                 let signed_here = kept.signatures.iter().any(|s| s.key == own);
+                // Every proposal held is for the next version: one more
+                // signed beside another could make two versions of it.
+                let other = self
+                    .governance
+                    .proposals
+                    .iter()
+                    .find(|(h, p)| **h != hash && p.signatures.iter().any(|s| s.key == own))
+                    .map(|(h, _)| *h);
+                if let Some(other) = other
+                    && !signed_here
+                    && !competing
+                {
+                    return Err(GovernanceError::Change {
+                        number: next,
+                        field: "proposal".into(),
+                        problem: format!(
+                            "this member already signed proposal {other} for version {next}; if both reach the threshold, both are version {next}: the one with the lower hash is taken, the other's changes are lost, and the members who signed both are named as equivocating. Put the changes in one proposal, or propose this one again once a version is taken; to sign both all the same, sign as competing (`credence federation sign --competing`)"
+                        ),
+                    });
+                }
                 if !signed_here && self.signed_by(&own) >= PROPOSALS_PER_SIGNER_MAX {
                     return Err(GovernanceError::Change {
                         number: next,

@@ -1490,8 +1490,14 @@ fn a_proposal_gathers_signatures_over_gossip_and_the_version_reaches_everyone() 
         .govern(0, GovernanceCommand::Propose(proposal))
         .expect("a proposal for the next version");
     assert_eq!((answer.number, answer.signatures), (1, 0));
-    net.govern(0, GovernanceCommand::Sign(hash))
-        .expect("signed");
+    net.govern(
+        0,
+        GovernanceCommand::Sign {
+            hash,
+            competing: false,
+        },
+    )
+    .expect("signed");
     // Submitting below the threshold says why.
     let error = net.govern(0, GovernanceCommand::Submit(hash)).unwrap_err();
     assert!(error.contains("threshold is 2"), "{error}");
@@ -1500,7 +1506,13 @@ fn a_proposal_gathers_signatures_over_gossip_and_the_version_reaches_everyone() 
     assert_eq!(held.len(), 1);
     assert_eq!(held[0].signatures.len(), 1);
     let answer = net
-        .govern(1, GovernanceCommand::Sign(hash))
+        .govern(
+            1,
+            GovernanceCommand::Sign {
+                hash,
+                competing: false,
+            },
+        )
         .expect("signed");
     assert_eq!(answer.signatures, 2);
     // Member 0 merged member 1's signature and submits.
@@ -1537,8 +1549,14 @@ fn a_proposal_reaches_a_member_away_while_it_circulated_and_survives_a_restart()
     net.nodes[2].up = false;
     net.govern(0, GovernanceCommand::Propose(proposal))
         .expect("proposed");
-    net.govern(0, GovernanceCommand::Sign(hash))
-        .expect("signed");
+    net.govern(
+        0,
+        GovernanceCommand::Sign {
+            hash,
+            competing: false,
+        },
+    )
+    .expect("signed");
     assert_eq!(net.nodes[1].engine.proposals().count(), 1, "by gossip");
     assert_eq!(net.nodes[2].engine.proposals().count(), 0);
     // Node 1 restarts: the proposal and node 0's signature come back
@@ -1559,7 +1577,13 @@ fn a_proposal_reaches_a_member_away_while_it_circulated_and_survives_a_restart()
     assert_eq!(held.len(), 1, "the proposal came by sync");
     assert_eq!(held[0].signatures.len(), 1, "with node 0's signature");
     let answer = net
-        .govern(2, GovernanceCommand::Sign(hash))
+        .govern(
+            2,
+            GovernanceCommand::Sign {
+                hash,
+                competing: false,
+            },
+        )
         .expect("signed");
     assert_eq!(answer.signatures, 2);
     // Node 2's signature reaches node 0 by sync too, and node 0 submits.
@@ -1670,15 +1694,27 @@ fn a_member_making_up_proposals_fills_a_few_places_and_governance_goes_on() {
     let hash = legit.hash();
     net.govern(0, GovernanceCommand::Propose(legit))
         .expect("room for a member's proposal");
-    net.govern(0, GovernanceCommand::Sign(hash))
-        .expect("signed");
+    net.govern(
+        0,
+        GovernanceCommand::Sign {
+            hash,
+            competing: false,
+        },
+    )
+    .expect("signed");
     net.run();
     assert!(
         net.nodes[1].engine.proposals().any(|p| p.hash() == hash),
         "node 1 keeps it"
     );
-    net.govern(1, GovernanceCommand::Sign(hash))
-        .expect("signed");
+    net.govern(
+        1,
+        GovernanceCommand::Sign {
+            hash,
+            competing: false,
+        },
+    )
+    .expect("signed");
     net.run();
     let answer = net
         .govern(0, GovernanceCommand::Submit(hash))
@@ -1698,17 +1734,61 @@ fn a_member_signs_a_bounded_number_of_the_proposals_held() {
         net.govern(0, GovernanceCommand::Propose(proposal))
             .expect("proposed");
     }
+    let sign = |hash: crate::model::RosterHash| GovernanceCommand::Sign {
+        hash,
+        competing: true,
+    };
     for hash in &hashes[..PROPOSALS_PER_SIGNER_MAX] {
-        net.govern(0, GovernanceCommand::Sign(*hash))
-            .expect("signed");
+        net.govern(0, sign(*hash)).expect("signed");
     }
     let error = net
-        .govern(0, GovernanceCommand::Sign(hashes[PROPOSALS_PER_SIGNER_MAX]))
+        .govern(0, sign(hashes[PROPOSALS_PER_SIGNER_MAX]))
         .unwrap_err();
-    assert!(error.contains("already signed"), "{error}");
+    assert!(error.contains("already signed 4"), "{error}");
     // Signing again one it signed is no new signature, and no error.
-    net.govern(0, GovernanceCommand::Sign(hashes[0]))
-        .expect("signed already");
+    net.govern(0, sign(hashes[0])).expect("signed already");
+}
+
+// A member that signed one proposal for the next version is refused a
+// signature on a second, with why (two versions of one number are an
+// equivocation naming it), unless it signs as competing; a proposal it
+// signed already signs again without error.
+#[test]
+fn a_member_signs_a_competing_proposal_only_when_it_says_so() {
+    let mut net = Net::new(3);
+    net.connect_all();
+    let first = allowance(&net, 0, 1, &[]);
+    let second = allowance(&net, 0, 2, &[]);
+    let (a, b) = (first.hash(), second.hash());
+    for proposal in [first, second] {
+        for node in [0, 1] {
+            net.govern(node, GovernanceCommand::Propose(proposal.clone()))
+                .expect("proposed");
+        }
+    }
+    let sign = |hash, competing| GovernanceCommand::Sign { hash, competing };
+    net.govern(0, sign(a, false)).expect("the first signs");
+    net.govern(0, sign(a, false)).expect("signed already");
+    let error = net.govern(0, sign(b, false)).unwrap_err();
+    assert!(
+        error.contains(&format!("already signed proposal {a}")),
+        "{error}"
+    );
+    assert!(error.contains("equivocating"), "{error}");
+    let held = |net: &Net, hash| {
+        net.nodes[0]
+            .engine
+            .proposals()
+            .find(|p| p.hash() == hash)
+            .map_or(0, |p| p.signatures.len())
+    };
+    assert_eq!(held(&net, b), 0, "nothing was signed");
+    // Another member is not held back by member 0's signature.
+    net.govern(1, sign(b, false))
+        .expect("member 1 signs the second");
+    // Said so, member 0 signs the second too.
+    net.govern(0, sign(b, true)).expect("signed as competing");
+    assert_eq!(held(&net, b), 2);
 }
 
 #[test]

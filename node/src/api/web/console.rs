@@ -1201,6 +1201,12 @@ async fn federation_page(state: &AppState, c: &Console, error: Option<String>) -
                         form method="post" action="/console/federation" class="inline" {
                             (c.csrf_field())
                             input type="hidden" name="hash" value=(p.hash);
+                            label {
+                                input type="checkbox" name="competing" value="yes";
+                                " " (t("即使本成员已签署同一版本的另一提案（两者都达到门槛即构成双重签署）",
+                                    "even beside another proposal this member signed for the same version (two that both reach the threshold are an equivocation)"))
+                            }
+                            " "
                             button type="submit" { (t("签署此提案", "Sign this proposal")) }
                         }
                     }
@@ -1214,7 +1220,7 @@ async fn sign(State(state): State<AppState>, c: Console, body: Bytes) -> Respons
     if let Err(error) = c.may(&state, Permission::Issue) {
         return error.page(c.lang);
     }
-    let fields = match signed_form(&c, &body, &["hash"]) {
+    let fields = match signed_form(&c, &body, &["hash", "competing"]) {
         Ok(fields) => fields,
         Err(error) => return error.page(c.lang),
     };
@@ -1222,8 +1228,9 @@ async fn sign(State(state): State<AppState>, c: Console, body: Bytes) -> Respons
         Ok(hash) => hash,
         Err(error) => return error.page(c.lang),
     };
+    let competing = fields.get("competing").is_some();
     match ask(&state, |tx| {
-        Command::Govern(GovernRequest::Sign(hash), None, tx)
+        Command::Govern(GovernRequest::Sign(hash, competing), None, tx)
     })
     .await
     {
