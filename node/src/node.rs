@@ -477,11 +477,7 @@ pub fn governance_commands<S: credence_protocol::store::Store>(
                 .map_err(|e| format!("change: {e}"))?;
             let signed = credence_protocol::governance::SignedVersion::new(&version)
                 .map_err(|e| format!("change: {e}"))?;
-            let hash = signed.hash();
-            vec![
-                GovernanceCommand::Propose(signed),
-                GovernanceCommand::Sign { hash, competing },
-            ]
+            vec![GovernanceCommand::ProposeSigned { signed, competing }]
         }
         GovernRequest::Proposal(signed) => vec![GovernanceCommand::Propose(signed)],
         GovernRequest::Sign(hash, competing) => {

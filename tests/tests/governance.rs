@@ -876,6 +876,7 @@ fn a_member_is_refused_a_second_proposal_for_one_version_unless_it_says_so() {
         args.extend_from_slice(extra);
         credence(&args)
     };
+    let held = proposals(&c, "market").len();
     let refused = propose_again(&[]);
     assert_ne!(refused.code, 0, "{}", refused.stdout);
     assert!(
@@ -884,8 +885,10 @@ fn a_member_is_refused_a_second_proposal_for_one_version_unless_it_says_so() {
         refused.stderr
     );
     assert!(!again_file.exists(), "no proposal file written");
+    assert_eq!(proposals(&c, "market").len(), held, "nothing kept");
     propose_again(&["--competing"]).ok();
     assert!(again_file.exists());
+    assert_eq!(proposals(&c, "market").len(), held + 1);
     for handle in ["market", "tax", "court"] {
         c.peer(handle).stop();
     }

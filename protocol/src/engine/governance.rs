@@ -55,6 +55,15 @@ pub enum GovernanceCommand {
         /// Sign it even beside another this member signed.
         competing: bool,
     },
+    /// A proposal this node makes: checked as [`GovernanceCommand::Sign`]
+    /// checks first (so a refused one is not kept), then kept, signed
+    /// and circulated.
+    ProposeSigned {
+        /// The proposal, unsigned.
+        signed: SignedVersion,
+        /// Sign it even beside another this member signed.
+        competing: bool,
+    },
     /// Take a proposal that reached its threshold as the next version, and
     /// publish it.
     Submit(RosterHash),
@@ -613,6 +622,44 @@ impl<S: Store> Engine<S> {
             .count()
     }
 
+    /// Whether this member may add its signature to proposal `hash`
+    /// (held or about to be), or why not: beside another proposal it
+    /// signed only when told it competes (one more signed beside another
+    /// could make two versions of one number), and not past
+    /// [`PROPOSALS_PER_SIGNER_MAX`].
+    fn may_sign(&self, hash: &RosterHash, competing: bool) -> Result<(), GovernanceError> {
+        // Every proposal held is for the next version.
+        let next = self.replica.chain().current().number + 1;
+        let own = AuthorityId(self.key.public_bytes());
+        let other = self
+            .governance
+            .proposals
+            .iter()
+            .find(|(h, p)| *h != hash && p.signatures.iter().any(|s| s.key == own))
+            .map(|(h, _)| *h);
+        if let Some(other) = other
+            && !competing
+        {
+            return Err(GovernanceError::Change {
+                number: next,
+                field: "proposal".into(),
+                problem: format!(
+                    "this member already signed proposal {other} for version {next}; if both reach the threshold, both are version {next}: the one with the lower hash is taken, the other's changes are lost, and the members who signed both are named as equivocating. Put the changes in one proposal, or propose this one again once a version is taken; to sign both all the same, sign as competing (`credence federation sign --competing`)"
+                ),
+            });
+        }
+        if self.signed_by(&own) >= PROPOSALS_PER_SIGNER_MAX {
+            return Err(GovernanceError::Change {
+                number: next,
+                field: "proposal".into(),
+                problem: format!(
+                    "this member already signed {PROPOSALS_PER_SIGNER_MAX} of the proposals held for version {next}: the other members keep a proposal from a peer only with the signature of a member who signed fewer, so one more would be lost (let a version be taken first, or have another member sign it first)"
+                ),
+            });
+        }
+        Ok(())
+    }
+
     /// The proposals held, with their signatures.
     pub fn proposals(&self) -> impl Iterator<Item = &SignedVersion> {
         self.governance.proposals.values()
@@ -667,6 +714,19 @@ impl<S: Store> Engine<S> {
                 }
                 return Ok(self.answer(&kept));
             }
+            GovernanceCommand::ProposeSigned { signed, competing } => {
+                let hash = signed.hash();
+                let signed_here = self.governance.proposals.get(&hash).is_some_and(|p| {
+                    p.signatures
+                        .iter()
+                        .any(|s| s.key.0 == self.key.public_bytes())
+                });
+                if !signed_here {
+                    self.may_sign(&hash, competing)?;
+                }
+                self.govern(GovernanceCommand::Propose(signed), out)?;
+                return self.govern(GovernanceCommand::Sign { hash, competing }, out);
+            }
             GovernanceCommand::Sign { hash, competing } => {
                 let next = self.replica.chain().current().number + 1;
                 let Some(kept) = self.governance.proposals.get(&hash) else {
@@ -678,34 +738,8 @@ impl<S: Store> Engine<S> {
                 };
                 let own = AuthorityId(self.key.public_bytes());
                 let signed_here = kept.signatures.iter().any(|s| s.key == own);
-                // Every proposal held is for the next version: one more
-                // signed beside another could make two versions of it.
-                let other = self
-                    .governance
-                    .proposals
-                    .iter()
-                    .find(|(h, p)| **h != hash && p.signatures.iter().any(|s| s.key == own))
-                    .map(|(h, _)| *h);
-                if let Some(other) = other
-                    && !signed_here
-                    && !competing
-                {
-                    return Err(GovernanceError::Change {
-                        number: next,
-                        field: "proposal".into(),
-                        problem: format!(
-                            "this member already signed proposal {other} for version {next}; if both reach the threshold, both are version {next}: the one with the lower hash is taken, the other's changes are lost, and the members who signed both are named as equivocating. Put the changes in one proposal, or propose this one again once a version is taken; to sign both all the same, sign as competing (`credence federation sign --competing`)"
-                        ),
-                    });
-                }
-                if !signed_here && self.signed_by(&own) >= PROPOSALS_PER_SIGNER_MAX {
-                    return Err(GovernanceError::Change {
-                        number: next,
-                        field: "proposal".into(),
-                        problem: format!(
-                            "this member already signed {PROPOSALS_PER_SIGNER_MAX} of the proposals held for version {next}: the other members keep a proposal from a peer only with the signature of a member who signed fewer, so one more would be lost (let a version be taken first, or have another member sign it first)"
-                        ),
-                    });
+                if !signed_here {
+                    self.may_sign(&hash, competing)?;
                 }
                 let mut kept = kept.clone();
                 if !signed_here {

@@ -1789,6 +1789,19 @@ fn a_member_signs_a_competing_proposal_only_when_it_says_so() {
     // Said so, member 0 signs the second too.
     net.govern(0, sign(b, true)).expect("signed as competing");
     assert_eq!(held(&net, b), 2);
+    // A proposal member 0 makes itself is refused the same way before it
+    // is kept; said so, it is kept and signed.
+    let third = allowance(&net, 0, 3, &[]);
+    let c = third.hash();
+    let propose = |competing| GovernanceCommand::ProposeSigned {
+        signed: third.clone(),
+        competing,
+    };
+    let error = net.govern(0, propose(false)).unwrap_err();
+    assert!(error.contains("already signed proposal"), "{error}");
+    assert_eq!(net.nodes[0].engine.proposals().count(), 2, "nothing kept");
+    net.govern(0, propose(true)).expect("proposed as competing");
+    assert_eq!(held(&net, c), 1);
 }
 
 #[test]
