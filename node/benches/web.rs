@@ -7,6 +7,12 @@
 //! the node starts, as on a node that has run. Goal (issue 16): every
 //! page under 200 ms at p99.
 //!
+//! Then the API as a department system calls it: `/v1/status` (nothing
+//! registered) beside a subject lookup, whose answer waits until its
+//! record in the register of reads is durable (a flush of the store), one
+//! client at a time and from eight at once (reads arriving during a flush
+//! share the next one).
+//!
 //! Run: `cargo bench -p credence-node --bench web` (`NOTICES` overrides
 //! the count).
 
@@ -30,6 +36,8 @@ struct Samples {
     listings: Vec<String>,
     cursors: Vec<String>,
     identifiers: Vec<String>,
+    /// The identifiers' schemes, as the API names them.
+    kinds: Vec<&'static str>,
     names: Vec<String>,
     category: String,
     shown: usize,
@@ -44,8 +52,8 @@ fn sample_of(replica: &Replica<credence_node::store::SledStore>) -> Samples {
         .expect("feed");
     assert!(!shown.is_empty(), "the workload has published listings");
     let mut rng = SplitMix64(16);
-    let (mut listings, mut cursors, mut identifiers, mut names) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut listings, mut cursors, mut identifiers, mut kinds, mut names) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut category = String::new();
     for _ in 0..64 {
         let (at, id) = shown[rng.index(shown.len())];
@@ -56,6 +64,7 @@ fn sample_of(replica: &Replica<credence_node::store::SledStore>) -> Samples {
         listings.push(id.to_string());
         cursors.push(feed_cursor_of(at.0, &id));
         identifiers.push(state.listing.subject.id.clone());
+        kinds.push(state.listing.subject.kind.name());
         let name: String = state.listing.subject.name.chars().take(6).collect();
         names.push(name);
         category = state.listing.category.clone();
@@ -64,6 +73,7 @@ fn sample_of(replica: &Replica<credence_node::store::SledStore>) -> Samples {
         listings,
         cursors,
         identifiers,
+        kinds,
         names,
         category,
         shown: shown.len(),
@@ -227,5 +237,89 @@ fn main() {
         GOAL.as_millis(),
         if all_met { "met" } else { "NOT met" }
     );
+    api_reads(&agent, &base, &node.token, &samples);
     runtime.block_on(node.stop()).expect("stopped");
+}
+
+/// Clients reading subjects at once, in the second part.
+const READERS: usize = 8;
+
+/// The API's reads over HTTP with the node's own credential: status
+/// beside registered subject lookups, alone and from [`READERS`] clients.
+fn api_reads(agent: &ureq::Agent, base: &str, token: &str, samples: &Samples) {
+    let auth = format!("Bearer {token}");
+    let get = |agent: &ureq::Agent, path: &str| -> Duration {
+        let started = Instant::now();
+        let mut response = agent
+            .get(&format!("{base}{path}"))
+            .header("authorization", &auth)
+            .call()
+            .expect("answer");
+        assert_eq!(response.status(), 200, "{path}");
+        response
+            .body_mut()
+            .with_config()
+            .limit(64 * 1024 * 1024)
+            .read_to_string()
+            .expect("body");
+        started.elapsed()
+    };
+    let lookup = |n: usize| {
+        let at = n % samples.identifiers.len();
+        format!(
+            "/v1/subjects/{}?kind={}&purpose=supplier%20check&legal_basis=Government%20Procurement%20Law%20art.%2022",
+            samples.identifiers[at], samples.kinds[at]
+        )
+    };
+    println!("the API over HTTP, {REQUESTS} requests each:");
+    let alone = |name: &str, path: &dyn Fn(usize) -> String| {
+        get(agent, &path(0));
+        let started = Instant::now();
+        let times: Vec<Duration> = (0..REQUESTS).map(|n| get(agent, &path(n))).collect();
+        let rate = REQUESTS as f64 / started.elapsed().as_secs_f64();
+        let (p50, p99, max) = percentiles(times);
+        println!(
+            "  {name:<44} p50 {:>10}  p99 {:>10}  max {:>10}  {rate:.0}/s",
+            ms(p50),
+            ms(p99),
+            ms(max)
+        );
+        p50
+    };
+    let status = alone("status (nothing registered)", &|_| "/v1/status".to_string());
+    let registered = alone("subject lookup (registered, made durable)", &lookup);
+    println!(
+        "  the register's durable record adds {} at p50",
+        ms(registered.saturating_sub(status))
+    );
+    let started = Instant::now();
+    let times: Vec<Duration> = std::thread::scope(|scope| {
+        let clients: Vec<_> = (0..READERS)
+            .map(|client| {
+                let agent = agent.clone();
+                let get = &get;
+                let lookup = &lookup;
+                scope.spawn(move || {
+                    (0..REQUESTS / READERS)
+                        .map(|n| get(&agent, &lookup(client * REQUESTS + n)))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        clients
+            .into_iter()
+            .flat_map(|c| c.join().expect("client"))
+            .collect()
+    });
+    let took = started.elapsed();
+    let count = times.len();
+    let (p50, p99, max) = percentiles(times);
+    println!(
+        "  subject lookup, {READERS} clients at once {:<9} p50 {:>10}  p99 {:>10}  max {:>10}  {:.0} lookups/s",
+        "",
+        ms(p50),
+        ms(p99),
+        ms(max),
+        count as f64 / took.as_secs_f64()
+    );
 }
