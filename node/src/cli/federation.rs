@@ -91,12 +91,13 @@ pub(super) fn federation(command: FederationCommand, json: bool) -> Result<()> {
                     hash.trim().parse().map_err(|_| {
                         anyhow::anyhow!("--hash: {hash:?} is not a proposal hash (64 hex digits)")
                     })?;
-                let client = Operator::running(&data.data)?;
+                // The proposal held by the running node (which circulates it).
+                Operator::running(&data.data)?;
                 let mut view = govern(&data.data, GovernRequest::Sign(hash, competing))?;
                 let mut signed = proposal_of(&view)?;
                 let proven = sign_with_next_key(&data.data, &mut signed)?;
                 if !proven.is_empty() {
-                    view = circulate(&client, &signed)?;
+                    view = govern(&data.data, GovernRequest::Proposal(signed))?;
                 }
                 report(json, &view, &format!("signed{proven} and circulated"))?;
             }
@@ -297,15 +298,6 @@ fn joining(error: &anyhow::Error) -> bool {
 fn proposal_of(view: &GovernanceView) -> Result<SignedVersion> {
     let bytes = hex::decode(&view.proposal).context("the node's proposal bytes")?;
     decode_proposal(&bytes).context("the node's proposal")
-}
-
-/// Hands a signed proposal to the running node, which keeps and
-/// circulates it.
-fn circulate(client: &crate::client::Client, signed: &SignedVersion) -> Result<GovernanceView> {
-    Ok(client.post(
-        "/v1/federation/proposals",
-        &serde_json::json!({ "proposal": hex::encode(encode_proposal(signed)?) }),
-    )?)
 }
 
 fn read_proposal(path: &Path) -> Result<SignedVersion> {
