@@ -644,7 +644,7 @@ impl<S: Store> Engine<S> {
                 number: next,
                 field: "proposal".into(),
                 problem: format!(
-                    "this member already signed proposal {other} for version {next}; if both reach the threshold, both are version {next}: the one with the lower hash is taken, the other's changes are lost, and the members who signed both are named as equivocating. Put the changes in one proposal, or propose this one again once a version is taken; to sign both all the same, sign as competing (`credence federation sign --competing`)"
+                    "this member already signed proposal {other} for version {next}; if both reach the threshold, both are version {next}: the one with the lower hash is taken, the other's changes are lost, and the members who signed both are named as equivocating. Put the changes in one proposal, or propose this one again once a version is taken; to sign both all the same, sign as competing (`--competing` on the command line, `?competing=true` in the API)"
                 ),
             });
         }
