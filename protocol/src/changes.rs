@@ -520,50 +520,28 @@ mod tests {
             (0, 1)
         );
         assert_eq!(seen[3].objections_open, 1);
-        // Withdrawn while the objection is open (a withdrawal counts
+        // Withdrawn or repaired while the objection is open (either counts
         // whenever it came): the listing has ended for good, but the
         // objection, never ruled on, still falls overdue at its deadline.
-        let withdrawal = input(
-            &test,
-            0,
-            start.plus_ms(5 * DAY_MS),
-            NoticeKind::Withdraw {
-                listing: listed.id,
-                reason: "issued in error".into(),
-                restore_reputation: true,
-            },
-        );
-        let seen = life(&[objection.clone(), withdrawal]);
-        assert_eq!(
-            statuses(&seen),
-            [Status::Withdrawn, Status::Withdrawn],
-            "{seen:#?}"
-        );
-        assert_eq!(
-            (seen[0].objections_overdue, seen[1].objections_overdue),
-            (0, 1)
-        );
-        assert!(!seen[1].shared && !seen[1].enforceable);
-        // Repaired likewise.
-        let repair = input(
-            &test,
-            0,
-            start.plus_ms(12 * DAY_MS),
-            NoticeKind::Repair {
-                listing: listed.id,
-                reason: "rectified and fined".into(),
-                evidence: Vec::new(),
-            },
-        );
-        let seen = life(&[objection.clone(), repair]);
-        assert_eq!(
-            statuses(&seen),
-            [Status::Repaired, Status::Repaired],
-            "{seen:#?}"
-        );
-        assert_eq!(
-            (seen[0].objections_overdue, seen[1].objections_overdue),
-            (0, 1)
-        );
+        let withdrawal = NoticeKind::Withdraw {
+            listing: listed.id,
+            reason: "issued in error".into(),
+            restore_reputation: true,
+        };
+        let repair = NoticeKind::Repair {
+            listing: listed.id,
+            reason: "rectified and fined".into(),
+            evidence: Vec::new(),
+        };
+        for (ending, status) in [(withdrawal, Status::Withdrawn), (repair, Status::Repaired)] {
+            let ended = input(&test, 0, start.plus_ms(5 * DAY_MS), ending);
+            let seen = life(&[objection.clone(), ended]);
+            assert_eq!(statuses(&seen), [status, status], "{seen:#?}");
+            assert_eq!(
+                (seen[0].objections_overdue, seen[1].objections_overdue),
+                (0, 1)
+            );
+            assert!(!seen[1].shared && !seen[1].enforceable);
+        }
     }
 }

@@ -1465,8 +1465,13 @@ impl Net {
 
 /// Version 1 of the net's federation: member 2 removed after seq 0.
 fn removal(net: &Net) -> crate::governance::SignedVersion {
+    crate::governance::SignedVersion::new(&removal_version(net)).expect("encodes")
+}
+
+/// [`removal`]'s version, unsigned and not encoded.
+fn removal_version(net: &Net) -> crate::governance::RosterVersion {
     use crate::governance::proposal::{ChangeDocument, RemoveDocument, propose};
-    let version = propose(
+    propose(
         net.nodes[0].engine.replica().chain().current(),
         &ChangeDocument {
             remove: vec![RemoveDocument {
@@ -1476,8 +1481,7 @@ fn removal(net: &Net) -> crate::governance::SignedVersion {
             ..ChangeDocument::default()
         },
     )
-    .expect("a removal");
-    crate::governance::SignedVersion::new(&version).expect("encodes")
+    .expect("a removal")
 }
 
 #[test]
@@ -1990,20 +1994,9 @@ fn a_revocation_cuts_back_the_stolen_key_s_notices_and_the_member_goes_on_with_i
 // the engine does not stop on it, and nothing is kept.
 #[test]
 fn an_operator_s_proposal_for_another_federation_is_refused() {
-    use crate::governance::proposal::{ChangeDocument, RemoveDocument, propose};
     let mut net = Net::new(3);
     net.connect_all();
-    let mut version = propose(
-        net.nodes[0].engine.replica().chain().current(),
-        &ChangeDocument {
-            remove: vec![RemoveDocument {
-                member: net.id(2).to_string(),
-                after_seq: 0,
-            }],
-            ..ChangeDocument::default()
-        },
-    )
-    .expect("a removal");
+    let mut version = removal_version(&net);
     version.federation = crate::model::FederationId([7; 32]);
     let proposal = crate::governance::SignedVersion::new(&version).expect("encodes");
     let error = net
