@@ -630,7 +630,7 @@ enum ProposalBody {
     Proposal(String),
 }
 
-/// `?competing=true` on signing a proposal.
+/// `?competing=true` on signing a proposal (or making one from a change).
 #[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
@@ -711,10 +711,17 @@ async fn propose(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
+    let asked = params.competing.is_some();
     let (competing, route) = params.of("/v1/federation/proposals");
     let key = idempotency(&headers, &caller, &route, &body)?;
     let request = match parse_json::<ProposalBody>(&body)? {
         ProposalBody::Change(change) => GovernRequest::Change(change, competing),
+        ProposalBody::Proposal(_) if asked => {
+            return Err(ApiError::bad(
+                "bad_field",
+                "competing: this node signs nothing when it takes a proposal; sign it with POST /v1/federation/proposals/{hash}/sign?competing=true",
+            ));
+        }
         ProposalBody::Proposal(text) => GovernRequest::Proposal(parse_proposal("proposal", &text)?),
     };
     govern(&state, request, key).await

@@ -235,6 +235,15 @@ fn an_idempotent_governance_retry_gets_the_first_answer() {
         r#"{{"proposal": "{}"}}"#,
         first["proposal"].as_str().expect("hex")
     );
+    // Taking a proposal signs nothing: `competing` there is refused.
+    let (status, _, refused) = post(
+        "tax",
+        "/v1/federation/proposals?competing=true",
+        "take-0",
+        &taken,
+    );
+    assert_eq!(status, 400, "{refused}");
+    assert_eq!(refused["error"]["code"], "bad_field", "{refused}");
     let (status, _, held) = post("tax", proposals, "take-1", &taken);
     assert_eq!(status, 200, "{held}");
     let hash = first["hash"].as_str().expect("hash");
