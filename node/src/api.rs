@@ -468,7 +468,7 @@ impl From<DaemonError> for ApiError {
             DaemonError::Refused(refusal) => (
                 match refusal {
                     Refusal::NotReady(Readiness::Forked { .. }) | Refusal::KeyRetired(_) => 409,
-                    Refusal::NotReady(_) | Refusal::Busy(_) => 503,
+                    Refusal::NotReady(_) | Refusal::Busy(_) | Refusal::KeyRotating(_) => 503,
                     Refusal::Invalid(_) => 422,
                     Refusal::UnknownReference { .. } => 404,
                     Refusal::BadQuery(_) => 400,

@@ -570,10 +570,11 @@ fn a_proposal_survives_restarts_and_reaches_a_member_that_was_down() {
 }
 
 // A planned key rotation with the command line alone: the market prepares
-// its next key, the tax bureau proposes the `[[rotate]]`, the market signs
-// by hash (its node signs with the current key, the command adds the next
-// key's proof of possession), the court signs the file, and the version is
-// submitted. The market's node stops by itself to be started again: exit
+// its next key, the tax bureau proposes the `[[rotate]]` after the
+// market's head, the market signs by hash (its node signs with the current
+// key, the command adds the next key's proof of possession; from then on
+// it issues nothing under the old key), the court signs the file, and the
+// version is submitted. The market's node stops by itself to be started again: exit
 // status 3, said as a planned stop, not as an error. Started again, it
 // runs under the new key and its next listing continues its log on every
 // member.
@@ -624,6 +625,12 @@ fn a_planned_key_rotation_stops_the_node_to_be_started_again_under_the_new_key()
     .ok()
     .stdout;
     assert!(signed.contains("proving possession"), "{signed}");
+    // Signed, the market issues nothing until the version is taken: a
+    // notice past seq 1 under the old key would be void.
+    let body = serde_json::to_value(listing(73)).expect("notice JSON");
+    let (status, answer) = c.at("market").post("/v1/notices", &body);
+    assert_eq!(status, 503, "{answer}");
+    assert_eq!(answer["error"]["code"], "key_rotating", "{answer}");
     wait_for("the tax bureau holds a proposal ready to submit", || {
         proposals(&c, "tax")
             .first()

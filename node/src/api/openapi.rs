@@ -42,7 +42,7 @@ const FORBIDDEN: (u16, &str) = (
 const INTERNAL: (u16, &str) = (500, "The node failed (`internal`)");
 const UNAVAILABLE: (u16, &str) = (
     503,
-    "The node is busy (`busy`), stopping (`stopping`), or not ready to sign (`restoring`, `recovering`, `halted`)",
+    "The node is busy (`busy`), stopping (`stopping`), or not ready to sign (`restoring`, `recovering`, `halted`, or `key_rotating` while a rotation of its key it signed waits to be taken)",
 );
 
 /// The errors a route without a credential can give.

@@ -627,10 +627,40 @@ impl<S: Store> Engine<S> {
     /// signed only when told it competes (one more signed beside another
     /// could make two versions of one number), and not past
     /// [`PROPOSALS_PER_SIGNER_MAX`].
-    fn may_sign(&self, hash: &RosterHash, competing: bool) -> Result<(), GovernanceError> {
+    fn may_sign(&self, proposal: &SignedVersion, competing: bool) -> Result<(), GovernanceError> {
+        let hash = &proposal.hash();
         // Every proposal held is for the next version.
         let next = self.replica.chain().current().number + 1;
         let own = AuthorityId(self.key.public_bytes());
+        // A rotation of this member's own key must cut its log where it
+        // stands: a cutoff below the head voids the notices past it, one
+        // above leaves seqs the next key may not sign. Once signed, this
+        // node issues nothing more until a version is taken
+        // ([`Engine::rotation_pending`]), so the head stays there.
+        if let Some(change) = proposal
+            .version()?
+            .keys
+            .iter()
+            .find(|change| change.member == self.me)
+            && !change.compromised
+        {
+            let head = self.own_head();
+            if change.after_seq != head {
+                return Err(GovernanceError::Change {
+                    number: next,
+                    field: "rotate.after_seq".into(),
+                    problem: format!(
+                        "this proposal rotates this member's key after seq {}, but its log is at seq {head}: {}; propose it again with after_seq = {head} (this node then issues nothing until a version is taken)",
+                        change.after_seq,
+                        if change.after_seq < head {
+                            format!("the notices after seq {} would be void", change.after_seq)
+                        } else {
+                            "the next key may not sign the seqs before it, and this node stops for the next key as soon as the version is taken".into()
+                        }
+                    ),
+                });
+            }
+        }
         let other = self
             .governance
             .proposals
@@ -658,6 +688,33 @@ impl<S: Store> Engine<S> {
             });
         }
         Ok(())
+    }
+
+    /// Why this node issues nothing now, if it signed a proposal that
+    /// rotates its own key after the seq its log has reached: a notice
+    /// past that seq under the current key would be void once the
+    /// version is taken. It issues again once a version is taken (the
+    /// rotation, under the next key after a restart; or another, which
+    /// drops the proposal).
+    pub(super) fn rotation_pending(&self) -> Option<String> {
+        let own = AuthorityId(self.key.public_bytes());
+        let head = self.own_head();
+        self.governance.proposals.iter().find_map(|(hash, p)| {
+            if !p.signatures.iter().any(|s| s.key == own) {
+                return None;
+            }
+            let version = p.version().ok()?;
+            let change = version
+                .keys
+                .iter()
+                .find(|change| change.member == self.me && !change.compromised)?;
+            (head >= change.after_seq).then(|| {
+                format!(
+                    "this member signed proposal {hash}, which rotates its key after seq {}, where its log stands: a notice past it under the current key would be void once the version is taken. It issues again once a version is taken: this one (the node stops, and starts again under the next key) or another, which drops the proposal",
+                    change.after_seq
+                )
+            })
+        })
     }
 
     /// The proposals held, with their signatures.
@@ -722,7 +779,7 @@ impl<S: Store> Engine<S> {
                         .any(|s| s.key.0 == self.key.public_bytes())
                 });
                 if !signed_here {
-                    self.may_sign(&hash, competing)?;
+                    self.may_sign(&signed, competing)?;
                 }
                 self.govern(GovernanceCommand::Propose(signed), out)?;
                 return self.govern(GovernanceCommand::Sign { hash, competing }, out);
@@ -739,7 +796,7 @@ impl<S: Store> Engine<S> {
                 let own = AuthorityId(self.key.public_bytes());
                 let signed_here = kept.signatures.iter().any(|s| s.key == own);
                 if !signed_here {
-                    self.may_sign(&hash, competing)?;
+                    self.may_sign(kept, competing)?;
                 }
                 let mut kept = kept.clone();
                 if !signed_here {

@@ -564,6 +564,10 @@ pub enum Refusal {
     /// or revoked it (the node runs with the key the roster names now).
     #[error("{0}")]
     KeyRetired(String),
+    /// This member signed a rotation of its own key at the seq its log
+    /// stands at: it issues again once a version is taken.
+    #[error("{0}")]
+    KeyRotating(String),
     /// The asking account's clearance is below what the answers would
     /// show it.
     #[error("{0}")]
@@ -587,6 +591,7 @@ impl Refusal {
             Refusal::Busy(_) => "busy",
             Refusal::OverBudget { .. } => "over_budget",
             Refusal::KeyRetired(_) => "key_retired",
+            Refusal::KeyRotating(_) => "key_rotating",
             Refusal::Clearance(_) => "forbidden",
             Refusal::Store(_) => "internal",
         }
@@ -1349,6 +1354,13 @@ impl<S: Store> Engine<S> {
             out.push(Output::Issued {
                 ticket,
                 result: Err(Box::new(refusal)),
+            });
+            return;
+        }
+        if let Some(why) = self.rotation_pending() {
+            out.push(Output::Issued {
+                ticket,
+                result: Err(Box::new(Refusal::KeyRotating(why))),
             });
             return;
         }

@@ -2005,3 +2005,85 @@ fn an_operator_s_proposal_for_another_federation_is_refused() {
     assert!(error.contains("federation"), "{error}");
     assert_eq!(net.nodes[0].engine.proposals().count(), 0);
 }
+
+// A member signs a planned rotation of its own key only with the cutoff
+// where its log stands (below, its notices past it would be void; above,
+// the next key could not sign the seqs between), and once it signed, it
+// issues nothing until a version is taken: the cutoff stays its head.
+#[test]
+fn a_member_rotating_its_key_cuts_its_log_where_it_stands_and_waits() {
+    use crate::governance::proposal::{ChangeDocument, RotateDocument, propose};
+    let mut net = Net::new(3);
+    net.connect_all();
+    net.issue(0, 1).expect("issued");
+    net.issue(0, 2).expect("issued");
+    let next = credence_crypto::AuthorityKey::from_secret_bytes([11; 32]);
+    let rotation = |net: &Net, after_seq| {
+        let version = propose(
+            net.nodes[0].engine.replica().chain().current(),
+            &ChangeDocument {
+                rotate: vec![RotateDocument {
+                    member: net.id(0).to_string(),
+                    key: hex::encode(next.public_bytes()),
+                    after_seq,
+                    compromised: false,
+                }],
+                ..ChangeDocument::default()
+            },
+        )
+        .expect("a rotation");
+        crate::governance::SignedVersion::new(&version).expect("encodes")
+    };
+    for (after_seq, why) in [(1, "after seq 1 would be void"), (3, "may not sign")] {
+        let error = net
+            .govern(
+                0,
+                GovernanceCommand::ProposeSigned {
+                    signed: rotation(&net, after_seq),
+                    competing: false,
+                },
+            )
+            .unwrap_err();
+        assert!(error.contains("its log is at seq 2"), "{error}");
+        assert!(error.contains(why), "{error}");
+        assert!(error.contains("after_seq = 2"), "{error}");
+    }
+    assert_eq!(net.nodes[0].engine.proposals().count(), 0, "nothing kept");
+    // Another member's node signs such a proposal whatever the cutoff:
+    // only the rotated member knows where its log stands.
+    net.govern(1, GovernanceCommand::Propose(rotation(&net, 1)))
+        .expect("held");
+    net.govern(
+        1,
+        GovernanceCommand::Sign {
+            hash: rotation(&net, 1).hash(),
+            competing: false,
+        },
+    )
+    .expect("member 1 signs");
+    // At its head, member 0 signs, and then issues nothing.
+    net.govern(
+        0,
+        GovernanceCommand::ProposeSigned {
+            signed: rotation(&net, 2),
+            competing: true,
+        },
+    )
+    .expect("signed at the head");
+    let refused = net.issue(0, 3).unwrap_err();
+    assert_eq!(refused.code(), "key_rotating", "{refused}");
+    assert!(refused.to_string().contains("after seq 2"), "{refused}");
+    let head = |net: &Net| {
+        net.nodes[0]
+            .engine
+            .replica()
+            .store()
+            .head(&net.id(0))
+            .unwrap()
+            .map(|h| h.seq)
+    };
+    assert_eq!(head(&net), Some(2));
+    // Member 1 signed a rotation of member 0's key, not of its own: it
+    // is not held back.
+    assert_eq!(net.nodes[1].engine.rotation_pending(), None);
+}
