@@ -388,7 +388,9 @@ pub struct Status {
     pub unpublished: usize,
     /// The node issues.
     pub ready: bool,
-    /// `ready`, `restoring`, `recovering`, `forked` or `halted`.
+    /// `ready`, `restoring`, `recovering`, `forked`, `halted`, or
+    /// `key_rotating` (it signed a rotation of its key, and waits for the
+    /// version).
     pub issuing: String,
     /// What that means and what to do.
     pub issuing_detail: String,

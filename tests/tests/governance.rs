@@ -631,6 +631,9 @@ fn a_planned_key_rotation_stops_the_node_to_be_started_again_under_the_new_key()
     let (status, answer) = c.at("market").post("/v1/notices", &body);
     assert_eq!(status, 503, "{answer}");
     assert_eq!(answer["error"]["code"], "key_rotating", "{answer}");
+    let status = c.at("market").get("/v1/status");
+    assert_eq!(status["issuing"], "key_rotating", "{status}");
+    assert_eq!(status["ready"], false, "{status}");
     wait_for("the tax bureau holds a proposal ready to submit", || {
         proposals(&c, "tax")
             .first()

@@ -2164,6 +2164,7 @@ impl Daemon {
             });
         }
         let readiness = engine.readiness();
+        let rotating = engine.rotation_pending();
         Ok(Status {
             authority: self.node.author(),
             name: federation.name_of(&self.node.author()),
@@ -2194,9 +2195,15 @@ impl Daemon {
                 .map_err(DaemonError::internal)?
                 .len(),
             unpublished: engine.unpublished(),
-            ready: *readiness == Readiness::Ready,
-            issuing: readiness.name().into(),
-            issuing_detail: readiness.explain(),
+            ready: *readiness == Readiness::Ready && rotating.is_none(),
+            issuing: match &rotating {
+                Some(_) if *readiness == Readiness::Ready => "key_rotating".into(),
+                _ => readiness.name().into(),
+            },
+            issuing_detail: match rotating {
+                Some(why) if *readiness == Readiness::Ready => why,
+                _ => readiness.explain(),
+            },
             mark: engine.mark().map(|m| m.seq),
             checkpoints: engine
                 .checkpoints()

@@ -696,7 +696,7 @@ impl<S: Store> Engine<S> {
     /// version is taken. It issues again once a version is taken (the
     /// rotation, under the next key after a restart; or another, which
     /// drops the proposal).
-    pub(super) fn rotation_pending(&self) -> Option<String> {
+    pub fn rotation_pending(&self) -> Option<String> {
         let own = AuthorityId(self.key.public_bytes());
         let head = self.own_head();
         self.governance.proposals.iter().find_map(|(hash, p)| {
