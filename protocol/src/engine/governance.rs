@@ -38,6 +38,10 @@ pub(super) struct Governance {
     proposals: BTreeMap<RosterHash, SignedVersion>,
     /// The proposals changed since they were last kept in the store.
     unsaved: bool,
+    /// The proposals held that this member signed, by hash, each with the
+    /// cutoff of the rotation of its own key it makes, if any: issuing
+    /// asks for it each time without decoding a version.
+    own_signed: BTreeMap<RosterHash, Option<u64>>,
 }
 
 /// What an operator asks of governance.
@@ -690,6 +694,23 @@ impl<S: Store> Engine<S> {
         Ok(())
     }
 
+    /// The cutoff of the planned rotation of this member's own key that
+    /// `proposal` makes, if it makes one.
+    fn own_rotation(&self, proposal: &SignedVersion) -> Option<u64> {
+        let version = proposal.version().ok()?;
+        version
+            .keys
+            .iter()
+            .find(|change| change.member == self.me && !change.compromised)
+            .map(|change| change.after_seq)
+    }
+
+    fn rotation_refusal(hash: &RosterHash, after_seq: u64) -> String {
+        format!(
+            "this member signed proposal {hash}, which rotates its key after seq {after_seq}, where its log stands: a notice past it under the current key would be void once the version is taken. It issues again once a version is taken: this one (the node stops, and starts again under the next key) or another, which drops the proposal"
+        )
+    }
+
     /// Why this node issues nothing now, if it signed a proposal that
     /// rotates its own key after the seq its log has reached: a notice
     /// past that seq under the current key would be void once the
@@ -703,18 +724,43 @@ impl<S: Store> Engine<S> {
             if !p.signatures.iter().any(|s| s.key == own) {
                 return None;
             }
-            let version = p.version().ok()?;
-            let change = version
-                .keys
-                .iter()
-                .find(|change| change.member == self.me && !change.compromised)?;
-            (head >= change.after_seq).then(|| {
-                format!(
-                    "this member signed proposal {hash}, which rotates its key after seq {}, where its log stands: a notice past it under the current key would be void once the version is taken. It issues again once a version is taken: this one (the node stops, and starts again under the next key) or another, which drops the proposal",
-                    change.after_seq
-                )
-            })
+            let after_seq = self.own_rotation(p)?;
+            (head >= after_seq).then(|| Self::rotation_refusal(hash, after_seq))
         })
+    }
+
+    /// [`Engine::rotation_pending`] as issuing asks it: the versions of
+    /// the proposals this member signed are decoded only when that set
+    /// changed.
+    pub(super) fn rotation_pending_now(&mut self) -> Option<String> {
+        let own = AuthorityId(self.key.public_bytes());
+        let signed: Vec<RosterHash> = self
+            .governance
+            .proposals
+            .iter()
+            .filter(|(_, p)| p.signatures.iter().any(|s| s.key == own))
+            .map(|(hash, _)| *hash)
+            .collect();
+        if !signed.iter().eq(self.governance.own_signed.keys()) {
+            let own_signed = signed
+                .iter()
+                .map(|hash| {
+                    let cutoff = self
+                        .governance
+                        .proposals
+                        .get(hash)
+                        .and_then(|p| self.own_rotation(p));
+                    (*hash, cutoff)
+                })
+                .collect();
+            self.governance.own_signed = own_signed;
+        }
+        let (hash, after_seq) = self
+            .governance
+            .own_signed
+            .iter()
+            .find_map(|(hash, cutoff)| cutoff.map(|c| (*hash, c)))?;
+        (self.own_head() >= after_seq).then(|| Self::rotation_refusal(&hash, after_seq))
     }
 
     /// The proposals held, with their signatures.

@@ -1357,7 +1357,7 @@ impl<S: Store> Engine<S> {
             });
             return;
         }
-        if let Some(why) = self.rotation_pending() {
+        if let Some(why) = self.rotation_pending_now() {
             out.push(Output::Issued {
                 ticket,
                 result: Err(Box::new(Refusal::KeyRotating(why))),

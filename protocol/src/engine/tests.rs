@@ -2073,6 +2073,11 @@ fn a_member_rotating_its_key_cuts_its_log_where_it_stands_and_waits() {
     let refused = net.issue(0, 3).unwrap_err();
     assert_eq!(refused.code(), "key_rotating", "{refused}");
     assert!(refused.to_string().contains("after seq 2"), "{refused}");
+    // What the status says is the same.
+    assert_eq!(
+        net.nodes[0].engine.rotation_pending().as_deref(),
+        Some(refused.to_string().as_str())
+    );
     let head = |net: &Net| {
         net.nodes[0]
             .engine
