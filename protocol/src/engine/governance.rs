@@ -694,25 +694,26 @@ impl<S: Store> Engine<S> {
         Ok(())
     }
 
-    /// The cutoff of the planned rotation of this member's own key that
-    /// `proposal` makes, if it makes one.
+    /// The cutoff of the rotation (planned, or a revocation) of this
+    /// member's own key that `proposal` makes, if it makes one.
     fn own_rotation(&self, proposal: &SignedVersion) -> Option<u64> {
         let version = proposal.version().ok()?;
         version
             .keys
             .iter()
-            .find(|change| change.member == self.me && !change.compromised)
+            .find(|change| change.member == self.me)
             .map(|change| change.after_seq)
     }
 
-    fn rotation_refusal(hash: &RosterHash, after_seq: u64) -> String {
+    fn rotation_refusal(hash: &RosterHash, after_seq: u64, head: u64) -> String {
         format!(
-            "this member signed proposal {hash}, which rotates its key after seq {after_seq}, where its log stands: a notice past it under the current key would be void once the version is taken. It issues again once a version is taken: this one (the node stops, and starts again under the next key) or another, which drops the proposal"
+            "this member signed proposal {hash}, which rotates its key after seq {after_seq} (its log is at seq {head}): a notice past seq {after_seq} under the current key would be void once the version is taken. It issues again once a version is taken: this one (the node stops, and starts again under the next key) or another, which drops the proposal"
         )
     }
 
     /// Why this node issues nothing now, if it signed a proposal that
-    /// rotates its own key after the seq its log has reached: a notice
+    /// rotates its own key (planned, or a revocation) after a seq its log
+    /// has reached: a notice
     /// past that seq under the current key would be void once the
     /// version is taken. It issues again once a version is taken (the
     /// rotation, under the next key after a restart; or another, which
@@ -725,7 +726,7 @@ impl<S: Store> Engine<S> {
                 return None;
             }
             let after_seq = self.own_rotation(p)?;
-            (head >= after_seq).then(|| Self::rotation_refusal(hash, after_seq))
+            (head >= after_seq).then(|| Self::rotation_refusal(hash, after_seq, head))
         })
     }
 
@@ -760,7 +761,8 @@ impl<S: Store> Engine<S> {
             .own_signed
             .iter()
             .find_map(|(hash, cutoff)| cutoff.map(|c| (*hash, c)))?;
-        (self.own_head() >= after_seq).then(|| Self::rotation_refusal(&hash, after_seq))
+        let head = self.own_head();
+        (head >= after_seq).then(|| Self::rotation_refusal(&hash, after_seq, head))
     }
 
     /// The proposals held, with their signatures.

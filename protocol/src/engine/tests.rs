@@ -2092,3 +2092,46 @@ fn a_member_rotating_its_key_cuts_its_log_where_it_stands_and_waits() {
     // is not held back.
     assert_eq!(net.nodes[1].engine.rotation_pending(), None);
 }
+
+// A revocation of a member's own key may cut its log below its head (a
+// thief's notices are past it); its node signs it there, and from then on
+// issues nothing: what it would sign under the revoked key is void too.
+#[test]
+fn a_member_that_signed_the_revocation_of_its_key_issues_nothing_more() {
+    use crate::governance::proposal::{ChangeDocument, RotateDocument, propose};
+    let mut net = Net::new(3);
+    net.connect_all();
+    net.issue(0, 1).expect("issued");
+    net.issue(0, 2).expect("issued");
+    let next = credence_crypto::AuthorityKey::from_secret_bytes([12; 32]);
+    let version = propose(
+        net.nodes[0].engine.replica().chain().current(),
+        &ChangeDocument {
+            rotate: vec![RotateDocument {
+                member: net.id(0).to_string(),
+                key: hex::encode(next.public_bytes()),
+                after_seq: 1,
+                compromised: true,
+            }],
+            ..ChangeDocument::default()
+        },
+    )
+    .expect("a revocation");
+    let signed = crate::governance::SignedVersion::new(&version).expect("encodes");
+    net.govern(
+        0,
+        GovernanceCommand::ProposeSigned {
+            signed,
+            competing: false,
+        },
+    )
+    .expect("signed below the head");
+    let refused = net.issue(0, 3).unwrap_err();
+    assert_eq!(refused.code(), "key_rotating", "{refused}");
+    assert!(
+        refused
+            .to_string()
+            .contains("after seq 1 (its log is at seq 2)"),
+        "{refused}"
+    );
+}
